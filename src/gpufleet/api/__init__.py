@@ -1,0 +1,1 @@
+"""The HTTP layer: app factory, error handling, authentication and one router per resource."""

@@ -1,0 +1,58 @@
+"""The app factory: ``create_app(settings)`` is the only way a server is built."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+import gpufleet
+from gpufleet.api.deps import AppState
+from gpufleet.api.errors import install_error_handlers
+from gpufleet.api.responses import json_response
+from gpufleet.api.routes import tokens, workloads
+from gpufleet.auth.tokens import TokenService
+from gpufleet.bootstrap import prepare_store
+from gpufleet.settings import Settings
+from gpufleet.store.credentials import load_signing_keys
+from gpufleet.store.engine import create_store_engine
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+    """Build the API server; prepares the database (migrations, keys, admin) first."""
+    engine = engine or create_store_engine(settings)
+    generated_admin = prepare_store(engine, settings)
+
+    def reload_keys():
+        with engine.connect() as conn:
+            return load_signing_keys(conn)
+
+    app = FastAPI(
+        title="gpufleet",
+        version=gpufleet.__version__,
+        description="Self-hosted control plane that speaks the Run:ai Workloads API.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.gpufleet = AppState(
+        settings=settings,
+        engine=engine,
+        tokens=TokenService(reload_keys(), settings.token_ttl_seconds, reload_keys),
+    )
+    app.state.generated_admin = generated_admin
+    install_error_handlers(app)
+    app.include_router(tokens.router)
+    app.include_router(workloads.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz():
+        return json_response({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz():
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return json_response({"status": "ready"})
+
+    return app

@@ -1,0 +1,66 @@
+"""Request dependencies: the database connection, the caller, the request's "now"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Connection, Engine
+
+from gpufleet.api.errors import ApiError
+from gpufleet.auth.principal import Principal
+from gpufleet.auth.tokens import InvalidToken, TokenService
+from gpufleet.settings import Settings
+from gpufleet.store.workload_documents import truncate_to_ms
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    tokens: TokenService
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.gpufleet
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def get_connection(state: State) -> Iterator[Connection]:
+    with state.engine.connect() as connection:
+        yield connection
+
+
+def get_now() -> datetime:
+    """The request's "now": one instant for every time-dependent value in the response."""
+    return truncate_to_ms(datetime.now(UTC))
+
+
+_bearer = HTTPBearer(
+    scheme_name="bearerAuth", auto_error=False, description="Bearer authentication"
+)
+
+
+def get_principal(
+    state: State,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise ApiError(401, "Missing bearer token.")
+    if credentials.scheme.lower() != "bearer":
+        raise ApiError(401, "Authorization scheme must be Bearer.")
+    try:
+        return state.tokens.verify(credentials.credentials)
+    except InvalidToken as exc:
+        raise ApiError(401, f"Invalid bearer token: {exc}") from None
+
+
+Db = Annotated[Connection, Depends(get_connection)]
+Now = Annotated[datetime, Depends(get_now)]
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

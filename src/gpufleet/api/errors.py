@@ -1,0 +1,95 @@
+"""Every error leaves the server in the reference ``Error`` shape ``{code, message, details?}``.
+
+Parameter validation is 400 naming the parameter (never 422); a database that cannot be
+reached is 503; anything unexpected is 500 with no internals in the body.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gpufleet.query.errors import QueryError
+
+log = logging.getLogger("gpufleet.api")
+
+_DEFAULT_MESSAGES = {
+    400: "Bad request.",
+    401: "Unauthorized.",
+    403: "You do not have sufficient permissions.",
+    404: "Resource not found.",
+    405: "Method not allowed.",
+    413: "Request entity too large.",
+    500: "Something went wrong.",
+    503: "Please try again in few minutes.",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, message: str, details: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def error_response(code: int, message: str, details: str | None = None) -> Response:
+    body: dict[str, object] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+    return Response(
+        orjson.dumps(body), status_code=code, media_type="application/json", headers=headers
+    )
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[str, str]:
+    first = exc.errors()[0]
+    location = [str(part) for part in first.get("loc", ())]
+    where, name = (location[0], ".".join(location[1:])) if location else ("request", "")
+    if where == "body":
+        subject = f"request body field {name!r}" if name else "request body"
+    else:
+        subject = f"{where} parameter {name!r}"
+    message = str(first.get("msg", "is invalid"))
+    return f"Invalid {subject}: {message}", f"{len(exc.errors())} problem(s) found"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> Response:
+        return error_response(exc.code, exc.message, exc.details)
+
+    @app.exception_handler(QueryError)
+    async def _query_error(_request: Request, exc: QueryError) -> Response:
+        return error_response(400, f"Invalid query parameter {exc.parameter!r}: {exc.message}")
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        message, details = _describe_validation(exc)
+        return error_response(400, message, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) and exc.detail else None
+        return error_response(
+            exc.status_code, message or _DEFAULT_MESSAGES.get(exc.status_code, "Error.")
+        )
+
+    @app.exception_handler(sa.exc.OperationalError)
+    @app.exception_handler(sa.exc.InterfaceError)
+    @app.exception_handler(sa.exc.TimeoutError)
+    async def _database_unavailable(_request: Request, exc: Exception) -> Response:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return error_response(503, "The workload store is unavailable; please try again shortly.")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, _DEFAULT_MESSAGES[500])

@@ -1,0 +1,152 @@
+"""``/api/v1/workloads``: list, count and get."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+from sqlalchemy.engine import Connection
+
+from gpufleet.api.deps import CurrentPrincipal, Db, Now
+from gpufleet.api.errors import ApiError
+from gpufleet.api.responses import json_response
+from gpufleet.query.fields import WORKLOAD_FIELDS
+from gpufleet.query.listing import MAX_LIMIT, MAX_OFFSET, build_page, build_selection
+from gpufleet.schemas.enums import SortOrder
+from gpufleet.schemas.errors import error_responses
+from gpufleet.schemas.workloads import WorkloadCount, WorkloadDetailed, WorkloadList
+from gpufleet.store import workloads as workload_store
+
+router = APIRouter(prefix="/api/v1/workloads", tags=["Workloads"])
+
+WorkloadSortField = StrEnum("WorkloadSortField", {name: name for name in WORKLOAD_FIELDS})
+
+FILTER_DESCRIPTION = (
+    "Filter results by a parameter. Use the format field-name operator value. Operators are "
+    "`==` Equals, `!=` Not equals, `<=` Less than or equal, `>=` Greater than or equal, `=@` "
+    "contains, `!@` Does not contain, `=^` Starts with and `=$` Ends with. Dates are in ISO 8601 "
+    "timestamp format and available for operators `==`, `!=`, `<=` and `>=`. Several terms may be "
+    "given comma-separated or as repeated parameters; they are AND-ed."
+)
+DeletedParam = Annotated[
+    bool | None, Query(description="Return only deleted resources when `true`.")
+]
+FilterParam = Annotated[
+    list[str] | None,
+    Query(
+        description=FILTER_DESCRIPTION,
+        examples=["name!=some-workload-name", "allocatedGPU>=2", "createdAt>=2021-01-01T00:00:00Z"],
+    ),
+]
+SearchParam = Annotated[
+    str | None,
+    Query(description="Filter results by a free text search.", examples=["test project"]),
+]
+WorkloadIdParam = Annotated[
+    str, Path(description="The  Universally Unique Identifier (UUID) of the workload.")
+]
+
+
+def parse_workload_id(workload_id: str) -> str:
+    try:
+        return str(UUID(workload_id))
+    except ValueError:
+        raise ApiError(
+            400, f"Invalid path parameter 'workloadId': {workload_id[:64]!r} is not a UUID."
+        ) from None
+
+
+def get_workload_or_404(conn: Connection, workload_id: str, now) -> dict:
+    """The guard every route taking a workload id goes through."""
+    workload = workload_store.get_workload(conn, parse_workload_id(workload_id), now)
+    if workload is None:
+        raise ApiError(404, f"Workload {workload_id} not found.")
+    return workload
+
+
+@router.get(
+    "",
+    summary="List workloads.",
+    description="Retrieve a list of active workloads with details.",
+    operation_id="get_workloads",
+    response_model=WorkloadList,
+    response_model_exclude_none=True,
+    responses=error_responses(400, 401, 403, 500, 503),
+)
+def get_workloads(
+    _principal: CurrentPrincipal,
+    conn: Db,
+    now: Now,
+    deleted: DeletedParam = None,
+    offset: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=MAX_OFFSET,
+            description="The offset of the first item returned in the collection.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int,
+        Query(ge=1, le=MAX_LIMIT, description="The maximum number of entries to return."),
+    ] = 50,
+    sortOrder: Annotated[
+        SortOrder, Query(description="Sort results in descending or ascending order.")
+    ] = SortOrder.ASC,
+    sortBy: Annotated[
+        WorkloadSortField | None, Query(description="Sort results by a parameter.")
+    ] = None,
+    filterBy: FilterParam = None,
+    search: SearchParam = None,
+) -> Response:
+    selection = build_selection(now=now, filter_by=filterBy, search=search, deleted=deleted)
+    page = build_page(
+        selection,
+        sort_by=sortBy.value if sortBy else None,
+        sort_order=sortOrder.value,
+        offset=offset,
+        limit=limit,
+    )
+    items, next_offset = workload_store.list_workloads(conn, page)
+    body: dict = {"workloads": items}
+    if next_offset is not None:
+        body = {"next": next_offset, "workloads": items}
+    return json_response(body)
+
+
+@router.get(
+    "/count",
+    summary="Count workloads.",
+    description="Retrieve the number of workloads.",
+    operation_id="count_workloads",
+    response_model=WorkloadCount,
+    responses=error_responses(400, 401, 403, 500, 503),
+)
+def count_workloads(
+    _principal: CurrentPrincipal,
+    conn: Db,
+    now: Now,
+    deleted: DeletedParam = None,
+    filterBy: FilterParam = None,
+    search: SearchParam = None,
+) -> Response:
+    selection = build_selection(now=now, filter_by=filterBy, search=search, deleted=deleted)
+    return json_response({"count": workload_store.count_workloads(conn, selection)})
+
+
+@router.get(
+    "/{workloadId}",
+    summary="Get a workload.",
+    description="Retrieve workload data using a `workloadId`.",
+    operation_id="get_workload",
+    response_model=WorkloadDetailed,
+    response_model_exclude_none=True,
+    responses=error_responses(400, 401, 403, 404, 500, 503),
+)
+def get_workload(
+    _principal: CurrentPrincipal, conn: Db, now: Now, workloadId: WorkloadIdParam
+) -> Response:
+    return json_response(get_workload_or_404(conn, workloadId, now))

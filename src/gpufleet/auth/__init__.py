@@ -1,0 +1,1 @@
+"""Credentials and tokens: hashing secrets, signing and verifying access tokens."""

@@ -1,0 +1,58 @@
+"""Bringing a database to a servable state: schema, signing key, administrator credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from gpufleet.auth.secrets import generate_client_id, generate_secret, hash_secret, verify_secret
+from gpufleet.settings import Settings
+from gpufleet.store import credentials
+from gpufleet.store.migrate import upgrade
+
+ADMIN_ROLE = "system-administrator"
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedAdmin:
+    client_id: str
+    client_secret: str
+
+
+def ensure_admin(engine: Engine, settings: Settings) -> GeneratedAdmin | None:
+    """Make the configured administrator usable, or create one when none exists.
+
+    A generated secret is returned so the caller can print it once; only its hash is stored.
+    """
+    with engine.begin() as conn:
+        if settings.admin_client_id and settings.admin_client_secret:
+            secret = settings.admin_client_secret.get_secret_value()
+            existing = credentials.get_access_key(conn, settings.admin_client_id)
+            if existing is None or not verify_secret(secret, existing.secret_hash):
+                credentials.put_access_key(
+                    conn,
+                    client_id=settings.admin_client_id,
+                    name="administrator",
+                    secret_hash=hash_secret(secret),
+                    role=ADMIN_ROLE,
+                )
+            return None
+        if credentials.count_access_keys(conn, ADMIN_ROLE) > 0:
+            return None
+        generated = GeneratedAdmin(generate_client_id("admin"), generate_secret())
+        credentials.put_access_key(
+            conn,
+            client_id=generated.client_id,
+            name="administrator",
+            secret_hash=hash_secret(generated.client_secret),
+            role=ADMIN_ROLE,
+        )
+        return generated
+
+
+def prepare_store(engine: Engine, settings: Settings) -> GeneratedAdmin | None:
+    upgrade(engine)
+    with engine.begin() as conn:
+        credentials.ensure_signing_key(conn)
+    return ensure_admin(engine, settings)

@@ -1,0 +1,139 @@
+"""The ``gpufleet`` command: serve, db, demo.
+
+Every server option is a flag named after its setting (``--database-url`` for
+``GPUFLEET_DATABASE_URL``); a flag given on the command line wins over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from gpufleet.settings import Settings
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(
+            flag,
+            dest=f"setting_{name}",
+            default=None,
+            metavar=name.upper(),
+            help=f"{field.description} [env GPUFLEET_{name.upper()}]",
+        )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides = {
+        key.removeprefix("setting_"): value
+        for key, value in vars(args).items()
+        if key.startswith("setting_") and value is not None
+    }
+    return Settings(**overrides)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from gpufleet.api.app import create_app
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    app = create_app(settings)
+    generated = app.state.generated_admin
+    if generated is not None:
+        print(
+            "Created the administrator credentials (shown once, stored only as a hash):\n"
+            f"  client id:     {generated.client_id}\n"
+            f"  client secret: {generated.client_secret}",
+            flush=True,
+        )
+    if args.demo:
+        from gpufleet.demo.seed import seed_if_empty
+
+        seeded = seed_if_empty(
+            app.state.gpufleet.engine, workloads=args.demo_workloads, seed=args.seed
+        )
+        if seeded:
+            print(f"Seeded the demo organisation with {seeded} workloads.", flush=True)
+    print(f"gpufleet listening on http://{settings.host}:{settings.port}", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    return 0
+
+
+def _db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
+    from gpufleet.store.engine import create_store_engine
+    from gpufleet.store.migrate import current_revision, upgrade
+
+    engine = create_store_engine(settings)
+    upgrade(engine)
+    print(f"database at revision {current_revision(engine)}")
+    return 0
+
+
+def _demo_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from gpufleet.demo.seed import seed_demo
+    from gpufleet.store.engine import create_store_engine
+    from gpufleet.store.migrate import upgrade
+
+    engine = create_store_engine(settings)
+    upgrade(engine)
+    count = seed_demo(
+        engine,
+        workloads=args.workloads,
+        seed=args.seed,
+        progress=sys.stderr.isatty() or args.progress,
+    )
+    print(f"seeded {count} workloads (seed {args.seed})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gpufleet", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API server")
+    _add_settings_flags(serve)
+    serve.add_argument("--demo", action="store_true", help="seed the demo organisation when empty")
+    serve.add_argument("--demo-workloads", type=int, default=2000, help="workloads in the demo")
+    serve.add_argument("--seed", type=int, default=7, help="random seed of the demo")
+    serve.set_defaults(handler=_serve)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_upgrade = db_commands.add_parser("upgrade", help="apply migrations up to the newest")
+    _add_settings_flags(db_upgrade)
+    db_upgrade.set_defaults(handler=_db_upgrade)
+
+    demo = commands.add_parser("demo", help="the simulated demo organisation")
+    demo_commands = demo.add_subparsers(dest="demo_command", required=True)
+    demo_seed = demo_commands.add_parser("seed", help="add N simulated workloads")
+    _add_settings_flags(demo_seed)
+    demo_seed.add_argument("--workloads", type=int, default=2000)
+    demo_seed.add_argument("--seed", type=int, default=7)
+    demo_seed.add_argument(
+        "--progress", action="store_true", help="show progress even without a TTY"
+    )
+    demo_seed.set_defaults(handler=_demo_seed)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+    except ValidationError as exc:
+        for error in exc.errors():
+            print(f"gpufleet: invalid setting {error['loc'][0]}: {error['msg']}", file=sys.stderr)
+        return 2
+    return args.handler(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Query parameters → typed queries. Parsing and validation only; no SQL here."""

@@ -1,0 +1,89 @@
+"""Typed list/count queries over workloads, built from request parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from gpufleet.query.errors import QueryError
+from gpufleet.query.fields import WORKLOAD_FIELDS, WorkloadField
+from gpufleet.query.filters import FilterTerm, parse_filters
+
+DEFAULT_SORT = "createdAt"
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 50
+MAX_SEARCH_LENGTH = 256
+# Offsets past this are refused: they would only ever mean scanning the whole table.
+MAX_OFFSET = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class SortSpec:
+    field: WorkloadField
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadSelection:
+    """Which workloads a list, count or telemetry request is about."""
+
+    now: datetime
+    filters: tuple[FilterTerm, ...] = ()
+    search: str | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadPage:
+    selection: WorkloadSelection
+    sort: SortSpec
+    offset: int = 0
+    limit: int = DEFAULT_LIMIT
+
+
+def build_selection(
+    *,
+    now: datetime,
+    filter_by: Sequence[str] | None,
+    search: str | None,
+    deleted: bool | None,
+) -> WorkloadSelection:
+    if search is not None:
+        if len(search) > MAX_SEARCH_LENGTH:
+            raise QueryError("search", f"at most {MAX_SEARCH_LENGTH} characters are allowed")
+        if "\x00" in search:
+            raise QueryError("search", "contains a NUL character")
+        search = search.strip().lower() or None
+    return WorkloadSelection(
+        now=now, filters=parse_filters(filter_by), search=search, deleted=bool(deleted)
+    )
+
+
+def build_sort(sort_by: str | None, sort_order: str | None) -> SortSpec:
+    if sort_order not in (None, "asc", "desc"):
+        raise QueryError("sortOrder", f"{sort_order!r} is not one of asc, desc")
+    descending = sort_order == "desc"
+    if sort_by is None:
+        return SortSpec(WORKLOAD_FIELDS[DEFAULT_SORT], descending)
+    field = WORKLOAD_FIELDS.get(sort_by)
+    if field is None:
+        raise QueryError("sortBy", f"unknown field {sort_by!r}")
+    return SortSpec(field, descending)
+
+
+def build_page(
+    selection: WorkloadSelection,
+    *,
+    sort_by: str | None,
+    sort_order: str | None,
+    offset: int | None,
+    limit: int | None,
+) -> WorkloadPage:
+    offset = 0 if offset is None else offset
+    limit = DEFAULT_LIMIT if limit is None else limit
+    if offset < 0 or offset > MAX_OFFSET:
+        raise QueryError("offset", f"must be between 0 and {MAX_OFFSET}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError("limit", f"must be between 1 and {MAX_LIMIT}")
+    return WorkloadPage(selection, build_sort(sort_by, sort_order), offset, limit)

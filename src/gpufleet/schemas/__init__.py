@@ -1,0 +1,1 @@
+"""The wire contract: pydantic models shaped exactly like the reference Workloads API."""

@@ -1,0 +1,53 @@
+"""One settings object for every gpufleet process.
+
+Each option is a ``GPUFLEET_*`` environment variable and a CLI flag of the same name
+(``--database-url`` for ``GPUFLEET_DATABASE_URL``). Nothing reads the environment at import
+time: ``Settings()`` is built by the CLI or by tests and passed into the app factory.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GPUFLEET_", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./gpufleet.db",
+        description="SQLAlchemy URL of the workload store (SQLite file or postgresql+psycopg://).",
+    )
+    host: str = Field("127.0.0.1", description="Address the API server listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port the API server listens on.")
+    admin_client_id: str | None = Field(
+        None, description="Client id of the bootstrap administrator (generated when unset)."
+    )
+    admin_client_secret: SecretStr | None = Field(
+        None, description="Secret of the bootstrap administrator (generated when unset)."
+    )
+    token_ttl_seconds: int = Field(
+        3600, ge=60, le=7 * 24 * 3600, description="Lifetime of issued access tokens."
+    )
+    db_pool_size: int = Field(5, ge=1, le=200, description="PostgreSQL connection pool size.")
+    db_max_overflow: int = Field(
+        10, ge=0, le=200, description="Connections allowed above the pool size."
+    )
+    db_pool_timeout_seconds: float = Field(
+        5.0, gt=0, le=300, description="How long a request waits for a pooled connection."
+    )
+    db_connect_timeout_seconds: int = Field(
+        5, ge=1, le=300, description="How long opening a database connection may take."
+    )
+    log_level: str = Field("info", description="Log level of the server (debug, info, warning).")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_dialect(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("database_url must be a sqlite:// or postgresql+psycopg:// URL")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,1 @@
+"""Persistence: tables, the dialect seam, queries and migrations."""

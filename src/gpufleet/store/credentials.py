@@ -1,0 +1,131 @@
+"""Signing keys and access keys, kept in the database so every replica shares them."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy.engine import Connection
+
+from gpufleet.store.dialect import insert_ignoring_conflicts
+from gpufleet.store.tables import access_keys, signing_keys
+
+SIGNING_ALGORITHM = "RS256"
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    algorithm: str
+    private_pem: str
+    public_pem: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKey:
+    client_id: str
+    name: str
+    secret_hash: str
+    role: str
+    disabled: bool
+
+
+def _new_rsa_key() -> SigningKey:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return SigningKey(secrets.token_hex(8), SIGNING_ALGORITHM, private_pem, public_pem)
+
+
+def load_signing_keys(conn: Connection) -> list[SigningKey]:
+    """Active keys, oldest first: the first signs, all verify."""
+    rows = conn.execute(
+        sa.select(signing_keys)
+        .where(signing_keys.c.active.is_(True))
+        .order_by(signing_keys.c.created_at, signing_keys.c.kid)
+    ).mappings()
+    return [SigningKey(r["kid"], r["algorithm"], r["private_pem"], r["public_pem"]) for r in rows]
+
+
+def ensure_signing_key(conn: Connection) -> list[SigningKey]:
+    """Create the server's signing key on first start; return the active keys."""
+    keys = load_signing_keys(conn)
+    if keys:
+        return keys
+    key = _new_rsa_key()
+    conn.execute(
+        insert_ignoring_conflicts(conn.dialect.name, signing_keys, ["kid"]).values(
+            kid=key.kid,
+            algorithm=key.algorithm,
+            private_pem=key.private_pem,
+            public_pem=key.public_pem,
+            created_at=datetime.now(UTC),
+            active=True,
+        )
+    )
+    return load_signing_keys(conn)
+
+
+def get_access_key(conn: Connection, client_id: str) -> AccessKey | None:
+    row = (
+        conn.execute(sa.select(access_keys).where(access_keys.c.client_id == client_id))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    return AccessKey(
+        row["client_id"],
+        row["name"],
+        row["secret_hash"],
+        row["role"],
+        row["disabled_at"] is not None,
+    )
+
+
+def put_access_key(
+    conn: Connection, *, client_id: str, name: str, secret_hash: str, role: str
+) -> None:
+    """Create the key, or replace its secret and role when it exists."""
+    existing = get_access_key(conn, client_id)
+    now = datetime.now(UTC)
+    if existing is None:
+        conn.execute(
+            access_keys.insert().values(
+                client_id=client_id, name=name, secret_hash=secret_hash, role=role, created_at=now
+            )
+        )
+    else:
+        conn.execute(
+            access_keys.update()
+            .where(access_keys.c.client_id == client_id)
+            .values(name=name, secret_hash=secret_hash, role=role, disabled_at=None)
+        )
+
+
+def count_access_keys(conn: Connection, role: str) -> int:
+    return int(
+        conn.execute(
+            sa.select(sa.func.count()).select_from(access_keys).where(access_keys.c.role == role)
+        ).scalar_one()
+    )
+
+
+def touch_access_key(conn: Connection, client_id: str) -> None:
+    conn.execute(
+        access_keys.update()
+        .where(access_keys.c.client_id == client_id)
+        .values(last_used_at=datetime.now(UTC))
+    )

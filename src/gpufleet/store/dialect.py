@@ -1,0 +1,70 @@
+"""Everything that differs between SQLite and PostgreSQL, in one place.
+
+Queries elsewhere are written once over SQLAlchemy Core and call into this module for the few
+expressions and statements that the two dialects spell differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+
+def epoch_ms(dialect_name: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+    """Milliseconds since the Unix epoch of a UtcDateTime column, as an integer."""
+    if dialect_name == "sqlite":
+        # SQLite stores the timestamp as ISO text; julianday() parses it.
+        value = sa.func.round((sa.func.julianday(column) - 2440587.5) * 86400000.0)
+    else:
+        value = sa.func.round(sa.extract("epoch", column) * 1000)
+    return sa.cast(value, sa.BigInteger)
+
+
+def insert_ignoring_conflicts(
+    dialect_name: str, table: sa.Table, index_elements: Sequence[str]
+) -> sa.Insert:
+    """INSERT … ON CONFLICT DO NOTHING."""
+    module = sqlite if dialect_name == "sqlite" else postgresql
+    return module.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+
+
+def upsert(
+    dialect_name: str,
+    table: sa.Table,
+    index_elements: Sequence[str],
+    update_columns: Sequence[str],
+    where: sa.ColumnElement[bool] | None = None,
+) -> sa.Insert:
+    """INSERT … ON CONFLICT (…) DO UPDATE SET col = excluded.col [WHERE …]."""
+    module = sqlite if dialect_name == "sqlite" else postgresql
+    statement = module.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(index_elements),
+        set_={name: statement.excluded[name] for name in update_columns},
+        where=where,
+    )
+
+
+def excluded(dialect_name: str, table: sa.Table) -> Any:
+    """The ``excluded`` pseudo-table of an upsert, for use in its WHERE clause."""
+    module = sqlite if dialect_name == "sqlite" else postgresql
+    return module.insert(table).excluded
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """Pragmas every SQLite connection needs: WAL, enforced foreign keys, a busy wait."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # pragma: no cover - driver hook
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        # LIKE is case-sensitive on PostgreSQL; make SQLite agree so filters mean one thing.
+        cursor.execute("PRAGMA case_sensitive_like=ON")
+        cursor.close()

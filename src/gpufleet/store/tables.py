@@ -1,0 +1,176 @@
+"""Table definitions: the single source for migrations and queries.
+
+A workload is stored as indexed scalar columns (everything ``filterBy``/``sortBy`` can name)
+plus one JSON document for the nested parts that are only ever returned, never filtered.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from gpufleet.store.types import Json, UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+clusters = Table(
+    "clusters",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(253), nullable=False),
+    Column("tenant_id", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+departments = Table(
+    "departments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(253), nullable=False),
+    Column("cluster_id", String(36), nullable=False, index=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(253), nullable=False),
+    Column("department_id", String(64), nullable=False, index=True),
+    Column("cluster_id", String(36), nullable=False, index=True),
+    Column("namespace", String(253), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+workloads = Table(
+    "workloads",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("cluster_id", String(36), nullable=False),
+    Column("name", String(253), nullable=False),
+    Column("type", String(128), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("namespace", String(253), nullable=False),
+    Column("project_id", String(64), nullable=False),
+    Column("project_name", String(253), nullable=False),
+    Column("department_id", String(64), nullable=False),
+    Column("department_name", String(253), nullable=False),
+    Column("submitted_by", String(253)),
+    Column("source", String(32), nullable=False),
+    Column("phase", String(32), nullable=False),
+    Column("phase_message", Text),
+    Column("k8s_phase", String(64), nullable=False),
+    Column("priority", Integer),
+    Column("priority_class_name", String(253), nullable=False),
+    Column("distributed_framework", String(64)),
+    # First current node pool, for sorting; membership lives in workload_nodepools.
+    Column("nodepool", String(253)),
+    Column("allocated_gpu", Float, nullable=False, default=0.0),
+    Column("requested_gpu", Float, nullable=False, default=0.0),
+    Column("idle_gpus", Integer),
+    Column("idle_allocated_gpus", Float),
+    Column("running_pods", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("phase_updated_at", UtcDateTime, nullable=False),
+    Column("k8s_phase_updated_at", UtcDateTime, nullable=False),
+    Column("completed_at", UtcDateTime),
+    Column("deleted_at", UtcDateTime),
+    Column("guaranteed_runtime_ends_at", UtcDateTime),
+    # Seconds accumulated in Pending/Running before the current phase began; the time spent
+    # in the current phase is added at read time, against the request's "now".
+    Column("pending_seconds_before", Integer, nullable=False, default=0),
+    Column("running_seconds_before", Integer, nullable=False, default=0),
+    Column("ai_application_id", String(253)),
+    Column("ai_application_name", String(253)),
+    # Lower-cased name, project, department, type, phase and submitter for free-text search.
+    Column("search_text", Text, nullable=False),
+    # When the agent last saw this workload; updates older than this are stale.
+    Column("observed_at", UtcDateTime),
+    Column("document", Json, nullable=False),
+)
+
+# Every sortable column gets (column, id) so a page is an index range scan with the id tiebreak.
+_SORTED_COLUMNS = (
+    "type",
+    "name",
+    "cluster_id",
+    "project_id",
+    "project_name",
+    "department_id",
+    "department_name",
+    "created_at",
+    "deleted_at",
+    "submitted_by",
+    "phase",
+    "completed_at",
+    "nodepool",
+    "distributed_framework",
+    "allocated_gpu",
+    "idle_gpus",
+    "idle_allocated_gpus",
+    "phase_updated_at",
+    "category",
+    "priority",
+    "priority_class_name",
+    "guaranteed_runtime_ends_at",
+    "ai_application_id",
+    "ai_application_name",
+)
+for _name in _SORTED_COLUMNS:
+    Index(None, workloads.c[_name], workloads.c.id)
+
+workload_nodepools = Table(
+    "workload_nodepools",
+    metadata,
+    Column(
+        "workload_id",
+        String(36),
+        ForeignKey("workloads.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("nodepool", String(253), primary_key=True),
+    Index(None, "nodepool", "workload_id"),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("algorithm", String(16), nullable=False),
+    Column("private_pem", Text, nullable=False),
+    Column("public_pem", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("name", String(253), nullable=False),
+    Column("secret_hash", String(512), nullable=False),
+    Column("role", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime),
+    Column("disabled_at", UtcDateTime),
+)

@@ -1,0 +1,111 @@
+"""Compiling typed workload selections (``query.listing``) into SQL conditions and orderings.
+
+List, count and telemetry all select workloads through ``selection_conditions``, so a filter
+means the same thing on every endpoint.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from gpufleet.query.fields import FieldKind, Operator, WorkloadField
+from gpufleet.query.filters import FilterTerm
+from gpufleet.query.listing import SortSpec, WorkloadSelection
+from gpufleet.schemas.enums import Phase
+from gpufleet.store.dialect import epoch_ms
+from gpufleet.store.tables import workload_nodepools, workloads
+
+_NEGATIVE = {Operator.NE: Operator.EQ, Operator.NOT_CONTAINS: Operator.CONTAINS}
+_PHASE_OF_TOTAL = {"pending_seconds_before": Phase.PENDING, "running_seconds_before": Phase.RUNNING}
+
+
+def now_ms(now: datetime) -> int:
+    return int(now.timestamp() * 1000)
+
+
+def total_seconds(dialect: str, now: datetime, before_column: str) -> sa.ColumnElement[int]:
+    """Seconds in a phase: what was accumulated before, plus the current stretch if in it."""
+    elapsed = (
+        sa.literal(now_ms(now), sa.BigInteger) - epoch_ms(dialect, workloads.c.phase_updated_at)
+    ) // 1000
+    in_phase = workloads.c.phase == _PHASE_OF_TOTAL[before_column].value
+    return workloads.c[before_column] + sa.case((sa.and_(in_phase, elapsed > 0), elapsed), else_=0)
+
+
+def field_expression(dialect: str, now: datetime, field: WorkloadField) -> sa.ColumnElement[Any]:
+    if field.time_dependent:
+        return total_seconds(dialect, now, field.column)
+    return workloads.c[field.column]
+
+
+def _compare(expression: sa.ColumnElement[Any], operator: Operator, value: Any):
+    match operator:
+        case Operator.EQ:
+            return expression == value
+        case Operator.NE:
+            return sa.or_(expression.is_(None), expression != value)
+        case Operator.LE:
+            return expression <= value
+        case Operator.GE:
+            return expression >= value
+        case Operator.CONTAINS:
+            return expression.contains(value, autoescape=True)
+        case Operator.NOT_CONTAINS:
+            return sa.or_(expression.is_(None), ~expression.contains(value, autoescape=True))
+        case Operator.STARTS_WITH:
+            return expression.startswith(value, autoescape=True)
+        case Operator.ENDS_WITH:
+            return expression.endswith(value, autoescape=True)
+    raise AssertionError(operator)  # pragma: no cover - the enum is exhaustive
+
+
+def term_condition(dialect: str, now: datetime, term: FilterTerm) -> sa.ColumnElement[bool]:
+    if term.field.multi_valued:
+        # A workload matches when any current node pool matches; != and !@ mean none does.
+        positive = _NEGATIVE.get(term.operator, term.operator)
+        exists = (
+            sa.select(sa.literal(1))
+            .where(workload_nodepools.c.workload_id == workloads.c.id)
+            .where(_compare(workload_nodepools.c.nodepool, positive, term.value))
+            .exists()
+        )
+        return ~exists if term.operator in _NEGATIVE else exists
+    value = term.value
+    if term.field.kind is FieldKind.INTEGER and float(value).is_integer() and abs(value) < 2**62:
+        # An integral bound compares against the integer column as is, keeping its index usable.
+        value = sa.literal(int(value), sa.BigInteger)
+    elif term.field.kind in (FieldKind.NUMBER, FieldKind.INTEGER):
+        value = sa.literal(value, sa.Float)
+    return _compare(field_expression(dialect, now, term.field), term.operator, value)
+
+
+def selection_conditions(
+    dialect: str, selection: WorkloadSelection
+) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = [
+        workloads.c.deleted_at.is_not(None)
+        if selection.deleted
+        else workloads.c.deleted_at.is_(None)
+    ]
+    conditions.extend(term_condition(dialect, selection.now, t) for t in selection.filters)
+    if selection.search:
+        conditions.append(workloads.c.search_text.contains(selection.search, autoescape=True))
+    return conditions
+
+
+def order_by(dialect: str, now: datetime, sort: SortSpec) -> list[sa.ColumnElement[Any]]:
+    """ORDER BY for a sort, with the id as tiebreak; NULL sorts as the largest value."""
+    expression = field_expression(dialect, now, sort.field)
+    nullable = not sort.field.time_dependent and workloads.c[sort.field.column].nullable
+    if sort.descending:
+        primary = expression.desc()
+        if nullable and dialect == "sqlite":
+            primary = primary.nulls_first()
+        return [primary, workloads.c.id.desc()]
+    primary = expression.asc()
+    if nullable and dialect == "sqlite":
+        primary = primary.nulls_last()
+    return [primary, workloads.c.id.asc()]

@@ -1,0 +1,96 @@
+"""Workload queries: list, count, get and bulk insert, written once for both dialects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gpufleet.query.listing import WorkloadPage, WorkloadSelection
+from gpufleet.store.tables import workload_nodepools, workloads
+from gpufleet.store.workload_documents import workload_row, workload_wire
+from gpufleet.store.workload_filters import order_by, selection_conditions, total_seconds
+
+
+def _dialect(conn: Connection) -> str:
+    return conn.dialect.name
+
+
+def _select_with_totals(dialect: str, now: datetime) -> sa.Select:
+    return sa.select(
+        workloads,
+        total_seconds(dialect, now, "pending_seconds_before").label("total_pending"),
+        total_seconds(dialect, now, "running_seconds_before").label("total_running"),
+    )
+
+
+def _to_wire(row: Mapping[str, Any], *, detailed: bool = False) -> dict[str, Any]:
+    return workload_wire(
+        row,
+        total_pending_seconds=row["total_pending"],
+        total_running_seconds=row["total_running"],
+        detailed=detailed,
+    )
+
+
+def list_workloads(conn: Connection, page: WorkloadPage) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of workloads in wire shape, and the offset of the next page (None if last)."""
+    dialect = _dialect(conn)
+    selection = page.selection
+    statement = (
+        _select_with_totals(dialect, selection.now)
+        .where(*selection_conditions(dialect, selection))
+        .order_by(*order_by(dialect, selection.now, page.sort))
+        .offset(page.offset)
+        .limit(page.limit + 1)
+    )
+    rows = conn.execute(statement).mappings().all()
+    has_next = len(rows) > page.limit
+    items = [_to_wire(row) for row in rows[: page.limit]]
+    return items, (page.offset + page.limit if has_next else None)
+
+
+def count_workloads(conn: Connection, selection: WorkloadSelection) -> int:
+    dialect = _dialect(conn)
+    statement = (
+        sa.select(sa.func.count())
+        .select_from(workloads)
+        .where(*selection_conditions(dialect, selection))
+    )
+    return int(conn.execute(statement).scalar_one())
+
+
+def get_workload(conn: Connection, workload_id: str, now: datetime) -> dict[str, Any] | None:
+    """One workload in the detailed wire shape, deleted or not; None when unknown."""
+    statement = _select_with_totals(_dialect(conn), now).where(workloads.c.id == workload_id)
+    row = conn.execute(statement).mappings().first()
+    return None if row is None else _to_wire(row, detailed=True)
+
+
+def insert_workloads(conn: Connection, items: Iterable[Mapping[str, Any]]) -> int:
+    """Bulk-insert new workloads given in wire shape (each may carry accumulated seconds).
+
+    ``items`` may hold ``_pendingSecondsBefore``/``_runningSecondsBefore`` for workloads whose
+    history is already known (the demo); they default to 0.
+    """
+    rows: list[dict[str, Any]] = []
+    memberships: list[dict[str, str]] = []
+    for item in items:
+        row = workload_row(
+            item,
+            pending_seconds_before=item.get("_pendingSecondsBefore", 0),
+            running_seconds_before=item.get("_runningSecondsBefore", 0),
+        )
+        rows.append(row)
+        memberships.extend(
+            {"workload_id": row["id"], "nodepool": pool}
+            for pool in dict.fromkeys(item.get("currentNodePools") or [])
+        )
+    if rows:
+        conn.execute(workloads.insert(), rows)
+    if memberships:
+        conn.execute(workload_nodepools.insert(), memberships)
+    return len(rows)

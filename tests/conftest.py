@@ -1,0 +1,104 @@
+"""Shared fixtures. One suite, two databases: ``GPUFLEET_TEST_DATABASE`` picks
+``sqlite`` (default) or ``postgresql`` (a real server these fixtures start and tear down).
+Every test gets a fresh, migrated database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gpufleet.api.app import create_app
+from gpufleet.settings import Settings
+from gpufleet.store.engine import create_store_engine
+from gpufleet.store.migrate import upgrade
+
+ADMIN_ID = "test-admin"
+ADMIN_SECRET = "test-admin-secret"
+DATABASE = os.environ.get("GPUFLEET_TEST_DATABASE", "sqlite")
+if DATABASE not in ("sqlite", "postgresql"):
+    raise RuntimeError(f"GPUFLEET_TEST_DATABASE must be sqlite or postgresql, not {DATABASE!r}")
+
+_counter = itertools.count()
+
+
+def pytest_report_header() -> str:
+    return f"gpufleet test database: {DATABASE}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The session's PostgreSQL server, with a migrated template database to copy per test."""
+    from tests.support.postgres import start_postgres
+
+    server = start_postgres()
+    template_url = server.create_database("gpufleet_template")
+    engine = create_store_engine(Settings(database_url=template_url))
+    upgrade(engine)
+    engine.dispose()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def database_url(request, tmp_path) -> Iterator[str]:
+    if DATABASE == "sqlite":
+        yield f"sqlite:///{tmp_path / 'gpufleet.db'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"t{os.getpid()}_{next(_counter)}"
+    yield server.create_database(name, template="gpufleet_template")
+    server.drop_database(name)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        admin_client_id=ADMIN_ID,
+        admin_client_secret=ADMIN_SECRET,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings):
+    application = create_app(settings)
+    yield application
+    application.state.gpufleet.engine.dispose()
+
+
+@pytest.fixture
+def engine(app):
+    return app.state.gpufleet.engine
+
+
+@pytest.fixture
+def anonymous_client(app) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def admin_token(anonymous_client: TestClient) -> str:
+    response = anonymous_client.post(
+        "/api/v1/token",
+        json={
+            "grantType": "client_credentials",
+            "clientID": ADMIN_ID,
+            "clientSecret": ADMIN_SECRET,
+        },
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["accessToken"]
+
+
+@pytest.fixture
+def client(app, admin_token: str) -> Iterator[TestClient]:
+    """A client authenticated as the administrator."""
+    with TestClient(app, raise_server_exceptions=False) as authed:
+        authed.headers["Authorization"] = f"Bearer {admin_token}"
+        yield authed
