@@ -7,6 +7,7 @@ plus one JSON document for the nested parts that are only ever returned, never f
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -173,4 +174,50 @@ access_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_used_at", UtcDateTime),
     Column("disabled_at", UtcDateTime),
+)
+
+# Metric samples of the embedded metrics backend. Time is epoch milliseconds so range
+# bucketing is integer arithmetic on both dialects. ``series`` distinguishes the series of one
+# type: "" for a workload total, "gpu=0" per GPU, "le=0.5" for a histogram bucket.
+metric_samples = Table(
+    "metric_samples",
+    metadata,
+    Column("workload_id", String(36), primary_key=True),
+    Column("metric_type", String(64), primary_key=True),
+    Column("series", String(128), primary_key=True),
+    Column("ts_ms", BigInteger, primary_key=True),
+    Column("value", Float, nullable=False),
+    Index(None, "ts_ms"),
+)
+
+# Phase transitions of each workload, newest first when read.
+workload_phase_history = Table(
+    "workload_phase_history",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("workload_id", String(36), nullable=False),
+    Column("phase", String(32), nullable=False),
+    Column("message", Text),
+    Column("at", UtcDateTime, nullable=False),
+    Index(None, "workload_id", "at", "id"),
+)
+
+# The pods of each workload as the cluster agent last reported them.
+workload_pods = Table(
+    "workload_pods",
+    metadata,
+    Column(
+        "workload_id",
+        String(36),
+        ForeignKey("workloads.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("uid", String(64), primary_key=True),
+    Column("name", String(253), nullable=False),
+    Column("node_name", String(253)),
+    Column("phase", String(32), nullable=False),
+    Column("document", Json, nullable=False),
+    Index(None, "name"),
 )

@@ -1,8 +1,8 @@
-"""workloads, organisation and credentials
+"""initial schema
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28
+Create Date: (regenerated from store/tables.py)
 """
 
 import sqlalchemy as sa
@@ -50,6 +50,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_departments_cluster_id"), ["cluster_id"], unique=False)
 
     op.create_table(
+        "metric_samples",
+        sa.Column("workload_id", sa.String(length=36), nullable=False),
+        sa.Column("metric_type", sa.String(length=64), nullable=False),
+        sa.Column("series", sa.String(length=128), nullable=False),
+        sa.Column("ts_ms", sa.BigInteger(), nullable=False),
+        sa.Column("value", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "workload_id", "metric_type", "series", "ts_ms", name=op.f("pk_metric_samples")
+        ),
+    )
+    with op.batch_alter_table("metric_samples", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_metric_samples_ts_ms"), ["ts_ms"], unique=False)
+
+    op.create_table(
         "projects",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=253), nullable=False),
@@ -75,6 +89,27 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("kid", name=op.f("pk_signing_keys")),
     )
+    op.create_table(
+        "workload_phase_history",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("workload_id", sa.String(length=36), nullable=False),
+        sa.Column("phase", sa.String(length=32), nullable=False),
+        sa.Column("message", sa.Text(), nullable=True),
+        sa.Column("at", gpufleet.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_workload_phase_history")),
+    )
+    with op.batch_alter_table("workload_phase_history", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_workload_phase_history_workload_id_at_id"),
+            ["workload_id", "at", "id"],
+            unique=False,
+        )
+
     op.create_table(
         "workloads",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -229,8 +264,35 @@ def upgrade() -> None:
             unique=False,
         )
 
+    op.create_table(
+        "workload_pods",
+        sa.Column("workload_id", sa.String(length=36), nullable=False),
+        sa.Column("uid", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=253), nullable=False),
+        sa.Column("node_name", sa.String(length=253), nullable=True),
+        sa.Column("phase", sa.String(length=32), nullable=False),
+        sa.Column(
+            "document",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["workload_id"],
+            ["workloads.id"],
+            name=op.f("fk_workload_pods_workload_id_workloads"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("workload_id", "uid", name=op.f("pk_workload_pods")),
+    )
+    with op.batch_alter_table("workload_pods", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_workload_pods_name"), ["name"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("workload_pods", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_workload_pods_name"))
+
+    op.drop_table("workload_pods")
     with op.batch_alter_table("workload_nodepools", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_workload_nodepools_nodepool_workload_id"))
 
@@ -262,12 +324,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_workloads_ai_application_id_id"))
 
     op.drop_table("workloads")
+    with op.batch_alter_table("workload_phase_history", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_workload_phase_history_workload_id_at_id"))
+
+    op.drop_table("workload_phase_history")
     op.drop_table("signing_keys")
     with op.batch_alter_table("projects", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_projects_department_id"))
         batch_op.drop_index(batch_op.f("ix_projects_cluster_id"))
 
     op.drop_table("projects")
+    with op.batch_alter_table("metric_samples", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_metric_samples_ts_ms"))
+
+    op.drop_table("metric_samples")
     with op.batch_alter_table("departments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_departments_cluster_id"))
 
