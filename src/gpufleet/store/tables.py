@@ -221,3 +221,32 @@ workload_pods = Table(
     Column("document", Json, nullable=False),
     Index(None, "name"),
 )
+
+# Access rules bind a subject (an access key, an external user or group) to a role in a scope.
+access_rules = Table(
+    "access_rules",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("subject_type", String(16), nullable=False),
+    Column("subject_id", String(253), nullable=False),
+    Column("role", String(64), nullable=False),
+    Column("scope_type", String(16), nullable=False),
+    Column("scope_id", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(253), nullable=False),
+    Index(None, "subject_type", "subject_id"),
+)
+
+# Who did what: token issuance and every change to credentials and access rules.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(253), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(253)),
+    Column("source_ip", String(64)),
+    Column("details", Json),
+    Index(None, "at", "id"),
+)

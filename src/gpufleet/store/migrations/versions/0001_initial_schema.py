@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: (regenerated from store/tables.py)
+Create Date: regenerated
 """
 
 import sqlalchemy as sa
@@ -29,6 +29,53 @@ def upgrade() -> None:
         sa.Column("disabled_at", gpufleet.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("client_id", name=op.f("pk_access_keys")),
     )
+    op.create_table(
+        "access_rules",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("subject_type", sa.String(length=16), nullable=False),
+        sa.Column("subject_id", sa.String(length=253), nullable=False),
+        sa.Column("role", sa.String(length=64), nullable=False),
+        sa.Column("scope_type", sa.String(length=16), nullable=False),
+        sa.Column("scope_id", sa.String(length=64), nullable=False),
+        sa.Column("created_at", gpufleet.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=253), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_rules")),
+    )
+    with op.batch_alter_table("access_rules", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_access_rules_subject_type_subject_id"),
+            ["subject_type", "subject_id"],
+            unique=False,
+        )
+
+    op.create_table(
+        "audit_log",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("at", gpufleet.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=253), nullable=False),
+        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("target", sa.String(length=253), nullable=True),
+        sa.Column("source_ip", sa.String(length=64), nullable=True),
+        sa.Column(
+            "details",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
+    )
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_audit_log_at_id"), ["at", "id"], unique=False)
+
     op.create_table(
         "clusters",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -343,4 +390,12 @@ def downgrade() -> None:
 
     op.drop_table("departments")
     op.drop_table("clusters")
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_log_at_id"))
+
+    op.drop_table("audit_log")
+    with op.batch_alter_table("access_rules", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_access_rules_subject_type_subject_id"))
+
+    op.drop_table("access_rules")
     op.drop_table("access_keys")
