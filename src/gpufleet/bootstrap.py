@@ -6,18 +6,37 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from sqlalchemy.engine import Connection
+
+from gpufleet.auth.roles import Role, ScopeType, SubjectType
 from gpufleet.auth.secrets import generate_client_id, generate_secret, hash_secret, verify_secret
 from gpufleet.settings import Settings
-from gpufleet.store import credentials
+from gpufleet.store import access_rules, credentials
 from gpufleet.store.migrate import upgrade
 
-ADMIN_ROLE = "system-administrator"
+ADMIN_ROLE = Role.SYSTEM_ADMINISTRATOR.value
 
 
 @dataclass(frozen=True, slots=True)
 class GeneratedAdmin:
     client_id: str
     client_secret: str
+
+
+def _grant_administrator(conn: Connection, client_id: str) -> None:
+    existing = access_rules.list_rules(
+        conn, subject_type=SubjectType.ACCESS_KEY.value, subject_id=client_id
+    )
+    if not any(rule.role == ADMIN_ROLE and rule.scope_type == ScopeType.TENANT for rule in existing):
+        access_rules.create_rule(
+            conn,
+            subject_type=SubjectType.ACCESS_KEY.value,
+            subject_id=client_id,
+            role=ADMIN_ROLE,
+            scope_type=ScopeType.TENANT.value,
+            scope_id="",
+            created_by="bootstrap",
+        )
 
 
 def ensure_admin(engine: Engine, settings: Settings) -> GeneratedAdmin | None:
@@ -37,6 +56,7 @@ def ensure_admin(engine: Engine, settings: Settings) -> GeneratedAdmin | None:
                     secret_hash=hash_secret(secret),
                     role=ADMIN_ROLE,
                 )
+            _grant_administrator(conn, settings.admin_client_id)
             return None
         if credentials.count_access_keys(conn, ADMIN_ROLE) > 0:
             return None
@@ -48,6 +68,7 @@ def ensure_admin(engine: Engine, settings: Settings) -> GeneratedAdmin | None:
             secret_hash=hash_secret(generated.client_secret),
             role=ADMIN_ROLE,
         )
+        _grant_administrator(conn, generated.client_id)
         return generated
 
 

@@ -10,7 +10,7 @@ import gpufleet
 from gpufleet.api.deps import AppState
 from gpufleet.api.errors import install_error_handlers
 from gpufleet.api.responses import json_response
-from gpufleet.api.routes import tokens, workloads
+from gpufleet.api.routes import access, tokens, workloads
 from gpufleet.auth.tokens import TokenService
 from gpufleet.bootstrap import prepare_store
 from gpufleet.settings import Settings
@@ -44,6 +44,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(tokens.router)
     app.include_router(workloads.router)
+    app.include_router(access.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():

@@ -10,3 +10,12 @@ class Principal:
     subject: str
     role: str
     token_id: str
+    # "accessKey" for the server's own credentials; "user" for an external identity.
+    subject_type: str = "accessKey"
+    groups: tuple[str, ...] = ()
+
+    def subjects(self) -> list[tuple[str, str]]:
+        """The (subject type, id) pairs whose access rules apply to this caller."""
+        pairs = [(self.subject_type, self.subject)]
+        pairs.extend(("group", group) for group in self.groups)
+        return pairs

@@ -1,0 +1,74 @@
+"""Managing access keys (service accounts): list, create, rotate, disable, delete."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gpufleet.store.tables import access_keys
+from gpufleet.store.workload_documents import format_timestamp
+
+
+def _public(row) -> dict:
+    """An access key as the API shows it: never the secret or its hash."""
+    return {
+        "clientId": row["client_id"],
+        "name": row["name"],
+        "createdAt": format_timestamp(row["created_at"]),
+        "lastUsedAt": format_timestamp(row["last_used_at"]) if row["last_used_at"] else None,
+        "disabled": row["disabled_at"] is not None,
+    }
+
+
+def list_access_keys(conn: Connection) -> list[dict]:
+    rows = conn.execute(
+        sa.select(access_keys).order_by(access_keys.c.created_at, access_keys.c.client_id)
+    )
+    return [_public(row) for row in rows.mappings()]
+
+
+def describe_access_key(conn: Connection, client_id: str) -> dict | None:
+    row = (
+        conn.execute(sa.select(access_keys).where(access_keys.c.client_id == client_id))
+        .mappings()
+        .first()
+    )
+    return None if row is None else _public(row)
+
+
+def create_access_key(conn: Connection, *, client_id: str, name: str, secret_hash: str) -> dict:
+    conn.execute(
+        access_keys.insert().values(
+            client_id=client_id,
+            name=name,
+            secret_hash=secret_hash,
+            role="",
+            created_at=datetime.now(UTC),
+        )
+    )
+    return describe_access_key(conn, client_id)
+
+
+def replace_secret(conn: Connection, client_id: str, secret_hash: str) -> bool:
+    statement = (
+        access_keys.update()
+        .where(access_keys.c.client_id == client_id)
+        .values(secret_hash=secret_hash)
+    )
+    return conn.execute(statement).rowcount > 0
+
+
+def set_disabled(conn: Connection, client_id: str, disabled: bool) -> bool:
+    statement = (
+        access_keys.update()
+        .where(access_keys.c.client_id == client_id)
+        .values(disabled_at=datetime.now(UTC) if disabled else None)
+    )
+    return conn.execute(statement).rowcount > 0
+
+
+def delete_access_key(conn: Connection, client_id: str) -> bool:
+    statement = access_keys.delete().where(access_keys.c.client_id == client_id)
+    return conn.execute(statement).rowcount > 0
