@@ -116,7 +116,7 @@ def test_tampered_payload_is_refused(idp, verifier):
 
 
 def test_rs_token_claiming_an_ec_key_is_refused(idp, verifier):
-    header, payload, signature = idp.token("rsa-1").split(".")
+    _header, payload, signature = idp.token("rsa-1").split(".")
     swapped = _b64(json.dumps({"alg": "RS256", "kid": "ec-1", "typ": "JWT"}).encode())
     with pytest.raises(InvalidToken):
         verifier.verify(f"{swapped}.{payload}.{signature}")
@@ -140,7 +140,7 @@ def test_unknown_kids_cannot_flood_the_issuer(idp, verifier):
     verifier.verify(idp.token("rsa-1"))
     fetches = idp.fetches
     token = idp.token("rsa-1")
-    header, payload, signature = token.split(".")
+    _header, payload, signature = token.split(".")
     for i in range(20):
         fake = _b64(json.dumps({"alg": "RS256", "kid": f"made-up-{i}"}).encode())
         with pytest.raises(InvalidToken, match="does not publish"):
