@@ -7,7 +7,7 @@ time: ``Settings()`` is built by the CLI or by tests and passed into the app fac
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,6 +40,25 @@ class Settings(BaseSettings):
         5, ge=1, le=300, description="How long opening a database connection may take."
     )
     log_level: str = Field("info", description="Log level of the server (debug, info, warning).")
+    refresh_token_ttl_seconds: int = Field(
+        24 * 3600, ge=60, le=90 * 24 * 3600, description="Lifetime of issued refresh tokens."
+    )
+    token_failure_limit: int = Field(
+        10, ge=1, le=10_000, description="Failed token requests allowed per client id or address."
+    )
+    token_failure_window_seconds: int = Field(
+        300, ge=1, le=86_400, description="Window over which failed token requests are counted."
+    )
+    oidc_issuer: str | None = Field(None, description="Issuer (iss) of an external OIDC provider.")
+    oidc_audience: str | None = Field(None, description="Audience (aud) its tokens must carry.")
+    oidc_jwks_url: str | None = Field(None, description="URL of the provider's JSON Web Key Set.")
+    oidc_username_claim: str = Field(
+        "preferred_username", description="Claim holding the user name (falls back to sub)."
+    )
+    oidc_groups_claim: str = Field("groups", description="Claim holding the user's groups.")
+    oidc_algorithms: str = Field(
+        "RS256,ES256", description="Comma-separated signature algorithms accepted from it."
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -47,6 +66,13 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("database_url must be a sqlite:// or postgresql+psycopg:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        given = [self.oidc_issuer, self.oidc_audience, self.oidc_jwks_url]
+        if any(given) and not all(given):
+            raise ValueError("oidc_issuer, oidc_audience and oidc_jwks_url must be set together")
+        return self
 
     @property
     def is_sqlite(self) -> bool:
