@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--progress", action="store_true", help="show progress even without a TTY"
     )
     demo_seed.set_defaults(handler=_demo_seed)
+
+    from gpufleet import access_cli
+
+    access_cli.register(commands, _add_settings_flags)
     return parser
 
 

@@ -1,0 +1,138 @@
+"""``gpufleet access …``: manage access keys and rules directly on the server's database.
+
+For operators with access to the database (bootstrapping, break-glass); the same changes are
+available over HTTP to administrators. Changes are audited with the actor ``cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from gpufleet.api.errors import ApiError
+from gpufleet.auth import administration
+from gpufleet.auth.administration import FULL_ACCESS, Actor
+from gpufleet.auth.roles import Role, ScopeType, SubjectType
+from gpufleet.settings import Settings
+from gpufleet.store import access_keys, access_rules, audit
+from gpufleet.store.engine import create_store_engine
+from gpufleet.store.migrate import upgrade
+
+CLI_ACTOR = Actor("cli", FULL_ACCESS)
+
+
+def _print_table(rows: list[dict], columns: list[str], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(*columns, box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    # Fit the terminal when there is one; never cut ids short when output goes to a pipe.
+    Console(width=None if sys.stdout.isatty() else 1000).print(table)
+
+
+def _keys(args, conn) -> None:
+    match args.key_command:
+        case "list":
+            _print_table(
+                access_keys.list_access_keys(conn),
+                ["clientId", "name", "createdAt", "lastUsedAt", "disabled"],
+                args.json,
+            )
+        case "create":
+            created = administration.create_key(conn, CLI_ACTOR, args.name)
+            _print_table([created], ["clientId", "clientSecret", "name"], args.json)
+            print("The secret is shown once; store it now.", file=sys.stderr)
+        case "rotate":
+            rotated = administration.rotate_key(conn, CLI_ACTOR, args.client_id)
+            _print_table([rotated], ["clientId", "clientSecret"], args.json)
+        case "disable" | "enable":
+            disabled = args.key_command == "disable"
+            key = administration.set_key_disabled(conn, CLI_ACTOR, args.client_id, disabled)
+            _print_table([key], ["clientId", "name", "disabled"], args.json)
+        case "delete":
+            administration.delete_key(conn, CLI_ACTOR, args.client_id)
+            print(f"deleted {args.client_id}")
+
+
+def _rules(args, conn) -> None:
+    match args.rule_command:
+        case "list":
+            rules = [administration.rule_wire(r) for r in access_rules.list_rules(conn)]
+            columns = ["id", "subjectType", "subjectId", "roleName", "scopeType", "scopeId"]
+            _print_table(rules, columns, args.json)
+        case "grant":
+            rule = administration.grant_rule(
+                conn,
+                CLI_ACTOR,
+                subject_type=SubjectType(args.subject_type),
+                subject_id=args.subject_id,
+                role=Role(args.role),
+                scope_type=ScopeType(args.scope_type),
+                scope_id=args.scope_id or "",
+            )
+            _print_table([rule], ["id", "subjectId", "roleName", "scopeType", "scopeId"], args.json)
+        case "revoke":
+            administration.revoke_rule(conn, CLI_ACTOR, args.rule_id)
+            print(f"revoked rule {args.rule_id}")
+
+
+def _audit(args, conn) -> None:
+    entries, _next = audit.list_entries(conn, offset=0, limit=args.limit)
+    _print_table(entries, ["at", "actor", "action", "target", "sourceIp"], args.json)
+
+
+def run(args: argparse.Namespace, settings: Settings, handler: Callable) -> int:
+    engine = create_store_engine(settings)
+    upgrade(engine)
+    try:
+        with engine.begin() as conn:
+            handler(args, conn)
+    except ApiError as exc:
+        print(f"gpufleet: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
+
+
+def register(commands, add_settings_flags: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add ``access keys|rules|audit`` to the top-level parser."""
+    access = commands.add_parser("access", help="access keys, access rules and the audit log")
+    groups = access.add_subparsers(dest="access_command", required=True)
+
+    def leaf(parent, name: str, help_text: str, handler: Callable) -> argparse.ArgumentParser:
+        parser = parent.add_parser(name, help=help_text)
+        add_settings_flags(parser)
+        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        parser.set_defaults(handler=lambda a, s: run(a, s, handler))
+        return parser
+
+    keys = groups.add_parser("keys", help="access keys (service accounts)")
+    key_commands = keys.add_subparsers(dest="key_command", required=True)
+    leaf(key_commands, "list", "list access keys", _keys)
+    leaf(key_commands, "create", "create an access key", _keys).add_argument("name")
+    for name in ("rotate", "disable", "enable", "delete"):
+        leaf(key_commands, name, f"{name} an access key", _keys).add_argument("client_id")
+
+    rules = groups.add_parser("rules", help="access rules")
+    rule_commands = rules.add_subparsers(dest="rule_command", required=True)
+    leaf(rule_commands, "list", "list access rules", _rules)
+    grant = leaf(rule_commands, "grant", "grant a role in a scope", _rules)
+    grant.add_argument(
+        "--subject-type", choices=[s.value for s in SubjectType], default="accessKey"
+    )
+    grant.add_argument("--subject-id", required=True)
+    grant.add_argument("--role", choices=[r.value for r in Role], required=True)
+    grant.add_argument("--scope-type", choices=[s.value for s in ScopeType], required=True)
+    grant.add_argument("--scope-id", default="")
+    leaf(rule_commands, "revoke", "delete an access rule", _rules).add_argument("rule_id", type=int)
+
+    log = leaf(groups, "audit", "show the newest audit log entries", _audit)
+    log.add_argument("--limit", type=int, default=50)
