@@ -60,6 +60,25 @@ class Settings(BaseSettings):
         "RS256,ES256", description="Comma-separated signature algorithms accepted from it."
     )
 
+    metrics_retention_days: int = Field(
+        14, ge=1, le=3650, description="Days of embedded metric samples kept before deletion."
+    )
+    metrics_max_range_days: int = Field(
+        30, ge=1, le=3650, description="Longest time range one metrics request may ask for."
+    )
+    idle_gpu_threshold_percent: float = Field(
+        1.0, ge=0, le=100, description="GPU utilisation at or below which a GPU counts as idle."
+    )
+    idle_gpu_window_seconds: int = Field(
+        300, ge=60, le=86_400, description="How long a GPU must stay idle to count as idle."
+    )
+    idle_gpu_interval_seconds: int = Field(
+        60, ge=0, le=86_400, description="How often idle GPUs are recomputed (0 disables)."
+    )
+    metrics_retention_interval_seconds: int = Field(
+        3600, ge=0, le=7 * 86_400, description="How often old samples are deleted (0 disables)."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_dialect(cls, value: str) -> str:

@@ -1,0 +1,147 @@
+"""The 23 workload metric types of the reference contract, with how each is stored and read.
+
+Every backend (embedded samples, Prometheus) serves the same kinds the same way:
+
+* ``GAUGE``: one series per workload, a window's value is the mean of its samples.
+* ``PER_GPU``: like a gauge but one series per GPU, labelled ``{"gpu": "<index>"}``.
+* ``COUNTER``: a monotonically increasing total; a window's value is its increase in the window.
+* ``HISTOGRAM``: cumulative bucket counters keyed by ``le``; a window's value is each bucket's
+  increase, so the data of one timestamp is cumulative across buckets.
+* ``PERCENTILES``: p50/p90/p99 interpolated from the window's buckets of a source histogram.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class WorkloadMetricType(StrEnum):
+    GPU_UTILIZATION = "GPU_UTILIZATION"
+    GPU_MEMORY_USAGE_BYTES = "GPU_MEMORY_USAGE_BYTES"
+    GPU_MEMORY_REQUEST_BYTES = "GPU_MEMORY_REQUEST_BYTES"
+    CPU_USAGE_CORES = "CPU_USAGE_CORES"
+    CPU_REQUEST_CORES = "CPU_REQUEST_CORES"
+    CPU_LIMIT_CORES = "CPU_LIMIT_CORES"
+    CPU_MEMORY_USAGE_BYTES = "CPU_MEMORY_USAGE_BYTES"
+    CPU_MEMORY_REQUEST_BYTES = "CPU_MEMORY_REQUEST_BYTES"
+    CPU_MEMORY_LIMIT_BYTES = "CPU_MEMORY_LIMIT_BYTES"
+    POD_COUNT = "POD_COUNT"
+    RUNNING_POD_COUNT = "RUNNING_POD_COUNT"
+    GPU_ALLOCATION = "GPU_ALLOCATION"
+    NIM_NUM_REQUESTS_RUNNING = "NIM_NUM_REQUESTS_RUNNING"
+    NIM_NUM_REQUESTS_WAITING = "NIM_NUM_REQUESTS_WAITING"
+    NIM_NUM_REQUEST_MAX = "NIM_NUM_REQUEST_MAX"
+    NIM_REQUEST_SUCCESS_TOTAL = "NIM_REQUEST_SUCCESS_TOTAL"
+    NIM_REQUEST_FAILURE_TOTAL = "NIM_REQUEST_FAILURE_TOTAL"
+    NIM_GPU_CACHE_USAGE_PERC = "NIM_GPU_CACHE_USAGE_PERC"
+    NIM_TIME_TO_FIRST_TOKEN_SECONDS = "NIM_TIME_TO_FIRST_TOKEN_SECONDS"
+    NIM_E2E_REQUEST_LATENCY_SECONDS = "NIM_E2E_REQUEST_LATENCY_SECONDS"
+    NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES = "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES"
+    NIM_E2E_REQUEST_LATENCY_SECONDS_PERCENTILES = "NIM_E2E_REQUEST_LATENCY_SECONDS_PERCENTILES"
+    NVLINK_BANDWIDTH_TOTAL = "NVLINK_BANDWIDTH_TOTAL"
+
+
+class MetricKind(StrEnum):
+    GAUGE = "gauge"
+    PER_GPU = "per-gpu gauge"
+    COUNTER = "counter"
+    HISTOGRAM = "histogram"
+    PERCENTILES = "percentiles"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricTypeInfo:
+    type: WorkloadMetricType
+    kind: MetricKind
+    unit: str
+    description: str
+    # For PERCENTILES: the histogram whose buckets they are computed from.
+    source: WorkloadMetricType | None = None
+
+    @property
+    def is_histogram_shaped(self) -> bool:
+        """Returned in ``histogram`` rather than ``measurements``."""
+        return self.kind in (MetricKind.HISTOGRAM, MetricKind.PERCENTILES)
+
+    @property
+    def stored_type(self) -> WorkloadMetricType:
+        """The type whose samples hold this type's data."""
+        return self.source or self.type
+
+    @property
+    def ingestible(self) -> bool:
+        return self.kind is not MetricKind.PERCENTILES
+
+
+PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+
+_M = WorkloadMetricType
+_K = MetricKind
+
+METRIC_TYPES: dict[WorkloadMetricType, MetricTypeInfo] = {
+    info.type: info
+    for info in (
+        MetricTypeInfo(_M.GPU_UTILIZATION, _K.PER_GPU, "percent", "GPU compute utilisation"),
+        MetricTypeInfo(_M.GPU_MEMORY_USAGE_BYTES, _K.PER_GPU, "bytes", "GPU memory used"),
+        MetricTypeInfo(_M.GPU_MEMORY_REQUEST_BYTES, _K.GAUGE, "bytes", "GPU memory requested"),
+        MetricTypeInfo(_M.CPU_USAGE_CORES, _K.GAUGE, "cores", "CPU cores in use"),
+        MetricTypeInfo(_M.CPU_REQUEST_CORES, _K.GAUGE, "cores", "CPU cores requested"),
+        MetricTypeInfo(_M.CPU_LIMIT_CORES, _K.GAUGE, "cores", "CPU core limit"),
+        MetricTypeInfo(_M.CPU_MEMORY_USAGE_BYTES, _K.GAUGE, "bytes", "CPU memory in use"),
+        MetricTypeInfo(_M.CPU_MEMORY_REQUEST_BYTES, _K.GAUGE, "bytes", "CPU memory requested"),
+        MetricTypeInfo(_M.CPU_MEMORY_LIMIT_BYTES, _K.GAUGE, "bytes", "CPU memory limit"),
+        MetricTypeInfo(_M.POD_COUNT, _K.GAUGE, "pods", "pods of the workload"),
+        MetricTypeInfo(_M.RUNNING_POD_COUNT, _K.GAUGE, "pods", "pods in phase Running"),
+        MetricTypeInfo(_M.GPU_ALLOCATION, _K.GAUGE, "GPUs", "GPUs allocated (fractional)"),
+        MetricTypeInfo(_M.NIM_NUM_REQUESTS_RUNNING, _K.GAUGE, "requests", "requests running"),
+        MetricTypeInfo(_M.NIM_NUM_REQUESTS_WAITING, _K.GAUGE, "requests", "requests waiting"),
+        MetricTypeInfo(_M.NIM_NUM_REQUEST_MAX, _K.GAUGE, "requests", "concurrent request cap"),
+        MetricTypeInfo(_M.NIM_REQUEST_SUCCESS_TOTAL, _K.COUNTER, "requests", "successful requests"),
+        MetricTypeInfo(_M.NIM_REQUEST_FAILURE_TOTAL, _K.COUNTER, "requests", "failed requests"),
+        MetricTypeInfo(_M.NIM_GPU_CACHE_USAGE_PERC, _K.GAUGE, "fraction 0-1", "KV cache usage"),
+        MetricTypeInfo(
+            _M.NIM_TIME_TO_FIRST_TOKEN_SECONDS, _K.HISTOGRAM, "seconds", "time to first token"
+        ),
+        MetricTypeInfo(
+            _M.NIM_E2E_REQUEST_LATENCY_SECONDS, _K.HISTOGRAM, "seconds", "end-to-end latency"
+        ),
+        MetricTypeInfo(
+            _M.NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES,
+            _K.PERCENTILES,
+            "seconds",
+            "time to first token p50/p90/p99",
+            source=_M.NIM_TIME_TO_FIRST_TOKEN_SECONDS,
+        ),
+        MetricTypeInfo(
+            _M.NIM_E2E_REQUEST_LATENCY_SECONDS_PERCENTILES,
+            _K.PERCENTILES,
+            "seconds",
+            "end-to-end latency p50/p90/p99",
+            source=_M.NIM_E2E_REQUEST_LATENCY_SECONDS,
+        ),
+        MetricTypeInfo(_M.NVLINK_BANDWIDTH_TOTAL, _K.GAUGE, "bytes per second", "NVLink traffic"),
+    )
+}
+del _M, _K
+
+
+def format_le(bound: float) -> str:
+    """A histogram bucket's upper bound as a key: ``"0.001"``, ``"1.0"``, ``"+Inf"``.
+
+    Integral bounds keep one decimal, as Prometheus 3 normalises them, so keys from every
+    producer and backend agree.
+    """
+    if bound == float("inf"):
+        return "+Inf"
+    if float(bound).is_integer():
+        return f"{bound:.1f}"
+    return repr(float(bound))
+
+
+def parse_le(text: str) -> float:
+    """The numeric upper bound of a ``le`` key; raises ValueError when it is not one."""
+    bound = float(text)
+    if bound != bound or bound == float("-inf"):
+        raise ValueError(f"{text!r} is not a bucket upper bound")
+    return bound
