@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Engine
-
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from gpufleet.auth.roles import Role, ScopeType, SubjectType
 from gpufleet.auth.secrets import generate_client_id, generate_secret, hash_secret, verify_secret
@@ -27,7 +25,9 @@ def _grant_administrator(conn: Connection, client_id: str) -> None:
     existing = access_rules.list_rules(
         conn, subject_type=SubjectType.ACCESS_KEY.value, subject_id=client_id
     )
-    if not any(rule.role == ADMIN_ROLE and rule.scope_type == ScopeType.TENANT for rule in existing):
+    if not any(
+        rule.role == ADMIN_ROLE and rule.scope_type == ScopeType.TENANT for rule in existing
+    ):
         access_rules.create_rule(
             conn,
             subject_type=SubjectType.ACCESS_KEY.value,
@@ -54,11 +54,11 @@ def ensure_admin(engine: Engine, settings: Settings) -> GeneratedAdmin | None:
                     client_id=settings.admin_client_id,
                     name="administrator",
                     secret_hash=hash_secret(secret),
-                    role=ADMIN_ROLE,
                 )
             _grant_administrator(conn, settings.admin_client_id)
             return None
-        if credentials.count_access_keys(conn, ADMIN_ROLE) > 0:
+        administrators = access_rules.list_rules(conn, subject_type=SubjectType.ACCESS_KEY.value)
+        if any(rule.role == ADMIN_ROLE for rule in administrators):
             return None
         generated = GeneratedAdmin(generate_client_id("admin"), generate_secret())
         credentials.put_access_key(
@@ -66,7 +66,6 @@ def ensure_admin(engine: Engine, settings: Settings) -> GeneratedAdmin | None:
             client_id=generated.client_id,
             name="administrator",
             secret_hash=hash_secret(generated.client_secret),
-            role=ADMIN_ROLE,
         )
         _grant_administrator(conn, generated.client_id)
         return generated

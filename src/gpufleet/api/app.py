@@ -11,11 +11,27 @@ from gpufleet.api.deps import AppState
 from gpufleet.api.errors import install_error_handlers
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes import access, tokens, workloads
+from gpufleet.auth.oidc import OidcConfig, OidcVerifier
+from gpufleet.auth.rate_limit import FailureLimiter
 from gpufleet.auth.tokens import TokenService
 from gpufleet.bootstrap import prepare_store
 from gpufleet.settings import Settings
 from gpufleet.store.credentials import load_signing_keys
 from gpufleet.store.engine import create_store_engine
+
+
+def _oidc_verifier(settings: Settings) -> OidcVerifier | None:
+    if not settings.oidc_issuer:
+        return None
+    config = OidcConfig(
+        issuer=settings.oidc_issuer,
+        audience=settings.oidc_audience or "",
+        jwks_url=settings.oidc_jwks_url or "",
+        username_claim=settings.oidc_username_claim,
+        groups_claim=settings.oidc_groups_claim,
+        algorithms=tuple(a.strip() for a in settings.oidc_algorithms.split(",") if a.strip()),
+    )
+    return OidcVerifier(config)
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
@@ -39,6 +55,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         settings=settings,
         engine=engine,
         tokens=TokenService(reload_keys(), settings.token_ttl_seconds, reload_keys),
+        failures=FailureLimiter(
+            settings.token_failure_limit, settings.token_failure_window_seconds
+        ),
+        oidc=_oidc_verifier(settings),
     )
     app.state.generated_admin = generated_admin
     install_error_handlers(app)

@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
+import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Connection, Engine
 
 from gpufleet.api.errors import ApiError
+from gpufleet.auth.oidc import OidcVerifier
 from gpufleet.auth.principal import Principal
-from gpufleet.auth.tokens import InvalidToken, TokenService
+from gpufleet.auth.rate_limit import FailureLimiter
+from gpufleet.auth.tokens import ISSUER, InvalidToken, TokenService
 from gpufleet.settings import Settings
 from gpufleet.store.workload_documents import truncate_to_ms
 
@@ -23,6 +26,8 @@ class AppState:
     settings: Settings
     engine: Engine
     tokens: TokenService
+    failures: FailureLimiter
+    oidc: OidcVerifier | None = None
 
 
 def get_state(request: Request) -> AppState:
@@ -55,10 +60,24 @@ def get_principal(
         raise ApiError(401, "Missing bearer token.")
     if credentials.scheme.lower() != "bearer":
         raise ApiError(401, "Authorization scheme must be Bearer.")
+    token = credentials.credentials
     try:
-        return state.tokens.verify(credentials.credentials)
+        if state.oidc is not None and _issuer(token) == state.oidc.config.issuer != ISSUER:
+            identity = state.oidc.verify(token)
+            return Principal(
+                subject=identity.username, token_id="", subject_type="user", groups=identity.groups
+            )
+        return state.tokens.verify(token)
     except InvalidToken as exc:
         raise ApiError(401, f"Invalid bearer token: {exc}") from None
+
+
+def _issuer(token: str) -> str | None:
+    """The unverified ``iss`` claim, only to choose which verifier checks the token."""
+    try:
+        return jwt.decode(token, options={"verify_signature": False}).get("iss")
+    except jwt.PyJWTError:
+        return None
 
 
 Db = Annotated[Connection, Depends(get_connection)]

@@ -26,6 +26,7 @@ _DEFAULT_MESSAGES = {
     404: "Resource not found.",
     405: "Method not allowed.",
     413: "Request entity too large.",
+    429: "Too many requests.",
     500: "Something went wrong.",
     503: "Please try again in few minutes.",
 }

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Principal:
     subject: str
-    role: str
     token_id: str
     # "accessKey" for the server's own credentials; "user" for an external identity.
     subject_type: str = "accessKey"

@@ -14,6 +14,8 @@ from gpufleet.auth.principal import Principal
 from gpufleet.store.credentials import SIGNING_ALGORITHM, SigningKey
 
 ISSUER = "gpufleet"
+ACCESS = "access"
+REFRESH = "refresh"
 AUDIENCE = "gpufleet-api"
 _LEEWAY_SECONDS = 5
 
@@ -53,17 +55,29 @@ class TokenService:
     def ttl_seconds(self) -> int:
         return self._ttl
 
-    def issue(self, subject: str, role: str) -> str:
+    def issue(
+        self,
+        subject: str,
+        *,
+        subject_type: str = "accessKey",
+        groups: tuple[str, ...] = (),
+        kind: str = ACCESS,
+        ttl_seconds: int | None = None,
+    ) -> str:
+        """Sign a token for ``subject``; ``kind`` is ACCESS or REFRESH."""
         now = int(time.time())
         payload = {
             "iss": ISSUER,
             "aud": AUDIENCE,
             "sub": subject,
-            "role": role,
+            "sbt": subject_type,
+            "typ": kind,
             "iat": now,
             "nbf": now,
-            "exp": now + self._ttl,
+            "exp": now + (ttl_seconds or self._ttl),
         }
+        if groups:
+            payload["grp"] = list(groups)
         while True:
             payload["jti"] = secrets.token_hex(12)
             if not _sdk_readable(payload):
@@ -87,7 +101,7 @@ class TokenService:
             raise InvalidToken("token signed by an unknown key")
         return key
 
-    def verify(self, token: str) -> Principal:
+    def verify(self, token: str, kind: str = ACCESS) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -113,8 +127,12 @@ class TokenService:
             raise InvalidToken("token signature does not verify") from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"token rejected: {exc}") from None
+        if claims.get("typ", ACCESS) != kind:
+            raise InvalidToken(f"not an {kind} token")
+        groups = claims.get("grp") or []
         return Principal(
             subject=str(claims["sub"]),
-            role=str(claims.get("role", "")),
-            token_id=claims.get("jti", ""),
+            token_id=str(claims.get("jti", "")),
+            subject_type=str(claims.get("sbt", "accessKey")),
+            groups=tuple(str(g) for g in groups) if isinstance(groups, list) else (),
         )

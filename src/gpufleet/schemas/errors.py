@@ -17,6 +17,7 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
         403: "Forbidden",
         404: "The specified resource was not found",
         413: "Request entity too large.",
+        429: "Too many requests.",
         500: "unexpected error",
         503: "unexpected error",
     }

@@ -14,13 +14,13 @@ class TokenRequest(BaseModel):
         None,
         alias="appID",
         validation_alias=AliasChoices("appID", "AppId"),
-        deprecated=True,
+        json_schema_extra={"deprecated": True},
     )
     app_secret: str | None = Field(
         None,
         alias="appSecret",
         validation_alias=AliasChoices("appSecret", "AppSecret"),
-        deprecated=True,
+        json_schema_extra={"deprecated": True},
     )
     code: str | None = None
     redirect_uri: str | None = Field(None, alias="redirectUri")

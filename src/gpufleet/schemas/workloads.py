@@ -168,7 +168,7 @@ class Workload(WireModel):
     command: str | None = None
     arguments: str | None = None
     phaseReason: PhaseReason | None = None
-    idleGpus: int | None = Field(None, deprecated=True)
+    idleGpus: int | None = Field(None, json_schema_extra={"deprecated": True})
     idleAllocatedGpus: float | None = None
     totalPendingTimeSeconds: int | None = None
     totalRunningTimeSeconds: int | None = None

@@ -44,7 +44,6 @@ def create_access_key(conn: Connection, *, client_id: str, name: str, secret_has
             client_id=client_id,
             name=name,
             secret_hash=secret_hash,
-            role="",
             created_at=datetime.now(UTC),
         )
     )

@@ -30,7 +30,6 @@ class AccessKey:
     client_id: str
     name: str
     secret_hash: str
-    role: str
     disabled: bool
 
 
@@ -90,37 +89,26 @@ def get_access_key(conn: Connection, client_id: str) -> AccessKey | None:
         row["client_id"],
         row["name"],
         row["secret_hash"],
-        row["role"],
         row["disabled_at"] is not None,
     )
 
 
-def put_access_key(
-    conn: Connection, *, client_id: str, name: str, secret_hash: str, role: str
-) -> None:
-    """Create the key, or replace its secret and role when it exists."""
+def put_access_key(conn: Connection, *, client_id: str, name: str, secret_hash: str) -> None:
+    """Create the key, or replace its secret when it exists (and enable it again)."""
     existing = get_access_key(conn, client_id)
     now = datetime.now(UTC)
     if existing is None:
         conn.execute(
             access_keys.insert().values(
-                client_id=client_id, name=name, secret_hash=secret_hash, role=role, created_at=now
+                client_id=client_id, name=name, secret_hash=secret_hash, created_at=now
             )
         )
     else:
         conn.execute(
             access_keys.update()
             .where(access_keys.c.client_id == client_id)
-            .values(name=name, secret_hash=secret_hash, role=role, disabled_at=None)
+            .values(name=name, secret_hash=secret_hash, disabled_at=None)
         )
-
-
-def count_access_keys(conn: Connection, role: str) -> int:
-    return int(
-        conn.execute(
-            sa.select(sa.func.count()).select_from(access_keys).where(access_keys.c.role == role)
-        ).scalar_one()
-    )
 
 
 def touch_access_key(conn: Connection, client_id: str) -> None:

@@ -170,7 +170,6 @@ access_keys = Table(
     Column("client_id", String(128), primary_key=True),
     Column("name", String(253), nullable=False),
     Column("secret_hash", String(512), nullable=False),
-    Column("role", String(64), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_used_at", UtcDateTime),
     Column("disabled_at", UtcDateTime),
@@ -226,7 +225,9 @@ workload_pods = Table(
 access_rules = Table(
     "access_rules",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("subject_type", String(16), nullable=False),
     Column("subject_id", String(253), nullable=False),
     Column("role", String(64), nullable=False),
@@ -241,7 +242,9 @@ access_rules = Table(
 audit_log = Table(
     "audit_log",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("at", UtcDateTime, nullable=False),
     Column("actor", String(253), nullable=False),
     Column("action", String(64), nullable=False),

@@ -1,44 +1,100 @@
-"""``POST /api/v1/token``: exchange client credentials for an access token."""
+"""``POST /api/v1/token``: exchange credentials for an access token.
+
+Grants: ``client_credentials`` and the deprecated ``app_token`` (access keys),
+``external_token_exchange`` (a token from the configured OIDC issuer) and ``refresh_token``.
+Failed attempts are limited per client id and per source address (429 with Retry-After);
+every issued token is written to the audit log.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
+from sqlalchemy.engine import Connection
 
-from gpufleet.api.deps import Db, State
+from gpufleet.api.deps import AppState, Db, State
 from gpufleet.api.errors import ApiError
 from gpufleet.api.responses import json_response
+from gpufleet.auth.principal import Principal
 from gpufleet.auth.secrets import verify_secret
+from gpufleet.auth.tokens import REFRESH, InvalidToken
 from gpufleet.schemas.enums import TokenGrantType
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.tokens import TokenRequest, TokenResponse
+from gpufleet.store import audit
 from gpufleet.store.credentials import get_access_key, touch_access_key
 
 router = APIRouter(prefix="/api/v1", tags=["Tokens"])
 
 _MAX_CREDENTIAL_LENGTH = 512
+_MAX_TOKEN_LENGTH = 16_384
+_INVALID = "Invalid client credentials."
 
 
-def _credentials(request: TokenRequest) -> tuple[str, str]:
+def _source(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _access_key_grant(request: TokenRequest, conn: Connection) -> Principal:
     if request.grant_type is TokenGrantType.CLIENT_CREDENTIALS:
-        client_id, secret, names = (
-            request.client_id,
-            request.client_secret,
-            "clientID and clientSecret",
-        )
-    elif request.grant_type is TokenGrantType.APP_TOKEN:
-        client_id, secret, names = request.app_id, request.app_secret, "appID and appSecret"
-    elif request.grant_type is None:
-        raise ApiError(400, "grantType is required.")
+        client_id, secret = request.client_id, request.client_secret
+        names = "clientID and clientSecret"
     else:
-        raise ApiError(
-            400, f"grantType {request.grant_type.value!r} is not supported by this server."
-        )
+        client_id, secret, names = request.app_id, request.app_secret, "appID and appSecret"
     if not client_id or not secret:
         raise ApiError(400, f"grantType {request.grant_type.value!r} needs {names}.")
     if len(client_id) > _MAX_CREDENTIAL_LENGTH or len(secret) > _MAX_CREDENTIAL_LENGTH:
-        raise ApiError(400, "Invalid client credentials.")
-    return client_id, secret
+        raise ApiError(400, _INVALID)
+    key = get_access_key(conn, client_id)
+    # verify_secret runs even for unknown ids, so timing does not reveal which ids exist.
+    valid = verify_secret(secret, key.secret_hash if key else None)
+    if key is None or not valid or key.disabled:
+        raise ApiError(400, _INVALID)
+    touch_access_key(conn, key.client_id)
+    return Principal(subject=key.client_id, token_id="")
+
+
+def _external_grant(request: TokenRequest, state: AppState) -> Principal:
+    if state.oidc is None:
+        raise ApiError(400, "No external identity provider is configured on this server.")
+    token = request.external_token
+    if not token or len(token) > _MAX_TOKEN_LENGTH:
+        raise ApiError(400, "grantType 'external_token_exchange' needs externalToken.")
+    try:
+        identity = state.oidc.verify(token)
+    except InvalidToken as exc:
+        raise ApiError(400, f"External token rejected: {exc}") from None
+    return Principal(
+        subject=identity.username, token_id="", subject_type="user", groups=identity.groups
+    )
+
+
+def _refresh_grant(request: TokenRequest, state: AppState, conn: Connection) -> Principal:
+    token = request.refresh_token
+    if not token or len(token) > _MAX_TOKEN_LENGTH:
+        raise ApiError(400, "grantType 'refresh_token' needs refreshToken.")
+    try:
+        principal = state.tokens.verify(token, kind=REFRESH)
+    except InvalidToken as exc:
+        raise ApiError(400, f"Refresh token rejected: {exc}") from None
+    if principal.subject_type == "accessKey":
+        key = get_access_key(conn, principal.subject)
+        if key is None or key.disabled:
+            raise ApiError(400, "Refresh token rejected: the access key is disabled or deleted.")
+    return principal
+
+
+def _authenticate(request: TokenRequest, state: AppState, conn: Connection) -> Principal:
+    match request.grant_type:
+        case TokenGrantType.CLIENT_CREDENTIALS | TokenGrantType.APP_TOKEN:
+            return _access_key_grant(request, conn)
+        case TokenGrantType.EXTERNAL_TOKEN_EXCHANGE:
+            return _external_grant(request, state)
+        case TokenGrantType.REFRESH_TOKEN:
+            return _refresh_grant(request, state, conn)
+        case None:
+            raise ApiError(400, "grantType is required.")
+    raise ApiError(400, f"grantType {request.grant_type.value!r} is not supported by this server.")
 
 
 @router.post(
@@ -48,16 +104,44 @@ def _credentials(request: TokenRequest) -> tuple[str, str]:
     operation_id="grant_token",
     response_model=TokenResponse,
     response_model_exclude_none=True,
-    responses=error_responses(400, 500, 503),
+    responses=error_responses(400, 429, 500, 503),
 )
-def grant_token(state: State, conn: Db, request: TokenRequest = Body(...)) -> Response:
-    client_id, secret = _credentials(request)
-    key = get_access_key(conn, client_id)
-    # verify_secret runs even for unknown ids, so timing does not reveal which ids exist.
-    valid = verify_secret(secret, key.secret_hash if key else None)
-    if key is None or not valid or key.disabled:
-        raise ApiError(400, "Invalid client credentials.")
-    token = state.tokens.issue(subject=key.client_id, role=key.role)
-    touch_access_key(conn, key.client_id)
+def grant_token(
+    state: State, conn: Db, http_request: Request, request: TokenRequest = Body(...)
+) -> Response:
+    source = _source(http_request)
+    claimed = request.client_id or request.app_id or ""
+    limited = ("ip:" + source, "client:" + claimed[:_MAX_CREDENTIAL_LENGTH])
+    wait = state.failures.retry_after(*limited)
+    if wait:
+        raise ApiError(429, f"Too many failed token requests; retry in {wait} seconds.")
+    try:
+        principal = _authenticate(request, state, conn)
+    except ApiError:
+        state.failures.record_failure(*limited)
+        raise
+    tokens = state.tokens
+    body = {
+        "accessToken": tokens.issue(
+            principal.subject, subject_type=principal.subject_type, groups=principal.groups
+        ),
+        "expiresIn": tokens.ttl_seconds,
+    }
+    if request.grant_type in (TokenGrantType.EXTERNAL_TOKEN_EXCHANGE, TokenGrantType.REFRESH_TOKEN):
+        body["refreshToken"] = tokens.issue(
+            principal.subject,
+            subject_type=principal.subject_type,
+            groups=principal.groups,
+            kind=REFRESH,
+            ttl_seconds=state.settings.refresh_token_ttl_seconds,
+        )
+    audit.record(
+        conn,
+        actor=principal.subject,
+        action="token.issue",
+        target=principal.subject_type,
+        source_ip=source,
+        details={"grantType": request.grant_type.value},
+    )
     conn.commit()
-    return json_response({"accessToken": token, "expiresIn": state.tokens.ttl_seconds})
+    return json_response(body)

@@ -23,7 +23,6 @@ def upgrade() -> None:
         sa.Column("client_id", sa.String(length=128), nullable=False),
         sa.Column("name", sa.String(length=253), nullable=False),
         sa.Column("secret_hash", sa.String(length=512), nullable=False),
-        sa.Column("role", sa.String(length=64), nullable=False),
         sa.Column("created_at", gpufleet.store.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("last_used_at", gpufleet.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("disabled_at", gpufleet.store.types.UtcDateTime(timezone=True), nullable=True),
