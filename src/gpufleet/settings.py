@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: int = Field(
         5, ge=1, le=300, description="How long opening a database connection may take."
     )
+    ingest_max_batch_items: int = Field(
+        5000, ge=1, le=100_000, description="Most workloads one ingest request may carry."
+    )
+    ingest_max_body_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="Largest ingest request body, in bytes.",
+    )
     log_level: str = Field("info", description="Log level of the server (debug, info, warning).")
     refresh_token_ttl_seconds: int = Field(
         24 * 3600, ge=60, le=90 * 24 * 3600, description="Lifetime of issued refresh tokens."

@@ -200,7 +200,8 @@ workload_phase_history = Table(
     Column("phase", String(32), nullable=False),
     Column("message", Text),
     Column("at", UtcDateTime, nullable=False),
-    Index(None, "workload_id", "at", "id"),
+    # One row per transition: replays and concurrent writers insert it at most once.
+    Index(None, "workload_id", "at", "phase", unique=True),
 )
 
 # The pods of each workload as the cluster agent last reported them.

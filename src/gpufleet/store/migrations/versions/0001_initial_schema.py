@@ -151,9 +151,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("workload_phase_history", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_workload_phase_history_workload_id_at_id"),
-            ["workload_id", "at", "id"],
-            unique=False,
+            batch_op.f("ix_workload_phase_history_workload_id_at_phase"),
+            ["workload_id", "at", "phase"],
+            unique=True,
         )
 
     op.create_table(
@@ -371,7 +371,7 @@ def downgrade() -> None:
 
     op.drop_table("workloads")
     with op.batch_alter_table("workload_phase_history", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_workload_phase_history_workload_id_at_id"))
+        batch_op.drop_index(batch_op.f("ix_workload_phase_history_workload_id_at_phase"))
 
     op.drop_table("workload_phase_history")
     op.drop_table("signing_keys")
