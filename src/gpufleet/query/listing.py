@@ -9,6 +9,7 @@ from datetime import datetime
 from gpufleet.query.errors import QueryError
 from gpufleet.query.fields import WORKLOAD_FIELDS, WorkloadField
 from gpufleet.query.filters import FilterTerm, parse_filters
+from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
 
 DEFAULT_SORT = "createdAt"
 MAX_LIMIT = 500
@@ -32,6 +33,8 @@ class WorkloadSelection:
     filters: tuple[FilterTerm, ...] = ()
     search: str | None = None
     deleted: bool = False
+    # What the caller may see at all; applied inside the same SQL statement as the filters.
+    scope: WorkloadScope = UNRESTRICTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +51,21 @@ def build_selection(
     filter_by: Sequence[str] | None,
     search: str | None,
     deleted: bool | None,
+    scope: WorkloadScope = UNRESTRICTED,
 ) -> WorkloadSelection:
     if search is not None:
         if len(search) > MAX_SEARCH_LENGTH:
             raise QueryError("search", f"at most {MAX_SEARCH_LENGTH} characters are allowed")
-        if "\x00" in search:
-            raise QueryError("search", "contains a NUL character")
+        if any(ord(c) < 0x20 for c in search):
+            # Stored search text joins fields with a control character; none may be searched for.
+            raise QueryError("search", "contains a control character")
         search = search.strip().lower() or None
     return WorkloadSelection(
-        now=now, filters=parse_filters(filter_by), search=search, deleted=bool(deleted)
+        now=now,
+        filters=parse_filters(filter_by),
+        search=search,
+        deleted=bool(deleted),
+        scope=scope,
     )
 
 

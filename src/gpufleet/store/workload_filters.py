@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from gpufleet.query.fields import FieldKind, Operator, WorkloadField
 from gpufleet.query.filters import FilterTerm
 from gpufleet.query.listing import SortSpec, WorkloadSelection
+from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.enums import Phase
 from gpufleet.store.dialect import epoch_ms
 from gpufleet.store.tables import workload_nodepools, workloads
@@ -82,6 +83,22 @@ def term_condition(dialect: str, now: datetime, term: FilterTerm) -> sa.ColumnEl
     return _compare(field_expression(dialect, now, term.field), term.operator, value)
 
 
+def scope_condition(scope: WorkloadScope) -> sa.ColumnElement[bool]:
+    """Workloads in any of the caller's clusters, departments or projects."""
+    if scope.everything:
+        return sa.true()
+    allowed = [
+        workloads.c[column].in_(sorted(ids))
+        for column, ids in (
+            ("cluster_id", scope.cluster_ids),
+            ("department_id", scope.department_ids),
+            ("project_id", scope.project_ids),
+        )
+        if ids
+    ]
+    return sa.or_(*allowed) if allowed else sa.false()
+
+
 def selection_conditions(
     dialect: str, selection: WorkloadSelection
 ) -> list[sa.ColumnElement[bool]]:
@@ -90,6 +107,8 @@ def selection_conditions(
         if selection.deleted
         else workloads.c.deleted_at.is_(None)
     ]
+    if not selection.scope.everything:
+        conditions.append(scope_condition(selection.scope))
     conditions.extend(term_condition(dialect, selection.now, t) for t in selection.filters)
     if selection.search:
         conditions.append(workloads.c.search_text.contains(selection.search, autoescape=True))

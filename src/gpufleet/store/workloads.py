@@ -10,9 +10,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.query.listing import WorkloadPage, WorkloadSelection
+from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
 from gpufleet.store.tables import workload_nodepools, workloads
 from gpufleet.store.workload_documents import workload_row, workload_wire
-from gpufleet.store.workload_filters import order_by, selection_conditions, total_seconds
+from gpufleet.store.workload_filters import (
+    order_by,
+    scope_condition,
+    selection_conditions,
+    total_seconds,
+)
 
 
 def _dialect(conn: Connection) -> str:
@@ -63,9 +69,13 @@ def count_workloads(conn: Connection, selection: WorkloadSelection) -> int:
     return int(conn.execute(statement).scalar_one())
 
 
-def get_workload(conn: Connection, workload_id: str, now: datetime) -> dict[str, Any] | None:
-    """One workload in the detailed wire shape, deleted or not; None when unknown."""
-    statement = _select_with_totals(_dialect(conn), now).where(workloads.c.id == workload_id)
+def get_workload(
+    conn: Connection, workload_id: str, now: datetime, scope: WorkloadScope = UNRESTRICTED
+) -> dict[str, Any] | None:
+    """The detailed wire shape of one workload, deleted or not; None if unknown or out of scope."""
+    statement = _select_with_totals(_dialect(conn), now).where(
+        workloads.c.id == workload_id, scope_condition(scope)
+    )
     row = conn.execute(statement).mappings().first()
     return None if row is None else _to_wire(row, detailed=True)
 

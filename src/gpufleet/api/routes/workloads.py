@@ -10,11 +10,13 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
-from gpufleet.api.deps import CurrentPrincipal, Db, Now
+from gpufleet.api.authorization import ReadScope
+from gpufleet.api.deps import Db, Now
 from gpufleet.api.errors import ApiError
 from gpufleet.api.responses import json_response
 from gpufleet.query.fields import WORKLOAD_FIELDS
 from gpufleet.query.listing import MAX_LIMIT, MAX_OFFSET, build_page, build_selection
+from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.enums import SortOrder
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.workloads import WorkloadCount, WorkloadDetailed, WorkloadList
@@ -59,9 +61,12 @@ def parse_workload_id(workload_id: str) -> str:
         ) from None
 
 
-def get_workload_or_404(conn: Connection, workload_id: str, now) -> dict:
-    """The guard every route taking a workload id goes through."""
-    workload = workload_store.get_workload(conn, parse_workload_id(workload_id), now)
+def get_workload_or_404(conn: Connection, workload_id: str, now, scope: WorkloadScope) -> dict:
+    """The guard every route taking a workload id goes through.
+
+    A workload outside the caller's scope is reported exactly like one that does not exist.
+    """
+    workload = workload_store.get_workload(conn, parse_workload_id(workload_id), now, scope)
     if workload is None:
         raise ApiError(404, f"Workload {workload_id} not found.")
     return workload
@@ -77,7 +82,7 @@ def get_workload_or_404(conn: Connection, workload_id: str, now) -> dict:
     responses=error_responses(400, 401, 403, 500, 503),
 )
 def get_workloads(
-    _principal: CurrentPrincipal,
+    scope: ReadScope,
     conn: Db,
     now: Now,
     deleted: DeletedParam = None,
@@ -102,7 +107,9 @@ def get_workloads(
     filterBy: FilterParam = None,
     search: SearchParam = None,
 ) -> Response:
-    selection = build_selection(now=now, filter_by=filterBy, search=search, deleted=deleted)
+    selection = build_selection(
+        now=now, filter_by=filterBy, search=search, deleted=deleted, scope=scope
+    )
     page = build_page(
         selection,
         sort_by=sortBy.value if sortBy else None,
@@ -126,14 +133,16 @@ def get_workloads(
     responses=error_responses(400, 401, 403, 500, 503),
 )
 def count_workloads(
-    _principal: CurrentPrincipal,
+    scope: ReadScope,
     conn: Db,
     now: Now,
     deleted: DeletedParam = None,
     filterBy: FilterParam = None,
     search: SearchParam = None,
 ) -> Response:
-    selection = build_selection(now=now, filter_by=filterBy, search=search, deleted=deleted)
+    selection = build_selection(
+        now=now, filter_by=filterBy, search=search, deleted=deleted, scope=scope
+    )
     return json_response({"count": workload_store.count_workloads(conn, selection)})
 
 
@@ -146,7 +155,5 @@ def count_workloads(
     response_model_exclude_none=True,
     responses=error_responses(400, 401, 403, 404, 500, 503),
 )
-def get_workload(
-    _principal: CurrentPrincipal, conn: Db, now: Now, workloadId: WorkloadIdParam
-) -> Response:
-    return json_response(get_workload_or_404(conn, workloadId, now))
+def get_workload(scope: ReadScope, conn: Db, now: Now, workloadId: WorkloadIdParam) -> Response:
+    return json_response(get_workload_or_404(conn, workloadId, now, scope))
