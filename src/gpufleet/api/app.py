@@ -10,7 +10,7 @@ import gpufleet
 from gpufleet.api.deps import AppState
 from gpufleet.api.errors import install_error_handlers
 from gpufleet.api.responses import json_response
-from gpufleet.api.routes import access, tokens, workloads
+from gpufleet.api.routes import access, history, ingest, pods, tokens, workloads
 from gpufleet.auth.oidc import OidcConfig, OidcVerifier
 from gpufleet.auth.rate_limit import FailureLimiter
 from gpufleet.auth.tokens import TokenService
@@ -65,6 +65,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(workloads.router)
     app.include_router(access.router)
+    app.include_router(history.router)
+    app.include_router(pods.router)
+    app.include_router(ingest.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():

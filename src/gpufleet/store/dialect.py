@@ -6,7 +6,7 @@ expressions and statements that the two dialects spell differently.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,6 +46,23 @@ def upsert(
         index_elements=list(index_elements),
         set_={name: statement.excluded[name] for name in update_columns},
         where=where,
+    )
+
+
+def upsert_with(
+    dialect_name: str,
+    table: sa.Table,
+    index_elements: Sequence[str],
+    assignments: Callable[[Any], Mapping[str, Any]],
+    where: Callable[[Any], sa.ColumnElement[bool]],
+) -> sa.Insert:
+    """An upsert whose SET and WHERE are built from its ``excluded`` row by the caller."""
+    module = sqlite if dialect_name == "sqlite" else postgresql
+    statement = module.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(index_elements),
+        set_=dict(assignments(statement.excluded)),
+        where=where(statement.excluded),
     )
 
 

@@ -1,0 +1,96 @@
+"""``/api/v1/ingest``: cluster agents push what they see of their cluster."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import Response
+
+from gpufleet.api.authorization import CallerAccess, require_ingest
+from gpufleet.api.deps import Db, Now, State
+from gpufleet.api.errors import ApiError
+from gpufleet.api.responses import json_response
+from gpufleet.schemas.errors import error_responses
+from gpufleet.schemas.ingest import IngestBatch, IngestRejected, IngestResult, parse_ingest_batch
+from gpufleet.store.ingest import ingest_workloads
+
+router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"])
+
+
+async def read_limited_body(request: Request, state: State) -> bytes:
+    """The raw request body, refused with 413 as soon as it passes the configured size."""
+    limit = state.settings.ingest_max_body_bytes
+    too_large = ApiError(413, f"Request body exceeds the limit of {limit} bytes.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_cluster_id(cluster_id: str) -> str:
+    try:
+        return str(UUID(cluster_id))
+    except ValueError:
+        raise ApiError(
+            400, f"Invalid path parameter 'clusterId': {cluster_id[:64]!r} is not a UUID."
+        ) from None
+
+
+@router.post(
+    "/clusters/{clusterId}/workloads",
+    summary="Report workloads of a cluster.",
+    description=(
+        "Upsert workloads as a cluster agent observed them, soft-delete the ones listed in "
+        "`deletedIds` and, with `fullSync`, every live workload of the cluster missing from the "
+        "batch. Updates older than the stored observation are ignored and counted as stale."
+    ),
+    operation_id="ingest_cluster_workloads",
+    response_model=IngestResult,
+    responses=error_responses(400, 401, 403, 413, 500, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": IngestBatch.model_json_schema()}},
+        }
+    },
+)
+def ingest_cluster_workloads(
+    access: CallerAccess,
+    state: State,
+    conn: Db,
+    now: Now,
+    clusterId: Annotated[str, Path(description="The id (UUID) of the reporting cluster.")],
+    raw: Annotated[bytes, Depends(read_limited_body)],
+) -> Response:
+    cluster_id = parse_cluster_id(clusterId)
+    require_ingest(access, cluster_id)
+    try:
+        batch = parse_ingest_batch(
+            raw, cluster_id=cluster_id, max_items=state.settings.ingest_max_batch_items
+        )
+    except IngestRejected as exc:
+        raise ApiError(exc.status, exc.message) from None
+    # The access check above read in an implicit transaction; the batch gets its own.
+    conn.commit()
+    outcome = ingest_workloads(
+        conn,
+        cluster_id,
+        [workload.model_dump() for workload in batch.workloads],
+        deleted_ids=[str(i) for i in batch.deletedIds],
+        full_sync=batch.fullSync,
+        cluster_name=batch.clusterName,
+        now=now,
+    )
+    conn.commit()
+    return json_response(
+        {"accepted": outcome.accepted, "stale": outcome.stale, "deleted": outcome.deleted}
+    )

@@ -1,0 +1,175 @@
+"""Wire shapes of the cluster ingest API and the parsing of one ingest request.
+
+A batch is ``{workloads, deletedIds, fullSync}``; each workload is the reference
+``WorkloadDetailed`` plus ``observedAt`` (when the agent saw it) and its ``pods``. Fields the
+server maintains itself (``phaseUpdatedAt``, ``completedAt``, the time totals …) may be sent but
+are optional. Parsing checks every item before anything is written and names the first bad one.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gpufleet.schemas.workloads import Condition, WorkloadDetailed
+from gpufleet.store.tables import workloads as workload_table
+from gpufleet.store.workload_documents import SCALAR_COLUMNS
+
+# Integers are stored in 32-bit columns; larger values are refused here, not by the database.
+_INT32 = 2**31 - 1
+# The longest string each scalar column holds, taken from the table definition.
+_MAX_LENGTHS = {
+    field: workload_table.c[column].type.length
+    for field, column in SCALAR_COLUMNS.items()
+    if getattr(workload_table.c[column].type, "length", None)
+}
+
+
+class IngestPod(BaseModel):
+    """A pod of a workload as the agent sees it; extra keys are kept and returned as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1, max_length=253)
+    uid: str = Field(min_length=1, max_length=64)
+    nodeName: str | None = Field(None, max_length=253)
+    phase: str = Field(min_length=1, max_length=32)
+    gpuIndices: list[str] = Field(default_factory=list, max_length=1024)
+    nodepool: str | None = Field(None, max_length=253)
+
+
+class IngestWorkload(WorkloadDetailed):
+    """One reported workload: the reference shape, server-maintained fields optional."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=True, allow_inf_nan=False)
+
+    observedAt: AwareDatetime
+    pods: list[IngestPod] = Field(default_factory=list, max_length=10_000)
+    phaseUpdatedAt: datetime | None = None
+    k8sPhaseUpdatedAt: datetime | None = None
+    updatedAt: datetime | None = None
+    deletedAt: datetime | None = None
+    priority: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _storable(self) -> IngestWorkload:
+        for field in type(self).model_fields:
+            value = getattr(self, field)
+            if isinstance(value, datetime) and value.tzinfo is None:
+                raise ValueError(f"{field} must carry a time zone (e.g. a trailing Z)")
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT32:
+                raise ValueError(f"{field} is out of range")
+            limit = _MAX_LENGTHS.get(field)
+            if isinstance(value, str) and limit and len(value) > limit:
+                raise ValueError(f"{field} is longer than {limit} characters")
+        uids = [pod.uid for pod in self.pods]
+        if len(uids) != len(set(uids)):
+            raise ValueError("pods must have distinct uids")
+        return self
+
+
+class IngestBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    workloads: list[IngestWorkload] = Field(default_factory=list)
+    deletedIds: list[UUID] = Field(default_factory=list)
+    fullSync: bool = False
+    clusterName: str | None = Field(None, min_length=1, max_length=253)
+
+
+class IngestResult(BaseModel):
+    accepted: int
+    stale: int
+    deleted: int
+
+
+class IngestRejected(ValueError):
+    """A request the server refuses as a whole; ``status`` is 400 or 413."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first.get("loc", ()))
+    message = first.get("msg", "is invalid")
+    return f"field {location!r}: {message}" if location else message
+
+
+def _has_nul(value: Any) -> bool:
+    """PostgreSQL text and JSON cannot hold NUL characters; find them before the database."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
+
+
+def parse_ingest_batch(raw: bytes, *, cluster_id: str, max_items: int) -> IngestBatch:
+    """Parse and check a whole ingest request body, or raise ``IngestRejected``."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise IngestRejected(400, f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise IngestRejected(400, "Request body must be a JSON object.")
+    items = body.get("workloads", [])
+    if not isinstance(items, list):
+        raise IngestRejected(400, "Invalid request body field 'workloads': must be a list.")
+    if len(items) > max_items:
+        raise IngestRejected(
+            413, f"Batch of {len(items)} workloads exceeds the limit of {max_items} per request."
+        )
+    parsed: list[IngestWorkload] = []
+    for index, item in enumerate(items):
+        if _has_nul(item) or not _finite(item):
+            raise IngestRejected(
+                400, f"Invalid workload at index {index}: NUL characters or non-finite numbers."
+            )
+        try:
+            workload = IngestWorkload.model_validate(item)
+        except ValidationError as exc:
+            raise IngestRejected(
+                400, f"Invalid workload at index {index}: {_describe(exc)}"
+            ) from None
+        if str(workload.clusterId) != cluster_id:
+            raise IngestRejected(
+                400,
+                f"Invalid workload at index {index}: clusterId {workload.clusterId} differs "
+                f"from the cluster in the path ({cluster_id}).",
+            )
+        parsed.append(workload)
+    try:
+        batch = IngestBatch.model_validate({**body, "workloads": []})
+    except ValidationError as exc:
+        raise IngestRejected(400, f"Invalid request body {_describe(exc)}") from None
+    if _has_nul(body.get("clusterName")):
+        raise IngestRejected(400, "Invalid request body field 'clusterName': NUL character.")
+    batch.workloads = parsed
+    both = {w.id for w in parsed} & set(batch.deletedIds)
+    if both:
+        raise IngestRejected(
+            400, f"Workload {sorted(map(str, both))[0]} is both reported and listed in deletedIds."
+        )
+    return batch

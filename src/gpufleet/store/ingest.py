@@ -1,0 +1,240 @@
+"""Applying a batch of workload updates from a cluster agent, in one transaction.
+
+Ordering is enforced by the database, not by the caller: the upsert only overwrites a row when
+the update's ``observedAt`` is not older than the stored one, so concurrent writers replaying
+the same updates in any order converge on the newest state. Phase accounting happens in the
+same statement (the SET expressions see the row as it was), and the rows the statement really
+changed come back through RETURNING to drive the history, pod and node-pool writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
+from gpufleet.store.dialect import epoch_ms, upsert_with
+from gpufleet.store.history import record_transitions
+from gpufleet.store.organisation import record_cluster, record_organisation
+from gpufleet.store.pods import replace_pods
+from gpufleet.store.tables import workload_nodepools, workloads
+from gpufleet.store.types import UtcDateTime
+from gpufleet.store.workload_documents import truncate_to_ms, workload_row
+
+_TERMINAL = sorted(phase.value for phase in TERMINAL_PHASES)
+# Columns the server maintains itself; every other column takes the reported value.
+_SERVER_COLUMNS = frozenset(
+    {
+        "id",
+        "created_at",
+        "phase_updated_at",
+        "k8s_phase_updated_at",
+        "completed_at",
+        "pending_seconds_before",
+        "running_seconds_before",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    accepted: int
+    stale: int
+    deleted: int
+
+
+def _not_after(value: datetime | None, limit: datetime) -> datetime:
+    return limit if value is None or value > limit else value
+
+
+def ingest_row(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Column values of a reported workload as first inserted (the server-kept times filled)."""
+    observed = truncate_to_ms(item["observedAt"])
+    row = workload_row(item)
+    row["phase_updated_at"] = _not_after(row["phase_updated_at"], observed)
+    row["k8s_phase_updated_at"] = _not_after(row["k8s_phase_updated_at"], observed)
+    row["updated_at"] = row["updated_at"] or observed
+    terminal = row["phase"] in _TERMINAL
+    row["completed_at"] = (row["completed_at"] or row["phase_updated_at"]) if terminal else None
+    row["deleted_at"] = None
+    row["observed_at"] = observed
+    return row
+
+
+def _elapsed_seconds(dialect: str, new: Any) -> sa.ColumnElement[int]:
+    """Whole seconds from the start of the stored phase stretch to the new observation."""
+    elapsed_ms = epoch_ms(dialect, new.observed_at) - epoch_ms(
+        dialect, workloads.c.phase_updated_at
+    )
+    return sa.case((elapsed_ms > 0, elapsed_ms // 1000), else_=0)
+
+
+def _assignments(dialect: str, columns: Sequence[str], new: Any) -> dict[str, Any]:
+    stored = workloads.c
+    phase_changed = stored.phase != new.phase
+    elapsed = _elapsed_seconds(dialect, new)
+
+    def accumulate(column: str, phase: Phase) -> sa.ColumnElement[int]:
+        left_phase = sa.and_(phase_changed, stored.phase == phase.value)
+        return stored[column] + sa.case((left_phase, elapsed), else_=0)
+
+    values: dict[str, Any] = {c: new[c] for c in columns if c not in _SERVER_COLUMNS}
+    values.update(
+        pending_seconds_before=accumulate("pending_seconds_before", Phase.PENDING),
+        running_seconds_before=accumulate("running_seconds_before", Phase.RUNNING),
+        phase_updated_at=sa.case((phase_changed, new.observed_at), else_=stored.phase_updated_at),
+        k8s_phase_updated_at=sa.case(
+            (stored.k8s_phase != new.k8s_phase, new.observed_at),
+            else_=stored.k8s_phase_updated_at,
+        ),
+        completed_at=sa.case(
+            (new.phase.not_in(_TERMINAL), sa.null()),
+            (phase_changed, new.observed_at),
+            else_=sa.func.coalesce(stored.completed_at, new.completed_at),
+        ),
+    )
+    return values
+
+
+def _upsert_statement(dialect: str, columns: Sequence[str]) -> sa.Insert:
+    statement = upsert_with(
+        dialect,
+        workloads,
+        ["id"],
+        lambda new: _assignments(dialect, columns, new),
+        # Equal times re-apply (a replay is idempotent); older ones are stale.
+        lambda new: sa.or_(
+            workloads.c.observed_at.is_(None), new.observed_at >= workloads.c.observed_at
+        ),
+    )
+    return statement.returning(
+        workloads.c.id, workloads.c.phase, workloads.c.phase_message, workloads.c.phase_updated_at
+    )
+
+
+def _newest_per_id(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """One item per workload id, the newest observation (the later one on a tie), by id."""
+    newest: dict[str, Mapping[str, Any]] = {}
+    for item in items:
+        key = str(item["id"])
+        known = newest.get(key)
+        if known is None or item["observedAt"] >= known["observedAt"]:
+            newest[key] = item
+    return [newest[key] for key in sorted(newest)]
+
+
+def _soft_delete(
+    conn: Connection, cluster_id: str, condition: sa.ColumnElement[bool], now: datetime
+) -> int:
+    stored = workloads.c
+    # Lock in id order, as the upsert does, so concurrent writers queue instead of deadlocking.
+    ids = list(
+        conn.execute(
+            sa.select(stored.id)
+            .where(stored.cluster_id == cluster_id, stored.deleted_at.is_(None), condition)
+            .order_by(stored.id)
+            .with_for_update()
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    moment = sa.literal(now, UtcDateTime)
+    # The deletion is an observation too: an update seen before it must not bring the row back.
+    observed = sa.case(
+        (sa.or_(stored.observed_at.is_(None), stored.observed_at < moment), moment),
+        else_=stored.observed_at,
+    )
+    deleted = 0
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        deleted += conn.execute(
+            workloads.update()
+            .where(stored.id.in_(chunk), stored.deleted_at.is_(None))
+            .values(deleted_at=now, observed_at=observed)
+        ).rowcount
+    return deleted
+
+
+def _replace_nodepools(
+    conn: Connection, applied: set[str], items: Sequence[Mapping[str, Any]]
+) -> None:
+    conn.execute(workload_nodepools.delete().where(workload_nodepools.c.workload_id.in_(applied)))
+    memberships = [
+        {"workload_id": str(item["id"]), "nodepool": pool}
+        for item in items
+        if str(item["id"]) in applied
+        for pool in dict.fromkeys(item.get("currentNodePools") or [])
+    ]
+    if memberships:
+        conn.execute(workload_nodepools.insert(), memberships)
+
+
+def ingest_workloads(
+    conn: Connection,
+    cluster_id: str,
+    items: Sequence[Mapping[str, Any]],
+    *,
+    deleted_ids: Sequence[str] = (),
+    full_sync: bool = False,
+    cluster_name: str | None = None,
+    now: datetime,
+) -> IngestOutcome:
+    """Apply one batch (wire-shaped dicts with ``observedAt`` and ``pods``); caller commits."""
+    dialect = conn.dialect.name
+    unique = _newest_per_id(items)
+    if unique or cluster_name:
+        tenant_id = int(unique[0]["tenantId"]) if unique else 1
+        record_cluster(conn, cluster_id, cluster_name, tenant_id, now)
+    record_organisation(conn, cluster_id, unique)
+
+    applied: set[str] = set()
+    if unique:
+        rows = [ingest_row(item) for item in unique]
+        returned = conn.execute(_upsert_statement(dialect, list(rows[0])), rows).all()
+        applied = {row.id for row in returned}
+        record_transitions(
+            conn,
+            (
+                {
+                    "workload_id": r.id,
+                    "phase": r.phase,
+                    "message": r.phase_message,
+                    "at": r.phase_updated_at,
+                }
+                for r in returned
+            ),
+        )
+        replace_pods(
+            conn,
+            applied,
+            {
+                str(item["id"]): item.get("pods") or ()
+                for item in unique
+                if str(item["id"]) in applied
+            },
+        )
+        _replace_nodepools(conn, applied, unique)
+
+    deleted = 0
+    if deleted_ids:
+        wanted = sorted(set(deleted_ids))
+        deleted += sum(
+            _soft_delete(conn, cluster_id, workloads.c.id.in_(wanted[i : i + 1000]), now)
+            for i in range(0, len(wanted), 1000)
+        )
+    if full_sync:
+        # Only what was last seen before this snapshot was taken: a workload reported by a
+        # newer, concurrent request is not deleted by an older full listing.
+        taken_at = max((truncate_to_ms(i["observedAt"]) for i in unique), default=now)
+        reported = [str(item["id"]) for item in unique]
+        missing = sa.and_(
+            workloads.c.id.not_in(reported),
+            sa.or_(workloads.c.observed_at.is_(None), workloads.c.observed_at < taken_at),
+        )
+        deleted += _soft_delete(conn, cluster_id, missing, now)
+    return IngestOutcome(accepted=len(applied), stale=len(items) - len(applied), deleted=deleted)

@@ -1,0 +1,152 @@
+"""Clusters, departments and projects as the cluster agents report them.
+
+Each ingest batch names the departments and projects its workloads belong to. New ones are
+created; a changed name is taken only from an observation newer than the one that set the
+stored name, and is carried into every workload row of that department or project (names and
+the free-text search column), so list results always agree with each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gpufleet.query.fields import SEARCH_FIELDS
+from gpufleet.store.dialect import insert_ignoring_conflicts
+from gpufleet.store.tables import clusters, departments, projects, workloads
+from gpufleet.store.workload_documents import SCALAR_COLUMNS, search_text
+
+# The column each search field is read from, to rebuild search_text after a rename.
+_SEARCH_COLUMNS = {field: SCALAR_COLUMNS[field] for field in SEARCH_FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class _Reported:
+    id: str
+    name: str
+    observed_at: datetime
+    extra: Mapping[str, Any]
+
+
+def _newest(reports: Iterable[_Reported]) -> list[_Reported]:
+    """The newest report per id, sorted by id (a fixed lock order for concurrent writers)."""
+    newest: dict[str, _Reported] = {}
+    for report in reports:
+        known = newest.get(report.id)
+        if known is None or report.observed_at >= known.observed_at:
+            newest[report.id] = report
+    return [newest[key] for key in sorted(newest)]
+
+
+def record_cluster(
+    conn: Connection, cluster_id: str, name: str | None, tenant_id: int, now: datetime
+) -> None:
+    """Create the cluster on first contact; rename it when the agent reports a new name."""
+    dialect = conn.dialect.name
+    conn.execute(
+        insert_ignoring_conflicts(dialect, clusters, ["id"]).values(
+            id=cluster_id,
+            name=name or cluster_id,
+            tenant_id=tenant_id,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    if name:
+        conn.execute(
+            clusters.update()
+            .where(clusters.c.id == cluster_id, clusters.c.name != name)
+            .values(name=name, updated_at=now)
+        )
+
+
+def record_organisation(
+    conn: Connection, cluster_id: str, items: Iterable[Mapping[str, Any]]
+) -> None:
+    """Create or rename the departments and projects named by a batch of wire workloads."""
+    items = list(items)
+    reported_departments = _newest(
+        _Reported(str(i["departmentId"]), i["departmentName"], i["observedAt"], {}) for i in items
+    )
+    reported_projects = _newest(
+        _Reported(
+            str(i["projectId"]),
+            i["projectName"],
+            i["observedAt"],
+            {"department_id": str(i["departmentId"]), "namespace": i["namespace"]},
+        )
+        for i in items
+    )
+    _record(conn, departments, reported_departments, {"cluster_id": cluster_id}, "department")
+    _record(conn, projects, reported_projects, {"cluster_id": cluster_id}, "project")
+
+
+def _record(
+    conn: Connection,
+    table: sa.Table,
+    reported: list[_Reported],
+    common: Mapping[str, Any],
+    kind: str,
+) -> None:
+    if not reported:
+        return
+    stored = {
+        row.id: row
+        for row in conn.execute(
+            sa.select(table.c.id, table.c.name, table.c.updated_at).where(
+                table.c.id.in_([r.id for r in reported])
+            )
+        )
+    }
+    new = [r for r in reported if r.id not in stored]
+    if new:
+        conn.execute(
+            insert_ignoring_conflicts(conn.dialect.name, table, ["id"]),
+            [
+                {"id": r.id, "name": r.name, "updated_at": r.observed_at, **common, **r.extra}
+                for r in new
+            ],
+        )
+    for report in reported:
+        row = stored.get(report.id)
+        if row is None or row.name == report.name or report.observed_at <= row.updated_at:
+            continue
+        renamed = conn.execute(
+            table.update()
+            .where(table.c.id == report.id, table.c.updated_at < report.observed_at)
+            .values(name=report.name, updated_at=report.observed_at, **report.extra)
+        ).rowcount
+        if renamed:
+            _rename_in_workloads(conn, kind, report.id, report.name)
+
+
+def _rename_in_workloads(conn: Connection, kind: str, entity_id: str, name: str) -> None:
+    id_column = workloads.c[f"{kind}_id"]
+    name_column = workloads.c[f"{kind}_name"]
+    rows = conn.execute(
+        sa.select(workloads.c.id, *(workloads.c[c] for c in _SEARCH_COLUMNS.values())).where(
+            id_column == entity_id, name_column != name
+        )
+    ).mappings()
+    updates = []
+    for row in rows:
+        wire = {field: row[column] for field, column in _SEARCH_COLUMNS.items()}
+        wire[f"{kind}Name"] = name
+        updates.append({"row_id": row["id"], "new_name": name, "new_search": search_text(wire)})
+    if updates:
+        conn.execute(
+            workloads.update()
+            .where(workloads.c.id == sa.bindparam("row_id"))
+            .values(
+                {
+                    name_column.name: sa.bindparam("new_name"),
+                    "search_text": sa.bindparam("new_search"),
+                }
+            ),
+            updates,
+        )

@@ -1,0 +1,74 @@
+"""Ingest payloads as a cluster agent sends them (JSON-ready dicts, times as strings)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gpufleet.store.workload_documents import format_timestamp
+
+CLUSTER_ID = "5f0b8a0e-6c1f-4c55-9a53-1f4d1f0c2b7e"
+T0 = datetime(2025, 3, 1, 8, 0, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> str:
+    """The wire time ``seconds`` after T0."""
+    return format_timestamp(T0 + timedelta(seconds=seconds))
+
+
+def report(
+    workload_id: str | None = None,
+    *,
+    observed: float = 0,
+    phase: str = "Pending",
+    cluster_id: str = CLUSTER_ID,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """One reported workload observed ``observed`` seconds after T0."""
+    workload_id = workload_id or str(uuid.uuid4())
+    item: dict[str, Any] = {
+        "tenantId": 1,
+        "runningPods": 1 if phase == "Running" else 0,
+        "source": "CLI",
+        "type": "Training",
+        "name": f"job-{workload_id[:8]}",
+        "id": workload_id,
+        "priority": 50,
+        "priorityClassName": "train",
+        "submittedBy": "alice@example.com",
+        "clusterId": cluster_id,
+        "projectName": "vision",
+        "projectId": "10",
+        "departmentName": "research",
+        "departmentId": "2",
+        "namespace": "runai-vision",
+        "createdAt": at(0),
+        "phase": phase,
+        "conditions": [],
+        "k8sPhase": phase,
+        "category": "Train",
+        "currentNodePools": ["default"],
+        "allocatedResources": {"gpu": 1.0},
+        "observedAt": at(observed),
+        "pods": [
+            {
+                "name": f"job-{workload_id[:8]}-0",
+                "uid": f"pod-{workload_id}",
+                "nodeName": "node-a",
+                "phase": "Running" if phase == "Running" else "Pending",
+                "gpuIndices": ["0"],
+                "nodepool": "default",
+            }
+        ],
+    }
+    item.update(overrides)
+    return item
+
+
+def batch(*items: dict[str, Any], deleted: list[str] | None = None, full_sync: bool = False):
+    return {"workloads": list(items), "deletedIds": deleted or [], "fullSync": full_sync}
+
+
+def ingest_path(cluster_id: str = CLUSTER_ID) -> str:
+    return f"/api/v1/ingest/clusters/{cluster_id}/workloads"
