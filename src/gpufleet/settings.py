@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     idle_gpu_interval_seconds: int = Field(
         60, ge=0, le=86_400, description="How often idle GPUs are recomputed (0 disables)."
     )
+    ingest_max_metric_samples: int = Field(
+        50_000, ge=1, le=1_000_000, description="Most samples one metrics ingest request may carry."
+    )
     metrics_retention_interval_seconds: int = Field(
         3600, ge=0, le=7 * 86_400, description="How often old samples are deleted (0 disables)."
     )

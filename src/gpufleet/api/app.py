@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
@@ -10,11 +12,14 @@ import gpufleet
 from gpufleet.api.deps import AppState
 from gpufleet.api.errors import install_error_handlers
 from gpufleet.api.responses import json_response
-from gpufleet.api.routes import access, history, ingest, pods, tokens, workloads
+from gpufleet.api.routes import access, ingest_metrics, metrics, telemetry, tokens, workloads
 from gpufleet.auth.oidc import OidcConfig, OidcVerifier
 from gpufleet.auth.rate_limit import FailureLimiter
 from gpufleet.auth.tokens import TokenService
 from gpufleet.bootstrap import prepare_store
+from gpufleet.metrics.backend import MetricsBackend
+from gpufleet.metrics.embedded import EmbeddedMetricsBackend
+from gpufleet.metrics.tasks import MetricsTasks
 from gpufleet.settings import Settings
 from gpufleet.store.credentials import load_signing_keys
 from gpufleet.store.engine import create_store_engine
@@ -34,10 +39,26 @@ def _oidc_verifier(settings: Settings) -> OidcVerifier | None:
     return OidcVerifier(config)
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    metrics_backend: MetricsBackend | None = None,
+) -> FastAPI:
     """Build the API server; prepares the database (migrations, keys, admin) first."""
     engine = engine or create_store_engine(settings)
     generated_admin = prepare_store(engine, settings)
+    metrics_backend = metrics_backend or EmbeddedMetricsBackend(engine)
+    metrics_tasks = MetricsTasks(engine, metrics_backend, settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        metrics_tasks.start()
+        try:
+            yield
+        finally:
+            await metrics_tasks.stop()
+            metrics_backend.close()
 
     def reload_keys():
         with engine.connect() as conn:
@@ -50,6 +71,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
+        lifespan=lifespan,
     )
     app.state.gpufleet = AppState(
         settings=settings,
@@ -61,13 +83,15 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         oidc=_oidc_verifier(settings),
     )
     app.state.generated_admin = generated_admin
+    app.state.metrics_backend = metrics_backend
     install_error_handlers(app)
     app.include_router(tokens.router)
+    # Before the workloads router, so /telemetry is not read as a workload id.
+    app.include_router(telemetry.router)
     app.include_router(workloads.router)
+    app.include_router(metrics.router)
+    app.include_router(ingest_metrics.router)
     app.include_router(access.router)
-    app.include_router(history.router)
-    app.include_router(pods.router)
-    app.include_router(ingest.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():

@@ -145,3 +145,15 @@ def parse_le(text: str) -> float:
     if bound != bound or bound == float("-inf"):
         raise ValueError(f"{text!r} is not a bucket upper bound")
     return bound
+
+
+def format_value(value: float) -> str:
+    """A number as the wire's string: integers without a fraction, others to 6 decimals."""
+    if value != value:
+        return "NaN"
+    if float(value).is_integer() and abs(value) < 2**63:
+        return str(int(value))
+    rounded = round(value, 6)
+    if rounded.is_integer():
+        return str(int(rounded))
+    return repr(rounded)

@@ -1,0 +1,59 @@
+"""``POST /api/v1/ingest/metrics``: producers push batches of workload metric samples.
+
+A batch is all or nothing: the first sample that cannot be stored (unknown workload or type,
+NaN, a far-future time, wrong labels) rejects it with 400 naming its index, and nothing of it
+is written.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from gpufleet.api.authorization import CallerAccess, require_ingest
+from gpufleet.api.deps import Db, Now, State
+from gpufleet.api.errors import ApiError
+from gpufleet.api.responses import json_response
+from gpufleet.metrics.ingest import SampleError, first_index_of, validate_samples
+from gpufleet.schemas.errors import error_responses
+from gpufleet.schemas.metrics import IngestMetricsRequest, IngestMetricsResponse
+from gpufleet.store.metric_samples import write_samples
+from gpufleet.store.metric_targets import workload_clusters
+
+router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"])
+
+
+@router.post(
+    "/metrics",
+    summary="Push workload metric samples.",
+    description=(
+        "Store a batch of samples in the embedded metrics store. Gauges are pushed as read; "
+        "counters and histogram buckets as running totals; per-GPU types carry "
+        '`{"gpu": "<index>"}` and histogram types `{"le": "<upper bound>"}`.'
+    ),
+    operation_id="ingest_metrics",
+    response_model=IngestMetricsResponse,
+    responses=error_responses(400, 401, 403, 413, 500, 503),
+)
+def ingest_metrics(
+    body: IngestMetricsRequest, access: CallerAccess, conn: Db, now: Now, state: State
+):
+    settings = state.settings
+    if len(body.samples) > settings.ingest_max_metric_samples:
+        raise ApiError(
+            413, f"At most {settings.ingest_max_metric_samples} samples may be sent at once."
+        )
+    try:
+        rows = validate_samples(body.samples, now, settings.metrics_retention_days)
+    except SampleError as exc:
+        raise ApiError(400, str(exc)) from None
+    wanted = sorted({row.workload_id for row in rows})
+    clusters = workload_clusters(conn, wanted)
+    unknown = set(wanted) - set(clusters)
+    if unknown:
+        index = first_index_of(body.samples, unknown)
+        raise ApiError(400, str(SampleError(index, "workloadId", "no such workload")))
+    for cluster_id in sorted(set(clusters.values())):
+        require_ingest(access, cluster_id)
+    write_samples(conn, [row.as_row() for row in rows])
+    conn.commit()
+    return json_response({"accepted": len(body.samples)})

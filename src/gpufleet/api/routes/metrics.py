@@ -1,0 +1,170 @@
+"""``GET /api/v1/workloads/{workloadId}/metrics``: time series of one workload."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from gpufleet.api.authorization import ReadScope
+from gpufleet.api.csv_responses import csv_response, wants_csv
+from gpufleet.api.deps import Db, Now, State
+from gpufleet.api.errors import ApiError
+from gpufleet.api.responses import json_response
+from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
+from gpufleet.metrics.backend import MetricResult, MetricsBackend, SampleWindow, from_ms
+from gpufleet.metrics.types import METRIC_TYPES, WorkloadMetricType, format_value
+from gpufleet.query.errors import QueryError
+from gpufleet.query.filters import parse_timestamp
+from gpufleet.schemas.errors import error_responses
+from gpufleet.schemas.metrics import MetricsCompositeResponse
+from gpufleet.store.metric_targets import workload_target
+from gpufleet.store.workload_documents import format_timestamp
+
+router = APIRouter(prefix="/api/v1/workloads", tags=["Workloads"])
+
+DEFAULT_SAMPLES = 20
+MAX_SAMPLES = 1000
+# Each point stands for at least this long an interval, so timestamps never collide.
+MIN_INTERVAL_MS = 1000
+
+
+def get_metrics_backend(request: Request) -> MetricsBackend:
+    return request.app.state.metrics_backend
+
+
+def parse_metric_types(values: Sequence[str] | None) -> list[WorkloadMetricType]:
+    names = [p.strip() for v in values or () for p in v.split(",") if p.strip()]
+    if not names:
+        raise QueryError("metricType", "at least one metric type is required")
+    types: list[WorkloadMetricType] = []
+    for name in names:
+        try:
+            metric_type = WorkloadMetricType(name)
+        except ValueError:
+            raise QueryError("metricType", f"{name[:64]!r} is not a workload metric type") from None
+        if metric_type not in types:
+            types.append(metric_type)
+    return types
+
+
+def parse_window(start: str, end: str, samples: int | None, max_range_days: int) -> SampleWindow:
+    """The sampling window of a request; numberOfSamples 0 or absent means the default 20."""
+    begin = parse_timestamp(start, parameter="start")
+    finish = parse_timestamp(end, parameter="end")
+    if finish <= begin:
+        raise QueryError("end", "must be after start")
+    if finish - begin > timedelta(days=max_range_days):
+        raise QueryError("end", f"the range from start may be at most {max_range_days} days")
+    count = samples or DEFAULT_SAMPLES
+    window = SampleWindow.between(begin, finish, count)
+    if window.span_ms < count * MIN_INTERVAL_MS:
+        raise QueryError(
+            "numberOfSamples", f"{count} samples need a range of at least {count} seconds"
+        )
+    return window
+
+
+def _timestamp(ts_ms: int) -> str:
+    return format_timestamp(from_ms(ts_ms))
+
+
+def metrics_body(results: Sequence[MetricResult]) -> dict:
+    measurements: list[dict] = []
+    histogram: list[dict] = []
+    for result in results:
+        info = METRIC_TYPES[result.type]
+        if result.failed:
+            # A failed type is listed with null values; an empty one has [] (see docs/metrics.md).
+            measurements.append({"type": result.type.value, "labels": None, "values": None})
+        elif info.is_histogram_shaped:
+            values = [
+                {
+                    "timestamp": _timestamp(p.timestamp_ms),
+                    "data": {k: format_value(v) for k, v in p.data.items()},
+                }
+                for p in result.histogram
+            ]
+            histogram.append({"type": result.type.value, "values": values})
+        elif not result.measurements:
+            measurements.append({"type": result.type.value, "labels": None, "values": []})
+        else:
+            for series in result.measurements:
+                values = [
+                    {"value": format_value(p.value), "timestamp": _timestamp(p.timestamp_ms)}
+                    for p in series.points
+                ]
+                labels = dict(series.labels) if series.labels else None
+                measurements.append({"type": result.type.value, "labels": labels, "values": values})
+    return {"measurements": measurements, "histogram": histogram}
+
+
+def metrics_csv(body: dict) -> Response:
+    rows: list[list[str]] = []
+    for item in body["measurements"]:
+        series = ",".join(f"{k}={v}" for k, v in (item["labels"] or {}).items())
+        rows.extend([item["type"], series, v["timestamp"], v["value"]] for v in item["values"])
+    for item in body["histogram"]:
+        for value in item["values"]:
+            rows.extend(
+                [item["type"], key, value["timestamp"], count]
+                for key, count in value["data"].items()
+            )
+    return csv_response(["type", "series", "timestamp", "value"], rows)
+
+
+@router.get(
+    "/{workloadId}/metrics",
+    summary="Get workload metrics data.",
+    description=(
+        "Retrieves workloads data metrics from the metrics database. Each type returns "
+        "numberOfSamples evenly spaced points over [start, end); see docs/metrics.md."
+    ),
+    operation_id="get_workload_metrics",
+    response_model=MetricsCompositeResponse,
+    responses={
+        200: {"content": {"text/csv": {}}},
+        207: {"model": MetricsCompositeResponse, "description": "Partial success."},
+        **error_responses(400, 401, 403, 404, 500, 503),
+    },
+)
+def get_workload_metrics(
+    request: Request,
+    state: State,
+    scope: ReadScope,
+    conn: Db,
+    now: Now,
+    workloadId: WorkloadIdParam,
+    metricType: Annotated[
+        list[str], Query(description="Specify which data to request (comma-separated).")
+    ],
+    start: Annotated[str, Query(description="Start of the range, ISO 8601.")],
+    end: Annotated[str, Query(description="End of the range, ISO 8601.")],
+    numberOfSamples: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_SAMPLES, description="Points per type; 0 or absent means 20."),
+    ] = None,
+) -> Response:
+    types = parse_metric_types(metricType)
+    window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
+    workload = get_workload_or_404(conn, workloadId, now, scope)
+    target = workload_target(conn, workload["id"])
+    conn.rollback()  # the backend may take a while; hold no transaction open meanwhile
+    if target is None:  # deleted between the two reads
+        raise ApiError(404, f"Workload {workloadId} not found.")
+    results = get_metrics_backend(request).workload_metrics(target, types, window)
+    failures = [r for r in results if r.failed]
+    if failures and len(failures) == len(results) and any(r.failure.unreachable for r in failures):
+        raise ApiError(503, "The metrics store is unavailable; please try again shortly.")
+    body = metrics_body(results)
+    if failures:
+        detail = "; ".join(f"{r.type.value}: {r.failure.message}" for r in failures)
+        response = json_response(body, status_code=207)
+        response.headers["X-Gpufleet-Metric-Failures"] = detail[:1000]
+        return response
+    if wants_csv(request):
+        return metrics_csv(body)
+    return json_response(body)

@@ -1,0 +1,128 @@
+"""Validating pushed metric samples into stored rows; the first bad sample rejects the batch.
+
+Counters and histogram buckets are pushed as the producer reads them (running totals, as a
+Prometheus exporter exposes them); the read side turns them into per-interval increases.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from gpufleet.metrics.backend import to_ms
+from gpufleet.metrics.types import METRIC_TYPES, MetricKind, WorkloadMetricType, format_le, parse_le
+from gpufleet.query.errors import QueryError
+from gpufleet.query.filters import parse_timestamp
+from gpufleet.schemas.metrics import IngestSample
+
+# Producers' clocks drift; a sample this far ahead of the server's clock is refused.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+_GPU_INDEX = re.compile(r"^[0-9]{1,4}$")
+
+
+class SampleError(ValueError):
+    """A sample that cannot be stored, with its position in the batch and the field at fault."""
+
+    def __init__(self, index: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.field = field
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"Invalid request body field 'samples.{self.index}.{self.field}': {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRow:
+    workload_id: str
+    metric_type: str
+    series: str
+    ts_ms: int
+    value: float
+
+    def as_row(self) -> dict[str, object]:
+        return {
+            "workload_id": self.workload_id,
+            "metric_type": self.metric_type,
+            "series": self.series,
+            "ts_ms": self.ts_ms,
+            "value": self.value,
+        }
+
+
+def _series(index: int, kind: MetricKind, labels: dict[str, str] | None) -> str:
+    labels = labels or {}
+    if kind is MetricKind.HISTOGRAM:
+        if set(labels) != {"le"}:
+            raise SampleError(index, "labels", 'a histogram sample needs exactly {"le": "<bound>"}')
+        try:
+            return f"le={format_le(parse_le(labels['le']))}"
+        except ValueError:
+            raise SampleError(
+                index, "labels", f"le {labels['le'][:32]!r} is not a number"
+            ) from None
+    if not labels:
+        return ""
+    if kind is MetricKind.PER_GPU and set(labels) == {"gpu"}:
+        if not _GPU_INDEX.match(labels["gpu"]):
+            raise SampleError(index, "labels", "gpu must be a GPU index (0-9999)")
+        return f"gpu={int(labels['gpu'])}"
+    allowed = '{"gpu": "<index>"} or none' if kind is MetricKind.PER_GPU else "none"
+    raise SampleError(index, "labels", f"labels {sorted(labels)} not allowed; use {allowed}")
+
+
+def validate_sample(index: int, sample: IngestSample, now: datetime, oldest: datetime) -> SampleRow:
+    try:
+        workload_id = str(UUID(sample.workloadId))
+    except ValueError:
+        raise SampleError(
+            index, "workloadId", f"{sample.workloadId[:64]!r} is not a UUID"
+        ) from None
+    try:
+        metric_type = WorkloadMetricType(sample.type)
+    except ValueError:
+        raise SampleError(index, "type", f"{sample.type[:64]!r} is not a metric type") from None
+    info = METRIC_TYPES[metric_type]
+    if not info.ingestible:
+        raise SampleError(index, "type", f"{sample.type} is computed from {info.source}")
+    try:
+        moment = parse_timestamp(sample.timestamp, parameter="timestamp")
+    except QueryError as exc:
+        raise SampleError(index, "timestamp", exc.message) from None
+    if moment > now + MAX_CLOCK_SKEW:
+        raise SampleError(index, "timestamp", "is in the future")
+    if moment < oldest:
+        raise SampleError(index, "timestamp", "is older than the metrics retention")
+    if info.kind in (MetricKind.COUNTER, MetricKind.HISTOGRAM) and sample.value < 0:
+        raise SampleError(index, "value", "a counter cannot be negative")
+    if abs(sample.value) > 1e300:
+        raise SampleError(index, "value", "is out of range")
+    series = _series(index, info.kind, sample.labels)
+    return SampleRow(workload_id, metric_type.value, series, to_ms(moment), float(sample.value))
+
+
+def validate_samples(
+    samples: Sequence[IngestSample], now: datetime, retention_days: int
+) -> list[SampleRow]:
+    """Every sample as a row, or a ``SampleError`` for the first that cannot be stored.
+
+    Of several samples for the same series and millisecond, the last one wins.
+    """
+    oldest = now - timedelta(days=retention_days)
+    rows: dict[tuple[str, str, str, int], SampleRow] = {}
+    for index, sample in enumerate(samples):
+        row = validate_sample(index, sample, now, oldest)
+        rows[(row.workload_id, row.metric_type, row.series, row.ts_ms)] = row
+    return list(rows.values())
+
+
+def first_index_of(samples: Sequence[IngestSample], workload_ids: set[str]) -> int:
+    """Position of the first sample naming one of ``workload_ids``."""
+    for index, sample in enumerate(samples):
+        if str(UUID(sample.workloadId)) in workload_ids:
+            return index
+    raise LookupError("no sample names those workloads")

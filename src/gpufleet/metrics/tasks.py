@@ -1,0 +1,98 @@
+"""Periodic metrics work: retention of embedded samples and idle-GPU figures.
+
+Each task is a plain function (call it directly in tests); ``MetricsTasks`` runs them on
+their intervals from the app's lifespan, off the event loop, and stops them on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.engine import Engine
+
+from gpufleet.metrics.backend import IdleRule, MetricsBackend, to_ms
+from gpufleet.settings import Settings
+from gpufleet.store.metric_samples import delete_samples_before
+from gpufleet.store.metric_targets import running_gpu_targets, write_idle_gpus
+
+log = logging.getLogger("gpufleet.metrics")
+
+
+def enforce_retention(engine: Engine, retention_days: int, now: datetime) -> int:
+    """Delete samples older than the retention; returns how many were deleted."""
+    cutoff = to_ms(now - timedelta(days=retention_days))
+    with engine.begin() as conn:
+        return delete_samples_before(conn, cutoff)
+
+
+def refresh_idle_gpus(
+    engine: Engine, backend: MetricsBackend, rule: IdleRule, now: datetime
+) -> int:
+    """Recompute idleGpus/idleAllocatedGpus of Running GPU workloads that report utilisation.
+
+    Workloads without utilisation samples in the window keep the figures they have (their
+    producer may report them directly). Returns how many workloads changed.
+    """
+    with engine.connect() as conn:
+        targets = running_gpu_targets(conn)
+    if not targets:
+        return 0
+    idle = backend.idle_gpus(targets, now, rule)
+    with engine.begin() as conn:
+        return write_idle_gpus(conn, idle)
+
+
+def idle_rule(settings: Settings) -> IdleRule:
+    return IdleRule(settings.idle_gpu_threshold_percent, settings.idle_gpu_window_seconds)
+
+
+class MetricsTasks:
+    """The periodic tasks of one server process."""
+
+    def __init__(self, engine: Engine, backend: MetricsBackend, settings: Settings) -> None:
+        self._jobs: list[tuple[str, float, Callable[[], int]]] = []
+        self._running: list[asyncio.Task] = []
+        if settings.metrics_retention_interval_seconds > 0:
+            self._jobs.append(
+                (
+                    "retention",
+                    settings.metrics_retention_interval_seconds,
+                    lambda: enforce_retention(
+                        engine, settings.metrics_retention_days, datetime.now(UTC)
+                    ),
+                )
+            )
+        if settings.idle_gpu_interval_seconds > 0:
+            rule = idle_rule(settings)
+            self._jobs.append(
+                (
+                    "idle GPUs",
+                    settings.idle_gpu_interval_seconds,
+                    lambda: refresh_idle_gpus(engine, backend, rule, datetime.now(UTC)),
+                )
+            )
+
+    def start(self) -> None:
+        self._running = [asyncio.create_task(self._loop(*job)) for job in self._jobs]
+
+    async def stop(self) -> None:
+        for task in self._running:
+            task.cancel()
+        for task in self._running:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._running = []
+
+    @staticmethod
+    async def _loop(name: str, interval: float, job: Callable[[], int]) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                changed = await asyncio.to_thread(job)
+                log.debug("%s task: %d rows", name, changed)
+            except Exception:  # a failed run is logged and retried on the next interval
+                log.exception("%s task failed", name)

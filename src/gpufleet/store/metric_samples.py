@@ -1,0 +1,213 @@
+"""The embedded metric samples: writing, windowed aggregation in SQL, retention.
+
+A sample is ``(workload_id, metric_type, series, ts_ms, value)``; ``series`` is "" for a
+workload total, ``"gpu=0"`` for one GPU and ``"le=0.5"`` for one histogram bucket. Every read
+is a range scan of the primary key ``(workload_id, metric_type, series, ts_ms)`` grouped into
+the request's intervals by integer arithmetic, so the database returns at most
+``series x intervals`` rows whatever the sample density.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gpufleet.metrics.backend import SampleWindow
+from gpufleet.store.dialect import upsert
+from gpufleet.store.tables import metric_samples
+
+_PRIMARY_KEY = ("workload_id", "metric_type", "series", "ts_ms")
+_CHUNK = 5_000
+# How far before a window a counter's previous sample is looked for, so the increase into
+# the first interval is counted.
+MIN_COUNTER_LOOKBACK_MS = 5 * 60 * 1000
+T = metric_samples.c
+
+
+def series_key(labels: Mapping[str, str] | None) -> str:
+    """The stored series name of a label set (at most one label is ever used)."""
+    if not labels:
+        return ""
+    ((name, value),) = labels.items()
+    return f"{name}={value}"
+
+
+def series_labels(key: str) -> dict[str, str] | None:
+    if not key:
+        return None
+    name, _, value = key.partition("=")
+    return {name: value}
+
+
+def write_samples(conn: Connection, rows: Sequence[Mapping[str, object]]) -> int:
+    """Insert samples; a sample already stored for the same series and time is replaced."""
+    statement = upsert(conn.dialect.name, metric_samples, _PRIMARY_KEY, ["value"])
+    for offset in range(0, len(rows), _CHUNK):
+        conn.execute(statement, list(rows[offset : offset + _CHUNK]))
+    return len(rows)
+
+
+def append_samples(conn: Connection, rows: Iterable[tuple[str, str, str, int, float]]) -> int:
+    """Bulk-insert samples known to be new (the demo), straight through the DB driver.
+
+    Rows are ``(workload_id, metric_type, series, ts_ms, value)`` tuples.
+    """
+    marker = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = (
+        "INSERT INTO metric_samples (workload_id, metric_type, series, ts_ms, value) "
+        f"VALUES ({', '.join([marker] * 5)})"
+    )
+    cursor = conn.connection.driver_connection.cursor()
+    written = 0
+    batch: list[tuple[str, str, str, int, float]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= 20_000:
+            cursor.executemany(sql, batch)
+            written += len(batch)
+            batch.clear()
+    if batch:
+        cursor.executemany(sql, batch)
+        written += len(batch)
+    cursor.close()
+    return written
+
+
+def _interval(window: SampleWindow) -> sa.ColumnElement[int]:
+    offset = T.ts_ms - sa.literal(window.start_ms, sa.BigInteger)
+    return (offset * sa.literal(window.count, sa.BigInteger)) // sa.literal(
+        window.span_ms, sa.BigInteger
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalValue:
+    series: str
+    interval: int
+    value: float
+
+
+def mean_per_interval(
+    conn: Connection, workload_id: str, metric_type: str, window: SampleWindow
+) -> list[IntervalValue]:
+    """Gauges: the mean of each series' samples in each interval that has any."""
+    interval = _interval(window).label("interval")
+    statement = (
+        sa.select(T.series, interval, sa.func.avg(T.value).label("value"))
+        .where(
+            T.workload_id == workload_id,
+            T.metric_type == metric_type,
+            T.ts_ms >= window.start_ms,
+            T.ts_ms < window.end_ms,
+        )
+        .group_by(T.series, interval)
+        .order_by(T.series, interval)
+    )
+    return [
+        IntervalValue(r.series, int(r.interval), float(r.value)) for r in conn.execute(statement)
+    ]
+
+
+def increase_per_interval(
+    conn: Connection, workload_id: str, metric_type: str, window: SampleWindow
+) -> list[IntervalValue]:
+    """Counters and histogram buckets: each series' increase within each interval.
+
+    The increase between two consecutive samples belongs to the interval of the later one;
+    a drop means the counter restarted, and the new value is the increase since. Intervals
+    holding samples but no increase report 0.
+    """
+    lookback = max(MIN_COUNTER_LOOKBACK_MS, int(window.step_ms))
+    previous = sa.func.lag(T.value).over(partition_by=T.series, order_by=T.ts_ms)
+    ordered = (
+        sa.select(T.series, T.ts_ms, T.value, previous.label("previous"))
+        .where(
+            T.workload_id == workload_id,
+            T.metric_type == metric_type,
+            T.ts_ms >= window.start_ms - lookback,
+            T.ts_ms < window.end_ms,
+        )
+        .subquery()
+    )
+    offset = ordered.c.ts_ms - sa.literal(window.start_ms, sa.BigInteger)
+    interval = (
+        (offset * sa.literal(window.count, sa.BigInteger))
+        // sa.literal(window.span_ms, sa.BigInteger)
+    ).label("interval")
+    delta = sa.case(
+        (ordered.c.previous.is_(None), 0.0),
+        (ordered.c.value >= ordered.c.previous, ordered.c.value - ordered.c.previous),
+        else_=ordered.c.value,
+    )
+    statement = (
+        sa.select(ordered.c.series, interval, sa.func.sum(delta).label("value"))
+        .where(ordered.c.ts_ms >= window.start_ms)
+        .group_by(ordered.c.series, interval)
+        .order_by(ordered.c.series, interval)
+    )
+    return [
+        IntervalValue(r.series, int(r.interval), float(r.value)) for r in conn.execute(statement)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class UtilisationSummary:
+    workload_id: str
+    series: str
+    recent_max: float | None
+    recent_count: int
+    first_ts_ms: int
+
+
+def utilisation_summaries(
+    conn: Connection, workload_ids: Sequence[str], now_ms: int, window_ms: int, metric_type: str
+) -> list[UtilisationSummary]:
+    """Per workload and GPU series: the highest value in ``(now - window, now]``, how many
+    samples that holds, and the earliest sample since ``now - 2 x window``."""
+    in_window = T.ts_ms > now_ms - window_ms
+    summaries: list[UtilisationSummary] = []
+    for offset in range(0, len(workload_ids), 500):
+        chunk = list(workload_ids[offset : offset + 500])
+        statement = (
+            sa.select(
+                T.workload_id,
+                T.series,
+                sa.func.max(sa.case((in_window, T.value))).label("recent_max"),
+                sa.func.count(sa.case((in_window, 1))).label("recent_count"),
+                sa.func.min(T.ts_ms).label("first_ts"),
+            )
+            .where(
+                T.workload_id.in_(chunk),
+                T.metric_type == metric_type,
+                T.ts_ms > now_ms - 2 * window_ms,
+                T.ts_ms <= now_ms,
+            )
+            .group_by(T.workload_id, T.series)
+        )
+        summaries.extend(
+            UtilisationSummary(
+                r.workload_id,
+                r.series,
+                None if r.recent_max is None else float(r.recent_max),
+                int(r.recent_count),
+                int(r.first_ts),
+            )
+            for r in conn.execute(statement)
+        )
+    return summaries
+
+
+def delete_samples_before(conn: Connection, cutoff_ms: int) -> int:
+    """Retention: drop every sample older than ``cutoff_ms``; returns how many went."""
+    result = conn.execute(sa.delete(metric_samples).where(T.ts_ms < cutoff_ms))
+    return int(result.rowcount or 0)
+
+
+def count_samples(conn: Connection, workload_id: str | None = None) -> int:
+    statement = sa.select(sa.func.count()).select_from(metric_samples)
+    if workload_id is not None:
+        statement = statement.where(T.workload_id == workload_id)
+    return int(conn.execute(statement).scalar_one())

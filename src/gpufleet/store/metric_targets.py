@@ -1,0 +1,87 @@
+"""Reading the workload facts a metrics backend needs, and writing back idle GPUs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gpufleet.metrics.backend import IdleGpus, WorkloadTarget
+from gpufleet.schemas.enums import Phase
+from gpufleet.store.tables import workload_pods, workloads
+
+W = workloads.c
+
+
+def _target(row, pod_names: tuple[str, ...] = ()) -> WorkloadTarget:
+    return WorkloadTarget(
+        id=row.id,
+        cluster_id=row.cluster_id,
+        namespace=row.namespace,
+        name=row.name,
+        pod_names=pod_names,
+        allocated_gpus=float(row.allocated_gpu or 0.0),
+        phase=row.phase,
+    )
+
+
+_COLUMNS = (W.id, W.cluster_id, W.namespace, W.name, W.allocated_gpu, W.phase)
+
+
+def workload_target(conn: Connection, workload_id: str) -> WorkloadTarget | None:
+    """The target of one workload (deleted ones included: their history stays readable)."""
+    row = conn.execute(sa.select(*_COLUMNS).where(W.id == workload_id)).first()
+    if row is None:
+        return None
+    pods = conn.execute(
+        sa.select(workload_pods.c.name)
+        .where(workload_pods.c.workload_id == workload_id)
+        .order_by(workload_pods.c.name)
+    ).scalars()
+    return _target(row, tuple(pods))
+
+
+def running_gpu_targets(conn: Connection) -> list[WorkloadTarget]:
+    """Live Running workloads holding GPUs: the ones idle GPUs are computed for."""
+    statement = (
+        sa.select(*_COLUMNS)
+        .where(W.deleted_at.is_(None), W.phase == Phase.RUNNING.value, W.allocated_gpu > 0)
+        .order_by(W.id)
+    )
+    return [_target(row) for row in conn.execute(statement)]
+
+
+def write_idle_gpus(conn: Connection, idle: Mapping[str, IdleGpus]) -> int:
+    """Store idle GPU figures; only rows whose figures changed are written."""
+    if not idle:
+        return 0
+    statement = (
+        workloads.update()
+        .where(
+            W.id == sa.bindparam("workload_id"),
+            sa.or_(
+                W.idle_gpus.is_(None),
+                W.idle_allocated_gpus.is_(None),
+                W.idle_gpus != sa.bindparam("idle"),
+                W.idle_allocated_gpus != sa.bindparam("idle_allocated"),
+            ),
+        )
+        .values(idle_gpus=sa.bindparam("idle"), idle_allocated_gpus=sa.bindparam("idle_allocated"))
+    )
+    rows = [
+        {"workload_id": wid, "idle": v.idle_gpus, "idle_allocated": v.idle_allocated_gpus}
+        for wid, v in idle.items()
+    ]
+    result = conn.execute(statement, rows)
+    return int(result.rowcount or 0)
+
+
+def workload_clusters(conn: Connection, workload_ids: Sequence[str]) -> dict[str, str]:
+    """The cluster of each known workload among ``workload_ids`` (deleted ones included)."""
+    clusters: dict[str, str] = {}
+    for offset in range(0, len(workload_ids), 500):
+        chunk = list(workload_ids[offset : offset + 500])
+        statement = sa.select(W.id, W.cluster_id).where(W.id.in_(chunk))
+        clusters.update((row.id, row.cluster_id) for row in conn.execute(statement))
+    return clusters
