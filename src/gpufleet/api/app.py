@@ -12,7 +12,17 @@ import gpufleet
 from gpufleet.api.deps import AppState
 from gpufleet.api.errors import install_error_handlers
 from gpufleet.api.responses import json_response
-from gpufleet.api.routes import access, ingest_metrics, metrics, telemetry, tokens, workloads
+from gpufleet.api.routes import (
+    access,
+    history,
+    ingest,
+    ingest_metrics,
+    metrics,
+    pods,
+    telemetry,
+    tokens,
+    workloads,
+)
 from gpufleet.auth.oidc import OidcConfig, OidcVerifier
 from gpufleet.auth.rate_limit import FailureLimiter
 from gpufleet.auth.tokens import TokenService
@@ -92,6 +102,9 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(ingest_metrics.router)
     app.include_router(access.router)
+    app.include_router(history.router)
+    app.include_router(pods.router)
+    app.include_router(ingest.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():
