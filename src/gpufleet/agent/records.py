@@ -1,0 +1,274 @@
+"""A workload's objects -> the wire record pushed to the ingest API.
+
+The record carries the reference Workload/WorkloadDetailed fields the cluster knows (the
+server keeps the ones that depend on history: phaseUpdatedAt, completedAt, totals, tenantId),
+plus ``observedAt`` and the pods list of the ingest contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from gpufleet.agent.grouping import kind_of
+from gpufleet.agent.kinds import Kind
+from gpufleet.agent.objectpath import annotations, conditions, labels, metadata, value_at
+from gpufleet.agent.organisation import OrganisationDirectory, project_from_labels
+from gpufleet.agent.phase import Memory, decide_phase, gather_facts, k8s_phase
+from gpufleet.agent.resources import (
+    Resources,
+    images_of,
+    is_bound,
+    is_live,
+    pod_of,
+    template_resources,
+    templates_of,
+)
+from gpufleet.agent.state import WorkloadView
+
+NODEPOOL_LABELS = ("kai.scheduler/node-pool", "runai/node-pool")
+PREEMPTIBILITY_LABEL = "kai.scheduler/preemptibility"
+PRIORITY_CLASS_LABEL = "priorityClassName"
+USER_LABEL = "user"
+GPU_INDICES_ANNOTATION = "gpu-index"
+PHASE_REASONS = {
+    "NonPreemptibleOverQuota": "Non-preemptible over quota",
+    "OverLimit": "Over limit",
+}
+# KAI's and Run:ai's built-in priority classes; PriorityClass objects in the cluster win.
+BUILTIN_PRIORITIES = {
+    "train": 50,
+    "build-preemptible": 75,
+    "build": 100,
+    "inference": 125,
+    "very-low": 25,
+    "low": 40,
+    "medium-low": 65,
+    "medium": 80,
+    "medium-high": 90,
+    "high": 125,
+    "very-high": 150,
+}
+PREEMPTIBLE_BELOW = 100
+
+
+@dataclass(frozen=True)
+class DerivedWorkload:
+    """A wire record and the totals the metrics samples are made of."""
+
+    record: dict[str, Any]
+    requested: Resources
+    allocated: Resources
+    pod_count: int
+    running_pods: int
+
+
+def iso_now() -> str:
+    """The current time as the wire's ISO-8601 UTC string."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _first_label(label_sets: Iterable[Mapping[str, str]], keys: Iterable[str]) -> str | None:
+    label_sets = list(label_sets)
+    for key in keys:
+        for label_set in label_sets:
+            value = label_set.get(key)
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+def _priority_class(view: WorkloadView, root_kind: Kind, pod_labels: list[Mapping]) -> str:
+    found = _first_label(view.chain_labels, (PRIORITY_CLASS_LABEL,))
+    found = found or _first_label(pod_labels, (PRIORITY_CLASS_LABEL,))
+    for pod in view.pods:
+        found = found or value_at(pod, "spec.priorityClassName")
+    for kind, obj in ((kind_of(view.primary), view.primary), (root_kind, view.root)):
+        if not found and kind is not None and kind.priority_label:
+            found = labels(obj).get(kind.priority_label)
+    return str(found or root_kind.default_priority_class)
+
+
+def _pending_messages(view: WorkloadView, project: str, department: str) -> list[dict[str, Any]]:
+    messages = []
+    for podgroup in view.podgroups:
+        for condition in value_at(podgroup, "status.schedulingConditions", []) or []:
+            if not isinstance(condition, Mapping) or str(condition.get("status")) != "True":
+                continue
+            for reason in condition.get("reasons") or []:
+                code = reason.get("reason") if isinstance(reason, Mapping) else None
+                if code not in PHASE_REASONS:
+                    continue
+                queue = value_at(reason, "details.queueDetails.name")
+                org_type = "DEPARTMENT" if queue and queue == department != project else "PROJECT"
+                messages.append(
+                    {
+                        "nodePool": str(condition.get("nodePool") or "default"),
+                        "phaseReason": code,
+                        "reason": PHASE_REASONS[code],
+                        "orgType": org_type,
+                        "userMessage": reason.get("message") or condition.get("message"),
+                    }
+                )
+    return messages
+
+
+def _wire_conditions(view: WorkloadView) -> list[dict[str, Any]]:
+    objects = [view.primary] if view.primary is view.root else [view.root, view.primary]
+    wired = []
+    for obj in objects:
+        for condition in conditions(obj):
+            if not condition.get("type") or condition.get("status") is None:
+                continue
+            item = {"type": str(condition["type"]), "status": str(condition["status"])}
+            for key in ("message", "reason", "lastTransitionTime"):
+                if condition.get(key):
+                    item[key] = str(condition[key])
+            wired.append(item)
+    return wired
+
+
+def _requested_pods(kind: Kind, obj: Mapping[str, Any], number: int | None) -> dict[str, Any]:
+    def integer(path: str | None) -> int | None:
+        raw = value_at(obj, path) if path else None
+        return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+
+    return {
+        "number": number,
+        "min": integer(kind.min_pods_path),
+        "max": integer(kind.max_pods_path),
+        "parallelism": integer(kind.parallelism_path),
+        "completions": integer(kind.completions_path),
+    }
+
+
+def _gpu_indices(pod: Mapping[str, Any]) -> list[str]:
+    raw = annotations(pod).get(GPU_INDICES_ANNOTATION) or ""
+    return [part.strip() for part in str(raw).split(",") if part.strip()]
+
+
+def _pod_entry(pod: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "name": str(metadata(pod).get("name", "")),
+        "uid": str(metadata(pod).get("uid", "")),
+        "nodeName": value_at(pod, "spec.nodeName"),
+        "phase": str(value_at(pod, "status.phase") or "Pending"),
+        "gpuIndices": _gpu_indices(pod),
+        "nodepool": _first_label([labels(pod)], NODEPOOL_LABELS),
+    }
+
+
+def derive_workload(
+    view: WorkloadView,
+    *,
+    cluster_id: str,
+    directory: OrganisationDirectory,
+    memory: Memory = Memory(),
+    priority_values: Mapping[str, int] | None = None,
+    observed_at: str | None = None,
+) -> DerivedWorkload:
+    """Turn one workload's objects into its wire record."""
+    root, primary = view.root, view.primary
+    root_kind, primary_kind = kind_of(root), kind_of(primary)
+    if root_kind is None or primary_kind is None:
+        raise ValueError("not an object of a known kind")
+    meta = metadata(root)
+    namespace = str(meta.get("namespace") or "")
+    pod_labels = [labels(pod) for pod in view.pods]
+    project = project_from_labels([*view.chain_labels, *pod_labels], namespace)
+    org = directory.organisation(project)
+
+    facts = gather_facts(view, memory)
+    decided = decide_phase(facts)
+    pending = _pending_messages(view, org.project_name, org.department_name)
+
+    templates = templates_of(primary_kind, primary)
+    live = [pod for pod in view.pods if is_live(pod)]
+    requested = Resources()
+    if live:
+        for pod in live:
+            requested.add(pod_of(pod))
+    else:
+        for template in templates:
+            requested.add(template_resources(template.template), template.pods)
+    per_pod = (
+        template_resources(templates[0].template)
+        if templates
+        else (pod_of(view.pods[0]) if view.pods else Resources())
+    )
+    allocated = Resources()
+    for pod in view.pods:
+        if is_bound(pod):
+            allocated.add(pod_of(pod))
+
+    priority_class = _priority_class(view, root_kind, pod_labels)
+    values = {**BUILTIN_PRIORITIES, **(priority_values or {})}
+    priority = values.get(priority_class)
+    preemptibility = _first_label([*view.chain_labels, *pod_labels], (PREEMPTIBILITY_LABEL,))
+    if preemptibility in ("preemptible", "non-preemptible"):
+        preemptible: bool | None = preemptibility == "preemptible"
+    else:
+        preemptible = priority < PREEMPTIBLE_BELOW if priority is not None else None
+
+    template_specs = [
+        t.template.get("spec") if isinstance(t.template.get("spec"), Mapping) else t.template
+        for t in templates
+    ]
+    images = images_of([*template_specs, *(pod.get("spec") or {} for pod in view.pods)])
+    requested_pools = _first_label([*view.chain_labels, *pod_labels], NODEPOOL_LABELS)
+    current_pools = sorted(
+        {
+            pool
+            for pod in view.pods
+            if is_bound(pod) and (pool := _first_label([labels(pod)], NODEPOOL_LABELS))
+        }
+    )
+    running = sum(1 for pod in view.pods if value_at(pod, "status.phase") == "Running")
+    record: dict[str, Any] = {
+        "id": str(meta.get("uid")),
+        "clusterId": cluster_id,
+        "name": str(meta.get("name", "")),
+        "namespace": namespace,
+        "type": root_kind.workload_type,
+        "category": root_kind.category,
+        "source": "Control-plane" if root_kind.group == "run.ai" else "Other",
+        "createdAt": str(meta.get("creationTimestamp") or observed_at or iso_now()),
+        "projectName": org.project_name,
+        "projectId": org.project_id,
+        "departmentName": org.department_name,
+        "departmentId": org.department_id,
+        "submittedBy": _first_label([*view.chain_labels, *pod_labels], (USER_LABEL,))
+        or annotations(root).get(USER_LABEL),
+        "priorityClassName": priority_class,
+        "priority": priority,
+        "preemptible": preemptible,
+        "phase": decided.phase,
+        "phaseMessage": decided.message,
+        "phaseReason": pending[0]["phaseReason"] if pending else None,
+        "k8sPhase": k8s_phase(view),
+        "conditions": _wire_conditions(view),
+        "pendingSchedulingMessages": pending,
+        "workloadRequestedResources": requested.requested_wire(),
+        "podsRequestedResources": per_pod.requested_wire(),
+        "allocatedResources": allocated.allocated_wire(),
+        "requestedPods": _requested_pods(
+            primary_kind, primary, sum(t.pods for t in templates) if templates else len(live)
+        ),
+        "runningPods": running,
+        "images": images,
+        "requestedNodePools": [requested_pools] if requested_pools else [],
+        "currentNodePools": current_pools,
+        "distributedFramework": primary_kind.distributed_framework,
+        "actionsSupport": {"delete": True, "suspend": primary_kind.suspend_path is not None},
+        "observedAt": observed_at or iso_now(),
+        "pods": [_pod_entry(pod) for pod in view.pods],
+    }
+    return DerivedWorkload(record, requested, allocated, len(view.pods), running)
+
+
+def gpu_total(resources: Resources) -> Decimal:
+    """GPU devices of a Resources total (fractions included)."""
+    return resources.gpu_request
