@@ -116,16 +116,25 @@ def evaluate(matcher: Matcher, obj: Mapping[str, Any]) -> bool:
 
 
 def explain(matcher: Matcher, obj: Mapping[str, Any]) -> str | None:
-    """A human-readable reason for a match: the message of the condition that made it."""
+    """A human-readable reason for a match: the message of the condition that made it.
+
+    Within ``AllOf`` a condition carrying a message wins over one carrying only a reason.
+    """
+    found = _matched_conditions(matcher, obj)
+    for condition in found:
+        if condition.get("message"):
+            return str(condition["message"])
+    for condition in found:
+        if condition.get("reason"):
+            return str(condition["reason"])
+    return None
+
+
+def _matched_conditions(matcher: Matcher, obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     match matcher:
         case Condition():
             found = find_condition(obj, matcher)
-            if found is None:
-                return None
-            return found.get("message") or found.get("reason") or None
+            return [found] if found is not None else []
         case AllOf(matchers):
-            for inner in matchers:
-                message = explain(inner, obj)
-                if message:
-                    return message
-    return None
+            return [c for inner in matchers for c in _matched_conditions(inner, obj)]
+    return []
