@@ -92,8 +92,9 @@ def _assignments(dialect: str, columns: Sequence[str], new: Any) -> dict[str, An
             (stored.k8s_phase != new.k8s_phase, new.observed_at),
             else_=stored.k8s_phase_updated_at,
         ),
+        # An explicit OR, not IN: expanding IN parameters cannot run in an executemany.
         completed_at=sa.case(
-            (new.phase.not_in(_TERMINAL), sa.null()),
+            (sa.not_(sa.or_(*(new.phase == phase for phase in _TERMINAL))), sa.null()),
             (phase_changed, new.observed_at),
             else_=sa.func.coalesce(stored.completed_at, new.completed_at),
         ),
