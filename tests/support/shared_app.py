@@ -23,8 +23,13 @@ _counter = itertools.count()
 
 
 @contextmanager
-def shared_app(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[FastAPI]:
-    """An app on its own fresh database (SQLite file or a database on the test PostgreSQL)."""
+def shared_app(
+    request: pytest.FixtureRequest, tmp_path_factory, **settings: object
+) -> Iterator[FastAPI]:
+    """An app on its own fresh database (SQLite file or a database on the test PostgreSQL).
+
+    ``settings`` are passed on to ``Settings`` next to the database URL and the test admin.
+    """
     server = None
     if DATABASE == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('shared') / 'gpufleet.db'}"
@@ -33,7 +38,12 @@ def shared_app(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Fas
         name = f"m{os.getpid()}_{next(_counter)}"
         url = server.create_database(name, template="gpufleet_template")
     app = create_app(
-        Settings(database_url=url, admin_client_id=ADMIN_ID, admin_client_secret=ADMIN_SECRET)
+        Settings(
+            database_url=url,
+            admin_client_id=ADMIN_ID,
+            admin_client_secret=ADMIN_SECRET,
+            **settings,
+        )
     )
     try:
         yield app

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import time
 from collections.abc import Callable
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from jwt import api_jws
 
 from gpufleet.auth.principal import Principal
 from gpufleet.store.credentials import SIGNING_ALGORITHM, SigningKey
@@ -24,13 +25,20 @@ class InvalidToken(Exception):
     """The bearer token cannot be trusted; the message says why, without secrets."""
 
 
-def _sdk_readable(payload: dict) -> bool:
-    # The official SDK reads ``exp`` with base64.b64decode (standard alphabet, not URL-safe),
-    # which silently drops '-' and '_'. Only payload encodings without them decode intact.
-    # Serialised exactly as PyJWT does, so the check sees the bytes that get signed.
-    raw = json.dumps(payload, separators=(",", ":")).encode()
-    encoded = base64.urlsafe_b64encode(raw).rstrip(b"=")
-    return b"-" not in encoded and b"_" not in encoded
+# For ASCII JSON only these characters, and only inside strings, can become the base64url
+# digits '-' and '_'; a \u escape means the same to every JSON reader.
+_SDK_UNSAFE = {ord(">"): "\\u003e", ord("?"): "\\u003f", ord("~"): "\\u007e"}
+
+
+def sdk_readable_json(payload: dict) -> bytes:
+    """The claims as JSON whose base64url encoding contains no '-' or '_'.
+
+    The official SDK reads ``exp`` with ``base64.b64decode`` (standard alphabet, not URL-safe),
+    which silently drops those two characters and garbles the rest; this encoding avoids them
+    for every payload, whatever the subject or groups hold.
+    """
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
+    return text.translate(_SDK_UNSAFE).encode("ascii")
 
 
 class TokenService:
@@ -48,6 +56,10 @@ class TokenService:
     ) -> None:
         self._keys = {k.kid: k for k in keys}
         self._signer = keys[0]
+        # Parsing an RSA private key checks it at length (~0.1 s); do it once, not per token.
+        self._signing_key = serialization.load_pem_private_key(
+            self._signer.private_pem.encode(), password=None
+        )
         self._ttl = ttl_seconds
         self._reload = reload_keys
 
@@ -78,19 +90,13 @@ class TokenService:
         }
         if groups:
             payload["grp"] = list(groups)
-        while True:
-            payload["jti"] = secrets.token_hex(12)
-            if not _sdk_readable(payload):
-                continue
-            token = jwt.encode(
-                payload,
-                self._signer.private_pem,
-                algorithm=SIGNING_ALGORITHM,
-                headers={"kid": self._signer.kid},
-            )
-            segment = token.split(".")[1]
-            if "-" not in segment and "_" not in segment:
-                return token
+        payload["jti"] = secrets.token_hex(12)
+        return api_jws.encode(
+            sdk_readable_json(payload),
+            self._signing_key,
+            algorithm=SIGNING_ALGORITHM,
+            headers={"kid": self._signer.kid, "typ": "JWT"},
+        )
 
     def _key_for(self, kid: str) -> SigningKey:
         key = self._keys.get(kid)

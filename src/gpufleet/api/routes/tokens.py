@@ -45,6 +45,9 @@ def _access_key_grant(request: TokenRequest, conn: Connection) -> Principal:
         raise ApiError(400, f"grantType {request.grant_type.value!r} needs {names}.")
     if len(client_id) > _MAX_CREDENTIAL_LENGTH or len(secret) > _MAX_CREDENTIAL_LENGTH:
         raise ApiError(400, _INVALID)
+    if "\x00" in client_id:
+        # No stored id holds a NUL, and PostgreSQL refuses one even in a lookup.
+        raise ApiError(400, _INVALID)
     key = get_access_key(conn, client_id)
     # verify_secret runs even for unknown ids, so timing does not reveal which ids exist.
     valid = verify_secret(secret, key.secret_hash if key else None)

@@ -1,0 +1,371 @@
+"""``POST /api/v1/token`` and the bearer tokens it issues: grants, refusals, SDK decoding."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from datetime import UTC, datetime
+
+import jwt
+import pytest
+import sqlalchemy as sa
+
+from gpufleet.api.app import create_app
+from gpufleet.auth.secrets import hash_secret, verify_secret
+from gpufleet.auth.tokens import AUDIENCE, ISSUER
+from gpufleet.bootstrap import ensure_admin
+from gpufleet.settings import Settings
+from gpufleet.store import access_keys as access_key_store
+from gpufleet.store.credentials import _new_rsa_key, load_signing_keys, put_access_key
+from gpufleet.store.tables import access_keys, signing_keys
+from tests.conftest import ADMIN_ID, ADMIN_SECRET
+from tests.support.shared_app import shared_app
+
+TOKEN_URL = "/api/v1/token"
+WORKLOADS_URL = "/api/v1/workloads"
+SERVICE_ID, SERVICE_SECRET = "svc-reader", "s3cret-Ω-value"
+
+
+@pytest.fixture(scope="module")
+def server(request, tmp_path_factory):
+    # Failure limits are tested elsewhere; here many refusals in a row are the point.
+    with shared_app(request, tmp_path_factory, token_failure_limit=10_000) as app:
+        engine = app.state.gpufleet.engine
+        with engine.begin() as conn:
+            put_access_key(
+                conn, client_id=SERVICE_ID, name="svc", secret_hash=hash_secret(SERVICE_SECRET)
+            )
+            put_access_key(conn, client_id="svc-off", name="off", secret_hash=hash_secret("x1"))
+            access_key_store.set_disabled(conn, "svc-off", True)
+        yield app
+
+
+@pytest.fixture
+def http(server):
+    from fastapi.testclient import TestClient
+
+    with TestClient(server, raise_server_exceptions=False) as client:
+        yield client
+
+
+def _grant(http, body) -> dict:
+    response = http.post(TOKEN_URL, json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _sdk_exp(token: str) -> int:
+    # Exactly what the official SDK's token refresher does with a token.
+    payload = token.split(".")[1]
+    return json.loads(base64.b64decode(payload + "=="))["exp"]
+
+
+def _authorised(http, token: str) -> int:
+    return http.get(WORKLOADS_URL, headers={"Authorization": f"Bearer {token}"}).status_code
+
+
+def _assert_error(response, code: int) -> dict:
+    assert response.status_code == code, response.text
+    body = response.json()
+    assert body["code"] == code
+    assert isinstance(body["message"], str)
+    assert body["message"]
+    assert set(body) <= {"code", "message", "details"}
+    assert "Traceback" not in response.text
+    return body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"grantType": "client_credentials", "clientID": ADMIN_ID, "clientSecret": ADMIN_SECRET},
+        {"grantType": "app_token", "appID": ADMIN_ID, "appSecret": ADMIN_SECRET},
+        {"grantType": "app_token", "AppId": ADMIN_ID, "AppSecret": ADMIN_SECRET},
+        {"grantType": "client_credentials", "clientID": SERVICE_ID, "clientSecret": SERVICE_SECRET},
+        {"grantType": "app_token", "AppId": SERVICE_ID, "AppSecret": SERVICE_SECRET},
+    ],
+)
+def test_grants_issue_working_tokens(http, body):
+    granted = _grant(http, body)
+    assert set(granted) == {"accessToken", "expiresIn"}
+    assert granted["expiresIn"] == 3600
+    token = granted["accessToken"]
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "RS256"
+    assert header["kid"]
+    assert _sdk_exp(token) - time.time() == pytest.approx(3600, abs=60)
+    assert _authorised(http, token) in (200, 403)
+    if body.get("clientID", body.get("appID", body.get("AppId"))) == ADMIN_ID:
+        assert _authorised(http, token) == 200
+
+
+def test_sdk_can_read_every_issued_token(server, http):
+    tokens = server.state.gpufleet.tokens
+    # Subjects and groups of every length and with the characters that once broke decoding.
+    alphabet = "ab~?>é日\x7f-_/+="
+    for i in range(300):
+        subject = "".join(alphabet[(i * 7 + j) % len(alphabet)] for j in range(i % 40 + 1))
+        groups = tuple(alphabet[: i % 12] * (i % 5)) if i % 3 else ()
+        token = tokens.issue(subject, subject_type="user", groups=groups)
+        payload = token.split(".")[1]
+        decoded = json.loads(base64.b64decode(payload + "=="))
+        assert decoded["sub"] == subject
+        assert decoded["exp"] > time.time()
+        assert tokens.verify(token).subject == subject
+    for _ in range(20):
+        token = _grant(
+            http, {"grantType": "app_token", "AppId": ADMIN_ID, "AppSecret": ADMIN_SECRET}
+        )["accessToken"]
+        assert _sdk_exp(token) > time.time()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"grantType": "client_credentials", "clientID": ADMIN_ID, "clientSecret": "wrong"},
+        {"grantType": "client_credentials", "clientID": "nobody", "clientSecret": "x"},
+        {"grantType": "app_token", "AppId": ADMIN_ID, "AppSecret": ADMIN_SECRET + " "},
+        {"grantType": "client_credentials", "clientID": "svc-off", "clientSecret": "x1"},
+        {
+            "grantType": "client_credentials",
+            "clientID": ADMIN_ID.upper(),
+            "clientSecret": ADMIN_SECRET,
+        },
+        {
+            "grantType": "client_credentials",
+            "clientID": "' OR 1=1 --",
+            "clientSecret": "' OR 1=1 --",
+        },
+        {"grantType": "client_credentials", "clientID": "a\x00b", "clientSecret": "c\x00d"},
+        {"grantType": "client_credentials", "clientID": ADMIN_ID, "clientSecret": "x" * 100_000},
+    ],
+)
+def test_bad_credentials_are_refused_alike(http, body):
+    error = _assert_error(http.post(TOKEN_URL, json=body), 400)
+    assert error["message"] == "Invalid client credentials."
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({}, "grantType"),
+        ({"clientID": ADMIN_ID, "clientSecret": ADMIN_SECRET}, "grantType"),
+        ({"grantType": "client_credentials", "clientID": ADMIN_ID}, "clientSecret"),
+        ({"grantType": "client_credentials", "clientSecret": ADMIN_SECRET}, "clientID"),
+        ({"grantType": "app_token", "appID": ADMIN_ID}, "appSecret"),
+        ({"grantType": "client_credentials", "clientID": "", "clientSecret": ""}, "clientID"),
+        ({"grantType": "password", "username": "u", "password": "p"}, "password"),
+        ({"grantType": "bogus"}, "grantType"),
+        ({"grantType": 7}, "grantType"),
+        ({"grantType": "client_credentials", "clientID": 123, "clientSecret": "x"}, "clientID"),
+        ({"grantType": "client_credentials", "clientID": ["a"], "clientSecret": "x"}, "clientID"),
+    ],
+)
+def test_incomplete_requests_are_400_naming_what_is_wrong(http, body, fragment):
+    error = _assert_error(http.post(TOKEN_URL, json=body), 400)
+    assert fragment in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b"{not json", "application/json"),
+        (b"", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'"client_credentials"', "application/json"),
+        (b"null", "application/json"),
+        (b"\xff\xfe\x00", "application/json"),
+        (b"grantType=client_credentials", "application/x-www-form-urlencoded"),
+        (b'{"grantType": "client_credentials"' + b" " * 10_000, "application/json"),
+    ],
+)
+def test_garbage_bodies_are_400_in_the_error_shape(http, content, content_type):
+    response = http.post(TOKEN_URL, content=content, headers={"Content-Type": content_type})
+    _assert_error(response, 400)
+
+
+def _signing_key(server):
+    with server.state.gpufleet.engine.connect() as conn:
+        return load_signing_keys(conn)[0]
+
+
+def _claims(**overrides) -> dict:
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": ADMIN_ID,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "jti": "t",
+    }
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _hs256_with_public_key(key) -> str:
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": key.kid}).encode())
+    payload = _b64(json.dumps(_claims()).encode())
+    signing_input = f"{header}.{payload}".encode()
+    signature = hmac.new(key.public_pem.encode(), signing_input, hashlib.sha256).digest()
+    return f"{header}.{payload}.{_b64(signature)}"
+
+
+def _bad_tokens(server, http) -> dict[str, str]:
+    key = _signing_key(server)
+    good = _grant(
+        http,
+        {"grantType": "client_credentials", "clientID": ADMIN_ID, "clientSecret": ADMIN_SECRET},
+    )["accessToken"]
+    header, payload, signature = good.split(".")
+    forged_payload = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    forged_payload["sub"] = "someone-else"
+    stranger = _new_rsa_key()
+
+    def sign(claims, pem=key.private_pem, kid=key.kid, alg="RS256"):
+        return jwt.encode(claims, pem, algorithm=alg, headers={"kid": kid})
+
+    return {
+        "garbage": "not-a-token",
+        "three garbage parts": "a.b.c",
+        "empty parts": "..",
+        "expired": sign(_claims(iat=1, nbf=1, exp=1000)),
+        "not yet valid": sign(_claims(nbf=int(time.time()) + 3600)),
+        "without exp": sign(_claims(exp=None)),
+        "wrong audience": sign(_claims(aud="someone-else")),
+        "wrong issuer": sign(_claims(iss="evil")),
+        "tampered payload": f"{header}.{_b64(json.dumps(forged_payload).encode())}.{signature}",
+        "tampered signature": f"{header}.{payload}.{signature[:-4]}AAAA",
+        "stripped signature": f"{header}.{payload}.",
+        "another key, same kid": sign(_claims(), pem=stranger.private_pem),
+        "unknown kid": sign(_claims(), pem=stranger.private_pem, kid=stranger.kid),
+        "alg none": jwt.encode(_claims(), None, algorithm="none", headers={"kid": key.kid}),
+        "HS256 with the public key": _hs256_with_public_key(key),
+        "refresh token": server.state.gpufleet.tokens.issue(ADMIN_ID, kind="refresh"),
+        "huge": "a" * 20_000,
+        "unicode": "ünïcödé.tøkén.x",
+    }
+
+
+def test_every_untrustworthy_token_is_401(server, http):
+    for name, token in _bad_tokens(server, http).items():
+        for path in (WORKLOADS_URL, f"{WORKLOADS_URL}/count", f"{WORKLOADS_URL}/{'0' * 32}"):
+            header = f"Bearer {token}".encode()
+            response = http.get(path, headers={"Authorization": header})
+            _assert_error(response, 401)
+            assert response.headers["WWW-Authenticate"].startswith("Bearer"), name
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": ""},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer "},
+        {"Authorization": f"Basic {base64.b64encode(b'a:b').decode()}"},
+        {"Authorization": "Token abc"},
+    ],
+)
+def test_missing_or_malformed_authorization_is_401(http, headers):
+    for path in (WORKLOADS_URL, f"{WORKLOADS_URL}/count", f"{WORKLOADS_URL}/{'0' * 32}"):
+        _assert_error(http.get(path, headers=headers), 401)
+
+
+def test_a_key_created_by_another_replica_is_picked_up(server, http):
+    replica_key = _new_rsa_key()
+    with server.state.gpufleet.engine.begin() as conn:
+        conn.execute(
+            signing_keys.insert().values(
+                kid=replica_key.kid,
+                algorithm="RS256",
+                private_pem=replica_key.private_pem,
+                public_pem=replica_key.public_pem,
+                created_at=datetime.now(UTC),
+                active=True,
+            )
+        )
+    token = jwt.encode(
+        _claims(), replica_key.private_pem, algorithm="RS256", headers={"kid": replica_key.kid}
+    )
+    assert _authorised(http, token) == 200
+    with server.state.gpufleet.engine.begin() as conn:
+        conn.execute(
+            signing_keys.update().where(signing_keys.c.kid == replica_key.kid).values(active=False)
+        )
+
+
+def test_generated_admin_is_returned_once_and_stored_as_a_hash(database_url):
+    settings = Settings(database_url=database_url)
+    first = create_app(settings)
+    try:
+        generated = first.state.generated_admin
+        assert generated is not None
+        assert generated.client_id
+        assert len(generated.client_secret) >= 32
+        with first.state.gpufleet.engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(access_keys.c.secret_hash).where(
+                    access_keys.c.client_id == generated.client_id
+                )
+            ).scalar_one()
+        assert generated.client_secret not in stored
+        assert verify_secret(generated.client_secret, stored)
+        assert ensure_admin(first.state.gpufleet.engine, settings) is None
+        from fastapi.testclient import TestClient
+
+        with TestClient(first, raise_server_exceptions=False) as http:
+            token = _grant(
+                http,
+                {
+                    "grantType": "client_credentials",
+                    "clientID": generated.client_id,
+                    "clientSecret": generated.client_secret,
+                },
+            )["accessToken"]
+            assert _authorised(http, token) == 200
+    finally:
+        first.state.gpufleet.engine.dispose()
+    second = create_app(settings)
+    try:
+        assert second.state.generated_admin is None
+    finally:
+        second.state.gpufleet.engine.dispose()
+
+
+def test_configured_admin_secret_can_be_changed_by_configuration(database_url):
+    first = create_app(
+        Settings(database_url=database_url, admin_client_id="boss", admin_client_secret="one-1")
+    )
+    first.state.gpufleet.engine.dispose()
+    second = create_app(
+        Settings(database_url=database_url, admin_client_id="boss", admin_client_secret="two-2")
+    )
+    try:
+        assert second.state.generated_admin is None
+        with second.state.gpufleet.engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(access_keys.c.secret_hash).where(access_keys.c.client_id == "boss")
+            ).scalar_one()
+        assert verify_secret("two-2", stored)
+        assert not verify_secret("one-1", stored)
+    finally:
+        second.state.gpufleet.engine.dispose()
+
+
+def test_verify_secret():
+    stored = hash_secret("right")
+    assert verify_secret("right", stored)
+    assert not verify_secret("wrong", stored)
+    assert not verify_secret("right", None)
+    assert hash_secret("right") != stored
+    assert not verify_secret(secrets.token_urlsafe(8), stored)
