@@ -40,6 +40,7 @@ class Facts:
     live_pods: int = 0
     ready_pods: int = 0
     required_pods: int = 0
+    scaled_to_zero: bool = False
     terminating_pods: int = 0
     podgroups: int = 0
     unschedulable: list[str] = field(default_factory=list)
@@ -121,7 +122,9 @@ def gather_facts(view: WorkloadView, memory: Memory) -> Facts:
                     break
     primary_kind = kind_of(view.primary)
     if primary_kind is not None:
-        facts.required_pods = sum(t.pods for t in templates_of(primary_kind, view.primary))
+        templates = templates_of(primary_kind, view.primary)
+        facts.required_pods = sum(t.pods for t in templates)
+        facts.scaled_to_zero = bool(templates) and facts.required_pods == 0
     facts.podgroups = len(view.podgroups)
     for podgroup in view.podgroups:
         facts.unschedulable.extend(podgroup_messages(podgroup))
@@ -202,7 +205,7 @@ PHASE_TABLE: tuple[PhaseRule, ...] = (
         lambda f: (
             f.live_pods == 0
             and f.podgroups == 0
-            and f.required_pods > 0
+            and not f.scaled_to_zero
             and not (_ACTIVE_STATUSES & f.statuses.keys())
         ),
     ),
