@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     from gpufleet import access_cli
 
     access_cli.register(commands, _add_settings_flags)
+
+    from gpufleet.client import commands as client_commands
+
+    client_commands.register(commands)
     return parser
 
 

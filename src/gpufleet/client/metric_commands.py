@@ -1,0 +1,197 @@
+"""``gpufleet telemetry TYPE`` and ``gpufleet metrics ID``: numbers and terminal charts."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from gpufleet.client.charts import Series, render_chart, unit_for
+from gpufleet.client.http import ClientError, ExitCode
+from gpufleet.client.output import Printer
+from gpufleet.client.session import add_connection_flags, guarded, open_client
+
+TELEMETRY_TYPES = ("WORKLOADS_COUNT", "GPU_ALLOCATION", "PENDING_TIME_DISTRIBUTION")
+DEFAULT_METRIC_TYPES = (
+    "GPU_UTILIZATION",
+    "GPU_MEMORY_USAGE_BYTES",
+    "CPU_USAGE_CORES",
+    "CPU_MEMORY_USAGE_BYTES",
+)
+_SINCE = re.compile(r"(\d+)([smhd])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str) -> timedelta:
+    """``90s``, ``30m``, ``6h``, ``2d`` or combinations such as ``1h30m``."""
+    cleaned = text.strip().lower()
+    if not cleaned or _SINCE.sub("", cleaned):
+        raise ClientError(f"--since {text!r}: use a duration such as 30m, 6h, 2d", ExitCode.USAGE)
+    seconds = sum(int(n) * _SECONDS[unit] for n, unit in _SINCE.findall(cleaned))
+    if seconds <= 0:
+        raise ClientError("--since must be longer than zero", ExitCode.USAGE)
+    return timedelta(seconds=seconds)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [piece.strip() for value in values or () for piece in value.split(",") if piece.strip()]
+
+
+def _telemetry(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"telemetryType": args.type}
+    for name, values in (("groupBy", args.group_by), ("filterByPhases", args.phase)):
+        if values:
+            params[name] = ",".join(_split(values))  # both are explode=false arrays
+    for name, value in (
+        ("clusterId", args.cluster),
+        ("departmentId", args.department),
+        ("nodepoolName", args.nodepool),
+    ):
+        if value:
+            params[name] = value
+    with open_client(args) as client:
+        body = client.get_json("/api/v1/workloads/telemetry", params)
+    printer = Printer()
+    if args.output in ("json", "yaml"):
+        printer.data(body, args.output)
+        return 0
+    values = body.get("values") or []
+    keys = [group["key"] for group in (values[0].get("groups") or [])] if values else []
+    rows = [
+        [g.get("name") or g.get("value") for g in item.get("groups") or []] + [item["value"]]
+        for item in values
+    ]
+    headers = [*[key.upper() for key in keys], "VALUE"]
+    if args.output == "csv":
+        printer.csv([*keys, "value"], rows)
+    else:
+        printer.text(f"{body.get('type')} at {body.get('timestamp')}")
+        printer.table(headers, rows)
+    return 0
+
+
+def _series(body: dict[str, Any]) -> list[Series]:
+    """One chart per measurement series, and one per key of each histogram-shaped type."""
+    charts: list[Series] = []
+    for item in body.get("measurements") or []:
+        points = item.get("values")
+        labels = item.get("labels") or {}
+        title = item["type"] + "".join(f" {k}={v}" for k, v in labels.items())
+        if points is None:
+            title += " (failed)"
+        charts.append(_make_series(title, item["type"], points or [], "value"))
+    for item in body.get("histogram") or []:
+        keys: list[str] = []
+        for point in item.get("values") or []:
+            keys.extend(k for k in point["data"] if k not in keys)
+        for key in keys:
+            points = [
+                {"timestamp": p.get("timestamp"), "value": p["data"][key]}
+                for p in item.get("values") or []
+                if key in p["data"]
+            ]
+            charts.append(_make_series(f"{item['type']} {key}", item["type"], points, "value"))
+    return charts
+
+
+def _make_series(title: str, metric_type: str, points: list[dict], field: str) -> Series:
+    values: list[float] = []
+    for point in points:
+        try:
+            values.append(float(point[field]))
+        except (TypeError, ValueError):
+            continue
+    first = points[0].get("timestamp") or "" if points else ""
+    last = points[-1].get("timestamp") or "" if points else ""
+    return Series(title, values, first, last, unit_for(metric_type))
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    types = _split(args.type) or list(DEFAULT_METRIC_TYPES)
+    end = datetime.now(UTC)
+    start = end - parse_since(args.since)
+    params = {
+        "metricType": ",".join(types),
+        "start": _iso(start),
+        "end": _iso(end),
+        "numberOfSamples": args.samples,
+    }
+    with open_client(args) as client:
+        response = client.get(f"/api/v1/workloads/{quote(args.id, safe='')}/metrics", params)
+    body = response.json()
+    if response.status_code == 207:
+        failed = response.headers.get("X-Gpufleet-Metric-Failures") or "some types failed"
+        print(f"gpufleet: warning: partial result: {failed}", file=sys.stderr)
+    printer = Printer()
+    if args.output in ("json", "yaml"):
+        printer.data(body, args.output)
+        return 0
+    charts = _series(body)
+    if args.output == "csv":
+        rows = [
+            [
+                item["type"],
+                ",".join(f"{k}={v}" for k, v in (item.get("labels") or {}).items()),
+                point.get("timestamp"),
+                point.get("value"),
+            ]
+            for item in body.get("measurements") or []
+            for point in item.get("values") or []
+        ]
+        printer.csv(["type", "labels", "timestamp", "value"], rows)
+        return 0
+    width = min(args.width or shutil.get_terminal_size((100, 24)).columns, 200)
+    for chart in charts:
+        for line in render_chart(chart, width=width, height=args.height):
+            printer.text(line)
+        printer.text()
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``telemetry`` and ``metrics``."""
+    telemetry = commands.add_parser("telemetry", help="workload telemetry, grouped")
+    telemetry.add_argument(
+        "type", choices=TELEMETRY_TYPES, metavar="TYPE", help=", ".join(TELEMETRY_TYPES)
+    )
+    telemetry.add_argument(
+        "--group-by",
+        action="append",
+        metavar="FIELD",
+        help="ClusterId, DepartmentId, ProjectId, Type, CurrentNodepools, Phase, Category",
+    )
+    telemetry.add_argument("--phase", action="append", help="only these phases (repeatable)")
+    telemetry.add_argument("--cluster", help="only this cluster id")
+    telemetry.add_argument("--department", help="only this department id")
+    telemetry.add_argument("--nodepool", help="only this nodepool")
+    telemetry.add_argument(
+        "-o", "--output", choices=("table", "json", "yaml", "csv"), default="table"
+    )
+    add_connection_flags(telemetry)
+    telemetry.set_defaults(handler=guarded(_telemetry))
+
+    metrics = commands.add_parser("metrics", help="metric charts of one workload")
+    metrics.add_argument("id", help="workload id")
+    metrics.add_argument(
+        "--type",
+        action="append",
+        metavar="TYPE",
+        help="metric type(s), comma-separated or repeated (default: GPU and CPU usage)",
+    )
+    metrics.add_argument("--since", default="6h", help="how far back, e.g. 30m, 6h, 2d (6h)")
+    metrics.add_argument("--samples", type=int, default=60, help="points per series (60)")
+    metrics.add_argument("--width", type=int, help="chart width in characters (terminal width)")
+    metrics.add_argument("--height", type=int, default=6, help="chart height in rows (6)")
+    metrics.add_argument(
+        "-o", "--output", choices=("chart", "json", "yaml", "csv"), default="chart"
+    )
+    add_connection_flags(metrics)
+    metrics.set_defaults(handler=guarded(_metrics))

@@ -1,0 +1,182 @@
+"""Printing API answers: tables sized to the terminal, or json, yaml and csv for scripts.
+
+On a terminal, tables are drawn by rich with coloured phases and squeezed to its width; when
+stdout is not a terminal (a pipe, a file) they are plain aligned text with no colour, so
+``grep``/``awk`` see exactly the values.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import yaml
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+FORMATS = ("table", "wide", "json", "yaml", "csv")
+PHASE_STYLES = {
+    "Running": "green",
+    "Completed": "blue",
+    "Pending": "yellow",
+    "Creating": "cyan",
+    "Initializing": "cyan",
+    "Resuming": "cyan",
+    "Updating": "cyan",
+    "Degraded": "magenta",
+    "Failed": "bold red",
+    "Stopping": "dim",
+    "Stopped": "dim",
+    "Deleting": "dim",
+    "Terminating": "dim",
+    "Unknown": "dim",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: its header and how a value is read from a record."""
+
+    header: str
+    read: Callable[[dict[str, Any]], Any]
+    wide_only: bool = False
+
+
+def _age(value: str | None, now: datetime | None = None) -> str:
+    if not value:
+        return ""
+    try:
+        then = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    seconds = max(0, int(((now or datetime.now(UTC)) - then).total_seconds()))
+    return duration(seconds)
+
+
+def duration(seconds: float | None) -> str:
+    """A kubectl-like short duration: 45s, 12m, 5h, 3d."""
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _gpus(record: dict[str, Any]) -> Any:
+    allocated = record.get("allocatedResources") or {}
+    value = allocated.get("gpu")
+    return "" if value is None else f"{value:g}"
+
+
+WORKLOAD_COLUMNS = (
+    Column("NAME", lambda w: w.get("name")),
+    Column("TYPE", lambda w: w.get("type")),
+    Column("PROJECT", lambda w: w.get("projectName")),
+    Column("PHASE", lambda w: w.get("phase")),
+    Column("GPUS", _gpus),
+    Column("AGE", lambda w: _age(w.get("createdAt"))),
+    Column("ID", lambda w: w.get("id"), wide_only=True),
+    Column("DEPARTMENT", lambda w: w.get("departmentName"), wide_only=True),
+    Column("CLUSTER", lambda w: w.get("clusterId"), wide_only=True),
+    Column("NODEPOOLS", lambda w: ",".join(w.get("currentNodePools") or []), wide_only=True),
+    Column("SUBMITTED BY", lambda w: w.get("submittedBy"), wide_only=True),
+    Column("PENDING", lambda w: duration(w.get("totalPendingTimeSeconds")), wide_only=True),
+    Column("RUNNING", lambda w: duration(w.get("totalRunningTimeSeconds")), wide_only=True),
+)
+
+# csv carries raw values (seconds, timestamps), not the humanised ones of the table.
+WORKLOAD_CSV_FIELDS = (
+    ("id", lambda w: w.get("id")),
+    ("name", lambda w: w.get("name")),
+    ("type", lambda w: w.get("type")),
+    ("phase", lambda w: w.get("phase")),
+    ("projectName", lambda w: w.get("projectName")),
+    ("departmentName", lambda w: w.get("departmentName")),
+    ("clusterId", lambda w: w.get("clusterId")),
+    ("submittedBy", lambda w: w.get("submittedBy")),
+    ("allocatedGPU", lambda w: (w.get("allocatedResources") or {}).get("gpu")),
+    ("currentNodePools", lambda w: ",".join(w.get("currentNodePools") or [])),
+    ("createdAt", lambda w: w.get("createdAt")),
+    ("totalPendingTimeSeconds", lambda w: w.get("totalPendingTimeSeconds")),
+    ("totalRunningTimeSeconds", lambda w: w.get("totalRunningTimeSeconds")),
+)
+
+
+class Printer:
+    """Writes to one stream, choosing rich or plain output by whether it is a terminal."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.is_terminal = self.stream.isatty()
+        self.console = Console(file=self.stream, highlight=False, soft_wrap=False)
+
+    def text(self, line: str = "") -> None:
+        self.stream.write(line + "\n")
+
+    def styled(self, renderable: Any) -> None:
+        """Rich markup on a terminal, its plain text elsewhere."""
+        if self.is_terminal:
+            self.console.print(renderable)
+        else:
+            plain = renderable.plain if isinstance(renderable, Text) else str(renderable)
+            self.text(plain)
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Rows under headers; a ``PHASE`` column is coloured on a terminal."""
+        cells = [["" if v is None else str(v) for v in row] for row in rows]
+        if not self.is_terminal:
+            self._plain_table(list(headers), cells)
+            return
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
+        for header in headers:
+            table.add_column(header, overflow="ellipsis", no_wrap=True)
+        phase_at = list(headers).index("PHASE") if "PHASE" in headers else None
+        for row in cells:
+            styled: list[Any] = list(row)
+            if phase_at is not None:
+                styled[phase_at] = Text(row[phase_at], style=PHASE_STYLES.get(row[phase_at], ""))
+            table.add_row(*styled)
+        self.console.print(table)
+
+    def _plain_table(self, headers: list[str], rows: list[list[str]]) -> None:
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        for row in [headers, *rows]:
+            line = "   ".join(cell.ljust(widths[i]) for i, cell in enumerate(row))
+            self.text(line.rstrip())
+
+    def data(self, value: Any, fmt: str) -> None:
+        """A JSON-shaped value as json or yaml, exactly as the API returned it."""
+        if fmt == "yaml":
+            self.stream.write(yaml.safe_dump(value, sort_keys=False, allow_unicode=True))
+        else:
+            self.stream.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+    def csv(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        writer = csv.writer(self.stream, lineterminator="\n")
+        writer.writerow(headers)
+        writer.writerows([["" if v is None else v for v in row] for row in rows])
+
+
+def print_workloads(printer: Printer, workloads: Sequence[dict[str, Any]], fmt: str) -> None:
+    """A list of workloads in one of ``FORMATS``."""
+    if fmt in ("json", "yaml"):
+        printer.data(list(workloads), fmt)
+    elif fmt == "csv":
+        printer.csv(
+            [name for name, _ in WORKLOAD_CSV_FIELDS],
+            [[read(w) for _, read in WORKLOAD_CSV_FIELDS] for w in workloads],
+        )
+    else:
+        columns = [c for c in WORKLOAD_COLUMNS if fmt == "wide" or not c.wide_only]
+        printer.table(
+            [c.header for c in columns], [[c.read(w) for c in columns] for w in workloads]
+        )

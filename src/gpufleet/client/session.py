@@ -1,0 +1,53 @@
+"""What every client command shares: the profile flags, an API client, errors as one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from gpufleet.client.config import ConfigError, load_config, save_config
+from gpufleet.client.http import TIMEOUT_SECONDS, ApiClient, ClientError, ExitCode
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def guarded(handler: Handler) -> Callable[[argparse.Namespace, Any], int]:
+    """Wrap a command so a failure is one ``gpufleet: error: ...`` line and an exit code."""
+
+    def run(args: argparse.Namespace, _settings: Any) -> int:
+        try:
+            return handler(args)
+        except ClientError as exc:
+            print(f"gpufleet: error: {exc.message}", file=sys.stderr)
+            return int(exc.exit_code)
+        except ConfigError as exc:
+            print(f"gpufleet: error: {exc}", file=sys.stderr)
+            return int(ExitCode.AUTH)
+        except KeyboardInterrupt:
+            return 130
+        except BrokenPipeError:
+            # `gpufleet workloads list | head` closes the pipe early; that is not an error.
+            sys.stderr.close()
+            return int(ExitCode.OK)
+
+    return run
+
+
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    """``--profile`` and ``--timeout``, on every command that talks to a server."""
+    parser.add_argument("--profile", help="profile to use [env GPUFLEET_PROFILE]")
+    parser.add_argument(
+        "--timeout", type=float, default=TIMEOUT_SECONDS, help="seconds to wait for the server"
+    )
+
+
+@contextmanager
+def open_client(args: argparse.Namespace) -> Iterator[ApiClient]:
+    """An API client for the chosen profile; renewed tokens are written back to the file."""
+    config = load_config()
+    _, profile = config.profile(args.profile)
+    with ApiClient(profile, lambda _p: save_config(config), timeout=args.timeout) as client:
+        yield client
