@@ -1,0 +1,1 @@
+"""A deterministic simulated organisation: clusters, departments, projects and workloads."""

@@ -1,0 +1,154 @@
+"""Seeding the demo organisation into a store, in batches of one transaction each.
+
+Determinism is per (seed, anchor, number of workloads already stored): the workload streams
+are numbered on from the workloads already present, so seeding more never repeats an id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from gpufleet.demo.organisation import write_organisation
+from gpufleet.demo.workloads import generate_workloads
+from gpufleet.store.tables import workload_nodepools
+from gpufleet.store.tables import workloads as workloads_table
+from gpufleet.store.workloads import insert_workloads
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 5000
+# From this many workloads on, secondary indexes are dropped for the load and rebuilt after:
+# sorting once is far cheaper than keeping two dozen indexes ordered row by row.
+BULK_LOAD_FROM = 50_000
+# Called inside each batch's transaction with the batch's wire dicts (times as datetimes).
+AfterBatch = Callable[[Connection, list[dict[str, Any]], datetime], None]
+
+
+def default_anchor() -> datetime:
+    """Now, truncated to the minute: the moment every simulated history ends."""
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+def seed_demo(
+    engine: Engine,
+    *,
+    workloads: int,
+    seed: int,
+    progress: bool = False,
+    anchor: datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+    after_batch: AfterBatch | None = None,
+) -> int:
+    """Add ``workloads`` simulated workloads (and the organisation, once); returns how many."""
+    if workloads < 0:
+        raise ValueError("the number of workloads must not be negative")
+    if batch_size < 1:
+        raise ValueError("the batch size must be positive")
+    anchor = anchor or default_anchor()
+    if anchor.tzinfo is None:
+        raise ValueError("the anchor must be a timezone-aware datetime")
+    # Per-batch writers that extend the demo (such as metric history) are added here.
+    hooks = [hook for hook in (after_batch,) if hook is not None]
+
+    with engine.begin() as conn:
+        write_organisation(conn, anchor)
+        first = _stored_count(conn)
+    bulk = workloads >= BULK_LOAD_FROM
+    with _progress_reporter(progress, workloads) as advance:
+        if bulk:
+            _drop_secondary_indexes(engine)
+        try:
+            for start in range(first, first + workloads, batch_size):
+                count = min(batch_size, first + workloads - start)
+                batch = list(generate_workloads(seed, start, count, anchor, run_start=first))
+                with engine.begin() as conn:
+                    insert_workloads(conn, batch)
+                    for hook in hooks:
+                        hook(conn, batch, anchor)
+                advance(count)
+        finally:
+            if bulk:
+                log.info("rebuilding the workload indexes")
+                _create_secondary_indexes(engine)
+    return workloads
+
+
+def seed_if_empty(
+    engine: Engine,
+    *,
+    workloads: int,
+    seed: int,
+    anchor: datetime | None = None,
+    after_batch: AfterBatch | None = None,
+) -> int:
+    """Seed the demo only into a store without workloads; returns how many were added."""
+    with engine.connect() as conn:
+        if conn.execute(sa.select(workloads_table.c.id).limit(1)).first() is not None:
+            return 0
+    return seed_demo(engine, workloads=workloads, seed=seed, anchor=anchor, after_batch=after_batch)
+
+
+def _stored_count(conn: Connection) -> int:
+    statement = sa.select(sa.func.count()).select_from(workloads_table)
+    return int(conn.execute(statement).scalar_one())
+
+
+def _secondary_indexes() -> list[sa.Index]:
+    return [*workloads_table.indexes, *workload_nodepools.indexes]
+
+
+def _drop_secondary_indexes(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for index in _secondary_indexes():
+            index.drop(conn, checkfirst=True)
+
+
+def _create_secondary_indexes(engine: Engine) -> None:
+    """Create the indexes that are missing; also repairs a bulk load that was interrupted."""
+    with engine.begin() as conn:
+        for index in _secondary_indexes():
+            index.create(conn, checkfirst=True)
+
+
+@contextmanager
+def _progress_reporter(show_bar: bool, total: int) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar, or a log line every tenth of the way."""
+    if show_bar:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        columns = (
+            TextColumn("seeding workloads"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, transient=False) as bar:
+            task = bar.add_task("seed", total=total)
+            yield lambda done: bar.advance(task, done)
+        return
+
+    state = {"done": 0, "reported": 0}
+    step = max(total // 10, 1)
+
+    def advance(done: int) -> None:
+        state["done"] += done
+        if state["done"] - state["reported"] >= step or state["done"] == total:
+            state["reported"] = state["done"]
+            log.info("seeded %d of %d demo workloads", state["done"], total)
+
+    yield advance

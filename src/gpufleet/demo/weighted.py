@@ -1,0 +1,34 @@
+"""Weighted random choice with the cumulative weights computed once, not on every draw."""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect
+from collections.abc import Iterable
+from itertools import accumulate
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Weighted(Generic[T]):
+    """A fixed set of values with relative weights; ``pick`` draws one."""
+
+    __slots__ = ("_cumulative", "_total", "values")
+
+    def __init__(self, pairs: Iterable[tuple[T, float]]) -> None:
+        pairs = [(value, weight) for value, weight in pairs if weight > 0]
+        if not pairs:
+            raise ValueError("a weighted choice needs at least one value with a positive weight")
+        self.values: tuple[T, ...] = tuple(value for value, _ in pairs)
+        self._cumulative = list(accumulate(weight for _, weight in pairs))
+        self._total = self._cumulative[-1]
+
+    def pick(self, rng: random.Random) -> T:
+        """One value, drawn with probability proportional to its weight."""
+        # min(): a product rounded up to the total must not index past the end.
+        index = bisect(self._cumulative, rng.random() * self._total)
+        return self.values[min(index, len(self.values) - 1)]
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.values
