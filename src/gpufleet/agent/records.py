@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from gpufleet.agent.grouping import kind_of
@@ -169,6 +168,7 @@ def derive_workload(
     memory: Memory = Memory(),
     priority_values: Mapping[str, int] | None = None,
     observed_at: str | None = None,
+    tenant_id: int = 1,
 ) -> DerivedWorkload:
     """Turn one workload's objects into its wire record."""
     root, primary = view.root, view.primary
@@ -229,6 +229,7 @@ def derive_workload(
     running = sum(1 for pod in view.pods if value_at(pod, "status.phase") == "Running")
     record: dict[str, Any] = {
         "id": str(meta.get("uid")),
+        "tenantId": tenant_id,
         "clusterId": cluster_id,
         "name": str(meta.get("name", "")),
         "namespace": namespace,
@@ -267,8 +268,3 @@ def derive_workload(
         "pods": [_pod_entry(pod) for pod in view.pods],
     }
     return DerivedWorkload(record, requested, allocated, len(view.pods), running)
-
-
-def gpu_total(resources: Resources) -> Decimal:
-    """GPU devices of a Resources total (fractions included)."""
-    return resources.gpu_request

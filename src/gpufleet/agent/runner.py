@@ -1,0 +1,278 @@
+"""The agent process: watchers -> cluster state -> records -> pusher, plus health and timers.
+
+One thread per watched kind feeds a queue; the reconcile loop (the caller's thread) applies
+events to the ``ClusterState`` and, a moment later, derives the records of the workloads that
+changed and hands them to the ``Pusher``. Nothing is pushed before every kind has been listed
+once; the first push is a full sync, and another follows every ``full_sync_seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from kubernetes import client, config
+
+from gpufleet.agent.health import AgentMetrics, HealthServer
+from gpufleet.agent.kinds import KINDS, Kind
+from gpufleet.agent.organisation import MappingError, OrganisationDirectory
+from gpufleet.agent.phase import Memory
+from gpufleet.agent.push import IngestClient, Pusher, push_samples
+from gpufleet.agent.records import DerivedWorkload, derive_workload, iso_now
+from gpufleet.agent.samples import workload_samples
+from gpufleet.agent.settings import AgentSettings
+from gpufleet.agent.state import Changes, ClusterState
+from gpufleet.agent.watch import KindEvent, KindWatcher
+
+log = logging.getLogger(__name__)
+# Events arriving within this window are derived and pushed together.
+COALESCE_SECONDS = 0.05
+MAPPING_KEY = "mapping.yaml"
+
+
+def selected_kinds(names: str | None) -> tuple[Kind, ...]:
+    """The kinds to watch: all, or those named (``Kind`` or ``Kind.group``)."""
+    if not names:
+        return KINDS
+    wanted = {name.strip() for name in names.split(",") if name.strip()}
+    chosen = tuple(k for k in KINDS if k.key in wanted or k.kind in wanted)
+    unknown = wanted - {k.key for k in chosen} - {k.kind for k in chosen}
+    if unknown:
+        raise ValueError(f"unknown kinds: {', '.join(sorted(unknown))}")
+    return chosen
+
+
+def kubernetes_client(settings: AgentSettings, pool_size: int) -> client.ApiClient:
+    """An API client from the kubeconfig when given, else the in-cluster service account."""
+    configuration = client.Configuration()
+    if settings.kubeconfig:
+        config.load_kube_config(
+            config_file=settings.kubeconfig,
+            context=settings.context,
+            client_configuration=configuration,
+        )
+    else:
+        config.load_incluster_config(client_configuration=configuration)
+    configuration.connection_pool_maxsize = pool_size
+    configuration.retries = False
+    return client.ApiClient(configuration)
+
+
+def _memory_after(memory: Memory, phase: str) -> Memory:
+    has_run = memory.has_run or phase in ("Running", "Degraded", "Updating")
+    if phase == "Stopped":
+        was_stopped = True
+    else:
+        was_stopped = memory.was_stopped and phase not in ("Running", "Completed", "Failed")
+    return Memory(has_run=has_run, was_stopped=was_stopped)
+
+
+class Agent:
+    """The whole agent; ``run`` blocks until ``stop`` is called."""
+
+    def __init__(self, settings: AgentSettings) -> None:
+        self.settings = settings
+        self.kinds = selected_kinds(settings.kinds)
+        self.metrics = AgentMetrics()
+        self.state = ClusterState()
+        self.events: queue.Queue[KindEvent] = queue.Queue()
+        self.stopping = threading.Event()
+        self.directory = OrganisationDirectory.load(settings.department_mapping)
+        if settings.default_project:
+            self.directory.default_project = settings.default_project
+        self._memory: dict[str, Memory] = {}
+        self._derived: dict[str, DerivedWorkload] = {}
+        self._synced = False
+        self.api = kubernetes_client(settings, pool_size=len(self.kinds) + 4)
+        self.ingest = IngestClient(
+            settings.server,
+            settings.client_id,
+            settings.client_secret.get_secret_value(),
+            timeout=settings.request_timeout_seconds,
+        )
+        self.pusher = Pusher(
+            self.ingest,
+            settings.cluster_id,
+            self.metrics,
+            batch_size=settings.push_batch_size,
+            interval=settings.push_interval_seconds,
+            backoff_max=settings.backoff_max_seconds,
+            cluster_name=settings.cluster_name,
+        )
+        self.watchers = [
+            KindWatcher(
+                kind,
+                self.api,
+                self.events.put,
+                self.stopping,
+                self.metrics,
+                watch_timeout=settings.watch_timeout_seconds,
+                crd_retry=settings.crd_retry_seconds,
+                backoff_max=settings.backoff_max_seconds,
+            )
+            for kind in self.kinds
+        ]
+        self.health_server = HealthServer(
+            settings.health_host, settings.health_port, self.metrics, self.health
+        )
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy once every kind was listed, while every watcher and the pusher live."""
+        dead = [w.kind.key for w in self.watchers if not w.is_alive()]
+        unlisted = [w.kind.key for w in self.watchers if not w.listed.is_set()]
+        detail = {
+            "synced": self._synced,
+            "deadWatchers": dead,
+            "unlistedKinds": unlisted,
+            "unavailableKinds": [w.kind.key for w in self.watchers if w.available is False],
+            "queueDepth": self.pusher.depth,
+            "lastPushError": self.pusher.last_error,
+            "workloads": len(self._derived),
+        }
+        return (not dead and not unlisted and not self.stopping.is_set()), detail
+
+    def stop(self) -> None:
+        """Ask the agent to finish (safe from signal handlers and other threads)."""
+        self.stopping.set()
+
+    def run(self) -> int:
+        """Start everything and reconcile until stopped."""
+        self.health_server.start()
+        self.pusher.start()
+        for watcher in self.watchers:
+            watcher.start()
+        self._load_configmap()
+        log.info(
+            "agent for cluster %s watching %d kinds", self.settings.cluster_id, len(self.kinds)
+        )
+        next_full_sync = 0.0
+        next_samples = time.monotonic() + self.settings.metrics_interval_seconds
+        pending = Changes()
+        try:
+            while not self.stopping.is_set():
+                pending.merge(self._drain())
+                self.metrics.tracked_objects.set(len(self.state))
+                if not self._synced:
+                    if all(w.listed.is_set() for w in self.watchers):
+                        self._synced = True
+                        log.info("initial list complete: %d objects", len(self.state))
+                    else:
+                        continue
+                now = time.monotonic()
+                if now >= next_full_sync:
+                    self._full_sync()
+                    pending = Changes()
+                    next_full_sync = now + self.settings.full_sync_seconds
+                elif pending.dirty or pending.deleted:
+                    self._push_changes(pending)
+                    pending = Changes()
+                if self.settings.push_metrics and now >= next_samples:
+                    self._push_samples()
+                    next_samples = now + self.settings.metrics_interval_seconds
+        finally:
+            self.stopping.set()
+            self.pusher.stop()
+            self.health_server.stop()
+            self.ingest.close()
+        return 0
+
+    def _drain(self) -> Changes:
+        changes = Changes()
+        try:
+            event = self.events.get(timeout=0.2)
+        except queue.Empty:
+            return changes
+        deadline = time.monotonic() + COALESCE_SECONDS
+        while True:
+            changes.merge(self._apply(event))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                event = self.events.get(timeout=remaining)
+            except queue.Empty:
+                break
+        return changes
+
+    def _apply(self, event: KindEvent) -> Changes:
+        if event.type == "upsert" and event.obj is not None:
+            return self.state.upsert(event.obj)
+        if event.type == "delete" and event.obj is not None:
+            return self.state.delete(event.obj)
+        if event.type == "relist":
+            changes = self.state.set_tracked(event.kind, True)
+            changes.merge(self.state.replace(event.kind, event.items))
+            return changes
+        if event.type == "available" and not event.available:
+            changes = self.state.replace(event.kind, ())
+            changes.merge(self.state.set_tracked(event.kind, False))
+            return changes
+        return Changes()
+
+    def _derive(self, root_uid: str) -> DerivedWorkload | None:
+        view = self.state.view(root_uid)
+        if view is None:
+            return None
+        memory = self._memory.get(root_uid, Memory())
+        derived = derive_workload(
+            view,
+            cluster_id=self.settings.cluster_id,
+            directory=self.directory,
+            memory=memory,
+            priority_values=self.state.priority_values,
+            observed_at=iso_now(),
+            tenant_id=self.settings.tenant_id,
+        )
+        self._memory[root_uid] = _memory_after(memory, derived.record["phase"])
+        self._derived[root_uid] = derived
+        return derived
+
+    def _push_changes(self, changes: Changes) -> None:
+        records = [d.record for uid in sorted(changes.dirty) if (d := self._derive(uid))]
+        for uid in changes.deleted:
+            self._memory.pop(uid, None)
+            self._derived.pop(uid, None)
+        self.pusher.enqueue(records, sorted(changes.deleted))
+        self.metrics.workloads.set(len(self._derived))
+
+    def _full_sync(self) -> None:
+        if self._load_configmap():
+            log.info("department mapping changed")
+        roots = set(self.state.roots)
+        for gone in set(self._derived) - roots:
+            self._derived.pop(gone, None)
+            self._memory.pop(gone, None)
+        records = [d.record for uid in sorted(roots) if (d := self._derive(uid))]
+        self.pusher.full_sync(records)
+        self.metrics.workloads.set(len(self._derived))
+
+    def _push_samples(self) -> None:
+        timestamp = iso_now()
+        samples = [s for d in self._derived.values() for s in workload_samples(d, timestamp)]
+        if samples:
+            threading.Thread(
+                target=push_samples, args=(self.ingest, self.metrics, samples), daemon=True
+            ).start()
+
+    def _load_configmap(self) -> bool:
+        """Re-read the department ConfigMap; True when the mapping changed."""
+        if not self.settings.department_configmap:
+            return False
+        namespace, name = self.settings.department_configmap.split("/")
+        try:
+            configmap = client.CoreV1Api(self.api).read_namespaced_config_map(name, namespace)
+            text = (configmap.data or {}).get(MAPPING_KEY, "")
+            directory = OrganisationDirectory.from_text(text)
+        except (client.ApiException, MappingError, OSError) as exc:
+            log.warning(
+                "department ConfigMap %s not usable: %s", self.settings.department_configmap, exc
+            )
+            return False
+        if self.settings.default_project:
+            directory.default_project = self.settings.default_project
+        changed = vars(directory) != vars(self.directory)
+        self.directory = directory
+        return changed
