@@ -511,7 +511,14 @@ def test_search_and_filters_combine(reader, dataset):
 
 
 def test_get_returns_the_detailed_document(client, engine, fixed_now):
-    messages = [{"nodePool": "default", "phaseReason": "OverLimit", "reason": "Not enough GPUs", "orgType": "PROJECT"}]
+    messages = [
+        {
+            "nodePool": "default",
+            "phaseReason": "OverLimit",
+            "reason": "Not enough GPUs",
+            "orgType": "PROJECT",
+        }
+    ]
     (item,) = factories.insert(
         engine, [workload(phase="Pending", pendingSchedulingMessages=messages, namespace="ns-1")]
     )

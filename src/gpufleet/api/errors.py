@@ -62,7 +62,29 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str]:
     return f"Invalid {subject}: {message}", f"{len(exc.errors())} problem(s) found"
 
 
+def _without_422(app: FastAPI) -> None:
+    """Drop FastAPI's generated 422 responses: this server answers invalid input with 400."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        schemas = schema.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        return schema
+
+    app.openapi = openapi
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error in the reference Error shape, and document only what is answered."""
+    _without_422(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> Response:
         return error_response(exc.code, exc.message, exc.details)

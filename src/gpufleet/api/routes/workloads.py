@@ -48,7 +48,11 @@ SearchParam = Annotated[
     Query(description="Filter results by a free text search.", examples=["test project"]),
 ]
 WorkloadIdParam = Annotated[
-    str, Path(description="The  Universally Unique Identifier (UUID) of the workload.")
+    str,
+    Path(
+        description="The  Universally Unique Identifier (UUID) of the workload.",
+        json_schema_extra={"format": "uuid"},
+    ),
 ]
 
 
