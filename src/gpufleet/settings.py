@@ -7,8 +7,42 @@ time: ``Settings()`` is built by the CLI or by tests and passed into the app fac
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Literal
+
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def parse_header_list(text: str | None) -> dict[str, str]:
+    """Headers from a JSON object or ``Name=value,Name=value``; raises ValueError when malformed."""
+    if not text or not text.strip():
+        return {}
+    if text.lstrip().startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"headers are not valid JSON: {exc.msg}") from None
+        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+            raise ValueError("headers JSON must be an object of strings")
+        pairs = list(parsed.items())
+    else:
+        pairs = []
+        for item in text.split(","):
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"header {item.strip()[:64]!r} is not Name=value")
+            pairs.append((name.strip(), value.strip()))
+    for name, value in pairs:
+        if not _HEADER_NAME.fullmatch(name) or "\n" in value or "\r" in value:
+            raise ValueError(f"invalid header {name[:64]!r}")
+    return dict(pairs)
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 class Settings(BaseSettings):
@@ -91,12 +125,93 @@ class Settings(BaseSettings):
         3600, ge=0, le=7 * 86_400, description="How often old samples are deleted (0 disables)."
     )
 
+    prometheus_url: str | None = Field(
+        None,
+        description="Base URL of a Prometheus-compatible API; when set, workload metrics come "
+        "from it instead of the embedded store.",
+    )
+    prometheus_bearer_token: SecretStr | None = Field(
+        None, description="Bearer token sent to Prometheus."
+    )
+    prometheus_username: str | None = Field(None, description="Basic-auth user for Prometheus.")
+    prometheus_password: SecretStr | None = Field(
+        None, description="Basic-auth password for Prometheus."
+    )
+    prometheus_headers: str | None = Field(
+        None,
+        description="Extra headers sent to Prometheus (e.g. X-Scope-OrgID), as a JSON object "
+        "or Name=value,Name=value.",
+    )
+    prometheus_verify_tls: bool = Field(True, description="Verify Prometheus' TLS certificate.")
+    prometheus_ca_file: str | None = Field(
+        None, description="CA bundle (PEM) that signs Prometheus' certificate."
+    )
+    prometheus_timeout_seconds: float = Field(
+        10.0, gt=0, le=600, description="How long one Prometheus query may take."
+    )
+    prometheus_scrape_interval_seconds: float = Field(
+        30.0, gt=0, le=3600, description="Scrape interval of the exporters; rate windows span 4."
+    )
+    prometheus_namespace_label: str = Field(
+        "namespace", description="Namespace label of kube-state-metrics, cAdvisor, NIM series."
+    )
+    prometheus_pod_label: str = Field(
+        "pod", description="Pod label of kube-state-metrics, cAdvisor and NIM series."
+    )
+    prometheus_gpu_namespace_label: str = Field(
+        "namespace", description="Workload namespace label of DCGM series (exported_namespace)."
+    )
+    prometheus_gpu_pod_label: str = Field(
+        "pod", description="Workload pod label of DCGM series (exported_pod behind a proxy)."
+    )
+    prometheus_gpu_label: str = Field("gpu", description="GPU index label of DCGM series.")
+    prometheus_inference_metrics: Literal["nim", "vllm", "both"] = Field(
+        "both",
+        description="Inference metric names to read: nim (unprefixed), vllm (vllm: prefix), "
+        "or both (the NIM names win where a workload exports both).",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_dialect(cls, value: str) -> str:
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("database_url must be a sqlite:// or postgresql+psycopg:// URL")
         return value
+
+    @field_validator(
+        "prometheus_namespace_label",
+        "prometheus_pod_label",
+        "prometheus_gpu_namespace_label",
+        "prometheus_gpu_pod_label",
+        "prometheus_gpu_label",
+    )
+    @classmethod
+    def _label_name(cls, value: str) -> str:
+        # Label names are written into PromQL, so only valid Prometheus label names pass.
+        if not _LABEL_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a Prometheus label name")
+        return value
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("prometheus_url must be an http:// or https:// URL")
+        return value
+
+    @field_validator("prometheus_headers")
+    @classmethod
+    def _headers_parse(cls, value: str | None) -> str | None:
+        parse_header_list(value)
+        return value
+
+    @model_validator(mode="after")
+    def _prometheus_auth(self) -> Settings:
+        if (self.prometheus_username is None) != (self.prometheus_password is None):
+            raise ValueError("prometheus_username and prometheus_password must be set together")
+        if self.prometheus_username is not None and self.prometheus_bearer_token is not None:
+            raise ValueError("use either a Prometheus bearer token or basic auth, not both")
+        return self
 
     @model_validator(mode="after")
     def _oidc_complete(self) -> Settings:
