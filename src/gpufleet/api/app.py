@@ -23,6 +23,7 @@ from gpufleet.api.routes import (
     tokens,
     workloads,
 )
+from gpufleet.api.routes.dashboard import mount_dashboard
 from gpufleet.auth.oidc import OidcConfig, OidcVerifier
 from gpufleet.auth.rate_limit import FailureLimiter
 from gpufleet.auth.tokens import TokenService
@@ -105,6 +106,7 @@ def create_app(
     app.include_router(history.router)
     app.include_router(pods.router)
     app.include_router(ingest.router)
+    mount_dashboard(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():

@@ -1,0 +1,44 @@
+// The dashboard shell: a hash router over the sign-in, overview, workloads and workload views.
+
+import { signOut, signedIn, subject } from "./api.js";
+import { h, replace } from "./dom.js";
+import { currentRoute } from "./router.js";
+import { renderOverview } from "./views/overview.js";
+import { renderSignIn } from "./views/signin.js";
+import { renderWorkload } from "./views/workload.js";
+import { renderWorkloads } from "./views/workloads.js";
+
+const view = document.getElementById("view");
+const topbar = document.getElementById("topbar");
+let generation = 0;
+
+async function route() {
+  const mine = ++generation;
+  // A view that finishes loading after the user moved on must not draw over the new one.
+  const isCurrent = () => mine === generation;
+  if (!signedIn()) {
+    topbar.hidden = true;
+    renderSignIn(view, () => route());
+    return;
+  }
+  topbar.hidden = false;
+  document.getElementById("who").textContent = subject();
+  const { parts, params } = currentRoute();
+  const page = parts[0] || "overview";
+  for (const link of document.querySelectorAll("[data-nav]")) {
+    link.classList.toggle("active", link.dataset.nav === page);
+  }
+  try {
+    if (page === "workloads" && parts[1]) await renderWorkload(view, parts[1], isCurrent);
+    else if (page === "workloads") await renderWorkloads(view, params, isCurrent);
+    else if (page === "overview") await renderOverview(view, isCurrent);
+    else replace(view, h("h1", {}, "Not found"), h("a", { href: "#/overview" }, "Back to the overview"));
+  } catch (error) {
+    if (isCurrent() && signedIn()) replace(view, h("p", { class: "error", role: "alert" }, error.message));
+  }
+}
+
+document.getElementById("sign-out").addEventListener("click", () => signOut());
+window.addEventListener("gpufleet:signed-out", () => route());
+window.addEventListener("hashchange", () => route());
+route();

@@ -1,0 +1,71 @@
+// Metric time series as uPlot line charts; grouped telemetry as horizontal bars.
+
+import uPlot from "../vendor/uPlot.esm.js";
+import { h, replace } from "./dom.js";
+import { withUnit } from "./format.js";
+
+const PALETTE = ["#2f6fed", "#16a34a", "#ea580c", "#9333ea", "#0891b2", "#dc2626", "#ca8a04", "#4b5563"];
+
+// series: [{label, points: [[epochSeconds, value], ...]}]; uPlot wants one shared x axis.
+function aligned(series) {
+  const xs = [...new Set(series.flatMap((s) => s.points.map(([t]) => t)))].sort((a, b) => a - b);
+  const columns = series.map((s) => {
+    const byTime = new Map(s.points);
+    return xs.map((t) => (byTime.has(t) ? byTime.get(t) : null));
+  });
+  return [xs, ...columns];
+}
+
+export function timeSeriesChart(container, { title, unit, series }) {
+  const points = series.reduce((total, s) => total + s.points.length, 0);
+  container.dataset.series = String(series.length);
+  container.dataset.points = String(points);
+  if (!points) {
+    replace(container, h("p", { class: "muted" }, "No samples in this range."));
+    return null;
+  }
+  replace(container);
+    // The chart goes inside the container's padding, so measure the content box.
+  const style = getComputedStyle(container);
+  const inner = container.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const width = Math.max(300, inner || 600);
+  const options = {
+    title,
+    width,
+    height: 220,
+    legend: { live: true },
+    scales: { x: { time: true } },
+    axes: [{}, { size: 70, values: (_u, ticks) => ticks.map((v) => withUnit(v, unit)) }],
+    series: [
+      {},
+      ...series.map((s, i) => ({
+        label: s.label,
+        stroke: PALETTE[i % PALETTE.length],
+        width: 1.5,
+        spanGaps: true,
+        value: (_u, v) => (v === null ? "–" : withUnit(v, unit)),
+      })),
+    ],
+  };
+  return new uPlot(options, aligned(series), container);
+}
+
+// Through the style object rather than a style attribute, which a strict CSP would refuse.
+function sized(node, percent) {
+  node.style.width = `${percent}%`;
+  return node;
+}
+
+// rows: [{label, value, href?}]
+export function barChart(container, rows, { unit = "", empty = "Nothing to show." } = {}) {
+  container.dataset.bars = String(rows.length);
+  if (!rows.length) return replace(container, h("p", { class: "muted" }, empty));
+  const top = Math.max(...rows.map((r) => r.value), 0) || 1;
+  const cells = rows.flatMap((row) => [
+    h("span", { class: "label", title: row.label },
+      row.href ? h("a", { href: row.href }, row.label) : row.label),
+    sized(h("div", { class: "bar" }), (100 * row.value) / top),
+    h("span", { class: "num" }, withUnit(row.value, unit)),
+  ]);
+  return replace(container, h("div", { class: "bars" }, cells));
+}

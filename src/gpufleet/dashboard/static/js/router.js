@@ -1,0 +1,14 @@
+// Hash routes: "#/workloads?x=1" is the workloads page with its state in the query.
+
+export function currentRoute() {
+  const [path, search = ""] = location.hash.replace(/^#\/?/, "").split("?");
+  return {
+    parts: path.split("/").filter(Boolean).map(decodeURIComponent),
+    params: new URLSearchParams(search),
+  };
+}
+
+export function navigate(path, params) {
+  const search = params && [...params].length ? `?${params}` : "";
+  location.hash = `#/${path}${search}`;
+}

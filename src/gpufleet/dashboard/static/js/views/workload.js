@@ -1,0 +1,150 @@
+// One workload: details, pending scheduling messages, pods, phase history and metric charts.
+
+import { get } from "../api.js";
+import { timeSeriesChart } from "../charts.js";
+import { errorLine, h, phaseBadge, replace } from "../dom.js";
+import { duration, number, unitFor, when } from "../format.js";
+
+const METRIC_TYPES = [
+  "GPU_UTILIZATION", "GPU_MEMORY_USAGE_BYTES", "CPU_USAGE_CORES", "CPU_MEMORY_USAGE_BYTES", "POD_COUNT",
+];
+const RANGES = [["1h", 3600], ["6h", 6 * 3600], ["24h", 86400], ["7d", 7 * 86400]];
+const SAMPLES = 120;
+const HISTORY_PAGE = 20;
+
+function details(w) {
+  const pairs = [
+    ["ID", w.id], ["Type", w.type], ["Phase message", w.phaseMessage], ["Project", w.projectName],
+    ["Department", w.departmentName], ["Cluster", w.clusterId], ["Namespace", w.namespace],
+    ["Nodepools", (w.currentNodePools || []).join(", ")], ["Submitted by", w.submittedBy],
+    ["Created", when(w.createdAt)], ["Phase updated", when(w.phaseUpdatedAt)], ["Completed", when(w.completedAt)],
+    ["GPUs allocated", number(w.allocatedResources?.gpu ?? "")], ["Running pods", w.runningPods],
+    ["Pending for", duration(w.totalPendingTimeSeconds)], ["Running for", duration(w.totalRunningTimeSeconds)],
+    ["Priority", w.priorityClassName ?? w.priority], ["Category", w.category],
+  ];
+  return h("dl", { class: "details", id: "workload-details" },
+    pairs.filter(([, v]) => v !== null && v !== undefined && v !== "").map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+}
+
+function table(id, headers, rows, empty) {
+  if (!rows.length) return h("p", { class: "muted", id }, empty);
+  return h("table", { class: "data", id },
+    h("thead", {}, h("tr", {}, headers.map((t) => h("th", {}, t)))),
+    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", { class: "wrap" }, c))))));
+}
+
+function schedulingMessages(w) {
+  const rows = (w.pendingSchedulingMessages || []).map((m) => [m.nodePool, m.reason, m.userMessage ?? ""]);
+  return table("scheduling-messages", ["Nodepool", "Reason", "Message"], rows, "No pending scheduling messages.");
+}
+
+async function history(container, id, isCurrent) {
+  const rows = h("tbody");
+  const more = h("button", { type: "button", hidden: true }, "Load more");
+  let offset = 0;
+  const load = async () => {
+    more.disabled = true;
+    try {
+      const { body } = await get(`/api/v1/workloads/${encodeURIComponent(id)}/history`, { offset, limit: HISTORY_PAGE });
+      if (!isCurrent()) return;
+      for (const record of body.records) {
+        rows.append(h("tr", {}, h("td", {}, when(record.time)), h("td", {}, phaseBadge(record.phase)),
+          h("td", { class: "wrap" }, record.message ?? "")));
+      }
+      if (offset === 0 && !body.records.length) {
+        rows.append(h("tr", {}, h("td", { class: "muted", colspan: 3 }, "No phase changes recorded.")));
+      }
+      offset = body.next ?? offset;
+      more.hidden = body.next === undefined || body.next === null;
+      more.disabled = false;
+    } catch (error) {
+      if (isCurrent()) replace(container, errorLine(error));
+    }
+  };
+  replace(container, h("table", { class: "data", id: "history" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Since"), h("th", {}, "Phase"), h("th", {}, "Message"))), rows), more);
+  more.addEventListener("click", load);
+  await load();
+}
+
+async function pods(container, id, isCurrent) {
+  try {
+    const { body } = await get(`/api/v1/workloads/${encodeURIComponent(id)}/pods`);
+    if (!isCurrent()) return;
+    const rows = body.pods.map((p) => [p.name, phaseBadge(p.phase), p.nodeName ?? "", (p.gpuIndices || []).join(", ")]);
+    replace(container, table("pods", ["Pod", "Phase", "Node", "GPUs"], rows, "No pods reported."));
+  } catch (error) {
+    if (isCurrent()) replace(container, errorLine(error));
+  }
+}
+
+function seriesOf(measurements, type) {
+  return measurements.filter((m) => m.type === type && m.values).map((m) => ({
+    label: Object.entries(m.labels || {}).map(([k, v]) => `${k} ${v}`).join(" ") || type,
+    points: m.values.map((p) => [Date.parse(p.timestamp) / 1000, Number(p.value)]),
+  }));
+}
+
+async function metrics(container, id, seconds, isCurrent) {
+  replace(container, h("p", { class: "muted" }, "Loading…"));
+  const end = new Date();
+  const start = new Date(end.getTime() - seconds * 1000);
+  let response;
+  try {
+    response = await get(`/api/v1/workloads/${encodeURIComponent(id)}/metrics`, {
+      metricType: METRIC_TYPES.join(","), start: start.toISOString(), end: end.toISOString(), numberOfSamples: SAMPLES,
+    });
+  } catch (error) {
+    if (isCurrent()) replace(container, errorLine(error));
+    return;
+  }
+  if (!isCurrent()) return;
+  const measurements = response.body.measurements || [];
+  const note = response.status === 207
+    ? h("p", { class: "muted" }, "Some metric types could not be read: ", response.headers.get("X-Gpufleet-Metric-Failures") || "")
+    : null;
+  const charts = METRIC_TYPES.map((type) => h("div", { class: "panel chart", "data-metric": type }));
+  replace(container, note, h("div", { class: "grid" }, charts));
+  METRIC_TYPES.forEach((type, index) => {
+    timeSeriesChart(charts[index], { title: type, unit: unitFor(type), series: seriesOf(measurements, type) });
+  });
+}
+
+export async function renderWorkload(view, id, isCurrent) {
+  replace(view, h("p", { class: "muted" }, "Loading…"));
+  let workload;
+  try {
+    workload = (await get(`/api/v1/workloads/${encodeURIComponent(id)}`)).body;
+  } catch (error) {
+    if (isCurrent()) replace(view, h("h1", {}, "Workload"), errorLine(error), h("a", { href: "#/workloads" }, "Back to workloads"));
+    return;
+  }
+  if (!isCurrent()) return;
+  const historyBox = h("div");
+  const podsBox = h("div");
+  const chartsBox = h("div", { id: "metric-charts" });
+  const rangeButtons = RANGES.map(([name, seconds]) => h("button", {
+    type: "button", "data-range": name,
+    onclick: (event) => {
+      for (const b of rangeButtons) b.classList.toggle("active", b === event.currentTarget);
+      metrics(chartsBox, workload.id, seconds, isCurrent);
+    },
+  }, name));
+  rangeButtons[1].classList.add("active");
+  replace(view,
+    h("p", {}, h("a", { href: "#/workloads" }, "‹ Workloads")),
+    h("h1", { id: "workload-name" }, workload.name, phaseBadge(workload.phase)),
+    h("div", { class: "grid" },
+      h("section", { class: "panel" }, h("h2", {}, "Details"), details(workload)),
+      h("section", { class: "panel" },
+        h("h2", {}, "Pending scheduling messages"), schedulingMessages(workload),
+        h("h2", {}, "Pods"), podsBox)),
+    h("section", { class: "panel" },
+      h("div", { class: "filters" }, h("h2", {}, "Metrics"), h("div", { class: "ranges" }, rangeButtons)), chartsBox),
+    h("section", { class: "panel" }, h("h2", {}, "Phase history"), historyBox));
+  await Promise.all([
+    history(historyBox, workload.id, isCurrent),
+    pods(podsBox, workload.id, isCurrent),
+    metrics(chartsBox, workload.id, RANGES[1][1], isCurrent),
+  ]);
+}

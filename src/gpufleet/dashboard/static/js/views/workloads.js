@@ -1,0 +1,152 @@
+// The workloads table: filter builder (filterBy), free-text search, sortable columns, paging.
+
+import { get } from "../api.js";
+import { errorLine, h, phaseBadge, replace } from "../dom.js";
+import { age, number } from "../format.js";
+import { navigate } from "../router.js";
+
+const FIELDS = [
+  "name", "phase", "type", "projectName", "departmentName", "clusterId", "nodepool", "submittedBy",
+  "category", "priority", "priorityClassName", "distributedFramework", "allocatedGPU", "idleGpus",
+  "idleAllocatedGpus", "createdAt", "completedAt", "deletedAt", "phaseUpdatedAt",
+  "totalPendingTimeSeconds", "totalRunningTimeSeconds", "projectId", "departmentId",
+  "guaranteedRuntimeEndsAt", "aiApplicationId", "aiApplicationName",
+];
+const OPERATORS = [
+  ["==", "is"], ["!=", "is not"], ["=@", "contains"], ["!@", "does not contain"],
+  ["=^", "starts with"], ["=$", "ends with"], [">=", "≥"], ["<=", "≤"],
+];
+const PHASES = [
+  "Creating", "Initializing", "Resuming", "Pending", "Deleting", "Running", "Updating", "Stopped",
+  "Stopping", "Degraded", "Failed", "Completed", "Terminating", "Unknown",
+];
+const COLUMNS = [
+  { title: "Name", sort: "name", cell: (w) => h("a", { href: `#/workloads/${encodeURIComponent(w.id)}` }, w.name) },
+  { title: "Type", sort: "type", cell: (w) => w.type },
+  { title: "Project", sort: "projectName", cell: (w) => w.projectName },
+  { title: "Department", sort: "departmentName", cell: (w) => w.departmentName },
+  { title: "Phase", sort: "phase", cell: (w) => phaseBadge(w.phase) },
+  { title: "GPUs", sort: "allocatedGPU", cell: (w) => number(w.allocatedResources?.gpu ?? ""), num: true },
+  { title: "Submitted by", sort: "submittedBy", cell: (w) => w.submittedBy ?? "" },
+  { title: "Age", sort: "createdAt", cell: (w) => age(w.createdAt) },
+];
+const PAGE_SIZES = [25, 50, 100, 250];
+
+function state(params) {
+  return {
+    filters: params.getAll("f"),
+    search: params.get("q") || "",
+    sort: params.get("sort") || "createdAt",
+    order: params.get("order") || "desc",
+    offset: Math.max(0, Number(params.get("offset")) || 0),
+    limit: PAGE_SIZES.includes(Number(params.get("limit"))) ? Number(params.get("limit")) : 25,
+  };
+}
+
+function go(next) {
+  const params = new URLSearchParams();
+  for (const filter of next.filters) params.append("f", filter);
+  if (next.search) params.set("q", next.search);
+  params.set("sort", next.sort);
+  params.set("order", next.order);
+  if (next.offset) params.set("offset", String(next.offset));
+  if (next.limit !== 25) params.set("limit", String(next.limit));
+  navigate("workloads", params);
+}
+
+function filterBuilder(current) {
+  const field = h("select", { name: "field", "aria-label": "Field" }, FIELDS.map((f) => h("option", { value: f }, f)));
+  const operator = h("select", { name: "operator", "aria-label": "Operator" },
+    OPERATORS.map(([op, label]) => h("option", { value: op }, label)));
+  const value = h("input", { name: "value", placeholder: "value", list: "phase-values", "aria-label": "Value" });
+  const add = h("button", { type: "submit" }, "Add filter");
+  const form = h("form", { class: "filter-row", id: "filter-builder" }, field, operator, value, add,
+    h("datalist", { id: "phase-values" }, PHASES.map((p) => h("option", { value: p }))));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!value.value.trim()) return;
+    go({ ...current, filters: [...current.filters, `${field.value}${operator.value}${value.value.trim()}`], offset: 0 });
+  });
+  return form;
+}
+
+function chips(current) {
+  return current.filters.map((filter, index) => h("span", { class: "chip", "data-filter": filter }, filter,
+    h("button", {
+      type: "button", title: "Remove filter", "aria-label": `Remove ${filter}`,
+      onclick: () => go({ ...current, filters: current.filters.filter((_, i) => i !== index), offset: 0 }),
+    }, "×")));
+}
+
+function searchBox(current) {
+  const input = h("input", { type: "search", name: "search", placeholder: "Search…", value: current.search });
+  const form = h("form", { class: "filter-row" }, input);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    go({ ...current, search: input.value.trim(), offset: 0 });
+  });
+  return form;
+}
+
+function header(current) {
+  return h("tr", {}, COLUMNS.map((column) => {
+    const sorted = column.sort === current.sort ? ` sorted-${current.order}` : "";
+    return h("th", {
+      class: `sortable${sorted}${column.num ? " num" : ""}`, "data-sort": column.sort,
+      onclick: () => go({
+        ...current, sort: column.sort, offset: 0,
+        order: column.sort === current.sort && current.order === "asc" ? "desc" : "asc",
+      }),
+    }, column.title);
+  }));
+}
+
+function pager(current, shown, total) {
+  const first = shown ? current.offset + 1 : 0;
+  const sizes = h("select", {
+    "aria-label": "Rows per page", onchange: (e) => go({ ...current, limit: Number(e.target.value), offset: 0 }),
+  }, PAGE_SIZES.map((n) => h("option", { value: n, selected: n === current.limit }, `${n} per page`)));
+  return h("div", { class: "pager" },
+    h("span", { id: "range" }, `${first}–${current.offset + shown} of ${number(total)}`),
+    sizes,
+    h("button", {
+      type: "button", id: "prev-page", disabled: current.offset === 0,
+      onclick: () => go({ ...current, offset: Math.max(0, current.offset - current.limit) }),
+    }, "‹ Previous"),
+    h("button", {
+      type: "button", id: "next-page", disabled: current.offset + shown >= total,
+      onclick: () => go({ ...current, offset: current.offset + current.limit }),
+    }, "Next ›"));
+}
+
+export async function renderWorkloads(view, params, isCurrent) {
+  const current = state(params);
+  const body = h("div", { id: "workloads-body" }, h("p", { class: "muted" }, "Loading…"));
+  replace(view,
+    h("h1", {}, "Workloads"),
+    h("div", { class: "panel" },
+      h("div", { class: "filters" }, filterBuilder(current), searchBox(current), chips(current)),
+      body));
+  const selection = { filterBy: current.filters, search: current.search || undefined };
+  let list;
+  let count;
+  try {
+    [list, count] = await Promise.all([
+      get("/api/v1/workloads", {
+        ...selection, sortBy: current.sort, sortOrder: current.order, offset: current.offset, limit: current.limit,
+      }),
+      get("/api/v1/workloads/count", selection),
+    ]);
+  } catch (error) {
+    if (isCurrent()) replace(body, errorLine(error));
+    return;
+  }
+  if (!isCurrent()) return;
+  const workloads = list.body.workloads;
+  const rows = workloads.map((w) => h("tr", { "data-id": w.id },
+    COLUMNS.map((column) => h("td", { class: column.num ? "num" : "" }, column.cell(w)))));
+  replace(body,
+    h("table", { class: "data", id: "workloads-table" }, h("thead", {}, header(current)), h("tbody", {}, rows)),
+    workloads.length ? null : h("p", { class: "muted" }, "No workloads match."),
+    pager(current, workloads.length, count.body.count));
+}
