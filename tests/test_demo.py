@@ -442,3 +442,10 @@ def test_the_cli_seeds_a_database(database_url, capsys):
         assert {row["phase"] for row in rows} == {phase.value for phase in Phase}
     finally:
         engine.dispose()
+
+
+def test_progress_without_a_terminal_is_a_line_every_tenth(engine, capsys):
+    seed_demo(engine, workloads=200, seed=1, anchor=ANCHOR, batch_size=20, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1] == "seeded 200 of 200 demo workloads"
+    assert len([line for line in lines if line.startswith("seeded ")]) == 10

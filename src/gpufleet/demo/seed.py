@@ -6,9 +6,7 @@ are numbered on from the workloads already present, so seeding more never repeat
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,12 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from gpufleet.demo.organisation import write_organisation
+from gpufleet.demo.progress import seed_progress
 from gpufleet.demo.workloads import generate_workloads
 from gpufleet.store.tables import workload_nodepools
 from gpufleet.store.tables import workloads as workloads_table
 from gpufleet.store.workloads import insert_workloads
-
-log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
 # From this many workloads on, secondary indexes are dropped for the load and rebuilt after:
@@ -61,7 +58,7 @@ def seed_demo(
         write_organisation(conn, anchor)
         first = _stored_count(conn)
     bulk = workloads >= BULK_LOAD_FROM
-    with _progress_reporter(progress, workloads) as advance:
+    with seed_progress(progress, workloads) as report:
         if bulk:
             _drop_secondary_indexes(engine)
         try:
@@ -72,10 +69,10 @@ def seed_demo(
                     insert_workloads(conn, batch)
                     for hook in hooks:
                         hook(conn, batch, anchor)
-                advance(count)
+                report.advance(count)
         finally:
             if bulk:
-                log.info("rebuilding the workload indexes")
+                report.note("rebuilding the workload indexes")
                 _create_secondary_indexes(engine)
     return workloads
 
@@ -115,40 +112,3 @@ def _create_secondary_indexes(engine: Engine) -> None:
     with engine.begin() as conn:
         for index in _secondary_indexes():
             index.create(conn, checkfirst=True)
-
-
-@contextmanager
-def _progress_reporter(show_bar: bool, total: int) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar, or a log line every tenth of the way."""
-    if show_bar:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        columns = (
-            TextColumn("seeding workloads"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, transient=False) as bar:
-            task = bar.add_task("seed", total=total)
-            yield lambda done: bar.advance(task, done)
-        return
-
-    state = {"done": 0, "reported": 0}
-    step = max(total // 10, 1)
-
-    def advance(done: int) -> None:
-        state["done"] += done
-        if state["done"] - state["reported"] >= step or state["done"] == total:
-            state["reported"] = state["done"]
-            log.info("seeded %d of %d demo workloads", state["done"], total)
-
-    yield advance
