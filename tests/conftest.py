@@ -55,6 +55,18 @@ def database_url(request, tmp_path) -> Iterator[str]:
     server.drop_database(name)
 
 
+@pytest.fixture(scope="module")
+def module_database_url(request, tmp_path_factory) -> Iterator[str]:
+    """Like ``database_url``, but one fresh database shared by a whole test module."""
+    if DATABASE == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('module') / 'gpufleet.db'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"m{os.getpid()}_{next(_counter)}_module"
+    yield server.create_database(name, template="gpufleet_template")
+    server.drop_database(name)
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(
@@ -102,3 +114,33 @@ def client(app, admin_token: str) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as authed:
         authed.headers["Authorization"] = f"Bearer {admin_token}"
         yield authed
+
+
+@pytest.fixture
+def start_server(database_url: str, tmp_path):
+    """Start real ``gpufleet serve`` processes (``tests.support.server.ServerProcess``).
+
+    ``start_server(demo=True, extra_env={...})`` returns a started server on this test's
+    database (another ``database_url=`` may be given); all are stopped after the test, and
+    their logs stay in the test's temporary directory.
+    """
+    from tests.support.server import ServerProcess
+
+    started = []
+
+    def start(**options):
+        options.setdefault("log_dir", tmp_path)
+        url = options.pop("database_url", database_url)
+        server = ServerProcess(url, admin_id=ADMIN_ID, admin_secret=ADMIN_SECRET, **options)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture
+def live_server(start_server):
+    """One real server process on this test's database, administrator ``ADMIN_ID``."""
+    return start_server()
