@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -112,9 +113,13 @@ class PostgresServer:
                 time.sleep(0.1)
         raise RuntimeError("postgres did not become ready")
 
-    def stop(self) -> None:
+    def stop(self, *, fast: bool = False) -> None:
+        """Stop the server; ``fast`` ends open sessions at once (a clean, checkpointed stop).
+
+        The default (SIGTERM, "smart" shutdown) waits for clients to disconnect first.
+        """
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(signal.SIGINT if fast else signal.SIGTERM)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
