@@ -105,10 +105,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "workload_id", "metric_type", "series", "ts_ms", name=op.f("pk_metric_samples")
         ),
+        sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("metric_samples", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_metric_samples_ts_ms"), ["ts_ms"], unique=False)
-
     op.create_table(
         "projects",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -380,9 +378,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_projects_cluster_id"))
 
     op.drop_table("projects")
-    with op.batch_alter_table("metric_samples", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_metric_samples_ts_ms"))
-
     op.drop_table("metric_samples")
     with op.batch_alter_table("departments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_departments_cluster_id"))
