@@ -125,12 +125,15 @@ class KubernetesEmulator:
     def restart(self, *, keep_state: bool = True, downtime: float = 0.0) -> None:
         """Stop, optionally forget every object, then serve again on the same port.
 
-        History is compacted either way, so clients resuming a watch get 410 and relist.
+        History is compacted either way; with ``keep_state=False`` every version a client
+        holds is too old, so resuming a watch gets 410 and the client must list again.
         """
         self.stop()
         if not keep_state:
             with self._changed:
                 self._objects.clear()
+                # A new store: every version a client holds is now too old.
+                self._rv += 1
         self.compact()
         if downtime:
             time.sleep(downtime)
@@ -501,3 +504,20 @@ def _handler_for(emulator: KubernetesEmulator) -> type[BaseHTTPRequestHandler]:
             self.close_connection = True
 
     return Handler
+
+
+def resources_from(kinds: Iterable[Any]) -> list[Resource]:
+    """Resources for anything with group/version/kind/plural/namespaced (e.g. agent kinds)."""
+    return [Resource(k.group, k.version, k.kind, k.plural, k.namespaced) for k in kinds]
+
+
+def write_kubeconfig(path: Any, url: str) -> None:
+    """A kubeconfig pointing at ``url`` with a token user, as a real client reads it."""
+    text = (
+        "apiVersion: v1\nkind: Config\ncurrent-context: emulator\n"
+        f"clusters:\n- name: emulator\n  cluster:\n    server: {url}\n"
+        "contexts:\n- name: emulator\n  context:\n    cluster: emulator\n    user: agent\n"
+        "users:\n- name: agent\n  user:\n    token: emulator-token\n"
+    )
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
