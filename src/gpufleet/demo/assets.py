@@ -12,6 +12,7 @@ from uuid import NAMESPACE_URL, uuid5
 
 from gpufleet.demo.catalog import WorkloadKind
 from gpufleet.demo.organisation import Cluster, Project
+from gpufleet.demo.weighted import pick_one
 
 _DATASOURCES = (
     ("pvc", "datasets-shared"),
@@ -63,7 +64,7 @@ def environments(
         "toolType": tool,
         "connectionType": "ExternalUrl",
         "url": f"https://{cluster.name}.example.com/{project.namespace}/{name}/{tool}",
-        "authorizationType": rng.choice(("authenticatedUsers", "authorizedUsersOrGroups")),
+        "authorizationType": pick_one(rng, ("authenticatedUsers", "authorizedUsersOrGroups")),
         "containerPort": port,
     }
     if connection["authorizationType"] == "authorizedUsersOrGroups":
@@ -89,13 +90,13 @@ def environments(
 
 def datasources(rng: random.Random) -> list[dict[str, Any]] | None:
     """Zero to three data sources mounted by a native workload."""
-    count = rng.choice((0, 1, 1, 2, 3))
+    count = pick_one(rng, (0, 1, 1, 2, 3))
     if count == 0:
         return None
-    return [
-        {"type": kind, "name": name, "id": random_uuid(rng)}
-        for kind, name in rng.sample(_DATASOURCES, count)
-    ]
+    # Consecutive entries from a random start: distinct, and cheaper than Random.sample.
+    first = int(rng.random() * len(_DATASOURCES))
+    chosen = (_DATASOURCES[(first + step) % len(_DATASOURCES)] for step in range(count))
+    return [{"type": kind, "name": name, "id": random_uuid(rng)} for kind, name in chosen]
 
 
 def external_connections(rng: random.Random, name: str) -> list[dict[str, Any]] | None:

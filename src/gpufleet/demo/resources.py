@@ -13,6 +13,7 @@ from typing import Any
 
 from gpufleet.demo.catalog import WorkloadKind
 from gpufleet.demo.organisation import NodePool
+from gpufleet.demo.weighted import between, pick_one
 from gpufleet.schemas.enums import Phase
 
 P = Phase
@@ -58,16 +59,16 @@ def quantity(mib: float) -> str:
 
 def _pod_count(rng: random.Random, kind: WorkloadKind) -> dict[str, int]:
     if kind.shape == "service" and kind.multi_pod:
-        size, groups = rng.choice((2, 2, 4)), rng.choice((1, 1, 2))
+        size, groups = pick_one(rng, (2, 2, 4)), pick_one(rng, (1, 1, 2))
         return {"number": size * groups, "min": size, "max": size * groups}
     if kind.multi_pod:
-        workers = rng.choice((1, 1, 2, 3, 3, 4, 7, 8, 15))
+        workers = pick_one(rng, (1, 1, 2, 3, 3, 4, 7, 8, 15))
         return {"number": workers + 1, "min": workers + 1, "max": workers + 1}
     if kind.shape == "service":
-        replicas = rng.choice((1, 1, 1, 2, 2, 3, 4))
+        replicas = pick_one(rng, (1, 1, 1, 2, 2, 3, 4))
         return {"number": replicas, "min": 1, "max": max(replicas, 4)}
     if kind.type == "Job" and rng.random() < 0.2:
-        parallelism = rng.choice((2, 4))
+        parallelism = pick_one(rng, (2, 4))
         return {"number": parallelism, "parallelism": parallelism, "completions": parallelism * 2}
     return {"number": 1}
 
@@ -79,7 +80,7 @@ def _gpus_per_pod(rng: random.Random, kind: WorkloadKind, pool: NodePool) -> int
         choices = (1, 1, 1, 2)
     else:
         choices = (1, 1, 1, 2, 4, 8)
-    return min(rng.choice(choices), pool.gpus_per_node)
+    return min(pick_one(rng, choices), pool.gpus_per_node)
 
 
 def plan_resources(
@@ -100,7 +101,7 @@ def plan_resources(
         total = {"gpuRequestType": "portion", "gpu": {"request": float(gpus * pods)}}
         allocated_gpu, allocated_gpu_mib = gpus * pods, gpus * pods * device_mib
     elif mode == FRACTION:
-        fraction = rng.choice((0.25, 0.5, 0.5))
+        fraction = pick_one(rng, (0.25, 0.5, 0.5))
         # Some users allow bursting to a whole device (dynamic GPU fractions).
         limit = 1.0 if rng.random() < 0.3 else None
         per_pod = {"gpuRequestType": "portion", "gpu": {"request": fraction, "limit": limit}}
@@ -111,7 +112,7 @@ def plan_resources(
         }
         allocated_gpu, allocated_gpu_mib = fraction * pods, fraction * pods * device_mib
     elif mode == MEMORY:
-        gib = min(rng.choice((4, 10, 20, 20, 40)), pool.gpu_memory_gib)
+        gib = min(pick_one(rng, (4, 10, 20, 20, 40)), pool.gpu_memory_gib)
         per_pod = {"gpuRequestType": "memory", "gpuMemory": {"request": f"{gib}Gi"}}
         total = {"gpuRequestType": "memory", "gpuMemory": {"request": quantity(gib * pods * 1024)}}
         # The scheduler turns a memory request into the matching share of one device.
@@ -119,9 +120,9 @@ def plan_resources(
         allocated_gpu_mib = gib * pods * 1024
 
     gpus_for_cpu = max(1.0, (per_pod.get("gpu") or {}).get("request") or 1.0)
-    cpu = rng.choice((0.5, 1.0, 2.0, 4.0, 8.0)) * gpus_for_cpu
+    cpu = pick_one(rng, (0.5, 1.0, 2.0, 4.0, 8.0)) * gpus_for_cpu
     cpu_limit = cpu * 2 if rng.random() < 0.4 else None
-    memory_gib = rng.choice((2, 4, 8, 16, 32, 64)) * int(gpus_for_cpu)
+    memory_gib = pick_one(rng, (2, 4, 8, 16, 32, 64)) * int(gpus_for_cpu)
     memory_limit_gib = memory_gib if rng.random() < 0.5 else None
     per_pod["cpu"] = {"request": cpu, "limit": cpu_limit}
     total["cpu"] = {"request": cpu * pods, "limit": None if cpu_limit is None else cpu_limit * pods}
@@ -160,9 +161,9 @@ def running_pods(rng: random.Random, phase: Phase, pods: int) -> int:
     if phase in (P.RUNNING, P.UPDATING):
         return pods
     if phase == P.DEGRADED:
-        return rng.randint(0, pods - 1)
+        return between(rng, 0, pods - 1)
     if phase in (P.STOPPING, P.TERMINATING, P.DELETING):
-        return rng.randint(0, pods)
+        return between(rng, 0, pods)
     return 0
 
 
@@ -172,5 +173,5 @@ def idle_gpus(rng: random.Random, phase: Phase, allocated_gpu: float) -> tuple[i
         return None
     if rng.random() >= 0.25:
         return None
-    idle = round(allocated_gpu * rng.choice((0.25, 0.5, 1.0)), 3)
+    idle = round(allocated_gpu * pick_one(rng, (0.25, 0.5, 1.0)), 3)
     return int(idle), idle

@@ -13,6 +13,7 @@ from typing import Any
 
 from gpufleet.demo.organisation import Project
 from gpufleet.demo.timeline import Timeline
+from gpufleet.demo.weighted import pick_one
 from gpufleet.schemas.enums import Phase
 
 P = Phase
@@ -48,7 +49,7 @@ def pending_state(
     elif draw < 0.75:
         reason = OVER_LIMIT
     else:
-        return rng.choice(_WAITING), None, None
+        return pick_one(rng, _WAITING), None, None
     messages = [_scheduling_message(rng, reason, project, pool) for pool in nodepools]
     return messages[0]["userMessage"], reason, messages
 
@@ -64,7 +65,7 @@ def _scheduling_message(
         user = f"{org} {org_name} has used its quota of non-preemptible GPUs in node pool {pool}"
     else:
         text = "Over limit"
-        limit = rng.choice((8, 16, 32, 64))
+        limit = pick_one(rng, (8, 16, 32, 64))
         user = f"{org} {org_name} would exceed its limit of {limit} GPUs in node pool {pool}"
     return {
         "nodePool": pool,
@@ -78,9 +79,9 @@ def _scheduling_message(
 def phase_message(rng: random.Random, phase: Phase, image: str, pool: str) -> str | None:
     """The phase message of a workload not Pending; None where the phase needs no comment."""
     if phase == P.FAILED:
-        return rng.choice(_FAILURES)[1]
+        return pick_one(rng, _FAILURES)[1]
     if phase == P.INITIALIZING:
-        message = rng.choice(_INITIALIZING)
+        message = pick_one(rng, _INITIALIZING)
         return f'{message} "{image}"' if message == "Pulling image" else message
     if phase == P.DEGRADED:
         return "CrashLoopBackOff: back-off 5m0s restarting failed container 'main'"
@@ -108,7 +109,7 @@ def conditions(timeline: Timeline, message: str | None) -> list[dict[str, Any]]:
     """Kubernetes-style conditions consistent with the simulated history."""
     phase, at = timeline.phase, timeline.phase_updated_at
     result = [_condition("Created", "True", timeline.created_at)]
-    scheduled_at = timeline.first_start(P.INITIALIZING)
+    scheduled_at = timeline.scheduled_at
     if scheduled_at is not None:
         result.append(_condition("PodScheduled", "True", scheduled_at))
     elif phase == P.PENDING:

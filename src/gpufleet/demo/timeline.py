@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from gpufleet.demo.weighted import between
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
 
 P = Phase
@@ -50,12 +51,8 @@ class Timeline:
     deleted_at: datetime | None
     pending_seconds_before: int
     running_seconds_before: int
-    # Every phase the workload went through with the time it began, oldest first.
-    history: tuple[tuple[Phase, datetime], ...]
-
-    def first_start(self, phase: Phase) -> datetime | None:
-        """When the workload first entered ``phase`` (the current one included)."""
-        return next((at for p, at in self.history if p == phase), None)
+    # When the pods were first bound to nodes (the first Initializing), if they ever were.
+    scheduled_at: datetime | None
 
 
 def log_uniform(rng: random.Random, low: int, high: int) -> int:
@@ -78,7 +75,7 @@ def _earlier_stretches(rng: random.Random, phase: Phase, preemptible: bool) -> l
             return [
                 *started,
                 (P.RUNNING, log_uniform(rng, 600, 86400)),
-                (P.TERMINATING, rng.randint(5, 120)),
+                (P.TERMINATING, between(rng, 5, 120)),
             ]
         return started[:1]
     if phase == P.INITIALIZING:
@@ -89,7 +86,7 @@ def _earlier_stretches(rng: random.Random, phase: Phase, preemptible: bool) -> l
     if preemptible and rng.random() < 0.12:
         stretches += [
             (P.RUNNING, log_uniform(rng, 600, 86400)),
-            (P.TERMINATING, rng.randint(5, 120)),
+            (P.TERMINATING, between(rng, 5, 120)),
             (P.PENDING, log_uniform(rng, 30, 4 * 3600)),
             (P.INITIALIZING, log_uniform(rng, 10, 300)),
         ]
@@ -97,10 +94,10 @@ def _earlier_stretches(rng: random.Random, phase: Phase, preemptible: bool) -> l
         return stretches
     if phase == P.STOPPED and rng.random() < 0.2:
         # Stopped by its owner while still waiting for resources.
-        return [*started[:2], (P.STOPPING, rng.randint(2, 60))]
+        return [*started[:2], (P.STOPPING, between(rng, 2, 60))]
     stretches.append((P.RUNNING, log_uniform(rng, 300, 3 * 86400)))
     if phase in (P.STOPPED, P.RESUMING):
-        stretches.append((P.STOPPING, rng.randint(5, 120)))
+        stretches.append((P.STOPPING, between(rng, 5, 120)))
     if phase == P.RESUMING:
         stretches.append((P.STOPPED, log_uniform(rng, 600, 7 * 86400)))
     return stretches
@@ -121,15 +118,16 @@ def simulate_timeline(
         phase_updated_at = anchor - timedelta(seconds=log_uniform(rng, low, high))
         end = anchor
     created_at = phase_updated_at - timedelta(seconds=sum(seconds for _, seconds in stretches))
-    history: list[tuple[Phase, datetime]] = []
-    at = created_at
+    scheduled_at = phase_updated_at if phase == P.INITIALIZING else None
+    offset = 0
     for stretch_phase, seconds in stretches:
-        history.append((stretch_phase, at))
-        at += timedelta(seconds=seconds)
-    history.append((phase, phase_updated_at))
+        if stretch_phase == P.INITIALIZING:
+            scheduled_at = created_at + timedelta(seconds=offset)
+            break
+        offset += seconds
 
     room = int((end - phase_updated_at).total_seconds())
-    k8s_phase_updated_at = phase_updated_at + timedelta(seconds=min(rng.randint(0, 3), room))
+    k8s_phase_updated_at = phase_updated_at + timedelta(seconds=min(between(rng, 0, 3), room))
     if deleted_at is not None:
         updated_at = deleted_at
     elif phase in _QUIET:
@@ -137,7 +135,7 @@ def simulate_timeline(
     else:
         # Live workloads keep getting status refreshes after their phase changed.
         refresh_room = int((end - k8s_phase_updated_at).total_seconds())
-        updated_at = k8s_phase_updated_at + timedelta(seconds=rng.randint(0, refresh_room))
+        updated_at = k8s_phase_updated_at + timedelta(seconds=between(rng, 0, refresh_room))
     return Timeline(
         phase=phase,
         created_at=created_at,
@@ -148,10 +146,5 @@ def simulate_timeline(
         deleted_at=deleted_at,
         pending_seconds_before=sum(s for p, s in stretches if p == P.PENDING),
         running_seconds_before=sum(s for p, s in stretches if p == P.RUNNING),
-        history=tuple(history),
+        scheduled_at=scheduled_at,
     )
-
-
-def ever_ran(timeline: Timeline) -> bool:
-    """Whether the workload reached Running at some point (now or before)."""
-    return any(phase == P.RUNNING for phase, _ in timeline.history)

@@ -32,7 +32,7 @@ from gpufleet.demo.organisation import (
 )
 from gpufleet.demo.resources import HOLDING_PHASES, idle_gpus, plan_resources, running_pods
 from gpufleet.demo.timeline import DELETED_PHASES, simulate_timeline
-from gpufleet.demo.weighted import Weighted
+from gpufleet.demo.weighted import Weighted, pick_one
 from gpufleet.schemas.enums import Phase
 
 DELETED_FRACTION = 0.05
@@ -76,10 +76,10 @@ def _choose_kind_and_phase(
 def _nodepools(rng: random.Random, project: Project) -> tuple[NodePool, list[str]]:
     pools = project.department.cluster.nodepools
     # The first (default) pool takes a larger share than each GPU-model pool.
-    primary = pools[0] if rng.random() < 0.4 else rng.choice(pools[1:])
+    primary = pools[0] if rng.random() < 0.4 else pick_one(rng, pools[1:])
     requested = [primary.name]
     if rng.random() < 0.3:
-        requested.append(rng.choice([p.name for p in pools if p is not primary]))
+        requested.append(pick_one(rng, [p.name for p in pools if p is not primary]))
     return primary, requested
 
 
@@ -88,11 +88,11 @@ def _source(rng: random.Random, kind: WorkloadKind) -> tuple[str, str | None, st
     if kind.native:
         source = "CLI" if rng.random() < 0.35 else "Control-plane"
         api = "WorkloadsV2" if source == "Control-plane" and rng.random() < 0.3 else None
-        return source, api, rng.choice(SUBMITTERS)
+        return source, api, pick_one(rng, SUBMITTERS)
     if kind.type == "NIMService":
         # NIM services are submitted through the control plane's v2 API.
-        return "Control-plane", "WorkloadsV2", rng.choice(SUBMITTERS)
-    return "Other", None, rng.choice(OPERATORS) if rng.random() < 0.7 else None
+        return "Control-plane", "WorkloadsV2", pick_one(rng, SUBMITTERS)
+    return "Other", None, pick_one(rng, OPERATORS) if rng.random() < 0.7 else None
 
 
 def generate_workload(
@@ -113,9 +113,9 @@ def generate_workload(
     plan = plan_resources(rng, kind, pool, phase, holding=holding)
     source, source_api, submitted_by = _source(rng, kind)
     # The index in the name keeps names unique; the random tail makes them look generated.
-    suffix = _base36(index) + _base36(rng.randrange(36 * 36)).rjust(2, "0")
-    name = f"{rng.choice(kind.stems)}-{rng.choice(TOPICS)}-{suffix}"
-    image = rng.choice(kind.images)
+    suffix = _base36(index) + _base36(int(rng.random() * 36 * 36)).rjust(2, "0")
+    name = f"{pick_one(rng, kind.stems)}-{pick_one(rng, TOPICS)}-{suffix}"
+    image = pick_one(rng, kind.images)
 
     phase_reason = scheduling = None
     if phase == Phase.PENDING:
@@ -159,7 +159,7 @@ def generate_workload(
         "currentNodePools": [pool.name] if holding else None,
         "completedAt": timeline.completed_at,
         "images": [image],
-        "distributedFramework": rng.choice(kind.frameworks) if kind.frameworks else None,
+        "distributedFramework": pick_one(rng, kind.frameworks) if kind.frameworks else None,
         "preemptible": preemptible,
         "phaseReason": phase_reason,
         "category": kind.category,
@@ -185,11 +185,11 @@ def generate_workload(
     elif idle is not None:
         workload["idleAllocatedGpus"] = idle[1]
     if phase == Phase.RUNNING and preemptible and rng.random() < 0.3:
-        minimum_runtime = timedelta(hours=rng.choice((1, 4, 12)))
+        minimum_runtime = timedelta(hours=pick_one(rng, (1, 4, 12)))
         workload["guaranteedRuntimeEndsAt"] = timeline.phase_updated_at + minimum_runtime
     if kind.category == "Deploy" and rng.random() < 0.15:
-        workload["aiApplicationId"], workload["aiApplicationName"] = rng.choice(
-            assets.AI_APPLICATIONS
+        workload["aiApplicationId"], workload["aiApplicationName"] = pick_one(
+            rng, assets.AI_APPLICATIONS
         )
     return workload
 
