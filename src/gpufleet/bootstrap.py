@@ -10,9 +10,12 @@ from gpufleet.auth.roles import Role, ScopeType, SubjectType
 from gpufleet.auth.secrets import generate_client_id, generate_secret, hash_secret, verify_secret
 from gpufleet.settings import Settings
 from gpufleet.store import access_rules, credentials
+from gpufleet.store.dialect import exclusive
 from gpufleet.store.migrate import upgrade
 
 ADMIN_ROLE = Role.SYSTEM_ADMINISTRATOR.value
+# Differs from the migration lock, which is taken inside this one.
+BOOTSTRAP_LOCK_ID = 4711002
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,9 @@ def ensure_admin(engine: Engine, settings: Settings) -> GeneratedAdmin | None:
 
 
 def prepare_store(engine: Engine, settings: Settings) -> GeneratedAdmin | None:
-    upgrade(engine)
-    with engine.begin() as conn:
-        credentials.ensure_signing_key(conn)
-    return ensure_admin(engine, settings)
+    # One replica at a time: two creating the first key or the administrator would collide.
+    with exclusive(engine, BOOTSTRAP_LOCK_ID):
+        upgrade(engine)
+        with engine.begin() as conn:
+            credentials.ensure_signing_key(conn)
+        return ensure_admin(engine, settings)

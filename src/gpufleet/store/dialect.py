@@ -6,7 +6,8 @@ expressions and statements that the two dialects spell differently.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -70,6 +71,25 @@ def excluded(dialect_name: str, table: sa.Table) -> Any:
     """The ``excluded`` pseudo-table of an upsert, for use in its WHERE clause."""
     module = sqlite if dialect_name == "sqlite" else postgresql
     return module.insert(table).excluded
+
+
+@contextmanager
+def exclusive(engine: Engine, lock_id: int) -> Iterator[None]:
+    """Hold a database-wide lock across several transactions (PostgreSQL advisory lock).
+
+    Replicas starting together on one PostgreSQL take turns; SQLite has one process anyway.
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({int(lock_id)})")
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({int(lock_id)})")
+            conn.commit()
 
 
 def configure_sqlite(engine: Engine) -> None:
