@@ -26,7 +26,7 @@ from gpufleet.store.metric_samples import append_samples, derive_series, workloa
 
 HISTORY = timedelta(hours=24)
 STEP_MS = 60_000
-MAX_WORKLOADS_WITH_HISTORY = 30
+MAX_WORKLOADS_WITH_HISTORY = 16
 GPU_MEMORY_BYTES = 80 * 2**30
 LIVE_PHASES = ("Running", "Degraded", "Updating")
 FINISHED_PHASES = ("Completed", "Failed", "Stopped")

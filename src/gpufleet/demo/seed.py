@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from gpufleet.demo.metrics_history import write_metrics_history
 from gpufleet.demo.organisation import write_organisation
 from gpufleet.demo.progress import seed_progress
 from gpufleet.demo.workloads import generate_workloads
@@ -52,7 +53,7 @@ def seed_demo(
     if anchor.tzinfo is None:
         raise ValueError("the anchor must be a timezone-aware datetime")
     # Per-batch writers that extend the demo (such as metric history) are added here.
-    hooks = [hook for hook in (after_batch,) if hook is not None]
+    hooks = [hook for hook in (write_metrics_history, after_batch) if hook is not None]
 
     with engine.begin() as conn:
         write_organisation(conn, anchor)

@@ -211,3 +211,42 @@ def count_samples(conn: Connection, workload_id: str | None = None) -> int:
     if workload_id is not None:
         statement = statement.where(T.workload_id == workload_id)
     return int(conn.execute(statement).scalar_one())
+
+
+def derive_series(
+    conn: Connection,
+    workload_id: str,
+    source: tuple[str, str],
+    target: tuple[str, str],
+    *,
+    constant: float | None = None,
+    scale: float | None = None,
+) -> None:
+    """Write a series at the timestamps of another one of the same workload, in the database.
+
+    ``source`` and ``target`` are ``(metric_type, series)``; the value is ``constant`` or the
+    source value times ``scale`` rounded to a whole number (histogram buckets). The demo uses
+    it for flat request/limit series and for buckets that follow a request counter.
+    """
+    if constant is not None:
+        value: sa.ColumnElement = sa.literal(float(constant), sa.Float)
+    else:
+        value = sa.func.round(T.value * sa.literal(float(scale or 0.0), sa.Float))
+    select = sa.select(
+        sa.literal(workload_id, sa.String),
+        sa.literal(target[0], sa.String),
+        sa.literal(target[1], sa.String),
+        T.ts_ms,
+        value,
+    ).where(T.workload_id == workload_id, T.metric_type == source[0], T.series == source[1])
+    conn.execute(
+        metric_samples.insert().from_select(
+            ["workload_id", "metric_type", "series", "ts_ms", "value"], select
+        )
+    )
+
+
+def workloads_with_samples(conn: Connection) -> int:
+    """How many workloads have any stored sample."""
+    inner = sa.select(T.workload_id).distinct().subquery()
+    return int(conn.execute(sa.select(sa.func.count()).select_from(inner)).scalar_one())
