@@ -1,0 +1,387 @@
+"""The real agent process against the Kubernetes emulator and a real gpufleet server.
+
+Objects are created, progressed, failed, suspended and deleted in the emulator; the server's
+records must follow, also across an emulator restart (state reset) and a server outage.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gpufleet.agent.kinds import KINDS
+from tests.support.k8s_emulator import KubernetesEmulator, resources_from, write_kubeconfig
+from tests.support.server import ADMIN_ID, ADMIN_SECRET
+
+pytestmark = pytest.mark.e2e
+
+CLUSTER_ID = "7c1a4f3e-1b2d-4c5e-8f90-a1b2c3d4e5f6"
+NAMESPACE = "runai-team-a"
+WAIT = 20.0
+
+
+class AgentProcess:
+    """``gpufleet agent`` as a subprocess with test-friendly timings."""
+
+    def __init__(self, server_url: str, kubeconfig: Path, log_path: Path) -> None:
+        self.log_path = log_path
+        command = [sys.executable, "-m", "gpufleet.cli", "agent"]
+        options = {
+            "cluster-id": CLUSTER_ID,
+            "server": server_url,
+            "client-id": ADMIN_ID,
+            "client-secret": ADMIN_SECRET,
+            "kubeconfig": str(kubeconfig),
+            "health-host": "127.0.0.1",
+            "health-port": "0",
+            "push-interval-seconds": "0.1",
+            "full-sync-seconds": "600",
+            "metrics-interval-seconds": "1",
+            "crd-retry-seconds": "0.5",
+            "backoff-max-seconds": "0.5",
+            "watch-timeout-seconds": "5",
+            "log-level": "debug",
+        }
+        for name, value in options.items():
+            command += [f"--{name}", value]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GPUFLEET_")}
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        self.health_url = self._health_url()
+
+    def _health_url(self) -> str:
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            found = re.search(r"health on port (\d+)", self.log())
+            if found:
+                return f"http://127.0.0.1:{found.group(1)}"
+            assert self.process.poll() is None, self.log()
+            time.sleep(0.05)
+        raise AssertionError(f"agent did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> int:
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+@pytest.fixture
+def emulator() -> Iterator[KubernetesEmulator]:
+    resources = resources_from(KINDS)
+    # Ray's CRDs are "not installed": the agent must carry on without them.
+    installed = [r for r in resources if r.group != "ray.io"]
+    served = KubernetesEmulator(resources, installed=installed, bookmark_interval=0.5).start()
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def agent_for(
+    emulator: KubernetesEmulator, tmp_path: Path
+) -> Iterator[Callable[..., AgentProcess]]:
+    kubeconfig = tmp_path / "kubeconfig"
+    write_kubeconfig(kubeconfig, emulator.url)
+    started: list[AgentProcess] = []
+
+    def start(server_url: str) -> AgentProcess:
+        agent = AgentProcess(server_url, kubeconfig, tmp_path / f"agent-{len(started)}.log")
+        started.append(agent)
+        return agent
+
+    yield start
+    for agent in started:
+        agent.stop()
+
+
+class Records:
+    """Reads workload records from the server as the SDK's users would."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        token = httpx.post(
+            f"{base_url}/api/v1/token",
+            json={
+                "grantType": "client_credentials",
+                "clientID": ADMIN_ID,
+                "clientSecret": ADMIN_SECRET,
+            },
+        ).json()["accessToken"]
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, workload_id: str) -> dict[str, Any] | None:
+        response = httpx.get(
+            f"{self.base_url}/api/v1/workloads/{workload_id}", headers=self.headers
+        )
+        return response.json() if response.status_code == 200 else None
+
+    def wait(
+        self, workload_id: str, check: Callable[[dict[str, Any]], bool], agent: AgentProcess
+    ) -> dict:
+        deadline = time.monotonic() + WAIT
+        record = None
+        while time.monotonic() < deadline:
+            record = self.get(workload_id)
+            if record is not None and check(record):
+                return record
+            time.sleep(0.1)
+        raise AssertionError(
+            f"record never matched; last {record}\nagent log:\n{agent.log()[-3000:]}"
+        )
+
+
+def job(name: str, gpus: int = 1, **spec: Any) -> dict[str, Any]:
+    container = {
+        "name": "main",
+        "image": "trainer:1",
+        "resources": {"limits": {"nvidia.com/gpu": str(gpus)}, "requests": {"cpu": "2"}},
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"user": "alice"}},
+        "spec": {"template": {"spec": {"containers": [container]}}, **spec},
+    }
+
+
+def pod_of(owner: dict[str, Any], name: str) -> dict[str, Any]:
+    meta = owner["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "ownerReferences": [
+                {
+                    "apiVersion": owner["apiVersion"],
+                    "kind": owner["kind"],
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": owner["spec"]["template"]["spec"],
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+                }
+            ],
+        },
+    }
+
+
+RUNNING = {
+    "spec": {"nodeName": "gpu-node-1"},
+    "status": {
+        "phase": "Running",
+        "conditions": [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Ready", "status": "True"},
+        ],
+    },
+}
+
+
+def test_records_follow_objects_through_their_life(
+    emulator: KubernetesEmulator, agent_for, live_server
+) -> None:
+    agent = agent_for(live_server.base_url)
+    records = Records(live_server.base_url)
+
+    train = emulator.create(job("train", gpus=2))
+    train_id = train["metadata"]["uid"]
+    record = records.wait(train_id, lambda r: r["phase"] == "Creating", agent)
+    assert record["projectName"] == "team-a"
+    assert record["clusterId"] == CLUSTER_ID
+    assert record["submittedBy"] == "alice"
+
+    emulator.create(pod_of(train, "train-0"))
+    record = records.wait(train_id, lambda r: r["phase"] == "Pending", agent)
+    assert record["phaseMessage"] == "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+
+    emulator.patch("v1", "Pod", NAMESPACE, "train-0", RUNNING)
+    emulator.patch("batch/v1", "Job", NAMESPACE, "train", {"status": {"active": 1, "ready": 1}})
+    record = records.wait(train_id, lambda r: r["phase"] == "Running", agent)
+    assert record["allocatedResources"]["gpu"] == 2.0
+    assert record["runningPods"] == 1
+
+    emulator.patch(
+        "v1", "Pod", NAMESPACE, "train-0", {"status": {"phase": "Succeeded", "conditions": None}}
+    )
+    emulator.patch(
+        "batch/v1",
+        "Job",
+        NAMESPACE,
+        "train",
+        {
+            "status": {
+                "active": 0,
+                "ready": 0,
+                "succeeded": 1,
+                "conditions": [{"type": "Complete", "status": "True"}],
+            }
+        },
+    )
+    record = records.wait(train_id, lambda r: r["phase"] == "Completed", agent)
+    assert record["completedAt"] is not None
+
+    broken = emulator.create(job("broken"))
+    emulator.patch(
+        "batch/v1",
+        "Job",
+        NAMESPACE,
+        "broken",
+        {
+            "status": {
+                "conditions": [
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "reason": "BackoffLimitExceeded",
+                        "message": "Job has reached the specified backoff limit",
+                    }
+                ]
+            }
+        },
+    )
+    record = records.wait(broken["metadata"]["uid"], lambda r: r["phase"] == "Failed", agent)
+    assert record["phaseMessage"] == "Job has reached the specified backoff limit"
+
+    ft = emulator.create(
+        {
+            "apiVersion": "kubeflow.org/v1",
+            "kind": "PyTorchJob",
+            "metadata": {"name": "ft", "namespace": NAMESPACE},
+            "spec": {
+                "runPolicy": {"suspend": True},
+                "pytorchReplicaSpecs": {
+                    "Master": {
+                        "replicas": 1,
+                        "template": {
+                            "spec": {"containers": [{"name": "pytorch", "image": "ft:1"}]}
+                        },
+                    }
+                },
+            },
+        }
+    )
+    record = records.wait(ft["metadata"]["uid"], lambda r: r["phase"] == "Stopped", agent)
+    assert record["type"] == "PyTorchJob"
+    assert record["distributedFramework"] == "PyTorch"
+
+    emulator.delete("batch/v1", "Job", NAMESPACE, "broken")
+    records.wait(broken["metadata"]["uid"], lambda r: r["deletedAt"] is not None, agent)
+
+    health = httpx.get(agent.health_url + "/healthz").json()
+    assert health["status"] == "ok"
+    assert "RayCluster.ray.io" in health["unavailableKinds"]
+    metrics_text = httpx.get(agent.health_url + "/metrics").text
+    assert "gpufleet_agent_push_latency_seconds_count" in metrics_text
+    assert 'gpufleet_agent_kind_available{kind="RayCluster.ray.io"} 0.0' in metrics_text
+
+
+def test_metrics_derived_from_objects_reach_the_embedded_store(
+    emulator: KubernetesEmulator, agent_for, live_server
+) -> None:
+    agent = agent_for(live_server.base_url)
+    records = Records(live_server.base_url)
+    train = emulator.create(job("steady", gpus=1))
+    emulator.create(pod_of(train, "steady-0"))
+    emulator.patch("v1", "Pod", NAMESPACE, "steady-0", RUNNING)
+    train_id = train["metadata"]["uid"]
+    records.wait(train_id, lambda r: r["phase"] == "Running", agent)
+    now = datetime.now(UTC)
+    params = {
+        "metricType": "CPU_REQUEST_CORES,GPU_ALLOCATION,RUNNING_POD_COUNT",
+        "start": (now - timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
+        "end": (now + timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
+    }
+    deadline = time.monotonic() + WAIT
+    values: dict[str, list[str]] = {}
+    while time.monotonic() < deadline:
+        response = httpx.get(
+            f"{live_server.base_url}/api/v1/workloads/{train_id}/metrics",
+            params=params,
+            headers=records.headers,
+        )
+        assert response.status_code in (200, 207), response.text
+        values = {
+            m["type"]: [
+                v["value"] for v in m.get("values") or [] if v.get("value") not in (None, "")
+            ]
+            for m in response.json()["measurements"]
+        }
+        if all(values.get(t) for t in ("CPU_REQUEST_CORES", "GPU_ALLOCATION", "RUNNING_POD_COUNT")):
+            break
+        time.sleep(0.3)
+    assert float(values["CPU_REQUEST_CORES"][-1]) == 2.0, values
+    assert float(values["GPU_ALLOCATION"][-1]) == 1.0
+    assert float(values["RUNNING_POD_COUNT"][-1]) == 1.0
+
+
+def test_records_follow_an_emulator_restart_that_lost_state(
+    emulator: KubernetesEmulator, agent_for, live_server
+) -> None:
+    agent = agent_for(live_server.base_url)
+    records = Records(live_server.base_url)
+    lost = emulator.create(job("lost"))
+    records.wait(lost["metadata"]["uid"], lambda r: r["deletedAt"] is None, agent)
+
+    emulator.restart(keep_state=False, downtime=0.5)
+    fresh = emulator.create(job("fresh"))
+
+    records.wait(fresh["metadata"]["uid"], lambda r: r["phase"] == "Creating", agent)
+    records.wait(lost["metadata"]["uid"], lambda r: r["deletedAt"] is not None, agent)
+
+
+def test_changes_during_a_server_outage_arrive_when_it_returns(
+    emulator: KubernetesEmulator, agent_for, start_server, monkeypatch
+) -> None:
+    server = start_server()
+    agent = agent_for(server.base_url)
+    records = Records(server.base_url)
+    steady = emulator.create(job("steady"))
+    records.wait(steady["metadata"]["uid"], lambda r: r["phase"] == "Creating", agent)
+
+    port = server.port
+    server.stop()
+    emulator.create(pod_of(steady, "steady-0"))
+    emulator.patch("v1", "Pod", NAMESPACE, "steady-0", RUNNING)
+    late = emulator.create(job("late"))
+    time.sleep(1.0)
+
+    # The same server (same database) comes back on the same address.
+    monkeypatch.setattr("tests.support.server.free_port", lambda: port)
+    server.start()
+    records = Records(server.base_url)
+    records.wait(steady["metadata"]["uid"], lambda r: r["phase"] == "Running", agent)
+    records.wait(late["metadata"]["uid"], lambda r: r["phase"] == "Creating", agent)
+    failures = httpx.get(agent.health_url + "/metrics").text
+    assert re.search(
+        r'gpufleet_agent_push_failures_total\{cause="unreachable",endpoint="workloads"\} [1-9]',
+        failures,
+    )
