@@ -1,19 +1,23 @@
 """Shared fixtures. One suite, two databases: ``GPUFLEET_TEST_DATABASE`` picks
 ``sqlite`` (default) or ``postgresql`` (a real server these fixtures start and tear down).
-Every test gets a fresh, migrated database.
+Every test gets a fresh database, copied from a template that is migrated and holds a signing
+key (so each test does not pay for migrations and RSA key generation); no access key exists yet.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from gpufleet.api.app import create_app
+from gpufleet.auth import secrets
 from gpufleet.settings import Settings
+from gpufleet.store.credentials import ensure_signing_key
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.migrate import upgrade
 
@@ -30,24 +34,49 @@ def pytest_report_header() -> str:
     return f"gpufleet test database: {DATABASE}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_secret_hashing():
+    """Hash secrets at a low scrypt cost: the suite hashes thousands of them, and what is under
+    test is that hashing and constant-time checking happen, not the production work factor."""
+    production = secrets._N
+    secrets._N = 2**8
+    yield
+    secrets._N = production
+
+
+def _prepare_template(url: str) -> None:
+    engine = create_store_engine(Settings(database_url=url))
+    upgrade(engine)
+    with engine.begin() as conn:
+        ensure_signing_key(conn)
+    # Closing the last connection checkpoints SQLite's WAL, so the file alone is complete.
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
-    """The session's PostgreSQL server, with a migrated template database to copy per test."""
+    """The session's PostgreSQL server, with a prepared template database to copy per test."""
     from tests.support.postgres import start_postgres
 
     server = start_postgres()
-    template_url = server.create_database("gpufleet_template")
-    engine = create_store_engine(Settings(database_url=template_url))
-    upgrade(engine)
-    engine.dispose()
+    _prepare_template(server.create_database("gpufleet_template"))
     yield server
     server.destroy()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("template") / "gpufleet.db"
+    _prepare_template(f"sqlite:///{path}")
+    return str(path)
 
 
 @pytest.fixture
 def database_url(request, tmp_path) -> Iterator[str]:
     if DATABASE == "sqlite":
-        yield f"sqlite:///{tmp_path / 'gpufleet.db'}"
+        target = tmp_path / "gpufleet.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        yield f"sqlite:///{target}"
         return
     server = request.getfixturevalue("postgres_server")
     name = f"t{os.getpid()}_{next(_counter)}"
@@ -59,7 +88,9 @@ def database_url(request, tmp_path) -> Iterator[str]:
 def module_database_url(request, tmp_path_factory) -> Iterator[str]:
     """Like ``database_url``, but one fresh database shared by a whole test module."""
     if DATABASE == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('module') / 'gpufleet.db'}"
+        target = tmp_path_factory.mktemp("module") / "gpufleet.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        yield f"sqlite:///{target}"
         return
     server = request.getfixturevalue("postgres_server")
     name = f"m{os.getpid()}_{next(_counter)}_module"
