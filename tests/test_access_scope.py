@@ -131,7 +131,7 @@ def _walk(client, headers, deleted: bool) -> list[str]:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=scenario)
 def test_every_caller_sees_exactly_its_scope(app, anonymous_client, data):
