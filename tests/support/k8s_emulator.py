@@ -463,6 +463,7 @@ def _handler_for(emulator: KubernetesEmulator) -> type[BaseHTTPRequestHandler]:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
             self.end_headers()
             deadline = time.monotonic() + timeout
             with emulator._changed:

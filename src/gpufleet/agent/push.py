@@ -130,6 +130,11 @@ class Pusher:
         self._thread = threading.Thread(target=self._run, name="pusher", daemon=True)
         self.last_success: float | None = None
         self.last_error: str | None = None
+        self._known: set[str] = set()
+
+    def known(self, workload_id: str) -> bool:
+        """Whether the server has accepted a record of this workload."""
+        return workload_id in self._known
 
     def start(self) -> None:
         """Start draining in the background."""
@@ -249,6 +254,8 @@ class Pusher:
                 return
             raise
         self.metrics.push_latency.labels("workloads").observe(time.monotonic() - started)
+        self._known.update(r["id"] for r in records)
+        self._known.difference_update(deleted)
         self.metrics.pushed_workloads.inc(int(result.get("accepted", 0)))
         if full:
             self.metrics.full_syncs.inc()

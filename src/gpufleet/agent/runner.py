@@ -251,7 +251,13 @@ class Agent:
 
     def _push_samples(self) -> None:
         timestamp = iso_now()
-        samples = [s for d in self._derived.values() for s in workload_samples(d, timestamp)]
+        # Only workloads the server knows: samples of others would be refused.
+        samples = [
+            sample
+            for uid, derived in self._derived.items()
+            if self.pusher.known(uid)
+            for sample in workload_samples(derived, timestamp)
+        ]
         if samples:
             threading.Thread(
                 target=push_samples, args=(self.ingest, self.metrics, samples), daemon=True

@@ -132,15 +132,15 @@ class KindWatcher(threading.Thread):
             method, url, header_params=headers, _request_timeout=(5, read_timeout)
         )
         raw = response.response
-        if raw.status == 404:
-            raw.release_conn()
-            raise NotServed(self.kind.key)
-        if raw.status == 410:
-            raw.release_conn()
-            raise Gone(self.kind.key)
         if raw.status != 200:
-            body = raw.data[:200] if raw.data else b""
-            raise RuntimeError(f"{self.kind.path}: HTTP {raw.status} {body!r}")
+            # Read the body so the pooled connection is clean for the next request.
+            body = raw.data or b""
+            raw.release_conn()
+            if raw.status == 404:
+                raise NotServed(self.kind.key)
+            if raw.status == 410:
+                raise Gone(self.kind.key)
+            raise RuntimeError(f"{self.kind.path}: HTTP {raw.status} {body[:200]!r}")
         return raw
 
     def _relist(self) -> None:
