@@ -243,3 +243,15 @@ def test_cluster_is_recorded_with_its_reported_name(client, engine):
         transitions = conn.execute(sa.select(sa.func.count()).select_from(workload_phase_history))
         assert transitions.scalar_one() == 1
     assert row.name == "gpu-east"
+
+
+def test_openapi_documents_the_ingest_body_self_contained(client):
+    document = client.get("/openapi.json").json()
+    operation = document["paths"]["/api/v1/ingest/clusters/{clusterId}/workloads"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert set(schema["properties"]) == {"workloads", "deletedIds", "fullSync", "clusterName"}
+    item = schema["properties"]["workloads"]["items"]
+    assert {"observedAt", "pods"} <= set(item["required"] + list(item["properties"]))
+    assert "$defs" not in str(document)
+    for path in ("/api/v1/workloads/{workloadId}/history", "/api/v1/workloads/{workloadId}/pods"):
+        assert "get" in document["paths"][path]

@@ -168,3 +168,20 @@ def parse_ingest_batch(raw: bytes, *, cluster_id: str, max_items: int) -> Ingest
             400, f"Workload {sorted(map(str, both))[0]} is both reported and listed in deletedIds."
         )
     return batch
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        reference = node.get("$ref", "")
+        if reference.startswith("#/$defs/"):
+            return _inline(definitions[reference.removeprefix("#/$defs/")], definitions)
+        return {key: _inline(value, definitions) for key, value in node.items() if key != "$defs"}
+    if isinstance(node, list):
+        return [_inline(value, definitions) for value in node]
+    return node
+
+
+def ingest_request_schema() -> dict[str, Any]:
+    """The JSON schema of a request body, self-contained for the OpenAPI document."""
+    schema = IngestBatch.model_json_schema()
+    return _inline(schema, schema.get("$defs", {}))

@@ -13,7 +13,12 @@ from gpufleet.api.deps import Db, Now, State
 from gpufleet.api.errors import ApiError
 from gpufleet.api.responses import json_response
 from gpufleet.schemas.errors import error_responses
-from gpufleet.schemas.ingest import IngestBatch, IngestRejected, IngestResult, parse_ingest_batch
+from gpufleet.schemas.ingest import (
+    IngestRejected,
+    IngestResult,
+    ingest_request_schema,
+    parse_ingest_batch,
+)
 from gpufleet.store.ingest import ingest_workloads
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"])
@@ -59,7 +64,7 @@ def parse_cluster_id(cluster_id: str) -> str:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": IngestBatch.model_json_schema()}},
+            "content": {"application/json": {"schema": ingest_request_schema()}},
         }
     },
 )
