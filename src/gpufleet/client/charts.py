@@ -111,10 +111,11 @@ def render_chart(series: Series, width: int = 60, height: int = 6) -> list[str]:
     labels = [format_number(high, series.unit), format_number(low, series.unit)]
     gutter = max(len(label) for label in labels)
     body = braille_rows(values, max(4, width - gutter - 2), max(1, height))
-    lines = [
-        f"{series.title}  min {labels[1]}  max {labels[0]}  "
-        f"last {format_number(last, series.unit)}  ({len(values)} samples)"
-    ]
+    title = (
+        f"{series.title}  min {labels[1]}  max {labels[0]}  last {format_number(last, series.unit)}"
+    )
+    counted = f"{title}  ({len(values)} samples)"
+    lines = [counted if len(counted) <= width else title[:width]]
     for index, row in enumerate(body):
         label = labels[0] if index == 0 else labels[1] if index == len(body) - 1 else ""
         lines.append(f"{label.rjust(gutter)} ┤{row}")

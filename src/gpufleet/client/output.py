@@ -40,6 +40,11 @@ PHASE_STYLES = {
 }
 
 
+SHRINKABLE = {"NAME", "PROJECT", "DEPARTMENT", "SUBMITTED BY", "NODEPOOLS", "CLUSTER", "ID"}
+SHRINKABLE |= {"REASON", "MESSAGE"}
+SHRINK_TO = 8
+
+
 @dataclass(frozen=True)
 class Column:
     """A table column: its header and how a value is read from a record."""
@@ -136,9 +141,9 @@ class Printer:
         if not self.is_terminal:
             self._plain_table(list(headers), cells)
             return
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
-        for header in headers:
-            table.add_column(header, overflow="ellipsis", no_wrap=True)
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+        for header, width in zip(headers, self._fitted_widths(headers, cells), strict=True):
+            table.add_column(header, overflow="ellipsis", no_wrap=True, width=width)
         phase_at = list(headers).index("PHASE") if "PHASE" in headers else None
         for row in cells:
             styled: list[Any] = list(row)
@@ -147,8 +152,24 @@ class Printer:
             table.add_row(*styled)
         self.console.print(table)
 
+    def _fitted_widths(self, headers: Sequence[str], cells: list[list[str]]) -> list[int]:
+        """Natural widths, with the widest free-text columns cut until the row fits."""
+        widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+        # Between two columns: one space of padding each side and the box's divider.
+        excess = sum(widths) + 3 * (len(widths) - 1) - self.console.width
+        while excess > 0:
+            shrinkable = [
+                i for i, h in enumerate(headers) if h in SHRINKABLE and widths[i] > SHRINK_TO
+            ]
+            if not shrinkable:
+                break
+            widest = max(shrinkable, key=lambda i: widths[i])
+            widths[widest] -= 1
+            excess -= 1
+        return widths
+
     def _plain_table(self, headers: list[str], rows: list[list[str]]) -> None:
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
         for row in [headers, *rows]:
             line = "   ".join(cell.ljust(widths[i]) for i, cell in enumerate(row))
             self.text(line.rstrip())
@@ -175,6 +196,9 @@ def print_workloads(printer: Printer, workloads: Sequence[dict[str, Any]], fmt: 
             [name for name, _ in WORKLOAD_CSV_FIELDS],
             [[read(w) for _, read in WORKLOAD_CSV_FIELDS] for w in workloads],
         )
+    elif not workloads:
+        # Like kubectl: the note goes to stderr, so a script reading stdout sees no rows.
+        print("No workloads found.", file=sys.stderr)
     else:
         columns = [c for c in WORKLOAD_COLUMNS if fmt == "wide" or not c.wide_only]
         printer.table(

@@ -1,0 +1,479 @@
+"""The terminal client against a real ``gpufleet serve --demo`` process.
+
+Commands run through ``gpufleet.cli.main`` (the function the ``gpufleet`` script calls, whose
+return value is the exit code), plus a few through a real subprocess. Outputs are parsed back
+and compared with what the API returns for the same request.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+
+import httpx
+import pytest
+import yaml
+
+from gpufleet.cli import main
+from gpufleet.client.charts import Series, braille_rows, format_number, render_chart
+from gpufleet.client.config import load_config
+from gpufleet.client.http import ClientError
+from gpufleet.client.metric_commands import parse_since
+from gpufleet.client.output import Printer, print_workloads
+from tests.conftest import ADMIN_ID, ADMIN_SECRET
+from tests.support.demo_server import demo_server
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.e2e
+
+# Computed against each request's "now" (or recomputed by a background task), so two
+# requests a moment apart may differ there.
+MOVING_FIELDS = (
+    "totalPendingTimeSeconds",
+    "totalRunningTimeSeconds",
+    "idleGpus",
+    "idleAllocatedGpus",
+)
+ANSI = re.compile(r"\x1b\[")
+
+
+def stable(workload: dict) -> dict:
+    return {k: v for k, v in workload.items() if k not in MOVING_FIELDS}
+
+
+@pytest.fixture(scope="module")
+def demo(request, tmp_path_factory):
+    with demo_server(request, tmp_path_factory) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api(demo):
+    with demo.api() as client:
+        yield client
+
+
+@pytest.fixture
+def config_path(tmp_path, monkeypatch):
+    path = tmp_path / "xdg" / "gpufleet" / "config.json"
+    monkeypatch.delenv("GPUFLEET_CONFIG", raising=False)
+    monkeypatch.delenv("GPUFLEET_PROFILE", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    return path
+
+
+def run(capsys, *argv: str, stdin: str | None = None, monkeypatch=None) -> tuple[int, str, str]:
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def cli(demo, config_path, capsys, monkeypatch):
+    """Run client commands logged in to the demo server; returns (exit code, stdout, stderr)."""
+    code, _, err = run(
+        capsys,
+        "login",
+        demo.url,
+        "--client-id",
+        ADMIN_ID,
+        stdin=ADMIN_SECRET + "\n",
+        monkeypatch=monkeypatch,
+    )
+    assert code == 0, err
+    return lambda *argv: run(capsys, *argv)
+
+
+def test_login_writes_a_private_profile_with_a_working_token(
+    demo, config_path, capsys, monkeypatch
+):
+    code, out, err = run(
+        capsys,
+        "login",
+        demo.url + "/",
+        "--client-id",
+        ADMIN_ID,
+        "--profile",
+        "lab",
+        stdin=ADMIN_SECRET + "\n",
+        monkeypatch=monkeypatch,
+    )
+    assert (code, err) == (0, "")
+    assert "profile 'lab'" in out
+    assert stat.S_IMODE(config_path.stat().st_mode) == 0o600
+    config = load_config(config_path)
+    assert config.current == "lab"
+    profile = config.profiles["lab"]
+    assert (profile.url, profile.client_id, profile.client_secret) == (
+        demo.url,
+        ADMIN_ID,
+        ADMIN_SECRET,
+    )
+
+    code, out, _ = run(capsys, "token")
+    assert code == 0
+    token = out.strip()
+    answer = httpx.get(
+        demo.url + "/api/v1/workloads/count", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200
+
+
+def test_login_with_a_wrong_secret_is_an_auth_error_and_writes_nothing(
+    demo, config_path, capsys, monkeypatch
+):
+    code, out, err = run(
+        capsys,
+        "login",
+        demo.url,
+        "--client-id",
+        "nobody-at-all",
+        "--client-secret",
+        "wrong",
+    )
+    assert code == 3
+    assert out == ""
+    assert err.startswith("gpufleet: error: login refused") and err.count("\n") == 1
+    assert not config_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [("ftp://example.org", 2), ("localhost:8080", 2), ("http://127.0.0.1:{port}", 5)],
+)
+def test_login_to_a_bad_or_unreachable_url(config_path, capsys, url, expected):
+    url = url.format(port=free_port())
+    code, _, err = run(capsys, "login", url, "--client-id", "a", "--client-secret", "b")
+    assert code == expected
+    assert err.startswith("gpufleet: error: ") and err.count("\n") == 1
+
+
+def test_commands_before_login_say_so(config_path, capsys):
+    code, _, err = run(capsys, "workloads", "list")
+    assert code == 3
+    assert "not logged in" in err
+
+
+def test_list_json_yaml_and_csv_are_what_the_api_returns(cli, api):
+    params = {"sortBy": "name", "limit": 20, "filterBy": "phase!=Running"}
+    expected = api.get("/api/v1/workloads", params=params).json()["workloads"]
+    assert len(expected) == 20
+    argv = ("workloads", "list", "--sort", "name", "--limit", "20", "-f", "phase!=Running")
+
+    code, out, err = cli(*argv, "-o", "json")
+    assert (code, err) == (0, "")
+    as_json = json.loads(out)
+    assert [stable(w) for w in as_json] == [stable(w) for w in expected]
+
+    code, out, _ = cli(*argv, "-o", "yaml")
+    assert code == 0
+    assert [stable(w) for w in yaml.safe_load(out)] == [stable(w) for w in expected]
+
+    code, out, _ = cli(*argv, "-o", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["id"], r["name"], r["phase"], r["projectName"]) for r in rows] == [
+        (w["id"], w["name"], w["phase"], w["projectName"]) for w in expected
+    ]
+
+
+def test_table_and_wide_are_plain_text_when_not_a_terminal(cli, api):
+    expected = api.get("/api/v1/workloads", params={"sortBy": "name", "limit": 7}).json()
+    code, out, _ = cli("workloads", "list", "--sort", "name", "--limit", "7")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "TYPE", "PROJECT", "PHASE", "GPUS", "AGE"]
+    assert [line.split()[0] for line in lines[1:]] == [w["name"] for w in expected["workloads"]]
+    assert not ANSI.search(out)
+
+    code, out, _ = cli("workloads", "list", "--sort", "name", "--limit", "7", "-o", "wide")
+    assert code == 0
+    assert "SUBMITTED BY" in out.splitlines()[0]
+    for workload in expected["workloads"]:
+        assert workload["id"] in out
+
+
+def test_desc_and_offset_page_through_the_same_order(cli, api):
+    expected = api.get(
+        "/api/v1/workloads", params={"sortBy": "createdAt", "sortOrder": "desc", "limit": 10}
+    ).json()["workloads"]
+    code, out, _ = cli(
+        "workloads",
+        "list",
+        "--sort",
+        "createdAt",
+        "--desc",
+        "--limit",
+        "5",
+        "--offset",
+        "5",
+        "-o",
+        "json",
+    )
+    assert code == 0
+    assert [w["id"] for w in json.loads(out)] == [w["id"] for w in expected[5:]]
+
+
+def test_all_walks_every_page(cli, api):
+    total = api.get("/api/v1/workloads/count", params={"filterBy": "phase!=Running"}).json()
+    assert total["count"] > 37 * 2  # several pages of 37
+    code, out, err = cli(
+        "workloads", "list", "--all", "--limit", "37", "-f", "phase!=Running", "-o", "json"
+    )
+    assert (code, err) == (0, "")  # no progress bar when stderr is not a terminal
+    ids = [w["id"] for w in json.loads(out)]
+    assert len(ids) == len(set(ids)) == total["count"]
+
+
+def test_count_matches_the_api(cli, api):
+    for filters in ([], ["phase==Pending"], ["phase==Running", "projectName=@a"]):
+        expected = api.get("/api/v1/workloads/count", params={"filterBy": filters}).json()
+        argv = [arg for f in filters for arg in ("-f", f)]
+        code, out, _ = cli("workloads", "count", *argv)
+        assert code == 0
+        assert int(out) == expected["count"]
+    code, out, _ = cli("workloads", "count", "-o", "json")
+    assert json.loads(out) == api.get("/api/v1/workloads/count").json()
+
+
+def test_get_describes_a_workload_and_prints_it_as_json(cli, api, demo):
+    expected = api.get(f"/api/v1/workloads/{demo.charted_id}").json()
+    code, out, _ = cli("workloads", "get", demo.charted_id)
+    assert code == 0
+    assert re.search(rf"^Name:\s+{re.escape(expected['name'])}$", out, re.M)
+    assert re.search(r"^Phase:\s+Running$", out, re.M)
+    code, out, _ = cli("workloads", "get", demo.charted_id, "-o", "json")
+    assert stable(json.loads(out)) == stable(expected)
+
+
+def test_get_shows_pending_scheduling_messages(cli, api):
+    pending = api.get(
+        "/api/v1/workloads", params={"filterBy": "phase==Pending", "limit": 100}
+    ).json()["workloads"]
+    detailed = [api.get(f"/api/v1/workloads/{w['id']}").json() for w in pending[:30]]
+    with_messages = [w for w in detailed if w.get("pendingSchedulingMessages")]
+    assert with_messages, "the demo should have pending workloads with scheduling messages"
+    workload = with_messages[0]
+    code, out, _ = cli("workloads", "get", workload["id"])
+    assert code == 0
+    assert "Pending scheduling messages:" in out
+    assert workload["pendingSchedulingMessages"][0]["reason"] in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected_code", "mentions"),
+    [
+        (("workloads", "get", "00000000-0000-4000-8000-000000000000"), 4, "not found"),
+        (("workloads", "get", "not-a-uuid"), 2, "workloadId"),
+        (("workloads", "list", "-f", "bogus==1"), 2, "filterBy"),
+        (("workloads", "list", "-f", "name=='; DROP TABLE workloads; --"), 0, None),
+        (("workloads", "list", "--sort", "nonsense"), 2, "sortBy"),
+        (("workloads", "list", "--limit", "100000"), 2, "limit"),
+        (("telemetry", "GPU_ALLOCATION", "--group-by", "Colour"), 2, "groupBy"),
+        (("metrics", "00000000-0000-4000-8000-000000000000"), 4, "not found"),
+        (("metrics", "{id}", "--type", "NOT_A_TYPE"), 2, "metricType"),
+        (("metrics", "{id}", "--since", "soon"), 2, "--since"),
+    ],
+)
+def test_errors_are_one_line_with_a_meaningful_exit_code(cli, demo, argv, expected_code, mentions):
+    code, out, err = cli(*(arg.format(id=demo.charted_id) for arg in argv))
+    assert code == expected_code, err
+    if mentions is None:
+        assert out == ""
+        assert err == "No workloads found.\n"
+        return
+    assert out == ""
+    assert err.startswith("gpufleet: error: ") and err.count("\n") == 1
+    assert mentions in err
+
+
+def test_telemetry_groups_add_up_to_the_count(cli, api):
+    code, out, _ = cli("telemetry", "WORKLOADS_COUNT", "--group-by", "Phase", "-o", "json")
+    assert code == 0
+    body = json.loads(out)
+    total = api.get("/api/v1/workloads/count").json()["count"]
+    assert sum(int(v["value"]) for v in body["values"]) == total
+
+    code, out, _ = cli("telemetry", "WORKLOADS_COUNT", "--group-by", "Phase")
+    assert code == 0
+    assert out.splitlines()[1].split() == ["PHASE", "VALUE"]
+    assert re.search(r"^Running\s+\d+$", out, re.M)
+
+    code, out, _ = cli(
+        "telemetry", "GPU_ALLOCATION", "--group-by", "DepartmentId,ProjectId", "-o", "csv"
+    )
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows and set(rows[0]) == {"DepartmentId", "ProjectId", "value"}
+
+
+def test_metrics_draws_one_chart_per_series(cli, demo):
+    code, out, err = cli(
+        "metrics",
+        demo.charted_id,
+        "--type",
+        "GPU_UTILIZATION,CPU_USAGE_CORES",
+        "--since",
+        "6h",
+        "--width",
+        "70",
+        "--height",
+        "5",
+    )
+    assert (code, err) == (0, "")
+    titles = [line for line in out.splitlines() if line.startswith(("GPU_", "CPU_"))]
+    assert [t.split("  ")[0] for t in titles] == [
+        "GPU_UTILIZATION gpu=0",
+        "GPU_UTILIZATION gpu=1",
+        "CPU_USAGE_CORES",
+    ]
+    assert all(" min " in t and " max " in t and " last " in t for t in titles)
+    chart_rows = [line for line in out.splitlines() if "┤" in line]
+    assert len(chart_rows) == 3 * 5
+    # Braille dots other than the blank cell: the lines were really drawn.
+    assert all(re.search("[\u2801-\u28ff]", row) for row in chart_rows)
+    assert max(len(line) for line in out.splitlines()) <= 70
+
+
+def test_metrics_json_is_the_api_answer(cli, demo):
+    code, out, _ = cli(
+        "metrics", demo.charted_id, "--type", "GPU_UTILIZATION", "-o", "json", "--samples", "12"
+    )
+    assert code == 0
+    body = json.loads(out)
+    series = [m for m in body["measurements"] if m["type"] == "GPU_UTILIZATION"]
+    assert sorted(m["labels"]["gpu"] for m in series) == ["0", "1"]
+    assert all(len(m["values"]) <= 12 for m in series)
+
+
+def test_an_expired_cached_token_is_replaced_and_saved(cli, config_path):
+    config = load_config(config_path)
+    old = config.profiles["default"].token
+    raw = json.loads(config_path.read_text())
+    raw["profiles"]["default"]["token_expires_at"] = 0
+    config_path.write_text(json.dumps(raw))
+    code, out, _ = cli("token")
+    assert code == 0
+    fresh = load_config(config_path).profiles["default"]
+    assert out.strip() == fresh.token
+    assert fresh.token_expires_at > 0
+    assert old is not None
+
+
+def test_a_rejected_cached_token_is_renewed_once(cli, config_path):
+    raw = json.loads(config_path.read_text())
+    raw["profiles"]["default"]["token"] = "not.a.token"
+    config_path.write_text(json.dumps(raw))
+    code, out, _ = cli("workloads", "count")
+    assert code == 0 and int(out) > 0
+    assert load_config(config_path).profiles["default"].token != "not.a.token"
+
+
+def test_a_server_that_went_away_is_unavailable(cli, config_path):
+    raw = json.loads(config_path.read_text())
+    raw["profiles"]["default"]["url"] = f"http://127.0.0.1:{free_port()}"
+    config_path.write_text(json.dumps(raw))
+    code, _, err = cli("workloads", "list")
+    assert code == 5
+    assert err.startswith("gpufleet: error: cannot connect to")
+
+
+def test_the_installed_entry_point_reports_exit_codes(cli, config_path, demo):
+    env = {**os.environ, "GPUFLEET_CONFIG": str(config_path)}
+    command = [sys.executable, "-m", "gpufleet.cli"]
+    ok = subprocess.run(
+        [*command, "workloads", "count", "-f", "phase==Running"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert int(ok.stdout) > 0
+    missing = subprocess.run(
+        [*command, "workloads", "get", "00000000-0000-4000-8000-000000000000"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert missing.returncode == 4
+    assert missing.stdout == ""
+    with pytest.raises(SystemExit) as usage:
+        main(["workloads", "list", "-o", "xml"])
+    assert usage.value.code == 2
+
+
+# The pieces below need no server.
+
+
+def test_braille_chart_of_a_rising_series_starts_low_and_ends_high():
+    rows = braille_rows([0, 1, 2, 3, 4, 5, 6, 7], width=4, height=2)
+    assert len(rows) == 2 and all(len(row) == 4 for row in rows)
+    blank = "\u2800"
+    assert rows[1][0] != blank and rows[0][0] == blank  # first point at the bottom
+    assert rows[0][-1] != blank and rows[1][-1] == blank  # last point at the top
+
+
+def test_a_flat_or_empty_series_still_renders():
+    flat = render_chart(Series("FLAT", [3.0] * 10), width=30, height=3)
+    assert "min 3  max 3  last 3" in flat[0]
+    assert any(ch != "\u2800" for ch in flat[2].split("┤")[1])  # drawn across the middle
+    assert render_chart(Series("NONE", [float("nan")]), width=30)[1].strip() == (
+        "(no data in this range)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [(1536 * 1024**2, "bytes", "1.5GiB"), (42.123, "%", "42.1%"), (0.25, "cores", "0.25 cores")],
+)
+def test_chart_labels_carry_units(value, unit, text):
+    assert format_number(value, unit) == text
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("6h", 21600), ("1h30m", 5400)])
+def test_since_accepts_durations(text, seconds):
+    assert parse_since(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "6", "h", "-1h", "6 hours", "0m"])
+def test_since_rejects_anything_else(text):
+    with pytest.raises(ClientError) as failure:
+        parse_since(text)
+    assert failure.value.exit_code == 2
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_tables_on_a_terminal_colour_phases_and_fit_its_width(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    stream = _Terminal()
+    printer = Printer(stream)
+    workload = {
+        "name": "a-very-long-workload-name-" * 4,
+        "type": "Training",
+        "projectName": "vision",
+        "phase": "Failed",
+        "allocatedResources": {"gpu": 2},
+        "createdAt": "2020-01-01T00:00:00Z",
+    }
+    print_workloads(printer, [workload], "table")
+    out = stream.getvalue()
+    assert ANSI.search(out)  # coloured
+    plain = ANSI.sub("", re.sub(r"\x1b\[[0-9;]*m", "", out))
+    assert max(len(line) for line in plain.splitlines()) <= 60
+    assert "Failed" in plain and "…" in plain  # the long name is cut, not wrapped
