@@ -85,3 +85,11 @@ def test_fixture_roots_use_the_root_uid_as_id() -> None:
         record = derive_case(case)
         uids = {obj["metadata"]["uid"] for obj in case["objects"]}
         assert record["id"] in uids
+
+
+def test_every_fixture_record_is_accepted_by_the_ingest_contract() -> None:
+    from gpufleet.schemas.ingest import IngestWorkload
+
+    for path in CASES:
+        record = derive_case(load_case(path))
+        IngestWorkload.model_validate(record)

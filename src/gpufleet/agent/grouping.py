@@ -104,7 +104,10 @@ def resolve(obj: Mapping[str, Any], index: ObjectIndex) -> Resolution:
                     return Resolution(tuple(chain), str(reference.get("uid", "")))
                 break
         if uid_of(parent) in seen:
-            break
+            # An ownership cycle (broken data): end at its smallest uid, the same from anywhere.
+            start = [uid_of(o) for o in chain].index(uid_of(parent))
+            smallest = min(range(start, len(chain)), key=lambda i: uid_of(chain[i]))
+            return Resolution(tuple(chain[: smallest + 1]))
         seen.add(uid_of(parent))
         chain.append(parent)
         current = parent

@@ -1,0 +1,163 @@
+"""Grouping objects into workloads as they arrive in any order, change owners and go away."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpufleet.agent.kinds import BY_KEY, KINDS
+from gpufleet.agent.state import ClusterState
+
+
+def obj(
+    api_version: str, kind: str, name: str, uid: str, owner: dict | None = None, **meta: Any
+) -> dict:
+    metadata: dict[str, Any] = {"name": name, "namespace": "ns", "uid": uid, **meta}
+    if owner is not None:
+        metadata["ownerReferences"] = [
+            {
+                "apiVersion": owner["apiVersion"],
+                "kind": owner["kind"],
+                "name": owner["metadata"]["name"],
+                "uid": owner["metadata"]["uid"],
+                "controller": True,
+            }
+        ]
+    return {"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": {}, "status": {}}
+
+
+def tracked_state() -> ClusterState:
+    state = ClusterState()
+    for kind in KINDS:
+        state.set_tracked(kind, True)
+    return state
+
+
+DEPLOY = obj("apps/v1", "Deployment", "web", "d-1")
+RS = obj("apps/v1", "ReplicaSet", "web-1", "rs-1", DEPLOY)
+POD = obj("v1", "Pod", "web-1-a", "p-1", RS)
+
+
+def test_pods_arriving_before_their_owners_wait_then_join_the_root() -> None:
+    state = tracked_state()
+    changes = state.upsert(POD)
+    assert changes.dirty == set()
+    assert state.roots == []
+    changes = state.upsert(RS)
+    assert changes.dirty == set()
+    changes = state.upsert(DEPLOY)
+    assert changes.dirty == {"d-1"}
+    assert state.roots == ["d-1"]
+    assert [p["metadata"]["uid"] for p in state.view("d-1").pods] == ["p-1"]
+
+
+def test_owner_of_an_unwatched_kind_ends_the_walk() -> None:
+    state = tracked_state()
+    state.set_tracked(BY_KEY["ReplicaSet.apps"], False)
+    state.upsert(POD)
+    # The ReplicaSet is not watched, so the pod is its own workload.
+    assert state.roots == ["p-1"]
+
+
+def test_deleting_the_root_reports_it_and_orphans_wait() -> None:
+    state = tracked_state()
+    for item in (DEPLOY, RS, POD):
+        state.upsert(item)
+    changes = state.delete(DEPLOY)
+    assert changes.deleted == {"d-1"}
+    assert state.roots == []
+
+
+def test_deleting_a_pod_marks_its_root_dirty() -> None:
+    state = tracked_state()
+    for item in (DEPLOY, RS, POD):
+        state.upsert(item)
+    changes = state.delete(POD)
+    assert changes.dirty == {"d-1"}
+    assert state.view("d-1").pods == ()
+
+
+def test_relist_deletes_what_vanished() -> None:
+    state = tracked_state()
+    lone = obj("v1", "Pod", "lone", "p-9")
+    for item in (DEPLOY, RS, POD, lone):
+        state.upsert(item)
+    changes = state.replace(BY_KEY["Pod"], [POD])
+    assert changes.deleted == {"p-9"}
+    assert set(state.roots) == {"d-1"}
+
+
+def test_wrapper_stays_root_and_its_child_is_primary() -> None:
+    state = tracked_state()
+    wrapper = obj("run.ai/v2alpha1", "TrainingWorkload", "t", "w-1", labels={"project": "p"})
+    job = obj("batch/v1", "Job", "t", "j-1", wrapper, labels={"user": "u"})
+    pod = obj("v1", "Pod", "t-0", "p-2", job)
+    for item in (pod, job, wrapper):
+        state.upsert(item)
+    view = state.view("w-1")
+    assert state.roots == ["w-1"]
+    assert view.primary["metadata"]["uid"] == "j-1"
+    assert view.chain_labels == ({"user": "u"}, {"project": "p"})
+
+
+def test_member_label_groups_pods_not_linked_by_owner() -> None:
+    state = tracked_state()
+    service = obj("serving.knative.dev/v1", "Service", "svc", "k-1")
+    deployment = obj(
+        "apps/v1",
+        "Deployment",
+        "svc-00001-deployment",
+        "d-2",
+        labels={"serving.knative.dev/service": "svc"},
+    )
+    pod = obj("v1", "Pod", "svc-pod", "p-3", labels={"serving.knative.dev/service": "svc"})
+    state.upsert(pod)
+    state.upsert(deployment)
+    assert state.roots == []
+    state.upsert(service)
+    assert state.roots == ["k-1"]
+    assert [p["metadata"]["uid"] for p in state.view("k-1").pods] == ["p-3"]
+
+
+def test_podgroups_join_the_workload_but_are_never_roots() -> None:
+    state = tracked_state()
+    job = obj("batch/v1", "Job", "j", "j-2")
+    podgroup = obj("scheduling.run.ai/v2alpha2", "PodGroup", "pg-j", "pg-1", job)
+    state.upsert(podgroup)
+    state.upsert(job)
+    assert state.roots == ["j-2"]
+    assert [g["metadata"]["uid"] for g in state.view("j-2").podgroups] == ["pg-1"]
+
+
+def test_owner_cycles_terminate() -> None:
+    state = tracked_state()
+    a = obj("batch/v1", "Job", "a", "c-a")
+    b = obj("batch/v1", "Job", "b", "c-b", a)
+    a["metadata"]["ownerReferences"] = [
+        {"apiVersion": "batch/v1", "kind": "Job", "name": "b", "uid": "c-b"}
+    ]
+    state.upsert(a)
+    state.upsert(b)
+    assert len(state.roots) == 1
+
+
+def test_objects_without_uid_or_of_unknown_kinds_are_ignored() -> None:
+    state = tracked_state()
+    assert (
+        state.upsert({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}}).dirty == set()
+    )
+    assert state.upsert(obj("example.com/v1", "Widget", "w", "u-1")).dirty == set()
+    assert len(state) == 0
+
+
+def test_priority_classes_are_values_not_workloads() -> None:
+    state = tracked_state()
+    state.upsert(
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": "urgent", "uid": "pc-1"},
+            "value": 1000,
+        }
+    )
+    assert state.priority_values == {"urgent": 1000}
+    assert state.roots == []
