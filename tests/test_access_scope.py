@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ CLUSTERS = ("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222
 PROJECTS = {"p1": ("d1", 0), "p2": ("d1", 1), "p3": ("d2", 0), "p4": ("d2", 1), "p5": ("d3", 0)}
 DEPARTMENTS = ("d1", "d2", "d3")
 READ_ROLES = ("viewer", "researcher")
+METRICS_QUERY = "metricType=GPU_UTILIZATION&start=2024-05-01T00:00:00Z&end=2024-05-01T01:00:00Z"
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ def test_every_caller_sees_exactly_its_scope(app, anonymous_client, data):
                 departmentId=department,
                 clusterId=CLUSTERS[cluster],
                 deletedAt=BASE_TIME if deleted else None,
+                gpus=float(pools),
                 currentNodePools=[f"pool-{i}" for i in range(pools)],
             )
         )
@@ -183,9 +186,31 @@ def test_every_caller_sees_exactly_its_scope(app, anonymous_client, data):
                 "/api/v1/workloads/count", params={"deleted": str(deleted).lower()}, headers=headers
             ).json()["count"]
             assert count == len(expected)
+        live = [item for item in items if _visible(rules, item) and item["deletedAt"] is None]
+        _check_telemetry(anonymous_client, headers, live)
         for item in items:
-            response = anonymous_client.get(f"/api/v1/workloads/{item['id']}", headers=headers)
-            assert response.status_code == (200 if _visible(rules, item) else 404)
+            expected_status = 200 if _visible(rules, item) else 404
+            for suffix in ("", "/history", "/pods", "/metrics?" + METRICS_QUERY):
+                response = anonymous_client.get(
+                    f"/api/v1/workloads/{item['id']}{suffix}", headers=headers
+                )
+                assert response.status_code == expected_status, (suffix, response.text)
+
+
+def _check_telemetry(client, headers, live: list[dict]) -> None:
+    def total(kind: str, group_by: str | None = None) -> float:
+        params = {"telemetryType": kind}
+        if group_by:
+            params["groupBy"] = group_by
+        response = client.get("/api/v1/workloads/telemetry", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        return sum(float(v["value"]) for v in response.json()["values"])
+
+    for group_by in (None, "ProjectId", "ClusterId,DepartmentId"):
+        assert total("WORKLOADS_COUNT", group_by) == len(live)
+        assert total("GPU_ALLOCATION", group_by) == pytest.approx(
+            sum(item["allocatedResources"]["gpu"] for item in live)
+        )
 
 
 def test_unreadable_workload_is_indistinguishable_from_a_missing_one(app, anonymous_client):
