@@ -32,7 +32,7 @@ def _assert_error(response, code: int) -> dict:
     ("method", "path", "code"),
     [
         ("GET", "/api/v1/nothing-here", 404),
-        ("GET", "/", 404),
+        ("GET", "/api/v2/workloads", 404),
         ("GET", "/api/v1/workloads/count/extra", 404),
         ("DELETE", "/api/v1/workloads", 405),
         ("POST", "/api/v1/workloads/count", 405),
