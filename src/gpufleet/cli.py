@@ -141,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from_args(args)
     except ValidationError as exc:
         for error in exc.errors():
-            print(f"gpufleet: invalid setting {error['loc'][0]}: {error['msg']}", file=sys.stderr)
+            # Checks across several settings (model validators) carry no field location.
+            where = f"setting {error['loc'][0]}" if error["loc"] else "settings"
+            print(f"gpufleet: invalid {where}: {error['msg']}", file=sys.stderr)
         return 2
     return args.handler(args, settings)
 
