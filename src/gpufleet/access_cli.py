@@ -83,6 +83,16 @@ def _rules(args, conn) -> None:
             print(f"revoked rule {args.rule_id}")
 
 
+def _signing_keys(args, conn) -> None:
+    match args.signing_command:
+        case "rotate":
+            administration.rotate_signing_key(conn, CLI_ACTOR)
+        case "revoke":
+            administration.revoke_signing_key(conn, CLI_ACTOR, args.kid)
+    keys = administration.signing_keys(conn, CLI_ACTOR)
+    _print_table(keys, ["kid", "algorithm", "createdAt", "active"], args.json)
+
+
 def _audit(args, conn) -> None:
     entries, _next = audit.list_entries(conn, offset=0, limit=args.limit)
     _print_table(entries, ["at", "actor", "action", "target", "sourceIp"], args.json)
@@ -133,6 +143,12 @@ def register(commands, add_settings_flags: Callable[[argparse.ArgumentParser], N
     grant.add_argument("--scope-type", choices=[s.value for s in ScopeType], required=True)
     grant.add_argument("--scope-id", default="")
     leaf(rule_commands, "revoke", "delete an access rule", _rules).add_argument("rule_id", type=int)
+
+    signing = groups.add_parser("signing-keys", help="the keys that sign access tokens")
+    signing_commands = signing.add_subparsers(dest="signing_command", required=True)
+    leaf(signing_commands, "list", "list signing keys", _signing_keys)
+    leaf(signing_commands, "rotate", "add a key that signs from now on", _signing_keys)
+    leaf(signing_commands, "revoke", "stop trusting a key", _signing_keys).add_argument("kid")
 
     log = leaf(groups, "audit", "show the newest audit log entries", _audit)
     log.add_argument("--limit", type=int, default=50)

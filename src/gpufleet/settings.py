@@ -83,6 +83,9 @@ class Settings(BaseSettings):
         description="Largest ingest request body, in bytes.",
     )
     log_level: str = Field("info", description="Log level of the server (debug, info, warning).")
+    signing_key_refresh_seconds: float = Field(
+        30.0, ge=0, le=3600, description="How often each replica re-reads the signing keys."
+    )
     refresh_token_ttl_seconds: int = Field(
         24 * 3600, ge=60, le=90 * 24 * 3600, description="Lifetime of issued refresh tokens."
     )

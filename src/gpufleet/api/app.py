@@ -29,7 +29,7 @@ from gpufleet.auth.rate_limit import FailureLimiter
 from gpufleet.auth.tokens import TokenService
 from gpufleet.bootstrap import prepare_store
 from gpufleet.metrics.backend import MetricsBackend
-from gpufleet.metrics.embedded import EmbeddedMetricsBackend
+from gpufleet.metrics.select import metrics_backend_for
 from gpufleet.metrics.tasks import MetricsTasks
 from gpufleet.settings import Settings
 from gpufleet.store.credentials import load_signing_keys
@@ -59,7 +59,7 @@ def create_app(
     """Build the API server; prepares the database (migrations, keys, admin) first."""
     engine = engine or create_store_engine(settings)
     generated_admin = prepare_store(engine, settings)
-    metrics_backend = metrics_backend or EmbeddedMetricsBackend(engine)
+    metrics_backend = metrics_backend or metrics_backend_for(settings, engine)
     metrics_tasks = MetricsTasks(engine, metrics_backend, settings)
 
     @asynccontextmanager
@@ -87,7 +87,12 @@ def create_app(
     app.state.gpufleet = AppState(
         settings=settings,
         engine=engine,
-        tokens=TokenService(reload_keys(), settings.token_ttl_seconds, reload_keys),
+        tokens=TokenService(
+            reload_keys(),
+            settings.token_ttl_seconds,
+            reload_keys,
+            refresh_seconds=settings.signing_key_refresh_seconds,
+        ),
         failures=FailureLimiter(
             settings.token_failure_limit, settings.token_failure_window_seconds
         ),

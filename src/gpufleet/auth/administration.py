@@ -15,7 +15,7 @@ from gpufleet.api.errors import ApiError
 from gpufleet.auth.access import Access
 from gpufleet.auth.roles import ALLOWED_SCOPES, Role, ScopeType, SubjectType
 from gpufleet.auth.secrets import generate_client_id, generate_secret, hash_secret
-from gpufleet.store import access_keys, access_rules, audit
+from gpufleet.store import access_keys, access_rules, audit, credentials
 from gpufleet.store.tables import projects
 from gpufleet.store.workload_documents import format_timestamp
 
@@ -155,3 +155,31 @@ def revoke_rule(conn: Connection, actor: Actor, rule_id: int) -> None:
     _check_rule_allowed(conn, actor, Role(rule.role), ScopeType(rule.scope_type), rule.scope_id)
     access_rules.delete_rule(conn, rule_id)
     _audit(conn, actor, "access_rule.delete", str(rule_id), **rule_wire(rule))
+
+
+def signing_keys(conn: Connection, actor: Actor) -> list[dict]:
+    require_admin(actor)
+    return [
+        {**key, "createdAt": format_timestamp(key["createdAt"])}
+        for key in credentials.list_signing_keys(conn)
+    ]
+
+
+def rotate_signing_key(conn: Connection, actor: Actor) -> str:
+    """Add a signing key that signs from now on; older keys keep verifying until revoked."""
+    require_admin(actor)
+    key = credentials.add_signing_key(conn)
+    _audit(conn, actor, "signing_key.rotate", key.kid)
+    return key.kid
+
+
+def revoke_signing_key(conn: Connection, actor: Actor, kid: str) -> None:
+    """Refuse every token the key signed; the last active key cannot be revoked."""
+    require_admin(actor)
+    active = [key.kid for key in credentials.load_signing_keys(conn)]
+    if kid not in active:
+        raise ApiError(404, f"No active signing key {kid}.")
+    if len(active) == 1:
+        raise ApiError(400, "The last active signing key cannot be revoked; rotate first.")
+    credentials.revoke_signing_key(conn, kid)
+    _audit(conn, actor, "signing_key.revoke", kid)

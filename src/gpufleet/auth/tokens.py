@@ -42,10 +42,11 @@ def sdk_readable_json(payload: dict) -> bytes:
 
 
 class TokenService:
-    """Signs with the oldest active key, verifies with any active key.
+    """Signs with the newest active key, verifies with any active key.
 
-    ``reload_keys`` is called when a token names a key id this process has not seen, so a key
-    created by another replica is picked up without a restart.
+    The key set is read again from the database every ``refresh_seconds`` and whenever a token
+    names a key id this process has not seen, so a key rotated or revoked through any replica
+    takes effect on all of them without a restart.
     """
 
     def __init__(
@@ -53,15 +54,35 @@ class TokenService:
         keys: list[SigningKey],
         ttl_seconds: int,
         reload_keys: Callable[[], list[SigningKey]] | None = None,
+        refresh_seconds: float = 30.0,
     ) -> None:
-        self._keys = {k.kid: k for k in keys}
-        self._signer = keys[0]
-        # Parsing an RSA private key checks it at length (~0.1 s); do it once, not per token.
-        self._signing_key = serialization.load_pem_private_key(
-            self._signer.private_pem.encode(), password=None
-        )
         self._ttl = ttl_seconds
         self._reload = reload_keys
+        self._refresh_seconds = refresh_seconds
+        self._signer: SigningKey | None = None
+        self._install(keys)
+
+    def _install(self, keys: list[SigningKey]) -> None:
+        if not keys:
+            raise RuntimeError("no active signing key in the database")
+        self._keys = {k.kid: k for k in keys}
+        if self._signer is None or self._signer.kid != keys[-1].kid:
+            self._signer = keys[-1]
+            # Parsing an RSA private key checks it at length (~0.1 s); once per key, not per token.
+            self._signing_key = serialization.load_pem_private_key(
+                self._signer.private_pem.encode(), password=None
+            )
+        self._loaded_at = time.monotonic()
+
+    def reload(self) -> None:
+        """Read the active keys again now (after a rotation or revocation in this process)."""
+        if self._reload is not None:
+            self._install(self._reload())
+
+    def _refresh_if_stale(self, minimum_age: float | None = None) -> None:
+        age = time.monotonic() - self._loaded_at
+        if self._reload is not None and age >= (minimum_age or self._refresh_seconds):
+            self.reload()
 
     @property
     def ttl_seconds(self) -> int:
@@ -77,6 +98,7 @@ class TokenService:
         ttl_seconds: int | None = None,
     ) -> str:
         """Sign a token for ``subject``; ``kind`` is ACCESS or REFRESH."""
+        self._refresh_if_stale()
         now = int(time.time())
         payload = {
             "iss": ISSUER,
@@ -99,9 +121,11 @@ class TokenService:
         )
 
     def _key_for(self, kid: str) -> SigningKey:
+        self._refresh_if_stale()
         key = self._keys.get(kid)
-        if key is None and self._reload is not None:
-            self._keys = {k.kid: k for k in self._reload()}
+        if key is None:
+            # At most once a second, so made-up key ids cannot turn into a query flood.
+            self._refresh_if_stale(minimum_age=1.0)
             key = self._keys.get(kid)
         if key is None:
             raise InvalidToken("token signed by an unknown key")

@@ -79,3 +79,14 @@ class AuditEntry(BaseModel):
 class AuditLog(BaseModel):
     next: int | None = None
     entries: list[AuditEntry]
+
+
+class SigningKey(BaseModel):
+    kid: str
+    algorithm: str
+    createdAt: datetime
+    active: bool
+
+
+class SigningKeyList(BaseModel):
+    signingKeys: list[SigningKey]

@@ -11,7 +11,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import Connection
 
-from gpufleet.store.dialect import insert_ignoring_conflicts
 from gpufleet.store.tables import access_keys, signing_keys
 
 SIGNING_ALGORITHM = "RS256"
@@ -49,7 +48,7 @@ def _new_rsa_key() -> SigningKey:
 
 
 def load_signing_keys(conn: Connection) -> list[SigningKey]:
-    """Active keys, oldest first: the first signs, all verify."""
+    """Active keys, oldest first: the newest signs, all verify."""
     rows = conn.execute(
         sa.select(signing_keys)
         .where(signing_keys.c.active.is_(True))
@@ -58,14 +57,32 @@ def load_signing_keys(conn: Connection) -> list[SigningKey]:
     return [SigningKey(r["kid"], r["algorithm"], r["private_pem"], r["public_pem"]) for r in rows]
 
 
-def ensure_signing_key(conn: Connection) -> list[SigningKey]:
-    """Create the server's signing key on first start; return the active keys."""
-    keys = load_signing_keys(conn)
-    if keys:
-        return keys
+def list_signing_keys(conn: Connection) -> list[dict]:
+    """Every key, active or revoked, as the API shows it (never the private part)."""
+    rows = conn.execute(
+        sa.select(
+            signing_keys.c.kid,
+            signing_keys.c.algorithm,
+            signing_keys.c.created_at,
+            signing_keys.c.active,
+        ).order_by(signing_keys.c.created_at, signing_keys.c.kid)
+    ).mappings()
+    return [
+        {
+            "kid": r["kid"],
+            "algorithm": r["algorithm"],
+            "createdAt": r["created_at"],
+            "active": r["active"],
+        }
+        for r in rows
+    ]
+
+
+def add_signing_key(conn: Connection) -> SigningKey:
+    """A new key; being the newest, it signs from now on."""
     key = _new_rsa_key()
     conn.execute(
-        insert_ignoring_conflicts(conn.dialect.name, signing_keys, ["kid"]).values(
+        signing_keys.insert().values(
             kid=key.kid,
             algorithm=key.algorithm,
             private_pem=key.private_pem,
@@ -74,6 +91,23 @@ def ensure_signing_key(conn: Connection) -> list[SigningKey]:
             active=True,
         )
     )
+    return key
+
+
+def revoke_signing_key(conn: Connection, kid: str) -> bool:
+    """Stop trusting a key; tokens it signed are refused from then on."""
+    statement = (
+        signing_keys.update()
+        .where(signing_keys.c.kid == kid, signing_keys.c.active.is_(True))
+        .values(active=False)
+    )
+    return conn.execute(statement).rowcount > 0
+
+
+def ensure_signing_key(conn: Connection) -> list[SigningKey]:
+    """Create the server's signing key on first start; return the active keys."""
+    if not load_signing_keys(conn):
+        add_signing_key(conn)
     return load_signing_keys(conn)
 
 

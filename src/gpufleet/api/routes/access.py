@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from gpufleet.api.authorization import AuditAccess, CallerAccess, ManageAccess
-from gpufleet.api.deps import CurrentPrincipal, Db
+from gpufleet.api.deps import CurrentPrincipal, Db, State
 from gpufleet.api.responses import json_response
 from gpufleet.auth import administration
 from gpufleet.auth.access import Access
@@ -32,6 +32,7 @@ from gpufleet.schemas.access import (
     AccessRuleList,
     AuditLog,
     RoleList,
+    SigningKeyList,
 )
 from gpufleet.schemas.errors import error_responses
 from gpufleet.store import access_keys, access_rules, audit
@@ -209,6 +210,50 @@ def delete_access_rule(
     administration.revoke_rule(conn, _actor(principal, access, request), ruleId)
     conn.commit()
     return Response(status_code=204)
+
+
+@router.get("/signing-keys", response_model=SigningKeyList, responses=error_responses(401, 403))
+def list_signing_keys(
+    access: ManageAccess, principal: CurrentPrincipal, conn: Db, request: Request
+) -> Response:
+    keys = administration.signing_keys(conn, _actor(principal, access, request))
+    return json_response({"signingKeys": keys})
+
+
+@router.post(
+    "/signing-keys",
+    status_code=201,
+    response_model=SigningKeyList,
+    responses=error_responses(401, 403),
+)
+def rotate_signing_key(
+    state: State, access: ManageAccess, principal: CurrentPrincipal, conn: Db, request: Request
+) -> Response:
+    actor = _actor(principal, access, request)
+    administration.rotate_signing_key(conn, actor)
+    conn.commit()
+    state.tokens.reload()
+    return json_response({"signingKeys": administration.signing_keys(conn, actor)}, status_code=201)
+
+
+@router.post(
+    "/signing-keys/{kid}/revoke",
+    response_model=SigningKeyList,
+    responses=error_responses(400, 401, 403, 404),
+)
+def revoke_signing_key(
+    state: State,
+    access: ManageAccess,
+    principal: CurrentPrincipal,
+    conn: Db,
+    request: Request,
+    kid: Annotated[str, Path(max_length=64)],
+) -> Response:
+    actor = _actor(principal, access, request)
+    administration.revoke_signing_key(conn, actor, kid)
+    conn.commit()
+    state.tokens.reload()
+    return json_response({"signingKeys": administration.signing_keys(conn, actor)})
 
 
 @router.get("/audit-log", response_model=AuditLog, responses=error_responses(400, 401, 403))

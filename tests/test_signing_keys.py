@@ -1,0 +1,129 @@
+"""Rotating and revoking the keys that sign access tokens, across replicas."""
+
+from __future__ import annotations
+
+import json
+
+import jwt
+from fastapi.testclient import TestClient
+
+from gpufleet.api.app import create_app
+from gpufleet.cli import main
+from gpufleet.settings import Settings
+from tests.conftest import ADMIN_ID, ADMIN_SECRET
+
+
+def _kid(token: str) -> str:
+    return jwt.get_unverified_header(token)["kid"]
+
+
+def _fresh_admin_token(client) -> str:
+    response = client.post(
+        "/api/v1/token",
+        json={
+            "grantType": "client_credentials",
+            "clientID": ADMIN_ID,
+            "clientSecret": ADMIN_SECRET,
+        },
+    )
+    return response.json()["accessToken"]
+
+
+def _get(client, token: str):
+    return client.get("/api/v1/workloads", headers={"Authorization": f"Bearer {token}"})
+
+
+def test_rotation_then_revocation(client, admin_token):
+    old_kid = _kid(admin_token)
+    rotated = client.post("/api/v1/signing-keys")
+    assert rotated.status_code == 201
+    keys = rotated.json()["signingKeys"]
+    assert [k["active"] for k in keys] == [True, True]
+    new_kid = keys[-1]["kid"]
+    assert new_kid != old_kid
+
+    new_token = _fresh_admin_token(client)
+    assert _kid(new_token) == new_kid
+    assert _get(client, admin_token).status_code == 200  # old tokens keep working
+
+    revoked = client.post(f"/api/v1/signing-keys/{old_kid}/revoke", headers=_auth(new_token))
+    assert revoked.status_code == 200
+    assert {k["kid"]: k["active"] for k in revoked.json()["signingKeys"]} == {
+        old_kid: False,
+        new_kid: True,
+    }
+    refused = _get(client, admin_token)
+    assert refused.status_code == 401
+    assert refused.json()["code"] == 401
+    assert _get(client, new_token).status_code == 200
+
+    entries = client.get("/api/v1/audit-log", headers=_auth(new_token)).json()["entries"]
+    actions = [(e["action"], e["target"]) for e in entries]
+    assert ("signing_key.rotate", new_kid) in actions
+    assert ("signing_key.revoke", old_kid) in actions
+
+
+def _auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_last_key_cannot_be_revoked_and_unknown_is_404(client, admin_token):
+    kid = _kid(admin_token)
+    last = client.post(f"/api/v1/signing-keys/{kid}/revoke")
+    assert last.status_code == 400
+    assert "rotate" in last.json()["message"]
+    assert client.post("/api/v1/signing-keys/nope/revoke").status_code == 404
+
+
+def test_non_administrators_cannot_touch_signing_keys(client):
+    key = client.post("/api/v1/access-keys", json={"name": "viewer"}).json()
+    client.post(
+        "/api/v1/authorization/access-rules",
+        json={
+            "subjectType": "accessKey",
+            "subjectId": key["clientId"],
+            "roleName": "viewer",
+            "scopeType": "tenant",
+        },
+    )
+    token = client.post(
+        "/api/v1/token",
+        json={
+            "grantType": "client_credentials",
+            "clientID": key["clientId"],
+            "clientSecret": key["clientSecret"],
+        },
+    ).json()["accessToken"]
+    for method, path in [("get", "/api/v1/signing-keys"), ("post", "/api/v1/signing-keys")]:
+        assert getattr(client, method)(path, headers=_auth(token)).status_code == 403
+
+
+def test_replicas_follow_rotation_and_revocation(settings, client, admin_token):
+    replica_settings = Settings(**{**settings.model_dump(), "signing_key_refresh_seconds": 0})
+    replica = create_app(replica_settings)
+    try:
+        with TestClient(replica, raise_server_exceptions=False) as other:
+            assert _get(other, admin_token).status_code == 200
+            old_kid = _kid(admin_token)
+            client.post("/api/v1/signing-keys")
+            new_token = _fresh_admin_token(client)
+            # The replica has never seen the new key id; it reads the keys again and accepts it.
+            assert _get(other, new_token).status_code == 200
+            # Tokens the replica signs now use the newest key too.
+            assert _kid(_fresh_admin_token(other)) == _kid(new_token)
+            client.post(f"/api/v1/signing-keys/{old_kid}/revoke", headers=_auth(new_token))
+            assert _get(other, admin_token).status_code == 401
+    finally:
+        replica.state.gpufleet.engine.dispose()
+
+
+def test_cli_rotates_lists_and_revokes(capsys, database_url, client, admin_token):
+    db = ["--database-url", database_url]
+    assert main(["access", "signing-keys", "rotate", "--json", *db]) == 0
+    keys = json.loads(capsys.readouterr().out)
+    assert len(keys) == 2
+    assert main(["access", "signing-keys", "revoke", _kid(admin_token), "--json", *db]) == 0
+    keys = json.loads(capsys.readouterr().out)
+    assert [k["active"] for k in keys] == [False, True]
+    assert main(["access", "signing-keys", "list", *db]) == 0
+    assert _kid(admin_token) in capsys.readouterr().out
