@@ -94,8 +94,12 @@ def mean_per_interval(
     conn: Connection, workload_id: str, metric_type: str, window: SampleWindow
 ) -> list[IntervalValue]:
     """Gauges: the mean of each series' samples in each interval that has any."""
+    return _intervals(conn, mean_statement(workload_id, metric_type, window))
+
+
+def mean_statement(workload_id: str, metric_type: str, window: SampleWindow) -> sa.Select:
     interval = _interval(window).label("interval")
-    statement = (
+    return (
         sa.select(T.series, interval, sa.func.avg(T.value).label("value"))
         .where(
             T.workload_id == workload_id,
@@ -106,9 +110,6 @@ def mean_per_interval(
         .group_by(T.series, interval)
         .order_by(T.series, interval)
     )
-    return [
-        IntervalValue(r.series, int(r.interval), float(r.value)) for r in conn.execute(statement)
-    ]
 
 
 def increase_per_interval(
@@ -120,6 +121,10 @@ def increase_per_interval(
     a drop means the counter restarted, and the new value is the increase since. Intervals
     holding samples but no increase report 0.
     """
+    return _intervals(conn, increase_statement(workload_id, metric_type, window))
+
+
+def increase_statement(workload_id: str, metric_type: str, window: SampleWindow) -> sa.Select:
     lookback = max(MIN_COUNTER_LOOKBACK_MS, int(window.step_ms))
     previous = sa.func.lag(T.value).over(partition_by=T.series, order_by=T.ts_ms)
     ordered = (
@@ -142,15 +147,17 @@ def increase_per_interval(
         (ordered.c.value >= ordered.c.previous, ordered.c.value - ordered.c.previous),
         else_=ordered.c.value,
     )
-    statement = (
+    return (
         sa.select(ordered.c.series, interval, sa.func.sum(delta).label("value"))
         .where(ordered.c.ts_ms >= window.start_ms)
         .group_by(ordered.c.series, interval)
         .order_by(ordered.c.series, interval)
     )
-    return [
-        IntervalValue(r.series, int(r.interval), float(r.value)) for r in conn.execute(statement)
-    ]
+
+
+def _intervals(conn: Connection, statement: sa.Select) -> list[IntervalValue]:
+    rows = conn.execute(statement)
+    return [IntervalValue(r.series, int(r.interval), float(r.value)) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)

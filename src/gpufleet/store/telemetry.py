@@ -117,7 +117,12 @@ def _aggregates(kind: TelemetryType) -> list[sa.ColumnElement]:
 
 def workload_telemetry(conn: Connection, query: TelemetryQuery) -> list[TelemetryValue]:
     """The telemetry values of a query, in a stable order (groups ascending)."""
-    dialect = conn.dialect.name
+    rows = conn.execute(telemetry_statement(conn.dialect.name, query)).mappings().all()
+    return _values(query, rows)
+
+
+def telemetry_statement(dialect: str, query: TelemetryQuery) -> sa.Select:
+    """The one SELECT … GROUP BY a telemetry query runs."""
     conditions = selection_conditions(dialect, query.selection)
     if query.phases:
         conditions.append(W.phase.in_(sorted(p.value for p in query.phases)))
@@ -143,8 +148,7 @@ def workload_telemetry(conn: Connection, query: TelemetryQuery) -> list[Telemetr
     statement = sa.select(*columns).select_from(source).where(*conditions)
     if keys:
         statement = statement.group_by(*keys).order_by(*keys)
-    rows = conn.execute(statement).mappings().all()
-    return _values(query, rows)
+    return statement
 
 
 def _groups(query: TelemetryQuery, row) -> tuple[TelemetryGroup, ...]:
