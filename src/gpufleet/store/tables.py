@@ -120,7 +120,6 @@ _SORTED_COLUMNS = (
     "department_id",
     "department_name",
     "created_at",
-    "deleted_at",
     "submitted_by",
     "phase",
     "completed_at",
@@ -139,6 +138,12 @@ _SORTED_COLUMNS = (
 )
 for _name in _SORTED_COLUMNS:
     Index(None, workloads.c[_name], workloads.c.id)
+# Partial, so only deleted=true lists use it: SQLite counts NULLs as distinct values and would
+# otherwise pick it for every live list (deleted_at IS NULL) and sort the whole table.
+_deleted = workloads.c.deleted_at.is_not(None)
+Index(
+    None, workloads.c.deleted_at, workloads.c.id, sqlite_where=_deleted, postgresql_where=_deleted
+)
 
 workload_nodepools = Table(
     "workload_nodepools",

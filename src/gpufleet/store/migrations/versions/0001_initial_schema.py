@@ -236,7 +236,11 @@ def upgrade() -> None:
             batch_op.f("ix_workloads_created_at_id"), ["created_at", "id"], unique=False
         )
         batch_op.create_index(
-            batch_op.f("ix_workloads_deleted_at_id"), ["deleted_at", "id"], unique=False
+            batch_op.f("ix_workloads_deleted_at_id"),
+            ["deleted_at", "id"],
+            unique=False,
+            sqlite_where=sa.text("deleted_at IS NOT NULL"),
+            postgresql_where=sa.text("deleted_at IS NOT NULL"),
         )
         batch_op.create_index(
             batch_op.f("ix_workloads_department_id_id"), ["department_id", "id"], unique=False
@@ -358,7 +362,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_workloads_distributed_framework_id"))
         batch_op.drop_index(batch_op.f("ix_workloads_department_name_id"))
         batch_op.drop_index(batch_op.f("ix_workloads_department_id_id"))
-        batch_op.drop_index(batch_op.f("ix_workloads_deleted_at_id"))
+        batch_op.drop_index(
+            batch_op.f("ix_workloads_deleted_at_id"),
+            sqlite_where=sa.text("deleted_at IS NOT NULL"),
+            postgresql_where=sa.text("deleted_at IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_workloads_created_at_id"))
         batch_op.drop_index(batch_op.f("ix_workloads_completed_at_id"))
         batch_op.drop_index(batch_op.f("ix_workloads_cluster_id_id"))
