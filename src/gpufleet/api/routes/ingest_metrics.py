@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gpufleet.api.authorization import CallerAccess, require_ingest
+from gpufleet.api.authorization import CallerAccess
 from gpufleet.api.deps import Db, Now, State
 from gpufleet.api.errors import ApiError
 from gpufleet.api.responses import json_response
@@ -38,6 +38,8 @@ def ingest_metrics(
     body: IngestMetricsRequest, access: CallerAccess, conn: Db, now: Now, state: State
 ):
     settings = state.settings
+    if not (access.ingest_everywhere or access.ingest_clusters):
+        raise ApiError(403, "You do not have permission to ingest metrics.")
     if len(body.samples) > settings.ingest_max_metric_samples:
         raise ApiError(
             413, f"At most {settings.ingest_max_metric_samples} samples may be sent at once."
@@ -48,12 +50,12 @@ def ingest_metrics(
         raise ApiError(400, str(exc)) from None
     wanted = sorted({row.workload_id for row in rows})
     clusters = workload_clusters(conn, wanted)
-    unknown = set(wanted) - set(clusters)
+    # A workload of a cluster the caller may not ingest for is reported exactly like an
+    # unknown one, so an agent cannot probe other clusters' workload ids.
+    unknown = {w for w in wanted if w not in clusters or not access.may_ingest(clusters[w])}
     if unknown:
         index = first_index_of(body.samples, unknown)
         raise ApiError(400, str(SampleError(index, "workloadId", "no such workload")))
-    for cluster_id in sorted(set(clusters.values())):
-        require_ingest(access, cluster_id)
     write_samples(conn, [row.as_row() for row in rows])
     conn.commit()
     return json_response({"accepted": len(body.samples)})
