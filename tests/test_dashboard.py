@@ -1,0 +1,249 @@
+"""The web dashboard in headless Chromium (Debian's, driven by Playwright) against a real
+``gpufleet serve --demo`` process: sign in, overview, filter the table, a workload's charts.
+
+Screenshots are written to ``test-artifacts/dashboard/`` at the repository root.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from gpufleet.dashboard import STATIC_DIR
+from tests.conftest import ADMIN_ID, ADMIN_SECRET
+from tests.support.demo_server import demo_server
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "dashboard"
+TIMEOUT_MS = 30_000
+DASH = "\N{EN DASH}"  # between the first and last row numbers of the pager
+
+
+# Served in-process: the page, its assets and the API paths it must not shadow.
+
+
+def test_the_page_and_its_assets_leave_the_api_paths_alone(anonymous_client):
+    page = anonymous_client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert '<script type="module" src="/dashboard/js/app.js">' in page.text
+
+    script = anonymous_client.get("/dashboard/js/app.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert anonymous_client.get("/dashboard/vendor/uPlot.esm.js").status_code == 200
+    assert "MIT" in anonymous_client.get("/dashboard/vendor/uPlot.LICENSE").text
+
+    for path in ("/dashboard/missing.js", "/dashboard/../../settings.py", "/dashboard/%2e%2e/x"):
+        missing = anonymous_client.get(path)
+        assert missing.status_code == 404, path
+        assert missing.json()["code"] == 404
+
+    assert anonymous_client.get("/openapi.json").json()["paths"]
+    assert anonymous_client.get("/api/docs").status_code == 200
+    assert anonymous_client.get("/healthz").json() == {"status": "ok"}
+    unauthenticated = anonymous_client.get("/api/v1/workloads")
+    assert unauthenticated.status_code == 401
+    assert unauthenticated.json()["code"] == 401
+    assert anonymous_client.post("/").json()["code"] == 405
+
+
+def test_the_dashboard_loads_nothing_from_other_origins():
+    own = [p for p in STATIC_DIR.rglob("*") if p.suffix in (".html", ".js", ".css")]
+    own = [p for p in own if "vendor" not in p.parts]
+    assert len(own) >= 8
+    for path in own:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"https?://", text), path
+        for target in re.findall(r'^import .* from "([^"]+)";$', text, re.M):
+            assert target.startswith(("./", "../")), (path, target)
+
+
+# In the browser.
+
+
+@pytest.fixture(scope="module")
+def demo(request, tmp_path_factory):
+    with demo_server(request, tmp_path_factory) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api(demo):
+    with demo.api() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh tab (empty sessionStorage) that fails the test on script errors or CSP refusals."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+    tab.on(
+        "console",
+        lambda message: (
+            problems.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    yield tab
+    context.close()
+    assert problems == []
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, url: str, secret: str = ADMIN_SECRET) -> None:
+    page.goto(url + "/")
+    page.fill("input[name=clientId]", ADMIN_ID)
+    page.fill("input[name=clientSecret]", secret)
+    page.click("#signin button[type=submit]")
+
+
+def test_a_wrong_secret_shows_the_servers_message(page, demo):
+    sign_in(page, demo.url, secret="not-the-secret")
+    expect(page.locator("#signin-error")).to_contain_text("Invalid client credentials")
+    assert page.locator("#topbar").is_hidden()
+    assert page.evaluate("sessionStorage.getItem('gpufleet.token')") is None
+    screenshot(page, "sign-in-refused")
+
+
+def test_signing_in_shows_the_overview_from_the_api(page, demo, api):
+    sign_in(page, demo.url)
+    expect(page.locator("#topbar")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('gpufleet.token')")
+    phases = page.locator("#by-phase[data-bars]")
+    expect(phases).to_be_visible()
+    telemetry = api.get(
+        "/api/v1/workloads/telemetry",
+        params={"telemetryType": "WORKLOADS_COUNT", "groupBy": "Phase"},
+    ).json()
+    assert int(phases.get_attribute("data-bars")) == len(telemetry["values"])
+    total = api.get("/api/v1/workloads/count").json()["count"]
+    expect(page.locator(".stat").first).to_have_text(f"{total:,}")
+    for chart in ("#gpu-by-department", "#gpu-by-project", "#pending-time"):
+        expect(page.locator(f"{chart}[data-bars]")).to_be_visible()
+        assert int(page.locator(chart).get_attribute("data-bars")) > 0
+    screenshot(page, "overview")
+
+
+def test_the_table_filters_sorts_and_pages(page, demo, api):
+    sign_in(page, demo.url)
+    page.click("a[data-nav=workloads]")
+    expect(page.locator("#workloads-table")).to_be_visible()
+
+    page.select_option("select[name=field]", "phase")
+    page.select_option("select[name=operator]", "==")
+    page.fill("input[name=value]", "Pending")
+    page.click("#filter-builder button[type=submit]")
+    expect(page.locator(".chip[data-filter='phase==Pending']")).to_be_visible()
+    count = api.get("/api/v1/workloads/count", params={"filterBy": "phase==Pending"}).json()
+    assert count["count"] > 25  # more than one page
+    expect(page.locator("#range")).to_have_text(f"1{DASH}25 of {count['count']}")
+    phases = page.locator("#workloads-table tbody .badge").evaluate_all(
+        "badges => badges.map(b => b.dataset.phase)"
+    )
+    assert phases == ["Pending"] * 25
+
+    page.click("th[data-sort=name]")
+    expect(page.locator("th[data-sort=name].sorted-asc")).to_be_visible()
+    expected = api.get(
+        "/api/v1/workloads",
+        params={"filterBy": "phase==Pending", "sortBy": "name", "limit": 50},
+    ).json()["workloads"]
+    names = page.locator("#workloads-table tbody tr td:first-child")
+    expect(names).to_have_text([w["name"] for w in expected[:25]])
+    screenshot(page, "workloads-filtered")
+
+    page.click("#next-page")
+    expect(page.locator("#range")).to_have_text(
+        f"26{DASH}{min(50, count['count'])} of {count['count']}"
+    )
+    expect(names.first).to_have_text(expected[25]["name"])
+
+    page.click(".chip[data-filter='phase==Pending'] button")
+    total = api.get("/api/v1/workloads/count").json()["count"]
+    expect(page.locator("#range")).to_have_text(f"1{DASH}25 of {total}")
+
+
+def test_a_bad_filter_shows_the_api_error_not_a_blank_page(page, demo):
+    sign_in(page, demo.url)
+    page.goto(demo.url + "/#/workloads?f=" + "colour%3D%3Dblue")
+    expect(page.locator("#workloads-body [role=alert]")).to_contain_text("filterBy")
+    expect(page.locator(".chip[data-filter='colour==blue']")).to_be_visible()
+
+
+def test_a_workload_page_shows_details_and_draws_its_charts(page, demo, api):
+    sign_in(page, demo.url)
+    page.click("a[data-nav=workloads]")
+    page.select_option("select[name=field]", "name")
+    page.fill("input[name=value]", demo.charted_name)
+    page.click("#filter-builder button[type=submit]")
+    page.click(f"#workloads-table a:text-is('{demo.charted_name}')")
+
+    expect(page.locator("#workload-name")).to_contain_text(demo.charted_name)
+    expect(page.locator("#workload-details")).to_contain_text(demo.charted_id)
+    gpu = page.locator("[data-metric=GPU_UTILIZATION]")
+    expect(gpu.locator("canvas")).to_be_visible()
+    assert gpu.get_attribute("data-series") == "2"
+    assert int(gpu.get_attribute("data-points")) > 0
+    cpu = page.locator("[data-metric=CPU_USAGE_CORES]")
+    expect(cpu.locator("canvas")).to_be_visible()
+    assert cpu.get_attribute("data-series") == "1"
+    # Pixels were really painted: count non-transparent pixels of the plot canvas.
+    painted = gpu.locator("canvas").evaluate(
+        """canvas => {
+            const context = canvas.getContext('2d');
+            const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+            let count = 0;
+            for (let i = 3; i < data.length; i += 4) if (data[i] > 0) count++;
+            return count;
+        }"""
+    )
+    assert painted > 500
+    expect(page.locator("#history")).to_be_visible()
+    screenshot(page, "workload")
+
+    page.click("button[data-range='1h']")
+    expect(page.locator("[data-metric=GPU_UTILIZATION] canvas")).to_be_visible()
+    points = int(page.locator("[data-metric=GPU_UTILIZATION]").get_attribute("data-points"))
+    assert points > 0
+
+
+def test_an_unknown_workload_and_signing_out(page, demo):
+    sign_in(page, demo.url)
+    expect(page.locator("#topbar")).to_be_visible()
+    page.goto(demo.url + "/#/workloads/00000000-0000-4000-8000-000000000000")
+    expect(page.locator("[role=alert]")).to_contain_text("not found")
+    page.click("#sign-out")
+    expect(page.locator("#signin")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('gpufleet.token')") is None
