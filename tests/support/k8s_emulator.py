@@ -13,6 +13,7 @@ resourceVersion older than the compacted history, discovery under ``/api`` and `
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import copy
 import json
@@ -87,8 +88,8 @@ class KubernetesEmulator:
         self.bookmark_interval = bookmark_interval
         self._objects: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = {}
         self._rv = 1000
-        self._log: list[_Event] = []
-        self._log_base = 0
+        # Event history per resource, in resourceVersion order (watches bisect into it).
+        self._log: dict[tuple[str, str], list[_Event]] = {}
         self._compacted_rv = 0
         self._changed = threading.Condition()
         self._connections: set[socket.socket] = set()
@@ -153,7 +154,6 @@ class KubernetesEmulator:
     def compact(self) -> None:
         """Forget the event history: watches from an older resourceVersion get 410 Gone."""
         with self._changed:
-            self._log_base += len(self._log)
             self._log.clear()
             self._compacted_rv = self._rv
             self._changed.notify_all()
@@ -178,7 +178,8 @@ class KubernetesEmulator:
     def _record(self, resource: Resource, event_type: str, obj: dict[str, Any]) -> None:
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
-        self._log.append(_Event(self._rv, resource, event_type, copy.deepcopy(obj)))
+        event = _Event(self._rv, resource, event_type, copy.deepcopy(obj))
+        self._log.setdefault((resource.group, resource.plural), []).append(event)
         self._changed.notify_all()
 
     def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -274,18 +275,17 @@ class KubernetesEmulator:
 
     def events_after(
         self, resource: Resource, namespace: str | None, since_rv: int
-    ) -> tuple[int, list[_Event]]:
-        """The position after the history and the events of ``resource`` newer than ``since_rv``."""
+    ) -> list[_Event]:
+        """The events of ``resource`` newer than ``since_rv`` (410 when compacted away)."""
         if since_rv < self._compacted_rv:
             raise _Gone
-        matching = [
+        history = self._log.get((resource.group, resource.plural), [])
+        start = bisect.bisect_right(history, since_rv, key=lambda e: e.rv)
+        return [
             e
-            for e in self._log
-            if e.rv > since_rv
-            and e.resource == resource
-            and (namespace is None or e.obj["metadata"].get("namespace") == namespace)
+            for e in history[start:]
+            if namespace is None or e.obj["metadata"].get("namespace") == namespace
         ]
-        return self._log_base + len(self._log), matching
 
     def track(self, connection: socket.socket, active: bool) -> None:
         with self._connections_lock:
@@ -478,10 +478,10 @@ def _handler_for(emulator: KubernetesEmulator) -> type[BaseHTTPRequestHandler]:
             while time.monotonic() < deadline and emulator._server is not None:
                 with emulator._changed:
                     try:
-                        _, events = emulator.events_after(resource, namespace, since)
+                        events = emulator.events_after(resource, namespace, since)
                         if not events:
                             emulator._changed.wait(timeout=min(0.25, emulator.bookmark_interval))
-                            _, events = emulator.events_after(resource, namespace, since)
+                            events = emulator.events_after(resource, namespace, since)
                     except _Gone:
                         expired = f"too old resource version: {since} ({emulator._compacted_rv})"
                         self._chunk({"type": "ERROR", "object": _status(410, "Expired", expired)})
