@@ -120,53 +120,6 @@ def test_first_report_keeps_an_earlier_phase_time_from_the_agent(client):
     assert _get(client, later["id"])["phaseUpdatedAt"] == at(500)
 
 
-def test_history_pages_newest_first(client):
-    workload_id = str(uuid.uuid4())
-    phases = ["Creating", "Pending", "Initializing", "Running", "Completed"]
-    for index, phase in enumerate(phases):
-        _post(client, report(workload_id, observed=index * 10, phase=phase, phaseMessage=phase))
-    first = client.get(f"/api/v1/workloads/{workload_id}/history", params={"limit": 2}).json()
-    assert [r["phase"] for r in first["records"]] == ["Completed", "Running"]
-    assert first["records"][0]["message"] == "Completed"
-    assert first["next"] == 2
-    last = client.get(
-        f"/api/v1/workloads/{workload_id}/history", params={"offset": 4, "limit": 2}
-    ).json()
-    assert [r["phase"] for r in last["records"]] == ["Creating"]
-    assert "next" not in last
-
-
-def test_history_and_pods_of_unknown_or_malformed_ids(client):
-    unknown = str(uuid.uuid4())
-    for suffix in ("history", "pods"):
-        missing = client.get(f"/api/v1/workloads/{unknown}/{suffix}")
-        assert missing.status_code == 404
-        assert set(missing.json()) >= {"code", "message"}
-        malformed = client.get(f"/api/v1/workloads/not-a-uuid'--/{suffix}")
-        assert malformed.status_code == 400
-        assert "workloadId" in malformed.json()["message"]
-    bad_limit = client.get(f"/api/v1/workloads/{unknown}/history", params={"limit": "many"})
-    assert bad_limit.status_code == 400
-
-
-def test_pods_are_the_last_reported_and_not_replaced_by_stale_updates(client):
-    workload_id = str(uuid.uuid4())
-    pods = [
-        {"name": "w-1", "uid": "u1", "nodeName": "n1", "phase": "Running", "gpuIndices": ["2"]},
-        {"name": "w-0", "uid": "u0", "nodeName": "n2", "phase": "Running", "gpuIndices": []},
-    ]
-    _post(client, report(workload_id, observed=10, phase="Running", pods=pods))
-    stale_pods = [{"name": "old", "uid": "old", "nodeName": None, "phase": "Pending"}]
-    _post(client, report(workload_id, observed=5, phase="Pending", pods=stale_pods))
-    listed = client.get(f"/api/v1/workloads/{workload_id}/pods").json()["pods"]
-    assert [(p["name"], p["nodeName"], p["gpuIndices"]) for p in listed] == [
-        ("w-0", "n2", []),
-        ("w-1", "n1", ["2"]),
-    ]
-    _post(client, report(workload_id, observed=20, phase="Completed", pods=[]))
-    assert client.get(f"/api/v1/workloads/{workload_id}/pods").json() == {"pods": []}
-
-
 def test_deleted_ids_soft_delete_only_this_clusters_workloads(client):
     mine = report(observed=0)
     theirs = report(observed=0, cluster_id=OTHER_CLUSTER)
