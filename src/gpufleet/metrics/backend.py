@@ -118,12 +118,15 @@ class MetricResult:
     """The answer for one requested type: series, histogram points, or a failure.
 
     A type with no data in the range is a success with no measurements and no points.
+    ``warnings`` mark data that may be incomplete (the store answered only in part); the
+    data is returned and the response is a partial success.
     """
 
     type: WorkloadMetricType
     measurements: tuple[Measurement, ...] = ()
     histogram: tuple[HistogramPoint, ...] = ()
     failure: MetricFailure | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:

@@ -43,13 +43,19 @@ def workload_target(conn: Connection, workload_id: str) -> WorkloadTarget | None
 
 
 def running_gpu_targets(conn: Connection) -> list[WorkloadTarget]:
-    """Live Running workloads holding GPUs: the ones idle GPUs are computed for."""
-    statement = (
-        sa.select(*_COLUMNS)
-        .where(W.deleted_at.is_(None), W.phase == Phase.RUNNING.value, W.allocated_gpu > 0)
-        .order_by(W.id)
+    """Live Running workloads holding GPUs, with their pods: the ones idle GPUs are computed for."""
+    live = sa.and_(W.deleted_at.is_(None), W.phase == Phase.RUNNING.value, W.allocated_gpu > 0)
+    statement = sa.select(*_COLUMNS).where(live).order_by(W.id)
+    pods_statement = (
+        sa.select(workload_pods.c.workload_id, workload_pods.c.name)
+        .join(workloads, W.id == workload_pods.c.workload_id)
+        .where(live)
+        .order_by(workload_pods.c.workload_id, workload_pods.c.name)
     )
-    return [_target(row) for row in conn.execute(statement)]
+    pods: dict[str, list[str]] = {}
+    for row in conn.execute(pods_statement):
+        pods.setdefault(row.workload_id, []).append(row.name)
+    return [_target(row, tuple(pods.get(row.id, ()))) for row in conn.execute(statement)]
 
 
 def write_idle_gpus(conn: Connection, idle: Mapping[str, IdleGpus]) -> int:

@@ -155,15 +155,30 @@ def get_workload_metrics(
     conn.rollback()  # the backend may take a while; hold no transaction open meanwhile
     if target is None:  # deleted between the two reads
         raise ApiError(404, f"Workload {workloadId} not found.")
-    results = get_metrics_backend(request).workload_metrics(target, types, window)
+    backend = get_metrics_backend(request)
+    results = backend.workload_metrics(target, types, window)
     failures = [r for r in results if r.failed]
-    if failures and len(failures) == len(results) and any(r.failure.unreachable for r in failures):
-        raise ApiError(503, "The metrics store is unavailable; please try again shortly.")
+    if failures and len(failures) == len(results):
+        unreachable = [r.failure for r in failures if r.failure.unreachable]
+        if unreachable:
+            raise ApiError(
+                503,
+                f"The metrics backend ({backend.name}) is unavailable: "
+                f"{unreachable[0].message}; please try again shortly.",
+            )
+        raise ApiError(500, f"Every metrics query to the {backend.name} backend failed.")
     body = metrics_body(results)
-    if failures:
-        detail = "; ".join(f"{r.type.value}: {r.failure.message}" for r in failures)
+    partial = [r for r in results if r.warnings and not r.failed]
+    if failures or partial:
+        detail = "; ".join(
+            [f"{r.type.value}: {r.failure.message}" for r in failures]
+            + [f"{r.type.value}: incomplete ({r.warnings[0][:200]})" for r in partial]
+        )
         response = json_response(body, status_code=207)
-        response.headers["X-Gpufleet-Metric-Failures"] = detail[:1000]
+        # Headers are latin-1; upstream warnings may hold anything.
+        response.headers["X-Gpufleet-Metric-Failures"] = (
+            detail[:1000].encode("ascii", "replace").decode()
+        )
         return response
     if wants_csv(request):
         return metrics_csv(body)

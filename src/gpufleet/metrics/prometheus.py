@@ -1,0 +1,249 @@
+"""The Prometheus metrics backend: workload metrics answered by PromQL (see docs/prometheus.md).
+
+For a request of ``count`` samples over ``[start, end)`` the step is ``ceil(span / count)``
+milliseconds (at least a second); the last point is ``end`` rounded down to a multiple of the
+step and the first lies ``count - 1`` steps before it, so Prometheus evaluates exactly ``count``
+timestamps, all multiples of the step (which keeps query-frontend caches and Prometheus itself
+in agreement). Each point is the value Prometheus evaluates at its timestamp: gauges as sampled
+there, rates and per-step counts over the window that ends there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from gpufleet.metrics.backend import (
+    HistogramPoint,
+    IdleGpus,
+    IdleRule,
+    Measurement,
+    MetricFailure,
+    MetricResult,
+    Point,
+    SampleWindow,
+    WorkloadTarget,
+    to_ms,
+)
+from gpufleet.metrics.prometheus_api import (
+    PrometheusClient,
+    PrometheusQueryError,
+    PrometheusUnavailable,
+    QueryAnswer,
+    Series,
+    finite,
+)
+from gpufleet.metrics.promql import (
+    QUERIES,
+    Inference,
+    LabelNames,
+    idle_queries,
+    workload_query,
+)
+from gpufleet.metrics.types import METRIC_TYPES, MetricKind, WorkloadMetricType, format_le, parse_le
+from gpufleet.settings import Settings
+
+log = logging.getLogger("gpufleet.metrics.prometheus")
+
+MIN_STEP_MS = 1000
+# Pods per idle-GPU query; keeps each selector a reasonable size.
+IDLE_CHUNK = 300
+
+
+@dataclass(frozen=True, slots=True)
+class QueryGrid:
+    """The evaluation timestamps of one request: ``count`` multiples of ``step_ms``."""
+
+    first_ms: int
+    last_ms: int
+    step_ms: int
+
+    @classmethod
+    def for_window(cls, window: SampleWindow) -> QueryGrid:
+        step = max(MIN_STEP_MS, -(-window.span_ms // window.count))
+        last = window.end_ms // step * step
+        return cls(last - (window.count - 1) * step, last, step)
+
+
+def _labels(settings: Settings) -> LabelNames:
+    return LabelNames(
+        namespace=settings.prometheus_namespace_label,
+        pod=settings.prometheus_pod_label,
+        gpu_namespace=settings.prometheus_gpu_namespace_label,
+        gpu_pod=settings.prometheus_gpu_pod_label,
+        gpu=settings.prometheus_gpu_label,
+    )
+
+
+class PrometheusBackend:
+    """Answers workload metrics with one PromQL range query per type, run concurrently."""
+
+    name = "prometheus"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        queries: dict[WorkloadMetricType, str | Inference] | None = None,
+        max_concurrency: int = 8,
+    ) -> None:
+        self._client = PrometheusClient(settings, max_connections=max_concurrency * 2)
+        self._labels = _labels(settings)
+        self._names = settings.prometheus_inference_metrics
+        self._scrape_ms = round(settings.prometheus_scrape_interval_seconds * 1000)
+        self._queries = queries or QUERIES
+        self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="prometheus")
+
+    def rate_window_ms(self, step_ms: int) -> int:
+        """``max(step, 4 x scrape interval)``: every window holds several samples."""
+        return max(step_ms, 4 * self._scrape_ms)
+
+    def query_for(self, metric_type: WorkloadMetricType, target: WorkloadTarget, step_ms: int):
+        """The PromQL sent for one type of one workload at a step."""
+        return workload_query(
+            metric_type,
+            namespace=target.namespace,
+            pod_names=target.pod_names,
+            labels=self._labels,
+            step_ms=step_ms,
+            rate_window_ms=self.rate_window_ms(step_ms),
+            names=self._names,
+            templates=self._queries,
+        )
+
+    def workload_metrics(
+        self,
+        target: WorkloadTarget,
+        types: Sequence[WorkloadMetricType],
+        window: SampleWindow,
+    ) -> list[MetricResult]:
+        if not target.pod_names:
+            # No pod reported yet: nothing in Prometheus can belong to the workload.
+            return [MetricResult(t) for t in types]
+        grid = QueryGrid.for_window(window)
+        return list(self._pool.map(lambda t: self._one_type(target, t, grid), types))
+
+    def _one_type(
+        self, target: WorkloadTarget, metric_type: WorkloadMetricType, grid: QueryGrid
+    ) -> MetricResult:
+        query = self.query_for(metric_type, target, grid.step_ms)
+        try:
+            answer = self._client.query_range(query, grid.first_ms, grid.last_ms, grid.step_ms)
+        except PrometheusUnavailable as exc:
+            log.warning("%s for workload %s: %s", metric_type.value, target.id, exc)
+            return MetricResult(metric_type, failure=MetricFailure(str(exc), unreachable=True))
+        except PrometheusQueryError as exc:
+            # The query names namespaces and pods: it goes to the log, never to the client.
+            log.error("Prometheus query for %s failed (%s): %s", metric_type.value, exc, query)
+            return MetricResult(metric_type, failure=MetricFailure("the Prometheus query failed"))
+        return _result(metric_type, answer, self._labels.gpu)
+
+    def idle_gpus(
+        self, targets: Sequence[WorkloadTarget], now: datetime, rule: IdleRule
+    ) -> dict[str, IdleGpus]:
+        owner: dict[tuple[str, str], WorkloadTarget] = {
+            (t.namespace, pod): t for t in targets for pod in t.pod_names
+        }
+        keys = sorted(owner)
+        peaks: dict[tuple[str, str, str], float] = {}
+        reported: set[tuple[str, str, str]] = set()
+        for offset in range(0, len(keys), IDLE_CHUNK):
+            pods_by_namespace: dict[str, list[str]] = defaultdict(list)
+            for namespace, pod in keys[offset : offset + IDLE_CHUNK]:
+                pods_by_namespace[namespace].append(pod)
+            peak_query, since_query = idle_queries(
+                pods_by_namespace, self._labels, rule.window_seconds * 1000, self._scrape_ms
+            )
+            for series in self._client.query(peak_query, to_ms(now)).series:
+                peaks[self._gpu_key(series)] = series.points[0][1]
+            for series in self._client.query(since_query, to_ms(now)).series:
+                reported.add(self._gpu_key(series))
+        gpus_of: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        for key in peaks:
+            target = owner.get(key[:2])
+            if target is not None:
+                gpus_of[target.id].append(key)
+        by_id = {t.id: t for t in targets}
+        answer: dict[str, IdleGpus] = {}
+        for workload_id, gpus in gpus_of.items():
+            idle = sum(1 for g in gpus if g in reported and peaks[g] <= rule.threshold_percent)
+            # Each reported GPU carries an equal share of the allocation (fractions included).
+            share = by_id[workload_id].allocated_gpus / len(gpus)
+            answer[workload_id] = IdleGpus(idle, round(share * idle, 4))
+        return answer
+
+    def _gpu_key(self, series: Series) -> tuple[str, str, str]:
+        labels = series.labels
+        return (
+            labels.get(self._labels.gpu_namespace, ""),
+            labels.get(self._labels.gpu_pod, ""),
+            labels.get(self._labels.gpu, ""),
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
+
+
+def _result(metric_type: WorkloadMetricType, answer: QueryAnswer, gpu_label: str) -> MetricResult:
+    info = METRIC_TYPES[metric_type]
+    warnings = tuple(answer.warnings)
+    match info.kind:
+        case MetricKind.HISTOGRAM:
+            histogram = _pivot(answer.series, "le", _bucket_key)
+            return MetricResult(metric_type, histogram=histogram, warnings=warnings)
+        case MetricKind.PERCENTILES:
+            histogram = _pivot(answer.series, "quantile", str)
+            return MetricResult(metric_type, histogram=histogram, warnings=warnings)
+        case MetricKind.PER_GPU:
+            ordered = sorted(answer.series, key=lambda s: _gpu_order(s.labels.get(gpu_label, "")))
+            measurements = tuple(
+                Measurement({"gpu": s.labels.get(gpu_label, "")}, _points(s)) for s in ordered
+            )
+        case _:
+            measurements = tuple(Measurement(None, _points(s)) for s in answer.series)
+    return MetricResult(metric_type, measurements=measurements, warnings=warnings)
+
+
+def _points(series: Series) -> tuple[Point, ...]:
+    # NaN and infinities have no place in the wire's decimal strings: such points are left out.
+    return tuple(Point(ts, value) for ts, value in series.points if finite(value))
+
+
+def _bucket_key(le: str) -> str:
+    return format_le(parse_le(le))
+
+
+def _gpu_order(value: str) -> tuple[int, float | str]:
+    return (0, int(value)) if value.isdigit() else (1, value)
+
+
+def _pivot(series: Sequence[Series], label: str, key) -> tuple[HistogramPoint, ...]:
+    """One point per timestamp with data for every series, keyed by ``label``'s value.
+
+    A timestamp where any value is NaN (no observations in the window) or infinite is left out.
+    """
+    names = [key(s.labels.get(label, "")) for s in series]
+    by_time: dict[int, dict[str, float]] = defaultdict(dict)
+    for name, one in zip(names, series, strict=True):
+        for ts, value in one.points:
+            by_time[ts][name] = value
+    points = []
+    for ts in sorted(by_time):
+        data = by_time[ts]
+        if len(data) != len(names) or not all(finite(v) for v in data.values()):
+            continue
+        ordered = dict(sorted(data.items(), key=lambda item: _data_order(item[0])))
+        points.append(HistogramPoint(ts, ordered))
+    return tuple(points)
+
+
+def _data_order(key: str) -> tuple[int, float | str]:
+    try:
+        return (0, parse_le(key))
+    except ValueError:
+        return (1, key)

@@ -1,0 +1,162 @@
+"""A small client of the Prometheus HTTP API (Prometheus, Thanos, Mimir, VictoriaMetrics).
+
+Queries are sent as POST forms, so selectors over hundreds of pods never hit URL limits.
+Failures come back as two exceptions: ``PrometheusUnavailable`` (the server could not answer:
+connection refused, timeout, 5xx, throttling) and ``PrometheusQueryError`` (it answered that the
+query is wrong or cannot run); the caller decides what each means for the API.
+"""
+
+from __future__ import annotations
+
+import math
+import ssl
+from dataclasses import dataclass
+
+import httpx
+
+from gpufleet.settings import Settings, parse_header_list
+
+# The upstream answers "try again later" with these; a query error has 400 or 422.
+_UNAVAILABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class PrometheusUnavailable(Exception):
+    """Prometheus could not be reached or did not answer in time."""
+
+
+class PrometheusQueryError(Exception):
+    """Prometheus rejected or failed the query (bad PromQL, limits, unexpected answer)."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.error_type = error_type
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    labels: dict[str, str]
+    # (epoch milliseconds, value); NaN and infinities are kept here, the caller decides.
+    points: list[tuple[int, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAnswer:
+    series: list[Series]
+    # Prometheus/Thanos warnings, or VictoriaMetrics' isPartial: the data may be incomplete.
+    warnings: list[str]
+
+
+def _tls(settings: Settings) -> ssl.SSLContext | bool:
+    if not settings.prometheus_verify_tls:
+        return False
+    if settings.prometheus_ca_file:
+        return ssl.create_default_context(cafile=settings.prometheus_ca_file)
+    return True
+
+
+def _auth(settings: Settings) -> httpx.Auth | None:
+    if settings.prometheus_username is not None and settings.prometheus_password is not None:
+        return httpx.BasicAuth(
+            settings.prometheus_username, settings.prometheus_password.get_secret_value()
+        )
+    return None
+
+
+def _headers(settings: Settings) -> dict[str, str]:
+    headers = {"Accept": "application/json"}
+    headers.update(parse_header_list(settings.prometheus_headers))
+    if settings.prometheus_bearer_token is not None:
+        token = settings.prometheus_bearer_token.get_secret_value()
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def _seconds(ms: int) -> str:
+    return f"{ms / 1000:.3f}"
+
+
+class PrometheusClient:
+    """Thread-safe: one pooled ``httpx.Client`` shared by concurrent queries."""
+
+    def __init__(self, settings: Settings, max_connections: int = 16) -> None:
+        if not settings.prometheus_url:
+            raise ValueError("prometheus_url is not set")
+        self._client = httpx.Client(
+            base_url=settings.prometheus_url.rstrip("/"),
+            auth=_auth(settings),
+            headers=_headers(settings),
+            verify=_tls(settings),
+            timeout=settings.prometheus_timeout_seconds,
+            limits=httpx.Limits(max_connections=max_connections),
+        )
+
+    def query_range(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> QueryAnswer:
+        """``/api/v1/query_range`` from ``start_ms`` to ``end_ms`` every ``step_ms``."""
+        form = {
+            "query": query,
+            "start": _seconds(start_ms),
+            "end": _seconds(end_ms),
+            "step": _seconds(step_ms),
+        }
+        return self._post("/api/v1/query_range", form, "matrix")
+
+    def query(self, query: str, time_ms: int) -> QueryAnswer:
+        """``/api/v1/query`` at one instant."""
+        return self._post("/api/v1/query", {"query": query, "time": _seconds(time_ms)}, "vector")
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _post(self, path: str, form: dict[str, str], result_type: str) -> QueryAnswer:
+        try:
+            response = self._client.post(path, data=form)
+        except httpx.TimeoutException:
+            raise PrometheusUnavailable("Prometheus did not answer in time") from None
+        except httpx.TransportError as exc:
+            raise PrometheusUnavailable(
+                f"Prometheus is unreachable ({type(exc).__name__})"
+            ) from None
+        if response.status_code in _UNAVAILABLE_STATUSES:
+            raise PrometheusUnavailable(f"Prometheus answered HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise PrometheusQueryError(
+                "bad_response", f"HTTP {response.status_code} without a JSON body"
+            ) from None
+        if not isinstance(body, dict) or body.get("status") != "success":
+            error_type = str(body.get("errorType", "error")) if isinstance(body, dict) else "error"
+            message = str(body.get("error", "")) if isinstance(body, dict) else ""
+            if error_type in ("timeout", "canceled", "unavailable"):
+                raise PrometheusUnavailable(f"Prometheus query {error_type}")
+            raise PrometheusQueryError(error_type, message or f"HTTP {response.status_code}")
+        return _answer(body, result_type)
+
+
+def _value(text: object) -> float:
+    # Prometheus encodes values as strings, "NaN" and "+Inf" included.
+    return float(text)  # type: ignore[arg-type]
+
+
+def _answer(body: dict, result_type: str) -> QueryAnswer:
+    data = body.get("data") or {}
+    warnings = [str(w) for w in body.get("warnings") or ()]
+    if body.get("isPartial"):
+        warnings.append("partial response")
+    if data.get("resultType") != result_type:
+        raise PrometheusQueryError("bad_response", f"expected a {result_type} result")
+    series: list[Series] = []
+    try:
+        for item in data.get("result") or ():
+            labels = {str(k): str(v) for k, v in (item.get("metric") or {}).items()}
+            pairs = item.get("values") if result_type == "matrix" else [item.get("value")]
+            points = [(round(float(ts) * 1000), _value(v)) for ts, v in pairs or ()]
+            series.append(Series(labels, points))
+    except (TypeError, ValueError, AttributeError):
+        raise PrometheusQueryError("bad_response", "malformed result") from None
+    return QueryAnswer(series, warnings)
+
+
+def finite(value: float) -> bool:
+    return not (math.isnan(value) or math.isinf(value))

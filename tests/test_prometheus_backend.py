@@ -1,0 +1,724 @@
+"""The Prometheus metrics backend against a real Prometheus on generated exporter series.
+
+For every metric type the API's points must equal what Prometheus returns for the documented
+expression (written out below, independently of the backend's table) over the same aligned
+range; a few points are also checked against values worked out by hand from the generator.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import shutil
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gpufleet.api.app import create_app
+from gpufleet.cli import build_parser, settings_from_args
+from gpufleet.metrics.backend import IdleRule
+from gpufleet.metrics.embedded import EmbeddedMetricsBackend
+from gpufleet.metrics.prometheus import PrometheusBackend
+from gpufleet.metrics.promql import QUERIES
+from gpufleet.metrics.tasks import refresh_idle_gpus
+from gpufleet.metrics.types import METRIC_TYPES, MetricKind, WorkloadMetricType
+from gpufleet.settings import Settings
+from gpufleet.store.pods import replace_pods
+from tests.conftest import ADMIN_ID, ADMIN_SECRET
+from tests.support import prometheus as data
+from tests.support.factories import insert, workload
+from tests.support.ports import free_port
+
+M = WorkloadMetricType
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """(data start in epoch seconds, pristine TSDB directory) built once for the module."""
+    if not data.prometheus_available():
+        pytest.fail("prometheus and promtool are required (Debian package 'prometheus')")
+    start = data.data_start(time.time())
+    return start, data.build_tsdb(tmp_path_factory.mktemp("prom") / "tsdb", start)
+
+
+def _copy(tsdb, tmp):
+    target = tmp / "tsdb"
+    shutil.copytree(tsdb, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def prom(dataset, tmp_path_factory):
+    _, tsdb = dataset
+    tmp = tmp_path_factory.mktemp("prom-main")
+    server = data.PrometheusServer(_copy(tsdb, tmp), tmp).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def t0(dataset) -> int:
+    return dataset[0]
+
+
+def prometheus_settings(database_url: str, url: str, **overrides) -> Settings:
+    options = {
+        "database_url": database_url,
+        "admin_client_id": ADMIN_ID,
+        "admin_client_secret": ADMIN_SECRET,
+        "prometheus_url": url,
+        "prometheus_scrape_interval_seconds": data.SCRAPE_SECONDS,
+        "prometheus_gpu_namespace_label": "exported_namespace",
+        "prometheus_gpu_pod_label": "exported_pod",
+        "idle_gpu_interval_seconds": 0,
+        "metrics_retention_interval_seconds": 0,
+    }
+    return Settings(**(options | overrides))
+
+
+@pytest.fixture
+def settings(database_url, prom) -> Settings:
+    return prometheus_settings(database_url, prom.url)
+
+
+def _seed(engine) -> dict[str, str]:
+    """The generator's workloads, with their pods, in the workload store; name -> id."""
+    documents = {
+        w.name: workload(name=w.name, namespace=w.namespace, gpus=w.allocated_gpus)
+        for w in data.WORKLOADS
+    }
+    insert(engine, documents.values())
+    pods = {
+        documents[w.name]["id"]: [
+            {"uid": f"uid-{p}", "name": p, "phase": "Running", "nodeName": "node-a"} for p in w.pods
+        ]
+        for w in data.WORKLOADS
+    }
+    with engine.begin() as conn:
+        replace_pods(conn, list(pods), pods)
+    return {name: doc["id"] for name, doc in documents.items()}
+
+
+@pytest.fixture(scope="module")
+def shared(module_database_url, prom):
+    """One server for the read-only tests: (client, engine, workload ids by name)."""
+    settings = prometheus_settings(module_database_url, prom.url)
+    with _client_for(create_app(settings)) as client:
+        engine = client.app.state.gpufleet.engine
+        yield client, engine, _seed(engine)
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _metrics(client, workload_id, types, start_s, end_s, samples, status=200):
+    response = client.get(
+        f"/api/v1/workloads/{workload_id}/metrics",
+        params={
+            "metricType": ",".join(t.value for t in types),
+            "start": _iso(start_s),
+            "end": _iso(end_s),
+            "numberOfSamples": samples,
+        },
+    )
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def grid(start_s: float, end_s: float, samples: int) -> tuple[float, float, float]:
+    """The documented alignment: (first, last, step) in seconds."""
+    span_ms = round((end_s - start_s) * 1000)
+    step_ms = max(1000, math.ceil(span_ms / samples))
+    last_ms = round(end_s * 1000) // step_ms * step_ms
+    return (last_ms - (samples - 1) * step_ms) / 1000, last_ms / 1000, step_ms / 1000
+
+
+# The documented expressions, for the generator's train (TRAIN_*), NIM (LLM) and vLLM (CHAT)
+# workloads; {w} is the rate window and {step} the step in seconds.
+_TRAIN = 'namespace="team-a", pod=~"train-0|train-1|train-2"'
+_TRAIN_GPU = 'exported_namespace="team-a", exported_pod=~"train-0|train-1|train-2"'
+_LIVE = (
+    f'(max by (namespace, pod) (kube_pod_status_phase{{{_TRAIN}, phase=~"Pending|Running"}}) == 1)'
+)
+_BLANK = "140737488355328"
+_LLM = 'namespace="team-b", pod="llm-7d9f-abcde"'
+_CHAT = 'namespace="team-b", pod="chat-0"'
+
+
+def _pct(bucket: str, selector: str) -> dict[str, str]:
+    return {
+        name: f"histogram_quantile({q}, sum by (le) (rate({bucket}{{{selector}}}[{{w}}])))"
+        for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+    }
+
+
+def _requests(kind: str, resource: str) -> str:
+    return (
+        f"sum(kube_pod_container_resource_{kind}{{{_TRAIN}, resource={resource}}}"
+        f" * on (namespace, pod) group_left () {_LIVE})"
+    )
+
+
+TRAIN_EXPRESSIONS = {
+    M.GPU_UTILIZATION: f"avg by (gpu) (DCGM_FI_DEV_GPU_UTIL{{{_TRAIN_GPU}}} < {_BLANK})",
+    M.GPU_MEMORY_USAGE_BYTES: f"sum by (gpu) (DCGM_FI_DEV_FB_USED{{{_TRAIN_GPU}}} < {_BLANK})"
+    " * 1048576",
+    M.GPU_MEMORY_REQUEST_BYTES: f"sum((DCGM_FI_DEV_FB_USED{{{_TRAIN_GPU}}} < {_BLANK})"
+    f" + (DCGM_FI_DEV_FB_FREE{{{_TRAIN_GPU}}} < {_BLANK})) * 1048576",
+    M.CPU_USAGE_CORES: f'sum(rate(container_cpu_usage_seconds_total{{{_TRAIN}, container!="",'
+    ' container!="POD"}[{w}]))',
+    M.CPU_REQUEST_CORES: _requests("requests", '"cpu"'),
+    M.CPU_LIMIT_CORES: _requests("limits", '"cpu"'),
+    M.CPU_MEMORY_USAGE_BYTES: f'sum(container_memory_working_set_bytes{{{_TRAIN}, container!="",'
+    ' container!="POD"})',
+    M.CPU_MEMORY_REQUEST_BYTES: _requests("requests", '"memory"'),
+    M.CPU_MEMORY_LIMIT_BYTES: _requests("limits", '"memory"'),
+    M.POD_COUNT: f"sum(kube_pod_status_phase{{{_TRAIN}}})",
+    M.RUNNING_POD_COUNT: f'sum(kube_pod_status_phase{{{_TRAIN}, phase="Running"}})',
+    M.GPU_ALLOCATION: _requests("requests", '"nvidia_com_gpu", node!=""'),
+    M.NVLINK_BANDWIDTH_TOTAL: f"sum(DCGM_FI_PROF_NVLINK_TX_BYTES{{{_TRAIN_GPU}}} < {_BLANK})"
+    f" + sum(DCGM_FI_PROF_NVLINK_RX_BYTES{{{_TRAIN_GPU}}} < {_BLANK})",
+}
+NIM_EXPRESSIONS = {
+    M.NIM_NUM_REQUESTS_RUNNING: f"sum(num_requests_running{{{_LLM}}})",
+    M.NIM_NUM_REQUESTS_WAITING: f"sum(num_requests_waiting{{{_LLM}}})",
+    M.NIM_NUM_REQUEST_MAX: f"sum(num_request_max{{{_LLM}}})",
+    M.NIM_REQUEST_SUCCESS_TOTAL: f"sum(rate(request_success_total{{{_LLM}}}[{{w}}])) * {{step}}",
+    M.NIM_REQUEST_FAILURE_TOTAL: f"sum(rate(request_failure_total{{{_LLM}}}[{{w}}])) * {{step}}",
+    M.NIM_GPU_CACHE_USAGE_PERC: f"avg(gpu_cache_usage_perc{{{_LLM}}})",
+    M.NIM_TIME_TO_FIRST_TOKEN_SECONDS: "sum by (le) (rate(time_to_first_token_seconds_bucket"
+    f"{{{_LLM}}}[{{w}}])) * {{step}}",
+    M.NIM_E2E_REQUEST_LATENCY_SECONDS: "sum by (le) (rate(e2e_request_latency_seconds_bucket"
+    f"{{{_LLM}}}[{{w}}])) * {{step}}",
+    M.NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES: _pct("time_to_first_token_seconds_bucket", _LLM),
+    M.NIM_E2E_REQUEST_LATENCY_SECONDS_PERCENTILES: _pct("e2e_request_latency_seconds_bucket", _LLM),
+}
+VLLM_EXPRESSIONS = {
+    M.NIM_NUM_REQUESTS_RUNNING: f"sum(vllm:num_requests_running{{{_CHAT}}})",
+    M.NIM_NUM_REQUESTS_WAITING: f"sum(vllm:num_requests_waiting{{{_CHAT}}})",
+    M.NIM_REQUEST_SUCCESS_TOTAL: "sum(rate(vllm:request_success_total"
+    f'{{{_CHAT}, finished_reason=~"stop|length"}}[{{w}}])) * {{step}}',
+    M.NIM_REQUEST_FAILURE_TOTAL: "sum(rate(vllm:request_success_total"
+    f'{{{_CHAT}, finished_reason!~"stop|length"}}[{{w}}])) * {{step}}',
+    M.NIM_GPU_CACHE_USAGE_PERC: f"avg(vllm:kv_cache_usage_perc{{{_CHAT}}})",
+    M.NIM_TIME_TO_FIRST_TOKEN_SECONDS: "sum by (le) (rate(vllm:time_to_first_token_seconds_bucket"
+    f"{{{_CHAT}}}[{{w}}])) * {{step}}",
+    M.NIM_E2E_REQUEST_LATENCY_SECONDS: "sum by (le) (rate(vllm:e2e_request_latency_seconds_bucket"
+    f"{{{_CHAT}}}[{{w}}])) * {{step}}",
+    M.NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES: _pct(
+        "vllm:time_to_first_token_seconds_bucket", _CHAT
+    ),
+    M.NIM_E2E_REQUEST_LATENCY_SECONDS_PERCENTILES: _pct(
+        "vllm:e2e_request_latency_seconds_bucket", _CHAT
+    ),
+}
+
+
+def test_the_tables_cover_every_type():
+    assert set(QUERIES) == set(M)
+    assert set(TRAIN_EXPRESSIONS) | set(NIM_EXPRESSIONS) == set(M)
+
+
+def _direct(prom, expression, first, last, step, scrape=data.SCRAPE_SECONDS):
+    window = f"{round(max(step, 4 * scrape) * 1000)}ms"
+    step_text = str(int(step)) if float(step).is_integer() else f"{step:.3f}"
+    query = expression.replace("{w}", window).replace("{step}", step_text)
+    return prom.query_range(query, first, last, step)
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
+
+
+def _assert_same_as_prometheus(prom, body, metric_type, expression, first, last, step):
+    kind = METRIC_TYPES[metric_type].kind
+    if kind is MetricKind.PERCENTILES:
+        api = {_epoch(v["timestamp"]): v["data"] for v in body["histogram"][0]["values"]}
+        expected: dict[float, dict[str, float]] = {}
+        for name, quantile_expr in expression.items():
+            for series in _direct(prom, quantile_expr, first, last, step):
+                for ts, value in series["values"]:
+                    expected.setdefault(ts, {})[name] = float(value)
+        expected = {ts: d for ts, d in expected.items() if not any(map(math.isnan, d.values()))}
+        assert expected, "the comparison needs data"
+        assert set(api) == set(expected)
+        for ts, quantiles in expected.items():
+            assert set(api[ts]) == set(quantiles)
+            assert all(_close(float(api[ts][k]), v) for k, v in quantiles.items()), ts
+        return
+    result = _direct(prom, expression, first, last, step)
+    assert result, "the comparison needs data"
+    if kind is MetricKind.HISTOGRAM:
+        api = {_epoch(v["timestamp"]): v["data"] for v in body["histogram"][0]["values"]}
+        expected = {}
+        for series in result:
+            bound = float(series["metric"]["le"])
+            for ts, value in series["values"]:
+                expected.setdefault(ts, {})[bound] = float(value)
+        assert set(api) == set(expected)
+        for ts, buckets in expected.items():
+            got = {float(k): float(v) for k, v in api[ts].items()}
+            assert set(got) == set(buckets)
+            assert all(_close(got[b], v) for b, v in buckets.items()), ts
+            assert list(got) == sorted(got), "buckets are listed by increasing bound"
+        return
+    measurements = [m for m in body["measurements"] if m["type"] == metric_type.value]
+    assert len(measurements) == len(result)
+    by_labels = {tuple(sorted((m["labels"] or {}).items())): m["values"] for m in measurements}
+    for series in result:
+        labels = tuple(sorted(series["metric"].items()))
+        values = by_labels[labels]
+        assert [_epoch(v["timestamp"]) for v in values] == [ts for ts, _ in series["values"]]
+        assert all(
+            _close(float(v["value"]), float(p))
+            for v, (_, p) in zip(values, series["values"], strict=True)
+        )
+
+
+WINDOW = (1800, 9000, 20)  # 30 min to 2.5 h after the data starts, 20 samples: a 6-minute step
+
+
+@pytest.mark.parametrize("metric_type", list(M), ids=lambda t: t.value)
+def test_every_type_equals_prometheus(shared, prom, t0, metric_type):
+    client, _, ids = shared
+    name, expression = (
+        ("train", TRAIN_EXPRESSIONS[metric_type])
+        if metric_type in TRAIN_EXPRESSIONS
+        else ("llm", NIM_EXPRESSIONS[metric_type])
+    )
+    start, end, samples = t0 + WINDOW[0], t0 + WINDOW[1], WINDOW[2]
+    body = _metrics(client, ids[name], [metric_type], start, end, samples)
+    first, last, step = grid(start, end, samples)
+    _assert_same_as_prometheus(prom, body, metric_type, expression, first, last, step)
+
+
+@pytest.mark.parametrize("metric_type", list(VLLM_EXPRESSIONS), ids=lambda t: t.value)
+def test_vllm_names_equal_prometheus(shared, prom, t0, metric_type):
+    client, _, ids = shared
+    # An unaligned, odd range: 7 samples over 47 minutes and 13.5 seconds.
+    start, end, samples = t0 + 1000.25, t0 + 1000.25 + 2833.5, 7
+    body = _metrics(client, ids["chat"], [metric_type], start, end, samples)
+    first, last, step = grid(start, end, samples)
+    assert step == math.ceil(2833.5 * 1000 / 7) / 1000
+    _assert_same_as_prometheus(
+        prom, body, metric_type, VLLM_EXPRESSIONS[metric_type], first, last, step
+    )
+
+
+def _at(body, metric_type, when_s, labels=None):
+    for item in body["measurements"]:
+        if item["type"] == metric_type.value and item["labels"] == labels:
+            for value in item["values"]:
+                if _epoch(value["timestamp"]) == when_s:
+                    return float(value["value"])
+    raise AssertionError(f"no {metric_type.value} {labels} point at {when_s}")
+
+
+def test_hand_checked_training_values(shared, t0):
+    client, _, ids = shared
+    start, end, samples = t0 + WINDOW[0], t0 + WINDOW[1], WINDOW[2]
+    body = _metrics(client, ids["train"], list(TRAIN_EXPRESSIONS), start, end, samples)
+    first, last, step = grid(start, end, samples)
+    assert (first, last, step) == (t0 + 2160, t0 + 9000, 360)
+    utilisation = [m for m in body["measurements"] if m["type"] == "GPU_UTILIZATION"]
+    assert [m["labels"] for m in utilisation] == [{"gpu": "0"}, {"gpu": "1"}]
+    assert all(len(m["values"]) == samples for m in utilisation)
+    one_hour, two_hours = t0 + 3600, t0 + 7200
+    gpu0, gpu1 = {"gpu": "0"}, {"gpu": "1"}
+    # At one hour train-1's GPU 1 reports the DCGM sentinel: that sample is dropped.
+    assert _at(body, M.GPU_UTILIZATION, one_hour, gpu0) == 50  # (80 + 20) / 2
+    assert _at(body, M.GPU_UTILIZATION, one_hour, gpu1) == 60  # 60 alone
+    assert _at(body, M.GPU_UTILIZATION, two_hours, gpu0) == 30  # (40 + 20) / 2
+    assert _at(body, M.GPU_UTILIZATION, two_hours, gpu1) == 30  # (60 + 0) / 2
+    assert _at(body, M.GPU_MEMORY_USAGE_BYTES, one_hour, gpu0) == 4000 * MIB
+    assert _at(body, M.GPU_MEMORY_USAGE_BYTES, one_hour, gpu1) == 6000 * MIB
+    assert _at(body, M.GPU_MEMORY_REQUEST_BYTES, one_hour) == 4 * data.FB_TOTAL_MIB * MIB
+    assert _at(body, M.CPU_USAGE_CORES, one_hour) == 3.0  # the pod cgroup and pause excluded
+    assert _at(body, M.CPU_MEMORY_USAGE_BYTES, one_hour) == 4 * GIB
+    # train-2 has Succeeded: its requests and limits no longer count.
+    assert _at(body, M.CPU_REQUEST_CORES, one_hour) == 8
+    assert _at(body, M.CPU_LIMIT_CORES, one_hour) == 16
+    assert _at(body, M.CPU_MEMORY_REQUEST_BYTES, one_hour) == 32 * GIB
+    assert _at(body, M.CPU_MEMORY_LIMIT_BYTES, one_hour) == 64 * GIB
+    assert _at(body, M.POD_COUNT, one_hour) == 3
+    assert _at(body, M.RUNNING_POD_COUNT, one_hour) == 2
+    assert _at(body, M.GPU_ALLOCATION, one_hour) == 4
+    assert _at(body, M.NVLINK_BANDWIDTH_TOTAL, one_hour) == 4 * 1.5e9
+
+
+def test_running_pods_follow_the_phase(shared, t0):
+    client, _, ids = shared
+    body = _metrics(client, ids["train"], [M.RUNNING_POD_COUNT], t0, t0 + 3600, 4)
+    values = body["measurements"][0]["values"]
+    # Points at 15, 30, 45 and 60 minutes; train-1 starts Running at 30 minutes.
+    assert [_epoch(v["timestamp"]) - t0 for v in values] == [900, 1800, 2700, 3600]
+    assert [v["value"] for v in values] == ["1", "2", "2", "2"]
+
+
+def test_hand_checked_inference_values(shared, t0):
+    client, _, ids = shared
+    start, end, samples = t0 + WINDOW[0], t0 + WINDOW[1], WINDOW[2]
+    body = _metrics(client, ids["llm"], list(NIM_EXPRESSIONS), start, end, samples)
+    one_hour = t0 + 3600
+    assert _at(body, M.NIM_NUM_REQUESTS_RUNNING, one_hour) == 4
+    assert _at(body, M.NIM_NUM_REQUESTS_WAITING, one_hour) == 2
+    assert _at(body, M.NIM_NUM_REQUEST_MAX, one_hour) == 256
+    assert _at(body, M.NIM_GPU_CACHE_USAGE_PERC, one_hour) == 0.25
+    # Per 6-minute step: 24 scrapes of +2 successes, one failure a minute.
+    assert _at(body, M.NIM_REQUEST_SUCCESS_TOTAL, one_hour) == 48
+    assert _at(body, M.NIM_REQUEST_FAILURE_TOTAL, one_hour) == 6
+    histograms = {h["type"]: h["values"] for h in body["histogram"]}
+    ttft = next(
+        v
+        for v in histograms["NIM_TIME_TO_FIRST_TOKEN_SECONDS"]
+        if _epoch(v["timestamp"]) == one_hour
+    )
+    assert ttft["data"] == {"0.1": "24", "0.5": "72", "1.0": "96", "2.0": "120", "+Inf": "120"}
+    e2e = next(
+        v
+        for v in histograms["NIM_E2E_REQUEST_LATENCY_SECONDS"]
+        if _epoch(v["timestamp"]) == one_hour
+    )
+    assert e2e["data"] == {"0.5": "0", "1.0": "48", "5.0": "96", "10.0": "120", "+Inf": "144"}
+    pct = next(
+        v
+        for v in histograms["NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES"]
+        if _epoch(v["timestamp"]) == one_hour
+    )
+    # Rank 60 of 120 lies in (0.1, 0.5] holding 24..72: 0.1 + 0.4 x 36/48.
+    assert pct["data"] == {"p50": "0.4", "p90": "1.5", "p99": "1.95"}
+    pct = next(
+        v
+        for v in histograms["NIM_E2E_REQUEST_LATENCY_SECONDS_PERCENTILES"]
+        if _epoch(v["timestamp"]) == one_hour
+    )
+    # Ranks in the +Inf bucket give the highest finite bound.
+    assert pct["data"] == {"p50": "3", "p90": "10", "p99": "10"}
+
+
+def test_windows_without_requests_have_zero_buckets_and_no_percentiles(shared, t0):
+    client, _, ids = shared
+    types = [M.NIM_TIME_TO_FIRST_TOKEN_SECONDS, M.NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES]
+    body = _metrics(client, ids["llm"], types, t0 + 7200, t0 + 10800, 10)
+    histograms = {h["type"]: h["values"] for h in body["histogram"]}
+    buckets = histograms["NIM_TIME_TO_FIRST_TOKEN_SECONDS"]
+    assert len(buckets) == 10
+    quiet = t0 + data.INFERENCE_QUIET_K * data.SCRAPE_SECONDS + 360
+    assert all(set(v["data"].values()) == {"0"} for v in buckets if _epoch(v["timestamp"]) >= quiet)
+    stamps = [_epoch(v["timestamp"]) for v in histograms[types[1].value]]
+    assert stamps and max(stamps) < quiet  # NaN percentiles are left out, not sent as "NaN"
+    assert len(stamps) == len([v for v in buckets if _epoch(v["timestamp"]) < quiet])
+
+
+def test_a_thousand_samples_come_back_aligned(shared, t0):
+    client, _, ids = shared
+    body = _metrics(client, ids["train"], [M.CPU_USAGE_CORES], t0 + 60, t0 + 10800, 1000)
+    values = body["measurements"][0]["values"]
+    assert len(values) == 1000
+    stamps_ms = [round(_epoch(v["timestamp"]) * 1000) for v in values]
+    assert {b - a for a, b in itertools.pairwise(stamps_ms)} == {10_740}
+    assert all(s % 10_740 == 0 for s in stamps_ms)
+    assert stamps_ms[-1] <= (t0 + 10800) * 1000
+
+
+@contextmanager
+def _client_for(app):
+    """An administrator's client of ``app``."""
+    with TestClient(app, raise_server_exceptions=False) as client:
+        token = client.post(
+            "/api/v1/token",
+            json={
+                "grantType": "client_credentials",
+                "clientID": ADMIN_ID,
+                "clientSecret": ADMIN_SECRET,
+            },
+        ).json()["accessToken"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client
+    app.state.gpufleet.engine.dispose()
+
+
+BROKEN = "sum(rate(container_cpu_usage_seconds_total{${pods}}[${w}]"  # unbalanced
+
+
+def test_one_broken_type_is_a_partial_success(settings, t0, caplog):
+    backend = PrometheusBackend(settings, queries={**QUERIES, M.CPU_USAGE_CORES: BROKEN})
+    with _client_for(create_app(settings, metrics_backend=backend)) as client:
+        ids = _seed(client.app.state.gpufleet.engine)
+        with caplog.at_level(logging.ERROR, logger="gpufleet.metrics.prometheus"):
+            response = client.get(
+                f"/api/v1/workloads/{ids['train']}/metrics",
+                params={
+                    "metricType": "CPU_USAGE_CORES,POD_COUNT",
+                    "start": _iso(t0 + 1800),
+                    "end": _iso(t0 + 3600),
+                },
+            )
+    assert response.status_code == 207
+    body = response.json()
+    assert body["measurements"][0] == {"type": "CPU_USAGE_CORES", "labels": None, "values": None}
+    assert body["measurements"][1]["type"] == "POD_COUNT"
+    assert {v["value"] for v in body["measurements"][1]["values"]} == {"3"}
+    assert "CPU_USAGE_CORES" in response.headers["X-Gpufleet-Metric-Failures"]
+    # The query is logged for the operator, and kept from the client.
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("container_cpu_usage_seconds_total" in m and "train-0" in m for m in logged)
+    assert "container_cpu" not in response.text + str(response.headers)
+    assert "train-0" not in response.text + str(response.headers)
+
+
+def test_every_type_broken_is_500_without_the_query(settings, t0, caplog):
+    backend = PrometheusBackend(settings, queries=dict.fromkeys(M, BROKEN))
+    with _client_for(create_app(settings, metrics_backend=backend)) as client:
+        ids = _seed(client.app.state.gpufleet.engine)
+        with caplog.at_level(logging.ERROR, logger="gpufleet.metrics.prometheus"):
+            body = _metrics(
+                client, ids["train"], [M.CPU_USAGE_CORES, M.POD_COUNT], t0, t0 + 600, 5, status=500
+            )
+    assert body["code"] == 500
+    assert "container_cpu" not in str(body) and "train" not in str(body)
+    assert sum("container_cpu_usage_seconds_total" in r.getMessage() for r in caplog.records) == 2
+
+
+@pytest.fixture
+def degraded_prom(dataset, tmp_path):
+    """A second Prometheus whose remote read fails: every answer carries a warning."""
+    server = data.PrometheusServer(_copy(dataset[1], tmp_path), tmp_path)
+    server.start(remote_read_url=f"http://127.0.0.1:{free_port()}/api/v1/read")
+    yield server
+    server.stop()
+
+
+def test_warnings_are_207_and_a_stopped_prometheus_is_503(database_url, degraded_prom, t0):
+    settings = prometheus_settings(database_url, degraded_prom.url)
+    with _client_for(create_app(settings)) as client:
+        ids = _seed(client.app.state.gpufleet.engine)
+        types = [M.GPU_UTILIZATION, M.POD_COUNT]
+        body = _metrics(client, ids["train"], types, t0 + 1800, t0 + 3600, 5, status=207)
+        # Partial answers keep their data.
+        assert [len(m["values"]) for m in body["measurements"]] == [5, 5, 5]
+        degraded_prom.stop()
+        body = _metrics(client, ids["train"], types, t0 + 1800, t0 + 3600, 5, status=503)
+    assert body["code"] == 503
+    assert "prometheus" in body["message"]
+
+
+def test_a_prometheus_that_never_answers_is_503(database_url, t0):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # connections are accepted by the kernel and never answered
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        settings = prometheus_settings(database_url, url, prometheus_timeout_seconds=0.3)
+        with _client_for(create_app(settings)) as client:
+            ids = _seed(client.app.state.gpufleet.engine)
+            body = _metrics(client, ids["train"], [M.POD_COUNT], t0, t0 + 600, 5, status=503)
+    assert "did not answer in time" in body["message"]
+
+
+def test_default_label_names_miss_dcgm_series_behind_a_proxy(database_url, prom, t0):
+    # The generated DCGM series carry the exporter's own pod in namespace/pod.
+    settings = prometheus_settings(
+        database_url,
+        prom.url,
+        prometheus_gpu_namespace_label="namespace",
+        prometheus_gpu_pod_label="pod",
+    )
+    with _client_for(create_app(settings)) as client:
+        ids = _seed(client.app.state.gpufleet.engine)
+        body = _metrics(client, ids["train"], [M.GPU_UTILIZATION, M.POD_COUNT], t0, t0 + 600, 5)
+    assert body["measurements"][0] == {"type": "GPU_UTILIZATION", "labels": None, "values": []}
+    assert len(body["measurements"][1]["values"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("names", "llm", "chat"), [("nim", "4", None), ("vllm", None, "3"), ("both", "4", "3")]
+)
+def test_inference_metric_names(database_url, prom, t0, names, llm, chat):
+    settings = prometheus_settings(database_url, prom.url, prometheus_inference_metrics=names)
+    with _client_for(create_app(settings)) as client:
+        ids = _seed(client.app.state.gpufleet.engine)
+        got = []
+        for name in ("llm", "chat"):
+            body = _metrics(client, ids[name], [M.NIM_NUM_REQUESTS_RUNNING], t0, t0 + 600, 2)
+            values = body["measurements"][0]["values"]
+            got.append(values[0]["value"] if values else None)
+    assert got == [llm, chat]
+
+
+@pytest.mark.parametrize(
+    "pod", ["train-.*", 'we"ird\\pod', "train-0|train-1", "трейн-0", "x') or 1=1 --"]
+)
+def test_pod_names_are_matched_literally(shared, t0, pod):
+    client, engine, _ = shared
+    document = workload(namespace="team-a", gpus=1.0)
+    insert(engine, [document])
+    with engine.begin() as conn:
+        replace_pods(
+            conn,
+            [document["id"]],
+            {document["id"]: [{"uid": "u", "name": pod, "phase": "Running"}]},
+        )
+    body = _metrics(client, document["id"], [M.GPU_UTILIZATION, M.POD_COUNT], t0, t0 + 600, 5)
+    assert [m["values"] for m in body["measurements"]] == [[], []]
+
+
+def test_a_workload_without_pods_has_no_data(shared, t0):
+    client, engine, _ = shared
+    document = workload(namespace="team-a")
+    insert(engine, [document])
+    body = _metrics(client, document["id"], [M.POD_COUNT], t0, t0 + 600, 5)
+    assert body["measurements"] == [{"type": "POD_COUNT", "labels": None, "values": []}]
+
+
+def _idle(client, workload_id):
+    body = client.get(f"/api/v1/workloads/{workload_id}").json()
+    return body["idleGpus"], body["idleAllocatedGpus"]
+
+
+def test_idle_gpus_come_from_prometheus_utilisation(shared, t0):
+    client, engine, ids = shared
+    backend = client.app.state.metrics_backend
+    assert isinstance(backend, PrometheusBackend)
+    rule = IdleRule(threshold_percent=1.0, window_seconds=300)
+    refresh_idle_gpus(engine, backend, rule, datetime.fromtimestamp(t0 + 7200, tz=UTC))
+    # train: one of its four reported GPUs (train-1's GPU 1) idles; 4 GPUs / 4 = 1 each.
+    assert _idle(client, ids["train"]) == (1, 1.0)
+    assert _idle(client, ids["idle"]) == (1, 1.0)
+    assert _idle(client, ids["llm"]) == (0, 0.0)
+    assert _idle(client, ids["chat"]) == (0, 0.0)
+    # The sentinel at one hour is no reading, so it does not make the GPU busy.
+    when = data.SENTINEL_K * data.SCRAPE_SECONDS + 120
+    refresh_idle_gpus(engine, backend, rule, datetime.fromtimestamp(t0 + when, tz=UTC))
+    assert _idle(client, ids["train"]) == (1, 1.0)
+    # Three minutes into the data nothing has been reported for the whole window.
+    refresh_idle_gpus(engine, backend, rule, datetime.fromtimestamp(t0 + 180, tz=UTC))
+    assert _idle(client, ids["idle"]) == (0, 0.0)
+    # At 65% the 60% and 20% GPUs idle too, but train-0's GPU 0 ran at 80% within the window.
+    lenient = IdleRule(threshold_percent=65.0, window_seconds=300)
+    refresh_idle_gpus(engine, backend, lenient, datetime.fromtimestamp(t0 + 7200, tz=UTC))
+    assert _idle(client, ids["train"]) == (3, 3.0)
+    assert _idle(client, ids["chat"]) == (1, 1.0)
+
+
+def test_the_backend_is_chosen_by_settings(database_url, prom):
+    plain = Settings(
+        database_url=database_url, admin_client_id=ADMIN_ID, admin_client_secret=ADMIN_SECRET
+    )
+    app = create_app(plain)
+    assert isinstance(app.state.metrics_backend, EmbeddedMetricsBackend)
+    app.state.gpufleet.engine.dispose()
+    args = build_parser().parse_args(
+        [
+            "serve",
+            "--database-url",
+            database_url,
+            "--prometheus-url",
+            prom.url,
+            "--prometheus-gpu-pod-label",
+            "exported_pod",
+            "--prometheus-verify-tls",
+            "false",
+        ]
+    )
+    settings = settings_from_args(args)
+    assert settings.prometheus_url == prom.url and settings.prometheus_verify_tls is False
+    app = create_app(settings)
+    assert isinstance(app.state.metrics_backend, PrometheusBackend)
+    app.state.metrics_backend.close()
+    app.state.gpufleet.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"prometheus_url": "ftp://example"},
+        {"prometheus_pod_label": 'pod"} or vector(1) #'},
+        {"prometheus_gpu_label": ""},
+        {"prometheus_headers": "X-Scope-OrgID"},
+        {"prometheus_headers": '{"X-Scope-OrgID": 1}'},
+        {"prometheus_headers": "Bad Header=1"},
+        {"prometheus_username": "alice"},
+        {"prometheus_username": "a", "prometheus_password": "b", "prometheus_bearer_token": "t"},
+        {"prometheus_inference_metrics": "sglang"},
+        {"prometheus_timeout_seconds": 0},
+    ],
+)
+def test_bad_prometheus_settings_are_refused(options):
+    with pytest.raises(ValueError, match="prometheus"):
+        Settings(**options)
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    seen: list[tuple[str, dict[str, str], dict[str, list[str]]]] = []
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", 0))
+        form = parse_qs(self.rfile.read(length).decode())
+        self.seen.append((self.path, dict(self.headers), form))
+        body = b'{"status":"success","data":{"resultType":"matrix","result":[]}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        return None
+
+
+@pytest.fixture
+def recorder():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.seen = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/prefix/", _Recorder.seen
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"prometheus_bearer_token": "s3cret"}, {"authorization": "Bearer s3cret"}),
+        (
+            {"prometheus_username": "alice", "prometheus_password": "pw"},
+            {"authorization": "Basic YWxpY2U6cHc="},
+        ),
+        (
+            {"prometheus_headers": "X-Scope-OrgID=tenant-1, X-Extra = a=b"},
+            {"x-scope-orgid": "tenant-1", "x-extra": "a=b"},
+        ),
+        ({"prometheus_headers": '{"X-Scope-OrgID": "t|2"}'}, {"x-scope-orgid": "t|2"}),
+    ],
+)
+def test_requests_carry_auth_and_headers(database_url, recorder, t0, options, expected):
+    url, seen = recorder
+    settings = prometheus_settings(database_url, url, **options)
+    with _client_for(create_app(settings)) as client:
+        ids = _seed(client.app.state.gpufleet.engine)
+        _metrics(client, ids["train"], [M.POD_COUNT], t0 + 1000, t0 + 2000, 10)
+    path, headers, form = seen[-1]
+    assert path == "/prefix/api/v1/query_range"
+    lowered = {k.lower(): v for k, v in headers.items()}
+    assert lowered["content-type"] == "application/x-www-form-urlencoded"
+    assert {k: lowered.get(k) for k in expected} == expected
+    first, last, step = grid(t0 + 1000, t0 + 2000, 10)
+    assert form["start"] == [f"{first:.3f}"] and form["end"] == [f"{last:.3f}"]
+    assert form["step"] == [f"{step:.3f}"]
+    assert 'pod=~"train-0|train-1|train-2"' in form["query"][0]
