@@ -161,3 +161,11 @@ def test_priority_classes_are_values_not_workloads() -> None:
     )
     assert state.priority_values == {"urgent": 1000}
     assert state.roots == []
+
+
+def test_later_changes_win_when_merged() -> None:
+    from gpufleet.agent.state import Changes
+
+    pending = Changes(dirty={"a"}, deleted={"b"})
+    pending.merge(Changes(dirty={"b"}, deleted={"a"}))
+    assert (pending.dirty, pending.deleted) == ({"b"}, {"a"})

@@ -179,10 +179,11 @@ class Pusher:
     def _take(self) -> tuple[list[dict[str, Any]], list[str], bool]:
         if self._full_sync is not None:
             records, self._full_sync = self._full_sync, None
-            ids = {r["id"] for r in records}
-            # Updates queued earlier are older than the full sync's; deletions still stand.
-            for workload_id in ids:
-                self._pending.pop(workload_id, None)
+            # Updates queued before the full sync are older than its records; later ones stay.
+            for item in records:
+                held = self._pending.get(item["id"])
+                if held is not None and held["observedAt"] <= item["observedAt"]:
+                    del self._pending[item["id"]]
             return records, [], True
         ids = list(self._pending)[: self.batch_size]
         records = [self._pending.pop(i) for i in ids]

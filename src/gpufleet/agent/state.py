@@ -34,10 +34,11 @@ class Changes:
     deleted: set[str] = field(default_factory=set)
 
     def merge(self, other: Changes) -> None:
-        """Fold ``other`` into this set of changes."""
+        """Fold later changes into these: a later update revives a deleted root and vice versa."""
+        self.deleted -= other.dirty
+        self.dirty -= other.deleted
         self.dirty |= other.dirty
         self.deleted |= other.deleted
-        self.dirty -= self.deleted
 
 
 @dataclass(frozen=True)
