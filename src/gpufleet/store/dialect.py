@@ -6,13 +6,13 @@ expressions and statements that the two dialects spell differently.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 
 def epoch_ms(dialect_name: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
@@ -90,6 +90,37 @@ def exclusive(engine: Engine, lock_id: int) -> Iterator[None]:
         finally:
             conn.exec_driver_sql(f"SELECT pg_advisory_unlock({int(lock_id)})")
             conn.commit()
+
+
+def bulk_append(
+    conn: Connection, table: sa.Table, columns: Sequence[str], rows: Iterable[tuple]
+) -> int:
+    """Append many new rows straight through the driver: COPY on PostgreSQL, a prepared
+    executemany on SQLite. Returns how many rows were written."""
+    names = ", ".join(columns)
+    cursor = conn.connection.driver_connection.cursor()
+    written = 0
+    try:
+        if conn.dialect.name == "postgresql":
+            with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    written += 1
+            return written
+        sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
+        batch: list[tuple] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= 20_000:
+                cursor.executemany(sql, batch)
+                written += len(batch)
+                batch.clear()
+        if batch:
+            cursor.executemany(sql, batch)
+            written += len(batch)
+        return written
+    finally:
+        cursor.close()
 
 
 def configure_sqlite(engine: Engine) -> None:

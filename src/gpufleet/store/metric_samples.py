@@ -16,10 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.metrics.backend import SampleWindow
-from gpufleet.store.dialect import upsert
+from gpufleet.store.dialect import bulk_append, upsert
 from gpufleet.store.tables import metric_samples
 
 _PRIMARY_KEY = ("workload_id", "metric_type", "series", "ts_ms")
+_COLUMNS = (*_PRIMARY_KEY, "value")
 _CHUNK = 5_000
 # How far before a window a counter's previous sample is looked for, so the increase into
 # the first interval is counted.
@@ -51,29 +52,11 @@ def write_samples(conn: Connection, rows: Sequence[Mapping[str, object]]) -> int
 
 
 def append_samples(conn: Connection, rows: Iterable[tuple[str, str, str, int, float]]) -> int:
-    """Bulk-insert samples known to be new (the demo), straight through the DB driver.
+    """Bulk-insert samples known to be new (the demo, benchmarks), straight through the driver.
 
     Rows are ``(workload_id, metric_type, series, ts_ms, value)`` tuples.
     """
-    marker = "?" if conn.dialect.name == "sqlite" else "%s"
-    sql = (
-        "INSERT INTO metric_samples (workload_id, metric_type, series, ts_ms, value) "
-        f"VALUES ({', '.join([marker] * 5)})"
-    )
-    cursor = conn.connection.driver_connection.cursor()
-    written = 0
-    batch: list[tuple[str, str, str, int, float]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= 20_000:
-            cursor.executemany(sql, batch)
-            written += len(batch)
-            batch.clear()
-    if batch:
-        cursor.executemany(sql, batch)
-        written += len(batch)
-    cursor.close()
-    return written
+    return bulk_append(conn, metric_samples, _COLUMNS, rows)
 
 
 def _interval(window: SampleWindow) -> sa.ColumnElement[int]:
