@@ -135,7 +135,7 @@ def telemetry_csv(body: dict, group_keys: Sequence[str]) -> Response:
     response_model_exclude_none=True,
     responses={
         200: {"content": {"text/csv": {}}},
-        **error_responses(400, 401, 403, 500, 503),
+        **error_responses(400, 401, 403, 404, 500, 503),
     },
 )
 def get_workloads_telemetry(
