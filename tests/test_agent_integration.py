@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -206,11 +207,56 @@ RUNNING = {
 }
 
 
+def wait_for_samples(base_url: str, headers: dict, workload_id: str, agent: AgentProcess) -> dict:
+    """The newest value of each object-derived metric of a workload, once all have one."""
+    now = datetime.now(UTC)
+    params = {
+        "metricType": "CPU_REQUEST_CORES,GPU_ALLOCATION,RUNNING_POD_COUNT",
+        "start": (now - timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
+        "end": (now + timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
+    }
+    deadline = time.monotonic() + WAIT
+    values: dict[str, list[str]] = {}
+    while time.monotonic() < deadline:
+        response = httpx.get(
+            f"{base_url}/api/v1/workloads/{workload_id}/metrics", params=params, headers=headers
+        )
+        assert response.status_code in (200, 207), response.text
+        values = {
+            m["type"]: [
+                v["value"] for v in m.get("values") or [] if v.get("value") not in (None, "")
+            ]
+            for m in response.json()["measurements"]
+        }
+        if all(values.values()) and len(values) == 3:
+            return {name: float(found[-1]) for name, found in values.items()}
+        time.sleep(0.3)
+    raise AssertionError(f"samples never arrived: {values}\n{agent.log()[-2000:]}")
+
+
+def stale_record(base_url: str, headers: dict) -> str:
+    """A workload of this cluster on the server that no Kubernetes object backs."""
+    from tests.test_agent_kinds import FIXTURES, derive_case, load_case
+
+    record = derive_case(load_case(FIXTURES / "pod" / "succeeded.yaml"))
+    record.update(id=str(uuid.uuid4()), clusterId=CLUSTER_ID, phase="Running")
+    response = httpx.post(
+        f"{base_url}/api/v1/ingest/clusters/{CLUSTER_ID}/workloads",
+        json={"workloads": [record]},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    return record["id"]
+
+
 def test_records_follow_objects_through_their_life(
     emulator: KubernetesEmulator, agent_for, live_server
 ) -> None:
-    agent = agent_for(live_server.base_url)
     records = Records(live_server.base_url)
+    drifted = stale_record(live_server.base_url, records.headers)
+    agent = agent_for(live_server.base_url)
+    # The first push is a full sync: what the cluster does not run is marked deleted.
+    records.wait(drifted, lambda r: r["deletedAt"] is not None, agent)
 
     train = emulator.create(job("train", gpus=2))
     train_id = train["metadata"]["uid"]
@@ -228,6 +274,8 @@ def test_records_follow_objects_through_their_life(
     record = records.wait(train_id, lambda r: r["phase"] == "Running", agent)
     assert record["allocatedResources"]["gpu"] == 2.0
     assert record["runningPods"] == 1
+    samples = wait_for_samples(live_server.base_url, records.headers, train_id, agent)
+    assert samples == {"CPU_REQUEST_CORES": 2.0, "GPU_ALLOCATION": 2.0, "RUNNING_POD_COUNT": 1.0}
 
     emulator.patch(
         "v1", "Pod", NAMESPACE, "train-0", {"status": {"phase": "Succeeded", "conditions": None}}
@@ -302,45 +350,6 @@ def test_records_follow_objects_through_their_life(
     metrics_text = httpx.get(agent.health_url + "/metrics").text
     assert "gpufleet_agent_push_latency_seconds_count" in metrics_text
     assert 'gpufleet_agent_kind_available{kind="RayCluster.ray.io"} 0.0' in metrics_text
-
-
-def test_metrics_derived_from_objects_reach_the_embedded_store(
-    emulator: KubernetesEmulator, agent_for, live_server
-) -> None:
-    agent = agent_for(live_server.base_url)
-    records = Records(live_server.base_url)
-    train = emulator.create(job("steady", gpus=1))
-    emulator.create(pod_of(train, "steady-0"))
-    emulator.patch("v1", "Pod", NAMESPACE, "steady-0", RUNNING)
-    train_id = train["metadata"]["uid"]
-    records.wait(train_id, lambda r: r["phase"] == "Running", agent)
-    now = datetime.now(UTC)
-    params = {
-        "metricType": "CPU_REQUEST_CORES,GPU_ALLOCATION,RUNNING_POD_COUNT",
-        "start": (now - timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
-        "end": (now + timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
-    }
-    deadline = time.monotonic() + WAIT
-    values: dict[str, list[str]] = {}
-    while time.monotonic() < deadline:
-        response = httpx.get(
-            f"{live_server.base_url}/api/v1/workloads/{train_id}/metrics",
-            params=params,
-            headers=records.headers,
-        )
-        assert response.status_code in (200, 207), response.text
-        values = {
-            m["type"]: [
-                v["value"] for v in m.get("values") or [] if v.get("value") not in (None, "")
-            ]
-            for m in response.json()["measurements"]
-        }
-        if all(values.get(t) for t in ("CPU_REQUEST_CORES", "GPU_ALLOCATION", "RUNNING_POD_COUNT")):
-            break
-        time.sleep(0.3)
-    assert float(values["CPU_REQUEST_CORES"][-1]) == 2.0, values
-    assert float(values["GPU_ALLOCATION"][-1]) == 1.0
-    assert float(values["RUNNING_POD_COUNT"][-1]) == 1.0
 
 
 def test_records_follow_an_emulator_restart_that_lost_state(
