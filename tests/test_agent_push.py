@@ -126,4 +126,3 @@ def test_wrong_credentials_keep_updates_queued(server: ServerProcess) -> None:
     finally:
         outbox.stop(flush_timeout=0.5)
         client.close()
-

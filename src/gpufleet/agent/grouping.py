@@ -117,16 +117,3 @@ def resolve(obj: Mapping[str, Any], index: ObjectIndex) -> Resolution:
 def kind_of(obj: Mapping[str, Any]) -> Kind | None:
     """The table row of an object."""
     return kind_for(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
-
-
-def primary_object(root: Mapping[str, Any], children: list[Mapping[str, Any]]) -> Mapping[str, Any]:
-    """The object whose status and templates describe the workload.
-
-    The root itself, unless it is a wrapper: then its first non-pod child (a wrapper's child
-    that is itself a wrapper is unwrapped too), else its first pod, else the wrapper.
-    """
-    kind = kind_of(root)
-    if kind is None or kind.role != "wrapper" or not children:
-        return root
-    ordered = sorted(children, key=lambda child: (child.get("kind") == "Pod", uid_of(child)))
-    return ordered[0]
