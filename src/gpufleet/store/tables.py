@@ -144,6 +144,9 @@ _deleted = workloads.c.deleted_at.is_not(None)
 Index(
     None, workloads.c.deleted_at, workloads.c.id, sqlite_where=_deleted, postgresql_where=_deleted
 )
+# Live ids only: counting live workloads scans this small index instead of the whole table.
+_live = workloads.c.deleted_at.is_(None)
+Index(None, workloads.c.id, sqlite_where=_live, postgresql_where=_live)
 
 workload_nodepools = Table(
     "workload_nodepools",

@@ -259,6 +259,13 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
+            batch_op.f("ix_workloads_id"),
+            ["id"],
+            unique=False,
+            sqlite_where=sa.text("deleted_at IS NULL"),
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        )
+        batch_op.create_index(
             batch_op.f("ix_workloads_idle_allocated_gpus_id"),
             ["idle_allocated_gpus", "id"],
             unique=False,
@@ -358,6 +365,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_workloads_name_id"))
         batch_op.drop_index(batch_op.f("ix_workloads_idle_gpus_id"))
         batch_op.drop_index(batch_op.f("ix_workloads_idle_allocated_gpus_id"))
+        batch_op.drop_index(
+            batch_op.f("ix_workloads_id"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_workloads_guaranteed_runtime_ends_at_id"))
         batch_op.drop_index(batch_op.f("ix_workloads_distributed_framework_id"))
         batch_op.drop_index(batch_op.f("ix_workloads_department_name_id"))
