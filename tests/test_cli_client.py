@@ -23,7 +23,7 @@ import yaml
 from gpufleet.cli import main
 from gpufleet.client.charts import Series, braille_rows, format_number, render_chart
 from gpufleet.client.config import load_config
-from gpufleet.client.http import ClientError
+from gpufleet.client.http import ClientError, error_message, exit_code_for_status
 from gpufleet.client.metric_commands import parse_since
 from gpufleet.client.output import Printer, print_workloads
 from tests.conftest import ADMIN_ID, ADMIN_SECRET
@@ -477,3 +477,18 @@ def test_tables_on_a_terminal_colour_phases_and_fit_its_width(monkeypatch):
     plain = ANSI.sub("", re.sub(r"\x1b\[[0-9;]*m", "", out))
     assert max(len(line) for line in plain.splitlines()) <= 60
     assert "Failed" in plain and "…" in plain  # the long name is cut, not wrapped
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, 2), (401, 3), (403, 3), (404, 4), (409, 2), (429, 5), (500, 1), (503, 5), (504, 5)],
+)
+def test_http_statuses_map_to_exit_codes(status, code):
+    assert exit_code_for_status(status) == code
+
+
+def test_error_lines_use_the_error_shape_and_survive_other_bodies():
+    shaped = httpx.Response(400, json={"code": 400, "message": "Bad\nthing", "details": "x"})
+    assert error_message(shaped) == "HTTP 400: Bad thing (x)"
+    html = httpx.Response(502, text="<html>proxy says no</html>")
+    assert error_message(html) == "HTTP 502: Bad Gateway"

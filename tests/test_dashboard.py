@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from gpufleet.dashboard import STATIC_DIR
 from tests.conftest import ADMIN_ID, ADMIN_SECRET
-from tests.support.demo_server import demo_server
+from tests.support.demo_server import PENDING_MESSAGE, demo_server
 
 pytestmark = pytest.mark.e2e
 
@@ -230,7 +230,12 @@ def test_a_workload_page_shows_details_and_draws_its_charts(page, demo, api):
         }"""
     )
     assert painted > 500
-    expect(page.locator("#history")).to_be_visible()
+    history = page.locator("#history tbody tr")
+    expect(history).to_have_count(2)  # newest first
+    expect(history.nth(0)).to_contain_text("Running")
+    expect(history.nth(1)).to_contain_text("Pending")
+    expect(history.nth(1)).to_contain_text(PENDING_MESSAGE)
+    expect(page.locator("#pods")).to_contain_text(f"{demo.charted_name}-0")
     screenshot(page, "workload")
 
     page.click("button[data-range='1h']")
@@ -247,3 +252,17 @@ def test_an_unknown_workload_and_signing_out(page, demo):
     page.click("#sign-out")
     expect(page.locator("#signin")).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('gpufleet.token')") is None
+
+
+def test_a_pending_workload_shows_its_scheduling_messages(page, demo, api):
+    pending = api.get(
+        "/api/v1/workloads", params={"filterBy": "phase==Pending", "limit": 50}
+    ).json()["workloads"]
+    detailed = (api.get(f"/api/v1/workloads/{w['id']}").json() for w in pending)
+    workload = next(w for w in detailed if w.get("pendingSchedulingMessages"))
+    sign_in(page, demo.url)
+    expect(page.locator("#topbar")).to_be_visible()
+    page.goto(f"{demo.url}/#/workloads/{workload['id']}")
+    table = page.locator("#scheduling-messages")
+    expect(table).to_contain_text(workload["pendingSchedulingMessages"][0]["reason"])
+    expect(page.locator("#workload-name [data-phase=Pending]")).to_be_visible()

@@ -1,8 +1,8 @@
 """One real ``gpufleet serve --demo`` process per test module, for the client and dashboard.
 
-The demo organisation gives every phase and type; on top of it one Running workload gets four
-hours of per-GPU and CPU samples through the public metrics ingest API, so charts have data
-whatever the demo itself records.
+The demo organisation gives every phase and type. On top of it, one workload is reported through
+the public ingest APIs (two phases, a pod, four hours of per-GPU and CPU samples), so history,
+pods and charts have data whatever the demo itself records.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,17 @@ from tests.support.server import ServerProcess
 
 DEMO_WORKLOADS = 300
 SAMPLE_MINUTES = 240
+PENDING_MESSAGE = "Waiting for 2 GPUs in nodepool default"
+# Fields the ingest API keeps itself; a report leaves them out.
+SERVER_MAINTAINED = (
+    "phaseUpdatedAt",
+    "k8sPhaseUpdatedAt",
+    "updatedAt",
+    "deletedAt",
+    "completedAt",
+    "totalPendingTimeSeconds",
+    "totalRunningTimeSeconds",
+)
 _counter = itertools.count()
 
 
@@ -67,6 +79,40 @@ def _samples(workload_id: str, now: datetime) -> list[dict]:
     return samples
 
 
+def _ingest_charted_workload(api: httpx.Client) -> dict:
+    """A copy of a Running demo workload reported Pending three hours ago, then Running with
+    one pod two hours ago, so it has a phase history and pods as well."""
+    template = api.get(
+        "/api/v1/workloads", params={"filterBy": "phase==Running", "sortBy": "name", "limit": 1}
+    ).json()["workloads"][0]
+    document = api.get(f"/api/v1/workloads/{template['id']}").json()
+    for maintained in SERVER_MAINTAINED:
+        document.pop(maintained, None)
+    document.update(id=str(uuid.uuid4()), name=f"charted-{uuid.uuid4().hex[:6]}")
+    now = datetime.now(UTC)
+    pod = {
+        "name": f"{document['name']}-0",
+        "uid": str(uuid.uuid4()),
+        "nodeName": "gpu-node-3",
+        "phase": "Running",
+        "gpuIndices": ["0", "1"],
+        "nodepool": "default",
+    }
+    reports = [
+        dict(document, phase="Pending", phaseMessage=PENDING_MESSAGE, pods=[], hours_ago=3),
+        dict(document, phase="Running", phaseMessage=None, pods=[pod], hours_ago=2),
+    ]
+    for report in reports:
+        observed = now - timedelta(hours=report.pop("hours_ago"))
+        report["observedAt"] = observed.isoformat().replace("+00:00", "Z")
+        answer = api.post(
+            f"/api/v1/ingest/clusters/{document['clusterId']}/workloads",
+            json={"workloads": [report]},
+        )
+        assert answer.status_code == 200, answer.text
+    return document
+
+
 @contextmanager
 def demo_server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[DemoServer]:
     """A started demo server on its own database (SQLite file or the test PostgreSQL)."""
@@ -89,16 +135,13 @@ def demo_server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[De
     try:
         server.start()
         with httpx.Client(base_url=server.base_url, headers=server.auth_headers()) as api:
-            running = api.get(
-                "/api/v1/workloads",
-                params={"filterBy": "phase==Running", "sortBy": "name", "limit": 1},
-            ).json()["workloads"][0]
+            charted = _ingest_charted_workload(api)
             now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
             pushed = api.post(
-                "/api/v1/ingest/metrics", json={"samples": _samples(running["id"], now)}
+                "/api/v1/ingest/metrics", json={"samples": _samples(charted["id"], now)}
             )
             assert pushed.status_code == 200, pushed.text
-        yield DemoServer(server, running["id"], running["name"])
+        yield DemoServer(server, charted["id"], charted["name"])
     finally:
         server.stop()
         if postgres is not None:
