@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from gpufleet.metrics.types import WorkloadMetricType
 
@@ -83,8 +83,8 @@ class WorkloadTarget:
     phase: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
+class Point(NamedTuple):
+    # A tuple, not a dataclass: responses build thousands of these per request.
     timestamp_ms: int
     value: float
 

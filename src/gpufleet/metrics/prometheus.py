@@ -35,7 +35,7 @@ from gpufleet.metrics.prometheus_api import (
     PrometheusUnavailable,
     QueryAnswer,
     Series,
-    finite,
+    point_pairs,
 )
 from gpufleet.metrics.promql import (
     QUERIES,
@@ -140,7 +140,13 @@ class PrometheusBackend:
             # The query names namespaces and pods: it goes to the log, never to the client.
             log.error("Prometheus query for %s failed (%s): %s", metric_type.value, exc, query)
             return MetricResult(metric_type, failure=MetricFailure("the Prometheus query failed"))
-        return _result(metric_type, answer, self._labels.gpu)
+        try:
+            return _result(metric_type, answer, self._labels.gpu)
+        except (TypeError, ValueError):
+            log.error("Prometheus sent a malformed answer for %s: %s", metric_type.value, query)
+            return MetricResult(
+                metric_type, failure=MetricFailure("the Prometheus answer was malformed")
+            )
 
     def idle_gpus(
         self, targets: Sequence[WorkloadTarget], now: datetime, rule: IdleRule
@@ -159,7 +165,8 @@ class PrometheusBackend:
                 pods_by_namespace, self._labels, rule.window_seconds * 1000, self._scrape_ms
             )
             for series in self._client.query(peak_query, to_ms(now)).series:
-                peaks[self._gpu_key(series)] = series.points[0][1]
+                for _, peak in point_pairs(series):
+                    peaks[self._gpu_key(series)] = peak
             for series in self._client.query(since_query, to_ms(now)).series:
                 reported.add(self._gpu_key(series))
         gpus_of: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
@@ -211,7 +218,7 @@ def _result(metric_type: WorkloadMetricType, answer: QueryAnswer, gpu_label: str
 
 def _points(series: Series) -> tuple[Point, ...]:
     # NaN and infinities have no place in the wire's decimal strings: such points are left out.
-    return tuple(Point(ts, value) for ts, value in series.points if finite(value))
+    return tuple(Point(ts, value) for ts, value in point_pairs(series))
 
 
 def _bucket_key(le: str) -> str:
@@ -230,12 +237,13 @@ def _pivot(series: Sequence[Series], label: str, key) -> tuple[HistogramPoint, .
     names = [key(s.labels.get(label, "")) for s in series]
     by_time: dict[int, dict[str, float]] = defaultdict(dict)
     for name, one in zip(names, series, strict=True):
-        for ts, value in one.points:
+        for ts, value in point_pairs(one):
             by_time[ts][name] = value
     points = []
     for ts in sorted(by_time):
         data = by_time[ts]
-        if len(data) != len(names) or not all(finite(v) for v in data.values()):
+        # A NaN or infinite value left its key out of this timestamp.
+        if len(data) != len(names):
             continue
         ordered = dict(sorted(data.items(), key=lambda item: _data_order(item[0])))
         points.append(HistogramPoint(ts, ordered))

@@ -8,11 +8,11 @@ query is wrong or cannot run); the caller decides what each means for the API.
 
 from __future__ import annotations
 
-import math
 import ssl
 from dataclasses import dataclass
 
 import httpx
+import orjson
 
 from gpufleet.settings import Settings, parse_header_list
 
@@ -36,8 +36,17 @@ class PrometheusQueryError(Exception):
 @dataclass(frozen=True, slots=True)
 class Series:
     labels: dict[str, str]
-    # (epoch milliseconds, value); NaN and infinities are kept here, the caller decides.
-    points: list[tuple[int, float]]
+    # As Prometheus sent them: [epoch seconds, "value"] pairs ("NaN" and "+Inf" included).
+    # Converted once, by the caller, straight into what it builds.
+    values: list
+
+
+NON_FINITE = frozenset({"NaN", "+Inf", "-Inf"})
+
+
+def point_pairs(series: Series):
+    """``(epoch ms, float)`` of each finite value; raises ValueError/TypeError when malformed."""
+    return ((round(ts * 1000), float(v)) for ts, v in series.values if v not in NON_FINITE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +129,8 @@ class PrometheusClient:
         if response.status_code in _UNAVAILABLE_STATUSES:
             raise PrometheusUnavailable(f"Prometheus answered HTTP {response.status_code}")
         try:
-            body = response.json()
-        except ValueError:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
             raise PrometheusQueryError(
                 "bad_response", f"HTTP {response.status_code} without a JSON body"
             ) from None
@@ -132,11 +141,6 @@ class PrometheusClient:
                 raise PrometheusUnavailable(f"Prometheus query {error_type}")
             raise PrometheusQueryError(error_type, message or f"HTTP {response.status_code}")
         return _answer(body, result_type)
-
-
-def _value(text: object) -> float:
-    # Prometheus encodes values as strings, "NaN" and "+Inf" included.
-    return float(text)  # type: ignore[arg-type]
 
 
 def _answer(body: dict, result_type: str) -> QueryAnswer:
@@ -150,13 +154,10 @@ def _answer(body: dict, result_type: str) -> QueryAnswer:
     try:
         for item in data.get("result") or ():
             labels = {str(k): str(v) for k, v in (item.get("metric") or {}).items()}
-            pairs = item.get("values") if result_type == "matrix" else [item.get("value")]
-            points = [(round(float(ts) * 1000), _value(v)) for ts, v in pairs or ()]
-            series.append(Series(labels, points))
-    except (TypeError, ValueError, AttributeError):
+            values = item.get("values") if result_type == "matrix" else [item.get("value")]
+            if not isinstance(values, list):
+                raise TypeError
+            series.append(Series(labels, values))
+    except (TypeError, AttributeError):
         raise PrometheusQueryError("bad_response", "malformed result") from None
     return QueryAnswer(series, warnings)
-
-
-def finite(value: float) -> bool:
-    return not (math.isnan(value) or math.isinf(value))

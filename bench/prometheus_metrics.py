@@ -1,0 +1,184 @@
+"""Workload metrics latency through the API with the Prometheus backend, beside its floor.
+
+A real Prometheus is started on the generated series of ``tests.support.prometheus`` and a real
+``gpufleet serve`` process on a SQLite store holding the generated workloads and their pods. Each
+scenario asks the API for six metric types x 1,000 samples over the data's three hours, and sends
+the very same six PromQL range queries straight to Prometheus: concurrently (as the server does;
+the floor) and one after another (for reference). Prints p50/p95 and the API / floor ratio.
+
+    .venv/bin/python -m bench.prometheus_metrics --repeats 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from tests.support import prometheus as data
+from tests.support.factories import insert, workload
+from tests.support.server import ServerProcess
+
+from gpufleet.metrics.backend import SampleWindow, WorkloadTarget
+from gpufleet.metrics.prometheus import PrometheusBackend, QueryGrid
+from gpufleet.metrics.types import WorkloadMetricType as M
+from gpufleet.settings import Settings
+from gpufleet.store.engine import create_store_engine
+from gpufleet.store.migrate import upgrade
+from gpufleet.store.pods import replace_pods
+
+SAMPLES = 1000
+SCENARIOS = {
+    "training (gauges, rates, joins)": (
+        data.TRAIN,
+        [
+            M.GPU_UTILIZATION,
+            M.GPU_MEMORY_USAGE_BYTES,
+            M.CPU_USAGE_CORES,
+            M.CPU_MEMORY_USAGE_BYTES,
+            M.CPU_REQUEST_CORES,
+            M.RUNNING_POD_COUNT,
+        ],
+    ),
+    "inference (counters, histograms, percentiles)": (
+        data.LLM,
+        [
+            M.NIM_NUM_REQUESTS_RUNNING,
+            M.NIM_REQUEST_SUCCESS_TOTAL,
+            M.NIM_GPU_CACHE_USAGE_PERC,
+            M.NIM_TIME_TO_FIRST_TOKEN_SECONDS,
+            M.NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES,
+            M.NIM_E2E_REQUEST_LATENCY_SECONDS_PERCENTILES,
+        ],
+    ),
+}
+GPU_LABELS = {
+    "GPUFLEET_PROMETHEUS_GPU_NAMESPACE_LABEL": "exported_namespace",
+    "GPUFLEET_PROMETHEUS_GPU_POD_LABEL": "exported_pod",
+}
+
+
+def _seed(database_url: str) -> dict[str, str]:
+    engine = create_store_engine(Settings(database_url=database_url))
+    upgrade(engine)
+    ids = {}
+    for w in data.WORKLOADS:
+        document = workload(name=w.name, namespace=w.namespace, gpus=w.allocated_gpus)
+        insert(engine, [document])
+        pods = [{"uid": f"uid-{p}", "name": p, "phase": "Running"} for p in w.pods]
+        with engine.begin() as conn:
+            replace_pods(conn, [document["id"]], {document["id"]: pods})
+        ids[w.name] = document["id"]
+    engine.dispose()
+    return ids
+
+
+def _timed(action: Callable[[], object], repeats: int) -> list[float]:
+    action()  # warm connections and caches
+    timings = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        action()
+        timings.append((time.perf_counter() - began) * 1000)
+    return sorted(timings)
+
+
+def _p(timings: list[float], q: float) -> float:
+    return timings[min(len(timings) - 1, int(q * len(timings)))]
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def run(repeats: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="gpufleet-bench-prom-"))
+    start = data.data_start(time.time())
+    end = start + data.SAMPLES * data.SCRAPE_SECONDS
+    prom = data.PrometheusServer(data.build_tsdb(work / "tsdb", start), work).start()
+    database_url = f"sqlite:///{work / 'gpufleet.db'}"
+    ids = _seed(database_url)
+    env = {
+        "GPUFLEET_PROMETHEUS_URL": prom.url,
+        "GPUFLEET_PROMETHEUS_SCRAPE_INTERVAL_SECONDS": str(data.SCRAPE_SECONDS),
+        "GPUFLEET_IDLE_GPU_INTERVAL_SECONDS": "0",
+        "GPUFLEET_LOG_LEVEL": "warning",
+        **GPU_LABELS,
+    }
+    server = ServerProcess(database_url, extra_env=env, log_dir=work).start()
+    settings = Settings(
+        prometheus_url=prom.url,
+        prometheus_scrape_interval_seconds=data.SCRAPE_SECONDS,
+        prometheus_gpu_namespace_label="exported_namespace",
+        prometheus_gpu_pod_label="exported_pod",
+    )
+    backend = PrometheusBackend(settings)
+    grid = QueryGrid.for_window(SampleWindow(start * 1000, end * 1000, SAMPLES))
+    form_times = {
+        "start": f"{grid.first_ms / 1000:.3f}",
+        "end": f"{grid.last_ms / 1000:.3f}",
+        "step": f"{grid.step_ms / 1000:.3f}",
+    }
+    api = httpx.Client(base_url=server.base_url, headers=server.auth_headers(), timeout=60)
+    direct = httpx.Client(base_url=prom.url, timeout=60)
+    pool = ThreadPoolExecutor(8)
+    print(f"{SAMPLES} samples over 3 h (step {grid.step_ms} ms), {repeats} runs each, ms")
+    print(
+        f"{'scenario':<48} {'API p50':>8} {'p95':>7} {'floor p50':>10} {'p95':>7} "
+        f"{'serial p50':>11} {'ratio':>6}"
+    )
+    try:
+        for name, (generated, types) in SCENARIOS.items():
+            target = WorkloadTarget(
+                ids[generated.name], "", generated.namespace, generated.name, generated.pods
+            )
+            queries = [backend.query_for(t, target, grid.step_ms) for t in types]
+            params = {
+                "metricType": ",".join(t.value for t in types),
+                "start": _iso(start),
+                "end": _iso(end),
+                "numberOfSamples": SAMPLES,
+            }
+
+            path = f"/api/v1/workloads/{ids[generated.name]}/metrics"
+
+            def through_api(path=path, params=params):
+                response = api.get(path, params=params)
+                assert response.status_code == 200, response.text
+
+            def one(query):
+                response = direct.post("/api/v1/query_range", data={"query": query, **form_times})
+                assert response.json()["status"] == "success"
+                return response
+
+            api_ms = _timed(through_api, repeats)
+            floor_ms = _timed(lambda queries=queries: list(pool.map(one, queries)), repeats)
+            serial_ms = _timed(lambda queries=queries: [one(q) for q in queries], repeats)
+            ratio = _p(api_ms, 0.5) / _p(floor_ms, 0.5)
+            print(
+                f"{name:<48} {_p(api_ms, 0.5):8.1f} {_p(api_ms, 0.95):7.1f} "
+                f"{_p(floor_ms, 0.5):10.1f} {_p(floor_ms, 0.95):7.1f} "
+                f"{_p(serial_ms, 0.5):11.1f} {ratio:5.2f}x"
+            )
+    finally:
+        api.close()
+        direct.close()
+        pool.shutdown()
+        backend.close()
+        server.stop()
+        prom.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    run(parser.parse_args().repeats)
+
+
+if __name__ == "__main__":
+    main()
