@@ -81,6 +81,7 @@ def test_a_bad_item_rejects_the_whole_batch_naming_its_index(client):
         ({"pods": [{"name": "a", "uid": "same", "phase": "Running"}] * 2}, "uids"),
         ({"pods": [{"name": "a", "phase": "Running"}]}, "uid"),
         ({"unknownField": 1}, "unknownField"),
+        ({"observedAt": "9999-12-31T23:59:59Z"}, "future"),
     ],
 )
 def test_ugly_values_are_named(client, overrides, named):

@@ -8,7 +8,7 @@ are optional. Parsing checks every item before anything is written and names the
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +28,8 @@ _MAX_LENGTHS = {
     if getattr(workload_table.c[column].type, "length", None)
 }
 
+# How far ahead of the server's clock an agent's observedAt may be.
+MAX_CLOCK_SKEW = timedelta(minutes=10)
 _INT_FIELDS = ("tenantId", "runningPods", "priority", "idleGpus")
 _NAIVE_CHECKED = tuple(sorted(TIME_FIELDS))
 
@@ -120,8 +122,15 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def parse_ingest_batch(raw: bytes, *, cluster_id: str, max_items: int) -> IngestBatch:
-    """Parse and check a whole ingest request body, or raise ``IngestRejected``."""
+def parse_ingest_batch(
+    raw: bytes, *, cluster_id: str, max_items: int, now: datetime
+) -> IngestBatch:
+    """Parse and check a whole ingest request body, or raise ``IngestRejected``.
+
+    An ``observedAt`` further ahead of ``now`` than ``MAX_CLOCK_SKEW`` is refused: stored, it
+    would make every genuine later report look stale.
+    """
+    latest = now + MAX_CLOCK_SKEW
     try:
         # orjson refuses NaN, Infinity and numbers that overflow a double, so floats are finite.
         body = orjson.loads(raw)
@@ -148,6 +157,12 @@ def parse_ingest_batch(raw: bytes, *, cluster_id: str, max_items: int) -> Ingest
             raise IngestRejected(
                 400, f"Invalid workload at index {index}: {_describe(exc)}"
             ) from None
+        if workload.observedAt > latest:
+            raise IngestRejected(
+                400,
+                f"Invalid workload at index {index}: field 'observedAt' is more than "
+                f"{MAX_CLOCK_SKEW.total_seconds():.0f} seconds in the future.",
+            )
         if str(workload.clusterId) != cluster_id:
             raise IngestRejected(
                 400,

@@ -80,7 +80,7 @@ def ingest_cluster_workloads(
     require_ingest(access, cluster_id)
     try:
         batch = parse_ingest_batch(
-            raw, cluster_id=cluster_id, max_items=state.settings.ingest_max_batch_items
+            raw, cluster_id=cluster_id, max_items=state.settings.ingest_max_batch_items, now=now
         )
     except IngestRejected as exc:
         raise ApiError(exc.status, exc.message) from None
