@@ -6,6 +6,7 @@ are numbered on from the workloads already present, so seeding more never repeat
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -13,10 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from gpufleet.demo.batches import workload_batches
 from gpufleet.demo.metrics_history import write_metrics_history
 from gpufleet.demo.organisation import write_organisation
 from gpufleet.demo.progress import seed_progress
-from gpufleet.demo.workloads import generate_workloads
 from gpufleet.store.tables import workload_nodepools
 from gpufleet.store.tables import workloads as workloads_table
 from gpufleet.store.workloads import insert_workloads
@@ -59,18 +60,21 @@ def seed_demo(
         write_organisation(conn, anchor)
         first = _stored_count(conn)
     bulk = workloads >= BULK_LOAD_FROM
+    # A second core generates ahead while this process inserts; not worth a process below.
+    parallel = bulk and (os.cpu_count() or 1) > 1
     with seed_progress(progress, workloads) as report:
         if bulk:
             _drop_secondary_indexes(engine)
         try:
-            for start in range(first, first + workloads, batch_size):
-                count = min(batch_size, first + workloads - start)
-                batch = list(generate_workloads(seed, start, count, anchor, run_start=first))
+            batches = workload_batches(
+                seed, first, workloads, batch_size, anchor, in_background=parallel
+            )
+            for batch in batches:
                 with engine.begin() as conn:
                     insert_workloads(conn, batch)
                     for hook in hooks:
                         hook(conn, batch, anchor)
-                report.advance(count)
+                report.advance(len(batch))
         finally:
             if bulk:
                 report.note("rebuilding the workload indexes")
