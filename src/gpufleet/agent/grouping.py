@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gpufleet.agent.kinds import KINDS, Kind, kind_for
-from gpufleet.agent.objectpath import labels, metadata
+from gpufleet.agent.objectpath import labels, list_at, metadata
 
 _LABELLED_KINDS = tuple(kind for kind in KINDS if kind.member_label)
 
@@ -54,7 +54,7 @@ def name_key(kind: Kind, namespace: str, name: str) -> str:
 
 def controller_reference(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The owner reference with ``controller: true``, else the first one."""
-    references = [r for r in metadata(obj).get("ownerReferences") or [] if isinstance(r, Mapping)]
+    references = [r for r in list_at(obj, "metadata.ownerReferences") if isinstance(r, Mapping)]
     for reference in references:
         if reference.get("controller"):
             return reference

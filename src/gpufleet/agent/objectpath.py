@@ -33,22 +33,45 @@ def value_at(obj: Any, path: str, default: Any = None) -> Any:
     return found[0] if found else default
 
 
+def mapping_at(obj: Any, path: str) -> Mapping[str, Any]:
+    """The mapping at ``path`` (empty when absent or not a mapping)."""
+    found = value_at(obj, path)
+    return found if isinstance(found, Mapping) else {}
+
+
+def list_at(obj: Any, path: str) -> list[Any]:
+    """The list at ``path`` (empty when absent or not a list)."""
+    found = value_at(obj, path)
+    return found if isinstance(found, list) else []
+
+
+def text_at(obj: Any, path: str, limit: int | None = None) -> str | None:
+    """The string at ``path`` (None when absent, not a string, or longer than ``limit``)."""
+    found = value_at(obj, path)
+    if not isinstance(found, str) or (limit is not None and len(found) > limit):
+        return None
+    return found
+
+
 def metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The object's metadata (empty when absent)."""
-    return obj.get("metadata") or {}
+    """The object's metadata (empty when absent or malformed)."""
+    return mapping_at(obj, "metadata")
+
+
+def _strings(found: Mapping[str, Any]) -> Mapping[str, str]:
+    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    """The object's labels (empty when absent)."""
-    return metadata(obj).get("labels") or {}
+    """The object's string-valued labels (empty when absent)."""
+    return _strings(mapping_at(obj, "metadata.labels"))
 
 
 def annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    """The object's annotations (empty when absent)."""
-    return metadata(obj).get("annotations") or {}
+    """The object's string-valued annotations (empty when absent)."""
+    return _strings(mapping_at(obj, "metadata.annotations"))
 
 
 def conditions(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The object's ``status.conditions`` that are well-formed mappings."""
-    found = value_at(obj, "status.conditions", [])
-    return [c for c in found if isinstance(c, Mapping)] if isinstance(found, list) else []
+    return [c for c in list_at(obj, "status.conditions") if isinstance(c, Mapping)]

@@ -21,6 +21,7 @@ PROJECT_LABEL = "project"
 NAMESPACE_PREFIX = "runai-"
 DEFAULT_PROJECT = "unattributed"
 DEFAULT_DEPARTMENT = "default"
+_LONGEST_NAME = 253
 
 
 class MappingError(ValueError):
@@ -44,7 +45,8 @@ def project_from_labels(label_sets: Iterable[Mapping[str, str]], namespace: str)
         for label_set in label_sets:
             for key in keys:
                 value = label_set.get(key)
-                if isinstance(value, str) and value.strip():
+                # Label values are at most 63 characters; anything longer is not a project name.
+                if isinstance(value, str) and value.strip() and len(value) <= _LONGEST_NAME:
                     return value.strip()
     if namespace.startswith(NAMESPACE_PREFIX) and len(namespace) > len(NAMESPACE_PREFIX):
         return namespace[len(NAMESPACE_PREFIX) :]

@@ -13,7 +13,7 @@ from typing import Any
 
 from gpufleet.agent.grouping import kind_of
 from gpufleet.agent.matchers import evaluate, explain
-from gpufleet.agent.objectpath import conditions, metadata, value_at
+from gpufleet.agent.objectpath import conditions, list_at, metadata, value_at
 from gpufleet.agent.resources import is_live, templates_of
 from gpufleet.agent.state import WorkloadView
 
@@ -79,8 +79,8 @@ def _unschedulable_message(pod: Mapping[str, Any]) -> str | None:
 
 
 def _container_states(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    statuses = value_at(pod, "status.initContainerStatuses", []) + value_at(
-        pod, "status.containerStatuses", []
+    statuses = list_at(pod, "status.initContainerStatuses") + list_at(
+        pod, "status.containerStatuses"
     )
     return [s for s in statuses if isinstance(s, Mapping)]
 
@@ -92,10 +92,10 @@ def _describe(reason: Any, message: Any) -> str:
 def podgroup_messages(podgroup: Mapping[str, Any]) -> list[str]:
     """Messages of a KAI PodGroup's active ``UnschedulableOnNodePool`` conditions."""
     messages = []
-    for condition in value_at(podgroup, "status.schedulingConditions", []) or []:
+    for condition in list_at(podgroup, "status.schedulingConditions"):
         if not isinstance(condition, Mapping) or str(condition.get("status")) != "True":
             continue
-        reasons = [r for r in condition.get("reasons") or [] if isinstance(r, Mapping)]
+        reasons = [r for r in list_at(condition, "reasons") if isinstance(r, Mapping)]
         text = condition.get("message") or next(
             (r.get("message") for r in reasons if r.get("message")), None
         )

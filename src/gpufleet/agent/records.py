@@ -14,7 +14,14 @@ from typing import Any
 
 from gpufleet.agent.grouping import kind_of
 from gpufleet.agent.kinds import Kind
-from gpufleet.agent.objectpath import annotations, conditions, labels, metadata, value_at
+from gpufleet.agent.objectpath import (
+    annotations,
+    conditions,
+    labels,
+    metadata,
+    text_at,
+    value_at,
+)
 from gpufleet.agent.organisation import OrganisationDirectory, project_from_labels
 from gpufleet.agent.phase import Memory, decide_phase, gather_facts, k8s_phase
 from gpufleet.agent.resources import (
@@ -52,6 +59,28 @@ BUILTIN_PRIORITIES = {
     "very-high": 150,
 }
 PREEMPTIBLE_BELOW = 100
+# Longest names and raw phases the wire's string columns hold.
+NAME_LIMIT = 253
+RAW_PHASE_LIMIT = 64
+POD_PHASE_LIMIT = 32
+INT32 = 2**31 - 1
+
+
+def wire_time(value: Any) -> str | None:
+    """An RFC 3339 timestamp with a time zone, normalised; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _optional_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True)
@@ -75,7 +104,7 @@ def _first_label(label_sets: Iterable[Mapping[str, str]], keys: Iterable[str]) -
     for key in keys:
         for label_set in label_sets:
             value = label_set.get(key)
-            if isinstance(value, str) and value:
+            if isinstance(value, str) and value and len(value) <= NAME_LIMIT:
                 return value
     return None
 
@@ -84,7 +113,7 @@ def _priority_class(view: WorkloadView, root_kind: Kind, pod_labels: list[Mappin
     found = _first_label(view.chain_labels, (PRIORITY_CLASS_LABEL,))
     found = found or _first_label(pod_labels, (PRIORITY_CLASS_LABEL,))
     for pod in view.pods:
-        found = found or value_at(pod, "spec.priorityClassName")
+        found = found or text_at(pod, "spec.priorityClassName", NAME_LIMIT)
     for kind, obj in ((kind_of(view.primary), view.primary), (root_kind, view.root)):
         if not found and kind is not None and kind.priority_label:
             found = labels(obj).get(kind.priority_label)
@@ -105,11 +134,12 @@ def _pending_messages(view: WorkloadView, project: str, department: str) -> list
                 org_type = "DEPARTMENT" if queue and queue == department != project else "PROJECT"
                 messages.append(
                     {
-                        "nodePool": str(condition.get("nodePool") or "default"),
+                        "nodePool": _optional_text(condition.get("nodePool")) or "default",
                         "phaseReason": code,
                         "reason": PHASE_REASONS[code],
                         "orgType": org_type,
-                        "userMessage": reason.get("message") or condition.get("message"),
+                        "userMessage": _optional_text(reason.get("message"))
+                        or _optional_text(condition.get("message")),
                     }
                 )
     return messages
@@ -123,9 +153,12 @@ def _wire_conditions(view: WorkloadView) -> list[dict[str, Any]]:
             if not condition.get("type") or condition.get("status") is None:
                 continue
             item = {"type": str(condition["type"]), "status": str(condition["status"])}
-            for key in ("message", "reason", "lastTransitionTime"):
+            for key in ("message", "reason"):
                 if condition.get(key):
                     item[key] = str(condition[key])
+            when = wire_time(condition.get("lastTransitionTime"))
+            if when:
+                item["lastTransitionTime"] = when
             wired.append(item)
     return wired
 
@@ -133,7 +166,8 @@ def _wire_conditions(view: WorkloadView) -> list[dict[str, Any]]:
 def _requested_pods(kind: Kind, obj: Mapping[str, Any], number: int | None) -> dict[str, Any]:
     def integer(path: str | None) -> int | None:
         raw = value_at(obj, path) if path else None
-        return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+        valid = isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= INT32
+        return raw if valid else None
 
     return {
         "number": number,
@@ -151,10 +185,10 @@ def _gpu_indices(pod: Mapping[str, Any]) -> list[str]:
 
 def _pod_entry(pod: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "name": str(metadata(pod).get("name", "")),
+        "name": str(metadata(pod).get("name", ""))[:NAME_LIMIT],
         "uid": str(metadata(pod).get("uid", "")),
-        "nodeName": value_at(pod, "spec.nodeName"),
-        "phase": str(value_at(pod, "status.phase") or "Pending"),
+        "nodeName": text_at(pod, "spec.nodeName", NAME_LIMIT),
+        "phase": text_at(pod, "status.phase", POD_PHASE_LIMIT) or "Unknown",
         "gpuIndices": _gpu_indices(pod),
         "nodepool": _first_label([labels(pod)], NODEPOOL_LABELS),
     }
@@ -236,20 +270,22 @@ def derive_workload(
         "type": root_kind.workload_type,
         "category": root_kind.category,
         "source": "Control-plane" if root_kind.group == "run.ai" else "Other",
-        "createdAt": str(meta.get("creationTimestamp") or observed_at or iso_now()),
+        "createdAt": wire_time(meta.get("creationTimestamp")) or observed_at or iso_now(),
         "projectName": org.project_name,
         "projectId": org.project_id,
         "departmentName": org.department_name,
         "departmentId": org.department_id,
-        "submittedBy": _first_label([*view.chain_labels, *pod_labels], (USER_LABEL,))
-        or annotations(root).get(USER_LABEL),
+        "submittedBy": (
+            _first_label([*view.chain_labels, *pod_labels], (USER_LABEL,))
+            or annotations(root).get(USER_LABEL)
+        ),
         "priorityClassName": priority_class,
         "priority": priority,
         "preemptible": preemptible,
         "phase": decided.phase,
         "phaseMessage": decided.message,
         "phaseReason": pending[0]["phaseReason"] if pending else None,
-        "k8sPhase": k8s_phase(view),
+        "k8sPhase": k8s_phase(view)[:RAW_PHASE_LIMIT],
         "conditions": _wire_conditions(view),
         "pendingSchedulingMessages": pending,
         "workloadRequestedResources": requested.requested_wire(),

@@ -13,13 +13,14 @@ from decimal import Decimal
 from typing import Any
 
 from gpufleet.agent.kinds import Kind
-from gpufleet.agent.objectpath import annotations, value_at, values_at
+from gpufleet.agent.objectpath import annotations, list_at, mapping_at, value_at, values_at
 from gpufleet.agent.quantities import as_float, format_bytes, parse_quantity
 
 GPU = "nvidia.com/gpu"
 _MIB = Decimal(2**20)
 _BUILTIN = {"cpu", "memory", "ephemeral-storage", "pods", GPU}
 TERMINAL_POD_PHASES = ("Succeeded", "Failed")
+MAX_PODS = 100_000
 
 
 @dataclass
@@ -102,7 +103,7 @@ def _container_totals(containers: Iterable[Any], key: str) -> dict[str, Decimal]
     for container in containers:
         if not isinstance(container, Mapping):
             continue
-        for name, raw in (value_at(container, f"resources.{key}") or {}).items():
+        for name, raw in mapping_at(container, f"resources.{key}").items():
             amount = parse_quantity(raw)
             if amount is not None:
                 totals[name] = totals.get(name, Decimal(0)) + amount
@@ -111,8 +112,8 @@ def _container_totals(containers: Iterable[Any], key: str) -> dict[str, Decimal]
 
 def _effective(spec: Mapping[str, Any], key: str) -> dict[str, Decimal]:
     """Sum over containers, raised to the largest init container (the scheduler's rule)."""
-    totals = _container_totals(spec.get("containers") or [], key)
-    for init in spec.get("initContainers") or []:
+    totals = _container_totals(list_at(spec, "containers"), key)
+    for init in list_at(spec, "initContainers"):
         for name, amount in _container_totals([init], key).items():
             totals[name] = max(totals.get(name, Decimal(0)), amount)
     return totals
@@ -150,14 +151,14 @@ def pod_resources(spec: Mapping[str, Any], meta_annotations: Mapping[str, str]) 
         result.gpu_limit = limits.get(GPU)
         result.gpu_request_type = "portion"
     for name, amount in requests.items() | limits.items():
-        if name not in _BUILTIN and "/" in name:
+        if isinstance(name, str) and name not in _BUILTIN and "/" in name:
             result.extended[name] = max(result.extended.get(name, Decimal(0)), amount)
     return result
 
 
 def pod_of(pod: Mapping[str, Any]) -> Resources:
     """What a pod object requests."""
-    return pod_resources(pod.get("spec") or {}, annotations(pod))
+    return pod_resources(mapping_at(pod, "spec"), annotations(pod))
 
 
 def is_live(pod: Mapping[str, Any]) -> bool:
@@ -182,9 +183,12 @@ def _count(item: Any, path: str | None) -> int:
     if path is None:
         return 1
     raw = value_at(item, path)
+    if raw is None:
+        return 1
     try:
-        return max(int(raw), 0) if raw is not None else 1
-    except (TypeError, ValueError):
+        # A count beyond any real cluster is garbage, not a request for a billion pods.
+        return min(max(int(raw), 0), MAX_PODS)
+    except (TypeError, ValueError, OverflowError):
         return 1
 
 
@@ -205,15 +209,14 @@ def templates_of(kind: Kind, obj: Mapping[str, Any]) -> list[TemplateCount]:
 def template_resources(template: Mapping[str, Any]) -> Resources:
     """What a pod template (``{metadata, spec}``, or a bare pod spec holder) requests."""
     spec = template.get("spec") if isinstance(template.get("spec"), Mapping) else template
-    meta = template.get("metadata") or {}
-    return pod_resources(spec, meta.get("annotations") or {})
+    return pod_resources(spec, annotations(template))
 
 
 def images_of(specs: Iterable[Mapping[str, Any]]) -> list[str]:
     """Distinct container images of pod specs, in order of appearance."""
     images: dict[str, None] = {}
     for spec in specs:
-        for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        for container in list_at(spec, "initContainers") + list_at(spec, "containers"):
             if isinstance(container, Mapping) and isinstance(container.get("image"), str):
                 images[container["image"]] = None
     return list(images)

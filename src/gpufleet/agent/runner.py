@@ -217,15 +217,20 @@ class Agent:
         if view is None:
             return None
         memory = self._memory.get(root_uid, Memory())
-        derived = derive_workload(
-            view,
-            cluster_id=self.settings.cluster_id,
-            directory=self.directory,
-            memory=memory,
-            priority_values=self.state.priority_values,
-            observed_at=iso_now(),
-            tenant_id=self.settings.tenant_id,
-        )
+        try:
+            derived = derive_workload(
+                view,
+                cluster_id=self.settings.cluster_id,
+                directory=self.directory,
+                memory=memory,
+                priority_values=self.state.priority_values,
+                observed_at=iso_now(),
+                tenant_id=self.settings.tenant_id,
+            )
+        except Exception:
+            # One malformed object must not stop the agent; the rest keep flowing.
+            log.exception("cannot derive the record of workload %s", root_uid)
+            return None
         self._memory[root_uid] = _memory_after(memory, derived.record["phase"])
         self._derived[root_uid] = derived
         return derived

@@ -21,7 +21,7 @@ from gpufleet.agent.grouping import (
     uid_of,
 )
 from gpufleet.agent.kinds import Kind
-from gpufleet.agent.objectpath import metadata
+from gpufleet.agent.objectpath import labels, metadata
 
 _ROOT_ROLES = ("workload", "wrapper")
 
@@ -114,7 +114,9 @@ class ClusterState:
         self._objects[uid] = obj
         self._names[self._name_of(obj)] = uid
         if kind.role == "priorityclass":
-            self.priority_values[str(metadata(obj).get("name"))] = int(obj.get("value") or 0)
+            value = obj.get("value")
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**31:
+                self.priority_values[str(metadata(obj).get("name"))] = value
             return Changes()
         changes = self._place(uid)
         waiters = self._waiting.pop(uid, set()) | self._waiting.pop(self._name_of(obj), set())
@@ -186,7 +188,7 @@ class ClusterState:
             primary = sorted(children, key=lambda c: (c.get("kind") == "Pod", uid_of(c)))[0]
             chain.append(primary)
         # Lower objects' labels win; a wrapper's labels only fill gaps (as KAI copies them).
-        chain_labels = tuple(metadata(o).get("labels") or {} for o in reversed(chain))
+        chain_labels = tuple(labels(o) for o in reversed(chain))
         return WorkloadView(root, primary, chain_labels, pods, podgroups)
 
     def _is_root(self, uid: str) -> bool:
@@ -203,7 +205,7 @@ class ClusterState:
         reference = controller_reference(obj)
         return (
             str(reference.get("uid")) if reference else "",
-            tuple(sorted((metadata(obj).get("labels") or {}).items())),
+            tuple(sorted(labels(obj).items())),
         )
 
     def _parent_uid(self, obj: Mapping[str, Any]) -> str | None:
