@@ -7,7 +7,7 @@ rows fetched) on a connection set up like the server's. Prints p50/p95 of both a
 
     .venv/bin/python -m bench.list_latency                       # SQLite, 100,000 workloads
     .venv/bin/python -m bench.list_latency --postgresql          # a throwaway PostgreSQL
-    .venv/bin/python -m bench.list_latency --profile             # where the API's time goes
+    .venv/bin/python -m bench.list_latency --profile 3           # where case 3's time goes
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,30 +167,38 @@ def time_api(client: httpx.Client, params: dict[str, str], repeats: int) -> tupl
 
 
 def profile(database_url: str, params: dict[str, str], repeats: int) -> None:
-    """Where an in-process API request spends its time (needs pyinstrument)."""
+    """Where the server-side work of one listing goes: SQL, row mapping, JSON (pyinstrument).
+
+    The store and response calls a request makes are profiled in this thread (a profiler sees
+    only its own thread, and the server runs routes in worker threads); what the API time adds
+    beyond them is HTTP, routing and authentication.
+    """
     from pyinstrument import Profiler
 
-    app = create_app(
-        Settings(
-            database_url=database_url, admin_client_id=ADMIN_ID, admin_client_secret=ADMIN_SECRET
-        )
+    from gpufleet.api.responses import json_response
+    from gpufleet.query.listing import build_page, build_selection
+    from gpufleet.store.engine import create_store_engine
+    from gpufleet.store.workloads import list_workloads
+
+    engine = create_store_engine(Settings(database_url=database_url))
+    selection = build_selection(
+        now=datetime.now(UTC), filter_by=[params["filterBy"]], search=None, deleted=None
     )
-    with TestClient(app) as client:
-        token = client.post(
-            "/api/v1/token",
-            json={
-                "grantType": "client_credentials",
-                "clientID": ADMIN_ID,
-                "clientSecret": ADMIN_SECRET,
-            },
-        ).json()["accessToken"]
-        client.headers["Authorization"] = f"Bearer {token}"
-        client.get(WORKLOADS, params={**params, "limit": "500"})
-        profiler = Profiler(interval=0.0005)
+    page = build_page(
+        selection,
+        sort_by=params.get("sortBy"),
+        sort_order=params.get("sortOrder"),
+        offset=0,
+        limit=500,
+    )
+    profiler = Profiler(interval=0.0005)
+    with engine.connect() as conn:
+        list_workloads(conn, page)
         with profiler:
             for _ in range(repeats):
-                client.get(WORKLOADS, params={**params, "limit": "500"}).raise_for_status()
-    app.state.gpufleet.engine.dispose()
+                items, _next = list_workloads(conn, page)
+                json_response({"workloads": items})
+    engine.dispose()
     print(profiler.output_text(unicode=True, color=False, show_all=False))
 
 
@@ -241,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgresql", action="store_true", help="use a throwaway PostgreSQL")
     parser.add_argument("--workloads", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=50, help="timed requests per case")
-    parser.add_argument("--profile", action="store_true", help="profile the first case in-process")
+    parser.add_argument(
+        "--profile", type=int, metavar="CASE", help="profile case CASE (1, 2, 3) in-process"
+    )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="gpufleet-bench-"))
     if args.postgresql:
@@ -263,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run_or_profile(args: argparse.Namespace, url: str, workdir: Path) -> int:
     if args.profile:
         seed(url, args.workloads)
-        profile(url, CASES[0][1], args.repeats)
+        profile(url, CASES[args.profile - 1][1], args.repeats)
         return 0
     return run(url, args.workloads, args.repeats, workdir)
 
