@@ -21,7 +21,12 @@ import httpx
 import pytest
 
 from gpufleet.agent.kinds import KINDS
-from tests.support.k8s_emulator import KubernetesEmulator, resources_from, write_kubeconfig
+from tests.support.k8s_emulator import (
+    KubernetesEmulator,
+    Resource,
+    resources_from,
+    write_kubeconfig,
+)
 from tests.support.server import ADMIN_ID, ADMIN_SECRET
 
 pytestmark = pytest.mark.e2e
@@ -29,6 +34,9 @@ pytestmark = pytest.mark.e2e
 CLUSTER_ID = "7c1a4f3e-1b2d-4c5e-8f90-a1b2c3d4e5f6"
 NAMESPACE = "runai-team-a"
 WAIT = 20.0
+CONFIG_NAMESPACE = "gpufleet-system"
+CONFIGMAP = "gpufleet-departments"
+CONFIGMAP_RESOURCE = Resource("", "v1", "ConfigMap", "configmaps")
 
 
 class AgentProcess:
@@ -52,6 +60,7 @@ class AgentProcess:
             "backoff-max-seconds": "0.5",
             "watch-timeout-seconds": "5",
             "log-level": "debug",
+            "department-configmap": f"{CONFIG_NAMESPACE}/{CONFIGMAP}",
         }
         for name, value in options.items():
             command += [f"--{name}", value]
@@ -86,10 +95,20 @@ class AgentProcess:
 
 @pytest.fixture
 def emulator() -> Iterator[KubernetesEmulator]:
-    resources = resources_from(KINDS)
+    resources = [*resources_from(KINDS), CONFIGMAP_RESOURCE]
     # Ray's CRDs are "not installed": the agent must carry on without them.
     installed = [r for r in resources if r.group != "ray.io"]
     served = KubernetesEmulator(resources, installed=installed, bookmark_interval=0.5).start()
+    served.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": CONFIGMAP, "namespace": CONFIG_NAMESPACE},
+            "data": {
+                "mapping.yaml": "projects: {team-a: research}\ndepartments: {research: {id: '3'}}\n"
+            },
+        }
+    )
     yield served
     served.stop()
 
@@ -262,6 +281,7 @@ def test_records_follow_objects_through_their_life(
     train_id = train["metadata"]["uid"]
     record = records.wait(train_id, lambda r: r["phase"] == "Creating", agent)
     assert record["projectName"] == "team-a"
+    assert (record["departmentName"], record["departmentId"]) == ("research", "3")
     assert record["clusterId"] == CLUSTER_ID
     assert record["submittedBy"] == "alice"
 
