@@ -157,15 +157,15 @@ class Printer:
         widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
         # Between two columns: one space of padding each side and the box's divider.
         excess = sum(widths) + 3 * (len(widths) - 1) - self.console.width
-        while excess > 0:
-            shrinkable = [
-                i for i, h in enumerate(headers) if h in SHRINKABLE and widths[i] > SHRINK_TO
-            ]
-            if not shrinkable:
-                break
-            widest = max(shrinkable, key=lambda i: widths[i])
-            widths[widest] -= 1
-            excess -= 1
+        # First free text down to SHRINK_TO, then (on narrow terminals) types too, to 4.
+        for names, floor in ((SHRINKABLE, SHRINK_TO), (SHRINKABLE | {"TYPE"}, 4)):
+            while excess > 0:
+                candidates = [i for i, h in enumerate(headers) if h in names and widths[i] > floor]
+                if not candidates:
+                    break
+                widest = max(candidates, key=lambda i: widths[i])
+                widths[widest] -= 1
+                excess -= 1
         return widths
 
     def _plain_table(self, headers: list[str], rows: list[list[str]]) -> None:

@@ -21,7 +21,7 @@ export function timeSeriesChart(container, { title, unit, series }) {
   container.dataset.series = String(series.length);
   container.dataset.points = String(points);
   if (!points) {
-    replace(container, h("p", { class: "muted" }, "No samples in this range."));
+    replace(container, h("h3", { class: "chart-title" }, title), h("p", { class: "muted" }, "No samples in this range."));
     return null;
   }
   replace(container);
