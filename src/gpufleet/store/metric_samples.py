@@ -139,8 +139,8 @@ def increase_statement(workload_id: str, metric_type: str, window: SampleWindow)
 
 
 def _intervals(conn: Connection, statement: sa.Select) -> list[IntervalValue]:
-    rows = conn.execute(statement)
-    return [IntervalValue(r.series, int(r.interval), float(r.value)) for r in rows]
+    rows = conn.execute(statement).tuples().all()
+    return [IntervalValue(series, int(index), float(value)) for series, index, value in rows]
 
 
 @dataclass(frozen=True, slots=True)
