@@ -327,7 +327,7 @@ def test_api_output_of_a_seeded_store_validates_against_the_reference(
 
 
 def test_deleted_workloads_are_listed_only_when_asked_for(client, engine):
-    seed_demo(engine, workloads=300, seed=8)
+    seed_demo(engine, workloads=300, seed=8, metrics_history=False)
     live = client.get("/api/v1/workloads/count").json()["count"]
     gone = client.get("/api/v1/workloads/count", params={"deleted": "true"}).json()["count"]
     assert live + gone == 300
@@ -339,7 +339,7 @@ def test_deleted_workloads_are_listed_only_when_asked_for(client, engine):
 def test_the_server_totals_continue_the_simulated_history(client, engine):
     anchor = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
     expected = {item["id"]: item for item in generate_workloads(6, 0, 200, anchor, run_start=0)}
-    seed_demo(engine, workloads=200, seed=6, anchor=anchor)
+    seed_demo(engine, workloads=200, seed=6, anchor=anchor, metrics_history=False)
     listed = client.get("/api/v1/workloads", params={"limit": 500}).json()["workloads"]
     for item in listed:
         source = expected[item["id"]]
@@ -373,15 +373,15 @@ def _organisation_counts(engine) -> tuple[int, int, int]:
 
 
 def test_seeding_writes_the_organisation_once(engine):
-    seed_demo(engine, workloads=20, seed=1, anchor=ANCHOR)
-    seed_demo(engine, workloads=20, seed=2, anchor=ANCHOR)
+    seed_demo(engine, workloads=20, seed=1, anchor=ANCHOR, metrics_history=False)
+    seed_demo(engine, workloads=20, seed=2, anchor=ANCHOR, metrics_history=False)
     assert _organisation_counts(engine) == (len(CLUSTERS), len(DEPARTMENTS), len(PROJECTS))
     assert len(CLUSTERS) == 2 and len(DEPARTMENTS) == 3 and len(PROJECTS) >= 10
 
 
 def test_seeding_again_adds_without_colliding(engine):
-    assert seed_demo(engine, workloads=150, seed=3, anchor=ANCHOR) == 150
-    assert seed_demo(engine, workloads=150, seed=3, anchor=ANCHOR) == 150
+    assert seed_demo(engine, workloads=150, seed=3, anchor=ANCHOR, metrics_history=False) == 150
+    assert seed_demo(engine, workloads=150, seed=3, anchor=ANCHOR, metrics_history=False) == 150
     rows = _stored(engine)
     assert len(rows) == 300
     assert len({row["id"] for row in rows}) == 300
@@ -389,14 +389,14 @@ def test_seeding_again_adds_without_colliding(engine):
 
 
 def test_a_seeded_store_is_reproducible(engine):
-    seed_demo(engine, workloads=120, seed=9, anchor=ANCHOR)
+    seed_demo(engine, workloads=120, seed=9, anchor=ANCHOR, metrics_history=False)
     expected = {item["id"] for item in generate_workloads(9, 0, 120, ANCHOR)}
     assert {row["id"] for row in _stored(engine)} == expected
 
 
 def test_seed_if_empty_only_seeds_an_empty_store(engine):
-    assert seed_if_empty(engine, workloads=50, seed=1, anchor=ANCHOR) == 50
-    assert seed_if_empty(engine, workloads=50, seed=2, anchor=ANCHOR) == 0
+    assert seed_if_empty(engine, workloads=50, seed=1, anchor=ANCHOR, metrics_history=False) == 50
+    assert seed_if_empty(engine, workloads=50, seed=2, anchor=ANCHOR, metrics_history=False) == 0
     assert len(_stored(engine)) == 50
 
 
@@ -409,13 +409,21 @@ def test_every_batch_is_handed_to_the_after_batch_hook(engine):
         assert stored >= len(batch)
         calls.append((len(batch), anchor))
 
-    seed_demo(engine, workloads=130, seed=2, anchor=ANCHOR, batch_size=50, after_batch=after_batch)
+    seed_demo(
+        engine,
+        workloads=130,
+        seed=2,
+        anchor=ANCHOR,
+        batch_size=50,
+        after_batch=after_batch,
+        metrics_history=False,
+    )
     assert calls == [(50, ANCHOR), (50, ANCHOR), (30, ANCHOR)]
 
 
 def test_a_bulk_load_generates_alongside_and_rebuilds_every_index(engine, monkeypatch):
     monkeypatch.setattr(demo_seed, "BULK_LOAD_FROM", 100)
-    seed_demo(engine, workloads=120, seed=2, anchor=ANCHOR, batch_size=50)
+    seed_demo(engine, workloads=120, seed=2, anchor=ANCHOR, batch_size=50, metrics_history=False)
     inspector = sa.inspect(engine)
     for table in (workloads, workload_nodepools):
         stored = {index["name"] for index in inspector.get_indexes(table.name)}
@@ -430,7 +438,7 @@ def test_bad_arguments_are_refused(engine):
         seed_demo(engine, workloads=-1, seed=1)
     with pytest.raises(ValueError, match="timezone"):
         seed_demo(engine, workloads=1, seed=1, anchor=datetime(2026, 1, 1))
-    assert seed_demo(engine, workloads=0, seed=1) == 0
+    assert seed_demo(engine, workloads=0, seed=1, metrics_history=False) == 0
 
 
 def test_the_cli_seeds_a_database(database_url, capsys):
@@ -447,7 +455,15 @@ def test_the_cli_seeds_a_database(database_url, capsys):
 
 
 def test_progress_without_a_terminal_is_a_line_every_tenth(engine, capsys):
-    seed_demo(engine, workloads=200, seed=1, anchor=ANCHOR, batch_size=20, progress=True)
+    seed_demo(
+        engine,
+        workloads=200,
+        seed=1,
+        anchor=ANCHOR,
+        batch_size=20,
+        progress=True,
+        metrics_history=False,
+    )
     lines = capsys.readouterr().err.splitlines()
     assert lines[-1] == "seeded 200 of 200 demo workloads"
     assert len([line for line in lines if line.startswith("seeded ")]) == 10

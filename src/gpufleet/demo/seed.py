@@ -44,8 +44,12 @@ def seed_demo(
     anchor: datetime | None = None,
     batch_size: int = BATCH_SIZE,
     after_batch: AfterBatch | None = None,
+    metrics_history: bool = True,
 ) -> int:
-    """Add ``workloads`` simulated workloads (and the organisation, once); returns how many."""
+    """Add ``workloads`` simulated workloads (and the organisation, once); returns how many.
+
+    ``metrics_history`` writes 24 hours of metric samples for a capped set of the workloads.
+    """
     if workloads < 0:
         raise ValueError("the number of workloads must not be negative")
     if batch_size < 1:
@@ -54,7 +58,8 @@ def seed_demo(
     if anchor.tzinfo is None:
         raise ValueError("the anchor must be a timezone-aware datetime")
     # Per-batch writers that extend the demo (such as metric history) are added here.
-    hooks = [hook for hook in (write_metrics_history, after_batch) if hook is not None]
+    history = write_metrics_history if metrics_history else None
+    hooks = [hook for hook in (history, after_batch) if hook is not None]
 
     with engine.begin() as conn:
         write_organisation(conn, anchor)
@@ -89,6 +94,7 @@ def seed_if_empty(
     seed: int,
     anchor: datetime | None = None,
     after_batch: AfterBatch | None = None,
+    metrics_history: bool = True,
 ) -> int:
     """Seed the demo only into a store without workloads; returns how many were added."""
     with engine.connect() as conn:
