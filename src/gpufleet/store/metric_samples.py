@@ -139,7 +139,7 @@ def increase_statement(workload_id: str, metric_type: str, window: SampleWindow)
 
 
 def _intervals(conn: Connection, statement: sa.Select) -> list[IntervalValue]:
-    rows = conn.execute(statement).tuples().all()
+    rows = conn.execute(statement).all()
     return [IntervalValue(series, int(index), float(value)) for series, index, value in rows]
 
 
