@@ -84,9 +84,9 @@ def _gpus_per_pod(rng: random.Random, kind: WorkloadKind, pool: NodePool) -> int
 
 
 def plan_resources(
-    rng: random.Random, kind: WorkloadKind, pool: NodePool, phase: Phase, *, holding: bool
+    rng: random.Random, kind: WorkloadKind, pool: NodePool, *, holding: bool
 ) -> ResourcePlan:
-    """Requests per pod and for the whole workload, and what is allocated in ``phase``."""
+    """Requests per pod and for the whole workload; allocated only while ``holding``."""
     requested_pods = _pod_count(rng, kind)
     pods = requested_pods["number"]
     mode = kind.gpu_mode.pick(rng)

@@ -110,7 +110,7 @@ def generate_workload(
     timeline = simulate_timeline(rng, phase, anchor, preemptible=preemptible, deleted=deleted)
     holding = phase in HOLDING_PHASES and not deleted
     pool, requested_pools = _nodepools(rng, project)
-    plan = plan_resources(rng, kind, pool, phase, holding=holding)
+    plan = plan_resources(rng, kind, pool, holding=holding)
     source, source_api, submitted_by = _source(rng, kind)
     # The index in the name keeps names unique; the random tail makes them look generated.
     suffix = _base36(index) + _base36(int(rng.random() * 36 * 36)).rjust(2, "0")
