@@ -27,7 +27,7 @@ from tests.support.k8s_emulator import (
     resources_from,
     write_kubeconfig,
 )
-from tests.support.server import ADMIN_ID, ADMIN_SECRET
+from tests.support.server import ADMIN_ID, ADMIN_SECRET, ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -91,6 +91,13 @@ class AgentProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(module_database_url: str, tmp_path_factory) -> Iterator[ServerProcess]:
+    """One real server for the module; tests use objects of their own, so they do not clash."""
+    with ServerProcess(module_database_url, log_dir=tmp_path_factory.mktemp("server")) as process:
+        yield process
 
 
 @pytest.fixture
@@ -269,11 +276,11 @@ def stale_record(base_url: str, headers: dict) -> str:
 
 
 def test_records_follow_objects_through_their_life(
-    emulator: KubernetesEmulator, agent_for, live_server
+    emulator: KubernetesEmulator, agent_for, server: ServerProcess
 ) -> None:
-    records = Records(live_server.base_url)
-    drifted = stale_record(live_server.base_url, records.headers)
-    agent = agent_for(live_server.base_url)
+    records = Records(server.base_url)
+    drifted = stale_record(server.base_url, records.headers)
+    agent = agent_for(server.base_url)
     # The first push is a full sync: what the cluster does not run is marked deleted.
     records.wait(drifted, lambda r: r["deletedAt"] is not None, agent)
 
@@ -294,7 +301,7 @@ def test_records_follow_objects_through_their_life(
     record = records.wait(train_id, lambda r: r["phase"] == "Running", agent)
     assert record["allocatedResources"]["gpu"] == 2.0
     assert record["runningPods"] == 1
-    samples = wait_for_samples(live_server.base_url, records.headers, train_id, agent)
+    samples = wait_for_samples(server.base_url, records.headers, train_id, agent)
     assert samples == {"CPU_REQUEST_CORES": 2.0, "GPU_ALLOCATION": 2.0, "RUNNING_POD_COUNT": 1.0}
 
     emulator.patch(
@@ -373,10 +380,10 @@ def test_records_follow_objects_through_their_life(
 
 
 def test_records_follow_an_emulator_restart_that_lost_state(
-    emulator: KubernetesEmulator, agent_for, live_server
+    emulator: KubernetesEmulator, agent_for, server: ServerProcess
 ) -> None:
-    agent = agent_for(live_server.base_url)
-    records = Records(live_server.base_url)
+    agent = agent_for(server.base_url)
+    records = Records(server.base_url)
     lost = emulator.create(job("lost"))
     records.wait(lost["metadata"]["uid"], lambda r: r["deletedAt"] is None, agent)
 
@@ -388,9 +395,8 @@ def test_records_follow_an_emulator_restart_that_lost_state(
 
 
 def test_changes_during_a_server_outage_arrive_when_it_returns(
-    emulator: KubernetesEmulator, agent_for, start_server, monkeypatch
+    emulator: KubernetesEmulator, agent_for, server: ServerProcess, monkeypatch
 ) -> None:
-    server = start_server()
     agent = agent_for(server.base_url)
     records = Records(server.base_url)
     steady = emulator.create(job("steady"))
