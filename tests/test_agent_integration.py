@@ -233,13 +233,18 @@ RUNNING = {
 }
 
 
-def wait_for_samples(base_url: str, headers: dict, workload_id: str, agent: AgentProcess) -> dict:
-    """The newest value of each object-derived metric of a workload, once all have one."""
+def wait_for_samples(
+    base_url: str, headers: dict, workload_id: str, agent: AgentProcess, expected: dict
+) -> None:
+    """Wait until the newest value of each object-derived metric is the expected one.
+
+    The window starts now, so it only holds samples taken after the state being checked.
+    """
     now = datetime.now(UTC)
     params = {
         "metricType": "CPU_REQUEST_CORES,GPU_ALLOCATION,RUNNING_POD_COUNT",
-        "start": (now - timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
-        "end": (now + timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
+        "start": now.isoformat().replace("+00:00", "Z"),
+        "end": (now + timedelta(seconds=60)).isoformat().replace("+00:00", "Z"),
     }
     deadline = time.monotonic() + WAIT
     values: dict[str, list[str]] = {}
@@ -254,8 +259,9 @@ def wait_for_samples(base_url: str, headers: dict, workload_id: str, agent: Agen
             ]
             for m in response.json()["measurements"]
         }
-        if all(values.values()) and len(values) == 3:
-            return {name: float(found[-1]) for name, found in values.items()}
+        newest = {name: float(found[-1]) for name, found in values.items() if found}
+        if newest == expected:
+            return
         time.sleep(0.3)
     raise AssertionError(f"samples never arrived: {values}\n{agent.log()[-2000:]}")
 
@@ -301,8 +307,8 @@ def test_records_follow_objects_through_their_life(
     record = records.wait(train_id, lambda r: r["phase"] == "Running", agent)
     assert record["allocatedResources"]["gpu"] == 2.0
     assert record["runningPods"] == 1
-    samples = wait_for_samples(server.base_url, records.headers, train_id, agent)
-    assert samples == {"CPU_REQUEST_CORES": 2.0, "GPU_ALLOCATION": 2.0, "RUNNING_POD_COUNT": 1.0}
+    expected = {"CPU_REQUEST_CORES": 2.0, "GPU_ALLOCATION": 2.0, "RUNNING_POD_COUNT": 1.0}
+    wait_for_samples(server.base_url, records.headers, train_id, agent, expected)
 
     emulator.patch(
         "v1", "Pod", NAMESPACE, "train-0", {"status": {"phase": "Succeeded", "conditions": None}}
