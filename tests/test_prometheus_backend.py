@@ -7,6 +7,7 @@ range; a few points are also checked against values worked out by hand from the 
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import logging
 import math
@@ -15,11 +16,15 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 
 from gpufleet.api.app import create_app
@@ -722,3 +727,86 @@ def test_requests_carry_auth_and_headers(database_url, recorder, t0, options, ex
     assert form["start"] == [f"{first:.3f}"] and form["end"] == [f"{last:.3f}"]
     assert form["step"] == [f"{step:.3f}"]
     assert 'pod=~"train-0|train-1|train-2"' in form["query"][0]
+
+
+def _certificates(directory):
+    """A CA and a server certificate for 127.0.0.1 signed by it, as PEM files."""
+
+    def name(text):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    now = datetime.now(UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("gpufleet test CA"))
+        .issuer_name(name("gpufleet test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = {}
+    for file, data_bytes in (
+        ("ca.pem", ca.public_bytes(serialization.Encoding.PEM)),
+        ("server.pem", server.public_bytes(serialization.Encoding.PEM)),
+        (
+            "server.key",
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        ),
+    ):
+        paths[file] = directory / file
+        paths[file].write_bytes(data_bytes)
+    return paths
+
+
+def test_tls_with_a_ca_file_or_without_verification(database_url, dataset, tmp_path, t0):
+    files = _certificates(tmp_path)
+    web = tmp_path / "web.yml"
+    web.write_text(
+        "tls_server_config:\n"
+        f"  cert_file: {files['server.pem']}\n"
+        f"  key_file: {files['server.key']}\n"
+    )
+    server = data.PrometheusServer(_copy(dataset[1], tmp_path), tmp_path).start(web_config=web)
+    try:
+        assert server.url.startswith("https://")
+        outcomes = []
+        for options in (
+            {"prometheus_ca_file": str(files["ca.pem"])},
+            {"prometheus_verify_tls": False},
+            {},
+        ):
+            settings = prometheus_settings(database_url, server.url, **options)
+            with _client_for(create_app(settings)) as client:
+                ids = _seed(client.app.state.gpufleet.engine)
+                response = client.get(
+                    f"/api/v1/workloads/{ids['train']}/metrics",
+                    params={"metricType": "POD_COUNT", "start": _iso(t0), "end": _iso(t0 + 600)},
+                )
+                outcomes.append((response.status_code, response.json()))
+    finally:
+        server.stop()
+    assert [code for code, _ in outcomes] == [200, 200, 503]
+    assert {v["value"] for v in outcomes[0][1]["measurements"][0]["values"]} == {"3"}
+    assert "certificate could not be verified" in outcomes[2][1]["message"]

@@ -344,8 +344,14 @@ class PrometheusServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self._process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0, remote_read_url: str | None = None) -> PrometheusServer:
-        """Start and wait until ready; a failing ``remote_read_url`` makes every answer partial."""
+    def start(
+        self,
+        timeout: float = 30.0,
+        remote_read_url: str | None = None,
+        web_config: Path | None = None,
+    ) -> PrometheusServer:
+        """Start and wait until ready; a failing ``remote_read_url`` makes every answer partial,
+        a ``web_config`` (TLS) makes the server answer HTTPS."""
         config = self.workdir / "prometheus.yml"
         text = f"global:\n  scrape_interval: {SCRAPE_SECONDS}s\n"
         if remote_read_url:
@@ -360,17 +366,21 @@ class PrometheusServer:
                 # Imported blocks are hours old; keep them.
                 "--storage.tsdb.retention.time=3650d",
                 f"--web.listen-address=127.0.0.1:{self.port}",
+                *([f"--web.config.file={web_config}"] if web_config else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         log.close()
+        if web_config:
+            self.url = f"https://127.0.0.1:{self.port}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"prometheus exited; see {log.name}")
             try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                ready = httpx.get(f"{self.url}/-/ready", timeout=1, verify=False)
+                if ready.status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

@@ -122,6 +122,12 @@ class PrometheusClient:
             response = self._client.post(path, data=form)
         except httpx.TimeoutException:
             raise PrometheusUnavailable("Prometheus did not answer in time") from None
+        except httpx.ConnectError as exc:
+            if _caused_by(exc, ssl.SSLCertVerificationError):
+                raise PrometheusUnavailable(
+                    "Prometheus' TLS certificate could not be verified"
+                ) from None
+            raise PrometheusUnavailable("Prometheus is unreachable (ConnectError)") from None
         except httpx.TransportError as exc:
             raise PrometheusUnavailable(
                 f"Prometheus is unreachable ({type(exc).__name__})"
@@ -141,6 +147,15 @@ class PrometheusClient:
                 raise PrometheusUnavailable(f"Prometheus query {error_type}")
             raise PrometheusQueryError(error_type, message or f"HTTP {response.status_code}")
         return _answer(body, result_type)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _answer(body: dict, result_type: str) -> QueryAnswer:
