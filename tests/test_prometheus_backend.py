@@ -668,15 +668,21 @@ def test_bad_prometheus_settings_are_refused(options):
         Settings(**options)
 
 
+EMPTY_MATRIX = b'{"status":"success","data":{"resultType":"matrix","result":[]}}'
+
+
 class _Recorder(BaseHTTPRequestHandler):
+    """Records each request and answers with ``answer`` (status, body)."""
+
     seen: list[tuple[str, dict[str, str], dict[str, list[str]]]] = []
+    answer: tuple[int, bytes] = (200, EMPTY_MATRIX)
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
         form = parse_qs(self.rfile.read(length).decode())
         self.seen.append((self.path, dict(self.headers), form))
-        body = b'{"status":"success","data":{"resultType":"matrix","result":[]}}'
-        self.send_response(200)
+        status, body = self.answer
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -690,6 +696,7 @@ class _Recorder(BaseHTTPRequestHandler):
 def recorder():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     _Recorder.seen = []
+    _Recorder.answer = (200, EMPTY_MATRIX)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/prefix/", _Recorder.seen
@@ -810,3 +817,67 @@ def test_tls_with_a_ca_file_or_without_verification(database_url, dataset, tmp_p
     assert [code for code, _ in outcomes] == [200, 200, 503]
     assert {v["value"] for v in outcomes[0][1]["measurements"][0]["values"]} == {"3"}
     assert "certificate could not be verified" in outcomes[2][1]["message"]
+
+
+_POINTS = '"values":[[1800000000,"1"],[1800000600,"NaN"],[1800001200,"+Inf"]]'
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "values"),
+    [
+        # VictoriaMetrics marks answers missing some storage nodes as partial.
+        (
+            (
+                200,
+                b'{"status":"success","isPartial":true,"data":{"resultType":"matrix",'
+                b'"result":[{"metric":{},' + _POINTS.encode() + b"}]}}",
+            ),
+            207,
+            ["1"],
+        ),
+        (
+            (
+                200,
+                b'{"status":"success","warnings":["store \\u00e9 down"],"data":'
+                b'{"resultType":"matrix","result":[]}}',
+            ),
+            207,
+            [],
+        ),
+        ((429, b"slow down"), 503, None),
+        ((502, b"<html>bad gateway</html>"), 503, None),
+        ((503, b'{"status":"error","errorType":"timeout","error":"query timed out"}'), 503, None),
+        (
+            (422, b'{"status":"error","errorType":"execution","error":"too many samples"}'),
+            500,
+            None,
+        ),
+        ((200, b'{"status":"success","data":{"resultType":"vector","result":[]}}'), 500, None),
+        ((200, b"not json at all"), 500, None),
+        (
+            (
+                200,
+                b'{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},'
+                b'"values":[["x","y"]]}]}}',
+            ),
+            500,
+            None,
+        ),
+        ((401, b"Unauthorized"), 500, None),
+    ],
+)
+def test_answers_of_prometheus_compatible_stores(
+    database_url, recorder, t0, answer, status, values
+):
+    url, _ = recorder
+    _Recorder.answer = answer
+    settings = prometheus_settings(database_url, url)
+    with _client_for(create_app(settings)) as client:
+        ids = _seed(client.app.state.gpufleet.engine)
+        body = _metrics(client, ids["train"], [M.POD_COUNT], t0, t0 + 600, 3, status=status)
+    if values is None:
+        assert body["code"] == status
+        assert "kube_pod_status_phase" not in body["message"]
+    else:
+        # Partial data is returned; NaN and infinite points are left out.
+        assert [v["value"] for v in body["measurements"][0]["values"]] == values
