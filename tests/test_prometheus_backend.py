@@ -26,6 +26,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
+from runai.api_client import ApiClient
+from runai.configuration import Configuration
+from runai.runai_client import RunaiClient
 
 from gpufleet.api.app import create_app
 from gpufleet.cli import build_parser, settings_from_args
@@ -36,11 +39,14 @@ from gpufleet.metrics.promql import QUERIES
 from gpufleet.metrics.tasks import refresh_idle_gpus
 from gpufleet.metrics.types import METRIC_TYPES, MetricKind, WorkloadMetricType
 from gpufleet.settings import Settings
+from gpufleet.store.engine import create_store_engine
+from gpufleet.store.migrate import upgrade
 from gpufleet.store.pods import replace_pods
 from tests.conftest import ADMIN_ID, ADMIN_SECRET
 from tests.support import prometheus as data
 from tests.support.factories import insert, workload
 from tests.support.ports import free_port
+from tests.support.server import ServerProcess
 
 M = WorkloadMetricType
 MIB = 1024 * 1024
@@ -881,3 +887,42 @@ def test_answers_of_prometheus_compatible_stores(
     else:
         # Partial data is returned; NaN and infinite points are left out.
         assert [v["value"] for v in body["measurements"][0]["values"]] == values
+
+
+@pytest.mark.e2e
+def test_the_sdk_reads_prometheus_metrics_from_a_real_server(database_url, prom, tmp_path, t0):
+    engine = create_store_engine(Settings(database_url=database_url))
+    upgrade(engine)
+    ids = _seed(engine)
+    engine.dispose()
+    env = {
+        "GPUFLEET_PROMETHEUS_URL": prom.url,
+        "GPUFLEET_PROMETHEUS_SCRAPE_INTERVAL_SECONDS": str(data.SCRAPE_SECONDS),
+        "GPUFLEET_PROMETHEUS_GPU_NAMESPACE_LABEL": "exported_namespace",
+        "GPUFLEET_PROMETHEUS_GPU_POD_LABEL": "exported_pod",
+    }
+    with ServerProcess(database_url, extra_env=env, log_dir=tmp_path) as server:
+        config = Configuration(
+            client_id=ADMIN_ID, client_secret=ADMIN_SECRET, runai_base_url=server.base_url
+        )
+        with RunaiClient(ApiClient(config)) as sdk:
+            api = sdk.workloads.workloads
+            start = datetime.fromtimestamp(t0 + WINDOW[0], tz=UTC)
+            end = datetime.fromtimestamp(t0 + WINDOW[1], tz=UTC)
+            train = api.get_workload_metrics(
+                ids["train"], ["GPU_UTILIZATION", "GPU_ALLOCATION"], start, end, 20
+            ).data
+            llm = api.get_workload_metrics(
+                ids["llm"], [t.value for t in NIM_EXPRESSIONS], start, end, 20
+            ).data
+    gpus = [m for m in train["measurements"] if m["type"] == "GPU_UTILIZATION"]
+    assert [m["labels"] for m in gpus] == [{"gpu": "0"}, {"gpu": "1"}]
+    (allocation,) = [m for m in train["measurements"] if m["type"] == "GPU_ALLOCATION"]
+    assert {v["value"] for v in allocation["values"]} == {"4"}
+    assert {m["type"] for m in llm["measurements"]} == {
+        t.value for t in NIM_EXPRESSIONS if not METRIC_TYPES[t].is_histogram_shaped
+    }
+    assert all(len(m["values"]) == 20 for m in llm["measurements"])
+    assert {h["type"] for h in llm["histogram"]} == {
+        t.value for t in NIM_EXPRESSIONS if METRIC_TYPES[t].is_histogram_shaped
+    }
