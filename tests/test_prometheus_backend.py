@@ -3,29 +3,17 @@
 For every metric type the API's points must equal what Prometheus returns for the documented
 expression (written out below, independently of the backend's table) over the same aligned
 range; a few points are also checked against values worked out by hand from the generator.
+Failures of the server, idle GPUs, settings and the SDK end to end are covered too.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import logging
 import math
-import shutil
-import socket
-import threading
-import time
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from datetime import UTC, datetime
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from fastapi.testclient import TestClient
 from runai.api_client import ApiClient
 from runai.configuration import Configuration
 from runai.runai_client import RunaiClient
@@ -46,55 +34,24 @@ from tests.conftest import ADMIN_ID, ADMIN_SECRET
 from tests.support import prometheus as data
 from tests.support.factories import insert, workload
 from tests.support.ports import free_port
+from tests.support.prometheus_app import (
+    client_for,
+    copy_tsdb,
+    epoch,
+    fetch_metrics,
+    grid,
+    iso,
+    prometheus_settings,
+    seed_workloads,
+)
 from tests.support.server import ServerProcess
+
+# The module-scoped dataset, prom and t0 fixtures.
+pytest_plugins = ["tests.support.prometheus_fixtures"]
 
 M = WorkloadMetricType
 MIB = 1024 * 1024
 GIB = 1024 * MIB
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    """(data start in epoch seconds, pristine TSDB directory) built once for the module."""
-    if not data.prometheus_available():
-        pytest.fail("prometheus and promtool are required (Debian package 'prometheus')")
-    start = data.data_start(time.time())
-    return start, data.build_tsdb(tmp_path_factory.mktemp("prom") / "tsdb", start)
-
-
-def _copy(tsdb, tmp):
-    target = tmp / "tsdb"
-    shutil.copytree(tsdb, target)
-    return target
-
-
-@pytest.fixture(scope="module")
-def prom(dataset, tmp_path_factory):
-    _, tsdb = dataset
-    tmp = tmp_path_factory.mktemp("prom-main")
-    server = data.PrometheusServer(_copy(tsdb, tmp), tmp).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def t0(dataset) -> int:
-    return dataset[0]
-
-
-def prometheus_settings(database_url: str, url: str, **overrides) -> Settings:
-    options = {
-        "database_url": database_url,
-        "admin_client_id": ADMIN_ID,
-        "admin_client_secret": ADMIN_SECRET,
-        "prometheus_url": url,
-        "prometheus_scrape_interval_seconds": data.SCRAPE_SECONDS,
-        "prometheus_gpu_namespace_label": "exported_namespace",
-        "prometheus_gpu_pod_label": "exported_pod",
-        "idle_gpu_interval_seconds": 0,
-        "metrics_retention_interval_seconds": 0,
-    }
-    return Settings(**(options | overrides))
 
 
 @pytest.fixture
@@ -102,61 +59,13 @@ def settings(database_url, prom) -> Settings:
     return prometheus_settings(database_url, prom.url)
 
 
-def _seed(engine) -> dict[str, str]:
-    """The generator's workloads, with their pods, in the workload store; name -> id."""
-    documents = {
-        w.name: workload(name=w.name, namespace=w.namespace, gpus=w.allocated_gpus)
-        for w in data.WORKLOADS
-    }
-    insert(engine, documents.values())
-    pods = {
-        documents[w.name]["id"]: [
-            {"uid": f"uid-{p}", "name": p, "phase": "Running", "nodeName": "node-a"} for p in w.pods
-        ]
-        for w in data.WORKLOADS
-    }
-    with engine.begin() as conn:
-        replace_pods(conn, list(pods), pods)
-    return {name: doc["id"] for name, doc in documents.items()}
-
-
 @pytest.fixture(scope="module")
 def shared(module_database_url, prom):
     """One server for the read-only tests: (client, engine, workload ids by name)."""
     settings = prometheus_settings(module_database_url, prom.url)
-    with _client_for(create_app(settings)) as client:
+    with client_for(create_app(settings)) as client:
         engine = client.app.state.gpufleet.engine
-        yield client, engine, _seed(engine)
-
-
-def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
-def _epoch(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
-def _metrics(client, workload_id, types, start_s, end_s, samples, status=200):
-    response = client.get(
-        f"/api/v1/workloads/{workload_id}/metrics",
-        params={
-            "metricType": ",".join(t.value for t in types),
-            "start": _iso(start_s),
-            "end": _iso(end_s),
-            "numberOfSamples": samples,
-        },
-    )
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-def grid(start_s: float, end_s: float, samples: int) -> tuple[float, float, float]:
-    """The documented alignment: (first, last, step) in seconds."""
-    span_ms = round((end_s - start_s) * 1000)
-    step_ms = max(1000, math.ceil(span_ms / samples))
-    last_ms = round(end_s * 1000) // step_ms * step_ms
-    return (last_ms - (samples - 1) * step_ms) / 1000, last_ms / 1000, step_ms / 1000
+        yield client, engine, seed_workloads(engine)
 
 
 # The documented expressions, for the generator's train (TRAIN_*), NIM (LLM) and vLLM (CHAT)
@@ -259,7 +168,7 @@ def _close(a: float, b: float) -> bool:
 def _assert_same_as_prometheus(prom, body, metric_type, expression, first, last, step):
     kind = METRIC_TYPES[metric_type].kind
     if kind is MetricKind.PERCENTILES:
-        api = {_epoch(v["timestamp"]): v["data"] for v in body["histogram"][0]["values"]}
+        api = {epoch(v["timestamp"]): v["data"] for v in body["histogram"][0]["values"]}
         expected: dict[float, dict[str, float]] = {}
         for name, quantile_expr in expression.items():
             for series in _direct(prom, quantile_expr, first, last, step):
@@ -275,7 +184,7 @@ def _assert_same_as_prometheus(prom, body, metric_type, expression, first, last,
     result = _direct(prom, expression, first, last, step)
     assert result, "the comparison needs data"
     if kind is MetricKind.HISTOGRAM:
-        api = {_epoch(v["timestamp"]): v["data"] for v in body["histogram"][0]["values"]}
+        api = {epoch(v["timestamp"]): v["data"] for v in body["histogram"][0]["values"]}
         expected = {}
         for series in result:
             bound = float(series["metric"]["le"])
@@ -294,7 +203,7 @@ def _assert_same_as_prometheus(prom, body, metric_type, expression, first, last,
     for series in result:
         labels = tuple(sorted(series["metric"].items()))
         values = by_labels[labels]
-        assert [_epoch(v["timestamp"]) for v in values] == [ts for ts, _ in series["values"]]
+        assert [epoch(v["timestamp"]) for v in values] == [ts for ts, _ in series["values"]]
         assert all(
             _close(float(v["value"]), float(p))
             for v, (_, p) in zip(values, series["values"], strict=True)
@@ -313,7 +222,7 @@ def test_every_type_equals_prometheus(shared, prom, t0, metric_type):
         else ("llm", NIM_EXPRESSIONS[metric_type])
     )
     start, end, samples = t0 + WINDOW[0], t0 + WINDOW[1], WINDOW[2]
-    body = _metrics(client, ids[name], [metric_type], start, end, samples)
+    body = fetch_metrics(client, ids[name], [metric_type], start, end, samples)
     first, last, step = grid(start, end, samples)
     _assert_same_as_prometheus(prom, body, metric_type, expression, first, last, step)
 
@@ -323,7 +232,7 @@ def test_vllm_names_equal_prometheus(shared, prom, t0, metric_type):
     client, _, ids = shared
     # An unaligned, odd range: 7 samples over 47 minutes and 13.5 seconds.
     start, end, samples = t0 + 1000.25, t0 + 1000.25 + 2833.5, 7
-    body = _metrics(client, ids["chat"], [metric_type], start, end, samples)
+    body = fetch_metrics(client, ids["chat"], [metric_type], start, end, samples)
     first, last, step = grid(start, end, samples)
     assert step == math.ceil(2833.5 * 1000 / 7) / 1000
     _assert_same_as_prometheus(
@@ -335,7 +244,7 @@ def _at(body, metric_type, when_s, labels=None):
     for item in body["measurements"]:
         if item["type"] == metric_type.value and item["labels"] == labels:
             for value in item["values"]:
-                if _epoch(value["timestamp"]) == when_s:
+                if epoch(value["timestamp"]) == when_s:
                     return float(value["value"])
     raise AssertionError(f"no {metric_type.value} {labels} point at {when_s}")
 
@@ -343,7 +252,7 @@ def _at(body, metric_type, when_s, labels=None):
 def test_hand_checked_training_values(shared, t0):
     client, _, ids = shared
     start, end, samples = t0 + WINDOW[0], t0 + WINDOW[1], WINDOW[2]
-    body = _metrics(client, ids["train"], list(TRAIN_EXPRESSIONS), start, end, samples)
+    body = fetch_metrics(client, ids["train"], list(TRAIN_EXPRESSIONS), start, end, samples)
     first, last, step = grid(start, end, samples)
     assert (first, last, step) == (t0 + 2160, t0 + 9000, 360)
     utilisation = [m for m in body["measurements"] if m["type"] == "GPU_UTILIZATION"]
@@ -374,17 +283,17 @@ def test_hand_checked_training_values(shared, t0):
 
 def test_running_pods_follow_the_phase(shared, t0):
     client, _, ids = shared
-    body = _metrics(client, ids["train"], [M.RUNNING_POD_COUNT], t0, t0 + 3600, 4)
+    body = fetch_metrics(client, ids["train"], [M.RUNNING_POD_COUNT], t0, t0 + 3600, 4)
     values = body["measurements"][0]["values"]
     # Points at 15, 30, 45 and 60 minutes; train-1 starts Running at 30 minutes.
-    assert [_epoch(v["timestamp"]) - t0 for v in values] == [900, 1800, 2700, 3600]
+    assert [epoch(v["timestamp"]) - t0 for v in values] == [900, 1800, 2700, 3600]
     assert [v["value"] for v in values] == ["1", "2", "2", "2"]
 
 
 def test_hand_checked_inference_values(shared, t0):
     client, _, ids = shared
     start, end, samples = t0 + WINDOW[0], t0 + WINDOW[1], WINDOW[2]
-    body = _metrics(client, ids["llm"], list(NIM_EXPRESSIONS), start, end, samples)
+    body = fetch_metrics(client, ids["llm"], list(NIM_EXPRESSIONS), start, end, samples)
     one_hour = t0 + 3600
     assert _at(body, M.NIM_NUM_REQUESTS_RUNNING, one_hour) == 4
     assert _at(body, M.NIM_NUM_REQUESTS_WAITING, one_hour) == 2
@@ -397,26 +306,26 @@ def test_hand_checked_inference_values(shared, t0):
     ttft = next(
         v
         for v in histograms["NIM_TIME_TO_FIRST_TOKEN_SECONDS"]
-        if _epoch(v["timestamp"]) == one_hour
+        if epoch(v["timestamp"]) == one_hour
     )
     assert ttft["data"] == {"0.1": "24", "0.5": "72", "1.0": "96", "2.0": "120", "+Inf": "120"}
     e2e = next(
         v
         for v in histograms["NIM_E2E_REQUEST_LATENCY_SECONDS"]
-        if _epoch(v["timestamp"]) == one_hour
+        if epoch(v["timestamp"]) == one_hour
     )
     assert e2e["data"] == {"0.5": "0", "1.0": "48", "5.0": "96", "10.0": "120", "+Inf": "144"}
     pct = next(
         v
         for v in histograms["NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES"]
-        if _epoch(v["timestamp"]) == one_hour
+        if epoch(v["timestamp"]) == one_hour
     )
     # Rank 60 of 120 lies in (0.1, 0.5] holding 24..72: 0.1 + 0.4 x 36/48.
     assert pct["data"] == {"p50": "0.4", "p90": "1.5", "p99": "1.95"}
     pct = next(
         v
         for v in histograms["NIM_E2E_REQUEST_LATENCY_SECONDS_PERCENTILES"]
-        if _epoch(v["timestamp"]) == one_hour
+        if epoch(v["timestamp"]) == one_hour
     )
     # Ranks in the +Inf bucket give the highest finite bound.
     assert pct["data"] == {"p50": "3", "p90": "10", "p99": "10"}
@@ -425,43 +334,26 @@ def test_hand_checked_inference_values(shared, t0):
 def test_windows_without_requests_have_zero_buckets_and_no_percentiles(shared, t0):
     client, _, ids = shared
     types = [M.NIM_TIME_TO_FIRST_TOKEN_SECONDS, M.NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES]
-    body = _metrics(client, ids["llm"], types, t0 + 7200, t0 + 10800, 10)
+    body = fetch_metrics(client, ids["llm"], types, t0 + 7200, t0 + 10800, 10)
     histograms = {h["type"]: h["values"] for h in body["histogram"]}
     buckets = histograms["NIM_TIME_TO_FIRST_TOKEN_SECONDS"]
     assert len(buckets) == 10
     quiet = t0 + data.INFERENCE_QUIET_K * data.SCRAPE_SECONDS + 360
-    assert all(set(v["data"].values()) == {"0"} for v in buckets if _epoch(v["timestamp"]) >= quiet)
-    stamps = [_epoch(v["timestamp"]) for v in histograms[types[1].value]]
+    assert all(set(v["data"].values()) == {"0"} for v in buckets if epoch(v["timestamp"]) >= quiet)
+    stamps = [epoch(v["timestamp"]) for v in histograms[types[1].value]]
     assert stamps and max(stamps) < quiet  # NaN percentiles are left out, not sent as "NaN"
-    assert len(stamps) == len([v for v in buckets if _epoch(v["timestamp"]) < quiet])
+    assert len(stamps) == len([v for v in buckets if epoch(v["timestamp"]) < quiet])
 
 
 def test_a_thousand_samples_come_back_aligned(shared, t0):
     client, _, ids = shared
-    body = _metrics(client, ids["train"], [M.CPU_USAGE_CORES], t0 + 60, t0 + 10800, 1000)
+    body = fetch_metrics(client, ids["train"], [M.CPU_USAGE_CORES], t0 + 60, t0 + 10800, 1000)
     values = body["measurements"][0]["values"]
     assert len(values) == 1000
-    stamps_ms = [round(_epoch(v["timestamp"]) * 1000) for v in values]
+    stamps_ms = [round(epoch(v["timestamp"]) * 1000) for v in values]
     assert {b - a for a, b in itertools.pairwise(stamps_ms)} == {10_740}
     assert all(s % 10_740 == 0 for s in stamps_ms)
     assert stamps_ms[-1] <= (t0 + 10800) * 1000
-
-
-@contextmanager
-def _client_for(app):
-    """An administrator's client of ``app``."""
-    with TestClient(app, raise_server_exceptions=False) as client:
-        token = client.post(
-            "/api/v1/token",
-            json={
-                "grantType": "client_credentials",
-                "clientID": ADMIN_ID,
-                "clientSecret": ADMIN_SECRET,
-            },
-        ).json()["accessToken"]
-        client.headers["Authorization"] = f"Bearer {token}"
-        yield client
-    app.state.gpufleet.engine.dispose()
 
 
 BROKEN = "sum(rate(container_cpu_usage_seconds_total{${pods}}[${w}]"  # unbalanced
@@ -469,15 +361,15 @@ BROKEN = "sum(rate(container_cpu_usage_seconds_total{${pods}}[${w}]"  # unbalanc
 
 def test_one_broken_type_is_a_partial_success(settings, t0, caplog):
     backend = PrometheusBackend(settings, queries={**QUERIES, M.CPU_USAGE_CORES: BROKEN})
-    with _client_for(create_app(settings, metrics_backend=backend)) as client:
-        ids = _seed(client.app.state.gpufleet.engine)
+    with client_for(create_app(settings, metrics_backend=backend)) as client:
+        ids = seed_workloads(client.app.state.gpufleet.engine)
         with caplog.at_level(logging.ERROR, logger="gpufleet.metrics.prometheus"):
             response = client.get(
                 f"/api/v1/workloads/{ids['train']}/metrics",
                 params={
                     "metricType": "CPU_USAGE_CORES,POD_COUNT",
-                    "start": _iso(t0 + 1800),
-                    "end": _iso(t0 + 3600),
+                    "start": iso(t0 + 1800),
+                    "end": iso(t0 + 3600),
                 },
             )
     assert response.status_code == 207
@@ -495,10 +387,10 @@ def test_one_broken_type_is_a_partial_success(settings, t0, caplog):
 
 def test_every_type_broken_is_500_without_the_query(settings, t0, caplog):
     backend = PrometheusBackend(settings, queries=dict.fromkeys(M, BROKEN))
-    with _client_for(create_app(settings, metrics_backend=backend)) as client:
-        ids = _seed(client.app.state.gpufleet.engine)
+    with client_for(create_app(settings, metrics_backend=backend)) as client:
+        ids = seed_workloads(client.app.state.gpufleet.engine)
         with caplog.at_level(logging.ERROR, logger="gpufleet.metrics.prometheus"):
-            body = _metrics(
+            body = fetch_metrics(
                 client, ids["train"], [M.CPU_USAGE_CORES, M.POD_COUNT], t0, t0 + 600, 5, status=500
             )
     assert body["code"] == 500
@@ -509,7 +401,7 @@ def test_every_type_broken_is_500_without_the_query(settings, t0, caplog):
 @pytest.fixture
 def degraded_prom(dataset, tmp_path):
     """A second Prometheus whose remote read fails: every answer carries a warning."""
-    server = data.PrometheusServer(_copy(dataset[1], tmp_path), tmp_path)
+    server = data.PrometheusServer(copy_tsdb(dataset[1], tmp_path), tmp_path)
     server.start(remote_read_url=f"http://127.0.0.1:{free_port()}/api/v1/read")
     yield server
     server.stop()
@@ -517,28 +409,16 @@ def degraded_prom(dataset, tmp_path):
 
 def test_warnings_are_207_and_a_stopped_prometheus_is_503(database_url, degraded_prom, t0):
     settings = prometheus_settings(database_url, degraded_prom.url)
-    with _client_for(create_app(settings)) as client:
-        ids = _seed(client.app.state.gpufleet.engine)
+    with client_for(create_app(settings)) as client:
+        ids = seed_workloads(client.app.state.gpufleet.engine)
         types = [M.GPU_UTILIZATION, M.POD_COUNT]
-        body = _metrics(client, ids["train"], types, t0 + 1800, t0 + 3600, 5, status=207)
+        body = fetch_metrics(client, ids["train"], types, t0 + 1800, t0 + 3600, 5, status=207)
         # Partial answers keep their data.
         assert [len(m["values"]) for m in body["measurements"]] == [5, 5, 5]
         degraded_prom.stop()
-        body = _metrics(client, ids["train"], types, t0 + 1800, t0 + 3600, 5, status=503)
+        body = fetch_metrics(client, ids["train"], types, t0 + 1800, t0 + 3600, 5, status=503)
     assert body["code"] == 503
     assert "prometheus" in body["message"]
-
-
-def test_a_prometheus_that_never_answers_is_503(database_url, t0):
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)  # connections are accepted by the kernel and never answered
-        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        settings = prometheus_settings(database_url, url, prometheus_timeout_seconds=0.3)
-        with _client_for(create_app(settings)) as client:
-            ids = _seed(client.app.state.gpufleet.engine)
-            body = _metrics(client, ids["train"], [M.POD_COUNT], t0, t0 + 600, 5, status=503)
-    assert "did not answer in time" in body["message"]
 
 
 def test_default_label_names_miss_dcgm_series_behind_a_proxy(database_url, prom, t0):
@@ -549,9 +429,11 @@ def test_default_label_names_miss_dcgm_series_behind_a_proxy(database_url, prom,
         prometheus_gpu_namespace_label="namespace",
         prometheus_gpu_pod_label="pod",
     )
-    with _client_for(create_app(settings)) as client:
-        ids = _seed(client.app.state.gpufleet.engine)
-        body = _metrics(client, ids["train"], [M.GPU_UTILIZATION, M.POD_COUNT], t0, t0 + 600, 5)
+    with client_for(create_app(settings)) as client:
+        ids = seed_workloads(client.app.state.gpufleet.engine)
+        body = fetch_metrics(
+            client, ids["train"], [M.GPU_UTILIZATION, M.POD_COUNT], t0, t0 + 600, 5
+        )
     assert body["measurements"][0] == {"type": "GPU_UTILIZATION", "labels": None, "values": []}
     assert len(body["measurements"][1]["values"]) == 5
 
@@ -561,11 +443,11 @@ def test_default_label_names_miss_dcgm_series_behind_a_proxy(database_url, prom,
 )
 def test_inference_metric_names(database_url, prom, t0, names, llm, chat):
     settings = prometheus_settings(database_url, prom.url, prometheus_inference_metrics=names)
-    with _client_for(create_app(settings)) as client:
-        ids = _seed(client.app.state.gpufleet.engine)
+    with client_for(create_app(settings)) as client:
+        ids = seed_workloads(client.app.state.gpufleet.engine)
         got = []
         for name in ("llm", "chat"):
-            body = _metrics(client, ids[name], [M.NIM_NUM_REQUESTS_RUNNING], t0, t0 + 600, 2)
+            body = fetch_metrics(client, ids[name], [M.NIM_NUM_REQUESTS_RUNNING], t0, t0 + 600, 2)
             values = body["measurements"][0]["values"]
             got.append(values[0]["value"] if values else None)
     assert got == [llm, chat]
@@ -584,7 +466,7 @@ def test_pod_names_are_matched_literally(shared, t0, pod):
             [document["id"]],
             {document["id"]: [{"uid": "u", "name": pod, "phase": "Running"}]},
         )
-    body = _metrics(client, document["id"], [M.GPU_UTILIZATION, M.POD_COUNT], t0, t0 + 600, 5)
+    body = fetch_metrics(client, document["id"], [M.GPU_UTILIZATION, M.POD_COUNT], t0, t0 + 600, 5)
     assert [m["values"] for m in body["measurements"]] == [[], []]
 
 
@@ -592,7 +474,7 @@ def test_a_workload_without_pods_has_no_data(shared, t0):
     client, engine, _ = shared
     document = workload(namespace="team-a")
     insert(engine, [document])
-    body = _metrics(client, document["id"], [M.POD_COUNT], t0, t0 + 600, 5)
+    body = fetch_metrics(client, document["id"], [M.POD_COUNT], t0, t0 + 600, 5)
     assert body["measurements"] == [{"type": "POD_COUNT", "labels": None, "values": []}]
 
 
@@ -654,246 +536,11 @@ def test_the_backend_is_chosen_by_settings(database_url, prom):
     app.state.gpufleet.engine.dispose()
 
 
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"prometheus_url": "ftp://example"},
-        {"prometheus_pod_label": 'pod"} or vector(1) #'},
-        {"prometheus_gpu_label": ""},
-        {"prometheus_headers": "X-Scope-OrgID"},
-        {"prometheus_headers": '{"X-Scope-OrgID": 1}'},
-        {"prometheus_headers": "Bad Header=1"},
-        {"prometheus_username": "alice"},
-        {"prometheus_username": "a", "prometheus_password": "b", "prometheus_bearer_token": "t"},
-        {"prometheus_inference_metrics": "sglang"},
-        {"prometheus_timeout_seconds": 0},
-    ],
-)
-def test_bad_prometheus_settings_are_refused(options):
-    with pytest.raises(ValueError, match="prometheus"):
-        Settings(**options)
-
-
-EMPTY_MATRIX = b'{"status":"success","data":{"resultType":"matrix","result":[]}}'
-
-
-class _Recorder(BaseHTTPRequestHandler):
-    """Records each request and answers with ``answer`` (status, body)."""
-
-    seen: list[tuple[str, dict[str, str], dict[str, list[str]]]] = []
-    answer: tuple[int, bytes] = (200, EMPTY_MATRIX)
-
-    def do_POST(self):
-        length = int(self.headers.get("Content-Length", 0))
-        form = parse_qs(self.rfile.read(length).decode())
-        self.seen.append((self.path, dict(self.headers), form))
-        status, body = self.answer
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        return None
-
-
-@pytest.fixture
-def recorder():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    _Recorder.seen = []
-    _Recorder.answer = (200, EMPTY_MATRIX)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/prefix/", _Recorder.seen
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.mark.parametrize(
-    ("options", "expected"),
-    [
-        ({"prometheus_bearer_token": "s3cret"}, {"authorization": "Bearer s3cret"}),
-        (
-            {"prometheus_username": "alice", "prometheus_password": "pw"},
-            {"authorization": "Basic YWxpY2U6cHc="},
-        ),
-        (
-            {"prometheus_headers": "X-Scope-OrgID=tenant-1, X-Extra = a=b"},
-            {"x-scope-orgid": "tenant-1", "x-extra": "a=b"},
-        ),
-        ({"prometheus_headers": '{"X-Scope-OrgID": "t|2"}'}, {"x-scope-orgid": "t|2"}),
-    ],
-)
-def test_requests_carry_auth_and_headers(database_url, recorder, t0, options, expected):
-    url, seen = recorder
-    settings = prometheus_settings(database_url, url, **options)
-    with _client_for(create_app(settings)) as client:
-        ids = _seed(client.app.state.gpufleet.engine)
-        _metrics(client, ids["train"], [M.POD_COUNT], t0 + 1000, t0 + 2000, 10)
-    path, headers, form = seen[-1]
-    assert path == "/prefix/api/v1/query_range"
-    lowered = {k.lower(): v for k, v in headers.items()}
-    assert lowered["content-type"] == "application/x-www-form-urlencoded"
-    assert {k: lowered.get(k) for k in expected} == expected
-    first, last, step = grid(t0 + 1000, t0 + 2000, 10)
-    assert form["start"] == [f"{first:.3f}"] and form["end"] == [f"{last:.3f}"]
-    assert form["step"] == [f"{step:.3f}"]
-    assert 'pod=~"train-0|train-1|train-2"' in form["query"][0]
-
-
-def _certificates(directory):
-    """A CA and a server certificate for 127.0.0.1 signed by it, as PEM files."""
-
-    def name(text):
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
-
-    now = datetime.now(UTC)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("gpufleet test CA"))
-        .issuer_name(name("gpufleet test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    server = (
-        x509.CertificateBuilder()
-        .subject_name(name("127.0.0.1"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = {}
-    for file, data_bytes in (
-        ("ca.pem", ca.public_bytes(serialization.Encoding.PEM)),
-        ("server.pem", server.public_bytes(serialization.Encoding.PEM)),
-        (
-            "server.key",
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-        ),
-    ):
-        paths[file] = directory / file
-        paths[file].write_bytes(data_bytes)
-    return paths
-
-
-def test_tls_with_a_ca_file_or_without_verification(database_url, dataset, tmp_path, t0):
-    files = _certificates(tmp_path)
-    web = tmp_path / "web.yml"
-    web.write_text(
-        "tls_server_config:\n"
-        f"  cert_file: {files['server.pem']}\n"
-        f"  key_file: {files['server.key']}\n"
-    )
-    server = data.PrometheusServer(_copy(dataset[1], tmp_path), tmp_path).start(web_config=web)
-    try:
-        assert server.url.startswith("https://")
-        outcomes = []
-        for options in (
-            {"prometheus_ca_file": str(files["ca.pem"])},
-            {"prometheus_verify_tls": False},
-            {},
-        ):
-            settings = prometheus_settings(database_url, server.url, **options)
-            with _client_for(create_app(settings)) as client:
-                ids = _seed(client.app.state.gpufleet.engine)
-                response = client.get(
-                    f"/api/v1/workloads/{ids['train']}/metrics",
-                    params={"metricType": "POD_COUNT", "start": _iso(t0), "end": _iso(t0 + 600)},
-                )
-                outcomes.append((response.status_code, response.json()))
-    finally:
-        server.stop()
-    assert [code for code, _ in outcomes] == [200, 200, 503]
-    assert {v["value"] for v in outcomes[0][1]["measurements"][0]["values"]} == {"3"}
-    assert "certificate could not be verified" in outcomes[2][1]["message"]
-
-
-_POINTS = '"values":[[1800000000,"1"],[1800000600,"NaN"],[1800001200,"+Inf"]]'
-
-
-@pytest.mark.parametrize(
-    ("answer", "status", "values"),
-    [
-        # VictoriaMetrics marks answers missing some storage nodes as partial.
-        (
-            (
-                200,
-                b'{"status":"success","isPartial":true,"data":{"resultType":"matrix",'
-                b'"result":[{"metric":{},' + _POINTS.encode() + b"}]}}",
-            ),
-            207,
-            ["1"],
-        ),
-        (
-            (
-                200,
-                b'{"status":"success","warnings":["store \\u00e9 down"],"data":'
-                b'{"resultType":"matrix","result":[]}}',
-            ),
-            207,
-            [],
-        ),
-        ((429, b"slow down"), 503, None),
-        ((502, b"<html>bad gateway</html>"), 503, None),
-        ((503, b'{"status":"error","errorType":"timeout","error":"query timed out"}'), 503, None),
-        (
-            (422, b'{"status":"error","errorType":"execution","error":"too many samples"}'),
-            500,
-            None,
-        ),
-        ((200, b'{"status":"success","data":{"resultType":"vector","result":[]}}'), 500, None),
-        ((200, b"not json at all"), 500, None),
-        (
-            (
-                200,
-                b'{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},'
-                b'"values":[["x","y"]]}]}}',
-            ),
-            500,
-            None,
-        ),
-        ((401, b"Unauthorized"), 500, None),
-    ],
-)
-def test_answers_of_prometheus_compatible_stores(
-    database_url, recorder, t0, answer, status, values
-):
-    url, _ = recorder
-    _Recorder.answer = answer
-    settings = prometheus_settings(database_url, url)
-    with _client_for(create_app(settings)) as client:
-        ids = _seed(client.app.state.gpufleet.engine)
-        body = _metrics(client, ids["train"], [M.POD_COUNT], t0, t0 + 600, 3, status=status)
-    if values is None:
-        assert body["code"] == status
-        assert "kube_pod_status_phase" not in body["message"]
-    else:
-        # Partial data is returned; NaN and infinite points are left out.
-        assert [v["value"] for v in body["measurements"][0]["values"]] == values
-
-
 @pytest.mark.e2e
 def test_the_sdk_reads_prometheus_metrics_from_a_real_server(database_url, prom, tmp_path, t0):
     engine = create_store_engine(Settings(database_url=database_url))
     upgrade(engine)
-    ids = _seed(engine)
+    ids = seed_workloads(engine)
     engine.dispose()
     env = {
         "GPUFLEET_PROMETHEUS_URL": prom.url,

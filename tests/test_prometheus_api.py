@@ -1,0 +1,286 @@
+"""The Prometheus HTTP client on the wire: auth and tenant headers, TLS, timeouts, and the
+answers of Prometheus-compatible stores (partial, throttled, malformed), as API status codes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from gpufleet.api.app import create_app
+from gpufleet.metrics.types import WorkloadMetricType
+from gpufleet.settings import Settings
+from tests.support import prometheus as data
+from tests.support.prometheus_app import (
+    client_for,
+    copy_tsdb,
+    fetch_metrics,
+    grid,
+    iso,
+    prometheus_settings,
+    seed_workloads,
+)
+
+# The module-scoped dataset, prom and t0 fixtures.
+pytest_plugins = ["tests.support.prometheus_fixtures"]
+
+M = WorkloadMetricType
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+
+def test_a_prometheus_that_never_answers_is_503(database_url, t0):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # connections are accepted by the kernel and never answered
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        settings = prometheus_settings(database_url, url, prometheus_timeout_seconds=0.3)
+        with client_for(create_app(settings)) as client:
+            ids = seed_workloads(client.app.state.gpufleet.engine)
+            body = fetch_metrics(client, ids["train"], [M.POD_COUNT], t0, t0 + 600, 5, status=503)
+    assert "did not answer in time" in body["message"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"prometheus_url": "ftp://example"},
+        {"prometheus_pod_label": 'pod"} or vector(1) #'},
+        {"prometheus_gpu_label": ""},
+        {"prometheus_headers": "X-Scope-OrgID"},
+        {"prometheus_headers": '{"X-Scope-OrgID": 1}'},
+        {"prometheus_headers": "Bad Header=1"},
+        {"prometheus_username": "alice"},
+        {"prometheus_username": "a", "prometheus_password": "b", "prometheus_bearer_token": "t"},
+        {"prometheus_inference_metrics": "sglang"},
+        {"prometheus_timeout_seconds": 0},
+    ],
+)
+def test_bad_prometheus_settings_are_refused(options):
+    with pytest.raises(ValueError, match="prometheus"):
+        Settings(**options)
+
+
+EMPTY_MATRIX = b'{"status":"success","data":{"resultType":"matrix","result":[]}}'
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Records each request and answers with ``answer`` (status, body)."""
+
+    seen: list[tuple[str, dict[str, str], dict[str, list[str]]]] = []
+    answer: tuple[int, bytes] = (200, EMPTY_MATRIX)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", 0))
+        form = parse_qs(self.rfile.read(length).decode())
+        self.seen.append((self.path, dict(self.headers), form))
+        status, body = self.answer
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        return None
+
+
+@pytest.fixture
+def recorder():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.seen = []
+    _Recorder.answer = (200, EMPTY_MATRIX)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/prefix/", _Recorder.seen
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"prometheus_bearer_token": "s3cret"}, {"authorization": "Bearer s3cret"}),
+        (
+            {"prometheus_username": "alice", "prometheus_password": "pw"},
+            {"authorization": "Basic YWxpY2U6cHc="},
+        ),
+        (
+            {"prometheus_headers": "X-Scope-OrgID=tenant-1, X-Extra = a=b"},
+            {"x-scope-orgid": "tenant-1", "x-extra": "a=b"},
+        ),
+        ({"prometheus_headers": '{"X-Scope-OrgID": "t|2"}'}, {"x-scope-orgid": "t|2"}),
+    ],
+)
+def test_requests_carry_auth_and_headers(database_url, recorder, t0, options, expected):
+    url, seen = recorder
+    settings = prometheus_settings(database_url, url, **options)
+    with client_for(create_app(settings)) as client:
+        ids = seed_workloads(client.app.state.gpufleet.engine)
+        fetch_metrics(client, ids["train"], [M.POD_COUNT], t0 + 1000, t0 + 2000, 10)
+    path, headers, form = seen[-1]
+    assert path == "/prefix/api/v1/query_range"
+    lowered = {k.lower(): v for k, v in headers.items()}
+    assert lowered["content-type"] == "application/x-www-form-urlencoded"
+    assert {k: lowered.get(k) for k in expected} == expected
+    first, last, step = grid(t0 + 1000, t0 + 2000, 10)
+    assert form["start"] == [f"{first:.3f}"] and form["end"] == [f"{last:.3f}"]
+    assert form["step"] == [f"{step:.3f}"]
+    assert 'pod=~"train-0|train-1|train-2"' in form["query"][0]
+
+
+def _certificates(directory):
+    """A CA and a server certificate for 127.0.0.1 signed by it, as PEM files."""
+
+    def name(text):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    now = datetime.now(UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("gpufleet test CA"))
+        .issuer_name(name("gpufleet test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = {}
+    for file, data_bytes in (
+        ("ca.pem", ca.public_bytes(serialization.Encoding.PEM)),
+        ("server.pem", server.public_bytes(serialization.Encoding.PEM)),
+        (
+            "server.key",
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        ),
+    ):
+        paths[file] = directory / file
+        paths[file].write_bytes(data_bytes)
+    return paths
+
+
+def test_tls_with_a_ca_file_or_without_verification(database_url, dataset, tmp_path, t0):
+    files = _certificates(tmp_path)
+    web = tmp_path / "web.yml"
+    web.write_text(
+        "tls_server_config:\n"
+        f"  cert_file: {files['server.pem']}\n"
+        f"  key_file: {files['server.key']}\n"
+    )
+    server = data.PrometheusServer(copy_tsdb(dataset[1], tmp_path), tmp_path).start(web_config=web)
+    try:
+        assert server.url.startswith("https://")
+        outcomes = []
+        for options in (
+            {"prometheus_ca_file": str(files["ca.pem"])},
+            {"prometheus_verify_tls": False},
+            {},
+        ):
+            settings = prometheus_settings(database_url, server.url, **options)
+            with client_for(create_app(settings)) as client:
+                ids = seed_workloads(client.app.state.gpufleet.engine)
+                response = client.get(
+                    f"/api/v1/workloads/{ids['train']}/metrics",
+                    params={"metricType": "POD_COUNT", "start": iso(t0), "end": iso(t0 + 600)},
+                )
+                outcomes.append((response.status_code, response.json()))
+    finally:
+        server.stop()
+    assert [code for code, _ in outcomes] == [200, 200, 503]
+    assert {v["value"] for v in outcomes[0][1]["measurements"][0]["values"]} == {"3"}
+    assert "certificate could not be verified" in outcomes[2][1]["message"]
+
+
+_POINTS = '"values":[[1800000000,"1"],[1800000600,"NaN"],[1800001200,"+Inf"]]'
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "values"),
+    [
+        # VictoriaMetrics marks answers missing some storage nodes as partial.
+        (
+            (
+                200,
+                b'{"status":"success","isPartial":true,"data":{"resultType":"matrix",'
+                b'"result":[{"metric":{},' + _POINTS.encode() + b"}]}}",
+            ),
+            207,
+            ["1"],
+        ),
+        (
+            (
+                200,
+                b'{"status":"success","warnings":["store \\u00e9 down"],"data":'
+                b'{"resultType":"matrix","result":[]}}',
+            ),
+            207,
+            [],
+        ),
+        ((429, b"slow down"), 503, None),
+        ((502, b"<html>bad gateway</html>"), 503, None),
+        ((503, b'{"status":"error","errorType":"timeout","error":"query timed out"}'), 503, None),
+        (
+            (422, b'{"status":"error","errorType":"execution","error":"too many samples"}'),
+            500,
+            None,
+        ),
+        ((200, b'{"status":"success","data":{"resultType":"vector","result":[]}}'), 500, None),
+        ((200, b"not json at all"), 500, None),
+        (
+            (
+                200,
+                b'{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},'
+                b'"values":[["x","y"]]}]}}',
+            ),
+            500,
+            None,
+        ),
+        ((401, b"Unauthorized"), 500, None),
+    ],
+)
+def test_answers_of_prometheus_compatible_stores(
+    database_url, recorder, t0, answer, status, values
+):
+    url, _ = recorder
+    _Recorder.answer = answer
+    settings = prometheus_settings(database_url, url)
+    with client_for(create_app(settings)) as client:
+        ids = seed_workloads(client.app.state.gpufleet.engine)
+        body = fetch_metrics(client, ids["train"], [M.POD_COUNT], t0, t0 + 600, 3, status=status)
+    if values is None:
+        assert body["code"] == status
+        assert "kube_pod_status_phase" not in body["message"]
+    else:
+        # Partial data is returned; NaN and infinite points are left out.
+        assert [v["value"] for v in body["measurements"][0]["values"]] == values
