@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
+
 from gpufleet.query.fields import SEARCH_FIELDS
 
 # Scalar wire fields and the column each lives in.
@@ -125,12 +127,13 @@ DOCUMENT_FIELDS = (
     + DETAIL_ONLY
 )
 _SEARCH_SEPARATOR = "\x1f"
+_SCALAR_ORDER = tuple((name, SCALAR_COLUMNS[name]) for name in WIRE_ORDER if name in SCALAR_COLUMNS)
 
 
 def format_timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, as the reference examples write it."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat is C code and ends in "+00:00" for UTC; a listing formats thousands of these.
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def truncate_to_ms(value: datetime) -> datetime:
@@ -171,6 +174,9 @@ def workload_row(
     row["document"] = {
         name: _jsonable(wire[name]) for name in DOCUMENT_FIELDS if wire.get(name) is not None
     }
+    # conditions is required on the wire; keeping it in every document lets listings splice
+    # the stored document in without looking inside it.
+    row["document"].setdefault("conditions", [])
     return row
 
 
@@ -202,6 +208,30 @@ def workload_wire(
     if detailed:
         wire["pendingSchedulingMessages"] = document.get("pendingSchedulingMessages")
     return wire
+
+
+def workload_listing_json(
+    row: Mapping[str, Any], *, total_pending_seconds: int, total_running_seconds: int
+) -> bytes:
+    """The wire JSON of one workload in a listing, as bytes.
+
+    The scalar columns are serialised here; ``row["document_text"]`` (the stored nested
+    document without detail-only fields, as text from the database) is spliced in without being
+    decoded, which is most of the cost of a 500-item page otherwise.
+    """
+    scalars: dict[str, Any] = {}
+    for field, column in _SCALAR_ORDER:
+        value = row[column]
+        if value is None and field not in REQUIRED_NULLABLE:
+            continue
+        scalars[field] = format_timestamp(value) if isinstance(value, datetime) else value
+    scalars["totalPendingTimeSeconds"] = total_pending_seconds
+    scalars["totalRunningTimeSeconds"] = total_running_seconds
+    head = orjson.dumps(scalars)
+    document = row["document_text"].strip()
+    if document in ("{}", ""):
+        return head
+    return head[:-1] + b"," + document[1:].encode()
 
 
 def _jsonable(value: Any) -> Any:
