@@ -7,20 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gpufleet.store.tables import projects
-
-
-def _token(client, client_id: str, secret: str) -> str:
-    response = client.post(
-        "/api/v1/token",
-        json={"grantType": "client_credentials", "clientID": client_id, "clientSecret": secret},
-        headers={"Authorization": ""},
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["accessToken"]
-
-
-def _as(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
+from tests.support.access import bearer, token_for
 
 
 def _new_key(client, name: str = "ci") -> dict:
@@ -74,7 +61,7 @@ def test_secret_is_shown_once_and_works(client):
     mine = next(k for k in listed if k["clientId"] == key["clientId"])
     assert "clientSecret" not in mine and "secretHash" not in str(listed)
     assert mine["lastUsedAt"] is None
-    _token(client, key["clientId"], key["clientSecret"])
+    token_for(client, key["clientId"], key["clientSecret"])
     mine = next(
         k
         for k in client.get("/api/v1/access-keys").json()["accessKeys"]
@@ -98,16 +85,16 @@ def test_rotation_replaces_the_secret(client):
         },
     )
     assert old.status_code == 400
-    _token(client, key["clientId"], new_secret)
+    token_for(client, key["clientId"], new_secret)
 
 
 def test_disable_revokes_tokens_and_enable_restores(client):
     key = _new_key(client)
     assert _grant(client, key["clientId"], "viewer", "tenant").status_code == 201
-    token = _token(client, key["clientId"], key["clientSecret"])
-    assert client.get("/api/v1/authorization/roles", headers=_as(token)).status_code == 200
+    token = token_for(client, key["clientId"], key["clientSecret"])
+    assert client.get("/api/v1/authorization/roles", headers=bearer(token)).status_code == 200
     assert client.post(f"/api/v1/access-keys/{key['clientId']}/disable").json()["disabled"] is True
-    revoked = client.get("/api/v1/authorization/roles", headers=_as(token))
+    revoked = client.get("/api/v1/authorization/roles", headers=bearer(token))
     assert revoked.status_code == 401
     assert revoked.json()["code"] == 401
     refused = client.post(
@@ -120,15 +107,15 @@ def test_disable_revokes_tokens_and_enable_restores(client):
     )
     assert refused.status_code == 400
     assert client.post(f"/api/v1/access-keys/{key['clientId']}/enable").json()["disabled"] is False
-    assert client.get("/api/v1/authorization/roles", headers=_as(token)).status_code == 200
+    assert client.get("/api/v1/authorization/roles", headers=bearer(token)).status_code == 200
 
 
 def test_delete_removes_key_and_its_rules(client):
     key = _new_key(client)
     _grant(client, key["clientId"], "viewer", "tenant")
-    token = _token(client, key["clientId"], key["clientSecret"])
+    token = token_for(client, key["clientId"], key["clientSecret"])
     assert client.delete(f"/api/v1/access-keys/{key['clientId']}").status_code == 204
-    assert client.get("/api/v1/authorization/roles", headers=_as(token)).status_code == 401
+    assert client.get("/api/v1/authorization/roles", headers=bearer(token)).status_code == 401
     rules = client.get("/api/v1/authorization/access-rules").json()["accessRules"]
     assert all(r["subjectId"] != key["clientId"] for r in rules)
     assert client.delete(f"/api/v1/access-keys/{key['clientId']}").status_code == 404
@@ -168,7 +155,7 @@ def test_department_administrator_grants_only_inside_the_department(client, org)
         _grant(client, key["clientId"], "department-administrator", "department", "d1").status_code
         == 201
     )
-    token = _as(_token(client, key["clientId"], key["clientSecret"]))
+    token = bearer(token_for(client, key["clientId"], key["clientSecret"]))
     assert _grant(client, "bob", "viewer", "project", "p1", headers=token).status_code == 201
     assert _grant(client, "bob", "researcher", "department", "d1", headers=token).status_code == 201
     assert _grant(client, "bob", "viewer", "project", "p2", headers=token).status_code == 403
@@ -187,7 +174,7 @@ def test_department_administrator_grants_only_inside_the_department(client, org)
 
 def test_callers_without_rules_are_forbidden(client):
     key = _new_key(client)
-    token = _as(_token(client, key["clientId"], key["clientSecret"]))
+    token = bearer(token_for(client, key["clientId"], key["clientSecret"]))
     for method, path in [
         ("get", "/api/v1/access-keys"),
         ("get", "/api/v1/authorization/access-rules"),

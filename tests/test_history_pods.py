@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from tests.support.access import key_with_role
 from tests.support.agent_reports import CLUSTER_ID, batch, ingest_path, report
 
 OTHER_CLUSTER = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
@@ -13,27 +14,6 @@ def _post(client, *items, cluster_id=CLUSTER_ID):
     response = client.post(ingest_path(cluster_id), json=batch(*items))
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def _key_with_role(client, role: str, scope_type: str, scope_id: str) -> dict:
-    key = client.post("/api/v1/access-keys", json={"name": f"{role}-{scope_id}"}).json()
-    rule = {
-        "subjectType": "accessKey",
-        "subjectId": key["clientId"],
-        "roleName": role,
-        "scopeType": scope_type,
-        "scopeId": scope_id,
-    }
-    assert client.post("/api/v1/authorization/access-rules", json=rule).status_code == 201
-    token = client.post(
-        "/api/v1/token",
-        json={
-            "grantType": "client_credentials",
-            "clientID": key["clientId"],
-            "clientSecret": key["clientSecret"],
-        },
-    ).json()["accessToken"]
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_history_pages_newest_first(client):
@@ -88,7 +68,7 @@ def test_history_and_pods_follow_the_callers_read_scope(client, anonymous_client
     theirs = report(observed=0, phase="Running", projectId="20", cluster_id=OTHER_CLUSTER)
     _post(client, mine)
     _post(client, theirs, cluster_id=OTHER_CLUSTER)
-    viewer = _key_with_role(client, "viewer", "project", "10")
+    viewer = key_with_role(client, "viewer", "project", "10")
     for suffix in ("history", "pods"):
         visible = anonymous_client.get(f"/api/v1/workloads/{mine['id']}/{suffix}", headers=viewer)
         assert visible.status_code == 200, visible.text
@@ -99,7 +79,7 @@ def test_history_and_pods_follow_the_callers_read_scope(client, anonymous_client
 
 
 def test_a_cluster_agent_ingests_only_for_its_cluster_and_reads_nothing(client, anonymous_client):
-    agent = _key_with_role(client, "cluster-agent", "cluster", CLUSTER_ID)
+    agent = key_with_role(client, "cluster-agent", "cluster", CLUSTER_ID)
     own = anonymous_client.post(ingest_path(), json=batch(report()), headers=agent)
     assert own.status_code == 200, own.text
     foreign = anonymous_client.post(

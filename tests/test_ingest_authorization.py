@@ -6,34 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.support.access import key_with_role
 from tests.support.agent_reports import CLUSTER_ID, report
 from tests.support.factories import insert, workload
 
 OTHER_CLUSTER = "0e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b"
-
-
-def _key_with(client, role: str, scope_type: str, scope_id: str = "") -> dict:
-    key = client.post("/api/v1/access-keys", json={"name": role}).json()
-    rule = client.post(
-        "/api/v1/authorization/access-rules",
-        json={
-            "subjectType": "accessKey",
-            "subjectId": key["clientId"],
-            "roleName": role,
-            "scopeType": scope_type,
-            "scopeId": scope_id,
-        },
-    )
-    assert rule.status_code == 201, rule.text
-    token = client.post(
-        "/api/v1/token",
-        json={
-            "grantType": "client_credentials",
-            "clientID": key["clientId"],
-            "clientSecret": key["clientSecret"],
-        },
-    ).json()["accessToken"]
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _ingest(client, cluster: str, headers: dict, items: list[dict]):
@@ -46,7 +23,7 @@ def _ingest(client, cluster: str, headers: dict, items: list[dict]):
 
 @pytest.fixture
 def agent(client) -> dict:
-    return _key_with(client, "cluster-agent", "cluster", CLUSTER_ID)
+    return key_with_role(client, "cluster-agent", "cluster", CLUSTER_ID)
 
 
 def test_agent_ingests_for_its_cluster_only(client, agent):
@@ -68,7 +45,7 @@ def test_agent_reads_nothing(client, agent):
 
 
 def test_readers_cannot_ingest(client):
-    viewer = _key_with(client, "viewer", "tenant")
+    viewer = key_with_role(client, "viewer", "tenant")
     assert _ingest(client, CLUSTER_ID, viewer, [report()]).status_code == 403
     samples = {"samples": []}
     assert client.post("/api/v1/ingest/metrics", json=samples, headers=viewer).status_code == 403

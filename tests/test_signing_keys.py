@@ -11,6 +11,7 @@ from gpufleet.api.app import create_app
 from gpufleet.cli import main
 from gpufleet.settings import Settings
 from tests.conftest import ADMIN_ID, ADMIN_SECRET
+from tests.support.access import bearer, key_with_role
 
 
 def _kid(token: str) -> str:
@@ -46,7 +47,7 @@ def test_rotation_then_revocation(client, admin_token):
     assert _kid(new_token) == new_kid
     assert _get(client, admin_token).status_code == 200  # old tokens keep working
 
-    revoked = client.post(f"/api/v1/signing-keys/{old_kid}/revoke", headers=_auth(new_token))
+    revoked = client.post(f"/api/v1/signing-keys/{old_kid}/revoke", headers=bearer(new_token))
     assert revoked.status_code == 200
     assert {k["kid"]: k["active"] for k in revoked.json()["signingKeys"]} == {
         old_kid: False,
@@ -57,14 +58,10 @@ def test_rotation_then_revocation(client, admin_token):
     assert refused.json()["code"] == 401
     assert _get(client, new_token).status_code == 200
 
-    entries = client.get("/api/v1/audit-log", headers=_auth(new_token)).json()["entries"]
+    entries = client.get("/api/v1/audit-log", headers=bearer(new_token)).json()["entries"]
     actions = [(e["action"], e["target"]) for e in entries]
     assert ("signing_key.rotate", new_kid) in actions
     assert ("signing_key.revoke", old_kid) in actions
-
-
-def _auth(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_the_last_key_cannot_be_revoked_and_unknown_is_404(client, admin_token):
@@ -76,26 +73,9 @@ def test_the_last_key_cannot_be_revoked_and_unknown_is_404(client, admin_token):
 
 
 def test_non_administrators_cannot_touch_signing_keys(client):
-    key = client.post("/api/v1/access-keys", json={"name": "viewer"}).json()
-    client.post(
-        "/api/v1/authorization/access-rules",
-        json={
-            "subjectType": "accessKey",
-            "subjectId": key["clientId"],
-            "roleName": "viewer",
-            "scopeType": "tenant",
-        },
-    )
-    token = client.post(
-        "/api/v1/token",
-        json={
-            "grantType": "client_credentials",
-            "clientID": key["clientId"],
-            "clientSecret": key["clientSecret"],
-        },
-    ).json()["accessToken"]
+    viewer = key_with_role(client, "viewer", "tenant")
     for method, path in [("get", "/api/v1/signing-keys"), ("post", "/api/v1/signing-keys")]:
-        assert getattr(client, method)(path, headers=_auth(token)).status_code == 403
+        assert getattr(client, method)(path, headers=viewer).status_code == 403
 
 
 def test_replicas_follow_rotation_and_revocation(settings, client, admin_token):
@@ -111,7 +91,7 @@ def test_replicas_follow_rotation_and_revocation(settings, client, admin_token):
             assert _get(other, new_token).status_code == 200
             # Tokens the replica signs now use the newest key too.
             assert _kid(_fresh_admin_token(other)) == _kid(new_token)
-            client.post(f"/api/v1/signing-keys/{old_kid}/revoke", headers=_auth(new_token))
+            client.post(f"/api/v1/signing-keys/{old_kid}/revoke", headers=bearer(new_token))
             assert _get(other, admin_token).status_code == 401
     finally:
         replica.state.gpufleet.engine.dispose()
