@@ -30,7 +30,7 @@ class AppState:
     oidc: OidcVerifier | None = None
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return request.app.state.gpufleet
 
 
@@ -42,7 +42,7 @@ def get_connection(state: State) -> Iterator[Connection]:
         yield connection
 
 
-def get_now() -> datetime:
+async def get_now() -> datetime:
     """The request's "now": one instant for every time-dependent value in the response."""
     return truncate_to_ms(datetime.now(UTC))
 
