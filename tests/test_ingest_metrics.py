@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from gpufleet.api.app import create_app
 from gpufleet.store.metric_samples import count_samples
+from tests.support.access import bearer, token_for
 from tests.support.factories import insert, workload
 
 URL = "/api/v1/ingest/metrics"
@@ -170,15 +171,8 @@ def test_batch_size_is_limited_by_a_setting(settings, engine):
     settings = settings.model_copy(update={"ingest_max_metric_samples": 2})
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
-        token = client.post(
-            "/api/v1/token",
-            json={
-                "grantType": "client_credentials",
-                "clientID": settings.admin_client_id,
-                "clientSecret": settings.admin_client_secret.get_secret_value(),
-            },
-        ).json()["accessToken"]
-        client.headers["Authorization"] = f"Bearer {token}"
+        secret = settings.admin_client_secret.get_secret_value()
+        client.headers.update(bearer(token_for(client, settings.admin_client_id, secret)))
         workload_id = insert(engine, [workload()])[0]["id"]
         response = client.post(URL, json={"samples": [_sample(workload_id)] * 3})
         assert response.status_code == 413

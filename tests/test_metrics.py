@@ -14,6 +14,7 @@ from gpufleet.api.app import create_app
 from gpufleet.metrics.backend import MetricFailure, MetricResult, StaticMetricsBackend, to_ms
 from gpufleet.metrics.types import WorkloadMetricType
 from gpufleet.store.metric_samples import write_samples
+from tests.support.access import bearer, token_for
 from tests.support.factories import insert, workload
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -247,15 +248,8 @@ def static_client(settings):
     )
     app = create_app(settings, metrics_backend=backend)
     with TestClient(app, raise_server_exceptions=False) as client:
-        token = client.post(
-            "/api/v1/token",
-            json={
-                "grantType": "client_credentials",
-                "clientID": settings.admin_client_id,
-                "clientSecret": settings.admin_client_secret.get_secret_value(),
-            },
-        ).json()["accessToken"]
-        client.headers["Authorization"] = f"Bearer {token}"
+        secret = settings.admin_client_secret.get_secret_value()
+        client.headers.update(bearer(token_for(client, settings.admin_client_id, secret)))
         yield client, app.state.gpufleet.engine
     app.state.gpufleet.engine.dispose()
 
@@ -352,15 +346,8 @@ def test_the_longest_range_is_a_setting(settings, engine):
     settings = settings.model_copy(update={"metrics_max_range_days": 1})
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
-        token = client.post(
-            "/api/v1/token",
-            json={
-                "grantType": "client_credentials",
-                "clientID": settings.admin_client_id,
-                "clientSecret": settings.admin_client_secret.get_secret_value(),
-            },
-        ).json()["accessToken"]
-        client.headers["Authorization"] = f"Bearer {token}"
+        secret = settings.admin_client_secret.get_secret_value()
+        client.headers.update(bearer(token_for(client, settings.admin_client_id, secret)))
         workload_id = insert(engine, [workload()])[0]["id"]
         ok = {"start": "2024-05-01T00:00:00Z", "end": "2024-05-02T00:00:00Z"}
         too_long = {"start": "2024-05-01T00:00:00Z", "end": "2024-05-02T00:00:01Z"}
