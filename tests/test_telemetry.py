@@ -4,105 +4,30 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gpufleet.store.tables import clusters
 from gpufleet.store.telemetry import TelemetryGroupBy
 from tests.support.factories import CLUSTER_ID, insert, workload
+from tests.support.telemetry_organisation import (
+    ALL_GROUPINGS,
+    GROUP_FIELDS,
+    OTHER_CLUSTER,
+    expected_values,
+    seed_organisation,
+)
 
 URL = "/api/v1/workloads/telemetry"
-OTHER_CLUSTER = "0b6f0a4e-1a7e-4c41-9d43-5a3c3c1e2f10"
-GROUP_FIELDS = {
-    "ClusterId": "clusterId",
-    "DepartmentId": "departmentId",
-    "ProjectId": "projectId",
-    "Type": "type",
-    "CurrentNodepools": "currentNodePools",
-    "Phase": "phase",
-    "Category": "category",
-}
-ALL_GROUPINGS = [(g,) for g in GROUP_FIELDS] + list(itertools.combinations(GROUP_FIELDS, 2))
-
-
-def _organisation(engine) -> None:
-    """36 live workloads varied along every groupable field, and 2 deleted ones."""
-    now = datetime.now(UTC)
-    with engine.begin() as conn:
-        conn.execute(
-            clusters.insert(),
-            [
-                {
-                    "id": CLUSTER_ID,
-                    "name": "prod",
-                    "tenant_id": 1,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-                {
-                    "id": OTHER_CLUSTER,
-                    "name": "lab",
-                    "tenant_id": 1,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            ],
-        )
-    pools = [[], ["default"], ["a100", "h100"], ["h100"]]
-    phases = ["Running", "Pending", "Completed", "Failed", "Running", "Stopped"]
-    items = []
-    for n in range(36):
-        department = str(1 + n % 3)
-        gpus = [0.5, 1.0, 2.0, 0.0, 4.0][n % 5]
-        items.append(
-            workload(
-                clusterId=OTHER_CLUSTER if n % 4 == 0 else CLUSTER_ID,
-                departmentId=department,
-                departmentName=f"dept-{department}",
-                projectId=str(10 + n % 5),
-                projectName=f"proj-{10 + n % 5}",
-                type=["Training", "Workspace", "Inference"][n % 3],
-                category=["Train", "Build", "Deploy"][(n // 3) % 3],
-                phase=phases[n % len(phases)],
-                currentNodePools=pools[n % len(pools)],
-                allocatedResources={"gpu": gpus},
-                workloadRequestedResources={"gpu": {"request": gpus + (n % 2)}},
-            )
-        )
-    items.append(workload(deletedAt=now - timedelta(hours=1)))
-    items.append(workload(deletedAt=now - timedelta(hours=2), phase="Pending"))
-    insert(engine, items)
 
 
 @pytest.fixture
 def listed(client, engine) -> list[dict]:
-    _organisation(engine)
+    seed_organisation(engine)
     response = client.get("/api/v1/workloads", params={"limit": 500})
     assert response.status_code == 200
     return response.json()["workloads"]
-
-
-def _keys(item: dict, grouping: tuple[str, ...]) -> list[tuple[str, ...]]:
-    """The group keys one workload falls in (several for several node pools)."""
-    options = []
-    for group in grouping:
-        value = item[GROUP_FIELDS[group]]
-        if group == "CurrentNodepools":
-            options.append(value or [""])
-        else:
-            options.append([value])
-    return list(itertools.product(*options))
-
-
-def _expected(items, grouping, measure):
-    totals: dict[tuple[str, ...], float] = defaultdict(float)
-    for item in items:
-        for key in _keys(item, grouping):
-            totals[key] += measure(item)
-    return dict(totals)
 
 
 def _telemetry(client, kind: str, grouping=(), **params) -> dict:
@@ -126,11 +51,11 @@ def test_counts_and_gpus_agree_with_the_list_endpoint(client, listed):
     for grouping in ALL_GROUPINGS:
         count = _telemetry(client, "WORKLOADS_COUNT", grouping)
         assert count["type"] == "WORKLOADS_COUNT"
-        assert _by_group(count) == _expected(listed, grouping, lambda w: 1), grouping
+        assert _by_group(count) == expected_values(listed, grouping, lambda w: 1), grouping
         if "CurrentNodepools" not in grouping:
             assert sum(_by_group(count).values()) == total
         gpus = _by_group(_telemetry(client, "GPU_ALLOCATION", grouping))
-        expected = _expected(listed, grouping, lambda w: w["allocatedResources"]["gpu"])
+        expected = expected_values(listed, grouping, lambda w: w["allocatedResources"]["gpu"])
         assert gpus.keys() == expected.keys(), grouping
         for key, value in expected.items():
             assert gpus[key] == pytest.approx(value), (grouping, key)
@@ -195,7 +120,7 @@ def test_filters_select_what_the_list_shows(client, listed, params):
     chosen = [w for w in listed if kept(w)]
     assert chosen
     body = _telemetry(client, "WORKLOADS_COUNT", ("DepartmentId",), **params)
-    assert _by_group(body) == _expected(chosen, ("DepartmentId",), lambda w: 1)
+    assert _by_group(body) == expected_values(chosen, ("DepartmentId",), lambda w: 1)
 
 
 def test_csv_gives_the_same_numbers(client, listed):

@@ -67,10 +67,13 @@ def term_condition(dialect: str, now: datetime, term: FilterTerm) -> sa.ColumnEl
     if term.field.multi_valued:
         # A workload matches when any current node pool matches; != and !@ mean none does.
         positive = _NEGATIVE.get(term.operator, term.operator)
+        # An alias of its own: telemetry grouped by node pool joins the table in the outer
+        # query, and the subquery must not be correlated to that join.
+        pools = workload_nodepools.alias("matched_pools")
         exists = (
             sa.select(sa.literal(1))
-            .where(workload_nodepools.c.workload_id == workloads.c.id)
-            .where(_compare(workload_nodepools.c.nodepool, positive, term.value))
+            .where(pools.c.workload_id == workloads.c.id)
+            .where(_compare(pools.c.nodepool, positive, term.value))
             .exists()
         )
         return ~exists if term.operator in _NEGATIVE else exists
