@@ -24,7 +24,7 @@ from tests.support import prometheus as data
 from tests.support.factories import insert, workload
 from tests.support.server import ServerProcess
 
-from gpufleet.metrics.backend import SampleWindow, WorkloadTarget
+from gpufleet.core.metric_values import SampleWindow, WorkloadTarget
 from gpufleet.metrics.prometheus import PrometheusBackend, QueryGrid
 from gpufleet.metrics.types import WorkloadMetricType as M
 from gpufleet.settings import Settings

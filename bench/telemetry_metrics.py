@@ -29,7 +29,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from gpufleet.api.app import create_app
-from gpufleet.metrics.backend import SampleWindow, to_ms
+from gpufleet.core.metric_values import SampleWindow
+from gpufleet.core.times import to_ms
 from gpufleet.metrics.types import METRIC_TYPES, MetricKind, WorkloadMetricType
 from gpufleet.query.listing import WorkloadSelection
 from gpufleet.settings import Settings

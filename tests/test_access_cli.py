@@ -77,10 +77,10 @@ def test_keys_rules_and_audit_round_trip(capsys, database_url, anonymous_client)
     assert [entry["actor"] for entry in issued] == [created["clientId"]]
 
 
-def test_errors_are_one_line_and_exit_nonzero(capsys, database_url):
+def test_errors_are_one_line_with_the_exit_code_of_their_kind(capsys, database_url):
     db = ["--database-url", database_url]
     code, _, err = _run(capsys, "access", "keys", "rotate", "no-such-key", *db)
-    assert code == 1
+    assert code == 4  # not found, as for the terminal client
     assert err.strip() == "gpufleet: Access key no-such-key not found."
     code, _, err = _run(
         capsys,
@@ -95,5 +95,5 @@ def test_errors_are_one_line_and_exit_nonzero(capsys, database_url):
         "tenant",
         *db,
     )
-    assert code == 1
+    assert code == 2  # the request itself is wrong
     assert "cluster" in err

@@ -23,7 +23,8 @@ import yaml
 from gpufleet.cli import main
 from gpufleet.client.charts import Series, braille_rows, format_number, render_chart
 from gpufleet.client.config import load_config
-from gpufleet.client.http import ClientError, error_message, exit_code_for_status
+from gpufleet.client.exit_codes import exit_code_for_status
+from gpufleet.client.http import ClientError, error_message
 from gpufleet.client.metric_commands import parse_since
 from gpufleet.client.output import Printer, print_workloads
 from tests.conftest import ADMIN_ID, ADMIN_SECRET

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gpufleet.metrics.backend import IdleRule, to_ms
+from gpufleet.core.times import to_ms
+from gpufleet.metrics.backend import IdleRule
 from gpufleet.metrics.embedded import EmbeddedMetricsBackend
 from gpufleet.metrics.tasks import enforce_retention, refresh_idle_gpus
 from gpufleet.store.metric_samples import count_samples, write_samples

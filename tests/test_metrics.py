@@ -11,11 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gpufleet.api.app import create_app
-from gpufleet.metrics.backend import MetricFailure, MetricResult, StaticMetricsBackend, to_ms
+from gpufleet.core.times import to_ms
+from gpufleet.metrics.backend import MetricFailure, MetricResult
 from gpufleet.metrics.types import WorkloadMetricType
 from gpufleet.store.metric_samples import write_samples
 from tests.support.access import bearer, token_for
 from tests.support.factories import insert, workload
+from tests.support.static_metrics import StaticMetricsBackend
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HOUR = {"start": "2024-05-01T12:00:00Z", "end": "2024-05-01T13:00:00Z"}

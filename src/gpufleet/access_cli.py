@@ -14,10 +14,11 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from gpufleet.api.errors import ApiError
 from gpufleet.auth import administration
 from gpufleet.auth.administration import FULL_ACCESS, Actor
 from gpufleet.auth.roles import Role, ScopeType, SubjectType
+from gpufleet.client.exit_codes import exit_code_for_error
+from gpufleet.core.errors import DomainError
 from gpufleet.settings import Settings
 from gpufleet.store import access_keys, access_rules, audit
 from gpufleet.store.engine import create_store_engine
@@ -104,9 +105,9 @@ def run(args: argparse.Namespace, settings: Settings, handler: Callable) -> int:
     try:
         with engine.begin() as conn:
             handler(args, conn)
-    except ApiError as exc:
-        print(f"gpufleet: {exc.message}", file=sys.stderr)
-        return 1
+    except DomainError as exc:
+        print(f"gpufleet: {exc}", file=sys.stderr)
+        return exit_code_for_error(exc)
     finally:
         engine.dispose()
     return 0

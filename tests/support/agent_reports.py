@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gpufleet.store.workload_documents import format_timestamp
+from gpufleet.core.times import format_rfc3339
 
 CLUSTER_ID = "5f0b8a0e-6c1f-4c55-9a53-1f4d1f0c2b7e"
 T0 = datetime(2025, 3, 1, 8, 0, 0, tzinfo=UTC)
@@ -14,7 +14,7 @@ T0 = datetime(2025, 3, 1, 8, 0, 0, tzinfo=UTC)
 
 def at(seconds: float) -> str:
     """The wire time ``seconds`` after T0."""
-    return format_timestamp(T0 + timedelta(seconds=seconds))
+    return format_rfc3339(T0 + timedelta(seconds=seconds))
 
 
 def report(

@@ -34,6 +34,7 @@ from gpufleet.agent.resources import (
     templates_of,
 )
 from gpufleet.agent.state import WorkloadView
+from gpufleet.core.times import format_rfc3339
 
 NODEPOOL_LABELS = ("kai.scheduler/node-pool", "runai/node-pool")
 PREEMPTIBILITY_LABEL = "kai.scheduler/preemptibility"
@@ -76,7 +77,7 @@ def wire_time(value: Any) -> str | None:
         return None
     if parsed.tzinfo is None:
         return None
-    return parsed.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_rfc3339(parsed)
 
 
 def _optional_text(value: Any) -> str | None:
@@ -96,7 +97,7 @@ class DerivedWorkload:
 
 def iso_now() -> str:
     """The current time as the wire's ISO-8601 UTC string."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_rfc3339(datetime.now(UTC))
 
 
 def _first_label(label_sets: Iterable[Mapping[str, str]], keys: Iterable[str]) -> str | None:

@@ -15,9 +15,9 @@ from typing import Annotated
 from fastapi import Depends
 
 from gpufleet.api.deps import CurrentPrincipal, Db
-from gpufleet.api.errors import ApiError
 from gpufleet.auth.access import Access, resolve_access
 from gpufleet.auth.roles import SubjectType
+from gpufleet.core.errors import Forbidden, Unauthenticated
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.store.access_rules import rules_for_subjects
 from gpufleet.store.credentials import get_access_key
@@ -28,7 +28,7 @@ def get_access(principal: CurrentPrincipal, conn: Db) -> Access:
         key = get_access_key(conn, principal.subject)
         # A token outlives nothing: a deleted or disabled key revokes its tokens at once.
         if key is None or key.disabled:
-            raise ApiError(401, "Invalid bearer token: the access key is disabled or deleted.")
+            raise Unauthenticated("Invalid bearer token: the access key is disabled or deleted.")
     return resolve_access(rules_for_subjects(conn, principal.subjects()))
 
 
@@ -37,25 +37,25 @@ CallerAccess = Annotated[Access, Depends(get_access)]
 
 async def get_read_scope(access: CallerAccess) -> WorkloadScope:
     if access.read.is_empty:
-        raise ApiError(403, "You do not have sufficient permissions to read workloads.")
+        raise Forbidden("You do not have sufficient permissions to read workloads.")
     return access.read
 
 
 async def require_manage_access(access: CallerAccess) -> Access:
     if not access.may_manage_access:
-        raise ApiError(403, "You do not have sufficient permissions to manage access.")
+        raise Forbidden("You do not have sufficient permissions to manage access.")
     return access
 
 
 async def require_audit(access: CallerAccess) -> Access:
     if not access.read_audit:
-        raise ApiError(403, "You do not have sufficient permissions to read the audit log.")
+        raise Forbidden("You do not have sufficient permissions to read the audit log.")
     return access
 
 
 def require_ingest(access: Access, cluster_id: str) -> None:
     if not access.may_ingest(cluster_id):
-        raise ApiError(403, f"You do not have permission to ingest for cluster {cluster_id}.")
+        raise Forbidden(f"You do not have permission to ingest for cluster {cluster_id}.")
 
 
 ReadScope = Annotated[WorkloadScope, Depends(get_read_scope)]

@@ -12,13 +12,13 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Connection, Engine
 
-from gpufleet.api.errors import ApiError
 from gpufleet.auth.oidc import OidcVerifier
 from gpufleet.auth.principal import Principal
 from gpufleet.auth.rate_limit import FailureLimiter
 from gpufleet.auth.tokens import ISSUER, InvalidToken, TokenService
+from gpufleet.core.errors import Unauthenticated
+from gpufleet.core.times import truncate_to_ms
 from gpufleet.settings import Settings
-from gpufleet.store.workload_documents import truncate_to_ms
 
 
 @dataclass
@@ -57,9 +57,9 @@ def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or not credentials.credentials:
-        raise ApiError(401, "Missing bearer token.")
+        raise Unauthenticated("Missing bearer token.")
     if credentials.scheme.lower() != "bearer":
-        raise ApiError(401, "Authorization scheme must be Bearer.")
+        raise Unauthenticated("Authorization scheme must be Bearer.")
     token = credentials.credentials
     try:
         if state.oidc is not None and _issuer(token) == state.oidc.config.issuer != ISSUER:
@@ -69,7 +69,7 @@ def get_principal(
             )
         return state.tokens.verify(token)
     except InvalidToken as exc:
-        raise ApiError(401, f"Invalid bearer token: {exc}") from None
+        raise Unauthenticated(f"Invalid bearer token: {exc}") from None
 
 
 def _issuer(token: str) -> str | None:

@@ -15,7 +15,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gpufleet.query.errors import QueryError
+from gpufleet.core.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooLarge,
+    TooManyRequests,
+    Unauthenticated,
+    Unavailable,
+    UpstreamFailed,
+)
 
 log = logging.getLogger("gpufleet.api")
 
@@ -32,12 +43,26 @@ _DEFAULT_MESSAGES = {
 }
 
 
-class ApiError(Exception):
-    def __init__(self, code: int, message: str, details: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
+# The one place a domain error becomes an HTTP status; a subclass takes its nearest base's.
+STATUS_OF_ERROR: dict[type[DomainError], int] = {
+    Invalid: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    TooLarge: 413,
+    TooManyRequests: 429,
+    UpstreamFailed: 500,
+    Unavailable: 503,
+}
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status answering a domain error."""
+    for kind in type(error).__mro__:
+        if kind in STATUS_OF_ERROR:
+            return STATUS_OF_ERROR[kind]
+    return 500
 
 
 def error_response(code: int, message: str, details: str | None = None) -> Response:
@@ -85,13 +110,9 @@ def install_error_handlers(app: FastAPI) -> None:
     """Answer every error in the reference Error shape, and document only what is answered."""
     _without_422(app)
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> Response:
-        return error_response(exc.code, exc.message, exc.details)
-
-    @app.exception_handler(QueryError)
-    async def _query_error(_request: Request, exc: QueryError) -> Response:
-        return error_response(400, f"Invalid query parameter {exc.parameter!r}: {exc.message}")
+    @app.exception_handler(DomainError)
+    async def _domain_error(_request: Request, exc: DomainError) -> Response:
+        return error_response(status_of(exc), str(exc), exc.details)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.api.errors import ApiError
 from gpufleet.auth.access import Access
 from gpufleet.auth.roles import ALLOWED_SCOPES, Role, ScopeType, SubjectType
 from gpufleet.auth.secrets import generate_client_id, generate_secret, hash_secret
+from gpufleet.core.errors import Forbidden, Invalid, NotFound
+from gpufleet.core.times import format_rfc3339
 from gpufleet.store import access_keys, access_rules, audit, credentials
 from gpufleet.store.tables import projects
-from gpufleet.store.workload_documents import format_timestamp
 
 # Department administrators may hand out these roles inside their department.
 DELEGABLE_ROLES = frozenset({Role.RESEARCHER, Role.VIEWER})
@@ -41,7 +41,7 @@ def rule_wire(rule: access_rules.AccessRule) -> dict:
         "roleName": rule.role,
         "scopeType": rule.scope_type,
         "scopeId": rule.scope_id,
-        "createdAt": format_timestamp(rule.created_at),
+        "createdAt": format_rfc3339(rule.created_at),
         "createdBy": rule.created_by,
     }
 
@@ -59,7 +59,7 @@ def _audit(conn: Connection, actor: Actor, action: str, target: str, **details) 
 
 def require_admin(actor: Actor) -> None:
     if not actor.access.manage_everything:
-        raise ApiError(403, "Only system administrators manage access keys.")
+        raise Forbidden("Only system administrators manage access keys.")
 
 
 def create_key(conn: Connection, actor: Actor, name: str) -> dict:
@@ -77,7 +77,7 @@ def rotate_key(conn: Connection, actor: Actor, client_id: str) -> dict:
     require_admin(actor)
     secret = generate_secret()
     if not access_keys.replace_secret(conn, client_id, hash_secret(secret)):
-        raise ApiError(404, f"Access key {client_id} not found.")
+        raise NotFound(f"Access key {client_id} not found.")
     _audit(conn, actor, "access_key.rotate", client_id)
     return {**access_keys.describe_access_key(conn, client_id), "clientSecret": secret}
 
@@ -85,7 +85,7 @@ def rotate_key(conn: Connection, actor: Actor, client_id: str) -> dict:
 def set_key_disabled(conn: Connection, actor: Actor, client_id: str, disabled: bool) -> dict:
     require_admin(actor)
     if not access_keys.set_disabled(conn, client_id, disabled):
-        raise ApiError(404, f"Access key {client_id} not found.")
+        raise NotFound(f"Access key {client_id} not found.")
     _audit(conn, actor, "access_key.disable" if disabled else "access_key.enable", client_id)
     return access_keys.describe_access_key(conn, client_id)
 
@@ -93,9 +93,9 @@ def set_key_disabled(conn: Connection, actor: Actor, client_id: str, disabled: b
 def delete_key(conn: Connection, actor: Actor, client_id: str) -> None:
     require_admin(actor)
     if client_id == actor.name:
-        raise ApiError(400, "An access key cannot delete itself.")
+        raise Invalid("An access key cannot delete itself.")
     if not access_keys.delete_access_key(conn, client_id):
-        raise ApiError(404, f"Access key {client_id} not found.")
+        raise NotFound(f"Access key {client_id} not found.")
     removed = access_rules.delete_rules_of(conn, SubjectType.ACCESS_KEY.value, client_id)
     _audit(conn, actor, "access_key.delete", client_id, rulesRemoved=removed)
 
@@ -110,16 +110,16 @@ def _check_rule_allowed(
 ) -> None:
     if scope not in ALLOWED_SCOPES[role]:
         allowed = ", ".join(sorted(ALLOWED_SCOPES[role]))
-        raise ApiError(400, f"Role {role.value!r} can only be granted in scope(s): {allowed}.")
+        raise Invalid(f"Role {role.value!r} can only be granted in scope(s): {allowed}.")
     if scope is not ScopeType.TENANT and not scope_id:
-        raise ApiError(400, f"scopeId is required for scope type {scope.value!r}.")
+        raise Invalid(f"scopeId is required for scope type {scope.value!r}.")
     if actor.access.manage_everything:
         return
     department = scope_id if scope is ScopeType.DEPARTMENT else None
     if scope is ScopeType.PROJECT:
         department = _department_of_project(conn, scope_id)
     if role not in DELEGABLE_ROLES or department not in actor.access.manage_departments:
-        raise ApiError(403, "You may only grant researcher or viewer roles within your department.")
+        raise Forbidden("You may only grant researcher or viewer roles within your department.")
 
 
 def grant_rule(
@@ -151,7 +151,7 @@ def grant_rule(
 def revoke_rule(conn: Connection, actor: Actor, rule_id: int) -> None:
     rule = access_rules.get_rule(conn, rule_id)
     if rule is None:
-        raise ApiError(404, f"Access rule {rule_id} not found.")
+        raise NotFound(f"Access rule {rule_id} not found.")
     _check_rule_allowed(conn, actor, Role(rule.role), ScopeType(rule.scope_type), rule.scope_id)
     access_rules.delete_rule(conn, rule_id)
     _audit(conn, actor, "access_rule.delete", str(rule_id), **rule_wire(rule))
@@ -160,7 +160,7 @@ def revoke_rule(conn: Connection, actor: Actor, rule_id: int) -> None:
 def signing_keys(conn: Connection, actor: Actor) -> list[dict]:
     require_admin(actor)
     return [
-        {**key, "createdAt": format_timestamp(key["createdAt"])}
+        {**key, "createdAt": format_rfc3339(key["createdAt"])}
         for key in credentials.list_signing_keys(conn)
     ]
 
@@ -178,8 +178,8 @@ def revoke_signing_key(conn: Connection, actor: Actor, kid: str) -> None:
     require_admin(actor)
     active = [key.kid for key in credentials.load_signing_keys(conn)]
     if kid not in active:
-        raise ApiError(404, f"No active signing key {kid}.")
+        raise NotFound(f"No active signing key {kid}.")
     if len(active) == 1:
-        raise ApiError(400, "The last active signing key cannot be revoked; rotate first.")
+        raise Invalid("The last active signing key cannot be revoked; rotate first.")
     credentials.revoke_signing_key(conn, kid)
     _audit(conn, actor, "signing_key.revoke", kid)

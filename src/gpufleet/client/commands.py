@@ -11,7 +11,8 @@ import httpx
 
 from gpufleet.client import metric_commands, workload_commands
 from gpufleet.client.config import DEFAULT_PROFILE, Profile, load_config, save_config
-from gpufleet.client.http import ClientError, ExitCode, request_token
+from gpufleet.client.exit_codes import ExitCode
+from gpufleet.client.http import ClientError, request_token
 from gpufleet.client.session import add_connection_flags, guarded, open_client
 
 

@@ -1,35 +1,23 @@
 """The HTTP side of the terminal client: tokens, requests, and errors as one line.
 
-Exit codes scripts can rely on (see docs/cli.md)::
-
-    0 ok, 1 error (server or unexpected), 2 usage (bad arguments, 400 from the server),
-    3 authentication or permission (401/403, bad access key), 4 not found (404),
-    5 unavailable (503, 429, timeouts, connection refused, unreachable host)
+An error answer becomes a ``ClientError`` with the exit code of its status
+(``client.exit_codes``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from enum import IntEnum
 from typing import Any
 
 import httpx
 
 from gpufleet.client.config import Profile
+from gpufleet.client.exit_codes import ExitCode, exit_code_for_status
 
 # A token this close to its expiry is replaced before it is used.
 REFRESH_MARGIN_SECONDS = 60
 TIMEOUT_SECONDS = 30.0
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    ERROR = 1
-    USAGE = 2
-    AUTH = 3
-    NOT_FOUND = 4
-    UNAVAILABLE = 5
 
 
 class ClientError(Exception):
@@ -39,19 +27,6 @@ class ClientError(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
-
-
-def exit_code_for_status(status: int) -> ExitCode:
-    """The exit code a script sees for an HTTP error status."""
-    if status in (401, 403):
-        return ExitCode.AUTH
-    if status == 404:
-        return ExitCode.NOT_FOUND
-    if status in (429, 502, 503, 504):
-        return ExitCode.UNAVAILABLE
-    if 400 <= status < 500:
-        return ExitCode.USAGE
-    return ExitCode.ERROR
 
 
 def error_message(response: httpx.Response) -> str:

@@ -11,9 +11,11 @@ from typing import Any
 from urllib.parse import quote
 
 from gpufleet.client.charts import Series, render_chart, unit_for
-from gpufleet.client.http import ClientError, ExitCode
+from gpufleet.client.exit_codes import ExitCode
+from gpufleet.client.http import ClientError
 from gpufleet.client.output import Printer
 from gpufleet.client.session import add_connection_flags, guarded, open_client
+from gpufleet.core.times import format_rfc3339
 
 TELEMETRY_TYPES = ("WORKLOADS_COUNT", "GPU_ALLOCATION", "PENDING_TIME_DISTRIBUTION")
 DEFAULT_METRIC_TYPES = (
@@ -35,10 +37,6 @@ def parse_since(text: str) -> timedelta:
     if seconds <= 0:
         raise ClientError("--since must be longer than zero", ExitCode.USAGE)
     return timedelta(seconds=seconds)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -120,8 +118,8 @@ def _metrics(args: argparse.Namespace) -> int:
     start = end - parse_since(args.since)
     params = {
         "metricType": ",".join(types),
-        "start": _iso(start),
-        "end": _iso(end),
+        "start": format_rfc3339(start, "seconds"),
+        "end": format_rfc3339(end, "seconds"),
         "numberOfSamples": args.samples,
     }
     with open_client(args) as client:

@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from gpufleet.client.config import ConfigError, load_config, save_config
-from gpufleet.client.http import TIMEOUT_SECONDS, ApiClient, ClientError, ExitCode
+from gpufleet.client.exit_codes import ExitCode
+from gpufleet.client.http import TIMEOUT_SECONDS, ApiClient, ClientError
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from gpufleet.metrics.backend import to_ms
+from gpufleet.core.times import to_ms
 from gpufleet.metrics.types import WorkloadMetricType as M
 from gpufleet.metrics.types import format_le
 from gpufleet.store.metric_samples import append_samples, derive_series, workloads_with_samples

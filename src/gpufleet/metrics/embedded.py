@@ -11,17 +11,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from gpufleet.core.metric_values import IdleGpus, SampleWindow, WorkloadTarget
+from gpufleet.core.times import to_ms
 from gpufleet.metrics.backend import (
     HistogramPoint,
-    IdleGpus,
     IdleRule,
     Measurement,
     MetricFailure,
     MetricResult,
     Point,
-    SampleWindow,
-    WorkloadTarget,
-    to_ms,
 )
 from gpufleet.metrics.histograms import HistogramError, percentiles
 from gpufleet.metrics.types import METRIC_TYPES, MetricKind, WorkloadMetricType, format_le, parse_le

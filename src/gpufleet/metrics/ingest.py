@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from gpufleet.metrics.backend import to_ms
+from gpufleet.core.times import to_ms
 from gpufleet.metrics.types import METRIC_TYPES, MetricKind, WorkloadMetricType, format_le, parse_le
 from gpufleet.query.errors import QueryError
 from gpufleet.query.filters import parse_timestamp

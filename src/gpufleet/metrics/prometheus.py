@@ -17,17 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
+from gpufleet.core.metric_values import IdleGpus, SampleWindow, WorkloadTarget
+from gpufleet.core.times import to_ms
 from gpufleet.metrics.backend import (
     HistogramPoint,
-    IdleGpus,
     IdleRule,
     Measurement,
     MetricFailure,
     MetricResult,
     Point,
-    SampleWindow,
-    WorkloadTarget,
-    to_ms,
 )
 from gpufleet.metrics.prometheus_api import (
     PrometheusClient,

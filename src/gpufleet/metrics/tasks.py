@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from gpufleet.metrics.backend import IdleRule, MetricsBackend, to_ms
+from gpufleet.core.times import to_ms
+from gpufleet.metrics.backend import IdleRule, MetricsBackend
 from gpufleet.settings import Settings
 from gpufleet.store.metric_samples import delete_samples_before
 from gpufleet.store.metric_targets import running_gpu_targets, write_idle_gpus

@@ -15,6 +15,7 @@ from uuid import UUID
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.schemas.workloads import Condition, WorkloadDetailed
 from gpufleet.store.tables import workloads as workload_table
 from gpufleet.store.workload_documents import SCALAR_COLUMNS, TIME_FIELDS
@@ -95,15 +96,6 @@ class IngestResult(BaseModel):
     deleted: int
 
 
-class IngestRejected(ValueError):
-    """A request the server refuses as a whole; ``status`` is 400 or 413."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     location = ".".join(str(part) for part in first.get("loc", ()))
@@ -125,7 +117,7 @@ def _has_nul(value: Any) -> bool:
 def parse_ingest_batch(
     raw: bytes, *, cluster_id: str, max_items: int, now: datetime
 ) -> IngestBatch:
-    """Parse and check a whole ingest request body, or raise ``IngestRejected``.
+    """Parse and check a whole ingest request body, or raise ``Invalid`` or ``TooLarge``.
 
     An ``observedAt`` further ahead of ``now`` than ``MAX_CLOCK_SKEW`` is refused: stored, it
     would make every genuine later report look stale.
@@ -135,37 +127,33 @@ def parse_ingest_batch(
         # orjson refuses NaN, Infinity and numbers that overflow a double, so floats are finite.
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise IngestRejected(400, f"Request body is not valid JSON: {exc}") from None
+        raise Invalid(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise IngestRejected(400, "Request body must be a JSON object.")
+        raise Invalid("Request body must be a JSON object.")
     items = body.get("workloads", [])
     if not isinstance(items, list):
-        raise IngestRejected(400, "Invalid request body field 'workloads': must be a list.")
+        raise Invalid("Invalid request body field 'workloads': must be a list.")
     if len(items) > max_items:
-        raise IngestRejected(
-            413, f"Batch of {len(items)} workloads exceeds the limit of {max_items} per request."
+        raise TooLarge(
+            f"Batch of {len(items)} workloads exceeds the limit of {max_items} per request."
         )
     # JSON can only carry a NUL as the escape \u0000: look item by item only when it occurs.
     may_hold_nul = b"\\u0000" in raw
     parsed: list[IngestWorkload] = []
     for index, item in enumerate(items):
         if may_hold_nul and _has_nul(item):
-            raise IngestRejected(400, f"Invalid workload at index {index}: NUL character.")
+            raise Invalid(f"Invalid workload at index {index}: NUL character.")
         try:
             workload = IngestWorkload.model_validate(item)
         except ValidationError as exc:
-            raise IngestRejected(
-                400, f"Invalid workload at index {index}: {_describe(exc)}"
-            ) from None
+            raise Invalid(f"Invalid workload at index {index}: {_describe(exc)}") from None
         if workload.observedAt > latest:
-            raise IngestRejected(
-                400,
+            raise Invalid(
                 f"Invalid workload at index {index}: field 'observedAt' is more than "
                 f"{MAX_CLOCK_SKEW.total_seconds():.0f} seconds in the future.",
             )
         if str(workload.clusterId) != cluster_id:
-            raise IngestRejected(
-                400,
+            raise Invalid(
                 f"Invalid workload at index {index}: clusterId {workload.clusterId} differs "
                 f"from the cluster in the path ({cluster_id}).",
             )
@@ -173,14 +161,14 @@ def parse_ingest_batch(
     try:
         batch = IngestBatch.model_validate({**body, "workloads": []})
     except ValidationError as exc:
-        raise IngestRejected(400, f"Invalid request body {_describe(exc)}") from None
+        raise Invalid(f"Invalid request body {_describe(exc)}") from None
     if _has_nul(body.get("clusterName")):
-        raise IngestRejected(400, "Invalid request body field 'clusterName': NUL character.")
+        raise Invalid("Invalid request body field 'clusterName': NUL character.")
     batch.workloads = parsed
     both = {w.id for w in parsed} & set(batch.deletedIds)
     if both:
-        raise IngestRejected(
-            400, f"Workload {sorted(map(str, both))[0]} is both reported and listed in deletedIds."
+        raise Invalid(
+            f"Workload {sorted(map(str, both))[0]} is both reported and listed in deletedIds."
         )
     return batch
 

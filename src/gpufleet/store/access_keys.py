@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gpufleet.core.times import format_rfc3339
 from gpufleet.store.tables import access_keys
-from gpufleet.store.workload_documents import format_timestamp
 
 
 def _public(row) -> dict:
@@ -16,8 +16,8 @@ def _public(row) -> dict:
     return {
         "clientId": row["client_id"],
         "name": row["name"],
-        "createdAt": format_timestamp(row["created_at"]),
-        "lastUsedAt": format_timestamp(row["last_used_at"]) if row["last_used_at"] else None,
+        "createdAt": format_rfc3339(row["created_at"]),
+        "lastUsedAt": format_rfc3339(row["last_used_at"]) if row["last_used_at"] else None,
         "disabled": row["disabled_at"] is not None,
     }
 

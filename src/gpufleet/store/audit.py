@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gpufleet.core.times import format_rfc3339
 from gpufleet.store.tables import audit_log
-from gpufleet.store.workload_documents import format_timestamp
 
 
 def record(
@@ -48,7 +48,7 @@ def list_entries(conn: Connection, *, offset: int, limit: int) -> tuple[list[dic
     entries = [
         {
             "id": row["id"],
-            "at": format_timestamp(row["at"]),
+            "at": format_rfc3339(row["at"]),
             "actor": row["actor"],
             "action": row["action"],
             "target": row["target"],

@@ -8,9 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gpufleet.core.times import format_rfc3339
 from gpufleet.store.dialect import insert_ignoring_conflicts
 from gpufleet.store.tables import workload_phase_history
-from gpufleet.store.workload_documents import format_timestamp
 
 
 def record_transitions(conn: Connection, transitions: Iterable[Mapping[str, Any]]) -> None:
@@ -41,7 +41,7 @@ def list_transitions(
     )
     rows = conn.execute(statement).all()
     records = [
-        {"phase": row.phase, "message": row.message, "time": format_timestamp(row.at)}
+        {"phase": row.phase, "message": row.message, "time": format_rfc3339(row.at)}
         for row in rows[:limit]
     ]
     return records, (offset + limit if len(rows) > limit else None)

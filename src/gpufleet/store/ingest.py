@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gpufleet.core.times import truncate_to_ms
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
 from gpufleet.store.dialect import epoch_ms, upsert_with
 from gpufleet.store.history import record_transitions
@@ -24,7 +25,7 @@ from gpufleet.store.organisation import record_cluster, record_organisation
 from gpufleet.store.pods import replace_pods
 from gpufleet.store.tables import workload_nodepools, workloads
 from gpufleet.store.types import UtcDateTime
-from gpufleet.store.workload_documents import truncate_to_ms, workload_row
+from gpufleet.store.workload_documents import workload_row
 
 _TERMINAL = sorted(phase.value for phase in TERMINAL_PHASES)
 # Columns the server maintains itself; every other column takes the reported value.

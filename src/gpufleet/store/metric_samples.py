@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.metrics.backend import SampleWindow
+from gpufleet.core.metric_values import SampleWindow
 from gpufleet.store.dialect import bulk_append, upsert
 from gpufleet.store.tables import metric_samples
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.metrics.backend import IdleGpus, WorkloadTarget
+from gpufleet.core.metric_values import IdleGpus, WorkloadTarget
 from gpufleet.schemas.enums import Phase
 from gpufleet.store.tables import workload_pods, workloads
 

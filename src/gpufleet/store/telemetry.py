@@ -15,11 +15,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gpufleet.core.times import to_ms
 from gpufleet.query.listing import WorkloadSelection
 from gpufleet.schemas.enums import Phase
 from gpufleet.store.dialect import epoch_ms
 from gpufleet.store.tables import clusters, workload_nodepools, workloads
-from gpufleet.store.workload_filters import now_ms, selection_conditions
+from gpufleet.store.workload_filters import selection_conditions
 
 W = workloads.c
 
@@ -143,7 +144,7 @@ def telemetry_statement(dialect: str, query: TelemetryQuery) -> sa.Select:
         keys.append(value.label(f"g{index}"))
         names.append(None if name is None else name.label(f"n{index}"))
     if pending:
-        keys.append(_pending_bucket(dialect, now_ms(query.selection.now)).label("bucket"))
+        keys.append(_pending_bucket(dialect, to_ms(query.selection.now)).label("bucket"))
     columns = [*keys, *(n for n in names if n is not None), *_aggregates(query.type)]
     statement = sa.select(*columns).select_from(source).where(*conditions)
     if keys:

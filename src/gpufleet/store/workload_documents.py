@@ -8,12 +8,13 @@ pydantic on the way (listing 500 workloads is 500 dict builds, not 500 model val
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
 
+from gpufleet.core.times import format_rfc3339, truncate_to_ms
 from gpufleet.query.fields import SEARCH_FIELDS
 
 # Scalar wire fields and the column each lives in.
@@ -130,17 +131,6 @@ _SEARCH_SEPARATOR = "\x1f"
 _SCALAR_ORDER = tuple((name, SCALAR_COLUMNS[name]) for name in WIRE_ORDER if name in SCALAR_COLUMNS)
 
 
-def format_timestamp(value: datetime) -> str:
-    """RFC 3339 in UTC with milliseconds, as the reference examples write it."""
-    # isoformat is C code and ends in "+00:00" for UTC; a listing formats thousands of these.
-    return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
-
-
-def truncate_to_ms(value: datetime) -> datetime:
-    """Stored times keep millisecond precision, so a time read back filters equal to itself."""
-    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
-
-
 def search_text(values: Mapping[str, Any]) -> str:
     parts = (str(values.get(name) or "") for name in SEARCH_FIELDS)
     return _SEARCH_SEPARATOR.join(parts).lower()
@@ -196,7 +186,7 @@ def workload_wire(
             value = row[column]
             if value is None and field not in REQUIRED_NULLABLE:
                 continue
-            wire[field] = format_timestamp(value) if isinstance(value, datetime) else value
+            wire[field] = format_rfc3339(value) if isinstance(value, datetime) else value
         elif field == "totalPendingTimeSeconds":
             wire[field] = total_pending_seconds
         elif field == "totalRunningTimeSeconds":
@@ -224,7 +214,7 @@ def workload_listing_json(
         value = row[column]
         if value is None and field not in REQUIRED_NULLABLE:
             continue
-        scalars[field] = format_timestamp(value) if isinstance(value, datetime) else value
+        scalars[field] = format_rfc3339(value) if isinstance(value, datetime) else value
     scalars["totalPendingTimeSeconds"] = total_pending_seconds
     scalars["totalRunningTimeSeconds"] = total_running_seconds
     head = orjson.dumps(scalars)
@@ -236,7 +226,7 @@ def workload_listing_json(
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
-        return format_timestamp(value)
+        return format_rfc3339(value)
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):

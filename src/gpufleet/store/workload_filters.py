@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gpufleet.core.times import to_ms
 from gpufleet.query.fields import FieldKind, Operator, WorkloadField
 from gpufleet.query.filters import FilterTerm
 from gpufleet.query.listing import SortSpec, WorkloadSelection
@@ -23,14 +24,10 @@ _NEGATIVE = {Operator.NE: Operator.EQ, Operator.NOT_CONTAINS: Operator.CONTAINS}
 _PHASE_OF_TOTAL = {"pending_seconds_before": Phase.PENDING, "running_seconds_before": Phase.RUNNING}
 
 
-def now_ms(now: datetime) -> int:
-    return int(now.timestamp() * 1000)
-
-
 def total_seconds(dialect: str, now: datetime, before_column: str) -> sa.ColumnElement[int]:
     """Seconds in a phase: what was accumulated before, plus the current stretch if in it."""
     elapsed = (
-        sa.literal(now_ms(now), sa.BigInteger) - epoch_ms(dialect, workloads.c.phase_updated_at)
+        sa.literal(to_ms(now), sa.BigInteger) - epoch_ms(dialect, workloads.c.phase_updated_at)
     ) // 1000
     in_phase = workloads.c.phase == _PHASE_OF_TOTAL[before_column].value
     return workloads.c[before_column] + sa.case((sa.and_(in_phase, elapsed > 0), elapsed), else_=0)

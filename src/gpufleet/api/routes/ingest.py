@@ -10,11 +10,10 @@ from fastapi.responses import Response
 
 from gpufleet.api.authorization import CallerAccess, require_ingest
 from gpufleet.api.deps import Db, Now, State
-from gpufleet.api.errors import ApiError
 from gpufleet.api.responses import json_response
+from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.ingest import (
-    IngestRejected,
     IngestResult,
     ingest_request_schema,
     parse_ingest_batch,
@@ -27,7 +26,7 @@ router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"])
 async def read_limited_body(request: Request, state: State) -> bytes:
     """The raw request body, refused with 413 as soon as it passes the configured size."""
     limit = state.settings.ingest_max_body_bytes
-    too_large = ApiError(413, f"Request body exceeds the limit of {limit} bytes.")
+    too_large = TooLarge(f"Request body exceeds the limit of {limit} bytes.")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise too_large
@@ -45,8 +44,8 @@ def parse_cluster_id(cluster_id: str) -> str:
     try:
         return str(UUID(cluster_id))
     except ValueError:
-        raise ApiError(
-            400, f"Invalid path parameter 'clusterId': {cluster_id[:64]!r} is not a UUID."
+        raise Invalid(
+            f"Invalid path parameter 'clusterId': {cluster_id[:64]!r} is not a UUID."
         ) from None
 
 
@@ -78,12 +77,9 @@ def ingest_cluster_workloads(
 ) -> Response:
     cluster_id = parse_cluster_id(clusterId)
     require_ingest(access, cluster_id)
-    try:
-        batch = parse_ingest_batch(
-            raw, cluster_id=cluster_id, max_items=state.settings.ingest_max_batch_items, now=now
-        )
-    except IngestRejected as exc:
-        raise ApiError(exc.status, exc.message) from None
+    batch = parse_ingest_batch(
+        raw, cluster_id=cluster_id, max_items=state.settings.ingest_max_batch_items, now=now
+    )
     # The access check above read in an implicit transaction; the batch gets its own.
     conn.commit()
     outcome = ingest_workloads(

@@ -11,8 +11,8 @@ from fastapi import APIRouter
 
 from gpufleet.api.authorization import CallerAccess
 from gpufleet.api.deps import Db, Now, State
-from gpufleet.api.errors import ApiError
 from gpufleet.api.responses import json_response
+from gpufleet.core.errors import Forbidden, Invalid, TooLarge
 from gpufleet.metrics.ingest import SampleError, first_index_of, validate_samples
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.metrics import IngestMetricsRequest, IngestMetricsResponse
@@ -39,15 +39,13 @@ def ingest_metrics(
 ):
     settings = state.settings
     if not (access.ingest_everywhere or access.ingest_clusters):
-        raise ApiError(403, "You do not have permission to ingest metrics.")
+        raise Forbidden("You do not have permission to ingest metrics.")
     if len(body.samples) > settings.ingest_max_metric_samples:
-        raise ApiError(
-            413, f"At most {settings.ingest_max_metric_samples} samples may be sent at once."
-        )
+        raise TooLarge(f"At most {settings.ingest_max_metric_samples} samples may be sent at once.")
     try:
         rows = validate_samples(body.samples, now, settings.metrics_retention_days)
     except SampleError as exc:
-        raise ApiError(400, str(exc)) from None
+        raise Invalid(str(exc)) from None
     wanted = sorted({row.workload_id for row in rows})
     clusters = workload_clusters(conn, wanted)
     # A workload of a cluster the caller may not ingest for is reported exactly like an
@@ -55,7 +53,7 @@ def ingest_metrics(
     unknown = {w for w in wanted if w not in clusters or not access.may_ingest(clusters[w])}
     if unknown:
         index = first_index_of(body.samples, unknown)
-        raise ApiError(400, str(SampleError(index, "workloadId", "no such workload")))
+        raise Invalid(str(SampleError(index, "workloadId", "no such workload")))
     write_samples(conn, [row.as_row() for row in rows])
     conn.commit()
     return json_response({"accepted": len(body.samples)})

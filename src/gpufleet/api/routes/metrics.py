@@ -13,17 +13,18 @@ from fastapi.responses import Response
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.csv_responses import csv_response, wants_csv
 from gpufleet.api.deps import Db, Now, State
-from gpufleet.api.errors import ApiError
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
-from gpufleet.metrics.backend import MetricResult, MetricsBackend, SampleWindow, from_ms
+from gpufleet.core.errors import NotFound, Unavailable, UpstreamFailed
+from gpufleet.core.metric_values import SampleWindow
+from gpufleet.core.times import format_rfc3339, from_ms
+from gpufleet.metrics.backend import MetricResult, MetricsBackend
 from gpufleet.metrics.types import METRIC_TYPES, WorkloadMetricType, format_value
 from gpufleet.query.errors import QueryError
 from gpufleet.query.filters import parse_timestamp
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.metrics import MetricsCompositeResponse
 from gpufleet.store.metric_targets import workload_target
-from gpufleet.store.workload_documents import format_timestamp
 
 router = APIRouter(prefix="/api/v1/workloads", tags=["Workloads"])
 
@@ -72,7 +73,7 @@ def parse_window(start: str, end: str, samples: int | None, max_range_days: int)
 # The series of one request share their timestamps; formatting each once matters at 1,000 points.
 @functools.lru_cache(maxsize=8192)
 def _timestamp(ts_ms: int) -> str:
-    return format_timestamp(from_ms(ts_ms))
+    return format_rfc3339(from_ms(ts_ms))
 
 
 def metrics_body(results: Sequence[MetricResult]) -> dict:
@@ -157,19 +158,18 @@ def get_workload_metrics(
     target = workload_target(conn, workload["id"])
     conn.rollback()  # the backend may take a while; hold no transaction open meanwhile
     if target is None:  # deleted between the two reads
-        raise ApiError(404, f"Workload {workloadId} not found.")
+        raise NotFound(f"Workload {workloadId} not found.")
     backend = get_metrics_backend(request)
     results = backend.workload_metrics(target, types, window)
     failures = [r for r in results if r.failed]
     if failures and len(failures) == len(results):
         unreachable = [r.failure for r in failures if r.failure.unreachable]
         if unreachable:
-            raise ApiError(
-                503,
+            raise Unavailable(
                 f"The metrics backend ({backend.name}) is unavailable: "
                 f"{unreachable[0].message}; please try again shortly.",
             )
-        raise ApiError(500, f"Every metrics query to the {backend.name} backend failed.")
+        raise UpstreamFailed(f"Every metrics query to the {backend.name} backend failed.")
     body = metrics_body(results)
     partial = [r for r in results if r.warnings and not r.failed]
     if failures or partial:

@@ -16,6 +16,7 @@ from gpufleet.api.authorization import ReadScope
 from gpufleet.api.csv_responses import csv_response, wants_csv
 from gpufleet.api.deps import Db, Now
 from gpufleet.api.responses import json_response
+from gpufleet.core.times import format_rfc3339
 from gpufleet.metrics.types import format_value
 from gpufleet.query.errors import QueryError
 from gpufleet.query.fields import WORKLOAD_FIELDS, Operator
@@ -31,7 +32,6 @@ from gpufleet.store.telemetry import (
     TelemetryValue,
     workload_telemetry,
 )
-from gpufleet.store.workload_documents import format_timestamp
 
 router = APIRouter(prefix="/api/v1/workloads", tags=["Workloads"])
 
@@ -109,7 +109,7 @@ def telemetry_body(kind: TelemetryType, now, values: list[TelemetryValue]) -> di
                 for g in item.groups
             ]
         items.append(entry)
-    return {"type": kind.value, "timestamp": format_timestamp(now), "values": items}
+    return {"type": kind.value, "timestamp": format_rfc3339(now), "values": items}
 
 
 def telemetry_csv(body: dict, group_keys: Sequence[str]) -> Response:

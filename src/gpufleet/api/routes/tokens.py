@@ -13,11 +13,11 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
 from gpufleet.api.deps import AppState, Db, State
-from gpufleet.api.errors import ApiError
 from gpufleet.api.responses import json_response
 from gpufleet.auth.principal import Principal
 from gpufleet.auth.secrets import verify_secret
 from gpufleet.auth.tokens import REFRESH, InvalidToken
+from gpufleet.core.errors import DomainError, Invalid, TooManyRequests
 from gpufleet.schemas.enums import TokenGrantType
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.tokens import TokenRequest, TokenResponse
@@ -42,31 +42,31 @@ def _access_key_grant(request: TokenRequest, conn: Connection) -> Principal:
     else:
         client_id, secret, names = request.app_id, request.app_secret, "appID and appSecret"
     if not client_id or not secret:
-        raise ApiError(400, f"grantType {request.grant_type.value!r} needs {names}.")
+        raise Invalid(f"grantType {request.grant_type.value!r} needs {names}.")
     if len(client_id) > _MAX_CREDENTIAL_LENGTH or len(secret) > _MAX_CREDENTIAL_LENGTH:
-        raise ApiError(400, _INVALID)
+        raise Invalid(_INVALID)
     if "\x00" in client_id:
         # No stored id holds a NUL, and PostgreSQL refuses one even in a lookup.
-        raise ApiError(400, _INVALID)
+        raise Invalid(_INVALID)
     key = get_access_key(conn, client_id)
     # verify_secret runs even for unknown ids, so timing does not reveal which ids exist.
     valid = verify_secret(secret, key.secret_hash if key else None)
     if key is None or not valid or key.disabled:
-        raise ApiError(400, _INVALID)
+        raise Invalid(_INVALID)
     touch_access_key(conn, key.client_id)
     return Principal(subject=key.client_id, token_id="")
 
 
 def _external_grant(request: TokenRequest, state: AppState) -> Principal:
     if state.oidc is None:
-        raise ApiError(400, "No external identity provider is configured on this server.")
+        raise Invalid("No external identity provider is configured on this server.")
     token = request.external_token
     if not token or len(token) > _MAX_TOKEN_LENGTH:
-        raise ApiError(400, "grantType 'external_token_exchange' needs externalToken.")
+        raise Invalid("grantType 'external_token_exchange' needs externalToken.")
     try:
         identity = state.oidc.verify(token)
     except InvalidToken as exc:
-        raise ApiError(400, f"External token rejected: {exc}") from None
+        raise Invalid(f"External token rejected: {exc}") from None
     return Principal(
         subject=identity.username, token_id="", subject_type="user", groups=identity.groups
     )
@@ -75,15 +75,15 @@ def _external_grant(request: TokenRequest, state: AppState) -> Principal:
 def _refresh_grant(request: TokenRequest, state: AppState, conn: Connection) -> Principal:
     token = request.refresh_token
     if not token or len(token) > _MAX_TOKEN_LENGTH:
-        raise ApiError(400, "grantType 'refresh_token' needs refreshToken.")
+        raise Invalid("grantType 'refresh_token' needs refreshToken.")
     try:
         principal = state.tokens.verify(token, kind=REFRESH)
     except InvalidToken as exc:
-        raise ApiError(400, f"Refresh token rejected: {exc}") from None
+        raise Invalid(f"Refresh token rejected: {exc}") from None
     if principal.subject_type == "accessKey":
         key = get_access_key(conn, principal.subject)
         if key is None or key.disabled:
-            raise ApiError(400, "Refresh token rejected: the access key is disabled or deleted.")
+            raise Invalid("Refresh token rejected: the access key is disabled or deleted.")
     return principal
 
 
@@ -96,8 +96,8 @@ def _authenticate(request: TokenRequest, state: AppState, conn: Connection) -> P
         case TokenGrantType.REFRESH_TOKEN:
             return _refresh_grant(request, state, conn)
         case None:
-            raise ApiError(400, "grantType is required.")
-    raise ApiError(400, f"grantType {request.grant_type.value!r} is not supported by this server.")
+            raise Invalid("grantType is required.")
+    raise Invalid(f"grantType {request.grant_type.value!r} is not supported by this server.")
 
 
 @router.post(
@@ -117,10 +117,10 @@ def grant_token(
     limited = ("ip:" + source, "client:" + claimed[:_MAX_CREDENTIAL_LENGTH])
     wait = state.failures.retry_after(*limited)
     if wait:
-        raise ApiError(429, f"Too many failed token requests; retry in {wait} seconds.")
+        raise TooManyRequests(f"Too many failed token requests; retry in {wait} seconds.")
     try:
         principal = _authenticate(request, state, conn)
-    except ApiError:
+    except DomainError:
         state.failures.record_failure(*limited)
         raise
     tokens = state.tokens

@@ -12,8 +12,8 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.deps import Db, Now
-from gpufleet.api.errors import ApiError
 from gpufleet.api.responses import json_response
+from gpufleet.core.errors import Invalid, NotFound
 from gpufleet.query.fields import WORKLOAD_FIELDS
 from gpufleet.query.listing import MAX_LIMIT, MAX_OFFSET, build_page, build_selection
 from gpufleet.query.scope import WorkloadScope
@@ -60,8 +60,8 @@ def parse_workload_id(workload_id: str) -> str:
     try:
         return str(UUID(workload_id))
     except ValueError:
-        raise ApiError(
-            400, f"Invalid path parameter 'workloadId': {workload_id[:64]!r} is not a UUID."
+        raise Invalid(
+            f"Invalid path parameter 'workloadId': {workload_id[:64]!r} is not a UUID."
         ) from None
 
 
@@ -72,7 +72,7 @@ def get_workload_or_404(conn: Connection, workload_id: str, now, scope: Workload
     """
     workload = workload_store.get_workload(conn, parse_workload_id(workload_id), now, scope)
     if workload is None:
-        raise ApiError(404, f"Workload {workload_id} not found.")
+        raise NotFound(f"Workload {workload_id} not found.")
     return workload
 
 
