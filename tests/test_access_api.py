@@ -172,6 +172,45 @@ def test_department_administrator_grants_only_inside_the_department(client, org)
     assert client.get("/api/v1/audit-log", headers=token).status_code == 403
 
 
+def test_department_administrator_lists_only_the_rules_inside_the_department(client, org):
+    key = _new_key(client, "dept-admin")
+    _grant(client, key["clientId"], "department-administrator", "department", "d1")
+    inside = {
+        _grant(client, "ann", "viewer", "department", "d1").json()["id"],
+        _grant(client, "ann", "researcher", "project", "p1").json()["id"],
+        _grant(client, "devs", "viewer", "project", "p1", subject_type="group").json()["id"],
+    }
+    outside = [
+        _grant(client, "ann", "viewer", "department", "d2"),
+        _grant(client, "ann", "viewer", "project", "p2"),
+        _grant(client, "ann", "viewer", "cluster", "c"),
+        _grant(client, "ann", "viewer", "tenant"),
+        # A project id that exists in no department is outside every department.
+        _grant(client, "ann", "viewer", "project", "p-unknown"),
+    ]
+    assert all(rule.status_code == 201 for rule in outside)
+    own_rule = next(
+        r["id"]
+        for r in client.get("/api/v1/authorization/access-rules").json()["accessRules"]
+        if r["subjectId"] == key["clientId"]
+    )
+    token = bearer(token_for(client, key["clientId"], key["clientSecret"]))
+
+    listed = client.get("/api/v1/authorization/access-rules", headers=token)
+    assert listed.status_code == 200, listed.text
+    # Its own rule lies inside d1 too; the administrator's tenant rule and d2's do not.
+    assert {r["id"] for r in listed.json()["accessRules"]} == inside | {own_rule}
+    by_subject = client.get(
+        "/api/v1/authorization/access-rules",
+        params={"subjectType": "accessKey", "subjectId": "test-admin"},
+        headers=token,
+    )
+    assert by_subject.json()["accessRules"] == []
+    # The system administrator still sees everything.
+    everything = client.get("/api/v1/authorization/access-rules").json()["accessRules"]
+    assert {r["id"] for r in everything} >= inside | {r.json()["id"] for r in outside}
+
+
 def test_callers_without_rules_are_forbidden(client):
     key = _new_key(client)
     token = bearer(token_for(client, key["clientId"], key["clientSecret"]))

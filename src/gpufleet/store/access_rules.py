@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.store.tables import access_rules
+from gpufleet.store.tables import access_rules, projects
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +67,28 @@ def get_rule(conn: Connection, rule_id: int) -> AccessRule | None:
     return None if row is None else _rule(row)
 
 
+def inside_departments(department_ids: Iterable[str]) -> sa.ColumnElement[bool]:
+    """Rules scoped to one of the departments or to a project of one of them."""
+    departments = list(department_ids)
+    projects_inside = sa.select(projects.c.id).where(projects.c.department_id.in_(departments))
+    scope_type, scope_id = access_rules.c.scope_type, access_rules.c.scope_id
+    return sa.or_(
+        sa.and_(scope_type == "department", scope_id.in_(departments)),
+        sa.and_(scope_type == "project", scope_id.in_(projects_inside)),
+    )
+
+
 def list_rules(
-    conn: Connection, *, subject_type: str | None = None, subject_id: str | None = None
+    conn: Connection,
+    *,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
+    within_departments: Iterable[str] | None = None,
 ) -> list[AccessRule]:
+    """Rules, optionally of one subject; ``within_departments`` keeps those inside them only."""
     statement = sa.select(access_rules).order_by(access_rules.c.id)
+    if within_departments is not None:
+        statement = statement.where(inside_departments(within_departments))
     if subject_type is not None:
         statement = statement.where(access_rules.c.subject_type == subject_type)
     if subject_id is not None:

@@ -158,13 +158,17 @@ def list_roles(_access: CallerAccess) -> Response:
     responses=error_responses(400, 401, 403),
 )
 def list_access_rules(
-    _access: ManageAccess,
+    access: ManageAccess,
     conn: Db,
     subjectType: Annotated[SubjectType | None, Query()] = None,
     subjectId: Annotated[str | None, Query(max_length=253)] = None,
 ) -> Response:
     rules = access_rules.list_rules(
-        conn, subject_type=subjectType.value if subjectType else None, subject_id=subjectId
+        conn,
+        subject_type=subjectType.value if subjectType else None,
+        subject_id=subjectId,
+        # A department administrator sees the rules inside its departments, nothing else.
+        within_departments=None if access.manage_everything else access.manage_departments,
     )
     return json_response({"accessRules": [administration.rule_wire(r) for r in rules]})
 
