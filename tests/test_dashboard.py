@@ -266,3 +266,15 @@ def test_a_pending_workload_shows_its_scheduling_messages(page, demo, api):
     table = page.locator("#scheduling-messages")
     expect(table).to_contain_text(workload["pendingSchedulingMessages"][0]["reason"])
     expect(page.locator("#workload-name [data-phase=Pending]")).to_be_visible()
+
+
+def test_api_docs_render_with_nothing_from_another_origin(page, demo):
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(demo.url + "/api/docs")
+    expect(
+        page.locator(".opblock-summary-path", has_text="/api/v1/workloads").first
+    ).to_be_visible()
+    assert any(url.endswith("/openapi.json") for url in requested)
+    assert [url for url in requested if not url.startswith(demo.url + "/")] == []
+    screenshot(page, "api-docs")

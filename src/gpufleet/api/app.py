@@ -11,9 +11,11 @@ from sqlalchemy.engine import Engine
 import gpufleet
 from gpufleet.api.deps import AppState
 from gpufleet.api.errors import install_error_handlers
+from gpufleet.api.hardening import HardenedResponses
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes import (
     access,
+    api_docs,
     history,
     ingest,
     ingest_metrics,
@@ -79,8 +81,10 @@ def create_app(
         title="gpufleet",
         version=gpufleet.__version__,
         description="Self-hosted control plane that speaks the Run:ai Workloads API.",
-        docs_url="/api/docs",
+        # Served by routes.api_docs from packaged assets, not from a CDN.
+        docs_url=None,
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
@@ -101,6 +105,7 @@ def create_app(
     app.state.generated_admin = generated_admin
     app.state.metrics_backend = metrics_backend
     install_error_handlers(app)
+    app.add_middleware(HardenedResponses)
     app.include_router(tokens.router)
     # Before the workloads router, so /telemetry is not read as a workload id.
     app.include_router(telemetry.router)
@@ -111,6 +116,7 @@ def create_app(
     app.include_router(history.router)
     app.include_router(pods.router)
     app.include_router(ingest.router)
+    app.include_router(api_docs.router)
     mount_dashboard(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Sequence
 
 from fastapi import Request
 from fastapi.responses import Response
+
+from gpufleet.schemas.csv_cells import write_csv
 
 
 def wants_csv(request: Request) -> bool:
@@ -34,9 +35,7 @@ def wants_csv(request: Request) -> bool:
 
 
 def csv_response(header: Sequence[str], rows: Iterable[Sequence[object]], status: int = 200):
-    """A CSV body with a header row; every cell is written as text."""
+    """A CSV body with a header row; text that a spreadsheet would run is escaped."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    write_csv(buffer, header, rows)
     return Response(buffer.getvalue(), status_code=status, media_type="text/csv")

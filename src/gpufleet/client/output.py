@@ -7,7 +7,6 @@ stdout is not a terminal (a pipe, a file) they are plain aligned text with no co
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -20,6 +19,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from gpufleet.schemas.csv_cells import write_csv
 
 FORMATS = ("table", "wide", "json", "yaml", "csv")
 PHASE_STYLES = {
@@ -182,9 +183,7 @@ class Printer:
             self.stream.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
     def csv(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        writer = csv.writer(self.stream, lineterminator="\n")
-        writer.writerow(headers)
-        writer.writerows([["" if v is None else v for v in row] for row in rows])
+        write_csv(self.stream, headers, (["" if v is None else v for v in row] for row in rows))
 
 
 def print_workloads(printer: Printer, workloads: Sequence[dict[str, Any]], fmt: str) -> None:

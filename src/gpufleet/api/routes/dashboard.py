@@ -1,8 +1,8 @@
 """The web dashboard: ``/`` serves its page, ``/dashboard/...`` its static ES modules.
 
 The dashboard is a client of the public API like any other; nothing here reads the store.
-Its page carries a Content-Security-Policy that allows only this origin, so nothing can be
-loaded from elsewhere at run time.
+The page and every asset carry the Content-Security-Policy of ``api/hardening.py`` (only this
+origin), added to every response by that module's middleware.
 """
 
 from __future__ import annotations
@@ -14,10 +14,6 @@ from fastapi.staticfiles import StaticFiles
 from gpufleet.dashboard import STATIC_DIR
 
 ASSETS_PREFIX = "/dashboard"
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-)
 
 router = APIRouter(include_in_schema=False)
 
@@ -28,11 +24,7 @@ def dashboard_page() -> FileResponse:
     return FileResponse(
         STATIC_DIR / "index.html",
         media_type="text/html",
-        headers={
-            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-            "Cache-Control": "no-cache",
-            "X-Content-Type-Options": "nosniff",
-        },
+        headers={"Cache-Control": "no-cache"},
     )
 
 
