@@ -65,10 +65,17 @@ def status_of(error: DomainError) -> int:
     return 500
 
 
-def error_response(code: int, message: str, details: str | None = None) -> Response:
+def error_response(
+    code: int, message: str, details: str | None = None, request: Request | None = None
+) -> Response:
+    """The Error body; a route may add fields of its own protocol through
+    ``request.state.error_fields`` (the token endpoint's OAuth 2.0 form answers do)."""
     body: dict[str, object] = {"code": code, "message": message}
     if details:
         body["details"] = details
+    extra = getattr(request.state, "error_fields", None) if request is not None else None
+    if extra is not None:
+        body.update(extra(code, message))
     headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
     return Response(
         orjson.dumps(body), status_code=code, media_type="application/json", headers=headers
@@ -77,6 +84,10 @@ def error_response(code: int, message: str, details: str | None = None) -> Respo
 
 def _describe_validation(exc: RequestValidationError) -> tuple[str, str]:
     first = exc.errors()[0]
+    if first.get("type") == "json_invalid":
+        # The parser's location is a character offset, not a field: name the real problem.
+        reason = (first.get("ctx") or {}).get("error")
+        return "Invalid request body: the body is not valid JSON", reason or ""
     location = [str(part) for part in first.get("loc", ())]
     where, name = (location[0], ".".join(location[1:])) if location else ("request", "")
     if where == "body":
@@ -111,13 +122,13 @@ def install_error_handlers(app: FastAPI) -> None:
     _without_422(app)
 
     @app.exception_handler(DomainError)
-    async def _domain_error(_request: Request, exc: DomainError) -> Response:
-        return error_response(status_of(exc), str(exc), exc.details)
+    async def _domain_error(request: Request, exc: DomainError) -> Response:
+        return error_response(status_of(exc), str(exc), exc.details, request)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         message, details = _describe_validation(exc)
-        return error_response(400, message, details)
+        return error_response(400, message, details, request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
@@ -129,9 +140,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(sa.exc.OperationalError)
     @app.exception_handler(sa.exc.InterfaceError)
     @app.exception_handler(sa.exc.TimeoutError)
-    async def _database_unavailable(_request: Request, exc: Exception) -> Response:
+    async def _database_unavailable(request: Request, exc: Exception) -> Response:
         log.warning("database unavailable: %s", type(exc).__name__)
-        return error_response(503, "The workload store is unavailable; please try again shortly.")
+        message = "The workload store is unavailable; please try again shortly."
+        return error_response(503, message, request=request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

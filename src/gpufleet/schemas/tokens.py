@@ -37,3 +37,26 @@ class TokenResponse(BaseModel):
     idToken: str | None = None
     refreshToken: str | None = None
     expiresIn: int | None = Field(None, description="Token lifetime in seconds")
+
+
+class OAuthTokenForm(BaseModel):
+    """The same request as a standard OAuth 2.0 client sends it (RFC 6749 sections 4.4 and 6),
+    form-encoded; the client may authenticate with HTTP Basic instead of the two client fields.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    grant_type: str = Field(description="client_credentials or refresh_token")
+    client_id: str | None = None
+    client_secret: str | None = None
+    refresh_token: str | None = None
+    scope: str | None = Field(None, description="Accepted and ignored: rules decide access.")
+
+
+class OAuthTokenResponse(BaseModel):
+    """The answer to a form-encoded request, in RFC 6749 section 5.1 terms."""
+
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    refresh_token: str | None = None

@@ -8,12 +8,20 @@ every issued token is written to the audit log.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Body, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
 from gpufleet.api.deps import AppState, Db, State
 from gpufleet.api.responses import json_response
+from gpufleet.api.token_request import (
+    is_oauth_form,
+    oauth_token_body,
+    openapi_request_body,
+    read_token_request,
+)
 from gpufleet.auth.principal import Principal
 from gpufleet.auth.secrets import verify_secret
 from gpufleet.auth.tokens import REFRESH, InvalidToken
@@ -103,14 +111,23 @@ def _authenticate(request: TokenRequest, state: AppState, conn: Connection) -> P
 @router.post(
     "/token",
     summary="Create an access token v1",
-    description="Create tokens using the `grant_type` parameter.",
+    description=(
+        "Create tokens using the `grant_type` parameter. Besides the JSON body, a standard "
+        "OAuth 2.0 form (`application/x-www-form-urlencoded`, RFC 6749 sections 4.4 and 6: "
+        "`grant_type`, `client_id`, `client_secret` or HTTP Basic, `refresh_token`) is "
+        "accepted and answered with `access_token`, `token_type` and `expires_in`."
+    ),
     operation_id="grant_token",
     response_model=TokenResponse,
     response_model_exclude_none=True,
     responses=error_responses(400, 429, 500, 503),
+    openapi_extra={"requestBody": openapi_request_body()},
 )
 def grant_token(
-    state: State, conn: Db, http_request: Request, request: TokenRequest = Body(...)
+    state: State,
+    conn: Db,
+    http_request: Request,
+    request: Annotated[TokenRequest, Depends(read_token_request)],
 ) -> Response:
     source = _source(http_request)
     claimed = request.client_id or request.app_id or ""
@@ -147,4 +164,8 @@ def grant_token(
         details={"grantType": request.grant_type.value},
     )
     conn.commit()
+    if is_oauth_form(http_request):
+        # RFC 6749 section 5.1: token answers must not be cached.
+        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        return json_response(oauth_token_body(body), headers=headers)
     return json_response(body)
