@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from gpufleet.api.errors import ApiError
+from gpufleet.core.errors import NotFound
 
 PAGE_DIR = Path(__file__).resolve().parents[1] / "docs_page"
 # The only upstream files the page needs; nothing else of the package is reachable.
@@ -50,5 +50,5 @@ def docs_initialiser() -> FileResponse:
 def docs_asset(name: str) -> FileResponse:
     media_type = ASSETS.get(name)
     if media_type is None:
-        raise ApiError(404, f"No documentation asset {name!r}.")
+        raise NotFound(f"No documentation asset {name!r}.")
     return FileResponse(swagger_ui_dir() / name, media_type=media_type)
