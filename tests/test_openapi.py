@@ -69,7 +69,8 @@ def test_document_and_docs_page_are_served(served):
     page = client.get("/api/docs")
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
-    assert "/openapi.json" in page.text
+    assert "/api/docs/init.js" in page.text
+    assert "/openapi.json" in client.get("/api/docs/init.js").text
 
 
 def test_no_422_is_documented(served):
