@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gpufleet.query.fields import WORKLOAD_FIELDS, Operator
+from gpufleet.core.workload_fields import Operator
+from gpufleet.query.fields import WORKLOAD_FIELDS
 from tests.support import factories
 from tests.support.shared_app import admin_client, shared_app
 

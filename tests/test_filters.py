@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from gpufleet.core.workload_fields import ALLOWED_OPERATORS, FieldKind, Operator
 from gpufleet.query.errors import QueryError
-from gpufleet.query.fields import ALLOWED_OPERATORS, WORKLOAD_FIELDS, FieldKind, Operator
+from gpufleet.query.fields import WORKLOAD_FIELDS
 from gpufleet.query.filters import (
     MAX_TERM_LENGTH,
     MAX_TERMS,

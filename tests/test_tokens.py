@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from gpufleet.api.app import create_app
+from gpufleet.auth.bootstrap import ensure_admin
 from gpufleet.auth.secrets import hash_secret, verify_secret
 from gpufleet.auth.tokens import AUDIENCE, ISSUER
-from gpufleet.bootstrap import ensure_admin
 from gpufleet.settings import Settings
 from gpufleet.store import access_keys as access_key_store
 from gpufleet.store.credentials import _new_rsa_key, load_signing_keys, put_access_key

@@ -16,9 +16,9 @@ from rich.table import Table
 
 from gpufleet.auth import administration
 from gpufleet.auth.administration import FULL_ACCESS, Actor
-from gpufleet.auth.roles import Role, ScopeType, SubjectType
 from gpufleet.client.exit_codes import exit_code_for_error
 from gpufleet.core.errors import DomainError
+from gpufleet.core.roles import Role, ScopeType, SubjectType
 from gpufleet.settings import Settings
 from gpufleet.store import access_keys, access_rules, audit
 from gpufleet.store.engine import create_store_engine

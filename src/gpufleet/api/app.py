@@ -26,10 +26,10 @@ from gpufleet.api.routes import (
     workloads,
 )
 from gpufleet.api.routes.dashboard import mount_dashboard
+from gpufleet.auth.bootstrap import prepare_store
 from gpufleet.auth.oidc import OidcConfig, OidcVerifier
 from gpufleet.auth.rate_limit import FailureLimiter
 from gpufleet.auth.tokens import TokenService
-from gpufleet.bootstrap import prepare_store
 from gpufleet.metrics.backend import MetricsBackend
 from gpufleet.metrics.select import metrics_backend_for
 from gpufleet.metrics.tasks import MetricsTasks

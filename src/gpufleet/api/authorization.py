@@ -16,8 +16,8 @@ from fastapi import Depends
 
 from gpufleet.api.deps import CurrentPrincipal, Db
 from gpufleet.auth.access import Access, resolve_access
-from gpufleet.auth.roles import SubjectType
 from gpufleet.core.errors import Forbidden, Unauthenticated
+from gpufleet.core.roles import SubjectType
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.store.access_rules import rules_for_subjects
 from gpufleet.store.credentials import get_access_key

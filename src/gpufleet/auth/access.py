@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from gpufleet.auth.roles import ROLE_PERMISSIONS, Permission, Role, ScopeType
+from gpufleet.core.roles import ROLE_PERMISSIONS, Permission, Role, ScopeType
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.store.access_rules import AccessRule
 

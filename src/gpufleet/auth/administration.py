@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.auth.access import Access
-from gpufleet.auth.roles import ALLOWED_SCOPES, Role, ScopeType, SubjectType
 from gpufleet.auth.secrets import generate_client_id, generate_secret, hash_secret
 from gpufleet.core.errors import Forbidden, Invalid, NotFound
+from gpufleet.core.roles import ALLOWED_SCOPES, Role, ScopeType, SubjectType
 from gpufleet.core.times import format_rfc3339
 from gpufleet.store import access_keys, access_rules, audit, credentials
 from gpufleet.store.tables import projects

@@ -17,14 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from gpufleet.core.workload_fields import ALLOWED_OPERATORS, FieldKind, Operator, WorkloadField
 from gpufleet.query.errors import QueryError
-from gpufleet.query.fields import (
-    ALLOWED_OPERATORS,
-    WORKLOAD_FIELDS,
-    FieldKind,
-    Operator,
-    WorkloadField,
-)
+from gpufleet.query.fields import WORKLOAD_FIELDS
 from gpufleet.schemas.enums import Phase
 
 _OPERATOR_PATTERN = "|".join(re.escape(op.value) for op in Operator)

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from gpufleet.core.workload_fields import WorkloadField
 from gpufleet.query.errors import QueryError
-from gpufleet.query.fields import WORKLOAD_FIELDS, WorkloadField
+from gpufleet.query.fields import WORKLOAD_FIELDS
 from gpufleet.query.filters import FilterTerm, parse_filters
 from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
 

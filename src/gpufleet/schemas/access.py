@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gpufleet.auth.roles import Role, ScopeType, SubjectType
+from gpufleet.core.roles import Role, ScopeType, SubjectType
 
 
 class AccessKeyCreate(BaseModel):

@@ -16,23 +16,19 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gpufleet.core.errors import Invalid, TooLarge
+from gpufleet.core.workload_fields import WORKLOAD_CATALOGUE, FieldKind
 from gpufleet.schemas.workloads import Condition, WorkloadDetailed
-from gpufleet.store.tables import workloads as workload_table
-from gpufleet.store.workload_documents import SCALAR_COLUMNS, TIME_FIELDS
 
 # Integers are stored in 32-bit columns; larger values are refused here, not by the database.
 _INT32 = 2**31 - 1
-# The longest string each scalar column holds, taken from the table definition.
-_MAX_LENGTHS = {
-    field: workload_table.c[column].type.length
-    for field, column in SCALAR_COLUMNS.items()
-    if getattr(workload_table.c[column].type, "length", None)
-}
+_STORED = tuple(f for f in WORKLOAD_CATALOGUE if f.stored_scalar)
+# The longest string each scalar column holds.
+_MAX_LENGTHS = {f.name: f.max_length for f in _STORED if f.max_length}
 
 # How far ahead of the server's clock an agent's observedAt may be.
 MAX_CLOCK_SKEW = timedelta(minutes=10)
-_INT_FIELDS = ("tenantId", "runningPods", "priority", "idleGpus")
-_NAIVE_CHECKED = tuple(sorted(TIME_FIELDS))
+_INT_FIELDS = tuple(f.name for f in _STORED if f.kind is FieldKind.INTEGER)
+_NAIVE_CHECKED = tuple(sorted(f.name for f in _STORED if f.kind is FieldKind.DATE))
 
 
 class IngestPod(BaseModel):

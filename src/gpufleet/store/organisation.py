@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.query.fields import SEARCH_FIELDS
+from gpufleet.core.workload_fields import SEARCH_FIELDS
 from gpufleet.store.dialect import insert_ignoring_conflicts
 from gpufleet.store.tables import clusters, departments, projects, workloads
 from gpufleet.store.workload_documents import SCALAR_COLUMNS, search_text

@@ -1,7 +1,8 @@
 """Table definitions: the single source for migrations and queries.
 
 A workload is stored as indexed scalar columns (everything ``filterBy``/``sortBy`` can name)
-plus one JSON document for the nested parts that are only ever returned, never filtered.
+plus one JSON document for the nested parts that are only ever returned, never filtered; its
+catalogued columns are built from ``core.workload_fields``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Text,
 )
 
+from gpufleet.core.workload_fields import QUERY_FIELDS, WORKLOAD_CATALOGUE, FieldKind, WorkloadField
 from gpufleet.store.types import Json, UtcDateTime
 
 metadata = MetaData(
@@ -61,48 +63,41 @@ projects = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# Python-side defaults of catalogued columns that a writer may leave out.
+_DEFAULTS = {"running_pods": 0, "allocated_gpu": 0.0}
+
+
+def _catalogued_column(field: WorkloadField) -> Column:
+    """The column of one catalogue row, typed by its kind and longest value."""
+    assert field.column is not None
+    kinds = {
+        FieldKind.TEXT: String(field.max_length) if field.max_length else Text,
+        FieldKind.INTEGER: Integer,
+        FieldKind.NUMBER: Float,
+        FieldKind.DATE: UtcDateTime,
+    }
+    return Column(
+        field.column,
+        kinds[field.kind],
+        primary_key=field.name == "id",
+        nullable=not field.required,
+        default=_DEFAULTS.get(field.column),
+    )
+
+
 workloads = Table(
     "workloads",
     metadata,
-    Column("id", String(36), primary_key=True),
-    Column("tenant_id", Integer, nullable=False),
-    Column("cluster_id", String(36), nullable=False),
-    Column("name", String(253), nullable=False),
-    Column("type", String(128), nullable=False),
-    Column("category", String(64), nullable=False),
-    Column("namespace", String(253), nullable=False),
-    Column("project_id", String(64), nullable=False),
-    Column("project_name", String(253), nullable=False),
-    Column("department_id", String(64), nullable=False),
-    Column("department_name", String(253), nullable=False),
-    Column("submitted_by", String(253)),
-    Column("source", String(32), nullable=False),
-    Column("phase", String(32), nullable=False),
-    Column("phase_message", Text),
-    Column("k8s_phase", String(64), nullable=False),
-    Column("priority", Integer),
-    Column("priority_class_name", String(253), nullable=False),
-    Column("distributed_framework", String(64)),
-    # First current node pool, for sorting; membership lives in workload_nodepools.
-    Column("nodepool", String(253)),
-    Column("allocated_gpu", Float, nullable=False, default=0.0),
+    *(
+        _catalogued_column(field)
+        for field in WORKLOAD_CATALOGUE
+        if field.stored_scalar or (field.query_only and field.column)
+    ),
     Column("requested_gpu", Float, nullable=False, default=0.0),
-    Column("idle_gpus", Integer),
-    Column("idle_allocated_gpus", Float),
-    Column("running_pods", Integer, nullable=False, default=0),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
-    Column("phase_updated_at", UtcDateTime, nullable=False),
-    Column("k8s_phase_updated_at", UtcDateTime, nullable=False),
-    Column("completed_at", UtcDateTime),
-    Column("deleted_at", UtcDateTime),
-    Column("guaranteed_runtime_ends_at", UtcDateTime),
     # Seconds accumulated in Pending/Running before the current phase began; the time spent
     # in the current phase is added at read time, against the request's "now".
     Column("pending_seconds_before", Integer, nullable=False, default=0),
     Column("running_seconds_before", Integer, nullable=False, default=0),
-    Column("ai_application_id", String(253)),
-    Column("ai_application_name", String(253)),
     # Lower-cased name, project, department, type, phase and submitter for free-text search.
     Column("search_text", Text, nullable=False),
     # When the agent last saw this workload; updates older than this are stale.
@@ -110,31 +105,10 @@ workloads = Table(
     Column("document", Json, nullable=False),
 )
 
-# Every sortable column gets (column, id) so a page is an index range scan with the id tiebreak.
-_SORTED_COLUMNS = (
-    "type",
-    "name",
-    "cluster_id",
-    "project_id",
-    "project_name",
-    "department_id",
-    "department_name",
-    "created_at",
-    "submitted_by",
-    "phase",
-    "completed_at",
-    "nodepool",
-    "distributed_framework",
-    "allocated_gpu",
-    "idle_gpus",
-    "idle_allocated_gpus",
-    "phase_updated_at",
-    "category",
-    "priority",
-    "priority_class_name",
-    "guaranteed_runtime_ends_at",
-    "ai_application_id",
-    "ai_application_name",
+# Every sortable column gets (column, id) so a page is an index range scan with the id tiebreak;
+# deleted_at gets a partial index below, the time totals are computed.
+_SORTED_COLUMNS = tuple(
+    f.column for f in QUERY_FIELDS if f.column and not f.time_dependent and f.name != "deletedAt"
 )
 for _name in _SORTED_COLUMNS:
     Index(None, workloads.c[_name], workloads.c.id)

@@ -15,120 +15,25 @@ from uuid import UUID
 import orjson
 
 from gpufleet.core.times import format_rfc3339, truncate_to_ms
-from gpufleet.query.fields import SEARCH_FIELDS
+from gpufleet.core.workload_fields import (
+    SEARCH_FIELDS,
+    WIRE_ORDER,
+    WORKLOAD_CATALOGUE,
+    FieldKind,
+)
 
-# Scalar wire fields and the column each lives in.
+# Scalar wire fields and the column each lives in, in the reference's order.
 SCALAR_COLUMNS: dict[str, str] = {
-    "tenantId": "tenant_id",
-    "runningPods": "running_pods",
-    "phaseUpdatedAt": "phase_updated_at",
-    "k8sPhaseUpdatedAt": "k8s_phase_updated_at",
-    "updatedAt": "updated_at",
-    "source": "source",
-    "deletedAt": "deleted_at",
-    "type": "type",
-    "name": "name",
-    "id": "id",
-    "priority": "priority",
-    "priorityClassName": "priority_class_name",
-    "submittedBy": "submitted_by",
-    "clusterId": "cluster_id",
-    "projectName": "project_name",
-    "projectId": "project_id",
-    "departmentName": "department_name",
-    "departmentId": "department_id",
-    "namespace": "namespace",
-    "createdAt": "created_at",
-    "phase": "phase",
-    "phaseMessage": "phase_message",
-    "k8sPhase": "k8s_phase",
-    "completedAt": "completed_at",
-    "distributedFramework": "distributed_framework",
-    "idleGpus": "idle_gpus",
-    "idleAllocatedGpus": "idle_allocated_gpus",
-    "category": "category",
-    "guaranteedRuntimeEndsAt": "guaranteed_runtime_ends_at",
-    "aiApplicationId": "ai_application_id",
-    "aiApplicationName": "ai_application_name",
+    f.name: f.column for f in WORKLOAD_CATALOGUE if f.stored_scalar and f.column
 }
-
-# Every field of WorkloadDetailed in the reference's order; None marks a document field.
-WIRE_ORDER: tuple[str, ...] = (
-    "tenantId",
-    "runningPods",
-    "phaseUpdatedAt",
-    "k8sPhaseUpdatedAt",
-    "updatedAt",
-    "source",
-    "deletedAt",
-    "type",
-    "name",
-    "id",
-    "priority",
-    "priorityClassName",
-    "submittedBy",
-    "clusterId",
-    "projectName",
-    "projectId",
-    "departmentName",
-    "departmentId",
-    "namespace",
-    "createdAt",
-    "workloadRequestedResources",
-    "podsRequestedResources",
-    "allocatedResources",
-    "actionsSupport",
-    "phase",
-    "conditions",
-    "phaseMessage",
-    "k8sPhase",
-    "requestedPods",
-    "requestedNodePools",
-    "currentNodePools",
-    "completedAt",
-    "images",
-    "urls",
-    "datasources",
-    "environments",
-    "externalConnections",
-    "distributedFramework",
-    "additionalFields",
-    "preemptible",
-    "environmentVariables",
-    "command",
-    "arguments",
-    "phaseReason",
-    "idleGpus",
-    "idleAllocatedGpus",
-    "totalPendingTimeSeconds",
-    "totalRunningTimeSeconds",
-    "category",
-    "guaranteedRuntimeEndsAt",
-    "aiApplicationId",
-    "aiApplicationName",
-    "sourceApi",
-    "topology",
-)
-REQUIRED_NULLABLE = frozenset({"deletedAt", "priority"})
-DETAIL_ONLY = ("pendingSchedulingMessages",)
+_DATE_COLUMNS = {f.column for f in WORKLOAD_CATALOGUE if f.kind is FieldKind.DATE}
+REQUIRED_NULLABLE = frozenset(f.name for f in WORKLOAD_CATALOGUE if f.null_on_wire)
 TIME_FIELDS = frozenset(
-    {
-        "phaseUpdatedAt",
-        "k8sPhaseUpdatedAt",
-        "updatedAt",
-        "deletedAt",
-        "createdAt",
-        "completedAt",
-        "guaranteedRuntimeEndsAt",
-    }
+    f.name for f in WORKLOAD_CATALOGUE if f.stored_scalar and f.kind is FieldKind.DATE
 )
-COMPUTED_FIELDS = frozenset({"totalPendingTimeSeconds", "totalRunningTimeSeconds"})
-DOCUMENT_FIELDS = (
-    tuple(name for name in WIRE_ORDER if name not in SCALAR_COLUMNS and name not in COMPUTED_FIELDS)
-    + DETAIL_ONLY
-)
+DOCUMENT_FIELDS = tuple(f.name for f in WORKLOAD_CATALOGUE if f.kind is FieldKind.DOCUMENT)
+DETAIL_ONLY = tuple(f.name for f in WORKLOAD_CATALOGUE if f.detail_only)
 _SEARCH_SEPARATOR = "\x1f"
-_SCALAR_ORDER = tuple((name, SCALAR_COLUMNS[name]) for name in WIRE_ORDER if name in SCALAR_COLUMNS)
 
 
 def search_text(values: Mapping[str, Any]) -> str:
@@ -196,7 +101,8 @@ def workload_wire(
         elif field == "conditions":
             wire[field] = []
     if detailed:
-        wire["pendingSchedulingMessages"] = document.get("pendingSchedulingMessages")
+        for field in DETAIL_ONLY:
+            wire[field] = document.get(field)
     return wire
 
 
@@ -210,7 +116,7 @@ def workload_listing_json(
     decoded, which is most of the cost of a 500-item page otherwise.
     """
     scalars: dict[str, Any] = {}
-    for field, column in _SCALAR_ORDER:
+    for field, column in SCALAR_COLUMNS.items():
         value = row[column]
         if value is None and field not in REQUIRED_NULLABLE:
             continue

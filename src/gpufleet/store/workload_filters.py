@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gpufleet.core.times import to_ms
-from gpufleet.query.fields import FieldKind, Operator, WorkloadField
+from gpufleet.core.workload_fields import FieldKind, Operator, WorkloadField
 from gpufleet.query.filters import FilterTerm
 from gpufleet.query.listing import SortSpec, WorkloadSelection
 from gpufleet.query.scope import WorkloadScope

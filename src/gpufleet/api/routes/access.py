@@ -14,7 +14,7 @@ from gpufleet.auth import administration
 from gpufleet.auth.access import Access
 from gpufleet.auth.administration import Actor
 from gpufleet.auth.principal import Principal
-from gpufleet.auth.roles import (
+from gpufleet.core.roles import (
     ALLOWED_SCOPES,
     ROLE_DESCRIPTIONS,
     ROLE_PERMISSIONS,

@@ -17,9 +17,10 @@ from gpufleet.api.csv_responses import csv_response, wants_csv
 from gpufleet.api.deps import Db, Now
 from gpufleet.api.responses import json_response
 from gpufleet.core.times import format_rfc3339
+from gpufleet.core.workload_fields import Operator
 from gpufleet.metrics.types import format_value
 from gpufleet.query.errors import QueryError
-from gpufleet.query.fields import WORKLOAD_FIELDS, Operator
+from gpufleet.query.fields import WORKLOAD_FIELDS
 from gpufleet.query.filters import FilterTerm
 from gpufleet.query.listing import WorkloadSelection
 from gpufleet.schemas.enums import Phase

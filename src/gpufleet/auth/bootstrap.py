@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection, Engine
 
-from gpufleet.auth.roles import Role, ScopeType, SubjectType
 from gpufleet.auth.secrets import generate_client_id, generate_secret, hash_secret, verify_secret
+from gpufleet.core.roles import Role, ScopeType, SubjectType
 from gpufleet.settings import Settings
 from gpufleet.store import access_rules, credentials
 from gpufleet.store.dialect import exclusive
