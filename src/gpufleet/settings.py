@@ -82,6 +82,29 @@ class Settings(BaseSettings):
         le=1024 * 1024 * 1024,
         description="Largest ingest request body, in bytes.",
     )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="Largest request body outside ingest, in bytes (per request).",
+    )
+    body_read_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600, description="How long a client may take to send a whole request body."
+    )
+    db_statement_timeout_seconds: float = Field(
+        30.0, ge=0, le=86_400, description="Longest one SQL statement may run (0 disables)."
+    )
+    caller_max_concurrent_reads: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description="Expensive reads one caller may run at once per replica; the rest get 429.",
+    )
+    sqlite_synchronous: Literal["EXTRA", "FULL", "NORMAL"] = Field(
+        "FULL",
+        description="SQLite synchronous mode: FULL (or EXTRA) makes every answered write "
+        "durable, NORMAL may lose the last ones on power loss.",
+    )
     log_level: str = Field("info", description="Log level of the server (debug, info, warning).")
     signing_key_refresh_seconds: float = Field(
         30.0, ge=0, le=3600, description="How often each replica re-reads the signing keys."

@@ -12,6 +12,7 @@ import gpufleet
 from gpufleet.api.deps import AppState
 from gpufleet.api.errors import install_error_handlers
 from gpufleet.api.hardening import HardenedResponses
+from gpufleet.api.limits import RequestLimits
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes import (
     access,
@@ -105,6 +106,8 @@ def create_app(
     app.state.generated_admin = generated_admin
     app.state.metrics_backend = metrics_backend
     install_error_handlers(app)
+    app.add_middleware(RequestLimits)
+    # Added last, so it is outermost: the limits' own answers get the headers too.
     app.add_middleware(HardenedResponses)
     app.include_router(tokens.router)
     # Before the workloads router, so /telemetry is not read as a workload id.

@@ -52,15 +52,15 @@ _bearer = HTTPBearer(
 )
 
 
-def get_principal(
-    state: State,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if credentials is None or not credentials.credentials:
+def authenticate(state: AppState, scheme: str, token: str) -> Principal:
+    """The principal a bearer token stands for, or ``Unauthenticated``.
+
+    Used by ``get_principal`` and, before any body byte is read, by the request limits.
+    """
+    if not token:
         raise Unauthenticated("Missing bearer token.")
-    if credentials.scheme.lower() != "bearer":
+    if scheme.lower() != "bearer":
         raise Unauthenticated("Authorization scheme must be Bearer.")
-    token = credentials.credentials
     try:
         if state.oidc is not None and _issuer(token) == state.oidc.config.issuer != ISSUER:
             identity = state.oidc.verify(token)
@@ -70,6 +70,20 @@ def get_principal(
         return state.tokens.verify(token)
     except InvalidToken as exc:
         raise Unauthenticated(f"Invalid bearer token: {exc}") from None
+
+
+def get_principal(
+    state: State,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    # The request limits may already have checked this very header before reading the body.
+    checked = getattr(request.state, "principal", None)
+    if checked is not None:
+        return checked
+    if credentials is None:
+        raise Unauthenticated("Missing bearer token.")
+    return authenticate(state, credentials.scheme, credentials.credentials)
 
 
 def _issuer(token: str) -> str | None:

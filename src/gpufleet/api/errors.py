@@ -36,6 +36,7 @@ _DEFAULT_MESSAGES = {
     403: "You do not have sufficient permissions.",
     404: "Resource not found.",
     405: "Method not allowed.",
+    408: "Request timeout.",
     413: "Request entity too large.",
     429: "Too many requests.",
     500: "Something went wrong.",
@@ -76,7 +77,10 @@ def error_response(
     extra = getattr(request.state, "error_fields", None) if request is not None else None
     if extra is not None:
         body.update(extra(code, message))
-    headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else {}
+    if code in (408, 413):
+        # The rest of the body was never read; the connection cannot carry another request.
+        headers["Connection"] = "close"
     return Response(
         orjson.dumps(body), status_code=code, media_type="application/json", headers=headers
     )

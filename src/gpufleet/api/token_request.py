@@ -14,6 +14,7 @@ import binascii
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
+import anyio
 import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -35,10 +36,12 @@ def is_oauth_form(request: Request) -> bool:
 async def read_token_request(request: Request) -> TokenRequest:
     """The token request, from whichever of the two encodings the client chose."""
     raw = await request.body()
+    # Parsed in a worker thread: a body up to the limit must not hold the event loop.
     if is_oauth_form(request):
         request.state.error_fields = oauth_error_fields
-        return _from_form(raw, request.headers.get("authorization"))
-    return _from_json(raw)
+        authorization = request.headers.get("authorization")
+        return await anyio.to_thread.run_sync(_from_form, raw, authorization)
+    return await anyio.to_thread.run_sync(_from_json, raw)
 
 
 def _validated(model: type[BaseModel], data: Any) -> Any:

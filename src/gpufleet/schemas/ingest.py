@@ -180,7 +180,12 @@ def _inline(node: Any, definitions: dict[str, Any]) -> Any:
     return node
 
 
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema with every definition inlined, self-contained for OpenAPI."""
+    schema = model.model_json_schema()
+    return _inline(schema, schema.get("$defs", {}))
+
+
 def ingest_request_schema() -> dict[str, Any]:
     """The JSON schema of a request body, self-contained for the OpenAPI document."""
-    schema = IngestBatch.model_json_schema()
-    return _inline(schema, schema.get("$defs", {}))
+    return inline_schema(IngestBatch)

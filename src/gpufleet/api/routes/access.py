@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from gpufleet.api.authorization import AuditAccess, CallerAccess, ManageAccess
 from gpufleet.api.deps import CurrentPrincipal, Db, State
 from gpufleet.api.responses import json_response
+from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.auth import administration
 from gpufleet.auth.access import Access
 from gpufleet.auth.administration import Actor
@@ -37,7 +38,7 @@ from gpufleet.schemas.access import (
 from gpufleet.schemas.errors import error_responses
 from gpufleet.store import access_keys, access_rules, audit
 
-router = APIRouter(prefix="/api/v1", tags=["Access"])
+router = APIRouter(prefix="/api/v1", tags=["Access"], route_class=OffLoopJsonRoute)
 ClientIdParam = Annotated[str, Path(max_length=128, description="Client id of the access key.")]
 RuleIdParam = Annotated[int, Path(ge=1, le=2**62, description="Id of the access rule.")]
 

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from gpufleet.api.authorization import CallerAccess, require_ingest
 from gpufleet.api.deps import Db, Now, State
 from gpufleet.api.responses import json_response
-from gpufleet.core.errors import Invalid, TooLarge
+from gpufleet.core.errors import Invalid
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.ingest import (
     IngestResult,
@@ -23,21 +23,13 @@ from gpufleet.store.ingest import ingest_workloads
 router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"])
 
 
-async def read_limited_body(request: Request, state: State) -> bytes:
-    """The raw request body, refused with 413 as soon as it passes the configured size."""
-    limit = state.settings.ingest_max_body_bytes
-    too_large = TooLarge(f"Request body exceeds the limit of {limit} bytes.")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+async def read_body(request: Request) -> bytes:
+    """The raw request body; ``RequestLimits`` bounds its size and read time.
+
+    Declared after the access guard in a route's parameters, it is read only once the caller
+    is known to be allowed: nobody else can make the server read an ingest-sized body.
+    """
+    return await request.body()
 
 
 def parse_cluster_id(cluster_id: str) -> str:
@@ -47,6 +39,16 @@ def parse_cluster_id(cluster_id: str) -> str:
         raise Invalid(
             f"Invalid path parameter 'clusterId': {cluster_id[:64]!r} is not a UUID."
         ) from None
+
+
+async def ingesting_cluster(
+    access: CallerAccess,
+    clusterId: Annotated[str, Path(description="The id (UUID) of the reporting cluster.")],
+) -> str:
+    """The path's cluster id, once the caller is known to be allowed to ingest for it."""
+    cluster_id = parse_cluster_id(clusterId)
+    require_ingest(access, cluster_id)
+    return cluster_id
 
 
 @router.post(
@@ -68,15 +70,12 @@ def parse_cluster_id(cluster_id: str) -> str:
     },
 )
 def ingest_cluster_workloads(
-    access: CallerAccess,
+    cluster_id: Annotated[str, Depends(ingesting_cluster)],
     state: State,
     conn: Db,
     now: Now,
-    clusterId: Annotated[str, Path(description="The id (UUID) of the reporting cluster.")],
-    raw: Annotated[bytes, Depends(read_limited_body)],
+    raw: Annotated[bytes, Depends(read_body)],
 ) -> Response:
-    cluster_id = parse_cluster_id(clusterId)
-    require_ingest(access, cluster_id)
     batch = parse_ingest_batch(
         raw, cluster_id=cluster_id, max_items=state.settings.ingest_max_batch_items, now=now
     )

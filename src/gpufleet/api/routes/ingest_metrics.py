@@ -7,19 +7,31 @@ is written.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
 
 from gpufleet.api.authorization import CallerAccess
 from gpufleet.api.deps import Db, Now, State
 from gpufleet.api.responses import json_response
+from gpufleet.api.routes.ingest import read_body
+from gpufleet.api.routing import parse_json_body
+from gpufleet.auth.access import Access
 from gpufleet.core.errors import Forbidden, Invalid, TooLarge
 from gpufleet.metrics.ingest import SampleError, first_index_of, validate_samples
 from gpufleet.schemas.errors import error_responses
+from gpufleet.schemas.ingest import inline_schema
 from gpufleet.schemas.metrics import IngestMetricsRequest, IngestMetricsResponse
 from gpufleet.store.metric_samples import write_samples
 from gpufleet.store.metric_targets import workload_clusters
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"])
+
+
+async def require_metrics_ingest(access: CallerAccess) -> Access:
+    if not (access.ingest_everywhere or access.ingest_clusters):
+        raise Forbidden("You do not have permission to ingest metrics.")
+    return access
 
 
 @router.post(
@@ -33,13 +45,22 @@ router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"])
     operation_id="ingest_metrics",
     response_model=IngestMetricsResponse,
     responses=error_responses(400, 401, 403, 413, 500, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline_schema(IngestMetricsRequest)}},
+        }
+    },
 )
 def ingest_metrics(
-    body: IngestMetricsRequest, access: CallerAccess, conn: Db, now: Now, state: State
+    access: Annotated[Access, Depends(require_metrics_ingest)],
+    conn: Db,
+    now: Now,
+    state: State,
+    raw: Annotated[bytes, Depends(read_body)],
 ):
     settings = state.settings
-    if not (access.ingest_everywhere or access.ingest_clusters):
-        raise Forbidden("You do not have permission to ingest metrics.")
+    body = parse_json_body(IngestMetricsRequest, raw)
     if len(body.samples) > settings.ingest_max_metric_samples:
         raise TooLarge(f"At most {settings.ingest_max_metric_samples} samples may be sent at once.")
     try:
