@@ -77,7 +77,7 @@ def error_response(
     extra = getattr(request.state, "error_fields", None) if request is not None else None
     if extra is not None:
         body.update(extra(code, message))
-        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else {}
+    headers = {"WWW-Authenticate": "Bearer"} if code == 401 else {}
     if code in (408, 413):
         # The rest of the body was never read; the connection cannot carry another request.
         headers["Connection"] = "close"
