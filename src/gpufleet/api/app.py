@@ -24,6 +24,7 @@ from gpufleet.api.routes import (
     pods,
     telemetry,
     tokens,
+    workload_fields,
     workloads,
 )
 from gpufleet.api.routes.dashboard import mount_dashboard
@@ -113,6 +114,7 @@ def create_app(
     # Before the workloads router, so /telemetry is not read as a workload id.
     app.include_router(telemetry.router)
     app.include_router(workloads.router)
+    app.include_router(workload_fields.router)
     app.include_router(metrics.router)
     app.include_router(ingest_metrics.router)
     app.include_router(access.router)

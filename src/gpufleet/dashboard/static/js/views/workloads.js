@@ -5,17 +5,11 @@ import { errorLine, h, phaseBadge, replace } from "../dom.js";
 import { age, number } from "../format.js";
 import { navigate } from "../router.js";
 
-const FIELDS = [
-  "name", "phase", "type", "projectName", "departmentName", "clusterId", "nodepool", "submittedBy",
-  "category", "priority", "priorityClassName", "distributedFramework", "allocatedGPU", "idleGpus",
-  "idleAllocatedGpus", "createdAt", "completedAt", "deletedAt", "phaseUpdatedAt",
-  "totalPendingTimeSeconds", "totalRunningTimeSeconds", "projectId", "departmentId",
-  "guaranteedRuntimeEndsAt", "aiApplicationId", "aiApplicationName",
-];
-const OPERATORS = [
-  ["==", "is"], ["!=", "is not"], ["=@", "contains"], ["!@", "does not contain"],
-  ["=^", "starts with"], ["=$", "ends with"], [">=", "≥"], ["<=", "≤"],
-];
+// Labels of the filterBy operators; which operators a field takes comes from the server.
+const OPERATOR_LABELS = {
+  "==": "is", "!=": "is not", "=@": "contains", "!@": "does not contain",
+  "=^": "starts with", "=$": "ends with", ">=": "≥", "<=": "≤",
+};
 const PHASES = [
   "Creating", "Initializing", "Resuming", "Pending", "Deleting", "Running", "Updating", "Stopped",
   "Stopping", "Degraded", "Failed", "Completed", "Terminating", "Unknown",
@@ -54,10 +48,28 @@ function go(next) {
   navigate("workloads", params);
 }
 
-function filterBuilder(current) {
-  const field = h("select", { name: "field", "aria-label": "Field" }, FIELDS.map((f) => h("option", { value: f }, f)));
-  const operator = h("select", { name: "operator", "aria-label": "Operator" },
-    OPERATORS.map(([op, label]) => h("option", { value: op }, label)));
+let queryableFields;
+
+// The fields filterBy accepts and their operators, asked of the server once per page load.
+async function fieldCatalogue() {
+  queryableFields ??= get("/api/v1/workload-fields").then(
+    (answer) => answer.body.fields,
+    (error) => { queryableFields = undefined; throw error; },
+  );
+  return queryableFields;
+}
+
+function operatorOptions(field) {
+  return field.operators.map((op) => h("option", { value: op }, OPERATOR_LABELS[op] ?? op));
+}
+
+function filterBuilder(current, fields) {
+  const field = h("select", { name: "field", "aria-label": "Field" },
+    fields.map((f) => h("option", { value: f.name }, f.name)));
+  const operator = h("select", { name: "operator", "aria-label": "Operator" }, operatorOptions(fields[0]));
+  field.addEventListener("change", () => {
+    replace(operator, ...operatorOptions(fields.find((f) => f.name === field.value)));
+  });
   const value = h("input", { name: "value", placeholder: "value", list: "phase-values", "aria-label": "Value" });
   const add = h("button", { type: "submit" }, "Add filter");
   const form = h("form", { class: "filter-row", id: "filter-builder" }, field, operator, value, add,
@@ -122,12 +134,15 @@ function pager(current, shown, total) {
 export async function renderWorkloads(view, params, isCurrent) {
   const current = state(params);
   const body = h("div", { id: "workloads-body" }, h("p", { class: "muted" }, "Loading…"));
+  const builder = h("div", {});
   replace(view,
     h("h1", {}, "Workloads"),
     h("div", { class: "panel" },
-      h("div", { class: "filters" }, filterBuilder(current), searchBox(current), chips(current)),
+      h("div", { class: "filters" }, builder, searchBox(current), chips(current)),
       body));
   const selection = { filterBy: current.filters, search: current.search || undefined };
+  // The form appears when the catalogue arrives; a failure shows in the listing's error line.
+  fieldCatalogue().then((fields) => isCurrent() && replace(builder, filterBuilder(current, fields)), () => {});
   let list;
   let count;
   try {
