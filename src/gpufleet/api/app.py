@@ -28,6 +28,7 @@ from gpufleet.api.routes import (
     workloads,
 )
 from gpufleet.api.routes.dashboard import mount_dashboard
+from gpufleet.api.unknown_parameters import UnknownParameterWarnings
 from gpufleet.auth.bootstrap import prepare_store
 from gpufleet.auth.oidc import OidcConfig, OidcVerifier
 from gpufleet.auth.rate_limit import FailureLimiter
@@ -110,6 +111,7 @@ def create_app(
     app.add_middleware(RequestLimits)
     # Added last, so it is outermost: the limits' own answers get the headers too.
     app.add_middleware(HardenedResponses)
+    app.add_middleware(UnknownParameterWarnings)
     app.include_router(tokens.router)
     # Before the workloads router, so /telemetry is not read as a workload id.
     app.include_router(telemetry.router)
