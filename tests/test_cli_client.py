@@ -273,7 +273,7 @@ def test_get_shows_pending_scheduling_messages(cli, api):
     ("argv", "expected_code", "mentions"),
     [
         (("workloads", "get", "00000000-0000-4000-8000-000000000000"), 4, "not found"),
-        (("workloads", "get", "not-a-uuid"), 2, "workloadId"),
+        (("workloads", "get", "no-such-workload"), 4, "no workload named 'no-such-workload'"),
         (("workloads", "list", "-f", "bogus==1"), 2, "filterBy"),
         (("workloads", "list", "-f", "name=='; DROP TABLE workloads; --"), 0, None),
         (("workloads", "list", "-f", "name==ñø-✓-名前"), 0, None),
@@ -308,15 +308,22 @@ def test_telemetry_groups_add_up_to_the_count(cli, api):
 
     code, out, _ = cli("telemetry", "WORKLOADS_COUNT", "--group-by", "Phase")
     assert code == 0
-    assert out.splitlines()[1].split() == ["PHASE", "VALUE"]
+    assert out.splitlines()[1].split() == ["PHASE", "WORKLOADS"]
     assert re.search(r"^Running\s+\d+$", out, re.M)
+    assert re.search(rf"^TOTAL\s+{total}$", out, re.M)
 
     code, out, _ = cli(
         "telemetry", "GPU_ALLOCATION", "--group-by", "DepartmentId,ProjectId", "-o", "csv"
     )
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert rows and set(rows[0]) == {"DepartmentId", "ProjectId", "value"}
+    assert rows and set(rows[0]) == {
+        "DepartmentId",
+        "DepartmentIdName",
+        "ProjectId",
+        "ProjectIdName",
+        "value",
+    }
 
 
 def test_metrics_draws_one_chart_per_series(cli, demo):

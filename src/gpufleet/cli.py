@@ -1,4 +1,5 @@
-"""The ``gpufleet`` command: serve, db, demo.
+"""The ``gpufleet`` command: the server, its database and demo, access administration, the
+cluster agent, and the terminal client.
 
 Every server option is a flag named after its setting (``--database-url`` for
 ``GPUFLEET_DATABASE_URL``); a flag given on the command line wins over the environment.
@@ -94,9 +95,41 @@ def _demo_seed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+DESCRIPTION = (
+    "gpufleet: a self-hosted control plane for GPU Kubernetes clusters that speaks the "
+    "NVIDIA Run:ai API."
+)
+EPILOG = """\
+examples:
+  gpufleet serve --demo                      a server with a simulated organisation
+  gpufleet login http://localhost:8080 --client-id ID
+  gpufleet workloads list -f phase==Pending -o wide
+  gpufleet workloads get NAME --project PROJECT
+  gpufleet telemetry GPU_ALLOCATION --group-by ProjectId
+  source <(gpufleet completion bash)         tab completion for this shell
+
+'gpufleet COMMAND --help' shows a command's options; docs/cli.md has the details.
+"""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog)
+        # argparse sizes the help column without the indented command names; leave room for
+        # the longest ("workloads", "telemetry") so their help stays on their line.
+        self._action_max_length = 16
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gpufleet", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="gpufleet",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=_HelpFormatter,
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", title="commands"
+    )
 
     serve = commands.add_parser("serve", help="run the API server")
     _add_settings_flags(serve)
@@ -132,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gpufleet.client import commands as client_commands
 
     client_commands.register(commands)
+    from gpufleet.client import completion
+
+    completion.register(commands, parser)
     return parser
 
 

@@ -43,7 +43,10 @@ class ClientConfig:
         chosen = name or os.environ.get("GPUFLEET_PROFILE") or self.current or DEFAULT_PROFILE
         if chosen not in self.profiles:
             if not self.profiles:
-                raise ConfigError("not logged in; run 'gpufleet login URL' first")
+                raise ConfigError(
+                    "not logged in; run 'gpufleet login URL --client-id CLIENT_ID' first "
+                    "(the secret is prompted for, or read from --client-secret or stdin)"
+                )
             known = ", ".join(sorted(self.profiles))
             raise ConfigError(f"no profile named {chosen!r} (known: {known})")
         return chosen, self.profiles[chosen]

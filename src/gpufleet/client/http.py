@@ -6,6 +6,8 @@ An error answer becomes a ``ClientError`` with the exit code of its status
 
 from __future__ import annotations
 
+import re
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -42,6 +44,18 @@ def error_message(response: httpx.Response) -> str:
     else:
         text = response.reason_phrase or "no message"
     return " ".join(f"HTTP {response.status_code}: {text}".split())
+
+
+# RFC 9111 section 5.5: code, agent, then the quoted text (escapes inside are rare and kept).
+_WARNING = re.compile(r'\d{3}\s+\S+\s+"((?:[^"\\]|\\.)*)"')
+
+
+def server_warnings(response: httpx.Response) -> list[str]:
+    """The texts of the response's ``Warning`` headers (the server names ignored parameters)."""
+    texts = []
+    for value in response.headers.get_list("warning"):
+        texts.extend(_WARNING.findall(value) or [value])
+    return texts
 
 
 def _transport_error(url: str, exc: httpx.HTTPError) -> ClientError:
@@ -121,6 +135,8 @@ class ApiClient:
         response = self._send(path, params, self.token())
         if response.status_code == 401:
             response = self._send(path, params, self.token(force=True))
+        for text in server_warnings(response):
+            print(f"gpufleet: warning: {text}", file=sys.stderr)
         if response.status_code >= 400:
             raise ClientError(error_message(response), exit_code_for_status(response.status_code))
         return response

@@ -14,10 +14,35 @@ from gpufleet.client.charts import Series, render_chart, unit_for
 from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import ClientError
 from gpufleet.client.output import Printer
-from gpufleet.client.session import add_connection_flags, guarded, open_client
+from gpufleet.client.session import (
+    add_connection_flags,
+    add_param_flag,
+    extra_parameters,
+    guarded,
+    open_client,
+)
 from gpufleet.core.times import format_rfc3339
+from gpufleet.store.telemetry import PENDING_TIME_KEY, TelemetryGroupBy, TelemetryType
 
-TELEMETRY_TYPES = ("WORKLOADS_COUNT", "GPU_ALLOCATION", "PENDING_TIME_DISTRIBUTION")
+TELEMETRY_TYPES = tuple(kind.value for kind in TelemetryType)
+TELEMETRY_GROUP_BY = tuple(group.value for group in TelemetryGroupBy)
+# Column headers a person reads; the groups show names (project names, not ids) where known.
+TELEMETRY_GROUP_HEADERS = {
+    "ClusterId": "CLUSTER",
+    "DepartmentId": "DEPARTMENT",
+    "ProjectId": "PROJECT",
+    "Type": "TYPE",
+    "CurrentNodepools": "NODEPOOL",
+    "Phase": "PHASE",
+    "Category": "CATEGORY",
+    PENDING_TIME_KEY: "PENDING FOR",
+}
+TELEMETRY_VALUE_HEADERS = {
+    "WORKLOADS_COUNT": "WORKLOADS",
+    "GPU_ALLOCATION": "GPUS",
+    "PENDING_TIME_DISTRIBUTION": "WORKLOADS",
+    "ALLOCATION_RATIO": "ALLOCATED %",
+}
 DEFAULT_METRIC_TYPES = (
     "GPU_UTILIZATION",
     "GPU_MEMORY_USAGE_BYTES",
@@ -43,9 +68,10 @@ def _split(values: list[str] | None) -> list[str]:
     return [piece.strip() for value in values or () for piece in value.split(",") if piece.strip()]
 
 
-def _telemetry(args: argparse.Namespace) -> int:
+def _telemetry_params(args: argparse.Namespace, *, grouped: bool) -> dict[str, Any]:
     params: dict[str, Any] = {"telemetryType": args.type}
-    for name, values in (("groupBy", args.group_by), ("filterByPhases", args.phase)):
+    lists = (("groupBy", args.group_by if grouped else None), ("filterByPhases", args.phase))
+    for name, values in lists:
         if values:
             params[name] = ",".join(_split(values))  # both are explode=false arrays
     for name, value in (
@@ -55,25 +81,60 @@ def _telemetry(args: argparse.Namespace) -> int:
     ):
         if value:
             params[name] = value
+    return {**params, **extra_parameters(args.param)}
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else str(round(value, 6))
+
+
+def _total(body: dict[str, Any]) -> str:
+    """The ungrouped answer as one number: the sum (over pending-time buckets), or the ratio."""
+    values = [float(item["value"]) for item in body.get("values") or []]
+    return _number(sum(values)) if values else ""
+
+
+def _telemetry(args: argparse.Namespace) -> int:
+    url = "/api/v1/workloads/telemetry"
     with open_client(args) as client:
-        body = client.get_json("/api/v1/workloads/telemetry", params)
+        body = client.get_json(url, _telemetry_params(args, grouped=True))
+        keys = telemetry_keys(args.type, _split(args.group_by))
+        # Grouped rows may count a workload twice (one per node pool): the total is asked for.
+        total = None
+        if keys and args.output == "table":
+            total = _total(client.get_json(url, _telemetry_params(args, grouped=False)))
     printer = Printer()
     if args.output in ("json", "yaml"):
         printer.data(body, args.output)
         return 0
     values = body.get("values") or []
-    keys = [group["key"] for group in (values[0].get("groups") or [])] if values else []
+    if args.output == "csv":
+        header = [column for key in keys for column in (key, f"{key}Name")]
+        rows = [
+            [cell for g in item.get("groups") or [] for cell in (g["value"], g.get("name", ""))]
+            + [item["value"]]
+            for item in values
+        ]
+        printer.csv([*header, "value"], rows)
+        return 0
+    value_header = TELEMETRY_VALUE_HEADERS.get(args.type, "VALUE")
+    headers = [TELEMETRY_GROUP_HEADERS.get(key, key.upper()) for key in keys] + [value_header]
     rows = [
-        [g.get("name") or g.get("value") for g in item.get("groups") or []] + [item["value"]]
+        [g.get("name") or g.get("value") or "(none)" for g in item.get("groups") or []]
+        + [item["value"]]
         for item in values
     ]
-    headers = [*[key.upper() for key in keys], "VALUE"]
-    if args.output == "csv":
-        printer.csv([*keys, "value"], rows)
-    else:
-        printer.text(f"{body.get('type')} at {body.get('timestamp')}")
-        printer.table(headers, rows)
+    footer = None if total is None else ["TOTAL", *[""] * (len(keys) - 1), total]
+    printer.text(f"{body.get('type')} at {body.get('timestamp')}")
+    printer.table(headers, rows, numeric={value_header}, footer=footer)
     return 0
+
+
+def telemetry_keys(kind: str, group_by: list[str]) -> list[str]:
+    """The group keys of each value, in order: the pending-time bucket comes first."""
+    return (
+        [PENDING_TIME_KEY] if kind == TelemetryType.PENDING_TIME_DISTRIBUTION else []
+    ) + group_by
 
 
 def _series(body: dict[str, Any]) -> list[Series]:
@@ -164,12 +225,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--group-by",
         action="append",
         metavar="FIELD",
-        help="ClusterId, DepartmentId, ProjectId, Type, CurrentNodepools, Phase, Category",
+        help=f"at most two of {', '.join(TELEMETRY_GROUP_BY)} (comma-separated or repeated)",
     )
     telemetry.add_argument("--phase", action="append", help="only these phases (repeatable)")
     telemetry.add_argument("--cluster", help="only this cluster id")
     telemetry.add_argument("--department", help="only this department id")
     telemetry.add_argument("--nodepool", help="only this nodepool")
+    add_param_flag(telemetry)
     telemetry.add_argument(
         "-o", "--output", choices=("table", "json", "yaml", "csv"), default="table"
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -44,6 +44,8 @@ PHASE_STYLES = {
 SHRINKABLE = {"NAME", "PROJECT", "DEPARTMENT", "SUBMITTED BY", "NODEPOOLS", "CLUSTER", "ID"}
 SHRINKABLE |= {"REASON", "MESSAGE"}
 SHRINK_TO = 8
+# Columns of numbers, right-aligned so their digits line up.
+NUMERIC = {"GPUS", "REQUESTED GPUS", "IDLE GPUS"}
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,24 @@ def duration(seconds: float | None) -> str:
     return f"{seconds}s"
 
 
-def _gpus(record: dict[str, Any]) -> Any:
-    allocated = record.get("allocatedResources") or {}
-    value = allocated.get("gpu")
+def _number(value: Any) -> str:
     return "" if value is None else f"{value:g}"
+
+
+def allocated_gpus(record: dict[str, Any]) -> float | None:
+    return (record.get("allocatedResources") or {}).get("gpu")
+
+
+def requested_gpus(record: dict[str, Any]) -> float | None:
+    """GPUs the workload asked for (``workloadRequestedResources.gpu.request``)."""
+    requested = (record.get("workloadRequestedResources") or {}).get("gpu") or {}
+    return requested.get("request")
+
+
+def idle_gpus(record: dict[str, Any]) -> float | None:
+    """Idle allocated GPUs; the deprecated whole-GPU count when only that is known."""
+    idle = record.get("idleAllocatedGpus")
+    return record.get("idleGpus") if idle is None else idle
 
 
 WORKLOAD_COLUMNS = (
@@ -88,8 +104,10 @@ WORKLOAD_COLUMNS = (
     Column("TYPE", lambda w: w.get("type")),
     Column("PROJECT", lambda w: w.get("projectName")),
     Column("PHASE", lambda w: w.get("phase")),
-    Column("GPUS", _gpus),
+    Column("GPUS", lambda w: _number(allocated_gpus(w))),
     Column("AGE", lambda w: _age(w.get("createdAt"))),
+    Column("REQUESTED GPUS", lambda w: _number(requested_gpus(w)), wide_only=True),
+    Column("IDLE GPUS", lambda w: _number(idle_gpus(w)), wide_only=True),
     Column("ID", lambda w: w.get("id"), wide_only=True),
     Column("DEPARTMENT", lambda w: w.get("departmentName"), wide_only=True),
     Column("CLUSTER", lambda w: w.get("clusterId"), wide_only=True),
@@ -109,7 +127,9 @@ WORKLOAD_CSV_FIELDS = (
     ("departmentName", lambda w: w.get("departmentName")),
     ("clusterId", lambda w: w.get("clusterId")),
     ("submittedBy", lambda w: w.get("submittedBy")),
-    ("allocatedGPU", lambda w: (w.get("allocatedResources") or {}).get("gpu")),
+    ("allocatedGPU", allocated_gpus),
+    ("requestedGPU", requested_gpus),
+    ("idleAllocatedGpus", idle_gpus),
     ("currentNodePools", lambda w: ",".join(w.get("currentNodePools") or [])),
     ("createdAt", lambda w: w.get("createdAt")),
     ("totalPendingTimeSeconds", lambda w: w.get("totalPendingTimeSeconds")),
@@ -136,15 +156,40 @@ class Printer:
             plain = renderable.plain if isinstance(renderable, Text) else str(renderable)
             self.text(plain)
 
-    def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """Rows under headers; a ``PHASE`` column is coloured on a terminal."""
+    def table(
+        self,
+        headers: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        numeric: Collection[str] = NUMERIC,
+        footer: Sequence[Any] | None = None,
+    ) -> None:
+        """Rows under headers, ``numeric`` columns right-aligned, an optional totals row last;
+        a ``PHASE`` column is coloured on a terminal."""
         cells = [["" if v is None else str(v) for v in row] for row in rows]
+        last = None if footer is None else ["" if v is None else str(v) for v in footer]
+        right = [header in numeric for header in headers]
         if not self.is_terminal:
-            self._plain_table(list(headers), cells)
+            self._plain_table(list(headers), cells + ([last] if last else []), right)
             return
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-        for header, width in zip(headers, self._fitted_widths(headers, cells), strict=True):
-            table.add_column(header, overflow="ellipsis", no_wrap=True, width=width)
+        table = Table(
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+            header_style="bold",
+            show_footer=last is not None,
+            footer_style="bold",
+        )
+        widths = self._fitted_widths(headers, cells + ([last] if last else []))
+        for index, (header, width) in enumerate(zip(headers, widths, strict=True)):
+            table.add_column(
+                header,
+                footer=last[index] if last else "",
+                overflow="ellipsis",
+                no_wrap=True,
+                width=width,
+                justify="right" if right[index] else "left",
+            )
         phase_at = list(headers).index("PHASE") if "PHASE" in headers else None
         for row in cells:
             styled: list[Any] = list(row)
@@ -169,10 +214,13 @@ class Printer:
                 excess -= 1
         return widths
 
-    def _plain_table(self, headers: list[str], rows: list[list[str]]) -> None:
+    def _plain_table(self, headers: list[str], rows: list[list[str]], right: list[bool]) -> None:
         widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
         for row in [headers, *rows]:
-            line = "   ".join(cell.ljust(widths[i]) for i, cell in enumerate(row))
+            line = "   ".join(
+                cell.rjust(widths[i]) if right[i] else cell.ljust(widths[i])
+                for i, cell in enumerate(row)
+            )
             self.text(line.rstrip())
 
     def data(self, value: Any, fmt: str) -> None:

@@ -45,6 +45,28 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_param_flag(parser: argparse.ArgumentParser) -> None:
+    """``--param NAME=VALUE``: a query parameter this client has no flag for, sent as is."""
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra query parameter sent as is (repeatable); the server warns about unknown ones",
+    )
+
+
+def extra_parameters(pairs: list[str]) -> dict[str, str]:
+    """The ``--param`` pairs as query parameters."""
+    params = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not name or not equals:
+            raise ClientError(f"--param {pair!r}: use NAME=VALUE", ExitCode.USAGE)
+        params[name] = value
+    return params
+
+
 @contextmanager
 def open_client(args: argparse.Namespace) -> Iterator[ApiClient]:
     """An API client for the chosen profile; renewed tokens are written back to the file."""

@@ -8,16 +8,34 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
+from uuid import UUID
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
 
-from gpufleet.client.http import ApiClient
-from gpufleet.client.output import FORMATS, PHASE_STYLES, Printer, duration, print_workloads
-from gpufleet.client.session import add_connection_flags, guarded, open_client
+from gpufleet.client.http import ApiClient, ClientError, ExitCode
+from gpufleet.client.output import (
+    FORMATS,
+    PHASE_STYLES,
+    Printer,
+    allocated_gpus,
+    duration,
+    idle_gpus,
+    print_workloads,
+    requested_gpus,
+)
+from gpufleet.client.session import (
+    add_connection_flags,
+    add_param_flag,
+    extra_parameters,
+    guarded,
+    open_client,
+)
 
 LIST_DEFAULT_LIMIT = 50
+# Workloads named in the error when a name is ambiguous.
+MAX_CANDIDATES = 10
 PAGE_SIZE_ALL = 500
 
 
@@ -30,7 +48,7 @@ def _selection(args: argparse.Namespace) -> dict[str, Any]:
         params["search"] = args.search
     if args.deleted:
         params["deleted"] = "true"
-    return params
+    return {**params, **extra_parameters(args.param)}
 
 
 @contextmanager
@@ -90,8 +108,11 @@ def _count(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gpus(value: float | None) -> str | None:
+    return None if value is None else f"{value:g}"
+
+
 def _describe(printer: Printer, workload: dict[str, Any]) -> None:
-    allocated = workload.get("allocatedResources") or {}
     fields = [
         ("Name", workload.get("name")),
         ("ID", workload.get("id")),
@@ -107,7 +128,9 @@ def _describe(printer: Printer, workload: dict[str, Any]) -> None:
         ("Created", workload.get("createdAt")),
         ("Phase updated", workload.get("phaseUpdatedAt")),
         ("Completed", workload.get("completedAt")),
-        ("GPUs allocated", allocated.get("gpu")),
+        ("GPUs requested", _gpus(requested_gpus(workload))),
+        ("GPUs allocated", _gpus(allocated_gpus(workload))),
+        ("GPUs idle", _gpus(idle_gpus(workload))),
         ("Running pods", workload.get("runningPods")),
         ("Pending for", duration(workload.get("totalPendingTimeSeconds"))),
         ("Running for", duration(workload.get("totalRunningTimeSeconds"))),
@@ -134,9 +157,45 @@ def _describe(printer: Printer, workload: dict[str, Any]) -> None:
         printer.table(["TYPE", "STATUS", "REASON", "MESSAGE"], rows)
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _workload_id(client: ApiClient, name: str, project: str | None) -> str:
+    """The id of the one live workload with this name (in this project, when given)."""
+    terms = [f"name=={name}"] + ([f"projectName=={project}"] if project else [])
+    params = {"filterBy": ",".join(terms), "limit": MAX_CANDIDATES + 1, "sortBy": "projectName"}
+    found = client.get_json("/api/v1/workloads", params)["workloads"]
+    where = f" in project {project!r}" if project else ""
+    if not found:
+        raise ClientError(f"no workload named {name!r}{where}", ExitCode.NOT_FOUND)
+    if len(found) > 1:
+        shown = found[:MAX_CANDIDATES]
+        candidates = "; ".join(f"{w['projectName']}/{w['name']} ({w['id']})" for w in shown)
+        count = str(len(found)) if len(found) <= MAX_CANDIDATES else f"over {MAX_CANDIDATES}"
+        hint = "give the id" if project else "choose one with --project PROJECT or give the id"
+        raise ClientError(
+            f"{count} workloads are named {name!r}{where}: {candidates}; {hint}", ExitCode.USAGE
+        )
+    return found[0]["id"]
+
+
 def _get(args: argparse.Namespace) -> int:
     with open_client(args) as client:
-        workload = client.get_json(f"/api/v1/workloads/{quote(args.id, safe='')}")
+        workload_id = args.workload
+        if not _is_uuid(workload_id):
+            workload_id = _workload_id(client, args.workload, args.project)
+        workload = client.get_json(f"/api/v1/workloads/{quote(workload_id, safe='')}")
+        if args.project and workload.get("projectName") != args.project:
+            raise ClientError(
+                f"workload {args.workload} is in project {workload.get('projectName')!r}, "
+                f"not {args.project!r}",
+                ExitCode.NOT_FOUND,
+            )
     printer = Printer()
     if args.output in ("json", "yaml"):
         printer.data(workload, args.output)
@@ -157,6 +216,7 @@ def _add_selection_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--search", help="free-text search")
     parser.add_argument("--deleted", action="store_true", help="only deleted workloads")
+    add_param_flag(parser)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -177,8 +237,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_connection_flags(listing)
     listing.set_defaults(handler=guarded(_list))
 
-    get = actions.add_parser("get", help="show one workload")
-    get.add_argument("id", help="workload id")
+    get = actions.add_parser("get", help="show one workload, by name or id")
+    get.add_argument("workload", metavar="NAME|ID", help="workload name or id")
+    get.add_argument("--project", help="the project of the named workload, when names repeat")
     get.add_argument("-o", "--output", choices=FORMATS, default="table")
     add_connection_flags(get)
     get.set_defaults(handler=guarded(_get))
