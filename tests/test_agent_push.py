@@ -126,3 +126,25 @@ def test_wrong_credentials_keep_updates_queued(server: ServerProcess) -> None:
     finally:
         outbox.stop(flush_timeout=0.5)
         client.close()
+
+
+def test_an_item_naming_another_clusters_workload_is_counted_and_not_retried(
+    server: ServerProcess, pusher: Pusher
+) -> None:
+    other = "0e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b"
+    theirs = record(clusterId=other, projectId="other-p", departmentId="other-d")
+    response = httpx.post(
+        f"{server.base_url}/api/v1/ingest/clusters/{other}/workloads",
+        json={"workloads": [theirs]},
+        headers=server.auth_headers(),
+    )
+    assert response.status_code == 200 and response.json()["accepted"] == 1, response.text
+    mine = record()
+    pusher.enqueue([{**theirs, "clusterId": CLUSTER_ID, "projectId": mine["projectId"],
+                     "departmentId": mine["departmentId"], "phase": "Failed"}, mine])  # fmt: skip
+    # Known is recorded after the refusals are counted, once the response is read.
+    wait_until(lambda: pusher.known(mine["id"]))
+    assert pusher.metrics.push_failures.labels("workloads", "rejected")._value.get() == 1
+    assert not pusher.known(theirs["id"])
+    assert fetch(server, theirs["id"])["clusterId"] == other
+    assert fetch(server, theirs["id"])["phase"] == "Running"

@@ -11,6 +11,7 @@ import yaml
 
 from gpufleet.agent.kinds import KINDS
 from gpufleet.agent.settings import AgentSettings
+from tests.support.agent_reports import CLUSTER_ID as CLUSTER
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 KUBERNETES_VERSION = "1.30"
@@ -83,4 +84,4 @@ def test_department_mapping_in_the_configmap_parses() -> None:
 
     configmap = by_kind("ConfigMap")[0]
     directory = OrganisationDirectory.from_text(configmap["data"]["mapping.yaml"])
-    assert directory.organisation("team-a").department_name == "research"
+    assert directory.organisation("team-a", CLUSTER).department_name == "research"

@@ -26,7 +26,7 @@ def _get(client, workload_id):
 
 def test_new_workload_is_readable_in_the_reference_shape(client):
     item = report(observed=10, phase="Running", name="résumé-training")
-    assert _post(client, item) == {"accepted": 1, "stale": 0, "deleted": 0}
+    assert _post(client, item) == {"accepted": 1, "stale": 0, "deleted": 0, "refused": []}
     stored = _get(client, item["id"])
     assert stored["name"] == "résumé-training"
     assert stored["phase"] == "Running"
@@ -43,7 +43,7 @@ def test_older_update_is_stale_and_changes_nothing(client):
     workload_id = str(uuid.uuid4())
     _post(client, report(workload_id, observed=100, phase="Running", name="newer"))
     outcome = _post(client, report(workload_id, observed=50, phase="Failed", name="older"))
-    assert outcome == {"accepted": 0, "stale": 1, "deleted": 0}
+    assert outcome == {"accepted": 0, "stale": 1, "deleted": 0, "refused": []}
     stored = _get(client, workload_id)
     assert (stored["name"], stored["phase"]) == ("newer", "Running")
     assert "completedAt" not in stored
@@ -53,7 +53,7 @@ def test_replaying_the_same_update_is_idempotent(client):
     item = report(observed=5, phase="Pending")
     first = _post(client, item)
     again = _post(client, item)
-    assert first == again == {"accepted": 1, "stale": 0, "deleted": 0}
+    assert first == again == {"accepted": 1, "stale": 0, "deleted": 0, "refused": []}
     history = client.get(f"/api/v1/workloads/{item['id']}/history").json()
     assert [r["phase"] for r in history["records"]] == ["Pending"]
 
@@ -65,7 +65,7 @@ def test_duplicate_ids_in_one_batch_keep_the_newest(client):
         report(workload_id, observed=30, phase="Running", name="third"),
         report(workload_id, observed=10, phase="Pending", name="first"),
     )
-    assert outcome == {"accepted": 1, "stale": 1, "deleted": 0}
+    assert outcome == {"accepted": 1, "stale": 1, "deleted": 0, "refused": []}
     assert _get(client, workload_id)["name"] == "third"
 
 
@@ -126,7 +126,9 @@ def test_deleted_ids_soft_delete_only_this_clusters_workloads(client):
     _post(client, mine)
     _post(client, theirs, cluster_id=OTHER_CLUSTER)
     outcome = _post(client, deleted=[mine["id"], theirs["id"], str(uuid.uuid4())])
-    assert outcome == {"accepted": 0, "stale": 0, "deleted": 1}
+    assert outcome["deleted"] == 1
+    # The other cluster's id is refused by its position; an unknown id is ignored.
+    assert [(r["field"], r["id"]) for r in outcome["refused"]] == [("deletedIds.1", theirs["id"])]
     assert _get(client, mine["id"])["deletedAt"] is not None
     assert _get(client, theirs["id"])["deletedAt"] is None
     live = client.get("/api/v1/workloads").json()["workloads"]
@@ -155,7 +157,7 @@ def test_full_sync_deletes_the_missing_and_only_those(client):
     newer = report(observed=500)
     _post(client, newer)
     outcome = _post(client, report(kept["id"], observed=100, phase="Running"), full_sync=True)
-    assert outcome == {"accepted": 1, "stale": 0, "deleted": 1}
+    assert outcome == {"accepted": 1, "stale": 0, "deleted": 1, "refused": []}
     assert _get(client, missing["id"])["deletedAt"] is not None
     for survivor in (kept, elsewhere, newer):
         assert _get(client, survivor["id"])["deletedAt"] is None

@@ -25,8 +25,13 @@ def report(
     cluster_id: str = CLUSTER_ID,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """One reported workload observed ``observed`` seconds after T0."""
+    """One reported workload observed ``observed`` seconds after T0.
+
+    Its project ("10") and department ("2") are those of ``CLUSTER_ID``; another cluster gets
+    ids of its own, since organisation units belong to one cluster.
+    """
     workload_id = workload_id or str(uuid.uuid4())
+    suffix = "" if cluster_id == CLUSTER_ID else f"-{cluster_id[:8]}"
     item: dict[str, Any] = {
         "tenantId": 1,
         "runningPods": 1 if phase == "Running" else 0,
@@ -39,9 +44,9 @@ def report(
         "submittedBy": "alice@example.com",
         "clusterId": cluster_id,
         "projectName": "vision",
-        "projectId": "10",
+        "projectId": f"10{suffix}",
         "departmentName": "research",
-        "departmentId": "2",
+        "departmentId": f"2{suffix}",
         "namespace": "runai-vision",
         "createdAt": at(0),
         "phase": phase,

@@ -5,6 +5,10 @@ The project comes from the queue label (``kai.scheduler/queue``, then the older
 innermost owner up and then on its pods; else from the ``runai-<project>`` namespace
 convention; else the documented default project. Departments come from a small mapping
 (a file or a ConfigMap) of project -> department.
+
+Projects and departments belong to one cluster on the server, so an id the mapping does not
+give is derived from the cluster and the name: two clusters with a project of the same name
+report two projects, as Run:ai has them.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID, uuid5
 
 import yaml
 
@@ -55,7 +60,7 @@ def project_from_labels(label_sets: Iterable[Mapping[str, str]], namespace: str)
 
 @dataclass(frozen=True)
 class _Project:
-    id: str
+    id: str | None
     department: str
 
 
@@ -84,9 +89,10 @@ class OrganisationDirectory:
         projects: dict[str, _Project] = {}
         for name, entry in (document.get("projects") or {}).items():
             if isinstance(entry, str):
-                projects[str(name)] = _Project(str(name), entry)
+                projects[str(name)] = _Project(None, entry)
             elif isinstance(entry, Mapping) and isinstance(entry.get("department"), str):
-                projects[str(name)] = _Project(str(entry.get("id") or name), entry["department"])
+                given = entry.get("id")
+                projects[str(name)] = _Project(str(given) if given else None, entry["department"])
             else:
                 raise MappingError(f"project {name!r}: expected a department name or a mapping")
         department_ids: dict[str, str] = {}
@@ -116,14 +122,21 @@ class OrganisationDirectory:
             return cls()
         return cls.from_text(Path(path).read_text(encoding="utf-8"))
 
-    def organisation(self, project: str | None) -> Organisation:
-        """The organisation of a project name (the default project when None)."""
+    def organisation(self, project: str | None, cluster_id: str) -> Organisation:
+        """The organisation of a project name (the default project when None) in a cluster."""
         name = project or self.default_project
         entry = self._projects.get(name)
         department = entry.department if entry else self.default_department
+        department_id = self._department_ids.get(department)
         return Organisation(
             project_name=name,
-            project_id=entry.id if entry else name,
+            project_id=(entry and entry.id) or unit_id(cluster_id, "project", name),
             department_name=department,
-            department_id=self._department_ids.get(department, department),
+            department_id=department_id or unit_id(cluster_id, "department", department),
         )
+
+
+def unit_id(cluster_id: str, kind: str, name: str) -> str:
+    """The id of a project or department the mapping gives none for: stable, and distinct
+    for each cluster (a UUID, so any name length fits)."""
+    return str(uuid5(UUID(cluster_id), f"{kind}/{name}"))

@@ -255,12 +255,22 @@ class Pusher:
                 return
             raise
         self.metrics.push_latency.labels("workloads").observe(time.monotonic() - started)
-        self._known.update(r["id"] for r in records)
+        refused = self._note_refused(result.get("refused") or [])
+        self._known.update(r["id"] for r in records if r["id"] not in refused)
         self._known.difference_update(deleted)
         self.metrics.pushed_workloads.inc(int(result.get("accepted", 0)))
         if full:
             self.metrics.full_syncs.inc()
         self.last_success = time.time()
+
+
+    def _note_refused(self, refused: list[dict[str, Any]]) -> set[str]:
+        """Log and count the items the server did not apply (they name another cluster's ids);
+        sending them again would not change that."""
+        for item in refused:
+            log.error("server refused %s: %s", item.get("field"), item.get("message"))
+            self.metrics.push_failures.labels("workloads", "rejected").inc()
+        return {str(item.get("id")) for item in refused}
 
 
 def push_samples(

@@ -214,7 +214,7 @@ def derive_workload(
     namespace = str(meta.get("namespace") or "")
     pod_labels = [labels(pod) for pod in view.pods]
     project = project_from_labels([*view.chain_labels, *pod_labels], namespace)
-    org = directory.organisation(project)
+    org = directory.organisation(project, cluster_id)
 
     facts = gather_facts(view, memory)
     decided = decide_phase(facts)

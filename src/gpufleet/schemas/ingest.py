@@ -86,10 +86,20 @@ class IngestBatch(BaseModel):
     clusterName: str | None = Field(None, min_length=1, max_length=253)
 
 
+class IngestRefusal(BaseModel):
+    """An item of the batch that names something of another cluster and was not applied."""
+
+    index: int = Field(description="Position of the item in `workloads` or `deletedIds`.")
+    field: str = Field(examples=["workloads.3.projectId"])
+    id: str = Field(description="The workload id of the item.")
+    message: str
+
+
 class IngestResult(BaseModel):
     accepted: int
     stale: int
     deleted: int
+    refused: list[IngestRefusal] = Field(default_factory=list)
 
 
 def _describe(error: ValidationError) -> str:

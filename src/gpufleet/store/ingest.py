@@ -10,7 +10,7 @@ changed come back through RETURNING to drive the history, pod and node-pool writ
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -44,9 +44,15 @@ _SERVER_COLUMNS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class IngestOutcome:
+    """What a batch did. ``refused`` maps a reported workload id to the field that names
+    something of another cluster (``id``, ``projectId`` or ``departmentId``);
+    ``refused_deletions`` are ids in ``deletedIds`` of another cluster's workloads."""
+
     accepted: int
     stale: int
     deleted: int
+    refused: Mapping[str, str] = field(default_factory=dict)
+    refused_deletions: frozenset[str] = frozenset()
 
 
 def _not_after(value: datetime | None, limit: datetime) -> datetime:
@@ -109,9 +115,11 @@ def _upsert_statement(dialect: str, columns: Sequence[str]) -> sa.Insert:
         workloads,
         ["id"],
         lambda new: _assignments(dialect, columns, new),
-        # Equal times re-apply (a replay is idempotent); older ones are stale.
-        lambda new: sa.or_(
-            workloads.c.observed_at.is_(None), new.observed_at >= workloads.c.observed_at
+        # A row of another cluster is never overwritten: the id is refused, not moved. Equal
+        # times re-apply (a replay is idempotent); older ones are stale.
+        lambda new: sa.and_(
+            workloads.c.cluster_id == new.cluster_id,
+            sa.or_(workloads.c.observed_at.is_(None), new.observed_at >= workloads.c.observed_at),
         ),
     )
     return statement.returning(
@@ -156,7 +164,9 @@ def _soft_delete(
         chunk = ids[start : start + 1000]
         deleted += conn.execute(
             workloads.update()
-            .where(stored.id.in_(chunk), stored.deleted_at.is_(None))
+            .where(
+                stored.id.in_(chunk), stored.cluster_id == cluster_id, stored.deleted_at.is_(None)
+            )
             .values(deleted_at=now, observed_at=observed)
         ).rowcount
     return deleted
@@ -192,13 +202,18 @@ def ingest_workloads(
     if unique or cluster_name:
         tenant_id = int(unique[0]["tenantId"]) if unique else 1
         record_cluster(conn, cluster_id, cluster_name, tenant_id, now)
-    record_organisation(conn, cluster_id, unique)
+    refused = record_organisation(conn, cluster_id, unique)
+    unique = [item for item in unique if str(item["id"]) not in refused]
 
     applied: set[str] = set()
     if unique:
         rows = [ingest_row(item) for item in unique]
         returned = conn.execute(_upsert_statement(dialect, list(rows[0])), rows).all()
         applied = {row.id for row in returned}
+        # Not written: stale, or the id is another cluster's (a row never changes cluster, so
+        # reading it afterwards in the same transaction tells which).
+        missed = [str(item["id"]) for item in unique if str(item["id"]) not in applied]
+        refused.update((i, "id") for i in _of_other_clusters(conn, cluster_id, missed))
         record_transitions(
             conn,
             (
@@ -223,12 +238,14 @@ def ingest_workloads(
         _replace_nodepools(conn, applied, unique)
 
     deleted = 0
+    refused_deletions: frozenset[str] = frozenset()
     if deleted_ids:
         wanted = sorted(set(deleted_ids))
         deleted += sum(
             _soft_delete(conn, cluster_id, workloads.c.id.in_(wanted[i : i + 1000]), now)
             for i in range(0, len(wanted), 1000)
         )
+        refused_deletions = frozenset(_of_other_clusters(conn, cluster_id, wanted))
     if full_sync:
         # Only what was last seen before this snapshot was taken: a workload reported by a
         # newer, concurrent request is not deleted by an older full listing.
@@ -239,4 +256,26 @@ def ingest_workloads(
             sa.or_(workloads.c.observed_at.is_(None), workloads.c.observed_at < taken_at),
         )
         deleted += _soft_delete(conn, cluster_id, missing, now)
-    return IngestOutcome(accepted=len(applied), stale=len(items) - len(applied), deleted=deleted)
+    refused_items = sum(1 for item in items if str(item["id"]) in refused)
+    return IngestOutcome(
+        accepted=len(applied),
+        stale=len(items) - len(applied) - refused_items,
+        deleted=deleted,
+        refused=refused,
+        refused_deletions=refused_deletions,
+    )
+
+
+def _of_other_clusters(conn: Connection, cluster_id: str, ids: Sequence[str]) -> list[str]:
+    """Those of ``ids`` that are workloads of a cluster other than ``cluster_id``."""
+    found: list[str] = []
+    for start in range(0, len(ids), 1000):
+        found.extend(
+            conn.execute(
+                sa.select(workloads.c.id).where(
+                    workloads.c.id.in_(ids[start : start + 1000]),
+                    workloads.c.cluster_id != cluster_id,
+                )
+            ).scalars()
+        )
+    return found

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.workload_fields import SEARCH_FIELDS
-from gpufleet.store.dialect import insert_ignoring_conflicts
+from gpufleet.store.dialect import insert_ignoring_conflicts, upsert_with
 from gpufleet.store.tables import clusters, departments, projects, workloads
 from gpufleet.store.workload_documents import SCALAR_COLUMNS, search_text
 
@@ -67,12 +67,30 @@ def record_cluster(
 
 def record_organisation(
     conn: Connection, cluster_id: str, items: Iterable[Mapping[str, Any]]
-) -> None:
-    """Create or rename the departments and projects named by a batch of wire workloads."""
+) -> dict[str, str]:
+    """Create or rename the departments and projects named by a batch of wire workloads.
+
+    A department or project belongs to the cluster that reported it first, for good: only that
+    cluster's agent creates, renames or re-parents it. Returns the workloads that name a
+    department or project of another cluster, as ``{workload id: field}``; they must not be
+    written, and nothing of theirs is recorded here.
+    """
     items = list(items)
-    reported_departments = _newest(
-        _Reported(str(i["departmentId"]), i["departmentName"], i["observedAt"], {}) for i in items
+    owned_departments = _claim(
+        conn,
+        departments,
+        cluster_id,
+        _newest(
+            _Reported(str(i["departmentId"]), i["departmentName"], i["observedAt"], {})
+            for i in items
+        ),
     )
+    refused = {
+        str(i["id"]): "departmentId"
+        for i in items
+        if str(i["departmentId"]) not in owned_departments
+    }
+    items = [i for i in items if str(i["id"]) not in refused]
     reported_projects = _newest(
         _Reported(
             str(i["projectId"]),
@@ -82,17 +100,65 @@ def record_organisation(
         )
         for i in items
     )
-    _record(conn, departments, reported_departments, {"cluster_id": cluster_id}, "department")
-    _record(conn, projects, reported_projects, {"cluster_id": cluster_id}, "project")
+    owned_projects = _claim(conn, projects, cluster_id, reported_projects)
+    refused.update(
+        (str(i["id"]), "projectId") for i in items if str(i["projectId"]) not in owned_projects
+    )
+    kept = [i for i in items if str(i["id"]) not in refused]
+    _rename(
+        conn,
+        departments,
+        cluster_id,
+        _newest(
+            _Reported(str(i["departmentId"]), i["departmentName"], i["observedAt"], {})
+            for i in kept
+        ),
+        "department",
+    )
+    _rename(
+        conn,
+        projects,
+        cluster_id,
+        [r for r in reported_projects if r.id in owned_projects],
+        "project",
+    )
+    return refused
 
 
-def _record(
-    conn: Connection,
-    table: sa.Table,
-    reported: list[_Reported],
-    common: Mapping[str, Any],
-    kind: str,
+def _claim(
+    conn: Connection, table: sa.Table, cluster_id: str, reported: list[_Reported]
+) -> set[str]:
+    """Insert the units not known yet; return the reported ids that belong to ``cluster_id``.
+
+    One statement decides ownership: a unit of another cluster conflicts, fails the upsert's
+    WHERE and is not returned. The no-op update also locks the row (in id order) until commit.
+    """
+    if not reported:
+        return set()
+    statement = upsert_with(
+        conn.dialect.name,
+        table,
+        ["id"],
+        lambda new: {"cluster_id": new.cluster_id},
+        lambda new: table.c.cluster_id == new.cluster_id,
+    ).returning(table.c.id)
+    rows = [
+        {
+            "id": r.id,
+            "name": r.name,
+            "updated_at": r.observed_at,
+            "cluster_id": cluster_id,
+            **r.extra,
+        }
+        for r in reported
+    ]
+    return set(conn.execute(statement, rows).scalars())
+
+
+def _rename(
+    conn: Connection, table: sa.Table, cluster_id: str, reported: list[_Reported], kind: str
 ) -> None:
+    """Take newer names (and, for projects, department and namespace) of the cluster's own units."""
     if not reported:
         return
     stored = {
@@ -103,34 +169,33 @@ def _record(
             )
         )
     }
-    new = [r for r in reported if r.id not in stored]
-    if new:
-        conn.execute(
-            insert_ignoring_conflicts(conn.dialect.name, table, ["id"]),
-            [
-                {"id": r.id, "name": r.name, "updated_at": r.observed_at, **common, **r.extra}
-                for r in new
-            ],
-        )
     for report in reported:
         row = stored.get(report.id)
         if row is None or row.name == report.name or report.observed_at <= row.updated_at:
             continue
+        # The cluster condition is what keeps one cluster's agent from renaming or re-parenting
+        # another's unit, whatever was read above.
         renamed = conn.execute(
             table.update()
-            .where(table.c.id == report.id, table.c.updated_at < report.observed_at)
+            .where(
+                table.c.id == report.id,
+                table.c.cluster_id == cluster_id,
+                table.c.updated_at < report.observed_at,
+            )
             .values(name=report.name, updated_at=report.observed_at, **report.extra)
         ).rowcount
         if renamed:
-            _rename_in_workloads(conn, kind, report.id, report.name)
+            _rename_in_workloads(conn, cluster_id, kind, report.id, report.name)
 
 
-def _rename_in_workloads(conn: Connection, kind: str, entity_id: str, name: str) -> None:
+def _rename_in_workloads(
+    conn: Connection, cluster_id: str, kind: str, entity_id: str, name: str
+) -> None:
     id_column = workloads.c[f"{kind}_id"]
     name_column = workloads.c[f"{kind}_name"]
     rows = conn.execute(
         sa.select(workloads.c.id, *(workloads.c[c] for c in _SEARCH_COLUMNS.values())).where(
-            id_column == entity_id, name_column != name
+            id_column == entity_id, workloads.c.cluster_id == cluster_id, name_column != name
         )
     ).mappings()
     updates = []

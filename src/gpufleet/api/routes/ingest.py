@@ -14,11 +14,12 @@ from gpufleet.api.responses import json_response
 from gpufleet.core.errors import Invalid
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.ingest import (
+    IngestBatch,
     IngestResult,
     ingest_request_schema,
     parse_ingest_batch,
 )
-from gpufleet.store.ingest import ingest_workloads
+from gpufleet.store.ingest import IngestOutcome, ingest_workloads
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"])
 
@@ -57,7 +58,9 @@ async def ingesting_cluster(
     description=(
         "Upsert workloads as a cluster agent observed them, soft-delete the ones listed in "
         "`deletedIds` and, with `fullSync`, every live workload of the cluster missing from the "
-        "batch. Updates older than the stored observation are ignored and counted as stale."
+        "batch. Updates older than the stored observation are ignored and counted as stale. "
+        "Items naming a workload, project or department of another cluster are not applied "
+        "and are listed in `refused`."
     ),
     operation_id="ingest_cluster_workloads",
     response_model=IngestResult,
@@ -92,5 +95,45 @@ def ingest_cluster_workloads(
     )
     conn.commit()
     return json_response(
-        {"accepted": outcome.accepted, "stale": outcome.stale, "deleted": outcome.deleted}
+        {
+            "accepted": outcome.accepted,
+            "stale": outcome.stale,
+            "deleted": outcome.deleted,
+            "refused": refusals(batch, outcome),
+        }
     )
+
+
+_REFUSED = {
+    "id": "workload {} belongs to another cluster",
+    "projectId": "project {} belongs to another cluster",
+    "departmentId": "department {} belongs to another cluster",
+}
+
+
+def refusals(batch: IngestBatch, outcome: IngestOutcome) -> list[dict[str, object]]:
+    """Every item of the batch that was refused, by its position, naming the field at fault."""
+    found: list[dict[str, object]] = []
+    for index, workload in enumerate(batch.workloads):
+        name = outcome.refused.get(str(workload.id))
+        if name is not None:
+            value = workload.id if name == "id" else getattr(workload, name)
+            found.append(
+                {
+                    "index": index,
+                    "field": f"workloads.{index}.{name}",
+                    "id": str(workload.id),
+                    "message": _REFUSED[name].format(value),
+                }
+            )
+    for index, workload_id in enumerate(map(str, batch.deletedIds)):
+        if workload_id in outcome.refused_deletions:
+            found.append(
+                {
+                    "index": index,
+                    "field": f"deletedIds.{index}",
+                    "id": workload_id,
+                    "message": _REFUSED["id"].format(workload_id),
+                }
+            )
+    return found
