@@ -263,7 +263,6 @@ class Pusher:
             self.metrics.full_syncs.inc()
         self.last_success = time.time()
 
-
     def _note_refused(self, refused: list[dict[str, Any]]) -> set[str]:
         """Log and count the items the server did not apply (they name another cluster's ids);
         sending them again would not change that."""
