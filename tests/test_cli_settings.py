@@ -30,6 +30,7 @@ SAMPLES: dict[str, tuple[str, str]] = {
     "prometheus_headers": ("X-Scope-OrgID=team-a", "X-Scope-OrgID=team-b,X-Other=1"),
     "oidc_jwks_url": ("https://idp.example/jwks", "https://idp2.example/jwks"),
     "oidc_algorithms": ("RS256", "ES256"),
+    "trusted_proxies": ("10.0.0.1", "10.1.0.0/16,::1"),
 }
 # Settings that are only valid together with others; those are given too, as flags.
 COMPANIONS: dict[str, dict[str, str]] = {

@@ -33,7 +33,8 @@ SERVICE_ID, SERVICE_SECRET = "svc-reader", "s3cret-Ω-value"
 @pytest.fixture(scope="module")
 def server(request, tmp_path_factory):
     # Failure limits are tested elsewhere; here many refusals in a row are the point.
-    with shared_app(request, tmp_path_factory, token_failure_limit=10_000) as app:
+    limits = {"token_failure_limit": 10_000, "token_failure_address_limit": 100_000}
+    with shared_app(request, tmp_path_factory, **limits) as app:
         engine = app.state.gpufleet.engine
         with engine.begin() as conn:
             put_access_key(

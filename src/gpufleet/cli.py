@@ -64,7 +64,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         if seeded:
             print(f"Seeded the demo organisation with {seeded} workloads.", flush=True)
     print(f"gpufleet listening on http://{settings.host}:{settings.port}", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    # Forwarded headers are handled by the app itself (settings.trusted_proxies); uvicorn's own
+    # handling would believe any X-Forwarded-For arriving from loopback.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+    )
     return 0
 
 

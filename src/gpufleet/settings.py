@@ -7,6 +7,7 @@ time: ``Settings()`` is built by the CLI or by tests and passed into the app fac
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import Literal
@@ -43,6 +44,20 @@ def parse_header_list(text: str | None) -> dict[str, str]:
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[IpNetwork, ...]:
+    """Addresses and networks from ``10.0.0.1, 10.1.0.0/16, ::1``; raises ValueError."""
+    networks = []
+    for item in text.split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ValueError(f"{item.strip()[:64]!r} is not an address or network") from None
+    return tuple(networks)
 
 
 class Settings(BaseSettings):
@@ -113,10 +128,25 @@ class Settings(BaseSettings):
         24 * 3600, ge=60, le=90 * 24 * 3600, description="Lifetime of issued refresh tokens."
     )
     token_failure_limit: int = Field(
-        10, ge=1, le=10_000, description="Failed token requests allowed per client id or address."
+        10,
+        ge=1,
+        le=10_000,
+        description="Failed token requests allowed per client id and address, or per presented "
+        "token.",
+    )
+    token_failure_address_limit: int = Field(
+        100,
+        ge=1,
+        le=1_000_000,
+        description="Failed token requests allowed per source address, whatever they present.",
     )
     token_failure_window_seconds: int = Field(
         300, ge=1, le=86_400, description="Window over which failed token requests are counted."
+    )
+    trusted_proxies: str | None = Field(
+        None,
+        description="Comma-separated addresses or networks of proxies whose X-Forwarded-For "
+        "is believed (none by default).",
     )
     oidc_issuer: str | None = Field(None, description="Issuer (iss) of an external OIDC provider.")
     oidc_audience: str | None = Field(None, description="Audience (aud) its tokens must carry.")
@@ -238,6 +268,12 @@ class Settings(BaseSettings):
         if self.prometheus_username is not None and self.prometheus_bearer_token is not None:
             raise ValueError("use either a Prometheus bearer token or basic auth, not both")
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str | None) -> str | None:
+        parse_networks(value or "")
+        return value
 
     @model_validator(mode="after")
     def _oidc_complete(self) -> Settings:

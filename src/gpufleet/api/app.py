@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 import gpufleet
+from gpufleet.api.client_address import ClientAddress
 from gpufleet.api.deps import AppState
 from gpufleet.api.errors import install_error_handlers
 from gpufleet.api.hardening import HardenedResponses
@@ -36,7 +37,7 @@ from gpufleet.auth.tokens import TokenService
 from gpufleet.metrics.backend import MetricsBackend
 from gpufleet.metrics.select import metrics_backend_for
 from gpufleet.metrics.tasks import MetricsTasks
-from gpufleet.settings import Settings
+from gpufleet.settings import Settings, parse_networks
 from gpufleet.store.credentials import load_signing_keys
 from gpufleet.store.engine import create_store_engine
 
@@ -100,9 +101,7 @@ def create_app(
             reload_keys,
             refresh_seconds=settings.signing_key_refresh_seconds,
         ),
-        failures=FailureLimiter(
-            settings.token_failure_limit, settings.token_failure_window_seconds
-        ),
+        failures=FailureLimiter(settings.token_failure_window_seconds),
         oidc=_oidc_verifier(settings),
     )
     app.state.generated_admin = generated_admin
@@ -112,6 +111,7 @@ def create_app(
     # Added last, so it is outermost: the limits' own answers get the headers too.
     app.add_middleware(HardenedResponses)
     app.add_middleware(UnknownParameterWarnings)
+    app.add_middleware(ClientAddress, trusted=parse_networks(settings.trusted_proxies or ""))
     app.include_router(tokens.router)
     # Before the workloads router, so /telemetry is not read as a workload id.
     app.include_router(telemetry.router)

@@ -2,12 +2,13 @@
 
 Grants: ``client_credentials`` and the deprecated ``app_token`` (access keys),
 ``external_token_exchange`` (a token from the configured OIDC issuer) and ``refresh_token``.
-Failed attempts are limited per client id and per source address (429 with Retry-After);
-every issued token is written to the audit log.
+Failed attempts are limited per client id and address, per presented token, and per address
+(429; see ``auth/rate_limit.py``); every issued token is written to the audit log.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -23,12 +24,14 @@ from gpufleet.api.token_request import (
     read_token_request,
 )
 from gpufleet.auth.principal import Principal
+from gpufleet.auth.rate_limit import LimitKey
 from gpufleet.auth.secrets import verify_secret
 from gpufleet.auth.tokens import REFRESH, InvalidToken
-from gpufleet.core.errors import DomainError, Invalid, TooManyRequests
+from gpufleet.core.errors import Invalid
 from gpufleet.schemas.enums import TokenGrantType
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.tokens import TokenRequest, TokenResponse
+from gpufleet.settings import Settings
 from gpufleet.store import audit
 from gpufleet.store.credentials import get_access_key, touch_access_key
 
@@ -41,6 +44,27 @@ _INVALID = "Invalid client credentials."
 
 def _source(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def attempt_keys(request: TokenRequest, source: str, settings: Settings) -> list[LimitKey]:
+    """What a token request is counted under: what it presents at its address, then the address.
+
+    A client id counts together with the address, so failures elsewhere never lock out the
+    owner; a refresh or external token counts by its hash (these grants carry no id).
+    """
+    claimed = request.client_id or request.app_id
+    token = request.refresh_token or request.external_token
+    if claimed:
+        presented = "client:" + claimed[:_MAX_CREDENTIAL_LENGTH] + "\x00" + source
+    elif token:
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+        presented = "token:" + digest
+    else:
+        presented = "nothing:" + source
+    return [
+        LimitKey(presented, settings.token_failure_limit),
+        LimitKey("address:" + source, settings.token_failure_address_limit),
+    ]
 
 
 def _access_key_grant(request: TokenRequest, conn: Connection) -> Principal:
@@ -130,16 +154,9 @@ def grant_token(
     request: Annotated[TokenRequest, Depends(read_token_request)],
 ) -> Response:
     source = _source(http_request)
-    claimed = request.client_id or request.app_id or ""
-    limited = ("ip:" + source, "client:" + claimed[:_MAX_CREDENTIAL_LENGTH])
-    wait = state.failures.retry_after(*limited)
-    if wait:
-        raise TooManyRequests(f"Too many failed token requests; retry in {wait} seconds.")
-    try:
+    keys = attempt_keys(request, source, state.settings)
+    with state.failures.attempt(keys, reset_on_success=[keys[0].name]):
         principal = _authenticate(request, state, conn)
-    except DomainError:
-        state.failures.record_failure(*limited)
-        raise
     tokens = state.tokens
     body = {
         "accessToken": tokens.issue(
