@@ -16,6 +16,7 @@ from gpufleet.agent.matchers import evaluate, explain
 from gpufleet.agent.objectpath import conditions, list_at, metadata, value_at
 from gpufleet.agent.resources import is_live, templates_of
 from gpufleet.agent.state import WorkloadView
+from gpufleet.schemas.enums import Phase
 
 # Container waiting reasons that mean "still starting", not "broken after running".
 _STARTING_REASONS = ("ContainerCreating", "PodInitializing")
@@ -173,35 +174,38 @@ def _first(items: list[str]) -> str | None:
 class PhaseRule:
     """One row of the decision table."""
 
-    phase: str
+    phase: Phase
     when: Callable[[Facts], bool]
     message: Callable[[Facts], str | None] = lambda _facts: None
 
 
 PHASE_TABLE: tuple[PhaseRule, ...] = (
-    PhaseRule("Deleting", lambda f: f.deleting),
+    PhaseRule(Phase.DELETING, lambda f: f.deleting),
     PhaseRule(
-        "Completed", lambda f: "Completed" in f.statuses, lambda f: f.status_message("Completed")
+        Phase.COMPLETED,
+        lambda f: "Completed" in f.statuses,
+        lambda f: f.status_message("Completed"),
     ),
     PhaseRule(
-        "Failed",
+        Phase.FAILED,
         lambda f: "Failed" in f.statuses,
         lambda f: f.status_message("Failed") or _first(f.terminated),
     ),
     PhaseRule(
-        "Stopping", lambda f: (f.desired_stopped or "Suspending" in f.statuses) and f.live_pods > 0
+        Phase.STOPPING,
+        lambda f: (f.desired_stopped or "Suspending" in f.statuses) and f.live_pods > 0,
     ),
-    PhaseRule("Stopped", lambda f: f.desired_stopped or "Suspended" in f.statuses),
+    PhaseRule(Phase.STOPPED, lambda f: f.desired_stopped or "Suspended" in f.statuses),
     PhaseRule(
-        "Resuming",
+        Phase.RESUMING,
         lambda f: (
             "Resuming" in f.statuses
             or (f.memory.was_stopped and f.live_pods < max(f.required_pods, 1))
         ),
     ),
-    PhaseRule("Terminating", lambda f: f.terminating_pods > 0),
+    PhaseRule(Phase.TERMINATING, lambda f: f.terminating_pods > 0),
     PhaseRule(
-        "Creating",
+        Phase.CREATING,
         lambda f: (
             f.live_pods == 0
             and f.podgroups == 0
@@ -210,27 +214,27 @@ PHASE_TABLE: tuple[PhaseRule, ...] = (
         ),
     ),
     PhaseRule(
-        "Pending",
+        Phase.PENDING,
         lambda f: bool(f.unschedulable) or f.unbound_pods > 0,
         lambda f: _first(f.unschedulable),
     ),
     PhaseRule(
-        "Initializing",
+        Phase.INITIALIZING,
         lambda f: not f.ever_ready and (f.live_pods > f.ready_pods or "Initializing" in f.statuses),
         lambda f: _first(f.waiting) or _first(f.crash_looping),
     ),
     PhaseRule(
-        "Updating",
+        Phase.UPDATING,
         lambda f: "Updating" in f.statuses,
         lambda f: f.status_message("Updating"),
     ),
     PhaseRule(
-        "Degraded",
+        Phase.DEGRADED,
         lambda f: "Degraded" in f.statuses or f.live_pods > f.ready_pods,
         lambda f: _first(f.crash_looping) or _first(f.waiting) or f.status_message("Degraded"),
     ),
-    PhaseRule("Running", lambda f: "Running" in f.statuses or f.live_pods > 0),
-    PhaseRule("Unknown", lambda _f: True),
+    PhaseRule(Phase.RUNNING, lambda f: "Running" in f.statuses or f.live_pods > 0),
+    PhaseRule(Phase.UNKNOWN, lambda _f: True),
 )
 
 
@@ -238,7 +242,7 @@ PHASE_TABLE: tuple[PhaseRule, ...] = (
 class PhaseResult:
     """The phase of a workload and the message explaining it."""
 
-    phase: str
+    phase: Phase
     message: str | None
 
 

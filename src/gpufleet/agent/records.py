@@ -34,7 +34,11 @@ from gpufleet.agent.resources import (
     templates_of,
 )
 from gpufleet.agent.state import WorkloadView
+from gpufleet.core.priorities import BUILTIN_PRIORITY_VALUES, PREEMPTIBLE_BELOW
 from gpufleet.core.times import format_rfc3339
+from gpufleet.core.workload_fields import WORKLOAD_FIELDS_BY_NAME
+from gpufleet.schemas.enums import PhaseReason
+from gpufleet.schemas.pods import POD_PHASE_MAX_LENGTH
 
 NODEPOOL_LABELS = ("kai.scheduler/node-pool", "runai/node-pool")
 PREEMPTIBILITY_LABEL = "kai.scheduler/preemptibility"
@@ -42,28 +46,12 @@ PRIORITY_CLASS_LABEL = "priorityClassName"
 USER_LABEL = "user"
 GPU_INDICES_ANNOTATION = "gpu-index"
 PHASE_REASONS = {
-    "NonPreemptibleOverQuota": "Non-preemptible over quota",
-    "OverLimit": "Over limit",
+    PhaseReason.NON_PREEMPTIBLE_OVER_QUOTA: "Non-preemptible over quota",
+    PhaseReason.OVER_LIMIT: "Over limit",
 }
-# KAI's and Run:ai's built-in priority classes; PriorityClass objects in the cluster win.
-BUILTIN_PRIORITIES = {
-    "train": 50,
-    "build-preemptible": 75,
-    "build": 100,
-    "inference": 125,
-    "very-low": 25,
-    "low": 40,
-    "medium-low": 65,
-    "medium": 80,
-    "medium-high": 90,
-    "high": 125,
-    "very-high": 150,
-}
-PREEMPTIBLE_BELOW = 100
 # Longest names and raw phases the wire's string columns hold.
-NAME_LIMIT = 253
-RAW_PHASE_LIMIT = 64
-POD_PHASE_LIMIT = 32
+NAME_LIMIT = WORKLOAD_FIELDS_BY_NAME["name"].max_length
+RAW_PHASE_LIMIT = WORKLOAD_FIELDS_BY_NAME["k8sPhase"].max_length
 INT32 = 2**31 - 1
 
 
@@ -189,7 +177,7 @@ def _pod_entry(pod: Mapping[str, Any]) -> dict[str, Any]:
         "name": str(metadata(pod).get("name", ""))[:NAME_LIMIT],
         "uid": str(metadata(pod).get("uid", "")),
         "nodeName": text_at(pod, "spec.nodeName", NAME_LIMIT),
-        "phase": text_at(pod, "status.phase", POD_PHASE_LIMIT) or "Unknown",
+        "phase": text_at(pod, "status.phase", POD_PHASE_MAX_LENGTH) or "Unknown",
         "gpuIndices": _gpu_indices(pod),
         "nodepool": _first_label([labels(pod)], NODEPOOL_LABELS),
     }
@@ -240,7 +228,7 @@ def derive_workload(
             allocated.add(pod_of(pod))
 
     priority_class = _priority_class(view, root_kind, pod_labels)
-    values = {**BUILTIN_PRIORITIES, **(priority_values or {})}
+    values = {**BUILTIN_PRIORITY_VALUES, **(priority_values or {})}
     priority = values.get(priority_class)
     preemptibility = _first_label([*view.chain_labels, *pod_labels], (PREEMPTIBILITY_LABEL,))
     if preemptibility in ("preemptible", "non-preemptible"):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from gpufleet.core.roles import ROLE_PERMISSIONS, Permission, Role, ScopeType
 from gpufleet.query.scope import WorkloadScope
-from gpufleet.store.access_rules import AccessRule
+from gpufleet.store.access_rules import AccessRuleRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class Access:
         return self.manage_everything or bool(self.manage_departments)
 
 
-def resolve_access(rules: Iterable[AccessRule]) -> Access:
+def resolve_access(rules: Iterable[AccessRuleRow]) -> Access:
     everything = False
     clusters: set[str] = set()
     departments: set[str] = set()

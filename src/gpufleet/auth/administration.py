@@ -33,7 +33,7 @@ class Actor:
     source_ip: str | None = None
 
 
-def rule_wire(rule: access_rules.AccessRule) -> dict:
+def rule_wire(rule: access_rules.AccessRuleRow) -> dict:
     return {
         "id": rule.id,
         "subjectType": rule.subject_type,

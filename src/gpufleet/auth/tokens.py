@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from jwt import api_jws
 
 from gpufleet.auth.principal import Principal
-from gpufleet.store.credentials import SIGNING_ALGORITHM, SigningKey
+from gpufleet.store.credentials import SIGNING_ALGORITHM, SigningKeyRow
 
 ISSUER = "gpufleet"
 ACCESS = "access"
@@ -51,18 +51,18 @@ class TokenService:
 
     def __init__(
         self,
-        keys: list[SigningKey],
+        keys: list[SigningKeyRow],
         ttl_seconds: int,
-        reload_keys: Callable[[], list[SigningKey]] | None = None,
+        reload_keys: Callable[[], list[SigningKeyRow]] | None = None,
         refresh_seconds: float = 30.0,
     ) -> None:
         self._ttl = ttl_seconds
         self._reload = reload_keys
         self._refresh_seconds = refresh_seconds
-        self._signer: SigningKey | None = None
+        self._signer: SigningKeyRow | None = None
         self._install(keys)
 
-    def _install(self, keys: list[SigningKey]) -> None:
+    def _install(self, keys: list[SigningKeyRow]) -> None:
         if not keys:
             raise RuntimeError("no active signing key in the database")
         self._keys = {k.kid: k for k in keys}
@@ -120,7 +120,7 @@ class TokenService:
             headers={"kid": self._signer.kid, "typ": "JWT"},
         )
 
-    def _key_for(self, kid: str) -> SigningKey:
+    def _key_for(self, kid: str) -> SigningKeyRow:
         self._refresh_if_stale()
         key = self._keys.get(kid)
         if key is None:

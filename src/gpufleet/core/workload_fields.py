@@ -159,6 +159,7 @@ WORKLOAD_CATALOGUE: tuple[WorkloadField, ...] = (
 )
 del T, N, INT, D, J
 
+WORKLOAD_FIELDS_BY_NAME: dict[str, WorkloadField] = {f.name: f for f in WORKLOAD_CATALOGUE}
 # The wire fields of a listed workload, in the reference's order.
 WIRE_ORDER: tuple[str, ...] = tuple(
     f.name for f in WORKLOAD_CATALOGUE if not f.query_only and not f.detail_only

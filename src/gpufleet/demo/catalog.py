@@ -14,22 +14,12 @@ from gpufleet.schemas.enums import Phase
 
 BUILD, TRAIN, DEPLOY = "Build", "Train", "Deploy"
 
-PRIORITY_VALUES: dict[str, int] = {
-    "very-low": 25,
-    "low": 40,
-    "medium-low": 65,
-    "medium": 80,
-    "medium-high": 90,
-    "high": 125,
-    "very-high": 150,
-}
 # Default priority class of each category, then the occasional override a user picks.
 CATEGORY_PRIORITIES: dict[str, Weighted[str]] = {
     BUILD: Weighted((("high", 0.85), ("medium-low", 0.15))),
     TRAIN: Weighted((("low", 0.75), ("medium", 0.15), ("very-low", 0.1))),
     DEPLOY: Weighted((("very-high", 0.85), ("high", 0.15))),
 }
-PREEMPTIBLE_BELOW = 100
 
 P = Phase
 # How the phases of a kind are spread; "batch" kinds finish, services and workspaces do not.

@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from gpufleet.core.priorities import BUILTIN_PRIORITY_VALUES, PREEMPTIBLE_BELOW
 from gpufleet.demo import assets, status_messages
 from gpufleet.demo.catalog import (
     CATEGORY_PRIORITIES,
     KIND_CHOICE,
     KINDS_BY_PHASE,
-    PREEMPTIBLE_BELOW,
-    PRIORITY_VALUES,
     TOPICS,
     WorkloadKind,
 )
@@ -105,7 +104,7 @@ def generate_workload(
     project = PROJECT_CHOICE.pick(rng)
     cluster = project.department.cluster
     priority_class = CATEGORY_PRIORITIES[kind.category].pick(rng)
-    priority = PRIORITY_VALUES[priority_class]
+    priority = BUILTIN_PRIORITY_VALUES[priority_class]
     preemptible = priority < PREEMPTIBLE_BELOW
     timeline = simulate_timeline(rng, phase, anchor, preemptible=preemptible, deleted=deleted)
     holding = phase in HOLDING_PHASES and not deleted

@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.core.workload_fields import WORKLOAD_CATALOGUE, FieldKind
+from gpufleet.schemas.pods import WorkloadPod
 from gpufleet.schemas.workloads import Condition, WorkloadDetailed
 
 # Integers are stored in 32-bit columns; larger values are refused here, not by the database.
@@ -31,26 +32,13 @@ _INT_FIELDS = tuple(f.name for f in _STORED if f.kind is FieldKind.INTEGER)
 _NAIVE_CHECKED = tuple(sorted(f.name for f in _STORED if f.kind is FieldKind.DATE))
 
 
-class IngestPod(BaseModel):
-    """A pod of a workload as the agent sees it; extra keys are kept and returned as given."""
-
-    model_config = ConfigDict(extra="allow")
-
-    name: str = Field(min_length=1, max_length=253)
-    uid: str = Field(min_length=1, max_length=64)
-    nodeName: str | None = Field(None, max_length=253)
-    phase: str = Field(min_length=1, max_length=32)
-    gpuIndices: list[str] = Field(default_factory=list, max_length=1024)
-    nodepool: str | None = Field(None, max_length=253)
-
-
 class IngestWorkload(WorkloadDetailed):
     """One reported workload: the reference shape, server-maintained fields optional."""
 
     model_config = ConfigDict(extra="forbid", use_enum_values=True, allow_inf_nan=False)
 
     observedAt: AwareDatetime
-    pods: list[IngestPod] = Field(default_factory=list, max_length=10_000)
+    pods: list[WorkloadPod] = Field(default_factory=list, max_length=10_000)
     phaseUpdatedAt: datetime | None = None
     k8sPhaseUpdatedAt: datetime | None = None
     updatedAt: datetime | None = None

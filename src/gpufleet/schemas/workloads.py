@@ -85,7 +85,7 @@ class RequestedPods(WireModel):
     completions: int | None = None
 
 
-class Connection(WireModel):
+class WorkloadConnection(WireModel):
     name: str
     toolType: str
     connectionType: str
@@ -103,7 +103,7 @@ class Datasource(WireModel):
 
 
 class Environment(WireModel):
-    connections: list[Connection] | None = None
+    connections: list[WorkloadConnection] | None = None
     name: str
     id: UUID
     replicaType: ReplicaType | None = None
@@ -160,7 +160,7 @@ class Workload(WireModel):
     urls: list[str] | None = None
     datasources: list[Datasource] | None = None
     environments: list[Environment] | None = None
-    externalConnections: list[Connection] | None = None
+    externalConnections: list[WorkloadConnection] | None = None
     distributedFramework: str | None = None
     additionalFields: dict[str, Any] | None = None
     preemptible: bool | None = None

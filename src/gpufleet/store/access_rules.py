@@ -13,7 +13,7 @@ from gpufleet.store.tables import access_rules, projects
 
 
 @dataclass(frozen=True, slots=True)
-class AccessRule:
+class AccessRuleRow:
     id: int
     subject_type: str
     subject_id: str
@@ -24,8 +24,8 @@ class AccessRule:
     created_by: str
 
 
-def _rule(row) -> AccessRule:
-    return AccessRule(
+def _rule(row) -> AccessRuleRow:
+    return AccessRuleRow(
         id=row["id"],
         subject_type=row["subject_type"],
         subject_id=row["subject_id"],
@@ -46,7 +46,7 @@ def create_rule(
     scope_type: str,
     scope_id: str,
     created_by: str,
-) -> AccessRule:
+) -> AccessRuleRow:
     values = {
         "subject_type": subject_type,
         "subject_id": subject_id,
@@ -57,10 +57,10 @@ def create_rule(
         "created_by": created_by,
     }
     rule_id = conn.execute(access_rules.insert().values(**values)).inserted_primary_key[0]
-    return AccessRule(id=rule_id, **values)
+    return AccessRuleRow(id=rule_id, **values)
 
 
-def get_rule(conn: Connection, rule_id: int) -> AccessRule | None:
+def get_rule(conn: Connection, rule_id: int) -> AccessRuleRow | None:
     row = (
         conn.execute(sa.select(access_rules).where(access_rules.c.id == rule_id)).mappings().first()
     )
@@ -84,7 +84,7 @@ def list_rules(
     subject_type: str | None = None,
     subject_id: str | None = None,
     within_departments: Iterable[str] | None = None,
-) -> list[AccessRule]:
+) -> list[AccessRuleRow]:
     """Rules, optionally of one subject; ``within_departments`` keeps those inside them only."""
     statement = sa.select(access_rules).order_by(access_rules.c.id)
     if within_departments is not None:
@@ -107,7 +107,9 @@ def delete_rules_of(conn: Connection, subject_type: str, subject_id: str) -> int
     return conn.execute(statement).rowcount
 
 
-def rules_for_subjects(conn: Connection, subjects: Iterable[tuple[str, str]]) -> list[AccessRule]:
+def rules_for_subjects(
+    conn: Connection, subjects: Iterable[tuple[str, str]]
+) -> list[AccessRuleRow]:
     """Every rule whose subject is one of ``(subject_type, subject_id)``."""
     pairs = list(subjects)
     if not pairs:

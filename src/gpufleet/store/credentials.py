@@ -17,7 +17,7 @@ SIGNING_ALGORITHM = "RS256"
 
 
 @dataclass(frozen=True, slots=True)
-class SigningKey:
+class SigningKeyRow:
     kid: str
     algorithm: str
     private_pem: str
@@ -25,14 +25,14 @@ class SigningKey:
 
 
 @dataclass(frozen=True, slots=True)
-class AccessKey:
+class AccessKeyRow:
     client_id: str
     name: str
     secret_hash: str
     disabled: bool
 
 
-def _new_rsa_key() -> SigningKey:
+def _new_rsa_key() -> SigningKeyRow:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_pem = private.private_bytes(
         serialization.Encoding.PEM,
@@ -44,17 +44,19 @@ def _new_rsa_key() -> SigningKey:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-    return SigningKey(secrets.token_hex(8), SIGNING_ALGORITHM, private_pem, public_pem)
+    return SigningKeyRow(secrets.token_hex(8), SIGNING_ALGORITHM, private_pem, public_pem)
 
 
-def load_signing_keys(conn: Connection) -> list[SigningKey]:
+def load_signing_keys(conn: Connection) -> list[SigningKeyRow]:
     """Active keys, oldest first: the newest signs, all verify."""
     rows = conn.execute(
         sa.select(signing_keys)
         .where(signing_keys.c.active.is_(True))
         .order_by(signing_keys.c.created_at, signing_keys.c.kid)
     ).mappings()
-    return [SigningKey(r["kid"], r["algorithm"], r["private_pem"], r["public_pem"]) for r in rows]
+    return [
+        SigningKeyRow(r["kid"], r["algorithm"], r["private_pem"], r["public_pem"]) for r in rows
+    ]
 
 
 def list_signing_keys(conn: Connection) -> list[dict]:
@@ -78,7 +80,7 @@ def list_signing_keys(conn: Connection) -> list[dict]:
     ]
 
 
-def add_signing_key(conn: Connection) -> SigningKey:
+def add_signing_key(conn: Connection) -> SigningKeyRow:
     """A new key; being the newest, it signs from now on."""
     key = _new_rsa_key()
     conn.execute(
@@ -104,14 +106,14 @@ def revoke_signing_key(conn: Connection, kid: str) -> bool:
     return conn.execute(statement).rowcount > 0
 
 
-def ensure_signing_key(conn: Connection) -> list[SigningKey]:
+def ensure_signing_key(conn: Connection) -> list[SigningKeyRow]:
     """Create the server's signing key on first start; return the active keys."""
     if not load_signing_keys(conn):
         add_signing_key(conn)
     return load_signing_keys(conn)
 
 
-def get_access_key(conn: Connection, client_id: str) -> AccessKey | None:
+def get_access_key(conn: Connection, client_id: str) -> AccessKeyRow | None:
     row = (
         conn.execute(sa.select(access_keys).where(access_keys.c.client_id == client_id))
         .mappings()
@@ -119,7 +121,7 @@ def get_access_key(conn: Connection, client_id: str) -> AccessKey | None:
     )
     if row is None:
         return None
-    return AccessKey(
+    return AccessKeyRow(
         row["client_id"],
         row["name"],
         row["secret_hash"],

@@ -25,7 +25,7 @@ from gpufleet.store.organisation import record_cluster, record_organisation
 from gpufleet.store.pods import replace_pods
 from gpufleet.store.tables import workload_nodepools, workloads
 from gpufleet.store.types import UtcDateTime
-from gpufleet.store.workload_documents import workload_row
+from gpufleet.store.workload_documents import nodepool_rows, workload_row
 
 _TERMINAL = sorted(phase.value for phase in TERMINAL_PHASES)
 # Columns the server maintains itself; every other column takes the reported value.
@@ -177,10 +177,7 @@ def _replace_nodepools(
 ) -> None:
     conn.execute(workload_nodepools.delete().where(workload_nodepools.c.workload_id.in_(applied)))
     memberships = [
-        {"workload_id": str(item["id"]), "nodepool": pool}
-        for item in items
-        if str(item["id"]) in applied
-        for pool in dict.fromkeys(item.get("currentNodePools") or [])
+        row for item in items if str(item["id"]) in applied for row in nodepool_rows(item)
     ]
     if memberships:
         conn.execute(workload_nodepools.insert(), memberships)

@@ -62,16 +62,16 @@ class TelemetryQuery:
 
 
 @dataclass(frozen=True, slots=True)
-class TelemetryGroup:
+class TelemetryGroupRow:
     key: str
     value: str
     name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class TelemetryValue:
+class TelemetryValueRow:
     value: float
-    groups: tuple[TelemetryGroup, ...] = ()
+    groups: tuple[TelemetryGroupRow, ...] = ()
 
 
 def _group_columns(group: TelemetryGroupBy) -> tuple[sa.ColumnElement, Any]:
@@ -116,7 +116,7 @@ def _aggregates(kind: TelemetryType) -> list[sa.ColumnElement]:
     return [sa.func.count().label("workloads")]
 
 
-def workload_telemetry(conn: Connection, query: TelemetryQuery) -> list[TelemetryValue]:
+def workload_telemetry(conn: Connection, query: TelemetryQuery) -> list[TelemetryValueRow]:
     """The telemetry values of a query, in a stable order (groups ascending)."""
     rows = conn.execute(telemetry_statement(conn.dialect.name, query)).mappings().all()
     return _values(query, rows)
@@ -152,28 +152,28 @@ def telemetry_statement(dialect: str, query: TelemetryQuery) -> sa.Select:
     return statement
 
 
-def _groups(query: TelemetryQuery, row) -> tuple[TelemetryGroup, ...]:
+def _groups(query: TelemetryQuery, row) -> tuple[TelemetryGroupRow, ...]:
     groups = []
     for index, group in enumerate(query.group_by):
         name = row.get(f"n{index}")
-        groups.append(TelemetryGroup(group.value, str(row[f"g{index}"]), name))
+        groups.append(TelemetryGroupRow(group.value, str(row[f"g{index}"]), name))
     return tuple(groups)
 
 
-def _values(query: TelemetryQuery, rows: Sequence) -> list[TelemetryValue]:
+def _values(query: TelemetryQuery, rows: Sequence) -> list[TelemetryValueRow]:
     match query.type:
         case TelemetryType.WORKLOADS_COUNT:
             if not query.group_by and not rows:
-                return [TelemetryValue(0.0)]
-            return [TelemetryValue(float(r["workloads"]), _groups(query, r)) for r in rows]
+                return [TelemetryValueRow(0.0)]
+            return [TelemetryValueRow(float(r["workloads"]), _groups(query, r)) for r in rows]
         case TelemetryType.GPU_ALLOCATION:
             if not query.group_by and not rows:
-                return [TelemetryValue(0.0)]
-            return [TelemetryValue(float(r["allocated"]), _groups(query, r)) for r in rows]
+                return [TelemetryValueRow(0.0)]
+            return [TelemetryValueRow(float(r["allocated"]), _groups(query, r)) for r in rows]
         case TelemetryType.ALLOCATION_RATIO:
             # Groups that requested no GPUs have no ratio and are left out.
             return [
-                TelemetryValue(100.0 * r["allocated"] / r["requested"], _groups(query, r))
+                TelemetryValueRow(100.0 * r["allocated"] / r["requested"], _groups(query, r))
                 for r in rows
                 if r["requested"] and r["requested"] > 0
             ]
@@ -182,9 +182,9 @@ def _values(query: TelemetryQuery, rows: Sequence) -> list[TelemetryValue]:
     raise AssertionError(query.type)  # pragma: no cover - the enum is exhaustive
 
 
-def _pending_values(query: TelemetryQuery, rows: Sequence) -> list[TelemetryValue]:
+def _pending_values(query: TelemetryQuery, rows: Sequence) -> list[TelemetryValueRow]:
     """Every bucket for every group that has pending workloads, zeros included."""
-    counts: dict[tuple[TelemetryGroup, ...], dict[int, int]] = {}
+    counts: dict[tuple[TelemetryGroupRow, ...], dict[int, int]] = {}
     for row in rows:
         counts.setdefault(_groups(query, row), {})[int(row["bucket"])] = int(row["workloads"])
     if not query.group_by and not counts:
@@ -192,6 +192,6 @@ def _pending_values(query: TelemetryQuery, rows: Sequence) -> list[TelemetryValu
     values = []
     for groups, per_bucket in counts.items():
         for index, (label, _) in enumerate(PENDING_TIME_BUCKETS):
-            bucket = TelemetryGroup(PENDING_TIME_KEY, label)
-            values.append(TelemetryValue(float(per_bucket.get(index, 0)), (bucket, *groups)))
+            bucket = TelemetryGroupRow(PENDING_TIME_KEY, label)
+            values.append(TelemetryValueRow(float(per_bucket.get(index, 0)), (bucket, *groups)))
     return values

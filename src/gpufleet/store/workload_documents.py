@@ -75,6 +75,13 @@ def workload_row(
     return row
 
 
+def nodepool_rows(wire: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The ``workload_nodepools`` rows of one workload in wire shape: its current pools."""
+    workload_id = str(wire["id"])
+    pools = dict.fromkeys(wire.get("currentNodePools") or [])
+    return [{"workload_id": workload_id, "nodepool": pool} for pool in pools]
+
+
 def workload_wire(
     row: Mapping[str, Any],
     *,

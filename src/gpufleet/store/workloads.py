@@ -13,7 +13,12 @@ from gpufleet.query.listing import WorkloadPage, WorkloadSelection
 from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
 from gpufleet.store.dialect import json_text_without
 from gpufleet.store.tables import workload_nodepools, workloads
-from gpufleet.store.workload_documents import workload_listing_json, workload_row, workload_wire
+from gpufleet.store.workload_documents import (
+    nodepool_rows,
+    workload_listing_json,
+    workload_row,
+    workload_wire,
+)
 from gpufleet.store.workload_filters import (
     order_by,
     scope_condition,
@@ -117,10 +122,7 @@ def insert_workloads(conn: Connection, items: Iterable[Mapping[str, Any]]) -> in
             running_seconds_before=item.get("_runningSecondsBefore", 0),
         )
         rows.append(row)
-        memberships.extend(
-            {"workload_id": row["id"], "nodepool": pool}
-            for pool in dict.fromkeys(item.get("currentNodePools") or [])
-        )
+        memberships.extend(nodepool_rows(item))
     if rows:
         conn.execute(workloads.insert(), rows)
     if memberships:

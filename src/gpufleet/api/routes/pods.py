@@ -4,33 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict
 
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.deps import Db, Now
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
 from gpufleet.schemas.errors import error_responses
+from gpufleet.schemas.pods import WorkloadPods
 from gpufleet.store.pods import list_pods
 
 router = APIRouter(prefix="/api/v1/workloads", tags=["Workloads"])
-
-
-class ReportedPod(BaseModel):
-    """A pod as reported; keys beyond these are returned as the agent sent them."""
-
-    model_config = ConfigDict(extra="allow")
-
-    name: str
-    uid: str
-    nodeName: str | None = None
-    phase: str
-    gpuIndices: list[str] = []
-    nodepool: str | None = None
-
-
-class WorkloadPods(BaseModel):
-    pods: list[ReportedPod]
 
 
 @router.get(

@@ -30,7 +30,7 @@ from gpufleet.store.telemetry import (
     TelemetryGroupBy,
     TelemetryQuery,
     TelemetryType,
-    TelemetryValue,
+    TelemetryValueRow,
     workload_telemetry,
 )
 
@@ -100,7 +100,7 @@ def _cluster_filter(value: str | None) -> list[FilterTerm]:
     return _text_filter("clusterId", "clusterId", cluster_id)
 
 
-def telemetry_body(kind: TelemetryType, now, values: list[TelemetryValue]) -> dict:
+def telemetry_body(kind: TelemetryType, now, values: list[TelemetryValueRow]) -> dict:
     items = []
     for item in values:
         entry: dict = {"value": format_value(item.value)}
