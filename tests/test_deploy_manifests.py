@@ -11,6 +11,7 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,10 @@ CUSTOM_KINDS = {"ServiceMonitor"}
 
 def kustomize(directory: Path) -> list[dict[str, Any]]:
     """The objects ``kubectl kustomize`` renders from a kustomization directory, in order."""
-    kubectl = shutil.which("kubectl")
+    # The system's kubectl, else the one scripts/test puts in the virtual environment.
+    kubectl = shutil.which("kubectl") or shutil.which(
+        "kubectl", path=os.path.dirname(sys.executable)
+    )
     assert kubectl, "kubectl is needed to render deploy/ (installed by scripts/test)"
     rendered = subprocess.run(
         [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=False

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from gpufleet.auth import administration
+from gpufleet.auth import administration, onboarding
 from gpufleet.auth.administration import FULL_ACCESS, Actor
 from gpufleet.client.exit_codes import exit_code_for_error
 from gpufleet.core.errors import DomainError
@@ -27,7 +27,7 @@ from gpufleet.store.migrate import upgrade
 CLI_ACTOR = Actor("cli", FULL_ACCESS)
 
 
-def _print_table(rows: list[dict], columns: list[str], as_json: bool) -> None:
+def print_table(rows: list[dict], columns: list[str], as_json: bool) -> None:
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -41,22 +41,22 @@ def _print_table(rows: list[dict], columns: list[str], as_json: bool) -> None:
 def _keys(args, conn) -> None:
     match args.key_command:
         case "list":
-            _print_table(
+            print_table(
                 access_keys.list_access_keys(conn),
                 ["clientId", "name", "createdAt", "lastUsedAt", "disabled"],
                 args.json,
             )
         case "create":
             created = administration.create_key(conn, CLI_ACTOR, args.name)
-            _print_table([created], ["clientId", "clientSecret", "name"], args.json)
+            print_table([created], ["clientId", "clientSecret", "name"], args.json)
             print("The secret is shown once; store it now.", file=sys.stderr)
         case "rotate":
             rotated = administration.rotate_key(conn, CLI_ACTOR, args.client_id)
-            _print_table([rotated], ["clientId", "clientSecret"], args.json)
+            print_table([rotated], ["clientId", "clientSecret"], args.json)
         case "disable" | "enable":
             disabled = args.key_command == "disable"
             key = administration.set_key_disabled(conn, CLI_ACTOR, args.client_id, disabled)
-            _print_table([key], ["clientId", "name", "disabled"], args.json)
+            print_table([key], ["clientId", "name", "disabled"], args.json)
         case "delete":
             administration.delete_key(conn, CLI_ACTOR, args.client_id)
             print(f"deleted {args.client_id}")
@@ -67,21 +67,35 @@ def _rules(args, conn) -> None:
         case "list":
             rules = [administration.rule_wire(r) for r in access_rules.list_rules(conn)]
             columns = ["id", "subjectType", "subjectId", "roleName", "scopeType", "scopeId"]
-            _print_table(rules, columns, args.json)
+            print_table(rules, columns, args.json)
         case "grant":
-            rule = administration.grant_rule(
-                conn,
-                CLI_ACTOR,
-                subject_type=SubjectType(args.subject_type),
-                subject_id=args.subject_id,
-                role=Role(args.role),
-                scope_type=ScopeType(args.scope_type),
-                scope_id=args.scope_id or "",
-            )
-            _print_table([rule], ["id", "subjectId", "roleName", "scopeType", "scopeId"], args.json)
+            rule = _grant(args, conn)
+            print_table([rule], ["id", "subjectId", "roleName", "scopeType", "scopeId"], args.json)
         case "revoke":
             administration.revoke_rule(conn, CLI_ACTOR, args.rule_id)
             print(f"revoked rule {args.rule_id}")
+
+
+def _grant(args, conn) -> dict:
+    subject_type, subject_id = SubjectType(args.subject_type), args.subject_id
+    scope_type, scope_id = ScopeType(args.scope_type), args.scope_id or ""
+    if subject_type is SubjectType.ACCESS_KEY:
+        # A key's name is what `keys create` prints beside it; a rule on the name would match
+        # no token, so the name is turned into the client id (or refused).
+        subject_id = onboarding.resolve_access_key(conn, subject_id)
+        if subject_id != args.subject_id:
+            print(f"access key {args.subject_id!r} is client id {subject_id}", file=sys.stderr)
+    if not args.allow_unknown_scope:
+        onboarding.require_known_scope(conn, scope_type, scope_id)
+    return administration.grant_rule(
+        conn,
+        CLI_ACTOR,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        role=Role(args.role),
+        scope_type=scope_type,
+        scope_id=scope_id,
+    )
 
 
 def _signing_keys(args, conn) -> None:
@@ -91,12 +105,12 @@ def _signing_keys(args, conn) -> None:
         case "revoke":
             administration.revoke_signing_key(conn, CLI_ACTOR, args.kid)
     keys = administration.signing_keys(conn, CLI_ACTOR)
-    _print_table(keys, ["kid", "algorithm", "createdAt", "active"], args.json)
+    print_table(keys, ["kid", "algorithm", "createdAt", "active"], args.json)
 
 
 def _audit(args, conn) -> None:
     entries, _next = audit.list_entries(conn, offset=0, limit=args.limit)
-    _print_table(entries, ["at", "actor", "action", "target", "sourceIp"], args.json)
+    print_table(entries, ["at", "actor", "action", "target", "sourceIp"], args.json)
 
 
 def run(args: argparse.Namespace, settings: Settings, handler: Callable) -> int:
@@ -139,10 +153,17 @@ def register(commands, add_settings_flags: Callable[[argparse.ArgumentParser], N
     grant.add_argument(
         "--subject-type", choices=[s.value for s in SubjectType], default="accessKey"
     )
-    grant.add_argument("--subject-id", required=True)
+    grant.add_argument(
+        "--subject-id", required=True, help="client id or name of an access key, user or group"
+    )
     grant.add_argument("--role", choices=[r.value for r in Role], required=True)
     grant.add_argument("--scope-type", choices=[s.value for s in ScopeType], required=True)
     grant.add_argument("--scope-id", default="")
+    grant.add_argument(
+        "--allow-unknown-scope",
+        action="store_true",
+        help="grant in a cluster, department or project that has not reported yet",
+    )
     leaf(rule_commands, "revoke", "delete an access rule", _rules).add_argument("rule_id", type=int)
 
     signing = groups.add_parser("signing-keys", help="the keys that sign access tokens")

@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gpufleet import access_cli
 
     access_cli.register(commands, _add_settings_flags)
+    from gpufleet import cluster_cli
+
+    cluster_cli.register(commands, _add_settings_flags)
     from gpufleet.agent import cli as agent_cli
 
     agent_cli.register(commands)

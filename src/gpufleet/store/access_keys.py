@@ -71,3 +71,13 @@ def set_disabled(conn: Connection, client_id: str, disabled: bool) -> bool:
 def delete_access_key(conn: Connection, client_id: str) -> bool:
     statement = access_keys.delete().where(access_keys.c.client_id == client_id)
     return conn.execute(statement).rowcount > 0
+
+
+def client_ids_named(conn: Connection, name: str) -> list[str]:
+    """Client ids of the access keys with this name (names are not unique)."""
+    statement = (
+        sa.select(access_keys.c.client_id)
+        .where(access_keys.c.name == name)
+        .order_by(access_keys.c.client_id)
+    )
+    return list(conn.execute(statement).scalars())

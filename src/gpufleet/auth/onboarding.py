@@ -1,0 +1,86 @@
+"""Registering a cluster before its agent runs, and naming the subject of a rule.
+
+A registration is the cluster record with a new UUID, an access key for its agent and the one
+rule that key needs (``cluster-agent`` in the cluster's scope); the agent then needs nothing
+but what this returns.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Connection
+
+from gpufleet.auth.administration import Actor, create_key, grant_rule, require_admin
+from gpufleet.core.errors import Conflict, Invalid, NotFound
+from gpufleet.core.roles import Role, ScopeType, SubjectType
+from gpufleet.store import access_keys, audit, clusters
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    cluster_id: str
+    cluster_name: str
+    tenant_id: int
+    client_id: str
+    client_secret: str
+
+
+def register_cluster(conn: Connection, actor: Actor, name: str, tenant_id: int) -> Registration:
+    """Create the cluster, its agent's access key and the key's ``cluster-agent`` rule."""
+    require_admin(actor)
+    if not name.strip():
+        raise Invalid("A cluster needs a name.")
+    existing = clusters.clusters_named(conn, name)
+    if existing:
+        raise Conflict(f"A cluster named {name!r} is already registered: {existing[0]}.")
+    cluster_id = str(uuid.uuid4())
+    clusters.create_cluster(
+        conn, cluster_id=cluster_id, name=name, tenant_id=tenant_id, now=datetime.now(UTC)
+    )
+    key = create_key(conn, actor, f"cluster-agent-{name}")
+    grant_rule(
+        conn,
+        actor,
+        subject_type=SubjectType.ACCESS_KEY,
+        subject_id=key["clientId"],
+        role=Role.CLUSTER_AGENT,
+        scope_type=ScopeType.CLUSTER,
+        scope_id=cluster_id,
+    )
+    audit.record(
+        conn,
+        actor=actor.name,
+        action="cluster.register",
+        target=cluster_id,
+        source_ip=actor.source_ip,
+        details={"name": name, "clientId": key["clientId"]},
+    )
+    return Registration(cluster_id, name, tenant_id, key["clientId"], key["clientSecret"])
+
+
+def resolve_access_key(conn: Connection, client_id_or_name: str) -> str:
+    """The client id of the access key with this client id, or else with this unique name."""
+    if access_keys.describe_access_key(conn, client_id_or_name) is not None:
+        return client_id_or_name
+    named = access_keys.client_ids_named(conn, client_id_or_name)
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise Invalid(
+            f"{len(named)} access keys are named {client_id_or_name!r} "
+            f"({', '.join(named)}); give the client id.",
+        )
+    raise NotFound(f"No access key has the client id or name {client_id_or_name!r}.")
+
+
+def require_known_scope(conn: Connection, scope_type: ScopeType, scope_id: str) -> None:
+    """Refuse a rule whose cluster, department or project is not known (yet)."""
+    if not clusters.scope_exists(conn, scope_type.value, scope_id):
+        raise NotFound(
+            f"No {scope_type.value} {scope_id!r} is known, so the rule would match nothing. "
+            f"Check the id, or pass --allow-unknown-scope to grant it before the "
+            f"{scope_type.value} first reports.",
+        )
