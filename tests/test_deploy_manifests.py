@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,8 @@ def validate_all(documents: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -
     for document in documents:
         if document["kind"] in CUSTOM_KINDS:
             continue
-        for version in KUBERNETES_VERSIONS:
-            kubernetes_validate.validate(document, version, strict=True)
+        for kubernetes in KUBERNETES_VERSIONS:
+            kubernetes_validate.validate(document, kubernetes, strict=True)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -229,3 +230,13 @@ def test_service_monitor_scrapes_the_server_service() -> None:
     )
     ports = {port["name"] for port in service["spec"]["ports"]}
     assert {endpoint["port"] for endpoint in monitor["spec"]["endpoints"]} <= ports
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_container_runs_the_one_named_image(overlay: str) -> None:
+    images = set()
+    for deployment in of_kind(overlay, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        images |= {c["image"] for c in pod["containers"] + pod.get("initContainers", [])}
+    # The release's own tag, so an upgrade of the package and of the manifests go together.
+    assert images == {f"localhost/gpufleet:{version('gpufleet')}"}
