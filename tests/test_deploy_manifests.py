@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import subprocess
-import sys
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -19,36 +16,15 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from kubernetes_validate.utils import all_versions, latest_version
 
 from gpufleet.agent.kinds import KINDS
 from gpufleet.agent.manifests import AGENT_SECRET
 from gpufleet.agent.settings import AgentSettings
 from gpufleet.settings import Settings
 from tests.support.agent_reports import CLUSTER_ID as CLUSTER
+from tests.support.manifests import DEPLOY, KUBERNETES_VERSIONS, kustomize, validate_all
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 OVERLAYS = ("trial", "production", "agent")
-KUBERNETES_VERSIONS = (
-    min(all_versions(), key=lambda v: tuple(map(int, v.split(".")))),
-    latest_version(),
-)
-# Custom resources have no schema in kubernetes-validate; they are checked field by field below.
-CUSTOM_KINDS = {"ServiceMonitor"}
-
-
-def kustomize(directory: Path) -> list[dict[str, Any]]:
-    """The objects ``kubectl kustomize`` renders from a kustomization directory, in order."""
-    # The system's kubectl, else the one scripts/test puts in the virtual environment.
-    kubectl = shutil.which("kubectl") or shutil.which(
-        "kubectl", path=os.path.dirname(sys.executable)
-    )
-    assert kubectl, "kubectl is needed to render deploy/ (installed by scripts/test)"
-    rendered = subprocess.run(
-        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=False
-    )
-    assert rendered.returncode == 0, rendered.stderr
-    return [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
 
 
 @functools.cache
@@ -82,14 +58,6 @@ def container(deployment: dict[str, Any], name: str) -> dict[str, Any]:
         c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == name
     ]
     return found
-
-
-def validate_all(documents: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> None:
-    for document in documents:
-        if document["kind"] in CUSTOM_KINDS:
-            continue
-        for kubernetes in KUBERNETES_VERSIONS:
-            kubernetes_validate.validate(document, kubernetes, strict=True)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
