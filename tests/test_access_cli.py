@@ -34,6 +34,7 @@ def test_keys_rules_and_audit_round_trip(capsys, database_url, anonymous_client)
         "project",
         "--scope-id",
         "p1",
+        "--allow-unknown-scope",  # no agent has reported project p1
         "--json",
         *db,
     )

@@ -78,7 +78,10 @@ def _rules(args, conn) -> None:
 
 def _grant(args, conn) -> dict:
     subject_type, subject_id = SubjectType(args.subject_type), args.subject_id
-    scope_type, scope_id = ScopeType(args.scope_type), args.scope_id or ""
+    role, scope_type, scope_id = Role(args.role), ScopeType(args.scope_type), args.scope_id or ""
+    scope_id = "" if scope_type is ScopeType.TENANT else scope_id
+    # What is wrong with the rule itself is said before what is missing from the store.
+    administration.check_rule_shape(role, scope_type, scope_id)
     if subject_type is SubjectType.ACCESS_KEY:
         # A key's name is what `keys create` prints beside it; a rule on the name would match
         # no token, so the name is turned into the client id (or refused).
@@ -92,7 +95,7 @@ def _grant(args, conn) -> dict:
         CLI_ACTOR,
         subject_type=subject_type,
         subject_id=subject_id,
-        role=Role(args.role),
+        role=role,
         scope_type=scope_type,
         scope_id=scope_id,
     )

@@ -105,14 +105,19 @@ def _department_of_project(conn: Connection, project_id: str) -> str | None:
     return conn.execute(statement).scalar_one_or_none()
 
 
-def _check_rule_allowed(
-    conn: Connection, actor: Actor, role: Role, scope: ScopeType, scope_id: str
-) -> None:
+def check_rule_shape(role: Role, scope: ScopeType, scope_id: str) -> None:
+    """Refuse a rule that no actor may grant: a role outside its scope types, a missing id."""
     if scope not in ALLOWED_SCOPES[role]:
         allowed = ", ".join(sorted(ALLOWED_SCOPES[role]))
         raise Invalid(f"Role {role.value!r} can only be granted in scope(s): {allowed}.")
     if scope is not ScopeType.TENANT and not scope_id:
         raise Invalid(f"scopeId is required for scope type {scope.value!r}.")
+
+
+def _check_rule_allowed(
+    conn: Connection, actor: Actor, role: Role, scope: ScopeType, scope_id: str
+) -> None:
+    check_rule_shape(role, scope, scope_id)
     if actor.access.manage_everything:
         return
     department = scope_id if scope is ScopeType.DEPARTMENT else None
