@@ -113,7 +113,13 @@ class Settings(BaseSettings):
         4,
         ge=1,
         le=1000,
-        description="Expensive reads one caller may run at once per replica; the rest get 429.",
+        description="Expensive reads one caller may run at once per replica; more wait.",
+    )
+    caller_read_queue_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="How long a caller's expensive read waits for a slot before a 429.",
     )
     sqlite_synchronous: Literal["EXTRA", "FULL", "NORMAL"] = Field(
         "FULL",

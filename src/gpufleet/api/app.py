@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 import gpufleet
 from gpufleet.api.client_address import ClientAddress
+from gpufleet.api.concurrency import CallerSlots
 from gpufleet.api.deps import AppState
 from gpufleet.api.errors import install_error_handlers
 from gpufleet.api.hardening import HardenedResponses
@@ -105,6 +106,9 @@ def create_app(
         oidc=_oidc_verifier(settings),
     )
     app.state.generated_admin = generated_admin
+    app.state.read_slots = CallerSlots(
+        settings.caller_max_concurrent_reads, settings.caller_read_queue_seconds
+    )
     app.state.metrics_backend = metrics_backend
     install_error_handlers(app)
     app.add_middleware(RequestLimits)

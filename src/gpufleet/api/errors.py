@@ -27,6 +27,7 @@ from gpufleet.core.errors import (
     Unavailable,
     UpstreamFailed,
 )
+from gpufleet.store.dialect import is_statement_timeout
 
 log = logging.getLogger("gpufleet.api")
 
@@ -127,7 +128,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain_error(request: Request, exc: DomainError) -> Response:
-        return error_response(status_of(exc), str(exc), exc.details, request)
+        response = error_response(status_of(exc), str(exc), exc.details, request)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -145,6 +150,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(sa.exc.InterfaceError)
     @app.exception_handler(sa.exc.TimeoutError)
     async def _database_unavailable(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, sa.exc.DBAPIError) and is_statement_timeout(exc):
+            limit = request.app.state.gpufleet.settings.db_statement_timeout_seconds
+            message = (
+                f"The request was cancelled: a database statement ran longer than the "
+                f"statement timeout of {limit:g} seconds. Narrow it (filters, a smaller offset "
+                f"or limit) and try again."
+            )
+            return error_response(503, message, request=request)
         log.warning("database unavailable: %s", type(exc).__name__)
         message = "The workload store is unavailable; please try again shortly."
         return error_response(503, message, request=request)

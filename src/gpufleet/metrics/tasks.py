@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from gpufleet.core.times import to_ms
 from gpufleet.metrics.backend import IdleRule, MetricsBackend
 from gpufleet.settings import Settings
+from gpufleet.store.dialect import without_statement_timeout
 from gpufleet.store.metric_samples import delete_samples_before
 from gpufleet.store.metric_targets import running_gpu_targets, write_idle_gpus
 
@@ -27,6 +28,8 @@ def enforce_retention(engine: Engine, retention_days: int, now: datetime) -> int
     """Delete samples older than the retention; returns how many were deleted."""
     cutoff = to_ms(now - timedelta(days=retention_days))
     with engine.begin() as conn:
+        # Maintenance, not a request: a large first deletion may outlast the statement timeout.
+        without_statement_timeout(conn)
         return delete_samples_before(conn, cutoff)
 
 

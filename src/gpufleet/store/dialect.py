@@ -6,6 +6,8 @@ expressions and statements that the two dialects spell differently.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -121,10 +123,13 @@ def bulk_append(
         for row in rows:
             batch.append(row)
             if len(batch) >= 20_000:
+                # The driver cursor bypasses the statement events: each batch gets the timeout.
+                restart_statement_clock(conn)
                 cursor.executemany(sql, batch)
                 written += len(batch)
                 batch.clear()
         if batch:
+            restart_statement_clock(conn)
             cursor.executemany(sql, batch)
             written += len(batch)
         return written
@@ -132,16 +137,91 @@ def bulk_append(
         cursor.close()
 
 
-def configure_sqlite(engine: Engine) -> None:
-    """Pragmas every SQLite connection needs: WAL, enforced foreign keys, a busy wait."""
+def configure_sqlite(engine: Engine, synchronous: str = "FULL") -> None:
+    """Pragmas every SQLite connection needs: WAL, enforced foreign keys, a busy wait.
+
+    ``synchronous`` is FULL by default: in WAL mode NORMAL may lose the last committed
+    transactions on power loss, and an answered ingest must survive one.
+    """
+    if synchronous not in {"EXTRA", "FULL", "NORMAL"}:
+        raise ValueError(f"unknown SQLite synchronous mode {synchronous!r}")
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # pragma: no cover - driver hook
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
         # LIKE is case-sensitive on PostgreSQL; make SQLite agree so filters mean one thing.
         cursor.execute("PRAGMA case_sensitive_like=ON")
         cursor.close()
+
+
+# Keys in a pooled connection's ``info``: its statement timeout, and the current deadline.
+_TIMEOUT = "gpufleet.statement_timeout"
+_DEADLINE = "gpufleet.statement_deadline"
+_UNBOUNDED = "gpufleet.unbounded"
+# SQLite calls the progress handler every this many virtual machine instructions.
+_PROGRESS_STEPS = 1000
+_PG_QUERY_CANCELED = "57014"
+
+
+def statement_timeout_options(seconds: float) -> dict[str, str]:
+    """PostgreSQL connect arguments that cancel any statement running longer than ``seconds``."""
+    if not seconds:
+        return {}
+    return {"options": f"-c statement_timeout={max(int(seconds * 1000), 1)}"}
+
+
+def bound_sqlite_statements(engine: Engine, seconds: float) -> None:
+    """SQLite has no statement timeout: a progress handler interrupts a statement (its
+    execution and the fetching of its rows) once it has run longer than ``seconds``."""
+    if not seconds:
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def _install(dbapi_connection, record) -> None:  # pragma: no cover - driver hook
+        info = record.info
+        info[_TIMEOUT] = seconds
+
+        def over_time() -> int:
+            deadline = info.get(_DEADLINE)
+            return 1 if deadline is not None and time.monotonic() > deadline else 0
+
+        dbapi_connection.set_progress_handler(over_time, _PROGRESS_STEPS)
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _start(conn, _cursor, _statement, _parameters, _context, _executemany) -> None:
+        restart_statement_clock(conn)
+
+    @sa.event.listens_for(engine, "checkin")
+    def _reset(_dbapi_connection, record) -> None:
+        record.info.pop(_UNBOUNDED, None)
+        record.info[_DEADLINE] = None
+
+
+def restart_statement_clock(conn: Connection) -> None:
+    """Start the SQLite statement timeout for what the connection runs next."""
+    info = conn.info
+    timeout = info.get(_TIMEOUT)
+    if timeout is not None and not info.get(_UNBOUNDED):
+        info[_DEADLINE] = time.monotonic() + timeout
+
+
+def without_statement_timeout(conn: Connection) -> None:
+    """Lift the statement timeout for this connection's current transaction (PostgreSQL) or
+    checkout (SQLite): migrations and maintenance may legitimately take longer than a request."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+        return
+    conn.info[_UNBOUNDED] = True
+    conn.info[_DEADLINE] = None
+
+
+def is_statement_timeout(error: sa.exc.DBAPIError) -> bool:
+    """Whether a database error is a statement cancelled by the statement timeout."""
+    original = error.orig
+    if getattr(original, "sqlstate", None) == _PG_QUERY_CANCELED:
+        return True
+    return isinstance(original, sqlite3.OperationalError) and str(original) == "interrupted"

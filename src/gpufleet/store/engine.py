@@ -7,7 +7,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gpufleet.settings import Settings
-from gpufleet.store.dialect import configure_sqlite
+from gpufleet.store.dialect import (
+    bound_sqlite_statements,
+    configure_sqlite,
+    statement_timeout_options,
+)
 
 
 def _json_serializer(value: object) -> str:
@@ -26,7 +30,8 @@ def create_store_engine(settings: Settings) -> Engine:
             pool_timeout=settings.db_pool_timeout_seconds,
             **common,
         )
-        configure_sqlite(engine)
+        configure_sqlite(engine, settings.sqlite_synchronous)
+        bound_sqlite_statements(engine, settings.db_statement_timeout_seconds)
         return engine
     return sa.create_engine(
         url,
@@ -34,6 +39,9 @@ def create_store_engine(settings: Settings) -> Engine:
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": settings.db_connect_timeout_seconds},
+        connect_args={
+            "connect_timeout": settings.db_connect_timeout_seconds,
+            **statement_timeout_options(settings.db_statement_timeout_seconds),
+        },
         **common,
     )

@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from gpufleet.store.dialect import without_statement_timeout
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -21,6 +23,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``; safe to run from several processes at once on PG."""
     config = alembic_config()
     with engine.begin() as connection:
+        # Building an index on a large table may take longer than any request may.
+        without_statement_timeout(connection)
         if connection.dialect.name == "postgresql":
             # Replicas starting together must not race each other through the chain.
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4711001)")

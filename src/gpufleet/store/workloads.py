@@ -59,21 +59,21 @@ def list_workloads(conn: Connection, page: WorkloadPage) -> tuple[list[bytes], i
     dialect = _dialect(conn)
     selection = page.selection
     listed_columns = [c for c in workloads.c if c.key not in _NOT_LISTED]
-    statement = (
-        sa.select(
-            *listed_columns,
-            json_text_without(dialect, workloads.c.document, "pendingSchedulingMessages").label(
-                "document_text"
-            ),
-            total_seconds(dialect, selection.now, "pending_seconds_before").label("total_pending"),
-            total_seconds(dialect, selection.now, "running_seconds_before").label("total_running"),
-        )
-        .where(*selection_conditions(dialect, selection))
-        .order_by(*order_by(dialect, selection.now, page.sort))
-        .offset(page.offset)
-        .limit(page.limit + 1)
+    ordering = order_by(dialect, selection.now, page.sort)
+    statement = sa.select(
+        *listed_columns,
+        json_text_without(dialect, workloads.c.document, "pendingSchedulingMessages").label(
+            "document_text"
+        ),
+        total_seconds(dialect, selection.now, "pending_seconds_before").label("total_pending"),
+        total_seconds(dialect, selection.now, "running_seconds_before").label("total_running"),
     )
-    rows = conn.execute(statement).mappings().all()
+    conditions = selection_conditions(dialect, selection)
+    if page.offset:
+        statement = statement.select_from(_deferred_page(conditions, ordering, page))
+    else:
+        statement = statement.where(*conditions).limit(page.limit + 1)
+    rows = conn.execute(statement.order_by(*ordering)).mappings().all()
     has_next = len(rows) > page.limit
     items = [
         workload_listing_json(
@@ -84,6 +84,26 @@ def list_workloads(conn: Connection, page: WorkloadPage) -> tuple[list[bytes], i
         for row in rows[: page.limit]
     ]
     return items, (page.offset + page.limit if has_next else None)
+
+
+def _deferred_page(
+    conditions: list[sa.ColumnElement[bool]], ordering: list, page: WorkloadPage
+) -> sa.Join:
+    """The workloads of a deep page, found through their ids first (a deferred join).
+
+    Skipping ``offset`` rows then only walks the sort's index (or sorts narrow id rows)
+    instead of carrying every skipped row's columns and document; the full rows are read
+    for the page alone.
+    """
+    page_ids = (
+        sa.select(workloads.c.id)
+        .where(*conditions)
+        .order_by(*ordering)
+        .offset(page.offset)
+        .limit(page.limit + 1)
+        .subquery("page_ids")
+    )
+    return workloads.join(page_ids, workloads.c.id == page_ids.c.id)
 
 
 def count_workloads(conn: Connection, selection: WorkloadSelection) -> int:

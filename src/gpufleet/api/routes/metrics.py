@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from gpufleet.api.authorization import ReadScope
+from gpufleet.api.concurrency import ExpensiveRead
 from gpufleet.api.csv_responses import csv_response, wants_csv
 from gpufleet.api.deps import Db, Now, State
 from gpufleet.api.responses import json_response
@@ -136,6 +137,7 @@ def metrics_csv(body: dict) -> Response:
     },
 )
 def get_workload_metrics(
+    _slot: ExpensiveRead,
     request: Request,
     state: State,
     scope: ReadScope,

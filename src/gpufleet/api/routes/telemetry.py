@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from gpufleet.api.authorization import ReadScope
+from gpufleet.api.concurrency import ExpensiveRead
 from gpufleet.api.csv_responses import csv_response, wants_csv
 from gpufleet.api.deps import Db, Now
 from gpufleet.api.responses import json_response
@@ -140,6 +141,7 @@ def telemetry_csv(body: dict, group_keys: Sequence[str]) -> Response:
     },
 )
 def get_workloads_telemetry(
+    _slot: ExpensiveRead,
     request: Request,
     scope: ReadScope,
     conn: Db,

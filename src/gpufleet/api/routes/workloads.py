@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
 from gpufleet.api.authorization import ReadScope
+from gpufleet.api.concurrency import ExpensiveRead
 from gpufleet.api.deps import Db, Now
 from gpufleet.api.responses import json_response
 from gpufleet.core.errors import Invalid, NotFound
@@ -86,6 +87,7 @@ def get_workload_or_404(conn: Connection, workload_id: str, now, scope: Workload
     responses=error_responses(400, 401, 403, 500, 503),
 )
 def get_workloads(
+    _slot: ExpensiveRead,
     scope: ReadScope,
     conn: Db,
     now: Now,
@@ -136,6 +138,7 @@ def get_workloads(
     responses=error_responses(400, 401, 403, 500, 503),
 )
 def count_workloads(
+    _slot: ExpensiveRead,
     scope: ReadScope,
     conn: Db,
     now: Now,
