@@ -112,7 +112,7 @@ def create_app(
     app.state.metrics_backend = metrics_backend
     install_error_handlers(app)
     app.add_middleware(RequestLimits)
-    # Added last, so it is outermost: the limits' own answers get the headers too.
+    # Added after the limits, so it wraps them: their own answers get the headers too.
     app.add_middleware(HardenedResponses)
     app.add_middleware(UnknownParameterWarnings)
     app.add_middleware(ClientAddress, trusted=parse_networks(settings.trusted_proxies or ""))
