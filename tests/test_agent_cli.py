@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gpufleet.agent.cli import agent_settings_from_args
 from gpufleet.agent.runner import selected_kinds
+from gpufleet.agent.settings import AgentSettings
 from gpufleet.cli import build_parser, main
+from gpufleet.settings_flags import settings_from_flags
 
 REQUIRED = [
     "--cluster-id", "7c1a4f3e-1b2d-4c5e-8f90-a1b2c3d4e5f6",
@@ -20,7 +21,7 @@ def test_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("GPUFLEET_AGENT_PUSH_BATCH_SIZE", "42")
     monkeypatch.setenv("GPUFLEET_AGENT_FULL_SYNC_SECONDS", "60")
     args = build_parser().parse_args(["agent", *REQUIRED, "--full-sync-seconds", "120"])
-    settings = agent_settings_from_args(args)
+    settings = settings_from_flags(args, AgentSettings)
     assert settings.push_batch_size == 42
     assert settings.full_sync_seconds == 120
     assert settings.server == "http://gpufleet.example:8080"

@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
-from gpufleet.cli import build_parser, main, settings_from_args
+from gpufleet.cli import build_parser, main
 from gpufleet.settings import Settings
+from gpufleet.settings_flags import settings_from_flags
 
 # Two distinct valid values for settings whose values are checked beyond their type.
 SAMPLES: dict[str, tuple[str, str]] = {
@@ -106,7 +107,7 @@ PARSER = build_parser()
 
 
 def parsed(argv: list[str]) -> Settings:
-    return settings_from_args(PARSER.parse_args(argv))
+    return settings_from_flags(PARSER.parse_args(argv), Settings)
 
 
 @pytest.fixture(autouse=True)
@@ -273,3 +274,22 @@ def test_db_upgrade_flag_beats_the_environment(tmp_path):
     assert from_flag.exists()
     assert not from_env.exists()
     assert "workloads" in _tables(f"sqlite:///{from_flag}")
+
+
+def test_client_commands_do_not_read_the_server_settings(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GPUFLEET_PORT", "abc")
+    monkeypatch.setenv("GPUFLEET_CONFIG", str(tmp_path / "absent.json"))
+    code = main(["workloads", "list"])
+    err = capsys.readouterr().err
+    assert "invalid setting" not in err
+    assert code == 3 and "gpufleet: error:" in err  # not logged in: the client's own error
+
+
+def test_access_commands_offer_only_the_database_settings(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["access", "keys", "create", "--help"])
+    assert exited.value.code == 0
+    help_text = capsys.readouterr().out
+    assert "--database-url" in help_text
+    assert "--port" not in help_text and "--prometheus-url" not in help_text
+    assert len(help_text.splitlines()) < 40

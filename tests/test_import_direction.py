@@ -16,14 +16,14 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "gpufleet"
 
 # Lowest first. ``settings`` and the dashboard's static files import nothing of gpufleet.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"core", "settings", "dashboard"}),
+    frozenset({"core", "settings", "settings_flags", "dashboard"}),
     frozenset({"schemas"}),
     frozenset({"query"}),
     frozenset({"store"}),
     frozenset({"auth", "metrics"}),
     frozenset({"api", "client", "agent", "demo"}),
     # The database-side ``gpufleet access`` commands, which the entry point registers.
-    frozenset({"access_cli"}),
+    frozenset({"access_cli", "cluster_cli"}),
     frozenset({"cli", "__main__"}),
 )
 RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}

@@ -19,7 +19,7 @@ from runai.configuration import Configuration
 from runai.runai_client import RunaiClient
 
 from gpufleet.api.app import create_app
-from gpufleet.cli import build_parser, settings_from_args
+from gpufleet.cli import build_parser
 from gpufleet.metrics.backend import IdleRule
 from gpufleet.metrics.embedded import EmbeddedMetricsBackend
 from gpufleet.metrics.prometheus import PrometheusBackend
@@ -27,6 +27,7 @@ from gpufleet.metrics.promql import QUERIES
 from gpufleet.metrics.tasks import refresh_idle_gpus
 from gpufleet.metrics.types import METRIC_TYPES, MetricKind, WorkloadMetricType
 from gpufleet.settings import Settings
+from gpufleet.settings_flags import settings_from_flags
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.migrate import upgrade
 from gpufleet.store.pods import replace_pods
@@ -528,7 +529,7 @@ def test_the_backend_is_chosen_by_settings(database_url, prom):
             "false",
         ]
     )
-    settings = settings_from_args(args)
+    settings = settings_from_flags(args, Settings)
     assert settings.prometheus_url == prom.url and settings.prometheus_verify_tls is False
     app = create_app(settings)
     assert isinstance(app.state.metrics_backend, PrometheusBackend)

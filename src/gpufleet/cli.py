@@ -2,7 +2,8 @@
 cluster agent, and the terminal client.
 
 Every server option is a flag named after its setting (``--database-url`` for
-``GPUFLEET_DATABASE_URL``); a flag given on the command line wins over the environment.
+``GPUFLEET_DATABASE_URL``; see ``settings_flags``); the terminal client's commands read no
+server settings.
 """
 
 from __future__ import annotations
@@ -10,32 +11,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from pydantic import ValidationError
 
 from gpufleet.settings import Settings
+from gpufleet.settings_flags import add_settings_flags, report_invalid, settings_from_flags
 
 
-def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    for name, field in Settings.model_fields.items():
-        flag = "--" + name.replace("_", "-")
-        parser.add_argument(
-            flag,
-            dest=f"setting_{name}",
-            default=None,
-            metavar=name.upper(),
-            help=f"{field.description} [env GPUFLEET_{name.upper()}]",
-        )
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    overrides = {
-        key.removeprefix("setting_"): value
-        for key, value in vars(args).items()
-        if key.startswith("setting_") and value is not None
-    }
-    return Settings(**overrides)
+def _add_server_flags(parser: argparse.ArgumentParser, names: Iterable[str] | None = None) -> None:
+    add_settings_flags(parser, Settings, "GPUFLEET_", names)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -140,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     serve = commands.add_parser("serve", help="run the API server")
-    _add_settings_flags(serve)
+    _add_server_flags(serve)
     serve.add_argument("--demo", action="store_true", help="seed the demo organisation when empty")
     serve.add_argument("--demo-workloads", type=int, default=2000, help="workloads in the demo")
     serve.add_argument("--seed", type=int, default=7, help="random seed of the demo")
@@ -149,13 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_upgrade = db_commands.add_parser("upgrade", help="apply migrations up to the newest")
-    _add_settings_flags(db_upgrade)
+    _add_server_flags(db_upgrade)
     db_upgrade.set_defaults(handler=_db_upgrade)
 
     demo = commands.add_parser("demo", help="the simulated demo organisation")
     demo_commands = demo.add_subparsers(dest="demo_command", required=True)
     demo_seed = demo_commands.add_parser("seed", help="add N simulated workloads")
-    _add_settings_flags(demo_seed)
+    _add_server_flags(demo_seed)
     demo_seed.add_argument("--workloads", type=int, default=2000)
     demo_seed.add_argument("--seed", type=int, default=7)
     demo_seed.add_argument(
@@ -165,10 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from gpufleet import access_cli
 
-    access_cli.register(commands, _add_settings_flags)
+    # The commands that work on the database directly take only the database settings.
+    database_settings = [n for n in Settings.model_fields if n.startswith(("database_", "db_"))]
+    access_cli.register(commands, lambda p: _add_server_flags(p, database_settings))
     from gpufleet import cluster_cli
 
-    cluster_cli.register(commands, _add_settings_flags)
+    cluster_cli.register(commands, lambda p: _add_server_flags(p, database_settings))
     from gpufleet.agent import cli as agent_cli
 
     agent_cli.register(commands)
@@ -184,14 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Only commands that declared a settings model read one; the client's commands read none.
+    model = getattr(args, "settings_model", None)
     try:
-        settings = settings_from_args(args)
+        settings = None if model is None else settings_from_flags(args, model)
     except ValidationError as exc:
-        for error in exc.errors():
-            # Checks across several settings (model validators) carry no field location.
-            where = f"setting {error['loc'][0]}" if error["loc"] else "settings"
-            print(f"gpufleet: invalid {where}: {error['msg']}", file=sys.stderr)
-        return 2
+        return report_invalid(exc, "gpufleet" if model is Settings else f"gpufleet {args.command}")
     return args.handler(args, settings)
 
 

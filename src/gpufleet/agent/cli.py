@@ -10,42 +10,12 @@ import argparse
 import logging
 import signal
 import sys
-from typing import Any
-
-from pydantic import ValidationError
 
 from gpufleet.agent.settings import AgentSettings
+from gpufleet.settings_flags import add_settings_flags
 
 
-def _add_flags(parser: argparse.ArgumentParser) -> None:
-    for name, field in AgentSettings.model_fields.items():
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            dest=f"agent_{name}",
-            default=None,
-            metavar=name.upper(),
-            help=f"{field.description} [env GPUFLEET_AGENT_{name.upper()}]",
-        )
-
-
-def agent_settings_from_args(args: argparse.Namespace) -> AgentSettings:
-    """AgentSettings from the environment, overridden by the flags given."""
-    overrides = {
-        key.removeprefix("agent_"): value
-        for key, value in vars(args).items()
-        if key.startswith("agent_") and value is not None
-    }
-    return AgentSettings(**overrides)
-
-
-def _run(args: argparse.Namespace, _server_settings: Any) -> int:
-    try:
-        settings = agent_settings_from_args(args)
-    except ValidationError as exc:
-        for error in exc.errors():
-            where = error["loc"][0] if error["loc"] else "settings"
-            print(f"gpufleet agent: invalid setting {where}: {error['msg']}", file=sys.stderr)
-        return 2
+def _run(_args: argparse.Namespace, settings: AgentSettings) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -65,5 +35,5 @@ def _run(args: argparse.Namespace, _server_settings: Any) -> int:
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``agent`` command to the ``gpufleet`` parser."""
     parser = commands.add_parser("agent", help="run the Kubernetes cluster agent")
-    _add_flags(parser)
+    add_settings_flags(parser, AgentSettings, "GPUFLEET_AGENT_")
     parser.set_defaults(handler=_run)
