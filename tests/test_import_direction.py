@@ -1,6 +1,7 @@
 """Packages import each other in one direction only (see docs/architecture.md).
 
-core ← schemas ← query ← store ← auth, metrics ← api, client, agent, demo ← access_cli ← cli.
+core ← schemas ← query ← store ← auth, metrics ← api, client, agent, demo ← access_cli ←
+cluster_cli ← cli.
 A module may import its own package and any package of a lower layer; packages of one layer do
 not import each other. Imports inside functions and under ``TYPE_CHECKING`` count as well.
 """
@@ -22,8 +23,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"store"}),
     frozenset({"auth", "metrics"}),
     frozenset({"api", "client", "agent", "demo"}),
-    # The database-side ``gpufleet access`` commands, which the entry point registers.
-    frozenset({"access_cli", "cluster_cli"}),
+    # The commands that work on the database directly, which the entry point registers.
+    frozenset({"access_cli"}),
+    frozenset({"cluster_cli"}),
     frozenset({"cli", "__main__"}),
 )
 RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
