@@ -30,7 +30,7 @@ from gpufleet.metrics.types import WorkloadMetricType as M
 from gpufleet.settings import Settings
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.migrate import upgrade
-from gpufleet.store.pods import replace_pods
+from gpufleet.store.pods import record_pods
 
 SAMPLES = 1000
 SCENARIOS = {
@@ -72,7 +72,8 @@ def _seed(database_url: str) -> dict[str, str]:
         insert(engine, [document])
         pods = [{"uid": f"uid-{p}", "name": p, "phase": "Running"} for p in w.pods]
         with engine.begin() as conn:
-            replace_pods(conn, [document["id"]], {document["id"]: pods})
+            observed = datetime.now(UTC)
+            record_pods(conn, document["clusterId"], {document["id"]: (observed, pods)})
         ids[w.name] = document["id"]
     engine.dispose()
     return ids

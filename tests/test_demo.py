@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import copy
-import json
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,9 +21,9 @@ from gpufleet.schemas.workloads import QUANTITY_PATTERN, WorkloadDetailed
 from gpufleet.settings import Settings
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.tables import clusters, departments, projects, workload_nodepools, workloads
+from tests.support.reference import ReferenceValidators, load_reference
 
 ANCHOR = datetime(2026, 3, 14, 15, 9, tzinfo=UTC)
-REFERENCE = Path(__file__).resolve().parents[1] / "../shared/reference/workloads-openapi.json"
 QUANTITY = re.compile(QUANTITY_PATTERN)
 
 
@@ -266,39 +263,10 @@ def test_every_generated_workload_validates_as_workload_detailed(seed):
         WorkloadDetailed.model_validate(wire(item))
 
 
-def _nullable_to_json_schema(node: Any) -> Any:
-    """OpenAPI 3.0 ``nullable: true`` becomes "this schema, or null" in JSON Schema."""
-    if isinstance(node, list):
-        return [_nullable_to_json_schema(value) for value in node]
-    if not isinstance(node, dict):
-        return node
-    converted = {
-        key: _nullable_to_json_schema(value)
-        for key, value in node.items()
-        if key not in ("nullable", "example", "x-schema-name")
-    }
-    if node.get("nullable") is True:
-        return {"anyOf": [{"type": "null"}, converted]}
-    return converted
-
-
 @pytest.fixture(scope="module")
 def reference_validators():
-    if not REFERENCE.exists():
-        pytest.skip("the reference OpenAPI document is not present next to the repository")
-    from jsonschema import Draft202012Validator, FormatChecker
-
-    document = json.loads(REFERENCE.read_text())
-    components = _nullable_to_json_schema(copy.deepcopy(document["components"]))
-    list_schema = document["paths"]["/api/v1/workloads"]["get"]["responses"]["200"]
-    list_schema = _nullable_to_json_schema(list_schema["content"]["application/json"]["schema"])
-
-    def validator(schema: dict) -> Draft202012Validator:
-        return Draft202012Validator(
-            {**schema, "components": components}, format_checker=FormatChecker()
-        )
-
-    return validator(list_schema), validator({"$ref": "#/components/schemas/WorkloadDetailed"})
+    validators = ReferenceValidators(load_reference("workloads-openapi.json"))
+    return validators.response("/api/v1/workloads"), validators.schema("WorkloadDetailed")
 
 
 def test_api_output_of_a_seeded_store_validates_against_the_reference(

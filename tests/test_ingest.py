@@ -55,7 +55,8 @@ def test_replaying_the_same_update_is_idempotent(client):
     again = _post(client, item)
     assert first == again == {"accepted": 1, "stale": 0, "deleted": 0, "refused": []}
     history = client.get(f"/api/v1/workloads/{item['id']}/history").json()
-    assert [r["phase"] for r in history["records"]] == ["Pending"]
+    phases = [r["spec"]["phaseUpdate"]["phase"] for r in history["records"]]
+    assert phases == ["Pending"]
 
 
 def test_duplicate_ids_in_one_batch_keep_the_newest(client):
@@ -82,7 +83,10 @@ def test_phase_accounting_matches_hand_computed_durations(client):
     assert stored["phaseUpdatedAt"] == at(600)
     assert stored["completedAt"] == at(600)
     history = client.get(f"/api/v1/workloads/{workload_id}/history").json()["records"]
-    assert [(r["phase"], r["time"]) for r in history] == [
+    transitions = [
+        (r["spec"]["phaseUpdate"]["phase"], r["meta"]["creationTimestamp"]) for r in history
+    ]
+    assert transitions == [
         ("Completed", at(600)),
         ("Running", at(450)),
         ("Pending", at(400)),

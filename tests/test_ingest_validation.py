@@ -78,7 +78,7 @@ def test_a_bad_item_rejects_the_whole_batch_naming_its_index(client):
         ({"name": "n" * 254}, "name"),
         ({"projectId": "p" * 65}, "projectId"),
         ({"runningPods": -(2**63)}, "runningPods"),
-        ({"pods": [{"name": "a", "uid": "same", "phase": "Running"}] * 2}, "uids"),
+        ({"pods": [{"name": "a", "uid": str(uuid.UUID(int=7)), "phase": "Running"}] * 2}, "uids"),
         ({"pods": [{"name": "a", "phase": "Running"}]}, "uid"),
         ({"unknownField": 1}, "unknownField"),
         ({"observedAt": "9999-12-31T23:59:59Z"}, "future"),

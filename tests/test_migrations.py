@@ -1,14 +1,22 @@
-"""The single migration builds exactly the schema that ``store/tables.py`` describes."""
+"""The one migration chain builds exactly the schema that ``store/tables.py`` describes and
+carries stored rows forward."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from gpufleet.settings import Settings
+from gpufleet.store.engine import create_store_engine
 from gpufleet.store.migrate import MIGRATIONS, alembic_config, current_revision, upgrade
-from gpufleet.store.tables import metadata
+from gpufleet.store.tables import metadata, workload_phase_history, workload_pods
+from tests.conftest import DATABASE
 
 
 def test_migrated_schema_matches_the_table_definitions(engine):
@@ -25,16 +33,79 @@ def test_every_table_exists_with_its_columns(engine):
         assert columns == {c.name for c in table.columns}, table.name
 
 
-def test_there_is_one_revision_and_the_database_is_at_it(engine):
+def test_there_is_one_chain_and_the_database_is_at_its_head(engine):
     scripts = ScriptDirectory.from_config(alembic_config())
-    assert scripts.get_heads() == ["0001"]
-    assert [p.name for p in (MIGRATIONS / "versions").glob("*.py") if p.name != "__init__.py"] == [
-        next(p.name for p in (MIGRATIONS / "versions").glob("0001_*.py"))
-    ]
-    assert current_revision(engine) == "0001"
+    assert scripts.get_heads() == ["0002"]
+    chain = [script.revision for script in scripts.walk_revisions()]
+    assert chain == ["0002", "0001"]
+    files = sorted(p.name for p in (MIGRATIONS / "versions").glob("0*.py"))
+    assert [name[:4] for name in files] == ["0001", "0002"]
+    assert current_revision(engine) == "0002"
 
 
 def test_upgrading_again_is_harmless(engine):
     upgrade(engine)
     upgrade(engine)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
+
+
+@pytest.fixture
+def empty_engine(request, tmp_path):
+    if DATABASE == "sqlite":
+        engine = create_store_engine(Settings(database_url=f"sqlite:///{tmp_path / 'old.db'}"))
+    else:
+        server = request.getfixturevalue("postgres_server")
+        url = server.create_database(f"old_{uuid.uuid4().hex[:12]}")
+        engine = create_store_engine(Settings(database_url=url))
+    yield engine
+    engine.dispose()
+
+
+def test_pods_and_transitions_of_the_first_schema_are_carried_forward(empty_engine):
+    upgrade(empty_engine, "0001")
+    workload = str(uuid.uuid4())
+    created = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    with empty_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO workloads (id, tenant_id, cluster_id, name, type, category, "
+                "namespace, project_id, project_name, department_id, department_name, source, "
+                "phase, k8s_phase, priority_class_name, allocated_gpu, requested_gpu, "
+                "running_pods, created_at, updated_at, phase_updated_at, k8s_phase_updated_at, "
+                "pending_seconds_before, running_seconds_before, search_text, document) VALUES "
+                "(:id, 1, :cluster, 'w', 'Training', 'Train', 'ns', '1', 'p', '2', 'd', 'CLI', "
+                "'Running', 'Running', 'train', 1, 1, 1, :t, :t, :t, :t, 0, 0, 'w', '{}')"
+            ),
+            {"id": workload, "cluster": str(uuid.uuid4()), "t": created},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO workload_pods (workload_id, uid, name, node_name, phase, document) "
+                "VALUES (:w, 'pod-uid', 'w-0', 'node-1', 'Running', :doc)"
+            ),
+            {"w": workload, "doc": '{"name": "w-0", "nodepool": "pool-a"}'},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO workload_phase_history (workload_id, phase, message, at) VALUES "
+                "(:w, 'Pending', NULL, :t), (:w, 'Running', 'started', :t2)"
+            ),
+            {"w": workload, "t": created, "t2": created + timedelta(seconds=5)},
+        )
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        pod = conn.execute(sa.select(workload_pods)).one()
+        history = conn.execute(
+            sa.select(workload_phase_history.c.phase, workload_phase_history.c.message).order_by(
+                workload_phase_history.c.at
+            )
+        ).all()
+    assert (pod.id, pod.workload_id, pod.name, pod.node_name, pod.k8s_phase) == (
+        "pod-uid",
+        workload,
+        "w-0",
+        "node-1",
+        "Running",
+    )
+    assert (pod.nodepool, pod.created_at, pod.deleted_at) == ("pool-a", created, None)
+    assert [tuple(row) for row in history] == [("Pending", ""), ("Running", "started")]

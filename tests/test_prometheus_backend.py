@@ -30,7 +30,7 @@ from gpufleet.settings import Settings
 from gpufleet.settings_flags import settings_from_flags
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.migrate import upgrade
-from gpufleet.store.pods import replace_pods
+from gpufleet.store.pods import record_pods
 from tests.conftest import ADMIN_ID, ADMIN_SECRET
 from tests.support import prometheus as data
 from tests.support.factories import insert, workload
@@ -462,10 +462,10 @@ def test_pod_names_are_matched_literally(shared, t0, pod):
     document = workload(namespace="team-a", gpus=1.0)
     insert(engine, [document])
     with engine.begin() as conn:
-        replace_pods(
+        record_pods(
             conn,
-            [document["id"]],
-            {document["id"]: [{"uid": "u", "name": pod, "phase": "Running"}]},
+            document["clusterId"],
+            {document["id"]: (datetime.now(UTC), [{"uid": "u", "name": pod, "phase": "Running"}])},
         )
     body = fetch_metrics(client, document["id"], [M.GPU_UTILIZATION, M.POD_COUNT], t0, t0 + 600, 5)
     assert [m["values"] for m in body["measurements"]] == [[], []]

@@ -186,6 +186,12 @@ class Settings(BaseSettings):
     metrics_retention_interval_seconds: int = Field(
         3600, ge=0, le=7 * 86_400, description="How often old samples are deleted (0 disables)."
     )
+    events_retention_days: int = Field(
+        14, ge=1, le=3650, description="Days a workload's Kubernetes events are kept."
+    )
+    events_retention_interval_seconds: int = Field(
+        3600, ge=0, le=7 * 86_400, description="How often old events are deleted (0 disables)."
+    )
 
     prometheus_url: str | None = Field(
         None,

@@ -59,7 +59,7 @@ def report(
         "pods": [
             {
                 "name": f"job-{workload_id[:8]}-0",
-                "uid": f"pod-{workload_id}",
+                "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"pod/{workload_id}")),
                 "nodeName": "node-a",
                 "phase": "Running" if phase == "Running" else "Pending",
                 "gpuIndices": ["0"],

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 
 from gpufleet.settings import Settings
-from gpufleet.store.pods import replace_pods
+from gpufleet.store.pods import record_pods
 from tests.conftest import ADMIN_ID, ADMIN_SECRET
 from tests.support import prometheus as data
-from tests.support.factories import insert, workload
+from tests.support.factories import CLUSTER_ID, insert, workload
 
 
 def copy_tsdb(tsdb, tmp):
@@ -52,8 +52,9 @@ def seed_workloads(engine) -> dict[str, str]:
         ]
         for w in data.WORKLOADS
     }
+    observed = datetime.now(UTC)
     with engine.begin() as conn:
-        replace_pods(conn, list(pods), pods)
+        record_pods(conn, CLUSTER_ID, {wid: (observed, listed) for wid, listed in pods.items()})
     return {name: doc["id"] for name, doc in documents.items()}
 
 

@@ -21,6 +21,7 @@ from gpufleet.api.routes import (
     api_docs,
     history,
     ingest,
+    ingest_events,
     ingest_metrics,
     metrics,
     pods,
@@ -119,13 +120,14 @@ def create_app(
     app.include_router(tokens.router)
     # Before the workloads router, so /telemetry is not read as a workload id.
     app.include_router(telemetry.router)
+    app.include_router(pods.router)
     app.include_router(workloads.router)
     app.include_router(workload_fields.router)
     app.include_router(metrics.router)
     app.include_router(ingest_metrics.router)
     app.include_router(access.router)
     app.include_router(history.router)
-    app.include_router(pods.router)
+    app.include_router(ingest_events.router)
     app.include_router(ingest.router)
     app.include_router(api_docs.router)
     mount_dashboard(app)

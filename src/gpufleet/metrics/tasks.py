@@ -1,4 +1,4 @@
-"""Periodic metrics work: retention of embedded samples and idle-GPU figures.
+"""Periodic work: retention of embedded samples and of workload events, idle-GPU figures.
 
 Each task is a plain function (call it directly in tests); ``MetricsTasks`` runs them on
 their intervals from the app's lifespan, off the event loop, and stops them on shutdown.
@@ -18,6 +18,7 @@ from gpufleet.core.times import to_ms
 from gpufleet.metrics.backend import IdleRule, MetricsBackend
 from gpufleet.settings import Settings
 from gpufleet.store.dialect import without_statement_timeout
+from gpufleet.store.events import delete_events_before
 from gpufleet.store.metric_samples import delete_samples_before
 from gpufleet.store.metric_targets import running_gpu_targets, write_idle_gpus
 
@@ -31,6 +32,13 @@ def enforce_retention(engine: Engine, retention_days: int, now: datetime) -> int
         # Maintenance, not a request: a large first deletion may outlast the statement timeout.
         without_statement_timeout(conn)
         return delete_samples_before(conn, cutoff)
+
+
+def enforce_event_retention(engine: Engine, retention_days: int, now: datetime) -> int:
+    """Delete workload events last seen before the retention; returns how many were deleted."""
+    with engine.begin() as conn:
+        without_statement_timeout(conn)
+        return delete_events_before(conn, now - timedelta(days=retention_days))
 
 
 def refresh_idle_gpus(
@@ -67,6 +75,16 @@ class MetricsTasks:
                     settings.metrics_retention_interval_seconds,
                     lambda: enforce_retention(
                         engine, settings.metrics_retention_days, datetime.now(UTC)
+                    ),
+                )
+            )
+        if settings.events_retention_interval_seconds > 0:
+            self._jobs.append(
+                (
+                    "event retention",
+                    settings.events_retention_interval_seconds,
+                    lambda: enforce_event_retention(
+                        engine, settings.events_retention_days, datetime.now(UTC)
                     ),
                 )
             )

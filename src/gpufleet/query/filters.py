@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -57,7 +57,7 @@ def split_terms(parameter_values: Iterable[str]) -> list[str]:
     return [t for t in terms if t != ""]
 
 
-def parse_term(raw: str) -> FilterTerm:
+def parse_term(raw: str, fields: Mapping[str, WorkloadField] = WORKLOAD_FIELDS) -> FilterTerm:
     """Parse and validate one term; raise ``QueryError`` naming it when it is wrong."""
     if len(raw) > MAX_TERM_LENGTH:
         raise QueryError("filterBy", f"term is longer than {MAX_TERM_LENGTH} characters")
@@ -69,7 +69,7 @@ def parse_term(raw: str) -> FilterTerm:
             + " ".join(op.value for op in Operator),
         )
     name, op_text, value_text = match.groups()
-    field = WORKLOAD_FIELDS.get(name)
+    field = fields.get(name)
     if field is None:
         raise QueryError("filterBy", f"term {raw!r}: unknown field {name!r}")
     operator = Operator(op_text)
@@ -85,13 +85,17 @@ def parse_term(raw: str) -> FilterTerm:
     return FilterTerm(field, operator, _parse_value(raw, field, operator, value_text), raw)
 
 
-def parse_filters(parameter_values: Iterable[str] | None) -> tuple[FilterTerm, ...]:
+def parse_filters(
+    parameter_values: Iterable[str] | None,
+    fields: Mapping[str, WorkloadField] = WORKLOAD_FIELDS,
+) -> tuple[FilterTerm, ...]:
+    """Parse every term against ``fields`` (the workload fields unless another resource's)."""
     if not parameter_values:
         return ()
     raw_terms = split_terms(parameter_values)
     if len(raw_terms) > MAX_TERMS:
         raise QueryError("filterBy", f"at most {MAX_TERMS} terms are allowed")
-    return tuple(parse_term(raw) for raw in raw_terms)
+    return tuple(parse_term(raw, fields) for raw in raw_terms)
 
 
 def _parse_value(raw: str, field: WorkloadField, operator: Operator, text: str) -> FilterValue:

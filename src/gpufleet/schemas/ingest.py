@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.core.workload_fields import WORKLOAD_CATALOGUE, FieldKind
-from gpufleet.schemas.pods import WorkloadPod
+from gpufleet.schemas.pods import IngestPod
 from gpufleet.schemas.workloads import Condition, WorkloadDetailed
 
 # Integers are stored in 32-bit columns; larger values are refused here, not by the database.
@@ -38,7 +38,7 @@ class IngestWorkload(WorkloadDetailed):
     model_config = ConfigDict(extra="forbid", use_enum_values=True, allow_inf_nan=False)
 
     observedAt: AwareDatetime
-    pods: list[WorkloadPod] = Field(default_factory=list, max_length=10_000)
+    pods: list[IngestPod] = Field(default_factory=list, max_length=10_000)
     phaseUpdatedAt: datetime | None = None
     k8sPhaseUpdatedAt: datetime | None = None
     updatedAt: datetime | None = None

@@ -22,7 +22,7 @@ from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
 from gpufleet.store.dialect import epoch_ms, upsert_with
 from gpufleet.store.history import record_transitions
 from gpufleet.store.organisation import record_cluster, record_organisation
-from gpufleet.store.pods import replace_pods
+from gpufleet.store.pods import delete_pods_of, record_pods
 from gpufleet.store.tables import workload_nodepools, workloads
 from gpufleet.store.types import UtcDateTime
 from gpufleet.store.workload_documents import nodepool_rows, workload_row
@@ -169,6 +169,7 @@ def _soft_delete(
             )
             .values(deleted_at=now, observed_at=observed)
         ).rowcount
+        delete_pods_of(conn, chunk, now)
     return deleted
 
 
@@ -223,11 +224,11 @@ def ingest_workloads(
                 for r in returned
             ),
         )
-        replace_pods(
+        record_pods(
             conn,
-            applied,
+            cluster_id,
             {
-                str(item["id"]): item.get("pods") or ()
+                str(item["id"]): (truncate_to_ms(item["observedAt"]), item.get("pods") or ())
                 for item in unique
                 if str(item["id"]) in applied
             },

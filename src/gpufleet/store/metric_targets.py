@@ -49,7 +49,7 @@ def running_gpu_targets(conn: Connection) -> list[WorkloadTarget]:
     pods_statement = (
         sa.select(workload_pods.c.workload_id, workload_pods.c.name)
         .join(workloads, W.id == workload_pods.c.workload_id)
-        .where(live)
+        .where(live, workload_pods.c.deleted_at.is_(None))
         .order_by(workload_pods.c.workload_id, workload_pods.c.name)
     )
     pods: dict[str, list[str]] = {}

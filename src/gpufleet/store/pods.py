@@ -1,46 +1,283 @@
-"""The pods of each workload, as the cluster agent last reported them."""
+"""Pods of workloads: written from the agent's workload reports, listed and counted in SQL.
+
+A pod is keyed by its uid. A report of a workload carries all its pods: those reported are
+upserted (a pod may move to another workload when its owner changes), those no longer reported
+are soft-deleted. A pod row of another cluster is never overwritten: the upsert's WHERE decides
+it in the statement. A pod is visible to a reader exactly when its workload is.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.store.tables import workload_pods
+from gpufleet.core.times import format_rfc3339
+from gpufleet.query.fields import WorkloadField
+from gpufleet.query.pods import PodPage, PodSelection
+from gpufleet.store.dialect import upsert_with
+from gpufleet.store.tables import workload_pods, workloads
+from gpufleet.store.workload_filters import compare, scope_condition
+
+# Kubernetes pod phases after which a pod runs no more.
+_FINISHED_PHASES = ("Succeeded", "Failed")
+# Wire keys kept in the document as reported (never filtered or sorted on).
+_DOCUMENT_KEYS = (
+    "priorityClassName",
+    "containers",
+    "requestedResources",
+    "allocatedResources",
+    "tolerations",
+    "nodeAffinity",
+    "requestedNodePools",
+    "ip",
+    "gpuIndices",
+)
 
 
-def replace_pods(
-    conn: Connection,
-    workload_ids: Collection[str],
-    pods_by_workload: Mapping[str, Iterable[Mapping[str, Any]]],
-) -> None:
-    """Make the stored pods of ``workload_ids`` exactly the given ones (wire-shaped dicts)."""
-    if not workload_ids:
-        return
-    conn.execute(workload_pods.delete().where(workload_pods.c.workload_id.in_(workload_ids)))
-    rows = [
-        {
-            "workload_id": workload_id,
-            "uid": pod["uid"],
-            "name": pod["name"],
-            "node_name": pod.get("nodeName"),
-            "phase": pod["phase"],
-            "document": dict(pod),
+def _json_ready(value: Any) -> Any:
+    return orjson.loads(orjson.dumps(value))
+
+
+def _pod_row(
+    pod: Mapping[str, Any], workload_id: str, cluster_id: str, observed: datetime
+) -> dict[str, Any]:
+    phase = str(pod["phase"])
+    completed = pod.get("completedAt") or (observed if phase in _FINISHED_PHASES else None)
+    revision = pod.get("revisionId")
+    return {
+        "id": str(pod["uid"]),
+        "workload_id": workload_id,
+        "cluster_id": cluster_id,
+        "name": pod["name"],
+        "node_name": pod.get("nodeName"),
+        "nodepool": pod.get("nodepool"),
+        "k8s_phase": phase,
+        "revision_id": str(revision) if revision else None,
+        "created_at": pod.get("createdAt") or observed,
+        "completed_at": completed if phase in _FINISHED_PHASES else None,
+        "deleted_at": None,
+        "updated_at": observed,
+        "k8s_phase_updated_at": observed,
+        "document": _json_ready({key: pod[key] for key in _DOCUMENT_KEYS if pod.get(key)}),
+    }
+
+
+def _upsert_statement(dialect: str) -> sa.Insert:
+    stored = workload_pods.c
+
+    def assignments(new: Any) -> dict[str, Any]:
+        values = {
+            name: new[name]
+            for name in (
+                "workload_id",
+                "name",
+                "node_name",
+                "nodepool",
+                "k8s_phase",
+                "revision_id",
+                "completed_at",
+                "deleted_at",
+                "updated_at",
+                "document",
+            )
         }
-        for workload_id in sorted(workload_ids)
-        for pod in pods_by_workload.get(workload_id, ())
+        values["k8s_phase_updated_at"] = sa.case(
+            (stored.k8s_phase != new.k8s_phase, new.updated_at),
+            else_=stored.k8s_phase_updated_at,
+        )
+        # A pod cannot have been created after it was first seen: the earliest time stands.
+        values["created_at"] = sa.case(
+            (new.created_at < stored.created_at, new.created_at), else_=stored.created_at
+        )
+        return values
+
+    return upsert_with(
+        dialect,
+        workload_pods,
+        ["id"],
+        assignments,
+        lambda new: sa.and_(
+            stored.cluster_id == new.cluster_id, new.updated_at >= stored.updated_at
+        ),
+    ).returning(stored.id)
+
+
+def record_pods(
+    conn: Connection,
+    cluster_id: str,
+    reported: Mapping[str, tuple[datetime, Iterable[Mapping[str, Any]]]],
+) -> int:
+    """Make the live pods of each reported workload the ones reported with it.
+
+    ``reported`` maps a workload id (already written for ``cluster_id``) to its observation
+    time and its pods. Returns how many pods were written.
+    """
+    if not reported:
+        return 0
+    rows = [
+        _pod_row(pod, workload_id, cluster_id, observed)
+        for workload_id, (observed, pods) in sorted(reported.items())
+        for pod in pods
     ]
+    written = 0
     if rows:
-        conn.execute(workload_pods.insert(), rows)
+        rows.sort(key=lambda row: row["id"])
+        written = len(conn.execute(_upsert_statement(conn.dialect.name), rows).all())
+    by_workload: dict[str, list[str]] = {workload_id: [] for workload_id in reported}
+    for row in rows:
+        by_workload[row["workload_id"]].append(row["id"])
+    for workload_id, (observed, _) in sorted(reported.items()):
+        _delete_unreported(conn, workload_id, by_workload[workload_id], observed)
+    return written
 
 
-def list_pods(conn: Connection, workload_id: str) -> list[dict[str, Any]]:
-    """The last reported pods of one workload, by name, as the agent sent them."""
-    statement = (
-        sa.select(workload_pods.c.document)
-        .where(workload_pods.c.workload_id == workload_id)
-        .order_by(workload_pods.c.name, workload_pods.c.uid)
+def _delete_unreported(
+    conn: Connection, workload_id: str, kept: Collection[str], observed: datetime
+) -> None:
+    stored = workload_pods.c
+    conn.execute(
+        workload_pods.update()
+        .where(
+            stored.workload_id == workload_id,
+            stored.deleted_at.is_(None),
+            stored.id.not_in(sorted(kept)),
+        )
+        .values(deleted_at=observed, updated_at=observed)
     )
-    return [row.document for row in conn.execute(statement)]
+
+
+def delete_pods_of(conn: Connection, workload_ids: Collection[str], now: datetime) -> None:
+    """Soft-delete the live pods of deleted workloads."""
+    stored = workload_pods.c
+    conn.execute(
+        workload_pods.update()
+        .where(stored.workload_id.in_(sorted(workload_ids)), stored.deleted_at.is_(None))
+        .values(deleted_at=now, updated_at=now)
+    )
+
+
+def _term_condition(term) -> sa.ColumnElement[bool]:
+    return compare(workload_pods.c[term.field.column], term.operator, term.value)
+
+
+def _conditions(selection: PodSelection) -> list[sa.ColumnElement[bool]]:
+    stored = workload_pods.c
+    conditions = [
+        stored.deleted_at.is_not(None) if selection.deleted else stored.deleted_at.is_(None)
+    ]
+    if selection.workload_id is not None:
+        conditions.append(stored.workload_id == selection.workload_id)
+    if selection.completed is not None:
+        finished = stored.completed_at.is_not(None)
+        conditions.append(finished if selection.completed else ~finished)
+    conditions.extend(_term_condition(term) for term in selection.filters)
+    if selection.search:
+        conditions.append(sa.func.lower(stored.name).contains(selection.search, autoescape=True))
+    if not selection.scope.everything:
+        conditions.append(scope_condition(selection.scope))
+    return conditions
+
+
+def _from(selection: PodSelection, full: bool) -> Any:
+    """Pods, joined to their workloads only when the scope or the answer needs them."""
+    if selection.scope.everything and not full:
+        return workload_pods
+    return workload_pods.join(workloads, workloads.c.id == workload_pods.c.workload_id)
+
+
+def _order(dialect: str, field: WorkloadField, descending: bool) -> list[Any]:
+    column = workload_pods.c[field.column]
+    tiebreak = workload_pods.c.id
+    if descending:
+        primary = column.desc().nulls_first() if dialect == "sqlite" else column.desc()
+        return [primary, tiebreak.desc()]
+    primary = column.asc().nulls_last() if dialect == "sqlite" else column.asc()
+    return [primary, tiebreak.asc()]
+
+
+def list_pods(conn: Connection, page: PodPage) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of pods in the Run:ai ``Pod`` shape, and the next offset."""
+    selection = page.selection
+    ids = (
+        sa.select(workload_pods.c.id)
+        .select_from(_from(selection, full=False))
+        .where(*_conditions(selection))
+        .order_by(*_order(conn.dialect.name, page.sort, page.descending))
+        .offset(page.offset)
+        .limit(page.limit + 1)
+    )
+    found = list(conn.execute(ids).scalars())
+    next_offset = page.offset + page.limit if len(found) > page.limit else None
+    found = found[: page.limit]
+    return _read_pods(conn, found, page.full), next_offset
+
+
+def count_pods(conn: Connection, selection: PodSelection) -> int:
+    statement = (
+        sa.select(sa.func.count())
+        .select_from(_from(selection, full=False))
+        .where(*_conditions(selection))
+    )
+    return int(conn.execute(statement).scalar_one())
+
+
+def _read_pods(conn: Connection, ids: list[str], full: bool) -> list[dict[str, Any]]:
+    """The wire pods of ``ids``, in that order (one primary-key read per page)."""
+    if not ids:
+        return []
+    statement = (
+        sa.select(
+            workload_pods,
+            workloads.c.tenant_id,
+            workloads.c.project_id,
+            workloads.c.project_name,
+            workloads.c.name.label("workload_name"),
+        )
+        .select_from(workload_pods.join(workloads, workloads.c.id == workload_pods.c.workload_id))
+        .where(workload_pods.c.id.in_(ids))
+    )
+    rows = {row.id: row for row in conn.execute(statement)}
+    return [_wire_pod(rows[pod_id], full) for pod_id in ids if pod_id in rows]
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else format_rfc3339(value)
+
+
+def _wire_pod(row: Any, full: bool) -> dict[str, Any]:
+    document = dict(row.document)
+    pod = {
+        "id": row.id,
+        "name": row.name,
+        "workloadId": row.workload_id,
+        "clusterId": row.cluster_id,
+        "projectId": row.project_id,
+        "nodeName": row.node_name,
+        "currentNodePool": row.nodepool,
+        "requestedNodePools": document.get("requestedNodePools") or [],
+        "k8sPhase": row.k8s_phase,
+        "priorityClassName": document.get("priorityClassName") or "",
+        "revisionId": row.revision_id,
+        "ip": document.get("ip"),
+        "createdAt": _time(row.created_at),
+        "completedAt": _time(row.completed_at),
+        "containers": document.get("containers") or [],
+        "requestedResources": document.get("requestedResources"),
+        "allocatedResources": document.get("allocatedResources"),
+        "tenantId": row.tenant_id,
+        "updatedAt": _time(row.updated_at),
+        "k8sPhaseUpdatedAt": _time(row.k8s_phase_updated_at),
+        "deletedAt": _time(row.deleted_at),
+    }
+    for key in ("tolerations", "nodeAffinity", "gpuIndices"):
+        if key in document:
+            pod[key] = document[key]
+    if full:
+        pod["projectName"] = row.project_name
+        pod["workloadName"] = row.workload_name
+    return pod

@@ -174,7 +174,7 @@ metric_samples = Table(
     sqlite_with_rowid=False,
 )
 
-# Phase transitions of each workload, newest first when read.
+# Phase transitions of each workload; the history interleaves them with workload_events.
 workload_phase_history = Table(
     "workload_phase_history",
     metadata,
@@ -183,29 +183,83 @@ workload_phase_history = Table(
     ),
     Column("workload_id", String(36), nullable=False),
     Column("phase", String(32), nullable=False),
-    Column("message", Text),
+    # The reference's PhaseUpdate requires a message: "" when the phase came without one.
+    Column("message", Text, nullable=False),
     Column("at", UtcDateTime, nullable=False),
     # One row per transition: replays and concurrent writers insert it at most once.
     Index(None, "workload_id", "at", "phase", unique=True),
 )
 
-# The pods of each workload as the cluster agent last reported them.
-workload_pods = Table(
-    "workload_pods",
+# Kubernetes events of a workload and of the objects below it. Repeats of one Kubernetes
+# event are one row: ``count`` and ``created_at`` (the latest occurrence) move forward.
+workload_events = Table(
+    "workload_events",
     metadata,
+    # The Kubernetes event's uid.
+    Column("id", String(36), primary_key=True),
     Column(
         "workload_id",
         String(36),
         ForeignKey("workloads.id", ondelete="CASCADE"),
-        primary_key=True,
+        nullable=False,
     ),
-    Column("uid", String(64), primary_key=True),
+    Column("cluster_id", String(36), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("reason", String(128), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("source", String(253), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("object_kind", String(64), nullable=False),
+    Column("object_name", String(253), nullable=False),
+    Column("object_namespace", String(253), nullable=False),
+    Column("object_uid", String(36), nullable=False),
+    # A workload's events newest (or oldest) first is a range of this index.
+    Index(None, "workload_id", "created_at", "id"),
+    # Retention deletes by age across all workloads.
+    Index(None, "created_at"),
+)
+
+# The pods of each workload as the cluster agent reported them; a pod no longer reported
+# keeps its row with ``deleted_at`` set. ``document`` holds the nested wire parts
+# (containers, resources, tolerations, affinity) that are returned but never filtered.
+workload_pods = Table(
+    "workload_pods",
+    metadata,
+    # The pod's uid (64 wide: rows kept from before uids were checked to be UUIDs).
+    Column("id", String(64), primary_key=True),
+    Column(
+        "workload_id",
+        String(36),
+        ForeignKey("workloads.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("cluster_id", String(36), nullable=False),
     Column("name", String(253), nullable=False),
     Column("node_name", String(253)),
-    Column("phase", String(32), nullable=False),
+    Column("nodepool", String(253)),
+    Column("k8s_phase", String(64), nullable=False),
+    Column("revision_id", String(36)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("completed_at", UtcDateTime),
+    Column("deleted_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("k8s_phase_updated_at", UtcDateTime, nullable=False),
     Column("document", Json, nullable=False),
-    Index(None, "name"),
 )
+# Every PodsSort field gets (column, id), so a sorted page is an index range scan; the first
+# also serves one workload's pods.
+for _name in (
+    "workload_id",
+    "cluster_id",
+    "revision_id",
+    "node_name",
+    "nodepool",
+    "created_at",
+    "completed_at",
+    "deleted_at",
+):
+    Index(None, workload_pods.c[_name], workload_pods.c.id)
 
 # Access rules bind a subject (an access key, an external user or group) to a role in a scope.
 access_rules = Table(

@@ -39,7 +39,8 @@ def field_expression(dialect: str, now: datetime, field: WorkloadField) -> sa.Co
     return workloads.c[field.column]
 
 
-def _compare(expression: sa.ColumnElement[Any], operator: Operator, value: Any):
+def compare(expression: sa.ColumnElement[Any], operator: Operator, value: Any):
+    """One filter operator applied to a column; negations also match NULL."""
     match operator:
         case Operator.EQ:
             return expression == value
@@ -70,7 +71,7 @@ def term_condition(dialect: str, now: datetime, term: FilterTerm) -> sa.ColumnEl
         exists = (
             sa.select(sa.literal(1))
             .where(pools.c.workload_id == workloads.c.id)
-            .where(_compare(pools.c.nodepool, positive, term.value))
+            .where(compare(pools.c.nodepool, positive, term.value))
             .exists()
         )
         return ~exists if term.operator in _NEGATIVE else exists
@@ -80,7 +81,7 @@ def term_condition(dialect: str, now: datetime, term: FilterTerm) -> sa.ColumnEl
         value = sa.literal(int(value), sa.BigInteger)
     elif term.field.kind in (FieldKind.NUMBER, FieldKind.INTEGER):
         value = sa.literal(value, sa.Float)
-    return _compare(field_expression(dialect, now, term.field), term.operator, value)
+    return compare(field_expression(dialect, now, term.field), term.operator, value)
 
 
 def scope_condition(scope: WorkloadScope) -> sa.ColumnElement[bool]:

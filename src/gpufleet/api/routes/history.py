@@ -1,4 +1,4 @@
-"""``/api/v1/workloads/{workloadId}/history``: the phase transitions of a workload."""
+"""``/api/v1/workloads/{workloadId}/history`` and ``/events``: what happened to a workload."""
 
 from __future__ import annotations
 
@@ -6,36 +6,45 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.deps import Db, Now
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
 from gpufleet.query.listing import MAX_LIMIT, MAX_OFFSET
+from gpufleet.schemas.enums import SortOrder
 from gpufleet.schemas.errors import error_responses
-from gpufleet.store.history import list_transitions
+from gpufleet.schemas.events import EventList, HistoryList
+from gpufleet.store.events import list_events
+from gpufleet.store.history import list_history
 
-router = APIRouter(prefix="/api/v1/workloads", tags=["Workloads"])
+router = APIRouter(prefix="/api/v1/workloads", tags=["Events"])
+
+OffsetParam = Annotated[
+    int,
+    Query(
+        ge=0, le=MAX_OFFSET, description="The offset of the first item returned in the collection."
+    ),
+]
+LimitParam = Annotated[
+    int, Query(ge=1, le=MAX_LIMIT, description="The maximum number of entries to return.")
+]
 
 
-class PhaseTransition(BaseModel):
-    phase: str
-    message: str | None
-    time: str = Field(description="When the workload entered the phase (RFC 3339, UTC).")
-
-
-class PhaseHistory(BaseModel):
-    next: int | None = Field(None, description="Offset of the next page; absent on the last.")
-    records: list[PhaseTransition]
+def _paged(key: str, items: list, next_offset: int | None) -> Response:
+    body: dict = {key: items} if next_offset is None else {"next": next_offset, key: items}
+    return json_response(body)
 
 
 @router.get(
     "/{workloadId}/history",
-    summary="Get the phase history of a workload.",
-    description="The phase transitions of a workload, newest first, paged.",
+    summary="Get the workload history.",
+    description=(
+        "The phase changes of a workload and the Kubernetes events of it and the objects below "
+        "it, interleaved, newest first."
+    ),
     operation_id="get_workload_history",
-    response_model=PhaseHistory,
+    response_model=HistoryList,
     response_model_exclude_none=True,
     responses=error_responses(400, 401, 403, 404, 500, 503),
 )
@@ -44,16 +53,43 @@ def get_workload_history(
     conn: Db,
     now: Now,
     workloadId: WorkloadIdParam,
-    offset: Annotated[
-        int, Query(ge=0, le=MAX_OFFSET, description="The offset of the first record returned.")
-    ] = 0,
-    limit: Annotated[
-        int, Query(ge=1, le=MAX_LIMIT, description="The maximum number of records to return.")
-    ] = 50,
+    offset: OffsetParam = 0,
+    limit: LimitParam = 50,
 ) -> Response:
     workload = get_workload_or_404(conn, workloadId, now, scope)
-    records, next_offset = list_transitions(conn, workload["id"], offset=offset, limit=limit)
-    body: dict = {"records": records}
-    if next_offset is not None:
-        body = {"next": next_offset, "records": records}
-    return json_response(body)
+    records, next_offset = list_history(conn, workload["id"], offset=offset, limit=limit)
+    return _paged("records", records, next_offset)
+
+
+@router.get(
+    "/{workloadId}/events",
+    summary="Get the workload events.",
+    description=(
+        "The Kubernetes events of a workload and of the objects below it (pods, pod groups, "
+        "jobs), repeats of one event coalesced, by time."
+    ),
+    operation_id="get_workload_events",
+    response_model=EventList,
+    response_model_exclude_none=True,
+    responses=error_responses(400, 401, 403, 404, 500, 503),
+)
+def get_workload_events(
+    scope: ReadScope,
+    conn: Db,
+    now: Now,
+    workloadId: WorkloadIdParam,
+    offset: OffsetParam = 0,
+    limit: LimitParam = 50,
+    sortOrder: Annotated[
+        SortOrder, Query(description="Sort results in descending or ascending order.")
+    ] = SortOrder.DESC,
+) -> Response:
+    workload = get_workload_or_404(conn, workloadId, now, scope)
+    events, next_offset = list_events(
+        conn,
+        workload["id"],
+        descending=sortOrder is SortOrder.DESC,
+        offset=offset,
+        limit=limit,
+    )
+    return _paged("events", events, next_offset)

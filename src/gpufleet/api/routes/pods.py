@@ -1,31 +1,147 @@
-"""``/api/v1/workloads/{workloadId}/pods``: the pods the cluster agent last reported."""
+"""``/api/v1/workloads/pods``, ``/pods/count`` and ``/{workloadId}/pods``: pods in Run:ai's shape.
+
+A pod is visible exactly when its workload is: the caller's scope is applied in the same SQL
+statement as the filters.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.deps import Db, Now
 from gpufleet.api.responses import json_response
-from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
+from gpufleet.api.routes.history import LimitParam, OffsetParam
+from gpufleet.api.routes.workloads import (
+    DeletedParam,
+    SearchParam,
+    WorkloadIdParam,
+    get_workload_or_404,
+)
+from gpufleet.query.pods import POD_FIELDS, build_pod_page, build_pod_selection
+from gpufleet.schemas.enums import SortOrder
 from gpufleet.schemas.errors import error_responses
-from gpufleet.schemas.pods import WorkloadPods
-from gpufleet.store.pods import list_pods
+from gpufleet.schemas.pods import PodCount, PodList, PodVerbosity
+from gpufleet.store.pods import count_pods, list_pods
 
-router = APIRouter(prefix="/api/v1/workloads", tags=["Workloads"])
+router = APIRouter(prefix="/api/v1/workloads", tags=["Pods"])
+
+PodSortField = StrEnum("PodSortField", {name: name for name in POD_FIELDS})
+PodFilterParam = Annotated[
+    list[str] | None,
+    Query(
+        description=(
+            "Filter results using a parameter, as field-name operator value. Fields: "
+            + ", ".join(POD_FIELDS)
+            + ". Operators: `==` `!=` `<=` `>=` `=@` `!@` `=^` `=$` (dates: the first four)."
+        ),
+        examples=["nodeName!=some-node-name"],
+    ),
+]
+CompletedParam = Annotated[
+    str,
+    Query(
+        description=(
+            "Return only completed pods when 'true', only pods not completed when 'false'; "
+            "all by default."
+        )
+    ),
+]
+
+
+def _paged(pods: list, next_offset: int | None) -> Response:
+    body: dict = {"pods": pods} if next_offset is None else {"next": next_offset, "pods": pods}
+    return json_response(body)
+
+
+@router.get(
+    "/pods",
+    summary="List pods.",
+    description="Retrieve a list of pods from a cluster.",
+    operation_id="list_pods",
+    response_model=PodList,
+    response_model_exclude_none=True,
+    responses=error_responses(400, 401, 403, 404, 500, 503),
+)
+def list_all_pods(
+    scope: ReadScope,
+    conn: Db,
+    deleted: DeletedParam = None,
+    offset: OffsetParam = 0,
+    limit: LimitParam = 50,
+    sortOrder: Annotated[
+        SortOrder, Query(description="Sort results in descending or ascending order.")
+    ] = SortOrder.ASC,
+    sortBy: Annotated[
+        PodSortField | None, Query(description="Sort results using a parameter.")
+    ] = None,
+    filterBy: PodFilterParam = None,
+    verbosity: Annotated[
+        PodVerbosity,
+        Query(description="With `full`, each pod carries workloadName and projectName."),
+    ] = PodVerbosity.BRIEF,
+    completed: CompletedParam = "all",
+    search: SearchParam = None,
+) -> Response:
+    selection = build_pod_selection(
+        filter_by=filterBy, search=search, deleted=deleted, completed=completed, scope=scope
+    )
+    page = build_pod_page(
+        selection,
+        sort_by=sortBy.value if sortBy else None,
+        sort_order=sortOrder.value,
+        offset=offset,
+        limit=limit,
+        full=verbosity is PodVerbosity.FULL,
+    )
+    return _paged(*list_pods(conn, page))
+
+
+@router.get(
+    "/pods/count",
+    summary="Get pods count.",
+    description="Retrieve the number of pods from a cluster.",
+    operation_id="count_pods",
+    response_model=PodCount,
+    responses=error_responses(400, 401, 403, 500, 503),
+)
+def count_all_pods(
+    scope: ReadScope,
+    conn: Db,
+    deleted: DeletedParam = None,
+    filterBy: PodFilterParam = None,
+    search: SearchParam = None,
+) -> Response:
+    selection = build_pod_selection(filter_by=filterBy, search=search, deleted=deleted, scope=scope)
+    return json_response({"count": count_pods(conn, selection)})
 
 
 @router.get(
     "/{workloadId}/pods",
-    summary="Get the pods of a workload.",
-    description="The pods of a workload as the cluster agent last reported them, by name.",
+    summary="Get workload pods by id.",
+    description="The pods of a workload, by creation time.",
     operation_id="get_workload_pods",
-    response_model=WorkloadPods,
+    response_model=PodList,
+    response_model_exclude_none=True,
     responses=error_responses(400, 401, 403, 404, 500, 503),
 )
 def get_workload_pods(
-    scope: ReadScope, conn: Db, now: Now, workloadId: WorkloadIdParam
+    scope: ReadScope,
+    conn: Db,
+    now: Now,
+    workloadId: WorkloadIdParam,
+    deleted: DeletedParam = None,
+    offset: OffsetParam = 0,
+    limit: LimitParam = 50,
+    search: SearchParam = None,
 ) -> Response:
     workload = get_workload_or_404(conn, workloadId, now, scope)
-    return json_response({"pods": list_pods(conn, workload["id"])})
+    selection = build_pod_selection(
+        filter_by=None, search=search, deleted=deleted, workload_id=workload["id"]
+    )
+    page = build_pod_page(selection, sort_by=None, sort_order=None, offset=offset, limit=limit)
+    return _paged(*list_pods(conn, page))

@@ -1,0 +1,80 @@
+"""``POST /api/v1/ingest/clusters/{clusterId}/events``: a cluster agent pushes Kubernetes events
+of its workloads, in batches, repeats already coalesced."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from gpufleet.api.authorization import CallerAccess, require_ingest
+from gpufleet.api.deps import Db, Now, State
+from gpufleet.api.responses import json_response
+from gpufleet.api.routes.ingest import parse_cluster_id, read_limited_body
+from gpufleet.core.errors import Invalid, TooLarge
+from gpufleet.schemas.errors import error_responses
+from gpufleet.schemas.events import IngestEventBatch, IngestEventResult
+from gpufleet.schemas.ingest import MAX_CLOCK_SKEW, inline_schema
+from gpufleet.store.events import record_events
+
+router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"])
+
+
+def event_request_schema() -> dict:
+    return inline_schema(IngestEventBatch)
+
+
+def parse_event_batch(raw: bytes, *, max_items: int, now) -> IngestEventBatch:
+    """Parse and check a whole request body before anything is written."""
+    try:
+        batch = IngestEventBatch.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = ".".join(str(part) for part in first.get("loc", ()))
+        raise Invalid(f"Invalid request body field {location!r}: {first.get('msg')}") from None
+    if len(batch.events) > max_items:
+        raise TooLarge(f"Batch of {len(batch.events)} events exceeds the limit of {max_items}.")
+    for index, event in enumerate(batch.events):
+        if event.createdAt > now + MAX_CLOCK_SKEW:
+            raise Invalid(f"Invalid event at index {index}: createdAt is in the future.")
+        if "\x00" in event.message + event.reason + event.source:
+            raise Invalid(f"Invalid event at index {index}: NUL character.")
+    return batch
+
+
+@router.post(
+    "/clusters/{clusterId}/events",
+    summary="Report Kubernetes events of a cluster's workloads.",
+    description=(
+        "Each event names the workload it belongs to and carries the latest time and count of "
+        "its repeats. An event is written only when its workload is a workload of this cluster "
+        "and the report is not older than the stored one; the others are counted as ignored."
+    ),
+    operation_id="ingest_cluster_events",
+    response_model=IngestEventResult,
+    responses=error_responses(400, 401, 403, 413, 500, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": event_request_schema()}},
+        }
+    },
+)
+def ingest_cluster_events(
+    access: CallerAccess,
+    state: State,
+    conn: Db,
+    now: Now,
+    clusterId: Annotated[str, Path(description="The id (UUID) of the reporting cluster.")],
+    raw: Annotated[bytes, Depends(read_limited_body)],
+) -> Response:
+    cluster_id = parse_cluster_id(clusterId)
+    require_ingest(access, cluster_id)
+    batch = parse_event_batch(raw, max_items=state.settings.ingest_max_batch_items, now=now)
+    conn.commit()
+    events = [event.model_dump() for event in batch.events]
+    accepted = record_events(conn, cluster_id, events)
+    conn.commit()
+    return json_response({"accepted": accepted, "ignored": len(events) - accepted})
