@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gpufleet.core.workload_fields import FieldKind, WorkloadField
 from gpufleet.query.errors import QueryError
-from gpufleet.query.fields import FieldKind, WorkloadField
 from gpufleet.query.filters import FilterTerm, parse_filters
 from gpufleet.query.listing import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_SEARCH_LENGTH
 from gpufleet.query.scope import UNRESTRICTED, WorkloadScope

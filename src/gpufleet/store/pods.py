@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.times import format_rfc3339
-from gpufleet.query.fields import WorkloadField
+from gpufleet.core.workload_fields import WorkloadField
 from gpufleet.query.pods import PodPage, PodSelection
 from gpufleet.store.dialect import upsert_with
 from gpufleet.store.tables import workload_pods, workloads

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from gpufleet.api.authorization import CallerAccess, require_ingest
 from gpufleet.api.deps import Db, Now, State
 from gpufleet.api.responses import json_response
-from gpufleet.api.routes.ingest import parse_cluster_id, read_limited_body
+from gpufleet.api.routes.ingest import ingesting_cluster, read_body
 from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.events import IngestEventBatch, IngestEventResult
@@ -63,15 +62,12 @@ def parse_event_batch(raw: bytes, *, max_items: int, now) -> IngestEventBatch:
     },
 )
 def ingest_cluster_events(
-    access: CallerAccess,
+    cluster_id: Annotated[str, Depends(ingesting_cluster)],
     state: State,
     conn: Db,
     now: Now,
-    clusterId: Annotated[str, Path(description="The id (UUID) of the reporting cluster.")],
-    raw: Annotated[bytes, Depends(read_limited_body)],
+    raw: Annotated[bytes, Depends(read_body)],
 ) -> Response:
-    cluster_id = parse_cluster_id(clusterId)
-    require_ingest(access, cluster_id)
     batch = parse_event_batch(raw, max_items=state.settings.ingest_max_batch_items, now=now)
     conn.commit()
     events = [event.model_dump() for event in batch.events]
