@@ -11,7 +11,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gpufleet.schemas.workloads import WorkloadAllocatedResources, WorkloadRequestResources
 
-
 # The longest pod phase a report may carry (the width of the stored column).
 POD_PHASE_MAX_LENGTH = 64
 
