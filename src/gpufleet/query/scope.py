@@ -18,13 +18,5 @@ class WorkloadScope:
     def is_empty(self) -> bool:
         return not (self.everything or self.cluster_ids or self.department_ids or self.project_ids)
 
-    def allows(self, cluster_id: str, department_id: str, project_id: str) -> bool:
-        return (
-            self.everything
-            or cluster_id in self.cluster_ids
-            or department_id in self.department_ids
-            or project_id in self.project_ids
-        )
-
 
 UNRESTRICTED = WorkloadScope(everything=True)
