@@ -88,7 +88,7 @@ def test_rotation_replaces_the_secret(client):
     token_for(client, key["clientId"], new_secret)
 
 
-def test_disable_revokes_tokens_and_enable_restores(client):
+def test_disable_revokes_tokens_for_good_and_enable_allows_new_ones(client):
     key = _new_key(client)
     assert _grant(client, key["clientId"], "viewer", "tenant").status_code == 201
     token = token_for(client, key["clientId"], key["clientSecret"])
@@ -107,7 +107,9 @@ def test_disable_revokes_tokens_and_enable_restores(client):
     )
     assert refused.status_code == 400
     assert client.post(f"/api/v1/access-keys/{key['clientId']}/enable").json()["disabled"] is False
-    assert client.get("/api/v1/authorization/roles", headers=bearer(token)).status_code == 200
+    assert client.get("/api/v1/authorization/roles", headers=bearer(token)).status_code == 401
+    fresh = token_for(client, key["clientId"], key["clientSecret"])
+    assert client.get("/api/v1/authorization/roles", headers=bearer(fresh)).status_code == 200
 
 
 def test_delete_removes_key_and_its_rules(client):

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from gpufleet.auth import administration, onboarding
 from gpufleet.auth.administration import FULL_ACCESS, Actor
+from gpufleet.auth.bootstrap import restore_admin
 from gpufleet.client.exit_codes import exit_code_for_error
 from gpufleet.core.errors import DomainError
 from gpufleet.core.roles import Role, ScopeType, SubjectType
@@ -60,6 +61,12 @@ def _keys(args, conn) -> None:
         case "delete":
             administration.delete_key(conn, CLI_ACTOR, args.client_id)
             print(f"deleted {args.client_id}")
+
+
+def _restore_admin(conn, settings: Settings) -> None:
+    client_id = restore_admin(conn, settings)
+    audit.record(conn, actor=CLI_ACTOR.name, action="access_key.restore_admin", target=client_id)
+    print(f"restored the administrator {client_id}; its earlier tokens are revoked")
 
 
 def _rules(args, conn) -> None:
@@ -148,6 +155,12 @@ def register(commands, add_settings_flags: Callable[[argparse.ArgumentParser], N
     leaf(key_commands, "create", "create an access key", _keys).add_argument("name")
     for name in ("rotate", "disable", "enable", "delete"):
         leaf(key_commands, name, f"{name} an access key", _keys).add_argument("client_id")
+    restore = key_commands.add_parser(
+        "restore-admin",
+        help="enable the configured bootstrap administrator with the environment's secret",
+    )
+    add_settings_flags(restore)
+    restore.set_defaults(handler=lambda a, s: run(a, s, lambda _a, conn: _restore_admin(conn, s)))
 
     rules = groups.add_parser("rules", help="access rules")
     rule_commands = rules.add_subparsers(dest="rule_command", required=True)

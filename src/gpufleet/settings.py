@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = Field(
         24 * 3600, ge=60, le=90 * 24 * 3600, description="Lifetime of issued refresh tokens."
     )
+    session_max_seconds: int = Field(
+        12 * 3600,
+        ge=300,
+        le=90 * 24 * 3600,
+        description="Absolute lifetime of a refresh-token session; refreshing never extends it.",
+    )
     token_failure_limit: int = Field(
         10,
         ge=1,

@@ -102,6 +102,7 @@ def create_app(
             settings.token_ttl_seconds,
             reload_keys,
             refresh_seconds=settings.signing_key_refresh_seconds,
+            refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
         ),
         failures=FailureLimiter(settings.token_failure_window_seconds),
         oidc=_oidc_verifier(settings),

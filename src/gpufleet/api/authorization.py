@@ -26,9 +26,14 @@ from gpufleet.store.credentials import get_access_key
 def get_access(principal: CurrentPrincipal, conn: Db) -> Access:
     if principal.subject_type == SubjectType.ACCESS_KEY:
         key = get_access_key(conn, principal.subject)
-        # A token outlives nothing: a deleted or disabled key revokes its tokens at once.
+        # A token outlives nothing: a deleted or disabled key revokes its tokens at once, and
+        # so does a rotated secret or a disable (the generation moved on; the same row read).
         if key is None or key.disabled:
             raise Unauthenticated("Invalid bearer token: the access key is disabled or deleted.")
+        if principal.generation != key.token_generation:
+            raise Unauthenticated(
+                "Invalid bearer token: revoked by a rotation or disabling of its access key."
+            )
     return resolve_access(rules_for_subjects(conn, principal.subjects()))
 
 

@@ -21,6 +21,11 @@ AUDIENCE = "gpufleet-api"
 _LEEWAY_SECONDS = 5
 
 
+def new_token_id() -> str:
+    """A random ``jti``."""
+    return secrets.token_hex(12)
+
+
 class InvalidToken(Exception):
     """The bearer token cannot be trusted; the message says why, without secrets."""
 
@@ -55,8 +60,10 @@ class TokenService:
         ttl_seconds: int,
         reload_keys: Callable[[], list[SigningKeyRow]] | None = None,
         refresh_seconds: float = 30.0,
+        refresh_ttl_seconds: int = 24 * 3600,
     ) -> None:
         self._ttl = ttl_seconds
+        self.refresh_ttl_seconds = refresh_ttl_seconds
         self._reload = reload_keys
         self._refresh_seconds = refresh_seconds
         self._signer: SigningKeyRow | None = None
@@ -96,10 +103,22 @@ class TokenService:
         groups: tuple[str, ...] = (),
         kind: str = ACCESS,
         ttl_seconds: int | None = None,
+        generation: int = 0,
+        session_id: str = "",
+        jti: str | None = None,
+        expires_at: int | None = None,
     ) -> str:
-        """Sign a token for ``subject``; ``kind`` is ACCESS or REFRESH."""
+        """Sign a token for ``subject``; ``kind`` is ACCESS or REFRESH.
+
+        ``generation`` is the access key's token generation (a token of an older one is
+        refused); a refresh token names its ``session_id`` and carries ``jti``. ``expires_at``
+        (epoch seconds) caps the lifetime, for sessions with an absolute end.
+        """
         self._refresh_if_stale()
         now = int(time.time())
+        exp = now + (ttl_seconds or self._ttl)
+        if expires_at is not None:
+            exp = min(exp, expires_at)
         payload = {
             "iss": ISSUER,
             "aud": AUDIENCE,
@@ -108,11 +127,15 @@ class TokenService:
             "typ": kind,
             "iat": now,
             "nbf": now,
-            "exp": now + (ttl_seconds or self._ttl),
+            "exp": exp,
         }
         if groups:
             payload["grp"] = list(groups)
-        payload["jti"] = secrets.token_hex(12)
+        if generation:
+            payload["gen"] = generation
+        if session_id:
+            payload["sid"] = session_id
+        payload["jti"] = jti or new_token_id()
         return api_jws.encode(
             sdk_readable_json(payload),
             self._signing_key,
@@ -165,4 +188,6 @@ class TokenService:
             token_id=str(claims.get("jti", "")),
             subject_type=str(claims.get("sbt", "accessKey")),
             groups=tuple(str(g) for g in groups) if isinstance(groups, list) else (),
+            generation=generation if isinstance(generation := claims.get("gen", 0), int) else -1,
+            session_id=str(claims.get("sid", "")),
         )

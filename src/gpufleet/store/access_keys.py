@@ -50,21 +50,25 @@ def create_access_key(conn: Connection, *, client_id: str, name: str, secret_has
     return describe_access_key(conn, client_id)
 
 
+_NEXT_GENERATION = access_keys.c.token_generation + 1
+
+
 def replace_secret(conn: Connection, client_id: str, secret_hash: str) -> bool:
+    """A new secret; every token issued under the old one is refused from now on."""
     statement = (
         access_keys.update()
         .where(access_keys.c.client_id == client_id)
-        .values(secret_hash=secret_hash)
+        .values(secret_hash=secret_hash, token_generation=_NEXT_GENERATION)
     )
     return conn.execute(statement).rowcount > 0
 
 
 def set_disabled(conn: Connection, client_id: str, disabled: bool) -> bool:
-    statement = (
-        access_keys.update()
-        .where(access_keys.c.client_id == client_id)
-        .values(disabled_at=datetime.now(UTC) if disabled else None)
-    )
+    """Switch a key off (revoking its tokens for good) or on (issuing works again)."""
+    values = {"disabled_at": datetime.now(UTC) if disabled else None}
+    if disabled:
+        values["token_generation"] = _NEXT_GENERATION
+    statement = access_keys.update().where(access_keys.c.client_id == client_id).values(**values)
     return conn.execute(statement).rowcount > 0
 
 

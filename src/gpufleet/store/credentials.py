@@ -30,6 +30,7 @@ class AccessKeyRow:
     name: str
     secret_hash: str
     disabled: bool
+    token_generation: int = 0
 
 
 def _new_rsa_key() -> SigningKeyRow:
@@ -126,11 +127,13 @@ def get_access_key(conn: Connection, client_id: str) -> AccessKeyRow | None:
         row["name"],
         row["secret_hash"],
         row["disabled_at"] is not None,
+        row["token_generation"],
     )
 
 
 def put_access_key(conn: Connection, *, client_id: str, name: str, secret_hash: str) -> None:
-    """Create the key, or replace its secret when it exists (and enable it again)."""
+    """Create the key, or replace its secret when it exists (enabling it again and revoking
+    every token issued before)."""
     existing = get_access_key(conn, client_id)
     now = datetime.now(UTC)
     if existing is None:
@@ -143,7 +146,12 @@ def put_access_key(conn: Connection, *, client_id: str, name: str, secret_hash: 
         conn.execute(
             access_keys.update()
             .where(access_keys.c.client_id == client_id)
-            .values(name=name, secret_hash=secret_hash, disabled_at=None)
+            .values(
+                name=name,
+                secret_hash=secret_hash,
+                disabled_at=None,
+                token_generation=access_keys.c.token_generation + 1,
+            )
         )
 
 

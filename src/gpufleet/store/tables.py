@@ -155,6 +155,26 @@ access_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_used_at", UtcDateTime),
     Column("disabled_at", UtcDateTime),
+    # Tokens carry the generation they were issued under; rotating the secret or disabling the
+    # key moves it on, so every earlier token is refused (enabling again does not move it back).
+    Column("token_generation", Integer, nullable=False, default=0, server_default="0"),
+)
+
+# One row per refresh-token session (a family of refresh tokens, each replacing the last).
+# Only ``current_jti`` may be redeemed; presenting a spent one revokes the whole family.
+refresh_sessions = Table(
+    "refresh_sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("subject", String(253), nullable=False),
+    Column("subject_type", String(16), nullable=False),
+    Column("groups", Json, nullable=False),
+    Column("current_jti", String(32), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    # Absolute end of the session: refreshing never moves it.
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+    Index(None, "subject_type", "subject"),
 )
 
 # Metric samples of the embedded metrics backend. Time is epoch milliseconds so range

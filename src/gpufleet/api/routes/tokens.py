@@ -23,10 +23,11 @@ from gpufleet.api.token_request import (
     openapi_request_body,
     read_token_request,
 )
+from gpufleet.auth import refresh
 from gpufleet.auth.principal import Principal
 from gpufleet.auth.rate_limit import LimitKey
 from gpufleet.auth.secrets import verify_secret
-from gpufleet.auth.tokens import REFRESH, InvalidToken
+from gpufleet.auth.tokens import InvalidToken
 from gpufleet.core.errors import Invalid
 from gpufleet.schemas.enums import TokenGrantType
 from gpufleet.schemas.errors import error_responses
@@ -86,7 +87,7 @@ def _access_key_grant(request: TokenRequest, conn: Connection) -> Principal:
     if key is None or not valid or key.disabled:
         raise Invalid(_INVALID)
     touch_access_key(conn, key.client_id)
-    return Principal(subject=key.client_id, token_id="")
+    return Principal(subject=key.client_id, token_id="", generation=key.token_generation)
 
 
 def _external_grant(request: TokenRequest, state: AppState) -> Principal:
@@ -104,29 +105,22 @@ def _external_grant(request: TokenRequest, state: AppState) -> Principal:
     )
 
 
-def _refresh_grant(request: TokenRequest, state: AppState, conn: Connection) -> Principal:
-    token = request.refresh_token
-    if not token or len(token) > _MAX_TOKEN_LENGTH:
-        raise Invalid("grantType 'refresh_token' needs refreshToken.")
-    try:
-        principal = state.tokens.verify(token, kind=REFRESH)
-    except InvalidToken as exc:
-        raise Invalid(f"Refresh token rejected: {exc}") from None
-    if principal.subject_type == "accessKey":
-        key = get_access_key(conn, principal.subject)
-        if key is None or key.disabled:
-            raise Invalid("Refresh token rejected: the access key is disabled or deleted.")
-    return principal
-
-
-def _authenticate(request: TokenRequest, state: AppState, conn: Connection) -> Principal:
+def _authenticate(
+    request: TokenRequest, state: AppState, conn: Connection
+) -> tuple[Principal, str | None]:
+    """The caller the request proves, and the refresh token to return with its access token."""
     match request.grant_type:
         case TokenGrantType.CLIENT_CREDENTIALS | TokenGrantType.APP_TOKEN:
-            return _access_key_grant(request, conn)
+            return _access_key_grant(request, conn), None
         case TokenGrantType.EXTERNAL_TOKEN_EXCHANGE:
-            return _external_grant(request, state)
+            principal = _external_grant(request, state)
+            max_seconds = state.settings.session_max_seconds
+            return principal, refresh.open_session(conn, state.tokens, principal, max_seconds)
         case TokenGrantType.REFRESH_TOKEN:
-            return _refresh_grant(request, state, conn)
+            token = request.refresh_token
+            if not token or len(token) > _MAX_TOKEN_LENGTH:
+                raise Invalid("grantType 'refresh_token' needs refreshToken.")
+            return refresh.redeem(conn, state.tokens, token)
         case None:
             raise Invalid("grantType is required.")
     raise Invalid(f"grantType {request.grant_type.value!r} is not supported by this server.")
@@ -156,22 +150,17 @@ def grant_token(
     source = _source(http_request)
     keys = attempt_keys(request, source, state.settings)
     with state.failures.attempt(keys, reset_on_success=[keys[0].name]):
-        principal = _authenticate(request, state, conn)
+        principal, refresh_token = _authenticate(request, state, conn)
     tokens = state.tokens
-    body = {
-        "accessToken": tokens.issue(
-            principal.subject, subject_type=principal.subject_type, groups=principal.groups
-        ),
-        "expiresIn": tokens.ttl_seconds,
-    }
-    if request.grant_type in (TokenGrantType.EXTERNAL_TOKEN_EXCHANGE, TokenGrantType.REFRESH_TOKEN):
-        body["refreshToken"] = tokens.issue(
-            principal.subject,
-            subject_type=principal.subject_type,
-            groups=principal.groups,
-            kind=REFRESH,
-            ttl_seconds=state.settings.refresh_token_ttl_seconds,
-        )
+    access_token = tokens.issue(
+        principal.subject,
+        subject_type=principal.subject_type,
+        groups=principal.groups,
+        generation=principal.generation,
+    )
+    body = {"accessToken": access_token, "expiresIn": tokens.ttl_seconds}
+    if refresh_token is not None:
+        body["refreshToken"] = refresh_token
     audit.record(
         conn,
         actor=principal.subject,
