@@ -435,3 +435,50 @@ def test_progress_without_a_terminal_is_a_line_every_tenth(engine, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines[-1] == "seeded 200 of 200 demo workloads"
     assert len([line for line in lines if line.startswith("seeded ")]) == 10
+
+
+# Pods, history and events of the demo's workloads
+
+
+def _details(client, workload_id: str) -> tuple[list, list, list]:
+    base = f"/api/v1/workloads/{workload_id}"
+    pods = client.get(f"{base}/pods", params={"limit": 500}).json()["pods"]
+    history = client.get(f"{base}/history", params={"limit": 500}).json()["records"]
+    events = client.get(f"{base}/events", params={"limit": 500}).json()["events"]
+    return pods, history, events
+
+
+def test_every_demo_workload_has_consistent_pods_history_and_events(client, engine):
+    adjacent = ReferenceValidators(load_reference("runai-adjacent-openapi.json"))
+    seed_demo(engine, workloads=240, seed=5, metrics_history=False)
+    listed = client.get("/api/v1/workloads", params={"limit": 500}).json()["workloads"]
+    by_phase: dict[str, list[dict]] = {}
+    for item in listed:
+        by_phase.setdefault(item["phase"], []).append(item)
+    # A few of every phase: enough for each rule, cheap enough to read one by one.
+    chosen = [item for items in by_phase.values() for item in items[:4]]
+    reasons: Counter = Counter()
+    for item in chosen:
+        pods, history, events = _details(client, item["id"])
+        running = [p for p in pods if p["k8sPhase"] == "Running"]
+        assert len(running) == item["runningPods"], item["id"]
+        placed = [p for p in pods if p["nodeName"] and p["k8sPhase"] in ("Running", "Pending")]
+        gpus = sum((p.get("allocatedResources") or {}).get("gpu") or 0 for p in placed)
+        assert gpus == pytest.approx(item["allocatedResources"]["gpu"] or 0), item["id"]
+        assert all(p["nodeName"] for p in running)
+        phases = [r["spec"]["phaseUpdate"] for r in history if r["meta"]["type"] == "PhaseUpdate"]
+        assert phases[0]["phase"] == item["phase"]
+        assert phases[-1]["phase"] == "Creating"
+        assert history[-1]["meta"]["creationTimestamp"] == item["createdAt"]
+        reasons.update(f"{item['phase']}:{e['reason']}" for e in events)
+        if item["phase"] == "Pending":
+            failed = [e for e in events if e["reason"] == "FailedScheduling"]
+            assert failed and "Insufficient nvidia.com/gpu" in failed[0]["message"]
+        if item["phase"] == "Failed":
+            assert {e["reason"] for e in events} & {"OOMKilled", "BackOff"}
+        base = "/api/v1/workloads/{workloadId}"
+        adjacent.response(f"{base}/pods").validate({"pods": pods})
+        adjacent.response(f"{base}/history").validate({"records": history})
+        adjacent.response(f"{base}/events").validate({"events": events})
+    assert reasons["Running:Scheduled"] > 0
+    assert reasons["Failed:OOMKilled"] + reasons["Failed:BackOff"] > 0

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from gpufleet.demo.batches import workload_batches
+from gpufleet.demo.details import write_workload_details
 from gpufleet.demo.metrics_history import write_metrics_history
 from gpufleet.demo.organisation import write_organisation
 from gpufleet.demo.progress import seed_progress
@@ -59,7 +60,7 @@ def seed_demo(
         raise ValueError("the anchor must be a timezone-aware datetime")
     # Per-batch writers that extend the demo (such as metric history) are added here.
     history = write_metrics_history if metrics_history else None
-    hooks = [hook for hook in (history, after_batch) if hook is not None]
+    hooks = [hook for hook in (write_workload_details, history, after_batch) if hook is not None]
 
     with engine.begin() as conn:
         write_organisation(conn, anchor)
