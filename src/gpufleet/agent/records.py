@@ -26,6 +26,7 @@ from gpufleet.agent.organisation import OrganisationDirectory, project_from_labe
 from gpufleet.agent.phase import Memory, decide_phase, gather_facts, k8s_phase
 from gpufleet.agent.resources import (
     Resources,
+    TemplateCount,
     images_of,
     is_bound,
     is_live,
@@ -183,6 +184,82 @@ def _pod_entry(pod: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _requested(view: WorkloadView, templates: list[TemplateCount]) -> Resources:
+    """What the live pods ask for, or what the templates will ask for before any pod exists."""
+    requested = Resources()
+    live = [pod for pod in view.pods if is_live(pod)]
+    if live:
+        for pod in live:
+            requested.add(pod_of(pod))
+    else:
+        for template in templates:
+            requested.add(template_resources(template.template), template.pods)
+    return requested
+
+
+def _per_pod(view: WorkloadView, templates: list[TemplateCount]) -> Resources:
+    """What one pod asks for: the first template, else the first pod."""
+    if templates:
+        return template_resources(templates[0].template)
+    return pod_of(view.pods[0]) if view.pods else Resources()
+
+
+def _allocated(view: WorkloadView) -> Resources:
+    """What the pods bound to nodes hold."""
+    allocated = Resources()
+    for pod in view.pods:
+        if is_bound(pod):
+            allocated.add(pod_of(pod))
+    return allocated
+
+
+def _priority(
+    view: WorkloadView,
+    root_kind: Kind,
+    pod_labels: list[Mapping[str, str]],
+    priority_values: Mapping[str, int] | None,
+) -> tuple[str, int | None, bool | None]:
+    """The priority class, its value and whether the workload may be preempted."""
+    priority_class = _priority_class(view, root_kind, pod_labels)
+    values = {**BUILTIN_PRIORITY_VALUES, **(priority_values or {})}
+    priority = values.get(priority_class)
+    preemptibility = _first_label([*view.chain_labels, *pod_labels], (PREEMPTIBILITY_LABEL,))
+    if preemptibility in ("preemptible", "non-preemptible"):
+        return priority_class, priority, preemptibility == "preemptible"
+    preemptible = priority < PREEMPTIBLE_BELOW if priority is not None else None
+    return priority_class, priority, preemptible
+
+
+def _images(view: WorkloadView, templates: list[TemplateCount]) -> list[str]:
+    template_specs = [
+        t.template.get("spec") if isinstance(t.template.get("spec"), Mapping) else t.template
+        for t in templates
+    ]
+    return images_of([*template_specs, *(pod.get("spec") or {} for pod in view.pods)])
+
+
+def _node_pools(view: WorkloadView, pod_labels: list[Mapping[str, str]]) -> tuple[list, list]:
+    """The node pools asked for (a label) and the pools the bound pods run in."""
+    requested = _first_label([*view.chain_labels, *pod_labels], NODEPOOL_LABELS)
+    current = sorted(
+        {
+            pool
+            for pod in view.pods
+            if is_bound(pod) and (pool := _first_label([labels(pod)], NODEPOOL_LABELS))
+        }
+    )
+    return ([requested] if requested else []), current
+
+
+def _requested_pod_count(
+    view: WorkloadView, primary_kind: Kind, primary: Mapping, templates: list[TemplateCount]
+) -> dict[str, Any]:
+    live = sum(1 for pod in view.pods if is_live(pod))
+    return _requested_pods(
+        primary_kind, primary, sum(t.pods for t in templates) if templates else live
+    )
+
+
 def derive_workload(
     view: WorkloadView,
     *,
@@ -203,52 +280,12 @@ def derive_workload(
     pod_labels = [labels(pod) for pod in view.pods]
     project = project_from_labels([*view.chain_labels, *pod_labels], namespace)
     org = directory.organisation(project, cluster_id)
-
-    facts = gather_facts(view, memory)
-    decided = decide_phase(facts)
+    decided = decide_phase(gather_facts(view, memory))
     pending = _pending_messages(view, org.project_name, org.department_name)
-
     templates = templates_of(primary_kind, primary)
-    live = [pod for pod in view.pods if is_live(pod)]
-    requested = Resources()
-    if live:
-        for pod in live:
-            requested.add(pod_of(pod))
-    else:
-        for template in templates:
-            requested.add(template_resources(template.template), template.pods)
-    per_pod = (
-        template_resources(templates[0].template)
-        if templates
-        else (pod_of(view.pods[0]) if view.pods else Resources())
-    )
-    allocated = Resources()
-    for pod in view.pods:
-        if is_bound(pod):
-            allocated.add(pod_of(pod))
-
-    priority_class = _priority_class(view, root_kind, pod_labels)
-    values = {**BUILTIN_PRIORITY_VALUES, **(priority_values or {})}
-    priority = values.get(priority_class)
-    preemptibility = _first_label([*view.chain_labels, *pod_labels], (PREEMPTIBILITY_LABEL,))
-    if preemptibility in ("preemptible", "non-preemptible"):
-        preemptible: bool | None = preemptibility == "preemptible"
-    else:
-        preemptible = priority < PREEMPTIBLE_BELOW if priority is not None else None
-
-    template_specs = [
-        t.template.get("spec") if isinstance(t.template.get("spec"), Mapping) else t.template
-        for t in templates
-    ]
-    images = images_of([*template_specs, *(pod.get("spec") or {} for pod in view.pods)])
-    requested_pools = _first_label([*view.chain_labels, *pod_labels], NODEPOOL_LABELS)
-    current_pools = sorted(
-        {
-            pool
-            for pod in view.pods
-            if is_bound(pod) and (pool := _first_label([labels(pod)], NODEPOOL_LABELS))
-        }
-    )
+    requested, allocated = _requested(view, templates), _allocated(view)
+    priority_class, priority, preemptible = _priority(view, root_kind, pod_labels, priority_values)
+    requested_pools, current_pools = _node_pools(view, pod_labels)
     running = sum(1 for pod in view.pods if value_at(pod, "status.phase") == "Running")
     record: dict[str, Any] = {
         "id": str(meta.get("uid")),
@@ -278,14 +315,12 @@ def derive_workload(
         "conditions": _wire_conditions(view),
         "pendingSchedulingMessages": pending,
         "workloadRequestedResources": requested.requested_wire(),
-        "podsRequestedResources": per_pod.requested_wire(),
+        "podsRequestedResources": _per_pod(view, templates).requested_wire(),
         "allocatedResources": allocated.allocated_wire(),
-        "requestedPods": _requested_pods(
-            primary_kind, primary, sum(t.pods for t in templates) if templates else len(live)
-        ),
+        "requestedPods": _requested_pod_count(view, primary_kind, primary, templates),
         "runningPods": running,
-        "images": images,
-        "requestedNodePools": [requested_pools] if requested_pools else [],
+        "images": _images(view, templates),
+        "requestedNodePools": requested_pools,
         "currentNodePools": current_pools,
         "distributedFramework": primary_kind.distributed_framework,
         "actionsSupport": {"delete": True, "suspend": primary_kind.suspend_path is not None},

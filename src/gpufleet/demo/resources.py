@@ -8,7 +8,7 @@ request), a fraction of one device (``portion`` 0.25 or 0.5) and an amount of GP
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gpufleet.demo.catalog import WorkloadKind
@@ -83,6 +83,108 @@ def _gpus_per_pod(rng: random.Random, kind: WorkloadKind, pool: NodePool) -> int
     return min(pick_one(rng, choices), pool.gpus_per_node)
 
 
+@dataclass(frozen=True, slots=True)
+class PodAsk:
+    """What one pod asks for, as numbers; a workload of n pods asks for n times as much."""
+
+    gpu_request_type: str | None = None
+    # Devices per pod (whole or a fraction), and the burst limit if fractions may burst.
+    gpu: float | None = None
+    gpu_limit: float | None = None
+    gpu_limit_given: bool = False
+    gpu_memory_mib: float | None = None
+    cpu: float = 0.0
+    cpu_limit: float | None = None
+    memory_mib: float = 0.0
+    memory_limit_mib: float | None = None
+    rdma: bool = False
+
+    def wire(self, pods: int) -> dict[str, Any]:
+        """The request of ``pods`` such pods in the wire's resource shape."""
+        wire: dict[str, Any] = {}
+        if self.gpu_request_type:
+            wire["gpuRequestType"] = self.gpu_request_type
+        if self.gpu is not None:
+            wire["gpu"] = {"request": self.gpu * pods}
+            if self.gpu_limit_given:
+                wire["gpu"]["limit"] = _times(self.gpu_limit, pods)
+        if self.gpu_memory_mib is not None:
+            wire["gpuMemory"] = {"request": quantity(self.gpu_memory_mib * pods)}
+        wire["cpu"] = {"request": self.cpu * pods, "limit": _times(self.cpu_limit, pods)}
+        wire["cpuMemory"] = {"request": quantity(self.memory_mib * pods)}
+        if self.memory_limit_mib is not None:
+            wire["cpuMemory"]["limit"] = quantity(self.memory_limit_mib * pods)
+        if self.rdma:
+            wire["extendedResources"] = [{"resource": RDMA, "quantity": str(pods)}]
+        return wire
+
+
+def _times(value: float | None, pods: int) -> float | None:
+    return None if value is None else value * pods
+
+
+def _gpu_ask(rng: random.Random, kind: WorkloadKind, pool: NodePool, mode: str) -> PodAsk:
+    """One pod's GPU request in the chosen mode."""
+    if mode == WHOLE:
+        return PodAsk("portion", gpu=float(_gpus_per_pod(rng, kind, pool)))
+    if mode == FRACTION:
+        fraction = pick_one(rng, (0.25, 0.5, 0.5))
+        # Some users allow bursting to a whole device (dynamic GPU fractions).
+        limit = 1.0 if rng.random() < 0.3 else None
+        return PodAsk("portion", gpu=fraction, gpu_limit=limit, gpu_limit_given=True)
+    if mode == MEMORY:
+        gib = min(pick_one(rng, (4, 10, 20, 20, 40)), pool.gpu_memory_gib)
+        return PodAsk("memory", gpu_memory_mib=gib * 1024)
+    return PodAsk()
+
+
+def _with_cpu_and_memory(rng: random.Random, kind: WorkloadKind, ask: PodAsk) -> PodAsk:
+    """CPU and memory scale with the GPUs asked for; multi-pod training may ask for RDMA."""
+    gpus_for_cpu = max(1.0, ask.gpu or 1.0)
+    cpu = pick_one(rng, (0.5, 1.0, 2.0, 4.0, 8.0)) * gpus_for_cpu
+    cpu_limit = cpu * 2 if rng.random() < 0.4 else None
+    memory_gib = pick_one(rng, (2, 4, 8, 16, 32, 64)) * int(gpus_for_cpu)
+    memory_limit_gib = memory_gib if rng.random() < 0.5 else None
+    rdma = kind.multi_pod and kind.shape == "batch" and rng.random() < 0.3
+    return replace(
+        ask,
+        cpu=cpu,
+        cpu_limit=cpu_limit,
+        memory_mib=memory_gib * 1024,
+        memory_limit_mib=None if memory_limit_gib is None else memory_limit_gib * 1024,
+        rdma=rdma,
+    )
+
+
+def _allocated_gpus(ask: PodAsk, pods: int, pool: NodePool) -> tuple[float, float]:
+    """Devices and device MiB that ``pods`` placed pods hold."""
+    if ask.gpu_memory_mib is not None:
+        gib = ask.gpu_memory_mib // 1024
+        # The scheduler turns a memory request into the matching share of one device.
+        return round(gib * pods / pool.gpu_memory_gib, 3), gib * pods * 1024
+    if ask.gpu is not None:
+        return ask.gpu * pods, ask.gpu * pods * pool.gpu_memory_gib * 1024
+    return 0.0, 0.0
+
+
+def _allocated(ask: PodAsk, pods: int, pool: NodePool) -> dict[str, Any]:
+    """What ``pods`` placed pods hold."""
+    gpus, gpu_mib = _allocated_gpus(ask, pods, pool)
+    allocated: dict[str, Any] = {
+        "gpu": float(gpus),
+        "gpuMemory": quantity(gpu_mib),
+        "cpu": ask.cpu * pods,
+        "cpuMemory": quantity(ask.memory_mib * pods),
+    }
+    if ask.rdma:
+        allocated["extendedResources"] = [{"resource": RDMA, "quantity": str(pods)}]
+    return allocated
+
+
+# Pods that are not placed hold nothing.
+_NOTHING_HELD = {"gpu": 0.0, "gpuMemory": "0", "cpu": 0.0, "cpuMemory": "0"}
+
+
 def plan_resources(
     rng: random.Random, kind: WorkloadKind, pool: NodePool, *, holding: bool
 ) -> ResourcePlan:
@@ -90,69 +192,16 @@ def plan_resources(
     requested_pods = _pod_count(rng, kind)
     pods = requested_pods["number"]
     mode = kind.gpu_mode.pick(rng)
-    device_mib = pool.gpu_memory_gib * 1024
-    per_pod: dict[str, Any] = {}
-    total: dict[str, Any] = {}
-    allocated_gpu = 0.0
-    allocated_gpu_mib = 0.0
-    if mode == WHOLE:
-        gpus = _gpus_per_pod(rng, kind, pool)
-        per_pod = {"gpuRequestType": "portion", "gpu": {"request": float(gpus)}}
-        total = {"gpuRequestType": "portion", "gpu": {"request": float(gpus * pods)}}
-        allocated_gpu, allocated_gpu_mib = gpus * pods, gpus * pods * device_mib
-    elif mode == FRACTION:
-        fraction = pick_one(rng, (0.25, 0.5, 0.5))
-        # Some users allow bursting to a whole device (dynamic GPU fractions).
-        limit = 1.0 if rng.random() < 0.3 else None
-        per_pod = {"gpuRequestType": "portion", "gpu": {"request": fraction, "limit": limit}}
-        total_limit = None if limit is None else limit * pods
-        total = {
-            "gpuRequestType": "portion",
-            "gpu": {"request": fraction * pods, "limit": total_limit},
-        }
-        allocated_gpu, allocated_gpu_mib = fraction * pods, fraction * pods * device_mib
-    elif mode == MEMORY:
-        gib = min(pick_one(rng, (4, 10, 20, 20, 40)), pool.gpu_memory_gib)
-        per_pod = {"gpuRequestType": "memory", "gpuMemory": {"request": f"{gib}Gi"}}
-        total = {"gpuRequestType": "memory", "gpuMemory": {"request": quantity(gib * pods * 1024)}}
-        # The scheduler turns a memory request into the matching share of one device.
-        allocated_gpu = round(gib * pods / pool.gpu_memory_gib, 3)
-        allocated_gpu_mib = gib * pods * 1024
-
-    gpus_for_cpu = max(1.0, (per_pod.get("gpu") or {}).get("request") or 1.0)
-    cpu = pick_one(rng, (0.5, 1.0, 2.0, 4.0, 8.0)) * gpus_for_cpu
-    cpu_limit = cpu * 2 if rng.random() < 0.4 else None
-    memory_gib = pick_one(rng, (2, 4, 8, 16, 32, 64)) * int(gpus_for_cpu)
-    memory_limit_gib = memory_gib if rng.random() < 0.5 else None
-    per_pod["cpu"] = {"request": cpu, "limit": cpu_limit}
-    total["cpu"] = {"request": cpu * pods, "limit": None if cpu_limit is None else cpu_limit * pods}
-    per_pod["cpuMemory"] = {"request": f"{memory_gib}Gi"}
-    total["cpuMemory"] = {"request": quantity(memory_gib * pods * 1024)}
-    if memory_limit_gib is not None:
-        per_pod["cpuMemory"]["limit"] = f"{memory_limit_gib}Gi"
-        total["cpuMemory"]["limit"] = quantity(memory_limit_gib * pods * 1024)
-    if kind.multi_pod and kind.shape == "batch" and rng.random() < 0.3:
-        per_pod["extendedResources"] = [{"resource": RDMA, "quantity": "1"}]
-        total["extendedResources"] = [{"resource": RDMA, "quantity": str(pods)}]
-
-    if not holding:
-        allocated_gpu = allocated_gpu_mib = 0.0
-    allocated: dict[str, Any] = {
-        "gpu": float(allocated_gpu),
-        "gpuMemory": quantity(allocated_gpu_mib),
-        "cpu": cpu * pods if holding else 0.0,
-        "cpuMemory": quantity(memory_gib * pods * 1024) if holding else "0",
-    }
-    if holding and "extendedResources" in total:
-        allocated["extendedResources"] = total["extendedResources"]
+    ask = _with_cpu_and_memory(rng, kind, _gpu_ask(rng, kind, pool, mode))
+    allocated = _allocated(ask, pods, pool) if holding else dict(_NOTHING_HELD)
     return ResourcePlan(
         pods=pods,
         requested_pods=requested_pods,
-        pods_requested=per_pod,
-        workload_requested=total,
+        pods_requested=ask.wire(1),
+        workload_requested=ask.wire(pods),
         allocated=allocated,
         gpu_mode=mode,
-        allocated_gpu=float(allocated_gpu),
+        allocated_gpu=allocated["gpu"],
     )
 
 
