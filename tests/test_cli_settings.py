@@ -27,6 +27,7 @@ from gpufleet.settings_flags import settings_from_flags
 SAMPLES: dict[str, tuple[str, str]] = {
     "database_url": ("sqlite:///./one.db", "sqlite:///./two.db"),
     "log_level": ("debug", "warning"),
+    "log_format": ("json", "text"),
     "prometheus_url": ("http://prometheus.example:9090", "https://thanos.example/api"),
     "prometheus_headers": ("X-Scope-OrgID=team-a", "X-Scope-OrgID=team-b,X-Other=1"),
     "oidc_jwks_url": ("https://idp.example/jwks", "https://idp2.example/jwks"),

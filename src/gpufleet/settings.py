@@ -44,6 +44,7 @@ def parse_header_list(text: str | None) -> dict[str, str]:
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -127,6 +128,27 @@ class Settings(BaseSettings):
         "durable, NORMAL may lose the last ones on power loss.",
     )
     log_level: str = Field("info", description="Log level of the server (debug, info, warning).")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as plain text or as one JSON object a line (json)."
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve /metrics on this port (same host) instead of the main port.",
+    )
+    shutdown_drain_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=600,
+        description="On SIGTERM, how long /readyz answers 503 before new connections are refused.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="On SIGTERM, how long requests in flight may take to finish.",
+    )
     signing_key_refresh_seconds: float = Field(
         30.0, ge=0, le=3600, description="How often each replica re-reads the signing keys."
     )
@@ -252,6 +274,13 @@ class Settings(BaseSettings):
             raise ValueError("database_url must be a sqlite:// or postgresql+psycopg:// URL")
         return value
 
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.lower() not in _LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
+        return value.lower()
+
     @field_validator(
         "prometheus_namespace_label",
         "prometheus_pod_label",
@@ -298,6 +327,12 @@ class Settings(BaseSettings):
         given = [self.oidc_issuer, self.oidc_audience, self.oidc_jwks_url]
         if any(given) and not all(given):
             raise ValueError("oidc_issuer, oidc_audience and oidc_jwks_url must be set together")
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_port_apart(self) -> Settings:
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError("metrics_port must differ from port")
         return self
 
     @property

@@ -349,13 +349,20 @@ class PrometheusServer:
         timeout: float = 30.0,
         remote_read_url: str | None = None,
         web_config: Path | None = None,
+        scrape_target: str | None = None,
     ) -> PrometheusServer:
         """Start and wait until ready; a failing ``remote_read_url`` makes every answer partial,
-        a ``web_config`` (TLS) makes the server answer HTTPS."""
+        a ``web_config`` (TLS) makes the server answer HTTPS, a ``scrape_target``
+        (``host:port``) is scraped for ``/metrics`` every second as job ``gpufleet``."""
         config = self.workdir / "prometheus.yml"
         text = f"global:\n  scrape_interval: {SCRAPE_SECONDS}s\n"
         if remote_read_url:
             text += f"remote_read:\n  - url: {remote_read_url}\n    read_recent: true\n"
+        if scrape_target:
+            text += (
+                "scrape_configs:\n  - job_name: gpufleet\n    scrape_interval: 1s\n"
+                f"    static_configs:\n      - targets: ['{scrape_target}']\n"
+            )
         config.write_text(text)
         log = (self.workdir / f"prometheus-{self.port}.log").open("wb")
         self._process = subprocess.Popen(
@@ -398,6 +405,13 @@ class PrometheusServer:
             self._process.kill()
             self._process.wait()
         self._process = None
+
+    def query(self, query: str) -> list[dict]:
+        """The raw ``result`` of an instant query at the current time."""
+        response = httpx.post(f"{self.url}/api/v1/query", data={"query": query}, timeout=30)
+        body = response.json()
+        assert body["status"] == "success", body
+        return body["data"]["result"]
 
     def query_range(self, query: str, start_s: float, end_s: float, step_s: float) -> list[dict]:
         """The raw ``result`` of a range query, straight from Prometheus."""

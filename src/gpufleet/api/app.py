@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from sqlalchemy.engine import Engine
 
 import gpufleet
@@ -15,6 +15,8 @@ from gpufleet.api.deps import AppState
 from gpufleet.api.errors import install_error_handlers
 from gpufleet.api.hardening import HardenedResponses
 from gpufleet.api.limits import RequestLimits
+from gpufleet.api.observed_backend import ObservedBackend
+from gpufleet.api.request_observer import RequestObserver
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes import (
     access,
@@ -31,6 +33,8 @@ from gpufleet.api.routes import (
     workloads,
 )
 from gpufleet.api.routes.dashboard import mount_dashboard
+from gpufleet.api.server_metrics import ServerMetrics
+from gpufleet.api.serving import Readiness, metrics_response
 from gpufleet.api.unknown_parameters import UnknownParameterWarnings
 from gpufleet.auth.bootstrap import prepare_store
 from gpufleet.auth.oidc import OidcConfig, OidcVerifier
@@ -67,8 +71,14 @@ def create_app(
     """Build the API server; prepares the database (migrations, keys, admin) first."""
     engine = engine or create_store_engine(settings)
     generated_admin = prepare_store(engine, settings)
+    server_metrics = ServerMetrics()
+    server_metrics.watch_engine(engine, settings.db_pool_size + settings.db_max_overflow)
     metrics_backend = metrics_backend or metrics_backend_for(settings, engine)
-    metrics_tasks = MetricsTasks(engine, metrics_backend, settings)
+    observed_backend = ObservedBackend(metrics_backend, server_metrics)
+    metrics_tasks = MetricsTasks(
+        engine, observed_backend, settings, on_run=server_metrics.record_task
+    )
+    readiness = Readiness(server_metrics)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -112,12 +122,17 @@ def create_app(
         settings.caller_max_concurrent_reads, settings.caller_read_queue_seconds
     )
     app.state.metrics_backend = metrics_backend
+    app.state.observed_backend = observed_backend
+    app.state.server_metrics = server_metrics
+    app.state.readiness = readiness
     install_error_handlers(app)
     app.add_middleware(RequestLimits)
     # Added after the limits, so it wraps them: their own answers get the headers too.
     app.add_middleware(HardenedResponses)
     app.add_middleware(UnknownParameterWarnings)
     app.add_middleware(ClientAddress, trusted=parse_networks(settings.trusted_proxies or ""))
+    # Added last, so it is outermost: every answer is counted, logged and carries its id.
+    app.add_middleware(RequestObserver, metrics=server_metrics)
     app.include_router(tokens.router)
     # Before the workloads router, so /telemetry is not read as a workload id.
     app.include_router(telemetry.router)
@@ -139,8 +154,17 @@ def create_app(
 
     @app.get("/readyz", include_in_schema=False)
     def readyz():
+        if not readiness.ready:
+            return json_response({"status": "shutting down"}, status_code=503)
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
         return json_response({"status": "ready"})
+
+    if settings.metrics_port is None:
+        # Unauthenticated like /healthz: route templates and counters, nothing a caller could
+        # not learn from the API's own answers (see docs/operations.md).
+        @app.get("/metrics", include_in_schema=False)
+        def prometheus_metrics(request: Request):
+            return metrics_response(server_metrics, request.headers.get("accept"))
 
     return app

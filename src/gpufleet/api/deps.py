@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Connection, Engine
 
+from gpufleet.api.request_observer import SCOPE_KEY as REQUEST_INFO
 from gpufleet.auth.oidc import OidcVerifier
 from gpufleet.auth.principal import Principal
 from gpufleet.auth.rate_limit import FailureLimiter
@@ -78,12 +79,15 @@ def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     # The request limits may already have checked this very header before reading the body.
-    checked = getattr(request.state, "principal", None)
-    if checked is not None:
-        return checked
-    if credentials is None:
-        raise Unauthenticated("Missing bearer token.")
-    return authenticate(state, credentials.scheme, credentials.credentials)
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        if credentials is None:
+            raise Unauthenticated("Missing bearer token.")
+        principal = authenticate(state, credentials.scheme, credentials.credentials)
+    info = request.scope.get(REQUEST_INFO)
+    if info is not None:  # the access log names the caller
+        info.client_id = principal.subject
+    return principal
 
 
 def _issuer(token: str) -> str | None:

@@ -65,8 +65,16 @@ def idle_rule(settings: Settings) -> IdleRule:
 class MetricsTasks:
     """The periodic tasks of one server process."""
 
-    def __init__(self, engine: Engine, backend: MetricsBackend, settings: Settings) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        backend: MetricsBackend,
+        settings: Settings,
+        *,
+        on_run: Callable[[str, bool], None] | None = None,
+    ) -> None:
         self._jobs: list[tuple[str, float, Callable[[], int]]] = []
+        self._on_run = on_run or (lambda _task, _ok: None)
         self._running: list[asyncio.Task] = []
         if settings.metrics_retention_interval_seconds > 0:
             self._jobs.append(
@@ -92,7 +100,7 @@ class MetricsTasks:
             rule = idle_rule(settings)
             self._jobs.append(
                 (
-                    "idle GPUs",
+                    "idle_gpus",
                     settings.idle_gpu_interval_seconds,
                     lambda: refresh_idle_gpus(engine, backend, rule, datetime.now(UTC)),
                 )
@@ -109,8 +117,7 @@ class MetricsTasks:
                 await task
         self._running = []
 
-    @staticmethod
-    async def _loop(name: str, interval: float, job: Callable[[], int]) -> None:
+    async def _loop(self, name: str, interval: float, job: Callable[[], int]) -> None:
         while True:
             await asyncio.sleep(interval)
             try:
@@ -118,3 +125,6 @@ class MetricsTasks:
                 log.debug("%s task: %d rows", name, changed)
             except Exception:  # a failed run is logged and retried on the next interval
                 log.exception("%s task failed", name)
+                self._on_run(name, False)
+            else:
+                self._on_run(name, True)

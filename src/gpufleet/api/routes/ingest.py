@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
 from gpufleet.api.authorization import CallerAccess, require_ingest
 from gpufleet.api.deps import Db, Now, State
 from gpufleet.api.responses import json_response
-from gpufleet.core.errors import Invalid
+from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.ingest import (
     IngestBatch,
@@ -52,6 +53,16 @@ async def ingesting_cluster(
     return cluster_id
 
 
+def _item_count(raw: bytes) -> int:
+    """How many records a refused batch carried (1 when it cannot even be read)."""
+    try:
+        body = orjson.loads(raw)
+        items = len(body.get("workloads") or []) + len(body.get("deletedIds") or [])
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        return 1
+    return max(items, 1)
+
+
 @router.post(
     "/clusters/{clusterId}/workloads",
     summary="Report workloads of a cluster.",
@@ -73,15 +84,22 @@ async def ingesting_cluster(
     },
 )
 def ingest_cluster_workloads(
+    request: Request,
     cluster_id: Annotated[str, Depends(ingesting_cluster)],
     state: State,
     conn: Db,
     now: Now,
     raw: Annotated[bytes, Depends(read_body)],
 ) -> Response:
-    batch = parse_ingest_batch(
-        raw, cluster_id=cluster_id, max_items=state.settings.ingest_max_batch_items, now=now
-    )
+    # Counted by cluster only here, after the access guard: the labels stay bounded.
+    metrics = request.app.state.server_metrics
+    try:
+        batch = parse_ingest_batch(
+            raw, cluster_id=cluster_id, max_items=state.settings.ingest_max_batch_items, now=now
+        )
+    except (Invalid, TooLarge):
+        metrics.record_ingest(cluster_id, refused=_item_count(raw))
+        raise
     # The access check above read in an implicit transaction; the batch gets its own.
     conn.commit()
     outcome = ingest_workloads(
@@ -94,6 +112,9 @@ def ingest_cluster_workloads(
         now=now,
     )
     conn.commit()
+    metrics.record_ingest(
+        cluster_id, accepted=outcome.accepted, stale=outcome.stale, deleted=outcome.deleted
+    )
     return json_response(
         {
             "accepted": outcome.accepted,

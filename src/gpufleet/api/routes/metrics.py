@@ -36,7 +36,7 @@ MIN_INTERVAL_MS = 1000
 
 
 def get_metrics_backend(request: Request) -> MetricsBackend:
-    return request.app.state.metrics_backend
+    return request.app.state.observed_backend
 
 
 def parse_metric_types(values: Sequence[str] | None) -> list[WorkloadMetricType]:

@@ -1,0 +1,142 @@
+"""Serving an app with uvicorn: sockets bound before anything else, and a graceful stop.
+
+On SIGTERM (or Ctrl-C) the server first reports not ready on ``/readyz`` while it keeps
+serving for ``shutdown_drain_seconds``, so load balancers stop sending it traffic; then it stops
+accepting connections, lets requests in flight finish for up to ``shutdown_timeout_seconds``,
+and exits 0. A second signal during the drain skips the rest of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import uvicorn
+from prometheus_client.exposition import choose_encoder
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gpufleet.api.server_metrics import ServerMetrics
+from gpufleet.settings import Settings
+
+log = logging.getLogger("gpufleet.server")
+_LISTEN_BACKLOG = 2048
+
+
+class CannotListen(Exception):
+    """A listening socket could not be bound (port in use, address not available, denied)."""
+
+
+class Readiness:
+    """Whether ``/readyz`` reports ready; turned off once, when shutdown begins."""
+
+    def __init__(self, metrics: ServerMetrics) -> None:
+        self.ready = True
+        self._metrics = metrics
+
+    def drain(self) -> None:
+        """Report not ready from now on."""
+        self.ready = False
+        self._metrics.ready.set(0)
+
+
+def metrics_response(metrics: ServerMetrics, accept: str | None) -> Response:
+    """The registry in the format the scraper asked for (Prometheus text or OpenMetrics)."""
+    encoder, content_type = choose_encoder(accept or "")
+    return Response(encoder(metrics.registry), media_type=content_type)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port``; raises ``CannotListen`` naming the address."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(_LISTEN_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        reason = (exc.strerror or str(exc)).lower()
+        raise CannotListen(f"cannot listen on {host}:{port}: {reason}") from None
+    return sock
+
+
+class MetricsPortApp:
+    """Routes connections to the metrics port to ``/metrics`` alone, the rest to the app."""
+
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics, metrics_port: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.metrics_port = metrics_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server") or (None, None)
+        if scope["type"] != "http" or server[1] != self.metrics_port:
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] != "/metrics":
+            response = Response(b"not found\n", status_code=404, media_type="text/plain")
+        else:
+            accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
+            response = metrics_response(self.metrics, accept)
+        await response(scope, receive, send)
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server with a drain period before it stops accepting connections."""
+
+    def __init__(self, config: uvicorn.Config, readiness: Readiness, drain_seconds: float):
+        super().__init__(config)
+        self.readiness = readiness
+        self.drain_seconds = drain_seconds
+        self._drain_until: float | None = None
+
+    def handle_exit(self, sig: int, frame) -> None:
+        if self._drain_until is None and not self.should_exit:
+            self.readiness.drain()
+            self._drain_until = time.monotonic() + self.drain_seconds
+            log.info(
+                "shutting down: not ready; refusing new connections in %.1fs",
+                self.drain_seconds,
+            )
+            if self.drain_seconds > 0:
+                return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._drain_until is not None and time.monotonic() >= self._drain_until:
+            self.should_exit = True
+        return await super().on_tick(counter)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # Like uvicorn's, but the signal is not raised again afterwards: a graceful stop exits 0.
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+
+def serve(
+    app: ASGIApp, settings: Settings, readiness: Readiness, sockets: list[socket.socket]
+) -> None:
+    """Serve ``app`` on the bound ``sockets`` until a signal stops it gracefully."""
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+    )
+    GracefulServer(config, readiness, settings.shutdown_drain_seconds).run(sockets=sockets)
