@@ -7,6 +7,7 @@ import pytest
 from gpufleet.agent.runner import selected_kinds
 from gpufleet.agent.settings import AgentSettings
 from gpufleet.cli import build_parser, main
+from gpufleet.exit_codes import ExitCode
 from gpufleet.settings_flags import settings_from_flags
 
 REQUIRED = [
@@ -70,11 +71,11 @@ def test_kind_selection() -> None:
         selected_kinds("Job,Widget")
 
 
-def test_missing_kubeconfig_is_a_clean_refusal(
+def test_missing_kubeconfig_is_one_line_and_its_own_exit_code(
     capsys: pytest.CaptureFixture[str], tmp_path
 ) -> None:
-    code = main(
-        ["agent", *REQUIRED, "--kubeconfig", str(tmp_path / "absent"), "--health-port", "0"]
-    )
-    assert code == 2
-    assert "cannot start" in capsys.readouterr().err
+    absent = tmp_path / "absent"
+    code = main(["agent", *REQUIRED, "--kubeconfig", str(absent), "--health-port", "0"])
+    assert code == ExitCode.NO_KUBERNETES_CONFIG
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(absent) in err

@@ -15,8 +15,11 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import ValidationError
 
+from gpufleet.exit_codes import ExitCode
 from gpufleet.settings import Settings
 from gpufleet.settings_flags import add_settings_flags, report_invalid, settings_from_flags
+
+log = logging.getLogger("gpufleet.server")
 
 
 def _add_server_flags(parser: argparse.ArgumentParser, names: Iterable[str] | None = None) -> None:
@@ -24,14 +27,20 @@ def _add_server_flags(parser: argparse.ArgumentParser, names: Iterable[str] | No
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from gpufleet.api.app import create_app
+    from gpufleet.api.logs import configure_logging
+    from gpufleet.api.serving import MetricsPortApp, listen, serve
+    from gpufleet.store.connectivity import check_database
+    from gpufleet.store.engine import create_store_engine
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
-    app = create_app(settings)
+    configure_logging(settings.log_level, settings.log_format)
+    # Bound before the database is touched, so a busy port fails at once and alone.
+    sockets = [listen(settings.host, settings.port)]
+    if settings.metrics_port is not None:
+        sockets.append(listen(settings.host, settings.metrics_port))
+    engine = create_store_engine(settings)
+    check_database(engine)
+    app = create_app(settings, engine=engine)
     generated = app.state.generated_admin
     if generated is not None:
         print(
@@ -43,29 +52,25 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.demo:
         from gpufleet.demo.seed import seed_if_empty
 
-        seeded = seed_if_empty(
-            app.state.gpufleet.engine, workloads=args.demo_workloads, seed=args.seed
-        )
+        seeded = seed_if_empty(engine, workloads=args.demo_workloads, seed=args.seed)
         if seeded:
-            print(f"Seeded the demo organisation with {seeded} workloads.", flush=True)
-    print(f"gpufleet listening on http://{settings.host}:{settings.port}", flush=True)
-    # Forwarded headers are handled by the app itself (settings.trusted_proxies); uvicorn's own
-    # handling would believe any X-Forwarded-For arriving from loopback.
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=False,
-    )
+            log.info("seeded the demo organisation with %d workloads", seeded)
+    served = app
+    if settings.metrics_port is not None:
+        served = MetricsPortApp(app, app.state.server_metrics, settings.metrics_port)
+        log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
+    log.info("gpufleet listening on http://%s:%d", settings.host, settings.port)
+    serve(served, settings, app.state.readiness, sockets)
     return 0
 
 
 def _db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
+    from gpufleet.store.connectivity import check_database
     from gpufleet.store.engine import create_store_engine
     from gpufleet.store.migrate import current_revision, upgrade
 
     engine = create_store_engine(settings)
+    check_database(engine)
     upgrade(engine)
     print(f"database at revision {current_revision(engine)}")
     return 0
@@ -169,6 +174,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_codes() -> dict[type[Exception], ExitCode]:
+    """Failures an operator can fix, and the exit code of each (docs/operations.md)."""
+    from gpufleet.agent.failures import AccessKeyRefused, NoKubernetesConfig
+    from gpufleet.api.serving import CannotListen
+    from gpufleet.store.connectivity import (
+        DatabaseCredentialsRefused,
+        DatabaseUnavailable,
+        SchemaTooNew,
+    )
+
+    # Subclasses before their base classes: the first match wins.
+    return {
+        CannotListen: ExitCode.CANNOT_LISTEN,
+        DatabaseCredentialsRefused: ExitCode.DATABASE_CREDENTIALS_REFUSED,
+        DatabaseUnavailable: ExitCode.DATABASE_UNREACHABLE,
+        SchemaTooNew: ExitCode.SCHEMA_TOO_NEW,
+        AccessKeyRefused: ExitCode.ACCESS_KEY_REFUSED,
+        NoKubernetesConfig: ExitCode.NO_KUBERNETES_CONFIG,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Only commands that declared a settings model read one; the client's commands read none.
@@ -177,7 +203,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = None if model is None else settings_from_flags(args, model)
     except ValidationError as exc:
         return report_invalid(exc, "gpufleet" if model is Settings else f"gpufleet {args.command}")
-    return args.handler(args, settings)
+    try:
+        return args.handler(args, settings)
+    except Exception as exc:
+        for kind, code in _exit_codes().items():
+            if isinstance(exc, kind):
+                print(f"gpufleet {args.command}: {exc}", file=sys.stderr)
+                return code
+        raise
 
 
 if __name__ == "__main__":

@@ -48,9 +48,11 @@ def settings_from_flags(args: argparse.Namespace, model: type[M]) -> M:
 
 
 def report_invalid(exc: ValidationError, program: str) -> int:
-    """One line per invalid setting on stderr; the exit code of a usage error."""
+    """One line on stderr naming every invalid setting; the exit code of a usage error."""
+    problems = []
     for error in exc.errors():
         # Checks across several settings (model validators) carry no field location.
         where = f"setting {error['loc'][0]}" if error["loc"] else "settings"
-        print(f"{program}: invalid {where}: {error['msg']}", file=sys.stderr)
+        problems.append(f"invalid {where}: {error['msg']}")
+    print(f"{program}: {'; '.join(problems)}", file=sys.stderr)
     return 2

@@ -11,7 +11,9 @@ import logging
 import signal
 import sys
 
+from gpufleet.agent.failures import NoKubernetesConfig
 from gpufleet.agent.settings import AgentSettings
+from gpufleet.exit_codes import ExitCode
 from gpufleet.settings_flags import add_settings_flags
 
 
@@ -23,9 +25,11 @@ def _run(_args: argparse.Namespace, settings: AgentSettings) -> int:
 
     try:
         agent = Agent(settings)
+    except NoKubernetesConfig:
+        raise  # its own exit code, given by the gpufleet command
     except Exception as exc:
         print(f"gpufleet agent: cannot start: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_SETTINGS
     signal.signal(signal.SIGTERM, lambda *_: agent.stop())
     signal.signal(signal.SIGINT, lambda *_: agent.stop())
     print(f"gpufleet agent health on port {agent.health_server.port}", flush=True)

@@ -137,6 +137,9 @@ def serve(
         log_config=None,
         access_log=False,
         lifespan="on",
+        # Forwarded headers are handled by the app itself (settings.trusted_proxies); uvicorn's
+        # own handling would believe any X-Forwarded-For arriving from loopback.
+        proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
     GracefulServer(config, readiness, settings.shutdown_drain_seconds).run(sockets=sockets)
