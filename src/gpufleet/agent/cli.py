@@ -21,6 +21,8 @@ def _run(_args: argparse.Namespace, settings: AgentSettings) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs every request at info; the pusher reports what matters itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     from gpufleet.agent.runner import Agent
 
     try:

@@ -18,11 +18,14 @@ from typing import Any
 
 import httpx
 
+from gpufleet.agent.failures import AccessKeyRefused
 from gpufleet.agent.health import AgentMetrics
 from gpufleet.agent.watch import Backoff
 
 log = logging.getLogger(__name__)
 _BAD_INDEX = re.compile(r"at index (\d+)")
+# A token request or an empty batch answered so means the key or its rule is wrong.
+_REFUSED = frozenset({400, 401, 403})
 # Refresh the token this long before it expires.
 _TOKEN_MARGIN_SECONDS = 30.0
 
@@ -79,6 +82,21 @@ class IngestClient:
             ):
                 return self._fetch_token()
             return self._token
+
+    def verify_access(self, workloads_path: str) -> None:
+        """Ask for a token and push an empty batch; raise ``AccessKeyRefused`` if refused.
+
+        An unreachable or failing server is only a warning: the pusher retries until it answers.
+        """
+        try:
+            self.post(workloads_path, {"workloads": [], "deletedIds": []})
+        except PushError as exc:
+            if exc.status in _REFUSED:
+                raise AccessKeyRefused(
+                    f"the server {self.server} refused access key {self._client_id!r} "
+                    f"(HTTP {exc.status}): {' '.join(exc.message.split())[:300]}"
+                ) from None
+            log.warning("cannot check the access key yet, will retry: %s", exc.message)
 
     def post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST JSON with the bearer token; one retry with a fresh token on 401."""

@@ -14,11 +14,13 @@ import threading
 import time
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 
 from gpufleet.agent.health import AgentMetrics, HealthServer
 from gpufleet.agent.kinds import KINDS, Kind
+from gpufleet.agent.kubeconfig import kubeconfig_path, load_configuration
 from gpufleet.agent.organisation import MappingError, OrganisationDirectory
+from gpufleet.agent.outage import ApiOutage
 from gpufleet.agent.phase import Memory
 from gpufleet.agent.push import IngestClient, Pusher, push_samples
 from gpufleet.agent.records import DerivedWorkload, derive_workload, iso_now
@@ -46,16 +48,9 @@ def selected_kinds(names: str | None) -> tuple[Kind, ...]:
 
 
 def kubernetes_client(settings: AgentSettings, pool_size: int) -> client.ApiClient:
-    """An API client from the kubeconfig when given, else the in-cluster service account."""
-    configuration = client.Configuration()
-    if settings.kubeconfig:
-        config.load_kube_config(
-            config_file=settings.kubeconfig,
-            context=settings.context,
-            client_configuration=configuration,
-        )
-    else:
-        config.load_incluster_config(client_configuration=configuration)
+    """An API client configured as kubectl would be (see ``agent.kubeconfig``)."""
+    path = kubeconfig_path(settings.kubeconfig)
+    configuration = load_configuration(path, settings.context)
     configuration.connection_pool_maxsize = pool_size
     configuration.retries = False
     return client.ApiClient(configuration)
@@ -102,6 +97,7 @@ class Agent:
             backoff_max=settings.backoff_max_seconds,
             cluster_name=settings.cluster_name,
         )
+        outage = ApiOutage(settings.backoff_max_seconds)
         self.watchers = [
             KindWatcher(
                 kind,
@@ -112,6 +108,7 @@ class Agent:
                 watch_timeout=settings.watch_timeout_seconds,
                 crd_retry=settings.crd_retry_seconds,
                 backoff_max=settings.backoff_max_seconds,
+                outage=outage,
             )
             for kind in self.kinds
         ]
@@ -139,7 +136,15 @@ class Agent:
         self.stopping.set()
 
     def run(self) -> int:
-        """Start everything and reconcile until stopped."""
+        """Check the access key, start everything and reconcile until stopped.
+
+        Raises ``AccessKeyRefused`` when the server refuses the key or its rule for the cluster.
+        """
+        try:
+            self.ingest.verify_access(self.pusher.path)
+        except BaseException:
+            self.ingest.close()
+            raise
         self.health_server.start()
         self.pusher.start()
         for watcher in self.watchers:

@@ -23,6 +23,7 @@ from kubernetes.watch.watch import iter_resp_lines
 
 from gpufleet.agent.health import AgentMetrics
 from gpufleet.agent.kinds import Kind
+from gpufleet.agent.outage import ApiOutage
 
 log = logging.getLogger(__name__)
 LIST_PAGE_SIZE = 500
@@ -80,6 +81,7 @@ class KindWatcher(threading.Thread):
         watch_timeout: int = 300,
         crd_retry: float = 30.0,
         backoff_max: float = 30.0,
+        outage: ApiOutage | None = None,
     ) -> None:
         super().__init__(name=f"watch-{kind.key}", daemon=True)
         self.kind = kind
@@ -90,6 +92,7 @@ class KindWatcher(threading.Thread):
         self.watch_timeout = watch_timeout
         self.crd_retry = crd_retry
         self.backoff = Backoff(backoff_max)
+        self.outage = outage or ApiOutage(backoff_max)
         self.listed = threading.Event()
         self.available: bool | None = None
         self.resource_version: str | None = None
@@ -111,7 +114,7 @@ class KindWatcher(threading.Thread):
                 self.resource_version = None
             except Exception as exc:
                 self.metrics.watch_restarts.labels(self.kind.key, "error").inc()
-                log.warning("watch of %s interrupted: %s", self.kind.key, exc)
+                self.outage.failed(self.kind.key, exc)
                 self.stop_event.wait(self.backoff.next_delay())
 
     def _set_available(self, available: bool) -> None:
@@ -132,6 +135,8 @@ class KindWatcher(threading.Thread):
             method, url, header_params=headers, _request_timeout=(5, read_timeout)
         )
         raw = response.response
+        if raw.status < 500:
+            self.outage.succeeded(self.kind.key)
         if raw.status != 200:
             # Read the body so the pooled connection is clean for the next request.
             body = raw.data or b""

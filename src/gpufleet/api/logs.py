@@ -51,6 +51,8 @@ def configure_logging(level: str, log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every Prometheus query at info; the metrics series count them instead.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         # Uvicorn's loggers propagate to the root handler; its access log is replaced by ours.
         logging.getLogger(name).handlers[:] = []
