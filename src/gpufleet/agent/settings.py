@@ -18,7 +18,8 @@ class AgentSettings(BaseSettings):
     client_id: str = Field(description="Client id of the agent's access key.")
     client_secret: SecretStr = Field(description="Secret of the agent's access key.")
     kubeconfig: str | None = Field(
-        None, description="Kubeconfig file; in-cluster configuration is used when unset."
+        None,
+        description="Kubeconfig file (unset: in-cluster, else $KUBECONFIG, else ~/.kube/config).",
     )
     context: str | None = Field(None, description="Kubeconfig context (its current one if unset).")
     cluster_name: str | None = Field(None, description="Display name of the cluster.")
