@@ -7,7 +7,7 @@ import pytest
 from gpufleet.agent.runner import selected_kinds
 from gpufleet.agent.settings import AgentSettings
 from gpufleet.cli import build_parser, main
-from gpufleet.exit_codes import ExitCode
+from gpufleet.core.exit_codes import ExitCode
 from gpufleet.settings_flags import settings_from_flags
 
 REQUIRED = [

@@ -17,7 +17,7 @@ import pytest
 from gpufleet.agent.failures import NoKubernetesConfig
 from gpufleet.agent.kinds import KINDS
 from gpufleet.agent.kubeconfig import kubeconfig_path
-from gpufleet.exit_codes import ExitCode
+from gpufleet.core.exit_codes import ExitCode
 from tests.support.k8s_emulator import KubernetesEmulator, resources_from, write_kubeconfig
 from tests.support.server import ADMIN_ID, ADMIN_SECRET, ServerProcess
 

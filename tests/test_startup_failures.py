@@ -13,7 +13,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from gpufleet.exit_codes import ExitCode
+from gpufleet.core.exit_codes import ExitCode
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import ValidationError
 
-from gpufleet.exit_codes import ExitCode
+from gpufleet.core.exit_codes import ExitCode
 from gpufleet.settings import Settings
 from gpufleet.settings_flags import add_settings_flags, report_invalid, settings_from_flags
 

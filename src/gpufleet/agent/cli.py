@@ -13,7 +13,7 @@ import sys
 
 from gpufleet.agent.failures import NoKubernetesConfig
 from gpufleet.agent.settings import AgentSettings
-from gpufleet.exit_codes import ExitCode
+from gpufleet.core.exit_codes import ExitCode
 from gpufleet.settings_flags import add_settings_flags
 
 
