@@ -175,3 +175,17 @@ def start_server(database_url: str, tmp_path):
 def live_server(start_server):
     """One real server process on this test's database, administrator ``ADMIN_ID``."""
     return start_server()
+
+
+@pytest.fixture(scope="module")
+def module_server(module_database_url: str, tmp_path_factory):
+    """One real server process with default options for the whole module (tests share it)."""
+    from tests.support.server import ServerProcess
+
+    with ServerProcess(
+        module_database_url,
+        admin_id=ADMIN_ID,
+        admin_secret=ADMIN_SECRET,
+        log_dir=tmp_path_factory.mktemp("server"),
+    ) as process:
+        yield process

@@ -44,12 +44,6 @@ def test_kubeconfig_is_looked_for_as_kubectl_does(tmp_path):
     assert kubeconfig_path(None, {"KUBECONFIG": "x"}, home, token) == "x"
 
 
-@pytest.fixture(scope="module")
-def server(module_database_url: str, tmp_path_factory) -> Iterator[ServerProcess]:
-    with ServerProcess(module_database_url, log_dir=tmp_path_factory.mktemp("server")) as process:
-        yield process
-
-
 @pytest.fixture
 def emulator() -> Iterator[KubernetesEmulator]:
     served = KubernetesEmulator(resources_from(KINDS), bookmark_interval=0.5).start()
@@ -119,11 +113,11 @@ class Agent:
 
 
 @pytest.fixture
-def run_agent(server, tmp_path) -> Iterator:
+def run_agent(module_server, tmp_path) -> Iterator:
     started: list[Agent] = []
 
     def run(env: dict[str, str], **options: str) -> Agent:
-        agent = Agent(server, env, tmp_path / f"agent-{len(started)}.log", **options)
+        agent = Agent(module_server, env, tmp_path / f"agent-{len(started)}.log", **options)
         started.append(agent)
         return agent
 
@@ -168,12 +162,12 @@ def test_a_refused_secret_is_reported_at_startup(run_agent, emulator, tmp_path):
 
 
 def test_a_key_without_a_rule_for_the_cluster_is_reported_at_startup(
-    run_agent, emulator, server, tmp_path
+    run_agent, emulator, module_server, tmp_path
 ):
     key = httpx.post(
-        server.base_url + "/api/v1/access-keys",
+        module_server.base_url + "/api/v1/access-keys",
         json={"name": "agent-without-rule"},
-        headers=server.auth_headers(),
+        headers=module_server.auth_headers(),
     )
     assert key.status_code == 201, key.text
     write_kubeconfig(tmp_path / "config", emulator.url)
