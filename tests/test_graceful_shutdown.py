@@ -109,7 +109,8 @@ def test_sigterm_drains_then_finishes_requests_in_flight(start_server):
     assert server.process.poll() is None
     release.set()
     threads[0].join(60)
-    assert slow == {"status": 200, "body": {"accepted": 1, "stale": 0, "deleted": 0}}
+    assert slow["status"] == 200, slow
+    assert slow["body"]["accepted"] == 1
     assert server.process.wait(60) == 0
 
     in_flight = [o for o in outcomes if o.started < signalled]

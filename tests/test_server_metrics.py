@@ -18,6 +18,8 @@ from gpufleet.settings import Settings
 from tests.support.agent_reports import CLUSTER_ID, batch, ingest_path, report
 from tests.support.factories import insert, workload
 
+OTHER_CLUSTER = "0b6c2d8e-3f59-4a51-8d1e-2a4f7c9e1b00"
+
 
 def samples(client: TestClient) -> dict[tuple[str, frozenset], float]:
     """Every sample of ``/metrics`` keyed by (name, labels)."""
@@ -60,12 +62,20 @@ def test_ingest_items_are_counted_by_cluster_and_outcome(client):
     assert client.post(ingest_path(CLUSTER_ID), json=batch(older, newer)).status_code == 200
     refused = batch(report(observed=1), report(observed=1, phase=""))
     assert client.post(ingest_path(CLUSTER_ID), json=refused).status_code == 400
+    # A workload of another cluster is refused item by item, the rest of its batch applied.
+    theirs = report(observed=1, cluster_id=OTHER_CLUSTER)
+    assert client.post(ingest_path(OTHER_CLUSTER), json=batch(theirs)).status_code == 200
+    taken = report(theirs["id"], observed=2)
+    answer = client.post(ingest_path(CLUSTER_ID), json=batch(taken)).json()
+    assert len(answer["refused"]) == 1
     found = samples(client)
     counted = {
         outcome: value(found, "gpufleet_ingest_items_total", cluster=CLUSTER_ID, outcome=outcome)
         for outcome in ("accepted", "stale", "refused")
     }
-    assert counted == {"accepted": 2, "stale": 1, "refused": 2}
+    assert counted == {"accepted": 2, "stale": 1, "refused": 3}
+    other = {"cluster": OTHER_CLUSTER, "outcome": "accepted"}
+    assert value(found, "gpufleet_ingest_items_total", **other) == 1
 
 
 def test_refusals_of_unauthenticated_callers_add_no_cluster_label(anonymous_client):

@@ -112,15 +112,20 @@ def ingest_cluster_workloads(
         now=now,
     )
     conn.commit()
+    refused = refusals(batch, outcome)
     metrics.record_ingest(
-        cluster_id, accepted=outcome.accepted, stale=outcome.stale, deleted=outcome.deleted
+        cluster_id,
+        accepted=outcome.accepted,
+        stale=outcome.stale,
+        deleted=outcome.deleted,
+        refused=len(refused),
     )
     return json_response(
         {
             "accepted": outcome.accepted,
             "stale": outcome.stale,
             "deleted": outcome.deleted,
-            "refused": refusals(batch, outcome),
+            "refused": refused,
         }
     )
 
