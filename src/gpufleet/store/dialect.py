@@ -6,10 +6,12 @@ expressions and statements that the two dialects spell differently.
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -86,12 +88,15 @@ def excluded(dialect_name: str, table: sa.Table) -> Any:
 
 @contextmanager
 def exclusive(engine: Engine, lock_id: int) -> Iterator[None]:
-    """Hold a database-wide lock across several transactions (PostgreSQL advisory lock).
+    """Hold a lock across several transactions, shared by every process on the database.
 
-    Replicas starting together on one PostgreSQL take turns; SQLite has one process anyway.
+    Replicas starting together take turns: PostgreSQL through an advisory lock, a SQLite
+    file through an exclusive ``flock`` on ``<file>.lock`` beside it (SQLite's own locks last
+    one transaction, and preparation spans several).
     """
-    if engine.dialect.name != "postgresql":
-        yield
+    if engine.dialect.name == "sqlite":
+        with _sqlite_file_lock(engine.url.database, lock_id):
+            yield
         return
     with engine.connect() as conn:
         conn.exec_driver_sql(f"SELECT pg_advisory_lock({int(lock_id)})")
@@ -101,6 +106,22 @@ def exclusive(engine: Engine, lock_id: int) -> Iterator[None]:
         finally:
             conn.exec_driver_sql(f"SELECT pg_advisory_unlock({int(lock_id)})")
             conn.commit()
+
+
+@contextmanager
+def _sqlite_file_lock(database: str | None, lock_id: int) -> Iterator[None]:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        # An in-memory database belongs to one process; a URI names no plain file to lock.
+        yield
+        return
+    path = Path(database).resolve()
+    lock_path = path.with_name(f"{path.name}.{lock_id}.lock")
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def bulk_append(
