@@ -6,9 +6,6 @@ key (so each test does not pay for migrations and RSA key generation); no access
 
 from __future__ import annotations
 
-import itertools
-import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -20,14 +17,7 @@ from gpufleet.settings import Settings
 from gpufleet.store.credentials import ensure_signing_key
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.migrate import upgrade
-
-ADMIN_ID = "test-admin"
-ADMIN_SECRET = "test-admin-secret"
-DATABASE = os.environ.get("GPUFLEET_TEST_DATABASE", "sqlite")
-if DATABASE not in ("sqlite", "postgresql"):
-    raise RuntimeError(f"GPUFLEET_TEST_DATABASE must be sqlite or postgresql, not {DATABASE!r}")
-
-_counter = itertools.count()
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET, DATABASE, fresh_database
 
 
 def pytest_report_header() -> str:
@@ -38,10 +28,10 @@ def pytest_report_header() -> str:
 def _cheap_secret_hashing():
     """Hash secrets at a low scrypt cost: the suite hashes thousands of them, and what is under
     test is that hashing and constant-time checking happen, not the production work factor."""
-    production = secrets._N
-    secrets._N = 2**8
+    production = secrets.SCRYPT_COST
+    secrets.SCRYPT_COST = 2**8
     yield
-    secrets._N = production
+    secrets.SCRYPT_COST = production
 
 
 def _prepare_template(url: str) -> None:
@@ -73,29 +63,15 @@ def sqlite_template(tmp_path_factory) -> str:
 
 @pytest.fixture
 def database_url(request, tmp_path) -> Iterator[str]:
-    if DATABASE == "sqlite":
-        target = tmp_path / "gpufleet.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
-        yield f"sqlite:///{target}"
-        return
-    server = request.getfixturevalue("postgres_server")
-    name = f"t{os.getpid()}_{next(_counter)}"
-    yield server.create_database(name, template="gpufleet_template")
-    server.drop_database(name)
+    with fresh_database(request, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def module_database_url(request, tmp_path_factory) -> Iterator[str]:
     """Like ``database_url``, but one fresh database shared by a whole test module."""
-    if DATABASE == "sqlite":
-        target = tmp_path_factory.mktemp("module") / "gpufleet.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
-        yield f"sqlite:///{target}"
-        return
-    server = request.getfixturevalue("postgres_server")
-    name = f"m{os.getpid()}_{next(_counter)}_module"
-    yield server.create_database(name, template="gpufleet_template")
-    server.drop_database(name)
+    with fresh_database(request, tmp_path_factory.mktemp("module")) as url:
+        yield url
 
 
 @pytest.fixture

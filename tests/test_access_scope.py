@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpufleet.store.tables import access_keys, access_rules, workload_nodepools, workloads
-from tests.conftest import ADMIN_ID
+from tests.support.databases import ADMIN_ID
 from tests.support.factories import BASE_TIME, insert, workload
 
 CLUSTERS = ("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222")

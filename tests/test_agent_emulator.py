@@ -198,7 +198,9 @@ def test_watcher_relists_after_410_and_resumes_after_dropped_connections(
         emulator.start()
         relist = sink.wait_for(lambda e: e.type == "relist")
         assert {i["metadata"]["name"] for i in relist.items} >= {"after-drop", "after-compaction"}
-        restarts = watcher.metrics.watch_restarts.labels("Pod", "gone")._value.get()
+        restarts = watcher.metrics.registry.get_sample_value(
+            "gpufleet_agent_watch_restarts_total", {"kind": "Pod", "cause": "gone"}
+        )
         assert restarts >= 1
     finally:
         stop.set()

@@ -27,7 +27,7 @@ from gpufleet.client.exit_codes import exit_code_for_status
 from gpufleet.client.http import ClientError, error_message
 from gpufleet.client.metric_commands import parse_since
 from gpufleet.client.output import Printer, print_workloads
-from tests.conftest import ADMIN_ID, ADMIN_SECRET
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.demo_server import demo_server
 from tests.support.ports import free_port
 

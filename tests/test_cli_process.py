@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from gpufleet.client.output import Printer, print_workloads
-from tests.conftest import ADMIN_ID, ADMIN_SECRET
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.demo_server import SERVER_MAINTAINED, demo_server
 
 pytestmark = pytest.mark.e2e

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from gpufleet.dashboard import STATIC_DIR
-from tests.conftest import ADMIN_ID, ADMIN_SECRET
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.demo_server import PENDING_MESSAGE, demo_server
 
 pytestmark = pytest.mark.e2e

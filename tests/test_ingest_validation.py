@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from gpufleet.settings import Settings
-from tests.conftest import ADMIN_ID, ADMIN_SECRET
 from tests.support.agent_reports import CLUSTER_ID, batch, ingest_path, report
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 
 MAX_ITEMS = 4
 MAX_BYTES = 16 * 1024

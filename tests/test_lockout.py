@@ -18,7 +18,7 @@ from gpufleet.api.client_address import forwarded_client
 from gpufleet.auth.rate_limit import FailureLimiter, LimitKey
 from gpufleet.core.errors import Invalid, TooManyRequests
 from gpufleet.settings import parse_networks
-from tests.conftest import ADMIN_ID, ADMIN_SECRET
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.jwks import AUDIENCE, ISSUER, IdentityProvider
 from tests.support.server import ServerProcess
 

@@ -16,7 +16,7 @@ from gpufleet.settings import Settings
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.migrate import MIGRATIONS, alembic_config, current_revision, upgrade
 from gpufleet.store.tables import metadata, workload_phase_history, workload_pods
-from tests.conftest import DATABASE
+from tests.support.databases import fresh_database
 
 
 def test_migrated_schema_matches_the_table_definitions(engine):
@@ -51,14 +51,10 @@ def test_upgrading_again_is_harmless(engine):
 
 @pytest.fixture
 def empty_engine(request, tmp_path):
-    if DATABASE == "sqlite":
-        engine = create_store_engine(Settings(database_url=f"sqlite:///{tmp_path / 'old.db'}"))
-    else:
-        server = request.getfixturevalue("postgres_server")
-        url = server.create_database(f"old_{uuid.uuid4().hex[:12]}")
+    with fresh_database(request, tmp_path, migrated=False) as url:
         engine = create_store_engine(Settings(database_url=url))
-    yield engine
-    engine.dispose()
+        yield engine
+        engine.dispose()
 
 
 def test_pods_and_transitions_of_the_first_schema_are_carried_forward(empty_engine):

@@ -31,8 +31,8 @@ from gpufleet.settings_flags import settings_from_flags
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.migrate import upgrade
 from gpufleet.store.pods import record_pods
-from tests.conftest import ADMIN_ID, ADMIN_SECRET
 from tests.support import prometheus as data
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.factories import insert, workload
 from tests.support.ports import free_port
 from tests.support.prometheus_app import (

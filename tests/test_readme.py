@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gpufleet.settings import Settings
-from tests.conftest import ADMIN_ID, ADMIN_SECRET
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.server import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ from runai.configuration import Configuration
 from runai.exceptions import ApiException
 from runai.runai_client import RunaiClient
 
-from tests.conftest import ADMIN_ID, ADMIN_SECRET
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e

@@ -16,8 +16,8 @@ from runai.configuration import Configuration
 from runai.exceptions import ApiException
 from runai.runai_client import RunaiClient
 
-from tests.conftest import ADMIN_ID, ADMIN_SECRET
 from tests.support.agent_reports import CLUSTER_ID, at, batch, ingest_path, report
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.server import ServerProcess
 from tests.test_workload_details import event
 

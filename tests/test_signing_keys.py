@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from gpufleet.api.app import create_app
 from gpufleet.cli import main
 from gpufleet.settings import Settings
-from tests.conftest import ADMIN_ID, ADMIN_SECRET
 from tests.support.access import bearer, key_with_role
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 
 
 def _kid(token: str) -> str:

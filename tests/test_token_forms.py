@@ -11,7 +11,7 @@ import httpx
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client, OAuthError
 
-from tests.conftest import ADMIN_ID, ADMIN_SECRET
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from gpufleet.api.app import create_app
 from gpufleet.settings import Settings
-from tests.conftest import ADMIN_ID, ADMIN_SECRET
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.jwks import AUDIENCE, ISSUER, IdentityProvider
 
 

@@ -22,7 +22,7 @@ from gpufleet.settings import Settings
 from gpufleet.store import access_keys as access_key_store
 from gpufleet.store.credentials import _new_rsa_key, load_signing_keys, put_access_key
 from gpufleet.store.tables import access_keys, signing_keys
-from tests.conftest import ADMIN_ID, ADMIN_SECRET
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.shared_app import shared_app
 
 TOKEN_URL = "/api/v1/token"

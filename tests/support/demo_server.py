@@ -7,9 +7,7 @@ pods and charts have data whatever the demo itself records.
 
 from __future__ import annotations
 
-import itertools
 import math
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_ID, ADMIN_SECRET, DATABASE
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET, fresh_database
 from tests.support.server import ServerProcess
 
 DEMO_WORKLOADS = 300
@@ -35,7 +33,6 @@ SERVER_MAINTAINED = (
     "totalPendingTimeSeconds",
     "totalRunningTimeSeconds",
 )
-_counter = itertools.count()
 
 
 @dataclass
@@ -116,14 +113,12 @@ def _ingest_charted_workload(api: httpx.Client) -> dict:
 @contextmanager
 def demo_server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[DemoServer]:
     """A started demo server on its own database (SQLite file or the test PostgreSQL)."""
-    postgres = None
     logs = tmp_path_factory.mktemp("demo-server")
-    if DATABASE == "sqlite":
-        url = f"sqlite:///{logs / 'gpufleet.db'}"
-    else:
-        postgres = request.getfixturevalue("postgres_server")
-        name = f"d{os.getpid()}_{next(_counter)}"
-        url = postgres.create_database(name, template="gpufleet_template")
+    with fresh_database(request, logs) as url:
+        yield from _started_demo(url, logs)
+
+
+def _started_demo(url: str, logs) -> Iterator[DemoServer]:
     server = ServerProcess(
         url,
         demo=True,
@@ -144,5 +139,3 @@ def demo_server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[De
         yield DemoServer(server, charted["id"], charted["name"])
     finally:
         server.stop()
-        if postgres is not None:
-            postgres.drop_database(name)

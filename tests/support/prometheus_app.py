@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from gpufleet.settings import Settings
 from gpufleet.store.pods import record_pods
-from tests.conftest import ADMIN_ID, ADMIN_SECRET
 from tests.support import prometheus as data
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.factories import CLUSTER_ID, insert, workload
 
 

@@ -24,10 +24,9 @@ from typing import Any
 
 import httpx
 
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.ports import free_port
 
-ADMIN_ID = "test-admin"
-ADMIN_SECRET = "test-admin-secret"
 STARTUP_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 15.0
 _LOG_TAIL_CHARS = 4000

@@ -6,8 +6,6 @@ it; modules whose tests never write build one with ``shared_app`` instead.
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,9 +15,8 @@ from fastapi.testclient import TestClient
 
 from gpufleet.api.app import create_app
 from gpufleet.settings import Settings
-from tests.conftest import ADMIN_ID, ADMIN_SECRET, DATABASE
-
-_counter = itertools.count()
+from tests.support.access import bearer, token_for
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET, fresh_database
 
 
 @contextmanager
@@ -30,40 +27,23 @@ def shared_app(
 
     ``settings`` are passed on to ``Settings`` next to the database URL and the test admin.
     """
-    server = None
-    if DATABASE == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('shared') / 'gpufleet.db'}"
-    else:
-        server = request.getfixturevalue("postgres_server")
-        name = f"m{os.getpid()}_{next(_counter)}"
-        url = server.create_database(name, template="gpufleet_template")
-    app = create_app(
-        Settings(
-            database_url=url,
-            admin_client_id=ADMIN_ID,
-            admin_client_secret=ADMIN_SECRET,
-            **settings,
+    with fresh_database(request, tmp_path_factory.mktemp("shared")) as url:
+        app = create_app(
+            Settings(
+                database_url=url,
+                admin_client_id=ADMIN_ID,
+                admin_client_secret=ADMIN_SECRET,
+                **settings,
+            )
         )
-    )
-    try:
-        yield app
-    finally:
-        app.state.gpufleet.engine.dispose()
-        if server is not None:
-            server.drop_database(name)
+        try:
+            yield app
+        finally:
+            app.state.gpufleet.engine.dispose()
 
 
 def admin_client(app: FastAPI) -> TestClient:
     """A TestClient (not yet entered) carrying an administrator's bearer token."""
     client = TestClient(app, raise_server_exceptions=False)
-    response = client.post(
-        "/api/v1/token",
-        json={
-            "grantType": "client_credentials",
-            "clientID": ADMIN_ID,
-            "clientSecret": ADMIN_SECRET,
-        },
-    )
-    assert response.status_code == 200, response.text
-    client.headers["Authorization"] = f"Bearer {response.json()['accessToken']}"
+    client.headers.update(bearer(token_for(client, ADMIN_ID, ADMIN_SECRET)))
     return client
