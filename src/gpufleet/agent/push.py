@@ -304,3 +304,23 @@ def push_samples(
         return False
     metrics.push_latency.labels("metrics").observe(time.monotonic() - started)
     return True
+
+
+def push_events(
+    client: IngestClient, metrics: AgentMetrics, cluster_id: str, batches: list[list[dict]]
+) -> bool:
+    """Send Kubernetes events in batches; False when the server could not take them.
+
+    Events are annotations: a batch that fails is logged and not retried, the next report of
+    a repeating event carries its newest state anyway.
+    """
+    started = time.monotonic()
+    try:
+        for batch in batches:
+            client.post(f"/api/v1/ingest/clusters/{cluster_id}/events", {"events": batch})
+    except PushError as exc:
+        metrics.push_failures.labels("events", str(exc.status)).inc()
+        log.warning("events push failed: %s", exc.message)
+        return False
+    metrics.push_latency.labels("events").observe(time.monotonic() - started)
+    return True

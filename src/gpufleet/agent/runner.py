@@ -17,12 +17,13 @@ from typing import Any
 from kubernetes import client
 
 from gpufleet.agent.health import AgentMetrics, HealthServer
+from gpufleet.agent.k8s_events import EVENT_KIND, EventCollector
 from gpufleet.agent.kinds import KINDS, Kind
 from gpufleet.agent.kubeconfig import kubeconfig_path, load_configuration
 from gpufleet.agent.organisation import MappingError, OrganisationDirectory
 from gpufleet.agent.outage import ApiOutage
 from gpufleet.agent.phase import Memory
-from gpufleet.agent.push import IngestClient, Pusher, push_samples
+from gpufleet.agent.push import IngestClient, Pusher, push_events, push_samples
 from gpufleet.agent.records import DerivedWorkload, derive_workload, iso_now
 from gpufleet.agent.samples import workload_samples
 from gpufleet.agent.settings import AgentSettings
@@ -73,6 +74,7 @@ class Agent:
         self.kinds = selected_kinds(settings.kinds)
         self.metrics = AgentMetrics()
         self.state = ClusterState()
+        self.k8s_events = EventCollector(self.state.workload_of)
         self.events: queue.Queue[KindEvent] = queue.Queue()
         self.stopping = threading.Event()
         self.directory = OrganisationDirectory.load(settings.department_mapping)
@@ -81,7 +83,7 @@ class Agent:
         self._memory: dict[str, Memory] = {}
         self._derived: dict[str, DerivedWorkload] = {}
         self._synced = False
-        self.api = kubernetes_client(settings, pool_size=len(self.kinds) + 4)
+        self.api = kubernetes_client(settings, pool_size=len(self.kinds) + 5)
         self.ingest = IngestClient(
             settings.server,
             settings.client_id,
@@ -110,7 +112,7 @@ class Agent:
                 backoff_max=settings.backoff_max_seconds,
                 outage=outage,
             )
-            for kind in self.kinds
+            for kind in (*self.kinds, EVENT_KIND)
         ]
         self.health_server = HealthServer(
             settings.health_host, settings.health_port, self.metrics, self.health
@@ -174,6 +176,7 @@ class Agent:
                 elif pending.dirty or pending.deleted:
                     self._push_changes(pending)
                     pending = Changes()
+                self._push_events()
                 if self.settings.push_metrics and now >= next_samples:
                     self._push_samples()
                     next_samples = now + self.settings.metrics_interval_seconds
@@ -203,6 +206,12 @@ class Agent:
         return changes
 
     def _apply(self, event: KindEvent) -> Changes:
+        if event.kind is EVENT_KIND:
+            # Kubernetes events only annotate workloads; they never change the grouping.
+            for obj in (event.obj,) if event.type == "upsert" else event.items:
+                if obj is not None:
+                    self.k8s_events.observe(obj)
+            return Changes()
         if event.type == "upsert" and event.obj is not None:
             return self.state.upsert(event.obj)
         if event.type == "delete" and event.obj is not None:
@@ -258,6 +267,18 @@ class Agent:
         records = [d.record for uid in sorted(roots) if (d := self._derive(uid))]
         self.pusher.full_sync(records)
         self.metrics.workloads.set(len(self._derived))
+
+    def _push_events(self) -> None:
+        """Send the collected events of workloads the server already knows, in batches."""
+        events = self.k8s_events.take(self.pusher.known)
+        size = self.settings.push_batch_size
+        batches = [events[i : i + size] for i in range(0, len(events), size)]
+        if batches:
+            threading.Thread(
+                target=push_events,
+                args=(self.ingest, self.metrics, self.settings.cluster_id, batches),
+                daemon=True,
+            ).start()
 
     def _push_samples(self) -> None:
         timestamp = iso_now()

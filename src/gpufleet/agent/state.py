@@ -75,6 +75,11 @@ class ClusterState:
         uid = self._names.get(name_key(kind, namespace, name))
         return self._objects.get(uid) if uid else None
 
+    def workload_of(self, uid: str) -> str | None:
+        """The root uid of the workload the object ``uid`` belongs to, if it belongs to one."""
+        root = self._root_of.get(uid)
+        return root if root is not None and self._is_root(root) else None
+
     def is_tracked(self, kind: Kind) -> bool:
         """Whether the kind is watched (its CRD installed)."""
         return kind.key in self._tracked
