@@ -411,3 +411,12 @@ def test_pods_created_at_keeps_the_first_sighting(client):
     assert pod["createdAt"] == at(10)
     assert pod["updatedAt"] == at(30)
     assert datetime.fromisoformat(pod["k8sPhaseUpdatedAt"]) <= datetime.now(UTC)
+
+
+def test_a_pod_reported_under_two_workloads_of_one_batch_is_written_once(client):
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    pod = _pod("moving")
+    _post(client, report(first, observed=5, pods=[pod]), report(second, observed=9, pods=[pod]))
+    assert client.get(f"/api/v1/workloads/{first}/pods").json() == {"pods": []}
+    moved = client.get(f"/api/v1/workloads/{second}/pods").json()["pods"]
+    assert [p["name"] for p in moved] == ["moving"]

@@ -119,14 +119,18 @@ def record_pods(
     """
     if not reported:
         return 0
-    rows = [
-        _pod_row(pod, workload_id, cluster_id, observed)
-        for workload_id, (observed, pods) in sorted(reported.items())
-        for pod in pods
-    ]
+    # A pod reported under two workloads of one batch (its owner changed) is written once, as
+    # the newest report has it: one statement may not upsert the same row twice.
+    newest: dict[str, dict[str, Any]] = {}
+    for workload_id, (observed, pods) in sorted(reported.items()):
+        for pod in pods:
+            row = _pod_row(pod, workload_id, cluster_id, observed)
+            known = newest.get(row["id"])
+            if known is None or row["updated_at"] >= known["updated_at"]:
+                newest[row["id"]] = row
+    rows = [newest[key] for key in sorted(newest)]
     written = 0
     if rows:
-        rows.sort(key=lambda row: row["id"])
         written = len(conn.execute(_upsert_statement(conn.dialect.name), rows).all())
     by_workload: dict[str, list[str]] = {workload_id: [] for workload_id in reported}
     for row in rows:
@@ -200,18 +204,26 @@ def _order(dialect: str, field: WorkloadField, descending: bool) -> list[Any]:
     return [primary, tiebreak.asc()]
 
 
-def list_pods(conn: Connection, page: PodPage) -> tuple[list[dict[str, Any]], int | None]:
-    """One page of pods in the Run:ai ``Pod`` shape, and the next offset."""
+def page_ids_statement(dialect: str, page: PodPage) -> sa.Select:
+    """The ids of one page of pods (and one more, to tell whether a next page exists)."""
     selection = page.selection
-    ids = (
+    return (
         sa.select(workload_pods.c.id)
         .select_from(_from(selection, full=False))
         .where(*_conditions(selection))
-        .order_by(*_order(conn.dialect.name, page.sort, page.descending))
+        .order_by(*_order(dialect, page.sort, page.descending))
         .offset(page.offset)
         .limit(page.limit + 1)
     )
-    found = list(conn.execute(ids).scalars())
+
+
+def list_pods(conn: Connection, page: PodPage) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of pods in the Run:ai ``Pod`` shape, and the next offset.
+
+    The page's ids come from an index range of the sort column; the rows of those ids are then
+    read by primary key with their workloads, so the join never runs over the whole selection.
+    """
+    found = list(conn.execute(page_ids_statement(conn.dialect.name, page)).scalars())
     next_offset = page.offset + page.limit if len(found) > page.limit else None
     found = found[: page.limit]
     return _read_pods(conn, found, page.full), next_offset
