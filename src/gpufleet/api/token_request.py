@@ -15,13 +15,13 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
 import anyio
-import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from gpufleet.core.errors import Invalid
 from gpufleet.schemas.enums import TokenGrantType
+from gpufleet.schemas.storable import check, load_json
 from gpufleet.schemas.tokens import OAuthTokenForm, OAuthTokenResponse, TokenRequest
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
@@ -56,11 +56,7 @@ def _validated(model: type[BaseModel], data: Any) -> Any:
 def _from_json(raw: bytes) -> TokenRequest:
     if not raw.strip():
         raise Invalid("Invalid request body: the token request needs a JSON body.")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Invalid("Invalid request body: the body is not valid JSON", str(exc)) from None
-    return _validated(TokenRequest, data)
+    return _validated(TokenRequest, load_json(raw))
 
 
 def _from_form(raw: bytes, authorization: str | None) -> TokenRequest:
@@ -74,6 +70,7 @@ def _from_form(raw: bytes, authorization: str | None) -> TokenRequest:
             # RFC 6749 section 3.2: parameters must not be included more than once.
             raise Invalid(f"Invalid request body: {name[:64]!r} is given more than once.")
         fields[name] = value
+    check(fields)
     form: OAuthTokenForm = _validated(OAuthTokenForm, fields)
     client_id, secret = form.client_id, form.client_secret
     basic = _basic_credentials(authorization)
@@ -82,6 +79,7 @@ def _from_form(raw: bytes, authorization: str | None) -> TokenRequest:
             # Section 2.3: one authentication method per request.
             raise Invalid("Authenticate with HTTP Basic or client_secret, not both.")
         client_id, secret = basic
+        check({"client_id": client_id, "client_secret": secret}, "HTTP Basic credential")
     try:
         grant = TokenGrantType(form.grant_type)
     except ValueError:

@@ -8,9 +8,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from gpufleet.core.roles import Role, ScopeType, SubjectType
+from gpufleet.schemas.storable import StorableModel
 
 
-class AccessKeyCreate(BaseModel):
+class AccessKeyCreate(StorableModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=253)
 
@@ -31,7 +32,7 @@ class AccessKeyList(BaseModel):
     accessKeys: list[AccessKey]
 
 
-class AccessRuleCreate(BaseModel):
+class AccessRuleCreate(StorableModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=True)
     subjectType: SubjectType
     subjectId: str = Field(min_length=1, max_length=253)

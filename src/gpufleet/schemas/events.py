@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gpufleet.schemas.enums import Phase
+from gpufleet.schemas.storable import StorableModel
 
 
 class InvolvedObject(BaseModel):
@@ -83,7 +84,7 @@ class IngestEvent(BaseModel):
     involvedObject: InvolvedObject
 
 
-class IngestEventBatch(BaseModel):
+class IngestEventBatch(StorableModel):
     model_config = ConfigDict(extra="forbid")
 
     events: list[IngestEvent]

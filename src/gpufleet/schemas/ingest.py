@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.core.workload_fields import WORKLOAD_CATALOGUE, FieldKind
 from gpufleet.schemas.pods import IngestPod
+from gpufleet.schemas.storable import StorableModel, Unstorable, dotted, load_json
 from gpufleet.schemas.workloads import Condition, WorkloadDetailed
 
 # Integers are stored in 32-bit columns; larger values are refused here, not by the database.
@@ -32,7 +32,7 @@ _INT_FIELDS = tuple(f.name for f in _STORED if f.kind is FieldKind.INTEGER)
 _NAIVE_CHECKED = tuple(sorted(f.name for f in _STORED if f.kind is FieldKind.DATE))
 
 
-class IngestWorkload(WorkloadDetailed):
+class IngestWorkload(StorableModel, WorkloadDetailed):
     """One reported workload: the reference shape, server-maintained fields optional."""
 
     model_config = ConfigDict(extra="forbid", use_enum_values=True, allow_inf_nan=False)
@@ -65,7 +65,7 @@ class IngestWorkload(WorkloadDetailed):
         return self
 
 
-class IngestBatch(BaseModel):
+class IngestBatch(StorableModel):
     model_config = ConfigDict(extra="forbid")
 
     workloads: list[IngestWorkload] = Field(default_factory=list)
@@ -97,15 +97,17 @@ def _describe(error: ValidationError) -> str:
     return f"field {location!r}: {message}" if location else message
 
 
-def _has_nul(value: Any) -> bool:
-    """PostgreSQL text and JSON cannot hold NUL characters; find them before the database."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+def _load(raw: bytes) -> Any:
+    """The parsed body; a value the store cannot hold inside a workload names its index, so
+    the agent can drop that one item and send the rest."""
+    try:
+        return load_json(raw)
+    except Unstorable as exc:
+        path = exc.path
+        if len(path) >= 2 and path[0] == "workloads" and isinstance(path[1], int):
+            where = f"field {dotted(path[2:])!r}: " if len(path) > 2 else ""
+            raise Invalid(f"Invalid workload at index {path[1]}: {where}{exc.problem}") from None
+        raise
 
 
 def parse_ingest_batch(
@@ -117,11 +119,7 @@ def parse_ingest_batch(
     would make every genuine later report look stale.
     """
     latest = now + MAX_CLOCK_SKEW
-    try:
-        # orjson refuses NaN, Infinity and numbers that overflow a double, so floats are finite.
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Invalid(f"Request body is not valid JSON: {exc}") from None
+    body = _load(raw)
     if not isinstance(body, dict):
         raise Invalid("Request body must be a JSON object.")
     items = body.get("workloads", [])
@@ -131,12 +129,8 @@ def parse_ingest_batch(
         raise TooLarge(
             f"Batch of {len(items)} workloads exceeds the limit of {max_items} per request."
         )
-    # JSON can only carry a NUL as the escape \u0000: look item by item only when it occurs.
-    may_hold_nul = b"\\u0000" in raw
     parsed: list[IngestWorkload] = []
     for index, item in enumerate(items):
-        if may_hold_nul and _has_nul(item):
-            raise Invalid(f"Invalid workload at index {index}: NUL character.")
         try:
             workload = IngestWorkload.model_validate(item)
         except ValidationError as exc:
@@ -156,8 +150,6 @@ def parse_ingest_batch(
         batch = IngestBatch.model_validate({**body, "workloads": []})
     except ValidationError as exc:
         raise Invalid(f"Invalid request body {_describe(exc)}") from None
-    if _has_nul(body.get("clusterName")):
-        raise Invalid("Invalid request body field 'clusterName': NUL character.")
     batch.workloads = parsed
     both = {w.id for w in parsed} & set(batch.deletedIds)
     if both:

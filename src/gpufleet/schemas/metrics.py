@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gpufleet.schemas.storable import StorableModel
+
 
 class MeasurementValue(BaseModel):
     value: str = Field(examples=["85"])
@@ -46,7 +48,7 @@ class IngestSample(BaseModel):
     labels: dict[str, str] | None = Field(None, examples=[{"gpu": "0"}])
 
 
-class IngestMetricsRequest(BaseModel):
+class IngestMetricsRequest(StorableModel):
     model_config = ConfigDict(extra="forbid")
 
     samples: list[IngestSample]

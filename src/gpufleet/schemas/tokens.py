@@ -3,9 +3,10 @@
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from gpufleet.schemas.enums import TokenGrantType
+from gpufleet.schemas.storable import StorableModel
 
 
-class TokenRequest(BaseModel):
+class TokenRequest(StorableModel):
     # The official SDK sends ``AppId``/``AppSecret``; the reference spells them appID/appSecret.
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
@@ -39,7 +40,7 @@ class TokenResponse(BaseModel):
     expiresIn: int | None = Field(None, description="Token lifetime in seconds")
 
 
-class OAuthTokenForm(BaseModel):
+class OAuthTokenForm(StorableModel):
     """The same request as a standard OAuth 2.0 client sends it (RFC 6749 sections 4.4 and 6),
     form-encoded; the client may authenticate with HTTP Basic instead of the two client fields.
     """

@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import NotFound
 
 PAGE_DIR = Path(__file__).resolve().parents[1] / "docs_page"
@@ -23,7 +24,7 @@ ASSETS = {
     "LICENSE": "text/plain",
 }
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=OffLoopJsonRoute)
 
 
 def swagger_ui_dir() -> Path:

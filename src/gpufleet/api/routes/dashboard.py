@@ -11,11 +11,12 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.dashboard import STATIC_DIR
 
 ASSETS_PREFIX = "/dashboard"
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=OffLoopJsonRoute)
 
 
 @router.get("/")

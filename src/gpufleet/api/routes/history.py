@@ -11,6 +11,7 @@ from gpufleet.api.authorization import ReadScope
 from gpufleet.api.deps import Db, Now
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
+from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.query.listing import MAX_LIMIT, MAX_OFFSET
 from gpufleet.schemas.enums import SortOrder
 from gpufleet.schemas.errors import error_responses
@@ -18,7 +19,7 @@ from gpufleet.schemas.events import EventList, HistoryList
 from gpufleet.store.events import list_events
 from gpufleet.store.history import list_history
 
-router = APIRouter(prefix="/api/v1/workloads", tags=["Events"])
+router = APIRouter(prefix="/api/v1/workloads", tags=["Events"], route_class=OffLoopJsonRoute)
 
 OffsetParam = Annotated[
     int,

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from gpufleet.api.authorization import CallerAccess, require_ingest
 from gpufleet.api.deps import Db, Now, State
 from gpufleet.api.responses import json_response
+from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.ingest import (
@@ -22,7 +23,7 @@ from gpufleet.schemas.ingest import (
 )
 from gpufleet.store.ingest import IngestOutcome, ingest_workloads
 
-router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"])
+router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"], route_class=OffLoopJsonRoute)
 
 
 async def read_body(request: Request) -> bytes:

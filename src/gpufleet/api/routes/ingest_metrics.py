@@ -15,7 +15,7 @@ from gpufleet.api.authorization import CallerAccess
 from gpufleet.api.deps import Db, Now, State
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes.ingest import read_body
-from gpufleet.api.routing import parse_json_body
+from gpufleet.api.routing import OffLoopJsonRoute, parse_json_body
 from gpufleet.auth.access import Access
 from gpufleet.core.errors import Forbidden, Invalid, TooLarge
 from gpufleet.metrics.ingest import SampleError, first_index_of, validate_samples
@@ -25,7 +25,7 @@ from gpufleet.schemas.metrics import IngestMetricsRequest, IngestMetricsResponse
 from gpufleet.store.metric_samples import write_samples
 from gpufleet.store.metric_targets import workload_clusters
 
-router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"])
+router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"], route_class=OffLoopJsonRoute)
 
 
 async def require_metrics_ingest(access: CallerAccess) -> Access:

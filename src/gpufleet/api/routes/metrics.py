@@ -16,6 +16,7 @@ from gpufleet.api.csv_responses import csv_response, wants_csv
 from gpufleet.api.deps import Db, Now, State
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
+from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import NotFound, Unavailable, UpstreamFailed
 from gpufleet.core.metric_values import SampleWindow
 from gpufleet.core.times import format_rfc3339, from_ms
@@ -27,7 +28,7 @@ from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.metrics import MetricsCompositeResponse
 from gpufleet.store.metric_targets import workload_target
 
-router = APIRouter(prefix="/api/v1/workloads", tags=["Workloads"])
+router = APIRouter(prefix="/api/v1/workloads", tags=["Workloads"], route_class=OffLoopJsonRoute)
 
 DEFAULT_SAMPLES = 20
 MAX_SAMPLES = 1000

@@ -22,13 +22,14 @@ from gpufleet.api.routes.workloads import (
     WorkloadIdParam,
     get_workload_or_404,
 )
+from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.query.pods import POD_FIELDS, build_pod_page, build_pod_selection
 from gpufleet.schemas.enums import SortOrder
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.pods import PodCount, PodList, PodVerbosity
 from gpufleet.store.pods import count_pods, list_pods
 
-router = APIRouter(prefix="/api/v1/workloads", tags=["Pods"])
+router = APIRouter(prefix="/api/v1/workloads", tags=["Pods"], route_class=OffLoopJsonRoute)
 
 PodSortField = StrEnum("PodSortField", {name: name for name in POD_FIELDS})
 PodFilterParam = Annotated[

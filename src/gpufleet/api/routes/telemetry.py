@@ -17,6 +17,7 @@ from gpufleet.api.concurrency import ExpensiveRead
 from gpufleet.api.csv_responses import csv_response, wants_csv
 from gpufleet.api.deps import Db, Now
 from gpufleet.api.responses import json_response
+from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.times import format_rfc3339
 from gpufleet.core.workload_fields import Operator
 from gpufleet.metrics.types import format_value
@@ -35,7 +36,7 @@ from gpufleet.store.telemetry import (
     workload_telemetry,
 )
 
-router = APIRouter(prefix="/api/v1/workloads", tags=["Workloads"])
+router = APIRouter(prefix="/api/v1/workloads", tags=["Workloads"], route_class=OffLoopJsonRoute)
 
 MAX_GROUP_BY = 2
 MAX_ID_LENGTH = 253

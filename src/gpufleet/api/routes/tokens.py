@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.api.deps import AppState, Db, State
 from gpufleet.api.responses import json_response
+from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.api.token_request import (
     is_oauth_form,
     oauth_token_body,
@@ -36,7 +37,7 @@ from gpufleet.settings import Settings
 from gpufleet.store import audit
 from gpufleet.store.credentials import get_access_key, touch_access_key
 
-router = APIRouter(prefix="/api/v1", tags=["Tokens"])
+router = APIRouter(prefix="/api/v1", tags=["Tokens"], route_class=OffLoopJsonRoute)
 
 _MAX_CREDENTIAL_LENGTH = 512
 _MAX_TOKEN_LENGTH = 16_384

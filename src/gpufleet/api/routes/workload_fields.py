@@ -10,11 +10,12 @@ from fastapi.responses import Response
 
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.responses import json_response
+from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.workload_fields import ALLOWED_OPERATORS, QUERY_FIELDS, Operator
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.workload_fields import QueryableFieldList
 
-router = APIRouter(prefix="/api/v1", tags=["Workloads"])
+router = APIRouter(prefix="/api/v1", tags=["Workloads"], route_class=OffLoopJsonRoute)
 
 _BODY = {
     "fields": [

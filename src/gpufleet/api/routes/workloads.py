@@ -14,6 +14,7 @@ from gpufleet.api.authorization import ReadScope
 from gpufleet.api.concurrency import ExpensiveRead
 from gpufleet.api.deps import Db, Now
 from gpufleet.api.responses import json_response
+from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import Invalid, NotFound
 from gpufleet.query.fields import WORKLOAD_FIELDS
 from gpufleet.query.listing import MAX_LIMIT, MAX_OFFSET, build_page, build_selection
@@ -23,7 +24,7 @@ from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.workloads import WorkloadCount, WorkloadDetailed, WorkloadList
 from gpufleet.store import workloads as workload_store
 
-router = APIRouter(prefix="/api/v1/workloads", tags=["Workloads"])
+router = APIRouter(prefix="/api/v1/workloads", tags=["Workloads"], route_class=OffLoopJsonRoute)
 
 WorkloadSortField = StrEnum("WorkloadSortField", {name: name for name in WORKLOAD_FIELDS})
 
