@@ -112,10 +112,12 @@ def _nested_text(depth: int) -> str:
 
 @pytest.mark.parametrize("depth", [256, 300, 1024])
 def test_deep_nesting_is_refused_naming_where(admin, depth):
-    item = report()
-    item["pods"][0]["extra"] = "DEEP"
-    text = json.dumps(batch(item)).replace('"DEEP"', _nested_text(depth))
-    _refused(_post_raw(admin, ingest_path(), text), "index 0", "pods.0.extra", "nested")
+    in_fields = report(additionalFields={"x": "DEEP"})
+    in_pod = report()
+    in_pod["pods"][0]["nodeAffinity"] = "DEEP"
+    for item, name in ((in_fields, "additionalFields.x"), (in_pod, "pods.0.nodeAffinity")):
+        text = json.dumps(batch(item)).replace('"DEEP"', _nested_text(depth))
+        _refused(_post_raw(admin, ingest_path(), text), "index 0", name, "nested")
     labels = json.dumps({"name": "n", "labels": "DEEP"}).replace('"DEEP"', _nested_text(depth))
     key = _post_raw(admin, "/api/v1/access-keys", labels)
     _refused(key, "labels")
@@ -194,7 +196,8 @@ def test_the_store_still_takes_ordinary_values(admin):
         createdAt="9999-12-31T09:59:59+14:00",
         name="名前-🚀",
     )
-    item["pods"][0]["extra"] = _nested(30)
+    item["additionalFields"] = _nested(30)
+    item["pods"][0]["nodeAffinity"] = _nested(30)
     response = admin.post(ingest_path(), json=batch(item))
     assert response.status_code == 200 and response.json()["accepted"] == 1, response.text
     stored = admin.get(f"/api/v1/workloads/{item['id']}").json()
