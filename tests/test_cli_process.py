@@ -142,6 +142,17 @@ def test_a_shared_name_lists_the_candidates_and_project_chooses(env, twins):
     assert "in project 'no-such-project'" in elsewhere.stderr
 
 
+def test_metrics_take_a_name_too(env, demo, api):
+    charted = run(env, "metrics", demo.charted_name, "--type", "CPU_USAGE_CORES", "-o", "json")
+    assert charted.returncode == 0, charted.stderr
+    measured = json.loads(charted.stdout)["measurements"]
+    assert [m["type"] for m in measured] == ["CPU_USAGE_CORES"]
+    assert measured[0]["values"], "the charted workload has CPU samples"
+    unknown = run(env, "metrics", "no-such-workload")
+    assert unknown.returncode == 4
+    assert "no workload named 'no-such-workload'" in unknown.stderr
+
+
 def test_an_id_in_another_project_is_not_found(env, twins):
     first, second = twins
     wrong = run(env, "workloads", "get", first["id"], "--project", second["projectName"])

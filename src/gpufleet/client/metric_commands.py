@@ -13,6 +13,7 @@ from urllib.parse import quote
 from gpufleet.client.charts import Series, render_chart, unit_for
 from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import ClientError
+from gpufleet.client.lookup import resolve_workload
 from gpufleet.client.output import Printer
 from gpufleet.client.session import (
     add_connection_flags,
@@ -184,7 +185,8 @@ def _metrics(args: argparse.Namespace) -> int:
         "numberOfSamples": args.samples,
     }
     with open_client(args) as client:
-        response = client.get(f"/api/v1/workloads/{quote(args.id, safe='')}/metrics", params)
+        workload_id = resolve_workload(client, args.workload, args.project)
+        response = client.get(f"/api/v1/workloads/{quote(workload_id, safe='')}/metrics", params)
     body = response.json()
     if response.status_code == 207:
         failed = response.headers.get("X-Gpufleet-Metric-Failures") or "some types failed"
@@ -239,7 +241,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     telemetry.set_defaults(handler=guarded(_telemetry))
 
     metrics = commands.add_parser("metrics", help="metric charts of one workload")
-    metrics.add_argument("id", help="workload id")
+    metrics.add_argument("workload", metavar="NAME|ID", help="workload name or id")
+    metrics.add_argument("--project", help="the project of the named workload, when names repeat")
     metrics.add_argument(
         "--type",
         action="append",

@@ -8,13 +8,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
-from uuid import UUID
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
 
-from gpufleet.client.http import ApiClient, ClientError, ExitCode
+from gpufleet.client.exit_codes import ExitCode
+from gpufleet.client.http import ApiClient, ClientError
+from gpufleet.client.lookup import resolve_workload
 from gpufleet.client.output import (
     FORMATS,
     PHASE_STYLES,
@@ -34,8 +35,6 @@ from gpufleet.client.session import (
 )
 
 LIST_DEFAULT_LIMIT = 50
-# Workloads named in the error when a name is ambiguous.
-MAX_CANDIDATES = 10
 PAGE_SIZE_ALL = 500
 
 
@@ -157,38 +156,9 @@ def _describe(printer: Printer, workload: dict[str, Any]) -> None:
         printer.table(["TYPE", "STATUS", "REASON", "MESSAGE"], rows)
 
 
-def _is_uuid(text: str) -> bool:
-    try:
-        UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _workload_id(client: ApiClient, name: str, project: str | None) -> str:
-    """The id of the one live workload with this name (in this project, when given)."""
-    terms = [f"name=={name}"] + ([f"projectName=={project}"] if project else [])
-    params = {"filterBy": ",".join(terms), "limit": MAX_CANDIDATES + 1, "sortBy": "projectName"}
-    found = client.get_json("/api/v1/workloads", params)["workloads"]
-    where = f" in project {project!r}" if project else ""
-    if not found:
-        raise ClientError(f"no workload named {name!r}{where}", ExitCode.NOT_FOUND)
-    if len(found) > 1:
-        shown = found[:MAX_CANDIDATES]
-        candidates = "; ".join(f"{w['projectName']}/{w['name']} ({w['id']})" for w in shown)
-        count = str(len(found)) if len(found) <= MAX_CANDIDATES else f"over {MAX_CANDIDATES}"
-        hint = "give the id" if project else "choose one with --project PROJECT or give the id"
-        raise ClientError(
-            f"{count} workloads are named {name!r}{where}: {candidates}; {hint}", ExitCode.USAGE
-        )
-    return found[0]["id"]
-
-
 def _get(args: argparse.Namespace) -> int:
     with open_client(args) as client:
-        workload_id = args.workload
-        if not _is_uuid(workload_id):
-            workload_id = _workload_id(client, args.workload, args.project)
+        workload_id = resolve_workload(client, args.workload, args.project)
         workload = client.get_json(f"/api/v1/workloads/{quote(workload_id, safe='')}")
         if args.project and workload.get("projectName") != args.project:
             raise ClientError(
