@@ -5,7 +5,8 @@ spreadsheets skip before looking for those) is read as a formula when the file i
 workload or project named ``=HYPERLINK(...)`` would run in the reader's spreadsheet. As OWASP
 recommends, such a text cell is written with a leading single quote, which spreadsheets show
 as text. Numbers stay numbers: a cell that is a plain number (``-1.5``, ``+3``, ``2e-3``) is
-written as it is, as are the values of numeric types.
+written as it is (the infinities of histogram bucket bounds, ``+Inf``, too), as are the
+values of numeric types.
 
 Lines end with CRLF (RFC 4180): Python's writer quotes a field only for the characters of its
 line terminator, so with a bare LF a lone CR inside a name would split the row for readers.
@@ -19,7 +20,9 @@ from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(
+    r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)", re.IGNORECASE
+)
 
 
 def csv_cell(value: object) -> object:

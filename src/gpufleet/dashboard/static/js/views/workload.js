@@ -38,6 +38,15 @@ function schedulingMessages(w) {
   return table("scheduling-messages", ["Nodepool", "Reason", "Message"], rows, "No pending scheduling messages.");
 }
 
+// A history record is a phase change or a Kubernetes event, in the reference's shape.
+function historyRow(record) {
+  const { phaseUpdate, event } = record.spec;
+  const what = phaseUpdate ? phaseBadge(phaseUpdate.phase) : h("span", { class: "muted" }, `${event.type} ${event.reason ?? ""}`.trim());
+  const message = phaseUpdate ? phaseUpdate.phaseMessage : event.message;
+  return h("tr", {}, h("td", {}, when(record.meta.creationTimestamp)), h("td", {}, what),
+    h("td", { class: "wrap" }, message ?? ""));
+}
+
 async function history(container, id, isCurrent) {
   const rows = h("tbody");
   const more = h("button", { type: "button", hidden: true }, "Load more");
@@ -47,12 +56,9 @@ async function history(container, id, isCurrent) {
     try {
       const { body } = await get(`/api/v1/workloads/${encodeURIComponent(id)}/history`, { offset, limit: HISTORY_PAGE });
       if (!isCurrent()) return;
-      for (const record of body.records) {
-        rows.append(h("tr", {}, h("td", {}, when(record.time)), h("td", {}, phaseBadge(record.phase)),
-          h("td", { class: "wrap" }, record.message ?? "")));
-      }
+      for (const record of body.records) rows.append(historyRow(record));
       if (offset === 0 && !body.records.length) {
-        rows.append(h("tr", {}, h("td", { class: "muted", colspan: 3 }, "No phase changes recorded.")));
+        rows.append(h("tr", {}, h("td", { class: "muted", colspan: 3 }, "No history recorded.")));
       }
       offset = body.next ?? offset;
       more.hidden = body.next === undefined || body.next === null;
@@ -62,7 +68,7 @@ async function history(container, id, isCurrent) {
     }
   };
   replace(container, h("table", { class: "data", id: "history" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Since"), h("th", {}, "Phase"), h("th", {}, "Message"))), rows), more);
+    h("thead", {}, h("tr", {}, h("th", {}, "When"), h("th", {}, "Phase or event"), h("th", {}, "Message"))), rows), more);
   more.addEventListener("click", load);
   await load();
 }
@@ -71,7 +77,7 @@ async function pods(container, id, isCurrent) {
   try {
     const { body } = await get(`/api/v1/workloads/${encodeURIComponent(id)}/pods`);
     if (!isCurrent()) return;
-    const rows = body.pods.map((p) => [p.name, phaseBadge(p.phase), p.nodeName ?? "", (p.gpuIndices || []).join(", ")]);
+    const rows = body.pods.map((p) => [p.name, phaseBadge(p.k8sPhase), p.nodeName ?? "", p.allocatedResources?.gpu ?? 0]);
     replace(container, table("pods", ["Pod", "Phase", "Node", "GPUs"], rows, "No pods reported."));
   } catch (error) {
     if (isCurrent()) replace(container, errorLine(error));
