@@ -117,6 +117,59 @@ def test_list_pages_and_resource_version(emulator: KubernetesEmulator) -> None:
     assert int(first["metadata"]["resourceVersion"]) >= 1007
 
 
+def _page(emulator: KubernetesEmulator, **params: object) -> httpx.Response:
+    return httpx.get(f"{emulator.url}/api/v1/pods", params={"limit": 3, **params})
+
+
+def test_every_page_of_a_list_is_served_from_the_first_pages_snapshot(
+    emulator: KubernetesEmulator,
+) -> None:
+    for index in range(7):
+        emulator.create(pod(f"p{index}"))
+    first = _page(emulator).json()
+    version = first["metadata"]["resourceVersion"]
+    # Writes between the pages: a real API server still answers as of the first page.
+    emulator.delete("v1", "Pod", "default", "p4")
+    emulator.patch("v1", "Pod", "default", "p5", {"status": {"phase": "Running"}})
+    emulator.create(pod("p3a"))
+    pages, token = [first], first["metadata"]["continue"]
+    while token:
+        pages.append(_page(emulator, **{"continue": token}).json())
+        token = pages[-1]["metadata"].get("continue")
+    assert {page["metadata"]["resourceVersion"] for page in pages} == {version}
+    items = [item for page in pages for item in page["items"]]
+    assert [i["metadata"]["name"] for i in items] == [f"p{i}" for i in range(7)]
+    assert items[5]["status"]["phase"] == "Pending"  # as before the patch
+    fresh = [
+        i["metadata"]["name"] for i in httpx.get(f"{emulator.url}/api/v1/pods").json()["items"]
+    ]
+    assert fresh == ["p0", "p1", "p2", "p3", "p3a", "p5", "p6"]
+
+
+def test_a_continue_token_older_than_the_compacted_history_is_410(
+    emulator: KubernetesEmulator,
+) -> None:
+    for index in range(5):
+        emulator.create(pod(f"p{index}"))
+    token = _page(emulator).json()["metadata"]["continue"]
+    emulator.compact()
+    expired = _page(emulator, **{"continue": token})
+    assert expired.status_code == 410
+    assert expired.json()["reason"] == "Expired"
+
+
+def test_some_watch_events_span_two_http_chunks(emulator: KubernetesEmulator) -> None:
+    for index in range(6):
+        emulator.create(pod(f"p{index}"))
+    params = {"watch": "1", "resourceVersion": "0", "timeoutSeconds": "1"}
+    with httpx.stream("GET", f"{emulator.url}/api/v1/pods", params=params, timeout=10) as response:
+        chunks = list(response.iter_raw())
+    whole_lines = [chunk for chunk in chunks if chunk.endswith(b"\n")]
+    assert len(whole_lines) < len(chunks)  # some chunks end mid-event
+    events = [json.loads(line) for line in b"".join(chunks).splitlines() if line]
+    assert [e["object"]["metadata"]["name"] for e in events] == [f"p{i}" for i in range(6)]
+
+
 def test_watch_stream_is_chunked_json_lines_with_bookmarks(emulator: KubernetesEmulator) -> None:
     rv = httpx.get(f"{emulator.url}/api/v1/pods").json()["metadata"]["resourceVersion"]
     lines: list[dict] = []

@@ -2,9 +2,13 @@
 
 It is not a Kubernetes API server: it holds objects in memory per resource and speaks just
 enough of the protocol for a real client (the official ``kubernetes`` package) to list and
-watch them: a global resourceVersion counter, paged lists (``limit``/``continue``), watch
-streams as chunked JSON lines (ADDED/MODIFIED/DELETED/BOOKMARK), ``410 Gone`` for a
-resourceVersion older than the compacted history, discovery under ``/api`` and ``/apis``, and
+watch them: a global resourceVersion counter, paged lists (``limit``/``continue``) served like
+the real API server from a snapshot taken at the first page (the continue token carries that
+snapshot's resourceVersion and the last key served; every page reports the snapshot's
+resourceVersion; a token older than the compacted history is ``410 Expired``), watch streams
+as chunked JSON lines (ADDED/MODIFIED/DELETED/BOOKMARK), some of them split across two HTTP
+chunks as a real server's may be, ``410 Gone`` for a resourceVersion older than the compacted
+history, discovery under ``/api`` and ``/apis``, and
 404 for resources whose CRD is "not installed". Tests change objects through the Python API
 (``create``, ``patch``, ``delete``) and can ``compact`` history, ``drop_connections`` or
 ``restart`` the whole server.
@@ -27,6 +31,9 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+# Paged lists in progress whose snapshot is kept; older ones answer 410 like compacted ones.
+_KEPT_SNAPSHOTS = 64
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,8 @@ class KubernetesEmulator:
         # Event history per resource, in resourceVersion order (watches bisect into it).
         self._log: dict[tuple[str, str], list[_Event]] = {}
         self._compacted_rv = 0
+        # The objects of each paged list as of its first page, by (resource, namespace, rv).
+        self._snapshots: dict[tuple[str, str, str | None, int], list[dict[str, Any]]] = {}
         self._changed = threading.Condition()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
@@ -155,6 +164,7 @@ class KubernetesEmulator:
         """Forget the event history: watches from an older resourceVersion get 410 Gone."""
         with self._changed:
             self._log.clear()
+            self._snapshots.clear()
             self._compacted_rv = self._rv
             self._changed.notify_all()
 
@@ -250,28 +260,45 @@ class KubernetesEmulator:
     def list_page(
         self, resource: Resource, namespace: str | None, limit: int, token: str | None
     ) -> dict[str, Any]:
+        """One page of a list; every page of one list shows the objects as of its first page."""
         with self._changed:
-            bucket = self._objects.get((resource.group, resource.plural), {})
-            keys = sorted(k for k in bucket if namespace is None or k[0] == namespace)
-            offset = 0
+            rv, after = self._rv, None
             if token:
                 state = json.loads(base64.urlsafe_b64decode(token.encode()))
-                if state["rv"] < self._compacted_rv:
-                    raise _Gone
-                offset = state["offset"]
-            page = keys[offset : offset + limit] if limit else keys[offset:]
-            items = [copy.deepcopy(bucket[k]) for k in page]
-            following = offset + len(page)
-            meta: dict[str, Any] = {"resourceVersion": str(self._rv)}
-            if limit and following < len(keys):
-                raw = json.dumps({"rv": self._rv, "offset": following}).encode()
+                rv, after = state["rv"], tuple(state["after"])
+            key = (resource.group, resource.plural, namespace, rv)
+            if token and key not in self._snapshots:
+                raise _Gone  # compacted away, as etcd forgets old revisions
+            snapshot = self._snapshots.get(key)
+            if snapshot is None:
+                snapshot = self._current(resource, namespace)
+            start = 0 if after is None else bisect.bisect_right(snapshot, after, key=_object_key)
+            page = snapshot[start : start + limit] if limit else snapshot[start:]
+            meta: dict[str, Any] = {"resourceVersion": str(rv)}
+            if limit and start + len(page) < len(snapshot):
+                raw = json.dumps({"rv": rv, "after": _object_key(page[-1])}).encode()
                 meta["continue"] = base64.urlsafe_b64encode(raw).decode()
+                self._keep_snapshot(key, snapshot)
             return {
                 "apiVersion": resource.api_version,
                 "kind": f"{resource.kind}List",
                 "metadata": meta,
-                "items": items,
+                # Copies already: the snapshot never shares objects with the live state.
+                "items": page,
             }
+
+    def _current(self, resource: Resource, namespace: str | None) -> list[dict[str, Any]]:
+        bucket = self._objects.get((resource.group, resource.plural), {})
+        return [
+            copy.deepcopy(bucket[k])
+            for k in sorted(bucket)
+            if namespace is None or k[0] == namespace
+        ]
+
+    def _keep_snapshot(self, key: tuple, snapshot: list[dict[str, Any]]) -> None:
+        self._snapshots[key] = snapshot
+        while len(self._snapshots) > _KEPT_SNAPSHOTS:
+            self._snapshots.pop(next(iter(self._snapshots)))
 
     def events_after(
         self, resource: Resource, namespace: str | None, since_rv: int
@@ -293,6 +320,11 @@ class KubernetesEmulator:
                 self._connections.add(connection)
             else:
                 self._connections.discard(connection)
+
+
+def _object_key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    meta = obj["metadata"]
+    return (meta.get("namespace") or "", meta["name"])
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -453,8 +485,13 @@ def _handler_for(emulator: KubernetesEmulator) -> type[BaseHTTPRequestHandler]:
 
         def _chunk(self, body: Mapping[str, Any]) -> None:
             raw = json.dumps(body).encode() + b"\n"
-            self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
-            self.wfile.flush()
+            # Every third event goes out as two HTTP chunks: a watch line is not a chunk.
+            self.sent_events = getattr(self, "sent_events", 0) + 1
+            cut = len(raw) // 2 if self.sent_events % 3 == 0 else len(raw)
+            for part in (raw[:cut], raw[cut:]):
+                if part:
+                    self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                    self.wfile.flush()
 
         def _watch(self, resource: Resource, namespace: str | None, query: dict[str, str]) -> None:
             timeout = float(query.get("timeoutSeconds") or 1800)
