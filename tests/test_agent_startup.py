@@ -158,7 +158,7 @@ def test_a_refused_secret_is_reported_at_startup(run_agent, emulator, tmp_path):
     write_kubeconfig(tmp_path / "config", emulator.url)
     env = {"KUBECONFIG": str(tmp_path / "config"), "HOME": str(tmp_path)}
     agent = run_agent(env, **{"client-secret": "not-the-secret"})
-    assert_one_line(agent, ExitCode.ACCESS_KEY_REFUSED, ADMIN_ID, "refused")
+    assert_one_line(agent, ExitCode.AUTH, ADMIN_ID, "refused")
 
 
 def test_a_key_without_a_rule_for_the_cluster_is_reported_at_startup(
@@ -174,7 +174,7 @@ def test_a_key_without_a_rule_for_the_cluster_is_reported_at_startup(
     env = {"KUBECONFIG": str(tmp_path / "config"), "HOME": str(tmp_path)}
     options = {"client-id": key.json()["clientId"], "client-secret": key.json()["clientSecret"]}
     agent = run_agent(env, **options)
-    assert_one_line(agent, ExitCode.ACCESS_KEY_REFUSED, "403", CLUSTER_ID)
+    assert_one_line(agent, ExitCode.AUTH, "403", CLUSTER_ID)
 
 
 def test_an_unreachable_api_server_is_one_warning_per_backoff_period(run_agent, emulator, tmp_path):

@@ -111,4 +111,4 @@ def test_schema_newer_than_the_code(database_url):
 )
 def test_bad_settings(database_url, args, env, setting):
     result = serve("--database-url", database_url, *args, env=env)
-    assert_one_line(result, ExitCode.BAD_SETTINGS, setting)
+    assert_one_line(result, ExitCode.USAGE, setting)

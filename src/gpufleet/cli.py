@@ -190,7 +190,7 @@ def _exit_codes() -> dict[type[Exception], ExitCode]:
         DatabaseCredentialsRefused: ExitCode.DATABASE_CREDENTIALS_REFUSED,
         DatabaseUnavailable: ExitCode.DATABASE_UNREACHABLE,
         SchemaTooNew: ExitCode.SCHEMA_TOO_NEW,
-        AccessKeyRefused: ExitCode.ACCESS_KEY_REFUSED,
+        AccessKeyRefused: ExitCode.AUTH,
         NoKubernetesConfig: ExitCode.NO_KUBERNETES_CONFIG,
     }
 

@@ -31,7 +31,7 @@ def _run(_args: argparse.Namespace, settings: AgentSettings) -> int:
         raise  # its own exit code, given by the gpufleet command
     except Exception as exc:
         print(f"gpufleet agent: cannot start: {exc}", file=sys.stderr)
-        return ExitCode.BAD_SETTINGS
+        return ExitCode.USAGE
     signal.signal(signal.SIGTERM, lambda *_: agent.stop())
     signal.signal(signal.SIGINT, lambda *_: agent.stop())
     print(f"gpufleet agent health on port {agent.health_server.port}", flush=True)

@@ -11,9 +11,9 @@ import httpx
 
 from gpufleet.client import metric_commands, workload_commands
 from gpufleet.client.config import DEFAULT_PROFILE, Profile, load_config, save_config
-from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import ClientError, request_token
 from gpufleet.client.session import add_connection_flags, guarded, open_client
+from gpufleet.core.exit_codes import ExitCode
 
 
 def _read_secret(args: argparse.Namespace) -> str:

@@ -1,12 +1,10 @@
-"""The exit codes every ``gpufleet`` command uses (see docs/cli.md), from one table.
+"""Which exit code (``core.exit_codes``) a domain error or an HTTP status stands for.
 
 Commands that work on the database directly fail with domain errors; commands that talk to a
 server get an HTTP status, which stands for the same domain error.
 """
 
 from __future__ import annotations
-
-from enum import IntEnum
 
 from gpufleet.core.errors import (
     Conflict,
@@ -19,16 +17,7 @@ from gpufleet.core.errors import (
     Unauthenticated,
     Unavailable,
 )
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    ERROR = 1
-    USAGE = 2
-    AUTH = 3
-    NOT_FOUND = 4
-    UNAVAILABLE = 5
-
+from gpufleet.core.exit_codes import ExitCode
 
 # A subclass takes its nearest base's code; anything else is ERROR.
 EXIT_CODE_OF_ERROR: dict[type[DomainError], ExitCode] = {

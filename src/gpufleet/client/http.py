@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 
 from gpufleet.client.config import Profile
-from gpufleet.client.exit_codes import ExitCode, exit_code_for_status
+from gpufleet.client.exit_codes import exit_code_for_status
+from gpufleet.core.exit_codes import ExitCode
 
 # A token this close to its expiry is replaced before it is used.
 REFRESH_MARGIN_SECONDS = 60

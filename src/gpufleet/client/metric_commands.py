@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import quote
 
 from gpufleet.client.charts import Series, render_chart, unit_for
-from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import ClientError
 from gpufleet.client.lookup import resolve_workload
 from gpufleet.client.output import Printer
@@ -22,6 +21,7 @@ from gpufleet.client.session import (
     guarded,
     open_client,
 )
+from gpufleet.core.exit_codes import ExitCode
 from gpufleet.core.times import format_rfc3339
 from gpufleet.store.telemetry import PENDING_TIME_KEY, TelemetryGroupBy, TelemetryType
 

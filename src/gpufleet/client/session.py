@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from gpufleet.client.config import ConfigError, load_config, save_config
-from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import TIMEOUT_SECONDS, ApiClient, ClientError
+from gpufleet.core.exit_codes import ExitCode
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -28,7 +28,7 @@ def guarded(handler: Handler) -> Callable[[argparse.Namespace, Any], int]:
             print(f"gpufleet: error: {exc}", file=sys.stderr)
             return int(ExitCode.AUTH)
         except KeyboardInterrupt:
-            return 130
+            return ExitCode.INTERRUPTED
         except BrokenPipeError:
             # `gpufleet workloads list | head` closes the pipe early; that is not an error.
             sys.stderr.close()
