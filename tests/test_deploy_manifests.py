@@ -17,6 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from gpufleet.agent.k8s_events import EVENT_KIND
 from gpufleet.agent.kinds import KINDS
 from gpufleet.agent.manifests import AGENT_SECRET
 from gpufleet.agent.settings import AgentSettings
@@ -96,7 +97,8 @@ def test_cluster_role_reads_every_watched_kind_and_nothing_more(overlay: str) ->
         granted |= {
             (group, resource) for group in rule["apiGroups"] for resource in rule["resources"]
         }
-    assert granted == {(kind.group, kind.plural) for kind in KINDS}
+    watched = (*KINDS, EVENT_KIND)
+    assert granted == {(kind.group, kind.plural) for kind in watched}
     (binding,) = of_kind(overlay, "ClusterRoleBinding")
     (subject,) = binding["subjects"]
     account = one(overlay, "ServiceAccount", subject["name"])

@@ -420,3 +420,63 @@ def test_a_pod_reported_under_two_workloads_of_one_batch_is_written_once(client)
     assert client.get(f"/api/v1/workloads/{first}/pods").json() == {"pods": []}
     moved = client.get(f"/api/v1/workloads/{second}/pods").json()["pods"]
     assert [p["name"] for p in moved] == ["moving"]
+
+
+DETAIL_OPERATIONS = [
+    "/api/v1/workloads/{workloadId}/history",
+    "/api/v1/workloads/{workloadId}/events",
+    "/api/v1/workloads/{workloadId}/pods",
+    "/api/v1/workloads/pods",
+    "/api/v1/workloads/pods/count",
+]
+
+
+def _parameters(document: dict, path: str) -> dict[str, dict]:
+    def resolve(node: dict) -> dict:
+        while "$ref" in node:
+            target = document
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            node = target
+        return node
+
+    operation = document["paths"][path]["get"]
+    parameters = (resolve(p) for p in operation.get("parameters", []))
+    return {p["name"]: {**p, "schema": resolve(p.get("schema", {}))} for p in parameters}
+
+
+def _enum(schema: dict, document: dict) -> list | None:
+    if "enum" in schema:
+        return schema["enum"]
+    for option in schema.get("anyOf", []) + schema.get("allOf", []):
+        found = _parameters_enum(option, document)
+        if found is not None:
+            return found
+    items = schema.get("items")
+    return _parameters_enum(items, document) if items else None
+
+
+def _parameters_enum(node: dict, document: dict) -> list | None:
+    while "$ref" in node:
+        target = document
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return _enum(node, document)
+
+
+@pytest.mark.parametrize("path", DETAIL_OPERATIONS)
+def test_parameters_and_operation_ids_match_the_reference(client, path):
+    reference = load_reference(ADJACENT)
+    served = client.get("/openapi.json").json()
+    ours, theirs = _parameters(served, path), _parameters(reference, path)
+    assert set(theirs) <= set(ours), path
+    for name, parameter in theirs.items():
+        expected = _enum(parameter["schema"], reference)
+        if expected is not None and name != "filterBy":
+            assert _enum(ours[name]["schema"], served) == expected, (path, name)
+    operation = served["paths"][path]["get"]
+    assert operation["operationId"] == reference["paths"][path]["get"]["operationId"]
+    assert set(reference["paths"][path]["get"]["responses"]) - {"207"} <= set(
+        operation["responses"]
+    ) | {"404"}

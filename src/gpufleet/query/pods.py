@@ -1,33 +1,17 @@
-"""Typed pod list/count queries: the fields ``filterBy`` and ``sortBy`` may name, and the
-selection and page a request asks for (compiled to SQL in ``store.pods``)."""
+"""Typed pod list/count queries: the selection and page a request asks for (compiled to SQL in
+``store.pods``); the fields they may name are ``core.pod_fields``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gpufleet.core.workload_fields import FieldKind, WorkloadField
+from gpufleet.core.pod_fields import DEFAULT_POD_SORT, POD_FIELDS
+from gpufleet.core.workload_fields import WorkloadField
 from gpufleet.query.errors import QueryError
 from gpufleet.query.filters import FilterTerm, parse_filters
 from gpufleet.query.listing import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_SEARCH_LENGTH
 from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
-
-_T, _D = FieldKind.TEXT, FieldKind.DATE
-# In the order of the reference's PodsSort enum; each is a column of ``workload_pods``.
-POD_FIELDS: dict[str, WorkloadField] = {
-    f.name: f
-    for f in (
-        WorkloadField("clusterId", _T, "cluster_id"),
-        WorkloadField("workloadId", _T, "workload_id"),
-        WorkloadField("revisionId", _T, "revision_id"),
-        WorkloadField("nodeName", _T, "node_name"),
-        WorkloadField("currentNodepool", _T, "nodepool"),
-        WorkloadField("createdAt", _D, "created_at"),
-        WorkloadField("completedAt", _D, "completed_at"),
-        WorkloadField("deletedAt", _D, "deleted_at"),
-    )
-}
-DEFAULT_POD_SORT = "createdAt"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
 )
 
+from gpufleet.core.pod_fields import POD_FIELDS
 from gpufleet.core.workload_fields import QUERY_FIELDS, WORKLOAD_CATALOGUE, FieldKind, WorkloadField
 from gpufleet.store.types import Json, UtcDateTime
 
@@ -269,17 +270,8 @@ workload_pods = Table(
 )
 # Every PodsSort field gets (column, id), so a sorted page is an index range scan; the first
 # also serves one workload's pods.
-for _name in (
-    "workload_id",
-    "cluster_id",
-    "revision_id",
-    "node_name",
-    "nodepool",
-    "created_at",
-    "completed_at",
-    "deleted_at",
-):
-    Index(None, workload_pods.c[_name], workload_pods.c.id)
+for _field in POD_FIELDS.values():
+    Index(None, workload_pods.c[_field.column], workload_pods.c.id)
 
 # Access rules bind a subject (an access key, an external user or group) to a role in a scope.
 access_rules = Table(

@@ -23,7 +23,8 @@ from gpufleet.api.routes.workloads import (
     get_workload_or_404,
 )
 from gpufleet.api.routing import OffLoopJsonRoute
-from gpufleet.query.pods import POD_FIELDS, build_pod_page, build_pod_selection
+from gpufleet.core.pod_fields import POD_FIELDS
+from gpufleet.query.pods import build_pod_page, build_pod_selection
 from gpufleet.schemas.enums import SortOrder
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.pods import PodCount, PodList, PodVerbosity
