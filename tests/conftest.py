@@ -165,3 +165,19 @@ def module_server(module_database_url: str, tmp_path_factory):
         log_dir=tmp_path_factory.mktemp("server"),
     ) as process:
         yield process
+
+
+@pytest.fixture(scope="module")
+def demo_module(request, tmp_path_factory):
+    """One demo server for the whole module (see ``tests/support/demo_server.py``)."""
+    from tests.support.demo_server import demo_server
+
+    with demo_server(request, tmp_path_factory) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def demo_api(demo_module):
+    """An httpx client on ``demo_module``, authenticated as the administrator."""
+    with demo_module.api() as client:
+        yield client

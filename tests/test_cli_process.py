@@ -14,7 +14,6 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pytest
 
 from gpufleet.client.output import Printer, print_workloads
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
-from tests.support.demo_server import SERVER_MAINTAINED, demo_server
+from tests.support.demo_server import SERVER_MAINTAINED
 
 pytestmark = pytest.mark.e2e
 
@@ -44,15 +43,13 @@ def run(env: dict[str, str], *argv: str, stdin: str | None = None) -> subprocess
 
 
 @pytest.fixture(scope="module")
-def demo(request, tmp_path_factory):
-    with demo_server(request, tmp_path_factory) as server:
-        yield server
+def demo(demo_module):
+    return demo_module
 
 
 @pytest.fixture(scope="module")
-def api(demo) -> Iterator[httpx.Client]:
-    with demo.api() as client:
-        yield client
+def api(demo_api):
+    return demo_api
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ Authlib's httpx client as any standard OAuth client would."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,9 +17,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def server(module_database_url: str, tmp_path_factory) -> Iterator[ServerProcess]:
-    with ServerProcess(module_database_url, log_dir=tmp_path_factory.mktemp("server")) as server:
-        yield server
+def server(module_server: ServerProcess) -> ServerProcess:
+    return module_server
 
 
 @pytest.fixture
