@@ -15,18 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gpufleet.core.errors import (
-    Conflict,
-    DomainError,
-    Forbidden,
-    Invalid,
-    NotFound,
-    TooLarge,
-    TooManyRequests,
-    Unauthenticated,
-    Unavailable,
-    UpstreamFailed,
-)
+from gpufleet.core import errors as domain
 from gpufleet.store.dialect import is_statement_timeout
 
 log = logging.getLogger("gpufleet.api")
@@ -46,20 +35,20 @@ _DEFAULT_MESSAGES = {
 
 
 # The one place a domain error becomes an HTTP status; a subclass takes its nearest base's.
-STATUS_OF_ERROR: dict[type[DomainError], int] = {
-    Invalid: 400,
-    Unauthenticated: 401,
-    Forbidden: 403,
-    NotFound: 404,
-    Conflict: 409,
-    TooLarge: 413,
-    TooManyRequests: 429,
-    UpstreamFailed: 500,
-    Unavailable: 503,
+STATUS_OF_ERROR: dict[type[domain.DomainError], int] = {
+    domain.Invalid: 400,
+    domain.Unauthenticated: 401,
+    domain.Forbidden: 403,
+    domain.NotFound: 404,
+    domain.Conflict: 409,
+    domain.TooLarge: 413,
+    domain.TooManyRequests: 429,
+    domain.UpstreamFailed: 500,
+    domain.Unavailable: 503,
 }
 
 
-def status_of(error: DomainError) -> int:
+def status_of(error: domain.DomainError) -> int:
     """The HTTP status answering a domain error."""
     for kind in type(error).__mro__:
         if kind in STATUS_OF_ERROR:
@@ -126,8 +115,8 @@ def install_error_handlers(app: FastAPI) -> None:
     """Answer every error in the reference Error shape, and document only what is answered."""
     _without_422(app)
 
-    @app.exception_handler(DomainError)
-    async def _domain_error(request: Request, exc: DomainError) -> Response:
+    @app.exception_handler(domain.DomainError)
+    async def _domain_error(request: Request, exc: domain.DomainError) -> Response:
         response = error_response(status_of(exc), str(exc), exc.details, request)
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
