@@ -181,3 +181,13 @@ def demo_api(demo_module):
     """An httpx client on ``demo_module``, authenticated as the administrator."""
     with demo_module.api() as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def identity_provider():
+    """An OIDC provider's key set served on loopback (``tests/support/jwks.py``), per module."""
+    from tests.support.jwks import IdentityProvider
+
+    provider = IdentityProvider()
+    yield provider
+    provider.close()

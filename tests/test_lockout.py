@@ -19,28 +19,18 @@ from gpufleet.auth.rate_limit import FailureLimiter, LimitKey
 from gpufleet.core.errors import Invalid, TooManyRequests
 from gpufleet.settings import parse_networks
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
-from tests.support.jwks import AUDIENCE, ISSUER, IdentityProvider
 from tests.support.server import ServerProcess
 
 LIMIT, ADDRESS_LIMIT = 10, 30
 
 
 @pytest.fixture(scope="module")
-def idp():
-    provider = IdentityProvider()
-    yield provider
-    provider.close()
-
-
-@pytest.fixture(scope="module")
-def server(module_database_url, idp):
+def server(module_database_url, identity_provider):
     env = {
         "GPUFLEET_TRUSTED_PROXIES": "127.0.0.1",
         "GPUFLEET_TOKEN_FAILURE_LIMIT": str(LIMIT),
         "GPUFLEET_TOKEN_FAILURE_ADDRESS_LIMIT": str(ADDRESS_LIMIT),
-        "GPUFLEET_OIDC_ISSUER": ISSUER,
-        "GPUFLEET_OIDC_AUDIENCE": AUDIENCE,
-        "GPUFLEET_OIDC_JWKS_URL": idp.url,
+        **identity_provider.server_env(),
     }
     with ServerProcess(module_database_url, extra_env=env) as process:
         yield process
@@ -106,12 +96,14 @@ def test_concurrent_correct_logins_are_all_answered(http, server):
     assert [r.status_code for r in responses] == [200] * (3 * LIMIT)
 
 
-def test_garbage_refresh_tokens_lock_out_no_other_user(http, idp):
+def test_garbage_refresh_tokens_lock_out_no_other_user(http, identity_provider):
     for n in range(LIMIT + 5):
         garbage = {"grantType": "refresh_token", "refreshToken": f"not.a.token{n}"}
         assert _token(http, garbage, "10.0.2.1").status_code == 400
     exchanged = _token(
-        http, {"grantType": "external_token_exchange", "externalToken": idp.token()}, "10.0.2.2"
+        http,
+        {"grantType": "external_token_exchange", "externalToken": identity_provider.token()},
+        "10.0.2.2",
     )
     assert exchanged.status_code == 200, exchanged.text
     refresh = {"grantType": "refresh_token", "refreshToken": exchanged.json()["refreshToken"]}

@@ -22,25 +22,15 @@ from gpufleet.settings import Settings
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.tables import refresh_sessions
 from tests.support.access import bearer
-from tests.support.jwks import AUDIENCE, ISSUER, IdentityProvider
 from tests.support.server import ServerProcess
 
 SESSION_MAX_SECONDS = 600
 
 
 @pytest.fixture(scope="module")
-def idp():
-    provider = IdentityProvider()
-    yield provider
-    provider.close()
-
-
-@pytest.fixture(scope="module")
-def replicas(module_database_url, idp):
+def replicas(module_database_url, identity_provider):
     env = {
-        "GPUFLEET_OIDC_ISSUER": ISSUER,
-        "GPUFLEET_OIDC_AUDIENCE": AUDIENCE,
-        "GPUFLEET_OIDC_JWKS_URL": idp.url,
+        **identity_provider.server_env(),
         "GPUFLEET_SESSION_MAX_SECONDS": str(SESSION_MAX_SECONDS),
     }
     with (
@@ -126,9 +116,9 @@ def _claims(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-def test_refresh_tokens_are_single_use_and_reuse_revokes_the_session(replicas, idp):
+def test_refresh_tokens_are_single_use_and_reuse_revokes_the_session(replicas, identity_provider):
     first, second = replicas
-    issued = _exchange(first, idp.token(sub="u-reuse", preferred_username="reuse"))
+    issued = _exchange(first, identity_provider.token(sub="u-reuse", preferred_username="reuse"))
     spent = issued["refreshToken"]
     renewed = _refresh(second, spent)
     assert renewed.status_code == 200, renewed.text
@@ -142,9 +132,9 @@ def test_refresh_tokens_are_single_use_and_reuse_revokes_the_session(replicas, i
     assert _refresh(second, current).status_code == 400
 
 
-def test_sessions_end_at_an_absolute_time(replicas, idp, module_database_url):
+def test_sessions_end_at_an_absolute_time(replicas, identity_provider, module_database_url):
     first, _ = replicas
-    issued = _exchange(first, idp.token(sub="u-end", preferred_username="ender"))
+    issued = _exchange(first, identity_provider.token(sub="u-end", preferred_username="ender"))
     started = _claims(issued["refreshToken"])["iat"]
     token = issued["refreshToken"]
     for _ in range(3):
@@ -164,13 +154,15 @@ def test_sessions_end_at_an_absolute_time(replicas, idp, module_database_url):
     assert _refresh(first, token).status_code == 400
 
 
-def test_groups_are_read_again_when_the_provider_token_is_presented_again(replicas, idp):
+def test_groups_are_read_again_when_the_provider_token_is_presented_again(
+    replicas, identity_provider
+):
     first, second = replicas
     identity = {"sub": "u-groups", "preferred_username": "grouper"}
-    before = _exchange(first, idp.token(groups=["team-a"], **identity))
+    before = _exchange(first, identity_provider.token(groups=["team-a"], **identity))
     assert _claims(before["accessToken"])["grp"] == ["team-a"]
     # The provider now says the user left team-a; the user signs in again somewhere.
-    _exchange(second, idp.token(groups=["team-b"], **identity))
+    _exchange(second, identity_provider.token(groups=["team-b"], **identity))
     refreshed = _refresh(first, before["refreshToken"])
     assert refreshed.status_code == 200, refreshed.text
     assert _claims(refreshed.json()["accessToken"])["grp"] == ["team-b"]

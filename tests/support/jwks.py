@@ -90,3 +90,11 @@ class IdentityProvider:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def server_env(self) -> dict[str, str]:
+        """The ``GPUFLEET_OIDC_*`` variables of a server that trusts this provider."""
+        return {
+            "GPUFLEET_OIDC_ISSUER": ISSUER,
+            "GPUFLEET_OIDC_AUDIENCE": AUDIENCE,
+            "GPUFLEET_OIDC_JWKS_URL": self.url,
+        }
