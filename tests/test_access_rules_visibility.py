@@ -1,0 +1,75 @@
+"""Which access rules a department administrator sees, through a real server process."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from gpufleet.settings import Settings
+from gpufleet.store.engine import create_store_engine
+from gpufleet.store.tables import projects
+from tests.support.access import bearer
+from tests.support.server import ServerProcess
+
+RULES = "/api/v1/authorization/access-rules"
+
+
+@pytest.fixture(scope="module")
+def server(module_database_url):
+    with ServerProcess(module_database_url) as process:
+        engine = create_store_engine(Settings(database_url=module_database_url))
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                projects.insert(),
+                [
+                    {
+                        "id": project,
+                        "name": project,
+                        "department_id": department,
+                        "cluster_id": "c",
+                        "namespace": f"runai-{project}",
+                        "updated_at": now,
+                    }
+                    for project, department in (("p1", "d1"), ("p2", "d2"))
+                ],
+            )
+        engine.dispose()
+        yield process
+
+
+def _grant(http, headers, subject: str, role: str, scope_type: str, scope_id: str = "") -> int:
+    body = {
+        "subjectType": "accessKey",
+        "subjectId": subject,
+        "roleName": role,
+        "scopeType": scope_type,
+        "scopeId": scope_id,
+    }
+    response = http.post(RULES, json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def test_a_department_administrator_sees_only_the_rules_inside_its_department(server):
+    admin = server.auth_headers()
+    with httpx.Client(base_url=server.base_url, timeout=30.0) as http:
+        key = http.post("/api/v1/access-keys", json={"name": "d1-admin"}, headers=admin).json()
+        own = _grant(http, admin, key["clientId"], "department-administrator", "department", "d1")
+        inside = {
+            own,
+            _grant(http, admin, "ann", "viewer", "department", "d1"),
+            _grant(http, admin, "ann", "researcher", "project", "p1"),
+        }
+        for scope_type, scope_id in (("department", "d2"), ("project", "p2"), ("cluster", "c")):
+            _grant(http, admin, "ann", "viewer", scope_type, scope_id)
+        _grant(http, admin, "ann", "viewer", "tenant")
+
+        token = bearer(server.token(key["clientId"], key["clientSecret"]))
+        listed = http.get(RULES, headers=token)
+        assert listed.status_code == 200, listed.text
+        assert {rule["id"] for rule in listed.json()["accessRules"]} == inside
+        everything = http.get(RULES, headers=admin).json()["accessRules"]
+        assert len(everything) == len(inside) + 4 + 1  # and the system administrator's own
