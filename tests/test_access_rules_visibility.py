@@ -11,33 +11,31 @@ from gpufleet.settings import Settings
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.tables import projects
 from tests.support.access import bearer
-from tests.support.server import ServerProcess
 
 RULES = "/api/v1/authorization/access-rules"
 
 
 @pytest.fixture(scope="module")
-def server(module_database_url):
-    with ServerProcess(module_database_url) as process:
-        engine = create_store_engine(Settings(database_url=module_database_url))
-        now = datetime.now(UTC)
-        with engine.begin() as conn:
-            conn.execute(
-                projects.insert(),
-                [
-                    {
-                        "id": project,
-                        "name": project,
-                        "department_id": department,
-                        "cluster_id": "c",
-                        "namespace": f"runai-{project}",
-                        "updated_at": now,
-                    }
-                    for project, department in (("p1", "d1"), ("p2", "d2"))
-                ],
-            )
-        engine.dispose()
-        yield process
+def server(module_server, module_database_url):
+    engine = create_store_engine(Settings(database_url=module_database_url))
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            projects.insert(),
+            [
+                {
+                    "id": project,
+                    "name": project,
+                    "department_id": department,
+                    "cluster_id": "c",
+                    "namespace": f"runai-{project}",
+                    "updated_at": now,
+                }
+                for project, department in (("p1", "d1"), ("p2", "d2"))
+            ],
+        )
+    engine.dispose()
+    return module_server
 
 
 def _grant(http, headers, subject: str, role: str, scope_type: str, scope_id: str = "") -> int:

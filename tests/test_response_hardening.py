@@ -19,24 +19,22 @@ from gpufleet.schemas.csv_cells import csv_cell
 from gpufleet.settings import Settings
 from gpufleet.store.engine import create_store_engine
 from tests.support.factories import insert, workload
-from tests.support.server import ServerProcess
 
 FORMULAS = ['=HYPERLINK("http://x.test","y")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
 
 
 @pytest.fixture(scope="module")
-def server(module_database_url):
-    with ServerProcess(module_database_url) as process:
-        engine = create_store_engine(Settings(database_url=module_database_url))
-        insert(
-            engine,
-            [
-                workload(projectId=f"p{n}", projectName=name, departmentName=name)
-                for n, name in enumerate(FORMULAS)
-            ],
-        )
-        engine.dispose()
-        yield process
+def server(module_server, module_database_url):
+    engine = create_store_engine(Settings(database_url=module_database_url))
+    insert(
+        engine,
+        [
+            workload(projectId=f"p{n}", projectName=name, departmentName=name)
+            for n, name in enumerate(FORMULAS)
+        ],
+    )
+    engine.dispose()
+    return module_server
 
 
 @pytest.fixture(scope="module")
