@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from gpufleet.core.errors import Invalid
 from gpufleet.schemas.enums import TokenGrantType
+from gpufleet.schemas.inline import inline_schema
 from gpufleet.schemas.storable import check, load_json
 from gpufleet.schemas.tokens import OAuthTokenForm, OAuthTokenResponse, TokenRequest
 
@@ -112,28 +113,10 @@ def openapi_request_body() -> dict[str, Any]:
     return {
         "required": True,
         "content": {
-            "application/json": {"schema": _inline_schema(TokenRequest)},
-            FORM_MEDIA_TYPE: {"schema": _inline_schema(OAuthTokenForm)},
+            "application/json": {"schema": inline_schema(TokenRequest)},
+            FORM_MEDIA_TYPE: {"schema": inline_schema(OAuthTokenForm)},
         },
     }
-
-
-def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema with its ``$defs`` written in place (they do not resolve
-    inside an OpenAPI document)."""
-    schema = model.model_json_schema(by_alias=True)
-    definitions = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return resolve(definitions[node["$ref"].rsplit("/", 1)[-1]])
-            return {key: resolve(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [resolve(item) for item in node]
-        return node
-
-    return resolve(schema)
 
 
 def oauth_token_body(body: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.core.workload_fields import WORKLOAD_CATALOGUE, FieldKind
+from gpufleet.schemas.inline import inline_schema
 from gpufleet.schemas.pods import IngestPod
 from gpufleet.schemas.storable import StorableModel, Unstorable, dotted, load_json
 from gpufleet.schemas.workloads import Condition, WorkloadDetailed
@@ -157,23 +158,6 @@ def parse_ingest_batch(
             f"Workload {sorted(map(str, both))[0]} is both reported and listed in deletedIds."
         )
     return batch
-
-
-def _inline(node: Any, definitions: dict[str, Any]) -> Any:
-    if isinstance(node, dict):
-        reference = node.get("$ref", "")
-        if reference.startswith("#/$defs/"):
-            return _inline(definitions[reference.removeprefix("#/$defs/")], definitions)
-        return {key: _inline(value, definitions) for key, value in node.items() if key != "$defs"}
-    if isinstance(node, list):
-        return [_inline(value, definitions) for value in node]
-    return node
-
-
-def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """A model's JSON schema with every definition inlined, self-contained for OpenAPI."""
-    schema = model.model_json_schema()
-    return _inline(schema, schema.get("$defs", {}))
 
 
 def ingest_request_schema() -> dict[str, Any]:

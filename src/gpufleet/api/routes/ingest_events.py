@@ -16,7 +16,8 @@ from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.events import IngestEventBatch, IngestEventResult
-from gpufleet.schemas.ingest import MAX_CLOCK_SKEW, inline_schema
+from gpufleet.schemas.ingest import MAX_CLOCK_SKEW
+from gpufleet.schemas.inline import inline_schema
 from gpufleet.schemas.storable import load_json
 from gpufleet.store.events import record_events
 

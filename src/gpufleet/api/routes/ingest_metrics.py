@@ -20,7 +20,7 @@ from gpufleet.auth.access import Access
 from gpufleet.core.errors import Forbidden, Invalid, TooLarge
 from gpufleet.metrics.ingest import SampleError, first_index_of, validate_samples
 from gpufleet.schemas.errors import error_responses
-from gpufleet.schemas.ingest import inline_schema
+from gpufleet.schemas.inline import inline_schema
 from gpufleet.schemas.metrics import IngestMetricsRequest, IngestMetricsResponse
 from gpufleet.store.metric_samples import write_samples
 from gpufleet.store.metric_targets import workload_clusters
