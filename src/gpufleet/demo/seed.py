@@ -19,6 +19,7 @@ from gpufleet.demo.details import write_workload_details
 from gpufleet.demo.metrics_history import write_metrics_history
 from gpufleet.demo.organisation import write_organisation
 from gpufleet.demo.progress import seed_progress
+from gpufleet.store.dialect import without_statement_timeout
 from gpufleet.store.tables import workload_nodepools
 from gpufleet.store.tables import workloads as workloads_table
 from gpufleet.store.workloads import insert_workloads
@@ -122,5 +123,7 @@ def _drop_secondary_indexes(engine: Engine) -> None:
 def _create_secondary_indexes(engine: Engine) -> None:
     """Create the indexes that are missing; also repairs a bulk load that was interrupted."""
     with engine.begin() as conn:
+        # Indexing a million workloads may take longer than the statement timeout allows.
+        without_statement_timeout(conn)
         for index in _secondary_indexes():
             index.create(conn, checkfirst=True)
