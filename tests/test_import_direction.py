@@ -96,3 +96,23 @@ def test_packages_of_one_layer_do_not_import_each_other(tmp_path, importer, impo
     assert violations(tmp_path / "gpufleet") == [
         f"gpufleet/{importer}/x.py:1 imports gpufleet.{imported}.y"
     ]
+
+
+def test_tests_share_helpers_through_tests_support_not_conftest():
+    tests = Path(__file__).resolve().parent
+    importers = [
+        str(path.relative_to(tests))
+        for path in sorted(tests.rglob("*.py"))
+        for _, module in _imports_of(path)
+        if module == "tests.conftest"
+    ]
+    assert importers == []
+
+
+def _imports_of(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [
+        (node.lineno, node.module)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    ]

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from gpufleet.settings import Settings
 from gpufleet.store.engine import create_store_engine
-from tests.conftest import DATABASE
+from tests.support.databases import DATABASE
 from tests.support.server import ServerProcess
 
 
