@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gpufleet.store.metric_samples import count_samples, write_samples
 from gpufleet.store.tables import departments, projects
 from tests.support.access import key_with_role
 from tests.support.agent_reports import batch, ingest_path, report
@@ -114,6 +115,7 @@ def _mention(draw, own: str, theirs: list[str]) -> str:
 def _attack(draw, b: dict[str, Any], a_cluster: str, tag: str) -> dict[str, Any]:
     """A batch of A's agent: each field is A's own value or one of B's."""
     count = draw(st.integers(1, 5))
+    # Fresh ids are new to the database, which the examples share.
     fresh = [str(uuid.uuid4()) for _ in range(count)]
     ids = draw(st.permutations([*fresh, *b["ids"]]))[:count]
     victims = {item["id"]: item for item in b["items"]}
@@ -165,7 +167,7 @@ def _expected_refusals(body: dict[str, Any], b: dict[str, Any]) -> set[str]:
 
 
 @settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data(), sizes=st.lists(st.integers(1, 3), min_size=1, max_size=3))
 def test_an_agent_changes_nothing_of_another_cluster(client, engine, data, sizes):
@@ -209,3 +211,24 @@ def test_an_agent_changes_nothing_of_another_cluster(client, engine, data, sizes
     after = _observe(client, engine, b, window)
     for key, value in before.items():
         assert after[key] == value, key
+
+
+def test_the_sample_write_itself_keeps_to_the_callers_clusters(client, engine):
+    """Even without the check before it, the writing statement refuses another cluster's
+    workload (what holds should a check and a write ever disagree)."""
+    tag = uuid.uuid4().hex[:8]
+    b = _cluster_b(client, tag, [2])
+    mine, theirs = str(uuid.uuid4()), b["ids"][0]
+    own = report(mine, cluster_id=str(uuid.uuid4()), projectId=f"{tag}-a", departmentId=f"{tag}-a")
+    assert client.post(ingest_path(own["clusterId"]), json=batch(own)).status_code == 200
+    moment = int(datetime.now(UTC).timestamp() * 1000)
+    rows = [
+        {"workload_id": w, "metric_type": METRIC, "series": "", "ts_ms": moment, "value": 7.0}
+        for w in (mine, theirs)
+    ]
+    with engine.begin() as conn:
+        assert write_samples(conn, rows, {own["clusterId"]}) == 1
+        assert write_samples(conn, rows, {own["clusterId"]}) == 1  # a replay replaces
+        assert count_samples(conn, theirs) == 1  # only the sample B wrote itself
+        assert count_samples(conn, mine) == 1
+        assert write_samples(conn, rows, set()) == 0

@@ -9,7 +9,7 @@ the request's intervals by integer arithmetic, so the database returns at most
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -17,15 +17,18 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.core.metric_values import SampleWindow
 from gpufleet.store.dialect import bulk_append, upsert
-from gpufleet.store.tables import metric_samples
+from gpufleet.store.tables import metric_samples, workloads
 
 _PRIMARY_KEY = ("workload_id", "metric_type", "series", "ts_ms")
 _COLUMNS = (*_PRIMARY_KEY, "value")
 _CHUNK = 5_000
+# Rows per guarded statement: 5 parameters each, within SQLite's limit of 32,766.
+_OWNED_CHUNK = 2_000
 # How far before a window a counter's previous sample is looked for, so the increase into
 # the first interval is counted.
 MIN_COUNTER_LOOKBACK_MS = 5 * 60 * 1000
 T = metric_samples.c
+W = workloads.c
 
 
 def series_key(labels: Mapping[str, str] | None) -> str:
@@ -43,12 +46,46 @@ def series_labels(key: str) -> dict[str, str] | None:
     return {name: value}
 
 
-def write_samples(conn: Connection, rows: Sequence[Mapping[str, object]]) -> int:
-    """Insert samples; a sample already stored for the same series and time is replaced."""
+def write_samples(
+    conn: Connection,
+    rows: Sequence[Mapping[str, object]],
+    clusters: Collection[str] | None = None,
+) -> int:
+    """Insert samples; a sample already stored for the same series and time is replaced.
+
+    With ``clusters``, a sample is written only if its workload belongs to one of them, decided
+    by the writing statement itself; returns how many were written.
+    """
+    if clusters is not None:
+        return sum(
+            _write_owned(conn, rows[offset : offset + _OWNED_CHUNK], clusters)
+            for offset in range(0, len(rows), _OWNED_CHUNK)
+        )
     statement = upsert(conn.dialect.name, metric_samples, _PRIMARY_KEY, ["value"])
     for offset in range(0, len(rows), _CHUNK):
         conn.execute(statement, list(rows[offset : offset + _CHUNK]))
     return len(rows)
+
+
+def _write_owned(
+    conn: Connection, rows: Sequence[Mapping[str, object]], clusters: Collection[str]
+) -> int:
+    """One statement for a chunk: ``INSERT ... SELECT`` from a VALUES list, keeping the rows
+    whose workload is of ``clusters``; RETURNING counts what it wrote (the drivers' row counts
+    are not reliable for this statement on both dialects)."""
+    # A CTE, not "(VALUES ...) AS given (...)", which SQLite cannot parse.
+    given = (
+        sa.values(*(sa.column(name, T[name].type) for name in _COLUMNS), name="given")
+        .data([tuple(row[name] for name in _COLUMNS) for row in rows])
+        .cte("given")
+    )
+    # Literal ORs over the few clusters of one caller.
+    of_clusters = sa.or_(sa.false(), *(W.cluster_id == sa.literal(c) for c in sorted(clusters)))
+    owned = sa.exists().where(W.id == given.c.workload_id, of_clusters)
+    select = sa.select(*(sa.cast(given.c[name], T[name].type) for name in _COLUMNS)).where(owned)
+    statement = upsert(conn.dialect.name, metric_samples, _PRIMARY_KEY, ["value"])
+    statement = statement.from_select(list(_COLUMNS), select).returning(T.workload_id)
+    return len(conn.execute(statement).all())
 
 
 def append_samples(conn: Connection, rows: Iterable[tuple[str, str, str, int, float]]) -> int:

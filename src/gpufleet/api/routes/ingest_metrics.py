@@ -75,6 +75,10 @@ def ingest_metrics(
     if unknown:
         index = first_index_of(body.samples, unknown)
         raise Invalid(str(SampleError(index, "workloadId", "no such workload")))
-    write_samples(conn, [row.as_row() for row in rows])
+    # The check above names the sample; the write decides again, in its own statement.
+    allowed = None if access.ingest_everywhere else access.ingest_clusters
+    if write_samples(conn, [row.as_row() for row in rows], allowed) != len(rows):
+        conn.rollback()
+        raise Invalid("A workload of this batch is not one of your clusters'; nothing was written.")
     conn.commit()
     return json_response({"accepted": len(body.samples)})
