@@ -33,20 +33,26 @@ def test_every_table_exists_with_its_columns(engine):
         assert columns == {c.name for c in table.columns}, table.name
 
 
+def _head() -> str:
+    (head,) = ScriptDirectory.from_config(alembic_config()).get_heads()
+    return head
+
+
 def test_there_is_one_chain_and_the_database_is_at_its_head(engine):
     scripts = ScriptDirectory.from_config(alembic_config())
-    assert scripts.get_heads() == ["0002"]
+    assert len(scripts.get_heads()) == 1
     chain = [script.revision for script in scripts.walk_revisions()]
-    assert chain == ["0002", "0001"]
+    assert chain[-1] == "0001"
+    # One file per revision, numbered in the order they apply.
     files = sorted(p.name for p in (MIGRATIONS / "versions").glob("0*.py"))
-    assert [name[:4] for name in files] == ["0001", "0002"]
-    assert current_revision(engine) == "0002"
+    assert [name[:4] for name in files] == list(reversed(chain))
+    assert current_revision(engine) == chain[0] == _head()
 
 
 def test_upgrading_again_is_harmless(engine):
     upgrade(engine)
     upgrade(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == _head()
 
 
 @pytest.fixture
@@ -105,3 +111,20 @@ def test_pods_and_transitions_of_the_first_schema_are_carried_forward(empty_engi
     )
     assert (pod.nodepool, pod.created_at, pod.deleted_at) == ("pool-a", created, None)
     assert [tuple(row) for row in history] == [("Pending", ""), ("Running", "started")]
+
+
+def test_access_keys_of_earlier_schemas_start_at_token_generation_zero(empty_engine):
+    upgrade(empty_engine, "0002")
+    with empty_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO access_keys (client_id, name, secret_hash, created_at) "
+                "VALUES ('ci', 'ci', 'hash', :t)"
+            ),
+            {"t": datetime(2026, 1, 2, tzinfo=UTC)},
+        )
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        generation = conn.execute(sa.text("SELECT token_generation FROM access_keys")).scalar_one()
+        sessions = conn.execute(sa.text("SELECT count(*) FROM refresh_sessions")).scalar_one()
+    assert (generation, sessions) == (0, 0)

@@ -26,32 +26,8 @@ def upgrade() -> None:
         sa.Column("created_at", gpufleet.store.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("last_used_at", gpufleet.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("disabled_at", gpufleet.store.types.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("token_generation", sa.Integer(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("client_id", name=op.f("pk_access_keys")),
     )
-    op.create_table(
-        "refresh_sessions",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("subject", sa.String(length=253), nullable=False),
-        sa.Column("subject_type", sa.String(length=16), nullable=False),
-        sa.Column(
-            "groups",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("current_jti", sa.String(length=32), nullable=False),
-        sa.Column("started_at", gpufleet.store.types.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", gpufleet.store.types.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", gpufleet.store.types.UtcDateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_refresh_sessions")),
-    )
-    with op.batch_alter_table("refresh_sessions", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_refresh_sessions_subject_type_subject"),
-            ["subject_type", "subject"],
-            unique=False,
-        )
-
     op.create_table(
         "access_rules",
         sa.Column(
@@ -436,8 +412,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_access_rules_subject_type_subject_id"))
 
     op.drop_table("access_rules")
-    with op.batch_alter_table("refresh_sessions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_refresh_sessions_subject_type_subject"))
-
-    op.drop_table("refresh_sessions")
     op.drop_table("access_keys")
