@@ -19,8 +19,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fastapi.testclient import TestClient
 from tests.support.factories import insert, workload
+from tests.support.prometheus_app import client_for
 from tests.support.server import ADMIN_ID, ADMIN_SECRET
 
 from gpufleet.api.app import create_app
@@ -140,16 +140,7 @@ def main() -> None:
     )
     app = create_app(settings)
     db = sqlite3.connect(path)
-    with TestClient(app) as client:
-        token = client.post(
-            "/api/v1/token",
-            json={
-                "grantType": "client_credentials",
-                "clientID": ADMIN_ID,
-                "clientSecret": ADMIN_SECRET,
-            },
-        ).json()["accessToken"]
-        client.headers["Authorization"] = f"Bearer {token}"
+    with client_for(app) as client:
         base = f"/api/v1/workloads/{busy}"
         pods_params = {"filterBy": "currentNodepool==gpu", "sortBy": "createdAt",
                        "sortOrder": "desc", "limit": 500}  # fmt: skip

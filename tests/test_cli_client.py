@@ -503,3 +503,19 @@ def test_error_lines_use_the_error_shape_and_survive_other_bodies():
     assert error_message(shaped) == "HTTP 400: Bad thing (x)"
     html = httpx.Response(502, text="<html>proxy says no</html>")
     assert error_message(html) == "HTTP 502: Bad Gateway"
+
+
+def test_events_and_get_show_why_a_workload_is_pending(cli, api):
+    pending = api.get(
+        "/api/v1/workloads", params={"filterBy": "phase==Pending", "limit": 1}
+    ).json()["workloads"][0]
+    expected = api.get(f"/api/v1/workloads/{pending['id']}/events").json()["events"]
+    code, out, _ = cli("workloads", "events", pending["id"], "-o", "json")
+    assert code == 0
+    assert json.loads(out) == expected
+    code, out, _ = cli("workloads", "events", pending["id"])
+    assert code == 0 and "FailedScheduling" in out and "Insufficient nvidia.com/gpu" in out
+    code, out, _ = cli("workloads", "get", pending["id"])
+    assert code == 0
+    latest = out.split("Latest events:", 1)[1]
+    assert "FailedScheduling" in latest

@@ -1,4 +1,4 @@
-"""``gpufleet workloads list | get | count``."""
+"""``gpufleet workloads list | get | count`` (``events`` is in ``event_commands``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
 
+from gpufleet.client.event_commands import (
+    LATEST,
+    print_events_section,
+    register_events,
+    workload_events,
+)
 from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import ApiClient, ClientError
 from gpufleet.client.lookup import resolve_workload
@@ -166,6 +172,7 @@ def _get(args: argparse.Namespace) -> int:
                 f"not {args.project!r}",
                 ExitCode.NOT_FOUND,
             )
+        events = workload_events(client, workload_id, LATEST) if args.output == "table" else []
     printer = Printer()
     if args.output in ("json", "yaml"):
         printer.data(workload, args.output)
@@ -173,6 +180,7 @@ def _get(args: argparse.Namespace) -> int:
         print_workloads(printer, [workload], "csv")
     else:
         _describe(printer, workload)
+        print_events_section(printer, events)
     return 0
 
 
@@ -219,3 +227,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     count.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
     add_connection_flags(count)
     count.set_defaults(handler=guarded(_count))
+
+    register_events(actions)
