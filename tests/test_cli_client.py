@@ -519,3 +519,20 @@ def test_events_and_get_show_why_a_workload_is_pending(cli, api):
     assert code == 0
     latest = out.split("Latest events:", 1)[1]
     assert "FailedScheduling" in latest
+
+
+def test_pods_list_filters_as_the_api_does(cli, api):
+    params = {"filterBy": "currentNodepool==default", "sortBy": "createdAt", "limit": 20}
+    expected = api.get("/api/v1/workloads/pods", params={**params, "verbosity": "full"}).json()
+    code, out, _ = cli(
+        "pods", "list", "-f", "currentNodepool==default", "--sort", "createdAt",
+        "--limit", "20", "-o", "json",
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(out) == expected["pods"]
+    assert expected["pods"], "the demo places pods in the default node pool"
+    code, out, _ = cli("pods", "list", "-f", "currentNodepool==default", "--limit", "3")
+    assert code == 0
+    assert out.splitlines()[0].split()[:4] == ["NAME", "WORKLOAD", "PROJECT", "PHASE"]
+    code, _, err = cli("pods", "list", "-f", "phase==Running")
+    assert code != 0 and "filterBy" in err

@@ -1,0 +1,62 @@
+"""``gpufleet pods list``: pods across the clusters the caller may see."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gpufleet.client.output import FORMATS, Printer
+from gpufleet.client.session import add_connection_flags, guarded, open_client
+
+
+def _gpus(pod: dict[str, Any]) -> str:
+    value = (pod.get("allocatedResources") or {}).get("gpu")
+    return "" if value is None else f"{value:g}"
+
+
+def _list(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"limit": args.limit, "offset": args.offset, "verbosity": "full"}
+    if args.filter:
+        params["filterBy"] = args.filter
+    if args.sort:
+        params["sortBy"] = args.sort
+    if args.desc:
+        params["sortOrder"] = "desc"
+    if args.deleted:
+        params["deleted"] = "true"
+    with open_client(args) as client:
+        pods = client.get_json("/api/v1/workloads/pods", params)["pods"]
+    printer = Printer()
+    if args.output in ("json", "yaml"):
+        printer.data(pods, args.output)
+        return 0
+    rows = [
+        [p.get("name"), p.get("workloadName"), p.get("projectName"), p.get("k8sPhase"),
+         p.get("nodeName"), p.get("currentNodePool"), _gpus(p), p.get("createdAt")]
+        for p in pods
+    ]  # fmt: skip
+    headers = ["NAME", "WORKLOAD", "PROJECT", "PHASE", "NODE", "NODEPOOL", "GPUS", "CREATED"]
+    printer.table(headers, rows)
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``pods list``."""
+    pods = commands.add_parser("pods", help="list pods")
+    actions = pods.add_subparsers(dest="pods_command", required=True)
+    listing = actions.add_parser("list", help="list pods (one page)")
+    listing.add_argument(
+        "-f",
+        "--filter",
+        action="append",
+        metavar="EXPR",
+        help="filterBy expression, e.g. 'nodeName==gpu-node-1' or 'currentNodepool==a100'",
+    )
+    listing.add_argument("--sort", metavar="FIELD", help="sortBy field, e.g. createdAt")
+    listing.add_argument("--desc", action="store_true", help="sort descending")
+    listing.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+    listing.add_argument("--offset", type=int, default=0, help="skip this many rows")
+    listing.add_argument("--deleted", action="store_true", help="only deleted pods")
+    listing.add_argument("-o", "--output", choices=FORMATS, default="table")
+    add_connection_flags(listing)
+    listing.set_defaults(handler=guarded(_list))
