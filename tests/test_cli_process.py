@@ -288,7 +288,8 @@ def _script(shell: str, tmp_path: Path) -> Path:
 
 CASES = [
     ("gpufleet wo", {"workloads"}),
-    ("gpufleet workloads ", {"list", "get", "count"}),
+    ("gpufleet workloads ", {"list", "get", "count", "events"}),
+    ("gpufleet pods ", {"list"}),
     ("gpufleet workloads list --so", {"--sort"}),
     ("gpufleet workloads list -o ", {"table", "wide", "json", "yaml", "csv"}),
     ("gpufleet telemetry --group-by Cur", {"CurrentNodepools"}),
