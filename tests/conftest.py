@@ -24,6 +24,17 @@ def pytest_report_header() -> str:
     return f"gpufleet test database: {DATABASE}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The container image serves its own SQLite file whatever the suite's database is, so its
+    tests run once, in the SQLite pass, and are deselected (not skipped) in the other."""
+    if DATABASE == "sqlite":
+        return
+    image = [item for item in items if item.get_closest_marker("image")]
+    if image:
+        config.hook.pytest_deselected(items=image)
+        items[:] = [item for item in items if not item.get_closest_marker("image")]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _cheap_secret_hashing():
     """Hash secrets at a low scrypt cost: the suite hashes thousands of them, and what is under

@@ -1,0 +1,217 @@
+"""Onboarding a cluster: ``gpufleet clusters register`` against a real server's database, then
+the agent, run from the container image with nothing but the Secret it printed, pushing the
+emulated cluster's workloads to that server.
+
+Also ``gpufleet access rules grant``: a key's name resolves to its client id, and a scope
+that does not exist is refused unless ``--allow-unknown-scope``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from gpufleet.agent.kinds import KINDS
+from gpufleet.agent.manifests import AGENT_SECRET, CLUSTER_ANNOTATION
+from gpufleet.cli import main
+from tests.support.image import ImageContainer, ensure_image, stop
+from tests.support.k8s_emulator import KubernetesEmulator, resources_from, write_kubeconfig
+from tests.support.manifests import DEPLOY, kustomize, validate_all
+from tests.support.server import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+NAMESPACE = "team-a"
+WAIT_SECONDS = 120.0
+# Fast timings for the test; the rest comes from the registration Secret alone.
+AGENT_FLAGS = [
+    "--health-host", "127.0.0.1", "--health-port", "0", "--push-interval-seconds", "0.1",
+    "--crd-retry-seconds", "1", "--backoff-max-seconds", "1", "--watch-timeout-seconds", "5",
+]  # fmt: skip
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def server(module_database_url: str, tmp_path_factory) -> Iterator[ServerProcess]:
+    with ServerProcess(module_database_url, log_dir=tmp_path_factory.mktemp("server")) as process:
+        yield process
+
+
+@pytest.fixture
+def emulator() -> Iterator[KubernetesEmulator]:
+    served = KubernetesEmulator(list(resources_from(KINDS)), bookmark_interval=0.5).start()
+    yield served
+    served.stop()
+
+
+def register(server: ServerProcess, name: str, output: Path) -> dict[str, Any]:
+    """Run the real command line, as an operator would, and read what it wrote."""
+    command = [sys.executable, "-m", "gpufleet.cli", "clusters", "register", name]
+    command += ["--server-url", server.base_url + "/", "--output-dir", str(output)]
+    command += ["--base", str(DEPLOY / "overlays" / "agent")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUFLEET_")}
+    env["GPUFLEET_DATABASE_URL"] = server.database_url
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "kubectl apply -k" in done.stdout
+    return {path.name: yaml.safe_load(path.read_text()) for path in output.glob("*.yaml")}
+
+
+def wait_for_workload(server: ServerProcess, name: str, agent_log) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        found = httpx.get(
+            server.base_url + "/api/v1/workloads",
+            params={"filterBy": f"name=={name}"},
+            headers=server.auth_headers(),
+            timeout=30,
+        ).json()["workloads"]
+        if found:
+            return found[0]
+        time.sleep(0.5)
+    raise AssertionError(f"{name} never reached the server; agent log:\n{agent_log()[-4000:]}")
+
+
+def job_with_pod(emulator: KubernetesEmulator, name: str) -> None:
+    container = {
+        "name": "main",
+        "image": "trainer:1",
+        "resources": {"limits": {"nvidia.com/gpu": "1"}},
+    }
+    job = emulator.create(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"template": {"spec": {"containers": [container]}}},
+        }
+    )
+    owner = {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": job["metadata"]["uid"]}
+    emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"{name}-0",
+                "namespace": NAMESPACE,
+                "ownerReferences": [{**owner, "controller": True}],
+            },
+            "spec": {"containers": [container], "nodeName": "gpu-node-1"},
+            "status": {"phase": "Running"},
+        }
+    )
+
+
+@pytest.mark.timeout(3600)  # may build the image (see tests/test_image.py)
+def test_registered_cluster_agent_from_the_image_pushes_to_the_server(
+    server: ServerProcess, emulator: KubernetesEmulator, tmp_path: Path
+) -> None:
+    written = register(server, "gpu-east", tmp_path / "gpu-east")
+    secret = written["agent-secret.yaml"]
+    settings = secret["stringData"]
+    assert settings["GPUFLEET_AGENT_SERVER"] == server.base_url
+    assert settings["GPUFLEET_AGENT_CLUSTER_NAME"] == "gpu-east"
+
+    # The directory extends the agent overlay: rendered, the agent reads this Secret and
+    # restarts when the registration changes.
+    rendered = kustomize(tmp_path / "gpu-east")
+    validate_all(rendered)
+    (deployment,) = [d for d in rendered if d["kind"] == "Deployment"]
+    (rendered_secret,) = [d for d in rendered if d["kind"] == "Secret"]
+    assert rendered_secret["metadata"]["name"] == AGENT_SECRET
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations[CLUSTER_ANNOTATION] == settings["GPUFLEET_AGENT_CLUSTER_ID"]
+    assert rendered[0]["kind"] == "Namespace"
+
+    container = ImageContainer(ensure_image())
+    try:
+        write_kubeconfig(container.data / "kubeconfig", emulator.url)
+        job_with_pod(emulator, "onboarded-job")
+        log_path = tmp_path / "agent.log"
+        agent = container.start(
+            ["gpufleet", "agent", "--kubeconfig", "/data/kubeconfig", *AGENT_FLAGS],
+            settings,
+            log_path,
+        )
+        try:
+            record = wait_for_workload(server, "onboarded-job", log_path.read_text)
+        finally:
+            stop(agent)
+    finally:
+        container.remove()
+    assert record["clusterId"] == settings["GPUFLEET_AGENT_CLUSTER_ID"]
+    assert record["namespace"] == NAMESPACE
+
+
+def test_registering_a_name_twice_is_refused(capsys, database_url: str) -> None:
+    db = ["--database-url", database_url, "--server-url", "http://gpufleet:8080"]
+    code, out, _ = cli(capsys, "clusters", "register", "gpu-west", *db)
+    assert code == 0
+    secret = yaml.safe_load(out)
+    assert secret["kind"] == "Secret"
+    code, _, err = cli(capsys, "clusters", "register", "gpu-west", *db)
+    assert code == 2
+    assert secret["stringData"]["GPUFLEET_AGENT_CLUSTER_ID"] in err
+    code, out, _ = cli(capsys, "clusters", "list", "--json", "--database-url", database_url)
+    assert [c["name"] for c in json.loads(out)] == ["gpu-west"]
+
+
+def grant(capsys, database_url: str, subject: str, *options: str) -> tuple[int, str, str]:
+    return cli(
+        capsys,
+        "access", "rules", "grant", "--subject-id", subject, "--role", "viewer",
+        "--json", "--database-url", database_url, *options,
+    )  # fmt: skip
+
+
+def test_grant_resolves_a_key_name_and_refuses_unknown_subjects_and_scopes(
+    capsys, database_url: str
+) -> None:
+    db = ["--database-url", database_url]
+    code, out, _ = cli(capsys, "clusters", "register", "gpu-north", "--server-url", "http://s", *db)
+    cluster_id = yaml.safe_load(out)["stringData"]["GPUFLEET_AGENT_CLUSTER_ID"]
+    code, out, _ = cli(capsys, "access", "keys", "create", "reporting", "--json", *db)
+    (key,) = json.loads(out)
+
+    in_cluster = ("--scope-type", "cluster", "--scope-id", cluster_id)
+    code, out, err = grant(capsys, database_url, "reporting", *in_cluster)
+    assert code == 0, err
+    assert json.loads(out)[0]["subjectId"] == key["clientId"]
+    assert key["clientId"] in err
+
+    code, _, err = grant(capsys, database_url, "no-such-key", *in_cluster)
+    assert code == 4
+    assert "no-such-key" in err
+
+    cli(capsys, "access", "keys", "create", "reporting", *db)
+    code, _, err = grant(capsys, database_url, "reporting", *in_cluster)
+    assert code == 2
+    assert "2 access keys are named 'reporting'" in err
+
+    unknown = ("--scope-type", "department", "--scope-id", "42")
+    code, _, err = grant(capsys, database_url, key["clientId"], *unknown)
+    assert code == 4
+    assert "--allow-unknown-scope" in err
+    code, out, err = grant(capsys, database_url, key["clientId"], *unknown, "--allow-unknown-scope")
+    assert code == 0, err
+    assert json.loads(out)[0]["scopeId"] == "42"
+    code, out, _ = cli(capsys, "access", "rules", "list", "--json", *db)
+    granted = [
+        (r["scopeType"], r["scopeId"]) for r in json.loads(out) if r["subjectId"] == key["clientId"]
+    ]
+    assert sorted(granted) == [("cluster", cluster_id), ("department", "42")]
