@@ -7,6 +7,7 @@ filesystem with only /data and /tmp writable, as deploy/ runs it.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,7 +92,9 @@ def test_final_image_has_no_compiler_and_no_installer(container: ImageContainer)
     for compiler in COMPILERS:
         assert not (root / "usr/bin" / compiler).exists(), compiler
     assert not (root / "opt/gpufleet/bin/pip").exists()
-    assert (root / "opt/gpufleet/bin/gpufleet").exists()
+    # The command is on PATH through the virtual environment; the package has its own layer.
+    assert os.readlink(root / "opt/gpufleet/bin/gpufleet") == "/opt/gpufleet-app/bin/gpufleet"
+    assert (root / "opt/gpufleet-app/bin/gpufleet").is_file()
 
 
 def test_root_filesystem_is_read_only_for_the_running_image(container: ImageContainer) -> None:
