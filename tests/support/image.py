@@ -32,19 +32,16 @@ REPOSITORY = "localhost/gpufleet"
 _INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "scripts/build-image")
 
 
+# The image store outside the checkout; vfs works where overlay mounts are not allowed.
+BUILDAH = ["buildah", "--root", str(STORE / "storage"), "--runroot", str(STORE / "run")]
+BUILDAH += ["--storage-driver", "vfs"]
+
+
 def buildah(*args: str, check: bool = True, timeout: float = 600) -> str:
     """Run buildah on the cached image store; its standard output."""
-    command = [
-        "buildah",
-        "--root",
-        str(STORE / "storage"),
-        "--runroot",
-        str(STORE / "run"),
-        "--storage-driver",
-        "vfs",
-        *args,
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        [*BUILDAH, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
     if check and done.returncode != 0:
         raise RuntimeError(f"{' '.join(args[:2])} failed ({done.returncode}): {done.stderr}")
     return done.stdout
@@ -157,13 +154,7 @@ class ImageContainer:
 
     def command(self, args: Sequence[str], env: dict[str, str] | None = None) -> list[str]:
         command = [
-            "buildah",
-            "--root",
-            str(STORE / "storage"),
-            "--runroot",
-            str(STORE / "run"),
-            "--storage-driver",
-            "vfs",
+            *BUILDAH,
             "run",
             "--isolation",
             "chroot",
