@@ -6,6 +6,7 @@ key (so each test does not pay for migrations and RSA key generation); no access
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -25,9 +26,10 @@ def pytest_report_header() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The container image serves its own SQLite file whatever the suite's database is, so its
-    tests run once, in the SQLite pass, and are deselected (not skipped) in the other."""
-    if DATABASE == "sqlite":
+    """Image tests build the container image (minutes on a loaded machine even with a warm
+    cache), so they run when GPUFLEET_TEST_IMAGE=1 asks for them, and only on SQLite: the image
+    serves its own SQLite file whatever the suite's database is. Deselected, not skipped."""
+    if DATABASE == "sqlite" and os.environ.get("GPUFLEET_TEST_IMAGE") == "1":
         return
     image = [item for item in items if item.get_closest_marker("image")]
     if image:

@@ -6,7 +6,7 @@ file the build reads, so a run on an unchanged tree reuses the image kept in
 ``GPUFLEET_IMAGE_CACHE`` (default /var/cache/gpufleet, outside the checkout), and a changed tree
 rebuilds on top of the cached base and dependency layers. ``ImageContainer`` runs a command of
 the image (``buildah run``, host network) with the image's user, entrypoint directory and a
-read-only root filesystem.
+root filesystem that the image's user cannot write.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def image_size(tag: str) -> int:
 
 
 class ImageContainer:
-    """A working container of the image whose root filesystem is mounted read-only.
+    """A working container of the image, its root filesystem visible at ``rootfs``.
 
     Commands run as the image's user with ``/data`` bound to a fresh host directory (the
     image's volume) and an empty ``/tmp``, like the manifests in deploy/ mount them.
@@ -148,9 +148,6 @@ class ImageContainer:
         for directory in (self.data, self.tmp):
             os.chown(directory, uid, gid)
         self.rootfs = buildah("mount", self.name).strip()
-        # A read-only bind of the root filesystem onto itself: chroot isolation runs in it.
-        subprocess.run(["mount", "--bind", self.rootfs, self.rootfs], check=True)
-        subprocess.run(["mount", "-o", "remount,bind,ro", self.rootfs], check=True)
 
     def command(self, args: Sequence[str], env: dict[str, str] | None = None) -> list[str]:
         command = [
@@ -190,7 +187,6 @@ class ImageContainer:
             )
 
     def remove(self) -> None:
-        subprocess.run(["umount", self.rootfs], check=False)
         buildah("umount", self.name, check=False)
         buildah("rm", self.name, check=False)
         shutil.rmtree(self.data, ignore_errors=True)
