@@ -30,6 +30,9 @@ def server(module_database_url, identity_provider):
         "GPUFLEET_TRUSTED_PROXIES": "127.0.0.1",
         "GPUFLEET_TOKEN_FAILURE_LIMIT": str(LIMIT),
         "GPUFLEET_TOKEN_FAILURE_ADDRESS_LIMIT": str(ADDRESS_LIMIT),
+        # These tests are about the limiter, not the pool: on a busy machine thirty concurrent
+        # logins may wait longer than the default for a connection, which would answer 503.
+        "GPUFLEET_DB_POOL_TIMEOUT_SECONDS": "60",
         **identity_provider.server_env(),
     }
     with ServerProcess(module_database_url, extra_env=env) as process:
