@@ -127,7 +127,12 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
-    path = Path(tempfile.mkdtemp()) / "details.db"
+    with tempfile.TemporaryDirectory() as folder:
+        run(Path(folder) / "details.db", args)
+
+
+def run(path: Path, args: argparse.Namespace) -> None:
+    """Seed the store at ``path``, then time every case and print the table and the plans."""
     started = time.perf_counter()
     busy = seed(path, args.pods)
     print(
