@@ -111,7 +111,10 @@ def test_demo_server_from_the_image_answers_the_official_sdk(demo_server: str) -
     )
     with RunaiClient(ApiClient(config)) as client:
         api = client.workloads.workloads
-        assert api.count_workloads().data["count"] == DEMO_WORKLOADS
+        # The demo deletes a few of its workloads; those are listed only on request.
+        count = api.count_workloads().data["count"]
+        assert 0 < count <= DEMO_WORKLOADS
+        assert len(api.get_workloads(limit=500).data["workloads"]) == count
         page = api.get_workloads(limit=5, sort_by="name").data["workloads"]
         assert len(page) == 5
         one = api.get_workload(page[0]["id"]).data
