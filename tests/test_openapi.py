@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from tests.support.reference import load_reference
 from tests.support.shared_app import shared_app
 
-REFERENCE = Path(__file__).resolve().parents[1] / "../shared/reference/workloads-openapi.json"
 OPERATIONS = [
     ("/api/v1/workloads", "get"),
     ("/api/v1/workloads/count", "get"),
@@ -30,9 +29,7 @@ def served(request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference() -> dict:
-    if not REFERENCE.is_file():
-        pytest.skip("the reference OpenAPI document is not present next to the repository")
-    return json.loads(REFERENCE.read_text())
+    return load_reference("workloads-openapi.json")
 
 
 def _resolve(document: dict, node: dict) -> dict:

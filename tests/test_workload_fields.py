@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 import types
 import typing
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +18,8 @@ from gpufleet.core.workload_fields import (
 from gpufleet.schemas.ingest import IngestWorkload
 from gpufleet.schemas.workloads import Workload, WorkloadDetailed
 from gpufleet.store.tables import workloads
+from tests.support.reference import load_reference
 
-REFERENCE = Path(__file__).resolve().parents[1] / "../shared/reference/workloads-openapi.json"
 WIRE_FIELDS = [f for f in WORKLOAD_CATALOGUE if not f.query_only]
 # Python types a scalar of each kind has on the wire model.
 PYTHON_TYPES = {
@@ -33,9 +31,7 @@ PYTHON_TYPES = {
 
 @pytest.fixture(scope="module")
 def reference() -> dict:
-    if not REFERENCE.exists():
-        pytest.skip("the reference OpenAPI document is not present next to the repository")
-    return json.loads(REFERENCE.read_text())
+    return load_reference("workloads-openapi.json")
 
 
 def _types(annotation) -> set:
