@@ -84,7 +84,13 @@ def assert_error_shape(answer: Exchange) -> None:
 
 def flood(port: int, method: str, path: str, headers: dict[str, str]) -> Exchange:
     return exchange(
-        port, method, path, headers=headers, chunks=repeated(CHUNK, FLOOD), chunked=True
+        port,
+        method,
+        path,
+        headers=headers,
+        chunks=repeated(CHUNK, FLOOD),
+        chunked=True,
+        reset_is_an_answer=True,
     )
 
 
