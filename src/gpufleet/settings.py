@@ -208,6 +208,19 @@ class Settings(BaseSettings):
     idle_gpu_interval_seconds: int = Field(
         60, ge=0, le=86_400, description="How often idle GPUs are recomputed (0 disables)."
     )
+    metrics_interval_seconds: int = Field(
+        60,
+        ge=0,
+        le=86_400,
+        description="How often allocation, capacity and quota are sampled into the metrics "
+        "store (0 disables).",
+    )
+    cluster_disconnected_after_seconds: int = Field(
+        600,
+        ge=10,
+        le=7 * 86_400,
+        description="Silence after which a cluster whose agent reported before is Disconnected.",
+    )
     ingest_max_metric_samples: int = Field(
         50_000, ge=1, le=1_000_000, description="Most samples one metrics ingest request may carry."
     )

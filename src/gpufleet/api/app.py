@@ -21,6 +21,7 @@ from gpufleet.api.responses import json_response
 from gpufleet.api.routes import (
     access,
     api_docs,
+    clusters,
     history,
     ingest,
     ingest_events,
@@ -142,6 +143,7 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(ingest_metrics.router)
     app.include_router(access.router)
+    app.include_router(clusters.router)
     app.include_router(history.router)
     app.include_router(ingest_events.router)
     app.include_router(ingest.router)

@@ -142,7 +142,13 @@ def write_organisation(conn: Connection, anchor: datetime) -> None:
     conn.execute(
         insert_ignoring_conflicts(dialect, departments, ["id"]),
         [
-            {"id": d.id, "name": d.name, "cluster_id": d.cluster.id, "updated_at": since}
+            {
+                "id": d.id,
+                "name": d.name,
+                "cluster_id": d.cluster.id,
+                "updated_at": since,
+                "created_at": since,
+            }
             for d in DEPARTMENTS
         ],
     )
@@ -156,6 +162,7 @@ def write_organisation(conn: Connection, anchor: datetime) -> None:
                 "cluster_id": p.department.cluster.id,
                 "namespace": p.namespace,
                 "updated_at": since,
+                "created_at": since,
             }
             for p in PROJECTS
         ],

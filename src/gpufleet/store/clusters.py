@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gpufleet.core.times import format_rfc3339
+from gpufleet.query.scope import WorkloadScope
+from gpufleet.schemas.clusters import ClusterState
 from gpufleet.store.tables import clusters, departments, projects
+
+C = clusters.c
+# A busy agent reports many times a second; its liveness is written at most this often.
+LIVENESS_RESOLUTION = timedelta(seconds=5)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRow:
+    id: str
+    name: str
+    tenant_id: int
+    created_at: datetime
+    updated_at: datetime
+    last_report_at: datetime | None
 
 
 def create_cluster(
@@ -45,3 +63,93 @@ def scope_exists(conn: Connection, scope_type: str, scope_id: str) -> bool:
         return True
     statement = sa.select(sa.literal(1)).where(table.c.id == scope_id).limit(1)
     return conn.execute(statement).first() is not None
+
+
+def mark_reported(conn: Connection, cluster_id: str, now: datetime) -> None:
+    """Record that the cluster's agent reported at ``now`` (its liveness).
+
+    The condition skips the write, and the row lock, while the stored time is recent, so
+    concurrent reports of one cluster do not queue behind each other on its row.
+    """
+    conn.execute(
+        clusters.update()
+        .where(
+            C.id == cluster_id,
+            sa.or_(C.last_report_at.is_(None), C.last_report_at < now - LIVENESS_RESOLUTION),
+        )
+        .values(last_report_at=now)
+    )
+
+
+def cluster_scope_condition(scope: WorkloadScope) -> sa.ColumnElement[bool]:
+    """Clusters in which the caller may read something: its clusters, and the clusters of
+    its departments and projects."""
+    if scope.everything:
+        return sa.true()
+    allowed: list[sa.ColumnElement[bool]] = []
+    if scope.cluster_ids:
+        allowed.append(C.id.in_(sorted(scope.cluster_ids)))
+    if scope.department_ids:
+        allowed.append(
+            C.id.in_(
+                sa.select(departments.c.cluster_id).where(
+                    departments.c.id.in_(sorted(scope.department_ids))
+                )
+            )
+        )
+    if scope.project_ids:
+        allowed.append(
+            C.id.in_(
+                sa.select(projects.c.cluster_id).where(projects.c.id.in_(sorted(scope.project_ids)))
+            )
+        )
+    return sa.or_(*allowed) if allowed else sa.false()
+
+
+def _cluster_rows(conn: Connection, *conditions: sa.ColumnElement[bool]) -> list[ClusterRow]:
+    statement = (
+        sa.select(C.id, C.name, C.tenant_id, C.created_at, C.updated_at, C.last_report_at)
+        .where(*conditions)
+        .order_by(C.created_at, C.id)
+    )
+    return [ClusterRow(*row) for row in conn.execute(statement)]
+
+
+def visible_clusters(conn: Connection, scope: WorkloadScope) -> list[ClusterRow]:
+    """Every cluster the caller may read something in, oldest first."""
+    return _cluster_rows(conn, cluster_scope_condition(scope))
+
+
+def visible_cluster(conn: Connection, cluster_id: str, scope: WorkloadScope) -> ClusterRow | None:
+    """One cluster, or None when it is unknown or the caller may read nothing in it."""
+    rows = _cluster_rows(conn, C.id == cluster_id, cluster_scope_condition(scope))
+    return rows[0] if rows else None
+
+
+def cluster_state(row: ClusterRow, now: datetime, silence: timedelta) -> ClusterState:
+    """WaitingToConnect until the agent first reports; Disconnected after ``silence``."""
+    if row.last_report_at is None:
+        return ClusterState.WAITING_TO_CONNECT
+    if now - row.last_report_at > silence:
+        return ClusterState.DISCONNECTED
+    return ClusterState.CONNECTED
+
+
+def cluster_wire(row: ClusterRow, now: datetime, silence: timedelta, *, full: bool) -> dict:
+    """The reference ``DisplayedCluster`` of a row; ``metadata`` verbosity leaves out status."""
+    body: dict = {
+        "uuid": row.id,
+        "tenantId": row.tenant_id,
+        "name": row.name,
+        "createdAt": format_rfc3339(row.created_at),
+        "updatedAt": format_rfc3339(row.updated_at),
+    }
+    if full:
+        last = row.last_report_at
+        body["lastLiveness"] = None if last is None else format_rfc3339(last)
+        body["status"] = {"state": cluster_state(row, now, silence).value}
+        body["domain"] = None
+        body["version"] = None
+        body["deletedAt"] = None
+        body["deleteRequestedAt"] = None
+    return body

@@ -147,6 +147,7 @@ def _claim(
             "id": r.id,
             "name": r.name,
             "updated_at": r.observed_at,
+            "created_at": r.observed_at,
             "cluster_id": cluster_id,
             **r.extra,
         }

@@ -7,6 +7,8 @@ catalogued columns are built from ``core.workload_fields``.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -34,6 +36,11 @@ metadata = MetaData(
     }
 )
 
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 clusters = Table(
     "clusters",
     metadata,
@@ -42,6 +49,8 @@ clusters = Table(
     Column("tenant_id", Integer, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # When the cluster's agent last reported anything; its connection state is read from it.
+    Column("last_report_at", UtcDateTime),
 )
 
 departments = Table(
@@ -51,6 +60,9 @@ departments = Table(
     Column("name", String(253), nullable=False),
     Column("cluster_id", String(36), nullable=False, index=True),
     Column("updated_at", UtcDateTime, nullable=False),
+    # When the unit was first reported (the reference's createdAt); a writer that does not
+    # know it (an administrator's insert) records the time of writing.
+    Column("created_at", UtcDateTime, nullable=False, default=_now),
 )
 
 projects = Table(
@@ -62,6 +74,7 @@ projects = Table(
     Column("cluster_id", String(36), nullable=False, index=True),
     Column("namespace", String(253), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False, default=_now),
 )
 
 # Python-side defaults of catalogued columns that a writer may leave out.
@@ -192,6 +205,22 @@ metric_samples = Table(
     # The primary key is the only access path (no index on time alone: it would triple the
     # cost of every write for the sake of the hourly retention scan); without a rowid SQLite
     # keeps the rows in that one B-tree.
+    sqlite_with_rowid=False,
+)
+
+# Samples of the fleet's inventory over time (allocation, capacity, quota), taken by the
+# sampling task: the past of the cluster, project and department metrics on the embedded
+# backend. ``unit_type``/``unit_id`` name a cluster, project or department; ``series`` is ""
+# for the unit's total and "nodepool=NAME" for its share in one node pool.
+inventory_samples = Table(
+    "inventory_samples",
+    metadata,
+    Column("unit_type", String(16), primary_key=True),
+    Column("unit_id", String(64), primary_key=True),
+    Column("metric_type", String(64), primary_key=True),
+    Column("series", String(300), primary_key=True),
+    Column("ts_ms", BigInteger, primary_key=True),
+    Column("value", Float, nullable=False),
     sqlite_with_rowid=False,
 )
 

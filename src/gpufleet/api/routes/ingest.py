@@ -21,6 +21,7 @@ from gpufleet.schemas.ingest import (
     ingest_request_schema,
     parse_ingest_batch,
 )
+from gpufleet.store.clusters import mark_reported
 from gpufleet.store.ingest import IngestOutcome, ingest_workloads
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"], route_class=OffLoopJsonRoute)
@@ -112,6 +113,8 @@ def ingest_cluster_workloads(
         cluster_name=batch.clusterName,
         now=now,
     )
+    conn.commit()
+    mark_reported(conn, cluster_id, now)
     conn.commit()
     refused = refusals(batch, outcome)
     metrics.record_ingest(

@@ -19,6 +19,7 @@ from gpufleet.schemas.events import IngestEventBatch, IngestEventResult
 from gpufleet.schemas.ingest import MAX_CLOCK_SKEW
 from gpufleet.schemas.inline import inline_schema
 from gpufleet.schemas.storable import load_json
+from gpufleet.store.clusters import mark_reported
 from gpufleet.store.events import record_events
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"], route_class=OffLoopJsonRoute)
@@ -73,5 +74,7 @@ def ingest_cluster_events(
     conn.commit()
     events = [event.model_dump() for event in batch.events]
     accepted = record_events(conn, cluster_id, events)
+    conn.commit()
+    mark_reported(conn, cluster_id, now)
     conn.commit()
     return json_response({"accepted": accepted, "ignored": len(events) - accepted})

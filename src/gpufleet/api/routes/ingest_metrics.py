@@ -22,6 +22,7 @@ from gpufleet.metrics.ingest import SampleError, first_index_of, validate_sample
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.inline import inline_schema
 from gpufleet.schemas.metrics import IngestMetricsRequest, IngestMetricsResponse
+from gpufleet.store.clusters import mark_reported
 from gpufleet.store.metric_samples import write_samples
 from gpufleet.store.metric_targets import workload_clusters
 
@@ -80,5 +81,8 @@ def ingest_metrics(
     if write_samples(conn, [row.as_row() for row in rows], allowed) != len(rows):
         conn.rollback()
         raise Invalid("A workload of this batch is not one of your clusters'; nothing was written.")
+    conn.commit()
+    for cluster_id in sorted(set(clusters.values())):
+        mark_reported(conn, cluster_id, now)
     conn.commit()
     return json_response({"accepted": len(body.samples)})
