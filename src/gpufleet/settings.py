@@ -233,6 +233,26 @@ class Settings(BaseSettings):
     events_retention_interval_seconds: int = Field(
         3600, ge=0, le=7 * 86_400, description="How often old events are deleted (0 disables)."
     )
+    usage_retention_days: int = Field(
+        730, ge=1, le=3650, description="Days of hourly usage rollups kept (the usage ledger)."
+    )
+    usage_interval_seconds: int = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="How often the usage ledger's live part (running and pending workloads) "
+        "is brought up to now (0 disables).",
+    )
+    usage_utilisation_interval_seconds: int = Field(
+        300,
+        ge=0,
+        le=86_400,
+        description="With Prometheus: how often recent hours' GPU utilisation is pulled into "
+        "the usage ledger (0 disables).",
+    )
+    report_interval_seconds: int = Field(
+        5, ge=0, le=3600, description="How often pending reports are looked for (0 disables)."
+    )
 
     prometheus_url: str | None = Field(
         None,

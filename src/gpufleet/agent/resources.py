@@ -14,7 +14,7 @@ from typing import Any
 
 from gpufleet.agent.kinds import Kind
 from gpufleet.agent.objectpath import annotations, list_at, mapping_at, value_at, values_at
-from gpufleet.agent.quantities import as_float, format_bytes, parse_quantity
+from gpufleet.core.quantities import as_float, format_bytes, parse_quantity
 
 GPU = "nvidia.com/gpu"
 _MIB = Decimal(2**20)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
@@ -30,6 +31,7 @@ from gpufleet.api.routes import (
     pods,
     telemetry,
     tokens,
+    usage,
     workload_fields,
     workloads,
 )
@@ -76,8 +78,10 @@ def create_app(
     server_metrics.watch_engine(engine, settings.db_pool_size + settings.db_max_overflow)
     metrics_backend = metrics_backend or metrics_backend_for(settings, engine)
     observed_backend = ObservedBackend(metrics_backend, server_metrics)
+    # This process's name in database leases (work that runs in one replica at a time).
+    holder = uuid.uuid4().hex
     metrics_tasks = MetricsTasks(
-        engine, observed_backend, settings, on_run=server_metrics.record_task
+        engine, observed_backend, settings, on_run=server_metrics.record_task, holder=holder
     )
     readiness = Readiness(server_metrics)
 
@@ -141,6 +145,7 @@ def create_app(
     app.include_router(workloads.router)
     app.include_router(workload_fields.router)
     app.include_router(metrics.router)
+    app.include_router(usage.router)
     app.include_router(ingest_metrics.router)
     app.include_router(access.router)
     app.include_router(clusters.router)

@@ -126,3 +126,15 @@ def first_index_of(samples: Sequence[IngestSample], workload_ids: set[str]) -> i
         if str(UUID(sample.workloadId)) in workload_ids:
             return index
     raise LookupError("no sample names those workloads")
+
+
+def utilisation_spans(rows: Sequence[SampleRow]) -> dict[str, tuple[int, int]]:
+    """``{workload_id: (first_ts, last_ts)}`` of the GPU utilisation samples among ``rows``:
+    the hours the usage ledger must measure again."""
+    spans: dict[str, tuple[int, int]] = {}
+    for row in rows:
+        if row.metric_type != WorkloadMetricType.GPU_UTILIZATION.value:
+            continue
+        first, last = spans.get(row.workload_id, (row.ts_ms, row.ts_ms))
+        spans[row.workload_id] = (min(first, row.ts_ms), max(last, row.ts_ms))
+    return spans

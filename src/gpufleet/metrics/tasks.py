@@ -1,4 +1,4 @@
-"""Periodic work: retention of embedded samples and of workload events, idle-GPU figures.
+"""Periodic work: retention of samples, events and usage, idle-GPU figures, the usage ledger.
 
 Each task is a plain function (call it directly in tests); ``MetricsTasks`` runs them on
 their intervals from the app's lifespan, off the event loop, and stops them on shutdown.
@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
 from gpufleet.core.times import to_ms
 from gpufleet.metrics.backend import IdleRule, MetricsBackend
+from gpufleet.metrics.usage_tasks import accrue_live_usage, enforce_usage_retention, lease_term_ms
 from gpufleet.settings import Settings
 from gpufleet.store.dialect import without_statement_timeout
 from gpufleet.store.events import delete_events_before
@@ -63,7 +64,11 @@ def idle_rule(settings: Settings) -> IdleRule:
 
 
 class MetricsTasks:
-    """The periodic tasks of one server process."""
+    """The periodic tasks of one server process.
+
+    ``holder`` names this process in leases; ``extra_jobs`` are more ``(name, interval,
+    job)`` to run alike (the report worker).
+    """
 
     def __init__(
         self,
@@ -72,6 +77,8 @@ class MetricsTasks:
         settings: Settings,
         *,
         on_run: Callable[[str, bool], None] | None = None,
+        holder: str = "",
+        extra_jobs: Sequence[tuple[str, float, Callable[[], int]]] = (),
     ) -> None:
         self._jobs: list[tuple[str, float, Callable[[], int]]] = []
         self._on_run = on_run or (lambda _task, _ok: None)
@@ -96,6 +103,26 @@ class MetricsTasks:
                     ),
                 )
             )
+        if settings.usage_interval_seconds > 0:
+            term = lease_term_ms(settings.usage_interval_seconds)
+            self._jobs.append(
+                (
+                    "usage ledger",
+                    settings.usage_interval_seconds,
+                    lambda: accrue_live_usage(engine, holder, datetime.now(UTC), term),
+                )
+            )
+        if settings.metrics_retention_interval_seconds > 0:
+            self._jobs.append(
+                (
+                    "usage retention",
+                    settings.metrics_retention_interval_seconds,
+                    lambda: enforce_usage_retention(
+                        engine, settings.usage_retention_days, datetime.now(UTC)
+                    ),
+                )
+            )
+        self._jobs.extend(extra_jobs)
         if settings.idle_gpu_interval_seconds > 0:
             rule = idle_rule(settings)
             self._jobs.append(

@@ -25,6 +25,7 @@ from gpufleet.store.organisation import record_cluster, record_organisation
 from gpufleet.store.pods import delete_pods_of, record_pods
 from gpufleet.store.tables import workload_nodepools, workloads
 from gpufleet.store.types import UtcDateTime
+from gpufleet.store.usage_ledger import observation_of, record_observations, record_releases
 from gpufleet.store.workload_documents import nodepool_rows, workload_row
 
 _TERMINAL = sorted(phase.value for phase in TERMINAL_PHASES)
@@ -169,6 +170,7 @@ def _soft_delete(
             )
             .values(deleted_at=now, observed_at=observed)
         ).rowcount
+        record_releases(conn, chunk, now)
         delete_pods_of(conn, chunk, now)
     return deleted
 
@@ -212,6 +214,16 @@ def ingest_workloads(
         # reading it afterwards in the same transaction tells which).
         missed = [str(item["id"]) for item in unique if str(item["id"]) not in applied]
         refused.update((i, "id") for i in _of_other_clusters(conn, cluster_id, missed))
+        # The ledger takes every observation of the cluster's own workloads, stale ones too:
+        # a late observation still says what the workload held at its time.
+        record_observations(
+            conn,
+            (
+                observation_of(item, truncate_to_ms(item["observedAt"]))
+                for item in unique
+                if str(item["id"]) not in refused
+            ),
+        )
         record_transitions(
             conn,
             (

@@ -334,3 +334,107 @@ audit_log = Table(
     Column("details", Json),
     Index(None, "at", "id"),
 )
+
+# The usage ledger (see docs/usage.md). ``usage_states`` is each workload's timeline of what it
+# held: one row from the moment its allocation, phase class, node pools or owner changed, with
+# ``until_ms`` saying how far that state has been added to the hourly rollups so far.
+usage_states = Table(
+    "usage_states",
+    metadata,
+    Column("workload_id", String(36), primary_key=True),
+    Column("at_ms", BigInteger, primary_key=True),
+    Column("until_ms", BigInteger, nullable=False),
+    Column("cluster_id", String(36), nullable=False),
+    Column("department_id", String(64), nullable=False),
+    Column("project_id", String(64), nullable=False),
+    Column("submitter", String(253), nullable=False),
+    Column("type", String(128), nullable=False),
+    # Current node pools, comma-joined in order ("" when none): the allocation is shared out
+    # equally among them.
+    Column("nodepools", Text, nullable=False),
+    Column("gpu", Float, nullable=False),
+    Column("cpu_cores", Float, nullable=False),
+    Column("memory_gib", Float, nullable=False),
+    Column("pending", Boolean, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Workloads whose latest state still accrues (allocation held or pending): the ledger's live
+# part, extended to "now" by a background task. Small: finished workloads leave it.
+usage_open = Table(
+    "usage_open",
+    metadata,
+    Column("workload_id", String(36), primary_key=True),
+    Column("at_ms", BigInteger, nullable=False),
+)
+
+# Hourly rollups per workload, UTC hour and node pool; the organisation columns are copied in
+# so grouped answers never touch the workloads table. Seconds, not hours: sums stay exact.
+usage_hourly = Table(
+    "usage_hourly",
+    metadata,
+    Column("workload_id", String(36), primary_key=True),
+    Column("hour_ms", BigInteger, primary_key=True),
+    Column("nodepool", String(253), primary_key=True),
+    Column("cluster_id", String(36), nullable=False),
+    Column("department_id", String(64), nullable=False),
+    Column("project_id", String(64), nullable=False),
+    Column("submitter", String(253), nullable=False),
+    Column("type", String(128), nullable=False),
+    Column("gpu_seconds", Float, nullable=False),
+    Column("cpu_core_seconds", Float, nullable=False),
+    Column("memory_gib_seconds", Float, nullable=False),
+    Column("pending_seconds", Float, nullable=False),
+    # Measured over the hour (copied from usage_utilisation): mean GPU utilisation in percent
+    # and the share of samples that were idle by the idle-GPU rule; NULL when not measured.
+    Column("gpu_utilisation", Float),
+    Column("idle_share", Float),
+    # A window of hours is a range of this index, whatever the grouping.
+    Index(None, "hour_ms", "project_id"),
+)
+
+# Measured GPU utilisation per workload and hour, kept apart from the rollups so a measurement
+# that arrives before the hour's allocation is accrued is not lost.
+usage_utilisation = Table(
+    "usage_utilisation",
+    metadata,
+    Column("workload_id", String(36), primary_key=True),
+    Column("hour_ms", BigInteger, primary_key=True),
+    Column("gpu_utilisation", Float, nullable=False),
+    Column("idle_share", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Consumption reports (the Run:ai Reports API) and the file each produces.
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("name", String(253), nullable=False),
+    Column("description", Text),
+    Column("start_at", UtcDateTime, nullable=False),
+    Column("end_at", UtcDateTime, nullable=False),
+    Column("group_by", String(32)),
+    Column("filter_by", Json, nullable=False),
+    # The creator's readable scope when it was created: the report shows no more than that.
+    Column("scope", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(253), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_message", Text),
+    Column("status_updated_at", UtcDateTime, nullable=False),
+    Column("file", Text),
+    Index(None, "created_at", "id"),
+    Index(None, "status", "created_at"),
+)
+
+# Named leases: background work that must run in one replica at a time (the report worker, the
+# ledger's live part) takes the lease and renews it; another replica takes over when it lapses.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+)

@@ -84,12 +84,13 @@ def term_condition(dialect: str, now: datetime, term: FilterTerm) -> sa.ColumnEl
     return compare(field_expression(dialect, now, term.field), term.operator, value)
 
 
-def scope_condition(scope: WorkloadScope) -> sa.ColumnElement[bool]:
-    """Workloads in any of the caller's clusters, departments or projects."""
+def scope_condition(scope: WorkloadScope, table: sa.Table = workloads) -> sa.ColumnElement[bool]:
+    """Rows (workloads, or anything with the same three columns) in any of the caller's
+    clusters, departments or projects."""
     if scope.everything:
         return sa.true()
     allowed = [
-        workloads.c[column].in_(sorted(ids))
+        table.c[column].in_(sorted(ids))
         for column, ids in (
             ("cluster_id", scope.cluster_ids),
             ("department_id", scope.department_ids),

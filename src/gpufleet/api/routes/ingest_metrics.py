@@ -18,13 +18,19 @@ from gpufleet.api.routes.ingest import read_body
 from gpufleet.api.routing import OffLoopJsonRoute, parse_json_body
 from gpufleet.auth.access import Access
 from gpufleet.core.errors import Forbidden, Invalid, TooLarge
-from gpufleet.metrics.ingest import SampleError, first_index_of, validate_samples
+from gpufleet.metrics.ingest import (
+    SampleError,
+    first_index_of,
+    utilisation_spans,
+    validate_samples,
+)
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.inline import inline_schema
 from gpufleet.schemas.metrics import IngestMetricsRequest, IngestMetricsResponse
 from gpufleet.store.clusters import mark_reported
 from gpufleet.store.metric_samples import write_samples
 from gpufleet.store.metric_targets import workload_clusters
+from gpufleet.store.usage_utilisation import refresh_utilisation
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"], route_class=OffLoopJsonRoute)
 
@@ -81,6 +87,15 @@ def ingest_metrics(
     if write_samples(conn, [row.as_row() for row in rows], allowed) != len(rows):
         conn.rollback()
         raise Invalid("A workload of this batch is not one of your clusters'; nothing was written.")
+    if not settings.prometheus_url:
+        # The usage ledger measures the hours these samples fall in (Prometheus has its own
+        # task): the same transaction, so a stored sample is never left unmeasured.
+        refresh_utilisation(
+            conn,
+            utilisation_spans(rows),
+            threshold_percent=settings.idle_gpu_threshold_percent,
+            window_ms=settings.idle_gpu_window_seconds * 1000,
+        )
     conn.commit()
     for cluster_id in sorted(set(clusters.values())):
         mark_reported(conn, cluster_id, now)

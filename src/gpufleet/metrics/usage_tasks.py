@@ -1,0 +1,50 @@
+"""Periodic work of the usage ledger: the live part brought up to now, and retention.
+
+The live part runs in one replica at a time (the ``usage-ledger`` lease): the lease's write
+comes first in the transaction, which on SQLite also holds the write lock for what follows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+
+from gpufleet.core.times import to_ms
+from gpufleet.store.dialect import without_statement_timeout
+from gpufleet.store.leases import take_lease
+from gpufleet.store.usage_ledger import advance_open, delete_states_before
+from gpufleet.store.usage_rollups import delete_rollups_before
+
+LEDGER_LEASE = "usage-ledger"
+_BATCH = 5000
+
+
+def lease_term_ms(interval_seconds: float) -> int:
+    """A lease outlives three missed runs, and at least half a minute."""
+    return max(30_000, int(interval_seconds * 3000))
+
+
+def accrue_live_usage(engine: Engine, holder: str, now: datetime, term_ms: int) -> int:
+    """Bring every running or pending workload's ledger up to ``now``; returns how many moved.
+
+    Nothing happens in a replica that does not hold the lease.
+    """
+    moved = 0
+    while True:
+        with engine.begin() as conn:
+            if not take_lease(conn, LEDGER_LEASE, holder, to_ms(now), term_ms):
+                return moved
+            done = advance_open(conn, now, limit=_BATCH)
+        moved += done
+        if done < _BATCH:
+            return moved
+
+
+def enforce_usage_retention(engine: Engine, retention_days: int, now: datetime) -> int:
+    """Delete rollups and timeline points older than the retention; returns rollups deleted."""
+    cutoff = to_ms(now - timedelta(days=retention_days))
+    with engine.begin() as conn:
+        without_statement_timeout(conn)
+        delete_states_before(conn, cutoff)
+        return delete_rollups_before(conn, cutoff)

@@ -1,0 +1,119 @@
+"""Usage questions as typed values: a window of whole UTC hours, groupings, filters, scope."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from gpufleet.core.times import to_ms
+from gpufleet.query.errors import QueryError
+from gpufleet.query.filters import parse_timestamp
+from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+MAX_GROUP_BY = 2
+
+
+class UsageGroupBy(StrEnum):
+    CLUSTER = "cluster"
+    NODEPOOL = "nodepool"
+    DEPARTMENT = "department"
+    PROJECT = "project"
+    SUBMITTER = "submitter"
+    TYPE = "type"
+
+
+class UsageFilterField(StrEnum):
+    """What a report's ``filterBy`` may name (only ``==``)."""
+
+    PROJECT_NAME = "projectName"
+    DEPARTMENT_NAME = "departmentName"
+    CLUSTER_ID = "clusterId"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageWindow:
+    """``[start_ms, end_ms)``, both on whole UTC hours."""
+
+    start_ms: int
+    end_ms: int
+
+    @classmethod
+    def covering(cls, start: datetime, end: datetime) -> UsageWindow:
+        """The whole hours that hold [start, end): start rounds down, end rounds up."""
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        return cls(start_ms - start_ms % HOUR_MS, end_ms + (-end_ms) % HOUR_MS)
+
+    def split(self, at_ms: int) -> tuple[UsageWindow, UsageWindow]:
+        return UsageWindow(self.start_ms, at_ms), UsageWindow(at_ms, self.end_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    window: UsageWindow
+    group_by: tuple[UsageGroupBy, ...] = ()
+    scope: WorkloadScope = UNRESTRICTED
+    filters: tuple[tuple[UsageFilterField, str], ...] = ()
+    # Also group by UTC day (reports: one row per group and day).
+    by_day: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UsageFigures:
+    """GPU-, CPU core-, memory GiB- and workload-hours of one group."""
+
+    allocated_gpu_hours: float = 0.0
+    used_gpu_hours: float = 0.0
+    idle_gpu_hours: float = 0.0
+    cpu_core_hours: float = 0.0
+    memory_gib_hours: float = 0.0
+    pending_workload_hours: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class UsageGroup:
+    key: UsageGroupBy
+    value: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    groups: tuple[UsageGroup, ...]
+    figures: UsageFigures
+    day_ms: int | None = None
+
+
+def _split(values: Sequence[str] | None) -> list[str]:
+    return [piece.strip() for value in values or () for piece in value.split(",") if piece.strip()]
+
+
+def parse_usage_group_by(values: Sequence[str] | None) -> tuple[UsageGroupBy, ...]:
+    """Up to two distinct groupings, comma-separated or repeated."""
+    groups: list[UsageGroupBy] = []
+    for name in _split(values):
+        try:
+            group = UsageGroupBy(name)
+        except ValueError:
+            allowed = ", ".join(g.value for g in UsageGroupBy)
+            raise QueryError("groupBy", f"{name[:64]!r} is not one of {allowed}") from None
+        if group in groups:
+            raise QueryError("groupBy", f"{name!r} is given twice")
+        groups.append(group)
+    if len(groups) > MAX_GROUP_BY:
+        raise QueryError("groupBy", f"at most {MAX_GROUP_BY} values allowed")
+    return tuple(groups)
+
+
+def parse_usage_window(start: str | None, end: str | None, now: datetime) -> UsageWindow:
+    """``start`` is required, ``end`` defaults to now; both ISO 8601."""
+    if not start:
+        raise QueryError("start", "is required")
+    begin = parse_timestamp(start, parameter="start")
+    finish = parse_timestamp(end, parameter="end") if end else now
+    if finish <= begin:
+        raise QueryError("end", "must be after start")
+    return UsageWindow.covering(begin, finish)

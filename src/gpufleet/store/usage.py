@@ -1,0 +1,121 @@
+"""Reading the ledger: usage over a window of hours, grouped, in one statement.
+
+The rollups carry their cluster, department, project, submitter, type and node pool, so a
+grouped answer aggregates ``usage_hourly`` alone over the window's index range; only the few
+result groups are joined to the organisation tables for their names. The caller's scope is a
+condition on the same columns, as for workloads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gpufleet.query.usage import (
+    DAY_MS,
+    UsageFigures,
+    UsageFilterField,
+    UsageGroup,
+    UsageGroupBy,
+    UsageQuery,
+    UsageRow,
+)
+from gpufleet.store.tables import clusters, departments, projects, usage_hourly
+from gpufleet.store.workload_filters import scope_condition
+
+H = usage_hourly.c
+_SECONDS_PER_HOUR = 3600.0
+_KEY_COLUMNS = {
+    UsageGroupBy.CLUSTER: H.cluster_id,
+    UsageGroupBy.NODEPOOL: H.nodepool,
+    UsageGroupBy.DEPARTMENT: H.department_id,
+    UsageGroupBy.PROJECT: H.project_id,
+    UsageGroupBy.SUBMITTER: H.submitter,
+    UsageGroupBy.TYPE: H.type,
+}
+_NAME_TABLES = {
+    UsageGroupBy.CLUSTER: clusters,
+    UsageGroupBy.DEPARTMENT: departments,
+    UsageGroupBy.PROJECT: projects,
+}
+
+
+def _sums() -> list[sa.ColumnElement[Any]]:
+    # Unmeasured hours (NULL utilisation) count as allocated, neither used nor idle.
+    return [
+        sa.func.sum(H.gpu_seconds).label("gpu"),
+        sa.func.sum(H.gpu_seconds * sa.func.coalesce(H.gpu_utilisation, 0.0) / 100.0).label("used"),
+        sa.func.sum(H.gpu_seconds * sa.func.coalesce(H.idle_share, 0.0)).label("idle"),
+        sa.func.sum(H.cpu_core_seconds).label("cpu"),
+        sa.func.sum(H.memory_gib_seconds).label("memory"),
+        sa.func.sum(H.pending_seconds).label("pending"),
+    ]
+
+
+def _filter_condition(field: UsageFilterField, value: str) -> sa.ColumnElement[bool]:
+    match field:
+        case UsageFilterField.CLUSTER_ID:
+            return H.cluster_id == value
+        case UsageFilterField.PROJECT_NAME:
+            named = sa.select(projects.c.id).where(projects.c.name == value)
+            return H.project_id.in_(named)
+        case UsageFilterField.DEPARTMENT_NAME:
+            named = sa.select(departments.c.id).where(departments.c.name == value)
+            return H.department_id.in_(named)
+    raise AssertionError(field)  # pragma: no cover - the enum is exhaustive
+
+
+def usage_statement(query: UsageQuery) -> sa.Select:
+    """The one SELECT a usage question runs: aggregate the window, then name the groups."""
+    window = query.window
+    conditions = [H.hour_ms >= window.start_ms, H.hour_ms < window.end_ms]
+    if not query.scope.everything:
+        conditions.append(scope_condition(query.scope, usage_hourly))
+    conditions.extend(_filter_condition(f, v) for f, v in query.filters)
+    keys = [_KEY_COLUMNS[g].label(f"g{i}") for i, g in enumerate(query.group_by)]
+    if query.by_day:
+        keys.append((H.hour_ms - H.hour_ms % DAY_MS).label("day_ms"))
+    totals = sa.select(*keys, *_sums()).where(*conditions)
+    if keys:
+        totals = totals.group_by(*keys)
+    inner = totals.subquery("totals")
+    source: sa.FromClause = inner
+    names = []
+    for index, group in enumerate(query.group_by):
+        table = _NAME_TABLES.get(group)
+        if table is None:
+            continue
+        named = table.alias(f"n{index}")
+        source = source.outerjoin(named, named.c.id == inner.c[f"g{index}"])
+        names.append(named.c.name.label(f"name{index}"))
+    order = [inner.c[k.name] for k in keys]
+    return sa.select(inner, *names).select_from(source).order_by(*order)
+
+
+def usage(conn: Connection, query: UsageQuery) -> list[UsageRow]:
+    """The figures of each group (one row, all zeros, when nothing is grouped and none exist)."""
+    rows = conn.execute(usage_statement(query)).mappings().all()
+    answer = [_row(query, row) for row in rows if row["gpu"] is not None]
+    if not answer and not query.group_by and not query.by_day:
+        return [UsageRow((), UsageFigures())]
+    return answer
+
+
+def _row(query: UsageQuery, row: Any) -> UsageRow:
+    groups = []
+    for index, group in enumerate(query.group_by):
+        value = str(row[f"g{index}"])
+        # Node pools, submitters and types are their own names; an unknown unit shows its id.
+        groups.append(UsageGroup(group, value, row.get(f"name{index}") or value))
+    figures = UsageFigures(
+        allocated_gpu_hours=row["gpu"] / _SECONDS_PER_HOUR,
+        used_gpu_hours=row["used"] / _SECONDS_PER_HOUR,
+        idle_gpu_hours=row["idle"] / _SECONDS_PER_HOUR,
+        cpu_core_hours=row["cpu"] / _SECONDS_PER_HOUR,
+        memory_gib_hours=row["memory"] / _SECONDS_PER_HOUR,
+        pending_workload_hours=row["pending"] / _SECONDS_PER_HOUR,
+    )
+    day = row.get("day_ms")
+    return UsageRow(tuple(groups), figures, None if day is None else int(day))

@@ -1,0 +1,414 @@
+"""The usage ledger: each workload's timeline of held resources, accrued into hourly rollups.
+
+Every observation of a workload (an ingest, a deletion) is a point on its timeline: from that
+moment on it held this allocation, in these node pools, for this project. A state row knows how
+far it has been added to the rollups (``until_ms``), so the ledger moves by differences only:
+
+* an observation after the latest point first accrues the latest state up to it, then starts a
+  new point if anything changed (otherwise the point just extends);
+* an observation that arrives late, between two known points, takes over the stretch up to the
+  next point: the earlier state's share of it is subtracted and the new state's added;
+* the live part (running and pending workloads) is extended to "now" by ``advance_open``.
+
+Nothing is ever recomputed from scratch, and replays are harmless: an observation equal to the
+state already recorded at that moment changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gpufleet.core.quantities import parse_quantity
+from gpufleet.core.times import to_ms
+from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
+from gpufleet.store.tables import usage_open, usage_states
+from gpufleet.store.usage_rollups import RollupDeltas
+
+S = usage_states.c
+OPEN = usage_open.c
+_TERMINAL = frozenset(phase.value for phase in TERMINAL_PHASES)
+_GIB = 2**30
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class HeldState:
+    """What a workload held from one moment on, and whom it is accounted to."""
+
+    cluster_id: str
+    department_id: str
+    project_id: str
+    submitter: str
+    type: str
+    nodepools: str
+    gpu: float = 0.0
+    cpu_cores: float = 0.0
+    memory_gib: float = 0.0
+    pending: bool = False
+
+    @property
+    def accrues(self) -> bool:
+        return self.pending or self.gpu > 0 or self.cpu_cores > 0 or self.memory_gib > 0
+
+    def same_as(self, other: HeldState) -> bool:
+        # Two states that accrue nothing are the same whoever they belong to.
+        return self == other or not (self.accrues or other.accrues)
+
+    def released(self) -> HeldState:
+        return replace(self, gpu=0.0, cpu_cores=0.0, memory_gib=0.0, pending=False)
+
+    def pools(self) -> list[str]:
+        return self.nodepools.split(",") if self.nodepools else [""]
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A workload seen at ``at_ms`` holding ``state``; ``since_ms`` is when its current phase
+    began, from where a workload seen for the first time is accounted."""
+
+    workload_id: str
+    at_ms: int
+    state: HeldState
+    since_ms: int | None = None
+
+
+def held_state(wire: Mapping[str, Any]) -> HeldState:
+    """The state a wire-shaped workload reports: a finished workload holds nothing."""
+    phase = str(wire["phase"])
+    holds = phase not in _TERMINAL
+    allocated = (wire.get("allocatedResources") or {}) if holds else {}
+    memory = parse_quantity(allocated.get("cpuMemory"))
+    pools = dict.fromkeys(str(p) for p in wire.get("currentNodePools") or [] if p)
+    return HeldState(
+        cluster_id=str(wire["clusterId"]),
+        department_id=str(wire["departmentId"]),
+        project_id=str(wire["projectId"]),
+        submitter=str(wire.get("submittedBy") or ""),
+        type=str(wire["type"]),
+        nodepools=",".join(pools),
+        gpu=float(allocated.get("gpu") or 0.0),
+        cpu_cores=float(allocated.get("cpu") or 0.0),
+        memory_gib=float(memory) / _GIB if memory is not None else 0.0,
+        pending=phase == Phase.PENDING.value,
+    )
+
+
+def observation_of(wire: Mapping[str, Any], observed_at: datetime) -> Observation:
+    since = wire.get("phaseUpdatedAt")
+    return Observation(
+        str(wire["id"]),
+        to_ms(observed_at),
+        held_state(wire),
+        to_ms(since) if isinstance(since, datetime) else None,
+    )
+
+
+@dataclass(slots=True)
+class _Point:
+    at_ms: int
+    until_ms: int
+    state: HeldState
+    stored: bool = True
+    changed: bool = False
+
+
+def _point(row: Any) -> _Point:
+    state = HeldState(
+        row.cluster_id,
+        row.department_id,
+        row.project_id,
+        row.submitter,
+        row.type,
+        row.nodepools,
+        row.gpu,
+        row.cpu_cores,
+        row.memory_gib,
+        bool(row.pending),
+    )
+    return _Point(int(row.at_ms), int(row.until_ms), state)
+
+
+def record_observations(conn: Connection, observations: Iterable[Observation]) -> None:
+    """Move the ledger by a batch of observations (any order, replays allowed); caller commits.
+
+    Runs inside the transaction that stored the workloads, after their rows were written (and,
+    on PostgreSQL, locked), so concurrent writers of one workload take turns.
+    """
+    by_workload: dict[str, list[Observation]] = {}
+    for observation in observations:
+        by_workload.setdefault(observation.workload_id, []).append(observation)
+    ids = sorted(by_workload)
+    for offset in range(0, len(ids), _CHUNK):
+        chunk = ids[offset : offset + _CHUNK]
+        latest = _latest_points(conn, chunk)
+        deltas, writes = RollupDeltas(), _Writes()
+        for workload_id in chunk:
+            timeline = _Timeline(conn, workload_id, latest.get(workload_id), deltas)
+            for observation in sorted(by_workload[workload_id], key=lambda o: o.at_ms):
+                timeline.observe(observation)
+            timeline.writes(writes)
+        writes.run(conn)
+        deltas.apply(conn)
+
+
+def _latest_points(conn: Connection, ids: Sequence[str]) -> dict[str, _Point]:
+    newest = (
+        sa.select(S.workload_id, sa.func.max(S.at_ms).label("at_ms"))
+        .where(S.workload_id.in_(ids))
+        .group_by(S.workload_id)
+        .subquery()
+    )
+    statement = (
+        sa.select(usage_states)
+        .join(newest, sa.and_(S.workload_id == newest.c.workload_id, S.at_ms == newest.c.at_ms))
+        .order_by(S.workload_id)
+        .with_for_update(of=usage_states)
+    )
+    return {row.workload_id: _point(row) for row in conn.execute(statement)}
+
+
+class _Timeline:
+    """One workload's points as far as a batch touches them, and the writes they need."""
+
+    def __init__(
+        self, conn: Connection, workload_id: str, latest: _Point | None, deltas: RollupDeltas
+    ) -> None:
+        self._conn = conn
+        self._id = workload_id
+        self._latest = latest
+        self._deltas = deltas
+        self._touched: list[_Point] = [latest] if latest else []
+
+    def _accrue(self, state: HeldState, start: int, end: int, sign: float = 1.0) -> None:
+        if end > start and state.accrues:
+            self._deltas.add(self._id, state, start, end, sign)
+
+    def _move(self, old: HeldState, new: HeldState, start: int, end: int) -> None:
+        """The stretch [start, end) was accounted to ``old``; it belongs to ``new``."""
+        self._accrue(old, start, end, -1.0)
+        self._accrue(new, start, end)
+
+    def _new_point(self, at_ms: int, until_ms: int, state: HeldState) -> _Point:
+        point = _Point(at_ms, until_ms, state, stored=False, changed=True)
+        self._touched.append(point)
+        return point
+
+    def observe(self, observation: Observation) -> None:
+        latest, at, state = self._latest, observation.at_ms, observation.state
+        if latest is None:
+            start = at
+            if state.accrues and observation.since_ms is not None:
+                start = min(at, observation.since_ms)
+            self._latest = self._new_point(start, at, state)
+            self._accrue(state, start, at)
+        elif at >= latest.at_ms:
+            self._after_latest(latest, at, state)
+        else:
+            self._late(at, state)
+
+    def _after_latest(self, latest: _Point, at: int, state: HeldState) -> None:
+        if at > latest.until_ms:
+            self._accrue(latest.state, latest.until_ms, at)
+            latest.until_ms, latest.changed = at, True
+        if latest.state.same_as(state):
+            return
+        if at == latest.at_ms:
+            self._move(latest.state, state, latest.at_ms, latest.until_ms)
+            latest.state, latest.changed = state, True
+            return
+        # The live part may already run past ``at``: that stretch changes hands.
+        self._move(latest.state, state, at, latest.until_ms)
+        until = latest.until_ms
+        latest.until_ms, latest.changed = at, True
+        self._latest = self._new_point(at, until, state)
+
+    def _late(self, at: int, state: HeldState) -> None:
+        before, after = self._neighbours(at)
+        if before is None:
+            # Earlier than anything known: it held ``state`` until the first point.
+            assert after is not None
+            self._accrue(state, at, after.at_ms)
+            self._new_point(at, after.at_ms, state)
+            return
+        if before.state.same_as(state):
+            return
+        if before.at_ms == at:
+            self._move(before.state, state, at, before.until_ms)
+            before.state, before.changed = state, True
+            return
+        self._move(before.state, state, at, before.until_ms)
+        until = before.until_ms
+        before.until_ms, before.changed = at, True
+        self._new_point(at, until, state)
+
+    def _neighbours(self, at: int) -> tuple[_Point | None, _Point | None]:
+        """The stored or new point at or before ``at`` and the first one after it."""
+        known = {p.at_ms: p for p in self._touched}
+        rows = self._conn.execute(
+            sa.select(usage_states)
+            .where(
+                S.workload_id == self._id,
+                S.at_ms.in_(
+                    [
+                        sa.select(sa.func.max(S.at_ms))
+                        .where(S.workload_id == self._id, S.at_ms <= at)
+                        .scalar_subquery(),
+                        sa.select(sa.func.min(S.at_ms))
+                        .where(S.workload_id == self._id, S.at_ms > at)
+                        .scalar_subquery(),
+                    ]
+                ),
+            )
+            .with_for_update()
+        )
+        for row in rows:
+            if int(row.at_ms) not in known:
+                point = _point(row)
+                known[point.at_ms] = point
+                self._touched.append(point)
+        before = max((p for p in known.values() if p.at_ms <= at), default=None, key=_at)
+        after = min((p for p in known.values() if p.at_ms > at), default=None, key=_at)
+        return before, after
+
+    def writes(self, batch: _Writes) -> None:
+        """Add this timeline's inserts, updates and live-set change to ``batch``."""
+        for point in self._touched:
+            row = {"workload_id": self._id, "at_ms": point.at_ms, "until_ms": point.until_ms}
+            row.update(_state_columns(point.state))
+            if not point.stored:
+                batch.inserts.append(row)
+            elif point.changed:
+                batch.updates.append({f"new_{k}": v for k, v in row.items()})
+        latest = max(self._touched, key=_at, default=None)
+        if latest is None or (latest.stored and not latest.changed):
+            return
+        batch.closed.append(self._id)
+        if latest.state.accrues:
+            batch.opened.append({"workload_id": self._id, "at_ms": latest.at_ms})
+
+
+@dataclass(slots=True)
+class _Writes:
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    opened: list[dict[str, Any]] = field(default_factory=list)
+
+    def run(self, conn: Connection) -> None:
+        if self.inserts:
+            conn.execute(usage_states.insert(), self.inserts)
+        if self.updates:
+            assigned = [c.name for c in usage_states.columns if c.name not in _KEY]
+            conn.execute(
+                usage_states.update()
+                .where(
+                    S.workload_id == sa.bindparam("new_workload_id"),
+                    S.at_ms == sa.bindparam("new_at_ms"),
+                )
+                .values({name: sa.bindparam(f"new_{name}") for name in assigned}),
+                self.updates,
+            )
+        if self.closed:
+            conn.execute(usage_open.delete().where(usage_open.c.workload_id.in_(self.closed)))
+        if self.opened:
+            conn.execute(usage_open.insert(), self.opened)
+
+
+_KEY = ("workload_id", "at_ms")
+
+
+def _at(point: _Point) -> int:
+    return point.at_ms
+
+
+def _state_columns(state: HeldState) -> dict[str, Any]:
+    return {
+        "cluster_id": state.cluster_id,
+        "department_id": state.department_id,
+        "project_id": state.project_id,
+        "submitter": state.submitter,
+        "type": state.type,
+        "nodepools": state.nodepools,
+        "gpu": state.gpu,
+        "cpu_cores": state.cpu_cores,
+        "memory_gib": state.memory_gib,
+        "pending": state.pending,
+    }
+
+
+def record_releases(conn: Connection, workload_ids: Sequence[str], at: datetime) -> None:
+    """Deleted workloads hold nothing from ``at`` on."""
+    at_ms = to_ms(at)
+    for offset in range(0, len(workload_ids), _CHUNK):
+        latest = _latest_points(conn, sorted(workload_ids[offset : offset + _CHUNK]))
+        record_observations(
+            conn,
+            (
+                Observation(workload_id, at_ms, point.state.released())
+                for workload_id, point in latest.items()
+            ),
+        )
+
+
+def advance_open(conn: Connection, now: datetime, limit: int = 5000) -> int:
+    """Accrue the live part: every workload still holding something, up to ``now``.
+
+    Returns how many workloads moved. The latest points are locked first and then checked to
+    be still the latest, so an ingest that added a newer point meanwhile is not accrued twice.
+    """
+    now_ms = to_ms(now)
+    candidates = (
+        sa.select(usage_states)
+        .join(usage_open, sa.and_(OPEN.workload_id == S.workload_id, OPEN.at_ms == S.at_ms))
+        .where(S.until_ms < now_ms)
+        .order_by(S.workload_id)
+        .limit(limit)
+        .with_for_update(of=usage_states)
+    )
+    rows = conn.execute(candidates).all()
+    if not rows:
+        return 0
+    still_open = {
+        (r.workload_id, int(r.at_ms))
+        for r in conn.execute(
+            sa.select(OPEN.workload_id, OPEN.at_ms).where(
+                OPEN.workload_id.in_([r.workload_id for r in rows])
+            )
+        )
+    }
+    deltas = RollupDeltas()
+    moved = []
+    for row in rows:
+        point = _point(row)
+        if (row.workload_id, point.at_ms) not in still_open or point.until_ms >= now_ms:
+            continue
+        deltas.add(row.workload_id, point.state, point.until_ms, now_ms, 1.0)
+        moved.append({"w": row.workload_id, "a": point.at_ms})
+    if moved:
+        conn.execute(
+            usage_states.update()
+            .where(S.workload_id == sa.bindparam("w"), S.at_ms == sa.bindparam("a"))
+            .values(until_ms=now_ms),
+            moved,
+        )
+        deltas.apply(conn)
+    return len(moved)
+
+
+def delete_states_before(conn: Connection, cutoff_ms: int) -> int:
+    """Retention: drop points whose stretch ended before ``cutoff_ms`` and that are not the
+    latest of their workload (the latest keeps the timeline going)."""
+    later = usage_states.alias("later")
+    has_later = (
+        sa.select(sa.literal(1))
+        .where(later.c.workload_id == S.workload_id, later.c.at_ms > S.at_ms)
+        .exists()
+    )
+    result = conn.execute(sa.delete(usage_states).where(S.until_ms < cutoff_ms, has_later))
+    return int(result.rowcount or 0)

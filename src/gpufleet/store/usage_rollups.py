@@ -1,0 +1,158 @@
+"""Writing the ledger's hourly rollups: differences added in one upsert per batch.
+
+A rollup row is ``(workload, UTC hour, node pool)`` with GPU-, CPU core-, memory GiB- and
+pending seconds. A state held over a stretch of time is cut at hour boundaries and shared out
+equally among its node pools; the pieces of one batch are summed in memory and added to the
+stored rows by an upsert whose SET adds (so concurrent writers never lose each other's part).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gpufleet.store.dialect import upsert_with
+from gpufleet.store.tables import usage_hourly, usage_utilisation
+
+if TYPE_CHECKING:
+    from gpufleet.store.usage_ledger import HeldState
+
+HOUR_MS = 3_600_000
+H = usage_hourly.c
+U = usage_utilisation.c
+MEASURES = ("gpu_seconds", "cpu_core_seconds", "memory_gib_seconds", "pending_seconds")
+_OWNER = ("cluster_id", "department_id", "project_id", "submitter", "type")
+_CHUNK = 2_000
+
+
+def hour_of(ms: int) -> int:
+    return ms - ms % HOUR_MS
+
+
+class RollupDeltas:
+    """Differences to add to the rollups, keyed by (workload, hour, node pool)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, int, str], dict[str, Any]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._rows)
+
+    def add(
+        self, workload_id: str, state: HeldState, start_ms: int, end_ms: int, sign: float
+    ) -> None:
+        """``state`` held over [start, end) (``sign`` -1 takes it back)."""
+        pools = state.pools()
+        hour = hour_of(start_ms)
+        while hour < end_ms:
+            seconds = (min(end_ms, hour + HOUR_MS) - max(start_ms, hour)) / 1000.0
+            share = sign * seconds / len(pools)
+            for pool in pools:
+                row = self._rows.get((workload_id, hour, pool))
+                if row is None:
+                    row = self._rows[(workload_id, hour, pool)] = dict.fromkeys(MEASURES, 0.0)
+                row.update((name, getattr(state, name)) for name in _OWNER)
+                row["gpu_seconds"] += share * state.gpu
+                row["cpu_core_seconds"] += share * state.cpu_cores
+                row["memory_gib_seconds"] += share * state.memory_gib
+                row["pending_seconds"] += share if state.pending else 0.0
+            hour += HOUR_MS
+
+    def apply(self, conn: Connection) -> None:
+        """Add the differences to the stored rows (in key order, a fixed lock order)."""
+        keys = sorted(self._rows)
+        for offset in range(0, len(keys), _CHUNK):
+            chunk = keys[offset : offset + _CHUNK]
+            measured = _measured(conn, {(w, h) for w, h, _ in chunk})
+            rows = []
+            for key in chunk:
+                workload_id, hour, pool = key
+                util = measured.get((workload_id, hour), (None, None))
+                rows.append(
+                    {
+                        "workload_id": workload_id,
+                        "hour_ms": hour,
+                        "nodepool": pool,
+                        **self._rows[key],
+                        "gpu_utilisation": util[0],
+                        "idle_share": util[1],
+                    }
+                )
+            conn.execute(_add_statement(conn.dialect.name), rows)
+        self._rows.clear()
+
+
+def _add_statement(dialect: str) -> sa.Insert:
+    def assignments(new: Any) -> dict[str, Any]:
+        values: dict[str, Any] = {name: H[name] + new[name] for name in MEASURES}
+        values.update((name, new[name]) for name in _OWNER)
+        return values
+
+    return upsert_with(
+        dialect,
+        usage_hourly,
+        ["workload_id", "hour_ms", "nodepool"],
+        assignments,
+        lambda _new: sa.true(),
+    )
+
+
+def _measured(
+    conn: Connection, pairs: set[tuple[str, int]]
+) -> dict[tuple[str, int], tuple[float, float]]:
+    """Stored utilisation of these (workload, hour) pairs, for rows created now."""
+    if not pairs:
+        return {}
+    workloads = sorted({w for w, _ in pairs})
+    hours = [h for _, h in pairs]
+    rows = conn.execute(
+        sa.select(U.workload_id, U.hour_ms, U.gpu_utilisation, U.idle_share).where(
+            U.workload_id.in_(workloads), U.hour_ms >= min(hours), U.hour_ms <= max(hours)
+        )
+    )
+    return {
+        (r.workload_id, int(r.hour_ms)): (r.gpu_utilisation, r.idle_share)
+        for r in rows
+        if (r.workload_id, int(r.hour_ms)) in pairs
+    }
+
+
+def write_utilisation(conn: Connection, measured: Sequence[dict[str, Any]]) -> None:
+    """Store ``{workload_id, hour_ms, gpu_utilisation, idle_share}`` and copy them into the
+    hour's rollup rows (every node pool of the workload)."""
+    if not measured:
+        return
+    conn.execute(
+        upsert_with(
+            conn.dialect.name,
+            usage_utilisation,
+            ["workload_id", "hour_ms"],
+            lambda new: {"gpu_utilisation": new.gpu_utilisation, "idle_share": new.idle_share},
+            lambda _new: sa.true(),
+        ),
+        list(measured),
+    )
+    conn.execute(
+        usage_hourly.update()
+        .where(H.workload_id == sa.bindparam("w"), H.hour_ms == sa.bindparam("h"))
+        .values(gpu_utilisation=sa.bindparam("u"), idle_share=sa.bindparam("i")),
+        [
+            {
+                "w": m["workload_id"],
+                "h": m["hour_ms"],
+                "u": m["gpu_utilisation"],
+                "i": m["idle_share"],
+            }
+            for m in measured
+        ],
+    )
+
+
+def delete_rollups_before(conn: Connection, cutoff_ms: int) -> int:
+    """Retention: drop rollups (and measurements) of hours that began before ``cutoff_ms``."""
+    conn.execute(sa.delete(usage_utilisation).where(U.hour_ms < cutoff_ms))
+    result = conn.execute(sa.delete(usage_hourly).where(H.hour_ms < cutoff_ms))
+    return int(result.rowcount or 0)

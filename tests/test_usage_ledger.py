@@ -1,0 +1,245 @@
+"""The usage ledger against hand-computed figures: every scenario's GPU-, CPU-, memory- and
+pending-seconds are worked out by hand and must equal the API's answer to the second."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from gpufleet.core.times import format_rfc3339
+from gpufleet.metrics.usage_tasks import accrue_live_usage
+from gpufleet.store.tables import usage_hourly, usage_open, usage_states
+from tests.support.agent_reports import CLUSTER_ID, T0, batch, ingest_path, report
+
+HOUR = 3600
+FIGURES = (
+    "allocatedGpuHours",
+    "usedGpuHours",
+    "idleGpuHours",
+    "cpuCoreHours",
+    "memoryGibHours",
+    "pendingWorkloadHours",
+)
+
+
+def _post(client, *items, **kwargs) -> dict:
+    response = client.post(ingest_path(), json=batch(*items, **kwargs))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _usage(client, start: float, end: float, group_by: str | None = None, **headers) -> list:
+    params = {
+        "start": format_rfc3339(T0 + timedelta(seconds=start)),
+        "end": format_rfc3339(T0 + timedelta(seconds=end)),
+    }
+    if group_by:
+        params["groupBy"] = group_by
+    response = client.get("/api/v1/usage", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()["values"]
+
+
+def _seconds(value: dict, figure: str = "allocatedGpuHours") -> float:
+    return value[figure] * HOUR
+
+
+def _total(client, start: float, end: float, figure: str = "allocatedGpuHours") -> float:
+    (value,) = _usage(client, start, end)
+    assert value["groups"] == []
+    return _seconds(value, figure)
+
+
+def test_a_workload_cut_by_the_window_counts_only_its_part_inside(client):
+    # Running with 2 GPUs from 08:30 to 10:15 (T0 is 08:00).
+    workload_id = str(uuid.uuid4())
+    running = {"allocatedResources": {"gpu": 2.0, "cpu": 4, "cpuMemory": "8Gi"}}
+    _post(client, report(workload_id, observed=1800, phase="Running", **running))
+    _post(client, report(workload_id, observed=8100, phase="Completed", **running))
+    assert _total(client, 0, HOUR) == pytest.approx(2 * 1800, abs=1)
+    assert _total(client, HOUR, 2 * HOUR) == pytest.approx(2 * 3600, abs=1)
+    assert _total(client, 2 * HOUR, 3 * HOUR) == pytest.approx(2 * 900, abs=1)
+    assert _total(client, 0, 3 * HOUR) == pytest.approx(2 * 6300, abs=1)
+    assert _total(client, 0, 3 * HOUR, "cpuCoreHours") == pytest.approx(4 * 6300, abs=1)
+    assert _total(client, 0, 3 * HOUR, "memoryGibHours") == pytest.approx(8 * 6300, abs=1)
+    # A window that does not start on the hour covers the whole hours around it.
+    assert _total(client, 1800 + 60, HOUR + 5) == pytest.approx(2 * 1800 + 2 * 3600, abs=1)
+
+
+def test_an_allocation_change_in_the_middle_of_an_hour(client):
+    workload_id = str(uuid.uuid4())
+    _post(client, report(workload_id, observed=0, phase="Running"))
+    three = {"allocatedResources": {"gpu": 3.0}}
+    _post(client, report(workload_id, observed=1200, phase="Running", **three))
+    _post(client, report(workload_id, observed=2400, phase="Running", **three))
+    _post(client, report(workload_id, observed=HOUR, phase="Completed", **three))
+    assert _total(client, 0, HOUR) == pytest.approx(1 * 1200 + 3 * 2400, abs=1)
+
+
+def test_a_restart_counts_pending_time_and_no_allocation_while_pending(client):
+    workload_id = str(uuid.uuid4())
+    none = {"allocatedResources": {"gpu": 0}}
+    steps = [(0, "Running", {}), (1800, "Pending", none), (2700, "Running", {})]
+    for observed, phase, extra in [*steps, (HOUR, "Completed", {})]:
+        _post(client, report(workload_id, observed=observed, phase=phase, **extra))
+    assert _total(client, 0, HOUR) == pytest.approx(1800 + 900, abs=1)
+    assert _total(client, 0, HOUR, "pendingWorkloadHours") == pytest.approx(900, abs=1)
+
+
+def test_a_late_observation_takes_over_its_stretch(client):
+    workload_id = str(uuid.uuid4())
+    _post(client, report(workload_id, observed=0, phase="Running"))
+    _post(client, report(workload_id, observed=2 * HOUR, phase="Completed"))
+    assert _total(client, 0, 2 * HOUR) == pytest.approx(2 * HOUR, abs=1)
+    # Arrives after the completion: from 00:30 to 01:30 it held 4 GPUs.
+    four = {"allocatedResources": {"gpu": 4.0}}
+    outcome = _post(client, report(workload_id, observed=1800, phase="Running", **four))
+    assert outcome["stale"] == 1
+    _post(client, report(workload_id, observed=5400, phase="Running"))
+    assert _total(client, 0, HOUR) == pytest.approx(1800 + 4 * 1800, abs=1)
+    assert _total(client, HOUR, 2 * HOUR) == pytest.approx(4 * 1800 + 1800, abs=1)
+    # Replaying every observation changes nothing.
+    _post(client, report(workload_id, observed=1800, phase="Running", **four))
+    _post(client, report(workload_id, observed=0, phase="Running"))
+    assert _total(client, 0, 2 * HOUR) == pytest.approx(1800 + 4 * 3600 + 1800, abs=1)
+
+
+def test_a_first_report_counts_from_when_its_phase_began(client):
+    workload_id = str(uuid.uuid4())
+    since = format_rfc3339(T0 + timedelta(seconds=600))
+    _post(client, report(workload_id, observed=HOUR, phase="Running", phaseUpdatedAt=since))
+    _post(client, report(workload_id, observed=HOUR + 600, phase="Completed"))
+    assert _total(client, 0, 2 * HOUR) == pytest.approx(HOUR, abs=1)
+
+
+def test_node_pools_share_the_allocation_and_group(client):
+    workload_id = str(uuid.uuid4())
+    pools = {"currentNodePools": ["a100", "h100"], "allocatedResources": {"gpu": 4.0}}
+    _post(client, report(workload_id, observed=0, phase="Running", **pools))
+    _post(client, report(workload_id, observed=HOUR, phase="Completed", **pools))
+    values = _usage(client, 0, HOUR, "nodepool")
+    by_pool = {v["groups"][0]["value"]: _seconds(v) for v in values}
+    assert by_pool == {"a100": pytest.approx(2 * HOUR), "h100": pytest.approx(2 * HOUR)}
+    (project,) = _usage(client, 0, HOUR, "project,submitter")
+    assert [(g["key"], g["value"], g["name"]) for g in project["groups"]] == [
+        ("project", "10", "vision"),
+        ("submitter", "alice@example.com", "alice@example.com"),
+    ]
+
+
+def test_the_live_part_is_brought_up_to_now_once(client, engine):
+    workload_id = str(uuid.uuid4())
+    _post(client, report(workload_id, observed=0, phase="Running"))
+    now = T0 + timedelta(seconds=5400)
+    assert accrue_live_usage(engine, "replica-a", now, 60_000) == 1
+    # Another replica does not hold the lease; the holder has nothing left to do.
+    assert accrue_live_usage(engine, "replica-b", now, 60_000) == 0
+    assert accrue_live_usage(engine, "replica-a", now, 60_000) == 0
+    assert _total(client, 0, 2 * HOUR) == pytest.approx(5400, abs=1)
+    # The next observation continues from there; a completed workload leaves the live set.
+    _post(client, report(workload_id, observed=6000, phase="Completed"))
+    assert _total(client, 0, 2 * HOUR) == pytest.approx(6000, abs=1)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(usage_open)).scalar() == 0
+
+
+def test_deleted_workloads_hold_nothing_from_their_deletion(client, engine):
+    workload_id = str(uuid.uuid4())
+    started = datetime.now(UTC) - timedelta(minutes=30)
+    item = report(workload_id, observed=0, phase="Running")
+    item["observedAt"] = format_rfc3339(started)
+    _post(client, item)
+    _post(client, deleted=[workload_id])
+    with engine.connect() as conn:
+        held = conn.execute(sa.select(sa.func.sum(usage_hourly.c.gpu_seconds))).scalar()
+        latest = conn.execute(
+            sa.select(usage_states.c.gpu).order_by(usage_states.c.at_ms.desc()).limit(1)
+        ).scalar()
+    assert 30 * 60 - 5 <= held <= 30 * 60 + 60
+    assert latest == 0
+
+
+def test_csv_has_the_same_figures(client):
+    workload_id = str(uuid.uuid4())
+    _post(client, report(workload_id, observed=0, phase="Running"))
+    _post(client, report(workload_id, observed=HOUR, phase="Completed"))
+    params = {"start": format_rfc3339(T0), "end": format_rfc3339(T0 + timedelta(hours=1))}
+    response = client.get(
+        "/api/v1/usage",
+        params={**params, "groupBy": "cluster"},
+        headers={"Accept": "text/csv"},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    header, row = response.text.strip().splitlines()
+    assert header.split(",") == ["cluster", "clusterName", *FIGURES]
+    assert row.split(",")[:3] == [CLUSTER_ID, CLUSTER_ID, "1"]
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({}, "start"),
+        ({"start": "yesterday"}, "start"),
+        ({"start": "2025-03-01T10:00:00Z", "end": "2025-03-01T09:00:00Z"}, "end"),
+        ({"start": "2025-03-01T10:00:00Z", "groupBy": "phase"}, "groupBy"),
+        ({"start": "2025-03-01T10:00:00Z", "groupBy": "project,project"}, "groupBy"),
+        ({"start": "2025-03-01T10:00:00Z", "groupBy": "project,type,cluster"}, "groupBy"),
+    ],
+)
+def test_bad_parameters_are_400_naming_them(client, params, parameter):
+    response = client.get("/api/v1/usage", params=params)
+    assert response.status_code == 400
+    assert parameter in response.json()["message"]
+
+
+def _samples(workload_id: str, start: datetime, minutes: range, gpu: str, value: float):
+    return [
+        {
+            "workloadId": workload_id,
+            "type": "GPU_UTILIZATION",
+            "timestamp": format_rfc3339(start + timedelta(minutes=m)),
+            "value": value,
+            "labels": {"gpu": gpu},
+        }
+        for m in minutes
+    ]
+
+
+def _push(client, samples: list) -> None:
+    response = client.post("/api/v1/ingest/metrics", json={"samples": samples})
+    assert response.status_code == 200, response.text
+
+
+def test_used_and_idle_hours_follow_the_samples_even_when_they_come_late(client):
+    # Two GPUs for one whole hour; GPU 0 busy at 80 %, GPU 1 at 0 % (idle once it has
+    # reported for the whole 5-minute window: from its sixth sample on).
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    workload_id = str(uuid.uuid4())
+    two = {"allocatedResources": {"gpu": 2.0}}
+    start = report(workload_id, phase="Running", **two)
+    start["observedAt"] = format_rfc3339(hour)
+    _post(client, start)
+    # Samples of the second half first, then the end of the workload, then the first half.
+    _push(client, _samples(workload_id, hour, range(30, 60), "0", 80.0))
+    _push(client, _samples(workload_id, hour, range(30, 60), "1", 0.0))
+    end = report(workload_id, phase="Completed", **two)
+    end["observedAt"] = format_rfc3339(hour + timedelta(hours=1))
+    _post(client, end)
+    window = {
+        "start": format_rfc3339(hour),
+        "end": format_rfc3339(hour + timedelta(hours=1)),
+    }
+    (value,) = client.get("/api/v1/usage", params=window).json()["values"]
+    assert _seconds(value) == pytest.approx(7200, abs=1)
+    assert _seconds(value, "usedGpuHours") == pytest.approx(7200 * 0.4, abs=1)
+    # Without earlier samples GPU 1 reports from minute 30: idle from minute 35 on.
+    assert _seconds(value, "idleGpuHours") == pytest.approx(7200 * 25 / 60, abs=1)
+    _push(client, _samples(workload_id, hour, range(30), "1", 0.0))
+    _push(client, _samples(workload_id, hour, range(30), "0", 80.0))
+    (value,) = client.get("/api/v1/usage", params=window).json()["values"]
+    assert _seconds(value, "usedGpuHours") == pytest.approx(7200 * 0.4, abs=1)
+    assert _seconds(value, "idleGpuHours") == pytest.approx(7200 * 55 / 120, abs=1)
