@@ -58,9 +58,11 @@ def _time_floor(directory: Path, count: int) -> float:
     engine = _fresh_store(directory / "floor.db")
     engine.dispose()
     columns = [column.name for column in workloads.columns]
-    items = list(generate_workloads(1, 0, count, ANCHOR))
+    simulated = list(generate_workloads(1, 0, count, ANCHOR))
+    items = [workload.wire for workload in simulated]
     rows = [
-        tuple(_sqlite_value(row.get(name)) for name in columns) for row in map(workload_row, items)
+        tuple(_sqlite_value(row.get(name)) for name in columns)
+        for row in (workload_row(workload.wire, workload.before) for workload in simulated)
     ]
     index_of = {item["id"]: position for position, item in enumerate(items)}
     pools = [(item["id"], pool) for item in items for pool in item.get("currentNodePools") or []]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 from gpufleet.api.deps import get_now
 from gpufleet.query.fields import WORKLOAD_FIELDS
 from gpufleet.schemas.workloads import Workload, WorkloadDetailed
+from gpufleet.store.workload_documents import SecondsBefore
 from tests.support import factories
 from tests.support.factories import workload
 from tests.support.shared_app import admin_client, shared_app
@@ -34,11 +35,14 @@ def fixed_now(app):
     app.dependency_overrides.pop(get_now, None)
 
 
-def _dataset(seed: int = 2, count: int = 40) -> list[dict[str, Any]]:
-    """Workloads with ties, NULLs, mixed case, unicode and wildcard characters in text."""
+def _dataset(
+    seed: int = 2, count: int = 40
+) -> tuple[list[dict[str, Any]], dict[str, SecondsBefore]]:
+    """Workloads with ties, NULLs, mixed case, unicode and wildcard characters in text, and
+    the seconds each spent pending and running before its current phase."""
     rng = random.Random(seed)
     names = ["alpha", "Alpha", "beta", "b_eta", "50%_x", "500x", "日本語", "zeta", "Ωmega", "x\\y"]
-    items = []
+    items, before = [], {}
     for i in range(count):
         phase = rng.choice(["Running", "Pending", "Completed", "Failed", "Stopped"])
         created = NOW - timedelta(days=rng.randint(1, 20), milliseconds=rng.randint(0, 3) * 250)
@@ -71,16 +75,21 @@ def _dataset(seed: int = 2, count: int = 40) -> list[dict[str, Any]]:
                 aiApplicationId=None if maybe() < 0.6 else rng.choice(["app-1", "app-2"]),
                 aiApplicationName=None if maybe() < 0.6 else rng.choice(["chat", "Chat"]),
                 deletedAt=None if maybe() < 0.8 else created + timedelta(days=1),
-                _pendingSecondsBefore=rng.choice([0, 5, 120]),
-                _runningSecondsBefore=rng.choice([0, 60, 7200]),
             )
         )
+        pending, running = rng.choice([0, 5, 120]), rng.choice([0, 60, 7200])
+        before[items[-1]["id"]] = SecondsBefore(pending, running)
     # A known completion time, so that completedAt!= has something to exclude.
     items[0].update(completedAt=datetime(2024, 5, 20, tzinfo=UTC), deletedAt=None)
-    return items
+    return items, before
 
 
-def expected_value(item: dict[str, Any], field: str) -> Any:
+# By workload id, the seconds spent pending and running before the current phase.
+History = Mapping[str, SecondsBefore]
+EMPTY: History = {}
+
+
+def expected_value(item: dict[str, Any], field: str, history: History) -> Any:
     """The value a filter or sort on ``field`` should see, computed from the inserted document."""
     if field == "nodepool":
         return (item["currentNodePools"] or [None])[0]
@@ -88,18 +97,21 @@ def expected_value(item: dict[str, Any], field: str) -> Any:
         return item["allocatedResources"]["gpu"]
     if field in ("totalPendingTimeSeconds", "totalRunningTimeSeconds"):
         pending = field == "totalPendingTimeSeconds"
-        total = item["_pendingSecondsBefore" if pending else "_runningSecondsBefore"]
+        before = history.get(item["id"], SecondsBefore())
+        total = before.pending if pending else before.running
         if item["phase"] == ("Pending" if pending else "Running"):
             total += max(0, int((NOW - item["phaseUpdatedAt"]).total_seconds()))
         return total
     return item.get(field)
 
 
-def sorted_ids(items: list[dict[str, Any]], field: str, descending: bool) -> list[str]:
+def sorted_ids(
+    items: list[dict[str, Any]], field: str, descending: bool, history: History = EMPTY
+) -> list[str]:
     """The documented order: NULL sorts as the largest value, the id breaks ties."""
 
     def key(item):
-        value = expected_value(item, field)
+        value = expected_value(item, field, history)
         return (value is None, value if value is not None else 0, item["id"])
 
     ordered = [item["id"] for item in sorted(items, key=key)]
@@ -111,9 +123,10 @@ def shared(request, tmp_path_factory):
     """One database holding the dataset for the read-only tests of this module."""
     with shared_app(request, tmp_path_factory) as app:
         app.dependency_overrides[get_now] = lambda: NOW
-        items = factories.insert(app.state.gpufleet.engine, _dataset())
+        items, history = _dataset()
+        factories.insert(app.state.gpufleet.engine, items, history)
         with admin_client(app) as client:
-            yield client, items
+            yield client, items, history
 
 
 @pytest.fixture
@@ -124,6 +137,11 @@ def reader(shared):
 @pytest.fixture
 def dataset(shared) -> list[dict[str, Any]]:
     return shared[1]
+
+
+@pytest.fixture
+def history(shared) -> History:
+    return shared[2]
 
 
 def _live(items):
@@ -157,11 +175,11 @@ def test_default_list_is_live_workloads_by_creation_time(reader, dataset):
 
 @pytest.mark.parametrize("field", list(WORKLOAD_FIELDS))
 @pytest.mark.parametrize("order", ["asc", "desc"])
-def test_sorting_on_every_field(reader, dataset, field, order):
+def test_sorting_on_every_field(reader, dataset, history, field, order):
     deleted = field == "deletedAt"
     items = [i for i in dataset if (i["deletedAt"] is not None) == deleted]
     params = {"sortBy": field, "sortOrder": order, "deleted": str(deleted).lower()}
-    assert _ids(reader, **params) == sorted_ids(items, field, order == "desc")
+    assert _ids(reader, **params) == sorted_ids(items, field, order == "desc", history)
 
 
 def test_sort_order_defaults_to_ascending(reader, dataset):
@@ -261,7 +279,7 @@ def _ordered_match(value: Any, operator: str, wanted: Any) -> bool:
     }[operator]
 
 
-def predicate(term: str) -> Callable[[dict[str, Any]], bool]:
+def predicate(term: str, history: History) -> Callable[[dict[str, Any]], bool]:
     """An independent reading of one filter term, following docs/filtering.md."""
     for operator in ("==", "!=", "<=", ">=", "=@", "!@", "=^", "=$"):
         name, found, text = term.partition(operator)
@@ -277,28 +295,28 @@ def predicate(term: str) -> Callable[[dict[str, Any]], bool]:
 
         return any_pool
     if kind == "text":
-        return lambda item: _text_match(expected_value(item, name), operator, text)
+        return lambda item: _text_match(expected_value(item, name, history), operator, text)
     if kind == "date":
         wanted = datetime.fromisoformat(text.replace("Z", "+00:00"))
         wanted = wanted if wanted.tzinfo else wanted.replace(tzinfo=UTC)
-        return lambda item: _ordered_match(expected_value(item, name), operator, wanted)
-    return lambda item: _ordered_match(expected_value(item, name), operator, float(text))
+        return lambda item: _ordered_match(expected_value(item, name, history), operator, wanted)
+    return lambda item: _ordered_match(expected_value(item, name, history), operator, float(text))
 
 
 @pytest.mark.parametrize("term", FILTER_CASES)
-def test_filters_match_an_independent_evaluation(reader, dataset, term):
+def test_filters_match_an_independent_evaluation(reader, dataset, history, term):
     live = _live(dataset)
-    expected = [i for i in live if predicate(term)(i)]
+    expected = [i for i in live if predicate(term, history)(i)]
     got = _ids(reader, filterBy=term)
     assert got == sorted_ids(expected, "createdAt", False)
     assert _count(reader, filterBy=term) == len(expected)
 
 
-def test_the_dataset_makes_the_filter_cases_meaningful(dataset):
+def test_the_dataset_makes_the_filter_cases_meaningful(dataset, history):
     # Guard against a dataset in which the cases above cannot tell right from wrong.
     live = _live(dataset)
     for term in FILTER_CASES:
-        hits = sum(predicate(term)(i) for i in live)
+        hits = sum(predicate(term, history)(i) for i in live)
         assert 0 < hits < len(live) or term in CASES_WITHOUT_HITS, term
 
 
@@ -371,28 +389,17 @@ def test_sub_millisecond_input_is_stored_truncated(client, engine, fixed_now):
 
 
 def test_time_dependent_totals_use_the_request_time(client, engine, fixed_now):
-    pending, running, finished = factories.insert(
-        engine,
-        [
-            workload(
-                phase="Pending",
-                phaseUpdatedAt=NOW - timedelta(seconds=100),
-                _pendingSecondsBefore=20,
-            ),
-            workload(
-                phase="Running",
-                phaseUpdatedAt=NOW - timedelta(seconds=100),
-                _pendingSecondsBefore=110,
-                _runningSecondsBefore=5,
-            ),
-            workload(
-                phase="Completed",
-                phaseUpdatedAt=NOW - timedelta(seconds=100),
-                _pendingSecondsBefore=119,
-                _runningSecondsBefore=3000,
-            ),
-        ],
+    updated = NOW - timedelta(seconds=100)
+    pending, running, finished = (
+        workload(phase=phase, phaseUpdatedAt=updated)
+        for phase in ("Pending", "Running", "Completed")
     )
+    history = {
+        pending["id"]: SecondsBefore(pending=20),
+        running["id"]: SecondsBefore(pending=110, running=5),
+        finished["id"]: SecondsBefore(pending=119, running=3000),
+    }
+    factories.insert(engine, [pending, running, finished], history)
     detail = client.get(f"{URL}/{pending['id']}").json()
     assert (detail["totalPendingTimeSeconds"], detail["totalRunningTimeSeconds"]) == (120, 0)
     listed = {w["id"]: w for w in _list(client)["workloads"]}

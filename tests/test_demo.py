@@ -15,7 +15,7 @@ from gpufleet.demo import seed as demo_seed
 from gpufleet.demo.organisation import CLUSTERS, DEPARTMENTS, PROJECTS
 from gpufleet.demo.resources import HOLDING_PHASES
 from gpufleet.demo.seed import seed_demo, seed_if_empty
-from gpufleet.demo.workloads import generate_workloads
+from gpufleet.demo.workloads import DemoWorkload, generate_workloads
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
 from gpufleet.schemas.workloads import QUANTITY_PATTERN, WorkloadDetailed
 from gpufleet.settings import Settings
@@ -28,17 +28,19 @@ QUANTITY = re.compile(QUANTITY_PATTERN)
 
 
 def generated(seed: int, count: int, anchor: datetime = ANCHOR) -> list[dict[str, Any]]:
-    return list(generate_workloads(seed, 0, count, anchor))
-
-
-def wire(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in item.items() if not key.startswith("_")}
+    return [workload.wire for workload in generate_workloads(seed, 0, count, anchor)]
 
 
 @pytest.fixture(scope="module")
-def sample() -> list[dict[str, Any]]:
+def simulated() -> list[DemoWorkload]:
     """A few thousand workloads of two seeds: every invariant is checked on each of them."""
-    return generated(1, 2500) + generated(2, 1500)
+    return [*generate_workloads(1, 0, 2500, ANCHOR), *generate_workloads(2, 0, 1500, ANCHOR)]
+
+
+@pytest.fixture(scope="module")
+def sample(simulated) -> list[dict[str, Any]]:
+    """The wire documents of ``simulated``."""
+    return [workload.wire for workload in simulated]
 
 
 # Determinism
@@ -49,11 +51,11 @@ def test_same_seed_and_anchor_give_the_same_workloads():
 
 
 def test_a_workload_does_not_depend_on_the_batch_it_is_generated_in():
-    whole = generated(11, 120)
+    whole = list(generate_workloads(11, 0, 120, ANCHOR))
     pieces = [
-        item
+        workload
         for start in range(0, 120, 50)
-        for item in generate_workloads(11, start, min(50, 120 - start), ANCHOR, run_start=0)
+        for workload in generate_workloads(11, start, min(50, 120 - start), ANCHOR, run_start=0)
     ]
     assert pieces == whole
 
@@ -159,9 +161,9 @@ def test_some_workloads_are_deleted_and_they_are_settled(sample):
         assert item["allocatedResources"]["gpu"] == 0
 
 
-def test_accumulated_times_fit_in_the_life_of_the_workload(sample):
-    for item in sample:
-        pending, running = item["_pendingSecondsBefore"], item["_runningSecondsBefore"]
+def test_accumulated_times_fit_in_the_life_of_the_workload(simulated):
+    for workload in simulated:
+        item, pending, running = workload.wire, workload.before.pending, workload.before.running
         assert pending >= 0 and running >= 0
         lived = (item["phaseUpdatedAt"] - item["createdAt"]).total_seconds()
         assert pending + running <= lived
@@ -260,7 +262,7 @@ def test_optional_details_appear_on_some_workloads(sample):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_every_generated_workload_validates_as_workload_detailed(seed):
     for item in generated(seed, 1000):
-        WorkloadDetailed.model_validate(wire(item))
+        WorkloadDetailed.model_validate(item)
 
 
 @pytest.fixture(scope="module")
@@ -306,13 +308,14 @@ def test_deleted_workloads_are_listed_only_when_asked_for(client, engine):
 
 def test_the_server_totals_continue_the_simulated_history(client, engine):
     anchor = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
-    expected = {item["id"]: item for item in generate_workloads(6, 0, 200, anchor, run_start=0)}
+    simulated = generate_workloads(6, 0, 200, anchor, run_start=0)
+    expected = {workload.wire["id"]: workload for workload in simulated}
     seed_demo(engine, workloads=200, seed=6, anchor=anchor, metrics_history=False)
     listed = client.get("/api/v1/workloads", params={"limit": 500}).json()["workloads"]
     for item in listed:
         source = expected[item["id"]]
-        pending, running = source["_pendingSecondsBefore"], source["_runningSecondsBefore"]
-        in_phase = (datetime.now(UTC) - source["phaseUpdatedAt"]).total_seconds()
+        pending, running = source.before.pending, source.before.running
+        in_phase = (datetime.now(UTC) - source.wire["phaseUpdatedAt"]).total_seconds()
         if item["phase"] == "Pending":
             assert pending + in_phase - 120 <= item["totalPendingTimeSeconds"] <= pending + in_phase
             assert item["totalRunningTimeSeconds"] == running
@@ -358,7 +361,7 @@ def test_seeding_again_adds_without_colliding(engine):
 
 def test_a_seeded_store_is_reproducible(engine):
     seed_demo(engine, workloads=120, seed=9, anchor=ANCHOR, metrics_history=False)
-    expected = {item["id"] for item in generate_workloads(9, 0, 120, ANCHOR)}
+    expected = {item["id"] for item in generated(9, 120)}
     assert {row["id"] for row in _stored(engine)} == expected
 
 
@@ -397,7 +400,7 @@ def test_a_bulk_load_generates_alongside_and_rebuilds_every_index(engine, monkey
         stored = {index["name"] for index in inspector.get_indexes(table.name)}
         assert {index.name for index in table.indexes} <= stored
     # Generated in another process, yet exactly the workloads of the serial generator.
-    expected = {item["id"]: item["name"] for item in generate_workloads(2, 0, 120, ANCHOR)}
+    expected = {item["id"]: item["name"] for item in generated(2, 120)}
     assert {row["id"]: row["name"] for row in _stored(engine)} == expected
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from gpufleet.store.workload_documents import SecondsBefore
 from gpufleet.store.workloads import insert_workloads
 
 BASE_TIME = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -62,9 +63,16 @@ def workload(**overrides: Any) -> dict[str, Any]:
     return document
 
 
-def insert(engine: Engine, items: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Store ``items`` in one transaction and return them (as a list) for convenience."""
+def insert(
+    engine: Engine,
+    items: Iterable[Mapping[str, Any]],
+    seconds_before: Mapping[str, SecondsBefore] | None = None,
+) -> list[Mapping[str, Any]]:
+    """Store ``items`` in one transaction and return them (as a list) for convenience.
+
+    ``seconds_before`` gives, by id, the time workloads spent pending and running before.
+    """
     items = list(items)
     with engine.begin() as conn:
-        insert_workloads(conn, items)
+        insert_workloads(conn, items, seconds_before)
     return items

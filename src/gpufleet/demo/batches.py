@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
-from typing import Any
 
-from gpufleet.demo.workloads import generate_workloads
+from gpufleet.demo.workloads import DemoWorkload, generate_workloads
 
 # Batches generated ahead of the one being inserted; bounds the memory a fast generator uses.
 AHEAD = 2
@@ -23,7 +22,7 @@ AHEAD = 2
 
 def generate_batch(
     seed: int, start: int, count: int, anchor: datetime, run_start: int
-) -> list[dict[str, Any]]:
+) -> list[DemoWorkload]:
     """Workloads ``start`` … ``start + count - 1`` of a seeding run that began at ``run_start``."""
     return list(generate_workloads(seed, start, count, anchor, run_start=run_start))
 
@@ -36,7 +35,7 @@ def workload_batches(
     anchor: datetime,
     *,
     in_background: bool,
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[DemoWorkload]]:
     """The batches of a seeding run of ``total`` workloads numbered from ``first``."""
     jobs = [
         (seed, start, min(batch_size, first + total - start), anchor, first)
@@ -49,7 +48,7 @@ def workload_batches(
     # "spawn": the worker imports only the generator, never a copy of engines or threads.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        ahead: deque[tuple[tuple, Future[list[dict[str, Any]]]]] = deque()
+        ahead: deque[tuple[tuple, Future[list[DemoWorkload]]]] = deque()
         remaining = deque(jobs)
         while remaining or ahead:
             while remaining and len(ahead) <= AHEAD:

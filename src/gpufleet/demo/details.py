@@ -18,6 +18,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from sqlalchemy.engine import Connection
 
 from gpufleet.demo.resources import HOLDING_PHASES
+from gpufleet.demo.workloads import DemoWorkload
 from gpufleet.store.tables import workload_events, workload_phase_history, workload_pods
 
 FINISHED_POD_PHASE = {"Completed": "Succeeded", "Failed": "Failed"}
@@ -57,10 +58,11 @@ def _per_pod_allocation(item: dict[str, Any], bound: int) -> dict[str, Any] | No
     return {"gpu": allocated["gpu"] / bound, "cpu": (allocated.get("cpu") or 0.0) / bound}
 
 
-def _running_since(item: dict[str, Any]) -> datetime:
+def running_since(workload: DemoWorkload) -> datetime:
     """When the workload first ran: after its creation and its accumulated pending time."""
+    item = workload.wire
     created, updated = item["createdAt"], item["phaseUpdatedAt"]
-    started = created + SECOND + timedelta(seconds=item.get("_pendingSecondsBefore") or 0)
+    started = created + SECOND + timedelta(seconds=workload.before.pending)
     return min(max(started, created + SECOND), updated)
 
 
@@ -68,8 +70,8 @@ def _pod_ip(rng: random.Random) -> str:
     return f"10.{rng.randrange(64, 128)}.{rng.randrange(256)}.{rng.randrange(2, 255)}"
 
 
-def demo_pods(item: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows of ``workload_pods`` for one demo workload."""
+def demo_pods(item: dict[str, Any], started: datetime) -> list[dict[str, Any]]:
+    """Rows of ``workload_pods`` for one demo workload that first ran at ``started``."""
     rng = _rng(item["id"])
     phase, pool = item["phase"], _pool(item)
     count, running = _pod_count(item), item["runningPods"]
@@ -78,7 +80,6 @@ def demo_pods(item: dict[str, Any]) -> list[dict[str, Any]]:
     allocation = _per_pod_allocation(item, holding)
     gpus_per_pod = round(allocation["gpu"]) if allocation else 0
     first_node = rng.randrange(NODES_PER_POOL)
-    started = _running_since(item)
     rows = []
     for index in range(count):
         bound = index < holding
@@ -104,9 +105,7 @@ def demo_pods(item: dict[str, Any]) -> list[dict[str, Any]]:
             "requestedNodePools": item.get("requestedNodePools") or [pool],
         }
         if bound:
-            document["ip"] = (
-                f"10.{rng.randrange(64, 128)}.{rng.randrange(256)}.{rng.randrange(2, 255)}"
-            )
+            document["ip"] = _pod_ip(rng)
             document["gpuIndices"] = [str(g) for g in range(gpus_per_pod)]
             if allocation:
                 document["allocatedResources"] = allocation
@@ -131,14 +130,14 @@ def demo_pods(item: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def demo_transitions(item: dict[str, Any]) -> list[dict[str, Any]]:
+def demo_transitions(item: dict[str, Any], started: datetime) -> list[dict[str, Any]]:
     """Rows of ``workload_phase_history``: creation, the way through, the current phase."""
     phase, created, updated = item["phase"], item["createdAt"], item["phaseUpdatedAt"]
     steps: list[tuple[str, datetime]] = [("Creating", created)]
     if phase != "Creating":
         steps.append(("Pending", min(created + SECOND, updated)))
     if phase in AFTER_RUNNING or phase == "Running":
-        steps.append(("Running", _running_since(item)))
+        steps.append(("Running", started))
     if steps[-1][0] != phase:
         steps.append((phase, updated))
     # The current phase began at phaseUpdatedAt; earlier steps cannot be later than it.
@@ -180,9 +179,10 @@ def _event(item: dict[str, Any], n: int, at: datetime, kind: str, reason: str, m
     }
 
 
-def _placement_events(item: dict[str, Any], pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _placement_events(
+    item: dict[str, Any], pods: list[dict[str, Any]], started: datetime
+) -> list[dict[str, Any]]:
     events = []
-    started = _running_since(item)
     for index, pod in enumerate(pods[:PODS_WITH_EVENTS]):
         if pod["node_name"] is None:
             continue
@@ -249,11 +249,11 @@ def _failure_events(item: dict[str, Any], rng: random.Random) -> list[dict[str, 
 
 
 def demo_events(
-    item: dict[str, Any], pods: list[dict[str, Any]], anchor: datetime
+    item: dict[str, Any], pods: list[dict[str, Any]], anchor: datetime, started: datetime
 ) -> list[dict[str, Any]]:
-    """Rows of ``workload_events`` for one demo workload."""
+    """Rows of ``workload_events`` for one demo workload that first ran at ``started``."""
     rng = _rng(item["id"])
-    events = _placement_events(item, pods)
+    events = _placement_events(item, pods, started)
     if item["phase"] == "Pending":
         events += _pending_events(item, rng, anchor)
     elif item["phase"] == "Failed":
@@ -261,14 +261,15 @@ def demo_events(
     return events
 
 
-def write_workload_details(conn: Connection, batch: list[dict[str, Any]], anchor: datetime) -> int:
+def write_workload_details(conn: Connection, batch: list[DemoWorkload], anchor: datetime) -> int:
     """The demo seeding hook: pods, history and events of a batch; returns rows written."""
     pods, transitions, events = [], [], []
-    for item in batch:
-        own_pods = demo_pods(item)
+    for workload in batch:
+        item, started = workload.wire, running_since(workload)
+        own_pods = demo_pods(item, started)
         pods += own_pods
-        transitions += demo_transitions(item)
-        events += demo_events(item, own_pods, anchor)
+        transitions += demo_transitions(item, started)
+        events += demo_events(item, own_pods, anchor, started)
     for table, rows in (
         (workload_pods, pods),
         (workload_phase_history, transitions),

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.times import to_ms
+from gpufleet.demo.workloads import DemoWorkload
 from gpufleet.metrics.types import WorkloadMetricType as M
 from gpufleet.metrics.types import format_le
 from gpufleet.store.metric_samples import append_samples, derive_series, workloads_with_samples
@@ -56,11 +57,12 @@ def parse_quantity(text: Any) -> float | None:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def write_metrics_history(conn: Connection, batch: list[dict[str, Any]], anchor: datetime) -> int:
+def write_metrics_history(conn: Connection, batch: list[DemoWorkload], anchor: datetime) -> int:
     """The demo seeding hook: history for the batch's chosen workloads; returns rows written."""
     room = MAX_WORKLOADS_WITH_HISTORY - workloads_with_samples(conn)
     written = 0
-    for item in choose_workloads(batch, anchor)[: max(room, 0)]:
+    wires = [workload.wire for workload in batch]
+    for item in choose_workloads(wires, anchor)[: max(room, 0)]:
         written += _write_workload(conn, item, anchor)
     return written
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -19,6 +18,7 @@ from gpufleet.demo.details import write_workload_details
 from gpufleet.demo.metrics_history import write_metrics_history
 from gpufleet.demo.organisation import write_organisation
 from gpufleet.demo.progress import seed_progress
+from gpufleet.demo.workloads import DemoWorkload
 from gpufleet.store.dialect import without_statement_timeout
 from gpufleet.store.tables import workload_nodepools
 from gpufleet.store.tables import workloads as workloads_table
@@ -28,8 +28,8 @@ BATCH_SIZE = 5000
 # From this many workloads on, secondary indexes are dropped for the load and rebuilt after:
 # sorting once is far cheaper than keeping two dozen indexes ordered row by row.
 BULK_LOAD_FROM = 50_000
-# Called inside each batch's transaction with the batch's wire dicts (times as datetimes).
-AfterBatch = Callable[[Connection, list[dict[str, Any]], datetime], None]
+# Called inside each batch's transaction with the batch's workloads (times as datetimes).
+AfterBatch = Callable[[Connection, list[DemoWorkload], datetime], None]
 
 
 def default_anchor() -> datetime:
@@ -78,7 +78,7 @@ def seed_demo(
             )
             for batch in batches:
                 with engine.begin() as conn:
-                    insert_workloads(conn, batch)
+                    _insert(conn, batch)
                     for hook in hooks:
                         hook(conn, batch, anchor)
                 report.advance(len(batch))
@@ -103,6 +103,11 @@ def seed_if_empty(
         if conn.execute(sa.select(workloads_table.c.id).limit(1)).first() is not None:
             return 0
     return seed_demo(engine, workloads=workloads, seed=seed, anchor=anchor, after_batch=after_batch)
+
+
+def _insert(conn: Connection, batch: list[DemoWorkload]) -> None:
+    known = {workload.wire["id"]: workload.before for workload in batch}
+    insert_workloads(conn, (workload.wire for workload in batch), known)
 
 
 def _stored_count(conn: Connection) -> int:

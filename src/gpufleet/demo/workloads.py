@@ -1,14 +1,15 @@
 """Simulated workloads in wire shape, each drawn from its own seeded random stream.
 
 Workload number ``index`` of seed ``seed`` is the same wherever it is generated (whatever the
-batch size), given the same anchor time. Each dict validates as ``WorkloadDetailed`` and also
-carries the private ``_pendingSecondsBefore``/``_runningSecondsBefore`` the store accepts.
+batch size), given the same anchor time. Each comes as its wire document, which validates as
+``WorkloadDetailed``, and the time it spent pending and running before its current phase.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +34,7 @@ from gpufleet.demo.resources import HOLDING_PHASES, idle_gpus, plan_resources, r
 from gpufleet.demo.timeline import DELETED_PHASES, simulate_timeline
 from gpufleet.demo.weighted import Weighted, pick_one
 from gpufleet.schemas.enums import Phase
+from gpufleet.store.workload_documents import SecondsBefore
 
 DELETED_FRACTION = 0.05
 # The first workloads of every seeding run take each phase in turn, so even a small demo
@@ -44,6 +46,14 @@ _DELETED_PHASE_CHOICE = {
     kind.type: Weighted((phase, kind.phase_weights.get(phase, 0)) for phase in DELETED_PHASES)
     for kind in KIND_CHOICE.values
 }
+
+
+@dataclass(frozen=True, slots=True)
+class DemoWorkload:
+    """A simulated workload: its wire document and its history before the current phase."""
+
+    wire: dict[str, Any]
+    before: SecondsBefore
 
 
 def workload_rng(seed: int, index: int) -> random.Random:
@@ -96,8 +106,8 @@ def _source(rng: random.Random, kind: WorkloadKind) -> tuple[str, str | None, st
 
 def generate_workload(
     seed: int, index: int, anchor: datetime, forced_phase: Phase | None = None
-) -> dict[str, Any]:
-    """Workload ``index`` of ``seed`` as of ``anchor``, in wire shape."""
+) -> DemoWorkload:
+    """Workload ``index`` of ``seed`` as of ``anchor``."""
     rng = workload_rng(seed, index)
     workload_id = assets.random_uuid(rng)
     kind, phase, deleted = _choose_kind_and_phase(rng, forced_phase)
@@ -164,8 +174,6 @@ def generate_workload(
         "category": kind.category,
         "sourceApi": source_api,
         "pendingSchedulingMessages": scheduling,
-        "_pendingSecondsBefore": timeline.pending_seconds_before,
-        "_runningSecondsBefore": timeline.running_seconds_before,
     }
     if kind.serves_urls and phase != Phase.CREATING:
         workload["urls"] = [assets.service_url(name, project, cluster)]
@@ -190,12 +198,13 @@ def generate_workload(
         workload["aiApplicationId"], workload["aiApplicationName"] = pick_one(
             rng, assets.AI_APPLICATIONS
         )
-    return workload
+    before = SecondsBefore(timeline.pending_seconds_before, timeline.running_seconds_before)
+    return DemoWorkload(workload, before)
 
 
 def generate_workloads(
     seed: int, start: int, count: int, anchor: datetime, *, run_start: int | None = None
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[DemoWorkload]:
     """Workloads ``start`` … ``start + count - 1`` of ``seed``.
 
     ``run_start`` is the first index of the seeding run this batch belongs to: the first

@@ -31,14 +31,6 @@ T = metric_samples.c
 W = workloads.c
 
 
-def series_key(labels: Mapping[str, str] | None) -> str:
-    """The stored series name of a label set (at most one label is ever used)."""
-    if not labels:
-        return ""
-    ((name, value),) = labels.items()
-    return f"{name}={value}"
-
-
 def series_labels(key: str) -> dict[str, str] | None:
     if not key:
         return None

@@ -113,8 +113,3 @@ def revoke(conn: Connection, session_id: str, now: datetime) -> bool:
         .values(revoked_at=now)
     )
     return conn.execute(statement).rowcount > 0
-
-
-def is_revoked(conn: Connection, session_id: str) -> bool:
-    statement = sa.select(refresh_sessions.c.revoked_at).where(refresh_sessions.c.id == session_id)
-    return conn.execute(statement).scalar_one_or_none() is not None

@@ -8,6 +8,7 @@ pydantic on the way (listing 500 workloads is 500 dict builds, not 500 model val
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -26,7 +27,6 @@ from gpufleet.core.workload_fields import (
 SCALAR_COLUMNS: dict[str, str] = {
     f.name: f.column for f in WORKLOAD_CATALOGUE if f.stored_scalar and f.column
 }
-_DATE_COLUMNS = {f.column for f in WORKLOAD_CATALOGUE if f.kind is FieldKind.DATE}
 REQUIRED_NULLABLE = frozenset(f.name for f in WORKLOAD_CATALOGUE if f.null_on_wire)
 TIME_FIELDS = frozenset(
     f.name for f in WORKLOAD_CATALOGUE if f.stored_scalar and f.kind is FieldKind.DATE
@@ -41,12 +41,22 @@ def search_text(values: Mapping[str, Any]) -> str:
     return _SEARCH_SEPARATOR.join(parts).lower()
 
 
-def workload_row(
-    wire: Mapping[str, Any],
-    *,
-    pending_seconds_before: int = 0,
-    running_seconds_before: int = 0,
-) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class SecondsBefore:
+    """Seconds a workload spent pending and running before its current phase began.
+
+    The totals on the wire add the time in the current phase to these; a workload whose
+    history is known from elsewhere (the demo's simulated ones) starts with them.
+    """
+
+    pending: int = 0
+    running: int = 0
+
+
+NO_HISTORY = SecondsBefore()
+
+
+def workload_row(wire: Mapping[str, Any], before: SecondsBefore = NO_HISTORY) -> dict[str, Any]:
     """Column values for one workload given in wire shape (times as aware datetimes)."""
     row: dict[str, Any] = {}
     for field, column in SCALAR_COLUMNS.items():
@@ -63,8 +73,8 @@ def workload_row(
     row["requested_gpu"] = float(requested.get("request") or 0.0)
     nodepools = wire.get("currentNodePools") or []
     row["nodepool"] = nodepools[0] if nodepools else None
-    row["pending_seconds_before"] = pending_seconds_before
-    row["running_seconds_before"] = running_seconds_before
+    row["pending_seconds_before"] = before.pending
+    row["running_seconds_before"] = before.running
     row["search_text"] = search_text(wire)
     row["document"] = {
         name: _jsonable(wire[name]) for name in DOCUMENT_FIELDS if wire.get(name) is not None

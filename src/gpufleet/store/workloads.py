@@ -14,6 +14,8 @@ from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
 from gpufleet.store.dialect import json_text_without
 from gpufleet.store.tables import workload_nodepools, workloads
 from gpufleet.store.workload_documents import (
+    NO_HISTORY,
+    SecondsBefore,
     nodepool_rows,
     workload_listing_json,
     workload_row,
@@ -127,21 +129,21 @@ def get_workload(
     return None if row is None else _to_wire(row, detailed=True)
 
 
-def insert_workloads(conn: Connection, items: Iterable[Mapping[str, Any]]) -> int:
-    """Bulk-insert new workloads given in wire shape (each may carry accumulated seconds).
+def insert_workloads(
+    conn: Connection,
+    items: Iterable[Mapping[str, Any]],
+    seconds_before: Mapping[str, SecondsBefore] | None = None,
+) -> int:
+    """Bulk-insert new workloads given in wire shape; returns how many.
 
-    ``items`` may hold ``_pendingSecondsBefore``/``_runningSecondsBefore`` for workloads whose
-    history is already known (the demo); they default to 0.
+    ``seconds_before`` maps the id of a workload whose history is already known (the demo's)
+    to the time it spent pending and running before; the others start from nothing.
     """
+    known = seconds_before or {}
     rows: list[dict[str, Any]] = []
     memberships: list[dict[str, str]] = []
     for item in items:
-        row = workload_row(
-            item,
-            pending_seconds_before=item.get("_pendingSecondsBefore", 0),
-            running_seconds_before=item.get("_runningSecondsBefore", 0),
-        )
-        rows.append(row)
+        rows.append(workload_row(item, known.get(str(item["id"]), NO_HISTORY)))
         memberships.extend(nodepool_rows(item))
     if rows:
         conn.execute(workloads.insert(), rows)
