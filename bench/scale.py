@@ -16,21 +16,34 @@ import argparse
 import os
 import random
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import sqlalchemy as sa
+from bench.floors import (
+    LISTED_COLUMNS,
+    Candidate,
+    Capture,
+    Comparison,
+    compare,
+    is_sqlite,
+    list_candidates,
+    median,
+    percentile,
+    print_details,
+    projection,
+    raw_connection,
+)
 from fastapi.testclient import TestClient
 from tests.support.agent_reports import report
 from tests.support.ports import free_port
@@ -49,88 +62,76 @@ ADMIN_ID, ADMIN_SECRET = "bench-admin", "bench-admin-secret"
 BENCH_CLUSTER = "3e1f4c2a-9b7d-4e6f-8a5c-0d2b4f6a8c1e"
 INGEST_BATCH = 500
 WORKLOADS = "/api/v1/workloads"
+LIVE = "deleted_at IS NULL"
+CREATED_AT_INDEX = "ix_workloads_created_at_id"
 
-# name, path, params: at least four filter/sort combinations, each at limit 50 and 500.
-LIST_CASES = [
-    ("default sort", {}),
-    ("createdAt desc", {"sortBy": "createdAt", "sortOrder": "desc"}),
-    ("phase==Running by allocatedGPU", {"filterBy": "phase==Running", "sortBy": "allocatedGPU"}),
-    ("name contains, by name", {"filterBy": "name=@train", "sortBy": "name"}),
-    ("by totalRunningTimeSeconds desc", {"sortBy": "totalRunningTimeSeconds", "sortOrder": "desc"}),
+# name, params, the condition and order an expert would write, and the indexes worth trying.
+LIST_CASES: list[tuple[str, dict, str, str, tuple[str, ...]]] = [
+    ("default sort", {}, LIVE, "created_at ASC, id ASC", ("ix_workloads_created_at_id",)),
+    (
+        "createdAt desc",
+        {"sortBy": "createdAt", "sortOrder": "desc"},
+        LIVE,
+        "created_at DESC, id DESC",
+        ("ix_workloads_created_at_id",),
+    ),
+    (
+        "phase==Running by allocatedGPU",
+        {"filterBy": "phase==Running", "sortBy": "allocatedGPU"},
+        f"{LIVE} AND phase = 'Running'",
+        "allocated_gpu ASC, id ASC",
+        ("ix_workloads_allocated_gpu_id", "ix_workloads_phase_id"),
+    ),
+    (
+        "name contains, by name",
+        {"filterBy": "name=@train", "sortBy": "name"},
+        f"{LIVE} AND name LIKE '%train%'",
+        "name ASC, id ASC",
+        ("ix_workloads_name_id",),
+    ),
+    (
+        "by totalRunningTimeSeconds desc",
+        {"sortBy": "totalRunningTimeSeconds", "sortOrder": "desc"},
+        LIVE,
+        "total_running DESC, id DESC",
+        (),
+    ),
 ]
+ID_COLUMN = LISTED_COLUMNS.split(", ").index("id")
 
 
 @dataclass
 class Row:
     database: str
     size: int
-    case: str
-    api: list[float]
-    floor: list[float]
-    unit: str = "ms"
+    comparison: Comparison | None = None
+    # Ingest: workloads per second through the API and by a raw batch upsert.
+    rates: tuple[str, float, float] | None = None
 
     def line(self) -> str:
-        if self.unit == "ms":
-            api50, api95 = _p(self.api, 50), _p(self.api, 95)
-            floor50, floor95 = _p(self.floor, 50), _p(self.floor, 95)
-            ratio = api50 / floor50 if floor50 else float("inf")
+        if self.comparison is not None:
+            c = self.comparison
+            api50, server50, floor50 = median(c.api), median(c.server), median(c.floor)
             return (
-                f"{self.database:<10} {self.size:>9,} {self.case:<44} "
-                f"{api50:>8.2f} {api95:>8.2f} {floor50:>8.2f} {floor95:>8.2f} {ratio:>6.2f}x"
+                f"{self.database:<10} {self.size:>9,} {c.case:<56} "
+                f"{api50:>8.2f} {percentile(c.api, 0.95):>8.2f} {server50:>8.2f} "
+                f"{floor50:>8.2f} {percentile(c.floor, 0.95):>8.2f} "
+                f"{api50 / floor50:>6.2f}x {server50 / floor50:>6.2f}x"
             )
-        api_rate, floor_rate = self.api[0], self.floor[0]
+        assert self.rates is not None
+        case, api_rate, floor_rate = self.rates
         return (
-            f"{self.database:<10} {self.size:>9,} {self.case:<44} "
-            f"{api_rate:>8.0f} {'/s':>8} {floor_rate:>8.0f} {'/s':>8} "
+            f"{self.database:<10} {self.size:>9,} {case:<56} "
+            f"{api_rate:>8.0f} {'/s':>8} {'':>8} {floor_rate:>8.0f} {'/s':>8} "
             f"{api_rate / floor_rate:>6.2f}x"
         )
 
 
-def _p(values: list[float], percentile: int) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, round(percentile / 100 * (len(ordered) - 1)))
-    return ordered[index]
-
-
-class Capture:
-    """Records the statements an in-process app sends to the database."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.statements: list[tuple[str, Any]] = []
-        sa.event.listen(engine, "before_cursor_execute", self._record)
-
-    def _record(self, _conn, _cursor, statement, parameters, _context, _executemany) -> None:
-        self.statements.append((statement, parameters))
-
-    def workload_statements(self) -> list[tuple[str, Any]]:
-        # The request's own queries; token checks and access rules are API overhead.
-        return [(s, p) for s, p in self.statements if "workloads" in s]
-
-
-class Floor:
-    """The same SQL through the bare driver, with the connection setup the server uses."""
-
-    def __init__(self, database_url: str) -> None:
-        url = sa.make_url(database_url)
-        if url.get_backend_name() == "sqlite":
-            self.conn: Any = sqlite3.connect(url.database, check_same_thread=False)
-            for pragma in ("journal_mode=WAL", "foreign_keys=ON", "case_sensitive_like=ON"):
-                self.conn.execute(f"PRAGMA {pragma}")
-        else:
-            self.conn = psycopg.connect(url.set(drivername="postgresql").render_as_string(False))
-
-    def run(self, statements: list[tuple[str, Any]]) -> float:
-        started = time.perf_counter()
-        cursor = self.conn.cursor()
-        for statement, parameters in statements:
-            cursor.execute(statement, parameters)
-            cursor.fetchall()
-        cursor.close()
-        self.conn.rollback()
-        return (time.perf_counter() - started) * 1000
-
-    def close(self) -> None:
-        self.conn.close()
+HEADER = (
+    f"{'database':<10} {'workloads':>9} {'case':<56} "
+    f"{'api p50':>8} {'api p95':>8} {'server':>8} {'floor50':>8} {'floor95':>8} "
+    f"{'api/fl':>7} {'srv/fl':>7}"
+)
 
 
 @contextmanager
@@ -192,23 +193,95 @@ def _time_api(client: httpx.Client, path: str, params: dict, repeats: int) -> li
     return timings[1:]
 
 
-def _request_cases(sample_id: str) -> list[tuple[str, str, dict]]:
-    cases = []
-    for name, params in LIST_CASES:
+def _request_cases(conn: Any, sample_id: str, size: int) -> list[Request]:
+    """Each request with the hand-written candidates for its floor."""
+    requests = []
+    for name, params, where, order, walks in LIST_CASES:
         for limit in (50, 500):
-            cases.append((f"list {name} (limit {limit})", WORKLOADS, {**params, "limit": limit}))
-    cases += [
-        ("count", f"{WORKLOADS}/count", {}),
-        ("count phase==Running", f"{WORKLOADS}/count", {"filterBy": "phase==Running"}),
-        ("count name contains", f"{WORKLOADS}/count", {"filterBy": "name=@train"}),
-        ("get", f"{WORKLOADS}/{sample_id}", {}),
-        (
+            requests.append(
+                Request(
+                    f"list {name} (limit {limit})",
+                    WORKLOADS,
+                    {**params, "limit": limit},
+                    list_candidates(conn, where, order, walks),
+                    {"limit": limit + 1, "offset": 0},
+                    ID_COLUMN,
+                )
+            )
+    deep = size // 2
+    requests.append(
+        Request(
+            f"list createdAt desc, offset {deep:,} (limit 50)",
+            WORKLOADS,
+            {"sortBy": "createdAt", "sortOrder": "desc", "limit": 50, "offset": deep},
+            list_candidates(
+                conn, LIVE, "created_at DESC, id DESC", ("ix_workloads_created_at_id",)
+            ),
+            {"limit": 51, "offset": deep},
+            ID_COLUMN,
+        )
+    )
+    running = f"{LIVE} AND phase = 'Running'"
+    requests += [
+        Request("count", f"{WORKLOADS}/count", {}, _counts(conn, LIVE, ("ix_workloads_id",))),
+        Request(
+            "count phase==Running",
+            f"{WORKLOADS}/count",
+            {"filterBy": "phase==Running"},
+            _counts(conn, running, ("ix_workloads_phase_id",)),
+        ),
+        Request(
+            "count name contains",
+            f"{WORKLOADS}/count",
+            {"filterBy": "name=@train"},
+            _counts(conn, f"{LIVE} AND name LIKE '%train%'", ()),
+        ),
+        Request(
+            "get",
+            f"{WORKLOADS}/{sample_id}",
+            {},
+            [
+                Candidate(
+                    "by primary key",
+                    f"SELECT {projection(conn)}, document FROM workloads WHERE id = :id",
+                )
+            ],
+            {"id": sample_id},
+            ID_COLUMN,
+        ),
+        Request(
             "telemetry WORKLOADS_COUNT by Phase",
             f"{WORKLOADS}/telemetry",
             {"telemetryType": "WORKLOADS_COUNT", "groupBy": "Phase"},
+            _counts(conn, LIVE, ("ix_workloads_phase_id",), group="phase"),
         ),
     ]
-    return cases
+    return requests
+
+
+def _counts(
+    conn: Any, where: str, walks: tuple[str, ...], group: str | None = None
+) -> list[Candidate]:
+    """A count (or a count per ``group``) written by hand, plain and through each index."""
+    columns = "count(*)" if group is None else f"{group}, count(*)"
+    tail = "" if group is None else f" GROUP BY {group} ORDER BY {group}"
+    sources = [("as the planner takes it", "workloads")]
+    if is_sqlite(conn):
+        sources += [(f"INDEXED BY {i}", f"workloads INDEXED BY {i}") for i in walks]
+    return [
+        Candidate(label, f"SELECT {columns} FROM {source} WHERE {where}{tail}")
+        for label, source in sources
+    ]
+
+
+@dataclass
+class Request:
+    case: str
+    path: str
+    params: dict
+    candidates: list[Candidate]
+    parameters: dict = field(default_factory=dict)
+    id_position: int | None = None
 
 
 def _ingest_batches(count: int) -> list[list[dict]]:
@@ -266,42 +339,70 @@ def bench_size(
         sample_id = conn.execute(
             sa.select(workloads.c.id).order_by(workloads.c.id).offset(size // 2).limit(1)
         ).scalar_one()
-    floor = Floor(database_url)
     rows: list[Row] = []
     with (
         TestClient(app) as local,
         server_process(database_url, workdir / f"server-{database}-{size}.log") as (base, pid),
         httpx.Client(base_url=base, timeout=300) as remote,
+        raw_connection(database_url) as raw,
     ):
         local.headers["Authorization"] = f"Bearer {_token(local)}"
         remote.headers["Authorization"] = f"Bearer {_token(remote)}"
-        for case, path, params in _request_cases(sample_id):
-            capture.statements.clear()
-            local.get(path, params=params).raise_for_status()
-            statements = capture.workload_statements()
-            api = _time_api(remote, path, params, repeats)
-            floor_times = [floor.run(statements) for _ in range(repeats)]
-            rows.append(Row(database, size, case, api, floor_times))
+        for request in _request_cases(raw, sample_id, size):
+            capture.take()
+            now_ms = int(time.time() * 1000)
+            local.get(request.path, params=request.params).raise_for_status()
+            # The request's own queries; token checks and access rules are API overhead.
+            statements = [(s, p) for s, p in capture.take() if "workloads" in s]
+            api = _time_api(remote, request.path, request.params, repeats)
+            comparison = compare(
+                raw,
+                request.case,
+                api,
+                statements,
+                request.candidates,
+                {"now_ms": now_ms, **request.parameters},
+                repeats,
+                request.id_position,
+            )
+            rows.append(Row(database, size, comparison=comparison))
             print(rows[-1].line(), flush=True)
         batches = _ingest_batches(ingest_batches * 2)
         api_rate = _ingest_api(remote, batches[:ingest_batches])
         floor_rate = _ingest_floor(engine, batches[ingest_batches:])
-        rows.append(
-            Row(
-                database,
-                size,
-                f"ingest (batches of {INGEST_BATCH})",
-                [api_rate],
-                [floor_rate],
-                "rate",
-            )
-        )
+        case = f"ingest (batches of {INGEST_BATCH})"
+        rows.append(Row(database, size, rates=(case, api_rate, floor_rate)))
         print(rows[-1].line(), flush=True)
         memory = peak_rss_mib(pid)
-    floor.close()
     _remove_bench_cluster(engine)
     engine.dispose()
     return rows, memory
+
+
+def footprint(database_url: str, size: int) -> tuple[float, float, float]:
+    """Bytes per workload: the whole store, the workloads table, and its indexes."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                store = Path(sa.make_url(database_url).database).stat().st_size
+                sizes = dict(
+                    conn.exec_driver_sql(
+                        "SELECT m.name = 'workloads', sum(d.pgsize) FROM dbstat d "
+                        "JOIN sqlite_master m ON m.name = d.name "
+                        "WHERE m.tbl_name = 'workloads' GROUP BY 1"
+                    ).all()
+                )
+                table, indexes = sizes.get(1, 0), sizes.get(0, 0)
+            else:
+                store, table, indexes = conn.exec_driver_sql(
+                    "SELECT pg_database_size(current_database()), "
+                    "pg_table_size('workloads'), pg_indexes_size('workloads')"
+                ).one()
+    finally:
+        engine.dispose()
+    return store / size, table / size, indexes / size
 
 
 def _seed_to(engine: sa.Engine, size: int) -> None:
@@ -317,16 +418,59 @@ def _seed_to(engine: sa.Engine, size: int) -> None:
                 conn.exec_driver_sql("VACUUM ANALYZE")
 
 
+class CachedPostgres(PostgresServer):
+    """A PostgreSQL cluster kept in ``directory`` across runs (initdb only the first time)."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self.directory = directory
+        self.data = directory / "data"
+        directory.mkdir(parents=True, exist_ok=True)
+        if self._user:
+            os.chown(directory, self._user["user"], self._user["group"])
+
+    def destroy(self) -> None:
+        self.stop(fast=True)
+
+    def ensure_database(self, name: str) -> str:
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            known = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        return self.url(name) if known else self.create_database(name)
+
+
 @contextmanager
-def database(kind: str, workdir: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir / 'scale.db'}"
-        return
-    server: PostgresServer = start_postgres()
+def postgres_server(cache: Path | None) -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL, or the one kept under ``cache`` (seeded stores survive runs)."""
+    if cache is None:
+        server = start_postgres()
+    else:
+        server = CachedPostgres(cache / "postgresql")
+        if not (server.data / "PG_VERSION").exists():
+            server.initdb()
+        server.start()
     try:
-        yield server.create_database("scale")
+        yield server
     finally:
         server.destroy()
+
+
+@contextmanager
+def databases(kind: str, workdir: Path, cache: Path | None) -> Iterator[Callable[[int], str]]:
+    """A store per size: ``cache`` keeps seeded stores for later runs, else they are temporary."""
+    root = cache or workdir
+    if kind == "sqlite":
+        root.mkdir(parents=True, exist_ok=True)
+        yield lambda size: f"sqlite:///{root / f'scale-{size}.db'}"
+        return
+    with postgres_server(cache) as server:
+        yield (
+            lambda size: (
+                server.ensure_database(f"scale_{size}")
+                if isinstance(server, CachedPostgres)
+                else server.create_database(f"scale_{size}")
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -335,31 +479,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--repeats", type=int, default=15, help="timed requests per case")
     parser.add_argument("--ingest-batches", type=int, default=10)
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="keep seeded stores here (a SQLite file per size, one PostgreSQL cluster)",
+    )
+    parser.add_argument("--seed-only", action="store_true", help="seed the stores, time nothing")
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="gpufleet-scale-"))
-    print(
-        f"{'database':<10} {'workloads':>9} {'case':<44} "
-        f"{'api p50':>8} {'api p95':>8} {'floor50':>8} {'floor95':>8} {'ratio':>7}"
-    )
+    print(HEADER)
     memory: list[tuple[str, int, float]] = []
     all_rows: list[Row] = []
     try:
         for kind in args.databases.split(","):
-            with database(kind, workdir) as url:
-                engine = create_store_engine(Settings(database_url=url))
-                upgrade(engine)
+            with databases(kind, workdir, args.cache) as store_for:
                 for size in sizes:
+                    url = store_for(size)
+                    engine = create_store_engine(Settings(database_url=url))
+                    upgrade(engine)
                     _seed_to(engine, size)
+                    engine.dispose()
+                    if args.seed_only:
+                        continue
                     repeats = max(5, args.repeats // max(1, size // 100_000))
                     rows, peak = bench_size(kind, url, size, repeats, args.ingest_batches, workdir)
                     all_rows += rows
-                    memory.append((kind, size, peak))
-                engine.dispose()
-        print("\nserver peak memory (VmHWM):")
-        for kind, size, peak in memory:
-            print(f"  {kind:<10} {size:>9,} workloads: {peak:7.1f} MiB")
+                    memory.append((kind, size, peak, footprint(url, size)))
+        print("\nserver peak memory (VmHWM) and bytes on disk per workload:")
+        for kind, size, peak, (store, table, indexes) in memory:
+            print(
+                f"  {kind:<10} {size:>9,} workloads: {peak:7.1f} MiB; whole store {store:,.0f} B, "
+                f"workloads table {table:,.0f} B + its indexes {indexes:,.0f} B"
+            )
         _print_scaling(all_rows)
+        print("\nstatements and plans:")
+        for row in all_rows:
+            if row.comparison is not None:
+                print(f"\n[{row.database} {row.size:,}]", end="")
+                print_details([row.comparison])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
@@ -369,8 +527,9 @@ def _print_scaling(rows: list[Row]) -> None:
     """List p50 at the largest size over p50 at the smallest, per database and case."""
     by_key: dict[tuple[str, str], dict[int, float]] = {}
     for row in rows:
-        if row.unit == "ms" and row.case.startswith("list"):
-            by_key.setdefault((row.database, row.case), {})[row.size] = _p(row.api, 50)
+        if row.comparison is not None and row.comparison.case.startswith("list"):
+            key = (row.database, row.comparison.case)
+            by_key.setdefault(key, {})[row.size] = median(row.comparison.api)
     print("\nlist p50, largest size / smallest size:")
     for (kind, case), timings in by_key.items():
         if len(timings) > 1:
