@@ -28,6 +28,7 @@ from gpufleet.api.routes import (
     ingest_events,
     ingest_metrics,
     metrics,
+    org_units,
     pods,
     telemetry,
     tokens,
@@ -149,6 +150,7 @@ def create_app(
     app.include_router(ingest_metrics.router)
     app.include_router(access.router)
     app.include_router(clusters.router)
+    app.include_router(org_units.router)
     app.include_router(history.router)
     app.include_router(ingest_events.router)
     app.include_router(ingest.router)

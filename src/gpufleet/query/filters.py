@@ -105,7 +105,8 @@ def _parse_value(raw: str, field: WorkloadField, operator: Operator, text: str) 
         return parse_timestamp(text, parameter="filterBy", context=f"term {raw!r}: ")
     if "\x00" in text:
         raise QueryError("filterBy", f"term {raw!r}: value contains a NUL character")
-    if field.name == "phase" and operator in (Operator.EQ, Operator.NE) and text not in _PHASES:
+    is_workload_phase = field is WORKLOAD_FIELDS.get("phase")
+    if is_workload_phase and operator in (Operator.EQ, Operator.NE) and text not in _PHASES:
         raise QueryError(
             "filterBy",
             f"term {raw!r}: unknown phase {text!r} (phases: {', '.join(sorted(_PHASES))})",

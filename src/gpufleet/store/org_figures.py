@@ -1,0 +1,108 @@
+"""Allocation and quota of projects and departments, per node pool, in SQL.
+
+Allocation comes from the unit's live workloads, the same rows workload telemetry adds up: a
+workload's allocated GPUs count in full for its project and department, and are shared equally
+among its current node pools (a workload in none counts for no pool). Non-preemptible
+allocation is that of workloads whose priority is at or above ``PREEMPTIBLE_BELOW``; requested
+is what workloads not finished asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gpufleet.core.priorities import PREEMPTIBLE_BELOW
+from gpufleet.schemas.enums import TERMINAL_PHASES
+from gpufleet.store.tables import workload_nodepools, workloads
+
+W = workloads.c
+
+
+class UnitKind(StrEnum):
+    PROJECT = "project"
+    DEPARTMENT = "department"
+
+
+@dataclass(slots=True)
+class Usage:
+    """GPUs allocated, allocated to non-preemptible workloads, and requested."""
+
+    allocated: float = 0.0
+    non_preemptible: float = 0.0
+    requested: float = 0.0
+
+    def add(self, other: Usage) -> None:
+        self.allocated += other.allocated
+        self.non_preemptible += other.non_preemptible
+        self.requested += other.requested
+
+
+@dataclass(slots=True)
+class UnitUsage:
+    """A unit's usage in total and per node pool (by pool name)."""
+
+    total: Usage = field(default_factory=Usage)
+    pools: dict[str, Usage] = field(default_factory=dict)
+
+
+def unit_column(kind: UnitKind) -> sa.ColumnElement[str]:
+    """The workload column naming a unit of this kind."""
+    return W.project_id if kind is UnitKind.PROJECT else W.department_id
+
+
+def allocated_gpus(kind: UnitKind, unit_id: sa.ColumnElement[str]) -> sa.ScalarSelect:
+    """A correlated subquery: GPUs allocated to the unit's live workloads."""
+    return (
+        sa.select(sa.func.coalesce(sa.func.sum(W.allocated_gpu), 0.0))
+        .where(unit_column(kind) == unit_id, W.deleted_at.is_(None))
+        .scalar_subquery()
+    )
+
+
+def usage_statement(kind: UnitKind, unit_ids: Collection[str] | None) -> sa.Select:
+    """Usage per (unit, node pool); ``None`` ids mean every unit. The pool is NULL for a
+    workload in no node pool."""
+    pools = sa.select(
+        workload_nodepools.c.workload_id,
+        workload_nodepools.c.nodepool,
+        sa.func.count().over(partition_by=workload_nodepools.c.workload_id).label("pools"),
+    ).subquery()
+    share = sa.func.coalesce(pools.c.pools, 1)
+    unit = unit_column(kind).label("unit")
+    non_preemptible = sa.case((W.priority >= PREEMPTIBLE_BELOW, W.allocated_gpu), else_=0.0)
+    active = W.phase.not_in(sorted(p.value for p in TERMINAL_PHASES))
+    requested = sa.case((active, W.requested_gpu), else_=0.0)
+    statement = (
+        sa.select(
+            unit,
+            pools.c.nodepool,
+            sa.func.sum(W.allocated_gpu / share).label("allocated"),
+            sa.func.sum(non_preemptible / share).label("non_preemptible"),
+            sa.func.sum(requested / share).label("requested"),
+        )
+        .select_from(workloads.outerjoin(pools, pools.c.workload_id == W.id))
+        .where(W.deleted_at.is_(None))
+        .group_by(unit, pools.c.nodepool)
+    )
+    if unit_ids is not None:
+        statement = statement.where(unit_column(kind).in_(sorted(unit_ids)))
+    return statement
+
+
+def unit_usage(conn: Connection, kind: UnitKind, unit_ids: Collection[str]) -> dict[str, UnitUsage]:
+    """Usage of each of ``unit_ids`` that has live workloads."""
+    found: dict[str, UnitUsage] = {}
+    if not unit_ids:
+        return found
+    for row in conn.execute(usage_statement(kind, unit_ids)):
+        usage = Usage(float(row.allocated), float(row.non_preemptible), float(row.requested))
+        entry = found.setdefault(row.unit, UnitUsage())
+        entry.total.add(usage)
+        if row.nodepool is not None:
+            entry.pools.setdefault(row.nodepool, Usage()).add(usage)
+    return found

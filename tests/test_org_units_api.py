@@ -1,0 +1,173 @@
+"""``/api/v1/org-unit/projects`` and ``/departments``: the reference shapes, allocation that
+agrees with workload telemetry, filters, sorting, paging and scope."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.support.access import key_with_role
+from tests.support.agent_reports import CLUSTER_ID, batch, ingest_path, report
+from tests.support.reference import ReferenceValidators, load_reference
+
+OTHER = "0b6f1c9e-2f43-4a55-8d1e-7e0f7d9d3a11"
+DEPARTMENT_UUID = "6b1f3f0e-7d5c-4c1e-9a1e-2f0d6c9b8a70"
+# (project id, name, department id, department name, cluster)
+PROJECTS = (
+    ("10", "vision", "2", "research", CLUSTER_ID),
+    ("11", "speech", "2", "research", CLUSTER_ID),
+    ("12", "serving", DEPARTMENT_UUID, "platform", CLUSTER_ID),
+    ("20", "recsys", "3", "applied", OTHER),
+)
+
+
+def _workload(project: tuple, phase: str, gpus: float, pools: list[str], priority: int = 50):
+    project_id, name, department_id, department, cluster = project
+    return report(
+        cluster_id=cluster,
+        phase=phase,
+        projectId=project_id,
+        projectName=name,
+        departmentId=department_id,
+        departmentName=department,
+        namespace=f"runai-{name}",
+        priority=priority,
+        allocatedResources={"gpu": gpus},
+        workloadRequestedResources={"gpu": {"request": gpus or 1.0}},
+        currentNodePools=pools,
+    )
+
+
+@pytest.fixture
+def organisation(client):
+    items = [
+        _workload(PROJECTS[0], "Running", 4.0, ["a100"]),
+        _workload(PROJECTS[0], "Running", 2.0, ["a100", "h100"], priority=125),
+        _workload(PROJECTS[0], "Pending", 0.0, []),
+        _workload(PROJECTS[1], "Running", 1.0, ["default"]),
+        _workload(PROJECTS[2], "Running", 8.0, ["h100"], priority=100),
+        _workload(PROJECTS[3], "Running", 3.0, ["l40s"]),
+    ]
+    for cluster in (CLUSTER_ID, OTHER):
+        mine = [i for i in items if i["clusterId"] == cluster]
+        response = client.post(ingest_path(cluster), json=batch(*mine))
+        assert response.status_code == 200, response.text
+        assert response.json()["accepted"] == len(mine)
+    return items
+
+
+def _all(client, path: str, key: str, headers=None, **params) -> list[dict]:
+    items, offset = [], 0
+    while True:
+        response = client.get(
+            path, params={**params, "offset": offset, "limit": 2}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items += body[key]
+        if "next" not in body:
+            return items
+        offset = body["next"]
+
+
+def _telemetry(client, group_by: str, headers=None) -> dict[str, float]:
+    response = client.get(
+        "/api/v1/workloads/telemetry",
+        params={"telemetryType": "GPU_ALLOCATION", "groupBy": group_by},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    return {v["groups"][0]["value"]: float(v["value"]) for v in response.json()["values"]}
+
+
+def test_allocation_equals_workload_telemetry(client, organisation):
+    projects = {p["id"]: p for p in _all(client, "/api/v1/org-unit/projects", "projects")}
+    assert set(projects) == {p[0] for p in PROJECTS}
+    by_project = _telemetry(client, "ProjectId")
+    for project_id, project in projects.items():
+        quota_status = project["status"]["quotaStatus"]
+        assert quota_status["allocated"]["gpu"] == pytest.approx(by_project.get(project_id, 0.0))
+        pools = project["status"]["nodePoolQuotaStatuses"]
+        assert sum(p["allocated"]["gpu"] for p in pools) == pytest.approx(
+            quota_status["allocated"]["gpu"]
+        )
+    vision = projects["10"]
+    pools = {p["nodePoolName"]: p for p in vision["status"]["nodePoolQuotaStatuses"]}
+    # The two-pool workload's 2 GPUs are shared equally between its pools.
+    assert pools["a100"]["allocated"]["gpu"] == pytest.approx(5.0)
+    assert pools["h100"]["allocated"]["gpu"] == pytest.approx(1.0)
+    assert vision["status"]["quotaStatus"]["allocatedNonPreemptible"]["gpu"] == pytest.approx(2.0)
+    assert vision["status"]["quotaStatus"]["requested"]["gpu"] == pytest.approx(7.0)
+    assert vision["parentId"] == "2" and "parent" not in vision
+    assert projects["12"]["parent"] == {"id": DEPARTMENT_UUID, "name": "platform"}
+
+    departments = {d["id"]: d for d in _all(client, "/api/v1/org-unit/departments", "departments")}
+    by_department = _telemetry(client, "DepartmentId")
+    assert set(departments) == {"2", "3", DEPARTMENT_UUID}
+    for department_id, department in departments.items():
+        allocated = department["status"]["quotaStatus"]["allocated"]["gpu"]
+        assert allocated == pytest.approx(by_department[department_id])
+
+
+def test_filters_sorting_search_and_count(client, organisation):
+    def names(**params) -> list[str]:
+        return [p["name"] for p in _all(client, "/api/v1/org-unit/projects", "projects", **params)]
+
+    assert names() == ["recsys", "serving", "speech", "vision"]
+    assert names(sortBy="gpuAllocated", sortOrder="desc") == [
+        "serving",
+        "vision",
+        "recsys",
+        "speech",
+    ]
+    assert names(filterBy="gpuAllocated>=3") == ["recsys", "serving", "vision"]
+    assert names(filterBy=f"clusterId=={OTHER}") == ["recsys"]
+    assert names(filterBy="parentName==research,phase==Ready") == ["speech", "vision"]
+    assert names(search="SPEE") == ["speech"]
+    count = client.get(
+        "/api/v1/org-unit/projects/count", params={"filterBy": "departmentId==2"}
+    ).json()
+    assert count == {"count": 2}
+    for bad in ("nope==1", "gpuAllocated=@3", "createdAt>=yesterday"):
+        response = client.get("/api/v1/org-unit/projects", params={"filterBy": bad})
+        assert response.status_code == 400, bad
+        assert "filterBy" in response.json()["message"]
+    assert client.get("/api/v1/org-unit/projects", params={"sortBy": "x"}).status_code == 400
+    assert client.get("/api/v1/org-unit/departments/count").json() == {"count": 3}
+
+
+def test_responses_match_the_reference(client, organisation):
+    validators = ReferenceValidators(load_reference("runai-adjacent-openapi.json"))
+    projects = client.get("/api/v1/org-unit/projects").json()
+    validators.response("/api/v1/org-unit/projects").validate(projects)
+    for project in projects["projects"]:
+        one = client.get(f"/api/v1/org-unit/projects/{project['id']}").json()
+        validators.response("/api/v1/org-unit/projects/{projectId}").validate(one)
+        assert one == project
+    departments = client.get("/api/v1/org-unit/departments").json()
+    validators.response("/api/v1/org-unit/departments").validate(departments)
+    for department in departments["departments"]:
+        one = client.get(f"/api/v1/org-unit/departments/{department['id']}").json()
+        validators.response("/api/v1/org-unit/departments/{departmentId}").validate(one)
+    for path in ("/api/v1/org-unit/projects/count", "/api/v1/org-unit/departments/count"):
+        validators.response(path).validate(client.get(path).json())
+
+
+def test_scope(client, organisation):
+    viewer = key_with_role(client, "viewer", "project", "10")
+    listed = _all(client, "/api/v1/org-unit/projects", "projects", headers=viewer)
+    assert [p["id"] for p in listed] == ["10"]
+    assert client.get("/api/v1/org-unit/projects/11", headers=viewer).status_code == 404
+    assert client.get("/api/v1/org-unit/departments/2", headers=viewer).status_code == 404
+    assert _all(client, "/api/v1/org-unit/departments", "departments", headers=viewer) == []
+
+    department_admin = key_with_role(client, "department-administrator", "department", "2")
+    listed = _all(client, "/api/v1/org-unit/projects", "projects", headers=department_admin)
+    assert sorted(p["id"] for p in listed) == ["10", "11"]
+    assert client.get("/api/v1/org-unit/departments/2", headers=department_admin).status_code == 200
+
+    missing = client.get(f"/api/v1/org-unit/projects/{uuid.uuid4()}")
+    assert missing.status_code == 404
+    agent = key_with_role(client, "cluster-agent", "cluster", CLUSTER_ID)
+    assert client.get("/api/v1/org-unit/projects", headers=agent).status_code == 403
