@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from gpufleet.agent.kinds import BY_KEY
-from gpufleet.agent.quantities import format_bytes, parse_quantity
 from gpufleet.agent.resources import images_of, pod_resources, templates_of
+from gpufleet.core.quantities import format_bytes, parse_quantity
 
 
 @pytest.mark.parametrize(

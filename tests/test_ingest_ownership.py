@@ -1,10 +1,11 @@
 """One cluster's agent cannot change anything of another cluster, whatever its batch names.
 
-For random pairs of clusters, cluster B gets workloads, pods, node pools, samples and
-organisation units through the API; then B's agent key is left aside and A's agent sends a
-random batch that mentions B's ids in every field it can. Everything an API caller can observe
-of B (list, get, history, pods, metrics, project and department names and membership) must be
-the same afterwards, and the response must name exactly the refused items.
+For random pairs of clusters, cluster B gets workloads, pods, node pools, samples, nodes,
+scheduler queues with quotas and organisation units through the API; then B's agent key is left
+aside and A's agent sends random batches that mention B's ids in every field they can. Everything
+an API caller can observe of B (list, get, history, pods, metrics, project and department names
+and membership, nodes, node pools, queues and quotas) must be the same afterwards, and each
+response must name exactly the refused items.
 """
 
 from __future__ import annotations
@@ -18,9 +19,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpufleet.store.metric_samples import count_samples, write_samples
-from gpufleet.store.tables import departments, projects
+from gpufleet.store.tables import (
+    departments,
+    nodepools,
+    nodes,
+    projects,
+    queue_quotas,
+    scheduler_queues,
+)
 from tests.support.access import key_with_role
-from tests.support.agent_reports import batch, ingest_path, report
+from tests.support.agent_reports import (
+    batch,
+    ingest_path,
+    node_path,
+    node_report,
+    queue_path,
+    report,
+)
 
 METRIC = "CPU_USAGE_CORES"
 # Fields that grow with the request time while a workload is Pending or Running.
@@ -58,6 +73,12 @@ def _cluster_b(client, tag: str, sizes: list[int]) -> dict[str, Any]:
     assert response.status_code == 200 and response.json()["accepted"] == len(items), response.text
     samples = [_sample(item["id"], 2, 1.5) for item in items]
     assert client.post("/api/v1/ingest/metrics", json={"samples": samples}).status_code == 200
+    node_items = [node_report(observed=1, nodePool=f"{tag}-pool") for _ in range(2)]
+    response = client.post(node_path(cluster), json={"nodes": node_items})
+    assert response.json()["accepted"] == 2, response.text
+    queues = [_queue(f"{tag}-p{p}", f"{tag}-d{p % 2}", f"b-project-{p}") for p in range(len(sizes))]
+    body = {"observedAt": datetime.now(UTC).isoformat(), "queues": queues}
+    assert client.post(queue_path(cluster), json=body).json()["accepted"] == len(queues)
     return {
         "cluster": cluster,
         "items": items,
@@ -65,6 +86,23 @@ def _cluster_b(client, tag: str, sizes: list[int]) -> dict[str, Any]:
         "projects": sorted({item["projectId"] for item in items}),
         "departments": sorted({item["departmentId"] for item in items}),
         "pools": [f"{tag}-pool"],
+        "nodes": [node["id"] for node in node_items],
+    }
+
+
+def _queue(project_id: str, department_id: str, name: str) -> dict[str, Any]:
+    """A queue standing for a project (department names as the workloads give them)."""
+    return {
+        "source": "kai",
+        "name": name,
+        "orgUnit": {
+            "type": "project",
+            "id": project_id,
+            "name": name,
+            "departmentId": department_id,
+            "departmentName": f"b-department-{department_id[-1]}",
+        },
+        "quotas": [{"nodePool": "default", "gpu": {"deserved": 2, "limit": 4}}],
     }
 
 
@@ -95,6 +133,9 @@ def _observe(client, engine, b: dict[str, Any], window: dict[str, str]) -> dict[
                 sa.select(table).where(table.c.id.in_(b["projects"] + b["departments"]))
             ).mappings()
             seen[table.name] = sorted((dict(row) for row in rows), key=lambda row: row["id"])
+        for table in (nodes, nodepools, scheduler_queues, queue_quotas):
+            rows = conn.execute(sa.select(table).where(table.c.cluster_id == b["cluster"]))
+            seen[table.name] = sorted(str(dict(row)) for row in rows.mappings())
     return seen
 
 
@@ -142,9 +183,27 @@ def _attack(draw, b: dict[str, Any], a_cluster: str, tag: str) -> dict[str, Any]
         _sample(draw(st.sampled_from([*b["ids"], *fresh])), 1, draw(st.floats(0, 100)))
         for _ in range(draw(st.integers(0, 3)))
     ]
+    node_ids = draw(st.permutations([str(uuid.uuid4()), *b["nodes"]]))[: draw(st.integers(1, 3))]
+    node_items = [node_report(node_id, observed=5000) for node_id in node_ids]
+    node_deleted = draw(st.lists(st.sampled_from(b["nodes"]), unique=True, max_size=2))
+    queues = [
+        _queue(
+            draw(_mention(f"{tag}-own-p{index}", b["projects"])),
+            draw(_mention(f"{tag}-own-d", b["departments"])),
+            f"a-queue-{index}",
+        )
+        for index in range(draw(st.integers(0, 3)))
+    ]
     return {
         "body": batch(*items, deleted=deleted, full_sync=draw(st.booleans())),
         "samples": samples,
+        "nodes": {
+            "nodes": node_items,
+            "deletedIds": [d for d in node_deleted if d not in node_ids],
+            "fullSync": draw(st.booleans()),
+            "nodePoolLabelKey": draw(st.sampled_from(["run.ai/node-pool", "other/pool"])),
+        },
+        "queues": {"observedAt": datetime.now(UTC).isoformat(), "queues": queues},
     }
 
 
@@ -207,6 +266,20 @@ def test_an_agent_changes_nothing_of_another_cluster(client, engine, data, sizes
         assert f"samples.{foreign[0]}." in metrics.json()["message"]
     else:
         assert metrics.status_code == 200, metrics.text
+
+    response = client.post(node_path(a_cluster), json=attack["nodes"], headers=agent)
+    assert response.status_code == 200, response.text
+    mentioned = {n["id"] for n in attack["nodes"]["nodes"]} | set(attack["nodes"]["deletedIds"])
+    assert set(response.json()["refused"]) == mentioned & set(b["nodes"])
+
+    response = client.post(queue_path(a_cluster), json=attack["queues"], headers=agent)
+    assert response.status_code == 200, response.text
+    foreign_units = set(b["projects"]) | set(b["departments"])
+    assert set(response.json()["refused"]) == {
+        f"kai/{q['name']}"
+        for q in attack["queues"]["queues"]
+        if {q["orgUnit"]["id"], q["orgUnit"]["departmentId"]} & foreign_units
+    }
 
     after = _observe(client, engine, b, window)
     for key, value in before.items():

@@ -77,3 +77,73 @@ def batch(*items: dict[str, Any], deleted: list[str] | None = None, full_sync: b
 
 def ingest_path(cluster_id: str = CLUSTER_ID) -> str:
     return f"/api/v1/ingest/clusters/{cluster_id}/workloads"
+
+
+def node_report(
+    node_id: str | None = None,
+    *,
+    observed: float = 0,
+    name: str | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """One reported node of 8 GPUs observed ``observed`` seconds after T0."""
+    node_id = node_id or str(uuid.uuid4())
+    item: dict[str, Any] = {
+        "id": node_id,
+        "name": name or f"node-{node_id[:8]}",
+        "observedAt": at(observed),
+        "createdAt": at(0),
+        "status": "Ready",
+        "nodePool": "default",
+        "gpuType": "NVIDIA-A100-SXM4-80GB",
+        "gpuCount": 8,
+        "allocatableGpus": 8,
+        "gpuMemoryBytes": 80 * 2**30,
+        "cpuCores": 96,
+        "allocatableCpuCores": 94,
+        "memoryBytes": 1024 * 2**30,
+        "allocatableMemoryBytes": 1000 * 2**30,
+    }
+    item.update(overrides)
+    return item
+
+
+def node_path(cluster_id: str = CLUSTER_ID) -> str:
+    return f"/api/v1/ingest/clusters/{cluster_id}/nodes"
+
+
+def queue_report(
+    name: str, *, department: str | None = None, cluster_id: str = CLUSTER_ID, **overrides: Any
+) -> dict[str, Any]:
+    """A KAI queue: a project queue under ``department``, or a department queue without one,
+    with its org unit ids derived as the agent derives them."""
+    base = uuid.UUID(cluster_id)
+    if department is None:
+        unit = {
+            "type": "department",
+            "id": str(uuid.uuid5(base, f"department/{name}")),
+            "name": name,
+        }
+    else:
+        unit = {
+            "type": "project",
+            "id": str(uuid.uuid5(base, f"project/{name}")),
+            "name": name,
+            "departmentId": str(uuid.uuid5(base, f"department/{department}")),
+            "departmentName": department,
+        }
+    item: dict[str, Any] = {
+        "source": "kai",
+        "name": name,
+        "parentName": department,
+        "orgUnit": unit,
+        "quotas": [
+            {"nodePool": "default", "gpu": {"deserved": 4, "limit": 8, "overQuotaWeight": 1}}
+        ],
+    }
+    item.update(overrides)
+    return item
+
+
+def queue_path(cluster_id: str = CLUSTER_ID) -> str:
+    return f"/api/v1/ingest/clusters/{cluster_id}/queues"

@@ -26,6 +26,7 @@ from gpufleet.api.routes import (
     history,
     ingest,
     ingest_events,
+    ingest_inventory,
     ingest_metrics,
     metrics,
     org_units,
@@ -153,6 +154,7 @@ def create_app(
     app.include_router(org_units.router)
     app.include_router(history.router)
     app.include_router(ingest_events.router)
+    app.include_router(ingest_inventory.router)
     app.include_router(ingest.router)
     app.include_router(api_docs.router)
     mount_dashboard(app)

@@ -216,3 +216,44 @@ def _rename_in_workloads(
             ),
             updates,
         )
+
+
+def _department_of(unit: Mapping[str, Any]) -> _Reported:
+    """The department a unit is or belongs to, as reported."""
+    if unit["type"] == "project":
+        return _Reported(str(unit["departmentId"]), unit["departmentName"], unit["observedAt"], {})
+    return _Reported(str(unit["id"]), unit["name"], unit["observedAt"], {})
+
+
+def record_units(conn: Connection, cluster_id: str, units: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Create or rename the projects and departments scheduler queues stand for.
+
+    Each unit is ``{key, type, id, name, observedAt}`` plus, for a project, ``departmentId``,
+    ``departmentName`` and ``namespace``. Ownership is decided as for workloads (the cluster
+    that reported a unit first owns it); returns the keys of units that name another
+    cluster's project or department, of which nothing is recorded.
+    """
+    units = list(units)
+    owned_departments = _claim(
+        conn, departments, cluster_id, _newest(_department_of(u) for u in units)
+    )
+    refused = {u["key"] for u in units if _department_of(u).id not in owned_departments}
+    reported_projects = _newest(
+        _Reported(
+            str(u["id"]),
+            u["name"],
+            u["observedAt"],
+            {"department_id": str(u["departmentId"]), "namespace": u["namespace"]},
+        )
+        for u in units
+        if u["type"] == "project" and u["key"] not in refused
+    )
+    owned_projects = _claim(conn, projects, cluster_id, reported_projects)
+    refused.update(
+        u["key"] for u in units if u["type"] == "project" and str(u["id"]) not in owned_projects
+    )
+    kept = [u for u in units if u["key"] not in refused]
+    _rename(conn, departments, cluster_id, _newest(_department_of(u) for u in kept), "department")
+    owned = [r for r in reported_projects if r.id in owned_projects]
+    _rename(conn, projects, cluster_id, owned, "project")
+    return refused

@@ -16,6 +16,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gpufleet.core.quantities import parse_quantity
 from gpufleet.core.times import format_rfc3339
 from gpufleet.core.workload_fields import WorkloadField
 from gpufleet.query.pods import PodPage, PodSelection
@@ -43,6 +44,20 @@ def _json_ready(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value))
 
 
+def pod_holdings(
+    node_name: str | None, phase: str, allocated: Mapping[str, Any] | None
+) -> dict[str, float]:
+    """What a pod holds on its node: its allocation while bound and not finished, else 0."""
+    allocated = allocated or {}
+    holds = bool(node_name) and phase not in _FINISHED_PHASES
+    memory = parse_quantity(allocated.get("cpuMemory")) if holds else None
+    return {
+        "allocated_gpu": float(allocated.get("gpu") or 0.0) if holds else 0.0,
+        "allocated_cpu_cores": float(allocated.get("cpu") or 0.0) if holds else 0.0,
+        "allocated_memory_bytes": float(memory or 0),
+    }
+
+
 def _pod_row(
     pod: Mapping[str, Any], workload_id: str, cluster_id: str, observed: datetime
 ) -> dict[str, Any]:
@@ -63,6 +78,7 @@ def _pod_row(
         "deleted_at": None,
         "updated_at": observed,
         "k8s_phase_updated_at": observed,
+        **pod_holdings(pod.get("nodeName"), phase, pod.get("allocatedResources")),
         "document": _json_ready({key: pod[key] for key in _DOCUMENT_KEYS if pod.get(key)}),
     }
 
@@ -83,6 +99,9 @@ def _upsert_statement(dialect: str) -> sa.Insert:
                 "completed_at",
                 "deleted_at",
                 "updated_at",
+                "allocated_gpu",
+                "allocated_cpu_cores",
+                "allocated_memory_bytes",
                 "document",
             )
         }

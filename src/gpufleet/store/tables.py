@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -295,12 +296,136 @@ workload_pods = Table(
     Column("deleted_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("k8s_phase_updated_at", UtcDateTime, nullable=False),
+    # What the pod holds while bound to its node and not finished (0 otherwise): the node
+    # inventory sums these per node.
+    Column("allocated_gpu", Float, nullable=False, default=0.0, server_default="0"),
+    Column("allocated_cpu_cores", Float, nullable=False, default=0.0, server_default="0"),
+    Column("allocated_memory_bytes", Float, nullable=False, default=0.0, server_default="0"),
     Column("document", Json, nullable=False),
 )
 # Every PodsSort field gets (column, id), so a sorted page is an index range scan; the first
 # also serves one workload's pods.
 for _field in POD_FIELDS.values():
     Index(None, workload_pods.c[_field.column], workload_pods.c.id)
+# The pods holding resources on nodes, with what they hold: a node's allocation is a range
+# of this small index, the whole fleet's one scan of it.
+POD_HOLDS = sa.and_(
+    workload_pods.c.deleted_at.is_(None),
+    sa.or_(
+        workload_pods.c.allocated_gpu > 0,
+        workload_pods.c.allocated_cpu_cores > 0,
+        workload_pods.c.allocated_memory_bytes > 0,
+    ),
+)
+Index(
+    "ix_workload_pods_holding",
+    workload_pods.c.cluster_id,
+    workload_pods.c.node_name,
+    workload_pods.c.allocated_gpu,
+    workload_pods.c.allocated_cpu_cores,
+    workload_pods.c.allocated_memory_bytes,
+    sqlite_where=POD_HOLDS,
+    postgresql_where=POD_HOLDS,
+)
+
+# Kubernetes nodes as the cluster agents report them (keyed by the node's uid). A node no
+# longer reported keeps its row with ``deleted_at`` set, so a late, older report cannot bring
+# it back. ``document`` holds conditions, taints and MIG devices: returned, never filtered.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("cluster_id", String(36), nullable=False),
+    Column("name", String(253), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("unschedulable", Boolean, nullable=False),
+    Column("nodepool", String(253), nullable=False),
+    Column("gpu_type", String(253)),
+    Column("gpu_count", Integer, nullable=False),
+    Column("allocatable_gpus", Float, nullable=False),
+    Column("gpu_memory_bytes", BigInteger),
+    Column("cpu_cores", Float, nullable=False),
+    Column("allocatable_cpu_cores", Float, nullable=False),
+    Column("memory_bytes", BigInteger, nullable=False),
+    Column("allocatable_memory_bytes", BigInteger, nullable=False),
+    Column("nvlink_clique_id", String(253)),
+    Column("nvlink_domain_uid", String(253)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("observed_at", UtcDateTime, nullable=False),
+    Column("deleted_at", UtcDateTime),
+    Column("document", Json, nullable=False),
+    # A cluster's node by name (the pods name their node), and the per-pool roll-ups.
+    Index(None, "cluster_id", "name"),
+    Index(None, "cluster_id", "nodepool"),
+)
+for _name in ("name", "status", "nodepool", "gpu_type", "nvlink_domain_uid", "nvlink_clique_id"):
+    Index(None, nodes.c[_name], nodes.c.id)
+
+# Node pools: one per node-pool label value a cluster's nodes carry (and ``default`` for the
+# nodes without one), plus those only the scheduler's quotas name. The id is derived from the
+# cluster and the name, so two clusters' pools of one name are two pools.
+nodepools = Table(
+    "nodepools",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("cluster_id", String(36), nullable=False),
+    Column("name", String(253), nullable=False),
+    Column("label_key", String(253), nullable=False),
+    Column("is_default", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "cluster_id", "name", unique=True),
+    Index(None, "name", "id"),
+)
+
+# The scheduler's queues (KAI ``Queue``, Kueue ``ClusterQueue``/``LocalQueue``, or the
+# agent's quota file). The id is derived from the cluster, source and name. A queue stands
+# for the organisation unit in ``org_unit_type``/``org_unit_id`` when the agent could tell.
+scheduler_queues = Table(
+    "scheduler_queues",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("cluster_id", String(36), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("name", String(253), nullable=False),
+    Column("parent_name", String(253)),
+    Column("org_unit_type", String(16)),
+    Column("org_unit_id", String(64)),
+    Column("priority", Integer),
+    Column("observed_at", UtcDateTime, nullable=False),
+    Column("document", Json, nullable=False),
+    Index(None, "cluster_id", "source", "name", unique=True),
+    Index(None, "org_unit_id"),
+)
+
+# A queue's quota in one node pool: GPUs (devices), CPU (millicores), memory (MB, 10^6
+# bytes), each deserved / limit / over-quota weight, and what the scheduler reports in use.
+queue_quotas = Table(
+    "queue_quotas",
+    metadata,
+    Column(
+        "queue_id",
+        String(36),
+        ForeignKey("scheduler_queues.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("nodepool", String(253), primary_key=True),
+    Column("cluster_id", String(36), nullable=False),
+    Column("gpu_deserved", Float, nullable=False),
+    Column("gpu_limit", Float),
+    Column("gpu_over_quota_weight", Float),
+    Column("cpu_deserved", Float),
+    Column("cpu_limit", Float),
+    Column("cpu_over_quota_weight", Float),
+    Column("memory_deserved", Float),
+    Column("memory_limit", Float),
+    Column("memory_over_quota_weight", Float),
+    Column("gpu_used", Float),
+    Column("cpu_used", Float),
+    Column("memory_used", Float),
+    Index(None, "cluster_id", "nodepool"),
+)
 
 # Access rules bind a subject (an access key, an external user or group) to a role in a scope.
 access_rules = Table(
