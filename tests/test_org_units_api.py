@@ -171,3 +171,72 @@ def test_scope(client, organisation):
     assert missing.status_code == 404
     agent = key_with_role(client, "cluster-agent", "cluster", CLUSTER_ID)
     assert client.get("/api/v1/org-unit/projects", headers=agent).status_code == 403
+
+
+def _org_telemetry(client, units: str, headers=None, **params) -> dict:
+    response = client.get(f"/api/v1/org-unit/{units}/telemetry", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_telemetry_adds_up_the_units(client, organisation):
+    validators = ReferenceValidators(load_reference("runai-adjacent-openapi.json"))
+    projects = {p["id"]: p for p in _all(client, "/api/v1/org-unit/projects", "projects")}
+    total = _org_telemetry(client, "projects", telemetryType="GPU_ALLOCATION")
+    validators.response("/api/v1/org-unit/projects/telemetry").validate(total)
+    assert [float(v["value"]) for v in total["values"]] == [pytest.approx(18.0)]
+
+    by_parent = _org_telemetry(
+        client, "projects", telemetryType="GPU_ALLOCATION", groupBy="ClusterId,ParentId"
+    )
+    validators.response("/api/v1/org-unit/projects/telemetry").validate(by_parent)
+    got = {tuple(g["value"] for g in v["groups"]): float(v["value"]) for v in by_parent["values"]}
+    expected: dict[tuple[str, str], float] = {}
+    for project in projects.values():
+        key = (project["clusterId"], project["parentId"])
+        expected[key] = (
+            expected.get(key, 0.0) + project["status"]["quotaStatus"]["allocated"]["gpu"]
+        )
+    assert got == pytest.approx(expected)
+    names = {v["groups"][1]["name"] for v in by_parent["values"]}
+    assert names == {"research", "platform", "applied"}
+
+    by_pool = _org_telemetry(
+        client, "projects", telemetryType="GPU_ALLOCATION_NON_PREEMPTIBLE", groupBy="NodepoolId"
+    )
+    pools = {v["groups"][0]["name"]: float(v["value"]) for v in by_pool["values"]}
+    assert pools == pytest.approx({"a100": 1.0, "h100": 9.0, "default": 0.0, "l40s": 0.0})
+    h100 = next(
+        v["groups"][0]["value"] for v in by_pool["values"] if v["groups"][0]["name"] == "h100"
+    )
+    one_pool = _org_telemetry(client, "projects", telemetryType="GPU_ALLOCATION", nodepoolId=h100)
+    assert float(one_pool["values"][0]["value"]) == pytest.approx(9.0)
+
+    departments = _org_telemetry(
+        client, "departments", telemetryType="GPU_ALLOCATION", groupBy="CLUSTER_ID"
+    )
+    validators.response("/api/v1/org-unit/departments/telemetry").validate(departments)
+    by_cluster = {v["groups"][0]["value"]: float(v["value"]) for v in departments["values"]}
+    assert by_cluster == pytest.approx({CLUSTER_ID: 15.0, OTHER: 3.0})
+    only_research = _org_telemetry(
+        client, "departments", telemetryType="GPU_ALLOCATION", departmentId="2"
+    )
+    assert float(only_research["values"][0]["value"]) == pytest.approx(7.0)
+
+
+def test_telemetry_keeps_to_the_scope_and_refuses_what_it_cannot_answer(client, organisation):
+    viewer = key_with_role(client, "viewer", "project", "11")
+    mine = _org_telemetry(client, "projects", headers=viewer, telemetryType="GPU_ALLOCATION")
+    assert float(mine["values"][0]["value"]) == pytest.approx(1.0)
+    theirs = _org_telemetry(client, "departments", headers=viewer, telemetryType="GPU_ALLOCATION")
+    assert float(theirs["values"][0]["value"]) == 0.0
+    for params in (
+        {"telemetryType": "CPU_ALLOCATION"},
+        {"telemetryType": "GPU_ALLOCATION", "groupBy": "Phase"},
+        {"telemetryType": "GPU_ALLOCATION", "clusterId": "east"},
+        {"telemetryType": "GPU_ALLOCATION", "groupBy": "ClusterId,ParentId,NodepoolId"},
+        {},
+    ):
+        response = client.get("/api/v1/org-unit/projects/telemetry", params=params)
+        assert response.status_code == 400, params
+        assert response.json()["code"] == 400

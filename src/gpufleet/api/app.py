@@ -29,6 +29,7 @@ from gpufleet.api.routes import (
     ingest_inventory,
     ingest_metrics,
     metrics,
+    org_unit_telemetry,
     org_units,
     pods,
     telemetry,
@@ -151,6 +152,8 @@ def create_app(
     app.include_router(ingest_metrics.router)
     app.include_router(access.router)
     app.include_router(clusters.router)
+    # Before the org-unit router, so /projects/telemetry is not read as a project id.
+    app.include_router(org_unit_telemetry.router)
     app.include_router(org_units.router)
     app.include_router(history.router)
     app.include_router(ingest_events.router)

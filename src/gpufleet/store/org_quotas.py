@@ -31,6 +31,17 @@ def gpu_quota(kind: UnitKind, unit_id: sa.ColumnElement[str]) -> sa.ColumnElemen
     return sa.null()
 
 
+def quota_statement(kind: UnitKind, unit_ids: Collection[str] | None) -> sa.Select:
+    """Quota per (unit, node pool): ``unit``, ``nodepool`` and the ``*_deserved`` columns."""
+    return sa.select(
+        sa.literal("").label("unit"),
+        sa.literal("").label("nodepool"),
+        sa.literal(0.0).label("gpu_deserved"),
+        sa.literal(0.0).label("cpu_deserved"),
+        sa.literal(0.0).label("memory_deserved"),
+    ).where(sa.false())
+
+
 def unit_quotas(
     conn: Connection, kind: UnitKind, unit_ids: Collection[str]
 ) -> dict[str, dict[str, PoolQuota]]:
