@@ -25,7 +25,7 @@ from gpufleet.metrics.embedded import EmbeddedMetricsBackend
 from gpufleet.metrics.prometheus import PrometheusBackend
 from gpufleet.metrics.promql import QUERIES
 from gpufleet.metrics.tasks import refresh_idle_gpus
-from gpufleet.metrics.types import METRIC_TYPES, MetricKind, WorkloadMetricType
+from gpufleet.metrics.types import METRIC_TYPES, WorkloadMetricType
 from gpufleet.settings import Settings
 from gpufleet.settings_flags import settings_from_flags
 from gpufleet.store.engine import create_store_engine
@@ -36,6 +36,7 @@ from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.factories import insert, workload
 from tests.support.ports import free_port
 from tests.support.prometheus_app import (
+    assert_same_as_prometheus,
     client_for,
     copy_tsdb,
     epoch,
@@ -155,62 +156,6 @@ def test_the_tables_cover_every_type():
     assert set(TRAIN_EXPRESSIONS) | set(NIM_EXPRESSIONS) == set(M)
 
 
-def _direct(prom, expression, first, last, step, scrape=data.SCRAPE_SECONDS):
-    window = f"{round(max(step, 4 * scrape) * 1000)}ms"
-    step_text = str(int(step)) if float(step).is_integer() else f"{step:.3f}"
-    query = expression.replace("{w}", window).replace("{step}", step_text)
-    return prom.query_range(query, first, last, step)
-
-
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
-
-
-def _assert_same_as_prometheus(prom, body, metric_type, expression, first, last, step):
-    kind = METRIC_TYPES[metric_type].kind
-    if kind is MetricKind.PERCENTILES:
-        api = {epoch(v["timestamp"]): v["data"] for v in body["histogram"][0]["values"]}
-        expected: dict[float, dict[str, float]] = {}
-        for name, quantile_expr in expression.items():
-            for series in _direct(prom, quantile_expr, first, last, step):
-                for ts, value in series["values"]:
-                    expected.setdefault(ts, {})[name] = float(value)
-        expected = {ts: d for ts, d in expected.items() if not any(map(math.isnan, d.values()))}
-        assert expected, "the comparison needs data"
-        assert set(api) == set(expected)
-        for ts, quantiles in expected.items():
-            assert set(api[ts]) == set(quantiles)
-            assert all(_close(float(api[ts][k]), v) for k, v in quantiles.items()), ts
-        return
-    result = _direct(prom, expression, first, last, step)
-    assert result, "the comparison needs data"
-    if kind is MetricKind.HISTOGRAM:
-        api = {epoch(v["timestamp"]): v["data"] for v in body["histogram"][0]["values"]}
-        expected = {}
-        for series in result:
-            bound = float(series["metric"]["le"])
-            for ts, value in series["values"]:
-                expected.setdefault(ts, {})[bound] = float(value)
-        assert set(api) == set(expected)
-        for ts, buckets in expected.items():
-            got = {float(k): float(v) for k, v in api[ts].items()}
-            assert set(got) == set(buckets)
-            assert all(_close(got[b], v) for b, v in buckets.items()), ts
-            assert list(got) == sorted(got), "buckets are listed by increasing bound"
-        return
-    measurements = [m for m in body["measurements"] if m["type"] == metric_type.value]
-    assert len(measurements) == len(result)
-    by_labels = {tuple(sorted((m["labels"] or {}).items())): m["values"] for m in measurements}
-    for series in result:
-        labels = tuple(sorted(series["metric"].items()))
-        values = by_labels[labels]
-        assert [epoch(v["timestamp"]) for v in values] == [ts for ts, _ in series["values"]]
-        assert all(
-            _close(float(v["value"]), float(p))
-            for v, (_, p) in zip(values, series["values"], strict=True)
-        )
-
-
 WINDOW = (1800, 9000, 20)  # 30 min to 2.5 h after the data starts, 20 samples: a 6-minute step
 
 
@@ -225,7 +170,7 @@ def test_every_type_equals_prometheus(shared, prom, t0, metric_type):
     start, end, samples = t0 + WINDOW[0], t0 + WINDOW[1], WINDOW[2]
     body = fetch_metrics(client, ids[name], [metric_type], start, end, samples)
     first, last, step = grid(start, end, samples)
-    _assert_same_as_prometheus(prom, body, metric_type, expression, first, last, step)
+    assert_same_as_prometheus(prom, body, metric_type, expression, first, last, step)
 
 
 @pytest.mark.parametrize("metric_type", list(VLLM_EXPRESSIONS), ids=lambda t: t.value)
@@ -236,7 +181,7 @@ def test_vllm_names_equal_prometheus(shared, prom, t0, metric_type):
     body = fetch_metrics(client, ids["chat"], [metric_type], start, end, samples)
     first, last, step = grid(start, end, samples)
     assert step == math.ceil(2833.5 * 1000 / 7) / 1000
-    _assert_same_as_prometheus(
+    assert_same_as_prometheus(
         prom, body, metric_type, VLLM_EXPRESSIONS[metric_type], first, last, step
     )
 

@@ -1,4 +1,5 @@
-"""The official SDK reads a workload's history, events and pods from a real ``gpufleet serve``.
+"""The official SDK reads a workload's history, events, pods and pod metrics from a real
+``gpufleet serve``.
 
 The data goes in through the ingest API of the same process, as a cluster agent sends it, so
 every answer is checked against what was sent.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -92,4 +94,45 @@ def test_pods_through_the_sdk(sdk, sent):
     assert pods_api.count_pods(filter_by=["nodeName==node-a"]).data == {"count": 1}
     with pytest.raises(ApiException) as refused:
         pods_api.list_pods(sort_by="name")
+    assert refused.value.status == 400
+
+
+def test_pod_metrics_through_the_sdk(server, sdk, sent):
+    pod = sent["pods"][0]["uid"]
+    end = datetime.now(UTC).replace(microsecond=0)
+    samples = [
+        {
+            "workloadId": sent["id"],
+            "podId": pod,
+            "type": metric_type,
+            "timestamp": (end - timedelta(minutes=minutes)).isoformat(),
+            "value": value,
+            **({"labels": {"gpu": "1"}} if metric_type.endswith("_PER_GPU") else {}),
+        }
+        for metric_type, minutes, value in (
+            ("GPU_SM_ACTIVITY_PER_GPU", 5, 40),
+            ("GPU_SM_ACTIVITY_PER_GPU", 2, 60),
+            ("GPU_MEMORY_USAGE_BYTES", 3, 2**30),
+        )
+    ]
+    with httpx.Client(base_url=server.base_url, headers=server.auth_headers()) as http:
+        response = http.post("/api/v1/ingest/metrics", json={"samples": samples})
+        assert response.status_code == 200, response.text
+    body = sdk.workloads.pods.get_workload_pod_metrics(
+        sent["id"],
+        pod,
+        ["GPU_SM_ACTIVITY_PER_GPU", "GPU_MEMORY_USAGE_BYTES", "CPU_USAGE_CORES"],
+        end - timedelta(minutes=6),
+        end,
+        number_of_samples=2,
+    ).data
+    by_type = {m["type"]: m for m in body["measurements"]}
+    assert by_type["GPU_SM_ACTIVITY_PER_GPU"]["labels"] == {"gpu": "1"}
+    assert [v["value"] for v in by_type["GPU_SM_ACTIVITY_PER_GPU"]["values"]] == ["40", "60"]
+    assert [v["value"] for v in by_type["GPU_MEMORY_USAGE_BYTES"]["values"]] == [str(2**30)]
+    assert by_type["CPU_USAGE_CORES"]["values"] == []
+    with pytest.raises(ApiException) as refused:
+        sdk.workloads.pods.get_workload_pod_metrics(
+            sent["id"], pod, ["GPU_SWAP_MEMORY_BYTES_PER_GPU"], end - timedelta(minutes=6), end
+        )
     assert refused.value.status == 400

@@ -428,6 +428,7 @@ DETAIL_OPERATIONS = [
     "/api/v1/workloads/{workloadId}/pods",
     "/api/v1/workloads/pods",
     "/api/v1/workloads/pods/count",
+    "/api/v1/workloads/{workloadId}/pods/{podId}/metrics",
 ]
 
 

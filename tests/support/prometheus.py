@@ -88,6 +88,25 @@ GPUS = (
 )
 NVLINK_TX_BYTES = 1e9
 NVLINK_RX_BYTES = 5e8
+PCIE_TX_BYTES = 3e8
+PCIE_RX_BYTES = 2e8
+
+
+def profiling_ratio(field_index: int, gpu_index: int, k: int) -> float:
+    """DCGM profiling fields (ratios 0-1): distinct per field and GPU, changing every scrape."""
+    return round(((field_index + 1) * 0.07 + gpu_index * 0.05 + (k % 8) * 0.01) % 1, 4)
+
+
+PROFILING_FIELDS = (
+    "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
+    "DCGM_FI_PROF_SM_ACTIVE",
+    "DCGM_FI_PROF_SM_OCCUPANCY",
+    "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
+    "DCGM_FI_PROF_PIPE_FP64_ACTIVE",
+    "DCGM_FI_PROF_PIPE_FP32_ACTIVE",
+    "DCGM_FI_PROF_PIPE_FP16_ACTIVE",
+    "DCGM_FI_PROF_DRAM_ACTIVE",
+)
 
 
 @dataclass(frozen=True)
@@ -199,8 +218,18 @@ def _dcgm(writer: _Writer) -> None:
             ("DCGM_FI_DEV_FB_FREE", lambda k, used=used: FB_TOTAL_MIB - used),
             ("DCGM_FI_PROF_NVLINK_TX_BYTES", lambda k: NVLINK_TX_BYTES),
             ("DCGM_FI_PROF_NVLINK_RX_BYTES", lambda k: NVLINK_RX_BYTES),
+            ("DCGM_FI_PROF_PCIE_TX_BYTES", lambda k: PCIE_TX_BYTES),
+            ("DCGM_FI_PROF_PCIE_RX_BYTES", lambda k: PCIE_RX_BYTES),
         ):
             writer.series(family, "gauge", family, labels, value)
+        for field_index, family in enumerate(PROFILING_FIELDS):
+            writer.series(
+                family,
+                "gauge",
+                family,
+                labels,
+                lambda k, f=field_index, g=gpu.index: profiling_ratio(f, g, k),
+            )
 
 
 def _kube_state_metrics(writer: _Writer) -> None:

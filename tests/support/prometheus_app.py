@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import math
 import shutil
+import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
+from gpufleet.metrics.types import MetricKind, metric_info
 from gpufleet.settings import Settings
 from gpufleet.store.pods import record_pods
 from tests.support import prometheus as data
@@ -39,6 +41,11 @@ def prometheus_settings(database_url: str, url: str, **overrides) -> Settings:
     return Settings(**(options | overrides))
 
 
+def pod_uid(name: str) -> str:
+    """The uid the store holds for the generator's pod ``name``."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"pod/{name}"))
+
+
 def seed_workloads(engine) -> dict[str, str]:
     """The generator's workloads, with their pods, in the workload store; name -> id."""
     documents = {
@@ -48,7 +55,7 @@ def seed_workloads(engine) -> dict[str, str]:
     insert(engine, documents.values())
     pods = {
         documents[w.name]["id"]: [
-            {"uid": f"uid-{p}", "name": p, "phase": "Running", "nodeName": "node-a"} for p in w.pods
+            {"uid": pod_uid(p), "name": p, "phase": "Running", "nodeName": "node-a"} for p in w.pods
         ]
         for w in data.WORKLOADS
     }
@@ -103,3 +110,60 @@ def client_for(app):
         client.headers["Authorization"] = f"Bearer {token}"
         yield client
     app.state.gpufleet.engine.dispose()
+
+
+def direct(prom, expression, first, last, step, scrape=data.SCRAPE_SECONDS):
+    window = f"{round(max(step, 4 * scrape) * 1000)}ms"
+    step_text = str(int(step)) if float(step).is_integer() else f"{step:.3f}"
+    query = expression.replace("{w}", window).replace("{step}", step_text)
+    return prom.query_range(query, first, last, step)
+
+
+def close_to(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
+
+
+def assert_same_as_prometheus(prom, body, metric_type, expression, first, last, step):
+    """The API's answer for one type equals what Prometheus gives for ``expression``."""
+    kind = metric_info(metric_type).kind
+    if kind is MetricKind.PERCENTILES:
+        api = {epoch(v["timestamp"]): v["data"] for v in body["histogram"][0]["values"]}
+        expected: dict[float, dict[str, float]] = {}
+        for name, quantile_expr in expression.items():
+            for series in direct(prom, quantile_expr, first, last, step):
+                for ts, value in series["values"]:
+                    expected.setdefault(ts, {})[name] = float(value)
+        expected = {ts: d for ts, d in expected.items() if not any(map(math.isnan, d.values()))}
+        assert expected, "the comparison needs data"
+        assert set(api) == set(expected)
+        for ts, quantiles in expected.items():
+            assert set(api[ts]) == set(quantiles)
+            assert all(close_to(float(api[ts][k]), v) for k, v in quantiles.items()), ts
+        return
+    result = direct(prom, expression, first, last, step)
+    assert result, "the comparison needs data"
+    if kind is MetricKind.HISTOGRAM:
+        api = {epoch(v["timestamp"]): v["data"] for v in body["histogram"][0]["values"]}
+        expected = {}
+        for series in result:
+            bound = float(series["metric"]["le"])
+            for ts, value in series["values"]:
+                expected.setdefault(ts, {})[bound] = float(value)
+        assert set(api) == set(expected)
+        for ts, buckets in expected.items():
+            got = {float(k): float(v) for k, v in api[ts].items()}
+            assert set(got) == set(buckets)
+            assert all(close_to(got[b], v) for b, v in buckets.items()), ts
+            assert list(got) == sorted(got), "buckets are listed by increasing bound"
+        return
+    measurements = [m for m in body["measurements"] if m["type"] == metric_type.value]
+    assert len(measurements) == len(result)
+    by_labels = {tuple(sorted((m["labels"] or {}).items())): m["values"] for m in measurements}
+    for series in result:
+        labels = tuple(sorted(series["metric"].items()))
+        values = by_labels[labels]
+        assert [epoch(v["timestamp"]) for v in values] == [ts for ts, _ in series["values"]]
+        assert all(
+            close_to(float(v["value"]), float(p))
+            for v, (_, p) in zip(values, series["values"], strict=True)
+        )

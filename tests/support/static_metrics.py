@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from gpufleet.core.metric_values import IdleGpus
 from gpufleet.metrics.backend import MetricResult
-from gpufleet.metrics.types import WorkloadMetricType
+from gpufleet.metrics.types import POD_METRIC_TYPES, AnyMetricType
 
 
 @dataclass(slots=True)
@@ -16,11 +16,15 @@ class StaticMetricsBackend:
     ``results`` maps a type to the result returned for it; unknown types are empty successes.
     """
 
-    results: dict[WorkloadMetricType, MetricResult] = field(default_factory=dict)
+    results: dict[AnyMetricType, MetricResult] = field(default_factory=dict)
     idle: dict[str, IdleGpus] = field(default_factory=dict)
     name: str = "static"
+    pod_metric_types: frozenset = frozenset(POD_METRIC_TYPES)
 
     def workload_metrics(self, target, types, window):
+        return [self.results.get(t, MetricResult(type=t)) for t in types]
+
+    def pod_metrics(self, target, types, window):
         return [self.results.get(t, MetricResult(type=t)) for t in types]
 
     def idle_gpus(self, targets, now, rule):

@@ -31,6 +31,7 @@ from gpufleet.api.routes import (
     metrics,
     org_unit_telemetry,
     org_units,
+    pod_metrics,
     pods,
     telemetry,
     tokens,
@@ -149,6 +150,7 @@ def create_app(
     app.include_router(workload_fields.router)
     app.include_router(metrics.router)
     app.include_router(usage.router)
+    app.include_router(pod_metrics.router)
     app.include_router(ingest_metrics.router)
     app.include_router(access.router)
     app.include_router(clusters.router)

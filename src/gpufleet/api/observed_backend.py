@@ -12,6 +12,8 @@ from gpufleet.metrics.backend import (
     IdleRule,
     MetricResult,
     MetricsBackend,
+    PodMetricType,
+    PodTarget,
     SampleWindow,
     WorkloadMetricType,
     WorkloadTarget,
@@ -24,6 +26,7 @@ class ObservedBackend:
     def __init__(self, inner: MetricsBackend, metrics: ServerMetrics) -> None:
         self.inner = inner
         self.name = inner.name
+        self.pod_metric_types = inner.pod_metric_types
         self._seconds = metrics.backend_seconds
         self._errors = metrics.backend_errors
 
@@ -37,11 +40,22 @@ class ObservedBackend:
         results = self._timed(
             "workload_metrics", self.inner.workload_metrics, target, types, window
         )
+        self._count_failures("workload_metrics", results)
+        return results
+
+    def pod_metrics(
+        self, target: PodTarget, types: Sequence[PodMetricType], window: SampleWindow
+    ) -> list[MetricResult]:
+        """The inner answer; each failed type counts as one error."""
+        results = self._timed("pod_metrics", self.inner.pod_metrics, target, types, window)
+        self._count_failures("pod_metrics", results)
+        return results
+
+    def _count_failures(self, operation: str, results: Sequence[MetricResult]) -> None:
         for result in results:
             if result.failure is not None:
                 cause = "unreachable" if result.failure.unreachable else "query"
-                self._errors.labels(self.name, "workload_metrics", cause).inc()
-        return results
+                self._errors.labels(self.name, operation, cause).inc()
 
     def idle_gpus(
         self, targets: Sequence[WorkloadTarget], now: datetime, rule: IdleRule

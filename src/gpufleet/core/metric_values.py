@@ -1,7 +1,7 @@
 """Values that cross between the metrics backends and the store, defined by neither.
 
-The store aggregates samples into a ``SampleWindow`` and reads ``WorkloadTarget`` rows for the
-backends; the backends answer ``IdleGpus`` that the store writes back.
+The store aggregates samples into a ``SampleWindow`` and reads ``WorkloadTarget`` and
+``PodTarget`` rows for the backends; the backends answer ``IdleGpus`` that the store writes back.
 """
 
 from __future__ import annotations
@@ -65,6 +65,17 @@ class WorkloadTarget:
     pod_names: tuple[str, ...] = ()
     allocated_gpus: float = 0.0
     phase: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PodTarget:
+    """What a backend needs to find one pod's series."""
+
+    id: str
+    workload_id: str
+    cluster_id: str
+    namespace: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True)

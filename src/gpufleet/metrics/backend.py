@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from gpufleet.core.metric_values import IdleGpus, SampleWindow, WorkloadTarget
-from gpufleet.metrics.types import WorkloadMetricType
+from gpufleet.core.metric_values import IdleGpus, PodTarget, SampleWindow, WorkloadTarget
+from gpufleet.metrics.types import AnyMetricType, PodMetricType, WorkloadMetricType
 
 
 class Point(NamedTuple):
@@ -57,7 +57,7 @@ class MetricResult:
     data is returned and the response is a partial success.
     """
 
-    type: WorkloadMetricType
+    type: AnyMetricType
     measurements: tuple[Measurement, ...] = ()
     histogram: tuple[HistogramPoint, ...] = ()
     failure: MetricFailure | None = None
@@ -79,6 +79,8 @@ class MetricsBackend(Protocol):
     """Where workload metrics come from. Implementations are thread-safe and synchronous."""
 
     name: str
+    # The pod metric types it can answer; asking for another is a 400 naming this backend.
+    pod_metric_types: frozenset[PodMetricType]
 
     def workload_metrics(
         self,
@@ -91,6 +93,15 @@ class MetricsBackend(Protocol):
         A failure of one type is reported in its result, never raised, so the others still
         return (the route answers 207).
         """
+        ...
+
+    def pod_metrics(
+        self,
+        target: PodTarget,
+        types: Sequence[PodMetricType],
+        window: SampleWindow,
+    ) -> list[MetricResult]:
+        """As ``workload_metrics``, for one pod and types among ``pod_metric_types``."""
         ...
 
     def idle_gpus(

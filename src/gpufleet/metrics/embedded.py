@@ -11,7 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from gpufleet.core.metric_values import IdleGpus, SampleWindow, WorkloadTarget
+from gpufleet.core.metric_values import IdleGpus, PodTarget, SampleWindow, WorkloadTarget
 from gpufleet.core.times import to_ms
 from gpufleet.metrics.backend import (
     HistogramPoint,
@@ -22,8 +22,20 @@ from gpufleet.metrics.backend import (
     Point,
 )
 from gpufleet.metrics.histograms import HistogramError, percentiles
-from gpufleet.metrics.types import METRIC_TYPES, MetricKind, WorkloadMetricType, format_le, parse_le
+from gpufleet.metrics.types import (
+    POD_METRIC_TYPES,
+    UNANSWERABLE_POD_TYPES,
+    AnyMetricType,
+    MetricKind,
+    MetricTypeInfo,
+    PodMetricType,
+    WorkloadMetricType,
+    format_le,
+    metric_info,
+    parse_le,
+)
 from gpufleet.store import metric_samples as samples
+from gpufleet.store.metric_samples import POD_SAMPLES, WORKLOAD_SAMPLES, SampleSource
 
 log = logging.getLogger("gpufleet.metrics")
 
@@ -32,6 +44,8 @@ class EmbeddedMetricsBackend:
     """Answers from the ``metric_samples`` table; every window is aggregated in SQL."""
 
     name = "embedded"
+    # Every type a producer can push (see docs/metrics.md, ingest).
+    pod_metric_types = frozenset(POD_METRIC_TYPES) - UNANSWERABLE_POD_TYPES
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -42,11 +56,26 @@ class EmbeddedMetricsBackend:
         types: Sequence[WorkloadMetricType],
         window: SampleWindow,
     ) -> list[MetricResult]:
+        return self._answer(WORKLOAD_SAMPLES, target.id, types, window)
+
+    def pod_metrics(
+        self, target: PodTarget, types: Sequence[PodMetricType], window: SampleWindow
+    ) -> list[MetricResult]:
+        return self._answer(POD_SAMPLES, target.id, types, window)
+
+    def _answer(
+        self,
+        source: SampleSource,
+        owner_id: str,
+        types: Sequence[AnyMetricType],
+        window: SampleWindow,
+    ) -> list[MetricResult]:
         results: list[MetricResult] = []
         try:
             with self._engine.connect() as conn:
                 for metric_type in types:
-                    results.append(self._one_type(conn, target.id, metric_type, window))
+                    info = metric_info(metric_type)
+                    results.append(self._one_type(conn, source, owner_id, info, window))
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             log.warning("metrics store unavailable: %s", type(exc).__name__)
             failure = MetricFailure("the metrics store is unavailable", unreachable=True)
@@ -55,34 +84,45 @@ class EmbeddedMetricsBackend:
         return results
 
     def _one_type(
-        self, conn: Connection, workload_id: str, metric_type: WorkloadMetricType, window
+        self,
+        conn: Connection,
+        source: SampleSource,
+        owner_id: str,
+        info: MetricTypeInfo,
+        window: SampleWindow,
     ) -> MetricResult:
-        info = METRIC_TYPES[metric_type]
         try:
             with conn.begin_nested() if conn.in_transaction() else conn.begin():
-                return self._read(conn, workload_id, info, window)
+                return self._read(conn, source, owner_id, info, window)
         except HistogramError as exc:
-            return MetricResult(metric_type, failure=MetricFailure(str(exc)))
+            return MetricResult(info.type, failure=MetricFailure(str(exc)))
         except sa.exc.DBAPIError as exc:
             if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
                 raise
-            log.warning("metric %s failed: %s", metric_type, type(exc).__name__)
-            return MetricResult(metric_type, failure=MetricFailure("the query failed"))
+            log.warning("metric %s failed: %s", info.type, type(exc).__name__)
+            return MetricResult(info.type, failure=MetricFailure("the query failed"))
 
-    def _read(self, conn: Connection, workload_id: str, info, window: SampleWindow):
+    def _read(
+        self,
+        conn: Connection,
+        source: SampleSource,
+        owner_id: str,
+        info: MetricTypeInfo,
+        window: SampleWindow,
+    ) -> MetricResult:
         stored = info.stored_type.value
         match info.kind:
             case MetricKind.GAUGE | MetricKind.PER_GPU:
-                rows = samples.mean_per_interval(conn, workload_id, stored, window)
+                rows = samples.mean_per_interval(conn, owner_id, stored, window, source)
                 return MetricResult(info.type, measurements=_measurements(rows, window))
             case MetricKind.COUNTER:
-                rows = samples.increase_per_interval(conn, workload_id, stored, window)
+                rows = samples.increase_per_interval(conn, owner_id, stored, window, source)
                 return MetricResult(info.type, measurements=_measurements(rows, window))
             case MetricKind.HISTOGRAM:
-                rows = samples.increase_per_interval(conn, workload_id, stored, window)
+                rows = samples.increase_per_interval(conn, owner_id, stored, window, source)
                 return MetricResult(info.type, histogram=_histogram(rows, window))
             case MetricKind.PERCENTILES:
-                rows = samples.increase_per_interval(conn, workload_id, stored, window)
+                rows = samples.increase_per_interval(conn, owner_id, stored, window, source)
                 points = []
                 for point in _histogram(rows, window):
                     values = percentiles(point.data)

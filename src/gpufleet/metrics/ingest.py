@@ -13,7 +13,16 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from gpufleet.core.times import to_ms
-from gpufleet.metrics.types import METRIC_TYPES, MetricKind, WorkloadMetricType, format_le, parse_le
+from gpufleet.metrics.types import (
+    METRIC_TYPES,
+    POD_METRIC_TYPES,
+    MetricKind,
+    MetricTypeInfo,
+    PodMetricType,
+    WorkloadMetricType,
+    format_le,
+    parse_le,
+)
 from gpufleet.query.errors import QueryError
 from gpufleet.query.filters import parse_timestamp
 from gpufleet.schemas.metrics import IngestSample
@@ -43,15 +52,20 @@ class SampleRow:
     series: str
     ts_ms: int
     value: float
+    # Set for a sample of one pod of the workload.
+    pod_id: str | None = None
 
     def as_row(self) -> dict[str, object]:
-        return {
+        row: dict[str, object] = {
             "workload_id": self.workload_id,
             "metric_type": self.metric_type,
             "series": self.series,
             "ts_ms": self.ts_ms,
             "value": self.value,
         }
+        if self.pod_id is not None:
+            row["pod_id"] = self.pod_id
+        return row
 
 
 def _series(index: int, kind: MetricKind, labels: dict[str, str] | None) -> str:
@@ -75,18 +89,28 @@ def _series(index: int, kind: MetricKind, labels: dict[str, str] | None) -> str:
     raise SampleError(index, "labels", f"labels {sorted(labels)} not allowed; use {allowed}")
 
 
+def _uuid(index: int, field: str, value: str) -> str:
+    try:
+        return str(UUID(value))
+    except ValueError:
+        raise SampleError(index, field, f"{value[:64]!r} is not a UUID") from None
+
+
+def _type_info(index: int, sample: IngestSample) -> MetricTypeInfo:
+    """A pod sample's type is a pod metric type, any other a workload metric type."""
+    try:
+        if sample.podId is not None:
+            return POD_METRIC_TYPES[PodMetricType(sample.type)]
+        return METRIC_TYPES[WorkloadMetricType(sample.type)]
+    except ValueError:
+        what = "pod metric type" if sample.podId is not None else "metric type"
+        raise SampleError(index, "type", f"{sample.type[:64]!r} is not a {what}") from None
+
+
 def validate_sample(index: int, sample: IngestSample, now: datetime, oldest: datetime) -> SampleRow:
-    try:
-        workload_id = str(UUID(sample.workloadId))
-    except ValueError:
-        raise SampleError(
-            index, "workloadId", f"{sample.workloadId[:64]!r} is not a UUID"
-        ) from None
-    try:
-        metric_type = WorkloadMetricType(sample.type)
-    except ValueError:
-        raise SampleError(index, "type", f"{sample.type[:64]!r} is not a metric type") from None
-    info = METRIC_TYPES[metric_type]
+    workload_id = _uuid(index, "workloadId", sample.workloadId)
+    pod_id = None if sample.podId is None else _uuid(index, "podId", sample.podId)
+    info = _type_info(index, sample)
     if not info.ingestible:
         raise SampleError(index, "type", f"{sample.type} is computed from {info.source}")
     try:
@@ -102,7 +126,9 @@ def validate_sample(index: int, sample: IngestSample, now: datetime, oldest: dat
     if abs(sample.value) > 1e300:
         raise SampleError(index, "value", "is out of range")
     series = _series(index, info.kind, sample.labels)
-    return SampleRow(workload_id, metric_type.value, series, to_ms(moment), float(sample.value))
+    return SampleRow(
+        workload_id, info.type.value, series, to_ms(moment), float(sample.value), pod_id
+    )
 
 
 def validate_samples(
@@ -113,19 +139,23 @@ def validate_samples(
     Of several samples for the same series and millisecond, the last one wins.
     """
     oldest = now - timedelta(days=retention_days)
-    rows: dict[tuple[str, str, str, int], SampleRow] = {}
+    rows: dict[tuple[str, str | None, str, str, int], SampleRow] = {}
     for index, sample in enumerate(samples):
         row = validate_sample(index, sample, now, oldest)
-        rows[(row.workload_id, row.metric_type, row.series, row.ts_ms)] = row
+        rows[(row.workload_id, row.pod_id, row.metric_type, row.series, row.ts_ms)] = row
     return list(rows.values())
 
 
-def first_index_of(samples: Sequence[IngestSample], workload_ids: set[str]) -> int:
-    """Position of the first sample naming one of ``workload_ids``."""
+def first_index_of(
+    samples: Sequence[IngestSample], workload_ids: set[str], pod_ids: set[str] = frozenset()
+) -> int:
+    """Position of the first sample naming one of ``workload_ids`` or of ``pod_ids``."""
     for index, sample in enumerate(samples):
         if str(UUID(sample.workloadId)) in workload_ids:
             return index
-    raise LookupError("no sample names those workloads")
+        if sample.podId is not None and str(UUID(sample.podId)) in pod_ids:
+            return index
+    raise LookupError("no sample names those workloads or pods")
 
 
 def utilisation_spans(rows: Sequence[SampleRow]) -> dict[str, tuple[int, int]]:
@@ -133,7 +163,8 @@ def utilisation_spans(rows: Sequence[SampleRow]) -> dict[str, tuple[int, int]]:
     the hours the usage ledger must measure again."""
     spans: dict[str, tuple[int, int]] = {}
     for row in rows:
-        if row.metric_type != WorkloadMetricType.GPU_UTILIZATION.value:
+        # A pod's samples share the type's name but are not the workload's.
+        if row.pod_id is not None or row.metric_type != WorkloadMetricType.GPU_UTILIZATION.value:
             continue
         first, last = spans.get(row.workload_id, (row.ts_ms, row.ts_ms))
         spans[row.workload_id] = (min(first, row.ts_ms), max(last, row.ts_ms))

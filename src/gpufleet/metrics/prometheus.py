@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from gpufleet.core.metric_values import IdleGpus, SampleWindow, WorkloadTarget
+from gpufleet.core.metric_values import IdleGpus, PodTarget, SampleWindow, WorkloadTarget
 from gpufleet.core.times import to_ms
 from gpufleet.metrics.backend import (
     HistogramPoint,
@@ -27,6 +27,7 @@ from gpufleet.metrics.backend import (
     MetricResult,
     Point,
 )
+from gpufleet.metrics.pod_promql import POD_QUERIES
 from gpufleet.metrics.prometheus_api import (
     PrometheusClient,
     PrometheusQueryError,
@@ -42,7 +43,15 @@ from gpufleet.metrics.promql import (
     idle_queries,
     workload_query,
 )
-from gpufleet.metrics.types import METRIC_TYPES, MetricKind, WorkloadMetricType, format_le, parse_le
+from gpufleet.metrics.types import (
+    AnyMetricType,
+    MetricKind,
+    PodMetricType,
+    WorkloadMetricType,
+    format_le,
+    metric_info,
+    parse_le,
+)
 from gpufleet.settings import Settings
 
 log = logging.getLogger("gpufleet.metrics.prometheus")
@@ -81,6 +90,7 @@ class PrometheusBackend:
     """Answers workload metrics with one PromQL range query per type, run concurrently."""
 
     name = "prometheus"
+    pod_metric_types = frozenset(POD_QUERIES)
 
     def __init__(
         self,
@@ -100,17 +110,20 @@ class PrometheusBackend:
         """``max(step, 4 x scrape interval)``: every window holds several samples."""
         return max(step_ms, 4 * self._scrape_ms)
 
-    def query_for(self, metric_type: WorkloadMetricType, target: WorkloadTarget, step_ms: int):
-        """The PromQL sent for one type of one workload at a step."""
+    def query_for(
+        self, metric_type: AnyMetricType, target: WorkloadTarget | PodTarget, step_ms: int
+    ) -> str:
+        """The PromQL sent for one type of one workload (or one pod) at a step."""
+        pod_target = isinstance(target, PodTarget)
         return workload_query(
             metric_type,
             namespace=target.namespace,
-            pod_names=target.pod_names,
+            pod_names=(target.name,) if pod_target else target.pod_names,
             labels=self._labels,
             step_ms=step_ms,
             rate_window_ms=self.rate_window_ms(step_ms),
             names=self._names,
-            templates=self._queries,
+            templates=POD_QUERIES if pod_target else self._queries,
         )
 
     def workload_metrics(
@@ -125,14 +138,20 @@ class PrometheusBackend:
         grid = QueryGrid.for_window(window)
         return list(self._pool.map(lambda t: self._one_type(target, t, grid), types))
 
+    def pod_metrics(
+        self, target: PodTarget, types: Sequence[PodMetricType], window: SampleWindow
+    ) -> list[MetricResult]:
+        grid = QueryGrid.for_window(window)
+        return list(self._pool.map(lambda t: self._one_type(target, t, grid), types))
+
     def _one_type(
-        self, target: WorkloadTarget, metric_type: WorkloadMetricType, grid: QueryGrid
+        self, target: WorkloadTarget | PodTarget, metric_type: AnyMetricType, grid: QueryGrid
     ) -> MetricResult:
         query = self.query_for(metric_type, target, grid.step_ms)
         try:
             answer = self._client.query_range(query, grid.first_ms, grid.last_ms, grid.step_ms)
         except PrometheusUnavailable as exc:
-            log.warning("%s for workload %s: %s", metric_type.value, target.id, exc)
+            log.warning("%s for %s: %s", metric_type.value, target.id, exc)
             return MetricResult(metric_type, failure=MetricFailure(str(exc), unreachable=True))
         except PrometheusQueryError as exc:
             # The query names namespaces and pods: it goes to the log, never to the client.
@@ -194,8 +213,8 @@ class PrometheusBackend:
         self._client.close()
 
 
-def _result(metric_type: WorkloadMetricType, answer: QueryAnswer, gpu_label: str) -> MetricResult:
-    info = METRIC_TYPES[metric_type]
+def _result(metric_type: AnyMetricType, answer: QueryAnswer, gpu_label: str) -> MetricResult:
+    info = metric_info(metric_type)
     warnings = tuple(answer.warnings)
     match info.kind:
         case MetricKind.HISTOGRAM:

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from string import Template
 from typing import Literal
 
-from gpufleet.metrics.types import PERCENTILES, WorkloadMetricType
+from gpufleet.metrics.types import PERCENTILES, AnyMetricType, WorkloadMetricType
 
 M = WorkloadMetricType
 
@@ -206,7 +206,7 @@ def spell(query: str | Inference, names: InferenceNames) -> str:
 
 
 def workload_query(
-    metric_type: WorkloadMetricType,
+    metric_type: AnyMetricType,
     *,
     namespace: str,
     pod_names: Sequence[str],
@@ -214,9 +214,10 @@ def workload_query(
     step_ms: int,
     rate_window_ms: int,
     names: InferenceNames = "both",
-    templates: dict[WorkloadMetricType, str | Inference] = QUERIES,
+    templates: Mapping[AnyMetricType, str | Inference] = QUERIES,
 ) -> str:
-    """The PromQL of one metric type for one workload's pods."""
+    """The PromQL of one metric type for one workload's pods (or one pod, with the pod
+    templates)."""
     pods = pod_matchers(labels.namespace, labels.pod, [namespace], pod_names)
     values = {
         "pods": pods,

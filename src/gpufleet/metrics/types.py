@@ -1,4 +1,5 @@
-"""The 23 workload metric types of the reference contract, with how each is stored and read.
+"""The metric types of the reference contract (23 of workloads, 31 of pods), with how each is
+stored and read.
 
 Every backend (embedded samples, Prometheus) serves the same kinds the same way:
 
@@ -50,14 +51,52 @@ class MetricKind(StrEnum):
     PERCENTILES = "percentiles"
 
 
+class PodMetricType(StrEnum):
+    GPU_UTILIZATION_PER_GPU = "GPU_UTILIZATION_PER_GPU"
+    GPU_UTILIZATION = "GPU_UTILIZATION"
+    GPU_MEMORY_USAGE_BYTES_PER_GPU = "GPU_MEMORY_USAGE_BYTES_PER_GPU"
+    GPU_MEMORY_USAGE_BYTES = "GPU_MEMORY_USAGE_BYTES"
+    CPU_USAGE_CORES = "CPU_USAGE_CORES"
+    CPU_MEMORY_USAGE_BYTES = "CPU_MEMORY_USAGE_BYTES"
+    GPU_GRAPHICS_ENGINE_ACTIVITY_PER_GPU = "GPU_GRAPHICS_ENGINE_ACTIVITY_PER_GPU"
+    GPU_SM_ACTIVITY_PER_GPU = "GPU_SM_ACTIVITY_PER_GPU"
+    GPU_SM_OCCUPANCY_PER_GPU = "GPU_SM_OCCUPANCY_PER_GPU"
+    GPU_TENSOR_ACTIVITY_PER_GPU = "GPU_TENSOR_ACTIVITY_PER_GPU"
+    GPU_FP64_ENGINE_ACTIVITY_PER_GPU = "GPU_FP64_ENGINE_ACTIVITY_PER_GPU"
+    GPU_FP32_ENGINE_ACTIVITY_PER_GPU = "GPU_FP32_ENGINE_ACTIVITY_PER_GPU"
+    GPU_FP16_ENGINE_ACTIVITY_PER_GPU = "GPU_FP16_ENGINE_ACTIVITY_PER_GPU"
+    GPU_MEMORY_BANDWIDTH_UTILIZATION_PER_GPU = "GPU_MEMORY_BANDWIDTH_UTILIZATION_PER_GPU"
+    GPU_NVLINK_TRANSMITTED_BANDWIDTH_PER_GPU = "GPU_NVLINK_TRANSMITTED_BANDWIDTH_PER_GPU"
+    GPU_NVLINK_RECEIVED_BANDWIDTH_PER_GPU = "GPU_NVLINK_RECEIVED_BANDWIDTH_PER_GPU"
+    GPU_PCIE_TRANSMITTED_BANDWIDTH_PER_GPU = "GPU_PCIE_TRANSMITTED_BANDWIDTH_PER_GPU"
+    GPU_PCIE_RECEIVED_BANDWIDTH_PER_GPU = "GPU_PCIE_RECEIVED_BANDWIDTH_PER_GPU"
+    GPU_SWAP_MEMORY_BYTES_PER_GPU = "GPU_SWAP_MEMORY_BYTES_PER_GPU"
+    NIM_NUM_REQUESTS_RUNNING = "NIM_NUM_REQUESTS_RUNNING"
+    NIM_NUM_REQUESTS_WAITING = "NIM_NUM_REQUESTS_WAITING"
+    NIM_NUM_REQUEST_MAX = "NIM_NUM_REQUEST_MAX"
+    NIM_REQUEST_SUCCESS_TOTAL = "NIM_REQUEST_SUCCESS_TOTAL"
+    NIM_REQUEST_FAILURE_TOTAL = "NIM_REQUEST_FAILURE_TOTAL"
+    NIM_GPU_CACHE_USAGE_PERC = "NIM_GPU_CACHE_USAGE_PERC"
+    NIM_TIME_TO_FIRST_TOKEN_SECONDS = "NIM_TIME_TO_FIRST_TOKEN_SECONDS"
+    NIM_E2E_REQUEST_LATENCY_SECONDS = "NIM_E2E_REQUEST_LATENCY_SECONDS"
+    NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES = "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES"
+    NIM_E2E_REQUEST_LATENCY_SECONDS_PERCENTILES = "NIM_E2E_REQUEST_LATENCY_SECONDS_PERCENTILES"
+    NVLINK_BANDWIDTH_TOTAL = "NVLINK_BANDWIDTH_TOTAL"
+    NVLINK_BANDWIDTH_TOTAL_PER_GPU = "NVLINK_BANDWIDTH_TOTAL_PER_GPU"
+
+
+# Either kind of type; the two enums share some values, so a lookup must use the right table.
+AnyMetricType = WorkloadMetricType | PodMetricType
+
+
 @dataclass(frozen=True, slots=True)
 class MetricTypeInfo:
-    type: WorkloadMetricType
+    type: AnyMetricType
     kind: MetricKind
     unit: str
     description: str
     # For PERCENTILES: the histogram whose buckets they are computed from.
-    source: WorkloadMetricType | None = None
+    source: AnyMetricType | None = None
 
     @property
     def is_histogram_shaped(self) -> bool:
@@ -65,7 +104,7 @@ class MetricTypeInfo:
         return self.kind in (MetricKind.HISTOGRAM, MetricKind.PERCENTILES)
 
     @property
-    def stored_type(self) -> WorkloadMetricType:
+    def stored_type(self) -> AnyMetricType:
         """The type whose samples hold this type's data."""
         return self.source or self.type
 
@@ -123,7 +162,66 @@ METRIC_TYPES: dict[WorkloadMetricType, MetricTypeInfo] = {
         MetricTypeInfo(_M.NVLINK_BANDWIDTH_TOTAL, _K.GAUGE, "bytes per second", "NVLink traffic"),
     )
 }
-del _M, _K
+
+
+def _pod_type(name: str, kind: MetricKind, unit: str, description: str) -> MetricTypeInfo:
+    return MetricTypeInfo(PodMetricType(name), kind, unit, description)
+
+
+def _shared(info: MetricTypeInfo) -> MetricTypeInfo:
+    """A workload type's pod counterpart: same name, kind and unit, for one pod."""
+    source = PodMetricType(info.source.value) if info.source else None
+    pod_type = PodMetricType(info.type.value)
+    return MetricTypeInfo(pod_type, info.kind, info.unit, info.description, source)
+
+
+_P = PodMetricType
+
+POD_METRIC_TYPES: dict[PodMetricType, MetricTypeInfo] = {
+    info.type: info
+    for info in (
+        _pod_type("GPU_UTILIZATION_PER_GPU", _K.PER_GPU, "percent", "GPU compute utilisation"),
+        _pod_type("GPU_UTILIZATION", _K.GAUGE, "percent", "mean utilisation of the pod's GPUs"),
+        _pod_type("GPU_MEMORY_USAGE_BYTES_PER_GPU", _K.PER_GPU, "bytes", "GPU memory used"),
+        _pod_type("GPU_MEMORY_USAGE_BYTES", _K.GAUGE, "bytes", "GPU memory used, all GPUs"),
+        _shared(METRIC_TYPES[_M.CPU_USAGE_CORES]),
+        _shared(METRIC_TYPES[_M.CPU_MEMORY_USAGE_BYTES]),
+        _pod_type("GPU_GRAPHICS_ENGINE_ACTIVITY_PER_GPU", _K.PER_GPU, "percent", "graphics engine"),
+        _pod_type("GPU_SM_ACTIVITY_PER_GPU", _K.PER_GPU, "percent", "SM activity"),
+        _pod_type("GPU_SM_OCCUPANCY_PER_GPU", _K.PER_GPU, "percent", "SM warp occupancy"),
+        _pod_type("GPU_TENSOR_ACTIVITY_PER_GPU", _K.PER_GPU, "percent", "tensor pipe activity"),
+        _pod_type("GPU_FP64_ENGINE_ACTIVITY_PER_GPU", _K.PER_GPU, "percent", "FP64 pipe activity"),
+        _pod_type("GPU_FP32_ENGINE_ACTIVITY_PER_GPU", _K.PER_GPU, "percent", "FP32 pipe activity"),
+        _pod_type("GPU_FP16_ENGINE_ACTIVITY_PER_GPU", _K.PER_GPU, "percent", "FP16 pipe activity"),
+        _pod_type(
+            "GPU_MEMORY_BANDWIDTH_UTILIZATION_PER_GPU", _K.PER_GPU, "percent", "DRAM activity"
+        ),
+        _pod_type(
+            "GPU_NVLINK_TRANSMITTED_BANDWIDTH_PER_GPU", _K.PER_GPU, "bytes per second", "NVLink tx"
+        ),
+        _pod_type(
+            "GPU_NVLINK_RECEIVED_BANDWIDTH_PER_GPU", _K.PER_GPU, "bytes per second", "NVLink rx"
+        ),
+        _pod_type(
+            "GPU_PCIE_TRANSMITTED_BANDWIDTH_PER_GPU", _K.PER_GPU, "bytes per second", "PCIe tx"
+        ),
+        _pod_type("GPU_PCIE_RECEIVED_BANDWIDTH_PER_GPU", _K.PER_GPU, "bytes per second", "PCIe rx"),
+        _pod_type("GPU_SWAP_MEMORY_BYTES_PER_GPU", _K.PER_GPU, "bytes", "GPU memory swapped out"),
+        *(_shared(info) for info in METRIC_TYPES.values() if info.type.name.startswith("NIM_")),
+        _shared(METRIC_TYPES[_M.NVLINK_BANDWIDTH_TOTAL]),
+        _pod_type("NVLINK_BANDWIDTH_TOTAL_PER_GPU", _K.PER_GPU, "bytes per second", "NVLink tx+rx"),
+    )
+}
+# GPU memory swap is a feature of Run:ai's own scheduler; no exporter gpufleet reads reports it.
+UNANSWERABLE_POD_TYPES = frozenset({_P.GPU_SWAP_MEMORY_BYTES_PER_GPU})
+del _M, _K, _P
+
+
+def metric_info(metric_type: AnyMetricType) -> MetricTypeInfo:
+    """How a type of either kind is stored and read."""
+    if isinstance(metric_type, PodMetricType):
+        return POD_METRIC_TYPES[metric_type]
+    return METRIC_TYPES[metric_type]
 
 
 def format_le(bound: float) -> str:

@@ -42,6 +42,12 @@ class IngestSample(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     workloadId: str = Field(max_length=64, examples=["497f6eca-6276-4993-bfeb-53cbbbba6f08"])
+    podId: str | None = Field(
+        None,
+        max_length=64,
+        description="A sample of this pod of the workload; its type is then a pod metric type.",
+        examples=["2b1c3d4e-5f60-4718-8293-a4b5c6d7e8f9"],
+    )
     type: str = Field(max_length=64, examples=["GPU_UTILIZATION"])
     timestamp: str = Field(max_length=64, examples=["2024-12-20T14:30:00Z"])
     value: float = Field(strict=True, allow_inf_nan=False, examples=[85])

@@ -1,7 +1,8 @@
 """The embedded metric samples: writing, windowed aggregation in SQL, retention.
 
-A sample is ``(workload_id, metric_type, series, ts_ms, value)``; ``series`` is "" for a
-workload total, ``"gpu=0"`` for one GPU and ``"le=0.5"`` for one histogram bucket. Every read
+A sample is ``(workload_id, metric_type, series, ts_ms, value)`` (``pod_id`` in place of
+``workload_id`` for pod samples, see ``SampleSource``); ``series`` is "" for a total,
+``"gpu=0"`` for one GPU and ``"le=0.5"`` for one histogram bucket. Every read
 is a range scan of the primary key ``(workload_id, metric_type, series, ts_ms)`` grouped into
 the request's intervals by integer arithmetic, so the database returns at most
 ``series x intervals`` rows whatever the sample density.
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.core.metric_values import SampleWindow
 from gpufleet.store.dialect import bulk_append, upsert
-from gpufleet.store.tables import metric_samples, workloads
+from gpufleet.store.tables import metric_samples, pod_metric_samples, workloads
 
 _PRIMARY_KEY = ("workload_id", "metric_type", "series", "ts_ms")
 _COLUMNS = (*_PRIMARY_KEY, "value")
@@ -29,6 +30,22 @@ _OWNED_CHUNK = 2_000
 MIN_COUNTER_LOOKBACK_MS = 5 * 60 * 1000
 T = metric_samples.c
 W = workloads.c
+
+
+@dataclass(frozen=True, slots=True)
+class SampleSource:
+    """A samples table and the column saying whose samples they are; both are read alike."""
+
+    table: sa.Table
+    owner_column: str
+
+    @property
+    def owner(self) -> sa.Column:
+        return self.table.c[self.owner_column]
+
+
+WORKLOAD_SAMPLES = SampleSource(metric_samples, "workload_id")
+POD_SAMPLES = SampleSource(pod_metric_samples, "pod_id")
 
 
 def series_labels(key: str) -> dict[str, str] | None:
@@ -88,8 +105,8 @@ def append_samples(conn: Connection, rows: Iterable[tuple[str, str, str, int, fl
     return bulk_append(conn, metric_samples, _COLUMNS, rows)
 
 
-def _interval(window: SampleWindow) -> sa.ColumnElement[int]:
-    offset = T.ts_ms - sa.literal(window.start_ms, sa.BigInteger)
+def _interval(ts_ms: sa.ColumnElement[int], window: SampleWindow) -> sa.ColumnElement[int]:
+    offset = ts_ms - sa.literal(window.start_ms, sa.BigInteger)
     return (offset * sa.literal(window.count, sa.BigInteger)) // sa.literal(
         window.span_ms, sa.BigInteger
     )
@@ -103,29 +120,43 @@ class IntervalValue:
 
 
 def mean_per_interval(
-    conn: Connection, workload_id: str, metric_type: str, window: SampleWindow
+    conn: Connection,
+    owner_id: str,
+    metric_type: str,
+    window: SampleWindow,
+    source: SampleSource = WORKLOAD_SAMPLES,
 ) -> list[IntervalValue]:
     """Gauges: the mean of each series' samples in each interval that has any."""
-    return _intervals(conn, mean_statement(workload_id, metric_type, window))
+    return _intervals(conn, mean_statement(owner_id, metric_type, window, source))
 
 
-def mean_statement(workload_id: str, metric_type: str, window: SampleWindow) -> sa.Select:
-    interval = _interval(window).label("interval")
+def mean_statement(
+    owner_id: str,
+    metric_type: str,
+    window: SampleWindow,
+    source: SampleSource = WORKLOAD_SAMPLES,
+) -> sa.Select:
+    c = source.table.c
+    interval = _interval(c.ts_ms, window).label("interval")
     return (
-        sa.select(T.series, interval, sa.func.avg(T.value).label("value"))
+        sa.select(c.series, interval, sa.func.avg(c.value).label("value"))
         .where(
-            T.workload_id == workload_id,
-            T.metric_type == metric_type,
-            T.ts_ms >= window.start_ms,
-            T.ts_ms < window.end_ms,
+            source.owner == owner_id,
+            c.metric_type == metric_type,
+            c.ts_ms >= window.start_ms,
+            c.ts_ms < window.end_ms,
         )
-        .group_by(T.series, interval)
-        .order_by(T.series, interval)
+        .group_by(c.series, interval)
+        .order_by(c.series, interval)
     )
 
 
 def increase_per_interval(
-    conn: Connection, workload_id: str, metric_type: str, window: SampleWindow
+    conn: Connection,
+    owner_id: str,
+    metric_type: str,
+    window: SampleWindow,
+    source: SampleSource = WORKLOAD_SAMPLES,
 ) -> list[IntervalValue]:
     """Counters and histogram buckets: each series' increase within each interval.
 
@@ -133,27 +164,29 @@ def increase_per_interval(
     a drop means the counter restarted, and the new value is the increase since. Intervals
     holding samples but no increase report 0.
     """
-    return _intervals(conn, increase_statement(workload_id, metric_type, window))
+    return _intervals(conn, increase_statement(owner_id, metric_type, window, source))
 
 
-def increase_statement(workload_id: str, metric_type: str, window: SampleWindow) -> sa.Select:
+def increase_statement(
+    owner_id: str,
+    metric_type: str,
+    window: SampleWindow,
+    source: SampleSource = WORKLOAD_SAMPLES,
+) -> sa.Select:
+    c = source.table.c
     lookback = max(MIN_COUNTER_LOOKBACK_MS, int(window.step_ms))
-    previous = sa.func.lag(T.value).over(partition_by=T.series, order_by=T.ts_ms)
+    previous = sa.func.lag(c.value).over(partition_by=c.series, order_by=c.ts_ms)
     ordered = (
-        sa.select(T.series, T.ts_ms, T.value, previous.label("previous"))
+        sa.select(c.series, c.ts_ms, c.value, previous.label("previous"))
         .where(
-            T.workload_id == workload_id,
-            T.metric_type == metric_type,
-            T.ts_ms >= window.start_ms - lookback,
-            T.ts_ms < window.end_ms,
+            source.owner == owner_id,
+            c.metric_type == metric_type,
+            c.ts_ms >= window.start_ms - lookback,
+            c.ts_ms < window.end_ms,
         )
         .subquery()
     )
-    offset = ordered.c.ts_ms - sa.literal(window.start_ms, sa.BigInteger)
-    interval = (
-        (offset * sa.literal(window.count, sa.BigInteger))
-        // sa.literal(window.span_ms, sa.BigInteger)
-    ).label("interval")
+    interval = _interval(ordered.c.ts_ms, window).label("interval")
     delta = sa.case(
         (ordered.c.previous.is_(None), 0.0),
         (ordered.c.value >= ordered.c.previous, ordered.c.value - ordered.c.previous),
@@ -220,9 +253,13 @@ def utilisation_summaries(
 
 
 def delete_samples_before(conn: Connection, cutoff_ms: int) -> int:
-    """Retention: drop every sample older than ``cutoff_ms``; returns how many went."""
-    result = conn.execute(sa.delete(metric_samples).where(T.ts_ms < cutoff_ms))
-    return int(result.rowcount or 0)
+    """Retention: drop every sample (of workloads and of pods) older than ``cutoff_ms``;
+    returns how many went."""
+    deleted = 0
+    for table in (metric_samples, pod_metric_samples):
+        result = conn.execute(sa.delete(table).where(table.c.ts_ms < cutoff_ms))
+        deleted += int(result.rowcount or 0)
+    return deleted
 
 
 def count_samples(conn: Connection, workload_id: str | None = None) -> int:

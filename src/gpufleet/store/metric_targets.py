@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.core.metric_values import IdleGpus, WorkloadTarget
+from gpufleet.core.metric_values import IdleGpus, PodTarget, WorkloadTarget
 from gpufleet.schemas.enums import Phase
 from gpufleet.store.tables import workload_pods, workloads
 
@@ -40,6 +40,19 @@ def workload_target(conn: Connection, workload_id: str) -> WorkloadTarget | None
         .order_by(workload_pods.c.name)
     ).scalars()
     return _target(row, tuple(pods))
+
+
+def pod_target(conn: Connection, workload_id: str, pod_id: str) -> PodTarget | None:
+    """One pod of one workload (deleted pods included: their history stays readable)."""
+    pods = workload_pods.c
+    row = conn.execute(
+        sa.select(pods.id, pods.workload_id, pods.cluster_id, pods.name, W.namespace)
+        .join(workloads, W.id == pods.workload_id)
+        .where(pods.id == pod_id, pods.workload_id == workload_id)
+    ).first()
+    if row is None:
+        return None
+    return PodTarget(row.id, row.workload_id, row.cluster_id, row.namespace, row.name)
 
 
 def running_gpu_targets(conn: Connection) -> list[WorkloadTarget]:

@@ -225,6 +225,19 @@ inventory_samples = Table(
     sqlite_with_rowid=False,
 )
 
+# Samples of one pod (its per-GPU DCGM fields, its CPU, its inference server), keyed by the
+# pod's uid: a pod that moves to another workload keeps its series. Laid out as metric_samples.
+pod_metric_samples = Table(
+    "pod_metric_samples",
+    metadata,
+    Column("pod_id", String(64), primary_key=True),
+    Column("metric_type", String(64), primary_key=True),
+    Column("series", String(128), primary_key=True),
+    Column("ts_ms", BigInteger, primary_key=True),
+    Column("value", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 # Phase transitions of each workload; the history interleaves them with workload_events.
 workload_phase_history = Table(
     "workload_phase_history",

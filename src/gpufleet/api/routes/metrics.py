@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -21,7 +22,7 @@ from gpufleet.core.errors import NotFound, Unavailable, UpstreamFailed
 from gpufleet.core.metric_values import SampleWindow
 from gpufleet.core.times import format_rfc3339, from_ms
 from gpufleet.metrics.backend import MetricResult, MetricsBackend
-from gpufleet.metrics.types import METRIC_TYPES, WorkloadMetricType, format_value
+from gpufleet.metrics.types import WorkloadMetricType, format_value, metric_info
 from gpufleet.query.errors import QueryError
 from gpufleet.query.filters import parse_timestamp
 from gpufleet.schemas.errors import error_responses
@@ -36,20 +37,39 @@ MAX_SAMPLES = 1000
 MIN_INTERVAL_MS = 1000
 
 
+MetricTypesParam = Annotated[
+    list[str], Query(description="Specify which data to request (comma-separated).")
+]
+StartParam = Annotated[str, Query(description="Start of the range, ISO 8601.")]
+EndParam = Annotated[str, Query(description="End of the range, ISO 8601.")]
+SamplesParam = Annotated[
+    int | None,
+    Query(ge=0, le=MAX_SAMPLES, description="Points per type; 0 or absent means 20."),
+]
+
+
 def get_metrics_backend(request: Request) -> MetricsBackend:
     return request.app.state.observed_backend
 
 
-def parse_metric_types(values: Sequence[str] | None) -> list[WorkloadMetricType]:
+MetricEnum = TypeVar("MetricEnum", bound=StrEnum)
+
+
+def parse_metric_types(
+    values: Sequence[str] | None,
+    enum: type[MetricEnum] = WorkloadMetricType,
+    what: str = "workload",
+) -> list[MetricEnum]:
+    """The requested types (comma-separated or repeated), each once, in the order first asked."""
     names = [p.strip() for v in values or () for p in v.split(",") if p.strip()]
     if not names:
         raise QueryError("metricType", "at least one metric type is required")
-    types: list[WorkloadMetricType] = []
+    types: list[MetricEnum] = []
     for name in names:
         try:
-            metric_type = WorkloadMetricType(name)
+            metric_type = enum(name)
         except ValueError:
-            raise QueryError("metricType", f"{name[:64]!r} is not a workload metric type") from None
+            raise QueryError("metricType", f"{name[:64]!r} is not a {what} metric type") from None
         if metric_type not in types:
             types.append(metric_type)
     return types
@@ -82,7 +102,7 @@ def metrics_body(results: Sequence[MetricResult]) -> dict:
     measurements: list[dict] = []
     histogram: list[dict] = []
     for result in results:
-        info = METRIC_TYPES[result.type]
+        info = metric_info(result.type)
         if result.failed:
             # A failed type is listed with null values; an empty one has [] (see docs/metrics.md).
             measurements.append({"type": result.type.value, "labels": None, "values": None})
@@ -145,15 +165,10 @@ def get_workload_metrics(
     conn: Db,
     now: Now,
     workloadId: WorkloadIdParam,
-    metricType: Annotated[
-        list[str], Query(description="Specify which data to request (comma-separated).")
-    ],
-    start: Annotated[str, Query(description="Start of the range, ISO 8601.")],
-    end: Annotated[str, Query(description="End of the range, ISO 8601.")],
-    numberOfSamples: Annotated[
-        int | None,
-        Query(ge=0, le=MAX_SAMPLES, description="Points per type; 0 or absent means 20."),
-    ] = None,
+    metricType: MetricTypesParam,
+    start: StartParam,
+    end: EndParam,
+    numberOfSamples: SamplesParam = None,
 ) -> Response:
     types = parse_metric_types(metricType)
     window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
@@ -164,15 +179,22 @@ def get_workload_metrics(
         raise NotFound(f"Workload {workloadId} not found.")
     backend = get_metrics_backend(request)
     results = backend.workload_metrics(target, types, window)
+    return metric_results_response(request, backend.name, results)
+
+
+def metric_results_response(
+    request: Request, backend: str, results: Sequence[MetricResult]
+) -> Response:
+    """200 (JSON or CSV), 207 with the failures in a header, or the error of a total failure."""
     failures = [r for r in results if r.failed]
     if failures and len(failures) == len(results):
         unreachable = [r.failure for r in failures if r.failure.unreachable]
         if unreachable:
             raise Unavailable(
-                f"The metrics backend ({backend.name}) is unavailable: "
+                f"The metrics backend ({backend}) is unavailable: "
                 f"{unreachable[0].message}; please try again shortly.",
             )
-        raise UpstreamFailed(f"Every metrics query to the {backend.name} backend failed.")
+        raise UpstreamFailed(f"Every metrics query to the {backend} backend failed.")
     body = metrics_body(results)
     partial = [r for r in results if r.warnings and not r.failed]
     if failures or partial:

@@ -1,0 +1,102 @@
+"""``GET /api/v1/workloads/{workloadId}/pods/{podId}/metrics``: time series of one pod.
+
+Sampled, formatted and failed exactly as workload metrics; a type the configured backend has
+no source for is a 400 naming it and the backend (see docs/workload-details.md).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from gpufleet.api.authorization import ReadScope
+from gpufleet.api.concurrency import ExpensiveRead
+from gpufleet.api.deps import Db, Now, State
+from gpufleet.api.routes.metrics import (
+    EndParam,
+    SamplesParam,
+    StartParam,
+    get_metrics_backend,
+    metric_results_response,
+    parse_metric_types,
+    parse_window,
+)
+from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
+from gpufleet.api.routing import OffLoopJsonRoute
+from gpufleet.core.errors import NotFound
+from gpufleet.metrics.types import PodMetricType
+from gpufleet.query.errors import QueryError
+from gpufleet.schemas.errors import error_responses
+from gpufleet.schemas.metrics import MetricsCompositeResponse
+from gpufleet.store.metric_targets import pod_target
+
+router = APIRouter(prefix="/api/v1/workloads", tags=["Pods"], route_class=OffLoopJsonRoute)
+
+PodMetricTypesParam = Annotated[
+    list[str],
+    Query(
+        description="Specify which metric data to request (comma-separated or repeated).",
+        json_schema_extra={"items": {"type": "string", "enum": [t.value for t in PodMetricType]}},
+    ),
+]
+PodIdParam = Annotated[
+    str, Path(description="The requested pod id.", json_schema_extra={"format": "uuid"})
+]
+
+
+def parse_pod_id(pod_id: str) -> str:
+    try:
+        return str(UUID(pod_id))
+    except ValueError:
+        raise QueryError("podId", f"{pod_id[:64]!r} is not a UUID") from None
+
+
+@router.get(
+    "/{workloadId}/pods/{podId}/metrics",
+    summary="Get pod metrics data.",
+    description=(
+        "Retrieve pod's metrics data. Each type returns numberOfSamples evenly spaced points "
+        "over [start, end); see docs/workload-details.md for the types each backend answers."
+    ),
+    operation_id="get_workload_pod_metrics",
+    response_model=MetricsCompositeResponse,
+    responses={
+        200: {"content": {"text/csv": {}}},
+        207: {"model": MetricsCompositeResponse, "description": "Partial success."},
+        **error_responses(400, 401, 403, 404, 500, 503),
+    },
+)
+def get_workload_pod_metrics(
+    _slot: ExpensiveRead,
+    request: Request,
+    state: State,
+    scope: ReadScope,
+    conn: Db,
+    now: Now,
+    workloadId: WorkloadIdParam,
+    podId: PodIdParam,
+    metricType: PodMetricTypesParam,
+    start: StartParam,
+    end: EndParam,
+    numberOfSamples: SamplesParam = None,
+) -> Response:
+    backend = get_metrics_backend(request)
+    types = parse_metric_types(metricType, PodMetricType, "pod")
+    unanswerable = [t.value for t in types if t not in backend.pod_metric_types]
+    if unanswerable:
+        raise QueryError(
+            "metricType",
+            f"{', '.join(unanswerable)} cannot be answered by the {backend.name} metrics backend",
+        )
+    window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
+    pod_id = parse_pod_id(podId)
+    workload = get_workload_or_404(conn, workloadId, now, scope)
+    target = pod_target(conn, workload["id"], pod_id)
+    conn.rollback()  # the backend may take a while; hold no transaction open meanwhile
+    if target is None:
+        raise NotFound(f"Pod {podId} of workload {workloadId} not found.")
+    results = backend.pod_metrics(target, types, window)
+    return metric_results_response(request, backend.name, results)
