@@ -13,7 +13,16 @@ from gpufleet.settings import Settings
 from gpufleet.store.clusters import create_cluster
 from gpufleet.store.tables import clusters
 from tests.support.access import key_with_role
-from tests.support.agent_reports import CLUSTER_ID, batch, ingest_path, report
+from tests.support.agent_reports import (
+    CLUSTER_ID,
+    at,
+    batch,
+    ingest_path,
+    node_path,
+    node_report,
+    queue_path,
+    report,
+)
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.reference import ReferenceValidators, load_reference
 
@@ -125,3 +134,14 @@ def test_a_scoped_reader_sees_the_clusters_it_reads_in(client, engine):
         assert client.get(f"/api/v1/clusters/{CLUSTER_ID}", headers=headers).status_code == 200
     agent = key_with_role(client, "cluster-agent", "cluster", OTHER)
     assert client.get("/api/v1/clusters", headers=agent).status_code == 403
+
+
+def test_node_and_queue_reports_count_as_liveness(client, engine):
+    _register(engine, CLUSTER_ID, "gpu-east")
+    _register(engine, OTHER, "gpu-west")
+    nodes = client.post(node_path(), json={"nodes": [node_report()]})
+    assert nodes.status_code == 200, nodes.text
+    queues = client.post(queue_path(OTHER), json={"observedAt": at(0), "queues": []})
+    assert queues.status_code == 200, queues.text
+    states = {c["uuid"]: c["status"]["state"] for c in client.get("/api/v1/clusters").json()}
+    assert states == {CLUSTER_ID: "Connected", OTHER: "Connected"}

@@ -240,3 +240,94 @@ def test_telemetry_keeps_to_the_scope_and_refuses_what_it_cannot_answer(client, 
         response = client.get("/api/v1/org-unit/projects/telemetry", params=params)
         assert response.status_code == 400, params
         assert response.json()["code"] == 400
+
+
+def _queue(name: str, unit: dict, quotas: list[dict], source: str = "kai") -> dict:
+    return {"source": source, "name": name, "orgUnit": unit, "quotas": quotas}
+
+
+def _project_unit(project: tuple) -> dict:
+    project_id, name, department_id, department, _ = project
+    return {
+        "type": "project",
+        "id": project_id,
+        "name": name,
+        "departmentId": department_id,
+        "departmentName": department,
+        "namespace": f"runai-{name}",
+    }
+
+
+def test_quotas_come_from_the_most_trusted_queues(client, organisation):
+    research = {"type": "department", "id": "2", "name": "research"}
+    queues = [
+        _queue(
+            "vision",
+            _project_unit(PROJECTS[0]),
+            [
+                {"nodePool": "a100", "gpu": {"deserved": 4, "limit": 8, "overQuotaWeight": 2}},
+                {"nodePool": "h100", "gpu": {"deserved": 2}, "cpu": {"deserved": 8000}},
+            ],
+        ),
+        # KAI wins over the quota file for the same project.
+        _queue(
+            "vision-file",
+            _project_unit(PROJECTS[0]),
+            [{"nodePool": "a100", "gpu": {"deserved": 99}}],
+            "file",
+        ),
+        _queue(
+            "speech",
+            _project_unit(PROJECTS[1]),
+            [{"nodePool": "default", "gpu": {"deserved": 1}}],
+            "file",
+        ),
+        _queue("research", research, [{"nodePool": "a100", "gpu": {"deserved": 10, "limit": -1}}]),
+    ]
+    response = client.post(
+        f"/api/v1/ingest/clusters/{CLUSTER_ID}/queues",
+        json={"observedAt": organisation[0]["observedAt"], "queues": queues},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["refused"] == []
+
+    vision = client.get("/api/v1/org-unit/projects/10").json()
+    assert vision["totalResources"] == {"gpuQuota": 6.0, "cpuQuota": 8000.0, "memoryQuota": None}
+    resources = {r["nodePool"]["name"]: r for r in vision["resources"]}
+    assert resources["a100"]["gpu"] == {"deserved": 4.0, "limit": 8.0, "overQuotaWeight": 2.0}
+    assert resources["h100"]["cpu"]["deserved"] == 8000.0
+    assert client.get("/api/v1/org-unit/projects/11").json()["totalResources"]["gpuQuota"] == 1.0
+    assert client.get("/api/v1/org-unit/projects/20").json()["totalResources"]["gpuQuota"] is None
+
+    names = [
+        p["name"]
+        for p in client.get(
+            "/api/v1/org-unit/projects", params={"sortBy": "totalGpuQuota", "sortOrder": "desc"}
+        ).json()["projects"]
+    ]
+    # Units without a quota sort as the largest value.
+    assert names[:2] in (["recsys", "serving"], ["serving", "recsys"])
+    assert names[2:] == ["vision", "speech"]
+    over = client.get("/api/v1/org-unit/projects", params={"filterBy": "totalGpuQuota>=2"})
+    assert [p["name"] for p in over.json()["projects"]] == ["vision"]
+
+    department = client.get("/api/v1/org-unit/departments/2").json()
+    assert department["resources"][0]["gpu"] == {
+        "deserved": 10.0,
+        "limit": None,
+        "overQuotaWeight": None,
+    }
+    aggregated = {
+        a["nodePool"]["name"]: a["gpu"]["deserved"]
+        for a in department["projectsAggregatedResources"]
+    }
+    assert aggregated == {"a100": 4.0, "h100": 2.0, "default": 1.0}
+    validators = ReferenceValidators(load_reference("runai-adjacent-openapi.json"))
+    validators.response("/api/v1/org-unit/departments/{departmentId}").validate(department)
+    validators.response("/api/v1/org-unit/projects/{projectId}").validate(vision)
+
+    quota = _org_telemetry(client, "projects", telemetryType="GPU_QUOTA", groupBy="ParentId")
+    by_parent = {v["groups"][0]["value"]: float(v["value"]) for v in quota["values"]}
+    assert by_parent == {"2": 7.0}
+    departments = _org_telemetry(client, "departments", telemetryType="GPU_QUOTA")
+    assert float(departments["values"][0]["value"]) == 10.0

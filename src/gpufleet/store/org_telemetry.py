@@ -16,9 +16,9 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.org_units import OrgUnitTelemetryType as TT
+from gpufleet.store.node_ingest import nodepool_id
 from gpufleet.store.org_figures import UnitKind, usage_statement
 from gpufleet.store.org_quotas import quota_statement
-from gpufleet.store.org_unit_wire import nodepool_id
 from gpufleet.store.org_units import scope_condition
 from gpufleet.store.tables import clusters, departments, projects
 from gpufleet.store.telemetry import TelemetryGroupRow, TelemetryValueRow

@@ -5,23 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.org_unit_fields import PROJECT_PHASE
 from gpufleet.core.times import format_rfc3339
+from gpufleet.store.node_ingest import nodepool_id
 from gpufleet.store.org_figures import UnitKind, UnitUsage, Usage, unit_usage
 from gpufleet.store.org_quotas import PoolQuota, unit_quotas
 from gpufleet.store.tables import projects
 
 P = projects.c
-
-
-def nodepool_id(cluster_id: str, name: str) -> str:
-    """The id of a cluster's node pool: derived from the cluster and the pool's name."""
-    return str(uuid5(UUID(cluster_id), f"nodepool/{name}"))
 
 
 def _is_uuid(text: str) -> bool:

@@ -25,6 +25,7 @@ from gpufleet.schemas.inventory import (
     IngestQueueResult,
 )
 from gpufleet.schemas.storable import load_json
+from gpufleet.store.clusters import mark_reported
 from gpufleet.store.node_ingest import ingest_nodes
 from gpufleet.store.queue_ingest import ingest_queues
 
@@ -93,6 +94,8 @@ def ingest_cluster_nodes(
         now=now,
     )
     conn.commit()
+    mark_reported(conn, cluster_id, now)
+    conn.commit()
     return json_response(
         {
             "accepted": outcome.accepted,
@@ -137,6 +140,8 @@ def ingest_cluster_queues(
         observed_at=batch.observedAt,
         now=now,
     )
+    conn.commit()
+    mark_reported(conn, cluster_id, now)
     conn.commit()
     return json_response(
         {
