@@ -7,8 +7,6 @@ catalogued columns are built from ``core.workload_fields``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import sqlalchemy as sa
 from sqlalchemy import (
     BigInteger,
@@ -26,6 +24,16 @@ from sqlalchemy import (
 
 from gpufleet.core.pod_fields import POD_FIELDS
 from gpufleet.core.workload_fields import QUERY_FIELDS, WORKLOAD_CATALOGUE, FieldKind, WorkloadField
+from gpufleet.store.columns import (
+    cluster_id,
+    measured_utilisation_columns,
+    org_unit_columns,
+    sample_columns,
+    serial_id,
+    usage_owner_columns,
+    workload_id,
+    workload_reference,
+)
 from gpufleet.store.types import Json, UtcDateTime
 
 metadata = MetaData(
@@ -36,10 +44,6 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 clusters = Table(
@@ -54,28 +58,14 @@ clusters = Table(
     Column("last_report_at", UtcDateTime),
 )
 
-departments = Table(
-    "departments",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("name", String(253), nullable=False),
-    Column("cluster_id", String(36), nullable=False, index=True),
-    Column("updated_at", UtcDateTime, nullable=False),
-    # When the unit was first reported (the reference's createdAt); a writer that does not
-    # know it (an administrator's insert) records the time of writing.
-    Column("created_at", UtcDateTime, nullable=False, default=_now),
-)
+departments = Table("departments", metadata, *org_unit_columns())
 
 projects = Table(
     "projects",
     metadata,
-    Column("id", String(64), primary_key=True),
-    Column("name", String(253), nullable=False),
+    *org_unit_columns(),
     Column("department_id", String(64), nullable=False, index=True),
-    Column("cluster_id", String(36), nullable=False, index=True),
     Column("namespace", String(253), nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False, default=_now),
 )
 
 # Python-side defaults of catalogued columns that a writer may leave out.
@@ -140,12 +130,7 @@ Index(None, workloads.c.id, sqlite_where=_live, postgresql_where=_live)
 workload_nodepools = Table(
     "workload_nodepools",
     metadata,
-    Column(
-        "workload_id",
-        String(36),
-        ForeignKey("workloads.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    workload_id(ForeignKey("workloads.id", ondelete="CASCADE"), primary_key=True),
     Column("nodepool", String(253), primary_key=True),
     Index(None, "nodepool", "workload_id"),
 )
@@ -198,11 +183,8 @@ refresh_sessions = Table(
 metric_samples = Table(
     "metric_samples",
     metadata,
-    Column("workload_id", String(36), primary_key=True),
-    Column("metric_type", String(64), primary_key=True),
-    Column("series", String(128), primary_key=True),
-    Column("ts_ms", BigInteger, primary_key=True),
-    Column("value", Float, nullable=False),
+    workload_id(primary_key=True),
+    *sample_columns(series_width=128),
     # The primary key is the only access path (no index on time alone: it would triple the
     # cost of every write for the sake of the hourly retention scan); without a rowid SQLite
     # keeps the rows in that one B-tree.
@@ -218,10 +200,7 @@ inventory_samples = Table(
     metadata,
     Column("unit_type", String(16), primary_key=True),
     Column("unit_id", String(64), primary_key=True),
-    Column("metric_type", String(64), primary_key=True),
-    Column("series", String(300), primary_key=True),
-    Column("ts_ms", BigInteger, primary_key=True),
-    Column("value", Float, nullable=False),
+    *sample_columns(series_width=300),
     sqlite_with_rowid=False,
 )
 
@@ -242,10 +221,8 @@ pod_metric_samples = Table(
 workload_phase_history = Table(
     "workload_phase_history",
     metadata,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
-    Column("workload_id", String(36), nullable=False),
+    serial_id(),
+    workload_id(nullable=False),
     Column("phase", String(32), nullable=False),
     # The reference's PhaseUpdate requires a message: "" when the phase came without one.
     Column("message", Text, nullable=False),
@@ -261,13 +238,8 @@ workload_events = Table(
     metadata,
     # The Kubernetes event's uid.
     Column("id", String(36), primary_key=True),
-    Column(
-        "workload_id",
-        String(36),
-        ForeignKey("workloads.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    Column("cluster_id", String(36), nullable=False),
+    workload_reference(),
+    cluster_id(),
     Column("created_at", UtcDateTime, nullable=False),
     Column("type", String(32), nullable=False),
     Column("reason", String(128), nullable=False),
@@ -292,13 +264,8 @@ workload_pods = Table(
     metadata,
     # The pod's uid (64 wide: rows kept from before uids were checked to be UUIDs).
     Column("id", String(64), primary_key=True),
-    Column(
-        "workload_id",
-        String(36),
-        ForeignKey("workloads.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    Column("cluster_id", String(36), nullable=False),
+    workload_reference(),
+    cluster_id(),
     Column("name", String(253), nullable=False),
     Column("node_name", String(253)),
     Column("nodepool", String(253)),
@@ -444,9 +411,7 @@ queue_quotas = Table(
 access_rules = Table(
     "access_rules",
     metadata,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
+    serial_id(),
     Column("subject_type", String(16), nullable=False),
     Column("subject_id", String(253), nullable=False),
     Column("role", String(64), nullable=False),
@@ -461,9 +426,7 @@ access_rules = Table(
 audit_log = Table(
     "audit_log",
     metadata,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
+    serial_id(),
     Column("at", UtcDateTime, nullable=False),
     Column("actor", String(253), nullable=False),
     Column("action", String(64), nullable=False),
@@ -479,14 +442,10 @@ audit_log = Table(
 usage_states = Table(
     "usage_states",
     metadata,
-    Column("workload_id", String(36), primary_key=True),
+    workload_id(primary_key=True),
     Column("at_ms", BigInteger, primary_key=True),
     Column("until_ms", BigInteger, nullable=False),
-    Column("cluster_id", String(36), nullable=False),
-    Column("department_id", String(64), nullable=False),
-    Column("project_id", String(64), nullable=False),
-    Column("submitter", String(253), nullable=False),
-    Column("type", String(128), nullable=False),
+    *usage_owner_columns(),
     # Current node pools, comma-joined in order ("" when none): the allocation is shared out
     # equally among them.
     Column("nodepools", Text, nullable=False),
@@ -502,7 +461,7 @@ usage_states = Table(
 usage_open = Table(
     "usage_open",
     metadata,
-    Column("workload_id", String(36), primary_key=True),
+    workload_id(primary_key=True),
     Column("at_ms", BigInteger, nullable=False),
 )
 
@@ -511,22 +470,17 @@ usage_open = Table(
 usage_hourly = Table(
     "usage_hourly",
     metadata,
-    Column("workload_id", String(36), primary_key=True),
+    workload_id(primary_key=True),
     Column("hour_ms", BigInteger, primary_key=True),
     Column("nodepool", String(253), primary_key=True),
-    Column("cluster_id", String(36), nullable=False),
-    Column("department_id", String(64), nullable=False),
-    Column("project_id", String(64), nullable=False),
-    Column("submitter", String(253), nullable=False),
-    Column("type", String(128), nullable=False),
+    *usage_owner_columns(),
     Column("gpu_seconds", Float, nullable=False),
     Column("cpu_core_seconds", Float, nullable=False),
     Column("memory_gib_seconds", Float, nullable=False),
     Column("pending_seconds", Float, nullable=False),
     # Measured over the hour (copied from usage_utilisation): mean GPU utilisation in percent
     # and the share of samples that were idle by the idle-GPU rule; NULL when not measured.
-    Column("gpu_utilisation", Float),
-    Column("idle_share", Float),
+    *measured_utilisation_columns(nullable=True),
     # A window of hours is a range of this index, whatever the grouping.
     Index(None, "hour_ms", "project_id"),
 )
@@ -536,10 +490,9 @@ usage_hourly = Table(
 usage_utilisation = Table(
     "usage_utilisation",
     metadata,
-    Column("workload_id", String(36), primary_key=True),
+    workload_id(primary_key=True),
     Column("hour_ms", BigInteger, primary_key=True),
-    Column("gpu_utilisation", Float, nullable=False),
-    Column("idle_share", Float, nullable=False),
+    *measured_utilisation_columns(nullable=False),
     sqlite_with_rowid=False,
 )
 
