@@ -14,3 +14,9 @@ def json_response(
     return Response(
         orjson.dumps(body), status_code=status_code, media_type="application/json", headers=headers
     )
+
+
+def paged_response(key: str, items: list, next_offset: int | None) -> Response:
+    """One page of ``items`` under ``key``, led by ``next`` (the next page's offset) if any."""
+    body: dict = {key: items} if next_offset is None else {"next": next_offset, key: items}
+    return json_response(body)

@@ -16,7 +16,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.core.workload_fields import WORKLOAD_CATALOGUE, FieldKind
-from gpufleet.schemas.inline import inline_schema
 from gpufleet.schemas.pods import IngestPod
 from gpufleet.schemas.storable import StorableModel, Unstorable, dotted, load_json
 from gpufleet.schemas.workloads import Condition, WorkloadDetailed
@@ -158,8 +157,3 @@ def parse_ingest_batch(
             f"Workload {sorted(map(str, both))[0]} is both reported and listed in deletedIds."
         )
     return batch
-
-
-def ingest_request_schema() -> dict[str, Any]:
-    """The JSON schema of a request body, self-contained for the OpenAPI document."""
-    return inline_schema(IngestBatch)

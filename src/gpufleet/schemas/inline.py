@@ -23,3 +23,9 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     an OpenAPI document), for bodies a route reads itself rather than through FastAPI."""
     schema = model.model_json_schema(by_alias=True)
     return _inline(schema, schema.get("$defs", {}))
+
+
+def json_request_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a required JSON body of ``model`` that a route reads itself."""
+    content = {"application/json": {"schema": inline_schema(model)}}
+    return {"requestBody": {"required": True, "content": content}}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
@@ -16,9 +15,10 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.deps import Db, Now, State
+from gpufleet.api.parameters import parse_uuid
 from gpufleet.api.responses import json_response
 from gpufleet.api.routing import OffLoopJsonRoute
-from gpufleet.core.errors import Invalid, NotFound
+from gpufleet.core.errors import NotFound
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.clusters import ClusterVerbosity, DisplayedCluster
 from gpufleet.schemas.errors import error_responses
@@ -39,18 +39,9 @@ VerbosityParam = Annotated[
 ]
 
 
-def parse_cluster_uuid(cluster_uuid: str) -> str:
-    try:
-        return str(UUID(cluster_uuid))
-    except ValueError:
-        raise Invalid(
-            f"Invalid path parameter 'clusterUuid': {cluster_uuid[:64]!r} is not a UUID."
-        ) from None
-
-
 def get_cluster_or_404(conn: Connection, cluster_uuid: str, scope: WorkloadScope) -> ClusterRow:
     """The guard of every route taking a cluster id: out of scope reads as unknown."""
-    row = visible_cluster(conn, parse_cluster_uuid(cluster_uuid), scope)
+    row = visible_cluster(conn, parse_uuid("clusterUuid", cluster_uuid), scope)
     if row is None:
         raise NotFound(f"Cluster {cluster_uuid} not found.")
     return row

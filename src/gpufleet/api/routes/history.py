@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.deps import Db, Now
-from gpufleet.api.responses import json_response
+from gpufleet.api.parameters import LimitParam, OffsetParam, SortOrderParam
+from gpufleet.api.responses import paged_response
 from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
 from gpufleet.api.routing import OffLoopJsonRoute
-from gpufleet.query.listing import MAX_LIMIT, MAX_OFFSET
 from gpufleet.schemas.enums import SortOrder
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.events import EventList, HistoryList
@@ -20,21 +18,6 @@ from gpufleet.store.events import list_events
 from gpufleet.store.history import list_history
 
 router = APIRouter(prefix="/api/v1/workloads", tags=["Events"], route_class=OffLoopJsonRoute)
-
-OffsetParam = Annotated[
-    int,
-    Query(
-        ge=0, le=MAX_OFFSET, description="The offset of the first item returned in the collection."
-    ),
-]
-LimitParam = Annotated[
-    int, Query(ge=1, le=MAX_LIMIT, description="The maximum number of entries to return.")
-]
-
-
-def _paged(key: str, items: list, next_offset: int | None) -> Response:
-    body: dict = {key: items} if next_offset is None else {"next": next_offset, key: items}
-    return json_response(body)
 
 
 @router.get(
@@ -59,7 +42,7 @@ def get_workload_history(
 ) -> Response:
     workload = get_workload_or_404(conn, workloadId, now, scope)
     records, next_offset = list_history(conn, workload["id"], offset=offset, limit=limit)
-    return _paged("records", records, next_offset)
+    return paged_response("records", records, next_offset)
 
 
 @router.get(
@@ -81,9 +64,7 @@ def get_workload_events(
     workloadId: WorkloadIdParam,
     offset: OffsetParam = 0,
     limit: LimitParam = 50,
-    sortOrder: Annotated[
-        SortOrder, Query(description="Sort results in descending or ascending order.")
-    ] = SortOrder.DESC,
+    sortOrder: SortOrderParam = SortOrder.DESC,
 ) -> Response:
     workload = get_workload_or_404(conn, workloadId, now, scope)
     events, next_offset = list_events(
@@ -93,4 +74,4 @@ def get_workload_events(
         offset=offset,
         limit=limit,
     )
-    return _paged("events", events, next_offset)
+    return paged_response("events", events, next_offset)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Request
@@ -11,6 +10,7 @@ from fastapi.responses import Response
 
 from gpufleet.api.authorization import CallerAccess, require_ingest
 from gpufleet.api.deps import Db, Now, State
+from gpufleet.api.parameters import parse_uuid
 from gpufleet.api.responses import json_response
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import Invalid, TooLarge
@@ -18,9 +18,9 @@ from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.ingest import (
     IngestBatch,
     IngestResult,
-    ingest_request_schema,
     parse_ingest_batch,
 )
+from gpufleet.schemas.inline import json_request_body
 from gpufleet.store.clusters import mark_reported
 from gpufleet.store.ingest import IngestOutcome, ingest_workloads
 
@@ -36,21 +36,12 @@ async def read_body(request: Request) -> bytes:
     return await request.body()
 
 
-def parse_cluster_id(cluster_id: str) -> str:
-    try:
-        return str(UUID(cluster_id))
-    except ValueError:
-        raise Invalid(
-            f"Invalid path parameter 'clusterId': {cluster_id[:64]!r} is not a UUID."
-        ) from None
-
-
 async def ingesting_cluster(
     access: CallerAccess,
     clusterId: Annotated[str, Path(description="The id (UUID) of the reporting cluster.")],
 ) -> str:
     """The path's cluster id, once the caller is known to be allowed to ingest for it."""
-    cluster_id = parse_cluster_id(clusterId)
+    cluster_id = parse_uuid("clusterId", clusterId)
     require_ingest(access, cluster_id)
     return cluster_id
 
@@ -78,12 +69,7 @@ def _item_count(raw: bytes) -> int:
     operation_id="ingest_cluster_workloads",
     response_model=IngestResult,
     responses=error_responses(400, 401, 403, 413, 500, 503),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": ingest_request_schema()}},
-        }
-    },
+    openapi_extra=json_request_body(IngestBatch),
 )
 def ingest_cluster_workloads(
     request: Request,

@@ -17,16 +17,12 @@ from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.events import IngestEventBatch, IngestEventResult
 from gpufleet.schemas.ingest import MAX_CLOCK_SKEW
-from gpufleet.schemas.inline import inline_schema
+from gpufleet.schemas.inline import json_request_body
 from gpufleet.schemas.storable import load_json
 from gpufleet.store.clusters import mark_reported
 from gpufleet.store.events import record_events
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"], route_class=OffLoopJsonRoute)
-
-
-def event_request_schema() -> dict:
-    return inline_schema(IngestEventBatch)
 
 
 def parse_event_batch(raw: bytes, *, max_items: int, now) -> IngestEventBatch:
@@ -56,12 +52,7 @@ def parse_event_batch(raw: bytes, *, max_items: int, now) -> IngestEventBatch:
     operation_id="ingest_cluster_events",
     response_model=IngestEventResult,
     responses=error_responses(400, 401, 403, 413, 500, 503),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": event_request_schema()}},
-        }
-    },
+    openapi_extra=json_request_body(IngestEventBatch),
 )
 def ingest_cluster_events(
     cluster_id: Annotated[str, Depends(ingesting_cluster)],

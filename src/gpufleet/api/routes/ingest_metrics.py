@@ -26,7 +26,7 @@ from gpufleet.metrics.ingest import (
     validate_samples,
 )
 from gpufleet.schemas.errors import error_responses
-from gpufleet.schemas.inline import inline_schema
+from gpufleet.schemas.inline import json_request_body
 from gpufleet.schemas.metrics import IngestMetricsRequest, IngestMetricsResponse
 from gpufleet.store.clusters import mark_reported
 from gpufleet.store.metric_samples import write_samples
@@ -55,12 +55,7 @@ async def require_metrics_ingest(access: CallerAccess) -> Access:
     operation_id="ingest_metrics",
     response_model=IngestMetricsResponse,
     responses=error_responses(400, 401, 403, 413, 500, 503),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": inline_schema(IngestMetricsRequest)}},
-        }
-    },
+    openapi_extra=json_request_body(IngestMetricsRequest),
 )
 def ingest_metrics(
     access: Annotated[Access, Depends(require_metrics_ingest)],

@@ -14,14 +14,15 @@ from fastapi.responses import Response
 
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.deps import Db, Now
-from gpufleet.api.responses import json_response
-from gpufleet.api.routes.history import LimitParam, OffsetParam
-from gpufleet.api.routes.workloads import (
+from gpufleet.api.parameters import (
     DeletedParam,
+    LimitParam,
+    OffsetParam,
     SearchParam,
-    WorkloadIdParam,
-    get_workload_or_404,
+    SortOrderParam,
 )
+from gpufleet.api.responses import json_response, paged_response
+from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.pod_fields import POD_FIELDS
 from gpufleet.query.pods import build_pod_page, build_pod_selection
@@ -55,11 +56,6 @@ CompletedParam = Annotated[
 ]
 
 
-def _paged(pods: list, next_offset: int | None) -> Response:
-    body: dict = {"pods": pods} if next_offset is None else {"next": next_offset, "pods": pods}
-    return json_response(body)
-
-
 @router.get(
     "/pods",
     summary="List pods.",
@@ -75,9 +71,7 @@ def list_all_pods(
     deleted: DeletedParam = None,
     offset: OffsetParam = 0,
     limit: LimitParam = 50,
-    sortOrder: Annotated[
-        SortOrder, Query(description="Sort results in descending or ascending order.")
-    ] = SortOrder.ASC,
+    sortOrder: SortOrderParam = SortOrder.ASC,
     sortBy: Annotated[
         PodSortField | None, Query(description="Sort results using a parameter.")
     ] = None,
@@ -100,7 +94,7 @@ def list_all_pods(
         limit=limit,
         full=verbosity is PodVerbosity.FULL,
     )
-    return _paged(*list_pods(conn, page))
+    return paged_response("pods", *list_pods(conn, page))
 
 
 @router.get(
@@ -146,4 +140,4 @@ def get_workload_pods(
         filter_by=None, search=search, deleted=deleted, workload_id=workload["id"]
     )
     page = build_pod_page(selection, sort_by=None, sort_order=None, offset=offset, limit=limit)
-    return _paged(*list_pods(conn, page))
+    return paged_response("pods", *list_pods(conn, page))

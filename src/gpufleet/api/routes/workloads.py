@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
@@ -13,11 +12,19 @@ from sqlalchemy.engine import Connection
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.concurrency import ExpensiveRead
 from gpufleet.api.deps import Db, Now
+from gpufleet.api.parameters import (
+    DeletedParam,
+    LimitParam,
+    OptionalOffsetParam,
+    SearchParam,
+    SortOrderParam,
+    parse_uuid,
+)
 from gpufleet.api.responses import json_response
 from gpufleet.api.routing import OffLoopJsonRoute
-from gpufleet.core.errors import Invalid, NotFound
+from gpufleet.core.errors import NotFound
 from gpufleet.query.fields import WORKLOAD_FIELDS
-from gpufleet.query.listing import MAX_LIMIT, MAX_OFFSET, build_page, build_selection
+from gpufleet.query.listing import build_page, build_selection
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.enums import SortOrder
 from gpufleet.schemas.errors import error_responses
@@ -35,19 +42,12 @@ FILTER_DESCRIPTION = (
     "timestamp format and available for operators `==`, `!=`, `<=` and `>=`. Several terms may be "
     "given comma-separated or as repeated parameters; they are AND-ed."
 )
-DeletedParam = Annotated[
-    bool | None, Query(description="Return only deleted resources when `true`.")
-]
 FilterParam = Annotated[
     list[str] | None,
     Query(
         description=FILTER_DESCRIPTION,
         examples=["name!=some-workload-name", "allocatedGPU>=2", "createdAt>=2021-01-01T00:00:00Z"],
     ),
-]
-SearchParam = Annotated[
-    str | None,
-    Query(description="Filter results by a free text search.", examples=["test project"]),
 ]
 WorkloadIdParam = Annotated[
     str,
@@ -58,21 +58,12 @@ WorkloadIdParam = Annotated[
 ]
 
 
-def parse_workload_id(workload_id: str) -> str:
-    try:
-        return str(UUID(workload_id))
-    except ValueError:
-        raise Invalid(
-            f"Invalid path parameter 'workloadId': {workload_id[:64]!r} is not a UUID."
-        ) from None
-
-
 def get_workload_or_404(conn: Connection, workload_id: str, now, scope: WorkloadScope) -> dict:
     """The guard every route taking a workload id goes through.
 
     A workload outside the caller's scope is reported exactly like one that does not exist.
     """
-    workload = workload_store.get_workload(conn, parse_workload_id(workload_id), now, scope)
+    workload = workload_store.get_workload(conn, parse_uuid("workloadId", workload_id), now, scope)
     if workload is None:
         raise NotFound(f"Workload {workload_id} not found.")
     return workload
@@ -93,21 +84,9 @@ def get_workloads(
     conn: Db,
     now: Now,
     deleted: DeletedParam = None,
-    offset: Annotated[
-        int | None,
-        Query(
-            ge=0,
-            le=MAX_OFFSET,
-            description="The offset of the first item returned in the collection.",
-        ),
-    ] = None,
-    limit: Annotated[
-        int,
-        Query(ge=1, le=MAX_LIMIT, description="The maximum number of entries to return."),
-    ] = 50,
-    sortOrder: Annotated[
-        SortOrder, Query(description="Sort results in descending or ascending order.")
-    ] = SortOrder.ASC,
+    offset: OptionalOffsetParam = None,
+    limit: LimitParam = 50,
+    sortOrder: SortOrderParam = SortOrder.ASC,
     sortBy: Annotated[
         WorkloadSortField | None, Query(description="Sort results by a parameter.")
     ] = None,
