@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
 
 from gpufleet.api.authorization import CallerAccess, require_ingest
 from gpufleet.api.deps import Db, Now, State
@@ -21,10 +22,12 @@ from gpufleet.schemas.ingest import (
     parse_ingest_batch,
 )
 from gpufleet.schemas.inline import json_request_body
+from gpufleet.schemas.storable import load_json
 from gpufleet.store.clusters import mark_reported
 from gpufleet.store.ingest import IngestOutcome, ingest_workloads
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"], route_class=OffLoopJsonRoute)
+Batch = TypeVar("Batch", bound=BaseModel)
 
 
 async def read_body(request: Request) -> bytes:
@@ -44,6 +47,17 @@ async def ingesting_cluster(
     cluster_id = parse_uuid("clusterId", clusterId)
     require_ingest(access, cluster_id)
     return cluster_id
+
+
+def parse_batch(raw: bytes, model: type[Batch]) -> Batch:
+    """A whole request body parsed and checked before anything is written, or ``Invalid``
+    naming the first field that is wrong."""
+    try:
+        return model.model_validate(load_json(raw))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = ".".join(str(part) for part in first.get("loc", ()))
+        raise Invalid(f"Invalid request body field {location!r}: {first.get('msg')}") from None
 
 
 def _item_count(raw: bytes) -> int:

@@ -7,18 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from gpufleet.api.deps import Db, Now, State
 from gpufleet.api.responses import json_response
-from gpufleet.api.routes.ingest import ingesting_cluster, read_body
+from gpufleet.api.routes.ingest import ingesting_cluster, parse_batch, read_body
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.events import IngestEventBatch, IngestEventResult
 from gpufleet.schemas.ingest import MAX_CLOCK_SKEW
 from gpufleet.schemas.inline import json_request_body
-from gpufleet.schemas.storable import load_json
 from gpufleet.store.clusters import mark_reported
 from gpufleet.store.events import record_events
 
@@ -27,12 +25,7 @@ router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"], route_class=OffLoop
 
 def parse_event_batch(raw: bytes, *, max_items: int, now) -> IngestEventBatch:
     """Parse and check a whole request body before anything is written."""
-    try:
-        batch = IngestEventBatch.model_validate(load_json(raw))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        location = ".".join(str(part) for part in first.get("loc", ()))
-        raise Invalid(f"Invalid request body field {location!r}: {first.get('msg')}") from None
+    batch = parse_batch(raw, IngestEventBatch)
     if len(batch.events) > max_items:
         raise TooLarge(f"Batch of {len(batch.events)} events exceeds the limit of {max_items}.")
     for index, event in enumerate(batch.events):

@@ -4,43 +4,30 @@ reports its nodes and its scheduler's queues with their quotas."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
-from pydantic import BaseModel, ValidationError
 
 from gpufleet.api.deps import Db, Now, State
 from gpufleet.api.responses import json_response
-from gpufleet.api.routes.ingest import ingesting_cluster, read_body
+from gpufleet.api.routes.ingest import ingesting_cluster, parse_batch, read_body
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.ingest import MAX_CLOCK_SKEW
-from gpufleet.schemas.inline import inline_schema
+from gpufleet.schemas.inline import json_request_body
 from gpufleet.schemas.inventory import (
     IngestNodeBatch,
     IngestNodeResult,
     IngestQueueBatch,
     IngestQueueResult,
 )
-from gpufleet.schemas.storable import load_json
 from gpufleet.store.clusters import mark_reported
 from gpufleet.store.node_ingest import ingest_nodes
 from gpufleet.store.queue_ingest import ingest_queues
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"], route_class=OffLoopJsonRoute)
-Batch = TypeVar("Batch", bound=BaseModel)
-
-
-def parse_batch(raw: bytes, model: type[Batch]) -> Batch:
-    """Parse and check a whole request body before anything is written."""
-    try:
-        return model.model_validate(load_json(raw))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        location = ".".join(str(part) for part in first.get("loc", ()))
-        raise Invalid(f"Invalid request body field {location!r}: {first.get('msg')}") from None
 
 
 def _not_ahead(moment: datetime, now: datetime, field: str) -> None:
@@ -49,11 +36,6 @@ def _not_ahead(moment: datetime, now: datetime, field: str) -> None:
     if moment > now + MAX_CLOCK_SKEW:
         seconds = MAX_CLOCK_SKEW.total_seconds()
         raise Invalid(f"Invalid request body field {field!r}: more than {seconds:.0f}s ahead.")
-
-
-def _body(model: type[BaseModel]) -> dict[str, Any]:
-    schema = inline_schema(model)
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 @router.post(
@@ -68,7 +50,7 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
     operation_id="ingest_cluster_nodes",
     response_model=IngestNodeResult,
     responses=error_responses(400, 401, 403, 413, 500, 503),
-    openapi_extra=_body(IngestNodeBatch),
+    openapi_extra=json_request_body(IngestNodeBatch),
 )
 def ingest_cluster_nodes(
     cluster_id: Annotated[str, Depends(ingesting_cluster)],
@@ -118,7 +100,7 @@ def ingest_cluster_nodes(
     operation_id="ingest_cluster_queues",
     response_model=IngestQueueResult,
     responses=error_responses(400, 401, 403, 413, 500, 503),
-    openapi_extra=_body(IngestQueueBatch),
+    openapi_extra=json_request_body(IngestQueueBatch),
 )
 def ingest_cluster_queues(
     cluster_id: Annotated[str, Depends(ingesting_cluster)],

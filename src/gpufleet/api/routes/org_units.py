@@ -15,9 +15,9 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.deps import Db
+from gpufleet.api.parameters import LimitParam, SearchParam, SortOrderParam
 from gpufleet.api.responses import json_response
-from gpufleet.api.routes.history import LimitParam
-from gpufleet.api.routes.workloads import FILTER_DESCRIPTION, SearchParam
+from gpufleet.api.routes.workloads import FILTER_DESCRIPTION
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import NotFound
 from gpufleet.core.org_unit_fields import DEPARTMENT_FIELDS, PROJECT_FIELDS
@@ -65,9 +65,6 @@ DepartmentFilterParam = _filter_param(DEPARTMENT_FIELDS)
 OrgOffsetParam = Annotated[
     int | None,
     Query(ge=0, le=MAX_OFFSET, description="The offset of the first item returned."),
-]
-SortOrderParam = Annotated[
-    SortOrder, Query(description="Sort results in descending or ascending order.")
 ]
 ProjectIdParam = Annotated[str, Path(description="The project id.", max_length=64)]
 DepartmentIdParam = Annotated[str, Path(description="The department id.", max_length=64)]
