@@ -67,6 +67,10 @@ class WorkloadField:
     time_dependent: bool = False
     # Matches when any of the workload's values matches (current node pools).
     multi_valued: bool = False
+    # Few distinct values, each shared by many workloads (phase, project, cluster, ...): a
+    # sorted page finds its rows fastest by walking the sort's index and checking this field
+    # row by row, stopping after the page, rather than gathering every match and sorting.
+    coarse: bool = False
 
     @property
     def filterable(self) -> bool:
@@ -75,6 +79,11 @@ class WorkloadField:
     @property
     def sortable(self) -> bool:
         return self.sort_rank is not None
+
+    @property
+    def sort_indexed(self) -> bool:
+        """Sorting by it walks an index of (column, id): a stored column, not a computed total."""
+        return self.sortable and self.column is not None and not self.time_dependent
 
     @property
     def stored_scalar(self) -> bool:
@@ -100,24 +109,26 @@ WORKLOAD_CATALOGUE: tuple[WorkloadField, ...] = (
     WorkloadField("updatedAt", D, "updated_at", required=True),
     WorkloadField("source", T, "source", max_length=32, required=True),
     WorkloadField("deletedAt", D, "deleted_at", 8, null_on_wire=True),
-    WorkloadField("type", T, "type", 0, 128, required=True),
+    WorkloadField("type", T, "type", 0, 128, required=True, coarse=True),
     WorkloadField("name", T, "name", 1, NAME, required=True),
     WorkloadField("id", T, "id", max_length=UUID_TEXT, required=True),
     WorkloadField("priority", INT, "priority", 19, null_on_wire=True),
-    WorkloadField("priorityClassName", T, "priority_class_name", 22, NAME, required=True),
+    WorkloadField(
+        "priorityClassName", T, "priority_class_name", 22, NAME, required=True, coarse=True
+    ),
     WorkloadField("submittedBy", T, "submitted_by", 9, NAME),
-    WorkloadField("clusterId", T, "cluster_id", 2, UUID_TEXT, required=True),
-    WorkloadField("projectName", T, "project_name", 4, NAME, required=True),
-    WorkloadField("projectId", T, "project_id", 3, 64, required=True),
-    WorkloadField("departmentName", T, "department_name", 6, NAME, required=True),
-    WorkloadField("departmentId", T, "department_id", 5, 64, required=True),
+    WorkloadField("clusterId", T, "cluster_id", 2, UUID_TEXT, required=True, coarse=True),
+    WorkloadField("projectName", T, "project_name", 4, NAME, required=True, coarse=True),
+    WorkloadField("projectId", T, "project_id", 3, 64, required=True, coarse=True),
+    WorkloadField("departmentName", T, "department_name", 6, NAME, required=True, coarse=True),
+    WorkloadField("departmentId", T, "department_id", 5, 64, required=True, coarse=True),
     WorkloadField("namespace", T, "namespace", max_length=NAME, required=True),
     WorkloadField("createdAt", D, "created_at", 7, required=True),
     WorkloadField("workloadRequestedResources", J),
     WorkloadField("podsRequestedResources", J),
     WorkloadField("allocatedResources", J),
     WorkloadField("actionsSupport", J),
-    WorkloadField("phase", T, "phase", 10, 32, required=True),
+    WorkloadField("phase", T, "phase", 10, 32, required=True, coarse=True),
     WorkloadField("conditions", J, required=True),
     WorkloadField("phaseMessage", T, "phase_message"),
     WorkloadField("k8sPhase", T, "k8s_phase", max_length=64, required=True),
@@ -130,7 +141,7 @@ WORKLOAD_CATALOGUE: tuple[WorkloadField, ...] = (
     WorkloadField("datasources", J),
     WorkloadField("environments", J),
     WorkloadField("externalConnections", J),
-    WorkloadField("distributedFramework", T, "distributed_framework", 13, 64),
+    WorkloadField("distributedFramework", T, "distributed_framework", 13, 64, coarse=True),
     WorkloadField("additionalFields", J),
     WorkloadField("preemptible", J),
     WorkloadField("environmentVariables", J),
@@ -145,7 +156,7 @@ WORKLOAD_CATALOGUE: tuple[WorkloadField, ...] = (
     WorkloadField(
         "totalRunningTimeSeconds", INT, "running_seconds_before", 21, time_dependent=True
     ),
-    WorkloadField("category", T, "category", 18, 64, required=True),
+    WorkloadField("category", T, "category", 18, 64, required=True, coarse=True),
     WorkloadField("guaranteedRuntimeEndsAt", D, "guaranteed_runtime_ends_at", 23),
     WorkloadField("aiApplicationId", T, "ai_application_id", 24, NAME),
     WorkloadField("aiApplicationName", T, "ai_application_name", 25, NAME),
@@ -154,7 +165,9 @@ WORKLOAD_CATALOGUE: tuple[WorkloadField, ...] = (
     WorkloadField("pendingSchedulingMessages", J, detail_only=True),
     # The first current node pool (membership lives in workload_nodepools) and the GPUs of
     # allocatedResources, as columns so they can be sorted on.
-    WorkloadField("nodepool", T, "nodepool", 12, NAME, query_only=True, multi_valued=True),
+    WorkloadField(
+        "nodepool", T, "nodepool", 12, NAME, query_only=True, multi_valued=True, coarse=True
+    ),
     WorkloadField("allocatedGPU", N, "allocated_gpu", 14, query_only=True, required=True),
 )
 del T, N, INT, D, J

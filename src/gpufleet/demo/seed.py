@@ -47,10 +47,12 @@ def seed_demo(
     batch_size: int = BATCH_SIZE,
     after_batch: AfterBatch | None = None,
     metrics_history: bool = True,
+    details: bool = True,
 ) -> int:
     """Add ``workloads`` simulated workloads (and the organisation, once); returns how many.
 
-    ``metrics_history`` writes 24 hours of metric samples for a capped set of the workloads.
+    ``metrics_history`` writes 24 hours of metric samples for a capped set of the workloads;
+    ``details`` their pods, phase history and events.
     """
     if workloads < 0:
         raise ValueError("the number of workloads must not be negative")
@@ -61,7 +63,8 @@ def seed_demo(
         raise ValueError("the anchor must be a timezone-aware datetime")
     # Per-batch writers that extend the demo (such as metric history) are added here.
     history = write_metrics_history if metrics_history else None
-    hooks = [hook for hook in (write_workload_details, history, after_batch) if hook is not None]
+    written = write_workload_details if details else None
+    hooks = [hook for hook in (written, history, after_batch) if hook is not None]
 
     with engine.begin() as conn:
         write_organisation(conn, anchor)

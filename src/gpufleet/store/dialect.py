@@ -17,6 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 
 def epoch_ms(dialect_name: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
@@ -27,6 +29,19 @@ def epoch_ms(dialect_name: str, column: sa.ColumnElement[Any]) -> sa.ColumnEleme
     else:
         value = sa.func.round(sa.extract("epoch", column) * 1000)
     return sa.cast(value, sa.BigInteger)
+
+
+def without_index(dialect_name: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """A column the planner may test row by row but not look up through an index.
+
+    SQLite picks the index of an equality filter over the one that already yields the sort's
+    order, then sorts every match; unary ``+`` (its documented way of disqualifying an index)
+    makes it walk the sort's index and stop after the page. PostgreSQL weighs both plans by
+    its statistics and the LIMIT, and gets the column as it is.
+    """
+    if dialect_name != "sqlite":
+        return column
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
 def json_text_without(

@@ -12,15 +12,21 @@ from typing import Any
 import sqlalchemy as sa
 
 from gpufleet.core.times import to_ms
-from gpufleet.core.workload_fields import FieldKind, Operator, WorkloadField
+from gpufleet.core.workload_fields import (
+    WORKLOAD_FIELDS_BY_NAME,
+    FieldKind,
+    Operator,
+    WorkloadField,
+)
 from gpufleet.query.filters import FilterTerm
 from gpufleet.query.listing import SortSpec, WorkloadSelection
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.enums import Phase
-from gpufleet.store.dialect import epoch_ms
+from gpufleet.store.dialect import epoch_ms, without_index
 from gpufleet.store.tables import workload_nodepools, workloads
 
 _NEGATIVE = {Operator.NE: Operator.EQ, Operator.NOT_CONTAINS: Operator.CONTAINS}
+_DELETED_AT = WORKLOAD_FIELDS_BY_NAME["deletedAt"]
 _PHASE_OF_TOTAL = {"pending_seconds_before": Phase.PENDING, "running_seconds_before": Phase.RUNNING}
 
 
@@ -61,7 +67,11 @@ def compare(expression: sa.ColumnElement[Any], operator: Operator, value: Any):
     raise AssertionError(operator)  # pragma: no cover - the enum is exhaustive
 
 
-def term_condition(dialect: str, now: datetime, term: FilterTerm) -> sa.ColumnElement[bool]:
+def term_condition(
+    dialect: str, now: datetime, term: FilterTerm, walked: WorkloadField | None = None
+) -> sa.ColumnElement[bool]:
+    """One filter term; ``walked`` is the field whose index a sorted page walks (see
+    ``selection_conditions``)."""
     if term.field.multi_valued:
         # A workload matches when any current node pool matches; != and !@ mean none does.
         positive = _NEGATIVE.get(term.operator, term.operator)
@@ -81,17 +91,35 @@ def term_condition(dialect: str, now: datetime, term: FilterTerm) -> sa.ColumnEl
         value = sa.literal(int(value), sa.BigInteger)
     elif term.field.kind in (FieldKind.NUMBER, FieldKind.INTEGER):
         value = sa.literal(value, sa.Float)
-    return compare(field_expression(dialect, now, term.field), term.operator, value)
+    expression = field_expression(dialect, now, term.field)
+    if _checked_row_by_row(term.field, walked):
+        expression = without_index(dialect, expression)
+    return compare(expression, term.operator, value)
 
 
-def scope_condition(scope: WorkloadScope, table: sa.Table = workloads) -> sa.ColumnElement[bool]:
+def _checked_row_by_row(field: WorkloadField, walked: WorkloadField | None) -> bool:
+    """Whether a coarse filter is left to be tested on the rows of the sort's index walk."""
+    return walked is not None and field.coarse and field is not walked
+
+
+def scope_condition(
+    scope: WorkloadScope, table: sa.Table = workloads, dialect: str | None = None
+) -> sa.ColumnElement[bool]:
     """Rows (workloads, or anything with the same three columns) in any of the caller's
-    clusters, departments or projects."""
+    clusters, departments or projects.
+
+    With ``dialect``, the scope is tested row by row on a walk of the sort's index (a caller's
+    clusters, departments and projects are coarse: see ``selection_conditions``).
+    """
     if scope.everything:
         return sa.true()
+
+    def column(name: str) -> sa.ColumnElement[Any]:
+        return table.c[name] if dialect is None else without_index(dialect, table.c[name])
+
     allowed = [
-        table.c[column].in_(sorted(ids))
-        for column, ids in (
+        column(name).in_(sorted(ids))
+        for name, ids in (
             ("cluster_id", scope.cluster_ids),
             ("department_id", scope.department_ids),
             ("project_id", scope.project_ids),
@@ -102,16 +130,26 @@ def scope_condition(scope: WorkloadScope, table: sa.Table = workloads) -> sa.Col
 
 
 def selection_conditions(
-    dialect: str, selection: WorkloadSelection
+    dialect: str, selection: WorkloadSelection, sort: SortSpec | None = None
 ) -> list[sa.ColumnElement[bool]]:
+    """The WHERE of a list, count or telemetry request.
+
+    Given the ``sort`` of a page whose field has an index, the coarse filters (those the
+    catalogue marks: phase, project, cluster, ...), the scope and ``deleted`` are tested on the
+    rows of a walk along that index instead of choosing the rows themselves: the walk stops
+    after the page, where gathering every Running workload and sorting them does not.
+    """
+    walked = sort.field if sort is not None and sort.field.sort_indexed else None
+    deleted_at: sa.ColumnElement[Any] = workloads.c.deleted_at
+    if walked is not None and walked is not _DELETED_AT:
+        deleted_at = without_index(dialect, deleted_at)
     conditions: list[sa.ColumnElement[bool]] = [
-        workloads.c.deleted_at.is_not(None)
-        if selection.deleted
-        else workloads.c.deleted_at.is_(None)
+        deleted_at.is_not(None) if selection.deleted else workloads.c.deleted_at.is_(None)
     ]
     if not selection.scope.everything:
-        conditions.append(scope_condition(selection.scope))
-    conditions.extend(term_condition(dialect, selection.now, t) for t in selection.filters)
+        scope_dialect = dialect if walked is not None else None
+        conditions.append(scope_condition(selection.scope, dialect=scope_dialect))
+    conditions.extend(term_condition(dialect, selection.now, t, walked) for t in selection.filters)
     if selection.search:
         conditions.append(workloads.c.search_text.contains(selection.search, autoescape=True))
     return conditions

@@ -53,12 +53,9 @@ def _to_wire(row: Mapping[str, Any], *, detailed: bool = False) -> dict[str, Any
     )
 
 
-def list_workloads(conn: Connection, page: WorkloadPage) -> tuple[list[bytes], int | None]:
-    """One page of workloads, each as its wire JSON, and the offset of the next page (None if last).
-
-    Rows go straight to JSON bytes (see ``workload_listing_json``): a page of 500 is the hot path.
-    """
-    dialect = _dialect(conn)
+def listing_statement(dialect: str, page: WorkloadPage) -> sa.Select:
+    """The one statement that reads a page of workloads (and one more row, to tell if a next
+    page exists)."""
     selection = page.selection
     listed_columns = [c for c in workloads.c if c.key not in _NOT_LISTED]
     ordering = order_by(dialect, selection.now, page.sort)
@@ -70,12 +67,20 @@ def list_workloads(conn: Connection, page: WorkloadPage) -> tuple[list[bytes], i
         total_seconds(dialect, selection.now, "pending_seconds_before").label("total_pending"),
         total_seconds(dialect, selection.now, "running_seconds_before").label("total_running"),
     )
-    conditions = selection_conditions(dialect, selection)
+    conditions = selection_conditions(dialect, selection, page.sort)
     if page.offset:
         statement = statement.select_from(_deferred_page(conditions, ordering, page))
     else:
         statement = statement.where(*conditions).limit(page.limit + 1)
-    rows = conn.execute(statement.order_by(*ordering)).mappings().all()
+    return statement.order_by(*ordering)
+
+
+def list_workloads(conn: Connection, page: WorkloadPage) -> tuple[list[bytes], int | None]:
+    """One page of workloads, each as its wire JSON, and the offset of the next page (None if last).
+
+    Rows go straight to JSON bytes (see ``workload_listing_json``): a page of 500 is the hot path.
+    """
+    rows = conn.execute(listing_statement(_dialect(conn), page)).mappings().all()
     has_next = len(rows) > page.limit
     items = [
         workload_listing_json(

@@ -1,0 +1,190 @@
+"""The plans of sorted workload pages, from EXPLAIN (never timings), on both databases.
+
+For every sort with an index of its own and each common filter (phase, project, department,
+cluster, type, node pool, deleted, the caller's scope), the listing statement must walk the
+sort's index and stop after the page, testing the filter row by row, instead of gathering
+every match and sorting it. The store is seeded large enough, and analysed, for PostgreSQL's
+planner to weigh the plans as it does at scale; SQLite's choice does not depend on size.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from gpufleet.core.workload_fields import QUERY_FIELDS, WorkloadField
+from gpufleet.query.listing import WorkloadPage, build_page, build_selection
+from gpufleet.query.scope import WorkloadScope
+from gpufleet.schemas.enums import Phase
+from gpufleet.settings import Settings
+from gpufleet.store.engine import create_store_engine
+from gpufleet.store.tables import workload_nodepools, workloads
+from gpufleet.store.workloads import insert_workloads, listing_statement
+from tests.support.factories import BASE_TIME, workload
+
+ORIGINALS = 400
+# Copies of the originals (with new ids): 30,000 workloads in all, seeded in SQL within seconds.
+COPIES = 74
+PROJECTS = [f"project-{n}" for n in range(12)]
+DEPARTMENTS = [f"department-{n}" for n in range(4)]
+CLUSTERS = [f"00000000-0000-4000-8000-00000000000{n}" for n in range(3)]
+TYPES = ["Training", "Workspace", "Inference", "Distributed"]
+NODEPOOLS = ["default", "a100", "h100"]
+FILTERS: dict[str, dict[str, Any]] = {
+    "phase": {"filter_by": ["phase==Running"]},
+    "project": {"filter_by": [f"projectName=={PROJECTS[3]}"]},
+    "department": {"filter_by": [f"departmentName=={DEPARTMENTS[1]}"]},
+    "cluster": {"filter_by": [f"clusterId=={CLUSTERS[2]}"]},
+    "type": {"filter_by": ["type==Workspace"]},
+    "nodepool": {"filter_by": ["nodepool==a100"]},
+    "deleted": {"deleted": True},
+    "scope": {
+        "scope": WorkloadScope(
+            cluster_ids=frozenset({CLUSTERS[0]}), project_ids=frozenset(PROJECTS[5:7])
+        )
+    },
+}
+
+
+def _original(rng: random.Random, n: int) -> dict[str, Any]:
+    created = BASE_TIME + timedelta(minutes=rng.randrange(500_000))
+    deleted = created + timedelta(hours=1) if rng.random() < 0.05 else None
+    project = rng.randrange(len(PROJECTS))
+    return workload(
+        name=f"job-{rng.randrange(10**6):06d}-{n}",
+        phase=rng.choice(list(Phase)).value,
+        projectName=PROJECTS[project],
+        projectId=str(project),
+        departmentName=DEPARTMENTS[project % len(DEPARTMENTS)],
+        departmentId=str(project % len(DEPARTMENTS)),
+        clusterId=CLUSTERS[project % len(CLUSTERS)],
+        type=rng.choice(TYPES),
+        currentNodePools=[rng.choice(NODEPOOLS)],
+        createdAt=created,
+        phaseUpdatedAt=created + timedelta(minutes=rng.randrange(600)),
+        updatedAt=created,
+        deletedAt=deleted,
+        gpus=float(rng.randrange(9)),
+        priority=rng.choice([None, 50, 75, 100]),
+        submittedBy=rng.choice([None, "alice", "bob", "carol"]),
+        idleGpus=rng.randrange(3),
+        idleAllocatedGpus=rng.random(),
+        completedAt=created + timedelta(hours=2) if rng.random() < 0.5 else None,
+    )
+
+
+def _copy(conn: sa.Connection, originals: list[str], copy: int) -> None:
+    """Each original again under a new id (its first 30 characters and the copy's number)."""
+    suffix = sa.literal(f"{copy:06d}")
+    new_id = sa.func.substr(workloads.c.id, 1, 30) + suffix
+    columns = list(workloads.c)
+    source = sa.select(*(new_id if c.key == "id" else c for c in columns))
+    conn.execute(
+        workloads.insert().from_select(
+            [c.key for c in columns], source.where(workloads.c.id.in_(originals))
+        )
+    )
+    pools = workload_nodepools.c
+    conn.execute(
+        workload_nodepools.insert().from_select(
+            ["workload_id", "nodepool"],
+            sa.select(sa.func.substr(pools.workload_id, 1, 30) + suffix, pools.nodepool).where(
+                pools.workload_id.in_(originals)
+            ),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def store(module_database_url: str) -> Iterator[sa.Engine]:
+    engine = create_store_engine(Settings(database_url=module_database_url))
+    rng = random.Random(18)
+    items = [_original(rng, n) for n in range(ORIGINALS)]
+    with engine.begin() as conn:
+        insert_workloads(conn, items)
+        ids = [item["id"] for item in items]
+        for copy in range(COPIES):
+            _copy(conn, ids, copy)
+    with engine.connect() as conn:
+        # What PostgreSQL's autovacuum (and SQLite's optimize) would soon have done.
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+    yield engine
+    engine.dispose()
+
+
+def _page(sort: WorkloadField, descending: bool, **selection: Any) -> WorkloadPage:
+    built = build_selection(
+        now=datetime.now(UTC),
+        filter_by=selection.get("filter_by"),
+        search=None,
+        deleted=selection.get("deleted"),
+        scope=selection.get("scope", WorkloadScope(everything=True)),
+    )
+    order = "desc" if descending else "asc"
+    return build_page(built, sort_by=sort.name, sort_order=order, offset=0, limit=50)
+
+
+def _plan(engine: sa.Engine, page: WorkloadPage) -> list[str]:
+    """EXPLAIN of the statement the server runs for ``page``, one line per plan node."""
+    statement = listing_statement(engine.dialect.name, page)
+    explain = "EXPLAIN QUERY PLAN" if engine.dialect.name == "sqlite" else "EXPLAIN (COSTS OFF)"
+    with engine.connect() as conn:
+        captured: list[tuple[str, Any]] = []
+
+        def capture(_conn, _cursor, sql, parameters, _context, _many) -> None:
+            captured.append((sql, parameters))
+
+        sa.event.listen(engine, "before_cursor_execute", capture)
+        try:
+            conn.execute(statement).all()
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", capture)
+        sql, parameters = captured[-1]
+        rows = conn.exec_driver_sql(f"{explain} {sql}", parameters).all()
+    return [row[-1] for row in rows]
+
+
+def _walks(plan: list[str], dialect: str, field: WorkloadField) -> bool:
+    index = f"ix_workloads_{field.column}_id"
+    if dialect == "sqlite":
+        walked = index in plan[0]
+        return walked and not any("TEMP B-TREE" in line for line in plan)
+    first = plan[0].strip()
+    scans = [line for line in plan if "Index Scan" in line]
+    return (
+        first.startswith("Limit")
+        and bool(scans)
+        and index in scans[0]
+        and not any("Sort" in line for line in plan)
+    )
+
+
+def _guarded_sorts(dialect: str) -> list[WorkloadField]:
+    """Every sort with an index; on SQLite only NOT NULL columns (see docs/filtering.md)."""
+    return [
+        f
+        for f in QUERY_FIELDS
+        if f.sort_indexed
+        and f.name != "deletedAt"
+        and (dialect == "postgresql" or not workloads.c[f.column].nullable)
+    ]
+
+
+@pytest.mark.parametrize("filter_name", list(FILTERS))
+def test_sorted_pages_walk_the_sorts_index_and_stop_after_the_page(store, filter_name):
+    dialect = store.dialect.name
+    failures = []
+    for field in _guarded_sorts(dialect):
+        if filter_name == "phase" and field.name == "phase":
+            continue
+        for descending in (False, True):
+            plan = _plan(store, _page(field, descending, **FILTERS[filter_name]))
+            if not _walks(plan, dialect, field):
+                failures.append(f"{field.name} {'desc' if descending else 'asc'}: {plan}")
+    assert failures == []
