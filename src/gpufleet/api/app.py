@@ -28,6 +28,7 @@ from gpufleet.api.routes import (
     ingest_events,
     ingest_inventory,
     ingest_metrics,
+    inventory_metrics,
     metrics,
     org_unit_telemetry,
     org_units,
@@ -157,6 +158,7 @@ def create_app(
     # Before the org-unit router, so /projects/telemetry is not read as a project id.
     app.include_router(org_unit_telemetry.router)
     app.include_router(org_units.router)
+    app.include_router(inventory_metrics.router)
     app.include_router(history.router)
     app.include_router(ingest_events.router)
     app.include_router(ingest_inventory.router)

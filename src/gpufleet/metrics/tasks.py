@@ -20,6 +20,7 @@ from gpufleet.metrics.usage_tasks import accrue_live_usage, enforce_usage_retent
 from gpufleet.settings import Settings
 from gpufleet.store.dialect import without_statement_timeout
 from gpufleet.store.events import delete_events_before
+from gpufleet.store.inventory_samples import delete_inventory_samples_before, sample_inventory
 from gpufleet.store.metric_samples import delete_samples_before
 from gpufleet.store.metric_targets import running_gpu_targets, write_idle_gpus
 
@@ -32,7 +33,7 @@ def enforce_retention(engine: Engine, retention_days: int, now: datetime) -> int
     with engine.begin() as conn:
         # Maintenance, not a request: a large first deletion may outlast the statement timeout.
         without_statement_timeout(conn)
-        return delete_samples_before(conn, cutoff)
+        return delete_samples_before(conn, cutoff) + delete_inventory_samples_before(conn, cutoff)
 
 
 def enforce_event_retention(engine: Engine, retention_days: int, now: datetime) -> int:
@@ -57,6 +58,12 @@ def refresh_idle_gpus(
     idle = backend.idle_gpus(targets, now, rule)
     with engine.begin() as conn:
         return write_idle_gpus(conn, idle)
+
+
+def record_inventory(engine: Engine, interval_seconds: int, now: datetime) -> int:
+    """Sample allocation, capacity and quota into the inventory samples; returns the rows."""
+    with engine.begin() as conn:
+        return sample_inventory(conn, now, interval_seconds)
 
 
 def idle_rule(settings: Settings) -> IdleRule:
@@ -130,6 +137,17 @@ class MetricsTasks:
                     "idle_gpus",
                     settings.idle_gpu_interval_seconds,
                     lambda: refresh_idle_gpus(engine, backend, rule, datetime.now(UTC)),
+                )
+            )
+
+        if settings.metrics_interval_seconds > 0:
+            self._jobs.append(
+                (
+                    "inventory samples",
+                    settings.metrics_interval_seconds,
+                    lambda: record_inventory(
+                        engine, settings.metrics_interval_seconds, datetime.now(UTC)
+                    ),
                 )
             )
 

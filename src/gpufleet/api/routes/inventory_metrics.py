@@ -1,0 +1,280 @@
+"""Metrics over time of clusters, projects and departments, from the inventory samples.
+
+``GET /api/v1/clusters/{clusterUuid}/metrics`` (the reference ``GroupedMetricsResponse``) and
+``/org-unit/projects/{projectId}/metrics``, ``/departments/{departmentId}/metrics``
+(``MetricsResponse``). A type gpufleet has no source for is listed with null values and the
+answer is a partial success (207), as for workload metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from sqlalchemy.engine import Connection
+
+from gpufleet.api.authorization import ReadScope
+from gpufleet.api.deps import Db, State
+from gpufleet.api.responses import json_response
+from gpufleet.api.routes.clusters import ClusterUuidParam, get_cluster_or_404
+from gpufleet.api.routes.metrics import MAX_SAMPLES, parse_window
+from gpufleet.api.routes.org_units import DepartmentIdParam, ProjectIdParam, get_unit_or_404
+from gpufleet.api.routing import OffLoopJsonRoute
+from gpufleet.core.errors import Forbidden
+from gpufleet.core.metric_values import SampleWindow
+from gpufleet.core.times import format_rfc3339, from_ms
+from gpufleet.metrics.types import format_value
+from gpufleet.query.errors import QueryError
+from gpufleet.schemas.clusters import GroupedMetricsResponse
+from gpufleet.schemas.errors import error_responses
+from gpufleet.schemas.metrics import MetricsCompositeResponse
+from gpufleet.schemas.org_units import OrgUnitMetricType
+from gpufleet.store.inventory_samples import mean_per_interval
+from gpufleet.store.org_figures import UnitKind
+
+router = APIRouter(prefix="/api/v1", route_class=OffLoopJsonRoute)
+E = TypeVar("E", bound=StrEnum)
+
+
+class ClusterMetricType(StrEnum):
+    TOTAL_GPU_NODES = "TOTAL_GPU_NODES"
+    GPU_UTILIZATION = "GPU_UTILIZATION"
+    GPU_UTILIZATION_DISTRIBUTION = "GPU_UTILIZATION_DISTRIBUTION"
+    GPU_MEMORY_UTILIZATION = "GPU_MEMORY_UTILIZATION"
+    CPU_UTILIZATION = "CPU_UTILIZATION"
+    CPU_MEMORY_UTILIZATION = "CPU_MEMORY_UTILIZATION"
+    TOTAL_GPU = "TOTAL_GPU"
+    GPU_QUOTA = "GPU_QUOTA"
+    ALLOCATED_GPU = "ALLOCATED_GPU"
+    UNALLOCATED_GPU = "UNALLOCATED_GPU"
+    AVG_WORKLOAD_WAIT_TIME = "AVG_WORKLOAD_WAIT_TIME"
+    WORKLOADS_COUNT = "WORKLOADS_COUNT"
+
+
+class ClusterMetricsGroupBy(StrEnum):
+    CATEGORY = "Category"
+    NODEPOOL = "Nodepool"
+    PROJECT = "Project"
+    DEPARTMENT = "Department"
+
+
+# The types the sampler records; the others have no source in gpufleet's data.
+SAMPLED_CLUSTER_TYPES = frozenset(
+    {
+        ClusterMetricType.TOTAL_GPU_NODES,
+        ClusterMetricType.TOTAL_GPU,
+        ClusterMetricType.GPU_QUOTA,
+        ClusterMetricType.ALLOCATED_GPU,
+        ClusterMetricType.UNALLOCATED_GPU,
+        ClusterMetricType.AVG_WORKLOAD_WAIT_TIME,
+        ClusterMetricType.WORKLOADS_COUNT,
+    }
+)
+SAMPLED_UNIT_TYPES = frozenset(OrgUnitMetricType) - {OrgUnitMetricType.GPU_MEMORY_UTILIZATION}
+NO_SOURCE = "gpufleet has no source for this type"
+
+StartParam = Annotated[str, Query(description="Start of the range, ISO 8601.")]
+EndParam = Annotated[str, Query(description="End of the range, ISO 8601.")]
+SamplesParam = Annotated[
+    int | None,
+    Query(ge=0, le=MAX_SAMPLES, description="Points per type; 0 or absent means 20."),
+]
+NodepoolParam = Annotated[
+    str | None, Query(description="Filter using the nodepool.", max_length=253)
+]
+METRICS_RESPONSES = {
+    200: {"content": {"text/csv": {}}},
+    207: {"description": "Partial success."},
+    **error_responses(400, 401, 403, 404, 500, 503),
+}
+
+
+def parse_types(values: Sequence[str] | None, enum: type[E]) -> list[E]:
+    names = [p.strip() for v in values or () for p in v.split(",") if p.strip()]
+    if not names:
+        raise QueryError("metricType", "at least one metric type is required")
+    types: list[E] = []
+    for name in names:
+        try:
+            metric_type = enum(name)
+        except ValueError:
+            allowed = ", ".join(e.value for e in enum)
+            raise QueryError("metricType", f"{name[:64]!r} is not one of {allowed}") from None
+        if metric_type not in types:
+            types.append(metric_type)
+    return types
+
+
+def _values(points, window: SampleWindow) -> list[dict[str, str]]:
+    return [
+        {
+            "value": format_value(p.value),
+            "timestamp": format_rfc3339(from_ms(window.timestamp_ms(p.interval))),
+        }
+        for p in points
+    ]
+
+
+def _answer(body: dict, unanswered: list[str]) -> Response:
+    if not unanswered:
+        return json_response(body)
+    response = json_response(body, status_code=207)
+    response.headers["X-Gpufleet-Metric-Failures"] = "; ".join(
+        f"{name}: {NO_SOURCE}" for name in unanswered
+    )
+    return response
+
+
+def _cluster_measurements(
+    conn: Connection,
+    cluster_id: str,
+    metric_type: ClusterMetricType,
+    group_by: ClusterMetricsGroupBy | None,
+    nodepool: str | None,
+    window: SampleWindow,
+) -> list[dict]:
+    unit = ("cluster", cluster_id)
+    if group_by is None or nodepool is not None:
+        series = [f"Nodepool={nodepool}" if nodepool is not None else ""]
+        points = mean_per_interval(conn, unit, metric_type.value, series, window)
+        measurement: dict = {"type": metric_type.value, "labels": None}
+        if nodepool is not None:
+            measurement["groups"] = [{"key": "Nodepool", "value": nodepool}]
+        return [{**measurement, "values": _values(points, window)}]
+    by_series: dict[str, list] = {}
+    for point in mean_per_interval(conn, unit, metric_type.value, group_by.value, window):
+        by_series.setdefault(point.series, []).append(point)
+    return [
+        {
+            "type": metric_type.value,
+            "labels": None,
+            "groups": [{"key": group_by.value, "value": series.partition("=")[2]}],
+            "values": _values(points, window),
+        }
+        for series, points in sorted(by_series.items())
+    ]
+
+
+@router.get(
+    "/clusters/{clusterUuid}/metrics",
+    tags=["Clusters"],
+    summary="Get the cluster metrics data.",
+    description=(
+        "The cluster's sampled figures over [start, end): TOTAL_GPU_NODES, TOTAL_GPU, "
+        "ALLOCATED_GPU, UNALLOCATED_GPU, GPU_QUOTA, WORKLOADS_COUNT, AVG_WORKLOAD_WAIT_TIME. "
+        "Reading them needs a rule on the tenant or on the cluster. See docs/organisation.md."
+    ),
+    operation_id="get_cluster_metrics",
+    response_model=GroupedMetricsResponse,
+    responses=METRICS_RESPONSES,
+)
+def get_cluster_metrics(
+    scope: ReadScope,
+    state: State,
+    conn: Db,
+    clusterUuid: ClusterUuidParam,
+    start: StartParam,
+    end: EndParam,
+    metricType: Annotated[list[str], Query(description="Specify which data to request.")],
+    numberOfSamples: SamplesParam = None,
+    groupBy: Annotated[
+        ClusterMetricsGroupBy | None, Query(description="Labels to group the data by.")
+    ] = None,
+    nodepoolName: NodepoolParam = None,
+) -> Response:
+    types = parse_types(metricType, ClusterMetricType)
+    window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
+    if nodepoolName is not None and groupBy not in (None, ClusterMetricsGroupBy.NODEPOOL):
+        raise QueryError("groupBy", "only Nodepool may be combined with nodepoolName")
+    cluster = get_cluster_or_404(conn, clusterUuid, scope)
+    # The cluster's figures add up every project's: only a reader of the whole cluster sees them.
+    if not (scope.everything or cluster.id in scope.cluster_ids):
+        raise Forbidden("Cluster metrics need a rule on the tenant or on this cluster.")
+    measurements: list[dict] = []
+    unanswered: list[str] = []
+    for metric_type in types:
+        if metric_type not in SAMPLED_CLUSTER_TYPES:
+            unanswered.append(metric_type.value)
+            measurements.append({"type": metric_type.value, "labels": None, "values": None})
+            continue
+        measurements += _cluster_measurements(
+            conn, cluster.id, metric_type, groupBy, nodepoolName, window
+        )
+    return _answer({"measurements": measurements}, unanswered)
+
+
+def _unit_metrics(
+    conn: Connection, kind: UnitKind, unit_id: str, types, nodepool: str | None, window
+) -> Response:
+    series = [f"Nodepool={nodepool}" if nodepool is not None else ""]
+    measurements: list[dict] = []
+    unanswered: list[str] = []
+    for metric_type in types:
+        if metric_type not in SAMPLED_UNIT_TYPES:
+            unanswered.append(metric_type.value)
+            measurements.append({"type": metric_type.value, "labels": None, "values": None})
+            continue
+        points = mean_per_interval(conn, (kind.value, unit_id), metric_type.value, series, window)
+        labels = None if nodepool is None else {"nodepool": nodepool}
+        measurements.append(
+            {"type": metric_type.value, "labels": labels, "values": _values(points, window)}
+        )
+    return _answer({"measurements": measurements}, unanswered)
+
+
+UnitTypesParam = Annotated[list[str], Query(description="Specify which data to request.")]
+
+
+@router.get(
+    "/org-unit/projects/{projectId}/metrics",
+    tags=["Projects"],
+    summary="Get project metrics data.",
+    description="The project's sampled quota and allocation over [start, end).",
+    operation_id="get_project_metrics",
+    response_model=MetricsCompositeResponse,
+    responses=METRICS_RESPONSES,
+)
+def get_project_metrics(
+    scope: ReadScope,
+    state: State,
+    conn: Db,
+    projectId: ProjectIdParam,
+    metricType: UnitTypesParam,
+    start: StartParam,
+    end: EndParam,
+    numberOfSamples: SamplesParam = None,
+    nodepoolName: NodepoolParam = None,
+) -> Response:
+    types = parse_types(metricType, OrgUnitMetricType)
+    window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
+    project = get_unit_or_404(conn, UnitKind.PROJECT, projectId, scope)
+    return _unit_metrics(conn, UnitKind.PROJECT, project["id"], types, nodepoolName, window)
+
+
+@router.get(
+    "/org-unit/departments/{departmentId}/metrics",
+    tags=["Departments"],
+    summary="Get department metrics data.",
+    description="The department's sampled quota and allocation over [start, end).",
+    operation_id="get_department_metrics",
+    response_model=MetricsCompositeResponse,
+    responses=METRICS_RESPONSES,
+)
+def get_department_metrics(
+    scope: ReadScope,
+    state: State,
+    conn: Db,
+    departmentId: DepartmentIdParam,
+    metricType: UnitTypesParam,
+    start: StartParam,
+    end: EndParam,
+    numberOfSamples: SamplesParam = None,
+    nodepoolName: NodepoolParam = None,
+) -> Response:
+    types = parse_types(metricType, OrgUnitMetricType)
+    window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
+    department = get_unit_or_404(conn, UnitKind.DEPARTMENT, departmentId, scope)
+    return _unit_metrics(conn, UnitKind.DEPARTMENT, department["id"], types, nodepoolName, window)

@@ -1,0 +1,215 @@
+"""Metrics over time of clusters, projects and departments: the sampler records allocation,
+capacity and quota, and the metrics endpoints read them back per interval."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gpufleet.core.times import format_rfc3339
+from gpufleet.metrics.tasks import record_inventory
+from tests.support.access import key_with_role
+from tests.support.agent_reports import (
+    CLUSTER_ID,
+    at,
+    batch,
+    ingest_path,
+    node_path,
+    node_report,
+    queue_path,
+    report,
+)
+from tests.support.reference import ReferenceValidators, load_reference
+
+INTERVAL = 60
+CLUSTER_TYPES = (
+    "TOTAL_GPU",
+    "TOTAL_GPU_NODES",
+    "ALLOCATED_GPU",
+    "UNALLOCATED_GPU",
+    "GPU_QUOTA",
+    "WORKLOADS_COUNT",
+)
+
+
+def _running(project_id: str, name: str, gpus: float, node: str, pool: str) -> dict:
+    item = report(
+        phase="Running",
+        projectId=project_id,
+        projectName=name,
+        namespace=f"runai-{name}",
+        allocatedResources={"gpu": gpus},
+        currentNodePools=[pool],
+    )
+    item["pods"][0].update(nodeName=node, nodepool=pool, allocatedResources={"gpu": gpus})
+    return item
+
+
+@pytest.fixture
+def fleet(client):
+    nodes = [
+        node_report(name="a100-1", nodePool="a100"),
+        node_report(name="a100-2", nodePool="a100"),
+        node_report(name="cpu-1", nodePool="default", gpuCount=0, allocatableGpus=0),
+    ]
+    assert client.post(node_path(), json={"nodes": nodes}).status_code == 200
+    workloads = [
+        _running("10", "vision", 4.0, "a100-1", "a100"),
+        _running("11", "speech", 2.0, "a100-2", "a100"),
+        report(
+            phase="Pending", projectId="11", projectName="speech", allocatedResources={"gpu": 0}
+        ),
+    ]
+    response = client.post(ingest_path(), json=batch(*workloads))
+    assert response.status_code == 200 and response.json()["accepted"] == 3, response.text
+    unit = {
+        "type": "project",
+        "id": "10",
+        "name": "vision",
+        "departmentId": "2",
+        "departmentName": "research",
+        "namespace": "runai-vision",
+    }
+    queue = {
+        "source": "kai",
+        "name": "vision",
+        "orgUnit": unit,
+        "quotas": [{"nodePool": "a100", "gpu": {"deserved": 3}}],
+    }
+    response = client.post(queue_path(), json={"observedAt": at(0), "queues": [queue]})
+    assert response.status_code == 200, response.text
+
+
+def _window(now: datetime) -> dict:
+    return {
+        "start": format_rfc3339(now - timedelta(minutes=30)),
+        "end": format_rfc3339(now + timedelta(minutes=1)),
+        "numberOfSamples": 31,
+    }
+
+
+def _last(measurement: dict) -> float:
+    return float(measurement["values"][-1]["value"])
+
+
+def test_cluster_metrics_follow_capacity_allocation_and_quota(client, app, fleet):
+    engine = app.state.gpufleet.engine
+    now = datetime.now(UTC)
+    assert record_inventory(engine, INTERVAL, now - timedelta(minutes=10)) > 0
+    # One more workload between the two samples: the history shows the change.
+    extra = _running("10", "vision", 1.0, "a100-2", "a100")
+    assert client.post(ingest_path(), json=batch(extra)).status_code == 200
+    record_inventory(engine, INTERVAL, now)
+
+    params = {
+        **_window(now),
+        "metricType": ",".join(CLUSTER_TYPES),
+    }
+    response = client.get(f"/api/v1/clusters/{CLUSTER_ID}/metrics", params=params)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    ReferenceValidators(load_reference("runai-adjacent-openapi.json")).response(
+        "/api/v1/clusters/{clusterUuid}/metrics"
+    ).validate(body)
+    got = {m["type"]: m for m in body["measurements"]}
+    assert [float(v["value"]) for v in got["ALLOCATED_GPU"]["values"]] == [6.0, 7.0]
+    assert _last(got["TOTAL_GPU"]) == 16.0
+    assert _last(got["TOTAL_GPU_NODES"]) == 2.0
+    assert _last(got["UNALLOCATED_GPU"]) == 9.0
+    assert _last(got["GPU_QUOTA"]) == 3.0
+    assert _last(got["WORKLOADS_COUNT"]) == 4.0
+
+    grouped = client.get(
+        f"/api/v1/clusters/{CLUSTER_ID}/metrics",
+        params={**_window(now), "metricType": "TOTAL_GPU", "groupBy": "Nodepool"},
+    ).json()["measurements"]
+    assert {m["groups"][0]["value"]: _last(m) for m in grouped} == {"a100": 16.0, "default": 0.0}
+    by_project = client.get(
+        f"/api/v1/clusters/{CLUSTER_ID}/metrics",
+        params={**_window(now), "metricType": "ALLOCATED_GPU", "groupBy": "Project"},
+    ).json()["measurements"]
+    assert {m["groups"][0]["value"]: _last(m) for m in by_project} == {"10": 5.0, "11": 2.0}
+    one_pool = client.get(
+        f"/api/v1/clusters/{CLUSTER_ID}/metrics",
+        params={**_window(now), "metricType": "UNALLOCATED_GPU", "nodepoolName": "a100"},
+    ).json()["measurements"]
+    assert _last(one_pool[0]) == 9.0
+
+    partial = client.get(
+        f"/api/v1/clusters/{CLUSTER_ID}/metrics",
+        params={**_window(now), "metricType": "GPU_UTILIZATION,TOTAL_GPU"},
+    )
+    assert partial.status_code == 207
+    assert "GPU_UTILIZATION" in partial.headers["X-Gpufleet-Metric-Failures"]
+    assert partial.json()["measurements"][0]["values"] is None
+
+
+def test_project_and_department_metrics(client, app, fleet):
+    engine = app.state.gpufleet.engine
+    now = datetime.now(UTC)
+    record_inventory(engine, INTERVAL, now)
+    validators = ReferenceValidators(load_reference("runai-adjacent-openapi.json"))
+    params = {**_window(now), "metricType": "GPU_ALLOCATION,GPU_QUOTA,CPU_QUOTA_MILLICORES"}
+    response = client.get("/api/v1/org-unit/projects/10/metrics", params=params)
+    assert response.status_code == 200, response.text
+    validators.response("/api/v1/org-unit/projects/{projectId}/metrics").validate(response.json())
+    got = {m["type"]: m for m in response.json()["measurements"]}
+    project = client.get("/api/v1/org-unit/projects/10").json()
+    assert _last(got["GPU_ALLOCATION"]) == project["status"]["quotaStatus"]["allocated"]["gpu"]
+    assert _last(got["GPU_QUOTA"]) == project["totalResources"]["gpuQuota"] == 3.0
+    assert got["CPU_QUOTA_MILLICORES"]["values"] == []
+
+    pool = client.get(
+        "/api/v1/org-unit/projects/11/metrics",
+        params={**_window(now), "metricType": "GPU_ALLOCATION", "nodepoolName": "a100"},
+    ).json()["measurements"][0]
+    assert pool["labels"] == {"nodepool": "a100"} and _last(pool) == 2.0
+
+    department = client.get(
+        "/api/v1/org-unit/departments/2/metrics",
+        params={**_window(now), "metricType": "GPU_ALLOCATION,GPU_MEMORY_UTILIZATION"},
+    )
+    assert department.status_code == 207
+    validators.response(
+        "/api/v1/org-unit/departments/{departmentId}/metrics", status="207"
+    ).validate(department.json())
+    measurements = department.json()["measurements"]
+    assert _last(measurements[0]) == 6.0 and measurements[1]["values"] is None
+
+
+def test_metrics_keep_to_the_scope_and_check_their_parameters(client, app, fleet):
+    record_inventory(app.state.gpufleet.engine, INTERVAL, datetime.now(UTC))
+    window = {**_window(datetime.now(UTC)), "metricType": "GPU_ALLOCATION"}
+    viewer = key_with_role(client, "viewer", "project", "10")
+    assert (
+        client.get(
+            "/api/v1/org-unit/projects/10/metrics", params=window, headers=viewer
+        ).status_code
+        == 200
+    )
+    assert (
+        client.get(
+            "/api/v1/org-unit/projects/11/metrics", params=window, headers=viewer
+        ).status_code
+        == 404
+    )
+    assert (
+        client.get(
+            "/api/v1/org-unit/departments/2/metrics", params=window, headers=viewer
+        ).status_code
+        == 404
+    )
+    cluster = {**window, "metricType": "TOTAL_GPU"}
+    path = f"/api/v1/clusters/{CLUSTER_ID}/metrics"
+    assert client.get(path, params=cluster, headers=viewer).status_code == 403
+    reader = key_with_role(client, "viewer", "cluster", CLUSTER_ID)
+    assert client.get(path, params=cluster, headers=reader).status_code == 200
+    for bad in (
+        {**cluster, "metricType": "NOPE"},
+        {**cluster, "groupBy": "Project", "nodepoolName": "a100"},
+        {**cluster, "end": cluster["start"]},
+        {key: value for key, value in cluster.items() if key != "metricType"},
+    ):
+        response = client.get(path, params=bad)
+        assert response.status_code == 400, (bad, response.text)
