@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from gpufleet.core.times import format_rfc3339
 from gpufleet.metrics.usage_tasks import accrue_live_usage
 from gpufleet.store.tables import usage_hourly, usage_open, usage_states
+from tests.support.access import key_with_role
 from tests.support.agent_reports import CLUSTER_ID, T0, batch, ingest_path, report
 
 HOUR = 3600
@@ -243,3 +244,21 @@ def test_used_and_idle_hours_follow_the_samples_even_when_they_come_late(client)
     (value,) = client.get("/api/v1/usage", params=window).json()["values"]
     assert _seconds(value, "usedGpuHours") == pytest.approx(7200 * 0.4, abs=1)
     assert _seconds(value, "idleGpuHours") == pytest.approx(7200 * 55 / 120, abs=1)
+
+
+def test_a_project_viewer_sees_its_projects_figures_only(client):
+    own, other = str(uuid.uuid4()), str(uuid.uuid4())
+    elsewhere = {"projectId": "11", "projectName": "speech", "allocatedResources": {"gpu": 5.0}}
+    for workload_id, extra in ((own, {}), (other, elsewhere)):
+        _post(client, report(workload_id, observed=0, phase="Running", **extra))
+        _post(client, report(workload_id, observed=HOUR, phase="Completed", **extra))
+    viewer = key_with_role(client, "viewer", "project", "10")
+    (mine,) = _usage(client, 0, HOUR, "project", **viewer)
+    assert mine["groups"][0]["value"] == "10"
+    assert _seconds(mine) == pytest.approx(HOUR, abs=1)
+    (total,) = _usage(client, 0, HOUR, **viewer)
+    assert _seconds(total) == pytest.approx(HOUR, abs=1)
+    assert _total(client, 0, HOUR) == pytest.approx(6 * HOUR, abs=1)
+    nobody = key_with_role(client, "cluster-agent", "cluster", CLUSTER_ID)
+    refused = client.get("/api/v1/usage", params={"start": "2025-03-01T08:00:00Z"}, headers=nobody)
+    assert refused.status_code == 403
