@@ -84,3 +84,12 @@ class IdleGpus:
 
     idle_gpus: int
     idle_allocated_gpus: float
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyUtilisation:
+    """A workload's GPU utilisation over one hour, for the usage ledger: the mean in percent
+    and the share of the time its GPUs were idle by the idle-GPU rule (0-1)."""
+
+    mean_percent: float
+    idle_share: float

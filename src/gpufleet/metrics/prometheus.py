@@ -17,7 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from gpufleet.core.metric_values import IdleGpus, PodTarget, SampleWindow, WorkloadTarget
+from gpufleet.core.metric_values import (
+    HourlyUtilisation,
+    IdleGpus,
+    PodTarget,
+    SampleWindow,
+    WorkloadTarget,
+)
 from gpufleet.core.times import to_ms
 from gpufleet.metrics.backend import (
     HistogramPoint,
@@ -41,6 +47,7 @@ from gpufleet.metrics.promql import (
     Inference,
     LabelNames,
     idle_queries,
+    usage_queries,
     workload_query,
 )
 from gpufleet.metrics.types import (
@@ -199,6 +206,42 @@ class PrometheusBackend:
             share = by_id[workload_id].allocated_gpus / len(gpus)
             answer[workload_id] = IdleGpus(idle, round(share * idle, 4))
         return answer
+
+    def hourly_utilisation(
+        self, targets: Sequence[WorkloadTarget], hour_ms: int, end_ms: int, rule: IdleRule
+    ) -> dict[str, HourlyUtilisation]:
+        """Each target's mean GPU utilisation over [hour, end) and its idle share (the GPUs'
+        figures averaged); targets without DCGM series in the hour are left out."""
+        owner = {(t.namespace, pod): t.id for t in targets for pod in t.pod_names}
+        keys = sorted(owner)
+        means: dict[str, list[float]] = defaultdict(list)
+        shares: dict[str, list[float]] = defaultdict(list)
+        at = end_ms - 1
+        for offset in range(0, len(keys), IDLE_CHUNK):
+            pods_by_namespace: dict[str, list[str]] = defaultdict(list)
+            for namespace, pod in keys[offset : offset + IDLE_CHUNK]:
+                pods_by_namespace[namespace].append(pod)
+            mean_query, idle_query = usage_queries(
+                pods_by_namespace,
+                self._labels,
+                range_ms=end_ms - hour_ms,
+                window_ms=rule.window_seconds * 1000,
+                resolution_ms=self._scrape_ms,
+                threshold_percent=rule.threshold_percent,
+            )
+            for query, into in ((mean_query, means), (idle_query, shares)):
+                for series in self._client.query(query, at).series:
+                    workload_id = owner.get(self._gpu_key(series)[:2])
+                    for _, value in point_pairs(series):
+                        if workload_id is not None:
+                            into[workload_id].append(value)
+        return {
+            workload_id: HourlyUtilisation(
+                sum(values) / len(values),
+                sum(shares[workload_id]) / len(shares[workload_id]) if shares[workload_id] else 0.0,
+            )
+            for workload_id, values in means.items()
+        }
 
     def _gpu_key(self, series: Series) -> tuple[str, str, str]:
         labels = series.labels

@@ -145,6 +145,18 @@ IDLE_REPORTED_SINCE = (
     "((DCGM_FI_DEV_GPU_UTIL{${gpu_pods}} offset ${window}) < ${blank})"
 )
 
+# The usage ledger's hourly figures, evaluated at the last millisecond of the hour over
+# ``${range}`` (the hour, or its part so far) in steps of ``${resolution}``: each GPU's mean
+# utilisation, and the share of steps at which it had stayed at or below the idle threshold
+# for the whole idle window.
+USAGE_MEAN_UTILISATION = (
+    "avg_over_time((DCGM_FI_DEV_GPU_UTIL{${gpu_pods}} < ${blank})[${range}:${resolution}])"
+)
+USAGE_IDLE_SHARE = (
+    "avg_over_time((max_over_time((DCGM_FI_DEV_GPU_UTIL{${gpu_pods}} < ${blank})"
+    "[${window}:${resolution}]) <= bool ${threshold})[${range}:${resolution}])"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class LabelNames:
@@ -254,4 +266,30 @@ def idle_queries(
     return (
         Template(IDLE_MAX_UTILISATION).substitute(values),
         Template(IDLE_REPORTED_SINCE).substitute(values),
+    )
+
+
+def usage_queries(
+    pods_by_namespace: dict[str, list[str]],
+    labels: LabelNames,
+    *,
+    range_ms: int,
+    window_ms: int,
+    resolution_ms: int,
+    threshold_percent: float,
+) -> tuple[str, str]:
+    """The two hourly usage queries over the given pods (see ``USAGE_*``)."""
+    namespaces = sorted(pods_by_namespace)
+    pod_names = sorted({p for pods in pods_by_namespace.values() for p in pods})
+    values = {
+        "gpu_pods": pod_matchers(labels.gpu_namespace, labels.gpu_pod, namespaces, pod_names),
+        "range": duration(range_ms),
+        "window": duration(window_ms),
+        "resolution": duration(resolution_ms),
+        "threshold": repr(float(threshold_percent)),
+        "blank": DCGM_BLANK_THRESHOLD,
+    }
+    return (
+        Template(USAGE_MEAN_UTILISATION).substitute(values),
+        Template(USAGE_IDLE_SHARE).substitute(values),
     )

@@ -16,7 +16,13 @@ from sqlalchemy.engine import Engine
 
 from gpufleet.core.times import to_ms
 from gpufleet.metrics.backend import IdleRule, MetricsBackend
-from gpufleet.metrics.usage_tasks import accrue_live_usage, enforce_usage_retention, lease_term_ms
+from gpufleet.metrics.prometheus import PrometheusBackend
+from gpufleet.metrics.usage_tasks import (
+    accrue_live_usage,
+    enforce_usage_retention,
+    lease_term_ms,
+    pull_utilisation,
+)
 from gpufleet.settings import Settings
 from gpufleet.store.dialect import without_statement_timeout
 from gpufleet.store.events import delete_events_before
@@ -126,6 +132,19 @@ class MetricsTasks:
                     settings.metrics_retention_interval_seconds,
                     lambda: enforce_usage_retention(
                         engine, settings.usage_retention_days, datetime.now(UTC)
+                    ),
+                )
+            )
+        inner = getattr(backend, "inner", backend)
+        if isinstance(inner, PrometheusBackend) and settings.usage_utilisation_interval_seconds:
+            interval = settings.usage_utilisation_interval_seconds
+            rule = idle_rule(settings)
+            self._jobs.append(
+                (
+                    "usage utilisation",
+                    interval,
+                    lambda: pull_utilisation(
+                        engine, inner, rule, holder, datetime.now(UTC), lease_term_ms(interval)
                     ),
                 )
             )

@@ -1,4 +1,5 @@
-"""Periodic work of the usage ledger: the live part brought up to now, and retention.
+"""Periodic work of the usage ledger: the live part brought up to now, utilisation pulled from
+Prometheus (when it is the metrics backend), and retention.
 
 The live part runs in one replica at a time (the ``usage-ledger`` lease): the lease's write
 comes first in the transaction, which on SQLite also holds the write lock for what follows.
@@ -11,12 +12,23 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 
 from gpufleet.core.times import to_ms
+from gpufleet.metrics.backend import IdleRule
+from gpufleet.metrics.prometheus import PrometheusBackend
 from gpufleet.store.dialect import without_statement_timeout
 from gpufleet.store.leases import take_lease
 from gpufleet.store.usage_ledger import advance_open, delete_states_before
-from gpufleet.store.usage_rollups import delete_rollups_before
+from gpufleet.store.usage_rollups import (
+    HOUR_MS,
+    delete_rollups_before,
+    hour_of,
+    write_utilisation,
+)
+from gpufleet.store.usage_utilisation import gpu_holders
 
 LEDGER_LEASE = "usage-ledger"
+UTILISATION_LEASE = "usage-utilisation"
+# Hours before the current one measured again on every run: scrapes and remote writes land late.
+UTILISATION_HOURS_BACK = 2
 _BATCH = 5000
 
 
@@ -48,3 +60,40 @@ def enforce_usage_retention(engine: Engine, retention_days: int, now: datetime) 
         without_statement_timeout(conn)
         delete_states_before(conn, cutoff)
         return delete_rollups_before(conn, cutoff)
+
+
+def pull_utilisation(
+    engine: Engine,
+    backend: PrometheusBackend,
+    rule: IdleRule,
+    holder: str,
+    now: datetime,
+    term_ms: int,
+    hours_back: int = UTILISATION_HOURS_BACK,
+) -> int:
+    """Measure the current hour and the ``hours_back`` before it from Prometheus, for every
+    workload that held GPUs then; returns how many (workload, hour) figures were written."""
+    now_ms = to_ms(now)
+    current = hour_of(now_ms)
+    written = 0
+    for hour in range(current - hours_back * HOUR_MS, current + 1, HOUR_MS):
+        with engine.begin() as conn:
+            if not take_lease(conn, UTILISATION_LEASE, holder, now_ms, term_ms):
+                return written
+            targets = gpu_holders(conn, hour)
+        if not targets:
+            continue
+        figures = backend.hourly_utilisation(targets, hour, min(hour + HOUR_MS, now_ms), rule)
+        rows = [
+            {
+                "workload_id": workload_id,
+                "hour_ms": hour,
+                "gpu_utilisation": figure.mean_percent,
+                "idle_share": figure.idle_share,
+            }
+            for workload_id, figure in sorted(figures.items())
+        ]
+        with engine.begin() as conn:
+            write_utilisation(conn, rows)
+        written += len(rows)
+    return written

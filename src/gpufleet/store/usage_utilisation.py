@@ -15,10 +15,13 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.store.tables import metric_samples
+from gpufleet.core.metric_values import WorkloadTarget
+from gpufleet.store.tables import metric_samples, usage_hourly, workload_pods, workloads
 from gpufleet.store.usage_rollups import HOUR_MS, hour_of, write_utilisation
 
 T = metric_samples.c
+H = usage_hourly.c
+W = workloads.c
 UTILISATION_TYPE = "GPU_UTILIZATION"
 
 
@@ -95,3 +98,42 @@ def _hourly_statement(
         .group_by(hour)
         .order_by(hour)
     )
+
+
+def gpu_holders(conn: Connection, hour_ms: int) -> list[WorkloadTarget]:
+    """Workloads that held GPUs in the hour, with every pod they ever reported: the ones whose
+    utilisation an external metrics store is asked for."""
+    held = (
+        sa.select(H.workload_id)
+        .where(H.hour_ms == hour_ms, H.gpu_seconds > 0)
+        .distinct()
+        .subquery()
+    )
+    rows = conn.execute(
+        sa.select(
+            W.id,
+            W.cluster_id,
+            W.namespace,
+            W.name,
+            W.allocated_gpu,
+            W.phase,
+            workload_pods.c.name.label("pod"),
+        )
+        .join(held, held.c.workload_id == W.id)
+        .join(workload_pods, workload_pods.c.workload_id == W.id)
+        .order_by(W.id, workload_pods.c.name)
+    )
+    targets: dict[str, WorkloadTarget] = {}
+    for row in rows:
+        known = targets.get(row.id)
+        pods = (*known.pod_names, row.pod) if known else (row.pod,)
+        targets[row.id] = WorkloadTarget(
+            id=row.id,
+            cluster_id=row.cluster_id,
+            namespace=row.namespace,
+            name=row.name,
+            pod_names=pods,
+            allocated_gpus=float(row.allocated_gpu or 0.0),
+            phase=row.phase,
+        )
+    return list(targets.values())
