@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from gpufleet.agent.kinds import BY_KEY, KINDS
 from gpufleet.agent.state import ClusterState
 
@@ -169,3 +171,61 @@ def test_later_changes_win_when_merged() -> None:
     pending = Changes(dirty={"a"}, deleted={"b"})
     pending.merge(Changes(dirty={"b"}, deleted={"a"}))
     assert (pending.dirty, pending.deleted) == ({"b"}, {"a"})
+
+
+def _without_owner(item: dict) -> dict:
+    orphan = {**item, "metadata": {**item["metadata"]}}
+    orphan["metadata"].pop("ownerReferences", None)
+    return orphan
+
+
+def _owned_by(item: dict, owner: dict) -> dict:
+    return obj(item["apiVersion"], item["kind"], item["metadata"]["name"], uid_(item), owner)
+
+
+def uid_(item: dict) -> str:
+    return item["metadata"]["uid"]
+
+
+@pytest.mark.parametrize("owner_cleared_first", [True, False])
+def test_an_adopted_replicaset_brings_every_pod_to_the_new_deployment(owner_cleared_first):
+    """``kubectl delete deployment --cascade=orphan``, then the Deployment again: its new
+    object adopts the ReplicaSet, and the pods below come along at once."""
+    state = tracked_state()
+    pods = [obj("v1", "Pod", f"web-1-{n}", f"p-{n}", RS) for n in range(3)]
+    for item in (DEPLOY, RS, *pods):
+        state.upsert(item)
+    assert state.delete(DEPLOY).deleted == {"d-1"}
+    if owner_cleared_first:
+        # The garbage collector removes the orphaned owner reference.
+        state.upsert(_without_owner(RS))
+        assert state.roots == ["rs-1"]
+    again = obj("apps/v1", "Deployment", "web", "d-2")
+    state.upsert(again)
+    changes = state.upsert(_owned_by(RS, again))
+    assert state.roots == ["d-2"]
+    assert changes.dirty == {"d-2"}
+    assert changes.deleted == ({"rs-1"} if owner_cleared_first else set())
+    assert sorted(uid_(p) for p in state.view("d-2").pods) == ["p-0", "p-1", "p-2"]
+
+
+@pytest.mark.parametrize("pods_first", [True, False])
+def test_an_owner_kind_tracked_after_its_children_takes_them_over(pods_first):
+    """A RayCluster (and its pods) seen while RayJob was not yet listed is a workload of its
+    own; once RayJob is listed, it is deleted and everything joins the RayJob."""
+    state = ClusterState()
+    for kind in KINDS:
+        if kind.key != "RayJob.ray.io":
+            state.set_tracked(kind, True)
+    rayjob = obj("ray.io/v1", "RayJob", "train", "rj-1")
+    cluster = obj("ray.io/v1", "RayCluster", "train-raycluster", "rc-1", rayjob)
+    pods = [obj("v1", "Pod", f"train-worker-{n}", f"rp-{n}", cluster) for n in range(4)]
+    for item in (*pods, cluster) if pods_first else (cluster, *pods):
+        state.upsert(item)
+    assert state.roots == ["rc-1"]
+    changes = state.set_tracked(BY_KEY["RayJob.ray.io"], True)
+    changes.merge(state.replace(BY_KEY["RayJob.ray.io"], [rayjob]))
+    assert changes.deleted == {"rc-1"}
+    assert changes.dirty == {"rj-1"}
+    assert state.roots == ["rj-1"]
+    assert sorted(uid_(p) for p in state.view("rj-1").pods) == [f"rp-{n}" for n in range(4)]

@@ -426,3 +426,170 @@ def test_changes_during_a_server_outage_arrive_when_it_returns(
         r'gpufleet_agent_push_failures_total\{cause="unreachable",endpoint="workloads"\} [1-9]',
         failures,
     )
+
+
+# Regrouping when ownership changes
+
+
+def owned(owner: dict[str, Any], obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with ``owner`` as its controller."""
+    meta = owner["metadata"]
+    reference = {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+    }
+    return {**obj, "metadata": {**obj["metadata"], "ownerReferences": [reference]}}
+
+
+def running_pod(owner: dict[str, Any], name: str, gpus: int) -> dict[str, Any]:
+    container = {
+        "name": "main",
+        "image": "worker:1",
+        "resources": {"limits": {"nvidia.com/gpu": str(gpus)}},
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"containers": [container], **RUNNING["spec"]},
+        "status": RUNNING["status"],
+    }
+    return owned(owner, pod)
+
+
+def pod_names(records: Records, workload_id: str) -> list[str]:
+    response = httpx.get(
+        f"{records.base_url}/api/v1/workloads/{workload_id}/pods", headers=records.headers
+    )
+    assert response.status_code == 200, response.text
+    return sorted(p["name"] for p in response.json()["pods"])
+
+
+def holds(gpus: float, running: int):
+    return lambda r: r["allocatedResources"]["gpu"] == gpus and r["runningPods"] == running
+
+
+def gone(record: dict[str, Any] | None) -> bool:
+    return record is None or record["deletedAt"] is not None
+
+
+def wait_gone(records: Records, workload_id: str, agent: AgentProcess) -> None:
+    deadline = time.monotonic() + WAIT
+    while not gone(records.get(workload_id)):
+        assert time.monotonic() < deadline, f"{workload_id} still live\n{agent.log()[-3000:]}"
+        time.sleep(0.1)
+
+
+def deployment(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"replicas": 2},
+        "status": {"replicas": 2, "readyReplicas": 2, "availableReplicas": 2},
+    }
+
+
+def test_a_deployment_recreated_after_an_orphaning_delete_adopts_every_pod_at_once(
+    emulator: KubernetesEmulator, agent_for, server: ServerProcess
+) -> None:
+    records = Records(server.base_url)
+    agent = agent_for(server.base_url)
+    first = emulator.create(deployment("web"))
+    replicas = emulator.create(
+        owned(
+            first,
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {"name": "web-5d8f", "namespace": NAMESPACE},
+                "spec": {"replicas": 2},
+                "status": {"replicas": 2, "readyReplicas": 2},
+            },
+        )
+    )
+    for n in range(2):
+        emulator.create(running_pod(replicas, f"web-5d8f-{n}", gpus=1))
+    records.wait(first["metadata"]["uid"], holds(2.0, 2), agent)
+
+    # kubectl delete deployment web --cascade=orphan: the garbage collector first drops the
+    # ReplicaSet's owner reference, then the Deployment goes.
+    emulator.patch(
+        "apps/v1",
+        "ReplicaSet",
+        NAMESPACE,
+        "web-5d8f",
+        lambda o: o["metadata"].pop("ownerReferences"),
+    )
+    emulator.delete("apps/v1", "Deployment", NAMESPACE, "web")
+    wait_gone(records, first["metadata"]["uid"], agent)
+    records.wait(replicas["metadata"]["uid"], holds(2.0, 2), agent)
+
+    # The Deployment again: its controller adopts the ReplicaSet; the pods do not change.
+    second = emulator.create(deployment("web"))
+    adopted = owned(second, replicas)["metadata"]["ownerReferences"]
+    emulator.patch(
+        "apps/v1",
+        "ReplicaSet",
+        NAMESPACE,
+        "web-5d8f",
+        lambda o: o["metadata"].__setitem__("ownerReferences", adopted),
+    )
+    records.wait(second["metadata"]["uid"], holds(2.0, 2), agent)
+    assert pod_names(records, second["metadata"]["uid"]) == ["web-5d8f-0", "web-5d8f-1"]
+    wait_gone(records, replicas["metadata"]["uid"], agent)
+
+
+RAY_JOB = Resource("ray.io", "v1", "RayJob", "rayjobs")
+RAY_CLUSTER = Resource("ray.io", "v1", "RayCluster", "rayclusters")
+
+
+@pytest.mark.parametrize(
+    "install_order",
+    [(RAY_CLUSTER, RAY_JOB), (RAY_JOB, RAY_CLUSTER)],
+    ids=["cluster-first", "job-first"],
+)
+def test_a_raycluster_listed_before_or_after_its_rayjob_kind_is_one_workload(
+    emulator: KubernetesEmulator, agent_for, server: ServerProcess, install_order
+) -> None:
+    records = Records(server.base_url)
+    agent = agent_for(server.base_url)
+    rayjob = emulator.create(
+        {
+            "apiVersion": "ray.io/v1",
+            "kind": "RayJob",
+            "metadata": {"name": f"tune-{install_order[0].kind.lower()}", "namespace": NAMESPACE},
+            "spec": {"entrypoint": "python tune.py"},
+            "status": {"jobStatus": "RUNNING", "jobDeploymentStatus": "Running"},
+        }
+    )
+    cluster = emulator.create(
+        owned(
+            rayjob,
+            {
+                "apiVersion": "ray.io/v1",
+                "kind": "RayCluster",
+                "metadata": {"name": f"{rayjob['metadata']['name']}-rc", "namespace": NAMESPACE},
+                "spec": {},
+                "status": {"state": "ready"},
+            },
+        )
+    )
+    names = [f"{cluster['metadata']['name']}-{n}" for n in range(3)]
+    for name in names:
+        emulator.create(running_pod(cluster, name, gpus=2))
+    first, second = install_order
+    emulator.install(first)
+    if first is RAY_CLUSTER:
+        # RayJob is not listed yet: the RayCluster is a workload of its own, for now.
+        records.wait(cluster["metadata"]["uid"], holds(6.0, 3), agent)
+    else:
+        records.wait(rayjob["metadata"]["uid"], lambda r: r["deletedAt"] is None, agent)
+    emulator.install(second)
+    records.wait(rayjob["metadata"]["uid"], holds(6.0, 3), agent)
+    assert pod_names(records, rayjob["metadata"]["uid"]) == names
+    # Never two live workloads for one job: the RayCluster's own record is gone.
+    wait_gone(records, cluster["metadata"]["uid"], agent)

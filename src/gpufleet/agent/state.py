@@ -3,6 +3,12 @@
 ``ClusterState`` holds every watched object by uid, keeps for each the workload root it
 resolves to, and answers, after each change, which workload roots must be re-derived and which
 were deleted. Objects whose owner has not been seen yet wait for it by uid or name.
+
+Ownership can change under objects that do not change themselves: a ReplicaSet orphaned by
+``kubectl delete deployment --cascade=orphan`` and adopted by the re-created Deployment, or a
+RayCluster whose RayJob kind is listed only after it. Every object below the one that moved is
+therefore found through its owner references (``_children``) and regrouped in the same change,
+and a root is reported deleted when it ends up no root, whatever order its members moved in.
 """
 
 from __future__ import annotations
@@ -63,6 +69,10 @@ class ClusterState:
         self._waiting: dict[str, set[str]] = defaultdict(set)
         self._waits_for: dict[str, str] = {}
         self._tracked: set[str] = set()
+        # Owner references, both ways: the controller owner's uid of each object, and the
+        # objects naming each uid as their controller owner (whether or not it is held).
+        self._owner_of: dict[str, str] = {}
+        self._children: dict[str, set[str]] = defaultdict(set)
         self.priority_values: dict[str, int] = {}
 
     # ObjectIndex protocol, used by the owner walk.
@@ -123,6 +133,7 @@ class ClusterState:
             if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**31:
                 self.priority_values[str(metadata(obj).get("name"))] = value
             return Changes()
+        self._link_owner(uid, obj)
         changes = self._place(uid)
         waiters = self._waiting.pop(uid, set()) | self._waiting.pop(self._name_of(obj), set())
         if waiters:
@@ -130,8 +141,7 @@ class ClusterState:
         if previous is not None and self._parent_key(previous) != self._parent_key(obj):
             # Its owner changed: everything below it may now belong elsewhere.
             changes.merge(self._reresolve(self._descendants(uid)))
-        changes.dirty = {d for d in changes.dirty if self._is_root(d)}
-        return changes
+        return self._settled(changes)
 
     def delete(self, obj: Mapping[str, Any]) -> Changes:
         """An object was deleted."""
@@ -143,6 +153,7 @@ class ClusterState:
         if kind_of(held) is not None and kind_of(held).role == "priorityclass":
             self.priority_values.pop(str(metadata(held).get("name")), None)
             return Changes()
+        self._unlink_owner(uid)
         self._unwait(uid)
         root = self._root_of.pop(uid, None)
         changes = Changes()
@@ -158,7 +169,7 @@ class ClusterState:
             changes.merge(self._reresolve(members))
         else:
             changes.dirty.add(root)
-        return changes
+        return self._settled(changes)
 
     def replace(self, kind: Kind, objects: Iterable[Mapping[str, Any]]) -> Changes:
         """A full list of one kind: held objects absent from it were deleted meanwhile."""
@@ -217,9 +228,43 @@ class ClusterState:
         resolution = resolve(obj, self)
         return uid_of(resolution.chain[1]) if len(resolution.chain) > 1 else None
 
-    def _descendants(self, uid: str) -> list[str]:
+    def _descendants(self, uid: str) -> set[str]:
+        """Everything whose owner chain passes through ``uid`` (waiting objects included), and
+        the other members of its root."""
+        found: set[str] = set()
+        pending = list(self._children.get(uid, ()))
+        while pending:
+            child = pending.pop()
+            if child not in found and child != uid:
+                found.add(child)
+                pending.extend(self._children.get(child, ()))
         root = self._root_of.get(uid)
-        return [m for m in self._members.get(root, ()) if m != uid] if root else []
+        if root:
+            found |= {m for m in self._members.get(root, ()) if m != uid}
+        return found
+
+    def _link_owner(self, uid: str, obj: Mapping[str, Any]) -> None:
+        reference = controller_reference(obj)
+        owner = str(reference.get("uid", "")) if reference else ""
+        if self._owner_of.get(uid, "") == owner:
+            return
+        self._unlink_owner(uid)
+        if owner:
+            self._owner_of[uid] = owner
+            self._children[owner].add(uid)
+
+    def _unlink_owner(self, uid: str) -> None:
+        owner = self._owner_of.pop(uid, None)
+        if owner is not None:
+            self._children[owner].discard(uid)
+            if not self._children[owner]:
+                del self._children[owner]
+
+    def _settled(self, changes: Changes) -> Changes:
+        """Dirty roots that are still roots; deleted ones that did not become roots again."""
+        changes.dirty = {d for d in changes.dirty if self._is_root(d)}
+        changes.deleted = {d for d in changes.deleted if not self._is_root(d)}
+        return changes
 
     def _unwait(self, uid: str) -> None:
         key = self._waits_for.pop(uid, None)
@@ -243,7 +288,9 @@ class ClusterState:
             self._members[old_root].discard(uid)
             if old_root == uid and self._is_root_kind(uid):
                 changes.deleted.add(uid)
-            elif old_root in self._objects:
+            elif self._is_root(old_root):
+                # A root that stopped being one is reported by its own placement, as deleted;
+                # marking it dirty here would revive it when the two changes are merged.
                 changes.dirty.add(old_root)
         if new_root is None:
             self._root_of.pop(uid, None)
@@ -270,8 +317,7 @@ class ClusterState:
             done.add(uid)
             changes.merge(self._place(uid))
             pending.extend(self._waiting.pop(uid, set()))
-        changes.dirty = {d for d in changes.dirty if self._is_root(d)}
-        return changes
+        return self._settled(changes)
 
 
 def _by_name(obj: Mapping[str, Any]) -> str:
