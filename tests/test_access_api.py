@@ -1,4 +1,5 @@
-"""The access administration API: access keys, access rules, roles, audit log."""
+"""Access administration in Run:ai's shapes: service accounts, access rules by role id, roles,
+permissions, the caller's own rules and the audit log."""
 
 from __future__ import annotations
 
@@ -7,24 +8,18 @@ from datetime import UTC, datetime
 import pytest
 
 from gpufleet.store.tables import projects
-from tests.support.access import bearer, token_for
+from tests.support.access import (
+    audit_entries,
+    audit_window,
+    bearer,
+    grant,
+    new_service_account,
+    token_for,
+)
+from tests.support.databases import ADMIN_ID
 
-
-def _new_key(client, name: str = "ci") -> dict:
-    response = client.post("/api/v1/access-keys", json={"name": name})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def _grant(client, subject_id: str, role: str, scope_type: str, scope_id: str = "", **kw) -> dict:
-    body = {
-        "subjectType": kw.get("subject_type", "accessKey"),
-        "subjectId": subject_id,
-        "roleName": role,
-        "scopeType": scope_type,
-        "scopeId": scope_id,
-    }
-    return client.post("/api/v1/authorization/access-rules", json=body, headers=kw.get("headers"))
+SERVICE_ACCOUNTS = "/api/v1/service-accounts"
+RULES = "/api/v1/authorization/access-rules"
 
 
 @pytest.fixture
@@ -54,217 +49,303 @@ def org(engine):
         )
 
 
-def test_secret_is_shown_once_and_works(client):
-    key = _new_key(client, "build-bot")
-    assert key["clientSecret"] and key["name"] == "build-bot" and key["disabled"] is False
-    listed = client.get("/api/v1/access-keys").json()["accessKeys"]
-    mine = next(k for k in listed if k["clientId"] == key["clientId"])
-    assert "clientSecret" not in mine and "secretHash" not in str(listed)
-    assert mine["lastUsedAt"] is None
-    token_for(client, key["clientId"], key["clientSecret"])
-    mine = next(
-        k
-        for k in client.get("/api/v1/access-keys").json()["accessKeys"]
-        if k["clientId"] == key["clientId"]
-    )
-    assert mine["lastUsedAt"] is not None
+def test_service_account_secret_is_shown_once_and_works(client):
+    account = new_service_account(client, "build-bot")
+    assert set(account) == {"id", "name", "clientId", "clientSecret"}
+    shown = client.get(f"{SERVICE_ACCOUNTS}/{account['id']}").json()
+    assert "clientSecret" not in shown and "secret" not in str(client.get(SERVICE_ACCOUNTS).json())
+    assert shown["lastLogin"] is None and shown["enabled"] is True
+    assert shown["createdBy"] == ADMIN_ID
+    token_for(client, account["clientId"], account["clientSecret"])
+    assert client.get(f"{SERVICE_ACCOUNTS}/{account['id']}").json()["lastLogin"] is not None
 
 
-def test_rotation_replaces_the_secret(client):
-    key = _new_key(client)
-    rotated = client.post(f"/api/v1/access-keys/{key['clientId']}/secret")
-    assert rotated.status_code == 200
-    new_secret = rotated.json()["clientSecret"]
-    assert new_secret != key["clientSecret"]
-    old = client.post(
-        "/api/v1/token",
-        json={
-            "grantType": "client_credentials",
-            "clientID": key["clientId"],
-            "clientSecret": key["clientSecret"],
-        },
-    )
-    assert old.status_code == 400
-    token_for(client, key["clientId"], new_secret)
+def test_names_are_unique_and_follow_runai_rule(client):
+    first = client.post(SERVICE_ACCOUNTS, json={"name": "deployer"})
+    assert first.status_code == 201
+    again = client.post(SERVICE_ACCOUNTS, json={"name": "deployer"})
+    assert again.status_code == 409 and "deployer" in again.json()["message"]
+    for bad in ("Deployer", "-x", "x-", "a b", "", "x" * 300):
+        refused = client.post(SERVICE_ACCOUNTS, json={"name": bad})
+        assert refused.status_code == 400, bad
+        assert refused.json()["code"] == 400
 
 
-def test_disable_revokes_tokens_for_good_and_enable_allows_new_ones(client):
-    key = _new_key(client)
-    assert _grant(client, key["clientId"], "viewer", "tenant").status_code == 201
-    token = token_for(client, key["clientId"], key["clientSecret"])
-    assert client.get("/api/v1/authorization/roles", headers=bearer(token)).status_code == 200
-    assert client.post(f"/api/v1/access-keys/{key['clientId']}/disable").json()["disabled"] is True
-    revoked = client.get("/api/v1/authorization/roles", headers=bearer(token))
-    assert revoked.status_code == 401
-    assert revoked.json()["code"] == 401
+def test_regenerating_the_secret_revokes_tokens_of_the_old_one(client):
+    account = new_service_account(client)
+    assert grant(client, account["clientId"], "viewer", "tenant").status_code == 201
+    token = bearer(token_for(client, account["clientId"], account["clientSecret"]))
+    rotated = client.post(f"{SERVICE_ACCOUNTS}/{account['id']}/secret")
+    assert rotated.status_code == 200 and set(rotated.json()) == {"clientSecret"}
+    assert client.get("/api/v1/authorization/permissions", headers=token).status_code == 401
+    token_for(client, account["clientId"], rotated.json()["clientSecret"])
+
+
+def test_disabling_revokes_tokens_for_good_and_enabling_allows_new_ones(client):
+    account = new_service_account(client)
+    grant(client, account["clientId"], "viewer", "tenant")
+    token = bearer(token_for(client, account["clientId"], account["clientSecret"]))
+    assert client.get("/api/v1/authorization/roles", headers=token).status_code == 200
+    patched = client.patch(f"{SERVICE_ACCOUNTS}/{account['id']}", json={"enabled": False})
+    assert patched.status_code == 200
+    assert client.get(f"{SERVICE_ACCOUNTS}/{account['id']}").json()["enabled"] is False
+    assert client.get("/api/v1/authorization/roles", headers=token).status_code == 401
     refused = client.post(
         "/api/v1/token",
         json={
             "grantType": "client_credentials",
-            "clientID": key["clientId"],
-            "clientSecret": key["clientSecret"],
+            "clientID": account["clientId"],
+            "clientSecret": account["clientSecret"],
         },
     )
     assert refused.status_code == 400
-    assert client.post(f"/api/v1/access-keys/{key['clientId']}/enable").json()["disabled"] is False
-    assert client.get("/api/v1/authorization/roles", headers=bearer(token)).status_code == 401
-    fresh = token_for(client, key["clientId"], key["clientSecret"])
-    assert client.get("/api/v1/authorization/roles", headers=bearer(fresh)).status_code == 200
+    client.patch(f"{SERVICE_ACCOUNTS}/{account['id']}", json={"enabled": True})
+    assert client.get("/api/v1/authorization/roles", headers=token).status_code == 401
+    fresh = bearer(token_for(client, account["clientId"], account["clientSecret"]))
+    assert client.get("/api/v1/authorization/roles", headers=fresh).status_code == 200
 
 
-def test_delete_removes_key_and_its_rules(client):
-    key = _new_key(client)
-    _grant(client, key["clientId"], "viewer", "tenant")
-    token = token_for(client, key["clientId"], key["clientSecret"])
-    assert client.delete(f"/api/v1/access-keys/{key['clientId']}").status_code == 204
-    assert client.get("/api/v1/authorization/roles", headers=bearer(token)).status_code == 401
-    rules = client.get("/api/v1/authorization/access-rules").json()["accessRules"]
-    assert all(r["subjectId"] != key["clientId"] for r in rules)
-    assert client.delete(f"/api/v1/access-keys/{key['clientId']}").status_code == 404
+def test_deleting_removes_the_account_and_revokes_its_rules(client):
+    account = new_service_account(client)
+    rule = grant(client, account["clientId"], "viewer", "tenant").json()
+    token = bearer(token_for(client, account["clientId"], account["clientSecret"]))
+    assert client.delete(f"{SERVICE_ACCOUNTS}/{account['id']}").status_code == 204
+    assert client.get("/api/v1/authorization/roles", headers=token).status_code == 401
+    live = client.get(RULES, params={"subjectIds": account["clientId"]}).json()
+    assert live["accessRules"] == [] and live["totalRecords"] == 0
+    kept = client.get(RULES, params={"subjectIds": account["clientId"], "includeDeleted": True})
+    (revoked,) = kept.json()["accessRules"]
+    assert revoked["id"] == rule["id"] and revoked["deletedAt"] is not None
+    assert client.delete(f"{SERVICE_ACCOUNTS}/{account['id']}").status_code == 404
 
 
-def test_unknown_key_operations_are_404(client):
-    for path in ("secret", "disable", "enable"):
-        response = client.post(f"/api/v1/access-keys/nope/{path}")
+def test_unknown_service_account_operations_are_404(client):
+    for method, suffix in [("get", ""), ("delete", ""), ("post", "/secret")]:
+        response = getattr(client, method)(f"{SERVICE_ACCOUNTS}/nope{suffix}")
         assert response.status_code == 404
         assert "nope" in response.json()["message"]
+    patched = client.patch(f"{SERVICE_ACCOUNTS}/nope", json={"enabled": False})
+    assert patched.status_code == 404
 
 
 @pytest.mark.parametrize(
-    ("role", "scope_type", "scope_id", "status"),
+    ("role_id", "scope_type", "scope_id", "status"),
     [
-        ("viewer", "project", "p1", 201),
-        ("researcher", "department", "d1", 201),
-        ("cluster-agent", "cluster", "c", 201),
-        ("system-administrator", "tenant", "", 201),
-        ("system-administrator", "project", "p1", 400),
-        ("cluster-agent", "tenant", "", 400),
-        ("viewer", "project", "", 400),
-        ("no-such-role", "tenant", "", 400),
-        ("viewer", "galaxy", "x", 400),
+        (4, "project", "p1", 201),
+        (3, "department", "d1", 201),
+        (1001, "cluster", "c", 201),
+        (1, "tenant", "1", 201),
+        (1, "tenant", "", 201),
+        (1, "tenant", "2", 404),
+        (1, "project", "p1", 400),
+        (1001, "tenant", "1", 400),
+        (4, "project", "", 400),
+        (99, "tenant", "1", 404),
+        (4, "galaxy", "x", 400),
+        (4, "system", "x", 400),
     ],
 )
-def test_rule_validation(client, role, scope_type, scope_id, status):
-    response = _grant(client, "someone", role, scope_type, scope_id)
+def test_rule_validation(client, role_id, scope_type, scope_id, status):
+    body = {
+        "subjectType": "user",
+        "subjectId": "someone",
+        "roleId": role_id,
+        "scopeType": scope_type,
+        "scopeId": scope_id,
+    }
+    response = client.post(RULES, json=body)
     assert response.status_code == status, response.text
-    if status == 400:
-        assert response.json()["code"] == 400 and response.json()["message"]
+    if status >= 400:
+        assert response.json()["code"] == status and response.json()["message"]
+
+
+def test_a_rule_names_an_existing_service_account(client):
+    refused = grant(client, "no-such-client", "viewer", "tenant")
+    assert refused.status_code == 404 and "no-such-client" in refused.json()["message"]
+    account = new_service_account(client)
+    legacy = grant(client, account["clientId"], "viewer", "tenant", subject_type="app")
+    assert legacy.status_code == 201
+    assert legacy.json()["subjectType"] == "service-account"
+
+
+def test_rules_carry_role_ids_names_and_scope_names(client, org):
+    rule = grant(client, "ann", "researcher", "project", "p1", subject_type="user").json()
+    assert (rule["roleId"], rule["roleName"]) == (3, "L1 researcher")
+    assert (rule["scopeName"], rule["status"]) == ("vision", {"phase": "Ready"})
+    by_id = client.get(f"{RULES}/{rule['id']}").json()
+    assert by_id["scopePath"] == "gpufleet/d1/vision"
+    tenant = grant(client, "ann", "viewer", "tenant", subject_type="user").json()
+    assert (tenant["scopeId"], tenant["scopeName"], tenant["tenantId"]) == ("1", "gpufleet", 1)
+
+
+def test_listing_filters_sorts_and_pages(client, org):
+    ids = [
+        grant(client, name, "viewer", "project", "p1", subject_type="user").json()["id"]
+        for name in ("carol", "alice", "bob")
+    ]
+    grant(client, "dave", "researcher", "project", "p2", subject_type="user")
+    by_name = client.get(
+        RULES, params={"filterBy": "roleName==Viewer,scopeName==vision", "sortBy": "subjectId"}
+    ).json()
+    assert [r["subjectId"] for r in by_name["accessRules"]] == ["alice", "bob", "carol"]
+    assert by_name["totalRecords"] == by_name["displayRecords"] == 3
+    page = client.get(
+        RULES,
+        params={"roleId": 4, "sortBy": "subjectId", "sortOrder": "desc", "limit": 2, "offset": 1},
+    ).json()
+    assert [r["subjectId"] for r in page["accessRules"]] == ["bob", "alice"]
+    assert (page["totalRecords"], page["displayRecords"]) == (3, 2)
+    assert client.get(f"{RULES}/count", params={"filterBy": "roleId>=3"}).json() == {"count": 4}
+    assert client.get(f"{RULES}/count", params={"search": "DAV"}).json() == {"count": 1}
+    contains = client.get(RULES, params={"subjectIdFilter": "o", "subjectType": "user"}).json()
+    assert {r["subjectId"] for r in contains["accessRules"]} == {"carol", "bob"}
+    assert client.delete(f"{RULES}/{ids[0]}").status_code == 204
+    assert client.get(f"{RULES}/count", params={"filterBy": "roleId==4"}).json()["count"] == 2
+    deleted = client.get(
+        f"{RULES}/count", params={"filterBy": "roleId==4", "includeDeleted": "true"}
+    )
+    assert deleted.json()["count"] == 3
+    for bad in ({"filterBy": "nope==1"}, {"filterBy": "roleId=@x"}, {"sortBy": "nope"}):
+        refused = client.get(RULES, params=bad)
+        assert refused.status_code == 400 and refused.json()["code"] == 400
 
 
 def test_department_administrator_grants_only_inside_the_department(client, org):
-    key = _new_key(client, "dept-admin")
+    account = new_service_account(client, "dept-admin")
     assert (
-        _grant(client, key["clientId"], "department-administrator", "department", "d1").status_code
+        grant(
+            client, account["clientId"], "department-administrator", "department", "d1"
+        ).status_code
         == 201
     )
-    token = bearer(token_for(client, key["clientId"], key["clientSecret"]))
-    assert _grant(client, "bob", "viewer", "project", "p1", headers=token).status_code == 201
-    assert _grant(client, "bob", "researcher", "department", "d1", headers=token).status_code == 201
-    assert _grant(client, "bob", "viewer", "project", "p2", headers=token).status_code == 403
-    assert _grant(client, "bob", "viewer", "department", "d2", headers=token).status_code == 403
-    assert _grant(client, "bob", "viewer", "tenant", headers=token).status_code == 403
-    assert (
-        _grant(
-            client, "bob", "department-administrator", "department", "d1", headers=token
-        ).status_code
-        == 403
-    )
-    assert client.get("/api/v1/access-keys", headers=token).status_code == 403
-    assert client.post("/api/v1/access-keys", json={"name": "x"}, headers=token).status_code == 403
-    assert client.get("/api/v1/audit-log", headers=token).status_code == 403
+    token = bearer(token_for(client, account["clientId"], account["clientSecret"]))
 
+    def as_dept(role, scope_type, scope_id=""):
+        return grant(client, "bob", role, scope_type, scope_id, subject_type="user", headers=token)
 
-def test_department_administrator_lists_only_the_rules_inside_the_department(client, org):
-    key = _new_key(client, "dept-admin")
-    _grant(client, key["clientId"], "department-administrator", "department", "d1")
-    inside = {
-        _grant(client, "ann", "viewer", "department", "d1").json()["id"],
-        _grant(client, "ann", "researcher", "project", "p1").json()["id"],
-        _grant(client, "devs", "viewer", "project", "p1", subject_type="group").json()["id"],
-    }
-    outside = [
-        _grant(client, "ann", "viewer", "department", "d2"),
-        _grant(client, "ann", "viewer", "project", "p2"),
-        _grant(client, "ann", "viewer", "cluster", "c"),
-        _grant(client, "ann", "viewer", "tenant"),
-        # A project id that exists in no department is outside every department.
-        _grant(client, "ann", "viewer", "project", "p-unknown"),
-    ]
-    assert all(rule.status_code == 201 for rule in outside)
-    own_rule = next(
-        r["id"]
-        for r in client.get("/api/v1/authorization/access-rules").json()["accessRules"]
-        if r["subjectId"] == key["clientId"]
-    )
-    token = bearer(token_for(client, key["clientId"], key["clientSecret"]))
-
-    listed = client.get("/api/v1/authorization/access-rules", headers=token)
-    assert listed.status_code == 200, listed.text
-    # Its own rule lies inside d1 too; the administrator's tenant rule and d2's do not.
-    assert {r["id"] for r in listed.json()["accessRules"]} == inside | {own_rule}
-    by_subject = client.get(
-        "/api/v1/authorization/access-rules",
-        params={"subjectType": "accessKey", "subjectId": "test-admin"},
-        headers=token,
-    )
-    assert by_subject.json()["accessRules"] == []
-    # The system administrator still sees everything.
-    everything = client.get("/api/v1/authorization/access-rules").json()["accessRules"]
-    assert {r["id"] for r in everything} >= inside | {r.json()["id"] for r in outside}
+    assert as_dept("viewer", "project", "p1").status_code == 201
+    assert as_dept("researcher", "department", "d1").status_code == 201
+    assert as_dept("viewer", "project", "p2").status_code == 403
+    assert as_dept("viewer", "department", "d2").status_code == 403
+    assert as_dept("viewer", "tenant").status_code == 403
+    assert as_dept("department-administrator", "department", "d1").status_code == 403
+    assert client.get(SERVICE_ACCOUNTS, headers=token).status_code == 403
+    assert client.post(SERVICE_ACCOUNTS, json={"name": "x1"}, headers=token).status_code == 403
+    assert client.get("/api/v1/audit/log", params=audit_window(), headers=token).status_code == 403
 
 
 def test_callers_without_rules_are_forbidden(client):
-    key = _new_key(client)
-    token = bearer(token_for(client, key["clientId"], key["clientSecret"]))
-    for method, path in [
-        ("get", "/api/v1/access-keys"),
-        ("get", "/api/v1/authorization/access-rules"),
-        ("post", "/api/v1/authorization/access-rules"),
-        ("get", "/api/v1/audit-log"),
+    account = new_service_account(client)
+    token = bearer(token_for(client, account["clientId"], account["clientSecret"]))
+    for method, path, params in [
+        ("get", SERVICE_ACCOUNTS, {}),
+        ("get", "/api/v1/administration/access-keys", {}),
+        ("get", RULES, {}),
+        ("get", f"{RULES}/count", {}),
+        ("get", "/api/v1/audit/log", audit_window()),
     ]:
-        response = getattr(client, method)(path, headers=token)
+        response = getattr(client, method)(path, params=params, headers=token)
         assert response.status_code == 403, (path, response.text)
         assert response.json()["code"] == 403
+    # Its own (empty) rules and permissions, and the roles, it may read.
+    mine = client.get("/api/v1/authorization/me/access-rules", headers=token).json()
+    assert mine == {"accessRules": {"totalRecords": 0, "displayRecords": 0, "accessRules": []}}
+    assert client.get("/api/v1/authorization/permissions", headers=token).json() == []
 
 
 def test_anonymous_callers_are_unauthorized(anonymous_client):
-    for path in ("/api/v1/access-keys", "/api/v1/authorization/access-rules", "/api/v1/audit-log"):
+    for path in (SERVICE_ACCOUNTS, "/api/v1/access-keys", RULES, "/api/v1/authorization/roles"):
         response = anonymous_client.get(path)
         assert response.status_code == 401
         assert response.json()["code"] == 401
 
 
-def test_rule_deletion_and_audit_trail(client):
-    key = _new_key(client, "audited")
-    rule = _grant(client, key["clientId"], "viewer", "tenant").json()
-    assert client.delete(f"/api/v1/authorization/access-rules/{rule['id']}").status_code == 204
-    assert client.delete(f"/api/v1/authorization/access-rules/{rule['id']}").status_code == 404
-    assert client.delete("/api/v1/authorization/access-rules/abc").status_code == 400
-    entries = client.get("/api/v1/audit-log?limit=500").json()["entries"]
-    actions = [(e["action"], e["target"]) for e in entries]
-    assert ("access_key.create", key["clientId"]) in actions
-    assert ("access_rule.create", str(rule["id"])) in actions
-    assert ("access_rule.delete", str(rule["id"])) in actions
-    assert entries == sorted(entries, key=lambda e: (e["at"], e["id"]), reverse=True)
-
-
-def test_audit_log_pages(client):
-    for i in range(5):
-        _new_key(client, f"k{i}")
-    first = client.get("/api/v1/audit-log?limit=2").json()
-    assert len(first["entries"]) == 2 and first["next"] == 2
-    everything = client.get("/api/v1/audit-log?limit=500").json()
-    assert "next" not in everything
-    second = client.get("/api/v1/audit-log?limit=2&offset=2").json()
-    assert [e["id"] for e in first["entries"] + second["entries"]] == [
-        e["id"] for e in everything["entries"][:4]
+def test_me_permissions_and_roles(client):
+    account = new_service_account(client)
+    grant(client, account["clientId"], "viewer", "project", "p9")
+    grant(client, account["clientId"], "cluster-agent", "cluster", "c9")
+    token = bearer(token_for(client, account["clientId"], account["clientSecret"]))
+    mine = client.get("/api/v1/authorization/me/access-rules", headers=token).json()
+    assert {r["roleName"] for r in mine["accessRules"]["accessRules"]} == {
+        "Viewer",
+        "Cluster agent",
+    }
+    count = client.get("/api/v1/authorization/me/access-rules/count", headers=token).json()
+    assert count == {"count": 2}
+    permissions = client.get("/api/v1/authorization/permissions", headers=token).json()
+    assert {(p["resourceType"], tuple(p["actions"])) for p in permissions} == {
+        ("workloads", ("read",)),
+        ("cluster", ("sync",)),
+    }
+    roles = client.get("/api/v1/authorization/roles", headers=token).json()
+    assert [(r["id"], r["name"]) for r in roles] == [
+        (1, "System administrator"),
+        (2, "Department administrator"),
+        (3, "L1 researcher"),
+        (4, "Viewer"),
+        (1001, "Cluster agent"),
     ]
+    assert client.get("/api/v1/authorization/roles/4", headers=token).json()["name"] == "Viewer"
+    assert client.get("/api/v1/authorization/roles/5", headers=token).status_code == 404
 
 
-@pytest.mark.parametrize(
-    "body", [{}, {"name": ""}, {"name": "x" * 300}, {"name": "ok", "extra": 1}]
-)
-def test_bad_key_bodies_are_400(client, body):
-    response = client.post("/api/v1/access-keys", json=body)
-    assert response.status_code == 400
-    assert response.json()["code"] == 400
+def test_changes_are_in_the_audit_log(client):
+    account = new_service_account(client, "audited")
+    rule = grant(client, account["clientId"], "viewer", "tenant").json()
+    assert client.delete(f"{RULES}/{rule['id']}").status_code == 204
+    assert client.delete(f"{RULES}/{rule['id']}").status_code == 404
+    assert client.delete(f"{RULES}/abc").status_code == 400
+    entries = audit_entries(client)
+    seen = [(e["action"], e.get("entity_type"), e.get("entity_id")) for e in entries]
+    assert ("create", "service-account", account["clientId"]) in seen
+    assert ("create", "access-rule", str(rule["id"])) in seen
+    assert ("delete", "access-rule", str(rule["id"])) in seen
+    assert ("sign-in", "token", ADMIN_ID) in seen
+    assert entries == sorted(entries, key=lambda e: e["timestamp"])
+    named = audit_entries(client, "entity_name==" + account["name"])
+    assert [e["metadata"]["operation"] for e in named] == ["service_account.create"]
+    newest = audit_entries(client, "action==delete", sortBy="timestamp", sortOrder="desc")
+    assert [e["entity_id"] for e in newest] == [str(rule["id"])]
+
+
+def test_audit_log_pages_and_counts(client):
+    for _ in range(5):
+        new_service_account(client)
+    window = audit_window()
+    first = client.get("/api/v1/audit/log", params={**window, "numberOfSamples": 2}).json()
+    assert len(first["audit_logs"]) == 2 and first["next"] == 2 and first["total"] >= 6
+    assert first["logs"] == first["audit_logs"]
+    rest = client.get(
+        "/api/v1/audit/log", params={**window, "numberOfSamples": 1000, "offset": 2}
+    ).json()
+    assert "next" not in rest and len(rest["audit_logs"]) == first["total"] - 2
+    past = {"start": "2001-01-01T00:00:00Z", "end": "2001-01-02T00:00:00Z"}
+    assert client.get("/api/v1/audit/log", params=past).json()["total"] == 0
+    for bad in ({}, {**window, "filterBy": "nope==1"}, {**window, "sortBy": "nope"}):
+        assert client.get("/api/v1/audit/log", params=bad).status_code == 400
+
+
+def test_audit_log_file(client):
+    account = new_service_account(client, "exported")
+    window = audit_window()
+    csv = client.get("/api/v1/audit/log/file", params=window)
+    assert csv.status_code == 200
+    assert csv.headers["content-type"] == "application/octet-stream"
+    lines = csv.text.splitlines()
+    assert lines[0].startswith("timestamp,subject,subject_type,action")
+    assert any(account["clientId"] in line for line in lines[1:])
+    as_json = client.get("/api/v1/audit/log/file", params={**window, "file_type": "JSON"})
+    assert any(e.get("entity_id") == account["clientId"] for e in as_json.json())
+    # The official SDK's spelling of the parameter.
+    assert client.get("/api/v1/audit/log/file", params={**window, "fileType": "JSON"}).json()
+
+
+def test_old_paths_are_redirected_for_one_release(client):
+    moved = client.get("/api/v1/audit-log", params={"limit": 5}, follow_redirects=False)
+    assert moved.status_code == 308
+    assert moved.headers["location"] == "/api/v1/audit/log?limit=5"
+    signing = client.post("/api/v1/signing-keys", follow_redirects=False)
+    assert (signing.status_code, signing.headers["location"]) == (
+        308,
+        "/api/v1/gpufleet/signing-keys",
+    )

@@ -13,12 +13,13 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_keys_rules_and_audit_round_trip(capsys, database_url, anonymous_client):
+def test_service_accounts_rules_and_audit_round_trip(capsys, database_url, anonymous_client):
     db = ["--database-url", database_url]
-    code, out, err = _run(capsys, "access", "keys", "create", "nightly-report", "--json", *db)
+    create = ("access", "service-accounts", "create", "nightly-report", "--json", *db)
+    code, out, err = _run(capsys, *create)
     assert code == 0
     (created,) = json.loads(out)
-    assert created["clientSecret"]
+    assert created["clientSecret"] and created["id"]
     assert "shown once" in err
 
     code, out, _ = _run(
@@ -27,9 +28,9 @@ def test_keys_rules_and_audit_round_trip(capsys, database_url, anonymous_client)
         "rules",
         "grant",
         "--subject-id",
-        created["clientId"],
+        "nightly-report",  # the name: turned into the client id
         "--role",
-        "viewer",
+        "Viewer",
         "--scope-type",
         "project",
         "--scope-id",
@@ -40,9 +41,10 @@ def test_keys_rules_and_audit_round_trip(capsys, database_url, anonymous_client)
     )
     assert code == 0
     (rule,) = json.loads(out)
-    assert rule["roleName"] == "viewer"
+    assert (rule["roleId"], rule["roleName"]) == (4, "Viewer")
+    assert rule["subjectId"] == created["clientId"]
 
-    # The key works against the server that shares the database.
+    # The account works against the server that shares the database.
     response = anonymous_client.post(
         "/api/v1/token",
         json={
@@ -53,41 +55,49 @@ def test_keys_rules_and_audit_round_trip(capsys, database_url, anonymous_client)
     )
     assert response.status_code == 200
 
-    code, out, _ = _run(capsys, "access", "keys", "list", *db)
+    code, out, _ = _run(capsys, "access", "service-accounts", "list", *db)
     assert code == 0
-    assert created["clientId"] in out
-    assert "nightly-report" in out
+    assert created["clientId"] in out and "nightly-report" in out
 
-    code, out, _ = _run(capsys, "access", "keys", "disable", created["clientId"], "--json", *db)
-    assert json.loads(out)[0]["disabled"] is True
+    disable = ("access", "service-accounts", "disable", created["clientId"], "--json", *db)
+    code, out, _ = _run(capsys, *disable)
+    assert json.loads(out)[0]["enabled"] is False
 
     code, out, _ = _run(capsys, "access", "rules", "revoke", str(rule["id"]), *db)
     assert code == 0
 
     code, out, _ = _run(capsys, "access", "audit", "--json", "--limit", "10", *db)
-    entries = [entry for entry in json.loads(out) if entry["action"] != "token.issue"]
-    actions = [entry["action"] for entry in entries]
-    assert actions[:4] == [
-        "access_rule.delete",
-        "access_key.disable",
-        "access_rule.create",
-        "access_key.create",
+    entries = json.loads(out)
+    changes = [(e["action"], e["entity_type"]) for e in entries if e["action"] != "sign-in"]
+    assert changes[:4] == [
+        ("delete", "access-rule"),
+        ("update", "service-account"),
+        ("create", "access-rule"),
+        ("create", "service-account"),
     ]
-    assert all(entry["actor"] == "cli" for entry in entries[:4])
-    issued = [entry for entry in json.loads(out) if entry["action"] == "token.issue"]
-    assert [entry["actor"] for entry in issued] == [created["clientId"]]
+    assert all(e["subject"] == "cli" for e in entries if e["action"] != "sign-in")
+    issued = [e["subject"] for e in entries if e["action"] == "sign-in"]
+    assert issued == [created["clientId"]]
+    filtered = ("access", "audit", "--json", "--filter", "action==sign-in", *db)
+    code, out, _ = _run(capsys, *filtered)
+    assert [e["subject"] for e in json.loads(out)] == issued
 
 
 def test_errors_are_one_line_with_the_exit_code_of_their_kind(capsys, database_url):
     db = ["--database-url", database_url]
-    code, _, err = _run(capsys, "access", "keys", "rotate", "no-such-key", *db)
+    rotate = ("access", "service-accounts", "regenerate-secret", "no-such-account", *db)
+    code, _, err = _run(capsys, *rotate)
     assert code == 4  # not found, as for the terminal client
-    assert err.strip() == "gpufleet: Access key no-such-key not found."
+    assert err.strip() == (
+        "gpufleet: No service account has the client id or name 'no-such-account'."
+    )
     code, _, err = _run(
         capsys,
         "access",
         "rules",
         "grant",
+        "--subject-type",
+        "user",
         "--subject-id",
         "x",
         "--role",

@@ -10,7 +10,7 @@ import pytest
 from gpufleet.settings import Settings
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.tables import projects
-from tests.support.access import bearer
+from tests.support.access import bearer, grant
 
 RULES = "/api/v1/authorization/access-rules"
 
@@ -39,14 +39,8 @@ def server(module_server, module_database_url):
 
 
 def _grant(http, headers, subject: str, role: str, scope_type: str, scope_id: str = "") -> int:
-    body = {
-        "subjectType": "accessKey",
-        "subjectId": subject,
-        "roleName": role,
-        "scopeType": scope_type,
-        "scopeId": scope_id,
-    }
-    response = http.post(RULES, json=body, headers=headers)
+    kind = "service-account" if subject.startswith("gf-") else "user"
+    response = grant(http, subject, role, scope_type, scope_id, subject_type=kind, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()["id"]
 
@@ -54,20 +48,31 @@ def _grant(http, headers, subject: str, role: str, scope_type: str, scope_id: st
 def test_a_department_administrator_sees_only_the_rules_inside_its_department(server):
     admin = server.auth_headers()
     with httpx.Client(base_url=server.base_url, timeout=30.0) as http:
-        key = http.post("/api/v1/access-keys", json={"name": "d1-admin"}, headers=admin).json()
-        own = _grant(http, admin, key["clientId"], "department-administrator", "department", "d1")
+        account = http.post(
+            "/api/v1/service-accounts", json={"name": "d1-admin"}, headers=admin
+        ).json()
+        client_id = account["clientId"]
+        own = _grant(http, admin, client_id, "department-administrator", "department", "d1")
         inside = {
             own,
             _grant(http, admin, "ann", "viewer", "department", "d1"),
             _grant(http, admin, "ann", "researcher", "project", "p1"),
         }
-        for scope_type, scope_id in (("department", "d2"), ("project", "p2"), ("cluster", "c")):
+        outside = [
             _grant(http, admin, "ann", "viewer", scope_type, scope_id)
-        _grant(http, admin, "ann", "viewer", "tenant")
+            for scope_type, scope_id in (("department", "d2"), ("project", "p2"), ("cluster", "c"))
+        ]
+        outside.append(_grant(http, admin, "ann", "viewer", "tenant"))
 
-        token = bearer(server.token(key["clientId"], key["clientSecret"]))
+        token = bearer(server.token(client_id, account["clientSecret"]))
         listed = http.get(RULES, headers=token)
         assert listed.status_code == 200, listed.text
         assert {rule["id"] for rule in listed.json()["accessRules"]} == inside
+        assert listed.json()["totalRecords"] == len(inside)
+        assert http.get(f"{RULES}/count", headers=token).json() == {"count": len(inside)}
+        assert http.get(f"{RULES}/{own}", headers=token).status_code == 200
+        # A rule outside its departments is answered like an unknown one.
+        for rule_id in outside:
+            assert http.get(f"{RULES}/{rule_id}", headers=token).status_code == 404
         everything = http.get(RULES, headers=admin).json()["accessRules"]
-        assert len(everything) == len(inside) + 4 + 1  # and the system administrator's own
+        assert len(everything) == len(inside) + len(outside) + 1  # and the administrator's own

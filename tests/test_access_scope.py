@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpufleet.store.tables import access_keys, access_rules, workload_nodepools, workloads
+from tests.support.access import bearer, grant, new_service_account, token_for
 from tests.support.databases import ADMIN_ID
 from tests.support.factories import BASE_TIME, insert, workload
 
@@ -31,7 +32,7 @@ class Rule:
     role: str
     scope_type: str
     scope_id: str
-    subject_type: str = "accessKey"
+    subject_type: str = "service-account"
 
 
 def _rule_strategy():
@@ -93,29 +94,20 @@ def _reset(engine) -> None:
         conn.execute(access_keys.delete().where(access_keys.c.client_id != ADMIN_ID))
 
 
-def _store_rules(engine, subject_type: str, subject_id: str, rules: list[Rule]) -> None:
-    with engine.begin() as conn:
-        if subject_type == "accessKey":
-            conn.execute(
-                access_keys.insert().values(
-                    client_id=subject_id,
-                    name=subject_id,
-                    secret_hash="unused$",
-                    created_at=BASE_TIME,
-                )
-            )
-        for rule in rules:
-            conn.execute(
-                access_rules.insert().values(
-                    subject_type=subject_type,
-                    subject_id=subject_id,
-                    role=rule.role,
-                    scope_type=rule.scope_type,
-                    scope_id=rule.scope_id,
-                    created_at=BASE_TIME,
-                    created_by="test",
-                )
-            )
+def _grant_all(client, subject_type: str, subject_id: str, rules: list[Rule]) -> None:
+    """Grant the rules through Run:ai's access-rules path, by role id."""
+    for rule in rules:
+        created = grant(
+            client, subject_id, rule.role, rule.scope_type, rule.scope_id, subject_type=subject_type
+        )
+        assert created.status_code == 201, created.text
+
+
+def _service_account_with(client, rules: list[Rule]) -> dict[str, str]:
+    """Headers of a service account created, granted and signed in through the API."""
+    account = new_service_account(client, "caller")
+    _grant_all(client, "service-account", account["clientId"], rules)
+    return bearer(token_for(client, account["clientId"], account["clientSecret"]))
 
 
 def _walk(client, headers, deleted: bool) -> list[str]:
@@ -136,7 +128,7 @@ def _walk(client, headers, deleted: bool) -> list[str]:
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=scenario)
-def test_every_caller_sees_exactly_its_scope(app, anonymous_client, data):
+def test_every_caller_sees_exactly_its_scope(app, client, anonymous_client, data):
     engine = app.state.gpufleet.engine
     tokens = app.state.gpufleet.tokens
     _reset(engine)
@@ -156,17 +148,16 @@ def test_every_caller_sees_exactly_its_scope(app, anonymous_client, data):
     insert(engine, items)
 
     callers = []
-    for index, rules in enumerate(data["callers"]):
-        client_id = f"caller-{index}-{uuid.uuid4().hex[:6]}"
-        _store_rules(engine, "accessKey", client_id, rules)
-        callers.append((tokens.issue(client_id), rules))
-    _store_rules(engine, "group", "team", data["group_rules"])
-    callers.append(
-        (tokens.issue("someone", subject_type="user", groups=("team",)), data["group_rules"])
-    )
+    for rules in data["callers"]:
+        headers = _service_account_with(client, rules)
+        mine = anonymous_client.get("/api/v1/authorization/me/access-rules/count", headers=headers)
+        assert mine.json() == {"count": len(rules)}
+        callers.append((headers, rules))
+    _grant_all(client, "group", "team", data["group_rules"])
+    user = tokens.issue("someone", subject_type="user", groups=("team",))
+    callers.append(({"Authorization": f"Bearer {user}"}, data["group_rules"]))
 
-    for token, rules in callers:
-        headers = {"Authorization": f"Bearer {token}"}
+    for headers, rules in callers:
         readable = any(rule.role != "cluster-agent" for rule in rules)
         if not readable:
             for path in ("/api/v1/workloads", "/api/v1/workloads/count"):
@@ -213,11 +204,10 @@ def _check_telemetry(client, headers, live: list[dict]) -> None:
         )
 
 
-def test_unreadable_workload_is_indistinguishable_from_a_missing_one(app, anonymous_client):
+def test_unreadable_workload_is_indistinguishable_from_a_missing_one(app, client, anonymous_client):
     engine = app.state.gpufleet.engine
     (item,) = insert(engine, [workload(projectId="p1", departmentId="d1", clusterId=CLUSTERS[0])])
-    _store_rules(engine, "accessKey", "narrow", [Rule("viewer", "project", "p2")])
-    headers = {"Authorization": f"Bearer {app.state.gpufleet.tokens.issue('narrow')}"}
+    headers = _service_account_with(client, [Rule("viewer", "project", "p2")])
     hidden = anonymous_client.get(f"/api/v1/workloads/{item['id']}", headers=headers)
     missing = anonymous_client.get(f"/api/v1/workloads/{uuid.uuid4()}", headers=headers)
     assert hidden.status_code == missing.status_code == 404

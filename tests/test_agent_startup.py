@@ -165,7 +165,7 @@ def test_a_key_without_a_rule_for_the_cluster_is_reported_at_startup(
     run_agent, emulator, module_server, tmp_path
 ):
     key = httpx.post(
-        module_server.base_url + "/api/v1/access-keys",
+        module_server.base_url + "/api/v1/service-accounts",
         json={"name": "agent-without-rule"},
         headers=module_server.auth_headers(),
     )

@@ -18,6 +18,7 @@ from gpufleet.api.client_address import forwarded_client
 from gpufleet.auth.rate_limit import FailureLimiter, LimitKey
 from gpufleet.core.errors import Invalid, TooManyRequests
 from gpufleet.settings import parse_networks
+from tests.support.access import audit_entries, new_service_account
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.server import ServerProcess
 
@@ -54,11 +55,18 @@ def _token(http, body: dict, address: str) -> httpx.Response:
 
 
 def _new_key(http, server) -> tuple[str, str]:
-    created = http.post(
-        "/api/v1/access-keys", json={"name": "victim"}, headers=server.auth_headers()
-    )
-    assert created.status_code == 201, created.text
-    return created.json()["clientId"], created.json()["clientSecret"]
+    created = new_service_account(_Authed(http, server.auth_headers()), "victim")
+    return created["clientId"], created["clientSecret"]
+
+
+class _Authed:
+    """``http`` with the administrator's headers on every POST (what the helper needs)."""
+
+    def __init__(self, http, headers) -> None:
+        self.http, self.headers = http, headers
+
+    def post(self, path: str, json: dict):
+        return self.http.post(path, json=json, headers=self.headers)
 
 
 def test_a_correct_login_from_another_address_succeeds_during_an_attack(http, server):
@@ -126,10 +134,8 @@ def test_one_address_has_a_ceiling_over_every_id(http):
 
 
 def _audited_sources(http, server) -> list[str]:
-    entries = http.get(
-        "/api/v1/audit-log", params={"limit": 5}, headers=server.auth_headers()
-    ).json()["entries"]
-    return [e["sourceIp"] for e in entries if e["action"] == "token.issue"]
+    entries = audit_entries(http, headers=server.auth_headers(), sortOrder="desc")[:5]
+    return [e.get("source_ip") for e in entries if e["action"] == "sign-in"]
 
 
 def test_a_trusted_proxy_names_the_client_in_the_audit_log(http, server):
@@ -150,12 +156,12 @@ def test_forwarded_addresses_are_ignored_by_default(tmp_path, module_database_ur
         # Every guess counted against the real peer, whatever address it claimed.
         locked = _token(http, _credentials(ADMIN_ID, ADMIN_SECRET), "192.0.2.200")
         assert locked.status_code == 429
-        created = http.post("/api/v1/access-keys", json={"name": "spoofer"}, headers=admin)
-        client_id, secret = created.json()["clientId"], created.json()["clientSecret"]
+        created = new_service_account(_Authed(http, admin), "spoofer")
+        client_id, secret = created["clientId"], created["clientSecret"]
         assert _token(http, _credentials(client_id, secret), "192.0.2.201").status_code == 200
-        entries = http.get("/api/v1/audit-log", params={"limit": 500}, headers=admin)
-        issued = [e for e in entries.json()["entries"] if e["actor"] == client_id]
-        assert [e["sourceIp"] for e in issued] == ["127.0.0.1"]
+        entries = audit_entries(http, headers=admin)
+        issued = [e for e in entries if e["subject"] == client_id and e["action"] == "sign-in"]
+        assert [e["source_ip"] for e in issued] == ["127.0.0.1"]
 
 
 # The pieces on their own.

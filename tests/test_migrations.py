@@ -128,3 +128,67 @@ def test_access_keys_of_earlier_schemas_start_at_token_generation_zero(empty_eng
         generation = conn.execute(sa.text("SELECT token_generation FROM access_keys")).scalar_one()
         sessions = conn.execute(sa.text("SELECT count(*) FROM refresh_sessions")).scalar_one()
     assert (generation, sessions) == (0, 0)
+
+
+def test_access_keys_of_earlier_schemas_become_service_accounts_with_their_rules(empty_engine):
+    upgrade(empty_engine, "0003")
+    created = datetime(2026, 1, 2, tzinfo=UTC)
+    with empty_engine.begin() as conn:
+        for client_id, name, minutes in (("gf-a", "ci", 0), ("gf-b", "ci", 1), ("gf-c", "ops", 2)):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO access_keys (client_id, name, secret_hash, created_at, "
+                    "token_generation) VALUES (:id, :name, 'hash', :t, 3)"
+                ),
+                {"id": client_id, "name": name, "t": created + timedelta(minutes=minutes)},
+            )
+        conn.execute(
+            sa.text(
+                "INSERT INTO access_rules (subject_type, subject_id, role, scope_type, scope_id, "
+                "created_at, created_by) VALUES ('accessKey', 'gf-b', 'viewer', 'project', 'p1', "
+                ":t, 'admin'), ('group', 'ml', 'researcher', 'tenant', '', :t, 'admin')"
+            ),
+            {"t": created},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO audit_log (at, actor, action, target) VALUES "
+                "(:t, 'admin', 'access_key.create', 'gf-b'), (:t, 'gf-b', 'token.issue', 'x')"
+            ),
+            {"t": created},
+        )
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        keys = conn.execute(
+            sa.text(
+                "SELECT client_id, id, kind, name, created_by, token_generation, updated_at "
+                "FROM access_keys ORDER BY client_id"
+            )
+        ).all()
+        rules = conn.execute(
+            sa.text(
+                "SELECT subject_type, subject_id, updated_at, deleted_at FROM access_rules "
+                "ORDER BY id"
+            )
+        ).all()
+        audit = conn.execute(
+            sa.text("SELECT actor, subject_type, action FROM audit_log ORDER BY id")
+        ).all()
+    # Same credentials, now service accounts with ids; the later duplicate name is renamed.
+    assert [(k.client_id, k.kind, k.name, k.token_generation) for k in keys] == [
+        ("gf-a", "service-account", "ci", 3),
+        ("gf-b", "service-account", "ci-2", 3),
+        ("gf-c", "service-account", "ops", 3),
+    ]
+    assert len({uuid.UUID(k.id) for k in keys}) == 3
+    assert [k.created_by for k in keys] == ["bootstrap", "admin", "bootstrap"]
+    assert all(k.updated_at is not None for k in keys)
+    assert [(r.subject_type, r.subject_id, r.deleted_at) for r in rules] == [
+        ("service-account", "gf-b", None),
+        ("group", "ml", None),
+    ]
+    assert all(r.updated_at is not None for r in rules)
+    assert [tuple(row) for row in audit] == [
+        ("admin", "User", "service_account.create"),
+        ("gf-b", "App", "token.issue"),
+    ]

@@ -2,8 +2,8 @@
 the agent, configured by nothing but the Secret it wrote, pushing the emulated cluster's
 workloads to that server.
 
-Also ``gpufleet access rules grant``: a key's name resolves to its client id, and a scope
-that does not exist is refused unless ``--allow-unknown-scope``.
+Also ``gpufleet access rules grant``: a service account's name resolves to its client id, and a
+scope that does not exist is refused unless ``--allow-unknown-scope``.
 """
 
 from __future__ import annotations
@@ -177,13 +177,14 @@ def grant(capsys, database_url: str, subject: str, *options: str) -> tuple[int, 
     )  # fmt: skip
 
 
-def test_grant_resolves_a_key_name_and_refuses_unknown_subjects_and_scopes(
+def test_grant_resolves_a_service_account_name_and_refuses_unknown_subjects_and_scopes(
     capsys, database_url: str
 ) -> None:
     db = ["--database-url", database_url]
     code, out, _ = cli(capsys, "clusters", "register", "gpu-north", "--server-url", "http://s", *db)
     cluster_id = yaml.safe_load(out)["stringData"]["GPUFLEET_AGENT_CLUSTER_ID"]
-    code, out, _ = cli(capsys, "access", "keys", "create", "reporting", "--json", *db)
+    create = ("access", "service-accounts", "create", "reporting", "--json", *db)
+    code, out, _ = cli(capsys, *create)
     (key,) = json.loads(out)
 
     in_cluster = ("--scope-type", "cluster", "--scope-id", cluster_id)
@@ -196,10 +197,10 @@ def test_grant_resolves_a_key_name_and_refuses_unknown_subjects_and_scopes(
     assert code == 4
     assert "no-such-key" in err
 
-    cli(capsys, "access", "keys", "create", "reporting", *db)
-    code, _, err = grant(capsys, database_url, "reporting", *in_cluster)
+    # Service account names are unique.
+    code, _, err = cli(capsys, *create)
     assert code == 2
-    assert "2 access keys are named 'reporting'" in err
+    assert "'reporting' already exists" in err
 
     unknown = ("--scope-type", "department", "--scope-id", "42")
     code, _, err = grant(capsys, database_url, key["clientId"], *unknown)

@@ -1,22 +1,32 @@
-"""The official SDK with a non-admin access key sees only the workloads of its scope."""
+"""The official SDK automates onboarding unchanged: a service account, a role by id, its token,
+its scope, the audit trail, and the revocation."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
+from runai import models
 from runai.api_client import ApiClient
 from runai.configuration import Configuration
 from runai.exceptions import ApiException
 from runai.runai_client import RunaiClient
 
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.factories import insert, workload
 
 pytestmark = pytest.mark.e2e
 
 
-def test_viewer_key_through_the_sdk(live_server, engine):
+def _sdk(base_url: str, client_id: str, client_secret: str) -> RunaiClient:
+    config = Configuration(
+        client_id=client_id, client_secret=client_secret, runai_base_url=base_url
+    )
+    return RunaiClient(ApiClient(config))
+
+
+def test_a_service_account_onboarded_through_the_sdk(live_server, engine):
     vision = insert(
         engine,
         [workload(projectId="10", projectName="vision", departmentId="2") for _ in range(7)],
@@ -25,49 +35,50 @@ def test_viewer_key_through_the_sdk(live_server, engine):
         engine,
         [workload(projectId="11", projectName="nlp", departmentId="3") for _ in range(5)],
     )
-    admin = live_server.auth_headers()
-    with httpx.Client(base_url=live_server.base_url, headers=admin, timeout=30) as http:
-        key = http.post("/api/v1/access-keys", json={"name": "vision-viewer"}).json()
-        rule = http.post(
-            "/api/v1/authorization/access-rules",
-            json={
-                "subjectType": "accessKey",
-                "subjectId": key["clientId"],
-                "roleName": "viewer",
-                "scopeType": "project",
-                "scopeId": "10",
-            },
-        )
-        assert rule.status_code == 201, rule.text
+    started = datetime.now(UTC) - timedelta(minutes=1)
+    admin = _sdk(live_server.base_url, ADMIN_ID, ADMIN_SECRET)
+    access = admin.authentication_and_authorization
 
-    config = Configuration(
-        client_id=key["clientId"],
-        client_secret=key["clientSecret"],
-        runai_base_url=live_server.base_url,
-    )
-    sdk = RunaiClient(ApiClient(config)).workloads.workloads
-    listed = sdk.get_workloads(limit=500).data["workloads"]
+    account = access.service_accounts.create_service_account(
+        models.ServiceAccountCreationRequest(name="vision-reader")
+    ).data
+    listed = access.service_accounts.get_service_accounts().data
+    assert [a["name"] for a in listed if a["id"] == account["id"]] == ["vision-reader"]
+    viewer = next(r for r in access.roles.get_roles_v1().data if r["name"] == "Viewer")
+    rule = access.access_rules.create_access_rule(
+        models.AccessRuleCreationFields(
+            subject_id=account["clientId"],
+            subject_type="service-account",
+            role_id=viewer["id"],
+            scope_id="10",
+            scope_type="project",
+        )
+    ).data
+    assert (rule["roleId"], rule["roleName"], rule["scopeId"]) == (viewer["id"], "Viewer", "10")
+    found = access.access_rules.get_access_rules(subject_ids=[account["clientId"]]).data
+    assert [r["id"] for r in found["accessRules"]] == [rule["id"]]
+
+    reader = _sdk(live_server.base_url, account["clientId"], account["clientSecret"])
+    workloads = reader.workloads.workloads
+    listed = workloads.get_workloads(limit=500).data["workloads"]
     assert sorted(w["id"] for w in listed) == sorted(str(w["id"]) for w in vision)
-    assert sdk.count_workloads().data["count"] == len(vision)
-    assert sdk.count_workloads(filter_by=["projectId==11"]).data["count"] == 0
-    assert sdk.get_workload(str(vision[0]["id"])).data["projectName"] == "vision"
+    assert workloads.count_workloads().data["count"] == len(vision)
     for hidden in (str(nlp[0]["id"]), str(uuid.uuid4())):
         with pytest.raises(ApiException) as caught:
-            sdk.get_workload(hidden)
+            workloads.get_workload(hidden)
         assert caught.value.status == 404
+    mine = reader.authentication_and_authorization.me.get_me_access_rules().data
+    assert [r["id"] for r in mine["accessRules"]["accessRules"]] == [rule["id"]]
 
-    # A key without any rule is refused outright.
-    with httpx.Client(base_url=live_server.base_url, headers=admin, timeout=30) as http:
-        bare = http.post("/api/v1/access-keys", json={"name": "no-rules"}).json()
-    bare_sdk = RunaiClient(
-        ApiClient(
-            Configuration(
-                client_id=bare["clientId"],
-                client_secret=bare["clientSecret"],
-                runai_base_url=live_server.base_url,
-            )
-        )
-    ).workloads.workloads
+    trail = admin.audit.audit_logs.get_audit_logs(
+        start=started, end=datetime.now(UTC) + timedelta(minutes=1), number_of_samples=1000
+    ).data["audit_logs"]
+    happened = {(e["action"], e.get("entity_type"), e.get("entity_id")) for e in trail}
+    assert ("create", "service-account", account["clientId"]) in happened
+    assert ("create", "access-rule", str(rule["id"])) in happened
+    assert ("sign-in", "token", account["clientId"]) in happened
+
+    access.access_rules.delete_access_rule(rule["id"])
     with pytest.raises(ApiException) as caught:
-        bare_sdk.get_workloads()
+        workloads.get_workloads()
     assert caught.value.status == 403

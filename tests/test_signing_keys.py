@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from gpufleet.api.app import create_app
 from gpufleet.cli import main
 from gpufleet.settings import Settings
-from tests.support.access import bearer, key_with_role
+from tests.support.access import audit_entries, bearer, key_with_role
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 
 
@@ -36,7 +36,7 @@ def _get(client, token: str):
 
 def test_rotation_then_revocation(client, admin_token):
     old_kid = _kid(admin_token)
-    rotated = client.post("/api/v1/signing-keys")
+    rotated = client.post("/api/v1/gpufleet/signing-keys")
     assert rotated.status_code == 201
     keys = rotated.json()["signingKeys"]
     assert [k["active"] for k in keys] == [True, True]
@@ -47,7 +47,9 @@ def test_rotation_then_revocation(client, admin_token):
     assert _kid(new_token) == new_kid
     assert _get(client, admin_token).status_code == 200  # old tokens keep working
 
-    revoked = client.post(f"/api/v1/signing-keys/{old_kid}/revoke", headers=bearer(new_token))
+    revoked = client.post(
+        f"/api/v1/gpufleet/signing-keys/{old_kid}/revoke", headers=bearer(new_token)
+    )
     assert revoked.status_code == 200
     assert {k["kid"]: k["active"] for k in revoked.json()["signingKeys"]} == {
         old_kid: False,
@@ -58,23 +60,28 @@ def test_rotation_then_revocation(client, admin_token):
     assert refused.json()["code"] == 401
     assert _get(client, new_token).status_code == 200
 
-    entries = client.get("/api/v1/audit-log", headers=bearer(new_token)).json()["entries"]
-    actions = [(e["action"], e["target"]) for e in entries]
-    assert ("signing_key.rotate", new_kid) in actions
-    assert ("signing_key.revoke", old_kid) in actions
+    entries = audit_entries(client, "entity_type==signing-key", headers=bearer(new_token))
+    actions = [(e["metadata"]["operation"], e["action"], e["entity_id"]) for e in entries]
+    assert actions == [
+        ("signing_key.rotate", "create", new_kid),
+        ("signing_key.revoke", "update", old_kid),
+    ]
 
 
 def test_the_last_key_cannot_be_revoked_and_unknown_is_404(client, admin_token):
     kid = _kid(admin_token)
-    last = client.post(f"/api/v1/signing-keys/{kid}/revoke")
+    last = client.post(f"/api/v1/gpufleet/signing-keys/{kid}/revoke")
     assert last.status_code == 400
     assert "rotate" in last.json()["message"]
-    assert client.post("/api/v1/signing-keys/nope/revoke").status_code == 404
+    assert client.post("/api/v1/gpufleet/signing-keys/nope/revoke").status_code == 404
 
 
 def test_non_administrators_cannot_touch_signing_keys(client):
     viewer = key_with_role(client, "viewer", "tenant")
-    for method, path in [("get", "/api/v1/signing-keys"), ("post", "/api/v1/signing-keys")]:
+    for method, path in [
+        ("get", "/api/v1/gpufleet/signing-keys"),
+        ("post", "/api/v1/gpufleet/signing-keys"),
+    ]:
         assert getattr(client, method)(path, headers=viewer).status_code == 403
 
 
@@ -85,13 +92,15 @@ def test_replicas_follow_rotation_and_revocation(settings, client, admin_token):
         with TestClient(replica, raise_server_exceptions=False) as other:
             assert _get(other, admin_token).status_code == 200
             old_kid = _kid(admin_token)
-            client.post("/api/v1/signing-keys")
+            client.post("/api/v1/gpufleet/signing-keys")
             new_token = _fresh_admin_token(client)
             # The replica has never seen the new key id; it reads the keys again and accepts it.
             assert _get(other, new_token).status_code == 200
             # Tokens the replica signs now use the newest key too.
             assert _kid(_fresh_admin_token(other)) == _kid(new_token)
-            client.post(f"/api/v1/signing-keys/{old_kid}/revoke", headers=bearer(new_token))
+            client.post(
+                f"/api/v1/gpufleet/signing-keys/{old_kid}/revoke", headers=bearer(new_token)
+            )
             assert _get(other, admin_token).status_code == 401
     finally:
         replica.state.gpufleet.engine.dispose()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from gpufleet.api.app import create_app
-from gpufleet.settings import Settings
+from tests.support.access import audit_entries, new_service_account
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
-from tests.support.jwks import AUDIENCE, ISSUER, IdentityProvider
+from tests.support.jwks import IdentityProvider, oidc_test_client
 
 
 @pytest.fixture(scope="module")
@@ -20,20 +18,9 @@ def idp():
 
 @pytest.fixture
 def oidc_client(database_url, idp):
-    settings = Settings(
-        database_url=database_url,
-        admin_client_id=ADMIN_ID,
-        admin_client_secret=ADMIN_SECRET,
-        oidc_issuer=ISSUER,
-        oidc_audience=AUDIENCE,
-        oidc_jwks_url=idp.url,
-        token_failure_limit=3,
-        token_failure_window_seconds=60,
-    )
-    app = create_app(settings)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    limits = {"token_failure_limit": 3, "token_failure_window_seconds": 60}
+    with oidc_test_client(database_url, idp, **limits) as client:
         yield client
-    app.state.gpufleet.engine.dispose()
 
 
 def _admin(client) -> dict:
@@ -109,16 +96,18 @@ def test_group_rules_apply_to_external_users(oidc_client, idp):
         json={
             "subjectType": "group",
             "subjectId": "platform",
-            "roleName": "system-administrator",
+            "roleId": 1,
             "scopeType": "tenant",
+            "scopeId": "1",
         },
         headers=admin,
     )
     assert grant.status_code == 201
     outsider = {"Authorization": f"Bearer {idp.token(groups=['ml'])}"}
     member = {"Authorization": f"Bearer {idp.token(groups=['platform'])}"}
-    assert oidc_client.get("/api/v1/access-keys", headers=outsider).status_code == 403
-    assert oidc_client.get("/api/v1/access-keys", headers=member).status_code == 200
+    accounts = "/api/v1/service-accounts"
+    assert oidc_client.get(accounts, headers=outsider).status_code == 403
+    assert oidc_client.get(accounts, headers=member).status_code == 200
 
 
 def test_failed_token_requests_are_rate_limited_per_client(oidc_client):
@@ -135,7 +124,7 @@ def test_a_refresh_token_outside_any_session_is_refused(client):
     # client_credentials tokens carry no refresh token; one signed by the server's own key but
     # belonging to no session (as a forged or leaked-from-elsewhere one would) is refused.
     tokens = client.app.state.gpufleet.tokens
-    created = client.post("/api/v1/access-keys", json={"name": "r"}).json()
+    created = new_service_account(client, "r")
     refresh = tokens.issue(created["clientId"], kind="refresh")
     refused = client.post(
         "/api/v1/token", json={"grantType": "refresh_token", "refreshToken": refresh}
@@ -145,11 +134,10 @@ def test_a_refresh_token_outside_any_session_is_refused(client):
 
 
 def test_every_issued_token_is_audited(client):
-    entries = client.get("/api/v1/audit-log?limit=500").json()["entries"]
-    issued = [e for e in entries if e["action"] == "token.issue"]
+    issued = audit_entries(client, "action==sign-in")
     assert issued
-    assert issued[0]["actor"] == ADMIN_ID
-    assert issued[0]["details"] == {"grantType": "client_credentials"}
+    assert (issued[0]["subject"], issued[0]["subject_type"]) == (ADMIN_ID, "App")
+    assert issued[0]["metadata"]["grantType"] == "client_credentials"
 
 
 def test_external_exchange_without_a_provider_is_400(client):

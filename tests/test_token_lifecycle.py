@@ -9,6 +9,7 @@ left it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -60,17 +61,28 @@ def _roles(server: ServerProcess, token: str) -> int:
 
 
 def _new_key(server: ServerProcess, admin: dict) -> tuple[str, str]:
-    url = server.base_url + "/api/v1/access-keys"
-    created = httpx.post(url, json={"name": "lifecycle"}, headers=admin, timeout=30.0)
+    url = server.base_url + "/api/v1/service-accounts"
+    name = f"lifecycle-{next(_names)}"
+    created = httpx.post(url, json={"name": name}, headers=admin, timeout=30.0)
     assert created.status_code == 201, created.text
     return created.json()["clientId"], created.json()["clientSecret"]
 
 
+_names = itertools.count(1)
+
+
 def _key_action(server: ServerProcess, admin: dict, client_id: str, action: str) -> dict:
-    url = f"{server.base_url}/api/v1/access-keys/{client_id}/{action}"
-    response = httpx.post(url, headers=admin, timeout=30.0)
+    """Regenerate the secret of, disable or enable the service account with this client id."""
+    accounts = server.base_url + "/api/v1/service-accounts"
+    listed = httpx.get(accounts, headers=admin, timeout=30.0).json()
+    url = f"{accounts}/{next(a['id'] for a in listed if a['clientId'] == client_id)}"
+    if action == "secret":
+        response = httpx.post(f"{url}/secret", headers=admin, timeout=30.0)
+    else:
+        body = {"enabled": action == "enable"}
+        response = httpx.patch(url, json=body, headers=admin, timeout=30.0)
     assert response.status_code == 200, response.text
-    return response.json()
+    return response.json() if response.content else {}
 
 
 def test_rotation_revokes_outstanding_tokens_on_every_replica(replicas, admin):
@@ -178,10 +190,11 @@ def test_a_restart_leaves_the_bootstrap_administrator_as_administrators_left_it(
         grant = httpx.post(
             server.base_url + "/api/v1/authorization/access-rules",
             json={
-                "subjectType": "accessKey",
+                "subjectType": "service-account",
                 "subjectId": ops_id,
-                "roleName": "system-administrator",
+                "roleId": 1,
                 "scopeType": "tenant",
+                "scopeId": "1",
             },
             headers=bearer(boss_token),
             timeout=30.0,
@@ -201,7 +214,8 @@ def test_a_restart_leaves_the_bootstrap_administrator_as_administrators_left_it(
             GPUFLEET_ADMIN_CLIENT_ID="boss",
             GPUFLEET_ADMIN_CLIENT_SECRET="boss-secret-1",
         )
-        restore = [sys.executable, "-m", "gpufleet.cli", "access", "keys", "restore-admin"]
+        restore = [sys.executable, "-m", "gpufleet.cli", "access", "service-accounts"]
+        restore.append("restore-admin")
         done = subprocess.run(restore, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         restored = _key_token(restarted, "boss", "boss-secret-1")

@@ -166,12 +166,7 @@ def test_2_another_clusters_department_cannot_be_renamed_or_joined(admin, cluste
     department_admin = key_with_role(
         admin, "department-administrator", "department", victim["departmentId"]
     )
-    grant = {
-        "subjectType": "accessKey",
-        "subjectId": "someone",
-        "roleName": "viewer",
-        "scopeType": "project",
-    }
+    grant = {"subjectType": "user", "subjectId": "someone", "roleId": 4, "scopeType": "project"}
     own = admin.post(
         "/api/v1/authorization/access-rules",
         json={**grant, "scopeId": victim["projectId"]},

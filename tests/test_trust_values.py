@@ -118,8 +118,8 @@ def test_deep_nesting_is_refused_naming_where(admin, depth):
     for item, name in ((in_fields, "additionalFields.x"), (in_pod, "pods.0.nodeAffinity")):
         text = json.dumps(batch(item)).replace('"DEEP"', _nested_text(depth))
         _refused(_post_raw(admin, ingest_path(), text), "index 0", name, "nested")
-    labels = json.dumps({"name": "n", "labels": "DEEP"}).replace('"DEEP"', _nested_text(depth))
-    key = _post_raw(admin, "/api/v1/access-keys", labels)
+    labels = json.dumps({"name": "nn", "labels": "DEEP"}).replace('"DEEP"', _nested_text(depth))
+    key = _post_raw(admin, "/api/v1/service-accounts", labels)
     _refused(key, "labels")
 
 
@@ -136,13 +136,14 @@ def test_lone_surrogates_and_nul_are_refused_in_every_body(admin, server, bad):
         token = {"grantType": "client_credentials", "clientID": "c", "clientSecret": "s"}
         text = _with_bad({**token, field: "@BAD@"}, bad)
         _refused(_post_raw(httpx, token_path, text), field, problem)
-    _refused(_post_raw(admin, "/api/v1/access-keys", _with_bad({"name": "@BAD@"}, bad)), "name")
+    named_account = _with_bad({"name": "@BAD@"}, bad)
+    _refused(_post_raw(admin, "/api/v1/service-accounts", named_account), "name")
     rule = {
-        "subjectType": "accessKey",
+        "subjectType": "service-account",
         "subjectId": "@BAD@",
-        "roleName": "viewer",
+        "roleId": 4,
         "scopeType": "tenant",
-        "scopeId": "",
+        "scopeId": "1",
     }
     _refused(
         _post_raw(admin, "/api/v1/authorization/access-rules", _with_bad(rule, bad)), "subjectId"
@@ -171,16 +172,19 @@ def test_nul_in_a_form_token_request_is_refused(server):
     assert "client_id" in response.text
 
 
-@pytest.mark.parametrize("action", ["delete", "disable", "enable", "rotate"])
-def test_nul_in_access_key_paths_is_refused(admin, action):
-    path = {
-        "delete": ("DELETE", "/api/v1/access-keys/a%00b"),
-        "disable": ("POST", "/api/v1/access-keys/a%00b/disable"),
-        "enable": ("POST", "/api/v1/access-keys/a%00b/enable"),
-        "rotate": ("POST", "/api/v1/access-keys/a%00b/secret"),
-    }[action]
-    response = admin.request(*path)
-    _refused(response, "clientId", "NUL")
+@pytest.mark.parametrize(
+    ("method", "path", "parameter"),
+    [
+        ("DELETE", "/api/v1/service-accounts/a%00b", "serviceAccountId"),
+        ("GET", "/api/v1/service-accounts/a%00b", "serviceAccountId"),
+        ("POST", "/api/v1/service-accounts/a%00b/secret", "serviceAccountId"),
+        ("DELETE", "/api/v1/access-keys/a%00b", "accessKeyId"),
+        ("POST", "/api/v1/access-keys/a%00b/secret", "accessKeyId"),
+        ("DELETE", "/api/v1/administration/access-keys/a%00b", "accessKeyId"),
+    ],
+)
+def test_nul_in_credential_paths_is_refused(admin, method, path, parameter):
+    _refused(admin.request(method, path), parameter, "NUL")
 
 
 def test_nul_in_query_parameters_is_refused(admin):

@@ -1,7 +1,10 @@
-"""``gpufleet access …``: manage access keys and rules directly on the server's database.
+"""``gpufleet access …``: service accounts, access rules, signing keys and the audit log, directly
+on the server's database.
 
 For operators with access to the database (bootstrapping, break-glass); the same changes are
-available over HTTP to administrators. Changes are audited with the actor ``cli``.
+available over HTTP to administrators, and the commands print what those paths answer (Run:ai's
+shapes: roles by numeric id, service accounts with their ``id``). Changes are audited with the
+actor ``cli``.
 """
 
 from __future__ import annotations
@@ -10,16 +13,18 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.table import Table
 
-from gpufleet.auth import administration, onboarding
+from gpufleet.auth import administration, onboarding, service_accounts
 from gpufleet.auth.administration import FULL_ACCESS, Actor
 from gpufleet.auth.bootstrap import restore_admin
 from gpufleet.client.exit_codes import exit_code_for_error
 from gpufleet.core.errors import DomainError
-from gpufleet.core.roles import Role, ScopeType, SubjectType
+from gpufleet.core.roles import ROLE_IDS, ROLE_NAMES, ROLES_BY_ID, Role, ScopeType, SubjectType
+from gpufleet.query.access import AccessRuleSelection, build_access_rule_page, build_audit_query
 from gpufleet.settings import Settings
 from gpufleet.store import access_keys, access_rules, audit
 from gpufleet.store.engine import create_store_engine
@@ -39,62 +44,90 @@ def print_table(rows: list[dict], columns: list[str], as_json: bool) -> None:
     Console(width=None if sys.stdout.isatty() else 1000).print(table)
 
 
-def _keys(args, conn) -> None:
-    match args.key_command:
-        case "list":
+def _account_id(conn, reference: str) -> str:
+    """The id of the service account with this id, client id or name."""
+    if access_keys.get_credential(conn, access_keys.SERVICE_ACCOUNT, reference) is not None:
+        return reference
+    client_id = service_accounts.resolve_service_account(conn, reference)
+    return access_keys.get_by_client_id(conn, client_id).id
+
+
+_ACCOUNT_COLUMNS = ["id", "clientId", "name", "enabled", "createdAt", "lastLogin"]
+
+
+def _service_accounts(args, conn) -> None:
+    command = args.account_command
+    if command == "list":
+        rows = service_accounts.list_service_accounts(conn, CLI_ACTOR)
+        print_table(rows, _ACCOUNT_COLUMNS, args.json)
+        return
+    if command == "create":
+        created = service_accounts.create_service_account(conn, CLI_ACTOR, args.name)
+        print_table([created], ["id", "clientId", "clientSecret", "name"], args.json)
+        print("The secret is shown once; store it now.", file=sys.stderr)
+        return
+    account_id = _account_id(conn, args.account)
+    match command:
+        case "regenerate-secret":
+            secret = service_accounts.regenerate_secret(conn, CLI_ACTOR, account_id)
             print_table(
-                access_keys.list_access_keys(conn),
-                ["clientId", "name", "createdAt", "lastUsedAt", "disabled"],
-                args.json,
+                [{"id": account_id, "clientSecret": secret}], ["id", "clientSecret"], args.json
             )
-        case "create":
-            created = administration.create_key(conn, CLI_ACTOR, args.name)
-            print_table([created], ["clientId", "clientSecret", "name"], args.json)
-            print("The secret is shown once; store it now.", file=sys.stderr)
-        case "rotate":
-            rotated = administration.rotate_key(conn, CLI_ACTOR, args.client_id)
-            print_table([rotated], ["clientId", "clientSecret"], args.json)
         case "disable" | "enable":
-            disabled = args.key_command == "disable"
-            key = administration.set_key_disabled(conn, CLI_ACTOR, args.client_id, disabled)
-            print_table([key], ["clientId", "name", "disabled"], args.json)
+            service_accounts.set_enabled(conn, CLI_ACTOR, account_id, command == "enable")
+            row = service_accounts.get_service_account(conn, CLI_ACTOR, account_id)
+            print_table([service_accounts.service_account_wire(row)], _ACCOUNT_COLUMNS, args.json)
         case "delete":
-            administration.delete_key(conn, CLI_ACTOR, args.client_id)
-            print(f"deleted {args.client_id}")
+            service_accounts.delete_service_account(conn, CLI_ACTOR, account_id)
+            print(f"deleted {args.account}")
 
 
 def _restore_admin(conn, settings: Settings) -> None:
     client_id = restore_admin(conn, settings)
-    audit.record(conn, actor=CLI_ACTOR.name, action="access_key.restore_admin", target=client_id)
+    administration.record(conn, CLI_ACTOR, "service_account.restore_admin", client_id)
     print(f"restored the administrator {client_id}; its earlier tokens are revoked")
+
+
+_RULE_COLUMNS = ["id", "subjectType", "subjectId", "roleId", "roleName", "scopeType", "scopeId"]
 
 
 def _rules(args, conn) -> None:
     match args.rule_command:
         case "list":
-            rules = [administration.rule_wire(r) for r in access_rules.list_rules(conn)]
-            columns = ["id", "subjectType", "subjectId", "roleName", "scopeType", "scopeId"]
-            print_table(rules, columns, args.json)
+            page = build_access_rule_page(AccessRuleSelection(), sort_by="createdAt")
+            rules = [administration.rule_wire(r) for r in access_rules.page_rules(conn, page)]
+            print_table(rules, [*_RULE_COLUMNS, "scopeName"], args.json)
         case "grant":
-            rule = _grant(args, conn)
-            print_table([rule], ["id", "subjectId", "roleName", "scopeType", "scopeId"], args.json)
+            print_table([_grant(args, conn)], _RULE_COLUMNS, args.json)
         case "revoke":
             administration.revoke_rule(conn, CLI_ACTOR, args.rule_id)
             print(f"revoked rule {args.rule_id}")
 
 
+def role_named(text: str) -> Role:
+    """A role by its numeric id, its name (``Viewer``) or gpufleet's slug (``viewer``)."""
+    if text.isdigit() and int(text) in ROLES_BY_ID:
+        return ROLES_BY_ID[int(text)]
+    for role in Role:
+        if text in (role.value, ROLE_NAMES[role]):
+            return role
+    known = ", ".join(f"{ROLE_IDS[r]} ({r.value})" for r in Role)
+    raise argparse.ArgumentTypeError(f"unknown role {text!r}; roles: {known}")
+
+
 def _grant(args, conn) -> dict:
     subject_type, subject_id = SubjectType(args.subject_type), args.subject_id
-    role, scope_type, scope_id = Role(args.role), ScopeType(args.scope_type), args.scope_id or ""
-    scope_id = "" if scope_type is ScopeType.TENANT else scope_id
+    role, scope_type, scope_id = args.role, ScopeType(args.scope_type), args.scope_id or ""
+    if scope_type is ScopeType.TENANT:
+        scope_id = administration.tenant_scope_id(scope_id)
     # What is wrong with the rule itself is said before what is missing from the store.
     administration.check_rule_shape(role, scope_type, scope_id)
-    if subject_type is SubjectType.ACCESS_KEY:
-        # A key's name is what `keys create` prints beside it; a rule on the name would match
-        # no token, so the name is turned into the client id (or refused).
-        subject_id = onboarding.resolve_access_key(conn, subject_id)
+    if subject_type is SubjectType.SERVICE_ACCOUNT:
+        # The name is what `service-accounts create` prints beside the client id; a rule on
+        # the name would match no token, so the name is turned into the client id.
+        subject_id = service_accounts.resolve_service_account(conn, subject_id)
         if subject_id != args.subject_id:
-            print(f"access key {args.subject_id!r} is client id {subject_id}", file=sys.stderr)
+            print(f"service account {args.subject_id!r} is client id {subject_id}", file=sys.stderr)
     if not args.allow_unknown_scope:
         onboarding.require_known_scope(conn, scope_type, scope_id)
     return administration.grant_rule(
@@ -119,8 +152,15 @@ def _signing_keys(args, conn) -> None:
 
 
 def _audit(args, conn) -> None:
-    entries, _next = audit.list_entries(conn, offset=0, limit=args.limit)
-    print_table(entries, ["at", "actor", "action", "target", "sourceIp"], args.json)
+    query = build_audit_query(
+        start=datetime(1970, 1, 1, tzinfo=UTC),
+        end=datetime.now(UTC),
+        filter_by=args.filter,
+        sort_order="desc",
+        limit=args.limit,
+    )
+    columns = ["timestamp", "subject", "action", "entity_type", "entity_id", "entity_name"]
+    print_table(audit.list_entries(conn, query), columns, args.json)
 
 
 def run(args: argparse.Namespace, settings: Settings, handler: Callable) -> int:
@@ -138,8 +178,10 @@ def run(args: argparse.Namespace, settings: Settings, handler: Callable) -> int:
 
 
 def register(commands, add_settings_flags: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add ``access keys|rules|audit`` to the top-level parser."""
-    access = commands.add_parser("access", help="access keys, access rules and the audit log")
+    """Add ``access service-accounts|rules|signing-keys|audit`` to the top-level parser."""
+    access = commands.add_parser(
+        "access", help="service accounts, access rules, signing keys and the audit log"
+    )
     groups = access.add_subparsers(dest="access_command", required=True)
 
     def leaf(parent, name: str, help_text: str, handler: Callable) -> argparse.ArgumentParser:
@@ -149,13 +191,21 @@ def register(commands, add_settings_flags: Callable[[argparse.ArgumentParser], N
         parser.set_defaults(handler=lambda a, s: run(a, s, handler))
         return parser
 
-    keys = groups.add_parser("keys", help="access keys (service accounts)")
-    key_commands = keys.add_subparsers(dest="key_command", required=True)
-    leaf(key_commands, "list", "list access keys", _keys)
-    leaf(key_commands, "create", "create an access key", _keys).add_argument("name")
-    for name in ("rotate", "disable", "enable", "delete"):
-        leaf(key_commands, name, f"{name} an access key", _keys).add_argument("client_id")
-    restore = key_commands.add_parser(
+    accounts = groups.add_parser(
+        "service-accounts",
+        aliases=["keys"],
+        help="service accounts (what scripts and cluster agents sign in with)",
+    )
+    account_commands = accounts.add_subparsers(dest="account_command", required=True)
+    leaf(account_commands, "list", "list service accounts", _service_accounts)
+    leaf(account_commands, "create", "create a service account", _service_accounts).add_argument(
+        "name"
+    )
+    for name in ("regenerate-secret", "disable", "enable", "delete"):
+        leaf(account_commands, name, f"{name} a service account", _service_accounts).add_argument(
+            "account", help="id, client id or name of the service account"
+        )
+    restore = account_commands.add_parser(
         "restore-admin",
         help="enable the configured bootstrap administrator with the environment's secret",
     )
@@ -167,12 +217,19 @@ def register(commands, add_settings_flags: Callable[[argparse.ArgumentParser], N
     leaf(rule_commands, "list", "list access rules", _rules)
     grant = leaf(rule_commands, "grant", "grant a role in a scope", _rules)
     grant.add_argument(
-        "--subject-type", choices=[s.value for s in SubjectType], default="accessKey"
+        "--subject-type", choices=[s.value for s in SubjectType], default="service-account"
     )
     grant.add_argument(
-        "--subject-id", required=True, help="client id or name of an access key, user or group"
+        "--subject-id",
+        required=True,
+        help="client id or name of a service account, or a user or group name",
     )
-    grant.add_argument("--role", choices=[r.value for r in Role], required=True)
+    grant.add_argument(
+        "--role",
+        type=role_named,
+        required=True,
+        help="role id, name or slug: " + ", ".join(f"{ROLE_IDS[r]} ({r.value})" for r in Role),
+    )
     grant.add_argument("--scope-type", choices=[s.value for s in ScopeType], required=True)
     grant.add_argument("--scope-id", default="")
     grant.add_argument(
@@ -190,3 +247,6 @@ def register(commands, add_settings_flags: Callable[[argparse.ArgumentParser], N
 
     log = leaf(groups, "audit", "show the newest audit log entries", _audit)
     log.add_argument("--limit", type=int, default=50)
+    log.add_argument(
+        "--filter", action="append", help="a filterBy term of the audit log (repeatable)"
+    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
@@ -98,3 +100,28 @@ class IdentityProvider:
             "GPUFLEET_OIDC_AUDIENCE": AUDIENCE,
             "GPUFLEET_OIDC_JWKS_URL": self.url,
         }
+
+
+@contextmanager
+def oidc_test_client(database_url: str, provider: IdentityProvider, **settings) -> Iterator:
+    """A ``TestClient`` of an app that trusts ``provider``, with the test administrator."""
+    from fastapi.testclient import TestClient
+
+    from gpufleet.api.app import create_app
+    from gpufleet.settings import Settings
+    from tests.support.databases import ADMIN_ID, ADMIN_SECRET
+
+    app = create_app(
+        Settings(
+            database_url=database_url,
+            admin_client_id=ADMIN_ID,
+            admin_client_secret=ADMIN_SECRET,
+            oidc_issuer=ISSUER,
+            oidc_audience=AUDIENCE,
+            oidc_jwks_url=provider.url,
+            **settings,
+        )
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+    app.state.gpufleet.engine.dispose()

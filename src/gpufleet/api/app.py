@@ -20,8 +20,10 @@ from gpufleet.api.observed_backend import ObservedBackend
 from gpufleet.api.request_observer import RequestObserver
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes import (
-    access,
+    access_keys,
+    access_rules,
     api_docs,
+    audit,
     clusters,
     history,
     ingest,
@@ -34,6 +36,9 @@ from gpufleet.api.routes import (
     org_units,
     pod_metrics,
     pods,
+    roles,
+    service_accounts,
+    signing_keys,
     telemetry,
     tokens,
     usage,
@@ -153,7 +158,13 @@ def create_app(
     app.include_router(usage.router)
     app.include_router(pod_metrics.router)
     app.include_router(ingest_metrics.router)
-    app.include_router(access.router)
+    app.include_router(access_keys.router)
+    app.include_router(service_accounts.router)
+    app.include_router(access_rules.router)
+    app.include_router(roles.router)
+    app.include_router(audit.router)
+    app.include_router(signing_keys.router)
+    app.include_router(signing_keys.legacy)
     app.include_router(clusters.router)
     # Before the org-unit router, so /projects/telemetry is not read as a project id.
     app.include_router(org_unit_telemetry.router)

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from gpufleet.api.deps import CurrentPrincipal, Db
 from gpufleet.auth.access import Access, resolve_access
+from gpufleet.auth.administration import Actor
 from gpufleet.core.errors import Forbidden, Unauthenticated
-from gpufleet.core.roles import SubjectType
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.store.access_rules import rules_for_subjects
 from gpufleet.store.credentials import get_access_key
 
 
 def get_access(principal: CurrentPrincipal, conn: Db) -> Access:
-    if principal.subject_type == SubjectType.ACCESS_KEY:
-        key = get_access_key(conn, principal.subject)
+    if principal.credential:
+        key = get_access_key(conn, principal.credential)
         # A token outlives nothing: a deleted or disabled key revokes its tokens at once, and
         # so does a rotated secret or a disable (the generation moved on; the same row read).
         if key is None or key.disabled:
@@ -66,3 +66,18 @@ def require_ingest(access: Access, cluster_id: str) -> None:
 ReadScope = Annotated[WorkloadScope, Depends(get_read_scope)]
 ManageAccess = Annotated[Access, Depends(require_manage_access)]
 AuditAccess = Annotated[Access, Depends(require_audit)]
+
+
+def get_actor(principal: CurrentPrincipal, access: CallerAccess, request: Request) -> Actor:
+    """The caller as the author of a change (audited with its address)."""
+    source = request.client.host if request.client else None
+    return Actor(principal.subject, access, source, principal.subject_type)
+
+
+async def require_managing_actor(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
+    await require_manage_access(actor.access)
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(get_actor)]
+ManagingActor = Annotated[Actor, Depends(require_managing_actor)]

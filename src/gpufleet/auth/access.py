@@ -22,6 +22,8 @@ class Access:
     manage_everything: bool = False
     manage_departments: frozenset[str] = frozenset()
     read_audit: bool = False
+    # Every permission any of the caller's rules grants, in whatever scope.
+    permissions: frozenset[Permission] = frozenset()
 
     def may_ingest(self, cluster_id: str) -> bool:
         return self.ingest_everywhere or cluster_id in self.ingest_clusters
@@ -41,12 +43,14 @@ def resolve_access(rules: Iterable[AccessRuleRow]) -> Access:
     manage_everything = False
     manage_departments: set[str] = set()
     read_audit = False
+    granted: set[Permission] = set()
     for rule in rules:
         try:
             permissions = ROLE_PERMISSIONS[Role(rule.role)]
             scope_type = ScopeType(rule.scope_type)
         except ValueError:
             continue  # a rule naming a role or scope this version does not know grants nothing
+        granted |= permissions
         tenant = scope_type is ScopeType.TENANT
         if Permission.READ_WORKLOADS in permissions:
             if tenant:
@@ -81,4 +85,5 @@ def resolve_access(rules: Iterable[AccessRuleRow]) -> Access:
         manage_everything=manage_everything,
         manage_departments=frozenset(manage_departments),
         read_audit=read_audit,
+        permissions=frozenset(granted),
     )

@@ -1,20 +1,29 @@
-"""Changing credentials and access rules, with the checks and the audit trail.
+"""Changing access rules and signing keys, with the checks and the audit trail.
 
-Shared by the HTTP API (``api/routes/access.py``) and the ``gpufleet access`` commands, so a
-change made either way is validated and audited the same way.
+Shared by the HTTP API and the ``gpufleet access`` commands, so a change made either way is
+validated and audited the same way. Credentials: ``auth/service_accounts.py`` and
+``auth/user_access_keys.py``.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.auth.access import Access
-from gpufleet.auth.secrets import generate_client_id, generate_secret, hash_secret
 from gpufleet.core.errors import Forbidden, Invalid, NotFound
-from gpufleet.core.roles import ALLOWED_SCOPES, Role, ScopeType, SubjectType
+from gpufleet.core.roles import (
+    ALLOWED_SCOPES,
+    ROLE_IDS,
+    ROLE_NAMES,
+    TENANT_ID,
+    Role,
+    ScopeType,
+    SubjectType,
+)
 from gpufleet.core.times import format_rfc3339
 from gpufleet.store import access_keys, access_rules, audit, credentials
 from gpufleet.store.tables import projects
@@ -31,27 +40,24 @@ class Actor:
     name: str
     access: Access
     source_ip: str | None = None
+    subject_type: str = SubjectType.SERVICE_ACCOUNT.value
+
+    @property
+    def audit_subject_type(self) -> str:
+        return "User" if self.subject_type == SubjectType.USER else "App"
 
 
-def rule_wire(rule: access_rules.AccessRuleRow) -> dict:
-    return {
-        "id": rule.id,
-        "subjectType": rule.subject_type,
-        "subjectId": rule.subject_id,
-        "roleName": rule.role,
-        "scopeType": rule.scope_type,
-        "scopeId": rule.scope_id,
-        "createdAt": format_rfc3339(rule.created_at),
-        "createdBy": rule.created_by,
-    }
-
-
-def _audit(conn: Connection, actor: Actor, action: str, target: str, **details) -> None:
+def record(
+    conn: Connection, actor: Actor, action: str, target: str, name: str | None = None, **details
+) -> None:
+    """Write one change by ``actor`` to the audit log."""
     audit.record(
         conn,
         actor=actor.name,
         action=action,
         target=target,
+        entity_name=name,
+        subject_type=actor.audit_subject_type,
         source_ip=actor.source_ip,
         details=details or None,
     )
@@ -59,45 +65,43 @@ def _audit(conn: Connection, actor: Actor, action: str, target: str, **details) 
 
 def require_admin(actor: Actor) -> None:
     if not actor.access.manage_everything:
-        raise Forbidden("Only system administrators manage access keys.")
+        raise Forbidden("Only system administrators manage service accounts and access keys.")
 
 
-def create_key(conn: Connection, actor: Actor, name: str) -> dict:
-    """A new access key; the returned dict carries the secret, which is not stored."""
-    require_admin(actor)
-    client_id, secret = generate_client_id(), generate_secret()
-    created = access_keys.create_access_key(
-        conn, client_id=client_id, name=name, secret_hash=hash_secret(secret)
-    )
-    _audit(conn, actor, "access_key.create", client_id, name=name)
-    return {**created, "clientSecret": secret}
+def _is_uuid(text: str | None) -> bool:
+    try:
+        uuid.UUID(str(text))
+    except ValueError:
+        return False
+    return True
 
 
-def rotate_key(conn: Connection, actor: Actor, client_id: str) -> dict:
-    require_admin(actor)
-    secret = generate_secret()
-    if not access_keys.replace_secret(conn, client_id, hash_secret(secret)):
-        raise NotFound(f"Access key {client_id} not found.")
-    _audit(conn, actor, "access_key.rotate", client_id)
-    return {**access_keys.describe_access_key(conn, client_id), "clientSecret": secret}
-
-
-def set_key_disabled(conn: Connection, actor: Actor, client_id: str, disabled: bool) -> dict:
-    require_admin(actor)
-    if not access_keys.set_disabled(conn, client_id, disabled):
-        raise NotFound(f"Access key {client_id} not found.")
-    _audit(conn, actor, "access_key.disable" if disabled else "access_key.enable", client_id)
-    return access_keys.describe_access_key(conn, client_id)
-
-
-def delete_key(conn: Connection, actor: Actor, client_id: str) -> None:
-    require_admin(actor)
-    if client_id == actor.name:
-        raise Invalid("An access key cannot delete itself.")
-    if not access_keys.delete_access_key(conn, client_id):
-        raise NotFound(f"Access key {client_id} not found.")
-    removed = access_rules.delete_rules_of(conn, SubjectType.ACCESS_KEY.value, client_id)
-    _audit(conn, actor, "access_key.delete", client_id, rulesRemoved=removed)
+def rule_wire(rule: access_rules.AccessRuleRow) -> dict:
+    """An access rule in Run:ai's ``AccessRule`` shape."""
+    role = Role(rule.role)
+    tenant = rule.scope_type == ScopeType.TENANT
+    body = {
+        "id": rule.id,
+        "tenantId": TENANT_ID,
+        "subjectId": rule.subject_id,
+        "subjectType": rule.subject_type,
+        "roleId": ROLE_IDS[role],
+        "roleName": ROLE_NAMES[role],
+        "scopeId": str(TENANT_ID) if tenant else rule.scope_id,
+        "scopeType": rule.scope_type,
+        "scopeName": rule.scope_name or rule.scope_id,
+        "createdAt": format_rfc3339(rule.created_at),
+        "updatedAt": format_rfc3339(rule.updated_at or rule.created_at),
+        "createdBy": rule.created_by,
+        "deletedAt": format_rfc3339(rule.deleted_at) if rule.deleted_at else None,
+    }
+    # Rules take effect at once on every replica: there is nothing to wait for in a cluster.
+    if rule.deleted_at is None:
+        body["status"] = {"phase": "Ready"}
+    # Run:ai's clusterId is a UUID; a cluster reported under another id is not named.
+    if _is_uuid(rule.cluster_id):
+        body["clusterId"] = rule.cluster_id
+    return body
 
 
 def _department_of_project(conn: Connection, project_id: str) -> str | None:
@@ -109,9 +113,16 @@ def check_rule_shape(role: Role, scope: ScopeType, scope_id: str) -> None:
     """Refuse a rule that no actor may grant: a role outside its scope types, a missing id."""
     if scope not in ALLOWED_SCOPES[role]:
         allowed = ", ".join(sorted(ALLOWED_SCOPES[role]))
-        raise Invalid(f"Role {role.value!r} can only be granted in scope(s): {allowed}.")
+        raise Invalid(f"Role {ROLE_NAMES[role]!r} can only be granted in scope(s): {allowed}.")
     if scope is not ScopeType.TENANT and not scope_id:
         raise Invalid(f"scopeId is required for scope type {scope.value!r}.")
+
+
+def tenant_scope_id(scope_id: str) -> str:
+    """The stored scope id of a tenant rule; only this installation's tenant exists."""
+    if scope_id not in ("", str(TENANT_ID)):
+        raise NotFound(f"No tenant {scope_id!r}; this server's tenant is {TENANT_ID}.")
+    return ""
 
 
 def _check_rule_allowed(
@@ -127,6 +138,15 @@ def _check_rule_allowed(
         raise Forbidden("You may only grant researcher or viewer roles within your department.")
 
 
+def _require_subject(conn: Connection, subject_type: SubjectType, subject_id: str) -> None:
+    """A service account must exist; users and groups live in the identity provider."""
+    if subject_type is not SubjectType.SERVICE_ACCOUNT:
+        return
+    row = access_keys.get_by_client_id(conn, subject_id)
+    if row is None or row.kind != access_keys.SERVICE_ACCOUNT:
+        raise NotFound(f"No service account has the client id {subject_id!r}.")
+
+
 def grant_rule(
     conn: Connection,
     actor: Actor,
@@ -137,8 +157,10 @@ def grant_rule(
     scope_type: ScopeType,
     scope_id: str,
 ) -> dict:
-    scope_id = "" if scope_type is ScopeType.TENANT else scope_id
+    if scope_type is ScopeType.TENANT:
+        scope_id = tenant_scope_id(scope_id)
     _check_rule_allowed(conn, actor, role, scope_type, scope_id)
+    _require_subject(conn, subject_type, subject_id)
     rule = access_rules.create_rule(
         conn,
         subject_type=subject_type.value,
@@ -149,17 +171,22 @@ def grant_rule(
         created_by=actor.name,
     )
     wire = rule_wire(rule)
-    _audit(conn, actor, "access_rule.create", str(rule.id), **wire)
+    record(conn, actor, "access_rule.create", str(rule.id), **_summary(wire))
     return wire
+
+
+def _summary(wire: dict) -> dict:
+    keys = ("subjectType", "subjectId", "roleId", "roleName", "scopeType", "scopeId")
+    return {key: wire[key] for key in keys}
 
 
 def revoke_rule(conn: Connection, actor: Actor, rule_id: int) -> None:
     rule = access_rules.get_rule(conn, rule_id)
-    if rule is None:
+    if rule is None or rule.deleted_at is not None:
         raise NotFound(f"Access rule {rule_id} not found.")
     _check_rule_allowed(conn, actor, Role(rule.role), ScopeType(rule.scope_type), rule.scope_id)
     access_rules.delete_rule(conn, rule_id)
-    _audit(conn, actor, "access_rule.delete", str(rule_id), **rule_wire(rule))
+    record(conn, actor, "access_rule.delete", str(rule_id), **_summary(rule_wire(rule)))
 
 
 def signing_keys(conn: Connection, actor: Actor) -> list[dict]:
@@ -174,7 +201,7 @@ def rotate_signing_key(conn: Connection, actor: Actor) -> str:
     """Add a signing key that signs from now on; older keys keep verifying until revoked."""
     require_admin(actor)
     key = credentials.add_signing_key(conn)
-    _audit(conn, actor, "signing_key.rotate", key.kid)
+    record(conn, actor, "signing_key.rotate", key.kid)
     return key.kid
 
 
@@ -187,4 +214,4 @@ def revoke_signing_key(conn: Connection, actor: Actor, kid: str) -> None:
     if len(active) == 1:
         raise Invalid("The last active signing key cannot be revoked; rotate first.")
     credentials.revoke_signing_key(conn, kid)
-    _audit(conn, actor, "signing_key.revoke", kid)
+    record(conn, actor, "signing_key.revoke", kid)

@@ -29,14 +29,14 @@ class GeneratedAdmin:
 
 def _grant_administrator(conn: Connection, client_id: str) -> None:
     existing = access_rules.list_rules(
-        conn, subject_type=SubjectType.ACCESS_KEY.value, subject_id=client_id
+        conn, subject_type=SubjectType.SERVICE_ACCOUNT.value, subject_id=client_id
     )
     if not any(
         rule.role == ADMIN_ROLE and rule.scope_type == ScopeType.TENANT for rule in existing
     ):
         access_rules.create_rule(
             conn,
-            subject_type=SubjectType.ACCESS_KEY.value,
+            subject_type=SubjectType.SERVICE_ACCOUNT.value,
             subject_id=client_id,
             role=ADMIN_ROLE,
             scope_type=ScopeType.TENANT.value,
@@ -46,7 +46,7 @@ def _grant_administrator(conn: Connection, client_id: str) -> None:
 
 
 def _has_administrator(conn: Connection) -> bool:
-    rules = access_rules.list_rules(conn, subject_type=SubjectType.ACCESS_KEY.value)
+    rules = access_rules.list_rules(conn, subject_type=SubjectType.SERVICE_ACCOUNT.value)
     return any(rule.role == ADMIN_ROLE for rule in rules)
 
 
@@ -61,13 +61,13 @@ def _warn_if_changed(existing: credentials.AccessKey, secret: str) -> None:
     if existing.disabled:
         log.warning(
             "the bootstrap administrator %s is disabled and stays so; "
-            "`gpufleet access keys restore-admin` enables it again",
+            "`gpufleet access service-accounts restore-admin` enables it again",
             existing.client_id,
         )
     elif not verify_secret(secret, existing.secret_hash):
         log.warning(
             "the bootstrap administrator %s has another secret than GPUFLEET_ADMIN_CLIENT_SECRET "
-            "(rotated since); `gpufleet access keys restore-admin` resets it",
+            "(rotated since); `gpufleet access service-accounts restore-admin` resets it",
             existing.client_id,
         )
 
@@ -77,7 +77,7 @@ def ensure_admin(engine: Engine, settings: Settings) -> GeneratedAdmin | None:
 
     Once it exists, a restart leaves it alone: an administrator may have disabled it, rotated
     its secret or revoked its rule, and the environment's secret must not quietly undo that.
-    The recovery path is ``gpufleet access keys restore-admin`` (``restore_admin``). A
+    The recovery path is ``gpufleet access service-accounts restore-admin`` (``restore_admin``). A
     generated secret is returned so the caller can print it once; only its hash is stored.
     """
     with engine.begin() as conn:

@@ -1,8 +1,8 @@
 """Registering a cluster before its agent runs, and naming the subject of a rule.
 
-A registration is the cluster record with a new UUID, an access key for its agent and the one
-rule that key needs (``cluster-agent`` in the cluster's scope); the agent then needs nothing
-but what this returns.
+A registration is the cluster record with a new UUID, a service account for its agent and the
+one rule that account needs (``cluster-agent`` in the cluster's scope); the agent then needs
+nothing but what this returns.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection
 
-from gpufleet.auth.administration import Actor, create_key, grant_rule, require_admin
+from gpufleet.auth.administration import Actor, grant_rule, record, require_admin
+from gpufleet.auth.service_accounts import create_service_account
 from gpufleet.core.errors import Conflict, Invalid, NotFound
 from gpufleet.core.roles import Role, ScopeType, SubjectType
-from gpufleet.store import access_keys, audit, clusters
+from gpufleet.store import clusters
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,8 @@ class Registration:
 
 
 def register_cluster(conn: Connection, actor: Actor, name: str, tenant_id: int) -> Registration:
-    """Create the cluster, its agent's access key and the key's ``cluster-agent`` rule."""
+    """Create the cluster, its agent's service account and the account's ``cluster-agent``
+    rule."""
     require_admin(actor)
     if not name.strip():
         raise Invalid("A cluster needs a name.")
@@ -40,40 +42,18 @@ def register_cluster(conn: Connection, actor: Actor, name: str, tenant_id: int) 
     clusters.create_cluster(
         conn, cluster_id=cluster_id, name=name, tenant_id=tenant_id, now=datetime.now(UTC)
     )
-    key = create_key(conn, actor, f"cluster-agent-{name}")
+    key = create_service_account(conn, actor, f"cluster-agent-{name}")
     grant_rule(
         conn,
         actor,
-        subject_type=SubjectType.ACCESS_KEY,
+        subject_type=SubjectType.SERVICE_ACCOUNT,
         subject_id=key["clientId"],
         role=Role.CLUSTER_AGENT,
         scope_type=ScopeType.CLUSTER,
         scope_id=cluster_id,
     )
-    audit.record(
-        conn,
-        actor=actor.name,
-        action="cluster.register",
-        target=cluster_id,
-        source_ip=actor.source_ip,
-        details={"name": name, "clientId": key["clientId"]},
-    )
+    record(conn, actor, "cluster.register", cluster_id, name, clientId=key["clientId"])
     return Registration(cluster_id, name, tenant_id, key["clientId"], key["clientSecret"])
-
-
-def resolve_access_key(conn: Connection, client_id_or_name: str) -> str:
-    """The client id of the access key with this client id, or else with this unique name."""
-    if access_keys.describe_access_key(conn, client_id_or_name) is not None:
-        return client_id_or_name
-    named = access_keys.client_ids_named(conn, client_id_or_name)
-    if len(named) == 1:
-        return named[0]
-    if named:
-        raise Invalid(
-            f"{len(named)} access keys are named {client_id_or_name!r} "
-            f"({', '.join(named)}); give the client id.",
-        )
-    raise NotFound(f"No access key has the client id or name {client_id_or_name!r}.")
 
 
 def require_known_scope(conn: Connection, scope_type: ScopeType, scope_id: str) -> None:

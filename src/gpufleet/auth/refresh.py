@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from gpufleet.auth.principal import Principal
 from gpufleet.auth.tokens import REFRESH, InvalidToken, TokenService, new_token_id
 from gpufleet.core.errors import Invalid
+from gpufleet.core.roles import SubjectType
 from gpufleet.store import refresh_sessions
 from gpufleet.store.credentials import get_access_key
 
@@ -83,7 +84,8 @@ def redeem(conn: Connection, tokens: TokenService, token: str) -> tuple[Principa
         groups=session.groups,
         generation=presented.generation,
     )
-    if principal.subject_type == "accessKey":
+    if principal.subject_type != SubjectType.USER:
+        # Sessions are started by users; a session of any other subject is checked like a key.
         key = get_access_key(conn, principal.subject)
         if key is None or key.disabled or key.token_generation != principal.generation:
             raise Invalid(

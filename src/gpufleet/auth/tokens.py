@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from jwt import api_jws
 
 from gpufleet.auth.principal import Principal
+from gpufleet.core.roles import SubjectType, subject_type_of
 from gpufleet.store.credentials import SIGNING_ALGORITHM, SigningKeyRow
 
 ISSUER = "gpufleet"
@@ -99,8 +100,9 @@ class TokenService:
         self,
         subject: str,
         *,
-        subject_type: str = "accessKey",
+        subject_type: str = SubjectType.SERVICE_ACCOUNT.value,
         groups: tuple[str, ...] = (),
+        credential: str = "",
         kind: str = ACCESS,
         ttl_seconds: int | None = None,
         generation: int = 0,
@@ -110,9 +112,11 @@ class TokenService:
     ) -> str:
         """Sign a token for ``subject``; ``kind`` is ACCESS or REFRESH.
 
-        ``generation`` is the access key's token generation (a token of an older one is
-        refused); a refresh token names its ``session_id`` and carries ``jti``. ``expires_at``
-        (epoch seconds) caps the lifetime, for sessions with an absolute end.
+        ``credential`` is the client id the token was obtained with, when it is not the subject
+        itself (a user's access key); ``generation`` is the credential's token generation (a
+        token of an older one is refused); a refresh token names its ``session_id`` and
+        carries ``jti``. ``expires_at`` (epoch seconds) caps the lifetime, for sessions with an
+        absolute end.
         """
         self._refresh_if_stale()
         now = int(time.time())
@@ -131,6 +135,8 @@ class TokenService:
         }
         if groups:
             payload["grp"] = list(groups)
+        if credential and credential != subject:
+            payload["cid"] = credential
         if generation:
             payload["gen"] = generation
         if session_id:
@@ -183,10 +189,20 @@ class TokenService:
         if claims.get("typ", ACCESS) != kind:
             raise InvalidToken(f"not an {kind} token")
         groups = claims.get("grp") or []
+        subject = str(claims["sub"])
+        try:
+            # Tokens issued before service accounts had their name say "accessKey".
+            subject_type = subject_type_of(str(claims.get("sbt", SubjectType.SERVICE_ACCOUNT)))
+        except ValueError:
+            raise InvalidToken("token names an unknown subject type") from None
+        credential = str(claims.get("cid", ""))
+        if not credential and subject_type is SubjectType.SERVICE_ACCOUNT:
+            credential = subject
         return Principal(
-            subject=str(claims["sub"]),
+            subject=subject,
             token_id=str(claims.get("jti", "")),
-            subject_type=str(claims.get("sbt", "accessKey")),
+            subject_type=subject_type.value,
+            credential=credential,
             groups=tuple(str(g) for g in groups) if isinstance(groups, list) else (),
             generation=generation if isinstance(generation := claims.get("gen", 0), int) else -1,
             session_id=str(claims.get("sid", "")),

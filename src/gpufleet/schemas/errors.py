@@ -16,6 +16,7 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
         401: "Unauthorized",
         403: "Forbidden",
         404: "The specified resource was not found",
+        409: "The specified resource already exists",
         413: "Request entity too large.",
         429: "Too many requests.",
         500: "unexpected error",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,6 +32,10 @@ class AccessKeyRow:
     secret_hash: str
     disabled: bool
     token_generation: int = 0
+    # "service-account", or "access-key" for a key speaking for ``owner_type``/``owner_id``.
+    kind: str = "service-account"
+    owner_type: str = ""
+    owner_id: str = ""
 
 
 def _new_rsa_key() -> SigningKeyRow:
@@ -128,18 +133,27 @@ def get_access_key(conn: Connection, client_id: str) -> AccessKeyRow | None:
         row["secret_hash"],
         row["disabled_at"] is not None,
         row["token_generation"],
+        row["kind"],
+        row["owner_type"],
+        row["owner_id"],
     )
 
 
 def put_access_key(conn: Connection, *, client_id: str, name: str, secret_hash: str) -> None:
-    """Create the key, or replace its secret when it exists (enabling it again and revoking
-    every token issued before)."""
+    """Create the service account, or replace its secret when it exists (enabling it again and
+    revoking every token issued before)."""
     existing = get_access_key(conn, client_id)
     now = datetime.now(UTC)
     if existing is None:
         conn.execute(
             access_keys.insert().values(
-                client_id=client_id, name=name, secret_hash=secret_hash, created_at=now
+                client_id=client_id,
+                id=str(uuid.uuid4()),
+                name=name,
+                secret_hash=secret_hash,
+                created_by="bootstrap",
+                created_at=now,
+                updated_at=now,
             )
         )
     else:
@@ -147,9 +161,9 @@ def put_access_key(conn: Connection, *, client_id: str, name: str, secret_hash: 
             access_keys.update()
             .where(access_keys.c.client_id == client_id)
             .values(
-                name=name,
                 secret_hash=secret_hash,
                 disabled_at=None,
+                updated_at=now,
                 token_generation=access_keys.c.token_generation + 1,
             )
         )

@@ -146,11 +146,21 @@ signing_keys = Table(
     Column("active", Boolean, nullable=False, default=True),
 )
 
+# One credential table for both of Run:ai's kinds: a service account (``kind`` service-account)
+# is a subject of its own; a user's access key (``kind`` access-key) speaks for its owner.
 access_keys = Table(
     "access_keys",
     metadata,
     Column("client_id", String(128), primary_key=True),
+    # Run:ai's ``id`` of the service account or access key.
+    Column("id", String(36), nullable=False, index=True, unique=True),
+    Column("kind", String(16), nullable=False, server_default="service-account"),
+    # The subject an access key speaks for; empty for a service account.
+    Column("owner_type", String(16), nullable=False, server_default=""),
+    Column("owner_id", String(253), nullable=False, server_default=""),
     Column("name", String(253), nullable=False),
+    Column("created_by", String(253), nullable=False, server_default=""),
+    Column("updated_at", UtcDateTime),
     Column("secret_hash", String(512), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_used_at", UtcDateTime),
@@ -158,6 +168,8 @@ access_keys = Table(
     # Tokens carry the generation they were issued under; rotating the secret or disabling the
     # key moves it on, so every earlier token is refused (enabling again does not move it back).
     Column("token_generation", Integer, nullable=False, default=0, server_default="0"),
+    # Names are unique among the service accounts, and among each owner's access keys.
+    Index(None, "kind", "owner_type", "owner_id", "name", unique=True),
 )
 
 # One row per refresh-token session (a family of refresh tokens, each replacing the last).
@@ -419,6 +431,9 @@ access_rules = Table(
     Column("scope_id", String(64), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", String(253), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    # Revoked rules stay, marked, as Run:ai's ``includeDeleted`` lists them.
+    Column("deleted_at", UtcDateTime),
     Index(None, "subject_type", "subject_id"),
 )
 
@@ -429,8 +444,11 @@ audit_log = Table(
     serial_id(),
     Column("at", UtcDateTime, nullable=False),
     Column("actor", String(253), nullable=False),
+    # Run:ai's subject_type of the actor: "User" or "App" (a service account, the CLI).
+    Column("subject_type", String(8), nullable=False, server_default="User"),
     Column("action", String(64), nullable=False),
     Column("target", String(253)),
+    Column("entity_name", String(253)),
     Column("source_ip", String(64)),
     Column("details", Json),
     Index(None, "at", "id"),

@@ -35,6 +35,7 @@ from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.tokens import TokenRequest, TokenResponse
 from gpufleet.settings import Settings
 from gpufleet.store import audit
+from gpufleet.store.access_keys import ACCESS_KEY
 from gpufleet.store.credentials import get_access_key, touch_access_key
 
 router = APIRouter(prefix="/api/v1", tags=["Tokens"], route_class=OffLoopJsonRoute)
@@ -88,7 +89,21 @@ def _access_key_grant(request: TokenRequest, conn: Connection) -> Principal:
     if key is None or not valid or key.disabled:
         raise Invalid(_INVALID)
     touch_access_key(conn, key.client_id)
-    return Principal(subject=key.client_id, token_id="", generation=key.token_generation)
+    if key.kind == ACCESS_KEY:
+        # A user's access key speaks for its owner.
+        return Principal(
+            subject=key.owner_id,
+            token_id="",
+            subject_type=key.owner_type,
+            credential=key.client_id,
+            generation=key.token_generation,
+        )
+    return Principal(
+        subject=key.client_id,
+        token_id="",
+        credential=key.client_id,
+        generation=key.token_generation,
+    )
 
 
 def _external_grant(request: TokenRequest, state: AppState) -> Principal:
@@ -157,6 +172,7 @@ def grant_token(
         principal.subject,
         subject_type=principal.subject_type,
         groups=principal.groups,
+        credential=principal.credential,
         generation=principal.generation,
     )
     body = {"accessToken": access_token, "expiresIn": tokens.ttl_seconds}
@@ -166,7 +182,8 @@ def grant_token(
         conn,
         actor=principal.subject,
         action="token.issue",
-        target=principal.subject_type,
+        target=principal.credential or principal.subject,
+        subject_type=principal.audit_subject_type,
         source_ip=source,
         details={"grantType": request.grant_type.value},
     )

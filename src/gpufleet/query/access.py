@@ -1,0 +1,167 @@
+"""Typed access-rule and audit-log queries, built from request parameters (no SQL here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from gpufleet.core.access_fields import (
+    ACCESS_RULE_FIELDS,
+    AUDIT_FILTER_FIELDS,
+    AUDIT_SORT_FIELDS,
+    DEFAULT_ACCESS_RULE_SORT,
+)
+from gpufleet.core.workload_fields import WorkloadField
+from gpufleet.query.errors import QueryError
+from gpufleet.query.filters import FilterTerm, parse_filters, parse_timestamp
+from gpufleet.query.listing import MAX_OFFSET, MAX_SEARCH_LENGTH
+
+MAX_AUDIT_SAMPLES = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRuleSelection:
+    """Which access rules a list or count is about."""
+
+    filters: tuple[FilterTerm, ...] = ()
+    search: str | None = None
+    include_deleted: bool = False
+    subject_type: str | None = None
+    subject_id_part: str | None = None
+    subject_ids: tuple[str, ...] | None = None
+    scope_type: str | None = None
+    scope_id: str | None = None
+    role_id: int | None = None
+    cluster_id: str | None = None
+    updated_since: datetime | None = None
+    # Only rules on these (subject type, subject id) pairs: a caller's own.
+    subjects: tuple[tuple[str, str], ...] | None = None
+    # A department administrator sees the rules inside its departments only.
+    within_departments: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sorting:
+    field: WorkloadField
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRulePage:
+    selection: AccessRuleSelection
+    sort: Sorting
+    offset: int = 0
+    limit: int | None = None
+
+
+def clean_search(search: str | None) -> str | None:
+    """Free text, lower-cased; refused when too long or holding control characters."""
+    if search is None:
+        return None
+    if len(search) > MAX_SEARCH_LENGTH:
+        raise QueryError("search", f"at most {MAX_SEARCH_LENGTH} characters are allowed")
+    if any(ord(c) < 0x20 for c in search):
+        raise QueryError("search", "contains a control character")
+    return search.strip().lower() or None
+
+
+def split_list(values: Sequence[str] | None) -> tuple[str, ...] | None:
+    """A list parameter sent comma-separated (``explode: false``) or repeated."""
+    if values is None:
+        return None
+    return tuple(part for value in values for part in value.split(",") if part)
+
+
+def check_offset(offset: int | None) -> int:
+    if offset is None:
+        return 0
+    if not 0 <= offset <= MAX_OFFSET:
+        raise QueryError("offset", f"must be between 0 and {MAX_OFFSET}")
+    return offset
+
+
+def sorting(
+    fields: dict[str, WorkloadField], sort_by: str | None, sort_order: str | None, default: str
+) -> Sorting:
+    if sort_order not in (None, "asc", "desc"):
+        raise QueryError("sortOrder", f"{sort_order!r} is not one of asc, desc")
+    field = fields.get(sort_by or default)
+    if field is None:
+        raise QueryError("sortBy", f"{sort_by!r} is not one of {', '.join(fields)}")
+    return Sorting(field, sort_order == "desc")
+
+
+def build_access_rule_selection(
+    *,
+    filter_by: Sequence[str] | None = None,
+    search: str | None = None,
+    include_deleted: bool | None = None,
+    last_updated: str | None = None,
+    **narrowing,
+) -> AccessRuleSelection:
+    """The selection of a list or count; ``narrowing`` holds the dedicated parameters."""
+    updated_since = None
+    if last_updated is not None:
+        updated_since = parse_timestamp(last_updated, parameter="lastUpdated")
+    return AccessRuleSelection(
+        filters=parse_filters(filter_by, ACCESS_RULE_FIELDS),
+        search=clean_search(search),
+        include_deleted=bool(include_deleted),
+        updated_since=updated_since,
+        **narrowing,
+    )
+
+
+def build_access_rule_page(
+    selection: AccessRuleSelection,
+    *,
+    sort_by: str | None = None,
+    sort_order: str | None = None,
+    offset: int | None = None,
+    limit: int | None = None,
+) -> AccessRulePage:
+    return AccessRulePage(
+        selection,
+        sorting(ACCESS_RULE_FIELDS, sort_by, sort_order, DEFAULT_ACCESS_RULE_SORT),
+        check_offset(offset),
+        limit,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    start: datetime
+    end: datetime
+    filters: tuple[FilterTerm, ...] = ()
+    sort_by: str = "timestamp"
+    descending: bool = False
+    offset: int = 0
+    limit: int = 20
+
+
+def build_audit_query(
+    *,
+    start: datetime,
+    end: datetime,
+    filter_by: Sequence[str] | None,
+    sort_by: str | None = None,
+    sort_order: str | None = None,
+    offset: int | None = None,
+    limit: int = 20,
+) -> AuditQuery:
+    if end < start:
+        raise QueryError("end", "must not be before start")
+    if sort_by is not None and sort_by not in AUDIT_SORT_FIELDS:
+        raise QueryError("sortBy", f"{sort_by!r} is not one of {', '.join(AUDIT_SORT_FIELDS)}")
+    if sort_order not in (None, "asc", "desc"):
+        raise QueryError("sortOrder", f"{sort_order!r} is not one of asc, desc")
+    return AuditQuery(
+        start=start,
+        end=end,
+        filters=parse_filters(filter_by, AUDIT_FILTER_FIELDS),
+        sort_by=sort_by or "timestamp",
+        descending=sort_order == "desc",
+        offset=check_offset(offset),
+        limit=limit,
+    )
