@@ -32,6 +32,8 @@ from gpufleet.api.routes import (
     ingest_metrics,
     inventory_metrics,
     metrics,
+    nodepools,
+    nodes,
     org_unit_telemetry,
     org_units,
     pod_metrics,
@@ -170,6 +172,8 @@ def create_app(
     app.include_router(org_unit_telemetry.router)
     app.include_router(org_units.router)
     app.include_router(inventory_metrics.router)
+    app.include_router(nodes.router)
+    app.include_router(nodepools.router)
     app.include_router(history.router)
     app.include_router(ingest_events.router)
     app.include_router(ingest_inventory.router)
