@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from gpufleet.core.times import to_ms
+from gpufleet.query.choices import by_value, parse_choices
 from gpufleet.query.errors import QueryError
 from gpufleet.query.filters import parse_timestamp
 from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
@@ -87,25 +88,12 @@ class UsageRow:
     day_ms: int | None = None
 
 
-def _split(values: Sequence[str] | None) -> list[str]:
-    return [piece.strip() for value in values or () for piece in value.split(",") if piece.strip()]
-
-
 def parse_usage_group_by(values: Sequence[str] | None) -> tuple[UsageGroupBy, ...]:
     """Up to two distinct groupings, comma-separated or repeated."""
-    groups: list[UsageGroupBy] = []
-    for name in _split(values):
-        try:
-            group = UsageGroupBy(name)
-        except ValueError:
-            allowed = ", ".join(g.value for g in UsageGroupBy)
-            raise QueryError("groupBy", f"{name[:64]!r} is not one of {allowed}") from None
-        if group in groups:
-            raise QueryError("groupBy", f"{name!r} is given twice")
-        groups.append(group)
+    groups = parse_choices("groupBy", values, by_value(UsageGroupBy), distinct=True)
     if len(groups) > MAX_GROUP_BY:
         raise QueryError("groupBy", f"at most {MAX_GROUP_BY} values allowed")
-    return tuple(groups)
+    return groups
 
 
 def parse_usage_window(start: str | None, end: str | None, now: datetime) -> UsageWindow:

@@ -27,6 +27,7 @@ from gpufleet.core.errors import Forbidden
 from gpufleet.core.metric_values import SampleWindow
 from gpufleet.core.times import format_rfc3339, from_ms
 from gpufleet.metrics.types import format_value
+from gpufleet.query.choices import by_value, parse_choices
 from gpufleet.query.errors import QueryError
 from gpufleet.schemas.clusters import GroupedMetricsResponse
 from gpufleet.schemas.errors import error_responses
@@ -93,19 +94,10 @@ METRICS_RESPONSES = {
 
 
 def parse_types(values: Sequence[str] | None, enum: type[E]) -> list[E]:
-    names = [p.strip() for v in values or () for p in v.split(",") if p.strip()]
-    if not names:
+    types = parse_choices("metricType", values, by_value(enum))
+    if not types:
         raise QueryError("metricType", "at least one metric type is required")
-    types: list[E] = []
-    for name in names:
-        try:
-            metric_type = enum(name)
-        except ValueError:
-            allowed = ", ".join(e.value for e in enum)
-            raise QueryError("metricType", f"{name[:64]!r} is not one of {allowed}") from None
-        if metric_type not in types:
-            types.append(metric_type)
-    return types
+    return list(types)
 
 
 def _values(points, window: SampleWindow) -> list[dict[str, str]]:

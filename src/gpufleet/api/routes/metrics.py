@@ -23,6 +23,7 @@ from gpufleet.core.metric_values import SampleWindow
 from gpufleet.core.times import format_rfc3339, from_ms
 from gpufleet.metrics.backend import MetricResult, MetricsBackend
 from gpufleet.metrics.types import WorkloadMetricType, format_value, metric_info
+from gpufleet.query.choices import by_value, parse_choices
 from gpufleet.query.errors import QueryError
 from gpufleet.query.filters import parse_timestamp
 from gpufleet.schemas.errors import error_responses
@@ -61,18 +62,11 @@ def parse_metric_types(
     what: str = "workload",
 ) -> list[MetricEnum]:
     """The requested types (comma-separated or repeated), each once, in the order first asked."""
-    names = [p.strip() for v in values or () for p in v.split(",") if p.strip()]
-    if not names:
+    unknown = f"is not a {what} metric type"
+    types = parse_choices("metricType", values, by_value(enum), unknown=unknown)
+    if not types:
         raise QueryError("metricType", "at least one metric type is required")
-    types: list[MetricEnum] = []
-    for name in names:
-        try:
-            metric_type = enum(name)
-        except ValueError:
-            raise QueryError("metricType", f"{name[:64]!r} is not a {what} metric type") from None
-        if metric_type not in types:
-            types.append(metric_type)
-    return types
+    return list(types)
 
 
 def parse_window(start: str, end: str, samples: int | None, max_range_days: int) -> SampleWindow:

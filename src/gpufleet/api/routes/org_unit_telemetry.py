@@ -18,6 +18,7 @@ from gpufleet.api.deps import Db, Now
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes.telemetry import telemetry_body
 from gpufleet.api.routing import OffLoopJsonRoute
+from gpufleet.query.choices import parse_choices
 from gpufleet.query.errors import QueryError
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.errors import error_responses
@@ -61,18 +62,10 @@ GroupByParam = Annotated[
 def parse_group_by(
     values: Sequence[str] | None, allowed: dict[str, GroupKey]
 ) -> tuple[GroupKey, ...]:
-    names = [piece.strip() for value in values or () for piece in value.split(",")]
-    groups: list[GroupKey] = []
-    for name in filter(None, names):
-        group = allowed.get(name)
-        if group is None:
-            raise QueryError("groupBy", f"{name[:64]!r} is not one of {', '.join(allowed)}")
-        if group in groups:
-            raise QueryError("groupBy", f"{name!r} is given twice")
-        groups.append(group)
+    groups = parse_choices("groupBy", values, allowed, distinct=True)
     if len(groups) > MAX_GROUP_BY:
         raise QueryError("groupBy", f"at most {MAX_GROUP_BY} values are allowed")
-    return tuple(groups)
+    return groups
 
 
 def parse_cluster(value: str | None) -> str | None:

@@ -21,6 +21,7 @@ from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.times import format_rfc3339
 from gpufleet.core.workload_fields import Operator
 from gpufleet.metrics.types import format_value
+from gpufleet.query.choices import by_value, parse_choices
 from gpufleet.query.errors import QueryError
 from gpufleet.query.fields import WORKLOAD_FIELDS
 from gpufleet.query.filters import FilterTerm
@@ -50,38 +51,19 @@ TELEMETRY_DESCRIPTION = (
 )
 
 
-def _split(values: Sequence[str] | None) -> list[str]:
-    return [piece.strip() for value in values or () for piece in value.split(",") if piece.strip()]
-
-
 def parse_group_by(values: Sequence[str] | None, kind: TelemetryType) -> tuple:
-    groups: list[TelemetryGroupBy] = []
-    for name in _split(values):
-        try:
-            group = TelemetryGroupBy(name)
-        except ValueError:
-            allowed = ", ".join(g.value for g in TelemetryGroupBy)
-            raise QueryError("groupBy", f"{name[:64]!r} is not one of {allowed}") from None
-        if group in groups:
-            raise QueryError("groupBy", f"{name!r} is given twice")
-        groups.append(group)
+    groups = parse_choices("groupBy", values, by_value(TelemetryGroupBy), distinct=True)
     limit = MAX_GROUP_BY - (1 if kind is TelemetryType.PENDING_TIME_DISTRIBUTION else 0)
     if len(groups) > limit:
         reason = " (the pending-time bucket is the first group)" if limit < MAX_GROUP_BY else ""
         raise QueryError("groupBy", f"at most {limit} value(s) allowed for {kind}{reason}")
-    return tuple(groups)
+    return groups
 
 
 def parse_phases(values: Sequence[str] | None) -> tuple[Phase, ...]:
-    phases: list[Phase] = []
-    for name in _split(values):
-        try:
-            phase = Phase(name)
-        except ValueError:
-            raise QueryError("filterByPhases", f"{name[:64]!r} is not a workload phase") from None
-        if phase not in phases:
-            phases.append(phase)
-    return tuple(phases)
+    return parse_choices(
+        "filterByPhases", values, by_value(Phase), unknown="is not a workload phase"
+    )
 
 
 def _text_filter(parameter: str, field: str, value: str | None) -> list[FilterTerm]:
