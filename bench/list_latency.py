@@ -193,8 +193,7 @@ def profile(database_url: str, params: dict[str, str], repeats: int) -> None:
         list_workloads(conn, page)
         with profiler:
             for _ in range(repeats):
-                items, _next = list_workloads(conn, page)
-                json_response({"workloads": items})
+                json_response({"workloads": list_workloads(conn, page).items})
     engine.dispose()
     print(profiler.output_text(unicode=True, color=False, show_all=False))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from gpufleet.core.workload_fields import QUERY_FIELDS, WorkloadField
+from gpufleet.query.cursors import Keyset
 from gpufleet.query.listing import WorkloadPage, build_page, build_selection
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.enums import Phase
@@ -188,3 +190,23 @@ def test_sorted_pages_walk_the_sorts_index_and_stop_after_the_page(store, filter
             if not _walks(plan, dialect, field):
                 failures.append(f"{field.name} {'desc' if descending else 'asc'}: {plan}")
     assert failures == []
+
+
+@pytest.mark.parametrize("sort_name", ["createdAt", "name", "allocatedGPU", "phaseUpdatedAt"])
+@pytest.mark.parametrize("descending", [False, True])
+def test_a_cursor_page_seeks_past_its_row_through_the_sorts_index(store, sort_name, descending):
+    field = next(f for f in QUERY_FIELDS if f.name == sort_name)
+    column = workloads.c[field.column]
+    order = [column.desc(), workloads.c.id.desc()] if descending else [column, workloads.c.id]
+    with store.connect() as conn:
+        # The last row of a second page: what a client walking by cursor sends.
+        value, row_id = conn.execute(
+            sa.select(column, workloads.c.id).order_by(*order).offset(99).limit(1)
+        ).one()
+    page = _page(field, descending, **FILTERS["phase"])
+    plan = _plan(store, replace(page, after=Keyset(value, row_id)))
+    assert _walks(plan, store.dialect.name, field), plan
+    if store.dialect.name == "sqlite":
+        assert plan[0].startswith("SEARCH"), plan
+    else:
+        assert any("Index Cond" in line for line in plan), plan

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gpufleet.core.workload_fields import WorkloadField
+from gpufleet.query.cursors import Keyset, decode_cursor
 from gpufleet.query.errors import QueryError
 from gpufleet.query.fields import WORKLOAD_FIELDS
 from gpufleet.query.filters import FilterTerm, parse_filters
@@ -44,6 +45,8 @@ class WorkloadPage:
     sort: SortSpec
     offset: int = 0
     limit: int = DEFAULT_LIMIT
+    # Set when a cursor resumes after a row: the page seeks past it through the sort's index.
+    after: Keyset | None = None
 
 
 def build_selection(
@@ -89,11 +92,21 @@ def build_page(
     sort_order: str | None,
     offset: int | None,
     limit: int | None,
+    cursor: str | None = None,
 ) -> WorkloadPage:
-    offset = 0 if offset is None else offset
+    """A page by offset, or after the row a ``cursor`` (from the previous page) names."""
     limit = DEFAULT_LIMIT if limit is None else limit
-    if offset < 0 or offset > MAX_OFFSET:
-        raise QueryError("offset", f"must be between 0 and {MAX_OFFSET}")
     if not 1 <= limit <= MAX_LIMIT:
         raise QueryError("limit", f"must be between 1 and {MAX_LIMIT}")
-    return WorkloadPage(selection, build_sort(sort_by, sort_order), offset, limit)
+    sort = build_sort(sort_by, sort_order)
+    if cursor is not None:
+        if offset:
+            raise QueryError("cursor", "cannot be combined with offset")
+        resumed = decode_cursor(cursor, selection, sort)
+        if isinstance(resumed, Keyset):
+            return WorkloadPage(selection, sort, 0, limit, resumed)
+        offset = resumed
+    offset = 0 if offset is None else offset
+    if offset < 0 or offset > MAX_OFFSET:
+        raise QueryError("offset", f"must be between 0 and {MAX_OFFSET}")
+    return WorkloadPage(selection, sort, offset, limit)

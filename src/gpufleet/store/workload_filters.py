@@ -18,6 +18,7 @@ from gpufleet.core.workload_fields import (
     Operator,
     WorkloadField,
 )
+from gpufleet.query.cursors import Keyset
 from gpufleet.query.filters import FilterTerm
 from gpufleet.query.listing import SortSpec, WorkloadSelection
 from gpufleet.query.scope import WorkloadScope
@@ -168,3 +169,25 @@ def order_by(dialect: str, now: datetime, sort: SortSpec) -> list[sa.ColumnEleme
     if nullable and dialect == "sqlite":
         primary = primary.nulls_last()
     return [primary, workloads.c.id.asc()]
+
+
+def keyset_condition(sort: SortSpec, after: Keyset) -> sa.ColumnElement[bool]:
+    """Rows after ``after`` in the order of ``order_by`` (NULL as the largest value).
+
+    Written as a row-value comparison where it can be, so both databases seek to the row
+    through the sort's (column, id) index.
+    """
+    column = workloads.c[sort.field.column]
+    row_id = workloads.c.id
+    if after.value is None:
+        # Ascending, NULLs come last: only NULLs with a larger id follow. Descending, they
+        # come first: NULLs with a smaller id, then every value.
+        if sort.descending:
+            return sa.or_(column.is_not(None), sa.and_(column.is_(None), row_id < after.id))
+        return sa.and_(column.is_(None), row_id > after.id)
+    key = sa.tuple_(column, row_id)
+    bound = sa.tuple_(sa.literal(after.value, column.type), sa.literal(after.id, row_id.type))
+    if sort.descending:
+        return key < bound
+    following = key > bound
+    return sa.or_(following, column.is_(None)) if column.nullable else following

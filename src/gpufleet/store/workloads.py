@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gpufleet.query.cursors import Keyset, encode_cursor
 from gpufleet.query.listing import WorkloadPage, WorkloadSelection
 from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
 from gpufleet.store.dialect import json_text_without
@@ -22,6 +24,7 @@ from gpufleet.store.workload_documents import (
     workload_wire,
 )
 from gpufleet.store.workload_filters import (
+    keyset_condition,
     order_by,
     scope_condition,
     selection_conditions,
@@ -68,6 +71,8 @@ def listing_statement(dialect: str, page: WorkloadPage) -> sa.Select:
         total_seconds(dialect, selection.now, "running_seconds_before").label("total_running"),
     )
     conditions = selection_conditions(dialect, selection, page.sort)
+    if page.after is not None:
+        conditions.append(keyset_condition(page.sort, page.after))
     if page.offset:
         statement = statement.select_from(_deferred_page(conditions, ordering, page))
     else:
@@ -75,10 +80,20 @@ def listing_statement(dialect: str, page: WorkloadPage) -> sa.Select:
     return statement.order_by(*ordering)
 
 
-def list_workloads(conn: Connection, page: WorkloadPage) -> tuple[list[bytes], int | None]:
-    """One page of workloads, each as its wire JSON, and the offset of the next page (None if last).
+@dataclass(frozen=True, slots=True)
+class ListedPage:
+    """A page of workloads as wire JSON, and where the next one starts (None on the last)."""
+
+    items: list[bytes]
+    next_offset: int | None
+    next_cursor: str | None
+
+
+def list_workloads(conn: Connection, page: WorkloadPage) -> ListedPage:
+    """One page of workloads, each as its wire JSON, with the next page's offset and cursor.
 
     Rows go straight to JSON bytes (see ``workload_listing_json``): a page of 500 is the hot path.
+    A page reached through a keyset cursor has no offset to report.
     """
     rows = conn.execute(listing_statement(_dialect(conn), page)).mappings().all()
     has_next = len(rows) > page.limit
@@ -90,7 +105,14 @@ def list_workloads(conn: Connection, page: WorkloadPage) -> tuple[list[bytes], i
         )
         for row in rows[: page.limit]
     ]
-    return items, (page.offset + page.limit if has_next else None)
+    if not has_next:
+        return ListedPage(items, None, None)
+    next_offset = page.offset + page.limit
+    last = rows[page.limit - 1]
+    indexed = page.sort.field.sort_indexed
+    after = Keyset(last[page.sort.field.column], last["id"]) if indexed else None
+    cursor = encode_cursor(page.selection, page.sort, after=after, offset=next_offset)
+    return ListedPage(items, None if page.after is not None else next_offset, cursor)
 
 
 def _deferred_page(

@@ -49,6 +49,9 @@ FilterParam = Annotated[
         examples=["name!=some-workload-name", "allocatedGPU>=2", "createdAt>=2021-01-01T00:00:00Z"],
     ),
 ]
+# Our extension (docs/filtering.md): not in the reference, so left out of the OpenAPI document.
+CursorParam = Annotated[str | None, Query(include_in_schema=False)]
+NEXT_CURSOR_HEADER = "Gpufleet-Next-Cursor"
 WorkloadIdParam = Annotated[
     str,
     Path(
@@ -92,6 +95,7 @@ def get_workloads(
     ] = None,
     filterBy: FilterParam = None,
     search: SearchParam = None,
+    cursor: CursorParam = None,
 ) -> Response:
     selection = build_selection(
         now=now, filter_by=filterBy, search=search, deleted=deleted, scope=scope
@@ -102,11 +106,13 @@ def get_workloads(
         sort_order=sortOrder.value,
         offset=offset,
         limit=limit,
+        cursor=cursor,
     )
-    items, next_offset = workload_store.list_workloads(conn, page)
-    head = b"{" if next_offset is None else b'{"next":%d,' % next_offset
-    body = head + b'"workloads":[' + b",".join(items) + b"]}"
-    return Response(body, media_type="application/json")
+    listed = workload_store.list_workloads(conn, page)
+    head = b"{" if listed.next_offset is None else b'{"next":%d,' % listed.next_offset
+    body = head + b'"workloads":[' + b",".join(listed.items) + b"]}"
+    headers = {NEXT_CURSOR_HEADER: listed.next_cursor} if listed.next_cursor else None
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get(
