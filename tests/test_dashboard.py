@@ -1,5 +1,6 @@
 """The web dashboard in headless Chromium (Debian's, driven by Playwright) against a real
-``gpufleet serve --demo`` process: sign in, overview, filter the table, a workload's charts.
+``gpufleet serve --demo`` process: sign in, overview, filter the table, a workload's charts,
+its pods and a pod's GPU charts, its history with events inline.
 
 Screenshots are written to ``test-artifacts/dashboard/`` at the repository root.
 """
@@ -7,6 +8,7 @@ Screenshots are written to ``test-artifacts/dashboard/`` at the repository root.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -278,3 +280,83 @@ def test_api_docs_render_with_nothing_from_another_origin(page, demo):
     assert any(url.endswith("/openapi.json") for url in requested)
     assert [url for url in requested if not url.startswith(demo.url + "/")] == []
     screenshot(page, "api-docs")
+
+
+def test_the_pods_table_and_a_pods_gpu_charts(page, demo, api):
+    (pod,) = api.get(f"/api/v1/workloads/{demo.charted_id}/pods").json()["pods"]
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    samples = [
+        {
+            "workloadId": demo.charted_id,
+            "podId": pod["id"],
+            "type": metric_type,
+            "timestamp": (now - timedelta(minutes=minute)).isoformat().replace("+00:00", "Z"),
+            "value": value + minute % 5,
+            "labels": {"gpu": str(gpu)},
+        }
+        for minute in range(60)
+        for metric_type, gpus, value in (
+            ("GPU_UTILIZATION_PER_GPU", (0, 1), 60),
+            ("GPU_MEMORY_USAGE_BYTES_PER_GPU", (0,), 2**34),
+        )
+        for gpu in gpus
+    ]
+    assert api.post("/api/v1/ingest/metrics", json={"samples": samples}).status_code == 200
+    sign_in(page, demo.url)
+    expect(page.locator("#topbar")).to_be_visible()
+    page.goto(f"{demo.url}/#/workloads/{demo.charted_id}")
+    header = page.locator("#pods thead th")
+    expect(header).to_have_text(["Pod", "Phase", "Node", "GPUs", "Age"])
+    row = page.locator("#pods tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator("td")).to_have_text(
+        [pod["name"], "Running", "gpu-node-3", "0", re.compile(r"^\d+h")]
+    )
+    expect(page.locator("#pod-charts")).to_contain_text("Choose a pod")
+
+    page.click(f"button[data-pod='{pod['id']}']")
+    expect(page.locator("#pod-gpus h2")).to_have_text(f"Pod GPUs: {pod['name']}")
+    utilisation = page.locator("[data-pod-metric=GPU_UTILIZATION_PER_GPU]")
+    expect(utilisation.locator("canvas")).to_be_visible()
+    assert utilisation.get_attribute("data-series") == "2"
+    assert int(utilisation.get_attribute("data-points")) > 0
+    memory = page.locator("[data-pod-metric=GPU_MEMORY_USAGE_BYTES_PER_GPU]")
+    expect(memory.locator("canvas")).to_be_visible()
+    assert memory.get_attribute("data-series") == "1"
+    # A type without samples says so instead of drawing an empty plot.
+    expect(page.locator("[data-pod-metric=GPU_SM_ACTIVITY_PER_GPU]")).to_contain_text("No samples")
+    screenshot(page, "pod-gpus")
+
+    page.click("button[data-range='1h']")
+    expect(utilisation.locator("canvas")).to_be_visible()
+    assert int(utilisation.get_attribute("data-points")) > 0
+
+
+def test_the_history_shows_events_inline_with_phase_changes(page, demo, api):
+    candidates = api.get(
+        "/api/v1/workloads", params={"filterBy": "phase==Pending", "limit": 50}
+    ).json()["workloads"]
+    workload, records = next(
+        (w, records)
+        for w, records in (
+            (w, api.get(f"/api/v1/workloads/{w['id']}/history", params={"limit": 20}).json())
+            for w in candidates
+        )
+        if any(r["meta"]["type"] == "Event" for r in records["records"])
+    )
+    records = records["records"]
+    sign_in(page, demo.url)
+    expect(page.locator("#topbar")).to_be_visible()
+    page.goto(f"{demo.url}/#/workloads/{workload['id']}")
+    rows = page.locator("#history tbody tr")
+    expect(rows).to_have_count(len(records))
+    kinds = rows.evaluate_all("rows => rows.map(r => r.dataset.kind)")
+    assert kinds == [r["meta"]["type"] for r in records]  # the API's order: newest first
+    first_event = next(r["spec"]["event"] for r in records if r["meta"]["type"] == "Event")
+    event_row = page.locator("#history tbody tr[data-kind=Event]").first
+    expect(event_row).to_contain_text(first_event["reason"])
+    expect(event_row).to_contain_text(first_event["message"])
+    expect(
+        page.locator("#history tbody tr[data-kind=PhaseUpdate] [data-phase=Pending]").first
+    ).to_be_visible()
+    screenshot(page, "history-with-events")

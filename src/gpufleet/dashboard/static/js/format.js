@@ -44,9 +44,11 @@ export function number(value) {
   return Number.isInteger(n) ? n.toLocaleString() : n.toLocaleString(undefined, { maximumFractionDigits: 2 });
 }
 
-export function unitFor(type) {
+export function unitFor(metricType) {
+  const type = metricType.replace(/_PER_GPU$/, "");
   if (type.endsWith("_BYTES")) return "bytes";
-  if (type === "GPU_UTILIZATION" || type.endsWith("_PERC")) return "%";
+  if (/(UTILIZATION|ACTIVITY|OCCUPANCY)$/.test(type) || type.endsWith("_PERC")) return "%";
+  if (type.endsWith("_BANDWIDTH")) return "B/s";
   if (type.endsWith("_CORES")) return "cores";
   return "";
 }

@@ -1,13 +1,16 @@
-// One workload: details, pending scheduling messages, pods, phase history and metric charts.
+// One workload: details, pending scheduling messages, pods (and one pod's GPU charts), the
+// history of phase changes with Kubernetes events inline, and metric charts.
 
 import { get } from "../api.js";
 import { timeSeriesChart } from "../charts.js";
 import { errorLine, h, phaseBadge, replace } from "../dom.js";
-import { duration, number, unitFor, when } from "../format.js";
+import { age, duration, number, unitFor, when } from "../format.js";
 
 const METRIC_TYPES = [
   "GPU_UTILIZATION", "GPU_MEMORY_USAGE_BYTES", "CPU_USAGE_CORES", "CPU_MEMORY_USAGE_BYTES", "POD_COUNT",
 ];
+// Answered by every metrics backend (see docs/workload-details.md#pod-metrics).
+const POD_METRIC_TYPES = ["GPU_UTILIZATION_PER_GPU", "GPU_MEMORY_USAGE_BYTES_PER_GPU", "GPU_SM_ACTIVITY_PER_GPU"];
 const RANGES = [["1h", 3600], ["6h", 6 * 3600], ["24h", 86400], ["7d", 7 * 86400]];
 const SAMPLES = 120;
 const HISTORY_PAGE = 20;
@@ -38,13 +41,19 @@ function schedulingMessages(w) {
   return table("scheduling-messages", ["Nodepool", "Reason", "Message"], rows, "No pending scheduling messages.");
 }
 
-// A history record is a phase change or a Kubernetes event, in the reference's shape.
+// A history record is a phase change or a Kubernetes event, in the reference's shape; events
+// name the object they are about (a pod, the pod group, the job).
 function historyRow(record) {
   const { phaseUpdate, event } = record.spec;
-  const what = phaseUpdate ? phaseBadge(phaseUpdate.phase) : h("span", { class: "muted" }, `${event.type} ${event.reason ?? ""}`.trim());
-  const message = phaseUpdate ? phaseUpdate.phaseMessage : event.message;
-  return h("tr", {}, h("td", {}, when(record.meta.creationTimestamp)), h("td", {}, what),
-    h("td", { class: "wrap" }, message ?? ""));
+  if (phaseUpdate) {
+    return h("tr", { "data-kind": "PhaseUpdate" }, h("td", {}, when(record.meta.creationTimestamp)),
+      h("td", {}, phaseBadge(phaseUpdate.phase)), h("td", { class: "wrap" }, phaseUpdate.phaseMessage ?? ""));
+  }
+  const about = event.involvedObject ? `${event.involvedObject.kind ?? ""} ${event.involvedObject.name ?? ""}`.trim() : "";
+  return h("tr", { "data-kind": "Event", "data-event-type": event.type },
+    h("td", {}, when(record.meta.creationTimestamp)),
+    h("td", {}, h("span", { class: `event event-${event.type}` }, event.reason ?? event.type)),
+    h("td", { class: "wrap" }, about ? h("span", { class: "muted" }, `${about}: `) : null, event.message ?? ""));
 }
 
 async function history(container, id, isCurrent) {
@@ -73,12 +82,16 @@ async function history(container, id, isCurrent) {
   await load();
 }
 
-async function pods(container, id, isCurrent) {
+// The pods table; choosing a pod draws its GPU charts.
+async function pods(container, id, isCurrent, choose) {
   try {
     const { body } = await get(`/api/v1/workloads/${encodeURIComponent(id)}/pods`);
     if (!isCurrent()) return;
-    const rows = body.pods.map((p) => [p.name, phaseBadge(p.k8sPhase), p.nodeName ?? "", p.allocatedResources?.gpu ?? 0]);
-    replace(container, table("pods", ["Pod", "Phase", "Node", "GPUs"], rows, "No pods reported."));
+    const rows = body.pods.map((p) => [
+      h("button", { type: "button", class: "link", "data-pod": p.id, onclick: () => choose(p) }, p.name),
+      phaseBadge(p.k8sPhase), p.nodeName ?? "", number(p.allocatedResources?.gpu ?? 0), age(p.createdAt),
+    ]);
+    replace(container, table("pods", ["Pod", "Phase", "Node", "GPUs", "Age"], rows, "No pods reported."));
   } catch (error) {
     if (isCurrent()) replace(container, errorLine(error));
   }
@@ -91,14 +104,15 @@ function seriesOf(measurements, type) {
   }));
 }
 
-async function metrics(container, id, seconds, isCurrent) {
+// Charts of ``types`` from a metrics path (a workload's or a pod's) over the last ``seconds``.
+async function metrics(container, path, types, seconds, isCurrent, marker = "data-metric") {
   replace(container, h("p", { class: "muted" }, "Loading…"));
   const end = new Date();
   const start = new Date(end.getTime() - seconds * 1000);
   let response;
   try {
-    response = await get(`/api/v1/workloads/${encodeURIComponent(id)}/metrics`, {
-      metricType: METRIC_TYPES.join(","), start: start.toISOString(), end: end.toISOString(), numberOfSamples: SAMPLES,
+    response = await get(path, {
+      metricType: types.join(","), start: start.toISOString(), end: end.toISOString(), numberOfSamples: SAMPLES,
     });
   } catch (error) {
     if (isCurrent()) replace(container, errorLine(error));
@@ -109,9 +123,9 @@ async function metrics(container, id, seconds, isCurrent) {
   const note = response.status === 207
     ? h("p", { class: "muted" }, "Some metric types could not be read: ", response.headers.get("X-Gpufleet-Metric-Failures") || "")
     : null;
-  const charts = METRIC_TYPES.map((type) => h("div", { class: "panel chart", "data-metric": type }));
+  const charts = types.map((type) => h("div", { class: "panel chart", [marker]: type }));
   replace(container, note, h("div", { class: "grid" }, charts));
-  METRIC_TYPES.forEach((type, index) => {
+  types.forEach((type, index) => {
     timeSeriesChart(charts[index], { title: type, unit: unitFor(type), series: seriesOf(measurements, type) });
   });
 }
@@ -129,11 +143,29 @@ export async function renderWorkload(view, id, isCurrent) {
   const historyBox = h("div");
   const podsBox = h("div");
   const chartsBox = h("div", { id: "metric-charts" });
+  const podTitle = h("h2", {}, "Pod GPUs");
+  const podChartsBox = h("div", { id: "pod-charts" }, h("p", { class: "muted" }, "Choose a pod above to see its GPUs."));
+  const base = `/api/v1/workloads/${encodeURIComponent(workload.id)}`;
+  let range = RANGES[1][1];
+  let chosen = null;
+  const drawPod = () => {
+    if (!chosen) return;
+    replace(podTitle, `Pod GPUs: ${chosen.name}`);
+    metrics(podChartsBox, `${base}/pods/${encodeURIComponent(chosen.id)}/metrics`, POD_METRIC_TYPES, range, isCurrent,
+      "data-pod-metric");
+  };
+  const choosePod = (pod) => {
+    chosen = pod;
+    for (const b of podsBox.querySelectorAll("button[data-pod]")) b.classList.toggle("active", b.dataset.pod === pod.id);
+    drawPod();
+  };
   const rangeButtons = RANGES.map(([name, seconds]) => h("button", {
     type: "button", "data-range": name,
     onclick: (event) => {
       for (const b of rangeButtons) b.classList.toggle("active", b === event.currentTarget);
-      metrics(chartsBox, workload.id, seconds, isCurrent);
+      range = seconds;
+      metrics(chartsBox, `${base}/metrics`, METRIC_TYPES, seconds, isCurrent);
+      drawPod();
     },
   }, name));
   rangeButtons[1].classList.add("active");
@@ -147,10 +179,11 @@ export async function renderWorkload(view, id, isCurrent) {
         h("h2", {}, "Pods"), podsBox)),
     h("section", { class: "panel" },
       h("div", { class: "filters" }, h("h2", {}, "Metrics"), h("div", { class: "ranges" }, rangeButtons)), chartsBox),
-    h("section", { class: "panel" }, h("h2", {}, "Phase history"), historyBox));
+    h("section", { class: "panel", id: "pod-gpus" }, podTitle, podChartsBox),
+    h("section", { class: "panel" }, h("h2", {}, "History and events"), historyBox));
   await Promise.all([
     history(historyBox, workload.id, isCurrent),
-    pods(podsBox, workload.id, isCurrent),
-    metrics(chartsBox, workload.id, RANGES[1][1], isCurrent),
+    pods(podsBox, workload.id, isCurrent, choosePod),
+    metrics(chartsBox, `${base}/metrics`, METRIC_TYPES, range, isCurrent),
   ]);
 }
