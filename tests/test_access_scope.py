@@ -14,7 +14,15 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gpufleet.store.tables import access_keys, access_rules, workload_nodepools, workloads
+from gpufleet.store.tables import (
+    access_keys,
+    access_rules,
+    clusters,
+    departments,
+    projects,
+    workload_nodepools,
+    workloads,
+)
 from tests.support.access import bearer, grant, new_service_account, token_for
 from tests.support.databases import ADMIN_ID
 from tests.support.factories import BASE_TIME, insert, workload
@@ -23,6 +31,8 @@ CLUSTERS = ("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222
 # project id -> (department id, cluster index)
 PROJECTS = {"p1": ("d1", 0), "p2": ("d1", 1), "p3": ("d2", 0), "p4": ("d2", 1), "p5": ("d3", 0)}
 DEPARTMENTS = ("d1", "d2", "d3")
+# department id -> cluster index (a department belongs to the cluster that reported it first)
+DEPARTMENT_CLUSTERS = {"d1": 0, "d2": 1, "d3": 0}
 READ_ROLES = ("viewer", "researcher")
 METRICS_QUERY = "metricType=GPU_UTILIZATION&start=2024-05-01T00:00:00Z&end=2024-05-01T01:00:00Z"
 
@@ -92,6 +102,99 @@ def _reset(engine) -> None:
         conn.execute(workloads.delete())
         conn.execute(access_rules.delete().where(access_rules.c.subject_id != ADMIN_ID))
         conn.execute(access_keys.delete().where(access_keys.c.client_id != ADMIN_ID))
+        for table in (projects, departments, clusters):
+            conn.execute(table.delete())
+        _store_organisation(conn)
+
+
+def _store_organisation(conn) -> None:
+    times = {"created_at": BASE_TIME, "updated_at": BASE_TIME}
+    conn.execute(
+        clusters.insert(),
+        [
+            {"id": c, "name": f"cluster-{i}", "tenant_id": 1, **times}
+            for i, c in enumerate(CLUSTERS)
+        ],
+    )
+    conn.execute(
+        departments.insert(),
+        [
+            {"id": d, "name": d, "cluster_id": CLUSTERS[index], **times}
+            for d, index in DEPARTMENT_CLUSTERS.items()
+        ],
+    )
+    conn.execute(
+        projects.insert(),
+        [
+            {
+                "id": p,
+                "name": p,
+                "department_id": department,
+                "cluster_id": CLUSTERS[index],
+                "namespace": f"runai-{p}",
+                "updated_at": BASE_TIME,
+            }
+            for p, (department, index) in PROJECTS.items()
+        ],
+    )
+
+
+def _readers(rules: list[Rule]) -> list[Rule]:
+    return [rule for rule in rules if rule.role != "cluster-agent"]
+
+
+def _sees_project(rules: list[Rule], project: str) -> bool:
+    department, cluster = PROJECTS[project]
+    item = {"clusterId": CLUSTERS[cluster], "departmentId": department, "projectId": project}
+    return _visible(rules, item)
+
+
+def _sees_department(rules: list[Rule], department: str) -> bool:
+    """A project reader does not see its department (its figures add up other projects')."""
+    cluster = CLUSTERS[DEPARTMENT_CLUSTERS[department]]
+    return any(
+        rule.scope_type == "tenant"
+        or (rule.scope_type == "cluster" and rule.scope_id == cluster)
+        or (rule.scope_type == "department" and rule.scope_id == department)
+        for rule in _readers(rules)
+    )
+
+
+def _sees_cluster(rules: list[Rule], index: int) -> bool:
+    """A reader sees the clusters it reads anything in."""
+    cluster = CLUSTERS[index]
+    return any(
+        rule.scope_type == "tenant"
+        or (rule.scope_type == "cluster" and rule.scope_id == cluster)
+        or (rule.scope_type == "department" and DEPARTMENT_CLUSTERS[rule.scope_id] == index)
+        or (rule.scope_type == "project" and PROJECTS[rule.scope_id][1] == index)
+        for rule in _readers(rules)
+    )
+
+
+def _store_rules(engine, subject_type: str, subject_id: str, rules: list[Rule]) -> None:
+    with engine.begin() as conn:
+        if subject_type == "accessKey":
+            conn.execute(
+                access_keys.insert().values(
+                    client_id=subject_id,
+                    name=subject_id,
+                    secret_hash="unused$",
+                    created_at=BASE_TIME,
+                )
+            )
+        for rule in rules:
+            conn.execute(
+                access_rules.insert().values(
+                    subject_type=subject_type,
+                    subject_id=subject_id,
+                    role=rule.role,
+                    scope_type=rule.scope_type,
+                    scope_id=rule.scope_id,
+                    created_at=BASE_TIME,
+                    created_by="test",
+                )
+            )
 
 
 def _grant_all(client, subject_type: str, subject_id: str, rules: list[Rule]) -> None:
@@ -160,7 +263,7 @@ def test_every_caller_sees_exactly_its_scope(app, client, anonymous_client, data
     for headers, rules in callers:
         readable = any(rule.role != "cluster-agent" for rule in rules)
         if not readable:
-            for path in ("/api/v1/workloads", "/api/v1/workloads/count"):
+            for path in (*UNREADABLE_PATHS, "/api/v1/workloads", "/api/v1/workloads/count"):
                 response = anonymous_client.get(path, headers=headers)
                 assert response.status_code == 403, response.text
             continue
@@ -179,6 +282,7 @@ def test_every_caller_sees_exactly_its_scope(app, client, anonymous_client, data
             assert count == len(expected)
         live = [item for item in items if _visible(rules, item) and item["deletedAt"] is None]
         _check_telemetry(anonymous_client, headers, live)
+        _check_organisation(anonymous_client, headers, rules, items)
         for item in items:
             expected_status = 200 if _visible(rules, item) else 404
             for suffix in ("", "/history", "/pods", "/metrics?" + METRICS_QUERY):
@@ -202,6 +306,67 @@ def _check_telemetry(client, headers, live: list[dict]) -> None:
         assert total("GPU_ALLOCATION", group_by) == pytest.approx(
             sum(item["allocatedResources"]["gpu"] for item in live)
         )
+
+
+UNREADABLE_PATHS = (
+    "/api/v1/clusters",
+    "/api/v1/org-unit/projects",
+    "/api/v1/org-unit/departments/count",
+    "/api/v1/org-unit/projects/telemetry?telemetryType=GPU_ALLOCATION",
+)
+
+
+def _listed(client, headers, path: str, key: str) -> list[str]:
+    ids, offset = [], 0
+    while True:
+        response = client.get(path, params={"limit": 2, "offset": offset}, headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        ids += [unit["id"] for unit in body[key]]
+        if "next" not in body:
+            return ids
+        offset = body["next"]
+
+
+def _check_organisation(client, headers, rules: list[Rule], items: list[dict]) -> None:
+    """Clusters, projects and departments: listed, counted, read and added up in scope."""
+    seen_clusters = [c["uuid"] for c in client.get("/api/v1/clusters", headers=headers).json()]
+    expected_clusters = {CLUSTERS[i] for i in range(len(CLUSTERS)) if _sees_cluster(rules, i)}
+    assert sorted(seen_clusters) == sorted(expected_clusters)
+    for index, cluster in enumerate(CLUSTERS):
+        response = client.get(f"/api/v1/clusters/{cluster}", headers=headers)
+        assert response.status_code == (200 if _sees_cluster(rules, index) else 404)
+
+    expected_projects = {p for p in PROJECTS if _sees_project(rules, p)}
+    projects_listed = _listed(client, headers, "/api/v1/org-unit/projects", "projects")
+    assert sorted(projects_listed) == sorted(expected_projects)
+    count = client.get("/api/v1/org-unit/projects/count", headers=headers).json()["count"]
+    assert count == len(expected_projects)
+    live = [item for item in items if item["deletedAt"] is None]
+    for project in PROJECTS:
+        response = client.get(f"/api/v1/org-unit/projects/{project}", headers=headers)
+        if project not in expected_projects:
+            assert response.status_code == 404
+            continue
+        allocated = response.json()["status"]["quotaStatus"]["allocated"]["gpu"]
+        mine = [item for item in live if item["projectId"] == project]
+        assert allocated == pytest.approx(sum(i["allocatedResources"]["gpu"] for i in mine))
+    telemetry = client.get(
+        "/api/v1/org-unit/projects/telemetry",
+        params={"telemetryType": "GPU_ALLOCATION"},
+        headers=headers,
+    ).json()
+    visible = [item for item in live if item["projectId"] in expected_projects]
+    assert float(telemetry["values"][0]["value"]) == pytest.approx(
+        sum(i["allocatedResources"]["gpu"] for i in visible)
+    )
+
+    expected_departments = {d for d in DEPARTMENTS if _sees_department(rules, d)}
+    departments_listed = _listed(client, headers, "/api/v1/org-unit/departments", "departments")
+    assert sorted(departments_listed) == sorted(expected_departments)
+    for department in DEPARTMENTS:
+        response = client.get(f"/api/v1/org-unit/departments/{department}", headers=headers)
+        assert response.status_code == (200 if department in expected_departments else 404)
 
 
 def test_unreadable_workload_is_indistinguishable_from_a_missing_one(app, client, anonymous_client):
