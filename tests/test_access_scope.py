@@ -172,31 +172,6 @@ def _sees_cluster(rules: list[Rule], index: int) -> bool:
     )
 
 
-def _store_rules(engine, subject_type: str, subject_id: str, rules: list[Rule]) -> None:
-    with engine.begin() as conn:
-        if subject_type == "accessKey":
-            conn.execute(
-                access_keys.insert().values(
-                    client_id=subject_id,
-                    name=subject_id,
-                    secret_hash="unused$",
-                    created_at=BASE_TIME,
-                )
-            )
-        for rule in rules:
-            conn.execute(
-                access_rules.insert().values(
-                    subject_type=subject_type,
-                    subject_id=subject_id,
-                    role=rule.role,
-                    scope_type=rule.scope_type,
-                    scope_id=rule.scope_id,
-                    created_at=BASE_TIME,
-                    created_by="test",
-                )
-            )
-
-
 def _grant_all(client, subject_type: str, subject_id: str, rules: list[Rule]) -> None:
     """Grant the rules through Run:ai's access-rules path, by role id."""
     for rule in rules:
