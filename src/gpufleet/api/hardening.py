@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from gpufleet.api.middleware import HttpMiddleware
 
 # Only this origin: scripts, styles and data come from the server itself, nothing may frame
 # a page, and no plugin or <base> can change where relative URLs point.
@@ -51,17 +53,10 @@ def _harden(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     return [*kept, *SECURITY_HEADERS]
 
 
-class HardenedResponses:
+class HardenedResponses(HttpMiddleware):
     """Adds ``SECURITY_HEADERS`` to every HTTP response and makes ``Location`` relative."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_hardened(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": _harden(list(message.get("headers", [])))}

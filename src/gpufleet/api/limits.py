@@ -12,10 +12,11 @@ from __future__ import annotations
 import anyio
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from gpufleet.api.deps import AppState, authenticate
 from gpufleet.api.errors import error_response, status_of
+from gpufleet.api.middleware import HttpMiddleware
 from gpufleet.core.errors import DomainError
 
 INGEST_PREFIX = "/api/v1/ingest/"
@@ -84,16 +85,10 @@ def _needs_token(path: str) -> bool:
     return path.startswith("/api/v1/") and path not in ANONYMOUS_PATHS
 
 
-class RequestLimits:
+class RequestLimits(HttpMiddleware):
     """ASGI middleware applying the body limits of the app's ``Settings``."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: AppState = scope["app"].state.gpufleet
         headers = Headers(scope=scope)
         path = scope["path"]

@@ -17,6 +17,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gpufleet.api.logs import REQUEST_ID
+from gpufleet.api.middleware import HttpMiddleware
 from gpufleet.api.server_metrics import ServerMetrics
 
 SCOPE_KEY = "gpufleet.request"
@@ -52,17 +53,14 @@ def route_template(scope: Scope) -> str:
     return "unmatched"
 
 
-class RequestObserver:
+class RequestObserver(HttpMiddleware):
     """Times, counts and logs each HTTP request; echoes its request id."""
 
     def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         info = RequestInfo(request_id_from(scope))
         scope[SCOPE_KEY] = info
         token = REQUEST_ID.set(info.request_id)
