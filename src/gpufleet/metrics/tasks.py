@@ -76,6 +76,42 @@ def idle_rule(settings: Settings) -> IdleRule:
     return IdleRule(settings.idle_gpu_threshold_percent, settings.idle_gpu_window_seconds)
 
 
+Job = tuple[str, float, Callable[[], int]]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def periodic_jobs(
+    engine: Engine, backend: MetricsBackend, settings: Settings, holder: str
+) -> list[Job]:
+    """``(name, interval, job)`` of every periodic task; an interval of 0 switches one off."""
+    s = settings
+    rule = idle_rule(s)
+    usage_term = lease_term_ms(s.usage_interval_seconds)
+    # Utilisation is pulled only from Prometheus; the embedded backend's samples are pushed.
+    inner = getattr(backend, "inner", backend)
+    pulled = s.usage_utilisation_interval_seconds if isinstance(inner, PrometheusBackend) else 0
+    jobs: list[Job] = [
+        ("retention", s.metrics_retention_interval_seconds,
+         lambda: enforce_retention(engine, s.metrics_retention_days, _now())),
+        ("event retention", s.events_retention_interval_seconds,
+         lambda: enforce_event_retention(engine, s.events_retention_days, _now())),
+        ("usage ledger", s.usage_interval_seconds,
+         lambda: accrue_live_usage(engine, holder, _now(), usage_term)),
+        ("usage retention", s.metrics_retention_interval_seconds,
+         lambda: enforce_usage_retention(engine, s.usage_retention_days, _now())),
+        ("usage utilisation", pulled,
+         lambda: pull_utilisation(engine, inner, rule, holder, _now(), lease_term_ms(pulled))),
+        ("idle_gpus", s.idle_gpu_interval_seconds,
+         lambda: refresh_idle_gpus(engine, backend, rule, _now())),
+        ("inventory samples", s.metrics_interval_seconds,
+         lambda: record_inventory(engine, s.metrics_interval_seconds, _now())),
+    ]  # fmt: skip
+    return [job for job in jobs if job[1] > 0]
+
+
 class MetricsTasks:
     """The periodic tasks of one server process.
 
@@ -91,84 +127,11 @@ class MetricsTasks:
         *,
         on_run: Callable[[str, bool], None] | None = None,
         holder: str = "",
-        extra_jobs: Sequence[tuple[str, float, Callable[[], int]]] = (),
+        extra_jobs: Sequence[Job] = (),
     ) -> None:
-        self._jobs: list[tuple[str, float, Callable[[], int]]] = []
         self._on_run = on_run or (lambda _task, _ok: None)
         self._running: list[asyncio.Task] = []
-        if settings.metrics_retention_interval_seconds > 0:
-            self._jobs.append(
-                (
-                    "retention",
-                    settings.metrics_retention_interval_seconds,
-                    lambda: enforce_retention(
-                        engine, settings.metrics_retention_days, datetime.now(UTC)
-                    ),
-                )
-            )
-        if settings.events_retention_interval_seconds > 0:
-            self._jobs.append(
-                (
-                    "event retention",
-                    settings.events_retention_interval_seconds,
-                    lambda: enforce_event_retention(
-                        engine, settings.events_retention_days, datetime.now(UTC)
-                    ),
-                )
-            )
-        if settings.usage_interval_seconds > 0:
-            term = lease_term_ms(settings.usage_interval_seconds)
-            self._jobs.append(
-                (
-                    "usage ledger",
-                    settings.usage_interval_seconds,
-                    lambda: accrue_live_usage(engine, holder, datetime.now(UTC), term),
-                )
-            )
-        if settings.metrics_retention_interval_seconds > 0:
-            self._jobs.append(
-                (
-                    "usage retention",
-                    settings.metrics_retention_interval_seconds,
-                    lambda: enforce_usage_retention(
-                        engine, settings.usage_retention_days, datetime.now(UTC)
-                    ),
-                )
-            )
-        inner = getattr(backend, "inner", backend)
-        if isinstance(inner, PrometheusBackend) and settings.usage_utilisation_interval_seconds:
-            interval = settings.usage_utilisation_interval_seconds
-            rule = idle_rule(settings)
-            self._jobs.append(
-                (
-                    "usage utilisation",
-                    interval,
-                    lambda: pull_utilisation(
-                        engine, inner, rule, holder, datetime.now(UTC), lease_term_ms(interval)
-                    ),
-                )
-            )
-        self._jobs.extend(extra_jobs)
-        if settings.idle_gpu_interval_seconds > 0:
-            rule = idle_rule(settings)
-            self._jobs.append(
-                (
-                    "idle_gpus",
-                    settings.idle_gpu_interval_seconds,
-                    lambda: refresh_idle_gpus(engine, backend, rule, datetime.now(UTC)),
-                )
-            )
-
-        if settings.metrics_interval_seconds > 0:
-            self._jobs.append(
-                (
-                    "inventory samples",
-                    settings.metrics_interval_seconds,
-                    lambda: record_inventory(
-                        engine, settings.metrics_interval_seconds, datetime.now(UTC)
-                    ),
-                )
-            )
+        self._jobs = [*periodic_jobs(engine, backend, settings, holder), *extra_jobs]
 
     def start(self) -> None:
         self._running = [asyncio.create_task(self._loop(*job)) for job in self._jobs]
