@@ -26,6 +26,12 @@ FIGURES = (
 )
 
 
+@pytest.fixture
+def settings(settings):
+    """The test drives the worker itself: the app's own periodic run would race it."""
+    return settings.model_copy(update={"usage_interval_seconds": 0})
+
+
 def _post(client, *items, **kwargs) -> dict:
     response = client.post(ingest_path(), json=batch(*items, **kwargs))
     assert response.status_code == 200, response.text

@@ -38,6 +38,7 @@ from gpufleet.api.routes import (
     org_units,
     pod_metrics,
     pods,
+    reports,
     roles,
     service_accounts,
     signing_keys,
@@ -56,6 +57,7 @@ from gpufleet.auth.oidc import OidcConfig, OidcVerifier
 from gpufleet.auth.rate_limit import FailureLimiter
 from gpufleet.auth.tokens import TokenService
 from gpufleet.metrics.backend import MetricsBackend
+from gpufleet.metrics.report_tasks import report_jobs
 from gpufleet.metrics.select import metrics_backend_for
 from gpufleet.metrics.tasks import MetricsTasks
 from gpufleet.settings import Settings, parse_networks
@@ -93,7 +95,12 @@ def create_app(
     # This process's name in database leases (work that runs in one replica at a time).
     holder = uuid.uuid4().hex
     metrics_tasks = MetricsTasks(
-        engine, observed_backend, settings, on_run=server_metrics.record_task, holder=holder
+        engine,
+        observed_backend,
+        settings,
+        on_run=server_metrics.record_task,
+        holder=holder,
+        extra_jobs=report_jobs(engine, settings, holder),
     )
     readiness = Readiness(server_metrics)
 
@@ -158,6 +165,7 @@ def create_app(
     app.include_router(workload_fields.router)
     app.include_router(metrics.router)
     app.include_router(usage.router)
+    app.include_router(reports.router)
     app.include_router(pod_metrics.router)
     app.include_router(ingest_metrics.router)
     app.include_router(access_keys.router)
