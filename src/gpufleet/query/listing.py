@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -57,32 +57,58 @@ def build_selection(
     deleted: bool | None,
     scope: WorkloadScope = UNRESTRICTED,
 ) -> WorkloadSelection:
-    if search is not None:
-        if len(search) > MAX_SEARCH_LENGTH:
-            raise QueryError("search", f"at most {MAX_SEARCH_LENGTH} characters are allowed")
-        if any(ord(c) < 0x20 for c in search):
-            # Stored search text joins fields with a control character; none may be searched for.
-            raise QueryError("search", "contains a control character")
-        search = search.strip().lower() or None
+    searched = checked_search(search)
+    # Stored search text joins fields with a control character; none may be searched for.
+    if search is not None and any(ord(c) < 0x20 for c in search):
+        raise QueryError("search", "contains a control character")
     return WorkloadSelection(
         now=now,
         filters=parse_filters(filter_by),
-        search=search,
+        search=searched,
         deleted=bool(deleted),
         scope=scope,
     )
 
 
-def build_sort(sort_by: str | None, sort_order: str | None) -> SortSpec:
+def checked_search(search: str | None) -> str | None:
+    """``search`` lower-cased and stripped (None when empty), or a QueryError if too long."""
+    if search is None:
+        return None
+    if len(search) > MAX_SEARCH_LENGTH:
+        raise QueryError("search", f"at most {MAX_SEARCH_LENGTH} characters are allowed")
+    return search.strip().lower() or None
+
+
+def checked_offset(offset: int | None) -> int:
+    """``offset`` (0 when absent), or a QueryError if out of range."""
+    offset = 0 if offset is None else offset
+    if not 0 <= offset <= MAX_OFFSET:
+        raise QueryError("offset", f"must be between 0 and {MAX_OFFSET}")
+    return offset
+
+
+def checked_limit(limit: int | None) -> int:
+    """``limit`` (``DEFAULT_LIMIT`` when absent), or a QueryError if out of range."""
+    limit = DEFAULT_LIMIT if limit is None else limit
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError("limit", f"must be between 1 and {MAX_LIMIT}")
+    return limit
+
+
+def parse_sort(
+    fields: Mapping[str, WorkloadField], sort_by: str | None, sort_order: str | None, default: str
+) -> SortSpec:
+    """The field of ``fields`` to sort by (``default`` when none is named) and the direction."""
     if sort_order not in (None, "asc", "desc"):
         raise QueryError("sortOrder", f"{sort_order!r} is not one of asc, desc")
-    descending = sort_order == "desc"
-    if sort_by is None:
-        return SortSpec(WORKLOAD_FIELDS[DEFAULT_SORT], descending)
-    field = WORKLOAD_FIELDS.get(sort_by)
+    field = fields.get(sort_by or default)
     if field is None:
         raise QueryError("sortBy", f"unknown field {sort_by!r}")
-    return SortSpec(field, descending)
+    return SortSpec(field, sort_order == "desc")
+
+
+def build_sort(sort_by: str | None, sort_order: str | None) -> SortSpec:
+    return parse_sort(WORKLOAD_FIELDS, sort_by, sort_order, DEFAULT_SORT)
 
 
 def build_page(
@@ -95,9 +121,7 @@ def build_page(
     cursor: str | None = None,
 ) -> WorkloadPage:
     """A page by offset, or after the row a ``cursor`` (from the previous page) names."""
-    limit = DEFAULT_LIMIT if limit is None else limit
-    if not 1 <= limit <= MAX_LIMIT:
-        raise QueryError("limit", f"must be between 1 and {MAX_LIMIT}")
+    limit = checked_limit(limit)
     sort = build_sort(sort_by, sort_order)
     if cursor is not None:
         if offset:
@@ -106,7 +130,4 @@ def build_page(
         if isinstance(resumed, Keyset):
             return WorkloadPage(selection, sort, 0, limit, resumed)
         offset = resumed
-    offset = 0 if offset is None else offset
-    if offset < 0 or offset > MAX_OFFSET:
-        raise QueryError("offset", f"must be between 0 and {MAX_OFFSET}")
-    return WorkloadPage(selection, sort, offset, limit)
+    return WorkloadPage(selection, sort, checked_offset(offset), limit)

@@ -8,9 +8,14 @@ from dataclasses import dataclass
 
 from gpufleet.core.org_unit_fields import DEFAULT_ORG_UNIT_SORT
 from gpufleet.core.workload_fields import WorkloadField
-from gpufleet.query.errors import QueryError
 from gpufleet.query.filters import FilterTerm, parse_filters
-from gpufleet.query.listing import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_SEARCH_LENGTH
+from gpufleet.query.listing import (
+    DEFAULT_LIMIT,
+    checked_limit,
+    checked_offset,
+    checked_search,
+    parse_sort,
+)
 from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
 
 
@@ -39,11 +44,7 @@ def build_org_unit_selection(
     search: str | None = None,
     scope: WorkloadScope = UNRESTRICTED,
 ) -> OrgUnitSelection:
-    if search is not None:
-        if len(search) > MAX_SEARCH_LENGTH:
-            raise QueryError("search", f"at most {MAX_SEARCH_LENGTH} characters are allowed")
-        search = search.strip().lower() or None
-    return OrgUnitSelection(parse_filters(filter_by, fields), search, scope)
+    return OrgUnitSelection(parse_filters(filter_by, fields), checked_search(search), scope)
 
 
 def build_org_unit_page(
@@ -55,15 +56,6 @@ def build_org_unit_page(
     offset: int | None,
     limit: int | None,
 ) -> OrgUnitPage:
-    offset = 0 if offset is None else offset
-    limit = DEFAULT_LIMIT if limit is None else limit
-    if not 0 <= offset <= MAX_OFFSET:
-        raise QueryError("offset", f"must be between 0 and {MAX_OFFSET}")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise QueryError("limit", f"must be between 1 and {MAX_LIMIT}")
-    if sort_order not in (None, "asc", "desc"):
-        raise QueryError("sortOrder", f"{sort_order!r} is not one of asc, desc")
-    field = fields.get(sort_by or DEFAULT_ORG_UNIT_SORT)
-    if field is None:
-        raise QueryError("sortBy", f"unknown field {sort_by!r}")
-    return OrgUnitPage(selection, field, sort_order == "desc", offset, limit)
+    offset, limit = checked_offset(offset), checked_limit(limit)
+    sort = parse_sort(fields, sort_by, sort_order, DEFAULT_ORG_UNIT_SORT)
+    return OrgUnitPage(selection, sort.field, sort.descending, offset, limit)

@@ -10,7 +10,13 @@ from gpufleet.core.pod_fields import DEFAULT_POD_SORT, POD_FIELDS
 from gpufleet.core.workload_fields import WorkloadField
 from gpufleet.query.errors import QueryError
 from gpufleet.query.filters import FilterTerm, parse_filters
-from gpufleet.query.listing import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_SEARCH_LENGTH
+from gpufleet.query.listing import (
+    DEFAULT_LIMIT,
+    checked_limit,
+    checked_offset,
+    checked_search,
+    parse_sort,
+)
 from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
 
 
@@ -56,13 +62,9 @@ def build_pod_selection(
     workload_id: str | None = None,
     scope: WorkloadScope = UNRESTRICTED,
 ) -> PodSelection:
-    if search is not None:
-        if len(search) > MAX_SEARCH_LENGTH:
-            raise QueryError("search", f"at most {MAX_SEARCH_LENGTH} characters are allowed")
-        search = search.strip().lower() or None
     return PodSelection(
         filters=parse_filters(filter_by, POD_FIELDS),
-        search=search,
+        search=checked_search(search),
         deleted=bool(deleted),
         completed=_completed(completed),
         workload_id=workload_id,
@@ -79,15 +81,6 @@ def build_pod_page(
     limit: int | None,
     full: bool = False,
 ) -> PodPage:
-    offset = 0 if offset is None else offset
-    limit = DEFAULT_LIMIT if limit is None else limit
-    if not 0 <= offset <= MAX_OFFSET:
-        raise QueryError("offset", f"must be between 0 and {MAX_OFFSET}")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise QueryError("limit", f"must be between 1 and {MAX_LIMIT}")
-    if sort_order not in (None, "asc", "desc"):
-        raise QueryError("sortOrder", f"{sort_order!r} is not one of asc, desc")
-    field = POD_FIELDS.get(sort_by or DEFAULT_POD_SORT)
-    if field is None:
-        raise QueryError("sortBy", f"unknown field {sort_by!r}")
-    return PodPage(selection, field, sort_order == "desc", offset, limit, full)
+    offset, limit = checked_offset(offset), checked_limit(limit)
+    sort = parse_sort(POD_FIELDS, sort_by, sort_order, DEFAULT_POD_SORT)
+    return PodPage(selection, sort.field, sort.descending, offset, limit, full)
