@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gpufleet.client import metric_commands, pod_commands, workload_commands
+from gpufleet.client import metric_commands, pod_commands, project_commands, workload_commands
 from gpufleet.client.config import DEFAULT_PROFILE, Profile, load_config, save_config
 from gpufleet.client.http import ClientError, request_token
 from gpufleet.client.session import add_connection_flags, guarded, open_client
@@ -70,4 +70,5 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     workload_commands.register(commands)
     pod_commands.register(commands)
+    project_commands.register(commands)
     metric_commands.register(commands)
