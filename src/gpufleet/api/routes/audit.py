@@ -112,9 +112,10 @@ def get_audit_logs(
 def download_audit_logs(
     _access: AuditAccess,
     conn: Db,
+    file_type: Annotated[Literal["CSV", "JSON"] | None, Query()] = None,
+    *,
     start: StartParam,
     end: EndParam,
-    file_type: Annotated[Literal["CSV", "JSON"] | None, Query()] = None,
     numberOfSamples: SamplesParam = 20,
     filterBy: AuditFilterParam = None,
     # The official SDK sends the file type under this name.
