@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import ApiClient, ClientError
+from gpufleet.core.identifiers import is_uuid
 
 # Workloads named in the error when a name is ambiguous.
 MAX_CANDIDATES = 10
@@ -14,17 +13,9 @@ MAX_CANDIDATES = 10
 def resolve_workload(client: ApiClient, name_or_id: str, project: str | None) -> str:
     """The workload id ``name_or_id`` stands for; a name must match exactly one live workload
     (in ``project`` when given), else the error lists the candidates."""
-    if _is_uuid(name_or_id):
+    if is_uuid(name_or_id):
         return name_or_id
     return _workload_id(client, name_or_id, project)
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _workload_id(client: ApiClient, name: str, project: str | None) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
-from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gpufleet.core.identifiers import is_uuid
 from gpufleet.core.org_unit_fields import PROJECT_PHASE
 from gpufleet.core.times import format_rfc3339
 from gpufleet.store.node_ingest import nodepool_id
@@ -18,14 +18,6 @@ from gpufleet.store.org_quotas import PoolQuota, unit_quotas
 from gpufleet.store.tables import projects
 
 P = projects.c
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _resource(deserved, limit, weight) -> dict[str, Any]:
@@ -124,7 +116,7 @@ def project_wire(
             "nodePoolQuotaStatuses": _pool_statuses(cluster_id, usage, quotas),
         },
     }
-    if _is_uuid(row["department_id"]) and row["department_name"] is not None:
+    if is_uuid(row["department_id"]) and row["department_name"] is not None:
         body["parent"] = {"id": row["department_id"], "name": row["department_name"]}
     return body
 
