@@ -9,7 +9,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gpufleet.client import metric_commands, pod_commands, project_commands, workload_commands
+from gpufleet.client import (
+    metric_commands,
+    pod_commands,
+    project_commands,
+    usage_commands,
+    workload_commands,
+)
 from gpufleet.client.config import DEFAULT_PROFILE, Profile, load_config, save_config
 from gpufleet.client.http import ClientError, request_token
 from gpufleet.client.session import add_connection_flags, guarded, open_client
@@ -72,3 +78,4 @@ def register(commands: argparse._SubParsersAction) -> None:
     pod_commands.register(commands)
     project_commands.register(commands)
     metric_commands.register(commands)
+    usage_commands.register(commands)

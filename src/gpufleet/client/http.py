@@ -90,8 +90,11 @@ def request_token(http: httpx.Client, url: str, client_id: str, secret: str) -> 
         raise ClientError(f"{url} is not a gpufleet server (odd token answer)") from None
 
 
+JSON = "application/json"
+
+
 class ApiClient:
-    """Authenticated GETs against one profile's server; the token is renewed when needed."""
+    """Authenticated requests to one profile's server; the token is renewed when needed."""
 
     def __init__(
         self,
@@ -131,11 +134,25 @@ class ApiClient:
             self._on_token(profile)
         return profile.token
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
+    def get(
+        self, path: str, params: Mapping[str, Any] | None = None, *, accept: str = JSON
+    ) -> httpx.Response:
         """GET ``path``; a 401 on a cached token is retried once with a new one."""
-        response = self._send(path, params, self.token())
+        return self.send("GET", path, params, accept=accept)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        body: Any = None,
+        accept: str = JSON,
+    ) -> httpx.Response:
+        """Any request (a JSON ``body`` for writes); errors become ``ClientError``."""
+        response = self._send(method, path, params, self.token(), body, accept)
         if response.status_code == 401:
-            response = self._send(path, params, self.token(force=True))
+            response = self._send(method, path, params, self.token(force=True), body, accept)
         for text in server_warnings(response):
             print(f"gpufleet: warning: {text}", file=sys.stderr)
         if response.status_code >= 400:
@@ -149,12 +166,22 @@ class ApiClient:
         except ValueError:
             raise ClientError(f"{self.url}{path} did not answer with JSON") from None
 
-    def _send(self, path: str, params: Mapping[str, Any] | None, token: str) -> httpx.Response:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        token: str,
+        body: Any,
+        accept: str,
+    ) -> httpx.Response:
         try:
-            return self._http.get(
+            return self._http.request(
+                method,
                 f"{self.url}{path}",
                 params=params,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                json=body,
+                headers={"Authorization": f"Bearer {token}", "Accept": accept},
             )
         except httpx.HTTPError as exc:
             raise _transport_error(self.url, exc) from None
