@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import Connection
 
 from gpufleet.api.authorization import CallerAccess, require_ingest
 from gpufleet.api.deps import Db, Now, State
@@ -28,6 +31,7 @@ from gpufleet.store.ingest import IngestOutcome, ingest_workloads
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"], route_class=OffLoopJsonRoute)
 Batch = TypeVar("Batch", bound=BaseModel)
+R = TypeVar("R")
 
 
 async def read_body(request: Request) -> bytes:
@@ -58,6 +62,18 @@ def parse_batch(raw: bytes, model: type[Batch]) -> Batch:
         first = exc.errors()[0]
         location = ".".join(str(part) for part in first.get("loc", ()))
         raise Invalid(f"Invalid request body field {location!r}: {first.get('msg')}") from None
+
+
+def apply_report(conn: Connection, cluster_id: str, now: datetime, write: Callable[[], R]) -> R:
+    """Run ``write`` (one cluster's report) in a transaction of its own, then note that the
+    cluster reported. The access check before it read in an implicit transaction, which is
+    ended first so the report starts from current data."""
+    conn.commit()
+    outcome = write()
+    conn.commit()
+    mark_reported(conn, cluster_id, now)
+    conn.commit()
+    return outcome
 
 
 def _item_count(raw: bytes) -> int:
@@ -102,20 +118,20 @@ def ingest_cluster_workloads(
     except (Invalid, TooLarge):
         metrics.record_ingest(cluster_id, refused=_item_count(raw))
         raise
-    # The access check above read in an implicit transaction; the batch gets its own.
-    conn.commit()
-    outcome = ingest_workloads(
+    outcome = apply_report(
         conn,
         cluster_id,
-        [workload.model_dump() for workload in batch.workloads],
-        deleted_ids=[str(i) for i in batch.deletedIds],
-        full_sync=batch.fullSync,
-        cluster_name=batch.clusterName,
-        now=now,
+        now,
+        lambda: ingest_workloads(
+            conn,
+            cluster_id,
+            [workload.model_dump() for workload in batch.workloads],
+            deleted_ids=[str(i) for i in batch.deletedIds],
+            full_sync=batch.fullSync,
+            cluster_name=batch.clusterName,
+            now=now,
+        ),
     )
-    conn.commit()
-    mark_reported(conn, cluster_id, now)
-    conn.commit()
     refused = refusals(batch, outcome)
     metrics.record_ingest(
         cluster_id,

@@ -10,14 +10,13 @@ from fastapi.responses import Response
 
 from gpufleet.api.deps import Db, Now, State
 from gpufleet.api.responses import json_response
-from gpufleet.api.routes.ingest import ingesting_cluster, parse_batch, read_body
+from gpufleet.api.routes.ingest import apply_report, ingesting_cluster, parse_batch, read_body
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.events import IngestEventBatch, IngestEventResult
 from gpufleet.schemas.ingest import MAX_CLOCK_SKEW
 from gpufleet.schemas.inline import json_request_body
-from gpufleet.store.clusters import mark_reported
 from gpufleet.store.events import record_events
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["Ingest"], route_class=OffLoopJsonRoute)
@@ -55,10 +54,6 @@ def ingest_cluster_events(
     raw: Annotated[bytes, Depends(read_body)],
 ) -> Response:
     batch = parse_event_batch(raw, max_items=state.settings.ingest_max_batch_items, now=now)
-    conn.commit()
     events = [event.model_dump() for event in batch.events]
-    accepted = record_events(conn, cluster_id, events)
-    conn.commit()
-    mark_reported(conn, cluster_id, now)
-    conn.commit()
+    accepted = apply_report(conn, cluster_id, now, lambda: record_events(conn, cluster_id, events))
     return json_response({"accepted": accepted, "ignored": len(events) - accepted})

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from gpufleet.api.deps import Db, Now, State
 from gpufleet.api.responses import json_response
-from gpufleet.api.routes.ingest import ingesting_cluster, parse_batch, read_body
+from gpufleet.api.routes.ingest import apply_report, ingesting_cluster, parse_batch, read_body
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.schemas.errors import error_responses
@@ -23,7 +23,6 @@ from gpufleet.schemas.inventory import (
     IngestQueueBatch,
     IngestQueueResult,
 )
-from gpufleet.store.clusters import mark_reported
 from gpufleet.store.node_ingest import ingest_nodes
 from gpufleet.store.queue_ingest import ingest_queues
 
@@ -65,19 +64,20 @@ def ingest_cluster_nodes(
         raise TooLarge(f"Batch of {len(batch.nodes)} nodes exceeds the limit of {limit}.")
     for index, node in enumerate(batch.nodes):
         _not_ahead(node.observedAt, now, f"nodes.{index}.observedAt")
-    conn.commit()
-    outcome = ingest_nodes(
+    outcome = apply_report(
         conn,
         cluster_id,
-        [node.model_dump() for node in batch.nodes],
-        deleted_ids=[str(i) for i in batch.deletedIds],
-        full_sync=batch.fullSync,
-        label_key=batch.nodePoolLabelKey,
-        now=now,
+        now,
+        lambda: ingest_nodes(
+            conn,
+            cluster_id,
+            [node.model_dump() for node in batch.nodes],
+            deleted_ids=[str(i) for i in batch.deletedIds],
+            full_sync=batch.fullSync,
+            label_key=batch.nodePoolLabelKey,
+            now=now,
+        ),
     )
-    conn.commit()
-    mark_reported(conn, cluster_id, now)
-    conn.commit()
     return json_response(
         {
             "accepted": outcome.accepted,
@@ -114,17 +114,13 @@ def ingest_cluster_queues(
     if len(batch.queues) > limit:
         raise TooLarge(f"Batch of {len(batch.queues)} queues exceeds the limit of {limit}.")
     _not_ahead(batch.observedAt, now, "observedAt")
-    conn.commit()
-    outcome = ingest_queues(
+    queues = [queue.model_dump() for queue in batch.queues]
+    outcome = apply_report(
         conn,
         cluster_id,
-        [queue.model_dump() for queue in batch.queues],
-        observed_at=batch.observedAt,
-        now=now,
+        now,
+        lambda: ingest_queues(conn, cluster_id, queues, observed_at=batch.observedAt, now=now),
     )
-    conn.commit()
-    mark_reported(conn, cluster_id, now)
-    conn.commit()
     return json_response(
         {
             "accepted": outcome.accepted,
