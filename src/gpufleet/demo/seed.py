@@ -18,6 +18,7 @@ from gpufleet.demo.details import write_workload_details
 from gpufleet.demo.metrics_history import write_metrics_history
 from gpufleet.demo.organisation import write_organisation
 from gpufleet.demo.progress import seed_progress
+from gpufleet.demo.usage_history import start_live_usage, write_usage_history
 from gpufleet.demo.workloads import DemoWorkload
 from gpufleet.store.dialect import without_statement_timeout
 from gpufleet.store.tables import workload_nodepools
@@ -48,11 +49,13 @@ def seed_demo(
     after_batch: AfterBatch | None = None,
     metrics_history: bool = True,
     details: bool = True,
+    usage_history: bool = True,
 ) -> int:
     """Add ``workloads`` simulated workloads (and the organisation, once); returns how many.
 
     ``metrics_history`` writes 24 hours of metric samples for a capped set of the workloads;
-    ``details`` their pods, phase history and events.
+    ``details`` their pods, phase history and events; ``usage_history`` 90 days of the
+    organisation's GPU-hours in the usage ledger (on the first seeding only).
     """
     if workloads < 0:
         raise ValueError("the number of workloads must not be negative")
@@ -64,11 +67,13 @@ def seed_demo(
     # Per-batch writers that extend the demo (such as metric history) are added here.
     history = write_metrics_history if metrics_history else None
     written = write_workload_details if details else None
-    hooks = [hook for hook in (written, history, after_batch) if hook is not None]
+    hooks = [hook for hook in (written, history, start_live_usage, after_batch) if hook]
 
     with engine.begin() as conn:
         write_organisation(conn, anchor)
         first = _stored_count(conn)
+        if first == 0 and usage_history:
+            write_usage_history(conn, anchor)
     bulk = workloads >= BULK_LOAD_FROM
     # A second core generates ahead while this process inserts; not worth a process below.
     parallel = bulk and (os.cpu_count() or 1) > 1

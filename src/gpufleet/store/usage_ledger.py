@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from gpufleet.core.quantities import parse_quantity
 from gpufleet.core.times import to_ms
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
+from gpufleet.store.dialect import bulk_append
 from gpufleet.store.tables import usage_open, usage_states
 from gpufleet.store.usage_rollups import RollupDeltas
 
@@ -412,3 +413,19 @@ def delete_states_before(conn: Connection, cutoff_ms: int) -> int:
     )
     result = conn.execute(sa.delete(usage_states).where(S.until_ms < cutoff_ms, has_later))
     return int(result.rowcount or 0)
+
+
+def start_timelines(conn: Connection, observations: Sequence[Observation]) -> int:
+    """Begin the timelines of workloads the ledger has never seen, straight through the driver
+    (the demo and benchmarks seed many at once): one point each from its observation, live
+    when it holds something. Returns how many began."""
+    if not observations:
+        return 0
+    columns = ("workload_id", "at_ms", "until_ms", *_state_columns(observations[0].state))
+    rows = (
+        (o.workload_id, o.at_ms, o.at_ms, *_state_columns(o.state).values()) for o in observations
+    )
+    begun = bulk_append(conn, usage_states, columns, rows)
+    live = ((o.workload_id, o.at_ms) for o in observations if o.state.accrues)
+    bulk_append(conn, usage_open, ("workload_id", "at_ms"), live)
+    return begun
