@@ -26,9 +26,10 @@ def pytest_report_header() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Image tests build the container image (minutes on a loaded machine even with a warm
-    cache), so they run when GPUFLEET_TEST_IMAGE=1 asks for them, and only on SQLite: the image
-    serves its own SQLite file whatever the suite's database is. Deselected, not skipped."""
+    """Image tests build the container image, so they run where GPUFLEET_TEST_IMAGE=1 asks for
+    them: scripts/test starts them in a run of their own, next to the suite's two runs. They
+    run on SQLite only: the image serves its own SQLite file whatever the suite's database is.
+    Deselected, not skipped."""
     if DATABASE == "sqlite" and os.environ.get("GPUFLEET_TEST_IMAGE") == "1":
         return
     image = [item for item in items if item.get_closest_marker("image")]

@@ -1,6 +1,7 @@
 """Onboarding a cluster: ``gpufleet clusters register`` against a real server's database, then
 the agent, configured by nothing but the Secret it wrote, pushing the emulated cluster's
-workloads to that server.
+workloads to that server: the agent of the installed package, and the agent of the container
+image under a read-only root filesystem (with the image tests, see docs/testing.md).
 
 Also ``gpufleet access rules grant``: a service account's name resolves to its client id, and a
 scope that does not exist is refused unless ``--allow-unknown-scope``.
@@ -24,6 +25,7 @@ import yaml
 from gpufleet.agent.kinds import KINDS
 from gpufleet.agent.manifests import AGENT_SECRET, CLUSTER_ANNOTATION
 from gpufleet.cli import main
+from tests.support.image import ImageContainer, Volume, ensure_image
 from tests.support.k8s_emulator import KubernetesEmulator, resources_from, write_kubeconfig
 from tests.support.manifests import DEPLOY, kustomize, validate_all
 from tests.support.server import ServerProcess
@@ -49,6 +51,43 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 def server(module_database_url: str, tmp_path_factory) -> Iterator[ServerProcess]:
     with ServerProcess(module_database_url, log_dir=tmp_path_factory.mktemp("server")) as process:
         yield process
+
+
+@pytest.fixture(scope="module")
+def image_container() -> Iterator[ImageContainer]:
+    working = ImageContainer(ensure_image())
+    try:
+        yield working
+    finally:
+        working.remove()
+
+
+def package_agent(settings: dict[str, str], kubeconfig: Path, request) -> tuple[list, dict]:
+    """The agent of the installed package: its command and environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUFLEET_")} | settings
+    command = [sys.executable, "-m", "gpufleet.cli", "agent", "--kubeconfig", str(kubeconfig)]
+    return [*command, *AGENT_FLAGS], env
+
+
+def image_agent(settings: dict[str, str], kubeconfig: Path, request) -> tuple[list, dict]:
+    """The agent of the image, as deploy/ runs it: read-only root and no writable volume; the
+    kubeconfig is mounted read-only where in a cluster the service account token would be."""
+    container: ImageContainer = request.getfixturevalue("image_container")
+    mounted = Volume(kubeconfig.parent, "/etc/gpufleet-kube", writable=False)
+    args = ["gpufleet", "agent", "--kubeconfig", f"{mounted.target}/{kubeconfig.name}"]
+    command = container.read_only_command([*args, *AGENT_FLAGS], settings, [mounted])
+    return command, dict(os.environ)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(package_agent, id="package"),
+        # Building the image takes minutes: a fixture's setup is part of the test's time.
+        pytest.param(image_agent, id="image", marks=[pytest.mark.image, pytest.mark.timeout(3600)]),
+    ]
+)
+def agent_command(request):
+    return lambda settings, kubeconfig: request.param(settings, kubeconfig, request)
 
 
 @pytest.fixture
@@ -117,7 +156,7 @@ def job_with_pod(emulator: KubernetesEmulator, name: str) -> None:
 
 
 def test_registered_cluster_agent_pushes_to_the_server(
-    server: ServerProcess, emulator: KubernetesEmulator, tmp_path: Path
+    server: ServerProcess, emulator: KubernetesEmulator, agent_command, tmp_path: Path
 ) -> None:
     written = register(server, "gpu-east", tmp_path / "gpu-east")
     secret = written["agent-secret.yaml"]
@@ -136,17 +175,15 @@ def test_registered_cluster_agent_pushes_to_the_server(
     assert annotations[CLUSTER_ANNOTATION] == settings["GPUFLEET_AGENT_CLUSTER_ID"]
     assert rendered[0]["kind"] == "Namespace"
 
-    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig = tmp_path / "kube" / "config"
+    kubeconfig.parent.mkdir()
     write_kubeconfig(kubeconfig, emulator.url)
     job_with_pod(emulator, "onboarded-job")
     log_path = tmp_path / "agent.log"
     # The agent's whole configuration is the Secret's environment plus where Kubernetes is.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUFLEET_")} | settings
-    command = [sys.executable, "-m", "gpufleet.cli", "agent", "--kubeconfig", str(kubeconfig)]
+    command, env = agent_command(settings, kubeconfig)
     with open(log_path, "ab") as log:
-        agent = subprocess.Popen(
-            [*command, *AGENT_FLAGS], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+        agent = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         record = wait_for_workload(server, "onboarded-job", log_path.read_text)
     finally:

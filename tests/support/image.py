@@ -1,46 +1,60 @@
 """The gpufleet container image, built with buildah and run without a container runtime.
 
 ``ensure_image()`` builds the Dockerfile through ``scripts/build-image`` (mmdebstrap base,
-buildah with chroot isolation and vfs storage), once per content: the tag is a hash of every
+buildah with chroot isolation), once per content: the tag is a hash of every
 file the build reads, so a run on an unchanged tree reuses the image kept in
 ``GPUFLEET_IMAGE_CACHE`` (default /var/cache/gpufleet, outside the checkout), and a changed tree
 rebuilds on top of the cached base and dependency layers. ``ImageContainer`` runs a command of
-the image (``buildah run``, host network) with the image's user, entrypoint directory and a
-root filesystem that the image's user cannot write.
+the image, as the image's user, on the host network, either with ``buildah run`` or under a
+read-only root filesystem with only the given volumes writable, as Kubernetes runs it with
+``readOnlyRootFilesystem``.
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import ssl
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("GPUFLEET_IMAGE_CACHE", "/var/cache/gpufleet"))
-STORE = CACHE / "containers"
+BUILD_IMAGE = ROOT / "scripts" / "build-image"
 REPOSITORY = "localhost/gpufleet"
 # What the build reads (the Dockerfile, the context that .dockerignore lets through, the script).
 _INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "scripts/build-image")
 
 
-# The image store outside the checkout; vfs works where overlay mounts are not allowed.
-BUILDAH = ["buildah", "--root", str(STORE / "storage"), "--runroot", str(STORE / "run")]
-BUILDAH += ["--storage-driver", "vfs"]
+@functools.cache
+def buildah_command() -> list[str]:
+    """buildah on the image store that scripts/build-image uses (which also picks its storage
+    driver: overlay where the kernel allows it, else vfs)."""
+    options = subprocess.run(
+        [str(BUILD_IMAGE), "--buildah-options"],
+        env={**os.environ, "GPUFLEET_IMAGE_CACHE": str(CACHE)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    return ["buildah", *options]
 
 
 def buildah(*args: str, check: bool = True, timeout: float = 600) -> str:
     """Run buildah on the cached image store; its standard output."""
     done = subprocess.run(
-        [*BUILDAH, *args], capture_output=True, text=True, timeout=timeout, check=False
+        [*buildah_command(), *args], capture_output=True, text=True, timeout=timeout, check=False
     )
     if check and done.returncode != 0:
         raise RuntimeError(f"{' '.join(args[:2])} failed ({done.returncode}): {done.stderr}")
@@ -79,10 +93,9 @@ def _pip_ca_bundle() -> str:
 
 
 def _remove_older_builds(keep: str) -> None:
-    """Drop earlier test builds; the base and dependency images stay cached under their tags.
-
-    Their untagged intermediate images stay too: pruning them walks the vfs store for minutes,
-    more than the space is worth between runs."""
+    """Untag earlier test builds, so that the next build removes what only they used; the
+    base and the dependency layers stay, since that build uses them. An image that a
+    container still uses (a test running elsewhere) keeps its tag."""
     for line in buildah(
         "images", "--format", "{{.Name}}:{{.Tag}}", REPOSITORY, check=False
     ).split():
@@ -98,13 +111,14 @@ def ensure_image() -> str:
     with open(CACHE / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not image_exists(tag):
+            _remove_older_builds(keep=tag)
             env = {
                 **os.environ,
                 "PIP_CA_BUNDLE": _pip_ca_bundle(),
                 "GPUFLEET_IMAGE_CACHE": str(CACHE),
             }
             built = subprocess.run(
-                [str(ROOT / "scripts" / "build-image"), tag],
+                [str(BUILD_IMAGE), tag],
                 env=env,
                 capture_output=True,
                 text=True,
@@ -114,7 +128,6 @@ def ensure_image() -> str:
             assert built.returncode == 0, (
                 f"scripts/build-image failed:\n{built.stdout}\n{built.stderr}"
             )
-            _remove_older_builds(keep=tag)
     return tag
 
 
@@ -131,60 +144,111 @@ def image_size(tag: str) -> int:
     return round(float(number) * _UNITS[unit])
 
 
+@dataclass(frozen=True)
+class Volume:
+    """A host directory mounted into the container at ``target``."""
+
+    source: Path
+    target: str
+    writable: bool = True
+
+
 class ImageContainer:
     """A working container of the image, its root filesystem visible at ``rootfs``.
 
-    Commands run as the image's user with ``/data`` bound to a fresh host directory (the
-    image's volume) and an empty ``/tmp``, like the manifests in deploy/ mount them.
+    ``command`` runs under ``buildah run`` with ``/data`` bound to a fresh host directory (the
+    image's volume) and an empty ``/tmp``, as deploy/ mounts them for the server.
+    ``read_only_command`` runs under a read-only root filesystem with only the given volumes.
     """
 
     def __init__(self, tag: str) -> None:
         self.tag = tag
         self.name = buildah("from", "--pull-never", "--quiet", tag).strip()
+        self.config = image_config(tag)
         self.data = Path(tempfile.mkdtemp(prefix="gpufleet-image-data-"))
         self.tmp = Path(tempfile.mkdtemp(prefix="gpufleet-image-tmp-"))
-        user = image_config(tag)["User"]
-        uid, gid = (int(part) for part in user.split(":"))
+        uid, gid = (int(part) for part in self.config["User"].split(":"))
         for directory in (self.data, self.tmp):
             os.chown(directory, uid, gid)
         self.rootfs = buildah("mount", self.name).strip()
 
+    @property
+    def server_volumes(self) -> list[Volume]:
+        return [Volume(self.data, "/data"), Volume(self.tmp, "/tmp")]
+
     def command(self, args: Sequence[str], env: dict[str, str] | None = None) -> list[str]:
-        command = [
-            *BUILDAH,
-            "run",
-            "--isolation",
-            "chroot",
-            "--network",
-            "host",
-            "--volume",
-            f"{self.data}:/data:rw",
-            "--volume",
-            f"{self.tmp}:/tmp:rw",
-        ]
+        command = [*buildah_command(), "run", "--isolation", "chroot", "--network", "host"]
+        for volume in self.server_volumes:
+            command += ["--volume", f"{volume.source}:{volume.target}:rw"]
         for key, value in (env or {}).items():
             command += ["--env", f"{key}={value}"]
         return [*command, self.name, "--", *args]
 
+    def read_only_command(
+        self,
+        args: Sequence[str],
+        env: dict[str, str] | None = None,
+        volumes: Sequence[Volume] = (),
+    ) -> list[str]:
+        """``args`` in the container with its root filesystem read-only (for root as well),
+        ``volumes`` the only mounts besides /proc and /dev, the image's user, working
+        directory and environment, and the host's network.
+
+        A private mount namespace binds the root filesystem read-only onto itself, mounts the
+        volumes, then chroot switches to the image's user; this needs nothing but util-linux
+        and coreutils on the host."""
+        root = shlex.quote(self.rootfs)
+        lines = [
+            "set -e",
+            f"mount --bind {root} {root}",
+            f"mount -o remount,bind,ro {root}",
+            f"mount -t proc proc {root}/proc",
+            f"mount --rbind /dev {root}/dev",
+        ]
+        for volume in volumes:
+            target = Path(self.rootfs) / volume.target.lstrip("/")
+            # A symbolic link on the way (/var/run) would lead out of the container.
+            assert target.resolve() == target, f"{volume.target} is not a plain path"
+            # The mount point, made while the container's root is still writable.
+            target.mkdir(parents=True, exist_ok=True)
+            quoted = shlex.quote(str(target))
+            lines.append(f"mount --bind {shlex.quote(str(volume.source))} {quoted}")
+            if not volume.writable:
+                lines.append(f"mount -o remount,bind,ro {quoted}")
+        environment = [*self.config.get("Env", [])]
+        environment += [f"{key}={value}" for key, value in (env or {}).items()]
+        inside = ["/usr/bin/env", "-i", "-C", self.config.get("WorkingDir") or "/"]
+        inside += [*environment, *args]
+        user = self.config["User"]
+        lines.append(f"exec chroot --userspec={user} {root} {shlex.join(inside)}")
+        script = "\n".join(lines)
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+
     def run(
         self, args: Sequence[str], env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            self.command(args, env), capture_output=True, text=True, timeout=300, check=False
-        )
+        return self.run_command(self.command(args, env))
 
-    def start(
-        self, args: Sequence[str], env: dict[str, str] | None, log_path: Path
-    ) -> subprocess.Popen:
+    @staticmethod
+    def run_command(command: Sequence[str]) -> subprocess.CompletedProcess:
+        return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+    @staticmethod
+    def start_command(command: Sequence[str], log_path: Path) -> subprocess.Popen:
         with open(log_path, "ab") as log:
             # Its own process group, so stopping it reaches the process inside the chroot.
             return subprocess.Popen(
-                self.command(args, env),
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+    def start(
+        self, args: Sequence[str], env: dict[str, str] | None, log_path: Path
+    ) -> subprocess.Popen:
+        return self.start_command(self.command(args, env), log_path)
 
     def remove(self) -> None:
         buildah("umount", self.name, check=False)
