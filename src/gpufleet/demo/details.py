@@ -17,6 +17,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from sqlalchemy.engine import Connection
 
+from gpufleet.demo.capacity import DemoFleet
 from gpufleet.demo.resources import HOLDING_PHASES
 from gpufleet.demo.workloads import DemoWorkload
 from gpufleet.store.tables import workload_events, workload_phase_history, workload_pods
@@ -124,6 +125,10 @@ def demo_pods(item: dict[str, Any], started: datetime) -> list[dict[str, Any]]:
                 "deleted_at": deleted,
                 "updated_at": item["updatedAt"],
                 "k8s_phase_updated_at": started if bound else item["phaseUpdatedAt"],
+                # What the pod holds on its node is set where it is placed (demo.capacity).
+                "allocated_gpu": 0.0,
+                "allocated_cpu_cores": 0.0,
+                "allocated_memory_bytes": 0.0,
                 "document": document,
             }
         )
@@ -261,12 +266,18 @@ def demo_events(
     return events
 
 
-def write_workload_details(conn: Connection, batch: list[DemoWorkload], anchor: datetime) -> int:
-    """The demo seeding hook: pods, history and events of a batch; returns rows written."""
+def write_workload_details(
+    conn: Connection, batch: list[DemoWorkload], anchor: datetime, fleet: DemoFleet | None = None
+) -> int:
+    """The demo seeding hook: pods (placed on ``fleet``'s nodes when given), history and events
+    of a batch; returns rows written."""
     pods, transitions, events = [], [], []
-    for workload in batch:
+    placed = [(workload, demo_pods(workload.wire, running_since(workload))) for workload in batch]
+    if fleet is not None:
+        fleet.place_pods([pod for _, own_pods in placed for pod in own_pods])
+        fleet.write(conn, anchor)
+    for workload, own_pods in placed:
         item, started = workload.wire, running_since(workload)
-        own_pods = demo_pods(item, started)
         pods += own_pods
         transitions += demo_transitions(item, started)
         events += demo_events(item, own_pods, anchor, started)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from gpufleet.demo.batches import workload_batches
+from gpufleet.demo.capacity import DemoFleet, finish_fleet
 from gpufleet.demo.details import write_workload_details
 from gpufleet.demo.metrics_history import write_metrics_history
 from gpufleet.demo.organisation import write_organisation
@@ -66,14 +67,18 @@ def seed_demo(
         raise ValueError("the anchor must be a timezone-aware datetime")
     # Per-batch writers that extend the demo (such as metric history) are added here.
     history = write_metrics_history if metrics_history else None
-    written = write_workload_details if details else None
-    hooks = [hook for hook in (written, history, start_live_usage, after_batch) if hook]
-
     with engine.begin() as conn:
         write_organisation(conn, anchor)
         first = _stored_count(conn)
         if first == 0 and usage_history:
             write_usage_history(conn, anchor)
+        fleet = DemoFleet.load(conn) if details else None
+
+    def written(conn: Connection, batch: list[DemoWorkload], anchor: datetime) -> None:
+        write_workload_details(conn, batch, anchor, fleet)
+
+    placed = written if details else None
+    hooks = [hook for hook in (placed, history, start_live_usage, after_batch) if hook]
     bulk = workloads >= BULK_LOAD_FROM
     # A second core generates ahead while this process inserts; not worth a process below.
     parallel = bulk and (os.cpu_count() or 1) > 1
@@ -94,6 +99,9 @@ def seed_demo(
             if bulk:
                 report.note("rebuilding the workload indexes")
                 _create_secondary_indexes(engine)
+    if fleet is not None:
+        with engine.begin() as conn:
+            finish_fleet(conn, fleet, anchor)
     return workloads
 
 
