@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from gpufleet.agent.k8s_events import EVENT_KIND
-from gpufleet.agent.kinds import KINDS
+from gpufleet.agent.kinds import INVENTORY_KINDS, KINDS
 from gpufleet.agent.manifests import AGENT_SECRET
 from gpufleet.agent.settings import AgentSettings
 from gpufleet.settings import Settings
@@ -97,7 +97,7 @@ def test_cluster_role_reads_every_watched_kind_and_nothing_more(overlay: str) ->
         granted |= {
             (group, resource) for group in rule["apiGroups"] for resource in rule["resources"]
         }
-    watched = (*KINDS, EVENT_KIND)
+    watched = (*KINDS, EVENT_KIND, *INVENTORY_KINDS)
     assert granted == {(kind.group, kind.plural) for kind in watched}
     (binding,) = of_kind(overlay, "ClusterRoleBinding")
     (subject,) = binding["subjects"]
@@ -109,7 +109,7 @@ def test_configmap_access_is_one_named_object_read_only() -> None:
     (role,) = of_kind("trial", "Role")
     (rule,) = role["rules"]
     assert rule["verbs"] == ["get"]
-    assert rule["resourceNames"] == ["gpufleet-departments"]
+    assert rule["resourceNames"] == ["gpufleet-departments", "gpufleet-quotas"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

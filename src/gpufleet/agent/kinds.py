@@ -14,8 +14,9 @@ from typing import Literal
 from gpufleet.agent.matchers import AllOf, Compare, Condition, Differs, Field, Matcher, Not
 
 # workload: can be the root of a workload; wrapper: a root whose own status is secondary (KAI's
-# skip-top-owner kinds); podgroup: KAI scheduling evidence; priorityclass: priority values.
-Role = Literal["workload", "wrapper", "podgroup", "priorityclass"]
+# skip-top-owner kinds); podgroup: KAI scheduling evidence; priorityclass: priority values;
+# node and queue: the cluster's inventory (``INVENTORY_KINDS``), reported apart from workloads.
+Role = Literal["workload", "wrapper", "podgroup", "priorityclass", "node", "queue"]
 
 # Normalised statuses a kind's matchers may report; phase.py turns them into Run:ai phases.
 STATUSES = (
@@ -494,6 +495,23 @@ KINDS: tuple[Kind, ...] = (
 )
 
 BY_KEY: Mapping[str, Kind] = {kind.key: kind for kind in KINDS}
+
+# The inventory: nodes and the scheduler's queues. Like every kind, a queue kind whose CRD is
+# not installed is looked for again later; until then it simply has no objects.
+NODE_KIND = Kind("", "v1", "Node", "nodes", role="node", namespaced=False)
+KAI_QUEUE_KIND = Kind("scheduling.run.ai", "v2", "Queue", "queues", role="queue", namespaced=False)
+KUEUE_CLUSTER_QUEUE_KIND = Kind(
+    "kueue.x-k8s.io", "v1beta1", "ClusterQueue", "clusterqueues", role="queue", namespaced=False
+)
+KUEUE_LOCAL_QUEUE_KIND = Kind(
+    "kueue.x-k8s.io", "v1beta1", "LocalQueue", "localqueues", role="queue"
+)
+INVENTORY_KINDS: tuple[Kind, ...] = (
+    NODE_KIND,
+    KAI_QUEUE_KIND,
+    KUEUE_CLUSTER_QUEUE_KIND,
+    KUEUE_LOCAL_QUEUE_KIND,
+)
 
 
 def group_of(api_version: str) -> str:

@@ -135,6 +135,10 @@ class OrganisationDirectory:
             department_id=department_id or unit_id(cluster_id, "department", department),
         )
 
+    def department_id(self, name: str, cluster_id: str) -> str:
+        """The id of a department by name: the mapping's, else derived as for workloads."""
+        return self._department_ids.get(name) or unit_id(cluster_id, "department", name)
+
 
 def unit_id(cluster_id: str, kind: str, name: str) -> str:
     """The id of a project or department the mapping gives none for: stable, and distinct

@@ -324,3 +324,30 @@ def push_events(
         return False
     metrics.push_latency.labels("events").observe(time.monotonic() - started)
     return True
+
+
+def push_inventory(
+    client: IngestClient,
+    metrics: AgentMetrics,
+    cluster_id: str,
+    nodes: Mapping[str, Any] | None,
+    queues: Mapping[str, Any] | None,
+) -> bool:
+    """Send a node batch and the queue set (either may be None); False when one failed.
+
+    Like events, a failed inventory push is not retried: the next change, and at the latest
+    the next full sync, reports the current state again.
+    """
+    base = f"/api/v1/ingest/clusters/{cluster_id}"
+    for what, body in (("nodes", nodes), ("queues", queues)):
+        if body is None:
+            continue
+        started = time.monotonic()
+        try:
+            client.post(f"{base}/{what}", body)
+        except PushError as exc:
+            metrics.push_failures.labels(what, str(exc.status)).inc()
+            log.warning("%s push failed: %s", what, exc.message)
+            return False
+        metrics.push_latency.labels(what).observe(time.monotonic() - started)
+    return True

@@ -12,18 +12,20 @@ import logging
 import queue
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 
 from gpufleet.agent.health import AgentMetrics, HealthServer
+from gpufleet.agent.inventory import Inventory
 from gpufleet.agent.k8s_events import EVENT_KIND, EventCollector
-from gpufleet.agent.kinds import KINDS, Kind
+from gpufleet.agent.kinds import INVENTORY_KINDS, KINDS, Kind
 from gpufleet.agent.kubeconfig import kubeconfig_path, load_configuration
 from gpufleet.agent.organisation import MappingError, OrganisationDirectory
 from gpufleet.agent.outage import ApiOutage
 from gpufleet.agent.phase import Memory
-from gpufleet.agent.push import IngestClient, Pusher, push_events, push_samples
+from gpufleet.agent.push import IngestClient, Pusher, push_events, push_inventory, push_samples
 from gpufleet.agent.records import DerivedWorkload, derive_workload, iso_now
 from gpufleet.agent.samples import workload_samples
 from gpufleet.agent.settings import AgentSettings
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 # Events arriving within this window are derived and pushed together.
 COALESCE_SECONDS = 0.05
 MAPPING_KEY = "mapping.yaml"
+QUOTAS_KEY = "quotas.yaml"
 
 
 def selected_kinds(names: str | None) -> tuple[Kind, ...]:
@@ -78,6 +81,9 @@ class Agent:
         self.events: queue.Queue[KindEvent] = queue.Queue()
         self.stopping = threading.Event()
         self.directory = OrganisationDirectory.load(settings.department_mapping)
+        self.inventory = Inventory(settings.node_pool_label)
+        self._next_inventory_push = 0.0
+        self._quotas: str | None = None
         if settings.default_project:
             self.directory.default_project = settings.default_project
         self._memory: dict[str, Memory] = {}
@@ -112,7 +118,7 @@ class Agent:
                 backoff_max=settings.backoff_max_seconds,
                 outage=outage,
             )
-            for kind in (*self.kinds, EVENT_KIND)
+            for kind in (*self.kinds, EVENT_KIND, *INVENTORY_KINDS)
         ]
         self.health_server = HealthServer(
             settings.health_host, settings.health_port, self.metrics, self.health
@@ -171,11 +177,14 @@ class Agent:
                 now = time.monotonic()
                 if now >= next_full_sync:
                     self._full_sync()
+                    self._push_inventory(full=True)
                     pending = Changes()
                     next_full_sync = now + self.settings.full_sync_seconds
                 elif pending.dirty or pending.deleted:
                     self._push_changes(pending)
                     pending = Changes()
+                if now >= self._next_inventory_push:
+                    self._push_inventory()
                 self._push_events()
                 if self.settings.push_metrics and now >= next_samples:
                     self._push_samples()
@@ -206,6 +215,12 @@ class Agent:
         return changes
 
     def _apply(self, event: KindEvent) -> Changes:
+        if event.kind in INVENTORY_KINDS:
+            if event.type != "available":
+                self.inventory.apply(event.kind, event.type, event.obj, event.items)
+            elif not event.available:
+                self.inventory.apply(event.kind, "relist", None, ())
+            return Changes()
         if event.kind is EVENT_KIND:
             # Kubernetes events only annotate workloads; they never change the grouping.
             for obj in (event.obj,) if event.type == "upsert" else event.items:
@@ -267,6 +282,47 @@ class Agent:
         records = [d.record for uid in sorted(roots) if (d := self._derive(uid))]
         self.pusher.full_sync(records)
         self.metrics.workloads.set(len(self._derived))
+
+    def _push_inventory(self, full: bool = False) -> None:
+        """Send changed nodes and, when a queue changed, every queue, in the background."""
+        self._next_inventory_push = time.monotonic() + self.settings.push_interval_seconds
+        observed = iso_now()
+        nodes = self.inventory.node_batch(observed, full=full)
+        if full:
+            # Re-read, like the department mapping, only with each full sync.
+            self._quotas = self._quota_text()
+        try:
+            queues = self.inventory.queue_batch(
+                observed, self.directory, self.settings.cluster_id, self._quotas, full=full
+            )
+        except MappingError as exc:
+            log.warning("quota file not usable: %s", exc)
+            queues = None
+        if nodes is not None or queues is not None:
+            threading.Thread(
+                target=push_inventory,
+                args=(self.ingest, self.metrics, self.settings.cluster_id, nodes, queues),
+                daemon=True,
+            ).start()
+
+    def _quota_text(self) -> str | None:
+        """The quota file's text, from the ConfigMap or the file; None when neither is set."""
+        if self.settings.quota_configmap:
+            namespace, name = self.settings.quota_configmap.split("/")
+            try:
+                configmap = client.CoreV1Api(self.api).read_namespaced_config_map(name, namespace)
+            except client.ApiException as exc:
+                log.warning(
+                    "quota ConfigMap %s not readable: %s", self.settings.quota_configmap, exc
+                )
+                return None
+            return (configmap.data or {}).get(QUOTAS_KEY)
+        if self.settings.quota_file:
+            try:
+                return Path(self.settings.quota_file).read_text(encoding="utf-8")
+            except OSError as exc:
+                log.warning("quota file %s not readable: %s", self.settings.quota_file, exc)
+        return None
 
     def _push_events(self) -> None:
         """Send the collected events of workloads the server already knows, in batches."""

@@ -34,6 +34,17 @@ class AgentSettings(BaseSettings):
         None,
         description=f"Project of unattributed workloads (mapping default, else {DEFAULT_PROJECT}).",
     )
+    node_pool_label: str | None = Field(
+        None,
+        description="Node label naming a node's pool (before run.ai/node-pool, then KAI's).",
+        max_length=253,
+    )
+    quota_file: str | None = Field(
+        None, description="YAML file of quotas, read when the cluster has no scheduler queues."
+    )
+    quota_configmap: str | None = Field(
+        None, description="namespace/name of a ConfigMap holding the quota file (key quotas.yaml)."
+    )
     kinds: str | None = Field(
         None, description="Comma-separated kinds to watch (Kind or Kind.group); all when unset."
     )
@@ -83,9 +94,9 @@ class AgentSettings(BaseSettings):
             raise ValueError("server must be an http:// or https:// URL")
         return value.rstrip("/")
 
-    @field_validator("department_configmap")
+    @field_validator("department_configmap", "quota_configmap")
     @classmethod
     def _configmap(cls, value: str | None) -> str | None:
         if value is not None and value.count("/") != 1:
-            raise ValueError("department_configmap must be namespace/name")
+            raise ValueError("a ConfigMap must be given as namespace/name")
         return value
