@@ -23,7 +23,7 @@ import yaml
 from gpufleet.cli import main
 from gpufleet.client.charts import Series, braille_rows, format_number, render_chart
 from gpufleet.client.config import load_config
-from gpufleet.client.exit_codes import exit_code_for_status
+from gpufleet.client.exit_codes import ExitCode, exit_code_for_status
 from gpufleet.client.http import ClientError, error_message
 from gpufleet.client.metric_commands import parse_since
 from gpufleet.client.output import Printer, print_workloads
@@ -536,3 +536,45 @@ def test_pods_list_filters_as_the_api_does(cli, api):
     assert out.splitlines()[0].split()[:4] == ["NAME", "WORKLOAD", "PROJECT", "PHASE"]
     code, _, err = cli("pods", "list", "-f", "phase==Running")
     assert code != 0 and "filterBy" in err
+
+
+def test_nodes_list_shows_capacity_and_allocation_as_the_api_does(cli, api):
+    code, out, _ = cli("nodes", "list", "-f", "nodePool==a100", "--limit", "20", "-o", "json")
+    assert code == 0
+    expected = api.get("/api/v1/nodes", params={"filterBy": "nodePool==a100", "limit": 20})
+    assert json.loads(out) == expected.json()["nodes"]
+    code, out, _ = cli("nodes", "list", "-f", "status==NotReady")
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split()[:6] == ["NAME", "NODEPOOL", "STATUS", "GPUS", "ALLOCATED", "FREE"]
+    assert len(rows) == 2 and all(" NotReady " in row for row in rows)
+    code, out, _ = cli("nodes", "list", "--limit", "100")
+    assert code == 0
+    for row in out.splitlines()[1:]:
+        gpus, allocated, free = (float(cell) for cell in row.split()[3:6])
+        assert allocated + free == gpus and allocated <= gpus
+
+
+def test_nodes_get_describes_one_node(cli, api):
+    (node,) = api.get("/api/v1/nodes", params={"filterBy": "status==NotReady", "limit": 1}).json()[
+        "nodes"
+    ]
+    code, out, _ = cli("nodes", "get", node["name"])
+    assert code == 0
+    assert node["name"] in out and "NodeStatusUnknown" in out and "allocated" in out
+    code, out, _ = cli("nodes", "get", node["id"], "-o", "json")
+    assert json.loads(out) == node
+    code, _, err = cli("nodes", "get", "no-such-node")
+    assert code == int(ExitCode.NOT_FOUND) and "no-such-node" in err
+
+
+def test_nodepools_lists_every_pool_with_its_gpus(cli, api):
+    code, out, _ = cli("nodepools", "-o", "json")
+    assert (
+        json.loads(out) == api.get("/api/v1/node-pools", params={"limit": 500}).json()["nodepools"]
+    )
+    code, out, _ = cli("nodepools")
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split()[:3] == ["NAME", "CLUSTER", "PHASE"]
+    assert {row.split()[0] for row in rows} == {"default", "a100", "h100", "l40s"}

@@ -11,6 +11,7 @@ import httpx
 
 from gpufleet.client import (
     metric_commands,
+    node_commands,
     pod_commands,
     project_commands,
     usage_commands,
@@ -77,5 +78,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     workload_commands.register(commands)
     pod_commands.register(commands)
     project_commands.register(commands)
+    node_commands.register(commands)
     metric_commands.register(commands)
     usage_commands.register(commands)

@@ -1,0 +1,183 @@
+"""``gpufleet nodes list|get`` and ``gpufleet nodepools``: capacity, allocation and health."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+from uuid import UUID
+
+from gpufleet.client.exit_codes import ExitCode
+from gpufleet.client.http import ApiClient, ClientError
+from gpufleet.client.output import FORMATS, Printer
+from gpufleet.client.session import add_connection_flags, guarded, open_client
+
+
+def _by_group(client: ApiClient, kind: str, group_by: str, **params: Any) -> dict[tuple, float]:
+    body = client.get_json(
+        "/api/v1/nodes/telemetry", {"telemetryType": kind, "groupBy": group_by, **params}
+    )
+    return {
+        tuple(g["value"] for g in item.get("groups", ())): float(item["value"])
+        for item in body["values"]
+    }
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _status(node: dict[str, Any]) -> str:
+    cordoned = any(t.get("key") == "node.kubernetes.io/unschedulable" for t in node["taints"])
+    return f"{node['status']},SchedulingDisabled" if cordoned else node["status"]
+
+
+def _list(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"limit": args.limit, "offset": args.offset}
+    if args.filter:
+        params["filterBy"] = args.filter
+    if args.sort:
+        params["sortBy"] = args.sort
+    if args.desc:
+        params["sortOrder"] = "desc"
+    with open_client(args) as client:
+        nodes = client.get_json("/api/v1/nodes", params)["nodes"]
+        allocated = _by_group(client, "ALLOCATED_GPUS", "ClusterId,Node") if nodes else {}
+    printer = Printer()
+    if args.output in ("json", "yaml"):
+        printer.data(nodes, args.output)
+        return 0
+    rows = []
+    for node in nodes:
+        gpus = (node.get("gpuInfo") or {}).get("gpuCount") or 0
+        held = allocated.get((node["clusterUuid"], node["name"]), 0.0)
+        gpu_type = (node.get("gpuInfo") or {}).get("gpuType")
+        rows.append(
+            [node["name"], node["nodePool"], _status(node), gpus, _number(held),
+             _number(gpus - held), gpu_type, node["clusterUuid"][:8]]
+        )  # fmt: skip
+    headers = ["NAME", "NODEPOOL", "STATUS", "GPUS", "ALLOCATED", "FREE", "GPU TYPE", "CLUSTER"]
+    printer.table(headers, rows, numeric={"GPUS", "ALLOCATED", "FREE"})
+    return 0
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _find(client: ApiClient, name_or_id: str) -> dict[str, Any]:
+    """The node of this name (in one cluster) or id; ids are looked for page by page, as
+    ``filterBy`` cannot name them."""
+    if _is_uuid(name_or_id):
+        offset = 0
+        while True:
+            page = client.get_json("/api/v1/nodes", {"limit": 500, "offset": offset})["nodes"]
+            found = [n for n in page if n.get("id") == name_or_id]
+            if found or len(page) < 500:
+                break
+            offset += 500
+    else:
+        params = {"filterBy": f"name=={name_or_id}", "limit": 10}
+        found = client.get_json("/api/v1/nodes", params)["nodes"]
+    if not found:
+        raise ClientError(f"no node {name_or_id!r}", ExitCode.NOT_FOUND)
+    if len(found) > 1:
+        clusters = ", ".join(n["clusterUuid"] for n in found)
+        raise ClientError(f"node name {name_or_id!r} is in several clusters: {clusters}")
+    return found[0]
+
+
+def _get(args: argparse.Namespace) -> int:
+    with open_client(args) as client:
+        node = _find(client, args.node)
+        scope = {"clusterId": node["clusterUuid"]}
+        held = _by_group(client, "ALLOCATED_GPUS", "Node", **scope).get((node["name"],), 0.0)
+        idle = _by_group(client, "IDLE_ALLOCATED_GPUS", "Node", **scope).get((node["name"],))
+    printer = Printer()
+    if args.output in ("json", "yaml"):
+        printer.data(node, args.output)
+        return 0
+    gpus = (node.get("gpuInfo") or {}).get("gpuCount") or 0
+    for label, value in (
+        ("Name", node["name"]),
+        ("Id", node.get("id")),
+        ("Cluster", node["clusterUuid"]),
+        ("Node pool", node["nodePool"]),
+        ("Status", _status(node)),
+        ("GPU type", (node.get("gpuInfo") or {}).get("gpuType") or "-"),
+        ("GPUs", f"{gpus} ({_number(held)} allocated, {_number(gpus - held)} free)"),
+        ("GPUs idle", _number(idle) or "-"),
+        ("NVLink clique", node.get("nvLinkCliqueId") or "-"),
+        ("Created", node["createdAt"]),
+    ):
+        printer.text(f"{label + ':':15} {value}")
+    if node["conditions"]:
+        printer.text("\nConditions:")
+        rows = [[c["type"], c.get("reason"), c.get("message")] for c in node["conditions"]]
+        printer.table(["TYPE", "REASON", "MESSAGE"], rows)
+    if node["taints"]:
+        printer.text("\nTaints:")
+        rows = [[t["key"], t.get("value") or "", t["effect"]] for t in node["taints"]]
+        printer.table(["KEY", "VALUE", "EFFECT"], rows)
+    return 0
+
+
+def _nodepools(args: argparse.Namespace) -> int:
+    with open_client(args) as client:
+        pools = client.get_json("/api/v1/node-pools", {"limit": 500})["nodepools"]
+        by = "ClusterId,Nodepool"
+        figures = {
+            kind: _by_group(client, kind, by)
+            for kind in ("TOTAL_GPUS", "ALLOCATED_GPUS", "READY_GPU_NODES", "TOTAL_GPU_NODES")
+        }
+    printer = Printer()
+    if args.output in ("json", "yaml"):
+        printer.data(pools, args.output)
+        return 0
+    rows = []
+    for pool in pools:
+        key = (pool["clusterId"], pool["name"])
+        total = figures["TOTAL_GPUS"].get(key, 0.0)
+        held = figures["ALLOCATED_GPUS"].get(key, 0.0)
+        ready, nodes = figures["READY_GPU_NODES"].get(key), figures["TOTAL_GPU_NODES"].get(key)
+        rows.append(
+            [pool["name"], pool["clusterName"], pool["phase"], len(pool["status"]["nodes"]),
+             f"{_number(ready or 0)}/{_number(nodes or 0)}", _number(total), _number(held),
+             _number(total - held)]
+        )  # fmt: skip
+    headers = ["NAME", "CLUSTER", "PHASE", "NODES", "READY GPU NODES", "GPUS", "ALLOCATED", "FREE"]
+    printer.table(headers, rows, numeric={"NODES", "GPUS", "ALLOCATED", "FREE"})
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``nodes list``, ``nodes get`` and ``nodepools``."""
+    nodes = commands.add_parser("nodes", help="list nodes and their GPUs")
+    actions = nodes.add_subparsers(dest="nodes_command", required=True)
+    listing = actions.add_parser("list", help="list nodes (one page)")
+    listing.add_argument(
+        "-f",
+        "--filter",
+        action="append",
+        metavar="EXPR",
+        help="filterBy expression, e.g. 'nodePool==a100' or 'status==NotReady'",
+    )
+    listing.add_argument("--sort", metavar="FIELD", help="sortBy field, e.g. nodePool")
+    listing.add_argument("--desc", action="store_true", help="sort descending")
+    listing.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+    listing.add_argument("--offset", type=int, default=0, help="skip this many rows")
+    listing.add_argument("-o", "--output", choices=FORMATS, default="table")
+    add_connection_flags(listing)
+    listing.set_defaults(handler=guarded(_list))
+    getting = actions.add_parser("get", help="one node: capacity, allocation, conditions, taints")
+    getting.add_argument("node", metavar="NAME|ID")
+    getting.add_argument("-o", "--output", choices=FORMATS, default="table")
+    add_connection_flags(getting)
+    getting.set_defaults(handler=guarded(_get))
+    pools = commands.add_parser("nodepools", help="node pools with their GPUs")
+    pools.add_argument("-o", "--output", choices=FORMATS, default="table")
+    add_connection_flags(pools)
+    pools.set_defaults(handler=guarded(_nodepools))
