@@ -290,6 +290,7 @@ CASES = [
     ("gpufleet wo", {"workloads"}),
     ("gpufleet workloads ", {"list", "get", "count", "events"}),
     ("gpufleet pods ", {"list"}),
+    ("gpufleet nodes ", {"list", "get"}),
     ("gpufleet workloads list --so", {"--sort"}),
     ("gpufleet workloads list -o ", {"table", "wide", "json", "yaml", "csv"}),
     ("gpufleet telemetry --group-by Cur", {"CurrentNodepools"}),
