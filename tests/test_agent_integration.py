@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gpufleet.agent.kinds import KINDS
+from gpufleet.agent.kinds import INVENTORY_KINDS, KINDS
 from tests.support.k8s_emulator import (
     KubernetesEmulator,
     Resource,
@@ -102,9 +102,9 @@ def server(module_database_url: str, tmp_path_factory) -> Iterator[ServerProcess
 
 @pytest.fixture
 def emulator() -> Iterator[KubernetesEmulator]:
-    resources = [*resources_from(KINDS), CONFIGMAP_RESOURCE]
-    # Ray's CRDs are "not installed": the agent must carry on without them.
-    installed = [r for r in resources if r.group != "ray.io"]
+    resources = [*resources_from(KINDS), *resources_from(INVENTORY_KINDS), CONFIGMAP_RESOURCE]
+    # Ray's and Kueue's CRDs are "not installed": the agent must carry on without them.
+    installed = [r for r in resources if r.group not in ("ray.io", "kueue.x-k8s.io")]
     served = KubernetesEmulator(resources, installed=installed, bookmark_interval=0.5).start()
     served.create(
         {
@@ -593,3 +593,82 @@ def test_a_raycluster_listed_before_or_after_its_rayjob_kind_is_one_workload(
     assert pod_names(records, rayjob["metadata"]["uid"]) == names
     # Never two live workloads for one job: the RayCluster's own record is gone.
     wait_gone(records, cluster["metadata"]["uid"], agent)
+
+
+def _node(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": {"run.ai/node-pool": "a100", "nvidia.com/gpu.product": "NVIDIA-A100"},
+        },
+        "spec": {},
+        "status": {
+            "capacity": {"cpu": "64", "memory": "512Gi", "nvidia.com/gpu": "8"},
+            "allocatable": {"cpu": "63", "memory": "500Gi", "nvidia.com/gpu": "8"},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+        },
+    }
+
+
+def test_nodes_and_queues_follow_the_cluster(
+    emulator: KubernetesEmulator, agent_for, server: ServerProcess
+) -> None:
+    """Node added, not ready, cordoned and deleted; a KAI queue gives its project a quota."""
+    records = Records(server.base_url)
+    agent = agent_for(server.base_url)
+    name = f"gpu-{uuid.uuid4().hex[:6]}"
+
+    def node_matches(check: Callable[[list[dict[str, Any]]], bool]) -> None:
+        deadline = time.monotonic() + WAIT
+        found: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            response = httpx.get(
+                f"{server.base_url}/api/v1/nodes",
+                params={"filterBy": f"name=={name}"},
+                headers=records.headers,
+            )
+            found = response.json()["nodes"]
+            if check(found):
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"nodes never matched: {found}\n{agent.log()[-3000:]}")
+
+    emulator.create(_node(name))
+    node_matches(lambda n: len(n) == 1 and n[0]["status"] == "Ready" and n[0]["nodePool"] == "a100")
+
+    def not_ready(node: dict[str, Any]) -> None:
+        node["status"]["conditions"][0].update(status="False", reason="KubeletNotReady")
+
+    emulator.patch("v1", "Node", "", name, not_ready)
+    node_matches(lambda n: n and n[0]["status"] == "NotReady")
+    taint = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+    emulator.patch("v1", "Node", "", name, {"spec": {"unschedulable": True, "taints": [taint]}})
+    node_matches(lambda n: n and n[0]["taints"] == [taint])
+    emulator.delete("v1", "Node", "", name)
+    node_matches(lambda n: n == [])
+
+    queue = {
+        "apiVersion": "scheduling.run.ai/v2",
+        "kind": "Queue",
+        "metadata": {"name": "team-a"},
+        "spec": {"parentQueue": "research", "resources": {"gpu": {"quota": 6, "limit": 10}}},
+    }
+    emulator.create(queue)
+    deadline = time.monotonic() + WAIT
+    resources: list = []
+    while time.monotonic() < deadline:
+        response = httpx.get(
+            f"{server.base_url}/api/v1/org-unit/projects",
+            params={"filterBy": "name==team-a"},
+            headers=records.headers,
+        )
+        projects = response.json()["projects"]
+        resources = projects[0]["resources"] if projects else []
+        if any(r["gpu"]["deserved"] == 6 for r in resources):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"quota never arrived: {resources}\n{agent.log()[-3000:]}")
+    assert projects[0]["parentId"] == "3"

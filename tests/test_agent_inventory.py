@@ -15,7 +15,7 @@ from gpufleet.agent.organisation import OrganisationDirectory, unit_id
 from gpufleet.agent.queues import file_queues, kai_queue, kueue_queues
 from tests.support.agent_reports import CLUSTER_ID
 
-FIXTURES = Path(__file__).parent / "fixtures" / "k8s" / "inventory"
+FIXTURES = Path(__file__).parent / "fixtures" / "inventory"
 NOW = "2026-02-01T00:00:00Z"
 DIRECTORY = OrganisationDirectory.from_text("departments: {research: {id: 'dep-r'}}")
 
