@@ -15,7 +15,7 @@ from gpufleet.core.access_fields import (
 from gpufleet.core.workload_fields import WorkloadField
 from gpufleet.query.errors import QueryError
 from gpufleet.query.filters import FilterTerm, parse_filters, parse_timestamp
-from gpufleet.query.listing import MAX_OFFSET, MAX_SEARCH_LENGTH
+from gpufleet.query.listing import MAX_SEARCH_LENGTH, checked_offset
 
 MAX_AUDIT_SAMPLES = 1000
 
@@ -73,14 +73,6 @@ def split_list(values: Sequence[str] | None) -> tuple[str, ...] | None:
     return tuple(part for value in values for part in value.split(",") if part)
 
 
-def check_offset(offset: int | None) -> int:
-    if offset is None:
-        return 0
-    if not 0 <= offset <= MAX_OFFSET:
-        raise QueryError("offset", f"must be between 0 and {MAX_OFFSET}")
-    return offset
-
-
 def sorting(
     fields: dict[str, WorkloadField], sort_by: str | None, sort_order: str | None, default: str
 ) -> Sorting:
@@ -124,7 +116,7 @@ def build_access_rule_page(
     return AccessRulePage(
         selection,
         sorting(ACCESS_RULE_FIELDS, sort_by, sort_order, DEFAULT_ACCESS_RULE_SORT),
-        check_offset(offset),
+        checked_offset(offset),
         limit,
     )
 
@@ -162,6 +154,6 @@ def build_audit_query(
         filters=parse_filters(filter_by, AUDIT_FILTER_FIELDS),
         sort_by=sort_by or "timestamp",
         descending=sort_order == "desc",
-        offset=check_offset(offset),
+        offset=checked_offset(offset),
         limit=limit,
     )

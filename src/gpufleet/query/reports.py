@@ -11,10 +11,11 @@ from gpufleet.query.errors import QueryError
 from gpufleet.query.filters import FilterTerm, parse_filters
 from gpufleet.query.listing import (
     DEFAULT_LIMIT,
-    MAX_LIMIT,
-    MAX_OFFSET,
     MAX_SEARCH_LENGTH,
     SortSpec,
+    checked_limit,
+    checked_offset,
+    parse_sort,
 )
 
 
@@ -55,15 +56,6 @@ def build_report_page(
     offset: int | None,
     limit: int | None,
 ) -> ReportPage:
-    offset = 0 if offset is None else offset
-    limit = DEFAULT_LIMIT if limit is None else limit
-    if not 0 <= offset <= MAX_OFFSET:
-        raise QueryError("offset", f"must be between 0 and {MAX_OFFSET}")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise QueryError("limit", f"must be between 1 and {MAX_LIMIT}")
-    if sort_order not in (None, "asc", "desc"):
-        raise QueryError("sortOrder", f"{sort_order!r} is not one of asc, desc")
-    field = REPORT_FIELDS.get(sort_by or DEFAULT_REPORT_SORT)
-    if field is None:
-        raise QueryError("sortBy", f"unknown field {sort_by!r}")
-    return ReportPage(selection, SortSpec(field, sort_order == "desc"), offset, limit)
+    offset, limit = checked_offset(offset), checked_limit(limit)
+    sort = parse_sort(REPORT_FIELDS, sort_by, sort_order, DEFAULT_REPORT_SORT)
+    return ReportPage(selection, sort, offset, limit)
