@@ -1,6 +1,7 @@
 """The web dashboard in headless Chromium (Debian's, driven by Playwright) against a real
 ``gpufleet serve --demo`` process: sign in, overview, filter the table, a workload's charts,
-its pods and a pod's GPU charts, its history with events inline.
+its pods and a pod's GPU charts, its history with events inline; the administrators' Access
+view.
 
 Screenshots are written to ``test-artifacts/dashboard/`` at the repository root.
 """
@@ -15,6 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from gpufleet.dashboard import STATIC_DIR
+from tests.support.access import grant, new_service_account
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.demo_server import PENDING_MESSAGE, demo_server
 
@@ -360,3 +362,52 @@ def test_the_history_shows_events_inline_with_phase_changes(page, demo, api):
         page.locator("#history tbody tr[data-kind=PhaseUpdate] [data-phase=Pending]").first
     ).to_be_visible()
     screenshot(page, "history-with-events")
+
+
+def test_administrators_manage_access_in_the_access_view(page, demo, api):
+    reader = new_service_account(api, "dashboard-reader")
+    rule = grant(api, reader["clientId"], "viewer", "tenant")
+    assert rule.status_code == 201, rule.text
+    sign_in(page, demo.url)
+    page.click("#nav-access")
+    accounts = page.locator("#service-account-table")
+    expect(accounts).to_contain_text(reader["name"])
+    expect(accounts).to_contain_text(ADMIN_ID)
+
+    page.fill("input[name=accountName]", "made-in-the-browser")
+    page.click("#create-account button[type=submit]")
+    expect(page.locator("#new-secret")).to_contain_text("shown once")
+    created = next(
+        a for a in api.get("/api/v1/service-accounts").json() if a["name"] == "made-in-the-browser"
+    )
+    row = page.locator(f"#service-account-table tr[data-id='{created['id']}']")
+    row.get_by_role("button", name="Disable").click()
+    expect(row).to_contain_text("Enable")
+    assert api.get(f"/api/v1/service-accounts/{created['id']}").json()["enabled"] is False
+
+    page.fill("input[name=ruleSubject]", reader["clientId"])
+    page.click("#rule-filter button[type=submit]")
+    expect(page.locator("#rule-count")).to_have_text("1 rules")
+    expect(page.locator("#access-rule-table")).to_contain_text("Viewer")
+    page.locator("#access-rule-table").get_by_role("button", name="Revoke").click()
+    expect(page.locator("#rule-count")).to_have_text("0 rules")
+    revoked = api.get(f"/api/v1/authorization/access-rules/{rule.json()['id']}").json()
+    assert revoked["deletedAt"] is not None
+
+    audit = page.locator("#audit-table")
+    expect(audit).to_contain_text("made-in-the-browser")
+    expect(audit).to_contain_text("access-rule")
+    screenshot(page, "access")
+
+
+def test_the_access_view_is_offered_to_administrators_only(page, demo, api):
+    reader = new_service_account(api, "dashboard-viewer")
+    assert grant(api, reader["clientId"], "viewer", "tenant").status_code == 201
+    page.goto(demo.url + "/")
+    page.fill("input[name=clientId]", reader["clientId"])
+    page.fill("input[name=clientSecret]", reader["clientSecret"])
+    page.click("#signin button[type=submit]")
+    expect(page.locator(".stat").first).not_to_have_text("…")
+    expect(page.locator("#nav-access")).to_be_hidden()
+    page.goto(demo.url + "/#/access")
+    expect(page.locator("#service-accounts .error")).to_contain_text("system administrators")

@@ -75,3 +75,29 @@ export async function get(path, params) {
   if (!response.ok) throw await errorFrom(response);
   return { status: response.status, body: await response.json(), headers: response.headers };
 }
+
+// POST, PATCH or DELETE with a JSON body; returns the parsed answer (or null when empty).
+export async function send(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: {
+      Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ""}`,
+      Accept: "application/json",
+      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 401) {
+    signOut();
+    throw await errorFrom(response);
+  }
+  if (!response.ok) throw await errorFrom(response);
+  const text = await response.text();
+  return text ? JSON.parse(text) : null;
+}
+
+// Whether the caller administers access (its permissions include managing access rules).
+export async function managesAccess() {
+  const { body } = await get("/api/v1/authorization/permissions");
+  return body.some((p) => p.resourceType === "access_rules" && p.actions.includes("create"));
+}

@@ -1,8 +1,10 @@
-// The dashboard shell: a hash router over the sign-in, overview, workloads and workload views.
+// The dashboard shell: a hash router over the sign-in, overview, workloads, workload and access
+// views.
 
-import { signOut, signedIn, subject } from "./api.js";
+import { managesAccess, signOut, signedIn, subject } from "./api.js";
 import { h, replace } from "./dom.js";
 import { currentRoute } from "./router.js";
+import { renderAccess } from "./views/access.js";
 import { renderOverview } from "./views/overview.js";
 import { renderSignIn } from "./views/signin.js";
 import { renderWorkload } from "./views/workload.js";
@@ -23,6 +25,7 @@ async function route() {
   }
   topbar.hidden = false;
   document.getElementById("who").textContent = subject();
+  showAccessLink();
   const { parts, params } = currentRoute();
   const page = parts[0] || "overview";
   for (const link of document.querySelectorAll("[data-nav]")) {
@@ -32,12 +35,29 @@ async function route() {
     if (page === "workloads" && parts[1]) await renderWorkload(view, parts[1], isCurrent);
     else if (page === "workloads") await renderWorkloads(view, params, isCurrent);
     else if (page === "overview") await renderOverview(view, isCurrent);
+    else if (page === "access") await renderAccess(view, isCurrent);
     else replace(view, h("h1", {}, "Not found"), h("a", { href: "#/overview" }, "Back to the overview"));
   } catch (error) {
     if (isCurrent() && signedIn()) replace(view, h("p", { class: "error", role: "alert" }, error.message));
   }
 }
 
+// Only administrators see the Access view in the menu (its paths answer 403 to anyone else).
+let accessChecked = false;
+async function showAccessLink() {
+  if (accessChecked) return;
+  accessChecked = true;
+  try {
+    document.getElementById("nav-access").hidden = !(await managesAccess());
+  } catch {
+    accessChecked = false;
+  }
+}
+
+window.addEventListener("gpufleet:signed-out", () => {
+  accessChecked = false;
+  document.getElementById("nav-access").hidden = true;
+});
 document.getElementById("sign-out").addEventListener("click", () => signOut());
 window.addEventListener("gpufleet:signed-out", () => route());
 window.addEventListener("hashchange", () => route());
