@@ -1,11 +1,13 @@
-// The dashboard shell: a hash router over the sign-in, overview, workloads, workload and access
-// views.
+// The dashboard shell: a hash router over the sign-in, overview, workloads, workload, capacity,
+// projects and access views.
 
 import { managesAccess, signOut, signedIn, subject } from "./api.js";
 import { h, replace } from "./dom.js";
 import { currentRoute } from "./router.js";
 import { renderAccess } from "./views/access.js";
+import { renderCapacity } from "./views/capacity.js";
 import { renderOverview } from "./views/overview.js";
+import { renderProjects } from "./views/projects.js";
 import { renderSignIn } from "./views/signin.js";
 import { renderWorkload } from "./views/workload.js";
 import { renderWorkloads } from "./views/workloads.js";
@@ -36,6 +38,8 @@ async function route() {
     else if (page === "workloads") await renderWorkloads(view, params, isCurrent);
     else if (page === "overview") await renderOverview(view, isCurrent);
     else if (page === "access") await renderAccess(view, isCurrent);
+    else if (page === "capacity") await renderCapacity(view, isCurrent);
+    else if (page === "projects") await renderProjects(view, isCurrent);
     else replace(view, h("h1", {}, "Not found"), h("a", { href: "#/overview" }, "Back to the overview"));
   } catch (error) {
     if (isCurrent() && signedIn()) replace(view, h("p", { class: "error", role: "alert" }, error.message));

@@ -1,0 +1,32 @@
+// Reading whole collections and grouped telemetry of the inventory APIs.
+
+import { get } from "./api.js";
+
+// Every item of a paged list (offset/limit, `next` while more follow).
+export async function every(path, key, params = {}) {
+  const items = [];
+  let offset = 0;
+  for (;;) {
+    const { body } = await get(path, { ...params, offset, limit: 500 });
+    items.push(...body[key]);
+    if (body.next === undefined) return items;
+    offset = body.next;
+  }
+}
+
+// One telemetry type grouped by two keys, as a Map "first/second" -> number.
+export async function grouped(path, telemetryType, groupBy) {
+  const { body } = await get(path, { telemetryType, groupBy: groupBy.join(",") });
+  const values = new Map();
+  for (const item of body.values || []) {
+    const key = (item.groups || []).map((g) => g.value).join("/");
+    values.set(key, Number(item.value));
+  }
+  return values;
+}
+
+// Sets a width in percent through the style object (a strict CSP refuses style attributes).
+export function widthPercent(node, percent) {
+  node.style.width = `${Math.max(0, Math.min(100, percent))}%`;
+  return node;
+}
