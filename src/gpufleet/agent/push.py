@@ -290,20 +290,35 @@ class Pusher:
         return {str(item.get("id")) for item in refused}
 
 
+def _post_timed(
+    client: IngestClient,
+    metrics: AgentMetrics,
+    what: str,
+    requests: Iterable[tuple[str, Mapping[str, Any]]],
+) -> bool:
+    """POST each ``(path, body)`` in turn, timed together as ``what``; at the first the server
+    refuses, count and log it and answer False."""
+    started = time.monotonic()
+    try:
+        for path, body in requests:
+            client.post(path, body)
+    except PushError as exc:
+        metrics.push_failures.labels(what, str(exc.status)).inc()
+        log.warning("%s push failed: %s", what, exc.message)
+        return False
+    metrics.push_latency.labels(what).observe(time.monotonic() - started)
+    return True
+
+
 def push_samples(
     client: IngestClient, metrics: AgentMetrics, samples: list[dict[str, Any]]
 ) -> bool:
     """Send metrics samples in chunks; False when the server could not take them."""
-    started = time.monotonic()
-    try:
-        for start in range(0, len(samples), 5000):
-            client.post("/api/v1/ingest/metrics", {"samples": samples[start : start + 5000]})
-    except PushError as exc:
-        metrics.push_failures.labels("metrics", str(exc.status)).inc()
-        log.warning("metrics push failed: %s", exc.message)
-        return False
-    metrics.push_latency.labels("metrics").observe(time.monotonic() - started)
-    return True
+    chunks = (
+        ("/api/v1/ingest/metrics", {"samples": samples[start : start + 5000]})
+        for start in range(0, len(samples), 5000)
+    )
+    return _post_timed(client, metrics, "metrics", chunks)
 
 
 def push_events(
@@ -314,16 +329,8 @@ def push_events(
     Events are annotations: a batch that fails is logged and not retried, the next report of
     a repeating event carries its newest state anyway.
     """
-    started = time.monotonic()
-    try:
-        for batch in batches:
-            client.post(f"/api/v1/ingest/clusters/{cluster_id}/events", {"events": batch})
-    except PushError as exc:
-        metrics.push_failures.labels("events", str(exc.status)).inc()
-        log.warning("events push failed: %s", exc.message)
-        return False
-    metrics.push_latency.labels("events").observe(time.monotonic() - started)
-    return True
+    path = f"/api/v1/ingest/clusters/{cluster_id}/events"
+    return _post_timed(client, metrics, "events", ((path, {"events": batch}) for batch in batches))
 
 
 def push_inventory(
@@ -340,14 +347,6 @@ def push_inventory(
     """
     base = f"/api/v1/ingest/clusters/{cluster_id}"
     for what, body in (("nodes", nodes), ("queues", queues)):
-        if body is None:
-            continue
-        started = time.monotonic()
-        try:
-            client.post(f"{base}/{what}", body)
-        except PushError as exc:
-            metrics.push_failures.labels(what, str(exc.status)).inc()
-            log.warning("%s push failed: %s", what, exc.message)
+        if body is not None and not _post_timed(client, metrics, what, [(f"{base}/{what}", body)]):
             return False
-        metrics.push_latency.labels(what).observe(time.monotonic() - started)
     return True
