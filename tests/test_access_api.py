@@ -349,3 +349,46 @@ def test_old_paths_are_redirected_for_one_release(client):
         308,
         "/api/v1/gpufleet/signing-keys",
     )
+
+
+def test_batches_grant_and_revoke_rule_by_rule(client, org):
+    account = new_service_account(client)
+    created = client.post(
+        f"{RULES}/batch-create",
+        json={
+            "payload": {
+                "roleId": 4,
+                "subjects": [
+                    {"subjectId": "ann", "subjectType": "user"},
+                    {"subjectId": account["clientId"], "subjectType": "service-account"},
+                    {"subjectId": "gf-missing", "subjectType": "service-account"},
+                ],
+                "scopes": [
+                    {"scopeId": "p1", "scopeType": "project"},
+                    {"scopeId": "", "scopeType": "project"},
+                ],
+            }
+        },
+    )
+    assert created.status_code == 200, created.text
+    body = created.json()
+    assert {(r["subjectId"], r["scopeName"]) for r in body["succeeded"]} == {
+        ("ann", "vision"),
+        (account["clientId"], "vision"),
+    }
+    assert sorted(f["code"] for f in body["failed"]) == [400, 400, 400, 404]
+    ids = [str(r["id"]) for r in body["succeeded"]]
+
+    checked = client.post(f"{RULES}/batch", json={"ids": [*ids, "x"], "action": "validate_delete"})
+    assert checked.json()["succeeded"] == ids
+    assert [f["id"] for f in checked.json()["failed"]] == ["x"]
+    assert client.get(f"{RULES}/count", params={"filterBy": "scopeName==vision"}).json() == {
+        "count": 2
+    }
+    deleted = client.post(f"{RULES}/batch", json={"ids": [*ids, "999999"], "action": "delete"})
+    assert deleted.json()["succeeded"] == ids
+    assert [(f["id"], f["code"]) for f in deleted.json()["failed"]] == [("999999", 404)]
+    assert client.get(f"{RULES}/count", params={"filterBy": "scopeName==vision"}).json() == {
+        "count": 0
+    }
+    assert client.post(f"{RULES}/batch", json={"ids": [], "action": "delete"}).status_code == 400

@@ -82,3 +82,27 @@ def test_a_service_account_onboarded_through_the_sdk(live_server, engine):
     with pytest.raises(ApiException) as caught:
         workloads.get_workloads()
     assert caught.value.status == 403
+
+    # The SDK's batch operations grant and revoke again.
+    batch = access.access_rules.access_rules_batch_create(
+        models.AccessRulesBatchCreateFields(
+            payload=models.AccessRulesBatchCreateFieldsPayload(
+                role_id=viewer["id"],
+                subjects=[
+                    models.AccessRuleSubjectsInner(
+                        subject_id=account["clientId"], subject_type="service-account"
+                    )
+                ],
+                scopes=[models.AccessRuleScopesInner(scope_id="10", scope_type="project")],
+            )
+        )
+    ).data
+    (regranted,) = batch["succeeded"]
+    assert workloads.count_workloads().data["count"] == len(vision)
+    revoked = access.access_rules.access_rules_batch(
+        models.AccessRulesBatchFields(ids=[str(regranted["id"])], action="delete")
+    ).data
+    assert revoked["succeeded"] == [str(regranted["id"])]
+    with pytest.raises(ApiException) as caught:
+        workloads.count_workloads()
+    assert caught.value.status == 403

@@ -21,6 +21,7 @@ from gpufleet.api.request_observer import RequestObserver
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes import (
     access_keys,
+    access_rule_batches,
     access_rules,
     api_docs,
     audit,
@@ -170,6 +171,7 @@ def create_app(
     app.include_router(ingest_metrics.router)
     app.include_router(access_keys.router)
     app.include_router(service_accounts.router)
+    app.include_router(access_rule_batches.router)
     app.include_router(access_rules.router)
     app.include_router(roles.router)
     app.include_router(audit.router)

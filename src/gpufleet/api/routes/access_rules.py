@@ -133,6 +133,24 @@ def get_access_rules(
     return json_response(body)
 
 
+def grant_by_role_id(conn, actor: Actor, body: AccessRuleCreationFields) -> dict:
+    """Grant the rule Run:ai's creation fields describe; the rule in Run:ai's shape."""
+    role = ROLES_BY_ID.get(body.roleId)
+    if role is None:
+        raise NotFound(f"Role {body.roleId} not found; GET /api/v1/authorization/roles lists them.")
+    if body.scopeType == "system":
+        raise QueryError("scopeType", "this server has no system scope; use tenant")
+    return administration.grant_rule(
+        conn,
+        actor,
+        subject_type=subject_type_of(body.subjectType),
+        subject_id=body.subjectId,
+        role=role,
+        scope_type=ScopeType(body.scopeType),
+        scope_id=body.scopeId,
+    )
+
+
 @router.post(
     "/access-rules",
     operation_id="create_access_rule",
@@ -142,20 +160,7 @@ def get_access_rules(
     responses=error_responses(400, 401, 403, 404, 500, 503),
 )
 def create_access_rule(actor: ManagingActor, conn: Db, body: AccessRuleCreationFields) -> Response:
-    role = ROLES_BY_ID.get(body.roleId)
-    if role is None:
-        raise NotFound(f"Role {body.roleId} not found; GET /api/v1/authorization/roles lists them.")
-    if body.scopeType == "system":
-        raise QueryError("scopeType", "this server has no system scope; use tenant")
-    rule = administration.grant_rule(
-        conn,
-        actor,
-        subject_type=subject_type_of(body.subjectType),
-        subject_id=body.subjectId,
-        role=role,
-        scope_type=ScopeType(body.scopeType),
-        scope_id=body.scopeId,
-    )
+    rule = grant_by_role_id(conn, actor, body)
     conn.commit()
     return json_response(rule, status_code=201)
 
