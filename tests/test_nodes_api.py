@@ -4,8 +4,11 @@ the cluster paths, telemetry that adds up, and what a scoped caller sees."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
+
+from gpufleet.store.inventory_samples import sample_inventory
 
 from tests.support.access import key_with_role
 from tests.support.agent_reports import (
@@ -204,3 +207,31 @@ def test_a_scoped_caller_sees_the_nodes_of_its_clusters_only(client, fleet):
     assert {p["clusterId"] for p in pools} == {OTHER}
     nobody = key_with_role(client, "cluster-agent", "cluster", CLUSTER_ID)
     assert client.get("/api/v1/nodes", headers=nobody).status_code == 403
+
+
+def test_node_pool_metrics_are_the_clusters_figures_for_the_pool(client, engine, fleet):
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        sample_inventory(conn, now, 60)
+    window = {
+        "start": (now - timedelta(minutes=5)).isoformat(),
+        "end": (now + timedelta(minutes=5)).isoformat(),
+        "numberOfSamples": 1,
+    }
+    path = f"/api/v1/clusters/{CLUSTER_ID}/nodepools/a100/metrics"
+    response = client.get(path, params={**window, "metricType": "TOTAL_GPU,ALLOCATED_GPU"})
+    assert response.status_code == 200, response.text
+    by_type = {m["type"]: m for m in response.json()["measurements"]}
+    assert [v["value"] for v in by_type["TOTAL_GPU"]["values"]] == ["32"]
+    assert [v["value"] for v in by_type["ALLOCATED_GPU"]["values"]] == ["6"]
+    assert by_type["TOTAL_GPU"]["labels"] == {"nodepool": "a100"}
+    validators = ReferenceValidators(load_reference("runai-adjacent-openapi.json"))
+    reference = "/api/v1/clusters/{clusterUuid}/nodepools/{nodepoolName}/metrics"
+    assert list(validators.response(reference).iter_errors(response.json())) == []
+    partial = client.get(path, params={**window, "metricType": "GPU_UTILIZATION"})
+    assert partial.status_code == 207
+    missing = client.get(
+        f"/api/v1/clusters/{CLUSTER_ID}/nodepools/nope/metrics",
+        params={**window, "metricType": "TOTAL_GPU"},
+    )
+    assert missing.status_code == 404

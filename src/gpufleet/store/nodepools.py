@@ -164,3 +164,9 @@ def get_nodepool(conn: Connection, nodepool_id: str, scope: WorkloadScope) -> di
     )
     rows = conn.execute(statement).all()
     return _with_nodes(conn, rows)[0] if rows else None
+
+
+def nodepool_named(conn: Connection, cluster_id: str, name: str) -> bool:
+    """Whether the cluster has a node pool of this name."""
+    statement = sa.select(NP.id).where(NP.cluster_id == cluster_id, NP.name == name)
+    return conn.execute(statement).first() is not None

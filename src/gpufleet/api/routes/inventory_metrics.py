@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
@@ -23,7 +23,7 @@ from gpufleet.api.routes.clusters import ClusterUuidParam, get_cluster_or_404
 from gpufleet.api.routes.metrics import MAX_SAMPLES, parse_window
 from gpufleet.api.routes.org_units import DepartmentIdParam, ProjectIdParam, get_unit_or_404
 from gpufleet.api.routing import OffLoopJsonRoute
-from gpufleet.core.errors import Forbidden
+from gpufleet.core.errors import Forbidden, NotFound
 from gpufleet.core.metric_values import SampleWindow
 from gpufleet.core.times import format_rfc3339, from_ms
 from gpufleet.metrics.types import format_value
@@ -34,6 +34,7 @@ from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.metrics import MetricsCompositeResponse
 from gpufleet.schemas.org_units import OrgUnitMetricType
 from gpufleet.store.inventory_samples import mean_per_interval
+from gpufleet.store.nodepools import nodepool_named
 from gpufleet.store.org_figures import UnitKind
 
 router = APIRouter(prefix="/api/v1", route_class=OffLoopJsonRoute)
@@ -270,3 +271,51 @@ def get_department_metrics(
     window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
     department = get_unit_or_404(conn, UnitKind.DEPARTMENT, departmentId, scope)
     return _unit_metrics(conn, UnitKind.DEPARTMENT, department["id"], types, nodepoolName, window)
+
+
+@router.get(
+    "/clusters/{clusterUuid}/nodepools/{nodepoolName}/metrics",
+    tags=["NodePools"],
+    summary="Get the node pool metrics data.",
+    description=(
+        "The node pool's sampled figures over [start, end), as the cluster's for one pool: "
+        "TOTAL_GPU_NODES, TOTAL_GPU, ALLOCATED_GPU, UNALLOCATED_GPU, GPU_QUOTA, "
+        "WORKLOADS_COUNT, AVG_WORKLOAD_WAIT_TIME. Reading them needs a rule on the tenant or "
+        "on the cluster."
+    ),
+    operation_id="get_nodepool_metrics",
+    response_model=MetricsCompositeResponse,
+    responses=METRICS_RESPONSES,
+)
+def get_nodepool_metrics(
+    scope: ReadScope,
+    state: State,
+    conn: Db,
+    clusterUuid: ClusterUuidParam,
+    nodepoolName: Annotated[str, Path(description="The node pool's name.", max_length=253)],
+    start: StartParam,
+    end: EndParam,
+    metricType: Annotated[list[str], Query(description="Specify which data to request.")],
+    numberOfSamples: SamplesParam = None,
+) -> Response:
+    types = parse_types(metricType, ClusterMetricType)
+    window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
+    cluster = get_cluster_or_404(conn, clusterUuid, scope)
+    if not nodepool_named(conn, cluster.id, nodepoolName):
+        raise NotFound(f"Node pool {nodepoolName} not found in cluster {cluster.id}.")
+    # A pool's figures add up every project's in it, as the cluster's do.
+    if not (scope.everything or cluster.id in scope.cluster_ids):
+        raise Forbidden("Node pool metrics need a rule on the tenant or on its cluster.")
+    measurements: list[dict] = []
+    unanswered: list[str] = []
+    for metric_type in types:
+        if metric_type not in SAMPLED_CLUSTER_TYPES:
+            unanswered.append(metric_type.value)
+            measurements.append({"type": metric_type.value, "labels": None, "values": None})
+            continue
+        for found in _cluster_measurements(
+            conn, cluster.id, metric_type, None, nodepoolName, window
+        ):
+            found.pop("groups", None)
+            measurements.append({**found, "labels": {"nodepool": nodepoolName}})
+    return _answer({"measurements": measurements}, unanswered)
