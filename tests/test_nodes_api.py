@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gpufleet.store.inventory_samples import sample_inventory
-
 from tests.support.access import key_with_role
 from tests.support.agent_reports import (
     CLUSTER_ID,
