@@ -186,6 +186,19 @@ def get_cluster_metrics(
     # The cluster's figures add up every project's: only a reader of the whole cluster sees them.
     if not (scope.everything or cluster.id in scope.cluster_ids):
         raise Forbidden("Cluster metrics need a rule on the tenant or on this cluster.")
+    return _cluster_answer(conn, cluster.id, types, groupBy, nodepoolName, window)
+
+
+def _cluster_answer(
+    conn: Connection,
+    cluster_id: str,
+    types: list[ClusterMetricType],
+    group_by: ClusterMetricsGroupBy | None,
+    nodepool: str | None,
+    window: SampleWindow,
+    labels: dict[str, str] | None = None,
+) -> Response:
+    """The measurements of every requested type; a type without a source has no values."""
     measurements: list[dict] = []
     unanswered: list[str] = []
     for metric_type in types:
@@ -193,9 +206,13 @@ def get_cluster_metrics(
             unanswered.append(metric_type.value)
             measurements.append({"type": metric_type.value, "labels": None, "values": None})
             continue
-        measurements += _cluster_measurements(
-            conn, cluster.id, metric_type, groupBy, nodepoolName, window
-        )
+        found = _cluster_measurements(conn, cluster_id, metric_type, group_by, nodepool, window)
+        if labels is not None:
+            # Measurements of one pool name it as a label (the reference MetricsResponse).
+            found = [{**m, "labels": labels} for m in found]
+            for measurement in found:
+                measurement.pop("groups", None)
+        measurements += found
     return _answer({"measurements": measurements}, unanswered)
 
 
@@ -306,16 +323,5 @@ def get_nodepool_metrics(
     # A pool's figures add up every project's in it, as the cluster's do.
     if not (scope.everything or cluster.id in scope.cluster_ids):
         raise Forbidden("Node pool metrics need a rule on the tenant or on its cluster.")
-    measurements: list[dict] = []
-    unanswered: list[str] = []
-    for metric_type in types:
-        if metric_type not in SAMPLED_CLUSTER_TYPES:
-            unanswered.append(metric_type.value)
-            measurements.append({"type": metric_type.value, "labels": None, "values": None})
-            continue
-        for found in _cluster_measurements(
-            conn, cluster.id, metric_type, None, nodepoolName, window
-        ):
-            found.pop("groups", None)
-            measurements.append({**found, "labels": {"nodepool": nodepoolName}})
-    return _answer({"measurements": measurements}, unanswered)
+    labels = {"nodepool": nodepoolName}
+    return _cluster_answer(conn, cluster.id, types, None, nodepoolName, window, labels)
