@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.access import audit_window, bearer, grant, new_service_account, token_for
-from tests.support.reference import ReferenceValidators, load_reference
+from tests.support.reference import ReferenceValidators, load_reference, resolved
 
 DOCUMENT = "runai-adjacent-openapi.json"
 ACCESS_PREFIXES = (
@@ -162,18 +162,10 @@ def test_rules_of_every_role_and_scope_validate(client, validators):
 
 
 def _parameters(document: dict, path: str, method: str) -> list[tuple[str, str, bool]]:
-    def resolve(node: dict) -> dict:
-        while "$ref" in node:
-            target = document
-            for part in node["$ref"].removeprefix("#/").split("/"):
-                target = target[part]
-            node = target
-        return node
-
     operation = document["paths"][path][method]
     return [
         (p["name"], p["in"], p.get("required", False))
-        for p in map(resolve, operation.get("parameters", []))
+        for p in (resolved(document, p) for p in operation.get("parameters", []))
     ]
 
 

@@ -10,7 +10,7 @@ import pytest
 from gpufleet.metrics.tasks import enforce_event_retention
 from tests.support.access import key_with_role
 from tests.support.agent_reports import CLUSTER_ID, T0, at, batch, ingest_path, report
-from tests.support.reference import ReferenceValidators, load_reference
+from tests.support.reference import ReferenceValidators, load_reference, resolved
 
 OTHER_CLUSTER = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 ADJACENT = "runai-adjacent-openapi.json"
@@ -433,17 +433,9 @@ DETAIL_OPERATIONS = [
 
 
 def _parameters(document: dict, path: str) -> dict[str, dict]:
-    def resolve(node: dict) -> dict:
-        while "$ref" in node:
-            target = document
-            for part in node["$ref"].removeprefix("#/").split("/"):
-                target = target[part]
-            node = target
-        return node
-
     operation = document["paths"][path]["get"]
-    parameters = (resolve(p) for p in operation.get("parameters", []))
-    return {p["name"]: {**p, "schema": resolve(p.get("schema", {}))} for p in parameters}
+    parameters = (resolved(document, p) for p in operation.get("parameters", []))
+    return {p["name"]: {**p, "schema": resolved(document, p.get("schema", {}))} for p in parameters}
 
 
 def _enum(schema: dict, document: dict) -> list | None:

@@ -68,3 +68,13 @@ class ReferenceValidators:
             response = self.document["components"]["responses"][response["$ref"].split("/")[-1]]
         schema = response["content"]["application/json"]["schema"]
         return self._validator(nullable_to_json_schema(schema))
+
+
+def resolved(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """``node`` with its local ``$ref`` chain followed to the object it names."""
+    while "$ref" in node:
+        target: Any = document
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.auth.access import Access
+from gpufleet.auth.secrets import generate_client_id, generate_secret, hash_secret
 from gpufleet.core.errors import Forbidden, Invalid, NotFound
 from gpufleet.core.roles import (
     ALLOWED_SCOPES,
@@ -61,6 +62,24 @@ def record(
         source_ip=actor.source_ip,
         details=details or None,
     )
+
+
+def new_credential(
+    conn: Connection, actor: Actor, kind: str, name: str, owner: tuple[str, str] = ("", "")
+) -> tuple[access_keys.CredentialRow, str]:
+    """A new service account or access key, audited; its row and its secret (shown once)."""
+    secret = generate_secret()
+    row = access_keys.create_credential(
+        conn,
+        kind=kind,
+        client_id=generate_client_id(),
+        name=name,
+        secret_hash=hash_secret(secret),
+        created_by=actor.name,
+        owner=owner,
+    )
+    record(conn, actor, f"{kind.replace('-', '_')}.create", row.client_id, name, id=row.id)
+    return row, secret
 
 
 def require_admin(actor: Actor) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
-from gpufleet.auth.administration import Actor, record, require_admin
-from gpufleet.auth.secrets import generate_client_id, generate_secret, hash_secret
+from gpufleet.auth.administration import Actor, new_credential, record, require_admin
+from gpufleet.auth.secrets import generate_secret, hash_secret
 from gpufleet.core.errors import Invalid, NotFound
 from gpufleet.core.roles import TENANT_ID, SubjectType
 from gpufleet.core.times import format_rfc3339
@@ -55,16 +55,7 @@ def get_service_account(conn: Connection, actor: Actor, account_id: str) -> Cred
 def create_service_account(conn: Connection, actor: Actor, name: str) -> dict:
     """A new service account; the returned dict carries the secret, which is not stored."""
     require_admin(actor)
-    secret = generate_secret()
-    row = access_keys.create_credential(
-        conn,
-        kind=SERVICE_ACCOUNT,
-        client_id=generate_client_id(),
-        name=name,
-        secret_hash=hash_secret(secret),
-        created_by=actor.name,
-    )
-    record(conn, actor, f"{_ACTION}.create", row.client_id, name, id=row.id)
+    row, secret = new_credential(conn, actor, SERVICE_ACCOUNT, name)
     return {"id": row.id, "name": row.name, "clientId": row.client_id, "clientSecret": secret}
 
 

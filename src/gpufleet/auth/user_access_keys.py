@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
-from gpufleet.auth.administration import Actor, record, require_admin
-from gpufleet.auth.secrets import generate_client_id, generate_secret, hash_secret
+from gpufleet.auth.administration import Actor, new_credential, record, require_admin
+from gpufleet.auth.secrets import generate_secret, hash_secret
 from gpufleet.core.errors import Forbidden, NotFound
 from gpufleet.core.roles import SubjectType
 from gpufleet.core.times import format_rfc3339
@@ -56,17 +56,7 @@ def my_access_key(conn: Connection, actor: Actor, key_id: str) -> CredentialRow:
 
 def create_access_key(conn: Connection, actor: Actor, name: str) -> dict:
     """A new key for the caller; the returned dict carries the secret, which is not stored."""
-    secret = generate_secret()
-    row = access_keys.create_credential(
-        conn,
-        kind=ACCESS_KEY,
-        client_id=generate_client_id(),
-        name=name,
-        secret_hash=hash_secret(secret),
-        created_by=actor.name,
-        owner=_owner(actor),
-    )
-    record(conn, actor, f"{_ACTION}.create", row.client_id, name, id=row.id)
+    row, secret = new_credential(conn, actor, ACCESS_KEY, name, owner=_owner(actor))
     shown = {key: value for key, value in access_key_wire(row).items() if key != "lastLogin"}
     return {**shown, "clientSecret": secret}
 

@@ -100,7 +100,7 @@ class AccessRuleStatus(BaseModel):
     details: str | None = None
 
 
-class AccessRule(BaseModel):
+class MeAccessRule(BaseModel):
     id: int
     tenantId: int
     subjectId: str
@@ -111,6 +111,9 @@ class AccessRule(BaseModel):
     scopeType: str
     scopeName: str
     clusterId: str | None = None
+
+
+class AccessRule(MeAccessRule):
     createdAt: datetime
     updatedAt: datetime
     createdBy: str
@@ -130,19 +133,6 @@ class AccessRules(BaseModel):
 
 class Count(BaseModel):
     count: int
-
-
-class MeAccessRule(BaseModel):
-    id: int
-    tenantId: int
-    subjectId: str
-    subjectType: str
-    roleId: int
-    roleName: str
-    scopeId: str
-    scopeType: str
-    scopeName: str
-    clusterId: str | None = None
 
 
 class MeAccessRulesPage(BaseModel):
