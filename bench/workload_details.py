@@ -33,6 +33,7 @@ from tests.support.server import ADMIN_ID, ADMIN_SECRET
 
 from gpufleet.api.app import create_app
 from gpufleet.settings import Settings
+from gpufleet.store.dialect import without_statement_timeout
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.migrate import upgrade
 
@@ -115,10 +116,15 @@ def seed(database_url: str, pods: int) -> str:
         if busy is not None and present == pods:
             return busy
         started = time.perf_counter()
+        with engine.begin() as conn:
+            # A store left half seeded by an interrupted run starts again from empty.
+            for table in (*DETAIL_TABLES, "workloads"):
+                conn.execute(sa.text(f"DELETE FROM {table}"))
         items = insert(engine, [workload(projectId=str(i % 7)) for i in range(WORKLOADS)])
         busy, cluster = items[0]["id"], items[0]["clusterId"]
         statements = _seed_sql(engine.dialect.name)
         with engine.begin() as conn:
+            without_statement_timeout(conn)
             conn.execute(sa.text("CREATE TEMP TABLE bench_owners (n INTEGER PRIMARY KEY, id TEXT)"))
             conn.execute(
                 sa.text("INSERT INTO bench_owners VALUES (:n, :id)"),

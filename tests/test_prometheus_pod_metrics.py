@@ -17,9 +17,8 @@ from tests.support.prometheus_app import (
     assert_same_as_prometheus,
     client_for,
     epoch,
+    fetch_metrics,
     grid,
-    iso,
-    pod_uid,
     prometheus_settings,
     seed_workloads,
 )
@@ -99,17 +98,7 @@ def shared(module_database_url, prom):
 
 
 def _fetch(client, workload_id, pod, types, start_s, end_s, samples, status=200):
-    response = client.get(
-        f"/api/v1/workloads/{workload_id}/pods/{pod_uid(pod)}/metrics",
-        params={
-            "metricType": ",".join(t.value for t in types),
-            "start": iso(start_s),
-            "end": iso(end_s),
-            "numberOfSamples": samples,
-        },
-    )
-    assert response.status_code == status, response.text
-    return response.json()
+    return fetch_metrics(client, workload_id, types, start_s, end_s, samples, status, pod=pod)
 
 
 def test_the_tables_cover_every_type_but_swap():

@@ -73,9 +73,13 @@ def epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def fetch_metrics(client, workload_id, types, start_s, end_s, samples, status=200):
+def fetch_metrics(client, workload_id, types, start_s, end_s, samples, status=200, pod=None):
+    """The metrics of a workload, or with ``pod`` (a generator's pod name) of that pod."""
+    path = f"/api/v1/workloads/{workload_id}"
+    if pod is not None:
+        path += f"/pods/{pod_uid(pod)}"
     response = client.get(
-        f"/api/v1/workloads/{workload_id}/metrics",
+        f"{path}/metrics",
         params={
             "metricType": ",".join(t.value for t in types),
             "start": iso(start_s),

@@ -49,6 +49,14 @@ SamplesParam = Annotated[
 ]
 
 
+# 200 (JSON or CSV), 207 with the failed types, and the errors of every metrics path.
+METRICS_RESPONSES = {
+    200: {"content": {"text/csv": {}}},
+    207: {"model": MetricsCompositeResponse, "description": "Partial success."},
+    **error_responses(400, 401, 403, 404, 500, 503),
+}
+
+
 def get_metrics_backend(request: Request) -> MetricsBackend:
     return request.app.state.observed_backend
 
@@ -145,11 +153,7 @@ def metrics_csv(body: dict) -> Response:
     ),
     operation_id="get_workload_metrics",
     response_model=MetricsCompositeResponse,
-    responses={
-        200: {"content": {"text/csv": {}}},
-        207: {"model": MetricsCompositeResponse, "description": "Partial success."},
-        **error_responses(400, 401, 403, 404, 500, 503),
-    },
+    responses=METRICS_RESPONSES,
 )
 def get_workload_metrics(
     _slot: ExpensiveRead,

@@ -16,6 +16,7 @@ from gpufleet.api.authorization import ReadScope
 from gpufleet.api.concurrency import ExpensiveRead
 from gpufleet.api.deps import Db, Now, State
 from gpufleet.api.routes.metrics import (
+    METRICS_RESPONSES,
     EndParam,
     SamplesParam,
     StartParam,
@@ -29,7 +30,6 @@ from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import NotFound
 from gpufleet.metrics.types import PodMetricType
 from gpufleet.query.errors import QueryError
-from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.metrics import MetricsCompositeResponse
 from gpufleet.store.metric_targets import pod_target
 
@@ -63,11 +63,7 @@ def parse_pod_id(pod_id: str) -> str:
     ),
     operation_id="get_workload_pod_metrics",
     response_model=MetricsCompositeResponse,
-    responses={
-        200: {"content": {"text/csv": {}}},
-        207: {"model": MetricsCompositeResponse, "description": "Partial success."},
-        **error_responses(400, 401, 403, 404, 500, 503),
-    },
+    responses=METRICS_RESPONSES,
 )
 def get_workload_pod_metrics(
     _slot: ExpensiveRead,
