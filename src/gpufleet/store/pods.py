@@ -239,13 +239,24 @@ def page_ids_statement(dialect: str, page: PodPage) -> sa.Select:
 def list_pods(conn: Connection, page: PodPage) -> tuple[list[dict[str, Any]], int | None]:
     """One page of pods in the Run:ai ``Pod`` shape, and the next offset.
 
-    The page's ids come from an index range of the sort column; the rows of those ids are then
-    read by primary key with their workloads, so the join never runs over the whole selection.
+    One statement: the page's ids come from an index range of the sort column in a subquery,
+    and only those rows are then joined to their pods and workloads, so the join never runs
+    over the whole selection (and no list of ids makes a second round trip).
     """
-    found = list(conn.execute(page_ids_statement(conn.dialect.name, page)).scalars())
-    next_offset = page.offset + page.limit if len(found) > page.limit else None
-    found = found[: page.limit]
-    return _read_pods(conn, found, page.full), next_offset
+    dialect = conn.dialect.name
+    ids = page_ids_statement(dialect, page).subquery("page")
+    statement = (
+        sa.select(*_POD_ROW)
+        .select_from(
+            ids.join(workload_pods, workload_pods.c.id == ids.c.id).join(
+                workloads, workloads.c.id == workload_pods.c.workload_id
+            )
+        )
+        .order_by(*_order(dialect, page.sort, page.descending))
+    )
+    rows = conn.execute(statement).all()
+    next_offset = page.offset + page.limit if len(rows) > page.limit else None
+    return [_wire_pod(row, page.full) for row in rows[: page.limit]], next_offset
 
 
 def count_pods(conn: Connection, selection: PodSelection) -> int:
@@ -257,23 +268,14 @@ def count_pods(conn: Connection, selection: PodSelection) -> int:
     return int(conn.execute(statement).scalar_one())
 
 
-def _read_pods(conn: Connection, ids: list[str], full: bool) -> list[dict[str, Any]]:
-    """The wire pods of ``ids``, in that order (one primary-key read per page)."""
-    if not ids:
-        return []
-    statement = (
-        sa.select(
-            workload_pods,
-            workloads.c.tenant_id,
-            workloads.c.project_id,
-            workloads.c.project_name,
-            workloads.c.name.label("workload_name"),
-        )
-        .select_from(workload_pods.join(workloads, workloads.c.id == workload_pods.c.workload_id))
-        .where(workload_pods.c.id.in_(ids))
-    )
-    rows = {row.id: row for row in conn.execute(statement)}
-    return [_wire_pod(rows[pod_id], full) for pod_id in ids if pod_id in rows]
+# A pod row with the fields of its workload that the wire shape carries.
+_POD_ROW = (
+    workload_pods,
+    workloads.c.tenant_id,
+    workloads.c.project_id,
+    workloads.c.project_name,
+    workloads.c.name.label("workload_name"),
+)
 
 
 def _time(value: datetime | None) -> str | None:
