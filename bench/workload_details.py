@@ -133,7 +133,8 @@ def seed(database_url: str, pods: int) -> str:
             return busy
         started = time.perf_counter()
         with engine.begin() as conn:
-            # A store left half seeded by an interrupted run starts again from empty.
+            without_statement_timeout(conn)
+            # A store seeded differently, or half seeded by an interrupted run, starts empty.
             for table in (*DETAIL_TABLES, "workloads"):
                 conn.execute(sa.text(f"DELETE FROM {table}"))
         items = insert(engine, [workload(projectId=str(i % 7)) for i in range(WORKLOADS)])
