@@ -35,6 +35,8 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "dashboard"
 TIMEOUT_MS = 30_000
+# Assertions wait as long as actions do: a loaded machine renders the API docs slowly.
+expect.set_options(timeout=TIMEOUT_MS)
 DASH = "\N{EN DASH}"  # between the first and last row numbers of the pager
 
 
