@@ -2,7 +2,8 @@
 
 For random workloads (random allocations, phases, node pools and owners) whose observations
 arrive shuffled into random batches, the ledger equals a direct integration of the timelines;
-every grouping adds up to the total, and a window split at an hour adds up to the whole.
+every grouping adds up to the total, a window split at an hour adds up to the whole, and
+merging runs of equal points changes nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ from gpufleet.query.usage import (
     UsageWindow,
 )
 from gpufleet.store.usage import usage
-from gpufleet.store.usage_ledger import HeldState, Observation, record_observations
+from gpufleet.store.usage_ledger import (
+    HeldState,
+    Observation,
+    compact_states,
+    record_observations,
+)
 
 BASE_MS = 1_700_000_000_000 - 1_700_000_000_000 % HOUR_MS
 SPAN_HOURS = 6
@@ -124,3 +130,10 @@ def test_the_ledger_integrates_timelines_fed_in_any_order(engine, timelines, ord
         assert left.figures.allocated_gpu_hours * 3600 == pytest.approx(
             _integrated(observations, first), abs=1e-3
         )
+    # Merging runs of equal points changes no figure, and later observations still land right.
+    with engine.begin() as conn:
+        compact_states(conn, BASE_MS + SPAN_HOURS * HOUR_MS)
+        record_observations(conn, shuffled)
+    with engine.connect() as conn:
+        (again,) = _figures(conn, cluster, whole)
+    assert again.figures.allocated_gpu_hours == pytest.approx(total.figures.allocated_gpu_hours)

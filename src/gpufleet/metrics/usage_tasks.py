@@ -16,7 +16,7 @@ from gpufleet.metrics.backend import IdleRule
 from gpufleet.metrics.prometheus import PrometheusBackend
 from gpufleet.store.dialect import without_statement_timeout
 from gpufleet.store.leases import take_lease
-from gpufleet.store.usage_ledger import advance_open, delete_states_before
+from gpufleet.store.usage_ledger import advance_open, compact_states, delete_states_before
 from gpufleet.store.usage_rollups import (
     HOUR_MS,
     delete_rollups_before,
@@ -30,6 +30,8 @@ UTILISATION_LEASE = "usage-utilisation"
 # Hours before the current one measured again on every run: scrapes and remote writes land late.
 UTILISATION_HOURS_BACK = 2
 _BATCH = 5000
+# Observations later than this are not expected: older runs of equal points are merged.
+COMPACT_AFTER = timedelta(days=1)
 
 
 def lease_term_ms(interval_seconds: float) -> int:
@@ -54,11 +56,13 @@ def accrue_live_usage(engine: Engine, holder: str, now: datetime, term_ms: int) 
 
 
 def enforce_usage_retention(engine: Engine, retention_days: int, now: datetime) -> int:
-    """Delete rollups and timeline points older than the retention; returns rollups deleted."""
+    """Delete rollups and timeline points older than the retention and merge runs of equal
+    points older than a day; returns rollups deleted."""
     cutoff = to_ms(now - timedelta(days=retention_days))
     with engine.begin() as conn:
         without_statement_timeout(conn)
         delete_states_before(conn, cutoff)
+        compact_states(conn, to_ms(now - COMPACT_AFTER))
         return delete_rollups_before(conn, cutoff)
 
 

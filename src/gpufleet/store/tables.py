@@ -488,19 +488,25 @@ usage_open = Table(
 usage_hourly = Table(
     "usage_hourly",
     metadata,
-    workload_id(primary_key=True),
+    # Hour first: a window of hours is one range of the primary key, and on SQLite (no rowid)
+    # the rows themselves lie in that order, so a grouped answer reads them sequentially.
     Column("hour_ms", BigInteger, primary_key=True),
+    Column("workload_id", String(36), primary_key=True),
     Column("nodepool", String(253), primary_key=True),
-    *usage_owner_columns(),
+    Column("cluster_id", String(36), nullable=False),
+    Column("department_id", String(64), nullable=False),
+    Column("project_id", String(64), nullable=False),
+    Column("submitter", String(253), nullable=False),
+    Column("type", String(128), nullable=False),
     Column("gpu_seconds", Float, nullable=False),
     Column("cpu_core_seconds", Float, nullable=False),
     Column("memory_gib_seconds", Float, nullable=False),
     Column("pending_seconds", Float, nullable=False),
     # Measured over the hour (copied from usage_utilisation): mean GPU utilisation in percent
     # and the share of samples that were idle by the idle-GPU rule; NULL when not measured.
-    *measured_utilisation_columns(nullable=True),
-    # A window of hours is a range of this index, whatever the grouping.
-    Index(None, "hour_ms", "project_id"),
+    Column("gpu_utilisation", Float),
+    Column("idle_share", Float),
+    sqlite_with_rowid=False,
 )
 
 # Measured GPU utilisation per workload and hour, kept apart from the rollups so a measurement

@@ -5,13 +5,15 @@ moment on it held this allocation, in these node pools, for this project. A stat
 far it has been added to the rollups (``until_ms``), so the ledger moves by differences only:
 
 * an observation after the latest point first accrues the latest state up to it, then starts a
-  new point if anything changed (otherwise the point just extends);
+  new point (also when nothing changed: a late observation may yet fall between the two);
 * an observation that arrives late, between two known points, takes over the stretch up to the
   next point: the earlier state's share of it is subtracted and the new state's added;
 * the live part (running and pending workloads) is extended to "now" by ``advance_open``.
 
 Nothing is ever recomputed from scratch, and replays are harmless: an observation equal to the
-state already recorded at that moment changes nothing.
+state already recorded at that moment changes nothing. Runs of equal points older than a day
+are merged by ``compact_states`` (the retention task), so the timeline keeps one point per
+change, not per observation.
 """
 
 from __future__ import annotations
@@ -192,6 +194,8 @@ class _Timeline:
 
     def _move(self, old: HeldState, new: HeldState, start: int, end: int) -> None:
         """The stretch [start, end) was accounted to ``old``; it belongs to ``new``."""
+        if old == new:
+            return
         self._accrue(old, start, end, -1.0)
         self._accrue(new, start, end)
 
@@ -217,7 +221,7 @@ class _Timeline:
         if at > latest.until_ms:
             self._accrue(latest.state, latest.until_ms, at)
             latest.until_ms, latest.changed = at, True
-        if latest.state.same_as(state):
+        if at == latest.at_ms and latest.state.same_as(state):
             return
         if at == latest.at_ms:
             self._move(latest.state, state, latest.at_ms, latest.until_ms)
@@ -237,7 +241,7 @@ class _Timeline:
             self._accrue(state, at, after.at_ms)
             self._new_point(at, after.at_ms, state)
             return
-        if before.state.same_as(state):
+        if before.at_ms == at and before.state.same_as(state):
             return
         if before.at_ms == at:
             self._move(before.state, state, at, before.until_ms)
@@ -429,3 +433,61 @@ def start_timelines(conn: Connection, observations: Sequence[Observation]) -> in
     live = ((o.workload_id, o.at_ms) for o in observations if o.state.accrues)
     bulk_append(conn, usage_open, ("workload_id", "at_ms"), live)
     return begun
+
+
+def compact_states(conn: Connection, before_ms: int) -> int:
+    """Merge runs of equal points that began before ``before_ms`` (observations that late are
+    not expected): a point equal to the one before it goes, and that one reaches as far.
+    The latest point of a workload is kept. Returns how many points went."""
+    columns = [S[name] for name in _STATE_NAMES]
+    previous = [sa.func.lag(c).over(partition_by=S.workload_id, order_by=S.at_ms) for c in columns]
+    following = sa.func.lead(S.at_ms).over(partition_by=S.workload_id, order_by=S.at_ms)
+    ordered = sa.select(
+        S.workload_id,
+        S.at_ms,
+        following.label("next_at"),
+        *(c.label(f"p_{i}") for i, c in enumerate(previous)),
+        *(c.label(f"c_{i}") for i, c in enumerate(columns)),
+    ).subquery()
+    equal = sa.and_(*(ordered.c[f"p_{i}"] == ordered.c[f"c_{i}"] for i in range(len(columns))))
+    redundant = conn.execute(
+        sa.select(ordered.c.workload_id, ordered.c.at_ms).where(
+            ordered.c.at_ms < before_ms, ordered.c.next_at.is_not(None), equal
+        )
+    ).all()
+    for offset in range(0, len(redundant), _CHUNK):
+        chunk = redundant[offset : offset + _CHUNK]
+        conn.execute(
+            sa.delete(usage_states).where(
+                S.workload_id == sa.bindparam("w"), S.at_ms == sa.bindparam("a")
+            ),
+            [{"w": w, "a": a} for w, a in chunk],
+        )
+        workloads = sorted({w for w, _ in chunk})
+        later = usage_states.alias("later")
+        next_at = (
+            sa.select(sa.func.min(later.c.at_ms))
+            .where(later.c.workload_id == S.workload_id, later.c.at_ms > S.at_ms)
+            .scalar_subquery()
+        )
+        # Points whose successor went now reach to the next one that stayed.
+        conn.execute(
+            usage_states.update()
+            .where(S.workload_id.in_(workloads), next_at.is_not(None), S.until_ms != next_at)
+            .values(until_ms=next_at)
+        )
+    return len(redundant)
+
+
+_STATE_NAMES = (
+    "cluster_id",
+    "department_id",
+    "project_id",
+    "submitter",
+    "type",
+    "nodepools",
+    "gpu",
+    "cpu_cores",
+    "memory_gib",
+    "pending",
+)
