@@ -30,7 +30,12 @@ HOUR_MS = 3_600_000
 HOARDERS = frozenset({"notebooks", "rl-agents"})
 # (type, share of the project's GPUs, follows office hours)
 _SLOTS = (("Training", 0.6, True), ("Workspace", 0.25, True), ("Inference", 0.15, False))
-_COLUMNS = tuple(c.name for c in usage_hourly.columns)
+# The order of the rows ``_rows`` yields.
+_COLUMNS = (
+    "workload_id", "hour_ms", "nodepool", "cluster_id", "department_id", "project_id",
+    "submitter", "type", "gpu_seconds", "cpu_core_seconds", "memory_gib_seconds",
+    "pending_seconds", "gpu_utilisation", "idle_share",
+)  # fmt: skip
 
 
 def _history_id(project: Project, slot: int) -> str:
