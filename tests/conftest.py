@@ -18,6 +18,7 @@ from gpufleet.settings import Settings
 from gpufleet.store.credentials import ensure_signing_key
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.migrate import upgrade
+from tests.support import image
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET, DATABASE, fresh_database
 
 
@@ -36,6 +37,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if image:
         config.hook.pytest_deselected(items=image)
         items[:] = [item for item in items if not item.get_closest_marker("image")]
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The container image the image tests used, with its size."""
+    for line in image.BUILT:
+        terminalreporter.write_line(f"container image {line}")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -103,6 +103,10 @@ def _remove_older_builds(keep: str) -> None:
             buildah("rmi", line, check=False)
 
 
+# What the image tests built, for the end of the test report: "TAG: SIZE".
+BUILT: list[str] = []
+
+
 def ensure_image() -> str:
     """The tag of an image built from the current tree, building it when needed."""
     tag = content_tag()
@@ -128,6 +132,9 @@ def ensure_image() -> str:
             assert built.returncode == 0, (
                 f"scripts/build-image failed:\n{built.stdout}\n{built.stderr}"
             )
+    report = f"{tag}: {image_size(tag) / 10**6:.0f} MB"
+    if report not in BUILT:
+        BUILT.append(report)
     return tag
 
 
