@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ INGEST_BATCH = 500
 WORKLOADS = "/api/v1/workloads"
 LIVE = "deleted_at IS NULL"
 CREATED_AT_INDEX = "ix_workloads_created_at_id"
+NEXT_CURSOR = "Gpufleet-Next-Cursor"
 
 # name, params, the condition and order an expert would write, and the indexes worth trying.
 LIST_CASES: list[tuple[str, dict, str, str, tuple[str, ...]]] = [
@@ -193,7 +195,7 @@ def _time_api(client: httpx.Client, path: str, params: dict, repeats: int) -> li
     return timings[1:]
 
 
-def _request_cases(conn: Any, sample_id: str, size: int) -> list[Request]:
+def _request_cases(conn: Any, sample_id: str, size: int, resumed: DeepPage) -> list[Request]:
     """Each request with the hand-written candidates for its floor."""
     requests = []
     for name, params, where, order, walks in LIST_CASES:
@@ -218,6 +220,18 @@ def _request_cases(conn: Any, sample_id: str, size: int) -> list[Request]:
                 conn, LIVE, "created_at DESC, id DESC", ("ix_workloads_created_at_id",)
             ),
             {"limit": 51, "offset": deep},
+            ID_COLUMN,
+        )
+    )
+    requests.append(
+        Request(
+            f"list createdAt desc, cursor at {resumed.position:,} (limit 50)",
+            WORKLOADS,
+            {"sortBy": "createdAt", "sortOrder": "desc", "limit": 50, "cursor": resumed.cursor},
+            list_candidates(
+                conn, f"{LIVE} AND (created_at, id) < (:v, :i)", "created_at DESC, id DESC", ()
+            ),
+            {"limit": 51, "offset": 0, "v": resumed.value(conn), "i": resumed.last_id},
             ID_COLUMN,
         )
     )
@@ -272,6 +286,32 @@ def _counts(
         Candidate(label, f"SELECT {columns} FROM {source} WHERE {where}{tail}")
         for label, source in sources
     ]
+
+
+@dataclass
+class DeepPage:
+    """Where a cursor deep in the createdAt desc order points: the last row of the page before."""
+
+    position: int
+    cursor: str
+    created_at: datetime
+    last_id: str
+
+    def value(self, conn: Any) -> Any:
+        # SQLite keeps the time as text in this format; PostgreSQL takes the datetime.
+        if is_sqlite(conn):
+            return self.created_at.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return self.created_at
+
+
+def _deep_page(client: httpx.Client, size: int) -> DeepPage:
+    position = size // 2
+    params = {"sortBy": "createdAt", "sortOrder": "desc", "limit": 50, "offset": position - 50}
+    response = client.get(WORKLOADS, params=params)
+    response.raise_for_status()
+    last = response.json()["workloads"][-1]
+    created_at = datetime.fromisoformat(last["createdAt"].replace("Z", "+00:00"))
+    return DeepPage(position, response.headers[NEXT_CURSOR], created_at, last["id"])
 
 
 @dataclass
@@ -348,7 +388,8 @@ def bench_size(
     ):
         local.headers["Authorization"] = f"Bearer {_token(local)}"
         remote.headers["Authorization"] = f"Bearer {_token(remote)}"
-        for request in _request_cases(raw, sample_id, size):
+        deep = _deep_page(remote, size)
+        for request in _request_cases(raw, sample_id, size, deep):
             capture.take()
             now_ms = int(time.time() * 1000)
             local.get(request.path, params=request.params).raise_for_status()
