@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.deps import Db
 from gpufleet.api.parameters import LimitParam, SearchParam, SortOrderParam
-from gpufleet.api.responses import json_response
+from gpufleet.api.responses import json_response, paged_response
 from gpufleet.api.routes.workloads import FILTER_DESCRIPTION
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import NotFound
@@ -102,11 +102,6 @@ def _page(
     return list_units(conn, kind, page)
 
 
-def _paged(key: str, items: list, next_offset: int | None) -> Response:
-    body: dict = {key: items} if next_offset is None else {"next": next_offset, key: items}
-    return json_response(body)
-
-
 @router.get(
     "/projects",
     tags=["Projects"],
@@ -138,7 +133,7 @@ def get_projects(
         limit=limit,
         search=search,
     )
-    return _paged("projects", projects_wire(conn, rows), next_offset)
+    return paged_response("projects", projects_wire(conn, rows), next_offset)
 
 
 @router.get(
@@ -205,7 +200,7 @@ def get_departments(
         offset=offset,
         limit=limit,
     )
-    return _paged("departments", departments_wire(conn, rows, detailed=False), next_offset)
+    return paged_response("departments", departments_wire(conn, rows, detailed=False), next_offset)
 
 
 @router.get(
