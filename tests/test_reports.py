@@ -11,20 +11,14 @@ import pytest
 
 from gpufleet.core.times import format_rfc3339
 from gpufleet.metrics.report_tasks import run_pending_reports
+from gpufleet.schemas.usage import FIGURE_FIELDS
 from tests.support.access import key_with_role
 from tests.support.agent_reports import T0, batch, ingest_path, report
 from tests.support.reference import ReferenceValidators, load_reference
 
 URL = "/api/v1/org-unit/reports"
 HOUR = 3600
-FIGURES = [
-    "allocatedGpuHours",
-    "usedGpuHours",
-    "idleGpuHours",
-    "cpuCoreHours",
-    "memoryGibHours",
-    "pendingWorkloadHours",
-]
+FIGURES = list(FIGURE_FIELDS)
 
 
 @pytest.fixture

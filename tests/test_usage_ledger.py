@@ -11,19 +11,13 @@ import sqlalchemy as sa
 
 from gpufleet.core.times import format_rfc3339
 from gpufleet.metrics.usage_tasks import accrue_live_usage
+from gpufleet.schemas.usage import FIGURE_FIELDS
 from gpufleet.store.tables import usage_hourly, usage_open, usage_states
 from tests.support.access import key_with_role
 from tests.support.agent_reports import CLUSTER_ID, T0, batch, ingest_path, report
 
 HOUR = 3600
-FIGURES = (
-    "allocatedGpuHours",
-    "usedGpuHours",
-    "idleGpuHours",
-    "cpuCoreHours",
-    "memoryGibHours",
-    "pendingWorkloadHours",
-)
+FIGURES = list(FIGURE_FIELDS)
 
 
 @pytest.fixture

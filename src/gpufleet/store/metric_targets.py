@@ -14,7 +14,9 @@ from gpufleet.store.tables import workload_pods, workloads
 W = workloads.c
 
 
-def _target(row, pod_names: tuple[str, ...] = ()) -> WorkloadTarget:
+def target_of(row, pod_names: tuple[str, ...] = ()) -> WorkloadTarget:
+    """The target of a row holding the workload's id, cluster, namespace, name, allocated GPUs
+    and phase."""
     return WorkloadTarget(
         id=row.id,
         cluster_id=row.cluster_id,
@@ -39,7 +41,7 @@ def workload_target(conn: Connection, workload_id: str) -> WorkloadTarget | None
         .where(workload_pods.c.workload_id == workload_id)
         .order_by(workload_pods.c.name)
     ).scalars()
-    return _target(row, tuple(pods))
+    return target_of(row, tuple(pods))
 
 
 def pod_target(conn: Connection, workload_id: str, pod_id: str) -> PodTarget | None:
@@ -68,7 +70,7 @@ def running_gpu_targets(conn: Connection) -> list[WorkloadTarget]:
     pods: dict[str, list[str]] = {}
     for row in conn.execute(pods_statement):
         pods.setdefault(row.workload_id, []).append(row.name)
-    return [_target(row, tuple(pods.get(row.id, ()))) for row in conn.execute(statement)]
+    return [target_of(row, tuple(pods.get(row.id, ()))) for row in conn.execute(statement)]
 
 
 def write_idle_gpus(conn: Connection, idle: Mapping[str, IdleGpus]) -> int:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.metric_values import WorkloadTarget
+from gpufleet.store.metric_targets import target_of
 from gpufleet.store.tables import metric_samples, usage_hourly, workload_pods, workloads
 from gpufleet.store.usage_rollups import HOUR_MS, hour_of, write_utilisation
 
@@ -123,17 +124,9 @@ def gpu_holders(conn: Connection, hour_ms: int) -> list[WorkloadTarget]:
         .join(workload_pods, workload_pods.c.workload_id == W.id)
         .order_by(W.id, workload_pods.c.name)
     )
-    targets: dict[str, WorkloadTarget] = {}
+    pods: dict[str, list[str]] = {}
+    found: dict[str, object] = {}
     for row in rows:
-        known = targets.get(row.id)
-        pods = (*known.pod_names, row.pod) if known else (row.pod,)
-        targets[row.id] = WorkloadTarget(
-            id=row.id,
-            cluster_id=row.cluster_id,
-            namespace=row.namespace,
-            name=row.name,
-            pod_names=pods,
-            allocated_gpus=float(row.allocated_gpu or 0.0),
-            phase=row.phase,
-        )
-    return list(targets.values())
+        found.setdefault(row.id, row)
+        pods.setdefault(row.id, []).append(row.pod)
+    return [target_of(row, tuple(pods[workload_id])) for workload_id, row in found.items()]
