@@ -152,6 +152,12 @@ def test_delete_and_unknown_ids(client):
     assert client.get(f"{URL}/availability").json() == {"isAvailable": False}
 
 
+def test_times_without_an_offset_are_read_as_utc(client):
+    naive = (T0 + timedelta(hours=3)).replace(tzinfo=None).isoformat(sep=" ")
+    created = _create(client, start=naive)
+    assert created["start"] == _at(3 * HOUR)
+
+
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [

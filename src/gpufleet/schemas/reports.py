@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -27,6 +27,13 @@ class ReportRequestFields(StorableModel):
         description="Filter results by a parameter. Use the format field-name == value.",
         examples=[["projectName==some-name"]],
     )
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        # The reference documents both as UTC; a time without an offset is read as UTC, as the
+        # SDK sends whatever datetime its caller built.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
     @field_validator("filterBy")
     @classmethod
