@@ -379,7 +379,7 @@ scheduler_queues = Table(
     metadata,
     Column("id", String(36), primary_key=True),
     Column("cluster_id", String(36), nullable=False),
-    Column("source", String(16), nullable=False),
+    Column("source", String(32), nullable=False),
     Column("name", String(253), nullable=False),
     Column("parent_name", String(253)),
     Column("org_unit_type", String(16)),

@@ -92,7 +92,7 @@ def upgrade() -> None:
         "scheduler_queues",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("cluster_id", sa.String(length=36), nullable=False),
-        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=253), nullable=False),
         sa.Column("parent_name", sa.String(length=253), nullable=True),
         sa.Column("org_unit_type", sa.String(length=16), nullable=True),
