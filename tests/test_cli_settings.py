@@ -286,11 +286,19 @@ def test_client_commands_do_not_read_the_server_settings(tmp_path, capsys, monke
     assert code == 3 and "gpufleet: error:" in err  # not logged in: the client's own error
 
 
-def test_access_commands_offer_only_the_database_settings(capsys):
+def _help(capsys, *argv: str) -> str:
     with pytest.raises(SystemExit) as exited:
-        main(["access", "keys", "create", "--help"])
+        main([*argv, "--help"])
     assert exited.value.code == 0
-    help_text = capsys.readouterr().out
-    assert "--database-url" in help_text
+    return capsys.readouterr().out
+
+
+def test_access_commands_offer_only_their_own_settings(capsys):
+    # Administration talks HTTP as the logged-in profile: no server settings at all.
+    help_text = _help(capsys, "access", "keys", "create")
+    assert "--profile" in help_text and "--database-url" not in help_text
+    # Bootstrapping works on the database: its settings and the administrator's, no others.
+    help_text = _help(capsys, "access", "bootstrap")
+    assert "--database-url" in help_text and "--admin-client-id" in help_text
     assert "--port" not in help_text and "--prometheus-url" not in help_text
     assert len(help_text.splitlines()) < 40

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import jwt
 from fastapi.testclient import TestClient
 
 from gpufleet.api.app import create_app
-from gpufleet.cli import main
 from gpufleet.settings import Settings
 from tests.support.access import audit_entries, bearer, key_with_role
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
@@ -104,15 +101,3 @@ def test_replicas_follow_rotation_and_revocation(settings, client, admin_token):
             assert _get(other, admin_token).status_code == 401
     finally:
         replica.state.gpufleet.engine.dispose()
-
-
-def test_cli_rotates_lists_and_revokes(capsys, database_url, client, admin_token):
-    db = ["--database-url", database_url]
-    assert main(["access", "signing-keys", "rotate", "--json", *db]) == 0
-    keys = json.loads(capsys.readouterr().out)
-    assert len(keys) == 2
-    assert main(["access", "signing-keys", "revoke", _kid(admin_token), "--json", *db]) == 0
-    keys = json.loads(capsys.readouterr().out)
-    assert [k["active"] for k in keys] == [False, True]
-    assert main(["access", "signing-keys", "list", *db]) == 0
-    assert _kid(admin_token) in capsys.readouterr().out

@@ -214,8 +214,7 @@ def test_a_restart_leaves_the_bootstrap_administrator_as_administrators_left_it(
             GPUFLEET_ADMIN_CLIENT_ID="boss",
             GPUFLEET_ADMIN_CLIENT_SECRET="boss-secret-1",
         )
-        restore = [sys.executable, "-m", "gpufleet.cli", "access", "service-accounts"]
-        restore.append("restore-admin")
+        restore = [sys.executable, "-m", "gpufleet.cli", "access", "restore-admin"]
         done = subprocess.run(restore, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         restored = _key_token(restarted, "boss", "boss-secret-1")

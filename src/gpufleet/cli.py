@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # The commands that work on the database directly take only the database settings.
     database_settings = [n for n in Settings.model_fields if n.startswith(("database_", "db_"))]
-    access_cli.register(commands, lambda p: _add_server_flags(p, database_settings))
+    bootstrap_settings = [*database_settings, "admin_client_id", "admin_client_secret"]
+    access_cli.register(commands, lambda p: _add_server_flags(p, bootstrap_settings))
     from gpufleet import cluster_cli
 
     cluster_cli.register(commands, lambda p: _add_server_flags(p, database_settings))

@@ -61,13 +61,13 @@ def _warn_if_changed(existing: credentials.AccessKey, secret: str) -> None:
     if existing.disabled:
         log.warning(
             "the bootstrap administrator %s is disabled and stays so; "
-            "`gpufleet access service-accounts restore-admin` enables it again",
+            "`gpufleet access restore-admin` enables it again",
             existing.client_id,
         )
     elif not verify_secret(secret, existing.secret_hash):
         log.warning(
             "the bootstrap administrator %s has another secret than GPUFLEET_ADMIN_CLIENT_SECRET "
-            "(rotated since); `gpufleet access service-accounts restore-admin` resets it",
+            "(rotated since); `gpufleet access restore-admin` resets it",
             existing.client_id,
         )
 
@@ -77,7 +77,7 @@ def ensure_admin(engine: Engine, settings: Settings) -> GeneratedAdmin | None:
 
     Once it exists, a restart leaves it alone: an administrator may have disabled it, rotated
     its secret or revoked its rule, and the environment's secret must not quietly undo that.
-    The recovery path is ``gpufleet access service-accounts restore-admin`` (``restore_admin``). A
+    The recovery path is ``gpufleet access restore-admin`` (``restore_admin``). A
     generated secret is returned so the caller can print it once; only its hash is stored.
     """
     with engine.begin() as conn:
