@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +49,19 @@ def sent(server: ServerProcess) -> dict:
         "phase": "Running",
         "allocatedResources": {"gpu": 3.0},
     }
+    workload = report(phase="Running", pods=[pod])
+    # Two minutes of CPU use of the pod, for the node's metrics.
+    samples = [
+        {"workloadId": workload["id"], "podId": pod["uid"], "type": "CPU_USAGE_CORES",
+         "timestamp": (NOW - timedelta(seconds=seconds)).isoformat(), "value": 24}
+        for seconds in (90, 30)
+    ]  # fmt: skip
     with httpx.Client(base_url=server.base_url, headers=server.auth_headers()) as http:
         response = http.post(node_path(), json={"nodes": nodes})
         assert response.json()["accepted"] == 3, response.text
-        response = http.post(ingest_path(), json=batch(report(phase="Running", pods=[pod])))
+        response = http.post(ingest_path(), json=batch(workload))
+        assert response.status_code == 200, response.text
+        response = http.post("/api/v1/ingest/metrics", json={"samples": samples})
         assert response.status_code == 200, response.text
     return {"nodes": nodes}
 
@@ -96,3 +107,21 @@ def test_node_pools_through_the_sdk(sdk, sent):
     assert a100["status"]["nodes"] == ["sdk-node-0", "sdk-node-1", "sdk-node-2"]
     assert pools_api.count_nodepools().data == {"count": 2}
     assert pools_api.get_nodepool(a100["id"]).data["name"] == "a100"
+
+
+def test_node_metrics_through_the_sdk(sdk, sent):
+    nodes_api = sdk.organizations.nodes
+    node_id = sent["nodes"][0]["id"]
+    start, end = NOW - timedelta(minutes=2), NOW
+    body = nodes_api.get_node_metrics(
+        node_id, ["CPU_USAGE_CORES", "CPU_UTILIZATION"], start, end, number_of_samples=2
+    ).data
+    by_type = {m["type"]: [v["value"] for v in m["values"]] for m in body["measurements"]}
+    # 24 of the node's 96 cores, in each minute.
+    assert by_type == {"CPU_USAGE_CORES": ["24", "24"], "CPU_UTILIZATION": ["25", "25"]}
+    with pytest.raises(ApiException) as refused:
+        nodes_api.get_node_metrics(node_id, ["GPU_OOMKILL_IDLE_COUNT_PER_GPU"], start, end)
+    assert refused.value.status == 400
+    with pytest.raises(ApiException) as unknown:
+        nodes_api.get_node_metrics(str(uuid.uuid4()), ["CPU_USAGE_CORES"], start, end)
+    assert unknown.value.status == 404

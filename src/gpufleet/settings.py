@@ -294,6 +294,12 @@ class Settings(BaseSettings):
         "pod", description="Workload pod label of DCGM series (exported_pod behind a proxy)."
     )
     prometheus_gpu_label: str = Field("gpu", description="GPU index label of DCGM series.")
+    prometheus_node_label: str = Field(
+        "node", description="Node name label of kube-state-metrics node and cAdvisor series."
+    )
+    prometheus_gpu_node_label: str = Field(
+        "Hostname", description="Node name label of DCGM series."
+    )
     prometheus_inference_metrics: Literal["nim", "vllm", "both"] = Field(
         "both",
         description="Inference metric names to read: nim (unprefixed), vllm (vllm: prefix), "
@@ -320,6 +326,8 @@ class Settings(BaseSettings):
         "prometheus_gpu_namespace_label",
         "prometheus_gpu_pod_label",
         "prometheus_gpu_label",
+        "prometheus_node_label",
+        "prometheus_gpu_node_label",
     )
     @classmethod
     def _label_name(cls, value: str) -> str:

@@ -232,7 +232,21 @@ def _dcgm(writer: _Writer) -> None:
             )
 
 
+NODE_CPU_CORES = 64
+NODE_MEMORY_BYTES = 512 * GIB
+
+
 def _kube_state_metrics(writer: _Writer) -> None:
+    for node in sorted({gpu.node for gpu in GPUS}):
+        gpus = sum(1 for gpu in GPUS if gpu.node == node)
+        for resource, unit, value in (
+            ("cpu", "core", NODE_CPU_CORES),
+            ("memory", "byte", NODE_MEMORY_BYTES),
+            ("nvidia_com_gpu", "integer", gpus),
+        ):
+            for family in ("kube_node_status_capacity", "kube_node_status_allocatable"):
+                labels = {"node": node, "resource": resource, "unit": unit}
+                writer.series(family, "gauge", family, labels, lambda k, v=value: v)
     for pod in PODS:
         base = {"namespace": pod.namespace, "pod": pod.name, "uid": f"uid-{pod.name}"}
         for phase in PHASES:

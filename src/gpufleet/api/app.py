@@ -33,6 +33,7 @@ from gpufleet.api.routes import (
     ingest_metrics,
     inventory_metrics,
     metrics,
+    node_metrics,
     nodepools,
     nodes,
     org_unit_telemetry,
@@ -58,6 +59,7 @@ from gpufleet.auth.oidc import OidcConfig, OidcVerifier
 from gpufleet.auth.rate_limit import FailureLimiter
 from gpufleet.auth.tokens import TokenService
 from gpufleet.metrics.backend import MetricsBackend
+from gpufleet.metrics.node_metrics import node_metrics_for
 from gpufleet.metrics.report_tasks import report_jobs
 from gpufleet.metrics.select import metrics_backend_for
 from gpufleet.metrics.tasks import MetricsTasks
@@ -93,6 +95,7 @@ def create_app(
     server_metrics.watch_engine(engine, settings.db_pool_size + settings.db_max_overflow)
     metrics_backend = metrics_backend or metrics_backend_for(settings, engine)
     observed_backend = ObservedBackend(metrics_backend, server_metrics)
+    node_sources = node_metrics_for(settings, engine, metrics_backend)
     # This process's name in database leases (work that runs in one replica at a time).
     holder = uuid.uuid4().hex
     metrics_tasks = MetricsTasks(
@@ -113,6 +116,7 @@ def create_app(
         finally:
             await metrics_tasks.stop()
             metrics_backend.close()
+            node_sources.close()
 
     def reload_keys():
         with engine.connect() as conn:
@@ -148,6 +152,7 @@ def create_app(
     )
     app.state.metrics_backend = metrics_backend
     app.state.observed_backend = observed_backend
+    app.state.node_metrics = node_sources
     app.state.server_metrics = server_metrics
     app.state.readiness = readiness
     install_error_handlers(app)
@@ -183,6 +188,7 @@ def create_app(
     app.include_router(org_units.router)
     app.include_router(inventory_metrics.router)
     app.include_router(nodes.router)
+    app.include_router(node_metrics.router)
     app.include_router(nodepools.router)
     app.include_router(history.router)
     app.include_router(ingest_events.router)

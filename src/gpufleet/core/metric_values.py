@@ -93,3 +93,16 @@ class HourlyUtilisation:
 
     mean_percent: float
     idle_share: float
+
+
+@dataclass(frozen=True, slots=True)
+class NodeTarget:
+    """What a backend needs to find one node's series, and the capacity its shares divide by."""
+
+    id: str
+    cluster_id: str
+    name: str
+    gpu_count: int
+    gpu_memory_bytes: int | None
+    cpu_cores: float | None
+    memory_bytes: int | None

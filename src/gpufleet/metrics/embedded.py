@@ -114,10 +114,10 @@ class EmbeddedMetricsBackend:
         match info.kind:
             case MetricKind.GAUGE | MetricKind.PER_GPU:
                 rows = samples.mean_per_interval(conn, owner_id, stored, window, source)
-                return MetricResult(info.type, measurements=_measurements(rows, window))
+                return MetricResult(info.type, measurements=interval_measurements(rows, window))
             case MetricKind.COUNTER:
                 rows = samples.increase_per_interval(conn, owner_id, stored, window, source)
-                return MetricResult(info.type, measurements=_measurements(rows, window))
+                return MetricResult(info.type, measurements=interval_measurements(rows, window))
             case MetricKind.HISTOGRAM:
                 rows = samples.increase_per_interval(conn, owner_id, stored, window, source)
                 return MetricResult(info.type, histogram=_histogram(rows, window))
@@ -177,7 +177,8 @@ def _idle_figures(target: WorkloadTarget, series, idle) -> IdleGpus:
     return IdleGpus(0, 0.0)
 
 
-def _measurements(rows, window: SampleWindow) -> tuple[Measurement, ...]:
+def interval_measurements(rows, window: SampleWindow) -> tuple[Measurement, ...]:
+    """Rows of ``(series, interval, value)`` as one measurement per series, GPUs in order."""
     by_series: dict[str, list[Point]] = defaultdict(list)
     for row in rows:
         by_series[row.series].append(Point(window.timestamp_ms(row.interval), row.value))

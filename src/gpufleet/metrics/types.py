@@ -1,5 +1,5 @@
-"""The metric types of the reference contract (23 of workloads, 31 of pods), with how each is
-stored and read.
+"""The metric types of the reference contract (23 of workloads, 31 of pods, 30 of nodes), with
+how each is stored and read.
 
 Every backend (embedded samples, Prometheus) serves the same kinds the same way:
 
@@ -85,8 +85,41 @@ class PodMetricType(StrEnum):
     NVLINK_BANDWIDTH_TOTAL_PER_GPU = "NVLINK_BANDWIDTH_TOTAL_PER_GPU"
 
 
-# Either kind of type; the two enums share some values, so a lookup must use the right table.
-AnyMetricType = WorkloadMetricType | PodMetricType
+class NodeMetricType(StrEnum):
+    GPU_UTILIZATION_PER_GPU = "GPU_UTILIZATION_PER_GPU"
+    GPU_UTILIZATION = "GPU_UTILIZATION"
+    GPU_MEMORY_UTILIZATION_PER_GPU = "GPU_MEMORY_UTILIZATION_PER_GPU"
+    GPU_MEMORY_UTILIZATION = "GPU_MEMORY_UTILIZATION"
+    GPU_MEMORY_USAGE_BYTES_PER_GPU = "GPU_MEMORY_USAGE_BYTES_PER_GPU"
+    GPU_MEMORY_USAGE_BYTES = "GPU_MEMORY_USAGE_BYTES"
+    GPU_ALLOCATION_PER_GPU = "GPU_ALLOCATION_PER_GPU"
+    GPU_MEMORY_ALLOCATION_BYTES_PER_GPU = "GPU_MEMORY_ALLOCATION_BYTES_PER_GPU"
+    GPU_IDLE_TIME_SECONDS_PER_GPU = "GPU_IDLE_TIME_SECONDS_PER_GPU"
+    CPU_USAGE_CORES = "CPU_USAGE_CORES"
+    CPU_UTILIZATION = "CPU_UTILIZATION"
+    CPU_MEMORY_USAGE_BYTES = "CPU_MEMORY_USAGE_BYTES"
+    CPU_MEMORY_UTILIZATION = "CPU_MEMORY_UTILIZATION"
+    GPU_OOMKILL_BURST_COUNT_PER_GPU = "GPU_OOMKILL_BURST_COUNT_PER_GPU"
+    GPU_OOMKILL_IDLE_COUNT_PER_GPU = "GPU_OOMKILL_IDLE_COUNT_PER_GPU"
+    GPU_OOMKILL_SWAP_OUT_OF_RAM_COUNT_PER_GPU = "GPU_OOMKILL_SWAP_OUT_OF_RAM_COUNT_PER_GPU"
+    GPU_GRAPHICS_ENGINE_ACTIVITY_PER_GPU = "GPU_GRAPHICS_ENGINE_ACTIVITY_PER_GPU"
+    GPU_SM_ACTIVITY_PER_GPU = "GPU_SM_ACTIVITY_PER_GPU"
+    GPU_SM_OCCUPANCY_PER_GPU = "GPU_SM_OCCUPANCY_PER_GPU"
+    GPU_TENSOR_ACTIVITY_PER_GPU = "GPU_TENSOR_ACTIVITY_PER_GPU"
+    GPU_FP64_ENGINE_ACTIVITY_PER_GPU = "GPU_FP64_ENGINE_ACTIVITY_PER_GPU"
+    GPU_FP32_ENGINE_ACTIVITY_PER_GPU = "GPU_FP32_ENGINE_ACTIVITY_PER_GPU"
+    GPU_FP16_ENGINE_ACTIVITY_PER_GPU = "GPU_FP16_ENGINE_ACTIVITY_PER_GPU"
+    GPU_MEMORY_BANDWIDTH_UTILIZATION_PER_GPU = "GPU_MEMORY_BANDWIDTH_UTILIZATION_PER_GPU"
+    GPU_NVLINK_TRANSMITTED_BANDWIDTH_PER_GPU = "GPU_NVLINK_TRANSMITTED_BANDWIDTH_PER_GPU"
+    GPU_NVLINK_RECEIVED_BANDWIDTH_PER_GPU = "GPU_NVLINK_RECEIVED_BANDWIDTH_PER_GPU"
+    GPU_PCIE_TRANSMITTED_BANDWIDTH_PER_GPU = "GPU_PCIE_TRANSMITTED_BANDWIDTH_PER_GPU"
+    GPU_PCIE_RECEIVED_BANDWIDTH_PER_GPU = "GPU_PCIE_RECEIVED_BANDWIDTH_PER_GPU"
+    NVLINK_BANDWIDTH_TOTAL = "NVLINK_BANDWIDTH_TOTAL"
+    NVLINK_BANDWIDTH_TOTAL_PER_GPU = "NVLINK_BANDWIDTH_TOTAL_PER_GPU"
+
+
+# Any kind of type; the enums share some values, so a lookup must use the right table.
+AnyMetricType = WorkloadMetricType | PodMetricType | NodeMetricType
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,9 +251,13 @@ del _M, _K, _P
 
 
 def metric_info(metric_type: AnyMetricType) -> MetricTypeInfo:
-    """How a type of either kind is stored and read."""
+    """How a type of any kind is stored and read."""
     if isinstance(metric_type, PodMetricType):
         return POD_METRIC_TYPES[metric_type]
+    if isinstance(metric_type, NodeMetricType):
+        # A node's types are all series of values: one per GPU, or the node's total.
+        kind = MetricKind.PER_GPU if metric_type.name.endswith("_PER_GPU") else MetricKind.GAUGE
+        return MetricTypeInfo(metric_type, kind, "", metric_type.value)
     return METRIC_TYPES[metric_type]
 
 

@@ -105,7 +105,8 @@ def append_samples(conn: Connection, rows: Iterable[tuple[str, str, str, int, fl
     return bulk_append(conn, metric_samples, _COLUMNS, rows)
 
 
-def _interval(ts_ms: sa.ColumnElement[int], window: SampleWindow) -> sa.ColumnElement[int]:
+def interval_of(ts_ms: sa.ColumnElement[int], window: SampleWindow) -> sa.ColumnElement[int]:
+    """The index of the window's interval a sample at ``ts_ms`` falls in."""
     offset = ts_ms - sa.literal(window.start_ms, sa.BigInteger)
     return (offset * sa.literal(window.count, sa.BigInteger)) // sa.literal(
         window.span_ms, sa.BigInteger
@@ -137,7 +138,7 @@ def mean_statement(
     source: SampleSource = WORKLOAD_SAMPLES,
 ) -> sa.Select:
     c = source.table.c
-    interval = _interval(c.ts_ms, window).label("interval")
+    interval = interval_of(c.ts_ms, window).label("interval")
     return (
         sa.select(c.series, interval, sa.func.avg(c.value).label("value"))
         .where(
@@ -186,7 +187,7 @@ def increase_statement(
         )
         .subquery()
     )
-    interval = _interval(ordered.c.ts_ms, window).label("interval")
+    interval = interval_of(ordered.c.ts_ms, window).label("interval")
     delta = sa.case(
         (ordered.c.previous.is_(None), 0.0),
         (ordered.c.value >= ordered.c.previous, ordered.c.value - ordered.c.previous),

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.core.metric_values import IdleGpus, PodTarget, WorkloadTarget
+from gpufleet.core.metric_values import IdleGpus, NodeTarget, PodTarget, WorkloadTarget
 from gpufleet.schemas.enums import Phase
 from gpufleet.store.tables import workload_pods, workloads
 
@@ -106,3 +106,16 @@ def workload_clusters(conn: Connection, workload_ids: Sequence[str]) -> dict[str
         statement = sa.select(W.id, W.cluster_id).where(W.id.in_(chunk))
         clusters.update((row.id, row.cluster_id) for row in conn.execute(statement))
     return clusters
+
+
+def node_target_of(row) -> NodeTarget:
+    """The target of a ``nodes`` row: where its series are and what its capacity is."""
+    return NodeTarget(
+        id=row.id,
+        cluster_id=row.cluster_id,
+        name=row.name,
+        gpu_count=int(row.gpu_count),
+        gpu_memory_bytes=row.gpu_memory_bytes,
+        cpu_cores=row.cpu_cores,
+        memory_bytes=row.memory_bytes,
+    )

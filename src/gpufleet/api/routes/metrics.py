@@ -135,7 +135,7 @@ def metrics_csv(body: dict) -> Response:
     for item in body["measurements"]:
         series = ",".join(f"{k}={v}" for k, v in (item["labels"] or {}).items())
         rows.extend([item["type"], series, v["timestamp"], v["value"]] for v in item["values"])
-    for item in body["histogram"]:
+    for item in body.get("histogram", ()):
         for value in item["values"]:
             rows.extend(
                 [item["type"], key, value["timestamp"], count]
@@ -181,9 +181,12 @@ def get_workload_metrics(
 
 
 def metric_results_response(
-    request: Request, backend: str, results: Sequence[MetricResult]
+    request: Request, backend: str, results: Sequence[MetricResult], *, histogram: bool = True
 ) -> Response:
-    """200 (JSON or CSV), 207 with the failures in a header, or the error of a total failure."""
+    """200 (JSON or CSV), 207 with the failures in a header, or the error of a total failure.
+
+    Without ``histogram`` the body is the reference ``MetricsResponse`` (measurements only).
+    """
     failures = [r for r in results if r.failed]
     if failures and len(failures) == len(results):
         unreachable = [r.failure for r in failures if r.failure.unreachable]
@@ -194,6 +197,8 @@ def metric_results_response(
             )
         raise UpstreamFailed(f"Every metrics query to the {backend} backend failed.")
     body = metrics_body(results)
+    if not histogram:
+        del body["histogram"]
     partial = [r for r in results if r.warnings and not r.failed]
     if failures or partial:
         detail = "; ".join(

@@ -1,0 +1,101 @@
+"""``GET /api/v1/nodes/{nodeId}/metrics``: time series of one node, per GPU and in total.
+
+Sampled, formatted and failed like workload metrics; a type the server's metrics backend has
+no source for is a 400 naming it and the backend (see docs/inventory.md).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.engine import Connection
+
+from gpufleet.api.authorization import ReadScope
+from gpufleet.api.concurrency import ExpensiveRead
+from gpufleet.api.deps import Db, State
+from gpufleet.api.parameters import parse_uuid
+from gpufleet.api.routes.metrics import (
+    METRICS_RESPONSES,
+    EndParam,
+    SamplesParam,
+    StartParam,
+    metric_results_response,
+    parse_metric_types,
+    parse_window,
+)
+from gpufleet.api.routing import OffLoopJsonRoute
+from gpufleet.core.errors import NotFound
+from gpufleet.metrics.node_metrics import NodeMetrics
+from gpufleet.metrics.types import NodeMetricType
+from gpufleet.query.errors import QueryError
+from gpufleet.query.scope import WorkloadScope
+from gpufleet.schemas.metrics import MetricsCompositeResponse
+from gpufleet.store.metric_targets import node_target_of
+from gpufleet.store.nodes import get_node
+
+router = APIRouter(prefix="/api/v1/nodes", tags=["Nodes"], route_class=OffLoopJsonRoute)
+
+NodeIdParam = Annotated[
+    str, Path(description="The node UUID.", json_schema_extra={"format": "uuid"})
+]
+NodeMetricTypesParam = Annotated[
+    list[str],
+    Query(
+        description="Specify which data to request (comma-separated or repeated).",
+        json_schema_extra={"items": {"type": "string", "enum": [t.value for t in NodeMetricType]}},
+    ),
+]
+
+
+def get_node_or_404(conn: Connection, node_id: str, scope: WorkloadScope):
+    """The guard of every route taking a node id: out of scope reads as unknown."""
+    row = get_node(conn, parse_uuid("nodeId", node_id), scope)
+    if row is None:
+        raise NotFound(f"Node {node_id} not found.")
+    return row
+
+
+def node_metrics_of(request: Request) -> NodeMetrics:
+    return request.app.state.node_metrics
+
+
+@router.get(
+    "/{nodeId}/metrics",
+    summary="Get the node metrics data.",
+    description=(
+        "The node's metrics over [start, end), numberOfSamples evenly spaced points per type, "
+        "per GPU (labelled gpu) or for the whole node. Which types each metrics backend "
+        "answers: docs/inventory.md; another type is a 400 naming the backend."
+    ),
+    operation_id="get_node_metrics",
+    response_model=MetricsCompositeResponse,
+    response_model_exclude_none=True,
+    responses=METRICS_RESPONSES,
+)
+def get_node_metrics(
+    _slot: ExpensiveRead,
+    request: Request,
+    state: State,
+    scope: ReadScope,
+    conn: Db,
+    nodeId: NodeIdParam,
+    metricType: NodeMetricTypesParam,
+    start: StartParam,
+    end: EndParam,
+    numberOfSamples: SamplesParam = None,
+) -> Response:
+    source = node_metrics_of(request)
+    types = parse_metric_types(metricType, NodeMetricType, "node")
+    unanswerable = [t.value for t in types if t not in source.node_metric_types]
+    if unanswerable:
+        raise QueryError(
+            "metricType",
+            f"{', '.join(unanswerable)} cannot be answered by the {source.name} metrics backend",
+        )
+    window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
+    target = node_target_of(get_node_or_404(conn, nodeId, scope))
+    conn.rollback()  # the backend may take a while; hold no transaction open meanwhile
+    results = source.node_metrics(target, types, window)
+    return metric_results_response(request, source.name, results, histogram=False)
