@@ -19,10 +19,16 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from gpufleet.core.report_fields import ReportGroupBy, ReportStatus
-from gpufleet.core.times import to_ms
+from gpufleet.core.times import from_ms, to_ms
 from gpufleet.metrics.types import format_value
 from gpufleet.metrics.usage_tasks import lease_term_ms
-from gpufleet.query.usage import UsageFilterField, UsageGroupBy, UsageQuery, UsageWindow
+from gpufleet.query.usage import (
+    UsageBucket,
+    UsageFilterField,
+    UsageGroupBy,
+    UsageQuery,
+    UsageWindow,
+)
 from gpufleet.schemas.csv_cells import write_csv
 from gpufleet.schemas.usage import FIGURE_FIELDS
 from gpufleet.settings import Settings
@@ -52,7 +58,7 @@ def report_query(row: Mapping[str, Any]) -> UsageQuery:
         group_by=(group,) if group else (),
         scope=scope_of(row["scope"]),
         filters=tuple(filters),
-        by_day=True,
+        bucket=UsageBucket.DAY,
     )
 
 
@@ -60,10 +66,10 @@ def report_csv(conn: Connection, row: Mapping[str, Any]) -> str:
     """The file of a report: one row per group and day, in day then group order."""
     query = report_query(row)
     columns = _GROUPS[ReportGroupBy(row["group_by"])][1] if row["group_by"] else ()
-    rows = sorted(usage(conn, query), key=lambda r: (r.day_ms, tuple(g.value for g in r.groups)))
+    rows = sorted(usage(conn, query), key=lambda r: (r.bucket_ms, tuple(g.value for g in r.groups)))
     lines = []
     for item in rows:
-        day = datetime.fromtimestamp((item.day_ms or 0) / 1000, tz=UTC).date().isoformat()
+        day = from_ms(item.bucket_ms or 0).date().isoformat()
         cells: list[object] = [day]
         for group in item.groups:
             cells += [group.name] if len(columns) == 1 else [group.value, group.name]

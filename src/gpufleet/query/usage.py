@@ -1,4 +1,5 @@
-"""Usage questions as typed values: a window of whole UTC hours, groupings, filters, scope."""
+"""Usage questions as typed values: a window of whole UTC hours, groupings, time buckets,
+filters, scope."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from gpufleet.core.times import to_ms
-from gpufleet.query.choices import by_value, parse_choices
+from gpufleet.query.choices import by_value, parse_choices, split_values
 from gpufleet.query.errors import QueryError
 from gpufleet.query.filters import parse_timestamp
 from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
@@ -16,6 +17,8 @@ from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 MAX_GROUP_BY = 2
+# Hourly buckets over a longer window would answer thousands of rows per group; days do.
+MAX_HOURLY_WINDOW_MS = 31 * DAY_MS
 
 
 class UsageGroupBy(StrEnum):
@@ -27,12 +30,25 @@ class UsageGroupBy(StrEnum):
     TYPE = "type"
 
 
+class UsageBucket(StrEnum):
+    """A time bucket of the answer: each value is one group's figures in one hour or UTC day."""
+
+    HOUR = "hour"
+    DAY = "day"
+
+    @property
+    def ms(self) -> int:
+        return HOUR_MS if self is UsageBucket.HOUR else DAY_MS
+
+
 class UsageFilterField(StrEnum):
-    """What a report's ``filterBy`` may name (only ``==``)."""
+    """What a usage ``filterBy`` may name (only ``==``); a report's takes the first three."""
 
     PROJECT_NAME = "projectName"
     DEPARTMENT_NAME = "departmentName"
     CLUSTER_ID = "clusterId"
+    PROJECT_ID = "projectId"
+    DEPARTMENT_ID = "departmentId"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +74,8 @@ class UsageQuery:
     group_by: tuple[UsageGroupBy, ...] = ()
     scope: WorkloadScope = UNRESTRICTED
     filters: tuple[tuple[UsageFilterField, str], ...] = ()
-    # Also group by UTC day (reports: one row per group and day).
-    by_day: bool = False
+    # Also group by hour or UTC day (reports: one row per group and day).
+    bucket: UsageBucket | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +101,8 @@ class UsageGroup:
 class UsageRow:
     groups: tuple[UsageGroup, ...]
     figures: UsageFigures
-    day_ms: int | None = None
+    # Start of the row's bucket, when the question has one.
+    bucket_ms: int | None = None
 
 
 def parse_usage_group_by(values: Sequence[str] | None) -> tuple[UsageGroupBy, ...]:
@@ -105,3 +122,31 @@ def parse_usage_window(start: str | None, end: str | None, now: datetime) -> Usa
     if finish <= begin:
         raise QueryError("end", "must be after start")
     return UsageWindow.covering(begin, finish)
+
+
+def parse_usage_bucket(value: str | None, window: UsageWindow) -> UsageBucket | None:
+    """``hour`` or ``day``; hours only for windows of at most 31 days."""
+    if not value:
+        return None
+    bucket = by_value(UsageBucket).get(value)
+    if bucket is None:
+        raise QueryError("bucket", f"{value[:64]!r} is not one of hour, day")
+    if bucket is UsageBucket.HOUR and window.end_ms - window.start_ms > MAX_HOURLY_WINDOW_MS:
+        raise QueryError("bucket", "hour is allowed for windows of at most 31 days; use day")
+    return bucket
+
+
+def parse_usage_filters(values: Sequence[str] | None) -> tuple[tuple[UsageFilterField, str], ...]:
+    """``field==value`` terms (AND-ed), comma-separated or repeated."""
+    allowed = by_value(UsageFilterField)
+    terms = []
+    for term in split_values(values):
+        name, operator, value = term.partition("==")
+        field = allowed.get(name.strip())
+        if field is None or not operator or not value.strip():
+            fields = ", ".join(allowed)
+            raise QueryError(
+                "filterBy", f"{term[:64]!r} is not field==value with a field of {fields}"
+            )
+        terms.append((field, value.strip()))
+    return tuple(terms)

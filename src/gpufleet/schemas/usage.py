@@ -23,6 +23,11 @@ class UsageGroup(BaseModel):
 
 
 class UsageValue(BaseModel):
+    start: str | None = Field(
+        None,
+        description="Start of the value's hour or UTC day (only with bucket).",
+        examples=["2025-03-01T00:00:00Z"],
+    )
     groups: list[UsageGroup] = Field(max_length=2)
     allocatedGpuHours: float = Field(description="GPU-hours allocated.")
     usedGpuHours: float = Field(

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.query.usage import (
-    DAY_MS,
+    HOUR_MS,
     UsageFigures,
     UsageFilterField,
     UsageGroup,
@@ -58,6 +58,10 @@ def _filter_condition(field: UsageFilterField, value: str) -> sa.ColumnElement[b
     match field:
         case UsageFilterField.CLUSTER_ID:
             return H.cluster_id == value
+        case UsageFilterField.PROJECT_ID:
+            return H.project_id == value
+        case UsageFilterField.DEPARTMENT_ID:
+            return H.department_id == value
         case UsageFilterField.PROJECT_NAME:
             named = sa.select(projects.c.id).where(projects.c.name == value)
             return H.project_id.in_(named)
@@ -75,8 +79,10 @@ def usage_statement(query: UsageQuery) -> sa.Select:
         conditions.append(scope_condition(query.scope, usage_hourly))
     conditions.extend(_filter_condition(f, v) for f, v in query.filters)
     keys = [_KEY_COLUMNS[g].label(f"g{i}") for i, g in enumerate(query.group_by)]
-    if query.by_day:
-        keys.append((H.hour_ms - H.hour_ms % DAY_MS).label("day_ms"))
+    if query.bucket is not None:
+        # Buckets first, so a series reads in time order; an hour is its own bucket.
+        start = H.hour_ms if query.bucket.ms == HOUR_MS else H.hour_ms - H.hour_ms % query.bucket.ms
+        keys.insert(0, start.label("bucket_ms"))
     totals = sa.select(*keys, *_sums()).where(*conditions)
     if keys:
         totals = totals.group_by(*keys)
@@ -98,7 +104,7 @@ def usage(conn: Connection, query: UsageQuery) -> list[UsageRow]:
     """The figures of each group (one row, all zeros, when nothing is grouped and none exist)."""
     rows = conn.execute(usage_statement(query)).mappings().all()
     answer = [_row(query, row) for row in rows if row["gpu"] is not None]
-    if not answer and not query.group_by and not query.by_day:
+    if not answer and not query.group_by and query.bucket is None:
         return [UsageRow((), UsageFigures())]
     return answer
 
@@ -117,5 +123,5 @@ def _row(query: UsageQuery, row: Any) -> UsageRow:
         memory_gib_hours=row["memory"] / _SECONDS_PER_HOUR,
         pending_workload_hours=row["pending"] / _SECONDS_PER_HOUR,
     )
-    day = row.get("day_ms")
-    return UsageRow(tuple(groups), figures, None if day is None else int(day))
+    bucket = row.get("bucket_ms")
+    return UsageRow(tuple(groups), figures, None if bucket is None else int(bucket))

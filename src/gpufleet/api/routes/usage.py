@@ -17,11 +17,14 @@ from gpufleet.api.csv_responses import csv_response, wants_csv
 from gpufleet.api.deps import Db, Now
 from gpufleet.api.responses import json_response
 from gpufleet.api.routing import OffLoopJsonRoute
+from gpufleet.core.times import format_rfc3339, from_ms
 from gpufleet.metrics.types import format_value
 from gpufleet.query.usage import (
     UsageFigures,
     UsageQuery,
     UsageRow,
+    parse_usage_bucket,
+    parse_usage_filters,
     parse_usage_group_by,
     parse_usage_window,
 )
@@ -36,7 +39,9 @@ DESCRIPTION = (
     "utilisation) and idle (by the idle-GPU rule), CPU core-hours, memory GiB-hours and "
     "pending workload-hours over the whole UTC hours covering [start, end), from the usage "
     "ledger. groupBy takes up to two of cluster, nodepool, department, project, submitter, "
-    "type. Accept: text/csv gives the same figures as CSV."
+    "type. bucket=hour|day splits the window into hours or UTC days (each value then has "
+    "its start). filterBy takes projectId, projectName, departmentId, departmentName, "
+    "clusterId == terms. Accept: text/csv gives the same figures as CSV."
 )
 
 
@@ -45,17 +50,26 @@ def figures_json(figures: UsageFigures) -> dict[str, float]:
     return {wire: round(getattr(figures, attr), 6) for wire, attr in FIGURE_FIELDS.items()}
 
 
+def bucket_start(row: UsageRow) -> dict[str, str]:
+    """``{"start": …}`` for a bucketed row, nothing otherwise."""
+    if row.bucket_ms is None:
+        return {}
+    return {"start": format_rfc3339(from_ms(row.bucket_ms), timespec="seconds")}
+
+
 def usage_value(row: UsageRow) -> dict:
     groups = [{"key": g.key.value, "value": g.value, "name": g.name} for g in row.groups]
-    return {"groups": groups, **figures_json(row.figures)}
+    return {**bucket_start(row), "groups": groups, **figures_json(row.figures)}
 
 
 def usage_csv(query: UsageQuery, rows: list[UsageRow]) -> Response:
-    header = [column for g in query.group_by for column in (g.value, f"{g.value}Name")]
+    header = ["start"] if query.bucket else []
+    header += [column for g in query.group_by for column in (g.value, f"{g.value}Name")]
     header += list(FIGURE_FIELDS)
     lines = []
     for row in rows:
-        cells: list[object] = [c for g in row.groups for c in (g.value, g.name or "")]
+        cells: list[object] = list(bucket_start(row).values())
+        cells += [c for g in row.groups for c in (g.value, g.name or "")]
         lines.append([*cells, *(format_value(v) for v in figures_json(row.figures).values())])
     return csv_response(header, lines)
 
@@ -85,11 +99,22 @@ def get_usage(
         list[str] | None,
         Query(description="Up to two groupings, comma-separated or repeated."),
     ] = None,
+    bucket: Annotated[
+        str | None,
+        Query(description="hour or day: one value per group and bucket, with its start."),
+    ] = None,
+    filterBy: Annotated[
+        list[str] | None,
+        Query(description="field==value terms (AND-ed), comma-separated or repeated."),
+    ] = None,
 ) -> Response:
+    window = parse_usage_window(start, end, now)
     query = UsageQuery(
-        window=parse_usage_window(start, end, now),
+        window=window,
         group_by=parse_usage_group_by(groupBy),
         scope=scope,
+        filters=parse_usage_filters(filterBy),
+        bucket=parse_usage_bucket(bucket, window),
     )
     rows = usage(conn, query)
     if wants_csv(request):

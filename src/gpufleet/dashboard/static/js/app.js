@@ -1,5 +1,5 @@
 // The dashboard shell: a hash router over the sign-in, overview, workloads, workload, capacity,
-// projects and access views.
+// projects, usage and access views.
 
 import { managesAccess, signOut, signedIn, subject } from "./api.js";
 import { h, replace } from "./dom.js";
@@ -9,6 +9,7 @@ import { renderCapacity } from "./views/capacity.js";
 import { renderOverview } from "./views/overview.js";
 import { renderProjects } from "./views/projects.js";
 import { renderSignIn } from "./views/signin.js";
+import { renderUsage } from "./views/usage.js";
 import { renderWorkload } from "./views/workload.js";
 import { renderWorkloads } from "./views/workloads.js";
 
@@ -40,6 +41,7 @@ async function route() {
     else if (page === "access") await renderAccess(view, isCurrent);
     else if (page === "capacity") await renderCapacity(view, isCurrent);
     else if (page === "projects") await renderProjects(view, isCurrent);
+    else if (page === "usage") await renderUsage(view, params, isCurrent);
     else replace(view, h("h1", {}, "Not found"), h("a", { href: "#/overview" }, "Back to the overview"));
   } catch (error) {
     if (isCurrent() && signedIn()) replace(view, h("p", { class: "error", role: "alert" }, error.message));

@@ -69,3 +69,43 @@ export function barChart(container, rows, { unit = "", empty = "Nothing to show.
   ]);
   return replace(container, h("div", { class: "bars" }, cells));
 }
+
+// layers: [{label, values, fill}] bottom first, over one x axis (epoch seconds). Each layer is
+// drawn on top of the ones below it; the legend shows a layer's own value, not the running sum.
+export function stackedChart(container, { title, unit, xs, layers }) {
+  container.dataset.points = String(xs.length);
+  if (!xs.length) {
+    replace(container, h("h3", { class: "chart-title" }, title), h("p", { class: "muted" }, "Nothing in this window."));
+    return null;
+  }
+  replace(container);
+  const sums = [];
+  let below = xs.map(() => 0);
+  for (const layer of layers) {
+    below = below.map((total, i) => total + (layer.values[i] ?? 0));
+    sums.push(below);
+  }
+  const style = getComputedStyle(container);
+  const inner = container.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  // uPlot paints series in order: the top of the stack first, each lower layer over it.
+  const order = layers.map((_layer, i) => i).reverse();
+  const options = {
+    title,
+    width: Math.max(300, inner || 600),
+    height: 260,
+    legend: { live: true },
+    scales: { x: { time: true } },
+    axes: [{}, { size: 90, values: (_u, ticks) => ticks.map((v) => withUnit(v, unit)) }],
+    series: [
+      {},
+      ...order.map((i) => ({
+        label: layers[i].label,
+        stroke: layers[i].stroke,
+        fill: layers[i].fill,
+        width: 1,
+        value: (_u, _v, _s, index) => (index === null ? "–" : withUnit(layers[i].values[index], unit)),
+      })),
+    ],
+  };
+  return new uPlot(options, [xs, ...order.map((i) => sums[i])], container);
+}

@@ -1,0 +1,136 @@
+"""The dashboard's Usage view in headless Chromium against a real demo server (its 90 days of
+GPU-hours): the chart and the top consumers show the API's figures, the window and unit
+pickers change the question, and the download is the API's CSV for it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.support.demo_server import demo_server
+from tests.test_dashboard import browser, page, screenshot, sign_in  # noqa: F401
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def demo(request, tmp_path_factory):
+    with demo_server(request, tmp_path_factory) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api(demo):
+    with demo.api() as client:
+        yield client
+
+
+# A window wholly in the past, so the live ledger cannot move its figures under the test.
+LAST_DAY = (datetime.now(UTC) - timedelta(days=1)).date()
+FIRST_DAY = LAST_DAY - timedelta(days=13)
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", "").removesuffix("%").removesuffix(" GPU-h"))
+
+
+def _shown(tab: Page) -> dict:
+    """The window the view asked about, as the API parameters it used."""
+    section = tab.locator("#usage")
+    return {"start": section.get_attribute("data-start"), "end": section.get_attribute("data-end")}
+
+
+def _open(tab: Page, demo, route: str = "") -> None:
+    sign_in(tab, demo.url)
+    expect(tab.locator("#topbar")).to_be_visible()
+    tab.click("[data-nav=usage]")
+    if route:
+        tab.evaluate("route => { location.hash = route }", f"#/usage?{route}")
+    expect(tab.locator("#usage-chart canvas")).to_be_visible()
+
+
+def _usage(api, params: dict, **more) -> list[dict]:
+    response = api.get("/api/v1/usage", params={**params, **more})
+    assert response.status_code == 200, response.text
+    return response.json()["values"]
+
+
+def test_the_view_shows_the_tenants_hours_and_the_top_consumers(page, demo, api):  # noqa: F811
+    route = f"window=custom&from={FIRST_DAY}&to={LAST_DAY}"
+    _open(page, demo, route)
+    expect(page.locator("#usage")).to_have_attribute("data-start", f"{FIRST_DAY}T00:00:00.000Z")
+    window = _shown(page)
+    assert page.locator("#usage").get_attribute("data-bucket") == "day"
+    assert page.locator("#usage-chart").get_attribute("data-points") == "14"
+    (total,) = _usage(api, window)
+    assert total["allocatedGpuHours"] > 0
+    totals = page.locator("#usage-totals")
+    shown = _number(totals.locator("[data-field=allocated] strong").inner_text())
+    assert shown == pytest.approx(total["allocatedGpuHours"], abs=0.01)
+    by_project = _usage(api, window, groupBy="project")
+    rows = page.locator("#usage-consumers tbody tr")
+    expect(rows).to_have_count(min(20, len(by_project)))
+    for value in by_project:
+        row = page.locator(f"#usage-consumers tr[data-group='{value['groups'][0]['value']}']")
+        expect(row.locator("td").first).to_have_text(value["groups"][0]["name"])
+        efficiency = _number(row.locator("td[data-field=efficiency]").inner_text())
+        expected = 100 * value["usedGpuHours"] / value["allocatedGpuHours"]
+        assert efficiency == pytest.approx(expected, abs=0.051)
+        idle = _number(row.locator("td[data-field=idle]").inner_text())
+        assert idle == pytest.approx(value["idleGpuHours"], abs=0.006)
+    screenshot(page, "usage")
+
+
+def test_the_window_picker_changes_the_answer(page, demo, api):  # noqa: F811
+    _open(page, demo)
+    section = page.locator("#usage")
+    allocated = page.locator("#usage-totals [data-field=allocated] strong")
+    answers = {}
+    for name, bucket, points in (("24h", "hour", (24, 25)), ("90d", "day", (90, 91))):
+        page.click(f"[data-window='{name}']")
+        expect(page.locator(f"[data-window='{name}'].active")).to_be_visible()
+        expect(section).to_have_attribute("data-bucket", bucket)
+        assert int(page.locator("#usage-chart").get_attribute("data-points")) in points
+        answers[name] = _number(allocated.inner_text())
+        (total,) = _usage(api, _shown(page))
+        # The current hour moves on while the test reads it; older hours do not.
+        assert answers[name] == pytest.approx(total["allocatedGpuHours"], rel=0.02)
+    assert answers["90d"] > 10 * answers["24h"] > 0
+    page.click("[data-window=custom]")
+    page.fill("#usage-custom input[name=from]", str(LAST_DAY - timedelta(days=1)))
+    page.fill("#usage-custom input[name=to]", str(LAST_DAY))
+    page.click("#usage-custom button[type=submit]")
+    expect(section).to_have_attribute("data-bucket", "hour")
+    expect(page.locator("#usage-chart")).to_have_attribute("data-points", "48")
+    (total,) = _usage(api, _shown(page))
+    assert _number(allocated.inner_text()) == pytest.approx(total["allocatedGpuHours"], abs=0.01)
+
+
+def test_a_project_shows_its_submitters_and_downloads_the_apis_csv(page, demo, api):  # noqa: F811
+    project = max(
+        _usage(api, {"start": f"{FIRST_DAY}T00:00:00Z"}, groupBy="project"),
+        key=lambda v: v["allocatedGpuHours"],
+    )["groups"][0]
+    _open(page, demo, f"window=custom&from={FIRST_DAY}&to={LAST_DAY}")
+    page.select_option("#usage-unit", f"project:{project['value']}")
+    expect(page.locator("#usage-consumers th").first).to_have_text("Submitter")
+    window = _shown(page)
+    (total,) = _usage(api, window, filterBy=f"projectId=={project['value']}")
+    shown = _number(page.locator("#usage-totals [data-field=allocated] strong").inner_text())
+    assert shown == pytest.approx(total["allocatedGpuHours"], abs=0.01)
+    with page.expect_download() as waiting:
+        page.click("#usage-csv")
+    download = waiting.value
+    assert download.suggested_filename.endswith(".csv")
+    text = Path(download.path()).read_bytes().decode()
+    expected = api.get(
+        "/api/v1/usage",
+        params={**window, "groupBy": "submitter", "filterBy": f"projectId=={project['value']}"},
+        headers={"Accept": "text/csv"},
+    )
+    assert text == expected.text
+    assert text.splitlines()[0].startswith("submitter,submitterName,allocatedGpuHours")
+    assert len(text.splitlines()) > 1

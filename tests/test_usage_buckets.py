@@ -1,0 +1,132 @@
+"""``GET /api/v1/usage`` over time and for one unit: ``bucket=hour|day`` splits the window into
+hours or UTC days, ``filterBy`` narrows it to a project, department or cluster; the buckets of a
+window add up to its whole, and a filtered answer equals that group of a grouped one."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from gpufleet.core.times import format_rfc3339
+from gpufleet.schemas.usage import FIGURE_FIELDS
+from tests.support.agent_reports import T0, batch, ingest_path, report
+
+HOUR = 3600
+DAY = 24 * HOUR
+# Project "11" (department "3") beside the default project "10" (department "2").
+SPEECH = {"projectId": "11", "projectName": "speech", "departmentId": "3"}
+
+
+@pytest.fixture
+def settings(settings):
+    """The test drives the ledger itself: the app's own periodic run would race it."""
+    return settings.model_copy(update={"usage_interval_seconds": 0})
+
+
+def _run(client, start: float, end: float, gpus: float = 1.0, **extra) -> None:
+    """One workload running with ``gpus`` from ``start`` to ``end`` seconds after T0."""
+    workload_id = str(uuid.uuid4())
+    held = {"allocatedResources": {"gpu": gpus}, **extra}
+    for observed, phase in ((start, "Running"), (end, "Completed")):
+        item = report(workload_id, observed=observed, phase=phase, **held)
+        response = client.post(ingest_path(), json=batch(item))
+        assert response.status_code == 200, response.text
+
+
+def _usage(client, start: float, end: float, **params) -> list[dict]:
+    window = {
+        "start": format_rfc3339(T0 + timedelta(seconds=start)),
+        "end": format_rfc3339(T0 + timedelta(seconds=end)),
+    }
+    response = client.get("/api/v1/usage", params={**window, **params})
+    assert response.status_code == 200, response.text
+    return response.json()["values"]
+
+
+def _hour(seconds: float) -> str:
+    return format_rfc3339(T0 + timedelta(seconds=seconds), timespec="seconds")
+
+
+def test_hourly_buckets_hold_each_hours_part(client):
+    # 2 GPUs from 08:30 to 10:15 (T0 is 08:00); nothing in the hour from 11:00.
+    _run(client, 1800, 2 * HOUR + 900, gpus=2.0)
+    values = _usage(client, 0, 4 * HOUR, bucket="hour")
+    assert [(v["start"], v["groups"]) for v in values] == [
+        (_hour(0), []),
+        (_hour(HOUR), []),
+        (_hour(2 * HOUR), []),
+    ]
+    hours = [v["allocatedGpuHours"] for v in values]
+    assert hours == pytest.approx([1.0, 2.0, 0.5], abs=1e-3)
+    (whole,) = _usage(client, 0, 4 * HOUR)
+    assert "start" not in whole
+    for figure in FIGURE_FIELDS:
+        assert sum(v[figure] for v in values) == pytest.approx(whole[figure], abs=1e-5)
+
+
+def test_daily_buckets_are_utc_days_and_grouped_values_follow_them(client):
+    # T0 is 08:00 UTC: the first workload runs into the next day, the second is on it.
+    _run(client, 15 * HOUR, 18 * HOUR)
+    _run(client, DAY, DAY + 2 * HOUR, gpus=3.0, **SPEECH)
+    midnight = -8 * HOUR
+    vals = _usage(client, midnight, midnight + 2 * DAY, bucket="day", groupBy="project")
+    found = [(v["start"], v["groups"][0]["value"], round(v["allocatedGpuHours"], 3)) for v in vals]
+    assert found == [
+        (_hour(midnight), "10", 1.0),
+        (_hour(midnight + DAY), "10", 2.0),
+        (_hour(midnight + DAY), "11", 6.0),
+    ]
+    days = _usage(client, midnight, midnight + 2 * DAY, bucket="day")
+    assert [round(v["allocatedGpuHours"], 3) for v in days] == [1.0, 8.0]
+
+
+def test_a_filtered_answer_equals_that_group_of_the_grouped_one(client):
+    _run(client, 0, HOUR)
+    _run(client, 0, 2 * HOUR, gpus=4.0, **SPEECH)
+    grouped = {v["groups"][0]["value"]: v for v in _usage(client, 0, 2 * HOUR, groupBy="project")}
+    for term, project in (("projectId==11", "11"), ("departmentId==2", "10")):
+        (value,) = _usage(client, 0, 2 * HOUR, filterBy=term)
+        assert value["allocatedGpuHours"] == pytest.approx(grouped[project]["allocatedGpuHours"])
+        assert value["groups"] == []
+    (named,) = _usage(client, 0, 2 * HOUR, filterBy="projectName==speech", groupBy="submitter")
+    assert named["allocatedGpuHours"] == pytest.approx(8.0, abs=1e-3)
+    series = _usage(client, 0, 2 * HOUR, filterBy="projectId==11,departmentId==3", bucket="hour")
+    assert [round(v["allocatedGpuHours"], 3) for v in series] == [4.0, 4.0]
+    (nothing,) = _usage(client, 0, 2 * HOUR, filterBy="projectId==11,departmentId==2")
+    assert nothing["allocatedGpuHours"] == 0
+
+
+def test_csv_buckets_start_each_row(client):
+    _run(client, 0, 2 * HOUR)
+    params = {
+        "start": format_rfc3339(T0),
+        "end": format_rfc3339(T0 + timedelta(hours=2)),
+        "bucket": "hour",
+        "groupBy": "project",
+    }
+    response = client.get("/api/v1/usage", params=params, headers={"Accept": "text/csv"})
+    assert response.status_code == 200
+    header, *rows = response.text.strip().splitlines()
+    assert header.split(",") == ["start", "project", "projectName", *FIGURE_FIELDS]
+    assert [row.split(",")[:4] for row in rows] == [
+        [_hour(0), "10", "vision", "1"],
+        [_hour(HOUR), "10", "vision", "1"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"bucket": "week"}, "bucket"),
+        ({"bucket": "hour", "end": "2025-04-15T00:00:00Z"}, "bucket"),
+        ({"filterBy": "phase==Running"}, "filterBy"),
+        ({"filterBy": "projectId>=10"}, "filterBy"),
+        ({"filterBy": "projectId=="}, "filterBy"),
+    ],
+)
+def test_bad_buckets_and_filters_are_400_naming_them(client, params, parameter):
+    response = client.get("/api/v1/usage", params={"start": "2025-03-01T00:00:00Z", **params})
+    assert response.status_code == 400
+    assert parameter in response.json()["message"]
