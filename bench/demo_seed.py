@@ -57,7 +57,7 @@ def _sqlite_value(value):
 def _time_floor(directory: Path, count: int) -> float:
     engine = _fresh_store(directory / "floor.db")
     engine.dispose()
-    columns = [column.name for column in workloads.columns]
+    columns = [column.name for column in workloads.columns if column.computed is None]
     simulated = list(generate_workloads(1, 0, count, ANCHOR))
     items = [workload.wire for workload in simulated]
     rows = [

@@ -25,7 +25,9 @@ from gpufleet.store.tables import workloads
 
 # The columns a listing returns as they are (the document comes as text, without the one
 # detail-only key; search_text is internal).
-LISTED_COLUMNS = ", ".join(c.name for c in workloads.c if c.name not in ("document", "search_text"))
+LISTED_COLUMNS = ", ".join(
+    c.name for c in workloads.c if c.name not in ("document", "search_text", "seconds_anchor")
+)
 
 
 class Capture:

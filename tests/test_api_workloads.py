@@ -100,7 +100,9 @@ def expected_value(item: dict[str, Any], field: str, history: History) -> Any:
         before = history.get(item["id"], SecondsBefore())
         total = before.pending if pending else before.running
         if item["phase"] == ("Pending" if pending else "Running"):
-            total += max(0, int((NOW - item["phaseUpdatedAt"]).total_seconds()))
+            # Whole seconds of the clock, from the phase's second to now's.
+            stretch = int(NOW.timestamp()) - int(item["phaseUpdatedAt"].timestamp())
+            total += max(0, stretch)
         return total
     return item.get(field)
 

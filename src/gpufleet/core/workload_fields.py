@@ -63,8 +63,9 @@ class WorkloadField:
     query_only: bool = False
     # Only in the single-workload answer, not in listings.
     detail_only: bool = False
-    # Computed against the request's "now" from the column (time accumulated before).
-    time_dependent: bool = False
+    # A total of time in a phase (the column holds the seconds accumulated before the current
+    # stretch); for a workload in ``timed_phase`` the request's "now" adds the stretch.
+    timed_phase: str | None = None
     # Matches when any of the workload's values matches (current node pools).
     multi_valued: bool = False
     # Few distinct values, each shared by many workloads (phase, project, cluster, ...): a
@@ -79,6 +80,11 @@ class WorkloadField:
     @property
     def sortable(self) -> bool:
         return self.sort_rank is not None
+
+    @property
+    def time_dependent(self) -> bool:
+        """Computed against the request's "now"."""
+        return self.timed_phase is not None
 
     @property
     def sort_indexed(self) -> bool:
@@ -151,10 +157,10 @@ WORKLOAD_CATALOGUE: tuple[WorkloadField, ...] = (
     WorkloadField("idleGpus", INT, "idle_gpus", 15),
     WorkloadField("idleAllocatedGpus", N, "idle_allocated_gpus", 16),
     WorkloadField(
-        "totalPendingTimeSeconds", INT, "pending_seconds_before", 20, time_dependent=True
+        "totalPendingTimeSeconds", INT, "pending_seconds_before", 20, timed_phase="Pending"
     ),
     WorkloadField(
-        "totalRunningTimeSeconds", INT, "running_seconds_before", 21, time_dependent=True
+        "totalRunningTimeSeconds", INT, "running_seconds_before", 21, timed_phase="Running"
     ),
     WorkloadField("category", T, "category", 18, 64, required=True, coarse=True),
     WorkloadField("guaranteedRuntimeEndsAt", D, "guaranteed_runtime_ends_at", 23),
@@ -181,5 +187,7 @@ WIRE_ORDER: tuple[str, ...] = tuple(
 QUERY_FIELDS: tuple[WorkloadField, ...] = tuple(
     sorted((f for f in WORKLOAD_CATALOGUE if f.sortable), key=lambda f: f.sort_rank or 0)
 )
+# The totals of time in a phase, each counting while a workload is in its ``timed_phase``.
+TIMED_FIELDS: tuple[WorkloadField, ...] = tuple(f for f in WORKLOAD_CATALOGUE if f.time_dependent)
 # Fields the free-text ``search`` looks in, in the order they are joined into search_text.
 SEARCH_FIELDS = ("name", "projectName", "departmentName", "type", "phase", "submittedBy")

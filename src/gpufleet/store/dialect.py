@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
@@ -29,6 +30,40 @@ def epoch_ms(dialect_name: str, column: sa.ColumnElement[Any]) -> sa.ColumnEleme
     else:
         value = sa.func.round(sa.extract("epoch", column) * 1000)
     return sa.cast(value, sa.BigInteger)
+
+
+class epoch_second(sa.sql.functions.GenericFunction[int]):
+    """Whole seconds since the Unix epoch of a UtcDateTime column (its fraction dropped).
+
+    Immutable on both databases, so generated columns and indexes may use it: SQLite parses
+    its ISO text with ``strftime('%s')``, PostgreSQL reads a ``timestamptz`` at UTC.
+    """
+
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+@compiles(epoch_second, "sqlite")
+def _epoch_second_sqlite(element: epoch_second, compiler: Any, **kw: Any) -> str:
+    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+
+
+@compiles(epoch_second, "postgresql")
+def _epoch_second_postgresql(element: epoch_second, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"CAST(floor(EXTRACT(epoch FROM ({column} AT TIME ZONE 'UTC'))) AS BIGINT)"
+
+
+def indexed_by(dialect_name: str, statement: sa.Select, table: sa.Table, index: str) -> sa.Select:
+    """A SELECT told which index of ``table`` to walk, where the dialect takes such a hint.
+
+    SQLite's planner weighs a partial index whose order is the sort's against an equality
+    lookup on the column it is partial on, and may take the lookup and sort every match;
+    ``INDEXED BY`` settles it. PostgreSQL takes no hints and weighs the LIMIT itself.
+    """
+    if dialect_name != "sqlite":
+        return statement
+    return statement.with_hint(table, f"INDEXED BY {index}", dialect_name="sqlite")
 
 
 def without_index(dialect_name: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Computed,
     Float,
     ForeignKey,
     Index,
@@ -23,7 +24,13 @@ from sqlalchemy import (
 )
 
 from gpufleet.core.pod_fields import POD_FIELDS
-from gpufleet.core.workload_fields import QUERY_FIELDS, WORKLOAD_CATALOGUE, FieldKind, WorkloadField
+from gpufleet.core.workload_fields import (
+    QUERY_FIELDS,
+    TIMED_FIELDS,
+    WORKLOAD_CATALOGUE,
+    FieldKind,
+    WorkloadField,
+)
 from gpufleet.store.columns import (
     cluster_id,
     measured_utilisation_columns,
@@ -34,6 +41,7 @@ from gpufleet.store.columns import (
     workload_id,
     workload_reference,
 )
+from gpufleet.store.dialect import epoch_second
 from gpufleet.store.types import Json, UtcDateTime
 
 metadata = MetaData(
@@ -90,6 +98,18 @@ def _catalogued_column(field: WorkloadField) -> Column:
     )
 
 
+def _seconds_anchor() -> sa.ColumnElement[int]:
+    """The seconds before the current stretch of a timed phase, less the epoch second it began.
+
+    A total of time in a phase is this plus the request's epoch second for a workload in the
+    phase (since the second it began), so one index of it orders those workloads by their
+    totals at any moment. NULL in the phases no total counts.
+    """
+    phase = sa.column("phase")
+    before = sa.case(*((phase == f.timed_phase, sa.column(f.column)) for f in TIMED_FIELDS))
+    return before - epoch_second(sa.column("phase_updated_at"))
+
+
 workloads = Table(
     "workloads",
     metadata,
@@ -103,6 +123,8 @@ workloads = Table(
     # in the current phase is added at read time, against the request's "now".
     Column("pending_seconds_before", Integer, nullable=False, default=0),
     Column("running_seconds_before", Integer, nullable=False, default=0),
+    # Computed by the database (stored on PostgreSQL, virtual on SQLite): writers never set it.
+    Column("seconds_anchor", BigInteger, Computed(_seconds_anchor())),
     # Lower-cased name, project, department, type, phase and submitter for free-text search.
     Column("search_text", Text, nullable=False),
     # When the agent last saw this workload; updates older than this are stale.
@@ -126,6 +148,37 @@ Index(
 # Live ids only: counting live workloads scans this small index instead of the whole table.
 _live = workloads.c.deleted_at.is_(None)
 Index(None, workloads.c.id, sqlite_where=_live, postgresql_where=_live)
+
+
+def anchor_index(field: WorkloadField) -> str:
+    """The index of the workloads in ``field``'s timed phase, in the order of their totals."""
+    return f"ix_workloads_anchor_{field.timed_phase.lower()}"
+
+
+def before_index(field: WorkloadField) -> str:
+    """The index of the other workloads, whose totals are their stored seconds."""
+    return f"ix_workloads_{field.column}_id"
+
+
+# A sort or filter by a total merges two walks: the workloads in the timed phase along their
+# anchor, the others along their stored seconds (see store.workloads).
+for _field in TIMED_FIELDS:
+    _in_phase = workloads.c.phase == _field.timed_phase
+    _other = workloads.c.phase != _field.timed_phase
+    Index(
+        anchor_index(_field),
+        workloads.c.seconds_anchor,
+        workloads.c.id,
+        sqlite_where=_in_phase,
+        postgresql_where=_in_phase,
+    )
+    Index(
+        before_index(_field),
+        workloads.c[_field.column],
+        workloads.c.id,
+        sqlite_where=_other,
+        postgresql_where=_other,
+    )
 
 workload_nodepools = Table(
     "workload_nodepools",

@@ -6,7 +6,8 @@ means the same thing on every endpoint.
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,27 +23,130 @@ from gpufleet.query.cursors import Keyset
 from gpufleet.query.filters import FilterTerm
 from gpufleet.query.listing import SortSpec, WorkloadSelection
 from gpufleet.query.scope import WorkloadScope
-from gpufleet.schemas.enums import Phase
-from gpufleet.store.dialect import epoch_ms, without_index
-from gpufleet.store.tables import workload_nodepools, workloads
+from gpufleet.store.dialect import without_index
+from gpufleet.store.tables import anchor_index, before_index, workload_nodepools, workloads
 
 _NEGATIVE = {Operator.NE: Operator.EQ, Operator.NOT_CONTAINS: Operator.CONTAINS}
 _DELETED_AT = WORKLOAD_FIELDS_BY_NAME["deletedAt"]
-_PHASE_OF_TOTAL = {"pending_seconds_before": Phase.PENDING, "running_seconds_before": Phase.RUNNING}
+_PHASE = WORKLOAD_FIELDS_BY_NAME["phase"]
+_RANGE_OPERATORS = (Operator.EQ, Operator.LE, Operator.GE)
 
 
-def total_seconds(dialect: str, now: datetime, before_column: str) -> sa.ColumnElement[int]:
-    """Seconds in a phase: what was accumulated before, plus the current stretch if in it."""
-    elapsed = (
-        sa.literal(to_ms(now), sa.BigInteger) - epoch_ms(dialect, workloads.c.phase_updated_at)
-    ) // 1000
-    in_phase = workloads.c.phase == _PHASE_OF_TOTAL[before_column].value
-    return workloads.c[before_column] + sa.case((sa.and_(in_phase, elapsed > 0), elapsed), else_=0)
+def _now_second(now: datetime) -> int:
+    return to_ms(now) // 1000
+
+
+def _stretch_began_by(now: datetime) -> datetime:
+    """A phase updated before this counts toward its total at ``now`` (in now's second or
+    earlier)."""
+    return datetime.fromtimestamp(_now_second(now) + 1, UTC)
+
+
+def total_seconds(dialect: str, now: datetime, field: WorkloadField) -> sa.ColumnElement[int]:
+    """Seconds in a phase: what was accumulated before, plus the current stretch if in it.
+
+    The stretch counts whole seconds of the clock, from the second the phase began to the
+    second of ``now`` (none if it began later): then the total is the workload's
+    ``seconds_anchor`` plus ``now``'s epoch second, which the anchor's index orders.
+    """
+    del dialect  # the anchor is computed by the database, alike on both
+    now_second = sa.literal(_now_second(now), sa.BigInteger)
+    return sa.case(
+        (_in_stretch(field, now), workloads.c.seconds_anchor + now_second),
+        else_=workloads.c[field.column],
+    )
+
+
+def _in_stretch(field: WorkloadField, now: datetime) -> sa.ColumnElement[bool]:
+    began_by = sa.literal(_stretch_began_by(now), workloads.c.phase_updated_at.type)
+    return sa.and_(workloads.c.phase == field.timed_phase, workloads.c.phase_updated_at < began_by)
+
+
+@dataclass(frozen=True, slots=True)
+class TimedWalk:
+    """One of the index walks whose rows, merged, are the workloads ordered by a total.
+
+    ``rows`` chooses the workloads of the walk, ``key`` orders them along ``index`` (None: a
+    small range the planner finds itself) and ``total`` is their total at the request's now.
+    """
+
+    phase_matches: bool
+    rows: sa.ColumnElement[bool]
+    key: sa.ColumnElement[int]
+    total: sa.ColumnElement[int]
+    index: str | None
+
+
+def timed_walks(dialect: str, now: datetime, field: WorkloadField) -> list[TimedWalk]:
+    """The walks of a sort by a total of time in a phase, merged by the caller.
+
+    The workloads in the timed phase walk their anchor's partial index (their totals are the
+    anchor plus now); the others walk their stored seconds' partial index. A phase that
+    began after now's second (a clock ahead of the server's) counts nothing yet: those few
+    come from the ``phase_updated_at`` index, ordered by their stored seconds.
+    """
+    stored = workloads.c[field.column]
+    now_second = sa.literal(_now_second(now), sa.BigInteger)
+    began_by = sa.literal(_stretch_began_by(now), workloads.c.phase_updated_at.type)
+    in_phase = workloads.c.phase == field.timed_phase
+    return [
+        TimedWalk(
+            True,
+            sa.and_(in_phase, without_index(dialect, workloads.c.phase_updated_at) < began_by),
+            workloads.c.seconds_anchor,
+            workloads.c.seconds_anchor + now_second,
+            anchor_index(field),
+        ),
+        TimedWalk(
+            False, workloads.c.phase != field.timed_phase, stored, stored, before_index(field)
+        ),
+        TimedWalk(
+            True,
+            sa.and_(
+                without_index(dialect, workloads.c.phase) == field.timed_phase,
+                workloads.c.phase_updated_at >= began_by,
+            ),
+            stored,
+            stored,
+            None,
+        ),
+    ]
+
+
+def _total_condition(
+    dialect: str, now: datetime, field: WorkloadField, operator: Operator, value: float
+) -> sa.ColumnElement[bool]:
+    """A bound on a total, as ranges of the indexes a sort by it walks (see ``timed_walks``)."""
+    if operator not in _RANGE_OPERATORS:
+        return compare(total_seconds(dialect, now, field), operator, _typed_number(field, value))
+    shifted = _typed_number(field, value - _now_second(now))
+    bound = _typed_number(field, value)
+    stored = workloads.c[field.column]
+    began_by = sa.literal(_stretch_began_by(now), workloads.c.phase_updated_at.type)
+    in_phase = workloads.c.phase == field.timed_phase
+    return sa.or_(
+        sa.and_(
+            in_phase,
+            workloads.c.phase_updated_at < began_by,
+            compare(workloads.c.seconds_anchor, operator, shifted),
+        ),
+        sa.and_(workloads.c.phase != field.timed_phase, compare(stored, operator, bound)),
+        sa.and_(
+            in_phase, workloads.c.phase_updated_at >= began_by, compare(stored, operator, bound)
+        ),
+    )
+
+
+def _typed_number(field: WorkloadField, value: Any) -> sa.ColumnElement[Any]:
+    if field.kind is FieldKind.INTEGER and float(value).is_integer() and abs(value) < 2**62:
+        # An integral bound compares against the integer column as is, keeping its index usable.
+        return sa.literal(int(value), sa.BigInteger)
+    return sa.literal(value, sa.Float)
 
 
 def field_expression(dialect: str, now: datetime, field: WorkloadField) -> sa.ColumnElement[Any]:
     if field.time_dependent:
-        return total_seconds(dialect, now, field.column)
+        return total_seconds(dialect, now, field)
     return workloads.c[field.column]
 
 
@@ -86,12 +190,11 @@ def term_condition(
             .exists()
         )
         return ~exists if term.operator in _NEGATIVE else exists
+    if term.field.time_dependent:
+        return _total_condition(dialect, now, term.field, term.operator, term.value)
     value = term.value
-    if term.field.kind is FieldKind.INTEGER and float(value).is_integer() and abs(value) < 2**62:
-        # An integral bound compares against the integer column as is, keeping its index usable.
-        value = sa.literal(int(value), sa.BigInteger)
-    elif term.field.kind in (FieldKind.NUMBER, FieldKind.INTEGER):
-        value = sa.literal(value, sa.Float)
+    if term.field.kind in (FieldKind.NUMBER, FieldKind.INTEGER):
+        value = _typed_number(term.field, value)
     expression = field_expression(dialect, now, term.field)
     if _checked_row_by_row(term.field, walked):
         expression = without_index(dialect, expression)
@@ -140,7 +243,7 @@ def selection_conditions(
     rows of a walk along that index instead of choosing the rows themselves: the walk stops
     after the page, where gathering every Running workload and sorting them does not.
     """
-    walked = sort.field if sort is not None and sort.field.sort_indexed else None
+    walked = sort.field if sort is not None and walks_an_index(sort.field) else None
     deleted_at: sa.ColumnElement[Any] = workloads.c.deleted_at
     if walked is not None and walked is not _DELETED_AT:
         deleted_at = without_index(dialect, deleted_at)
@@ -154,6 +257,17 @@ def selection_conditions(
     if selection.search:
         conditions.append(workloads.c.search_text.contains(selection.search, autoescape=True))
     return conditions
+
+
+def walks_an_index(field: WorkloadField) -> bool:
+    """A sorted page of it walks indexes: the column's, or the merged walks of a total."""
+    return field.sort_indexed or field.time_dependent
+
+
+def pinned_phase(selection: WorkloadSelection) -> str | None:
+    """The phase a ``phase==`` filter of the selection names, if it names one."""
+    named = {t.value for t in selection.filters if t.field is _PHASE and t.operator is Operator.EQ}
+    return next(iter(named)) if len(named) == 1 else None
 
 
 def order_by(dialect: str, now: datetime, sort: SortSpec) -> list[sa.ColumnElement[Any]]:

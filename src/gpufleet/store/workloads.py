@@ -10,10 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gpufleet.core.workload_fields import WORKLOAD_FIELDS_BY_NAME
 from gpufleet.query.cursors import Keyset, encode_cursor
 from gpufleet.query.listing import WorkloadPage, WorkloadSelection
 from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
-from gpufleet.store.dialect import json_text_without
+from gpufleet.store.dialect import indexed_by, json_text_without
 from gpufleet.store.tables import workload_nodepools, workloads
 from gpufleet.store.workload_documents import (
     NO_HISTORY,
@@ -26,25 +27,35 @@ from gpufleet.store.workload_documents import (
 from gpufleet.store.workload_filters import (
     keyset_condition,
     order_by,
+    pinned_phase,
     scope_condition,
     selection_conditions,
+    timed_walks,
     total_seconds,
 )
 
-# Columns a listing never reads: the nested document comes as text, search_text is internal.
-_NOT_LISTED = frozenset({"document", "search_text"})
+# Columns a listing never reads: the nested document comes as text, search_text and the
+# anchor of the time totals are internal.
+_NOT_LISTED = frozenset({"document", "search_text", "seconds_anchor"})
 
 
 def _dialect(conn: Connection) -> str:
     return conn.dialect.name
 
 
+_PENDING = WORKLOAD_FIELDS_BY_NAME["totalPendingTimeSeconds"]
+_RUNNING = WORKLOAD_FIELDS_BY_NAME["totalRunningTimeSeconds"]
+
+
+def _totals(dialect: str, now: datetime) -> list[sa.ColumnElement[int]]:
+    return [
+        total_seconds(dialect, now, _PENDING).label("total_pending"),
+        total_seconds(dialect, now, _RUNNING).label("total_running"),
+    ]
+
+
 def _select_with_totals(dialect: str, now: datetime) -> sa.Select:
-    return sa.select(
-        workloads,
-        total_seconds(dialect, now, "pending_seconds_before").label("total_pending"),
-        total_seconds(dialect, now, "running_seconds_before").label("total_running"),
-    )
+    return sa.select(workloads, *_totals(dialect, now))
 
 
 def _to_wire(row: Mapping[str, Any], *, detailed: bool = False) -> dict[str, Any]:
@@ -67,13 +78,14 @@ def listing_statement(dialect: str, page: WorkloadPage) -> sa.Select:
         json_text_without(dialect, workloads.c.document, "pendingSchedulingMessages").label(
             "document_text"
         ),
-        total_seconds(dialect, selection.now, "pending_seconds_before").label("total_pending"),
-        total_seconds(dialect, selection.now, "running_seconds_before").label("total_running"),
+        *_totals(dialect, selection.now),
     )
     conditions = selection_conditions(dialect, selection, page.sort)
     if page.after is not None:
         conditions.append(keyset_condition(page.sort, page.after))
-    if page.offset:
+    if page.sort.field.time_dependent:
+        statement = statement.select_from(_timed_page(dialect, conditions, page))
+    elif page.offset:
         statement = statement.select_from(_deferred_page(conditions, ordering, page))
     else:
         statement = statement.where(*conditions).limit(page.limit + 1)
@@ -128,6 +140,44 @@ def _deferred_page(
         sa.select(workloads.c.id)
         .where(*conditions)
         .order_by(*ordering)
+        .offset(page.offset)
+        .limit(page.limit + 1)
+        .subquery("page_ids")
+    )
+    return workloads.join(page_ids, workloads.c.id == page_ids.c.id)
+
+
+def _timed_page(
+    dialect: str, conditions: list[sa.ColumnElement[bool]], page: WorkloadPage
+) -> sa.Join:
+    """The workloads of a page sorted by a total of time in a phase, by merging index walks.
+
+    Each walk (see ``timed_walks``) yields its rows in the order of their totals and stops
+    after as many as the page reaches (offset, limit and one more); the page is the first of
+    their merge. A walk a ``phase==`` filter rules out is left out.
+    """
+    field, descending = page.sort.field, page.sort.descending
+    depth = page.offset + page.limit + 1
+    pinned = pinned_phase(page.selection)
+    branches = []
+    for walk in timed_walks(dialect, page.selection.now, field):
+        if pinned is not None and (pinned == field.timed_phase) != walk.phase_matches:
+            continue
+        keys = [walk.key, workloads.c.id]
+        branch = (
+            sa.select(workloads.c.id, walk.total.label("total"))
+            .where(*conditions, walk.rows)
+            .order_by(*(key.desc() if descending else key for key in keys))
+            .limit(depth)
+        )
+        if walk.index is not None:
+            branch = indexed_by(dialect, branch, workloads, walk.index)
+        branches.append(branch.subquery())
+    merged = sa.union_all(*(sa.select(b.c.id, b.c.total) for b in branches)).subquery("timed")
+    keys = [merged.c.total, merged.c.id]
+    page_ids = (
+        sa.select(merged.c.id)
+        .order_by(*(key.desc() if descending else key for key in keys))
         .offset(page.offset)
         .limit(page.limit + 1)
         .subquery("page_ids")
