@@ -18,19 +18,6 @@ from gpufleet.agent.matchers import AllOf, Compare, Condition, Differs, Field, M
 # node and queue: the cluster's inventory (``INVENTORY_KINDS``), reported apart from workloads.
 Role = Literal["workload", "wrapper", "podgroup", "priorityclass", "node", "queue"]
 
-# Normalised statuses a kind's matchers may report; phase.py turns them into Run:ai phases.
-STATUSES = (
-    "Completed",
-    "Failed",
-    "Suspended",
-    "Suspending",
-    "Resuming",
-    "Initializing",
-    "Updating",
-    "Degraded",
-    "Running",
-)
-
 
 @dataclass(frozen=True)
 class TemplateSet:

@@ -109,51 +109,71 @@ def gather_facts(view: WorkloadView, memory: Memory) -> Facts:
     facts = Facts(memory=memory)
     sources = [view.primary] if view.primary is view.root else [view.root, view.primary]
     for obj in sources:
-        kind = kind_of(obj)
-        if kind is None:
-            continue
-        if metadata(obj).get("deletionTimestamp"):
-            facts.deleting = True
-        if kind.suspend_path and value_at(obj, kind.suspend_path) is True:
-            facts.desired_stopped = True
-        for status, matchers in kind.statuses.items():
-            for matcher in matchers:
-                if evaluate(matcher, obj):
-                    facts.statuses.setdefault(status, explain(matcher, obj))
-                    break
-    primary_kind = kind_of(view.primary)
-    if primary_kind is not None:
-        templates = templates_of(primary_kind, view.primary)
-        facts.required_pods = sum(t.pods for t in templates)
-        facts.scaled_to_zero = bool(templates) and facts.required_pods == 0
+        _note_object(facts, obj)
+    _note_templates(facts, view.primary)
     facts.podgroups = len(view.podgroups)
     for podgroup in view.podgroups:
         facts.unschedulable.extend(podgroup_messages(podgroup))
     for pod in view.pods:
-        if not is_live(pod):
+        if is_live(pod):
+            _note_live_pod(facts, pod)
+        else:
             facts.terminated.extend(_termination_reasons(pod))
-            continue
-        facts.live_pods += 1
-        if metadata(pod).get("deletionTimestamp"):
-            facts.terminating_pods += 1
-        if _is_ready(pod):
-            facts.ready_pods += 1
-        unschedulable = _unschedulable_message(pod)
-        if unschedulable is not None:
-            facts.unschedulable.append(unschedulable)
-        if not value_at(pod, "spec.nodeName"):
-            facts.unbound_pods += 1
-        for state in _container_states(pod):
-            waiting = value_at(state, "state.waiting")
-            if isinstance(waiting, Mapping) and waiting.get("reason"):
-                described = _describe(waiting["reason"], waiting.get("message"))
-                if waiting["reason"] == "CrashLoopBackOff":
-                    facts.crash_looping.append(described)
-                elif waiting["reason"] not in _STARTING_REASONS:
-                    facts.waiting.append(described)
-                else:
-                    facts.waiting.append(str(waiting["reason"]))
     return facts
+
+
+def _note_object(facts: Facts, obj: Mapping[str, Any]) -> None:
+    """What the root or primary object says: deleting, suspended, and its kind's statuses."""
+    kind = kind_of(obj)
+    if kind is None:
+        return
+    if metadata(obj).get("deletionTimestamp"):
+        facts.deleting = True
+    if kind.suspend_path and value_at(obj, kind.suspend_path) is True:
+        facts.desired_stopped = True
+    for status, matchers in kind.statuses.items():
+        matched = next((m for m in matchers if evaluate(m, obj)), None)
+        if matched is not None:
+            facts.statuses.setdefault(status, explain(matched, obj))
+
+
+def _note_templates(facts: Facts, primary: Mapping[str, Any]) -> None:
+    """How many pods the primary object's templates ask for (none: scaled to zero)."""
+    kind = kind_of(primary)
+    if kind is None:
+        return
+    templates = templates_of(kind, primary)
+    facts.required_pods = sum(t.pods for t in templates)
+    facts.scaled_to_zero = bool(templates) and facts.required_pods == 0
+
+
+def _note_live_pod(facts: Facts, pod: Mapping[str, Any]) -> None:
+    """Count a live pod by readiness, binding and termination, and keep why it waits."""
+    facts.live_pods += 1
+    if metadata(pod).get("deletionTimestamp"):
+        facts.terminating_pods += 1
+    if _is_ready(pod):
+        facts.ready_pods += 1
+    unschedulable = _unschedulable_message(pod)
+    if unschedulable is not None:
+        facts.unschedulable.append(unschedulable)
+    if not value_at(pod, "spec.nodeName"):
+        facts.unbound_pods += 1
+    for state in _container_states(pod):
+        _note_waiting(facts, value_at(state, "state.waiting"))
+
+
+def _note_waiting(facts: Facts, waiting: Any) -> None:
+    """A waiting container: crash-looping, stuck (with its message) or merely starting."""
+    if not isinstance(waiting, Mapping) or not waiting.get("reason"):
+        return
+    reason = waiting["reason"]
+    if reason == "CrashLoopBackOff":
+        facts.crash_looping.append(_describe(reason, waiting.get("message")))
+    elif reason not in _STARTING_REASONS:
+        facts.waiting.append(_describe(reason, waiting.get("message")))
+    else:
+        facts.waiting.append(str(reason))
 
 
 def _termination_reasons(pod: Mapping[str, Any]) -> list[str]:
