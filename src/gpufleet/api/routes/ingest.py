@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Protocol, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Request
@@ -76,6 +77,81 @@ def apply_report(conn: Connection, cluster_id: str, now: datetime, write: Callab
     return outcome
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterReport:
+    """One agent's report as its route receives it: the cluster it may report for, the raw
+    body (read only after that check), the request's connection and "now", and the largest
+    batch the settings allow."""
+
+    cluster_id: str
+    raw: bytes
+    conn: Connection
+    now: datetime
+    max_items: int
+
+    def parse(self, model: type[Batch], items: Callable[[Batch], int], what: str) -> Batch:
+        """The body as ``model``, refused when ``items`` of it exceed the batch limit."""
+        batch = parse_batch(self.raw, model)
+        if items(batch) > self.max_items:
+            raise TooLarge(f"Batch of {items(batch)} {what} exceeds the limit of {self.max_items}.")
+        return batch
+
+    def apply(self, write: Callable[[], R]) -> R:
+        """``write`` in a transaction of its own, the cluster then marked as reported."""
+        return apply_report(self.conn, self.cluster_id, self.now, write)
+
+
+async def cluster_report(
+    cluster_id: Annotated[str, Depends(ingesting_cluster)],
+    state: State,
+    conn: Db,
+    now: Now,
+    raw: Annotated[bytes, Depends(read_body)],
+) -> ClusterReport:
+    """What every ingest route takes, in this order: the access check before the body."""
+    return ClusterReport(cluster_id, raw, conn, now, state.settings.ingest_max_batch_items)
+
+
+Report = Annotated[ClusterReport, Depends(cluster_report)]
+
+
+def ingest_route(
+    router: APIRouter,
+    resource: str,
+    *,
+    body: type[BaseModel],
+    result: type[BaseModel],
+    summary: str,
+    description: str,
+) -> Callable[[Callable], Callable]:
+    """``POST /clusters/{clusterId}/<resource>`` with the body and errors every ingest route has."""
+    return router.post(
+        f"/clusters/{{clusterId}}/{resource}",
+        summary=summary,
+        description=description,
+        operation_id=f"ingest_cluster_{resource}",
+        response_model=result,
+        responses=error_responses(400, 401, 403, 413, 500, 503),
+        openapi_extra=json_request_body(body),
+    )
+
+
+class UpsertCounts(Protocol):
+    accepted: int
+    stale: int
+    deleted: int
+
+
+def outcome_body(outcome: UpsertCounts, refused: list) -> dict:
+    """The answer of an upsert report (workloads, nodes): its counts and its refusals."""
+    return {
+        "accepted": outcome.accepted,
+        "stale": outcome.stale,
+        "deleted": outcome.deleted,
+        "refused": refused,
+    }
+
+
 def _item_count(raw: bytes) -> int:
     """How many records a refused batch carried (1 when it cannot even be read)."""
     try:
@@ -86,8 +162,11 @@ def _item_count(raw: bytes) -> int:
     return max(items, 1)
 
 
-@router.post(
-    "/clusters/{clusterId}/workloads",
+@ingest_route(
+    router,
+    "workloads",
+    body=IngestBatch,
+    result=IngestResult,
     summary="Report workloads of a cluster.",
     description=(
         "Upsert workloads as a cluster agent observed them, soft-delete the ones listed in "
@@ -96,32 +175,19 @@ def _item_count(raw: bytes) -> int:
         "Items naming a workload, project or department of another cluster are not applied "
         "and are listed in `refused`."
     ),
-    operation_id="ingest_cluster_workloads",
-    response_model=IngestResult,
-    responses=error_responses(400, 401, 403, 413, 500, 503),
-    openapi_extra=json_request_body(IngestBatch),
 )
-def ingest_cluster_workloads(
-    request: Request,
-    cluster_id: Annotated[str, Depends(ingesting_cluster)],
-    state: State,
-    conn: Db,
-    now: Now,
-    raw: Annotated[bytes, Depends(read_body)],
-) -> Response:
+def ingest_cluster_workloads(request: Request, report: Report) -> Response:
     # Counted by cluster only here, after the access guard: the labels stay bounded.
     metrics = request.app.state.server_metrics
+    cluster_id, conn, now = report.cluster_id, report.conn, report.now
     try:
         batch = parse_ingest_batch(
-            raw, cluster_id=cluster_id, max_items=state.settings.ingest_max_batch_items, now=now
+            report.raw, cluster_id=cluster_id, max_items=report.max_items, now=now
         )
     except (Invalid, TooLarge):
-        metrics.record_ingest(cluster_id, refused=_item_count(raw))
+        metrics.record_ingest(cluster_id, refused=_item_count(report.raw))
         raise
-    outcome = apply_report(
-        conn,
-        cluster_id,
-        now,
+    outcome = report.apply(
         lambda: ingest_workloads(
             conn,
             cluster_id,
@@ -140,14 +206,7 @@ def ingest_cluster_workloads(
         deleted=outcome.deleted,
         refused=len(refused),
     )
-    return json_response(
-        {
-            "accepted": outcome.accepted,
-            "stale": outcome.stale,
-            "deleted": outcome.deleted,
-            "refused": refused,
-        }
-    )
+    return json_response(outcome_body(outcome, refused))
 
 
 _REFUSED = {
