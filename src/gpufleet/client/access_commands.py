@@ -18,6 +18,7 @@ from typing import Any
 
 from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import ApiClient, ClientError
+from gpufleet.client.listing import add_filter_flag, list_parameters
 from gpufleet.client.output import Printer
 from gpufleet.client.session import Handler, add_connection_flags, guarded, open_client
 from gpufleet.core.roles import (
@@ -170,9 +171,7 @@ def _delete_account(args: argparse.Namespace) -> int:
 
 
 def _list_rules(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = {"sortBy": "createdAt", "limit": RULE_PAGE}
-    if args.filter:
-        params["filterBy"] = args.filter
+    params = {**list_parameters(args), "sortBy": "createdAt", "limit": RULE_PAGE}
     rules: list[dict] = []
     with open_client(args) as client:
         while True:
@@ -296,9 +295,7 @@ def _register_rules(groups) -> None:
     rules = groups.add_parser("rules", help="access rules: a role granted to a subject in a scope")
     commands = rules.add_subparsers(dest="rule_command", required=True)
     listing = _leaf(commands, "list", "list access rules", _list_rules)
-    listing.add_argument(
-        "-f", "--filter", action="append", metavar="EXPR", help="filterBy, e.g. roleName==Viewer"
-    )
+    add_filter_flag(listing, "roleName==Viewer")
     grant = _leaf(commands, "grant", "grant a role in a scope", _grant)
     grant.add_argument(
         "--subject-type", choices=[s.value for s in SubjectType], default="service-account"
@@ -337,6 +334,4 @@ def register(groups: argparse._SubParsersAction) -> None:
     _register_signing_keys(groups)
     log = _leaf(groups, "audit", "show the newest audit log entries", _audit)
     log.add_argument("--limit", type=int, default=50, help="entries to show (at most 1000)")
-    log.add_argument(
-        "-f", "--filter", action="append", metavar="EXPR", help="filterBy, e.g. action==sign-in"
-    )
+    add_filter_flag(log, "action==sign-in")

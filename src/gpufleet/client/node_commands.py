@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 from typing import Any
-from uuid import UUID
 
 from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import ApiClient, ClientError
+from gpufleet.client.listing import add_filter_flag, add_page_flags, add_sort_flags, list_parameters
 from gpufleet.client.output import FORMATS, Printer
 from gpufleet.client.session import add_connection_flags, guarded, open_client
+from gpufleet.core.identifiers import is_uuid
 
 
 def _by_group(client: ApiClient, kind: str, group_by: str, **params: Any) -> dict[tuple, float]:
@@ -32,15 +33,8 @@ def _status(node: dict[str, Any]) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = {"limit": args.limit, "offset": args.offset}
-    if args.filter:
-        params["filterBy"] = args.filter
-    if args.sort:
-        params["sortBy"] = args.sort
-    if args.desc:
-        params["sortOrder"] = "desc"
     with open_client(args) as client:
-        nodes = client.get_json("/api/v1/nodes", params)["nodes"]
+        nodes = client.get_json("/api/v1/nodes", list_parameters(args))["nodes"]
         allocated = _by_group(client, "ALLOCATED_GPUS", "ClusterId,Node") if nodes else {}
     printer = Printer()
     if args.output in ("json", "yaml"):
@@ -60,18 +54,10 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_uuid(text: str) -> bool:
-    try:
-        UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _find(client: ApiClient, name_or_id: str) -> dict[str, Any]:
     """The node of this name (in one cluster) or id; ids are looked for page by page, as
     ``filterBy`` cannot name them."""
-    if _is_uuid(name_or_id):
+    if is_uuid(name_or_id):
         offset = 0
         while True:
             page = client.get_json("/api/v1/nodes", {"limit": 500, "offset": offset})["nodes"]
@@ -158,17 +144,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     nodes = commands.add_parser("nodes", help="list nodes and their GPUs")
     actions = nodes.add_subparsers(dest="nodes_command", required=True)
     listing = actions.add_parser("list", help="list nodes (one page)")
-    listing.add_argument(
-        "-f",
-        "--filter",
-        action="append",
-        metavar="EXPR",
-        help="filterBy expression, e.g. 'nodePool==a100' or 'status==NotReady'",
-    )
-    listing.add_argument("--sort", metavar="FIELD", help="sortBy field, e.g. nodePool")
-    listing.add_argument("--desc", action="store_true", help="sort descending")
-    listing.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
-    listing.add_argument("--offset", type=int, default=0, help="skip this many rows")
+    add_filter_flag(listing, "'nodePool==a100' or 'status==NotReady'")
+    add_sort_flags(listing, "nodePool")
+    add_page_flags(listing)
     listing.add_argument("-o", "--output", choices=FORMATS, default="table")
     add_connection_flags(listing)
     listing.set_defaults(handler=guarded(_list))

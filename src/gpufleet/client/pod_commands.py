@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gpufleet.client.listing import (
+    add_filter_flag,
+    add_page_flags,
+    add_sort_flags,
+    list_parameters,
+)
 from gpufleet.client.output import FORMATS, Printer
 from gpufleet.client.session import add_connection_flags, guarded, open_client
 
@@ -15,13 +21,7 @@ def _gpus(pod: dict[str, Any]) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = {"limit": args.limit, "offset": args.offset, "verbosity": "full"}
-    if args.filter:
-        params["filterBy"] = args.filter
-    if args.sort:
-        params["sortBy"] = args.sort
-    if args.desc:
-        params["sortOrder"] = "desc"
+    params: dict[str, Any] = {**list_parameters(args), "verbosity": "full"}
     if args.deleted:
         params["deleted"] = "true"
     with open_client(args) as client:
@@ -45,17 +45,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     pods = commands.add_parser("pods", help="list pods")
     actions = pods.add_subparsers(dest="pods_command", required=True)
     listing = actions.add_parser("list", help="list pods (one page)")
-    listing.add_argument(
-        "-f",
-        "--filter",
-        action="append",
-        metavar="EXPR",
-        help="filterBy expression, e.g. 'nodeName==gpu-node-1' or 'currentNodepool==a100'",
-    )
-    listing.add_argument("--sort", metavar="FIELD", help="sortBy field, e.g. createdAt")
-    listing.add_argument("--desc", action="store_true", help="sort descending")
-    listing.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
-    listing.add_argument("--offset", type=int, default=0, help="skip this many rows")
+    add_filter_flag(listing, "'nodeName==gpu-node-1' or 'currentNodepool==a100'")
+    add_sort_flags(listing, "createdAt")
+    add_page_flags(listing)
     listing.add_argument("--deleted", action="store_true", help="only deleted pods")
     listing.add_argument("-o", "--output", choices=FORMATS, default="table")
     add_connection_flags(listing)

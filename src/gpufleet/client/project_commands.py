@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from gpufleet.client.http import ApiClient
+from gpufleet.client.listing import add_filter_flag
 from gpufleet.client.output import FORMATS, Printer
 from gpufleet.client.session import add_connection_flags, guarded, open_client
 
@@ -107,9 +108,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     projects.add_argument("--over", action="store_true", help="only rows over their quota")
     projects.add_argument("--cluster", metavar="UUID", help="only this cluster's projects")
     projects.add_argument("--department", metavar="ID", help="only this department's projects")
-    projects.add_argument(
-        "-f", "--filter", action="append", metavar="EXPR", help="filterBy, e.g. 'name=@vision'"
-    )
+    add_filter_flag(projects, "'name=@vision'")
     projects.add_argument("-o", "--output", choices=FORMATS, default="table")
     add_connection_flags(projects)
     projects.set_defaults(handler=guarded(_list))

@@ -21,6 +21,7 @@ from gpufleet.client.event_commands import (
 )
 from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import ApiClient, ClientError
+from gpufleet.client.listing import add_filter_flag, add_sort_flags, list_parameters
 from gpufleet.client.lookup import resolve_workload
 from gpufleet.client.output import (
     FORMATS,
@@ -81,11 +82,7 @@ def walk_pages(client: ApiClient, params: dict[str, Any]) -> Iterator[list[dict[
 
 
 def _list(args: argparse.Namespace) -> int:
-    params = _selection(args)
-    if args.sort:
-        params["sortBy"] = args.sort
-    if args.desc:
-        params["sortOrder"] = "desc"
+    params = {**_selection(args), **list_parameters(args)}
     with open_client(args) as client:
         if not args.all:
             params.update(limit=args.limit or LIST_DEFAULT_LIMIT, offset=args.offset)
@@ -185,13 +182,7 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def _add_selection_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-f",
-        "--filter",
-        action="append",
-        metavar="EXPR",
-        help="filterBy expression, e.g. 'phase==Running' or 'projectName=@vision' (repeatable)",
-    )
+    add_filter_flag(parser, "'phase==Running' or 'projectName=@vision'")
     parser.add_argument("--search", help="free-text search")
     parser.add_argument("--deleted", action="store_true", help="only deleted workloads")
     add_param_flag(parser)
@@ -204,8 +195,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     listing = actions.add_parser("list", help="list workloads (one page, or --all)")
     _add_selection_flags(listing)
-    listing.add_argument("--sort", metavar="FIELD", help="sortBy field, e.g. createdAt")
-    listing.add_argument("--desc", action="store_true", help="sort descending")
+    add_sort_flags(listing, "createdAt")
     listing.add_argument(
         "--limit", type=int, help="rows to show (default 50); with --all, the page size (500)"
     )
