@@ -213,6 +213,27 @@ def test_pods_no_longer_reported_are_soft_deleted_and_listed_when_asked(client):
     assert [(p["name"], p["deletedAt"]) for p in gone] == [("w-0", at(20))]
 
 
+def test_pods_dropped_from_several_workloads_of_one_batch_go_at_each_ones_observation(client):
+    first, second, steady = (str(uuid.uuid4()) for _ in range(3))
+    pods = {w: [_pod(f"{w[:8]}-0"), _pod(f"{w[:8]}-1")] for w in (first, second, steady)}
+    _post(client, *(report(w, observed=10, phase="Running", pods=pods[w]) for w in pods))
+    _post(
+        client,
+        report(first, observed=30, phase="Running", pods=pods[first][1:]),
+        report(second, observed=40, phase="Running", pods=[]),
+        report(steady, observed=50, phase="Running", pods=pods[steady]),
+    )
+    gone = {}
+    for w in pods:
+        listed = client.get(f"/api/v1/workloads/{w}/pods", params={"deleted": "true"}).json()
+        gone[w] = sorted((p["name"], p["deletedAt"]) for p in listed["pods"])
+    assert gone == {
+        first: [(f"{first[:8]}-0", at(30))],
+        second: sorted([(f"{second[:8]}-0", at(40)), (f"{second[:8]}-1", at(40))]),
+        steady: [],
+    }
+
+
 def test_a_pod_of_another_cluster_is_never_taken_over(client):
     theirs, mine = str(uuid.uuid4()), str(uuid.uuid4())
     pod = _pod("shared")

@@ -130,6 +130,35 @@ def upsert_with(
     )
 
 
+def write_many(
+    conn: Connection, statement: sa.Insert, rows: Sequence[Mapping[str, Any]]
+) -> sa.CursorResult[Any]:
+    """Run an INSERT (an upsert, with or without RETURNING) for many rows at once.
+
+    On PostgreSQL the rows travel as one array per column and the statement inserts from
+    their ``unnest``: one round trip, and a statement of the same small size whatever the
+    batch (a multi-row VALUES list of thousands of parameters costs the server more to parse
+    and plan than to write). SQLite takes the rows as an executemany. Every row has the keys
+    of the first.
+    """
+    if conn.dialect.name != "postgresql":
+        return conn.execute(statement, list(rows))
+    columns = list(rows[0])
+    table = statement.table
+    arrays = [
+        sa.bindparam(
+            f"unnest_{name}",
+            [row[name] for row in rows],
+            type_=postgresql.ARRAY(table.c[name].type),
+        )
+        for name in columns
+    ]
+    source = sa.func.unnest(*arrays).table_valued(*columns).render_derived(name="batch")
+    return conn.execute(
+        statement.from_select(columns, sa.select(*(source.c[name] for name in columns)))
+    )
+
+
 def excluded(dialect_name: str, table: sa.Table) -> Any:
     """The ``excluded`` pseudo-table of an upsert, for use in its WHERE clause."""
     module = sqlite if dialect_name == "sqlite" else postgresql

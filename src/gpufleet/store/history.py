@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.times import format_rfc3339
-from gpufleet.store.dialect import insert_ignoring_conflicts
+from gpufleet.store.dialect import insert_ignoring_conflicts, write_many
 from gpufleet.store.events import events_by_id
 from gpufleet.store.tables import workload_events, workload_phase_history
 
@@ -28,7 +28,7 @@ def record_transitions(conn: Connection, transitions: Iterable[Mapping[str, Any]
         statement = insert_ignoring_conflicts(
             conn.dialect.name, workload_phase_history, ["workload_id", "at", "phase"]
         )
-        conn.execute(statement, rows)
+        write_many(conn, statement, rows)
 
 
 def _transition_records(workload_id: str, window: int) -> sa.Select:

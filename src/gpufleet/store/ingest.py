@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.core.times import truncate_to_ms
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
-from gpufleet.store.dialect import epoch_ms, upsert_with
+from gpufleet.store.dialect import epoch_ms, upsert_with, write_many
 from gpufleet.store.history import record_transitions
 from gpufleet.store.organisation import record_cluster, record_organisation
 from gpufleet.store.pods import delete_pods_of, record_pods
@@ -183,7 +183,7 @@ def _replace_nodepools(
         row for item in items if str(item["id"]) in applied for row in nodepool_rows(item)
     ]
     if memberships:
-        conn.execute(workload_nodepools.insert(), memberships)
+        write_many(conn, workload_nodepools.insert(), memberships)
 
 
 def ingest_workloads(
@@ -208,7 +208,7 @@ def ingest_workloads(
     applied: set[str] = set()
     if unique:
         rows = [ingest_row(item) for item in unique]
-        returned = conn.execute(_upsert_statement(dialect, list(rows[0])), rows).all()
+        returned = write_many(conn, _upsert_statement(dialect, list(rows[0])), rows).all()
         applied = {row.id for row in returned}
         # Not written: stale, or the id is another cluster's (a row never changes cluster, so
         # reading it afterwards in the same transaction tells which).

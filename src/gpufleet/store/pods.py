@@ -20,10 +20,12 @@ from gpufleet.core.quantities import parse_quantity
 from gpufleet.core.times import format_rfc3339
 from gpufleet.core.workload_fields import WorkloadField
 from gpufleet.query.pods import PodPage, PodSelection
-from gpufleet.store.dialect import upsert_with
+from gpufleet.store.dialect import upsert_with, write_many
 from gpufleet.store.tables import workload_pods, workloads
 from gpufleet.store.workload_filters import compare, scope_condition
 
+# Ids per IN list: well within both databases' limits on a statement's parameters.
+_CHUNK = 1000
 # Kubernetes pod phases after which a pod runs no more.
 _FINISHED_PHASES = ("Succeeded", "Failed")
 # Wire keys kept in the document as reported (never filtered or sorted on).
@@ -150,28 +152,38 @@ def record_pods(
     rows = [newest[key] for key in sorted(newest)]
     written = 0
     if rows:
-        written = len(conn.execute(_upsert_statement(conn.dialect.name), rows).all())
-    by_workload: dict[str, list[str]] = {workload_id: [] for workload_id in reported}
-    for row in rows:
-        by_workload[row["workload_id"]].append(row["id"])
-    for workload_id, (observed, _) in sorted(reported.items()):
-        _delete_unreported(conn, workload_id, by_workload[workload_id], observed)
+        written = len(write_many(conn, _upsert_statement(conn.dialect.name), rows).all())
+    kept = {(row["workload_id"], row["id"]) for row in rows}
+    _delete_unreported(conn, {w: observed for w, (observed, _) in reported.items()}, kept)
     return written
 
 
 def _delete_unreported(
-    conn: Connection, workload_id: str, kept: Collection[str], observed: datetime
+    conn: Connection, observed: Mapping[str, datetime], kept: Collection[tuple[str, str]]
 ) -> None:
+    """Soft-delete the live pods of these workloads that were not reported with them, at the
+    time each workload was observed. One read finds them (usually none), so a batch costs one
+    round trip here instead of one per workload."""
     stored = workload_pods.c
-    conn.execute(
-        workload_pods.update()
-        .where(
-            stored.workload_id == workload_id,
-            stored.deleted_at.is_(None),
-            stored.id.not_in(sorted(kept)),
+    ids = sorted(observed)
+    gone: dict[datetime, list[str]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        live = conn.execute(
+            sa.select(stored.workload_id, stored.id).where(
+                stored.workload_id.in_(ids[start : start + _CHUNK]), stored.deleted_at.is_(None)
+            )
         )
-        .values(deleted_at=observed, updated_at=observed)
-    )
+        for workload_id, pod_id in live:
+            if (workload_id, pod_id) not in kept:
+                gone.setdefault(observed[workload_id], []).append(pod_id)
+    for moment, pod_ids in sorted(gone.items()):
+        for start in range(0, len(pod_ids), _CHUNK):
+            conn.execute(
+                workload_pods.update()
+                .where(stored.id.in_(sorted(pod_ids[start : start + _CHUNK])))
+                .where(stored.deleted_at.is_(None))
+                .values(deleted_at=moment, updated_at=moment)
+            )
 
 
 def delete_pods_of(conn: Connection, workload_ids: Collection[str], now: datetime) -> None:

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from gpufleet.core.quantities import parse_quantity
 from gpufleet.core.times import to_ms
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
-from gpufleet.store.dialect import bulk_append
+from gpufleet.store.dialect import bulk_append, write_many
 from gpufleet.store.tables import usage_open, usage_states
 from gpufleet.store.usage_rollups import RollupDeltas
 
@@ -307,7 +307,7 @@ class _Writes:
 
     def run(self, conn: Connection) -> None:
         if self.inserts:
-            conn.execute(usage_states.insert(), self.inserts)
+            write_many(conn, usage_states.insert(), self.inserts)
         if self.updates:
             assigned = [c.name for c in usage_states.columns if c.name not in _KEY]
             conn.execute(
@@ -322,7 +322,7 @@ class _Writes:
         if self.closed:
             conn.execute(usage_open.delete().where(usage_open.c.workload_id.in_(self.closed)))
         if self.opened:
-            conn.execute(usage_open.insert(), self.opened)
+            write_many(conn, usage_open.insert(), self.opened)
 
 
 _KEY = ("workload_id", "at_ms")

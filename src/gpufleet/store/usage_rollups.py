@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.store.dialect import upsert_with
+from gpufleet.store.dialect import upsert_with, write_many
 from gpufleet.store.tables import usage_hourly, usage_utilisation
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class RollupDeltas:
                         "idle_share": util[1],
                     }
                 )
-            conn.execute(_add_statement(conn.dialect.name), rows)
+            write_many(conn, _add_statement(conn.dialect.name), rows)
         self._rows.clear()
 
 
