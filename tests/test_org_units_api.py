@@ -4,11 +4,20 @@ agrees with workload telemetry, filters, sorting, paging and scope."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gpufleet.store.inventory_samples import sample_inventory
 from tests.support.access import key_with_role
-from tests.support.agent_reports import CLUSTER_ID, batch, ingest_path, report
+from tests.support.agent_reports import (
+    CLUSTER_ID,
+    batch,
+    ingest_path,
+    node_path,
+    node_report,
+    report,
+)
 from tests.support.reference import ReferenceValidators, load_reference
 
 OTHER = "0b6f1c9e-2f43-4a55-8d1e-7e0f7d9d3a11"
@@ -231,7 +240,7 @@ def test_telemetry_keeps_to_the_scope_and_refuses_what_it_cannot_answer(client, 
     theirs = _org_telemetry(client, "departments", headers=viewer, telemetryType="GPU_ALLOCATION")
     assert float(theirs["values"][0]["value"]) == 0.0
     for params in (
-        {"telemetryType": "CPU_ALLOCATION"},
+        {"telemetryType": "CPU_LIMIT"},
         {"telemetryType": "GPU_ALLOCATION", "groupBy": "Phase"},
         {"telemetryType": "GPU_ALLOCATION", "clusterId": "east"},
         {"telemetryType": "GPU_ALLOCATION", "groupBy": "ClusterId,ParentId,NodepoolId"},
@@ -240,6 +249,66 @@ def test_telemetry_keeps_to_the_scope_and_refuses_what_it_cannot_answer(client, 
         response = client.get("/api/v1/org-unit/projects/telemetry", params=params)
         assert response.status_code == 400, params
         assert response.json()["code"] == 400
+
+
+def _holding(project: tuple, node: str, cpu: float, memory: str, phase="Running", priority=50):
+    """A workload of ``project`` with one pod holding CPU and memory on ``node``."""
+    item = _workload(project, "Running", 0.0, [], priority)
+    item["pods"] = [
+        {"name": f"pod-{uuid.uuid4().hex[:6]}", "uid": str(uuid.uuid4()), "nodeName": node,
+         "phase": phase, "allocatedResources": {"cpu": cpu, "cpuMemory": memory}}
+    ]  # fmt: skip
+    return item
+
+
+def test_cpu_and_memory_allocation_are_what_the_units_pods_hold(client, engine):
+    nodes = [
+        node_report(name="a100-n", nodePool="a100"),
+        node_report(name="h100-n", nodePool="h100"),
+    ]
+    assert client.post(node_path(), json={"nodes": nodes}).json()["accepted"] == 2
+    items = [
+        _holding(PROJECTS[0], "a100-n", 2.0, "4Gi"),
+        _holding(PROJECTS[0], "h100-n", 1.5, "1G", priority=125),
+        _holding(PROJECTS[1], "a100-n", 0.5, "500M"),
+        _holding(PROJECTS[1], "a100-n", 4.0, "8G", phase="Succeeded"),  # holds nothing
+    ]
+    assert client.post(ingest_path(), json=batch(*items)).status_code == 200
+
+    def values(units: str, kind: str, **params) -> dict:
+        body = _org_telemetry(client, units, telemetryType=kind, **params)
+        return {
+            tuple(g["name"] for g in v.get("groups", [])): float(v["value"]) for v in body["values"]
+        }
+
+    four_gib = 4 * 2**30 / 1e6
+    assert values("projects", "CPU_ALLOCATION") == {(): pytest.approx(4000)}
+    assert values("projects", "CPU_ALLOCATION_NON_PREEMPTIBLE") == {(): pytest.approx(1500)}
+    assert values("projects", "CPU_ALLOCATION", groupBy="NodepoolId") == {
+        ("a100",): pytest.approx(2500),
+        ("h100",): pytest.approx(1500),
+    }
+    assert values("projects", "MEMORY_ALLOCATION", groupBy="ParentId") == {
+        ("research",): pytest.approx(four_gib + 1500)
+    }
+    assert values("projects", "MEMORY_ALLOCATION_NON_PREEMPTIBLE") == {(): pytest.approx(1000)}
+    assert values("departments", "CPU_ALLOCATION", nodepoolName="a100") == {(): pytest.approx(2500)}
+    viewer = key_with_role(client, "viewer", "project", "11")
+    mine = _org_telemetry(client, "projects", headers=viewer, telemetryType="CPU_ALLOCATION")
+    assert float(mine["values"][0]["value"]) == pytest.approx(500)
+
+    # The sampled metrics agree, per node pool too.
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        sample_inventory(conn, now, 60)
+    window = {"start": (now - timedelta(minutes=1)).isoformat(),
+              "end": (now + timedelta(minutes=1)).isoformat(), "numberOfSamples": 1}  # fmt: skip
+    response = client.get(
+        "/api/v1/org-unit/projects/10/metrics",
+        params={**window, "metricType": "CPU_ALLOCATION_MILLICORES", "nodepoolName": "a100"},
+    )
+    assert response.status_code == 200, response.text
+    assert [v["value"] for v in response.json()["measurements"][0]["values"]] == ["2000"]
 
 
 def _queue(name: str, unit: dict, quotas: list[dict], source: str = "kai") -> dict:

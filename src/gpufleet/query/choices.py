@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import TypeVar
+from uuid import UUID
 
 from gpufleet.query.errors import QueryError
 
@@ -47,3 +48,23 @@ def parse_choices(
             continue
         chosen.append(choice)
     return tuple(chosen)
+
+
+def parse_group_by(
+    values: Sequence[str] | None, allowed: Mapping[str, T], maximum: int
+) -> tuple[T, ...]:
+    """A telemetry ``groupBy``: distinct names of ``allowed``, at most ``maximum`` of them."""
+    groups = parse_choices("groupBy", values, allowed, distinct=True)
+    if len(groups) > maximum:
+        raise QueryError("groupBy", f"at most {maximum} values are allowed")
+    return groups
+
+
+def parse_uuid_choice(parameter: str, value: str | None) -> str | None:
+    """An optional query parameter naming a UUID (a cluster), in canonical form."""
+    if value is None:
+        return None
+    try:
+        return str(UUID(value))
+    except ValueError:
+        raise QueryError(parameter, f"{value[:64]!r} is not a UUID") from None

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from gpufleet.core.times import to_ms
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
 from gpufleet.store.dialect import epoch_ms
-from gpufleet.store.org_figures import UnitKind, usage_statement
+from gpufleet.store.org_figures import UnitKind, held_statement, usage_statement
 from gpufleet.store.org_quotas import quota_statement
 from gpufleet.store.tables import clusters, departments, nodes, projects, workload_pods, workloads
 
@@ -178,15 +178,7 @@ def _unit_figures(conn: Connection, sums: _Sums, kind: UnitKind) -> None:
             if row[column] is not None:
                 group = f"Nodepool={row['nodepool']}"
                 sums.add(kind.value, row["unit"], metric_type, group, row[column])
-    unit = W.project_id if kind is UnitKind.PROJECT else W.department_id
-    held = (
-        sa.select(
-            unit, sa.func.sum(POD.allocated_cpu_cores), sa.func.sum(POD.allocated_memory_bytes)
-        )
-        .select_from(workload_pods.join(workloads, W.id == POD.workload_id))
-        .where(POD.deleted_at.is_(None), W.deleted_at.is_(None))
-        .group_by(unit)
-    )
-    for unit_id, cores, memory in conn.execute(held):
-        sums.add(kind.value, unit_id, "CPU_ALLOCATION_MILLICORES", None, float(cores or 0) * 1000)
-        sums.add(kind.value, unit_id, "CPU_MEMORY_ALLOCATION_MB", None, float(memory or 0) / 1e6)
+    for row in conn.execute(held_statement(kind)):
+        group = None if row.nodepool is None else f"Nodepool={row.nodepool}"
+        sums.add(kind.value, row.unit, "CPU_ALLOCATION_MILLICORES", group, row.cpu)
+        sums.add(kind.value, row.unit, "CPU_MEMORY_ALLOCATION_MB", group, row.memory)

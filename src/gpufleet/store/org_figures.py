@@ -5,6 +5,10 @@ workload's allocated GPUs count in full for its project and department, and are 
 among its current node pools (a workload in none counts for no pool). Non-preemptible
 allocation is that of workloads whose priority is at or above ``PREEMPTIBLE_BELOW``; requested
 is what workloads not finished asked for.
+
+CPU and memory allocation is what the unit's live pods hold on their nodes (see the nodes'
+allocation in docs/inventory.md), in the quotas' units: millicores and MB (10^6 bytes), per the
+node pool of the pod's node.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.core.priorities import PREEMPTIBLE_BELOW
 from gpufleet.schemas.enums import TERMINAL_PHASES
-from gpufleet.store.tables import workload_nodepools, workloads
+from gpufleet.store.tables import nodes, workload_nodepools, workload_pods, workloads
 
-W = workloads.c
+W, N, POD = workloads.c, nodes.c, workload_pods.c
 
 
 class UnitKind(StrEnum):
@@ -64,7 +68,7 @@ def allocated_gpus(kind: UnitKind, unit_id: sa.ColumnElement[str]) -> sa.ScalarS
     )
 
 
-def usage_statement(kind: UnitKind, unit_ids: Collection[str] | None) -> sa.Select:
+def usage_statement(kind: UnitKind, unit_ids: Collection[str] | None = None) -> sa.Select:
     """Usage per (unit, node pool); ``None`` ids mean every unit. The pool is NULL for a
     workload in no node pool."""
     pools = sa.select(
@@ -106,3 +110,30 @@ def unit_usage(conn: Connection, kind: UnitKind, unit_ids: Collection[str]) -> d
         if row.nodepool is not None:
             entry.pools.setdefault(row.nodepool, Usage()).add(usage)
     return found
+
+
+def held_statement(kind: UnitKind) -> sa.Select:
+    """CPU millicores and memory MB held by every unit's live pods per (unit, node pool), in
+    total and of non-preemptible workloads. The pool is the pod's node's (the pod's own when
+    the node is not known), NULL when neither is."""
+    non_preemptible = W.priority >= PREEMPTIBLE_BELOW
+    cpu = POD.allocated_cpu_cores * 1000
+    memory = POD.allocated_memory_bytes / 1e6
+    pool = sa.func.coalesce(N.nodepool, POD.nodepool).label("nodepool")
+    unit = unit_column(kind).label("unit")
+    node = sa.and_(N.cluster_id == POD.cluster_id, N.name == POD.node_name, N.deleted_at.is_(None))
+    return (
+        sa.select(
+            unit,
+            pool,
+            sa.func.sum(cpu).label("cpu"),
+            sa.func.sum(memory).label("memory"),
+            sa.func.sum(sa.case((non_preemptible, cpu), else_=0.0)).label("cpu_non_preemptible"),
+            sa.func.sum(sa.case((non_preemptible, memory), else_=0.0)).label(
+                "memory_non_preemptible"
+            ),
+        )
+        .select_from(workload_pods.join(workloads, W.id == POD.workload_id).outerjoin(nodes, node))
+        .where(POD.deleted_at.is_(None), W.deleted_at.is_(None))
+        .group_by(unit, pool)
+    )

@@ -62,7 +62,7 @@ def _limit(column: sa.ColumnElement[float]) -> sa.ColumnElement[float]:
     return sa.case((unlimited, None), else_=sa.func.sum(column))
 
 
-def quota_statement(kind: UnitKind, unit_ids: Collection[str] | None) -> sa.Select:
+def quota_statement(kind: UnitKind, unit_ids: Collection[str] | None = None) -> sa.Select:
     """Quota per (unit, node pool): ``unit``, ``nodepool`` and per resource ``<r>_deserved``,
     ``<r>_limit`` and ``<r>_over_quota_weight``; ``None`` ids mean every unit."""
     rows = _trusted(kind)

@@ -7,7 +7,7 @@ department; grouping those few rows by cluster, department or node pool happens 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -17,23 +17,25 @@ from sqlalchemy.engine import Connection
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.org_units import OrgUnitTelemetryType as TT
 from gpufleet.store.node_ingest import nodepool_id
-from gpufleet.store.org_figures import UnitKind, usage_statement
+from gpufleet.store.org_figures import UnitKind, held_statement, usage_statement
 from gpufleet.store.org_quotas import quota_statement
 from gpufleet.store.org_units import scope_condition
 from gpufleet.store.tables import clusters, departments, projects
 from gpufleet.store.telemetry import TelemetryGroupRow, TelemetryValueRow
 
-# The figure each answered telemetry type reads, from usage or from quota rows.
-USAGE_FIGURES = {
-    TT.GPU_ALLOCATION: "allocated",
-    TT.GPU_ALLOCATION_NON_PREEMPTIBLE: "non_preemptible",
+# The statement and figure each telemetry type reads: allocation from the units' workloads
+# (GPUs) or their pods (CPU millicores, memory MB), quota from their queues.
+FIGURES: dict[TT, tuple[Callable[[UnitKind], sa.Select], str]] = {
+    TT.GPU_ALLOCATION: (usage_statement, "allocated"),
+    TT.GPU_ALLOCATION_NON_PREEMPTIBLE: (usage_statement, "non_preemptible"),
+    TT.CPU_ALLOCATION: (held_statement, "cpu"),
+    TT.CPU_ALLOCATION_NON_PREEMPTIBLE: (held_statement, "cpu_non_preemptible"),
+    TT.MEMORY_ALLOCATION: (held_statement, "memory"),
+    TT.MEMORY_ALLOCATION_NON_PREEMPTIBLE: (held_statement, "memory_non_preemptible"),
+    TT.GPU_QUOTA: (quota_statement, "gpu_deserved"),
+    TT.CPU_QUOTA: (quota_statement, "cpu_deserved"),
+    TT.MEMORY_QUOTA: (quota_statement, "memory_deserved"),
 }
-QUOTA_FIGURES = {
-    TT.GPU_QUOTA: "gpu_deserved",
-    TT.CPU_QUOTA: "cpu_deserved",
-    TT.MEMORY_QUOTA: "memory_deserved",
-}
-ANSWERED = frozenset(USAGE_FIGURES) | frozenset(QUOTA_FIGURES)
 
 
 class GroupKey(NamedTuple):
@@ -75,12 +77,9 @@ class PoolFigure:
 
 
 def _figures(conn: Connection, query: OrgTelemetryQuery) -> list[PoolFigure]:
-    if query.type in USAGE_FIGURES:
-        per_pool = usage_statement(query.kind, None).subquery()
-        figure = per_pool.c[USAGE_FIGURES[query.type]]
-    else:
-        per_pool = quota_statement(query.kind, None).subquery()
-        figure = per_pool.c[QUOTA_FIGURES[query.type]]
+    statement_of, column = FIGURES[query.type]
+    per_pool = statement_of(query.kind).subquery()
+    figure = per_pool.c[column]
     if query.kind is UnitKind.PROJECT:
         unit = projects
         department_id, department_name = unit.c.department_id, departments.c.name

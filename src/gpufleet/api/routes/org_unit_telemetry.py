@@ -1,32 +1,30 @@
 """``GET /api/v1/org-unit/projects/telemetry`` and ``/departments/telemetry``: quota and
 allocation as of now, grouped.
 
-Included before the org-unit router, so ``/telemetry`` is never taken for a unit's id.
+Included before the org-unit router, so ``/telemetry`` is never taken for a unit's id. Both
+routes read their parameters through one dependency per unit kind (annotations are evaluated
+eagerly here, so the dependencies built in ``_telemetry_query`` can be named in them).
 """
 
-from __future__ import annotations
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
 
-from collections.abc import Sequence
-from typing import Annotated
-from uuid import UUID
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
+from sqlalchemy.engine import Connection
 
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.deps import Db, Now
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes.telemetry import telemetry_body
 from gpufleet.api.routing import OffLoopJsonRoute
-from gpufleet.query.choices import parse_choices
-from gpufleet.query.errors import QueryError
-from gpufleet.query.scope import WorkloadScope
+from gpufleet.query.choices import parse_group_by, parse_uuid_choice
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.org_units import OrgUnitTelemetryType
 from gpufleet.schemas.telemetry import TelemetryResponse
 from gpufleet.store.org_figures import UnitKind
 from gpufleet.store.org_telemetry import (
-    ANSWERED,
     CLUSTER,
     NODEPOOL,
     PARENT,
@@ -42,10 +40,11 @@ PROJECT_GROUPS = {"ClusterId": CLUSTER, "NodepoolId": NODEPOOL, "ParentId": PARE
 DEPARTMENT_GROUPS = {"CLUSTER_ID": CLUSTER}
 TELEMETRY_DESCRIPTION = (
     "Quota and allocation of the {units} the caller may read, as of the request: GPU_QUOTA, "
-    "CPU_QUOTA and MEMORY_QUOTA from the scheduler's queues, GPU_ALLOCATION and "
-    "GPU_ALLOCATION_NON_PREEMPTIBLE from the workloads. The CPU and memory allocation types are "
-    "answered 400. See docs/organisation.md."
+    "CPU_QUOTA (millicores) and MEMORY_QUOTA (MB) from the scheduler's queues, GPU_ALLOCATION "
+    "from the workloads, CPU_ALLOCATION (millicores) and MEMORY_ALLOCATION (MB) from what their "
+    "pods hold, each also of non-preemptible workloads. See docs/organisation.md."
 )
+TELEMETRY_RESPONSES = error_responses(400, 401, 403, 500, 503)
 TypeParam = Annotated[OrgUnitTelemetryType, Query(description="specifies what data to request")]
 ClusterParam = Annotated[
     str | None, Query(description="Filter using the UUID of the cluster.", max_length=64)
@@ -59,34 +58,55 @@ GroupByParam = Annotated[
 ]
 
 
-def parse_group_by(
-    values: Sequence[str] | None, allowed: dict[str, GroupKey]
-) -> tuple[GroupKey, ...]:
-    groups = parse_choices("groupBy", values, allowed, distinct=True)
-    if len(groups) > MAX_GROUP_BY:
-        raise QueryError("groupBy", f"at most {MAX_GROUP_BY} values are allowed")
-    return groups
+def project_pool(
+    nodepoolId: Annotated[
+        str | None, Query(description="Filter using the nodepool id.", max_length=64)
+    ] = None,
+) -> dict[str, Any]:
+    return {"nodepool_id": nodepoolId}
 
 
-def parse_cluster(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return str(UUID(value))
-    except ValueError:
-        raise QueryError("clusterId", f"{value[:64]!r} is not a UUID") from None
+def department_pool(
+    nodepoolName: Annotated[
+        str | None, Query(description="Filter using the nodepool.", max_length=253)
+    ] = None,
+) -> dict[str, Any]:
+    return {"nodepool": nodepoolName}
 
 
-def _answer(conn, now, kind: UnitKind, scope: WorkloadScope, **query) -> Response:
-    telemetry_type = query["type"]
-    if telemetry_type not in ANSWERED:
-        raise QueryError(
-            "telemetryType",
-            f"{telemetry_type.value} is not available: gpufleet answers "
-            + ", ".join(sorted(t.value for t in ANSWERED)),
+def _telemetry_query(
+    kind: UnitKind, groups: dict[str, GroupKey], pool: Callable[..., dict[str, Any]]
+):
+    """The dependency reading one kind's telemetry parameters into its query."""
+
+    def read(
+        scope: ReadScope,
+        telemetryType: TypeParam,
+        pool_filter: Annotated[dict[str, Any], Depends(pool)],
+        clusterId: ClusterParam = None,
+        departmentId: DepartmentParam = None,
+        groupBy: GroupByParam = None,
+    ) -> OrgTelemetryQuery:
+        return OrgTelemetryQuery(
+            kind=kind,
+            type=telemetryType,
+            scope=scope,
+            cluster_id=parse_uuid_choice("clusterId", clusterId),
+            department_id=departmentId,
+            group_by=parse_group_by(groupBy, groups, MAX_GROUP_BY),
+            **pool_filter,
         )
-    values = org_unit_telemetry(conn, OrgTelemetryQuery(kind=kind, scope=scope, **query))
-    return json_response(telemetry_body(telemetry_type, now, values))
+
+    return Annotated[OrgTelemetryQuery, Depends(read)]
+
+
+ProjectTelemetry = _telemetry_query(UnitKind.PROJECT, PROJECT_GROUPS, project_pool)
+DepartmentTelemetry = _telemetry_query(UnitKind.DEPARTMENT, DEPARTMENT_GROUPS, department_pool)
+
+
+def _answer(conn: Connection, now: datetime, query: OrgTelemetryQuery) -> Response:
+    values = org_unit_telemetry(conn, query)
+    return json_response(telemetry_body(query.type, now, values))
 
 
 @router.get(
@@ -97,31 +117,10 @@ def _answer(conn, now, kind: UnitKind, scope: WorkloadScope, **query) -> Respons
     operation_id="get_projects_telemetry",
     response_model=TelemetryResponse,
     response_model_exclude_none=True,
-    responses=error_responses(400, 401, 403, 500, 503),
+    responses=TELEMETRY_RESPONSES,
 )
-def get_projects_telemetry(
-    scope: ReadScope,
-    conn: Db,
-    now: Now,
-    telemetryType: TypeParam,
-    clusterId: ClusterParam = None,
-    nodepoolId: Annotated[
-        str | None, Query(description="Filter using the nodepool id.", max_length=64)
-    ] = None,
-    departmentId: DepartmentParam = None,
-    groupBy: GroupByParam = None,
-) -> Response:
-    return _answer(
-        conn,
-        now,
-        UnitKind.PROJECT,
-        scope,
-        type=telemetryType,
-        cluster_id=parse_cluster(clusterId),
-        department_id=departmentId,
-        nodepool_id=nodepoolId,
-        group_by=parse_group_by(groupBy, PROJECT_GROUPS),
-    )
+def get_projects_telemetry(conn: Db, now: Now, query: ProjectTelemetry) -> Response:
+    return _answer(conn, now, query)
 
 
 @router.get(
@@ -132,28 +131,7 @@ def get_projects_telemetry(
     operation_id="get_departments_telemetry",
     response_model=TelemetryResponse,
     response_model_exclude_none=True,
-    responses=error_responses(400, 401, 403, 500, 503),
+    responses=TELEMETRY_RESPONSES,
 )
-def get_departments_telemetry(
-    scope: ReadScope,
-    conn: Db,
-    now: Now,
-    telemetryType: TypeParam,
-    clusterId: ClusterParam = None,
-    nodepoolName: Annotated[
-        str | None, Query(description="Filter using the nodepool.", max_length=253)
-    ] = None,
-    departmentId: DepartmentParam = None,
-    groupBy: GroupByParam = None,
-) -> Response:
-    return _answer(
-        conn,
-        now,
-        UnitKind.DEPARTMENT,
-        scope,
-        type=telemetryType,
-        cluster_id=parse_cluster(clusterId),
-        department_id=departmentId,
-        nodepool=nodepoolName,
-        group_by=parse_group_by(groupBy, DEPARTMENT_GROUPS),
-    )
+def get_departments_telemetry(conn: Db, now: Now, query: DepartmentTelemetry) -> Response:
+    return _answer(conn, now, query)
