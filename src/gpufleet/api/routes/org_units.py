@@ -14,18 +14,13 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
 from gpufleet.api.authorization import ReadScope
+from gpufleet.api.catalogue_parameters import catalogue_listing
 from gpufleet.api.deps import Db
-from gpufleet.api.parameters import LimitParam, SearchParam, SortOrderParam
 from gpufleet.api.responses import json_response, paged_response
-from gpufleet.api.routes.workloads import FILTER_DESCRIPTION
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import NotFound
 from gpufleet.core.org_unit_fields import DEPARTMENT_FIELDS, PROJECT_FIELDS
-from gpufleet.core.workload_fields import WorkloadField
-from gpufleet.query.listing import MAX_OFFSET
-from gpufleet.query.org_units import build_org_unit_page, build_org_unit_selection
 from gpufleet.query.scope import WorkloadScope
-from gpufleet.schemas.enums import SortOrder
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.org_units import (
     Department,
@@ -40,8 +35,8 @@ from gpufleet.store.org_units import count_units, get_unit, list_units
 
 router = APIRouter(prefix="/api/v1/org-unit", route_class=OffLoopJsonRoute)
 
-ProjectSortField = StrEnum("ProjectSortField", {name: name for name in PROJECT_FIELDS})
-DepartmentSortField = StrEnum("DepartmentSortField", {name: name for name in DEPARTMENT_FIELDS})
+Projects = catalogue_listing("Project", PROJECT_FIELDS, search=True)
+Departments = catalogue_listing("Department", DEPARTMENT_FIELDS, search=False)
 
 
 class DepartmentVerbosity(StrEnum):
@@ -50,22 +45,6 @@ class DepartmentVerbosity(StrEnum):
     VERBOSE = "verbose"
 
 
-def _filter_param(fields: dict[str, WorkloadField]):
-    return Annotated[
-        list[str] | None,
-        Query(
-            description=FILTER_DESCRIPTION + " Fields: " + ", ".join(fields) + ".",
-            examples=["name!=some-name"],
-        ),
-    ]
-
-
-ProjectFilterParam = _filter_param(PROJECT_FIELDS)
-DepartmentFilterParam = _filter_param(DEPARTMENT_FIELDS)
-OrgOffsetParam = Annotated[
-    int | None,
-    Query(ge=0, le=MAX_OFFSET, description="The offset of the first item returned."),
-]
 ProjectIdParam = Annotated[str, Path(description="The project id.", max_length=64)]
 DepartmentIdParam = Annotated[str, Path(description="The department id.", max_length=64)]
 
@@ -80,28 +59,6 @@ def get_unit_or_404(
     return row
 
 
-def _page(
-    conn: Connection,
-    kind: UnitKind,
-    fields: dict[str, WorkloadField],
-    scope: WorkloadScope,
-    **parameters: Any,
-) -> tuple[list[dict[str, Any]], int | None]:
-    selection = build_org_unit_selection(
-        fields, filter_by=parameters["filter_by"], search=parameters.get("search"), scope=scope
-    )
-    sort_by = parameters["sort_by"]
-    page = build_org_unit_page(
-        fields,
-        selection,
-        sort_by=sort_by.value if sort_by else None,
-        sort_order=parameters["sort_order"].value,
-        offset=parameters["offset"],
-        limit=parameters["limit"],
-    )
-    return list_units(conn, kind, page)
-
-
 @router.get(
     "/projects",
     tags=["Projects"],
@@ -111,28 +68,8 @@ def _page(
     response_model=ProjectList,
     responses=error_responses(400, 401, 403, 500, 503),
 )
-def get_projects(
-    scope: ReadScope,
-    conn: Db,
-    filterBy: ProjectFilterParam = None,
-    sortBy: Annotated[ProjectSortField | None, Query(description="Sort results by.")] = None,
-    sortOrder: SortOrderParam = SortOrder.ASC,
-    offset: OrgOffsetParam = None,
-    limit: LimitParam = 50,
-    search: SearchParam = None,
-) -> Response:
-    rows, next_offset = _page(
-        conn,
-        UnitKind.PROJECT,
-        PROJECT_FIELDS,
-        scope,
-        filter_by=filterBy,
-        sort_by=sortBy,
-        sort_order=sortOrder,
-        offset=offset,
-        limit=limit,
-        search=search,
-    )
+def get_projects(conn: Db, page: Projects.Page) -> Response:
+    rows, next_offset = list_units(conn, UnitKind.PROJECT, page)
     return paged_response("projects", projects_wire(conn, rows), next_offset)
 
 
@@ -145,12 +82,7 @@ def get_projects(
     response_model=OrgUnitCount,
     responses=error_responses(400, 401, 403, 500, 503),
 )
-def count_projects(
-    scope: ReadScope, conn: Db, filterBy: ProjectFilterParam = None, search: SearchParam = None
-) -> Response:
-    selection = build_org_unit_selection(
-        PROJECT_FIELDS, filter_by=filterBy, search=search, scope=scope
-    )
+def count_projects(conn: Db, selection: Projects.Selection) -> Response:
     return json_response({"count": count_units(conn, UnitKind.PROJECT, selection)})
 
 
@@ -178,28 +110,13 @@ def get_project(scope: ReadScope, conn: Db, projectId: ProjectIdParam) -> Respon
     responses=error_responses(400, 401, 403, 500, 503),
 )
 def get_departments(
-    scope: ReadScope,
     conn: Db,
-    filterBy: DepartmentFilterParam = None,
-    sortBy: Annotated[DepartmentSortField | None, Query(description="Sort results by.")] = None,
+    page: Departments.Page,
     verbosity: Annotated[
         DepartmentVerbosity | None, Query(description="Accepted; every level gets the same.")
     ] = None,
-    sortOrder: SortOrderParam = SortOrder.ASC,
-    offset: OrgOffsetParam = None,
-    limit: LimitParam = 50,
 ) -> Response:
-    rows, next_offset = _page(
-        conn,
-        UnitKind.DEPARTMENT,
-        DEPARTMENT_FIELDS,
-        scope,
-        filter_by=filterBy,
-        sort_by=sortBy,
-        sort_order=sortOrder,
-        offset=offset,
-        limit=limit,
-    )
+    rows, next_offset = list_units(conn, UnitKind.DEPARTMENT, page)
     return paged_response("departments", departments_wire(conn, rows, detailed=False), next_offset)
 
 
@@ -212,8 +129,7 @@ def get_departments(
     response_model=OrgUnitCount,
     responses=error_responses(400, 401, 403, 500, 503),
 )
-def count_departments(scope: ReadScope, conn: Db, filterBy: DepartmentFilterParam = None):
-    selection = build_org_unit_selection(DEPARTMENT_FIELDS, filter_by=filterBy, scope=scope)
+def count_departments(conn: Db, selection: Departments.Selection) -> Response:
     return json_response({"count": count_units(conn, UnitKind.DEPARTMENT, selection)})
 
 
