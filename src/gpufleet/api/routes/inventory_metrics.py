@@ -4,15 +4,18 @@
 ``/org-unit/projects/{projectId}/metrics``, ``/departments/{departmentId}/metrics``
 (``MetricsResponse``). A type gpufleet has no source for is listed with null values and the
 answer is a partial success (207), as for workload metrics.
+
+Every route reads its types and window through one dependency per type enum
+(``_metrics_request``); annotations are evaluated eagerly here so that it can be built once
+per enum.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
@@ -20,8 +23,8 @@ from gpufleet.api.authorization import ReadScope
 from gpufleet.api.deps import Db, State
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes.clusters import ClusterUuidParam, get_cluster_or_404
-from gpufleet.api.routes.metrics import MAX_SAMPLES, parse_window
-from gpufleet.api.routes.org_units import DepartmentIdParam, ProjectIdParam, get_unit_or_404
+from gpufleet.api.routes.metrics import EndParam, SamplesParam, StartParam, parse_window
+from gpufleet.api.routes.org_units import DepartmentRow, ProjectRow
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import Forbidden, NotFound
 from gpufleet.core.metric_values import SampleWindow
@@ -29,6 +32,7 @@ from gpufleet.core.times import format_rfc3339, from_ms
 from gpufleet.metrics.types import format_value
 from gpufleet.query.choices import by_value, parse_choices
 from gpufleet.query.errors import QueryError
+from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.clusters import GroupedMetricsResponse
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.metrics import MetricsCompositeResponse
@@ -78,12 +82,6 @@ SAMPLED_CLUSTER_TYPES = frozenset(
 SAMPLED_UNIT_TYPES = frozenset(OrgUnitMetricType) - {OrgUnitMetricType.GPU_MEMORY_UTILIZATION}
 NO_SOURCE = "gpufleet has no source for this type"
 
-StartParam = Annotated[str, Query(description="Start of the range, ISO 8601.")]
-EndParam = Annotated[str, Query(description="End of the range, ISO 8601.")]
-SamplesParam = Annotated[
-    int | None,
-    Query(ge=0, le=MAX_SAMPLES, description="Points per type; 0 or absent means 20."),
-]
 NodepoolParam = Annotated[
     str | None, Query(description="Filter using the nodepool.", max_length=253)
 ]
@@ -99,6 +97,43 @@ def parse_types(values: Sequence[str] | None, enum: type[E]) -> list[E]:
     if not types:
         raise QueryError("metricType", "at least one metric type is required")
     return list(types)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsRequest(Generic[E]):
+    """The requested types, each once, and the window to sample them over."""
+
+    types: list[E]
+    window: SampleWindow
+
+
+def _metrics_request(enum: type[E]) -> Any:
+    """The dependency reading ``metricType``, ``start``, ``end`` and ``numberOfSamples``."""
+
+    def read(
+        state: State,
+        start: StartParam,
+        end: EndParam,
+        metricType: Annotated[list[str], Query(description="Specify which data to request.")],
+        numberOfSamples: SamplesParam = None,
+    ) -> MetricsRequest:
+        types = parse_types(metricType, enum)
+        window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
+        return MetricsRequest(types, window)
+
+    return Annotated[MetricsRequest, Depends(read)]
+
+
+ClusterMetrics = _metrics_request(ClusterMetricType)
+UnitMetrics = _metrics_request(OrgUnitMetricType)
+
+
+def readable_cluster(conn: Connection, cluster_uuid: str, scope: WorkloadScope, what: str):
+    """The cluster, when the caller reads all of it: its figures add up every project's."""
+    cluster = get_cluster_or_404(conn, cluster_uuid, scope)
+    if not (scope.everything or cluster.id in scope.cluster_ids):
+        raise Forbidden(f"{what} need a rule on the tenant or on the cluster.")
+    return cluster
 
 
 def _values(points, window: SampleWindow) -> list[dict[str, str]]:
@@ -166,42 +201,33 @@ def _cluster_measurements(
 )
 def get_cluster_metrics(
     scope: ReadScope,
-    state: State,
     conn: Db,
     clusterUuid: ClusterUuidParam,
-    start: StartParam,
-    end: EndParam,
-    metricType: Annotated[list[str], Query(description="Specify which data to request.")],
-    numberOfSamples: SamplesParam = None,
+    request: ClusterMetrics,
     groupBy: Annotated[
         ClusterMetricsGroupBy | None, Query(description="Labels to group the data by.")
     ] = None,
     nodepoolName: NodepoolParam = None,
 ) -> Response:
-    types = parse_types(metricType, ClusterMetricType)
-    window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
     if nodepoolName is not None and groupBy not in (None, ClusterMetricsGroupBy.NODEPOOL):
         raise QueryError("groupBy", "only Nodepool may be combined with nodepoolName")
-    cluster = get_cluster_or_404(conn, clusterUuid, scope)
-    # The cluster's figures add up every project's: only a reader of the whole cluster sees them.
-    if not (scope.everything or cluster.id in scope.cluster_ids):
-        raise Forbidden("Cluster metrics need a rule on the tenant or on this cluster.")
-    return _cluster_answer(conn, cluster.id, types, groupBy, nodepoolName, window)
+    cluster = readable_cluster(conn, clusterUuid, scope, "Cluster metrics")
+    return _cluster_answer(conn, cluster.id, request, groupBy, nodepoolName)
 
 
 def _cluster_answer(
     conn: Connection,
     cluster_id: str,
-    types: list[ClusterMetricType],
+    request: MetricsRequest,
     group_by: ClusterMetricsGroupBy | None,
     nodepool: str | None,
-    window: SampleWindow,
     labels: dict[str, str] | None = None,
 ) -> Response:
     """The measurements of every requested type; a type without a source has no values."""
+    window = request.window
     measurements: list[dict] = []
     unanswered: list[str] = []
-    for metric_type in types:
+    for metric_type in request.types:
         if metric_type not in SAMPLED_CLUSTER_TYPES:
             unanswered.append(metric_type.value)
             measurements.append({"type": metric_type.value, "labels": None, "values": None})
@@ -217,12 +243,13 @@ def _cluster_answer(
 
 
 def _unit_metrics(
-    conn: Connection, kind: UnitKind, unit_id: str, types, nodepool: str | None, window
+    conn: Connection, kind: UnitKind, unit_id: str, request: MetricsRequest, nodepool: str | None
 ) -> Response:
+    window = request.window
     series = [f"Nodepool={nodepool}" if nodepool is not None else ""]
     measurements: list[dict] = []
     unanswered: list[str] = []
-    for metric_type in types:
+    for metric_type in request.types:
         if metric_type not in SAMPLED_UNIT_TYPES:
             unanswered.append(metric_type.value)
             measurements.append({"type": metric_type.value, "labels": None, "values": None})
@@ -235,9 +262,6 @@ def _unit_metrics(
     return _answer({"measurements": measurements}, unanswered)
 
 
-UnitTypesParam = Annotated[list[str], Query(description="Specify which data to request.")]
-
-
 @router.get(
     "/org-unit/projects/{projectId}/metrics",
     tags=["Projects"],
@@ -248,20 +272,9 @@ UnitTypesParam = Annotated[list[str], Query(description="Specify which data to r
     responses=METRICS_RESPONSES,
 )
 def get_project_metrics(
-    scope: ReadScope,
-    state: State,
-    conn: Db,
-    projectId: ProjectIdParam,
-    metricType: UnitTypesParam,
-    start: StartParam,
-    end: EndParam,
-    numberOfSamples: SamplesParam = None,
-    nodepoolName: NodepoolParam = None,
+    conn: Db, project: ProjectRow, request: UnitMetrics, nodepoolName: NodepoolParam = None
 ) -> Response:
-    types = parse_types(metricType, OrgUnitMetricType)
-    window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
-    project = get_unit_or_404(conn, UnitKind.PROJECT, projectId, scope)
-    return _unit_metrics(conn, UnitKind.PROJECT, project["id"], types, nodepoolName, window)
+    return _unit_metrics(conn, UnitKind.PROJECT, project["id"], request, nodepoolName)
 
 
 @router.get(
@@ -274,20 +287,9 @@ def get_project_metrics(
     responses=METRICS_RESPONSES,
 )
 def get_department_metrics(
-    scope: ReadScope,
-    state: State,
-    conn: Db,
-    departmentId: DepartmentIdParam,
-    metricType: UnitTypesParam,
-    start: StartParam,
-    end: EndParam,
-    numberOfSamples: SamplesParam = None,
-    nodepoolName: NodepoolParam = None,
+    conn: Db, department: DepartmentRow, request: UnitMetrics, nodepoolName: NodepoolParam = None
 ) -> Response:
-    types = parse_types(metricType, OrgUnitMetricType)
-    window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
-    department = get_unit_or_404(conn, UnitKind.DEPARTMENT, departmentId, scope)
-    return _unit_metrics(conn, UnitKind.DEPARTMENT, department["id"], types, nodepoolName, window)
+    return _unit_metrics(conn, UnitKind.DEPARTMENT, department["id"], request, nodepoolName)
 
 
 @router.get(
@@ -306,22 +308,15 @@ def get_department_metrics(
 )
 def get_nodepool_metrics(
     scope: ReadScope,
-    state: State,
     conn: Db,
     clusterUuid: ClusterUuidParam,
     nodepoolName: Annotated[str, Path(description="The node pool's name.", max_length=253)],
-    start: StartParam,
-    end: EndParam,
-    metricType: Annotated[list[str], Query(description="Specify which data to request.")],
-    numberOfSamples: SamplesParam = None,
+    request: ClusterMetrics,
 ) -> Response:
-    types = parse_types(metricType, ClusterMetricType)
-    window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
     cluster = get_cluster_or_404(conn, clusterUuid, scope)
     if not nodepool_named(conn, cluster.id, nodepoolName):
         raise NotFound(f"Node pool {nodepoolName} not found in cluster {cluster.id}.")
     # A pool's figures add up every project's in it, as the cluster's do.
-    if not (scope.everything or cluster.id in scope.cluster_ids):
-        raise Forbidden("Node pool metrics need a rule on the tenant or on its cluster.")
+    readable_cluster(conn, clusterUuid, scope, "Node pool metrics")
     labels = {"nodepool": nodepoolName}
-    return _cluster_answer(conn, cluster.id, types, None, nodepoolName, window, labels)
+    return _cluster_answer(conn, cluster.id, request, None, nodepoolName, labels)

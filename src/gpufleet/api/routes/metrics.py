@@ -77,6 +77,16 @@ def parse_metric_types(
     return list(types)
 
 
+def refuse_unanswerable(types: Sequence[StrEnum], answerable: frozenset, backend: str) -> None:
+    """A 400 naming the requested types the backend has no source for, and the backend."""
+    unanswerable = [t.value for t in types if t not in answerable]
+    if unanswerable:
+        raise QueryError(
+            "metricType",
+            f"{', '.join(unanswerable)} cannot be answered by the {backend} metrics backend",
+        )
+
+
 def parse_window(start: str, end: str, samples: int | None, max_range_days: int) -> SampleWindow:
     """The sampling window of a request; numberOfSamples 0 or absent means the default 20."""
     begin = parse_timestamp(start, parameter="start")

@@ -24,12 +24,12 @@ from gpufleet.api.routes.metrics import (
     metric_results_response,
     parse_metric_types,
     parse_window,
+    refuse_unanswerable,
 )
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import NotFound
 from gpufleet.metrics.node_metrics import NodeMetrics
 from gpufleet.metrics.types import NodeMetricType
-from gpufleet.query.errors import QueryError
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.metrics import MetricsCompositeResponse
 from gpufleet.store.metric_targets import node_target_of
@@ -88,12 +88,7 @@ def get_node_metrics(
 ) -> Response:
     source = node_metrics_of(request)
     types = parse_metric_types(metricType, NodeMetricType, "node")
-    unanswerable = [t.value for t in types if t not in source.node_metric_types]
-    if unanswerable:
-        raise QueryError(
-            "metricType",
-            f"{', '.join(unanswerable)} cannot be answered by the {source.name} metrics backend",
-        )
+    refuse_unanswerable(types, source.node_metric_types, source.name)
     window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
     target = node_target_of(get_node_or_404(conn, nodeId, scope))
     conn.rollback()  # the backend may take a while; hold no transaction open meanwhile

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
@@ -59,6 +59,21 @@ def get_unit_or_404(
     return row
 
 
+def project_or_404(scope: ReadScope, conn: Db, projectId: ProjectIdParam) -> dict[str, Any]:
+    return get_unit_or_404(conn, UnitKind.PROJECT, projectId, scope)
+
+
+def department_or_404(
+    scope: ReadScope, conn: Db, departmentId: DepartmentIdParam
+) -> dict[str, Any]:
+    return get_unit_or_404(conn, UnitKind.DEPARTMENT, departmentId, scope)
+
+
+# The project or department a path names, read once per request by the guard.
+ProjectRow = Annotated[dict[str, Any], Depends(project_or_404)]
+DepartmentRow = Annotated[dict[str, Any], Depends(department_or_404)]
+
+
 @router.get(
     "/projects",
     tags=["Projects"],
@@ -95,9 +110,8 @@ def count_projects(conn: Db, selection: Projects.Selection) -> Response:
     response_model=Project,
     responses=error_responses(401, 403, 404, 500, 503),
 )
-def get_project(scope: ReadScope, conn: Db, projectId: ProjectIdParam) -> Response:
-    row = get_unit_or_404(conn, UnitKind.PROJECT, projectId, scope)
-    return json_response(projects_wire(conn, [row])[0])
+def get_project(conn: Db, project: ProjectRow) -> Response:
+    return json_response(projects_wire(conn, [project])[0])
 
 
 @router.get(
@@ -142,6 +156,5 @@ def count_departments(conn: Db, selection: Departments.Selection) -> Response:
     response_model=Department,
     responses=error_responses(401, 403, 404, 500, 503),
 )
-def get_department(scope: ReadScope, conn: Db, departmentId: DepartmentIdParam) -> Response:
-    row = get_unit_or_404(conn, UnitKind.DEPARTMENT, departmentId, scope)
-    return json_response(departments_wire(conn, [row], detailed=True)[0])
+def get_department(conn: Db, department: DepartmentRow) -> Response:
+    return json_response(departments_wire(conn, [department], detailed=True)[0])

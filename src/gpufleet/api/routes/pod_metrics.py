@@ -24,6 +24,7 @@ from gpufleet.api.routes.metrics import (
     metric_results_response,
     parse_metric_types,
     parse_window,
+    refuse_unanswerable,
 )
 from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
 from gpufleet.api.routing import OffLoopJsonRoute
@@ -81,12 +82,7 @@ def get_workload_pod_metrics(
 ) -> Response:
     backend = get_metrics_backend(request)
     types = parse_metric_types(metricType, PodMetricType, "pod")
-    unanswerable = [t.value for t in types if t not in backend.pod_metric_types]
-    if unanswerable:
-        raise QueryError(
-            "metricType",
-            f"{', '.join(unanswerable)} cannot be answered by the {backend.name} metrics backend",
-        )
+    refuse_unanswerable(types, backend.pod_metric_types, backend.name)
     window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
     pod_id = parse_pod_id(podId)
     workload = get_workload_or_404(conn, workloadId, now, scope)
