@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from gpufleet.api.authorization import ReadScope
@@ -26,8 +26,8 @@ from gpufleet.api.responses import json_response
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import Invalid, NotFound
 from gpufleet.core.report_fields import REPORT_FIELDS, ReportStatus
-from gpufleet.query.reports import build_report_page, build_report_selection
-from gpufleet.query.scope import WorkloadScope
+from gpufleet.core.roles import TENANT_ID
+from gpufleet.query.reports import ReportSelection, build_report_page, build_report_selection
 from gpufleet.schemas.enums import SortOrder
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.reports import (
@@ -43,7 +43,6 @@ router = APIRouter(
     prefix="/api/v1/org-unit/reports", tags=["Reports"], route_class=OffLoopJsonRoute
 )
 
-TENANT_ID = 1
 ReportIdParam = Annotated[
     str, Path(description="The report id", json_schema_extra={"format": "uuid"})
 ]
@@ -67,17 +66,34 @@ ReportSortField = Annotated[
 ]
 
 
-def _owner(principal, scope: WorkloadScope) -> str | None:
-    """Whose reports the caller sees: everyone's when it reads the whole tenant."""
+def report_owner(scope: ReadScope, principal: CurrentPrincipal) -> str | None:
+    """Whose reports the caller sees: everyone's (None) when it reads the whole tenant."""
     return None if scope.everything else principal.subject
 
 
-def get_report_or_404(conn, report_id: str, owner: str | None) -> dict:
-    """The guard every route taking a report id goes through."""
-    report = store.get_report(conn, parse_uuid("reportId", report_id), owner)
+ReportOwner = Annotated[str | None, Depends(report_owner)]
+
+
+def get_report_or_404(conn: Db, owner: ReportOwner, reportId: ReportIdParam) -> dict:
+    """The guard every route taking a report id goes through: another caller's report is
+    answered like an unknown one."""
+    report = store.get_report(conn, parse_uuid("reportId", reportId), owner)
     if report is None:
-        raise NotFound(f"Report {report_id} not found.")
+        raise NotFound(f"Report {reportId} not found.")
     return report
+
+
+VisibleReport = Annotated[dict, Depends(get_report_or_404)]
+
+
+def report_selection(
+    owner: ReportOwner, filterBy: ReportFilterParam = None, search: SearchParam = None
+) -> ReportSelection:
+    """The reports a list or count is about: the caller's, narrowed by filterBy and search."""
+    return build_report_selection(filter_by=filterBy, search=search, created_by=owner)
+
+
+Selection = Annotated[ReportSelection, Depends(report_selection)]
 
 
 @router.post(
@@ -125,19 +141,13 @@ def create_report(
     responses=error_responses(400, 401, 403, 503),
 )
 def list_reports(
-    scope: ReadScope,
-    principal: CurrentPrincipal,
+    selection: Selection,
     conn: Db,
-    filterBy: ReportFilterParam = None,
     sortBy: ReportSortField = None,
     sortOrder: SortOrderParam = SortOrder.ASC,
     offset: OffsetParam = 0,
     limit: LimitParam = 50,
-    search: SearchParam = None,
 ) -> Response:
-    selection = build_report_selection(
-        filter_by=filterBy, search=search, created_by=_owner(principal, scope)
-    )
     page = build_report_page(
         selection, sort_by=sortBy, sort_order=sortOrder.value, offset=offset, limit=limit
     )
@@ -151,16 +161,7 @@ def list_reports(
     response_model=ReportCount,
     responses=error_responses(400, 401, 403, 503),
 )
-def count_reports(
-    scope: ReadScope,
-    principal: CurrentPrincipal,
-    conn: Db,
-    filterBy: ReportFilterParam = None,
-    search: SearchParam = None,
-) -> Response:
-    selection = build_report_selection(
-        filter_by=filterBy, search=search, created_by=_owner(principal, scope)
-    )
+def count_reports(selection: Selection, conn: Db) -> Response:
     return json_response({"count": store.count_reports(conn, selection)})
 
 
@@ -184,10 +185,8 @@ def reports_availability(_principal: CurrentPrincipal, state: State) -> Response
     response_model_exclude_none=True,
     responses=error_responses(400, 401, 403, 404, 503),
 )
-def get_report(
-    scope: ReadScope, principal: CurrentPrincipal, conn: Db, reportId: ReportIdParam
-) -> Response:
-    return json_response(get_report_or_404(conn, reportId, _owner(principal, scope)))
+def get_report(report: VisibleReport) -> Response:
+    return json_response(report)
 
 
 @router.delete(
@@ -197,11 +196,8 @@ def get_report(
     operation_id="delete_report_by_id",
     responses=error_responses(400, 401, 403, 404, 503),
 )
-def delete_report(
-    scope: ReadScope, principal: CurrentPrincipal, conn: Db, reportId: ReportIdParam
-) -> Response:
-    report = get_report_or_404(conn, reportId, _owner(principal, scope))
-    store.delete_report(conn, report["id"], _owner(principal, scope))
+def delete_report(report: VisibleReport, owner: ReportOwner, conn: Db) -> Response:
+    store.delete_report(conn, report["id"], owner)
     conn.commit()
     return Response(status_code=204)
 
@@ -215,16 +211,9 @@ def delete_report(
         **error_responses(400, 401, 403, 404, 503),
     },
 )
-def download_report(
-    scope: ReadScope,
-    principal: CurrentPrincipal,
-    conn: Db,
-    request: Request,
-    reportId: ReportIdParam,
-) -> Response:
-    report = get_report_or_404(conn, reportId, _owner(principal, scope))
+def download_report(report: VisibleReport, conn: Db, request: Request) -> Response:
     if report["status"] != ReportStatus.READY.value:
-        raise Invalid(f"Report {reportId} has no file yet: it is {report['status']}.")
+        raise Invalid(f"Report {report['id']} has no file yet: it is {report['status']}.")
     text = store.report_file(conn, report["id"]) or ""
     if "accept" not in request.headers:
         # The official SDK sends no Accept header and decodes every answer as JSON: it gets
