@@ -48,7 +48,10 @@ def parse_time(value: str) -> datetime:
 @pytest.fixture(scope="module")
 def demo_server(module_database_url: str, tmp_path_factory) -> Iterator[ServerProcess]:
     with ServerProcess(
-        module_database_url, demo=True, log_dir=tmp_path_factory.mktemp("server")
+        module_database_url,
+        demo=True,
+        demo_workloads=2000,
+        log_dir=tmp_path_factory.mktemp("server"),
     ) as server:
         yield server
 

@@ -49,12 +49,30 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             f"  client secret: {generated.client_secret}",
             flush=True,
         )
-    if args.demo:
+    if args.demo and args.demo_workloads is not None:
         from gpufleet.demo.seed import seed_if_empty
 
         seeded = seed_if_empty(engine, workloads=args.demo_workloads, seed=args.seed)
         if seeded:
             log.info("seeded the demo organisation with %d workloads", seeded)
+    elif args.demo:
+        from gpufleet.demo.sim.start import start_demo
+
+        own = _own_url(settings, sockets[0])
+        running = start_demo(
+            engine,
+            lambda keys: _agent_clients(own, keys),
+            seed=args.seed,
+            speed=args.demo_speed,
+            wait_ready=lambda: _wait_ready(own),
+        )
+        app.state.demo_status = running.status.wire
+        log.info(
+            "demo simulation started (seed %d, speed %g): the last 24 hours are reported in "
+            "the background; GET /api/v1/demo/status tells when they are complete",
+            args.seed,
+            args.demo_speed,
+        )
     served = app
     if settings.metrics_port is not None:
         served = MetricsPortApp(app, app.state.server_metrics, settings.metrics_port)
@@ -62,6 +80,39 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     log.info("gpufleet listening on http://%s:%d", settings.host, settings.port)
     serve(served, settings, app.state.readiness, sockets)
     return 0
+
+
+def _own_url(settings: Settings, sock) -> str:
+    """The URL the in-process demo reports to: this server, over the loopback interface."""
+    host = settings.host
+    if host in ("", "0.0.0.0", "::", "localhost"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{sock.getsockname()[1]}"
+
+
+def _wait_ready(server: str, timeout: float = 120.0) -> None:
+    """Return once the server answers ``/readyz`` (or after ``timeout`` seconds)."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{server}/readyz", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+
+
+def _agent_clients(server: str, keys) -> dict:
+    """The agent's ingest client for each demo cluster, with that cluster's key."""
+    from gpufleet.agent.push import IngestClient
+
+    return {k.cluster_id: IngestClient(server, k.client_id, k.client_secret) for k in keys}
 
 
 def _db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
@@ -91,6 +142,101 @@ def _demo_seed(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(f"seeded {count} workloads (seed {args.seed})")
     return 0
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def _demo_agent_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from gpufleet.demo.sim.keys import demo_agent_keys
+    from gpufleet.store.engine import create_store_engine
+    from gpufleet.store.migrate import upgrade
+
+    engine = create_store_engine(settings)
+    upgrade(engine)
+    keys = demo_agent_keys(engine, datetime.now(UTC))
+    pairs = ",".join(f"{k.cluster_name}={k.client_id}:{k.client_secret}" for k in keys)
+    print(f"GPUFLEET_DEMO_ACCESS_KEYS={pairs}")
+    return 0
+
+
+def _parse_access_keys(values: Sequence[str]) -> list:
+    """``CLUSTER=CLIENT_ID:SECRET`` items (comma-separated or repeated) as agent keys."""
+    from gpufleet.demo.organisation import CLUSTERS
+    from gpufleet.demo.sim.keys import AgentKey
+
+    by_name = {cluster.name: cluster for cluster in CLUSTERS}
+    keys = []
+    for item in (part.strip() for value in values for part in value.split(",")):
+        name, _, credentials = item.partition("=")
+        client_id, _, secret = credentials.partition(":")
+        if name not in by_name or not client_id or not secret:
+            raise SystemExit(
+                f"gpufleet demo simulate: access key {item.split(':')[0]!r} is not "
+                f"CLUSTER=CLIENT_ID:SECRET with CLUSTER one of {', '.join(by_name)}"
+            )
+        keys.append(AgentKey(by_name[name].id, name, client_id, secret))
+    if {key.cluster_name for key in keys} != set(by_name):
+        raise SystemExit(
+            f"gpufleet demo simulate: needs an access key for each of {', '.join(by_name)} "
+            "(--access-key or GPUFLEET_DEMO_ACCESS_KEYS; `gpufleet demo agent-keys` makes them)"
+        )
+    return keys
+
+
+def _demo_simulate(args: argparse.Namespace, _settings: None) -> int:
+    import os
+    import threading
+
+    from gpufleet.demo.sim.live import LiveDemo
+    from gpufleet.demo.sim.reporter import Reporter
+    from gpufleet.demo.sim.teams import TEAMS
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    given = args.access_key or [os.environ.get("GPUFLEET_DEMO_ACCESS_KEYS", "")]
+    keys = _parse_access_keys([value for value in given if value])
+    reporter = Reporter(_agent_clients(args.server, keys), TEAMS)
+    demo = LiveDemo(reporter, seed=args.seed, speed=args.speed)
+    stop = threading.Event()
+    log.info("simulating the demo fleet into %s (seed %d, speed %g)", args.server, args.seed,
+             args.speed)  # fmt: skip
+    try:
+        demo.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
+def _register_simulate(demo_commands) -> None:
+    simulate = demo_commands.add_parser(
+        "simulate", help="run the living demo against a server, as its clusters' agents"
+    )
+    simulate.add_argument("--server", required=True, help="URL of the gpufleet server")
+    simulate.add_argument(
+        "--access-key",
+        action="append",
+        metavar="CLUSTER=CLIENT_ID:SECRET",
+        help="a demo cluster's agent key (each cluster once; default GPUFLEET_DEMO_ACCESS_KEYS)",
+    )
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument(
+        "--speed", type=_positive_float, default=1.0, help="simulated seconds per second"
+    )
+    simulate.set_defaults(handler=_demo_simulate)
+    keys = demo_commands.add_parser(
+        "agent-keys", help="create the demo clusters' agent keys in the database and print them"
+    )
+    _add_server_flags(keys)
+    keys.set_defaults(handler=_demo_agent_keys)
 
 
 DESCRIPTION = (
@@ -131,8 +277,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the API server")
     _add_server_flags(serve)
-    serve.add_argument("--demo", action="store_true", help="seed the demo organisation when empty")
-    serve.add_argument("--demo-workloads", type=int, default=2000, help="workloads in the demo")
+    serve.add_argument(
+        "--demo", action="store_true", help="run the living demo (a simulated GPU fleet)"
+    )
+    serve.add_argument(
+        "--demo-speed",
+        type=_positive_float,
+        default=1.0,
+        help="simulated seconds per second of the living demo (60: a minute per second)",
+    )
+    serve.add_argument(
+        "--demo-workloads",
+        type=int,
+        default=None,
+        help="instead of the living demo, seed N still workloads into an empty store",
+    )
     serve.add_argument("--seed", type=int, default=7, help="random seed of the demo")
     serve.set_defaults(handler=_serve)
 
@@ -144,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="the simulated demo organisation")
     demo_commands = demo.add_subparsers(dest="demo_command", required=True)
-    demo_seed = demo_commands.add_parser("seed", help="add N simulated workloads")
+    demo_seed = demo_commands.add_parser(
+        "seed", help="add N still workloads (benchmark-scale stores)"
+    )
     _add_server_flags(demo_seed)
     demo_seed.add_argument("--workloads", type=int, default=2000)
     demo_seed.add_argument("--seed", type=int, default=7)
@@ -152,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--progress", action="store_true", help="show progress even without a TTY"
     )
     demo_seed.set_defaults(handler=_demo_seed)
+    _register_simulate(demo_commands)
 
     from gpufleet import access_cli
 

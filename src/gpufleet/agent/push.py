@@ -43,12 +43,20 @@ class IngestClient:
     """Authenticated requests to the ingest endpoints of one server."""
 
     def __init__(
-        self, server: str, client_id: str, client_secret: str, *, timeout: float = 30.0
+        self,
+        server: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        timeout: float = 30.0,
+        http: httpx.Client | None = None,
     ) -> None:
+        """``http`` is the client to send with (an in-process transport, say); by default one
+        of its own."""
         self.server = server.rstrip("/")
         self._client_id = client_id
         self._client_secret = client_secret
-        self._http = httpx.Client(timeout=timeout)
+        self._http = http if http is not None else httpx.Client(timeout=timeout)
         self._token: str | None = None
         self._expires = 0.0
         self._lock = threading.Lock()

@@ -26,6 +26,7 @@ from gpufleet.api.routes import (
     api_docs,
     audit,
     clusters,
+    demo_status,
     history,
     ingest,
     ingest_events,
@@ -155,6 +156,8 @@ def create_app(
     app.state.node_metrics = node_sources
     app.state.server_metrics = server_metrics
     app.state.readiness = readiness
+    # Set by `serve --demo` to a callable answering the demo status.
+    app.state.demo_status = None
     install_error_handlers(app)
     app.add_middleware(RequestLimits)
     # Added after the limits, so it wraps them: their own answers get the headers too.
@@ -194,6 +197,7 @@ def create_app(
     app.include_router(ingest_events.router)
     app.include_router(ingest_inventory.router)
     app.include_router(ingest.router)
+    app.include_router(demo_status.router)
     app.include_router(api_docs.router)
     mount_dashboard(app)
 

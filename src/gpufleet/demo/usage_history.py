@@ -3,9 +3,10 @@ hourly rollups, and the live part: the seeded running and pending workloads begi
 ledger timelines at the anchor, so the ledger carries on from there.
 
 Each project has a few standing "history" workloads (ids of their own, not in the workload
-list) whose allocation follows the week: busy on weekday office hours, quieter at night and at
-weekends, inference flat around the clock. Two teams hoard: notebooks and rl-agents keep GPUs
-allocated day and night with low utilisation, so their idle hours stand out.
+list) in the node pools its team of the living demo works in (``demo.sim.teams``), sized by
+the team's quota, whose allocation follows the week: busy on weekday office hours, quieter at
+night and at weekends, inference flat around the clock. Two teams hoard: notebooks and
+rl-agents keep GPUs allocated day and night with low utilisation, so their idle hours stand out.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.core.times import to_ms
 from gpufleet.demo.organisation import PROJECTS, SUBMITTERS, Project
+from gpufleet.demo.sim.teams import TEAMS
 from gpufleet.demo.workloads import DemoWorkload
 from gpufleet.store.dialect import bulk_append
 from gpufleet.store.tables import usage_hourly
@@ -28,6 +30,7 @@ from gpufleet.store.usage_ledger import observation_of, start_timelines
 HISTORY_DAYS = 90
 HOUR_MS = 3_600_000
 HOARDERS = frozenset({"notebooks", "rl-agents"})
+TEAM_OF = {team.project.id: team for team in TEAMS}
 # (type, share of the project's GPUs, follows office hours)
 _SLOTS = (("Training", 0.6, True), ("Workspace", 0.25, True), ("Inference", 0.15, False))
 # The order of the rows ``_rows`` yields.
@@ -53,13 +56,15 @@ def _demand(moment: datetime, office: bool, hoarder: bool) -> float:
 
 
 def _rows(project: Project, start: datetime, hours: int, tail_s: float) -> Iterator[tuple]:
-    pools = project.department.cluster.nodepools
+    # The pools the team works in and about as many GPUs as it deserves there.
+    team = TEAM_OF[project.id]
+    pools = sorted(team.quota)
     hoarder = project.name in HOARDERS
-    gpus = 8 * project.weight
+    gpus = 0.8 * sum(team.quota.values())
     for slot, (kind, share, office) in enumerate(_SLOTS):
         rng = random.Random(f"demo-usage/{project.id}/{slot}")
         workload_id = _history_id(project, slot)
-        pool = pools[(slot + int(project.id)) % len(pools)].name
+        pool = pools[slot % len(pools)]
         submitter = SUBMITTERS[(int(project.id) + slot) % len(SUBMITTERS)]
         for index in range(hours + 1):
             seconds = 3600.0 if index < hours else tail_s

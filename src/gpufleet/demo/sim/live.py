@@ -1,0 +1,185 @@
+"""Running the living demo: 24 hours of past simulated fast, then the present at a chosen speed.
+
+The past is the same simulation run as fast as the machine allows, reported through the same
+ingest API, with samples coarser the older they are (``PAST_SAMPLING``).
+Reported times are never ahead of the clock (the server refuses such reports), so a speed
+above 1 starts the live part behind the present by ``lead``: it runs at that speed until it
+reaches the present, then in real time.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gpufleet.core.times import format_rfc3339
+from gpufleet.demo.sim.engine import TICK, Simulation
+from gpufleet.demo.sim.reporter import NODE_AGE_DAYS, Reporter
+from gpufleet.demo.sim.teams import TEAMS
+
+PAST = timedelta(hours=24)
+# How often the past is sampled, by how long before the present: every 30 minutes, every 5
+# minutes in the last 2 hours, every tick in the last 10 minutes. Metric ingest is the slow part
+# of reporting the past; this keeps it to a few hundred thousand samples.
+PAST_SAMPLING = ((timedelta(minutes=10), 1), (timedelta(hours=2), 10), (PAST, 60))
+# Flush the past every this many ticks (fewer, larger requests).
+PAST_FLUSH_TICKS = 60
+# Wall time a sped-up demo takes to catch up with the present.
+CATCH_UP = timedelta(minutes=20)
+# Queues are reported again this often (simulated time).
+QUEUE_EVERY = timedelta(hours=1)
+# Live samples: at most this many sample rounds per wall-clock minute at high speeds.
+LIVE_ROUNDS_PER_MINUTE = 15
+
+
+def lead_for(speed: float) -> timedelta:
+    """How far behind the present a demo at ``speed`` starts its live part."""
+    if speed <= 1:
+        return timedelta(0)
+    return min(PAST - timedelta(hours=1), CATCH_UP * (speed - 1))
+
+
+@dataclass
+class DemoStatus:
+    """What the demo is doing, for ``GET /api/v1/demo/status``."""
+
+    seed: int
+    speed: float
+    state: str = "starting"
+    history_from: datetime | None = None
+    simulated_time: datetime | None = None
+    history_complete_at: datetime | None = None
+    error: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def wire(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "state": self.state,
+                "seed": self.seed,
+                "speed": self.speed,
+                "historyFrom": _time(self.history_from),
+                "simulatedTime": _time(self.simulated_time),
+                "historyComplete": self.history_complete_at is not None,
+                "historyCompletedAt": _time(self.history_complete_at),
+                "reported": dict(self.counts),
+                "error": self.error,
+            }
+
+    def update(self, **values: Any) -> None:
+        with self.lock:
+            for name, value in values.items():
+                setattr(self, name, value)
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else format_rfc3339(value)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class LiveDemo:
+    """One simulation reported by one reporter: the past, then the present."""
+
+    def __init__(
+        self,
+        reporter: Reporter,
+        *,
+        seed: int,
+        speed: float = 1.0,
+        clock: Callable[[], datetime] = _utcnow,
+        past: timedelta = PAST,
+        status: DemoStatus | None = None,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError("the demo speed must be positive")
+        self.reporter = reporter
+        self.speed = speed
+        self.clock = clock
+        start = _on_tick(clock() - past)
+        self.simulation = Simulation(seed, start, TEAMS)
+        self.status = status or DemoStatus(seed, speed)
+        self.status.update(history_from=start)
+        self._next_queues = start + QUEUE_EVERY
+
+    def run(self, stop: threading.Event) -> None:
+        """Report the past, then the present until ``stop`` is set."""
+        self.begin()
+        self.run_past(stop)
+        self.status.update(state="live")
+        self.run_live(stop)
+        self.status.update(state="stopped")
+
+    def begin(self) -> None:
+        """The first report: the nodes, the queues and the workloads already there."""
+        self.status.update(state="history")
+        nodes_created = self.simulation.start - timedelta(days=NODE_AGE_DAYS)
+        self.reporter.start(self.simulation.opening(), nodes_created)
+
+    def _tick(self, *, sample: bool) -> None:
+        step = self.simulation.step(sample=sample)
+        self.reporter.add(step)
+        if step.at >= self._next_queues:
+            self.reporter.add_queues(step.at)
+            self._next_queues = step.at + QUEUE_EVERY
+
+    def run_past(self, stop: threading.Event) -> None:
+        """Simulate as fast as possible up to the start of the live part."""
+        lead = lead_for(self.speed)
+        ticks = 0
+        while not stop.is_set():
+            now = self.clock()
+            if self.simulation.now + TICK > now - lead:
+                break
+            ticks += 1
+            self._tick(sample=ticks % _sample_every(now - self.simulation.now) == 0)
+            if ticks % PAST_FLUSH_TICKS == 0:
+                self._flushed()
+        self._flushed()
+        if lead == timedelta(0):
+            self.status.update(history_complete_at=self.clock())
+
+    def run_live(self, stop: threading.Event, *, until: datetime | None = None) -> None:
+        """Advance with the clock (``speed`` times as fast until the present is reached)."""
+        started_wall = time.monotonic()
+        started_sim = self.simulation.now
+        every = max(1, math.ceil(self.speed * 60 / TICK.total_seconds() / LIVE_ROUNDS_PER_MINUTE))
+        ticks = 0
+        while not stop.is_set() and (until is None or self.simulation.now < until):
+            elapsed = time.monotonic() - started_wall
+            present = self.clock()
+            target = min(present, started_sim + timedelta(seconds=elapsed * self.speed))
+            stepped = False
+            while self.simulation.now + TICK <= target and not stop.is_set():
+                ticks += 1
+                self._tick(sample=ticks % every == 0 or self.speed <= 1)
+                stepped = True
+            if stepped:
+                self._flushed(heartbeat=True)
+            if self.status.history_complete_at is None and self.simulation.now + TICK > present:
+                self.status.update(history_complete_at=present)
+            wait = TICK.total_seconds() / max(self.speed, 1.0)
+            stop.wait(min(wait, 1.0) if self.speed > 1 else wait / 6)
+
+    def _flushed(self, *, heartbeat: bool = False) -> None:
+        self.reporter.flush(heartbeat=heartbeat)
+        self.status.update(simulated_time=self.simulation.now, counts=dict(self.reporter.pushed))
+
+
+def _sample_every(before_present: timedelta) -> int:
+    """Ticks between samples of the past at this distance from the present."""
+    return next((every for within, every in PAST_SAMPLING if before_present <= within), 60)
+
+
+def _on_tick(moment: datetime) -> datetime:
+    """The moment rounded down to a whole tick (30 s)."""
+    seconds = int(moment.timestamp())
+    return datetime.fromtimestamp(seconds - seconds % int(TICK.total_seconds()), UTC)

@@ -1,0 +1,129 @@
+"""The living demo's simulation over a simulated day: nodes never over-allocated, every phase
+change legal for its kind, histories that end in the current phase, pending reasons true at the
+time, and the same fleet for the same seed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+
+import pytest
+
+from gpufleet.demo.sim.engine import Simulation
+from gpufleet.demo.sim.fleet import EPSILON, GPUS_PER_NODE
+from gpufleet.demo.sim.lifecycle import HOLDING, LEGAL
+from gpufleet.demo.sim.scheduler import Usage, fits_without
+from gpufleet.demo.sim.teams import TEAMS
+from gpufleet.schemas.enums import TERMINAL_PHASES, Phase, PhaseReason
+
+START = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # a Monday morning
+DAY_TICKS = 2 * 60 * 24
+
+
+def _check_nodes(simulation: Simulation) -> None:
+    """What every node holds is what the pods bound to it hold, within its capacity."""
+    held: dict[str, list[float]] = {node.id: [0.0] * GPUS_PER_NODE for node in simulation.nodes}
+    cpu: Counter[str] = Counter()
+    for job in simulation.jobs.values():
+        for pod in job.bound:
+            if pod.node is None or (not pod.devices and job.gpus):
+                continue
+            assert job.phase in HOLDING, (job.name, job.phase)
+            for device in pod.devices:
+                held[pod.node.id][device] += 1.0 if job.gpus >= 1 else job.gpus
+            cpu[pod.node.id] += job.cpu
+    for node in simulation.nodes:
+        assert all(share <= 1 + EPSILON for share in node.devices), node.name
+        expected = held[node.id]
+        assert all(abs(a - b) < 1e-6 for a, b in zip(node.devices, expected, strict=True))
+        assert abs(node.cpu_used - cpu[node.id]) < 1e-6, node.name
+        assert node.cpu_used <= node.cpu_cores + EPSILON
+        assert node.memory_used <= node.memory_gib + EPSILON
+
+
+def _check_pending(simulation: Simulation) -> None:
+    """A workload waiting since an earlier tick waits for a reason that is true now."""
+    usage = Usage(simulation.jobs.values())
+    for job in simulation.jobs.values():
+        if job.phase != Phase.PENDING or job.since == simulation.now or job.waits == 0:
+            continue
+        held, non_preemptible = usage.of(job)
+        asked = job.requested_gpus
+        if job.reason == PhaseReason.NON_PREEMPTIBLE_OVER_QUOTA:
+            assert non_preemptible + asked > job.team.quota.get(job.pool, 0)
+            assert job.scheduling and job.scheduling[0]["nodePool"] == job.pool
+        elif job.reason == PhaseReason.OVER_LIMIT:
+            assert held + asked > job.team.limit[job.pool]
+        elif job.message.startswith("Not enough free resources"):
+            nodes = [n for n in simulation.nodes if n.cluster is job.cluster and n.pool == job.pool]
+            assert not fits_without(job, [], nodes), job.message
+
+
+def _check_history(job) -> None:
+    phases = [phase for phase, _ in job.history]
+    times = [at for _, at in job.history]
+    assert phases[0] == Phase.CREATING
+    assert phases[-1] == job.phase
+    assert times == sorted(times) and times[0] == job.created_at and times[-1] == job.since
+    for before, after in pairwise(phases):
+        assert after in LEGAL[job.kind.type].get(before, ()), (job.kind.type, before, after)
+    assert not any(phase in TERMINAL_PHASES for phase in phases[:-1])
+
+
+@pytest.fixture(scope="module")
+def day() -> Simulation:
+    simulation = Simulation(11, START)
+    for tick in range(DAY_TICKS):
+        step = simulation.step(sample=tick % 120 == 0)
+        # Every tick that bound or released something, and now and then the pending ones.
+        if step.workloads or step.deleted:
+            _check_nodes(simulation)
+        if tick % 30 == 0:
+            _check_pending(simulation)
+    return simulation
+
+
+def test_a_day_keeps_every_node_within_capacity_and_every_reason_true(day):
+    allocated = sum(node.gpu_used for node in day.nodes)
+    capacity = GPUS_PER_NODE * len(day.nodes)
+    assert 0.2 * capacity < allocated <= capacity
+
+
+def test_every_workload_went_through_legal_phases_to_its_current_one(day):
+    everyone = [*day.jobs.values(), *day.finished.values()]
+    for job in everyone:
+        _check_history(job)
+        if job.deleted_at is None and job.phase not in TERMINAL_PHASES:
+            assert (job.phase in HOLDING) == any(p.node is not None for p in job.bound)
+    seen = Counter(phase for job in everyone for phase, _ in job.history)
+    # A day shows the life of a fleet: queueing, preemption, failures, stops and updates.
+    for phase in (Phase.PENDING, Phase.RUNNING, Phase.COMPLETED, Phase.FAILED, Phase.TERMINATING,
+                  Phase.STOPPED, Phase.UPDATING, Phase.DEGRADED, Phase.DELETING):  # fmt: skip
+        assert seen[phase] > 0, phase
+
+
+def test_names_and_submitters_fit_their_teams(day):
+    people = {team.project.id: set(team.people) for team in TEAMS}
+    for job in [*day.jobs.values(), *day.finished.values()]:
+        assert job.name.split("-")[0] in {t.split("-")[0] for t in job.work.topics}
+        if job.source in ("CLI", "Control-plane"):
+            assert job.submitted_by in people[job.team.project.id]
+        assert job.pool in job.team.quota or job.pool in {w.pool for w in job.team.work}
+
+
+def test_the_same_seed_gives_the_same_fleet():
+    def run(seed: int) -> list:
+        simulation = Simulation(seed, START)
+        steps = [simulation.step(sample=tick % 60 == 0) for tick in range(240)]
+        return [(s.workloads, s.deleted, s.events, s.samples) for s in steps]
+
+    first = run(5)
+    assert first == run(5)
+    assert first != run(6)
+
+
+def test_a_start_must_carry_its_time_zone():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Simulation(1, START.replace(tzinfo=None))
+    assert Simulation(1, START + timedelta(seconds=1)).start.tzinfo is UTC
