@@ -155,8 +155,8 @@ def test_signing_in_shows_the_overview_from_the_api(page, demo, api):
     ).json()
     assert int(phases.get_attribute("data-bars")) == len(telemetry["values"])
     total = api.get("/api/v1/workloads/count").json()["count"]
-    expect(page.locator(".stat").first).to_have_text(f"{total:,}")
-    for chart in ("#gpu-by-department", "#gpu-by-project", "#pending-time"):
+    expect(page.locator("#workloads-total")).to_have_text(f"{total:,}")
+    for chart in ("#top-allocated", "#pending-time"):
         expect(page.locator(f"{chart}[data-bars]")).to_be_visible()
         assert int(page.locator(chart).get_attribute("data-bars")) > 0
     screenshot(page, "overview")

@@ -4,6 +4,8 @@ import uPlot from "../vendor/uPlot.esm.js";
 import { h, replace } from "./dom.js";
 import { withUnit } from "./format.js";
 
+// Beyond this many lines a legend is noise: per-GPU breakdowns of large jobs draw without one.
+const MAX_LEGEND = 12;
 const PALETTE = ["#2f6fed", "#16a34a", "#ea580c", "#9333ea", "#0891b2", "#dc2626", "#ca8a04", "#4b5563"];
 
 // series: [{label, points: [[epochSeconds, value], ...]}]; uPlot wants one shared x axis.
@@ -16,38 +18,57 @@ function aligned(series) {
   return [xs, ...columns];
 }
 
-export function timeSeriesChart(container, { title, unit, series }) {
+// series: [{label, points, colour?, fill?, shown?}]; a fill paints the area under a line;
+// shown(index) is the value the legend shows at a point when it is not the line's height (a
+// stacked band's own size). Many series draw without a legend.
+export function timeSeriesChart(container, { title, unit, series, empty = "No samples in this range." }) {
+  // A chart drawn again (a refresh) lets go of the previous one's listeners.
+  container.plot?.destroy();
+  container.plot = null;
   const points = series.reduce((total, s) => total + s.points.length, 0);
   container.dataset.series = String(series.length);
   container.dataset.points = String(points);
   if (!points) {
-    replace(container, h("h3", { class: "chart-title" }, title), h("p", { class: "muted" }, "No samples in this range."));
+    replace(container, h("h3", { class: "chart-title" }, title), h("p", { class: "muted" }, empty));
     return null;
   }
   replace(container);
-    // The chart goes inside the container's padding, so measure the content box.
+  // The chart goes inside the container's padding, so measure the content box.
   const style = getComputedStyle(container);
   const inner = container.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
-  const width = Math.max(300, inner || 600);
+  const width = Math.max(240, inner || 600);
   const options = {
     title,
     width,
     height: 220,
-    legend: { live: true },
+    legend: { live: true, show: series.length <= MAX_LEGEND },
     scales: { x: { time: true } },
-    axes: [{}, { size: 70, values: (_u, ticks) => ticks.map((v) => withUnit(v, unit)) }],
+    axes: [{}, { size: 64, values: (_u, ticks) => ticks.map((v) => axisValue(v, unit)) }],
     series: [
       {},
       ...series.map((s, i) => ({
         label: s.label,
-        stroke: PALETTE[i % PALETTE.length],
+        stroke: s.colour ?? PALETTE[i % PALETTE.length],
+        fill: s.fill,
         width: 1.5,
         spanGaps: true,
-        value: (_u, v) => (v === null ? "–" : withUnit(v, unit)),
+        value: (_u, v, _series, index) => {
+          if (v === null || v === undefined) return "–";
+          return withUnit(s.shown && index !== null ? s.shown(index) : v, unit);
+        },
       })),
     ],
   };
-  return new uPlot(options, aligned(series), container);
+  container.plot = new uPlot(options, aligned(series), container);
+  return container.plot;
+}
+
+// Axis ticks stay short (the title carries the unit): 1.5K rather than "1,500 requests".
+const COMPACT = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
+
+function axisValue(value, unit) {
+  if (unit === "bytes" || unit === "%") return withUnit(value, unit);
+  return COMPACT.format(value);
 }
 
 // Through the style object rather than a style attribute, which a strict CSP would refuse.
@@ -56,7 +77,7 @@ function sized(node, percent) {
   return node;
 }
 
-// rows: [{label, value, href?}]
+// rows: [{label, value, href?, phase?}]; the label and the number link to href, a phase colours the bar.
 export function barChart(container, rows, { unit = "", empty = "Nothing to show." } = {}) {
   container.dataset.bars = String(rows.length);
   if (!rows.length) return replace(container, h("p", { class: "muted" }, empty));
@@ -64,8 +85,8 @@ export function barChart(container, rows, { unit = "", empty = "Nothing to show.
   const cells = rows.flatMap((row) => [
     h("span", { class: "label", title: row.label },
       row.href ? h("a", { href: row.href }, row.label) : row.label),
-    sized(h("div", { class: "bar" }), (100 * row.value) / top),
-    h("span", { class: "num" }, withUnit(row.value, unit)),
+    sized(h("div", { class: row.phase ? `bar phase-${row.phase}` : "bar", "data-phase": row.phase }), (100 * row.value) / top),
+    h("span", { class: "num" }, row.href ? h("a", { href: row.href }, withUnit(row.value, unit)) : withUnit(row.value, unit)),
   ]);
   return replace(container, h("div", { class: "bars" }, cells));
 }

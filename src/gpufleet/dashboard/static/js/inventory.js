@@ -30,3 +30,20 @@ export function widthPercent(node, percent) {
   node.style.width = `${Math.max(0, Math.min(100, percent))}%`;
   return node;
 }
+
+// Cluster names by uuid, asked once per sign-in: views show names where the API documents ids.
+let clusters;
+window.addEventListener("gpufleet:signed-out", () => { clusters = undefined; });
+
+export async function clusterNames() {
+  clusters ??= get("/api/v1/clusters").then(
+    ({ body }) => new Map(body.map((c) => [c.uuid, c.name])),
+    (error) => { clusters = undefined; throw error; },
+  );
+  return clusters;
+}
+
+// A cluster's name, or its uuid when the caller may not see the cluster.
+export function clusterLabel(names, uuid) {
+  return (uuid && names?.get(uuid)) || uuid || "";
+}

@@ -1,82 +1,295 @@
-// The overview: counts and telemetry (phases, GPU allocation, pending-time distribution).
+// The overview an administrator opens first: GPUs total / allocated / idle / free now and over
+// 24 hours, how well allocated GPUs are used, the pending queue, the projects holding and idling
+// most, and the clusters. Every number links to the view behind it; the page refreshes itself.
 
 import { get } from "../api.js";
 import { barChart } from "../charts.js";
 import { errorLine, h, replace } from "../dom.js";
-import { number } from "../format.js";
+import { duration, number, when } from "../format.js";
+import { grouped } from "../inventory.js";
+import { drawGpuHistory, gpuHistory } from "./overview-history.js";
+import { requestedGpus } from "./workloads.js";
 
 const TELEMETRY = "/api/v1/workloads/telemetry";
+const NODES = "/api/v1/nodes/telemetry";
+const GPU_TYPES = ["TOTAL_GPUS", "ALLOCATED_GPUS", "IDLE_ALLOCATED_GPUS", "FREE_GPUS"];
+const REFRESH_KEY = "gpufleet.overviewRefreshSeconds";
+const REFRESH_CHOICES = [["Off", 0], ["10 s", 10], ["30 s", 30], ["1 min", 60], ["5 min", 300]];
+const DEFAULT_REFRESH = 30;
+const QUEUE_LENGTH = 10;
+const TOP = 10;
+const UTILISATION_BUCKETS = [[0, 20], [20, 40], [40, 60], [60, 80], [80, 101]];
 
-function label(item) {
-  const group = (item.groups || [])[0] || {};
-  return group.name || group.value || "(none)";
-}
-
-function rowsOf(body, { sortByValue = false, limit = 15 } = {}) {
-  const rows = (body.values || []).map((item) => ({ label: label(item), value: Number(item.value) }));
-  if (sortByValue) rows.sort((a, b) => b.value - a.value);
-  return rows.slice(0, limit);
-}
-
-function panel(id, title, subtitle) {
-  const chart = h("div", { class: "chart-bars", id }, h("p", { class: "muted" }, "Loading…"));
-  return { node: h("section", { class: "panel" }, h("h2", {}, title), subtitle ? h("p", { class: "muted" }, subtitle) : null, chart), chart };
-}
-
-async function fill(chart, load, isCurrent) {
-  try {
-    const rows = await load();
-    if (isCurrent()) barChart(chart, rows.rows, rows.options);
-  } catch (error) {
-    if (isCurrent()) replace(chart, errorLine(error));
+// The workloads table with these filters, sorted.
+export function workloadsLink(filters, sort, order = "desc") {
+  const params = new URLSearchParams();
+  for (const filter of filters) params.append("f", filter);
+  if (sort) {
+    params.set("sort", sort);
+    params.set("order", order);
   }
+  return `#/workloads?${params}`;
 }
 
-function stat(title, filter) {
-  const value = h("div", { class: "stat" }, "…");
-  const href = filter ? `#/workloads?f=${encodeURIComponent(filter)}` : "#/workloads";
-  return { node: h("section", { class: "panel" }, h("h2", {}, h("a", { href }, title)), value), value, filter };
+function link(href, text) {
+  return h("a", { href }, text);
+}
+
+function section(id, title, subtitle) {
+  const body = h("div", { id }, h("p", { class: "muted" }, "Loading…"));
+  const node = h("section", { class: "panel" }, h("h2", {}, title), subtitle ? h("p", { class: "muted" }, subtitle) : null, body);
+  return { node, body };
+}
+
+function stat(id, title, href, note) {
+  const value = h("a", { href, id, class: "stat-value" }, "…");
+  return {
+    node: h("section", { class: "panel" }, h("h2", {}, link(href, title)), h("div", { class: "stat" }, value),
+      note ? h("div", { class: "muted stat-note" }, note) : null),
+    value,
+  };
+}
+
+function sum(values) {
+  let total = 0;
+  for (const value of values.values()) total += value;
+  return total;
+}
+
+function round(value) {
+  return Math.round(value * 10) / 10;
+}
+
+// Figures asked for once per refresh, shared by the parts that show them.
+async function gpuFigures() {
+  const maps = await Promise.all(GPU_TYPES.map((type) => grouped(NODES, type, ["ClusterId"])));
+  return Object.fromEntries(GPU_TYPES.map((type, i) => [type, maps[i]]));
+}
+
+// Usage of the last hour and the current one, per project and submitter: the finest grouping
+// the usage API offers, from which both the utilisation distribution and the idle projects come.
+async function recentUsage(now) {
+  const start = new Date(now.getTime() - 3600_000);
+  start.setUTCMinutes(0, 0, 0);
+  const { body } = await get("/api/v1/usage", { start: start.toISOString(), end: now.toISOString(), groupBy: "project,submitter" });
+  const hours = Math.max((now - start) / 3600_000, 1 / 60);
+  return body.values.map((v) => ({
+    project: v.groups[0]?.name ?? v.groups[0]?.value ?? "",
+    allocated: v.allocatedGpuHours / hours,
+    used: v.usedGpuHours / hours,
+    idle: v.idleGpuHours / hours,
+    measured: v.usedGpuHours + v.idleGpuHours > 0,
+    hours,
+  }));
+}
+
+function utilisationRows(usage) {
+  const rows = UTILISATION_BUCKETS.map(([low, high]) => ({
+    label: `${low}–${Math.min(high, 100)} %`, value: 0, low, high,
+  }));
+  let unmeasured = 0;
+  for (const group of usage) {
+    if (!group.measured || group.allocated <= 0) {
+      unmeasured += group.allocated;
+      continue;
+    }
+    const percent = (100 * group.used) / group.allocated;
+    const row = rows.find((r) => percent >= r.low && percent < r.high) ?? rows[rows.length - 1];
+    row.value += group.allocated;
+  }
+  const shown = rows.map(({ label, value }) => ({ label, value: round(value) }));
+  if (unmeasured > 0) shown.push({ label: "not measured", value: round(unmeasured) });
+  return shown;
+}
+
+function idleProjectRows(usage) {
+  const idle = new Map();
+  for (const group of usage) idle.set(group.project, (idle.get(group.project) ?? 0) + group.idle);
+  return [...idle].filter(([, value]) => value >= 0.05).sort((a, b) => b[1] - a[1]).slice(0, TOP)
+    .map(([project, value]) => ({
+      label: project, value: round(value),
+      href: workloadsLink([`projectName==${project}`, "idleAllocatedGpus>=0.01"], "idleAllocatedGpus"),
+    }));
+}
+
+function pendingTable(workloads) {
+  if (!workloads.length) return h("p", { class: "muted" }, "Nothing is pending.");
+  return h("table", { class: "data", id: "pending-table" },
+    h("thead", {}, h("tr", {}, ["Workload", "Project", "GPUs", "Waiting", "Reason"].map((t, i) =>
+      h("th", { class: i === 2 || i === 3 ? "num" : "" }, t)))),
+    h("tbody", {}, workloads.map((w) => h("tr", { "data-id": w.id },
+      h("td", {}, link(`#/workloads/${encodeURIComponent(w.id)}`, w.name)),
+      h("td", {}, link(workloadsLink([`projectName==${w.projectName}`, "phase==Pending"], "totalPendingTimeSeconds"), w.projectName)),
+      h("td", { class: "num" }, requestedGpus(w)),
+      h("td", { class: "num" }, duration(w.totalPendingTimeSeconds)),
+      h("td", { class: "wrap" }, w.phaseReason ? h("strong", {}, `${w.phaseReason}: `) : null, w.phaseMessage ?? "")))));
+}
+
+function stateBadge(cluster) {
+  const state = cluster.status?.state ?? "Unknown";
+  return h("span", { class: `badge state-${state}`, "data-state": state }, state);
+}
+
+function clustersTable(clusters, figures, workloadCounts) {
+  if (!clusters.length) return h("p", { class: "muted" }, "No clusters.");
+  const figure = (type, uuid) => number(round(figures[type].get(uuid) ?? 0));
+  return h("table", { class: "data", id: "clusters-table" },
+    h("thead", {}, h("tr", {}, ["Cluster", "Status", "GPUs", "Allocated", "Idle", "Free", "Workloads", "Last seen"]
+      .map((t, i) => h("th", { class: i >= 2 && i <= 6 ? "num" : "" }, t)))),
+    h("tbody", {}, clusters.map((c) => {
+      const mine = (filters) => workloadsLink([`clusterId==${c.uuid}`, ...filters], "allocatedGPU");
+      return h("tr", { "data-cluster": c.uuid },
+        h("td", {}, link("#/capacity", c.name)),
+        h("td", {}, stateBadge(c)),
+        h("td", { class: "num" }, link("#/capacity", figure("TOTAL_GPUS", c.uuid))),
+        h("td", { class: "num" }, link(mine(["allocatedGPU>=0.01"]), figure("ALLOCATED_GPUS", c.uuid))),
+        h("td", { class: "num" }, link(mine(["idleAllocatedGpus>=0.01"]), figure("IDLE_ALLOCATED_GPUS", c.uuid))),
+        h("td", { class: "num" }, link("#/capacity", figure("FREE_GPUS", c.uuid))),
+        h("td", { class: "num" }, link(mine([]), number(workloadCounts.get(c.uuid) ?? 0))),
+        h("td", {}, c.lastLiveness ? when(c.lastLiveness) : "never"));
+    })));
+}
+
+function refreshSetting(onChange) {
+  const stored = Number(localStorage.getItem(REFRESH_KEY) ?? DEFAULT_REFRESH);
+  const seconds = REFRESH_CHOICES.some(([, s]) => s === stored) ? stored : DEFAULT_REFRESH;
+  const select = h("select", {
+    id: "auto-refresh", "aria-label": "Refresh automatically",
+    onchange: (event) => {
+      localStorage.setItem(REFRESH_KEY, event.target.value);
+      onChange(Number(event.target.value));
+    },
+  }, REFRESH_CHOICES.map(([label, s]) => h("option", { value: s, selected: s === seconds }, label)));
+  return { node: h("label", { class: "muted" }, "Refresh ", select), seconds };
 }
 
 export async function renderOverview(view, isCurrent) {
-  const stats = [stat("Workloads"), stat("Running", "phase==Running"), stat("Pending", "phase==Pending")];
-  const phases = panel("by-phase", "Workloads by phase");
-  const departments = panel("gpu-by-department", "Allocated GPUs by department");
-  const projects = panel("gpu-by-project", "Allocated GPUs by project", "The 15 projects with the most.");
-  const pending = panel("pending-time", "Pending workloads by time pending");
-  replace(view,
-    h("h1", {}, "Overview"),
-    h("div", { class: "grid" }, stats.map((s) => s.node)),
-    h("div", { class: "grid" }, phases.node, pending.node, departments.node, projects.node));
+  const gpuStats = {
+    total: stat("gpus-total", "GPUs", "#/capacity", "in all clusters"),
+    allocated: stat("gpus-allocated", "Allocated", workloadsLink(["allocatedGPU>=0.01"], "allocatedGPU"), "held by workloads"),
+    idle: stat("gpus-idle", "Idle", workloadsLink(["idleAllocatedGpus>=0.01"], "idleAllocatedGpus"), "allocated, not used"),
+    free: stat("gpus-free", "Free", "#/capacity", "not allocated"),
+  };
+  const workloadStats = {
+    all: stat("workloads-total", "Workloads", "#/workloads"),
+    running: stat("workloads-running", "Running", workloadsLink(["phase==Running"], "allocatedGPU")),
+    pending: stat("workloads-pending", "Pending", workloadsLink(["phase==Pending"], "totalPendingTimeSeconds")),
+  };
+  const history = section("gpu-history", "GPUs over the last 24 hours");
+  history.body.classList.add("chart");
+  const utilisation = section("utilisation", "Utilisation of allocated GPUs",
+    "Allocated GPUs (mean since the last full hour began) by the measured utilisation of their project and submitter.");
+  const queue = section("pending-queue", "Pending queue", "The longest waits, with why they wait.");
+  const allocatedProjects = section("top-allocated", "Projects by allocated GPUs");
+  const idleProjects = section("top-idle", "Projects by idle GPUs", "Mean idle allocated GPUs since the last full hour began.");
+  const clusters = section("clusters", "Clusters");
+  const phases = section("by-phase", "Workloads by phase");
+  const pendingTimes = section("pending-time", "Pending workloads by time pending");
+  const updated = h("span", { class: "muted", id: "updated", "data-refreshes": "0" });
+  const notice = h("p", { class: "notice", id: "seeding", hidden: true });
 
-  const counts = stats.map(async (s) => {
-    try {
-      const { body } = await get("/api/v1/workloads/count", { filterBy: s.filter });
-      if (isCurrent()) s.value.textContent = number(body.count);
-    } catch (error) {
-      if (isCurrent()) replace(s.value, errorLine(error));
-    }
+  let timer = null;
+  let generation = 0;
+  let running = false;
+  let interval = 0;
+  const schedule = () => {
+    clearTimeout(timer);
+    if (interval > 0) timer = setTimeout(tick, interval * 1000);
+  };
+  const setting = refreshSetting((seconds) => {
+    interval = seconds;
+    schedule();
   });
-  const telemetry = (type, groupBy) => get(TELEMETRY, { telemetryType: type, groupBy }).then((r) => r.body);
-  await Promise.all([
-    ...counts,
-    fill(phases.chart, async () => ({
-      rows: rowsOf(await telemetry("WORKLOADS_COUNT", "Phase"), { sortByValue: true }).map((row) => ({
-        ...row, href: `#/workloads?f=${encodeURIComponent(`phase==${row.label}`)}`,
-      })),
-      options: { empty: "No workloads." },
-    }), isCurrent),
-    fill(departments.chart, async () => ({
-      rows: rowsOf(await telemetry("GPU_ALLOCATION", "DepartmentId"), { sortByValue: true }),
-      options: { unit: "GPUs", empty: "No GPUs allocated." },
-    }), isCurrent),
-    fill(projects.chart, async () => ({
-      rows: rowsOf(await telemetry("GPU_ALLOCATION", "ProjectId"), { sortByValue: true }),
-      options: { unit: "GPUs", empty: "No GPUs allocated." },
-    }), isCurrent),
-    fill(pending.chart, async () => ({
-      rows: rowsOf(await telemetry("PENDING_TIME_DISTRIBUTION")),
-      options: { empty: "No pending workloads." },
-    }), isCurrent),
-  ]);
+  interval = setting.seconds;
+
+  replace(view,
+    h("div", { class: "toolbar" }, h("h1", {}, "Overview"), updated, setting.node),
+    notice,
+    h("div", { class: "stats", id: "gpu-stats" }, Object.values(gpuStats).map((s) => s.node)),
+    history.node,
+    h("div", { class: "stats", id: "workload-stats" }, Object.values(workloadStats).map((s) => s.node)),
+    h("div", { class: "grid" }, clusters.node, allocatedProjects.node, idleProjects.node),
+    queue.node,
+    h("div", { class: "grid" }, utilisation.node, phases.node, pendingTimes.node));
+
+  // One refresh: every part asks again and redraws in place; an answer from an older refresh
+  // than the latest is dropped.
+  async function refresh() {
+    const mine = ++generation;
+    const fresh = () => isCurrent() && mine === generation;
+    const now = new Date();
+    const part = async (target, load) => {
+      try {
+        const content = await load();
+        if (fresh() && content !== undefined) replace(target, content);
+      } catch (error) {
+        if (fresh()) replace(target, errorLine(error));
+      }
+    };
+    const bars = (target, load, options) => part(target, async () => {
+      const rows = await load();
+      if (fresh()) barChart(target, rows, options);
+    });
+    const figures = gpuFigures();
+    const usage = recentUsage(now);
+    const clusterList = get("/api/v1/clusters").then((r) => r.body);
+    const telemetry = (type, groupBy) => get(TELEMETRY, { telemetryType: type, groupBy }).then((r) => r.body);
+    const count = (filter) => get("/api/v1/workloads/count", { filterBy: filter }).then((r) => number(r.body.count));
+    await Promise.all([
+      ...Object.entries({ total: "TOTAL_GPUS", allocated: "ALLOCATED_GPUS", idle: "IDLE_ALLOCATED_GPUS", free: "FREE_GPUS" })
+        .map(([name, type]) => part(gpuStats[name].value, async () => number(round(sum((await figures)[type]))))),
+      part(workloadStats.all.value, () => count()),
+      part(workloadStats.running.value, () => count("phase==Running")),
+      part(workloadStats.pending.value, () => count("phase==Pending")),
+      part(history.body, async () => {
+        const rows = await gpuHistory(await clusterList, await figures, now);
+        if (fresh()) drawGpuHistory(history.body, rows);
+      }),
+      bars(utilisation.body, async () => utilisationRows(await usage), { unit: "GPUs", empty: "No GPUs allocated in this hour." }),
+      bars(idleProjects.body, async () => idleProjectRows(await usage), { unit: "GPUs", empty: "No project holds idle GPUs." }),
+      bars(allocatedProjects.body, async () => (await telemetry("GPU_ALLOCATION", "ProjectId")).values
+        .map((item) => ({ label: item.groups?.[0]?.name ?? item.groups?.[0]?.value, value: round(Number(item.value)) }))
+        .filter((row) => row.value > 0).sort((a, b) => b.value - a.value).slice(0, TOP)
+        .map((row) => ({ ...row, href: workloadsLink([`projectName==${row.label}`, "allocatedGPU>=0.01"], "allocatedGPU") })),
+      { unit: "GPUs", empty: "No GPUs allocated." }),
+      part(queue.body, async () => {
+        const { body } = await get("/api/v1/workloads", {
+          filterBy: "phase==Pending", sortBy: "totalPendingTimeSeconds", sortOrder: "desc", limit: QUEUE_LENGTH,
+        });
+        return [pendingTable(body.workloads),
+          h("p", {}, link(workloadsLink(["phase==Pending"], "totalPendingTimeSeconds"), "All pending workloads, longest waiting first"))];
+      }),
+      part(clusters.body, async () => {
+        const counts = await telemetry("WORKLOADS_COUNT", "ClusterId");
+        const byCluster = new Map(counts.values.map((v) => [v.groups?.[0]?.value, Number(v.value)]));
+        return clustersTable(await clusterList, await figures, byCluster);
+      }),
+      bars(phases.body, async () => (await telemetry("WORKLOADS_COUNT", "Phase")).values
+        .map((item) => ({ label: item.groups?.[0]?.value ?? "", value: Number(item.value) }))
+        .sort((a, b) => b.value - a.value)
+        .map((row) => ({ ...row, phase: row.label, href: workloadsLink([`phase==${row.label}`]) })),
+      { empty: "No workloads." }),
+      bars(pendingTimes.body, async () => (await telemetry("PENDING_TIME_DISTRIBUTION")).values
+        .map((item) => ({ label: item.groups?.[0]?.value ?? "", value: Number(item.value) })),
+      { empty: "No pending workloads." }),
+    ]);
+    if (!fresh()) return;
+    updated.textContent = `Updated ${now.toLocaleTimeString()}`;
+    updated.dataset.refreshes = String(Number(updated.dataset.refreshes) + 1);
+    updated.dataset.at = now.toISOString();
+  }
+
+  async function tick() {
+    if (!isCurrent()) return;
+    if (!running) {
+      running = true;
+      try {
+        await refresh();
+      } finally {
+        running = false;
+      }
+    }
+    if (isCurrent()) schedule();
+  }
+  await tick();
 }

@@ -4,24 +4,23 @@
 import { get } from "../api.js";
 import { timeSeriesChart } from "../charts.js";
 import { errorLine, h, phaseBadge, replace } from "../dom.js";
-import { age, duration, number, unitFor, when } from "../format.js";
-
-const METRIC_TYPES = [
-  "GPU_UTILIZATION", "GPU_MEMORY_USAGE_BYTES", "CPU_USAGE_CORES", "CPU_MEMORY_USAGE_BYTES", "POD_COUNT",
-];
-// Answered by every metrics backend (see docs/workload-details.md#pod-metrics).
-const POD_METRIC_TYPES = ["GPU_UTILIZATION_PER_GPU", "GPU_MEMORY_USAGE_BYTES_PER_GPU", "GPU_SM_ACTIVITY_PER_GPU"];
-const RANGES = [["1h", 3600], ["6h", 6 * 3600], ["24h", 86400], ["7d", 7 * 86400]];
+import { age, duration, number, when } from "../format.js";
+import { clusterLabel, clusterNames } from "../inventory.js";
+import {
+  INFERENCE_CHARTS, INFERENCE_TYPES, MAX_LINES, POD_CHARTS, WORKLOAD_CHARTS, aggregate, chartTitle, seriesFor, typesOf,
+} from "../metric-charts.js";
+import { requestedGpus } from "./workloads.js";
+const RANGES = [["1h", 3600], ["6h", 6 * 3600], ["24h", 86400], ["7d", 7 * 86400]].map(([name, seconds]) => ({ name, seconds }));
 const SAMPLES = 120;
 const HISTORY_PAGE = 20;
 
-function details(w) {
+function details(w, clusters) {
   const pairs = [
     ["ID", w.id], ["Type", w.type], ["Phase message", w.phaseMessage], ["Project", w.projectName],
-    ["Department", w.departmentName], ["Cluster", w.clusterId], ["Namespace", w.namespace],
+    ["Department", w.departmentName], ["Cluster", clusterLabel(clusters, w.clusterId)], ["Namespace", w.namespace],
     ["Nodepools", (w.currentNodePools || []).join(", ")], ["Submitted by", w.submittedBy],
     ["Created", when(w.createdAt)], ["Phase updated", when(w.phaseUpdatedAt)], ["Completed", when(w.completedAt)],
-    ["GPUs allocated", number(w.allocatedResources?.gpu ?? "")], ["Running pods", w.runningPods],
+    ["GPUs requested", requestedGpus(w)], ["GPUs allocated", number(w.allocatedResources?.gpu ?? "")], ["Running pods", w.runningPods],
     ["Pending for", duration(w.totalPendingTimeSeconds)], ["Running for", duration(w.totalRunningTimeSeconds)],
     ["Priority", w.priorityClassName ?? w.priority], ["Category", w.category],
   ];
@@ -97,44 +96,74 @@ async function pods(container, id, isCurrent, choose) {
   }
 }
 
-function seriesOf(measurements, type) {
-  return measurements.filter((m) => m.type === type && m.values).map((m) => ({
-    label: Object.entries(m.labels || {}).map(([k, v]) => `${k} ${v}`).join(" ") || type,
-    points: m.values.map((p) => [Date.parse(p.timestamp) / 1000, Number(p.value)]),
-  }));
+// One chart; per-GPU series beyond MAX_LINES draw as their aggregate, with a button for the breakdown.
+function drawChart(node, chart, body) {
+  const series = seriesFor(chart, body);
+  const title = chartTitle(chart);
+  if (!chart.perGpu || series.length <= MAX_LINES) {
+    timeSeriesChart(node, { title, unit: chart.unit, series });
+    return;
+  }
+  const plot = h("div");
+  let breakdown = false;
+  const toggle = h("button", { type: "button", class: "link chart-toggle", "data-breakdown": "off" });
+  const draw = () => {
+    timeSeriesChart(plot, { title, unit: chart.unit, series: breakdown ? series : [aggregate(series, chart.perGpu)] });
+    node.dataset.series = plot.dataset.series;
+    node.dataset.points = plot.dataset.points;
+    toggle.dataset.breakdown = breakdown ? "on" : "off";
+    toggle.textContent = breakdown ? "Show the aggregate" : `Show each of the ${series.length} GPUs`;
+  };
+  toggle.addEventListener("click", () => { breakdown = !breakdown; draw(); });
+  replace(node, plot, toggle);
+  draw();
 }
 
-// Charts of ``types`` from a metrics path (a workload's or a pod's) over the last ``seconds``.
-async function metrics(container, path, types, seconds, isCurrent, marker = "data-metric") {
+// Charts from a metrics path (a workload's or a pod's) over the last ``seconds``. ``isLatest``
+// is false once a newer range was asked for, so a slow older answer never replaces a newer one.
+async function metrics(container, path, charts, range, isLatest, marker = "data-metric") {
   replace(container, h("p", { class: "muted" }, "Loading…"));
+  container.dataset.loading = range.name;
   const end = new Date();
-  const start = new Date(end.getTime() - seconds * 1000);
+  const start = new Date(end.getTime() - range.seconds * 1000);
   let response;
   try {
     response = await get(path, {
-      metricType: types.join(","), start: start.toISOString(), end: end.toISOString(), numberOfSamples: SAMPLES,
+      metricType: typesOf(charts).join(","), start: start.toISOString(), end: end.toISOString(), numberOfSamples: SAMPLES,
     });
   } catch (error) {
-    if (isCurrent()) replace(container, errorLine(error));
+    if (isLatest()) replace(container, errorLine(error));
     return;
   }
-  if (!isCurrent()) return;
-  const measurements = response.body.measurements || [];
+  if (!isLatest()) return;
   const note = response.status === 207
     ? h("p", { class: "muted" }, "Some metric types could not be read: ", response.headers.get("X-Gpufleet-Metric-Failures") || "")
     : null;
-  const charts = types.map((type) => h("div", { class: "panel chart", [marker]: type }));
-  replace(container, note, h("div", { class: "grid" }, charts));
-  types.forEach((type, index) => {
-    timeSeriesChart(charts[index], { title: type, unit: unitFor(type), series: seriesOf(measurements, type) });
-  });
+  const nodes = charts.map((chart) => h("div", { class: "panel chart", [marker]: chart.key }));
+  replace(container, note, h("div", { class: "grid" }, nodes));
+  charts.forEach((chart, index) => drawChart(nodes[index], chart, response.body));
+  delete container.dataset.loading;
+  container.dataset.range = range.name;
+}
+
+// Each call returns a check that holds until the next call: the latest request wins.
+function latestOnly(isCurrent) {
+  let latest = 0;
+  return () => {
+    const mine = ++latest;
+    return () => isCurrent() && mine === latest;
+  };
 }
 
 export async function renderWorkload(view, id, isCurrent) {
   replace(view, h("p", { class: "muted" }, "Loading…"));
   let workload;
+  let clusters;
   try {
-    workload = (await get(`/api/v1/workloads/${encodeURIComponent(id)}`)).body;
+    [workload, clusters] = await Promise.all([
+      get(`/api/v1/workloads/${encodeURIComponent(id)}`).then((r) => r.body),
+      clusterNames().catch(() => new Map()),
+    ]);
   } catch (error) {
     if (isCurrent()) replace(view, h("h1", {}, "Workload"), errorLine(error), h("a", { href: "#/workloads" }, "Back to workloads"));
     return;
@@ -143,15 +172,20 @@ export async function renderWorkload(view, id, isCurrent) {
   const historyBox = h("div");
   const podsBox = h("div");
   const chartsBox = h("div", { id: "metric-charts" });
+  const inference = INFERENCE_TYPES.has(workload.type);
+  const inferenceBox = h("div", { id: "inference-charts" });
   const podTitle = h("h2", {}, "Pod GPUs");
   const podChartsBox = h("div", { id: "pod-charts" }, h("p", { class: "muted" }, "Choose a pod above to see its GPUs."));
   const base = `/api/v1/workloads/${encodeURIComponent(workload.id)}`;
-  let range = RANGES[1][1];
+  const nextWorkloadCharts = latestOnly(isCurrent);
+  const nextInferenceCharts = latestOnly(isCurrent);
+  const nextPodCharts = latestOnly(isCurrent);
+  let range = RANGES[1];
   let chosen = null;
   const drawPod = () => {
     if (!chosen) return;
     replace(podTitle, `Pod GPUs: ${chosen.name}`);
-    metrics(podChartsBox, `${base}/pods/${encodeURIComponent(chosen.id)}/metrics`, POD_METRIC_TYPES, range, isCurrent,
+    metrics(podChartsBox, `${base}/pods/${encodeURIComponent(chosen.id)}/metrics`, POD_CHARTS, range, nextPodCharts(),
       "data-pod-metric");
   };
   const choosePod = (pod) => {
@@ -159,31 +193,36 @@ export async function renderWorkload(view, id, isCurrent) {
     for (const b of podsBox.querySelectorAll("button[data-pod]")) b.classList.toggle("active", b.dataset.pod === pod.id);
     drawPod();
   };
-  const rangeButtons = RANGES.map(([name, seconds]) => h("button", {
-    type: "button", "data-range": name,
+  const drawWorkload = () => Promise.all([
+    metrics(chartsBox, `${base}/metrics`, WORKLOAD_CHARTS, range, nextWorkloadCharts()),
+    inference ? metrics(inferenceBox, `${base}/metrics`, INFERENCE_CHARTS, range, nextInferenceCharts()) : null,
+  ]);
+  const rangeButtons = RANGES.map((choice) => h("button", {
+    type: "button", "data-range": choice.name,
     onclick: (event) => {
       for (const b of rangeButtons) b.classList.toggle("active", b === event.currentTarget);
-      range = seconds;
-      metrics(chartsBox, `${base}/metrics`, METRIC_TYPES, seconds, isCurrent);
+      range = choice;
+      drawWorkload();
       drawPod();
     },
-  }, name));
+  }, choice.name));
   rangeButtons[1].classList.add("active");
   replace(view,
     h("p", {}, h("a", { href: "#/workloads" }, "‹ Workloads")),
     h("h1", { id: "workload-name" }, workload.name, phaseBadge(workload.phase)),
     h("div", { class: "grid" },
-      h("section", { class: "panel" }, h("h2", {}, "Details"), details(workload)),
+      h("section", { class: "panel" }, h("h2", {}, "Details"), details(workload, clusters)),
       h("section", { class: "panel" },
         h("h2", {}, "Pending scheduling messages"), schedulingMessages(workload),
         h("h2", {}, "Pods"), podsBox)),
     h("section", { class: "panel" },
       h("div", { class: "filters" }, h("h2", {}, "Metrics"), h("div", { class: "ranges" }, rangeButtons)), chartsBox),
+    inference ? h("section", { class: "panel", id: "inference" }, h("h2", {}, "Inference (NIM and vLLM)"), inferenceBox) : null,
     h("section", { class: "panel", id: "pod-gpus" }, podTitle, podChartsBox),
     h("section", { class: "panel" }, h("h2", {}, "History and events"), historyBox));
   await Promise.all([
     history(historyBox, workload.id, isCurrent),
     pods(podsBox, workload.id, isCurrent, choosePod),
-    metrics(chartsBox, `${base}/metrics`, METRIC_TYPES, range, isCurrent),
+    drawWorkload(),
   ]);
 }

@@ -3,6 +3,7 @@
 import { get } from "../api.js";
 import { errorLine, h, phaseBadge, replace } from "../dom.js";
 import { age, number } from "../format.js";
+import { clusterLabel, clusterNames } from "../inventory.js";
 import { navigate } from "../router.js";
 
 // Labels of the filterBy operators; which operators a field takes comes from the server.
@@ -14,14 +15,30 @@ const PHASES = [
   "Creating", "Initializing", "Resuming", "Pending", "Deleting", "Running", "Updating", "Stopped",
   "Stopping", "Degraded", "Failed", "Completed", "Terminating", "Unknown",
 ];
+// The GPUs a workload asks for, over all its pods: whole or fractional devices, or GPU memory.
+export function requestedGpus(w) {
+  const total = w.workloadRequestedResources;
+  const perPod = w.podsRequestedResources;
+  const pods = w.requestedPods?.number ?? 1;
+  if (total?.gpu?.request !== undefined && total?.gpu?.request !== null) return number(total.gpu.request);
+  if (total?.gpuMemory?.request) return `${total.gpuMemory.request} GPU memory`;
+  if (perPod?.gpu?.request !== undefined && perPod?.gpu?.request !== null) return number(perPod.gpu.request * pods);
+  if (perPod?.gpuMemory?.request) return `${pods} × ${perPod.gpuMemory.request} GPU memory`;
+  return "0";
+}
+
+// A column with ``num`` sorts descending on its first click: the largest is what one looks for.
+// The requested GPUs are not a sort field of the API, so that column does not sort.
 const COLUMNS = [
   { title: "Name", sort: "name", cell: (w) => h("a", { href: `#/workloads/${encodeURIComponent(w.id)}` }, w.name) },
   { title: "Type", sort: "type", cell: (w) => w.type },
   { title: "Project", sort: "projectName", cell: (w) => w.projectName },
   { title: "Department", sort: "departmentName", cell: (w) => w.departmentName },
+  { title: "Cluster", sort: "clusterId", cell: (w, clusters) => clusterLabel(clusters, w.clusterId) },
   { title: "Phase", sort: "phase", cell: (w) => phaseBadge(w.phase) },
-  { title: "GPUs", sort: "allocatedGPU", cell: (w) => number(w.allocatedResources?.gpu ?? ""), num: true },
-  { title: "Submitted by", sort: "submittedBy", cell: (w) => w.submittedBy ?? "" },
+  { title: "Requested GPUs", key: "requestedGPU", cell: (w) => requestedGpus(w), num: true },
+  { title: "Allocated GPUs", sort: "allocatedGPU", cell: (w) => number(w.allocatedResources?.gpu ?? ""), num: true },
+  { title: "Submitted by", sort: "submittedBy", cell: (w) => h("span", { class: "clip", title: w.submittedBy ?? "" }, w.submittedBy ?? "") },
   { title: "Age", sort: "createdAt", cell: (w) => age(w.createdAt) },
 ];
 const PAGE_SIZES = [25, 50, 100, 250];
@@ -82,8 +99,15 @@ function filterBuilder(current, fields) {
   return form;
 }
 
+// A cluster filter reads with the cluster's name; the chip keeps the filter itself in data-filter.
+function chipLabel(filter, clusters) {
+  const match = /^clusterId(==|!=)(.+)$/.exec(filter);
+  return match && clusters?.has(match[2]) ? `cluster${match[1]}${clusters.get(match[2])}` : filter;
+}
+
 function chips(current) {
-  return current.filters.map((filter, index) => h("span", { class: "chip", "data-filter": filter }, filter,
+  return current.filters.map((filter, index) => h("span", { class: "chip", "data-filter": filter },
+    h("span", { class: "chip-label" }, filter),
     h("button", {
       type: "button", title: "Remove filter", "aria-label": `Remove ${filter}`,
       onclick: () => go({ ...current, filters: current.filters.filter((_, i) => i !== index), offset: 0 }),
@@ -100,15 +124,18 @@ function searchBox(current) {
   return form;
 }
 
+function nextOrder(column, current) {
+  if (column.sort !== current.sort) return column.num ? "desc" : "asc";
+  return current.order === "asc" ? "desc" : "asc";
+}
+
 function header(current) {
   return h("tr", {}, COLUMNS.map((column) => {
+    if (!column.sort) return h("th", { class: column.num ? "num" : "", "data-column": column.key }, column.title);
     const sorted = column.sort === current.sort ? ` sorted-${current.order}` : "";
     return h("th", {
       class: `sortable${sorted}${column.num ? " num" : ""}`, "data-sort": column.sort,
-      onclick: () => go({
-        ...current, sort: column.sort, offset: 0,
-        order: column.sort === current.sort && current.order === "asc" ? "desc" : "asc",
-      }),
+      onclick: () => go({ ...current, sort: column.sort, offset: 0, order: nextOrder(column, current) }),
     }, column.title);
   }));
 }
@@ -145,21 +172,26 @@ export async function renderWorkloads(view, params, isCurrent) {
   fieldCatalogue().then((fields) => isCurrent() && replace(builder, filterBuilder(current, fields)), () => {});
   let list;
   let count;
+  let clusters;
   try {
-    [list, count] = await Promise.all([
+    [list, count, clusters] = await Promise.all([
       get("/api/v1/workloads", {
         ...selection, sortBy: current.sort, sortOrder: current.order, offset: current.offset, limit: current.limit,
       }),
       get("/api/v1/workloads/count", selection),
+      clusterNames().catch(() => new Map()),
     ]);
   } catch (error) {
     if (isCurrent()) replace(body, errorLine(error));
     return;
   }
   if (!isCurrent()) return;
+  for (const chip of view.querySelectorAll(".chip")) {
+    chip.querySelector(".chip-label").textContent = chipLabel(chip.dataset.filter, clusters);
+  }
   const workloads = list.body.workloads;
   const rows = workloads.map((w) => h("tr", { "data-id": w.id },
-    COLUMNS.map((column) => h("td", { class: column.num ? "num" : "" }, column.cell(w)))));
+    COLUMNS.map((column) => h("td", { class: column.num ? "num" : "" }, column.cell(w, clusters)))));
   replace(body,
     h("table", { class: "data", id: "workloads-table" }, h("thead", {}, header(current)), h("tbody", {}, rows)),
     workloads.length ? null : h("p", { class: "muted" }, "No workloads match."),

@@ -1,0 +1,370 @@
+"""The dashboard an administrator opens every morning, in headless Chromium against one real
+``gpufleet serve --demo`` per module: the overview (GPUs now and over a day, the pending queue,
+projects, clusters; each number a link; refreshing by itself), data on every view of a fresh
+demo, the workloads table's requested GPUs and cluster names, readable charts of a many-GPU job,
+a workload page that never shows an older range's answer after a newer one, and a phone-width
+layout without horizontal scrolling.
+
+Screenshots go to ``test-artifacts/dashboard/`` (see docs/testing.md).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.support.agent_reports import report
+from tests.support.demo_server import demo_server
+from tests.test_dashboard import browser, page, screenshot, sign_in  # noqa: F401
+
+pytestmark = pytest.mark.e2e
+
+PHONE = {"width": 390, "height": 844}
+# Chromium's computed colours of the phase bars: pending amber, running green, failed red.
+PHASE_COLOURS = {
+    "Pending": "rgb(217, 119, 6)",
+    "Running": "rgb(22, 163, 74)",
+    "Failed": "rgb(220, 38, 38)",
+}
+WIDE_GPUS = 16  # more GPU series than the workload page draws as separate lines
+
+
+@pytest.fixture(scope="module")
+def demo(request, tmp_path_factory):
+    with demo_server(request, tmp_path_factory) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api(demo):
+    with demo.api() as client:
+        yield client
+
+
+def shown(value: float) -> str:
+    """A figure as the overview prints it: one decimal at most, thousands separated."""
+    rounded = round(value * 10) / 10
+    return f"{int(rounded):,}" if rounded == int(rounded) else f"{rounded:,}"
+
+
+def node_figure(api, kind: str) -> float:
+    values = api.get("/api/v1/nodes/telemetry", params={"telemetryType": kind}).json()["values"]
+    return sum(float(v["value"]) for v in values)
+
+
+def signed_in(tab: Page, url: str) -> None:
+    sign_in(tab, url)
+    expect(tab.locator("#topbar")).to_be_visible()
+
+
+def test_the_overview_is_the_landing_view_and_shows_the_fleet(page, demo, api):  # noqa: F811
+    signed_in(page, demo.url)
+    for name, kind in (
+        ("total", "TOTAL_GPUS"),
+        ("allocated", "ALLOCATED_GPUS"),
+        ("idle", "IDLE_ALLOCATED_GPUS"),
+        ("free", "FREE_GPUS"),
+    ):
+        expect(page.locator(f"#gpus-{name}")).to_have_text(shown(node_figure(api, kind)))
+    total = api.get("/api/v1/workloads/count").json()["count"]
+    expect(page.locator("#workloads-total")).to_have_text(f"{total:,}")
+
+    history = page.locator("#gpu-history")
+    expect(history.locator("canvas")).to_be_visible()
+    assert int(history.get_attribute("data-points")) >= 1
+
+    longest = api.get(
+        "/api/v1/workloads",
+        params={
+            "filterBy": "phase==Pending",
+            "sortBy": "totalPendingTimeSeconds",
+            "sortOrder": "desc",
+            "limit": 10,
+        },
+    ).json()["workloads"]
+    rows = page.locator("#pending-table tbody tr")
+    expect(rows).to_have_count(len(longest))
+    expect(rows.locator("td:first-child")).to_have_text([w["name"] for w in longest])
+    expect(rows.first).to_contain_text(longest[0]["phaseMessage"])
+
+    clusters = api.get("/api/v1/clusters").json()
+    table = page.locator("#clusters-table tbody tr")
+    expect(table).to_have_count(len(clusters))
+    for cluster in clusters:
+        row = page.locator(f"#clusters-table tr[data-cluster='{cluster['uuid']}']")
+        expect(row.locator("td").first).to_have_text(cluster["name"])
+        expect(row.locator(".badge")).to_have_text(cluster["status"]["state"])
+
+    for part in ("#top-allocated", "#top-idle", "#utilisation", "#by-phase", "#pending-time"):
+        expect(page.locator(f"{part}[data-bars]")).to_be_visible()
+        assert int(page.locator(part).get_attribute("data-bars")) > 0, part
+    for phase, colour in PHASE_COLOURS.items():
+        bar = page.locator(f"#by-phase .bar[data-phase={phase}]")
+        assert bar.evaluate("b => getComputedStyle(b).backgroundColor") == colour
+    screenshot(page, "overview-admin")
+
+
+def test_each_overview_number_links_to_the_view_behind_it(page, demo, api):  # noqa: F811
+    signed_in(page, demo.url)
+    for stat, expected_filter in (
+        ("#gpus-allocated", "allocatedGPU>=0.01"),
+        ("#gpus-idle", "idleAllocatedGpus>=0.01"),
+        ("#workloads-pending", "phase==Pending"),
+    ):
+        page.goto(demo.url + "/#/overview")
+        expect(page.locator(stat)).not_to_have_text("…")
+        page.click(stat)
+        expect(page.locator(f".chip[data-filter='{expected_filter}']")).to_be_visible()
+        count = api.get("/api/v1/workloads/count", params={"filterBy": expected_filter}).json()
+        expect(page.locator("#range")).to_contain_text(f"of {count['count']:,}")
+
+    page.goto(demo.url + "/#/overview")
+    project_link = page.locator("#top-allocated .num a").first
+    expect(project_link).to_be_visible()
+    filters = parse_qs(urlparse(project_link.get_attribute("href").replace("#/", "/")).query)["f"]
+    project = page.locator("#top-allocated .label a").first.text_content()
+    assert filters == [f"projectName=={project}", "allocatedGPU>=0.01"]
+    project_link.click()
+    expect(page.locator(f".chip[data-filter='projectName=={project}']")).to_be_visible()
+    expect(page.locator("#workloads-table tbody tr").first).to_contain_text(project)
+
+    page.goto(demo.url + "/#/overview")
+    page.locator("#pending-table tbody tr td:first-child a").first.click()
+    expect(page.locator("#workload-name [data-phase=Pending]")).to_be_visible()
+
+
+def test_the_overview_refreshes_by_itself(page, demo, api):  # noqa: F811
+    signed_in(page, demo.url)
+    pending = api.get("/api/v1/workloads/count", params={"filterBy": "phase==Pending"}).json()
+    expect(page.locator("#workloads-pending")).to_have_text(f"{pending['count']:,}")
+    page.select_option("#auto-refresh", "10")
+    # A marker on the window survives only if the page is never reloaded.
+    page.evaluate("window.stillTheSamePage = true")
+    refreshes = int(page.locator("#updated").get_attribute("data-refreshes"))
+
+    _reported(api, "Pending", name="arrived-while-watching", allocatedResources={"gpu": 0})
+    expect(page.locator("#workloads-pending")).to_have_text(f"{pending['count'] + 1:,}")
+    assert int(page.locator("#updated").get_attribute("data-refreshes")) > refreshes
+    assert page.evaluate("window.stillTheSamePage") is True
+    assert page.evaluate("localStorage.getItem('gpufleet.overviewRefreshSeconds')") == "10"
+
+
+def _requested(workload: dict) -> float:
+    return workload["workloadRequestedResources"].get("gpu", {}).get("request", 0)
+
+
+def test_the_workloads_table_shows_requested_gpus_and_cluster_names(page, demo, api):  # noqa: F811
+    waiting = api.get(
+        "/api/v1/workloads",
+        params={"filterBy": ["phase==Pending", "type==RayJob"], "limit": 100},
+    ).json()["workloads"]
+    big = max(waiting, key=_requested)
+    requested = big["workloadRequestedResources"]["gpu"]["request"]
+    assert requested >= 2 and big["allocatedResources"]["gpu"] == 0
+    names = {c["uuid"]: c["name"] for c in api.get("/api/v1/clusters").json()}
+
+    signed_in(page, demo.url)
+    page.goto(f"{demo.url}/#/workloads?f=name%3D%3D{big['name']}")
+    row = page.locator(f"#workloads-table tr[data-id='{big['id']}']")
+    expect(row).to_be_visible()
+    headers = page.locator("#workloads-table thead th").all_text_contents()
+    cells = row.locator("td")
+    expect(cells.nth(headers.index("Requested GPUs"))).to_have_text(shown(requested))
+    expect(cells.nth(headers.index("Allocated GPUs"))).to_have_text("0")
+    expect(cells.nth(headers.index("Cluster"))).to_have_text(names[big["clusterId"]])
+
+    page.goto(f"{demo.url}/#/workloads?f=clusterId%3D%3D{big['clusterId']}")
+    expect(page.locator(".chip .chip-label")).to_have_text(f"cluster=={names[big['clusterId']]}")
+    # A numeric column sorts largest first on its first click.
+    page.click("th[data-sort=allocatedGPU]")
+    expect(page.locator("th[data-sort=allocatedGPU].sorted-desc")).to_be_visible()
+    largest = api.get(
+        "/api/v1/workloads",
+        params={
+            "filterBy": f"clusterId=={big['clusterId']}",
+            "sortBy": "allocatedGPU",
+            "sortOrder": "desc",
+            "limit": 1,
+        },
+    ).json()["workloads"][0]
+    expect(page.locator("#workloads-table tbody tr").first).to_have_attribute(
+        "data-id", largest["id"]
+    )
+
+    page.goto(f"{demo.url}/#/workloads/{big['id']}")
+    expect(page.locator("#workload-details")).to_contain_text(names[big["clusterId"]])
+    assert big["clusterId"] not in page.locator("#workload-details").text_content()
+    screenshot(page, "workloads-requested-gpus")
+
+
+def _reported(api, phase: str, **overrides) -> dict:
+    """A workload reported now through the ingest API, in the project of a demo workload."""
+    template = api.get(
+        "/api/v1/workloads", params={"filterBy": "phase==Running", "sortBy": "name", "limit": 1}
+    ).json()["workloads"][0]
+    workload = report(
+        cluster_id=template["clusterId"],
+        phase=phase,
+        projectId=template["projectId"],
+        projectName=template["projectName"],
+        departmentId=template["departmentId"],
+        departmentName=template["departmentName"],
+        namespace=template["namespace"],
+        pods=[],
+        observedAt=datetime.now(UTC).isoformat(),
+    )
+    workload.update(overrides)
+    answer = api.post(
+        f"/api/v1/ingest/clusters/{template['clusterId']}/workloads", json={"workloads": [workload]}
+    )
+    assert answer.status_code == 200 and answer.json()["accepted"] == 1, answer.text
+    return workload
+
+
+def _wide_workload(api, now: datetime) -> dict:
+    """A running workload on ``WIDE_GPUS`` GPUs with an hour of per-GPU utilisation samples."""
+    workload = _reported(
+        api, "Running", name=f"wide-{uuid.uuid4().hex[:6]}", allocatedResources={"gpu": WIDE_GPUS}
+    )
+    samples = [
+        {
+            "workloadId": workload["id"],
+            "type": "GPU_UTILIZATION",
+            "timestamp": (now - timedelta(minutes=minute)).isoformat().replace("+00:00", "Z"),
+            "value": 40 + 30 * math.sin(minute / 9 + gpu),
+            "labels": {"gpu": str(gpu)},
+        }
+        for minute in range(1, 60)
+        for gpu in range(WIDE_GPUS)
+    ]
+    assert api.post("/api/v1/ingest/metrics", json={"samples": samples}).status_code == 200
+    return workload
+
+
+def test_a_many_gpu_chart_is_one_aggregate_line_with_the_breakdown_on_demand(page, demo, api):  # noqa: F811
+    workload = _wide_workload(api, datetime.now(UTC).replace(microsecond=0))
+    signed_in(page, demo.url)
+    page.goto(f"{demo.url}/#/workloads/{workload['id']}")
+    chart = page.locator("[data-metric=GPU_UTILIZATION]")
+    expect(chart.locator("canvas")).to_be_visible()
+    expect(chart.locator(".u-title")).to_have_text("GPU utilisation (%)")
+    expect(chart).to_have_attribute("data-series", "1")
+    expect(chart.locator(".u-legend")).to_contain_text(f"mean of {WIDE_GPUS} GPUs")
+    toggle = chart.locator("button[data-breakdown]")
+    expect(toggle).to_have_text(f"Show each of the {WIDE_GPUS} GPUs")
+    toggle.click()
+    expect(chart).to_have_attribute("data-series", str(WIDE_GPUS))
+    expect(chart.locator(".u-legend")).to_have_count(0)  # 16 entries would be noise
+    screenshot(page, "workload-many-gpus")
+    toggle.click()
+    expect(chart).to_have_attribute("data-series", "1")
+
+
+def _span_seconds(url: str) -> float:
+    query = parse_qs(urlparse(url).query)
+    start, end = (datetime.fromisoformat(query[key][0]) for key in ("start", "end"))
+    return (end - start).total_seconds()
+
+
+def test_a_slow_older_range_never_replaces_a_newer_one(page, demo):  # noqa: F811
+    signed_in(page, demo.url)
+    page.goto(f"{demo.url}/#/workloads/{demo.charted_id}")
+    boxes = page.locator("#metric-charts, #inference-charts")
+    expect(page.locator("#metric-charts")).to_have_attribute("data-range", "6h")
+
+    held = []
+
+    def hold_the_day(route):
+        if _span_seconds(route.request.url) == 86400:
+            held.append(route)
+        else:
+            route.continue_()
+
+    def workload_metrics(url: str) -> bool:
+        return f"/api/v1/workloads/{demo.charted_id}/metrics?" in url
+
+    page.route(workload_metrics, hold_the_day)
+    page.click("button[data-range='24h']")  # its answers are held back
+    page.click("button[data-range='1h']")
+    for index in range(boxes.count()):
+        expect(boxes.nth(index)).to_have_attribute("data-range", "1h")
+    points = page.locator("[data-metric=GPU_UTILIZATION]").get_attribute("data-points")
+    assert held
+    for route in held:
+        with page.expect_response(lambda response, route=route: response.url == route.request.url):
+            route.continue_()
+    page.unroute(workload_metrics)
+    # The older answers have arrived; what shows is still the newer range.
+    page.wait_for_load_state("networkidle")
+    for index in range(boxes.count()):
+        expect(boxes.nth(index)).to_have_attribute("data-range", "1h")
+    expect(page.locator("[data-metric=GPU_UTILIZATION]")).to_have_attribute("data-points", points)
+    expect(page.locator("button[data-range='1h'].active")).to_be_visible()
+
+
+@pytest.fixture(scope="module")
+def history_workload(api) -> dict:
+    """A running inference workload of the demo with six hours of every charted series."""
+    end = datetime.now(UTC)
+    window = {"start": (end - timedelta(hours=6)).isoformat(), "end": end.isoformat()}
+    candidates = api.get(
+        "/api/v1/workloads",
+        params={"filterBy": ["phase==Running", "type==Inference"], "limit": 200},
+    ).json()["workloads"]
+    types = "GPU_MEMORY_USAGE_BYTES,CPU_MEMORY_USAGE_BYTES,POD_COUNT,NIM_NUM_REQUESTS_RUNNING"
+    for workload in candidates:
+        metrics = api.get(
+            f"/api/v1/workloads/{workload['id']}/metrics", params={"metricType": types, **window}
+        ).json()
+        if all(m["values"] for m in metrics["measurements"]):
+            return workload
+    raise AssertionError("no running inference workload of the demo has metrics")
+
+
+def _views(demo, workload) -> dict[str, str]:
+    """The first page of every view, and the pages of a workload with metrics."""
+    return {
+        "overview": "#/overview",
+        "workloads": "#/workloads",
+        "pending": "#/workloads?f=phase%3D%3DPending",
+        "capacity": "#/capacity",
+        "projects": "#/projects",
+        "access": "#/access",
+        "workload": f"#/workloads/{workload['id']}",
+    }
+
+
+def test_every_view_has_data_on_a_fresh_demo(page, demo, history_workload):  # noqa: F811
+    signed_in(page, demo.url)
+    for name, route in _views(demo, history_workload).items():
+        page.goto(f"{demo.url}/{route}")
+        expect(page.locator("main")).not_to_contain_text("Loading…")
+        for empty in ("No samples", "No workloads", "No pods", "No clusters", "No nodes"):
+            expect(page.locator("main")).not_to_contain_text(empty)
+        expect(page.locator("main [role=alert]")).to_have_count(0)
+        tables = page.locator("main table.data")
+        for index in range(tables.count()):
+            assert tables.nth(index).locator("tbody tr").count() > 0, (name, index)
+        screenshot(page, f"fresh-{name}")
+
+
+def test_every_view_fits_a_phone_screen(browser, demo, history_workload):  # noqa: F811
+    context = browser.new_context(viewport=PHONE, is_mobile=True)
+    phone = context.new_page()
+    try:
+        signed_in(phone, demo.url)
+        for name, route in _views(demo, history_workload).items():
+            phone.goto(f"{demo.url}/{route}")
+            expect(phone.locator("main")).not_to_contain_text("Loading…")
+            overflow = phone.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, (name, overflow)
+            screenshot(phone, f"phone-{name}")
+    finally:
+        context.close()
