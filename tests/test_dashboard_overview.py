@@ -334,6 +334,7 @@ def _views(demo, workload) -> dict[str, str]:
         "pending": "#/workloads?f=phase%3D%3DPending",
         "capacity": "#/capacity",
         "projects": "#/projects",
+        "usage": "#/usage",
         "access": "#/access",
         "workload": f"#/workloads/{workload['id']}",
     }

@@ -18,13 +18,9 @@ function aligned(series) {
   return [xs, ...columns];
 }
 
-// series: [{label, points, colour?, fill?, shown?}]; a fill paints the area under a line;
-// shown(index) is the value the legend shows at a point when it is not the line's height (a
-// stacked band's own size). Many series draw without a legend.
+// series: [{label, points}]. Many series (a large job's GPUs) draw without a legend.
 export function timeSeriesChart(container, { title, unit, series, empty = "No samples in this range." }) {
-  // A chart drawn again (a refresh) lets go of the previous one's listeners.
-  container.plot?.destroy();
-  container.plot = null;
+  forgetPlot(container);
   const points = series.reduce((total, s) => total + s.points.length, 0);
   container.dataset.series = String(series.length);
   container.dataset.points = String(points);
@@ -48,19 +44,21 @@ export function timeSeriesChart(container, { title, unit, series, empty = "No sa
       {},
       ...series.map((s, i) => ({
         label: s.label,
-        stroke: s.colour ?? PALETTE[i % PALETTE.length],
-        fill: s.fill,
+        stroke: PALETTE[i % PALETTE.length],
         width: 1.5,
         spanGaps: true,
-        value: (_u, v, _series, index) => {
-          if (v === null || v === undefined) return "–";
-          return withUnit(s.shown && index !== null ? s.shown(index) : v, unit);
-        },
+        value: (_u, v) => (v === null ? "–" : withUnit(v, unit)),
       })),
     ],
   };
   container.plot = new uPlot(options, aligned(series), container);
   return container.plot;
+}
+
+// A chart drawn again in the same place (a refresh) lets go of the previous one's listeners.
+function forgetPlot(container) {
+  container.plot?.destroy();
+  container.plot = null;
 }
 
 // Axis ticks stay short (the title carries the unit): 1.5K rather than "1,500 requests".
@@ -93,7 +91,9 @@ export function barChart(container, rows, { unit = "", empty = "Nothing to show.
 
 // layers: [{label, values, fill}] bottom first, over one x axis (epoch seconds). Each layer is
 // drawn on top of the ones below it; the legend shows a layer's own value, not the running sum.
-export function stackedChart(container, { title, unit, xs, layers }) {
+// ``timeSpan`` [start, end] (epoch seconds) fixes the time axis, so a few points do not stretch it.
+export function stackedChart(container, { title, unit, xs, layers, timeSpan }) {
+  forgetPlot(container);
   container.dataset.points = String(xs.length);
   if (!xs.length) {
     replace(container, h("h3", { class: "chart-title" }, title), h("p", { class: "muted" }, "Nothing in this window."));
@@ -115,7 +115,7 @@ export function stackedChart(container, { title, unit, xs, layers }) {
     width: Math.max(300, inner || 600),
     height: 260,
     legend: { live: true },
-    scales: { x: { time: true } },
+    scales: { x: { time: true, range: timeSpan ? () => timeSpan : undefined } },
     axes: [{}, { size: 90, values: (_u, ticks) => ticks.map((v) => withUnit(v, unit)) }],
     series: [
       {},
@@ -128,5 +128,6 @@ export function stackedChart(container, { title, unit, xs, layers }) {
       })),
     ],
   };
-  return new uPlot(options, [xs, ...order.map((i) => sums[i])], container);
+  container.plot = new uPlot(options, [xs, ...order.map((i) => sums[i])], container);
+  return container.plot;
 }

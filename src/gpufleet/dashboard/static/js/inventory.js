@@ -25,6 +25,13 @@ export async function grouped(path, telemetryType, groupBy) {
   return values;
 }
 
+// The sum of a grouped answer's values (every group together).
+export function total(values) {
+  let sum = 0;
+  for (const value of values.values()) sum += value;
+  return sum;
+}
+
 // Sets a width in percent through the style object (a strict CSP refuses style attributes).
 export function widthPercent(node, percent) {
   node.style.width = `${Math.max(0, Math.min(100, percent))}%`;

@@ -6,43 +6,33 @@
 // the right edge is now, from the nodes telemetry the figures above the chart show.
 
 import { get } from "../api.js";
-import { timeSeriesChart } from "../charts.js";
+import { stackedChart } from "../charts.js";
+import { total } from "../inventory.js";
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
 const SAMPLES = 96;
-export const BANDS = [
-  { label: "Free", colour: "#98a2b3", fill: "#e4e7ec" },
-  { label: "In use", colour: "#2f6fed", fill: "#bcd0fb" },
-  { label: "Idle", colour: "#d97706", fill: "#fcd9a0" },
-];
+const BANDS = {
+  idle: { label: "Idle", stroke: "#d97706", fill: "#fcd9a0" },
+  busy: { label: "In use", stroke: "#2f6fed", fill: "#bcd0fb" },
+  free: { label: "Free", stroke: "#98a2b3", fill: "#e4e7ec" },
+};
 
-// Idle GPUs of finished hours do not change; they are asked for once per page load.
-const finishedHours = new Map();
-
-async function idleInHour(hourStart, now) {
-  const cached = finishedHours.get(hourStart);
-  if (cached !== undefined) return cached;
-  const end = Math.min(hourStart + HOUR_MS, now);
-  const { body } = await get("/api/v1/usage", {
-    start: new Date(hourStart).toISOString(), end: new Date(hourStart + HOUR_MS).toISOString(),
-  });
-  const idle = (body.values[0]?.idleGpuHours ?? 0) / Math.max((end - hourStart) / HOUR_MS, 1 / 60);
-  if (hourStart + HOUR_MS <= now) finishedHours.set(hourStart, idle);
-  return idle;
-}
-
-// Map hour start (ms) -> idle GPUs, for the hours of the last day; empty when the usage
-// ledger cannot be read (the chart then shows allocation without its idle part).
+// Map hour start (ms) -> mean idle GPUs in that hour (the current one as far as it went);
+// empty when the usage ledger cannot be read (the chart then shows no idle part).
 async function idleByHour(now) {
-  const first = Math.floor((now - DAY_MS) / HOUR_MS) * HOUR_MS;
-  const hours = [];
-  for (let hour = first; hour <= now; hour += HOUR_MS) hours.push(hour);
-  const answers = await Promise.allSettled(hours.map((hour) => idleInHour(hour, now)));
+  let body;
+  try {
+    ({ body } = await get("/api/v1/usage", { start: new Date(now - DAY_MS).toISOString(), end: new Date(now).toISOString(), bucket: "hour" }));
+  } catch {
+    return new Map();
+  }
   const idle = new Map();
-  answers.forEach((answer, i) => {
-    if (answer.status === "fulfilled") idle.set(hours[i], answer.value);
-  });
+  for (const value of body.values) {
+    const hour = Date.parse(value.start);
+    const hours = Math.max((Math.min(hour + HOUR_MS, now) - hour) / HOUR_MS, 1 / 60);
+    idle.set(hour, value.idleGpuHours / hours);
+  }
   return idle;
 }
 
@@ -73,12 +63,6 @@ async function clusterSeries(clusters, now) {
   return totals;
 }
 
-function sum(values) {
-  let total = 0;
-  for (const value of values.values()) total += value;
-  return total;
-}
-
 // The chart's columns: times, and per time total, allocated and idle GPUs (idle may be null).
 export async function gpuHistory(clusters, figures, nowDate) {
   const now = nowDate.getTime();
@@ -90,28 +74,23 @@ export async function gpuHistory(clusters, figures, nowDate) {
     idle: idle.get(Math.floor((t * 1000) / HOUR_MS) * HOUR_MS),
   }));
   rows.push({
-    t: nowSeconds, total: sum(figures.TOTAL_GPUS), allocated: sum(figures.ALLOCATED_GPUS), idle: sum(figures.IDLE_ALLOCATED_GPUS),
+    t: nowSeconds, total: total(figures.TOTAL_GPUS), allocated: total(figures.ALLOCATED_GPUS), idle: total(figures.IDLE_ALLOCATED_GPUS),
   });
   return rows;
 }
 
-// Draws the rows as three stacked bands; each band's legend shows its own size, not its top.
+// Draws the rows as three stacked bands, bottom first: idle, in use, free.
 export function drawGpuHistory(container, rows) {
-  const idle = rows.map((r) => (r.idle === undefined ? null : Math.min(r.idle, r.allocated)));
-  const shown = [
-    rows.map((r) => r.total - r.allocated),
-    rows.map((r, i) => r.allocated - (idle[i] ?? 0)),
-    idle,
-  ];
-  const tops = [rows.map((r) => r.total), rows.map((r) => r.allocated), idle];
-  container.dataset.points = String(rows.length);
-  return timeSeriesChart(container, {
+  const idle = rows.map((r) => Math.min(r.idle ?? 0, r.allocated));
+  return stackedChart(container, {
     title: "GPUs (stacked: idle, in use, free; the top is the total)",
     unit: "GPUs",
-    series: BANDS.map((band, b) => ({
-      ...band,
-      points: rows.map((r, i) => [r.t, tops[b][i]]).filter(([, v]) => v !== null),
-      shown: (i) => shown[b][i],
-    })),
+    xs: rows.map((r) => r.t),
+    timeSpan: [rows[rows.length - 1].t - DAY_MS / 1000, rows[rows.length - 1].t],
+    layers: [
+      { ...BANDS.idle, values: idle },
+      { ...BANDS.busy, values: rows.map((r, i) => r.allocated - idle[i]) },
+      { ...BANDS.free, values: rows.map((r) => Math.max(r.total - r.allocated, 0)) },
+    ],
   });
 }

@@ -6,7 +6,7 @@ import { get } from "../api.js";
 import { barChart } from "../charts.js";
 import { errorLine, h, replace } from "../dom.js";
 import { duration, number, when } from "../format.js";
-import { grouped } from "../inventory.js";
+import { grouped, total } from "../inventory.js";
 import { drawGpuHistory, gpuHistory } from "./overview-history.js";
 import { requestedGpus } from "./workloads.js";
 
@@ -48,12 +48,6 @@ function stat(id, title, href, note) {
       note ? h("div", { class: "muted stat-note" }, note) : null),
     value,
   };
-}
-
-function sum(values) {
-  let total = 0;
-  for (const value of values.values()) total += value;
-  return total;
 }
 
 function round(value) {
@@ -208,9 +202,10 @@ export async function renderOverview(view, isCurrent) {
     h("div", { class: "stats", id: "gpu-stats" }, Object.values(gpuStats).map((s) => s.node)),
     history.node,
     h("div", { class: "stats", id: "workload-stats" }, Object.values(workloadStats).map((s) => s.node)),
-    h("div", { class: "grid" }, clusters.node, allocatedProjects.node, idleProjects.node),
+    clusters.node,
+    h("div", { class: "grid" }, allocatedProjects.node, idleProjects.node, utilisation.node),
     queue.node,
-    h("div", { class: "grid" }, utilisation.node, phases.node, pendingTimes.node));
+    h("div", { class: "grid" }, phases.node, pendingTimes.node));
 
   // One refresh: every part asks again and redraws in place; an answer from an older refresh
   // than the latest is dropped.
@@ -237,7 +232,7 @@ export async function renderOverview(view, isCurrent) {
     const count = (filter) => get("/api/v1/workloads/count", { filterBy: filter }).then((r) => number(r.body.count));
     await Promise.all([
       ...Object.entries({ total: "TOTAL_GPUS", allocated: "ALLOCATED_GPUS", idle: "IDLE_ALLOCATED_GPUS", free: "FREE_GPUS" })
-        .map(([name, type]) => part(gpuStats[name].value, async () => number(round(sum((await figures)[type]))))),
+        .map(([name, type]) => part(gpuStats[name].value, async () => number(round(total((await figures)[type]))))),
       part(workloadStats.all.value, () => count()),
       part(workloadStats.running.value, () => count("phase==Running")),
       part(workloadStats.pending.value, () => count("phase==Pending")),
