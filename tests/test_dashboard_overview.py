@@ -19,12 +19,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.agent_reports import report
-from tests.support.demo_server import demo_server
-from tests.test_dashboard import browser, page, screenshot, sign_in  # noqa: F401
+from tests.test_dashboard import api, browser, demo, page, screenshot, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
 PHONE = {"width": 390, "height": 844}
+# One demo server (``demo``, ``api``) and one browser per module, as in test_dashboard.
 # Chromium's computed colours of the phase bars: pending amber, running green, failed red.
 PHASE_COLOURS = {
     "Pending": "rgb(217, 119, 6)",
@@ -34,26 +34,14 @@ PHASE_COLOURS = {
 WIDE_GPUS = 16  # more GPU series than the workload page draws as separate lines
 
 
-@pytest.fixture(scope="module")
-def demo(request, tmp_path_factory):
-    with demo_server(request, tmp_path_factory) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def api(demo):
-    with demo.api() as client:
-        yield client
-
-
 def shown(value: float) -> str:
     """A figure as the overview prints it: one decimal at most, thousands separated."""
     rounded = round(value * 10) / 10
     return f"{int(rounded):,}" if rounded == int(rounded) else f"{rounded:,}"
 
 
-def node_figure(api, kind: str) -> float:
-    values = api.get("/api/v1/nodes/telemetry", params={"telemetryType": kind}).json()["values"]
+def node_figure(client, kind: str) -> float:
+    values = client.get("/api/v1/nodes/telemetry", params={"telemetryType": kind}).json()["values"]
     return sum(float(v["value"]) for v in values)
 
 
@@ -202,9 +190,9 @@ def test_the_workloads_table_shows_requested_gpus_and_cluster_names(page, demo, 
     screenshot(page, "workloads-requested-gpus")
 
 
-def _reported(api, phase: str, **overrides) -> dict:
+def _reported(client, phase: str, **overrides) -> dict:
     """A workload reported now through the ingest API, in the project of a demo workload."""
-    template = api.get(
+    template = client.get(
         "/api/v1/workloads", params={"filterBy": "phase==Running", "sortBy": "name", "limit": 1}
     ).json()["workloads"][0]
     workload = report(
@@ -219,17 +207,20 @@ def _reported(api, phase: str, **overrides) -> dict:
         observedAt=datetime.now(UTC).isoformat(),
     )
     workload.update(overrides)
-    answer = api.post(
+    answer = client.post(
         f"/api/v1/ingest/clusters/{template['clusterId']}/workloads", json={"workloads": [workload]}
     )
     assert answer.status_code == 200 and answer.json()["accepted"] == 1, answer.text
     return workload
 
 
-def _wide_workload(api, now: datetime) -> dict:
+def _wide_workload(client, now: datetime) -> dict:
     """A running workload on ``WIDE_GPUS`` GPUs with an hour of per-GPU utilisation samples."""
     workload = _reported(
-        api, "Running", name=f"wide-{uuid.uuid4().hex[:6]}", allocatedResources={"gpu": WIDE_GPUS}
+        client,
+        "Running",
+        name=f"wide-{uuid.uuid4().hex[:6]}",
+        allocatedResources={"gpu": WIDE_GPUS},
     )
     samples = [
         {
@@ -242,7 +233,7 @@ def _wide_workload(api, now: datetime) -> dict:
         for minute in range(1, 60)
         for gpu in range(WIDE_GPUS)
     ]
-    assert api.post("/api/v1/ingest/metrics", json={"samples": samples}).status_code == 200
+    assert client.post("/api/v1/ingest/metrics", json={"samples": samples}).status_code == 200
     return workload
 
 
@@ -308,7 +299,7 @@ def test_a_slow_older_range_never_replaces_a_newer_one(page, demo):  # noqa: F81
 
 
 @pytest.fixture(scope="module")
-def history_workload(api) -> dict:
+def history_workload(api) -> dict:  # noqa: F811
     """A running inference workload of the demo with six hours of every charted series."""
     end = datetime.now(UTC)
     window = {"start": (end - timedelta(hours=6)).isoformat(), "end": end.isoformat()}
@@ -326,7 +317,7 @@ def history_workload(api) -> dict:
     raise AssertionError("no running inference workload of the demo has metrics")
 
 
-def _views(demo, workload) -> dict[str, str]:
+def _views(workload) -> dict[str, str]:
     """The first page of every view, and the pages of a workload with metrics."""
     return {
         "overview": "#/overview",
@@ -342,7 +333,7 @@ def _views(demo, workload) -> dict[str, str]:
 
 def test_every_view_has_data_on_a_fresh_demo(page, demo, history_workload):  # noqa: F811
     signed_in(page, demo.url)
-    for name, route in _views(demo, history_workload).items():
+    for name, route in _views(history_workload).items():
         page.goto(f"{demo.url}/{route}")
         expect(page.locator("main")).not_to_contain_text("Loading…")
         for empty in ("No samples", "No workloads", "No pods", "No clusters", "No nodes"):
@@ -359,7 +350,7 @@ def test_every_view_fits_a_phone_screen(browser, demo, history_workload):  # noq
     phone = context.new_page()
     try:
         signed_in(phone, demo.url)
-        for name, route in _views(demo, history_workload).items():
+        for name, route in _views(history_workload).items():
             phone.goto(f"{demo.url}/{route}")
             expect(phone.locator("main")).not_to_contain_text("Loading…")
             overflow = phone.evaluate(
