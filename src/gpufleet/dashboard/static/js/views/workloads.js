@@ -24,7 +24,8 @@ export function requestedGpus(w) {
   if (total?.gpuMemory?.request) return `${total.gpuMemory.request} GPU memory`;
   if (perPod?.gpu?.request !== undefined && perPod?.gpu?.request !== null) return number(perPod.gpu.request * pods);
   if (perPod?.gpuMemory?.request) return `${pods} × ${perPod.gpuMemory.request} GPU memory`;
-  return "0";
+  // A request that names no GPU asks for none; a workload reported without its request is unknown.
+  return total || perPod ? "0" : "";
 }
 
 // A column with ``num`` sorts descending on its first click: the largest is what one looks for.
