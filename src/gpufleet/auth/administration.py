@@ -78,8 +78,22 @@ def new_credential(
         created_by=actor.name,
         owner=owner,
     )
-    record(conn, actor, f"{kind.replace('-', '_')}.create", row.client_id, name, id=row.id)
+    record(conn, actor, f"{_action(kind)}.create", row.client_id, name, id=row.id)
     return row, secret
+
+
+def renew_secret(conn: Connection, actor: Actor, row: access_keys.CredentialRow) -> str:
+    """A new secret for a service account or access key (returned once), audited; tokens
+    issued under the old one stop working."""
+    secret = generate_secret()
+    access_keys.replace_secret(conn, row.client_id, hash_secret(secret))
+    record(conn, actor, f"{_action(row.kind)}.rotate", row.client_id, row.name, id=row.id)
+    return secret
+
+
+def _action(kind: str) -> str:
+    """The audit action prefix of a credential kind: ``service_account``, ``access_key``."""
+    return kind.replace("-", "_")
 
 
 def require_admin(actor: Actor) -> None:

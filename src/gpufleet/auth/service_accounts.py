@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
-from gpufleet.auth.administration import Actor, new_credential, record, require_admin
-from gpufleet.auth.secrets import generate_secret, hash_secret
+from gpufleet.auth.administration import (
+    Actor,
+    new_credential,
+    record,
+    renew_secret,
+    require_admin,
+)
 from gpufleet.core.errors import Invalid, NotFound
 from gpufleet.core.roles import TENANT_ID, SubjectType
 from gpufleet.core.times import format_rfc3339
@@ -61,11 +66,7 @@ def create_service_account(conn: Connection, actor: Actor, name: str) -> dict:
 
 def regenerate_secret(conn: Connection, actor: Actor, account_id: str) -> str:
     """A new secret (returned once); tokens issued under the old one stop working."""
-    row = get_service_account(conn, actor, account_id)
-    secret = generate_secret()
-    access_keys.replace_secret(conn, row.client_id, hash_secret(secret))
-    record(conn, actor, f"{_ACTION}.rotate", row.client_id, row.name, id=row.id)
-    return secret
+    return renew_secret(conn, actor, get_service_account(conn, actor, account_id))
 
 
 def set_enabled(conn: Connection, actor: Actor, account_id: str, enabled: bool) -> CredentialRow:

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
-from gpufleet.auth.administration import Actor, new_credential, record, require_admin
-from gpufleet.auth.secrets import generate_secret, hash_secret
+from gpufleet.auth.administration import (
+    Actor,
+    new_credential,
+    record,
+    renew_secret,
+    require_admin,
+)
 from gpufleet.core.errors import Forbidden, NotFound
 from gpufleet.core.roles import SubjectType
 from gpufleet.core.times import format_rfc3339
@@ -62,11 +67,8 @@ def create_access_key(conn: Connection, actor: Actor, name: str) -> dict:
 
 
 def regenerate_secret(conn: Connection, actor: Actor, key_id: str) -> str:
-    row = my_access_key(conn, actor, key_id)
-    secret = generate_secret()
-    access_keys.replace_secret(conn, row.client_id, hash_secret(secret))
-    record(conn, actor, f"{_ACTION}.rotate", row.client_id, row.name, id=row.id)
-    return secret
+    """A new secret for one of the caller's keys (returned once)."""
+    return renew_secret(conn, actor, my_access_key(conn, actor, key_id))
 
 
 def _delete(conn: Connection, actor: Actor, row: CredentialRow) -> None:
