@@ -14,9 +14,8 @@ from fastapi.responses import Response
 
 from gpufleet.api.authorization import ManagingActor
 from gpufleet.api.deps import CurrentPrincipal, Db
+from gpufleet.api.parameters import LimitParam, OffsetParam, SearchParam
 from gpufleet.api.responses import json_response
-from gpufleet.api.routes.history import LimitParam, OffsetParam
-from gpufleet.api.routes.workloads import SearchParam
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.auth import administration
 from gpufleet.auth.administration import Actor

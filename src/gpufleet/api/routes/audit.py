@@ -12,8 +12,8 @@ from fastapi.responses import Response
 
 from gpufleet.api.authorization import AuditAccess
 from gpufleet.api.deps import Db
+from gpufleet.api.parameters import OffsetParam
 from gpufleet.api.responses import json_response
-from gpufleet.api.routes.history import OffsetParam
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.access_fields import AUDIT_FILTER_FIELDS, AUDIT_SORT_FIELDS
 from gpufleet.query.access import MAX_AUDIT_SAMPLES, build_audit_query
