@@ -27,9 +27,12 @@ def _add_server_flags(parser: argparse.ArgumentParser, names: Iterable[str] | No
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from gpufleet.api.app import create_app
+    import os
+
     from gpufleet.api.logs import configure_logging
-    from gpufleet.api.serving import MetricsPortApp, listen, serve
+    from gpufleet.api.serving import listen
+    from gpufleet.api.workers import Workers
+    from gpufleet.auth.bootstrap import prepare_store
     from gpufleet.store.connectivity import check_database
     from gpufleet.store.engine import create_store_engine
 
@@ -40,22 +43,44 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         sockets.append(listen(settings.host, settings.metrics_port))
     engine = create_store_engine(settings)
     check_database(engine)
-    app = create_app(settings, engine=engine)
-    generated = app.state.generated_admin
-    if generated is not None:
-        print(
-            "Created the administrator credentials (shown once, stored only as a hash):\n"
-            f"  client id:     {generated.client_id}\n"
-            f"  client secret: {generated.client_secret}",
-            flush=True,
-        )
-    if args.demo and args.demo_workloads is not None:
-        from gpufleet.demo.seed import seed_if_empty
+    if settings.workers == 1:
+        _serve_app(args, settings, sockets, engine)
+        return 0
+    # Prepared once, before the workers exist; each worker then opens connections of its own.
+    _show_generated(prepare_store(engine, settings))
+    _seed_demo(args, engine)
+    engine.dispose()
+    parent = os.getpid()
+    workers = Workers(
+        settings.workers,
+        lambda index: _serve_app(
+            args, settings, sockets, create_store_engine(settings), parent=parent, index=index
+        ),
+    )
+    log.info("gpufleet listening on http://%s:%d", settings.host, settings.port)
+    return workers.run()
 
-        seeded = seed_if_empty(engine, workloads=args.demo_workloads, seed=args.seed)
-        if seeded:
-            log.info("seeded the demo organisation with %d workloads", seeded)
-    elif args.demo:
+
+def _serve_app(
+    args: argparse.Namespace,
+    settings: Settings,
+    sockets: list,
+    engine,
+    *,
+    parent: int | None = None,
+    index: int = 0,
+) -> None:
+    """Build the app on ``engine`` and serve it on ``sockets`` until stopped; in worker
+    ``index`` of a ``parent`` that prepared the store and seeded the demo already."""
+    from gpufleet.api.app import create_app
+    from gpufleet.api.serving import MetricsPortApp, serve
+
+    app = create_app(settings, engine=engine)
+    if parent is None:
+        _show_generated(app.state.generated_admin)
+        _seed_demo(args, engine)
+    if args.demo and args.demo_workloads is None and index == 0:
+        # The simulation reports through the API like agents do: one worker runs it.
         from gpufleet.demo.sim.start import start_demo
 
         own = _own_url(settings, sockets[0])
@@ -76,10 +101,31 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     served = app
     if settings.metrics_port is not None:
         served = MetricsPortApp(app, app.state.server_metrics, settings.metrics_port)
-        log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
-    log.info("gpufleet listening on http://%s:%d", settings.host, settings.port)
-    serve(served, settings, app.state.readiness, sockets)
-    return 0
+        if index == 0:
+            log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
+    if parent is None:
+        log.info("gpufleet listening on http://%s:%d", settings.host, settings.port)
+    serve(served, settings, app.state.readiness, sockets, parent=parent)
+
+
+def _show_generated(generated) -> None:
+    if generated is not None:
+        print(
+            "Created the administrator credentials (shown once, stored only as a hash):\n"
+            f"  client id:     {generated.client_id}\n"
+            f"  client secret: {generated.client_secret}",
+            flush=True,
+        )
+
+
+def _seed_demo(args: argparse.Namespace, engine) -> None:
+    """The fixed demo organisation (``--demo --demo-workloads N``) seeded into an empty store."""
+    if args.demo and args.demo_workloads is not None:
+        from gpufleet.demo.seed import seed_if_empty
+
+        seeded = seed_if_empty(engine, workloads=args.demo_workloads, seed=args.seed)
+        if seeded:
+            log.info("seeded the demo organisation with %d workloads", seeded)
 
 
 def _own_url(settings: Settings, sock) -> str:

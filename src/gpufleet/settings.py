@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the API server listens on.")
     port: int = Field(8080, ge=0, le=65535, description="Port the API server listens on.")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes sharing the port; periodic tasks run in one at a time.",
+    )
     admin_client_id: str | None = Field(
         None, description="Client id of the bootstrap administrator (generated when unset)."
     )

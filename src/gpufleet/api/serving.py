@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import socket
 import threading
@@ -90,10 +91,18 @@ class MetricsPortApp:
 class GracefulServer(uvicorn.Server):
     """uvicorn's server with a drain period before it stops accepting connections."""
 
-    def __init__(self, config: uvicorn.Config, readiness: Readiness, drain_seconds: float):
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        readiness: Readiness,
+        drain_seconds: float,
+        parent: int | None = None,
+    ):
         super().__init__(config)
         self.readiness = readiness
         self.drain_seconds = drain_seconds
+        # A worker's parent process: when it is gone, nobody would ever stop this one.
+        self.parent = parent
         self._drain_until: float | None = None
 
     def handle_exit(self, sig: int, frame) -> None:
@@ -109,6 +118,10 @@ class GracefulServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
     async def on_tick(self, counter: int) -> bool:
+        orphaned = self.parent is not None and os.getppid() != self.parent
+        if orphaned and self._drain_until is None and not self.should_exit:
+            log.warning("the parent process is gone; stopping")
+            self.handle_exit(signal.SIGTERM, None)
         if self._drain_until is not None and time.monotonic() >= self._drain_until:
             self.should_exit = True
         return await super().on_tick(counter)
@@ -129,9 +142,14 @@ class GracefulServer(uvicorn.Server):
 
 
 def serve(
-    app: ASGIApp, settings: Settings, readiness: Readiness, sockets: list[socket.socket]
+    app: ASGIApp,
+    settings: Settings,
+    readiness: Readiness,
+    sockets: list[socket.socket],
+    parent: int | None = None,
 ) -> None:
-    """Serve ``app`` on the bound ``sockets`` until a signal stops it gracefully."""
+    """Serve ``app`` on the bound ``sockets`` until a signal stops it gracefully (or, in a
+    worker, until its ``parent`` process is gone)."""
     config = uvicorn.Config(
         app,
         log_config=None,
@@ -142,4 +160,5 @@ def serve(
         proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
-    GracefulServer(config, readiness, settings.shutdown_drain_seconds).run(sockets=sockets)
+    server = GracefulServer(config, readiness, settings.shutdown_drain_seconds, parent)
+    server.run(sockets=sockets)

@@ -2,6 +2,9 @@
 
 Each task is a plain function (call it directly in tests); ``MetricsTasks`` runs them on
 their intervals from the app's lifespan, off the event loop, and stops them on shutdown.
+Before each run a task takes its database lease (``task:<name>``), so of the processes of
+one server (``--workers``) and of its replicas, one runs it; a process that stops gives its
+leases up, and one that dies loses them after a term (three intervals, at least 30 s).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from gpufleet.settings import Settings
 from gpufleet.store.dialect import without_statement_timeout
 from gpufleet.store.events import delete_events_before
 from gpufleet.store.inventory_samples import delete_inventory_samples_before, sample_inventory
+from gpufleet.store.leases import release_lease, take_lease
 from gpufleet.store.metric_samples import delete_samples_before
 from gpufleet.store.metric_targets import running_gpu_targets, write_idle_gpus
 
@@ -77,6 +81,22 @@ def idle_rule(settings: Settings) -> IdleRule:
 
 
 Job = tuple[str, float, Callable[[], int]]
+
+
+def task_lease(name: str) -> str:
+    return f"task:{name}"
+
+
+def run_leased(
+    engine: Engine, name: str, holder: str, interval: float, job: Callable[[], int]
+) -> int | None:
+    """Run ``job`` if ``holder`` holds (or can take) the task's lease; None when another
+    process holds it."""
+    with engine.begin() as conn:
+        term = lease_term_ms(interval)
+        if not take_lease(conn, task_lease(name), holder, to_ms(_now()), term):
+            return None
+    return job()
 
 
 def _now() -> datetime:
@@ -131,6 +151,8 @@ class MetricsTasks:
     ) -> None:
         self._on_run = on_run or (lambda _task, _ok: None)
         self._running: list[asyncio.Task] = []
+        self._engine = engine
+        self._holder = holder
         self._jobs = [*periodic_jobs(engine, backend, settings, holder), *extra_jobs]
 
     def start(self) -> None:
@@ -142,13 +164,28 @@ class MetricsTasks:
         for task in self._running:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._running:
+            await asyncio.to_thread(self._release_leases)
         self._running = []
+
+    def _release_leases(self) -> None:
+        try:
+            with self._engine.begin() as conn:
+                for name, _interval, _job in self._jobs:
+                    release_lease(conn, task_lease(name), self._holder)
+        except Exception:  # the leases lapse by themselves within a term
+            log.exception("could not give the task leases up")
 
     async def _loop(self, name: str, interval: float, job: Callable[[], int]) -> None:
         while True:
             await asyncio.sleep(interval)
             try:
-                changed = await asyncio.to_thread(job)
+                changed = await asyncio.to_thread(
+                    run_leased, self._engine, name, self._holder, interval, job
+                )
+                if changed is None:
+                    log.debug("%s task: another process holds it", name)
+                    continue
                 log.debug("%s task: %d rows", name, changed)
             except Exception:  # a failed run is logged and retried on the next interval
                 log.exception("%s task failed", name)
