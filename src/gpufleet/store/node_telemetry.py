@@ -82,25 +82,29 @@ class NodeTelemetryQuery:
     sample_window: timedelta = timedelta(minutes=5)
 
 
-def node_allocation(idle: bool = False) -> sa.Subquery:
-    """What the live pods hold per (cluster, node name); with ``idle``, also the share of
-    their GPUs their workload reports idle."""
-    columns: list[Any] = [
-        P.cluster_id,
-        P.node_name,
-        sa.func.sum(P.allocated_gpu).label("gpu"),
-        sa.func.sum(P.allocated_cpu_cores).label("cpu"),
-        sa.func.sum(P.allocated_memory_bytes).label("memory"),
-    ]
+_HELD = {
+    "gpu": P.allocated_gpu,
+    "cpu": P.allocated_cpu_cores,
+    "memory": P.allocated_memory_bytes,
+}
+
+
+def node_allocation(figure: str) -> sa.Subquery:
+    """What the live pods hold per (cluster, node name): one ``figure`` of ``gpu``, ``cpu``,
+    ``memory``, or ``idle_gpu`` (the share of their GPUs their workload reports idle).
+
+    Only the one sum is computed: over the holding pods of a large fleet, each further sum
+    costs as much as the first.
+    """
     source: Any = workload_pods
-    if idle:
+    if figure == "idle_gpu":
         share = sa.func.coalesce(W.idle_allocated_gpus, 0.0) / sa.func.nullif(W.allocated_gpu, 0.0)
-        columns.append(
-            sa.func.sum(P.allocated_gpu * sa.func.coalesce(share, 0.0)).label("idle_gpu")
-        )
+        held: Any = P.allocated_gpu * sa.func.coalesce(share, 0.0)
         source = workload_pods.join(workloads, W.id == P.workload_id)
+    else:
+        held = _HELD[figure]
     return (
-        sa.select(*columns)
+        sa.select(P.cluster_id, P.node_name, sa.func.sum(held).label(figure))
         .select_from(source)
         .where(POD_HOLDS)
         .group_by(P.cluster_id, P.node_name)
@@ -181,11 +185,10 @@ def _figures(kind: NodeTelemetryType, query: NodeTelemetryQuery, now: datetime) 
     if kind in _USED_SAMPLES:
         since = int((now - query.sample_window).timestamp() * 1000)
         return _node_use(_USED_SAMPLES[kind], since)
-    if kind in _ALLOCATED or kind in (
-        NodeTelemetryType.FREE_GPUS,
-        NodeTelemetryType.FULLY_FREE_GPU_NODES,
-    ):
-        return node_allocation(idle=kind is NodeTelemetryType.IDLE_ALLOCATED_GPUS)
+    if kind in _ALLOCATED:
+        return node_allocation(_ALLOCATED[kind])
+    if kind in (NodeTelemetryType.FREE_GPUS, NodeTelemetryType.FULLY_FREE_GPU_NODES):
+        return node_allocation("gpu")
     return None
 
 
