@@ -60,6 +60,7 @@ from gpufleet.auth.oidc import OidcConfig, OidcVerifier
 from gpufleet.auth.rate_limit import FailureLimiter
 from gpufleet.auth.tokens import TokenService
 from gpufleet.metrics.backend import MetricsBackend
+from gpufleet.metrics.cluster_promql import cluster_series_for
 from gpufleet.metrics.node_metrics import node_metrics_for
 from gpufleet.metrics.report_tasks import report_jobs
 from gpufleet.metrics.select import metrics_backend_for
@@ -97,6 +98,7 @@ def create_app(
     metrics_backend = metrics_backend or metrics_backend_for(settings, engine)
     observed_backend = ObservedBackend(metrics_backend, server_metrics)
     node_sources = node_metrics_for(settings, engine, metrics_backend)
+    cluster_series = cluster_series_for(settings, metrics_backend)
     # This process's name in database leases (work that runs in one replica at a time).
     holder = uuid.uuid4().hex
     metrics_tasks = MetricsTasks(
@@ -118,6 +120,8 @@ def create_app(
             await metrics_tasks.stop()
             metrics_backend.close()
             node_sources.close()
+            if cluster_series is not None:
+                cluster_series.close()
 
     def reload_keys():
         with engine.connect() as conn:
@@ -154,6 +158,7 @@ def create_app(
     app.state.metrics_backend = metrics_backend
     app.state.observed_backend = observed_backend
     app.state.node_metrics = node_sources
+    app.state.cluster_series = cluster_series
     app.state.server_metrics = server_metrics
     app.state.readiness = readiness
     # Set by `serve --demo` to a callable answering the demo status.

@@ -183,16 +183,17 @@ def _regex_alternation(values: Sequence[str]) -> str:
     return "|".join(_REGEX_SPECIAL.sub(r"\\\1", v) for v in values)
 
 
+def matcher(label: str, values: Sequence[str]) -> str:
+    """A matcher of ``label`` for exactly ``values`` (equality when there is one value)."""
+    values = sorted(set(values))
+    if len(values) == 1:
+        return f"{label}={quote(values[0])}"
+    return f"{label}=~{quote(_regex_alternation(values))}"
+
+
 def pod_matchers(namespace_label: str, pod_label: str, namespaces, pod_names) -> str:
     """Matchers for pods ``pod_names`` in ``namespaces`` (equality when there is one value)."""
-    parts = []
-    for label, values in ((namespace_label, namespaces), (pod_label, pod_names)):
-        values = sorted(set(values))
-        if len(values) == 1:
-            parts.append(f"{label}={quote(values[0])}")
-        else:
-            parts.append(f"{label}=~{quote(_regex_alternation(values))}")
-    return ", ".join(parts)
+    return f"{matcher(namespace_label, namespaces)}, {matcher(pod_label, pod_names)}"
 
 
 def duration(ms: int) -> str:

@@ -101,3 +101,16 @@ def get_node(conn: Connection, node_id: str, scope: WorkloadScope) -> Any | None
     """A live node the caller may see, or None."""
     conditions = node_conditions(OrgUnitSelection(scope=scope))
     return conn.execute(sa.select(nodes).where(N.id == node_id, *conditions)).first()
+
+
+def live_node_names(conn: Connection, cluster_id: str) -> dict[str, list[str]]:
+    """The names of a cluster's live nodes by node pool."""
+    statement = (
+        sa.select(N.nodepool, N.name)
+        .where(N.cluster_id == cluster_id, N.deleted_at.is_(None))
+        .order_by(N.nodepool, N.name)
+    )
+    pools: dict[str, list[str]] = {}
+    for pool, name in conn.execute(statement):
+        pools.setdefault(pool, []).append(name)
+    return pools

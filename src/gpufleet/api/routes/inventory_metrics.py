@@ -1,4 +1,5 @@
-"""Metrics over time of clusters, projects and departments, from the inventory samples.
+"""Metrics over time of clusters, projects and departments, from the inventory samples (and,
+on the Prometheus backend, a cluster's capacity and utilisation from Prometheus).
 
 ``GET /api/v1/clusters/{clusterUuid}/metrics`` (the reference ``GroupedMetricsResponse``) and
 ``/org-unit/projects/{projectId}/metrics``, ``/departments/{departmentId}/metrics``
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
@@ -29,6 +30,7 @@ from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import Forbidden, NotFound
 from gpufleet.core.metric_values import SampleWindow
 from gpufleet.core.times import format_rfc3339, from_ms
+from gpufleet.metrics.cluster_promql import PrometheusClusterSeries, SeriesFailed
 from gpufleet.metrics.types import format_value
 from gpufleet.query.choices import by_value, parse_choices
 from gpufleet.query.errors import QueryError
@@ -39,6 +41,7 @@ from gpufleet.schemas.metrics import MetricsCompositeResponse
 from gpufleet.schemas.org_units import OrgUnitMetricType
 from gpufleet.store.inventory_samples import mean_per_interval
 from gpufleet.store.nodepools import nodepool_named
+from gpufleet.store.nodes import live_node_names
 from gpufleet.store.org_figures import UnitKind
 
 router = APIRouter(prefix="/api/v1", route_class=OffLoopJsonRoute)
@@ -105,12 +108,15 @@ class MetricsRequest(Generic[E]):
 
     types: list[E]
     window: SampleWindow
+    # The capacity and utilisation series of the Prometheus backend; None on the embedded one.
+    prometheus: PrometheusClusterSeries | None = None
 
 
 def _metrics_request(enum: type[E]) -> Any:
     """The dependency reading ``metricType``, ``start``, ``end`` and ``numberOfSamples``."""
 
     def read(
+        http: Request,
         state: State,
         start: StartParam,
         end: EndParam,
@@ -119,7 +125,7 @@ def _metrics_request(enum: type[E]) -> Any:
     ) -> MetricsRequest:
         types = parse_types(metricType, enum)
         window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
-        return MetricsRequest(types, window)
+        return MetricsRequest(types, window, http.app.state.cluster_series)
 
     return Annotated[MetricsRequest, Depends(read)]
 
@@ -136,11 +142,14 @@ def readable_cluster(conn: Connection, cluster_uuid: str, scope: WorkloadScope, 
     return cluster
 
 
-def _values(points, window: SampleWindow) -> list[dict[str, str]]:
+def _values(points, window: SampleWindow | None = None) -> list[dict[str, str]]:
+    """Sampled intervals of ``window``, or (without it) Prometheus' timestamped points."""
     return [
         {
             "value": format_value(p.value),
-            "timestamp": format_rfc3339(from_ms(window.timestamp_ms(p.interval))),
+            "timestamp": format_rfc3339(
+                from_ms(p.timestamp_ms if window is None else window.timestamp_ms(p.interval))
+            ),
         }
         for p in points
     ]
@@ -150,9 +159,7 @@ def _answer(body: dict, unanswered: list[str]) -> Response:
     if not unanswered:
         return json_response(body)
     response = json_response(body, status_code=207)
-    response.headers["X-Gpufleet-Metric-Failures"] = "; ".join(
-        f"{name}: {NO_SOURCE}" for name in unanswered
-    )
+    response.headers["X-Gpufleet-Metric-Failures"] = "; ".join(unanswered)
     return response
 
 
@@ -186,14 +193,47 @@ def _cluster_measurements(
     ]
 
 
+def _prometheus_measurements(
+    conn: Connection,
+    prometheus: PrometheusClusterSeries,
+    cluster_id: str,
+    metric_type: ClusterMetricType,
+    group_by: ClusterMetricsGroupBy | None,
+    nodepool: str | None,
+    window: SampleWindow,
+) -> list[dict]:
+    """A capacity or utilisation type from Prometheus: over the cluster's live nodes, one
+    pool's, or each pool's; no measurement for the other groupings (as in the samples)."""
+    if group_by not in (None, ClusterMetricsGroupBy.NODEPOOL):
+        return []
+    pools = live_node_names(conn, cluster_id)
+    conn.rollback()  # Prometheus may take a while; hold no transaction open meanwhile
+    if nodepool is not None:
+        chosen = {nodepool: pools.get(nodepool, [])}
+    elif group_by is None:
+        chosen = {None: [name for names in pools.values() for name in names]}
+    else:
+        chosen = pools
+    found = []
+    for pool, names in chosen.items():
+        points = prometheus.series(metric_type.value, names, window)
+        measurement: dict = {"type": metric_type.value, "labels": None}
+        if pool is not None:
+            measurement["groups"] = [{"key": "Nodepool", "value": pool}]
+        found.append({**measurement, "values": _values(points)})
+    return found
+
+
 @router.get(
     "/clusters/{clusterUuid}/metrics",
     tags=["Clusters"],
     summary="Get the cluster metrics data.",
     description=(
         "The cluster's sampled figures over [start, end): TOTAL_GPU_NODES, TOTAL_GPU, "
-        "ALLOCATED_GPU, UNALLOCATED_GPU, GPU_QUOTA, WORKLOADS_COUNT, AVG_WORKLOAD_WAIT_TIME. "
-        "Reading them needs a rule on the tenant or on the cluster. See docs/organisation.md."
+        "ALLOCATED_GPU, UNALLOCATED_GPU, GPU_QUOTA, WORKLOADS_COUNT, AVG_WORKLOAD_WAIT_TIME; on "
+        "the Prometheus backend capacity and the GPU, GPU memory, CPU and memory utilisation "
+        "come from Prometheus. Reading them needs a rule on the tenant or on the cluster. See "
+        "docs/organisation.md."
     ),
     operation_id="get_cluster_metrics",
     response_model=GroupedMetricsResponse,
@@ -227,12 +267,23 @@ def _cluster_answer(
     window = request.window
     measurements: list[dict] = []
     unanswered: list[str] = []
+    prometheus = request.prometheus
     for metric_type in request.types:
-        if metric_type not in SAMPLED_CLUSTER_TYPES:
-            unanswered.append(metric_type.value)
+        if prometheus is not None and metric_type.value in prometheus.answers:
+            try:
+                found = _prometheus_measurements(
+                    conn, prometheus, cluster_id, metric_type, group_by, nodepool, window
+                )
+            except SeriesFailed as exc:
+                unanswered.append(f"{metric_type.value}: {exc}")
+                measurements.append({"type": metric_type.value, "labels": None, "values": None})
+                continue
+        elif metric_type in SAMPLED_CLUSTER_TYPES:
+            found = _cluster_measurements(conn, cluster_id, metric_type, group_by, nodepool, window)
+        else:
+            unanswered.append(f"{metric_type.value}: {NO_SOURCE}")
             measurements.append({"type": metric_type.value, "labels": None, "values": None})
             continue
-        found = _cluster_measurements(conn, cluster_id, metric_type, group_by, nodepool, window)
         if labels is not None:
             # Measurements of one pool name it as a label (the reference MetricsResponse).
             found = [{**m, "labels": labels} for m in found]
@@ -251,7 +302,7 @@ def _unit_metrics(
     unanswered: list[str] = []
     for metric_type in request.types:
         if metric_type not in SAMPLED_UNIT_TYPES:
-            unanswered.append(metric_type.value)
+            unanswered.append(f"{metric_type.value}: {NO_SOURCE}")
             measurements.append({"type": metric_type.value, "labels": None, "values": None})
             continue
         points = mean_per_interval(conn, (kind.value, unit_id), metric_type.value, series, window)
@@ -299,8 +350,8 @@ def get_department_metrics(
     description=(
         "The node pool's sampled figures over [start, end), as the cluster's for one pool: "
         "TOTAL_GPU_NODES, TOTAL_GPU, ALLOCATED_GPU, UNALLOCATED_GPU, GPU_QUOTA, "
-        "WORKLOADS_COUNT, AVG_WORKLOAD_WAIT_TIME. Reading them needs a rule on the tenant or "
-        "on the cluster."
+        "WORKLOADS_COUNT, AVG_WORKLOAD_WAIT_TIME, and on the Prometheus backend utilisation. "
+        "Reading them needs a rule on the tenant or on the cluster."
     ),
     operation_id="get_nodepool_metrics",
     response_model=MetricsCompositeResponse,

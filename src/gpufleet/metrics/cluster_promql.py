@@ -1,0 +1,114 @@
+"""Cluster and node-pool figures over time read from Prometheus (on the Prometheus backend).
+
+A cluster's (or pool's) series are those of its live nodes, selected by name: kube-state-metrics
+and cAdvisor by ``prometheus_node_label``, dcgm-exporter by ``prometheus_gpu_node_label``, so
+no cluster label is needed on the series. The types answered here are capacity
+(``kube_node_status_capacity``) and utilisation; allocation, quota and workload figures stay
+with the inventory samples, which know projects and departments. Each point is the value
+Prometheus evaluates at its timestamp on the grid of workload metrics (see docs/prometheus.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from string import Template
+
+from gpufleet.core.metric_values import SampleWindow
+from gpufleet.metrics.backend import Point
+from gpufleet.metrics.prometheus import PrometheusBackend, QueryGrid
+from gpufleet.metrics.prometheus_api import (
+    PrometheusClient,
+    PrometheusQueryError,
+    PrometheusUnavailable,
+    point_pairs,
+)
+from gpufleet.metrics.promql import DCGM_BLANK_THRESHOLD, duration, matcher
+from gpufleet.settings import Settings
+
+log = logging.getLogger("gpufleet.metrics.prometheus")
+
+
+def _per_gpu(field: str) -> str:
+    # dcgm-exporter repeats a GPU's series per pod it attributes the GPU to: one reading each.
+    return f"avg by (${{gpu_node}}, ${{gpu}}) ({field}{{${{gpus}}}} < ${{blank}})"
+
+
+def _capacity(resource: str) -> str:
+    return f'kube_node_status_capacity{{${{nodes}}, resource="{resource}"}}'
+
+
+_CONTAINERS = '${nodes}, container!="", container!="POD"'
+_USED, _FREE = _per_gpu("DCGM_FI_DEV_FB_USED"), _per_gpu("DCGM_FI_DEV_FB_FREE")
+
+# By metric type name (the clusters' and node pools' MetricsType).
+CLUSTER_QUERIES: dict[str, str] = {
+    "TOTAL_GPU": f"sum({_capacity('nvidia_com_gpu')})",
+    "TOTAL_GPU_NODES": f"count({_capacity('nvidia_com_gpu')} > 0)",
+    "GPU_UTILIZATION": f"avg({_per_gpu('DCGM_FI_DEV_GPU_UTIL')})",
+    "GPU_MEMORY_UTILIZATION": f"sum({_USED}) / (sum({_USED}) + sum({_FREE})) * 100",
+    "CPU_UTILIZATION": (
+        f"sum(rate(container_cpu_usage_seconds_total{{{_CONTAINERS}}}[${{w}}]))"
+        f" / sum({_capacity('cpu')}) * 100"
+    ),
+    "CPU_MEMORY_UTILIZATION": (
+        f"sum(container_memory_working_set_bytes{{{_CONTAINERS}}})"
+        f" / sum({_capacity('memory')}) * 100"
+    ),
+}
+
+
+class SeriesFailed(Exception):
+    """Prometheus could not answer; the message is safe to show (no node names)."""
+
+
+class PrometheusClusterSeries:
+    """One figure of a set of nodes over a window, by a PromQL range query."""
+
+    answers = frozenset(CLUSTER_QUERIES)
+
+    def __init__(self, settings: Settings) -> None:
+        self._client = PrometheusClient(settings, max_connections=4)
+        self._settings = settings
+        self._scrape_ms = round(settings.prometheus_scrape_interval_seconds * 1000)
+
+    def query_for(self, metric_type: str, node_names: Sequence[str], step_ms: int) -> str:
+        """The PromQL sent for one type over the named nodes at a step."""
+        s = self._settings
+        values = {
+            "nodes": matcher(s.prometheus_node_label, node_names),
+            "gpus": matcher(s.prometheus_gpu_node_label, node_names),
+            "gpu_node": s.prometheus_gpu_node_label,
+            "gpu": s.prometheus_gpu_label,
+            "w": duration(max(step_ms, 4 * self._scrape_ms)),
+            "blank": DCGM_BLANK_THRESHOLD,
+        }
+        return Template(CLUSTER_QUERIES[metric_type]).substitute(values)
+
+    def series(
+        self, metric_type: str, node_names: Sequence[str], window: SampleWindow
+    ) -> tuple[Point, ...]:
+        """The figure's points; none when the nodes have no series. Raises ``SeriesFailed``."""
+        if not node_names:
+            return ()
+        grid = QueryGrid.for_window(window)
+        query = self.query_for(metric_type, node_names, grid.step_ms)
+        try:
+            answer = self._client.query_range(query, grid.first_ms, grid.last_ms, grid.step_ms)
+            return tuple(Point(ts, v) for one in answer.series for ts, v in point_pairs(one))
+        except PrometheusUnavailable as exc:
+            log.warning("%s of %d nodes: %s", metric_type, len(node_names), exc)
+            raise SeriesFailed("Prometheus is unavailable") from None
+        except (PrometheusQueryError, TypeError, ValueError) as exc:
+            log.error("Prometheus query for %s failed (%s): %s", metric_type, exc, query)
+            raise SeriesFailed("the Prometheus query failed") from None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def cluster_series_for(settings: Settings, backend) -> PrometheusClusterSeries | None:
+    """Prometheus' cluster series when it is the server's metrics backend, else None."""
+    if isinstance(getattr(backend, "inner", backend), PrometheusBackend):
+        return PrometheusClusterSeries(settings)
+    return None
