@@ -255,9 +255,13 @@ def bench_store(url: str, args: argparse.Namespace) -> None:
         admin_client_id=ADMIN_ID,
         admin_client_secret=ADMIN_SECRET,
         db_statement_timeout_seconds=0,
+        # No periodic task may scan the million workloads while the requests are timed.
         usage_interval_seconds=0,
         report_interval_seconds=0,
         idle_gpu_interval_seconds=0,
+        metrics_interval_seconds=0,
+        metrics_retention_interval_seconds=0,
+        events_retention_interval_seconds=0,
     )
     app = create_app(settings)
     engine = app.state.gpufleet.engine
