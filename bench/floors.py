@@ -123,18 +123,21 @@ class Candidate:
     setup: str = ""
 
 
-def sqlite_elapsed_ms() -> str:
-    return "CAST(round((julianday(phase_updated_at) - 2440587.5) * 86400000.0) AS INTEGER)"
+def epoch_second(conn: Any) -> str:
+    """The whole epoch second ``phase_updated_at`` falls in."""
+    if is_sqlite(conn):
+        return "CAST(strftime('%s', phase_updated_at) AS INTEGER)"
+    return "floor(extract(epoch FROM phase_updated_at))::bigint"
 
 
 def projection(conn: Any) -> str:
-    """What a listing returns, written by hand: columns, the document, both time totals."""
+    """What a listing returns, written by hand: columns, the document, both time totals (the
+    current stretch in whole seconds of the clock, from the phase's second to now's)."""
+    since = f"(:now_ms / 1000 - {epoch_second(conn)})"
     if is_sqlite(conn):
-        since = f"(:now_ms - {sqlite_elapsed_ms()}) / 1000"
         document = "json_remove(document, '$.pendingSchedulingMessages')"
         total = "{before} + CASE WHEN phase = '{phase}' THEN max(0, " + since + ") ELSE 0 END"
     else:
-        since = "(:now_ms - round(extract(epoch FROM phase_updated_at) * 1000)::bigint) / 1000"
         document = "(document - 'pendingSchedulingMessages')::text"
         total = "{before} + CASE WHEN phase = '{phase}' THEN greatest(0, " + since + ") ELSE 0 END"
     return (
@@ -296,3 +299,56 @@ def list_candidates(conn: Any, where: str, order: str, walks: Sequence[str]) -> 
         Candidate("enable_sort=off", sql, "SET LOCAL enable_sort = off"),
         Candidate("enable_indexscan=off", sql, "SET LOCAL enable_indexscan = off"),
     ]
+
+
+def timed_candidates(conn: Any, phase: str, before: str, descending: bool) -> list[Candidate]:
+    """A page of live workloads by a total of time in ``phase``, written by hand.
+
+    Plainly (the total computed for every row, then sorted), and as an expert would merge the
+    walks: the workloads in the phase along their anchor's partial index (the total is the
+    anchor plus now's second), the others along their stored seconds' partial index, and the
+    few whose phase began after now's second by ``phase_updated_at``; each walk stops after
+    ``:depth`` rows. ``:began`` is the first moment after now's second.
+    """
+    direction = "DESC" if descending else "ASC"
+    total = "total_running" if phase == "Running" else "total_pending"
+    plain = list_candidates(conn, "deleted_at IS NULL", f"{total} {direction}, id {direction}", ())
+    sqlite = is_sqlite(conn)
+
+    def walk(index: str, where: str, key: str, value: str) -> str:
+        hint = f" INDEXED BY {index}" if sqlite and index else ""
+        return (
+            f"SELECT * FROM (SELECT id, {value} AS v FROM workloads{hint} WHERE {where} "
+            f"ORDER BY {key} {direction}, id {direction} LIMIT :depth)"
+        )
+
+    plus = "+" if sqlite else ""
+    live = f"{plus}deleted_at IS NULL"
+    walks = " UNION ALL ".join(
+        [
+            walk(
+                f"ix_workloads_anchor_{phase.lower()}",
+                f"phase = '{phase}' AND {plus}phase_updated_at < :began AND {live}",
+                "seconds_anchor",
+                "seconds_anchor + :now_ms / 1000",
+            ),
+            walk(
+                f"ix_workloads_{before}_id_deleted_at",
+                f"phase != '{phase}' AND {live}",
+                before,
+                before,
+            ),
+            walk(
+                "",
+                f"{plus}phase = '{phase}' AND phase_updated_at >= :began AND deleted_at IS NULL",
+                before,
+                before,
+            ),
+        ]
+    )
+    merged = (
+        f"SELECT {projection(conn)} FROM workloads JOIN (SELECT id, v FROM ({walks}) AS m "
+        f"ORDER BY v {direction}, id {direction} LIMIT :limit OFFSET :offset) AS p "
+        f"USING (id) ORDER BY p.v {direction}, id {direction}"
+    )
+    return [*plain, Candidate("merged walks of the partial indexes", merged)]

@@ -67,7 +67,7 @@ CASES: list[Case] = [
         {"filterBy": "phase==Running", "sortBy": "createdAt", "sortOrder": "desc"},
         "deleted_at IS NULL AND phase = 'Running'",
         "created_at DESC, id DESC",
-        ("ix_workloads_created_at_id", "ix_workloads_phase_id"),
+        ("ix_workloads_created_at_id_deleted_at", "ix_workloads_phase_id_deleted_at"),
     ),
     Case(
         "project + GPUs, allocatedGPU desc",
@@ -78,21 +78,21 @@ CASES: list[Case] = [
         },
         "deleted_at IS NULL AND project_name = 'llm-pretrain' AND allocated_gpu >= 1",
         "allocated_gpu DESC, id DESC",
-        ("ix_workloads_allocated_gpu_id", "ix_workloads_project_name_id"),
+        ("ix_workloads_allocated_gpu_id_deleted_at", "ix_workloads_project_name_id_deleted_at"),
     ),
     Case(
         "name=@train, by name",
         {"filterBy": "name=@train", "sortBy": "name"},
         "deleted_at IS NULL AND name LIKE '%train%'",
         "name ASC, id ASC",
-        ("ix_workloads_name_id",),
+        ("ix_workloads_name_id_deleted_at",),
     ),
     Case(
         "createdAt desc, offset 20,000",
         {"sortBy": "createdAt", "sortOrder": "desc", "offset": "20000"},
         "deleted_at IS NULL",
         "created_at DESC, id DESC",
-        ("ix_workloads_created_at_id",),
+        ("ix_workloads_created_at_id_deleted_at",),
         offset=20_000,
     ),
 ]

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from bench.floors import (
     print_details,
     projection,
     raw_connection,
+    timed_candidates,
 )
 from fastapi.testclient import TestClient
 from tests.support.agent_reports import report
@@ -64,39 +65,32 @@ BENCH_CLUSTER = "3e1f4c2a-9b7d-4e6f-8a5c-0d2b4f6a8c1e"
 INGEST_BATCH = 500
 WORKLOADS = "/api/v1/workloads"
 LIVE = "deleted_at IS NULL"
-CREATED_AT_INDEX = "ix_workloads_created_at_id"
+CREATED_AT_INDEX = "ix_workloads_created_at_id_deleted_at"
 NEXT_CURSOR = "Gpufleet-Next-Cursor"
 
 # name, params, the condition and order an expert would write, and the indexes worth trying.
 LIST_CASES: list[tuple[str, dict, str, str, tuple[str, ...]]] = [
-    ("default sort", {}, LIVE, "created_at ASC, id ASC", ("ix_workloads_created_at_id",)),
+    ("default sort", {}, LIVE, "created_at ASC, id ASC", (CREATED_AT_INDEX,)),
     (
         "createdAt desc",
         {"sortBy": "createdAt", "sortOrder": "desc"},
         LIVE,
         "created_at DESC, id DESC",
-        ("ix_workloads_created_at_id",),
+        (CREATED_AT_INDEX,),
     ),
     (
         "phase==Running by allocatedGPU",
         {"filterBy": "phase==Running", "sortBy": "allocatedGPU"},
         f"{LIVE} AND phase = 'Running'",
         "allocated_gpu ASC, id ASC",
-        ("ix_workloads_allocated_gpu_id", "ix_workloads_phase_id"),
+        ("ix_workloads_allocated_gpu_id_deleted_at", "ix_workloads_phase_id_deleted_at"),
     ),
     (
         "name contains, by name",
         {"filterBy": "name=@train", "sortBy": "name"},
         f"{LIVE} AND name LIKE '%train%'",
         "name ASC, id ASC",
-        ("ix_workloads_name_id",),
-    ),
-    (
-        "by totalRunningTimeSeconds desc",
-        {"sortBy": "totalRunningTimeSeconds", "sortOrder": "desc"},
-        LIVE,
-        "total_running DESC, id DESC",
-        (),
+        ("ix_workloads_name_id_deleted_at",),
     ),
 ]
 ID_COLUMN = LISTED_COLUMNS.split(", ").index("id")
@@ -210,15 +204,24 @@ def _request_cases(conn: Any, sample_id: str, size: int, resumed: DeepPage) -> l
                     ID_COLUMN,
                 )
             )
+    for limit in (50, 500):
+        requests.append(
+            Request(
+                f"list by totalRunningTimeSeconds desc (limit {limit})",
+                WORKLOADS,
+                {"sortBy": "totalRunningTimeSeconds", "sortOrder": "desc", "limit": limit},
+                timed_candidates(conn, "Running", "running_seconds_before", descending=True),
+                {"limit": limit + 1, "offset": 0, "depth": limit + 1},
+                ID_COLUMN,
+            )
+        )
     deep = size // 2
     requests.append(
         Request(
             f"list createdAt desc, offset {deep:,} (limit 50)",
             WORKLOADS,
             {"sortBy": "createdAt", "sortOrder": "desc", "limit": 50, "offset": deep},
-            list_candidates(
-                conn, LIVE, "created_at DESC, id DESC", ("ix_workloads_created_at_id",)
-            ),
+            list_candidates(conn, LIVE, "created_at DESC, id DESC", (CREATED_AT_INDEX,)),
             {"limit": 51, "offset": deep},
             ID_COLUMN,
         )
@@ -242,7 +245,7 @@ def _request_cases(conn: Any, sample_id: str, size: int, resumed: DeepPage) -> l
             "count phase==Running",
             f"{WORKLOADS}/count",
             {"filterBy": "phase==Running"},
-            _counts(conn, running, ("ix_workloads_phase_id",)),
+            _counts(conn, running, ("ix_workloads_phase_id_deleted_at",)),
         ),
         Request(
             "count name contains",
@@ -267,7 +270,7 @@ def _request_cases(conn: Any, sample_id: str, size: int, resumed: DeepPage) -> l
             "telemetry WORKLOADS_COUNT by Phase",
             f"{WORKLOADS}/telemetry",
             {"telemetryType": "WORKLOADS_COUNT", "groupBy": "Phase"},
-            _counts(conn, LIVE, ("ix_workloads_phase_id",), group="phase"),
+            _counts(conn, LIVE, ("ix_workloads_phase_id_deleted_at",), group="phase"),
         ),
     ]
     return requests
@@ -286,6 +289,13 @@ def _counts(
         Candidate(label, f"SELECT {columns} FROM {source} WHERE {where}{tail}")
         for label, source in sources
     ]
+
+
+def _moment(conn: Any, moment: datetime) -> Any:
+    """A time as a parameter: SQLite keeps it as naive ISO text, PostgreSQL takes it as is."""
+    if is_sqlite(conn):
+        return moment.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return moment
 
 
 @dataclass
@@ -392,6 +402,7 @@ def bench_size(
         for request in _request_cases(raw, sample_id, size, deep):
             capture.take()
             now_ms = int(time.time() * 1000)
+            began = datetime.fromtimestamp(now_ms // 1000 + 1, UTC)
             local.get(request.path, params=request.params).raise_for_status()
             # The request's own queries; token checks and access rules are API overhead.
             statements = [(s, p) for s, p in capture.take() if "workloads" in s]
@@ -402,7 +413,7 @@ def bench_size(
                 api,
                 statements,
                 request.candidates,
-                {"now_ms": now_ms, **request.parameters},
+                {"now_ms": now_ms, "began": _moment(raw, began), **request.parameters},
                 repeats,
                 request.id_position,
             )

@@ -66,6 +66,13 @@ def indexed_by(dialect_name: str, statement: sa.Select, table: sa.Table, index: 
     return statement.with_hint(table, f"INDEXED BY {index}", dialect_name="sqlite")
 
 
+class _IndexHintingCompiler(sqlite.base.SQLiteCompiler):
+    """SQLAlchemy's SQLite compiler drops table hints; this one writes them after the table."""
+
+    def get_from_hint_text(self, table: Any, text: str | None) -> str | None:
+        return text
+
+
 def without_index(dialect_name: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """A column the planner may test row by row but not look up through an index.
 
@@ -245,6 +252,8 @@ def configure_sqlite(engine: Engine, synchronous: str = "FULL") -> None:
     """
     if synchronous not in {"EXTRA", "FULL", "NORMAL"}:
         raise ValueError(f"unknown SQLite synchronous mode {synchronous!r}")
+    # ``indexed_by`` hints reach the SQL.
+    engine.dialect.statement_compiler = _IndexHintingCompiler
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # pragma: no cover - driver hook

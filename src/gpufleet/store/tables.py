@@ -133,12 +133,21 @@ workloads = Table(
 )
 
 # Every sortable column gets (column, id) so a page is an index range scan with the id tiebreak;
-# deleted_at gets a partial index below, the time totals are computed.
+# deleted_at gets a partial index below, the time totals are computed. deleted_at comes last in
+# each: a page (and the offset it skips) tests live or deleted on the index entry itself, and a
+# deep offset walks index pages alone instead of looking up every skipped row.
 _SORTED_COLUMNS = tuple(
     f.column for f in QUERY_FIELDS if f.column and not f.time_dependent and f.name != "deletedAt"
 )
+
+
+def sort_index(column: str) -> str:
+    """The name of a sortable column's index."""
+    return f"ix_workloads_{column}_id_deleted_at"
+
+
 for _name in _SORTED_COLUMNS:
-    Index(None, workloads.c[_name], workloads.c.id)
+    Index(sort_index(_name), workloads.c[_name], workloads.c.id, workloads.c.deleted_at)
 # Partial, so only deleted=true lists use it: SQLite counts NULLs as distinct values and would
 # otherwise pick it for every live list (deleted_at IS NULL) and sort the whole table.
 _deleted = workloads.c.deleted_at.is_not(None)
@@ -157,7 +166,7 @@ def anchor_index(field: WorkloadField) -> str:
 
 def before_index(field: WorkloadField) -> str:
     """The index of the other workloads, whose totals are their stored seconds."""
-    return f"ix_workloads_{field.column}_id"
+    return sort_index(field.column)
 
 
 # A sort or filter by a total merges two walks: the workloads in the timed phase along their
@@ -169,6 +178,9 @@ for _field in TIMED_FIELDS:
         anchor_index(_field),
         workloads.c.seconds_anchor,
         workloads.c.id,
+        # What the walk tests besides its key: live or deleted, and whether the stretch began.
+        workloads.c.deleted_at,
+        workloads.c.phase_updated_at,
         sqlite_where=_in_phase,
         postgresql_where=_in_phase,
     )
@@ -176,6 +188,7 @@ for _field in TIMED_FIELDS:
         before_index(_field),
         workloads.c[_field.column],
         workloads.c.id,
+        workloads.c.deleted_at,
         sqlite_where=_other,
         postgresql_where=_other,
     )

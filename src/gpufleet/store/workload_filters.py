@@ -6,7 +6,6 @@ means the same thing on every endpoint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +23,7 @@ from gpufleet.query.filters import FilterTerm
 from gpufleet.query.listing import SortSpec, WorkloadSelection
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.store.dialect import without_index
-from gpufleet.store.tables import anchor_index, before_index, workload_nodepools, workloads
+from gpufleet.store.tables import workload_nodepools, workloads
 
 _NEGATIVE = {Operator.NE: Operator.EQ, Operator.NOT_CONTAINS: Operator.CONTAINS}
 _DELETED_AT = WORKLOAD_FIELDS_BY_NAME["deletedAt"]
@@ -32,14 +31,14 @@ _PHASE = WORKLOAD_FIELDS_BY_NAME["phase"]
 _RANGE_OPERATORS = (Operator.EQ, Operator.LE, Operator.GE)
 
 
-def _now_second(now: datetime) -> int:
+def now_second(now: datetime) -> int:
     return to_ms(now) // 1000
 
 
-def _stretch_began_by(now: datetime) -> datetime:
+def stretch_began_by(now: datetime) -> datetime:
     """A phase updated before this counts toward its total at ``now`` (in now's second or
     earlier)."""
-    return datetime.fromtimestamp(_now_second(now) + 1, UTC)
+    return datetime.fromtimestamp(now_second(now) + 1, UTC)
 
 
 def total_seconds(dialect: str, now: datetime, field: WorkloadField) -> sa.ColumnElement[int]:
@@ -50,79 +49,29 @@ def total_seconds(dialect: str, now: datetime, field: WorkloadField) -> sa.Colum
     ``seconds_anchor`` plus ``now``'s epoch second, which the anchor's index orders.
     """
     del dialect  # the anchor is computed by the database, alike on both
-    now_second = sa.literal(_now_second(now), sa.BigInteger)
+    second = sa.literal(now_second(now), sa.BigInteger)
     return sa.case(
-        (_in_stretch(field, now), workloads.c.seconds_anchor + now_second),
+        (_in_stretch(field, now), workloads.c.seconds_anchor + second),
         else_=workloads.c[field.column],
     )
 
 
 def _in_stretch(field: WorkloadField, now: datetime) -> sa.ColumnElement[bool]:
-    began_by = sa.literal(_stretch_began_by(now), workloads.c.phase_updated_at.type)
+    began_by = sa.literal(stretch_began_by(now), workloads.c.phase_updated_at.type)
     return sa.and_(workloads.c.phase == field.timed_phase, workloads.c.phase_updated_at < began_by)
-
-
-@dataclass(frozen=True, slots=True)
-class TimedWalk:
-    """One of the index walks whose rows, merged, are the workloads ordered by a total.
-
-    ``rows`` chooses the workloads of the walk, ``key`` orders them along ``index`` (None: a
-    small range the planner finds itself) and ``total`` is their total at the request's now.
-    """
-
-    phase_matches: bool
-    rows: sa.ColumnElement[bool]
-    key: sa.ColumnElement[int]
-    total: sa.ColumnElement[int]
-    index: str | None
-
-
-def timed_walks(dialect: str, now: datetime, field: WorkloadField) -> list[TimedWalk]:
-    """The walks of a sort by a total of time in a phase, merged by the caller.
-
-    The workloads in the timed phase walk their anchor's partial index (their totals are the
-    anchor plus now); the others walk their stored seconds' partial index. A phase that
-    began after now's second (a clock ahead of the server's) counts nothing yet: those few
-    come from the ``phase_updated_at`` index, ordered by their stored seconds.
-    """
-    stored = workloads.c[field.column]
-    now_second = sa.literal(_now_second(now), sa.BigInteger)
-    began_by = sa.literal(_stretch_began_by(now), workloads.c.phase_updated_at.type)
-    in_phase = workloads.c.phase == field.timed_phase
-    return [
-        TimedWalk(
-            True,
-            sa.and_(in_phase, without_index(dialect, workloads.c.phase_updated_at) < began_by),
-            workloads.c.seconds_anchor,
-            workloads.c.seconds_anchor + now_second,
-            anchor_index(field),
-        ),
-        TimedWalk(
-            False, workloads.c.phase != field.timed_phase, stored, stored, before_index(field)
-        ),
-        TimedWalk(
-            True,
-            sa.and_(
-                without_index(dialect, workloads.c.phase) == field.timed_phase,
-                workloads.c.phase_updated_at >= began_by,
-            ),
-            stored,
-            stored,
-            None,
-        ),
-    ]
 
 
 def _total_condition(
     dialect: str, now: datetime, field: WorkloadField, operator: Operator, value: float
 ) -> sa.ColumnElement[bool]:
-    """A bound on a total, as ranges of the indexes a sort by it walks (see ``timed_walks``)."""
+    """A bound on a total, as ranges of the indexes a sort by it walks (see
+    ``store.workload_walks``)."""
     if operator not in _RANGE_OPERATORS:
         return compare(total_seconds(dialect, now, field), operator, _typed_number(field, value))
-    shifted = _typed_number(field, value - _now_second(now))
+    shifted = _typed_number(field, value - now_second(now))
     bound = _typed_number(field, value)
     stored = workloads.c[field.column]
-    began_by = sa.literal(_stretch_began_by(now), workloads.c.phase_updated_at.type)
+    began_by = sa.literal(stretch_began_by(now), workloads.c.phase_updated_at.type)
     in_phase = workloads.c.phase == field.timed_phase
     return sa.or_(
         sa.and_(

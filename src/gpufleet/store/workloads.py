@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,12 +27,11 @@ from gpufleet.store.workload_documents import (
 from gpufleet.store.workload_filters import (
     keyset_condition,
     order_by,
-    pinned_phase,
     scope_condition,
     selection_conditions,
-    timed_walks,
     total_seconds,
 )
+from gpufleet.store.workload_walks import Walk, merge_sorts_missing, merged_walks
 
 # Columns a listing never reads: the nested document comes as text, search_text and the
 # anchor of the time totals are internal.
@@ -81,11 +80,14 @@ def listing_statement(dialect: str, page: WorkloadPage) -> sa.Select:
         *_totals(dialect, selection.now),
     )
     conditions = selection_conditions(dialect, selection, page.sort)
+    walks = merged_walks(dialect, page)
+    if walks is not None:
+        return statement.select_from(_merged_page(dialect, conditions, page, walks)).order_by(
+            *ordering
+        )
     if page.after is not None:
         conditions.append(keyset_condition(page.sort, page.after))
-    if page.sort.field.time_dependent:
-        statement = statement.select_from(_timed_page(dialect, conditions, page))
-    elif page.offset:
+    if page.offset:
         statement = statement.select_from(_deferred_page(conditions, ordering, page))
     else:
         statement = statement.where(*conditions).limit(page.limit + 1)
@@ -147,37 +149,36 @@ def _deferred_page(
     return workloads.join(page_ids, workloads.c.id == page_ids.c.id)
 
 
-def _timed_page(
-    dialect: str, conditions: list[sa.ColumnElement[bool]], page: WorkloadPage
+def _merged_page(
+    dialect: str, conditions: list[sa.ColumnElement[bool]], page: WorkloadPage, walks: list[Walk]
 ) -> sa.Join:
-    """The workloads of a page sorted by a total of time in a phase, by merging index walks.
+    """The workloads of a page whose order is the merge of index walks (see
+    ``store.workload_walks``): each walk yields its rows in order and stops after as many as
+    the page reaches (offset, limit and one more); the page is the first of their merge."""
+    descending = page.sort.descending
 
-    Each walk (see ``timed_walks``) yields its rows in the order of their totals and stops
-    after as many as the page reaches (offset, limit and one more); the page is the first of
-    their merge. A walk a ``phase==`` filter rules out is left out.
-    """
-    field, descending = page.sort.field, page.sort.descending
-    depth = page.offset + page.limit + 1
-    pinned = pinned_phase(page.selection)
+    def ordered(keys: Sequence[sa.ColumnElement[Any]]) -> list[sa.ColumnElement[Any]]:
+        return [key.desc() if descending else key for key in keys]
+
     branches = []
-    for walk in timed_walks(dialect, page.selection.now, field):
-        if pinned is not None and (pinned == field.timed_phase) != walk.phase_matches:
-            continue
-        keys = [walk.key, workloads.c.id]
+    for walk in walks:
         branch = (
-            sa.select(workloads.c.id, walk.total.label("total"))
+            sa.select(workloads.c.id, walk.value.label("value"))
             .where(*conditions, walk.rows)
-            .order_by(*(key.desc() if descending else key for key in keys))
-            .limit(depth)
+            .order_by(*ordered(walk.keys))
+            .limit(page.offset + page.limit + 1)
         )
         if walk.index is not None:
             branch = indexed_by(dialect, branch, workloads, walk.index)
         branches.append(branch.subquery())
-    merged = sa.union_all(*(sa.select(b.c.id, b.c.total) for b in branches)).subquery("timed")
-    keys = [merged.c.total, merged.c.id]
+    merged = sa.union_all(*(sa.select(b.c.id, b.c.value) for b in branches)).subquery("merged")
+    keys = [merged.c.value, merged.c.id]
+    if merge_sorts_missing(dialect, page.sort.field):
+        # A missing value is the largest: after every value ascending, before them descending.
+        keys.insert(0, merged.c.value.is_(None))
     page_ids = (
         sa.select(merged.c.id)
-        .order_by(*(key.desc() if descending else key for key in keys))
+        .order_by(*ordered(keys))
         .offset(page.offset)
         .limit(page.limit + 1)
         .subquery("page_ids")
