@@ -21,6 +21,7 @@ from gpufleet.metrics.prometheus_api import (
     PrometheusClient,
     PrometheusQueryError,
     PrometheusUnavailable,
+    QueryAnswer,
     point_pairs,
 )
 from gpufleet.metrics.promql import DCGM_BLANK_THRESHOLD, duration, matcher
@@ -59,7 +60,24 @@ CLUSTER_QUERIES: dict[str, str] = {
 
 
 class SeriesFailed(Exception):
-    """Prometheus could not answer; the message is safe to show (no node names)."""
+    """Prometheus could not answer; the message is safe to show (no node or pod names)."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+def range_query(client: PrometheusClient, query: str, grid: QueryGrid, what: str) -> QueryAnswer:
+    """``query`` over the grid; a failure is logged (with the query) and raised as
+    ``SeriesFailed`` (without it)."""
+    try:
+        return client.query_range(query, grid.first_ms, grid.last_ms, grid.step_ms)
+    except PrometheusUnavailable as exc:
+        log.warning("%s: %s", what, exc)
+        raise SeriesFailed(str(exc), unreachable=True) from None
+    except PrometheusQueryError as exc:
+        log.error("Prometheus query for %s failed (%s): %s", what, exc, query)
+        raise SeriesFailed("the Prometheus query failed") from None
 
 
 class PrometheusClusterSeries:
@@ -93,15 +111,12 @@ class PrometheusClusterSeries:
             return ()
         grid = QueryGrid.for_window(window)
         query = self.query_for(metric_type, node_names, grid.step_ms)
+        answer = range_query(self._client, query, grid, metric_type)
         try:
-            answer = self._client.query_range(query, grid.first_ms, grid.last_ms, grid.step_ms)
             return tuple(Point(ts, v) for one in answer.series for ts, v in point_pairs(one))
-        except PrometheusUnavailable as exc:
-            log.warning("%s of %d nodes: %s", metric_type, len(node_names), exc)
-            raise SeriesFailed("Prometheus is unavailable") from None
-        except (PrometheusQueryError, TypeError, ValueError) as exc:
-            log.error("Prometheus query for %s failed (%s): %s", metric_type, exc, query)
-            raise SeriesFailed("the Prometheus query failed") from None
+        except (TypeError, ValueError):
+            log.error("Prometheus sent a malformed answer for %s: %s", metric_type, query)
+            raise SeriesFailed("the Prometheus answer was malformed") from None
 
     def close(self) -> None:
         self._client.close()

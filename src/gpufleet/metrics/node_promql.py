@@ -20,14 +20,9 @@ from string import Template
 
 from gpufleet.core.metric_values import NodeTarget, SampleWindow
 from gpufleet.metrics.backend import Measurement, MetricFailure, MetricResult, Point
+from gpufleet.metrics.cluster_promql import SeriesFailed, range_query
 from gpufleet.metrics.prometheus import QueryGrid
-from gpufleet.metrics.prometheus_api import (
-    PrometheusClient,
-    PrometheusQueryError,
-    PrometheusUnavailable,
-    QueryAnswer,
-    point_pairs,
-)
+from gpufleet.metrics.prometheus_api import PrometheusClient, QueryAnswer, point_pairs
 from gpufleet.metrics.promql import DCGM_BLANK_THRESHOLD, MIB, duration, quote
 from gpufleet.metrics.types import MetricKind, NodeMetricType, metric_info
 from gpufleet.settings import Settings
@@ -133,14 +128,11 @@ class PrometheusNodeMetrics:
     ) -> MetricResult:
         query = self.query_for(metric_type, node, grid.step_ms)
         try:
-            answer = self._client.query_range(query, grid.first_ms, grid.last_ms, grid.step_ms)
+            answer = range_query(self._client, query, grid, f"{metric_type.value} of {node.id}")
             return self._result(metric_type, answer)
-        except PrometheusUnavailable as exc:
-            log.warning("%s of node %s: %s", metric_type.value, node.id, exc)
-            return MetricResult(metric_type, failure=MetricFailure(str(exc), unreachable=True))
-        except PrometheusQueryError as exc:
-            log.error("Prometheus query for %s failed (%s): %s", metric_type.value, exc, query)
-            return MetricResult(metric_type, failure=MetricFailure("the Prometheus query failed"))
+        except SeriesFailed as exc:
+            failure = MetricFailure(str(exc), unreachable=exc.unreachable)
+            return MetricResult(metric_type, failure=failure)
         except (TypeError, ValueError):
             log.error("Prometheus sent a malformed answer for %s: %s", metric_type.value, query)
             return MetricResult(

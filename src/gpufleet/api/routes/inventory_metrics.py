@@ -163,64 +163,59 @@ def _answer(body: dict, unanswered: list[str]) -> Response:
     return response
 
 
-def _cluster_measurements(
-    conn: Connection,
-    cluster_id: str,
-    metric_type: ClusterMetricType,
-    group_by: ClusterMetricsGroupBy | None,
-    nodepool: str | None,
-    window: SampleWindow,
-) -> list[dict]:
-    unit = ("cluster", cluster_id)
-    if group_by is None or nodepool is not None:
-        series = [f"Nodepool={nodepool}" if nodepool is not None else ""]
-        points = mean_per_interval(conn, unit, metric_type.value, series, window)
-        measurement: dict = {"type": metric_type.value, "labels": None}
-        if nodepool is not None:
-            measurement["groups"] = [{"key": "Nodepool", "value": nodepool}]
-        return [{**measurement, "values": _values(points, window)}]
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """One type of a cluster's (or pool's) request: its grouping or pool, and the window."""
+
+    cluster_id: str
+    metric_type: ClusterMetricType
+    group_by: ClusterMetricsGroupBy | None
+    nodepool: str | None
+    window: SampleWindow
+
+
+def _measurement(ask: _Ask, group: str | None, value: str | None, values: list) -> dict:
+    measurement: dict = {"type": ask.metric_type.value, "labels": None}
+    if group is not None:
+        measurement["groups"] = [{"key": group, "value": value}]
+    return {**measurement, "values": values}
+
+
+def _cluster_measurements(conn: Connection, ask: _Ask) -> list[dict]:
+    unit, kind, window = ("cluster", ask.cluster_id), ask.metric_type.value, ask.window
+    if ask.group_by is None or ask.nodepool is not None:
+        series = [f"Nodepool={ask.nodepool}" if ask.nodepool is not None else ""]
+        points = mean_per_interval(conn, unit, kind, series, window)
+        group = "Nodepool" if ask.nodepool is not None else None
+        return [_measurement(ask, group, ask.nodepool, _values(points, window))]
     by_series: dict[str, list] = {}
-    for point in mean_per_interval(conn, unit, metric_type.value, group_by.value, window):
+    for point in mean_per_interval(conn, unit, kind, ask.group_by.value, window):
         by_series.setdefault(point.series, []).append(point)
     return [
-        {
-            "type": metric_type.value,
-            "labels": None,
-            "groups": [{"key": group_by.value, "value": series.partition("=")[2]}],
-            "values": _values(points, window),
-        }
+        _measurement(ask, ask.group_by.value, series.partition("=")[2], _values(points, window))
         for series, points in sorted(by_series.items())
     ]
 
 
 def _prometheus_measurements(
-    conn: Connection,
-    prometheus: PrometheusClusterSeries,
-    cluster_id: str,
-    metric_type: ClusterMetricType,
-    group_by: ClusterMetricsGroupBy | None,
-    nodepool: str | None,
-    window: SampleWindow,
+    conn: Connection, prometheus: PrometheusClusterSeries, ask: _Ask
 ) -> list[dict]:
     """A capacity or utilisation type from Prometheus: over the cluster's live nodes, one
     pool's, or each pool's; no measurement for the other groupings (as in the samples)."""
-    if group_by not in (None, ClusterMetricsGroupBy.NODEPOOL):
+    if ask.group_by not in (None, ClusterMetricsGroupBy.NODEPOOL):
         return []
-    pools = live_node_names(conn, cluster_id)
+    pools = live_node_names(conn, ask.cluster_id)
     conn.rollback()  # Prometheus may take a while; hold no transaction open meanwhile
-    if nodepool is not None:
-        chosen = {nodepool: pools.get(nodepool, [])}
-    elif group_by is None:
+    if ask.nodepool is not None:
+        chosen = {ask.nodepool: pools.get(ask.nodepool, [])}
+    elif ask.group_by is None:
         chosen = {None: [name for names in pools.values() for name in names]}
     else:
         chosen = pools
     found = []
     for pool, names in chosen.items():
-        points = prometheus.series(metric_type.value, names, window)
-        measurement: dict = {"type": metric_type.value, "labels": None}
-        if pool is not None:
-            measurement["groups"] = [{"key": "Nodepool", "value": pool}]
-        found.append({**measurement, "values": _values(points)})
+        points = prometheus.series(ask.metric_type.value, names, ask.window)
+        found.append(_measurement(ask, None if pool is None else "Nodepool", pool, _values(points)))
     return found
 
 
@@ -264,22 +259,20 @@ def _cluster_answer(
     labels: dict[str, str] | None = None,
 ) -> Response:
     """The measurements of every requested type; a type without a source has no values."""
-    window = request.window
     measurements: list[dict] = []
     unanswered: list[str] = []
     prometheus = request.prometheus
     for metric_type in request.types:
+        ask = _Ask(cluster_id, metric_type, group_by, nodepool, request.window)
         if prometheus is not None and metric_type.value in prometheus.answers:
             try:
-                found = _prometheus_measurements(
-                    conn, prometheus, cluster_id, metric_type, group_by, nodepool, window
-                )
+                found = _prometheus_measurements(conn, prometheus, ask)
             except SeriesFailed as exc:
                 unanswered.append(f"{metric_type.value}: {exc}")
                 measurements.append({"type": metric_type.value, "labels": None, "values": None})
                 continue
         elif metric_type in SAMPLED_CLUSTER_TYPES:
-            found = _cluster_measurements(conn, cluster_id, metric_type, group_by, nodepool, window)
+            found = _cluster_measurements(conn, ask)
         else:
             unanswered.append(f"{metric_type.value}: {NO_SOURCE}")
             measurements.append({"type": metric_type.value, "labels": None, "values": None})
