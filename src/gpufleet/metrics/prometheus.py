@@ -35,6 +35,7 @@ from gpufleet.metrics.backend import (
 )
 from gpufleet.metrics.pod_promql import POD_QUERIES
 from gpufleet.metrics.prometheus_api import (
+    NON_FINITE,
     PrometheusClient,
     PrometheusQueryError,
     PrometheusUnavailable,
@@ -278,7 +279,10 @@ def _result(metric_type: AnyMetricType, answer: QueryAnswer, gpu_label: str) -> 
 
 def _points(series: Series) -> tuple[Point, ...]:
     # NaN and infinities have no place in the wire's decimal strings: such points are left out.
-    return tuple(Point(ts, value) for ts, value in point_pairs(series))
+    # One comprehension over the raw pairs: no generator and no intermediate tuple per point.
+    return tuple(
+        [Point(round(ts * 1000), float(v)) for ts, v in series.values if v not in NON_FINITE]
+    )
 
 
 def _bucket_key(le: str) -> str:

@@ -286,9 +286,6 @@ def format_value(value: float) -> str:
     """A number as the wire's string: integers without a fraction, others to 6 decimals."""
     if value != value:
         return "NaN"
-    if float(value).is_integer() and abs(value) < 2**63:
-        return str(int(value))
+    # Called for every point of a metrics answer: one rounding, one test, one conversion.
     rounded = round(value, 6)
-    if rounded.is_integer():
-        return str(int(rounded))
-    return repr(rounded)
+    return str(int(rounded)) if rounded.is_integer() else repr(rounded)

@@ -132,8 +132,8 @@ def metrics_body(results: Sequence[MetricResult]) -> dict:
         else:
             for series in result.measurements:
                 values = [
-                    {"value": format_value(p.value), "timestamp": _timestamp(p.timestamp_ms)}
-                    for p in series.points
+                    {"value": format_value(value), "timestamp": _timestamp(ts)}
+                    for ts, value in series.points
                 ]
                 labels = dict(series.labels) if series.labels else None
                 measurements.append({"type": result.type.value, "labels": labels, "values": values})
