@@ -94,7 +94,13 @@ class Reporter:
             self._queues[cluster_id] = records.queues(self.teams, cluster_id, at)
 
     def start(self, step: Step, nodes_created: datetime) -> None:
-        """The first report: every node (a full sync) and the queues."""
+        """The first report: a full sync of no workloads (what an earlier run left behind is
+        marked deleted, as when an agent starts), then every node (a full sync too), the
+        queues and the opening workloads."""
+        for cluster_id, client in self.clients.items():
+            body = {"workloads": [], "deletedIds": [], "fullSync": True}
+            self._post(client, f"/api/v1/ingest/clusters/{cluster_id}/workloads", body,
+                       "workloads", 0)  # fmt: skip
         self._nodes_created = nodes_created
         self.add_queues(step.at)
         self.add(step)
