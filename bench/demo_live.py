@@ -2,11 +2,12 @@
 
 For each speed asked (default: real time, then 60), a fresh SQLite file (or ``--database-url``)
 and a real server process: time until ``/readyz`` answers and until an authenticated list of
-workloads answers, time until the demo status says the past is complete (``historyComplete``),
-and the process's CPU (percent of one core) and resident memory, sampled from ``/proc`` every
-five seconds over ``--minutes`` of running after the first answer.
+workloads answers; time until the demo's status says the fast past is reported (``state``
+``live``) and, at speed 1, that it reached the present (``historyComplete``); the process's CPU
+(percent of one core) and resident memory, sampled from ``/proc`` every five seconds, while the
+past is reported and then over ``--minutes`` of the live demo.
 
-    .venv/bin/python -m bench.demo_live                 # speeds 1 and 60, 3 minutes each
+    .venv/bin/python -m bench.demo_live                 # speeds 1 and 60, 3 live minutes each
     .venv/bin/python -m bench.demo_live --speed 1 --minutes 10
 """
 
@@ -34,9 +35,11 @@ class Run:
     speed: float
     first_ready: float | None = None
     first_list: float | None = None
+    past_reported: float | None = None
     history_complete: float | None = None
-    cpu_percent: list[float] = field(default_factory=list)
-    rss_mib: list[float] = field(default_factory=list)
+    # (CPU percent, RSS MiB) samples while the past is reported, and while live.
+    past: list[tuple[float, float]] = field(default_factory=list)
+    live: list[tuple[float, float]] = field(default_factory=list)
     status: dict = field(default_factory=dict)
 
 
@@ -93,15 +96,18 @@ def measure(speed: float, minutes: float, database_url: str | None, log: Path) -
         answer.raise_for_status()
         run.first_list = time.monotonic() - started
         last_cpu, last_at = _cpu_seconds(process.pid), time.monotonic()
-        end = last_at + minutes * 60
-        while time.monotonic() < end:
+        end = None
+        while end is None or time.monotonic() < end:
             time.sleep(5)
             cpu, now = _cpu_seconds(process.pid), time.monotonic()
-            run.cpu_percent.append(100 * (cpu - last_cpu) / (now - last_at))
-            run.rss_mib.append(_rss_mib(process.pid))
+            measured = (100 * (cpu - last_cpu) / (now - last_at), _rss_mib(process.pid))
             last_cpu, last_at = cpu, now
+            (run.past if run.past_reported is None else run.live).append(measured)
             run.status = httpx.get(f"{base}/api/v1/demo/status", headers=headers,
                                    timeout=30).json()  # fmt: skip
+            if run.past_reported is None and run.status.get("state") == "live":
+                run.past_reported = now - started
+                end = now + minutes * 60
             if run.history_complete is None and run.status.get("historyComplete"):
                 run.history_complete = now - started
     finally:
@@ -115,18 +121,23 @@ def _mean(values: list[float]) -> float:
 
 
 def _print(runs: list[Run], minutes: float) -> None:
+    def cell(samples: list[tuple[float, float]], index: int) -> str:
+        values = [sample[index] for sample in samples]
+        return f"{_mean(values):.0f} ({max(values, default=0):.0f})"
+
     print(
-        f"| speed | first /readyz | first workload list | past complete | CPU % mean "
-        f"(max) over {minutes:g} min | RSS MiB mean (max) |"
+        "| speed | first /readyz | first workload list | fast past reported | present reached "
+        "| CPU % while past | RSS MiB while past | CPU % live | RSS MiB live |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for run in runs:
-        complete = "not yet" if run.history_complete is None else f"{run.history_complete:.0f} s"
+        reached = "—" if run.history_complete is None else f"{run.history_complete:.0f} s"
         print(
-            f"| {run.speed:g} | {run.first_ready:.1f} s | {run.first_list:.1f} s | {complete} | "
-            f"{_mean(run.cpu_percent):.0f} ({max(run.cpu_percent, default=0):.0f}) | "
-            f"{_mean(run.rss_mib):.0f} ({max(run.rss_mib, default=0):.0f}) |"
+            f"| {run.speed:g} | {run.first_ready:.1f} s | {run.first_list:.1f} s "
+            f"| {run.past_reported:.0f} s | {reached} | {cell(run.past, 0)} | {cell(run.past, 1)} "
+            f"| {cell(run.live, 0)} | {cell(run.live, 1)} |"
         )
+    print(f"CPU and RSS: mean (max) of samples every 5 s; live: {minutes:g} minutes")
     for run in runs:
         print(f"speed {run.speed:g}: last status {run.status}")
 
@@ -134,7 +145,7 @@ def _print(runs: list[Run], minutes: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed", type=float, action="append", help="demo speeds (1 and 60)")
-    parser.add_argument("--minutes", type=float, default=3.0, help="running time measured")
+    parser.add_argument("--minutes", type=float, default=3.0, help="live time measured")
     parser.add_argument("--database-url", help="a store to use instead of a fresh SQLite file")
     args = parser.parse_args()
     log = Path(tempfile.gettempdir()) / "gpufleet-demo-live.log"

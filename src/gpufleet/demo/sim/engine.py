@@ -21,6 +21,7 @@ from gpufleet.demo.sim.jobs import FOREVER, Job, Pod, submit
 from gpufleet.demo.sim.lifecycle import HOLDING, SAMPLED, is_legal
 from gpufleet.demo.sim.samples import job_samples
 from gpufleet.demo.sim.scheduler import (
+    PREEMPTABLE_PHASES,
     Usage,
     Verdict,
     capacity_verdict,
@@ -75,6 +76,9 @@ class Simulation:
         self._step = Step(start)
         self._node_back: dict[str, datetime] = {}
         self._event_serial = 0
+        # Bumped when a pool's capacity or holdings change; a pending workload is looked at
+        # again only then (its reason to wait cannot have changed otherwise).
+        self._pool_versions: dict[tuple[str, str], int] = {}
         for team in teams:
             for work in team.standing:
                 self._add(submit(self.rng, team, work, start))
@@ -113,6 +117,7 @@ class Simulation:
             raise AssertionError(f"{job.kind.type} {job.name}: {job.phase} → {phase} is illegal")
         job.phase, job.since, job.message = phase, self.now, message
         job.reason = job.scheduling = None
+        job.seen = -1
         job.history.append((phase, self.now))
         self._changed[job.id] = job
 
@@ -145,6 +150,9 @@ class Simulation:
 
     def _unbind(self, job: Job, pod_phase: str | None = None) -> None:
         """Release what the pods hold; they end (``pod_phase``) or are gone (None)."""
+        if job.placed:
+            self._changed_pool(job.cluster.id, job.pool)
+        job.placed = False
         for pod in job.bound:
             if pod.node is not None:
                 pod.node.release(job.gpus, pod.devices, job.cpu, job.memory_gib)
@@ -290,6 +298,7 @@ class Simulation:
             if back is not None and self.now >= back:
                 del self._node_back[node.id]
                 node.ready = True
+                self._changed_pool(node.cluster.id, node.pool)
                 self._step.nodes.append(node)
         for cluster_nodes in _by_cluster(self.nodes).values():
             if self.rng.random() >= NODE_FAILURE_PER_TICK:
@@ -297,9 +306,15 @@ class Simulation:
             candidates = [n for n in cluster_nodes if n.schedulable and n.id not in self._node_back]
             node = pick_one(self.rng, candidates)
             node.ready = False
+            self._changed_pool(node.cluster.id, node.pool)
             self._node_back[node.id] = self.now + timedelta(minutes=between(self.rng, 10, 60))
             self._step.nodes.append(node)
             self._evict_from(node)
+
+    def _changed_pool(self, cluster_id: str, pool: str) -> None:
+        """Something that decides scheduling changed in the pool: look at its queue again."""
+        key = (cluster_id, pool)
+        self._pool_versions[key] = self._pool_versions.get(key, 0) + 1
 
     def _evict_from(self, node: Node) -> None:
         """Workloads with a pod on a node that stopped reporting are rescheduled elsewhere."""
@@ -321,25 +336,32 @@ class Simulation:
                 self._add(submit(self.rng, team, work, self.now))
 
     def _schedule(self) -> None:
-        pending = [j for j in self.jobs.values() if j.phase == P.PENDING and j.since < self.now]
+        pending = [
+            j
+            for j in self.jobs.values()
+            if j.phase == P.PENDING
+            and j.since < self.now
+            and j.seen != self._pool_versions.get((j.cluster.id, j.pool), 0)
+        ]
         if not pending:
             return
         usage = Usage(self.jobs.values())
-        live = list(self.jobs.values())
         pools = _by_pool(self.nodes)
+        running = _preemptable_by_pool(self.jobs.values())
         pending.sort(key=lambda j: (-j.priority, j.created_at, j.id))
         for job in pending:
-            nodes = pools[(job.cluster.id, job.pool)]
+            key = (job.cluster.id, job.pool)
+            job.seen = self._pool_versions.get(key, 0)
+            nodes = pools[key]
             verdict = quota_verdict(usage, job)
             if verdict is None:
                 placed = try_bind(job, nodes)
                 if placed is not None:
                     self._bind(job, placed, usage)
                     continue
-                over = usage.over_quota(
-                    job.pool, (t for t in self.teams if t.cluster is job.cluster)
-                )
-                victims = preemption(job, live, nodes, usage, over)
+                teams = (t for t in self.teams if t.cluster is job.cluster)
+                over = usage.over_quota(job.pool, teams)
+                victims = preemption(job, running.get(key, []), nodes, usage, over)
                 if victims:
                     self._preempt(job, victims)
                     verdict = Verdict(
@@ -360,6 +382,8 @@ class Simulation:
             )
             self._event(job, "Scheduled", message, pod=pod)
         usage.add(job, 1)
+        job.placed = True
+        self._changed_pool(job.cluster.id, job.pool)
         job.wait = between(self.rng, 30, 150)
         self._move(job, P.INITIALIZING, f'Pulling image "{job.image}"')
 
@@ -410,6 +434,15 @@ def _by_cluster(nodes: list[Node]) -> dict[str, list[Node]]:
     grouped: dict[str, list[Node]] = {}
     for node in nodes:
         grouped.setdefault(node.cluster.id, []).append(node)
+    return grouped
+
+
+def _preemptable_by_pool(jobs) -> dict[tuple[str, str], list[Job]]:
+    """Running preemptible workloads of each (cluster, pool): the candidates for eviction."""
+    grouped: dict[tuple[str, str], list[Job]] = {}
+    for job in jobs:
+        if job.placed and job.preemptible and job.phase in PREEMPTABLE_PHASES:
+            grouped.setdefault((job.cluster.id, job.pool), []).append(job)
     return grouped
 
 

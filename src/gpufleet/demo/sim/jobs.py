@@ -71,6 +71,10 @@ class Job:
     # The phase of pods that ended with the workload (Succeeded, Failed).
     pod_phase: str | None = None
     waits: int = 0
+    # Whether its pods are bound and hold what they asked for.
+    placed: bool = False
+    # The version of its pool when the scheduler last looked at it.
+    seen: int = -1
 
     @property
     def kind(self) -> WorkloadKind:
@@ -95,10 +99,6 @@ class Job:
     @property
     def serving(self) -> bool:
         return self.work.character == SERVING
-
-    @property
-    def placed(self) -> bool:
-        return any(pod.node is not None for pod in self.bound)
 
     @property
     def devices(self) -> int:
