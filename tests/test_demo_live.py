@@ -60,6 +60,8 @@ def test_every_report_was_accepted_and_the_clusters_are_connected(reported):
     assert {c.name for c in CLUSTERS} <= set(clusters)
     assert all(clusters[c.name]["status"]["state"] == "Connected" for c in CLUSTERS)
     accounts = {a["name"] for a in admin.get("/api/v1/service-accounts").json()}
+    # Only `serve --demo` has a demo status to tell.
+    assert admin.get("/api/v1/demo/status").status_code == 404
     assert {account_name(c.name) for c in CLUSTERS} <= accounts
 
 

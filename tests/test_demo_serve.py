@@ -8,6 +8,9 @@ import time
 from datetime import datetime
 
 import httpx
+import pytest
+
+from gpufleet.cli import main
 
 SPEED = 120
 
@@ -56,3 +59,14 @@ def test_serve_demo_answers_at_once_and_the_fleet_moves(start_server):
 
 def _minutes(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() / 60
+
+
+def test_demo_simulate_needs_one_agent_key_per_demo_cluster(capsys):
+    base = ["demo", "simulate", "--server", "http://127.0.0.1:9"]
+    with pytest.raises(SystemExit, match="needs an access key for each of dgx-east, cloud-west"):
+        main([*base, "--access-key", "dgx-east=id:secret"])
+    with pytest.raises(SystemExit, match="'mars=id' is not CLUSTER=CLIENT_ID:SECRET"):
+        main([*base, "--access-key", "mars=id:secret,dgx-east=id:secret"])
+    with pytest.raises(SystemExit):
+        main([*base, "--speed", "0"])
+    assert "must be a positive number" in capsys.readouterr().err

@@ -248,6 +248,7 @@ def _demo_simulate(args: argparse.Namespace, _settings: None) -> int:
     from gpufleet.demo.sim.teams import TEAMS
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     given = args.access_key or [os.environ.get("GPUFLEET_DEMO_ACCESS_KEYS", "")]
     keys = _parse_access_keys([value for value in given if value])
     reporter = Reporter(_agent_clients(args.server, keys), TEAMS)
@@ -255,10 +256,17 @@ def _demo_simulate(args: argparse.Namespace, _settings: None) -> int:
     stop = threading.Event()
     log.info("simulating the demo fleet into %s (seed %d, speed %g)", args.server, args.seed,
              args.speed)  # fmt: skip
+    runner = threading.Thread(target=demo.run, args=(stop,), name="demo-simulation", daemon=True)
+    runner.start()
     try:
-        demo.run(stop)
+        while runner.is_alive():
+            runner.join(30)
+            status = demo.status.wire()
+            log.info("%s: simulated up to %s, reported %s", status["state"],
+                     status["simulatedTime"], status["reported"])  # fmt: skip
     except KeyboardInterrupt:
         stop.set()
+        runner.join(10)
     return 0
 
 
