@@ -140,9 +140,12 @@ def submit(rng: random.Random, team: Team, work: Work, at: datetime) -> Job:
     run_needed = FOREVER if endless else _log_uniform(rng, *work.hours) * 3600
     fails = run_needed != FOREVER and rng.random() < work.failure
     topic = pick_one(rng, work.topics)
+    stem = pick_one(rng, work.kind.stems)
+    # "llama3-8b-chat-serve-x1y2", but not "llama3-8b-chat-chat-x1y2".
+    stem_part = "" if stem in topic.split("-") else f"-{stem}"
     return Job(
         id=job_id,
-        name=f"{topic}-{pick_one(rng, work.kind.stems)}-{_suffix(rng)}",
+        name=f"{topic}{stem_part}-{_suffix(rng)}",
         team=team,
         work=work,
         pods=pods,
