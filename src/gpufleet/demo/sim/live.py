@@ -156,11 +156,14 @@ class LiveDemo:
         while not stop.is_set() and (until is None or self.simulation.now < until):
             elapsed = time.monotonic() - started_wall
             present = self.clock()
-            target = min(present, started_sim + timedelta(seconds=elapsed * self.speed))
+            ahead = started_sim + timedelta(seconds=elapsed * self.speed)
+            target = min(present, ahead)
+            # Sped up while catching up with the present; every tick sampled once there.
+            cadence = every if ahead < present else 1
             stepped = False
             while self.simulation.now + TICK <= target and not stop.is_set():
                 ticks += 1
-                self._tick(sample=ticks % every == 0 or self.speed <= 1)
+                self._tick(sample=ticks % cadence == 0)
                 stepped = True
             if stepped:
                 self._flushed(heartbeat=True)
