@@ -10,23 +10,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.demo_server import demo_server
-from tests.test_dashboard import browser, page, screenshot, sign_in  # noqa: F401
+# The same module-scoped demo server and API client as the other dashboard tests (one of each
+# for this module).
+from tests.test_dashboard import api, browser, demo, page, screenshot, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def demo(request, tmp_path_factory):
-    with demo_server(request, tmp_path_factory) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def api(demo):
-    with demo.api() as client:
-        yield client
-
 
 # A window wholly in the past, so the live ledger cannot move its figures under the test.
 LAST_DAY = (datetime.now(UTC) - timedelta(days=1)).date()
@@ -43,8 +31,8 @@ def _shown(tab: Page) -> dict:
     return {"start": section.get_attribute("data-start"), "end": section.get_attribute("data-end")}
 
 
-def _open(tab: Page, demo, route: str = "") -> None:
-    sign_in(tab, demo.url)
+def _open(tab: Page, server, route: str = "") -> None:
+    sign_in(tab, server.url)
     expect(tab.locator("#topbar")).to_be_visible()
     tab.click("[data-nav=usage]")
     if route:
@@ -52,8 +40,8 @@ def _open(tab: Page, demo, route: str = "") -> None:
     expect(tab.locator("#usage-chart canvas")).to_be_visible()
 
 
-def _usage(api, params: dict, **more) -> list[dict]:
-    response = api.get("/api/v1/usage", params={**params, **more})
+def _usage(client, params: dict, **more) -> list[dict]:
+    response = client.get("/api/v1/usage", params={**params, **more})
     assert response.status_code == 200, response.text
     return response.json()["values"]
 
