@@ -169,28 +169,23 @@ def before_index(field: WorkloadField) -> str:
     return sort_index(field.column)
 
 
+def _partial_index(name: str, where: sa.ColumnElement[bool], *columns: Column) -> Index:
+    return Index(name, *columns, sqlite_where=where, postgresql_where=where)
+
+
 # A sort or filter by a total merges two walks: the workloads in the timed phase along their
-# anchor, the others along their stored seconds (see store.workloads).
+# anchor, the others along their stored seconds (see store.workload_walks). Each also holds
+# what its walk tests besides its key: live or deleted, and whether the stretch began.
 for _field in TIMED_FIELDS:
-    _in_phase = workloads.c.phase == _field.timed_phase
-    _other = workloads.c.phase != _field.timed_phase
-    Index(
+    _partial_index(
         anchor_index(_field),
-        workloads.c.seconds_anchor,
-        workloads.c.id,
-        # What the walk tests besides its key: live or deleted, and whether the stretch began.
-        workloads.c.deleted_at,
-        workloads.c.phase_updated_at,
-        sqlite_where=_in_phase,
-        postgresql_where=_in_phase,
+        workloads.c.phase == _field.timed_phase,
+        *(workloads.c[n] for n in ("seconds_anchor", "id", "deleted_at", "phase_updated_at")),
     )
-    Index(
+    _partial_index(
         before_index(_field),
-        workloads.c[_field.column],
-        workloads.c.id,
-        workloads.c.deleted_at,
-        sqlite_where=_other,
-        postgresql_where=_other,
+        workloads.c.phase != _field.timed_phase,
+        *(workloads.c[n] for n in (_field.column, "id", "deleted_at")),
     )
 
 workload_nodepools = Table(
