@@ -144,6 +144,32 @@ function clustersTable(clusters, figures, workloadCounts) {
     })));
 }
 
+// What a demo server's simulator is doing: null when the server runs no demo (404) or the
+// caller may not ask.
+async function demoStatus() {
+  try {
+    return (await get("/api/v1/demo/status")).body;
+  } catch {
+    return null;
+  }
+}
+
+function seedingNotice(notice, status) {
+  // "starting" and "history": the past is still being reported; "failed": it never will be.
+  const seeding = ["starting", "history", "failed"].includes(status?.state);
+  notice.hidden = !seeding;
+  if (!seeding) return;
+  const from = Date.parse(status.historyFrom);
+  const reached = Date.parse(status.simulatedTime);
+  const share = from && reached ? Math.round((100 * (reached - from)) / Math.max(Date.now() - from, 1)) : 0;
+  notice.dataset.state = status.state;
+  notice.textContent = status.state === "failed"
+    ? `The demo simulator stopped: ${status.error ?? "unknown error"}.`
+    : `The demo is still simulating its last 24 hours (${Math.min(share, 100)} % done, up to ` +
+      `${reached ? new Date(reached).toLocaleTimeString() : "the start"}): charts and figures of the ` +
+      "last day fill in as it goes.";
+}
+
 function refreshSetting(onChange) {
   const stored = Number(localStorage.getItem(REFRESH_KEY) ?? DEFAULT_REFRESH);
   const seconds = REFRESH_CHOICES.some(([, s]) => s === stored) ? stored : DEFAULT_REFRESH;
@@ -231,6 +257,7 @@ export async function renderOverview(view, isCurrent) {
     const telemetry = (type, groupBy) => get(TELEMETRY, { telemetryType: type, groupBy }).then((r) => r.body);
     const count = (filter) => get("/api/v1/workloads/count", { filterBy: filter }).then((r) => number(r.body.count));
     await Promise.all([
+      demoStatus().then((status) => fresh() && seedingNotice(notice, status)),
       ...Object.entries({ total: "TOTAL_GPUS", allocated: "ALLOCATED_GPUS", idle: "IDLE_ALLOCATED_GPUS", free: "FREE_GPUS" })
         .map(([name, type]) => part(gpuStats[name].value, async () => number(round(total((await figures)[type]))))),
       part(workloadStats.all.value, () => count()),
