@@ -22,6 +22,7 @@ from tests.test_dashboard import browser, page, screenshot  # noqa: F401
 from tests.test_dashboard_overview import (
     check_views_fit_a_phone,
     check_views_have_data,
+    largest_first,
     signed_in,
     views_of,
 )
@@ -83,15 +84,7 @@ def _gpu_series(api: httpx.Client, workload_id: str) -> int:
 
 
 def _check_the_largest_running_workload(tab, url: str, api: httpx.Client) -> dict:
-    (largest,) = api.get(
-        "/api/v1/workloads",
-        params={
-            "filterBy": "phase==Running",
-            "sortBy": "allocatedGPU",
-            "sortOrder": "desc",
-            "limit": 1,
-        },
-    ).json()["workloads"]
+    (largest,) = largest_first(api, "phase==Running", "allocatedGPU", 1)
     pods = api.get(f"/api/v1/workloads/{largest['id']}/pods").json()["pods"]
     assert pods, largest["name"]
     tab.goto(f"{url}/#/workloads/{largest['id']}")

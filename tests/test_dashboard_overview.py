@@ -45,6 +45,12 @@ def node_figure(client, kind: str) -> float:
     return sum(float(v["value"]) for v in values)
 
 
+def largest_first(client, filter_by: str, sort_by: str, limit: int) -> list[dict]:
+    """The first workloads matching ``filter_by``, largest ``sort_by`` first."""
+    params = {"filterBy": filter_by, "sortBy": sort_by, "sortOrder": "desc", "limit": limit}
+    return client.get("/api/v1/workloads", params=params).json()["workloads"]
+
+
 def signed_in(tab: Page, url: str) -> None:
     sign_in(tab, url)
     expect(tab.locator("#topbar")).to_be_visible()
@@ -66,15 +72,7 @@ def test_the_overview_is_the_landing_view_and_shows_the_fleet(page, demo, api): 
     expect(history.locator("canvas")).to_be_visible()
     assert int(history.get_attribute("data-points")) >= 1
 
-    longest = api.get(
-        "/api/v1/workloads",
-        params={
-            "filterBy": "phase==Pending",
-            "sortBy": "totalPendingTimeSeconds",
-            "sortOrder": "desc",
-            "limit": 10,
-        },
-    ).json()["workloads"]
+    longest = largest_first(api, "phase==Pending", "totalPendingTimeSeconds", 10)
     rows = page.locator("#pending-table tbody tr")
     expect(rows).to_have_count(len(longest))
     expect(rows.locator("td:first-child")).to_have_text([w["name"] for w in longest])
@@ -171,15 +169,7 @@ def test_the_workloads_table_shows_requested_gpus_and_cluster_names(page, demo, 
     # A numeric column sorts largest first on its first click.
     page.click("th[data-sort=allocatedGPU]")
     expect(page.locator("th[data-sort=allocatedGPU].sorted-desc")).to_be_visible()
-    largest = api.get(
-        "/api/v1/workloads",
-        params={
-            "filterBy": f"clusterId=={big['clusterId']}",
-            "sortBy": "allocatedGPU",
-            "sortOrder": "desc",
-            "limit": 1,
-        },
-    ).json()["workloads"][0]
+    (largest,) = largest_first(api, f"clusterId=={big['clusterId']}", "allocatedGPU", 1)
     expect(page.locator("#workloads-table tbody tr").first).to_have_attribute(
         "data-id", largest["id"]
     )
