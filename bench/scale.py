@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -131,17 +131,21 @@ HEADER = (
 
 
 @contextmanager
-def server_process(database_url: str, log_path: Path) -> Iterator[tuple[str, int]]:
-    """A real ``gpufleet serve``; yields its base URL and process id."""
+def server_process(
+    database_url: str, log_path: Path, args: Sequence[str] = (), extra_env: dict | None = None
+) -> Iterator[tuple[str, int]]:
+    """A real ``gpufleet serve`` (with ``args``); yields its base URL and process id."""
     port = free_port()
     executable = Path(sys.executable).with_name("gpufleet")
     command = [str(executable), "serve", "--database-url", database_url, "--port", str(port)]
+    command += list(args)
     env = {
         **os.environ,
         "GPUFLEET_ADMIN_CLIENT_ID": ADMIN_ID,
         "GPUFLEET_ADMIN_CLIENT_SECRET": ADMIN_SECRET,
         "GPUFLEET_LOG_LEVEL": "warning",
         "GPUFLEET_DB_POOL_SIZE": "10",
+        **(extra_env or {}),
     }
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)

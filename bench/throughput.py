@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import threading
@@ -35,9 +34,8 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from bench.floors import Capture, execute, raw_connection
-from bench.scale import ADMIN_ID, ADMIN_SECRET, postgres_server
+from bench.scale import ADMIN_ID, ADMIN_SECRET, postgres_server, server_process
 from fastapi.testclient import TestClient
-from tests.support.ports import free_port
 
 from gpufleet.api.app import create_app
 from gpufleet.demo.seed import seed_demo
@@ -66,43 +64,15 @@ def requests_for(sample_id: str) -> list[tuple[str, str, dict]]:
 @contextmanager
 def workers_server(database_url: str, workers: int, log_path: Path) -> Iterator[str]:
     """``gpufleet serve --workers N`` on ``database_url``; yields its base URL."""
-    import subprocess
-
-    port = free_port()
-    executable = Path(sys.executable).with_name("gpufleet")
-    command = [str(executable), "serve", "--port", str(port), "--workers", str(workers)]
     env = {
-        **os.environ,
-        "GPUFLEET_DATABASE_URL": database_url,
-        "GPUFLEET_ADMIN_CLIENT_ID": ADMIN_ID,
-        "GPUFLEET_ADMIN_CLIENT_SECRET": ADMIN_SECRET,
-        "GPUFLEET_LOG_LEVEL": "warning",
         # 32 clients over N workers: each worker's pool holds its share of them.
         "GPUFLEET_DB_POOL_SIZE": str(max(5, 32 // workers + 2)),
         # Every client is the administrator: the per-caller bound on expensive reads would
         # measure the queue, not the server.
         "GPUFLEET_CALLER_MAX_CONCURRENT_READS": "64",
     }
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited; see {log_path}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready")
-            time.sleep(0.2)
+    with server_process(database_url, log_path, ["--workers", str(workers)], env) as (base, _):
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
 
 
 def _token(base: str) -> str:
