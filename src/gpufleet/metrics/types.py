@@ -287,5 +287,6 @@ def format_value(value: float) -> str:
     if value != value:
         return "NaN"
     # Called for every point of a metrics answer: one rounding, one test, one conversion.
-    rounded = round(value, 6)
+    # float() first: sums from the database arrive as int when every term is whole.
+    rounded = round(float(value), 6)
     return str(int(rounded)) if rounded.is_integer() else repr(rounded)
