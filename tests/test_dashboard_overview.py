@@ -103,6 +103,9 @@ def test_each_overview_number_links_to_the_view_behind_it(page, demo, api):  # n
         ("#workloads-pending", "phase==Pending"),
     ):
         page.goto(demo.url + "/#/overview")
+        # Wait for the whole first refresh: the 24-hour chart drawn above the workload figures
+        # moves them down, and a click aimed before it lands on whatever took their place.
+        expect(page.locator("#updated")).not_to_have_attribute("data-refreshes", "0")
         expect(page.locator(stat)).not_to_have_text("…")
         page.click(stat)
         expect(page.locator(f".chip[data-filter='{expected_filter}']")).to_be_visible()
