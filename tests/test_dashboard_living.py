@@ -27,7 +27,9 @@ from tests.test_dashboard_overview import (
     views_of,
 )
 
-pytestmark = pytest.mark.e2e
+# The simulator and the API it feeds are checked on both databases by test_demo_live; this
+# module checks what the browser draws, once.
+pytestmark = [pytest.mark.e2e, pytest.mark.sqlite_pass]
 
 # How close to now the reported past must be before the views are checked.
 CAUGHT_UP = timedelta(hours=3)
