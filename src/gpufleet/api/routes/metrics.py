@@ -6,7 +6,7 @@ import functools
 from collections.abc import Sequence
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -41,6 +41,14 @@ MIN_INTERVAL_MS = 1000
 MetricTypesParam = Annotated[
     list[str], Query(description="Specify which data to request (comma-separated).")
 ]
+
+
+def metric_types_param(types: type[StrEnum], description: str) -> Any:
+    """The ``metricType`` query parameter of a path answering ``types``, with their enum listed."""
+    items = {"type": "string", "enum": [t.value for t in types]}
+    return Annotated[list[str], Query(description=description, json_schema_extra={"items": items})]
+
+
 StartParam = Annotated[str, Query(description="Start of the range, ISO 8601.")]
 EndParam = Annotated[str, Query(description="End of the range, ISO 8601.")]
 SamplesParam = Annotated[

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
@@ -22,6 +22,7 @@ from gpufleet.api.routes.metrics import (
     SamplesParam,
     StartParam,
     metric_results_response,
+    metric_types_param,
     parse_metric_types,
     parse_window,
     refuse_unanswerable,
@@ -40,13 +41,9 @@ router = APIRouter(prefix="/api/v1/nodes", tags=["Nodes"], route_class=OffLoopJs
 NodeIdParam = Annotated[
     str, Path(description="The node UUID.", json_schema_extra={"format": "uuid"})
 ]
-NodeMetricTypesParam = Annotated[
-    list[str],
-    Query(
-        description="Specify which data to request (comma-separated or repeated).",
-        json_schema_extra={"items": {"type": "string", "enum": [t.value for t in NodeMetricType]}},
-    ),
-]
+NodeMetricTypesParam = metric_types_param(
+    NodeMetricType, "Specify which data to request (comma-separated or repeated)."
+)
 
 
 def get_node_or_404(conn: Connection, node_id: str, scope: WorkloadScope):

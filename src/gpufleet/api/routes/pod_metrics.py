@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from gpufleet.api.authorization import ReadScope
@@ -22,6 +22,7 @@ from gpufleet.api.routes.metrics import (
     StartParam,
     get_metrics_backend,
     metric_results_response,
+    metric_types_param,
     parse_metric_types,
     parse_window,
     refuse_unanswerable,
@@ -36,13 +37,9 @@ from gpufleet.store.metric_targets import pod_target
 
 router = APIRouter(prefix="/api/v1/workloads", tags=["Pods"], route_class=OffLoopJsonRoute)
 
-PodMetricTypesParam = Annotated[
-    list[str],
-    Query(
-        description="Specify which metric data to request (comma-separated or repeated).",
-        json_schema_extra={"items": {"type": "string", "enum": [t.value for t in PodMetricType]}},
-    ),
-]
+PodMetricTypesParam = metric_types_param(
+    PodMetricType, "Specify which metric data to request (comma-separated or repeated)."
+)
 PodIdParam = Annotated[
     str, Path(description="The requested pod id.", json_schema_extra={"format": "uuid"})
 ]
