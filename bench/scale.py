@@ -59,7 +59,7 @@ from gpufleet.store.dialect import upsert
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.ingest import ingest_row
 from gpufleet.store.migrate import upgrade
-from gpufleet.store.tables import workloads
+from gpufleet.store.tables import metadata, usage_hourly, usage_open, usage_states, workloads
 
 ADMIN_ID, ADMIN_SECRET = "bench-admin", "bench-admin-secret"
 BENCH_CLUSTER = "3e1f4c2a-9b7d-4e6f-8a5c-0d2b4f6a8c1e"
@@ -273,6 +273,12 @@ def _request_cases(conn: Any, sample_id: str, size: int, resumed: DeepPage) -> l
             _counts(conn, f"{LIVE} AND name LIKE '%train%'", ()),
         ),
         Request(
+            "count totalRunningTimeSeconds>=3600",
+            f"{WORKLOADS}/count",
+            {"filterBy": "totalRunningTimeSeconds>=3600"},
+            _total_counts(conn, "Running", "running_seconds_before", 3600),
+        ),
+        Request(
             "get",
             f"{WORKLOADS}/{sample_id}",
             {},
@@ -307,6 +313,40 @@ def _counts(
     return [
         Candidate(label, f"SELECT {columns} FROM {source} WHERE {where}{tail}")
         for label, source in sources
+    ]
+
+
+def _total_counts(conn: Any, phase: str, before: str, bound: int) -> list[Candidate]:
+    """Live workloads whose total of time in ``phase`` is at least ``bound``, counted by hand:
+    computed for every row, and as the sum of three index ranges (those in the phase by
+    their anchor, the others by their stored seconds, the few whose phase began after now's
+    second by that time). ``:began`` is the first moment after now's second."""
+    total = f"CASE WHEN phase = '{phase}' AND phase_updated_at < :began THEN seconds_anchor + "
+    total += f":now_ms / 1000 ELSE {before} END"
+    hint = (lambda index: f" INDEXED BY {index}") if is_sqlite(conn) else (lambda _index: "")
+    plus = "+" if is_sqlite(conn) else ""
+    ranges = [
+        (
+            f"ix_workloads_anchor_{phase.lower()}",
+            f"phase = '{phase}' AND {plus}phase_updated_at < :began "
+            f"AND seconds_anchor >= {bound} - :now_ms / 1000",
+        ),
+        (f"ix_workloads_{before}_id_deleted_at", f"phase != '{phase}' AND {before} >= {bound}"),
+        (
+            "ix_workloads_phase_updated_at_id_deleted_at",
+            f"{plus}phase = '{phase}' AND phase_updated_at >= :began AND {plus}{before} >= {bound}",
+        ),
+    ]
+    summed = " + ".join(
+        f"(SELECT count(*) FROM workloads{hint(index)} WHERE {LIVE} AND {where})"
+        for index, where in ranges
+    )
+    return [
+        Candidate(
+            "every total computed",
+            f"SELECT count(*) FROM workloads WHERE {LIVE} AND {total} >= {bound}",
+        ),
+        Candidate("sum of three index ranges", f"SELECT {summed}"),
     ]
 
 
@@ -396,8 +436,23 @@ def _ingest_floor(engine: sa.Engine, batches: list[list[dict]]) -> float:
 
 
 def _remove_bench_cluster(engine: sa.Engine) -> None:
+    """Remove the workloads ingest added, with everything kept per workload (their usage
+    ledger above all: left behind, a cached store's live set would keep growing)."""
+    ours = sa.select(workloads.c.id).where(workloads.c.cluster_id == BENCH_CLUSTER)
     with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            if "workload_id" in table.c:
+                conn.execute(table.delete().where(table.c.workload_id.in_(ours)))
         conn.execute(workloads.delete().where(workloads.c.cluster_id == BENCH_CLUSTER))
+
+
+def _remove_orphaned_ledgers(engine: sa.Engine) -> None:
+    """Ledger rows of workloads no longer stored (left by an earlier run that was stopped
+    before it removed its ingest): the live-usage task would accrue them forever."""
+    known = sa.select(workloads.c.id)
+    with engine.begin() as conn:
+        for table in (usage_open, usage_states, usage_hourly):
+            conn.execute(table.delete().where(table.c.workload_id.not_in(known)))
 
 
 def bench_size(
@@ -587,6 +642,8 @@ def main(argv: list[str] | None = None) -> int:
                     unbounded = Settings(database_url=url, db_statement_timeout_seconds=0)
                     engine = create_store_engine(unbounded)
                     upgrade(engine)
+                    _remove_bench_cluster(engine)
+                    _remove_orphaned_ledgers(engine)
                     _seed_to(engine, size)
                     engine.dispose()
                     if args.seed_only:
