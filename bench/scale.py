@@ -53,20 +53,30 @@ from tests.support.postgres import PostgresServer, start_postgres
 
 from gpufleet.api.app import create_app
 from gpufleet.core.times import format_rfc3339
+from gpufleet.core.workload_fields import WORKLOAD_FIELDS_BY_NAME, WorkloadField
 from gpufleet.demo.seed import seed_demo
 from gpufleet.settings import Settings
 from gpufleet.store.dialect import upsert
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.ingest import ingest_row
 from gpufleet.store.migrate import upgrade
-from gpufleet.store.tables import metadata, usage_hourly, usage_open, usage_states, workloads
+from gpufleet.store.tables import (
+    anchor_index,
+    before_index,
+    metadata,
+    sort_index,
+    usage_hourly,
+    usage_open,
+    usage_states,
+    workloads,
+)
 
 ADMIN_ID, ADMIN_SECRET = "bench-admin", "bench-admin-secret"
 BENCH_CLUSTER = "3e1f4c2a-9b7d-4e6f-8a5c-0d2b4f6a8c1e"
 INGEST_BATCH = 500
 WORKLOADS = "/api/v1/workloads"
 LIVE = "deleted_at IS NULL"
-CREATED_AT_INDEX = "ix_workloads_created_at_id_deleted_at"
+CREATED_AT_INDEX = sort_index("created_at")
 NEXT_CURSOR = "Gpufleet-Next-Cursor"
 # The in-process app only captures the statements of a request: its periodic tasks stay off
 # (the served process runs its own), so they neither grow this process nor take locks.
@@ -98,14 +108,14 @@ LIST_CASES: list[tuple[str, dict, str, str, tuple[str, ...]]] = [
         {"filterBy": "phase==Running", "sortBy": "allocatedGPU"},
         f"{LIVE} AND phase = 'Running'",
         "allocated_gpu ASC, id ASC",
-        ("ix_workloads_allocated_gpu_id_deleted_at", "ix_workloads_phase_id_deleted_at"),
+        (sort_index("allocated_gpu"), sort_index("phase")),
     ),
     (
         "name contains, by name",
         {"filterBy": "name=@train", "sortBy": "name"},
         f"{LIVE} AND name LIKE '%train%'",
         "name ASC, id ASC",
-        ("ix_workloads_name_id_deleted_at",),
+        (sort_index("name"),),
     ),
 ]
 ID_COLUMN = LISTED_COLUMNS.split(", ").index("id")
@@ -264,7 +274,7 @@ def _request_cases(conn: Any, sample_id: str, size: int, resumed: DeepPage) -> l
             "count phase==Running",
             f"{WORKLOADS}/count",
             {"filterBy": "phase==Running"},
-            _counts(conn, running, ("ix_workloads_phase_id_deleted_at",)),
+            _counts(conn, running, (sort_index("phase"),)),
         ),
         Request(
             "count name contains",
@@ -276,7 +286,7 @@ def _request_cases(conn: Any, sample_id: str, size: int, resumed: DeepPage) -> l
             "count totalRunningTimeSeconds>=3600",
             f"{WORKLOADS}/count",
             {"filterBy": "totalRunningTimeSeconds>=3600"},
-            _total_counts(conn, "Running", "running_seconds_before", 3600),
+            _total_counts(conn, WORKLOAD_FIELDS_BY_NAME["totalRunningTimeSeconds"], 3600),
         ),
         Request(
             "get",
@@ -295,7 +305,7 @@ def _request_cases(conn: Any, sample_id: str, size: int, resumed: DeepPage) -> l
             "telemetry WORKLOADS_COUNT by Phase",
             f"{WORKLOADS}/telemetry",
             {"telemetryType": "WORKLOADS_COUNT", "groupBy": "Phase"},
-            _counts(conn, LIVE, ("ix_workloads_phase_id_deleted_at",), group="phase"),
+            _counts(conn, LIVE, (sort_index("phase"),), group="phase"),
         ),
     ]
     return requests
@@ -316,24 +326,25 @@ def _counts(
     ]
 
 
-def _total_counts(conn: Any, phase: str, before: str, bound: int) -> list[Candidate]:
+def _total_counts(conn: Any, field: WorkloadField, bound: int) -> list[Candidate]:
     """Live workloads whose total of time in ``phase`` is at least ``bound``, counted by hand:
     computed for every row, and as the sum of three index ranges (those in the phase by
     their anchor, the others by their stored seconds, the few whose phase began after now's
     second by that time). ``:began`` is the first moment after now's second."""
+    phase, before = field.timed_phase, field.column
     total = f"CASE WHEN phase = '{phase}' AND phase_updated_at < :began THEN seconds_anchor + "
     total += f":now_ms / 1000 ELSE {before} END"
     hint = (lambda index: f" INDEXED BY {index}") if is_sqlite(conn) else (lambda _index: "")
     plus = "+" if is_sqlite(conn) else ""
     ranges = [
         (
-            f"ix_workloads_anchor_{phase.lower()}",
+            anchor_index(field),
             f"phase = '{phase}' AND {plus}phase_updated_at < :began "
             f"AND seconds_anchor >= {bound} - :now_ms / 1000",
         ),
-        (f"ix_workloads_{before}_id_deleted_at", f"phase != '{phase}' AND {before} >= {bound}"),
+        (before_index(field), f"phase != '{phase}' AND {before} >= {bound}"),
         (
-            "ix_workloads_phase_updated_at_id_deleted_at",
+            sort_index("phase_updated_at"),
             f"{plus}phase = '{phase}' AND phase_updated_at >= :began AND {plus}{before} >= {bound}",
         ),
     ]
