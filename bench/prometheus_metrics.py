@@ -4,7 +4,10 @@ A real Prometheus is started on the generated series of ``tests.support.promethe
 ``gpufleet serve`` process on a SQLite store holding the generated workloads and their pods. Each
 scenario asks the API for six metric types x 1,000 samples over the data's three hours, and sends
 the very same six PromQL range queries straight to Prometheus: concurrently (as the server does;
-the floor) and one after another (for reference). Prints p50/p95 and the API / floor ratio.
+the floor) and one after another (for reference). The three take turns in every round, so load
+on a shared machine weighs on them alike. Prints p50/p95 and the median (and interquartile
+range) of the API / floor ratio of each round, the server's CPU time per metrics request, and
+a plain ``GET`` of the workload for the cost every request pays (token, scope, one row).
 
     .venv/bin/python -m bench.prometheus_metrics --repeats 30
 """
@@ -12,6 +15,7 @@ the floor) and one after another (for reference). Prints p50/p95 and the API / f
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -80,14 +84,30 @@ def _seed(database_url: str) -> dict[str, str]:
     return ids
 
 
-def _timed(action: Callable[[], object], repeats: int) -> list[float]:
-    action()  # warm connections and caches
-    timings = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        action()
-        timings.append((time.perf_counter() - began) * 1000)
-    return sorted(timings)
+def _interleaved(actions: list[Callable[[], object]], repeats: int) -> list[list[float]]:
+    """Milliseconds of each action per round, the actions taking turns (their order rotating
+    each round), so a change of the machine's load weighs on all of them alike."""
+    for action in actions:
+        action()  # warm connections and caches
+    timings: list[list[float]] = [[] for _ in actions]
+    for round_ in range(repeats):
+        for k in range(len(actions)):
+            index = (round_ + k) % len(actions)
+            began = time.perf_counter()
+            actions[index]()
+            timings[index].append((time.perf_counter() - began) * 1000)
+    return timings
+
+
+def _ratios(api: list[float], floor: list[float]) -> list[float]:
+    """The API / floor ratio of each round (the two ran back to back)."""
+    return sorted(a / f for a, f in zip(api, floor, strict=True))
+
+
+def _cpu_ms(pid: int) -> float:
+    """CPU time (user and system) a process has used so far, in milliseconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def _p(timings: list[float], q: float) -> float:
@@ -132,7 +152,7 @@ def run(repeats: int) -> None:
     print(f"{SAMPLES} samples over 3 h (step {grid.step_ms} ms), {repeats} runs each, ms")
     print(
         f"{'scenario':<48} {'API p50':>8} {'p95':>7} {'floor p50':>10} {'p95':>7} "
-        f"{'serial p50':>11} {'ratio':>6}"
+        f"{'serial p50':>11} {'ratio':>6} {'IQR':>9} {'server CPU':>10} {'GET p50':>8}"
     )
     try:
         for name, (generated, types) in SCENARIOS.items():
@@ -148,24 +168,39 @@ def run(repeats: int) -> None:
             }
 
             path = f"/api/v1/workloads/{ids[generated.name]}/metrics"
+            server_cpu: list[float] = []
 
-            def through_api(path=path, params=params):
+            def through_api(path=path, params=params, server_cpu=server_cpu):
+                began = _cpu_ms(server.process.pid)
                 response = api.get(path, params=params)
+                server_cpu.append(_cpu_ms(server.process.pid) - began)
                 assert response.status_code == 200, response.text
+
+            def workload(path=f"/api/v1/workloads/{ids[generated.name]}"):
+                assert api.get(path).status_code == 200
 
             def one(query):
                 response = direct.post("/api/v1/query_range", data={"query": query, **form_times})
                 assert orjson.loads(response.content)["status"] == "success"
                 return response
 
-            api_ms = _timed(through_api, repeats)
-            floor_ms = _timed(lambda queries=queries: list(pool.map(one, queries)), repeats)
-            serial_ms = _timed(lambda queries=queries: [one(q) for q in queries], repeats)
-            ratio = _p(api_ms, 0.5) / _p(floor_ms, 0.5)
+            api_ms, floor_ms, serial_ms, get_ms = _interleaved(
+                [
+                    through_api,
+                    lambda queries=queries: list(pool.map(one, queries)),
+                    lambda queries=queries: [one(q) for q in queries],
+                    workload,
+                ],
+                repeats,
+            )
+            ratios = _ratios(api_ms, floor_ms)
+            api_ms, floor_ms, serial_ms = sorted(api_ms), sorted(floor_ms), sorted(serial_ms)
             print(
                 f"{name:<48} {_p(api_ms, 0.5):8.1f} {_p(api_ms, 0.95):7.1f} "
                 f"{_p(floor_ms, 0.5):10.1f} {_p(floor_ms, 0.95):7.1f} "
-                f"{_p(serial_ms, 0.5):11.1f} {ratio:5.2f}x"
+                f"{_p(serial_ms, 0.5):11.1f} {_p(ratios, 0.5):5.2f}x "
+                f"{_p(ratios, 0.25):5.2f}-{_p(ratios, 0.75):.2f} "
+                f"{sum(server_cpu[1:]) / repeats:10.1f} {_p(sorted(get_ms), 0.5):8.1f}"
             )
     finally:
         api.close()

@@ -8,6 +8,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from gpufleet.api.app import create_app
@@ -299,6 +300,32 @@ def test_repeated_and_duplicate_metric_types(client, engine, workload_id):
     )
     assert response.status_code == 200
     assert [m["type"] for m in response.json()["measurements"]] == ["POD_COUNT", "CPU_USAGE_CORES"]
+
+
+def test_every_gauge_type_is_read_by_one_statement(client, engine, workload_id):
+    _write(engine, workload_id, "CPU_USAGE_CORES", list(range(60)))
+    _write(engine, workload_id, "POD_COUNT", [3] * 60)
+    _write(engine, workload_id, "GPU_UTILIZATION", [90] * 60, series="gpu=0")
+    _write(engine, workload_id, "NIM_REQUEST_SUCCESS_TOTAL", [10 * i for i in range(60)])
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        types = "POD_COUNT,NIM_REQUEST_SUCCESS_TOTAL,GPU_UTILIZATION,CPU_USAGE_CORES"
+        body = _get(client, workload_id, types, numberOfSamples=6)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    samples = [s for s in statements if "FROM metric_samples" in s]
+    assert len(samples) == 2  # the three gauges together, the counter alone
+    assert [(m["type"], m["values"][0]["value"]) for m in body["measurements"]] == [
+        ("POD_COUNT", "3"),
+        ("NIM_REQUEST_SUCCESS_TOTAL", "90"),
+        ("GPU_UTILIZATION", "90"),
+        ("CPU_USAGE_CORES", "4.5"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,9 @@
 The API layer validates a request, builds a ``WorkloadTarget`` and a ``SampleWindow`` (value
 types in ``core.metric_values``, which the store shares) and asks
 a backend for one ``MetricResult`` per requested type; it never knows whether the numbers came
-from the embedded samples table or from Prometheus. Values are plain floats here; formatting
-to the wire's strings happens in the route.
+from the embedded samples table or from Prometheus. Values cross as the wire's decimal strings
+(``metrics.types.format_value``): a backend that reads them as text, as Prometheus sends them,
+passes most through unchanged instead of parsing and formatting each.
 """
 
 from __future__ import annotations
@@ -18,27 +19,24 @@ from gpufleet.core.metric_values import IdleGpus, PodTarget, SampleWindow, Workl
 from gpufleet.metrics.types import AnyMetricType, PodMetricType, WorkloadMetricType
 
 
-class Point(NamedTuple):
-    # A tuple, not a dataclass: responses build thousands of these per request.
-    timestamp_ms: int
-    value: float
-
-
 @dataclass(frozen=True, slots=True)
 class Measurement:
-    """One series of a type: labels (None for the workload total) and its points."""
+    """One series of a type: labels (None for the workload total) and its points as two
+    columns of equal length, epoch milliseconds and the values' wire strings
+    (``format_value``). Columns, not an object per point: answers hold thousands of points."""
 
     labels: Mapping[str, str] | None
-    points: tuple[Point, ...]
+    timestamps_ms: Sequence[int]
+    values: Sequence[str]
 
 
-@dataclass(frozen=True, slots=True)
-class HistogramPoint:
+class HistogramPoint(NamedTuple):
     """One timestamp of a histogram (``le`` key -> cumulative count) or of percentiles
-    (``p50``/``p90``/``p99`` -> seconds)."""
+    (``p50``/``p90``/``p99`` -> seconds), values as the wire's strings, keys in order.
+    A tuple: an answer holds one per timestamp, a frozen dataclass costs several times more."""
 
     timestamp_ms: int
-    data: Mapping[str, float]
+    data: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from string import Template
 
 from gpufleet.core.metric_values import SampleWindow
-from gpufleet.metrics.backend import Point
+from gpufleet.metrics.backend import Measurement
 from gpufleet.metrics.prometheus import PrometheusBackend, QueryGrid
 from gpufleet.metrics.prometheus_api import (
     PrometheusClient,
     PrometheusQueryError,
     PrometheusUnavailable,
     QueryAnswer,
-    point_pairs,
+    columns,
 )
 from gpufleet.metrics.promql import DCGM_BLANK_THRESHOLD, duration, matcher
 from gpufleet.settings import Settings
@@ -105,15 +105,21 @@ class PrometheusClusterSeries:
 
     def series(
         self, metric_type: str, node_names: Sequence[str], window: SampleWindow
-    ) -> tuple[Point, ...]:
+    ) -> Measurement:
         """The figure's points; none when the nodes have no series. Raises ``SeriesFailed``."""
         if not node_names:
-            return ()
+            return Measurement(None, (), ())
         grid = QueryGrid.for_window(window)
         query = self.query_for(metric_type, node_names, grid.step_ms)
         answer = range_query(self._client, query, grid, metric_type)
         try:
-            return tuple(Point(ts, v) for one in answer.series for ts, v in point_pairs(one))
+            times: list[int] = []
+            values: list[str] = []
+            for one in answer.series:
+                stamps, texts = columns(one)
+                times += stamps
+                values += texts
+            return Measurement(None, times, values)
         except (TypeError, ValueError):
             log.error("Prometheus sent a malformed answer for %s: %s", metric_type, query)
             raise SeriesFailed("the Prometheus answer was malformed") from None

@@ -19,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from string import Template
 
 from gpufleet.core.metric_values import NodeTarget, SampleWindow
-from gpufleet.metrics.backend import Measurement, MetricFailure, MetricResult, Point
+from gpufleet.metrics.backend import Measurement, MetricFailure, MetricResult
 from gpufleet.metrics.cluster_promql import SeriesFailed, range_query
 from gpufleet.metrics.prometheus import QueryGrid
-from gpufleet.metrics.prometheus_api import PrometheusClient, QueryAnswer, point_pairs
+from gpufleet.metrics.prometheus_api import PrometheusClient, QueryAnswer, columns
 from gpufleet.metrics.promql import DCGM_BLANK_THRESHOLD, MIB, duration, quote
 from gpufleet.metrics.types import MetricKind, NodeMetricType, metric_info
 from gpufleet.settings import Settings
@@ -144,10 +144,7 @@ class PrometheusNodeMetrics:
         per_gpu = metric_info(metric_type).kind is MetricKind.PER_GPU
         series = sorted(answer.series, key=lambda s: _gpu_order(s.labels.get(gpu, "")))
         measurements = tuple(
-            Measurement(
-                {"gpu": s.labels.get(gpu, "")} if per_gpu else None,
-                tuple(Point(ts, value) for ts, value in point_pairs(s)),
-            )
+            Measurement({"gpu": s.labels.get(gpu, "")} if per_gpu else None, *columns(s))
             for s in series
         )
         return MetricResult(metric_type, measurements=measurements, warnings=tuple(answer.warnings))

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from gpufleet.core.metric_values import (
     HourlyUtilisation,
@@ -31,16 +32,15 @@ from gpufleet.metrics.backend import (
     Measurement,
     MetricFailure,
     MetricResult,
-    Point,
 )
 from gpufleet.metrics.pod_promql import POD_QUERIES
 from gpufleet.metrics.prometheus_api import (
-    NON_FINITE,
     PrometheusClient,
     PrometheusQueryError,
     PrometheusUnavailable,
     QueryAnswer,
     Series,
+    columns,
     point_pairs,
 )
 from gpufleet.metrics.promql import (
@@ -270,19 +270,11 @@ def _result(metric_type: AnyMetricType, answer: QueryAnswer, gpu_label: str) -> 
         case MetricKind.PER_GPU:
             ordered = sorted(answer.series, key=lambda s: _gpu_order(s.labels.get(gpu_label, "")))
             measurements = tuple(
-                Measurement({"gpu": s.labels.get(gpu_label, "")}, _points(s)) for s in ordered
+                Measurement({"gpu": s.labels.get(gpu_label, "")}, *columns(s)) for s in ordered
             )
         case _:
-            measurements = tuple(Measurement(None, _points(s)) for s in answer.series)
+            measurements = tuple(Measurement(None, *columns(s)) for s in answer.series)
     return MetricResult(metric_type, measurements=measurements, warnings=warnings)
-
-
-def _points(series: Series) -> tuple[Point, ...]:
-    # NaN and infinities have no place in the wire's decimal strings: such points are left out.
-    # One comprehension over the raw pairs: no generator and no intermediate tuple per point.
-    return tuple(
-        [Point(round(ts * 1000), float(v)) for ts, v in series.values if v not in NON_FINITE]
-    )
 
 
 def _bucket_key(le: str) -> str:
@@ -294,24 +286,29 @@ def _gpu_order(value: str) -> tuple[int, float | str]:
 
 
 def _pivot(series: Sequence[Series], label: str, key) -> tuple[HistogramPoint, ...]:
-    """One point per timestamp with data for every series, keyed by ``label``'s value.
+    """One point per timestamp with data for every series, keyed by ``label``'s value, the
+    keys in order. A timestamp where any value is NaN or infinite is left out.
 
-    A timestamp where any value is NaN (no observations in the window) or infinite is left out.
+    Built column by column: the keys are ordered once, and the series of one answer share
+    their timestamps unless some value was left out.
     """
-    names = [key(s.labels.get(label, "")) for s in series]
-    by_time: dict[int, dict[str, float]] = defaultdict(dict)
-    for name, one in zip(names, series, strict=True):
-        for ts, value in point_pairs(one):
-            by_time[ts][name] = value
-    points = []
-    for ts in sorted(by_time):
-        data = by_time[ts]
-        # A NaN or infinite value left its key out of this timestamp.
-        if len(data) != len(names):
-            continue
-        ordered = dict(sorted(data.items(), key=lambda item: _data_order(item[0])))
-        points.append(HistogramPoint(ts, ordered))
-    return tuple(points)
+    if not series:
+        return ()
+    named = sorted(
+        ((key(s.labels.get(label, "")), columns(s)) for s in series),
+        key=lambda item: _data_order(item[0]),
+    )
+    names = [name for name, _ in named]
+    times = [stamps for _, (stamps, _) in named]
+    common = times[0]
+    if times.count(common) == len(times):
+        values = [texts for _, (_, texts) in named]
+    else:
+        common = sorted(set(common).intersection(*times[1:]))
+        at = [dict(zip(t, v, strict=True)) for _, (t, v) in named]
+        values = [list(map(one.__getitem__, common)) for one in at]
+    rows = map(dict, map(partial(zip, names), zip(*values, strict=True)))
+    return tuple(map(HistogramPoint, common, rows))
 
 
 def _data_order(key: str) -> tuple[int, float | str]:

@@ -13,8 +13,11 @@ Every backend (embedded samples, Prometheus) serves the same kinds the same way:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import methodcaller
 
 
 class WorkloadMetricType(StrEnum):
@@ -283,10 +286,37 @@ def parse_le(text: str) -> float:
 
 
 def format_value(value: float) -> str:
-    """A number as the wire's string: integers without a fraction, others to 6 decimals."""
+    """A number as the wire's string: rounded to 6 decimals, trailing zeros and a trailing
+    point dropped (so integers have no fraction), never an exponent."""
     if value != value:
         return "NaN"
-    # Called for every point of a metrics answer: one rounding, one test, one conversion.
-    # float() first: sums from the database arrive as int when every term is whole.
-    rounded = round(float(value), 6)
-    return str(int(rounded)) if rounded.is_integer() else repr(rounded)
+    # float() first: sums from the database arrive as int (or Decimal) when every term is whole.
+    text = f"{float(value):.6f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+_SIX_DECIMALS = "%.6f".__mod__
+_STRIP_ZEROS = methodcaller("rstrip", "0")
+_STRIP_POINT = methodcaller("rstrip", ".")
+# A decimal string format_value writes unchanged: a whole number of at most 15 digits, or at
+# most 6 decimals (no trailing zero) after at most 9 digits, so the float it parses to is
+# nearer to it than the rounding could move; no exponent, no "-0" (excluded apart).
+_WIRE_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]{0,14})|-?(?:0|[1-9][0-9]{0,8})\.[0-9]{0,5}[1-9]")
+
+
+def format_values(values: Iterable[float]) -> list[str]:
+    """``format_value`` of each finite value; a metrics answer formats thousands, so the
+    iteration runs in C (``map``), not as a Python call per value."""
+    texts = list(map(_STRIP_POINT, map(_STRIP_ZEROS, map(_SIX_DECIMALS, values))))
+    if "-0" in texts:
+        texts = ["0" if text == "-0" else text for text in texts]
+    return texts
+
+
+def wire_decimals(texts: list[str]) -> list[str]:
+    """Finite decimal strings written by another system (Prometheus' sample values) in the
+    wire's form: as ``format_value`` of their numbers. Gauges of whole numbers and short
+    decimals, the common case, are already in it and come back as they are."""
+    if "-0" not in texts and all(map(_WIRE_DECIMAL.fullmatch, texts)):
+        return texts
+    return format_values(map(float, texts))

@@ -24,7 +24,13 @@ from gpufleet.api.authorization import ReadScope
 from gpufleet.api.deps import Db, State
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes.clusters import ClusterUuidParam, get_cluster_or_404
-from gpufleet.api.routes.metrics import EndParam, SamplesParam, StartParam, parse_window
+from gpufleet.api.routes.metrics import (
+    EndParam,
+    SamplesParam,
+    StartParam,
+    measurement_values,
+    parse_window,
+)
 from gpufleet.api.routes.org_units import DepartmentRow, ProjectRow
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import Forbidden, NotFound
@@ -142,14 +148,12 @@ def readable_cluster(conn: Connection, cluster_uuid: str, scope: WorkloadScope, 
     return cluster
 
 
-def _values(points, window: SampleWindow | None = None) -> list[dict[str, str]]:
-    """Sampled intervals of ``window``, or (without it) Prometheus' timestamped points."""
+def _values(points, window: SampleWindow) -> list[dict[str, str]]:
+    """Sampled intervals of ``window``."""
     return [
         {
             "value": format_value(p.value),
-            "timestamp": format_rfc3339(
-                from_ms(p.timestamp_ms if window is None else window.timestamp_ms(p.interval))
-            ),
+            "timestamp": format_rfc3339(from_ms(window.timestamp_ms(p.interval))),
         }
         for p in points
     ]
@@ -214,8 +218,8 @@ def _prometheus_measurements(
         chosen = pools
     found = []
     for pool, names in chosen.items():
-        points = prometheus.series(ask.metric_type.value, names, ask.window)
-        found.append(_measurement(ask, None if pool is None else "Nodepool", pool, _values(points)))
+        values = measurement_values(prometheus.series(ask.metric_type.value, names, ask.window))
+        found.append(_measurement(ask, None if pool is None else "Nodepool", pool, values))
     return found
 
 

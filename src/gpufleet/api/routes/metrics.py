@@ -21,8 +21,8 @@ from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import NotFound, Unavailable, UpstreamFailed
 from gpufleet.core.metric_values import SampleWindow
 from gpufleet.core.times import format_rfc3339, from_ms
-from gpufleet.metrics.backend import MetricResult, MetricsBackend
-from gpufleet.metrics.types import WorkloadMetricType, format_value, metric_info
+from gpufleet.metrics.backend import Measurement, MetricResult, MetricsBackend
+from gpufleet.metrics.types import WorkloadMetricType, metric_info
 from gpufleet.query.choices import by_value, parse_choices
 from gpufleet.query.errors import QueryError
 from gpufleet.query.filters import parse_timestamp
@@ -118,6 +118,15 @@ def _timestamp(ts_ms: int) -> str:
     return format_rfc3339(from_ms(ts_ms))
 
 
+def measurement_values(measurement: Measurement) -> list[dict[str, str]]:
+    """A measurement's points as the wire's ``MeasurementValue`` objects."""
+    timestamps = map(_timestamp, measurement.timestamps_ms)
+    return [
+        {"value": value, "timestamp": timestamp}
+        for value, timestamp in zip(measurement.values, timestamps, strict=True)
+    ]
+
+
 def metrics_body(results: Sequence[MetricResult]) -> dict:
     measurements: list[dict] = []
     histogram: list[dict] = []
@@ -127,23 +136,14 @@ def metrics_body(results: Sequence[MetricResult]) -> dict:
             # A failed type is listed with null values; an empty one has [] (see docs/metrics.md).
             measurements.append({"type": result.type.value, "labels": None, "values": None})
         elif info.is_histogram_shaped:
-            values = [
-                {
-                    "timestamp": _timestamp(p.timestamp_ms),
-                    "data": {k: format_value(v) for k, v in p.data.items()},
-                }
-                for p in result.histogram
-            ]
+            values = [{"timestamp": _timestamp(ts), "data": data} for ts, data in result.histogram]
             histogram.append({"type": result.type.value, "values": values})
         elif not result.measurements:
             measurements.append({"type": result.type.value, "labels": None, "values": []})
         else:
             for series in result.measurements:
-                values = [
-                    {"value": format_value(value), "timestamp": _timestamp(ts)}
-                    for ts, value in series.points
-                ]
                 labels = dict(series.labels) if series.labels else None
+                values = measurement_values(series)
                 measurements.append({"type": result.type.value, "labels": labels, "values": values})
     return {"measurements": measurements, "histogram": histogram}
 
