@@ -23,10 +23,10 @@ import sqlalchemy as sa
 
 from gpufleet.store.tables import workloads
 
-# The columns a listing returns as they are (the document comes as text, without the one
-# detail-only key; search_text is internal).
+# The columns a listing returns as they are (the packed document among them; search_text,
+# the id's key and the anchor are internal).
 LISTED_COLUMNS = ", ".join(
-    c.name for c in workloads.c if c.name not in ("document", "search_text", "seconds_anchor")
+    c.name for c in workloads.c if c.name not in ("search_text", "id_key", "seconds_anchor")
 )
 
 
@@ -135,13 +135,11 @@ def projection(conn: Any) -> str:
     current stretch in whole seconds of the clock, from the phase's second to now's)."""
     since = f"(:now_ms / 1000 - {epoch_second(conn)})"
     if is_sqlite(conn):
-        document = "json_remove(document, '$.pendingSchedulingMessages')"
         total = "{before} + CASE WHEN phase = '{phase}' THEN max(0, " + since + ") ELSE 0 END"
     else:
-        document = "(document - 'pendingSchedulingMessages')::text"
         total = "{before} + CASE WHEN phase = '{phase}' THEN greatest(0, " + since + ") ELSE 0 END"
     return (
-        f"{LISTED_COLUMNS}, {document} AS document_text, "
+        f"{LISTED_COLUMNS}, "
         f"{total.format(before='pending_seconds_before', phase='Pending')} AS total_pending, "
         f"{total.format(before='running_seconds_before', phase='Running')} AS total_running"
     )
@@ -312,14 +310,16 @@ def timed_candidates(conn: Any, phase: str, before: str, descending: bool) -> li
     """
     direction = "DESC" if descending else "ASC"
     total = "total_running" if phase == "Running" else "total_pending"
-    plain = list_candidates(conn, "deleted_at IS NULL", f"{total} {direction}, id {direction}", ())
+    plain = list_candidates(
+        conn, "deleted_at IS NULL", f"{total} {direction}, id_key {direction}", ()
+    )
     sqlite = is_sqlite(conn)
 
     def walk(index: str, where: str, key: str, value: str) -> str:
         hint = f" INDEXED BY {index}" if sqlite and index else ""
         return (
-            f"SELECT * FROM (SELECT id, {value} AS v FROM workloads{hint} WHERE {where} "
-            f"ORDER BY {key} {direction}, id {direction} LIMIT :depth)"
+            f"SELECT * FROM (SELECT id_key, {value} AS v FROM workloads{hint} WHERE {where} "
+            f"ORDER BY {key} {direction}, id_key {direction} LIMIT :depth)"
         )
 
     plus = "+" if sqlite else ""
@@ -333,7 +333,7 @@ def timed_candidates(conn: Any, phase: str, before: str, descending: bool) -> li
                 "seconds_anchor + :now_ms / 1000",
             ),
             walk(
-                f"ix_workloads_{before}_id_deleted_at",
+                f"ix_workloads_{before}_id_key_deleted_at",
                 f"phase != '{phase}' AND {live}",
                 before,
                 before,
@@ -347,8 +347,8 @@ def timed_candidates(conn: Any, phase: str, before: str, descending: bool) -> li
         ]
     )
     merged = (
-        f"SELECT {projection(conn)} FROM workloads JOIN (SELECT id, v FROM ({walks}) AS m "
-        f"ORDER BY v {direction}, id {direction} LIMIT :limit OFFSET :offset) AS p "
-        f"USING (id) ORDER BY p.v {direction}, id {direction}"
+        f"SELECT {projection(conn)} FROM workloads JOIN (SELECT id_key, v FROM ({walks}) AS m "
+        f"ORDER BY v {direction}, id_key {direction} LIMIT :limit OFFSET :offset) AS p "
+        f"USING (id_key) ORDER BY p.v {direction}, id_key {direction}"
     )
     return [*plain, Candidate("merged walks of the partial indexes", merged)]

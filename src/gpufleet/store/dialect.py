@@ -86,15 +86,6 @@ def without_index(dialect_name: str, column: sa.ColumnElement[Any]) -> sa.Column
     return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
-def json_text_without(
-    dialect_name: str, column: sa.ColumnElement[Any], key: str
-) -> sa.ColumnElement[str]:
-    """A JSON object column as JSON text, with one top-level key left out."""
-    if dialect_name == "sqlite":
-        return sa.func.json_remove(column, f"$.{key}", type_=sa.Text)
-    return sa.cast(column.op("-")(sa.literal(key)), sa.Text)
-
-
 def insert_ignoring_conflicts(
     dialect_name: str, table: sa.Table, index_elements: Sequence[str]
 ) -> sa.Insert:

@@ -3,6 +3,11 @@
 ``workload_row`` splits a wire-shaped dict into indexed columns plus the nested ``document``;
 ``workload_wire`` joins a row back into the wire shape, in the reference's field order, without
 pydantic on the way (listing 500 workloads is 500 dict builds, not 500 model validations).
+
+The document holds only the nested fields, which no column holds, packed (see
+``store.packed_documents``: about a third of the JSON's size). The fields a listing returns
+come first and the detail-only ones after a newline, so a listing unpacks the document and
+splices its first part into the answer without parsing it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from gpufleet.core.workload_fields import (
     WORKLOAD_CATALOGUE,
     FieldKind,
 )
+from gpufleet.store.packed_documents import pack, unpack
 
 # Scalar wire fields and the column each lives in, in the reference's order.
 SCALAR_COLUMNS: dict[str, str] = {
@@ -76,13 +82,40 @@ def workload_row(wire: Mapping[str, Any], before: SecondsBefore = NO_HISTORY) ->
     row["pending_seconds_before"] = before.pending
     row["running_seconds_before"] = before.running
     row["search_text"] = search_text(wire)
-    row["document"] = {
+    row["id_key"] = row["id"]
+    document = {
         name: _jsonable(wire[name]) for name in DOCUMENT_FIELDS if wire.get(name) is not None
     }
     # conditions is required on the wire; keeping it in every document lets listings splice
     # the stored document in without looking inside it.
-    row["document"].setdefault("conditions", [])
+    document.setdefault("conditions", [])
+    row["document"] = pack_document(document)
     return row
+
+
+def pack_document(document: Mapping[str, Any]) -> bytes:
+    """The stored form of a workload's nested fields (see the module's docstring)."""
+    listed = {k: v for k, v in document.items() if k not in DETAIL_ONLY}
+    text = orjson.dumps(listed)
+    detail = {k: document[k] for k in DETAIL_ONLY if document.get(k) is not None}
+    if detail:
+        text += b"\n" + orjson.dumps(detail)
+    return pack(text)
+
+
+def unpack_document(packed: bytes) -> tuple[bytes, bytes | None]:
+    """The JSON of a stored document's listed fields, and of its detail-only ones if any."""
+    listed, _, detail = unpack(packed).partition(b"\n")
+    return listed, detail or None
+
+
+def document_fields(packed: bytes) -> dict[str, Any]:
+    """Every nested field of a stored document, listed and detail-only."""
+    listed, detail = unpack_document(packed)
+    fields = orjson.loads(listed)
+    if detail is not None:
+        fields.update(orjson.loads(detail))
+    return fields
 
 
 def nodepool_rows(wire: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -100,7 +133,7 @@ def workload_wire(
     detailed: bool = False,
 ) -> dict[str, Any]:
     """The wire document for one stored row; the time-dependent totals come from the query."""
-    document = row["document"]
+    document = document_fields(row["document"])
     wire: dict[str, Any] = {}
     for field in WIRE_ORDER:
         column = SCALAR_COLUMNS.get(field)
@@ -128,9 +161,9 @@ def workload_listing_json(
 ) -> bytes:
     """The wire JSON of one workload in a listing, as bytes.
 
-    The scalar columns are serialised here; ``row["document_text"]`` (the stored nested
-    document without detail-only fields, as text from the database) is spliced in without being
-    decoded, which is most of the cost of a 500-item page otherwise.
+    The scalar columns are serialised here; the listed part of the stored document is
+    inflated and spliced in without being parsed, which is most of the cost of a 500-item page
+    otherwise.
     """
     scalars: dict[str, Any] = {}
     for field, column in SCALAR_COLUMNS.items():
@@ -141,10 +174,10 @@ def workload_listing_json(
     scalars["totalPendingTimeSeconds"] = total_pending_seconds
     scalars["totalRunningTimeSeconds"] = total_running_seconds
     head = orjson.dumps(scalars)
-    document = row["document_text"].strip()
-    if document in ("{}", ""):
+    document, _ = unpack_document(row["document"])
+    if document == b"{}":
         return head
-    return head[:-1] + b"," + document[1:].encode()
+    return head[:-1] + b"," + document[1:]
 
 
 def _jsonable(value: Any) -> Any:

@@ -280,36 +280,45 @@ def pinned_phase(selection: WorkloadSelection) -> str | None:
 
 
 def order_by(dialect: str, now: datetime, sort: SortSpec) -> list[sa.ColumnElement[Any]]:
-    """ORDER BY for a sort, with the id as tiebreak; NULL sorts as the largest value."""
+    """ORDER BY for a sort, with the id as tiebreak; NULL sorts as the largest value.
+
+    The tiebreak is the id's key (``id_key``), which the sort indexes hold and which orders as
+    the id does.
+    """
     expression = field_expression(dialect, now, sort.field)
     nullable = not sort.field.time_dependent and workloads.c[sort.field.column].nullable
     if sort.descending:
         primary = expression.desc()
         if nullable and dialect == "sqlite":
             primary = primary.nulls_first()
-        return [primary, workloads.c.id.desc()]
+        return [primary, workloads.c.id_key.desc()]
     primary = expression.asc()
     if nullable and dialect == "sqlite":
         primary = primary.nulls_last()
-    return [primary, workloads.c.id.asc()]
+    return [primary, workloads.c.id_key.asc()]
+
+
+def id_key_of(workload_id: str) -> sa.ColumnElement[str]:
+    """A workload id as a bound value of ``id_key``, to compare with the sort indexes' tiebreak."""
+    return sa.literal(workload_id, workloads.c.id_key.type)
 
 
 def keyset_condition(sort: SortSpec, after: Keyset) -> sa.ColumnElement[bool]:
     """Rows after ``after`` in the order of ``order_by`` (NULL as the largest value).
 
     Written as a row-value comparison where it can be, so both databases seek to the row
-    through the sort's (column, id) index.
+    through the sort's (column, id_key) index.
     """
     column = workloads.c[sort.field.column]
-    row_id = workloads.c.id
+    row_key, after_key = workloads.c.id_key, id_key_of(after.id)
     if after.value is None:
         # Ascending, NULLs come last: only NULLs with a larger id follow. Descending, they
         # come first: NULLs with a smaller id, then every value.
         if sort.descending:
-            return sa.or_(column.is_not(None), sa.and_(column.is_(None), row_id < after.id))
-        return sa.and_(column.is_(None), row_id > after.id)
-    key = sa.tuple_(column, row_id)
-    bound = sa.tuple_(sa.literal(after.value, column.type), sa.literal(after.id, row_id.type))
+            return sa.or_(column.is_not(None), sa.and_(column.is_(None), row_key < after_key))
+        return sa.and_(column.is_(None), row_key > after_key)
+    key = sa.tuple_(column, row_key)
+    bound = sa.tuple_(sa.literal(after.value, column.type), after_key)
     if sort.descending:
         return key < bound
     following = key > bound

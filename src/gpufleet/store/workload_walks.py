@@ -19,7 +19,12 @@ from gpufleet.query.cursors import Keyset
 from gpufleet.query.listing import WorkloadPage
 from gpufleet.store.dialect import without_index
 from gpufleet.store.tables import anchor_index, before_index, sort_index, workloads
-from gpufleet.store.workload_filters import now_second, pinned_phase, stretch_began_by
+from gpufleet.store.workload_filters import (
+    id_key_of,
+    now_second,
+    pinned_phase,
+    stretch_began_by,
+)
 
 _DELETED_AT = WORKLOAD_FIELDS_BY_NAME["deletedAt"]
 
@@ -66,7 +71,11 @@ def _timed_walks(dialect: str, page: WorkloadPage) -> list[Walk]:
     filter leaves out the walks it rules out.
     """
     field, now = page.sort.field, page.selection.now
-    stored, anchor, row_id = workloads.c[field.column], workloads.c.seconds_anchor, workloads.c.id
+    stored, anchor, row_key = (
+        workloads.c[field.column],
+        workloads.c.seconds_anchor,
+        workloads.c.id_key,
+    )
     began_by = sa.literal(stretch_began_by(now), workloads.c.phase_updated_at.type)
     # Written into the SQL, not bound: the planner proves a partial index (phase = 'Running')
     # usable from the statement's text.
@@ -74,17 +83,17 @@ def _timed_walks(dialect: str, page: WorkloadPage) -> list[Walk]:
     in_phase = workloads.c.phase == phase
     stretching = Walk(
         sa.and_(in_phase, without_index(dialect, workloads.c.phase_updated_at) < began_by),
-        (anchor, row_id),
+        (anchor, row_key),
         anchor + sa.literal(now_second(now), sa.BigInteger),
         anchor_index(field),
     )
-    others = Walk(workloads.c.phase != phase, (stored, row_id), stored, before_index(field))
+    others = Walk(workloads.c.phase != phase, (stored, row_key), stored, before_index(field))
     late = Walk(
         sa.and_(
             without_index(dialect, workloads.c.phase) == phase,
             workloads.c.phase_updated_at >= began_by,
         ),
-        (stored, row_id),
+        (stored, row_key),
         stored,
         None,
     )
@@ -98,19 +107,20 @@ def _nulls_last_walks(field: WorkloadField, descending: bool, after: Keyset | No
     """The workloads with a value along the index, and those without it by id (the same
     index's first range); a cursor's row leaves out the walk it is past and seeks in the other.
     Missing values sort as the largest: last ascending, first descending."""
-    column, row_id = workloads.c[field.column], workloads.c.id
+    column, row_key = workloads.c[field.column], workloads.c.id_key
     index = sort_index(field.column)
-    valued = Walk(column.is_not(None), (column, row_id), column, index)
-    missing = Walk(column.is_(None), (row_id,), column, index)
+    valued = Walk(column.is_not(None), (column, row_key), column, index)
+    missing = Walk(column.is_(None), (row_key,), column, index)
     if after is None:
         return [valued, missing]
+    after_key = id_key_of(after.id)
     if after.value is None:
         # Past the row without a value: only the rest of that walk (ascending, it is last).
-        beyond = row_id < after.id if descending else row_id > after.id
+        beyond = row_key < after_key if descending else row_key > after_key
         rest = Walk(sa.and_(missing.rows, beyond), missing.keys, column, index)
         return [rest, valued] if descending else [rest]
-    key = sa.tuple_(column, row_id)
-    bound = sa.tuple_(sa.literal(after.value, column.type), sa.literal(after.id, row_id.type))
+    key = sa.tuple_(column, row_key)
+    bound = sa.tuple_(sa.literal(after.value, column.type), after_key)
     beyond = key < bound if descending else key > bound
     rest = Walk(sa.and_(valued.rows, beyond), valued.keys, column, index)
     return [rest] if descending else [rest, missing]

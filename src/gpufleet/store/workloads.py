@@ -16,7 +16,7 @@ from gpufleet.core.workload_fields import WORKLOAD_FIELDS_BY_NAME
 from gpufleet.query.cursors import Keyset, encode_cursor
 from gpufleet.query.listing import WorkloadPage, WorkloadSelection
 from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
-from gpufleet.store.dialect import indexed_by, json_text_without
+from gpufleet.store.dialect import indexed_by
 from gpufleet.store.tables import workload_nodepools, workloads
 from gpufleet.store.workload_documents import (
     NO_HISTORY,
@@ -36,9 +36,9 @@ from gpufleet.store.workload_filters import (
 )
 from gpufleet.store.workload_walks import Walk, merge_sorts_missing, merged_walks
 
-# Columns a listing never reads: the nested document comes as text, search_text and the
-# anchor of the time totals are internal.
-_NOT_LISTED = frozenset({"document", "search_text", "seconds_anchor"})
+# Columns a listing never reads: search_text, the id's key and the anchor of the time totals
+# are internal.
+_NOT_LISTED = frozenset({"search_text", "id_key", "seconds_anchor"})
 
 
 def _dialect(conn: Connection) -> str:
@@ -75,13 +75,7 @@ def listing_statement(dialect: str, page: WorkloadPage) -> sa.Select:
     selection = page.selection
     listed_columns = [c for c in workloads.c if c.key not in _NOT_LISTED]
     ordering = order_by(dialect, selection.now, page.sort)
-    statement = sa.select(
-        *listed_columns,
-        json_text_without(dialect, workloads.c.document, "pendingSchedulingMessages").label(
-            "document_text"
-        ),
-        *_totals(dialect, selection.now),
-    )
+    statement = sa.select(*listed_columns, *_totals(dialect, selection.now))
     conditions = selection_conditions(dialect, selection, page.sort)
     walks = merged_walks(dialect, page)
     if walks is not None:
@@ -135,21 +129,21 @@ def list_workloads(conn: Connection, page: WorkloadPage) -> ListedPage:
 def _deferred_page(
     conditions: list[sa.ColumnElement[bool]], ordering: list, page: WorkloadPage
 ) -> sa.Join:
-    """The workloads of a deep page, found through their ids first (a deferred join).
+    """The workloads of a deep page, found through their keys first (a deferred join).
 
-    Skipping ``offset`` rows then only walks the sort's index (or sorts narrow id rows)
+    Skipping ``offset`` rows then only walks the sort's index (or sorts narrow key rows)
     instead of carrying every skipped row's columns and document; the full rows are read
     for the page alone.
     """
-    page_ids = (
-        sa.select(workloads.c.id)
+    page_keys = (
+        sa.select(workloads.c.id_key)
         .where(*conditions)
         .order_by(*ordering)
         .offset(page.offset)
         .limit(page.limit + 1)
-        .subquery("page_ids")
+        .subquery("page_keys")
     )
-    return workloads.join(page_ids, workloads.c.id == page_ids.c.id)
+    return workloads.join(page_keys, workloads.c.id_key == page_keys.c.id_key)
 
 
 def _merged_page(
@@ -166,7 +160,7 @@ def _merged_page(
     branches = []
     for walk in walks:
         branch = (
-            sa.select(workloads.c.id, walk.value.label("value"))
+            sa.select(workloads.c.id_key, walk.value.label("value"))
             .where(*conditions, walk.rows)
             .order_by(*ordered(walk.keys))
             .limit(page.offset + page.limit + 1)
@@ -174,19 +168,19 @@ def _merged_page(
         if walk.index is not None:
             branch = indexed_by(dialect, branch, workloads, walk.index)
         branches.append(branch.subquery())
-    merged = sa.union_all(*(sa.select(b.c.id, b.c.value) for b in branches)).subquery("merged")
-    keys = [merged.c.value, merged.c.id]
+    merged = sa.union_all(*(sa.select(b.c.id_key, b.c.value) for b in branches)).subquery("merged")
+    keys = [merged.c.value, merged.c.id_key]
     if merge_sorts_missing(dialect, page.sort.field):
         # A missing value is the largest: after every value ascending, before them descending.
         keys.insert(0, merged.c.value.is_(None))
-    page_ids = (
-        sa.select(merged.c.id)
+    page_keys = (
+        sa.select(merged.c.id_key)
         .order_by(*ordered(keys))
         .offset(page.offset)
         .limit(page.limit + 1)
-        .subquery("page_ids")
+        .subquery("page_keys")
     )
-    return workloads.join(page_ids, workloads.c.id == page_ids.c.id)
+    return workloads.join(page_keys, workloads.c.id_key == page_keys.c.id_key)
 
 
 def count_statement(dialect: str, selection: WorkloadSelection) -> sa.Select:
