@@ -1,6 +1,8 @@
 """The living demo reported through the real ingest API, with one agent key per cluster: what
 the API answers afterwards agrees with the simulation (phases and their history, pods, node
-allocation, project quotas and allocation, samples) and the clusters are connected."""
+allocation, project quotas and allocation, samples), the clusters are connected, idle GPUs are
+one figure by one rule, and the clusters' history of the past agrees with the ledger and the
+present."""
 
 from __future__ import annotations
 
@@ -12,31 +14,43 @@ from fastapi.testclient import TestClient
 
 from gpufleet.agent.push import IngestClient
 from gpufleet.demo.organisation import CLUSTERS
+from gpufleet.demo.sim.history import FleetHistory
 from gpufleet.demo.sim.keys import account_name, demo_agent_keys
 from gpufleet.demo.sim.lifecycle import HOLDING, SAMPLED
 from gpufleet.demo.sim.live import LiveDemo
 from gpufleet.demo.sim.reporter import Reporter
 from gpufleet.demo.sim.scheduler import Usage
-from gpufleet.demo.sim.teams import TEAMS
+from gpufleet.demo.sim.teams import IDLE, TEAMS
+from gpufleet.metrics.tasks import idle_rule, refresh_idle_gpus
+from gpufleet.metrics.usage_tasks import accrue_live_usage
+from gpufleet.schemas.enums import Phase
 from tests.support.shared_app import admin_client, shared_app
 
 PAST = timedelta(minutes=90)
+INTERVAL = 60
 
 
 @pytest.fixture(scope="module")
 def reported(request, tmp_path_factory):
-    """An hour and a half of the demo reported into a fresh server; the demo and an admin client."""
+    """An hour and a half of the demo reported into a fresh server, with the clusters' history
+    of it; the demo and an admin client. The server's usage-ledger and idle-GPU tasks are run
+    once at the end, as they would have run meanwhile."""
     with shared_app(request, tmp_path_factory) as app, TestClient(app) as agents:
-        keys = demo_agent_keys(app.state.gpufleet.engine, datetime.now(UTC))
+        engine = app.state.gpufleet.engine
+        keys = demo_agent_keys(engine, datetime.now(UTC))
         clients = {
             key.cluster_id: IngestClient(
                 "http://testserver", key.client_id, key.client_secret, http=agents
             )
             for key in keys
         }
-        demo = LiveDemo(Reporter(clients, TEAMS), seed=3, past=PAST)
+        history = FleetHistory(engine, INTERVAL)
+        demo = LiveDemo(Reporter(clients, TEAMS), seed=3, past=PAST, history=history)
         demo.begin()
         demo.run_past(threading.Event())
+        rule = idle_rule(app.state.gpufleet.settings)
+        refresh_idle_gpus(engine, app.state.metrics_backend, rule, demo.simulation.now)
+        accrue_live_usage(engine, "test", demo.simulation.now, 60_000)
         with admin_client(app) as admin:
             yield demo, admin
 
@@ -147,3 +161,112 @@ def test_running_workloads_and_their_pods_have_samples(reported):
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["measurements"][0]["values"]
+
+
+def _node_figure(admin, kind: str) -> float:
+    answer = admin.get("/api/v1/nodes/telemetry", params={"telemetryType": kind})
+    assert answer.status_code == 200, answer.text
+    return sum(float(v["value"]) for v in answer.json()["values"])
+
+
+def _running_stretches(job, end: datetime) -> list[tuple[datetime, datetime]]:
+    """When the job was Running, from its phase history."""
+    stretches = []
+    for (phase, at), (_, until) in zip(job.history, [*job.history[1:], (None, end)], strict=True):
+        if phase == Phase.RUNNING:
+            stretches.append((at, until))
+    return stretches
+
+
+def test_idle_gpus_now_and_in_the_ledger_are_one_rule_over_the_samples(reported):
+    """The overview's "Idle" (node telemetry IDLE_ALLOCATED_GPUS), the workloads' idle GPUs and
+    the ledger's idle GPU-hours all come from the idle-GPU rule over the utilisation samples:
+    the hoarders' GPUs are idle in each."""
+    demo, admin = reported
+    end = demo.simulation.now
+    idle_now = _node_figure(admin, "IDLE_ALLOCATED_GPUS")
+    running = _all(admin, "/api/v1/workloads", "workloads", filterBy="phase==Running")
+    assert idle_now == pytest.approx(sum(w.get("idleAllocatedGpus") or 0.0 for w in running))
+    assert idle_now <= _node_figure(admin, "ALLOCATED_GPUS")
+    # A hoarder running for more than the idle window (and a sample) is idle now.
+    window = timedelta(seconds=app_idle_window(admin) + 60)
+    hoarders = [
+        j for j in demo.simulation.jobs.values()
+        if j.work.character == IDLE and j.phase == Phase.RUNNING and j.gpus > 0
+    ]  # fmt: skip
+    settled = [j for j in hoarders if end - j.since >= window]
+    assert idle_now >= sum(j.gpus * j.pods for j in settled) - 1e-6
+    # The ledger counts the hoarders' running hours idle, all but their first samples.
+    held_idle = sum(
+        j.gpus * j.pods * (until - since - window).total_seconds() / 3600
+        for j in [*demo.simulation.jobs.values(), *demo.simulation.finished.values()]
+        if j.work.character == IDLE
+        for since, until in _running_stretches(j, end)
+        if until - since > window
+    )
+    start = end - PAST
+    usage = admin.get("/api/v1/usage", params={"start": start.isoformat(), "end": end.isoformat()})
+    assert usage.status_code == 200, usage.text
+    (total,) = usage.json()["values"]
+    assert total["idleGpuHours"] <= total["allocatedGpuHours"]
+    # Past samples are minutes apart: a hoarder's first one or two count as not yet idle.
+    assert total["idleGpuHours"] >= 0.8 * held_idle
+    assert (held_idle > 0) == (total["idleGpuHours"] > 0)
+
+
+def app_idle_window(admin) -> int:
+    """The server's idle window, as the demo's server runs it (the default)."""
+    from gpufleet.settings import Settings
+
+    return Settings.model_fields["idle_gpu_window_seconds"].default
+
+
+def test_the_clusters_history_of_the_past_agrees_with_the_ledger_and_the_present(reported):
+    """Each hour of the simulated past: the clusters' sampled ALLOCATED_GPU (what the
+    overview's 24-hour chart draws) is the ledger's mean allocated GPUs over the part of the
+    hour simulated; the latest sample is the node telemetry now."""
+    demo, admin = reported
+    end = demo.simulation.now
+    start = demo.simulation.start
+    hour = start.replace(minute=0, second=0, microsecond=0)
+    hours = []
+    while hour < end:
+        hours.append(hour)
+        hour += timedelta(hours=1)
+
+    def sampled(metric: str, start: datetime, stop: datetime, samples: int = 1) -> list[float]:
+        totals = [0.0] * samples
+        for cluster in CLUSTERS:
+            answer = admin.get(
+                f"/api/v1/clusters/{cluster.id}/metrics",
+                params={"metricType": metric, "start": start.isoformat(),
+                        "end": stop.isoformat(), "numberOfSamples": samples},
+            )  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            (series,) = [m for m in answer.json()["measurements"] if not m.get("labels")]
+            for index, point in enumerate(series["values"]):
+                assert point["value"] is not None, (cluster.name, metric, start)
+                totals[index] += float(point["value"])
+        return totals
+
+    compared = 0
+    for hour in hours:
+        later = hour + timedelta(hours=1)
+        since, until = max(hour, start), min(later, end)
+        if until - since < timedelta(minutes=20):
+            continue
+        compared += 1
+        (history,) = sampled("ALLOCATED_GPU", since, until)
+        usage = admin.get("/api/v1/usage", params={"start": hour.isoformat(),
+                                                   "end": later.isoformat()})  # fmt: skip
+        covered = (until - since) / timedelta(hours=1)
+        ledger = usage.json()["values"][0]["allocatedGpuHours"] / covered
+        assert history == pytest.approx(ledger, rel=0.1, abs=4), hour
+        (capacity,) = sampled("TOTAL_GPU", since, until)
+        assert capacity == 8 * len(demo.simulation.nodes)
+    assert compared
+    # The last minute sampled is the store as it is now.
+    (latest,) = sampled(
+        "ALLOCATED_GPU", end - timedelta(seconds=INTERVAL), end + timedelta(seconds=1)
+    )
+    assert latest == pytest.approx(_node_figure(admin, "ALLOCATED_GPUS"))

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gpufleet.core.times import format_rfc3339
+from gpufleet.core.times import format_rfc3339, to_ms
 from gpufleet.metrics.tasks import record_inventory
+from gpufleet.store.inventory_samples import BACKFILL_LEASE
+from gpufleet.store.leases import release_lease, take_lease
 from tests.support.access import key_with_role
 from tests.support.agent_reports import (
     CLUSTER_ID,
@@ -213,3 +215,16 @@ def test_metrics_keep_to_the_scope_and_check_their_parameters(client, app, fleet
     ):
         response = client.get(path, params=bad)
         assert response.status_code == 400, (bad, response.text)
+
+
+def test_the_sampler_leaves_the_present_alone_while_the_past_is_backfilled(app, fleet):
+    """A producer reporting the past (the living demo) holds the backfill lease: the store does
+    not show the present then, so the periodic sampler writes nothing until it is given up."""
+    engine = app.state.gpufleet.engine
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        assert take_lease(conn, BACKFILL_LEASE, "backfill", to_ms(now), 60_000)
+    assert record_inventory(engine, INTERVAL, now) == 0
+    with engine.begin() as conn:
+        release_lease(conn, BACKFILL_LEASE, "backfill")
+    assert record_inventory(engine, INTERVAL, now) > 0

@@ -24,7 +24,8 @@ from gpufleet.client import access_commands
 from gpufleet.client.exit_codes import exit_code_for_error
 from gpufleet.core.errors import DomainError
 from gpufleet.settings import Settings
-from gpufleet.store.connectivity import open_store
+from gpufleet.store.engine import create_store_engine
+from gpufleet.store.migrate import upgrade
 
 CLI_ACTOR = Actor("cli", FULL_ACCESS)
 
@@ -44,7 +45,8 @@ def print_table(rows: list[dict], columns: list[str], as_json: bool) -> None:
 def run(args: argparse.Namespace, settings: Settings, handler: Callable) -> int:
     """Run ``handler(args, conn)`` in one transaction on the migrated database; a domain error
     is one line and the exit code of its kind."""
-    engine = open_store(settings)
+    engine = create_store_engine(settings)
+    upgrade(engine)
     try:
         with engine.begin() as conn:
             handler(args, conn)
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace, settings: Settings, handler: Callable) -> int:
 
 
 def _bootstrap(_args: argparse.Namespace, settings: Settings) -> int:
-    engine = open_store(settings, migrate=False)
+    engine = create_store_engine(settings)
     try:
         generated = prepare_store(engine, settings)
     finally:

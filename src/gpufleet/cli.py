@@ -33,7 +33,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from gpufleet.api.serving import listen
     from gpufleet.api.workers import Workers
     from gpufleet.auth.bootstrap import prepare_store
-    from gpufleet.store.connectivity import open_store
+    from gpufleet.store.connectivity import check_database
     from gpufleet.store.engine import create_store_engine
 
     configure_logging(settings.log_level, settings.log_format)
@@ -41,7 +41,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     sockets = [listen(settings.host, settings.port)]
     if settings.metrics_port is not None:
         sockets.append(listen(settings.host, settings.metrics_port))
-    engine = open_store(settings, migrate=False)
+    engine = create_store_engine(settings)
+    check_database(engine)
     if settings.workers == 1:
         _serve_app(args, settings, sockets, engine)
         return 0
@@ -89,6 +90,7 @@ def _serve_app(
             seed=args.seed,
             speed=args.demo_speed,
             wait_ready=lambda: _wait_ready(own),
+            history_interval_seconds=settings.metrics_interval_seconds,
         )
         app.state.demo_status = running.status.wire
         log.info(
@@ -161,19 +163,24 @@ def _agent_clients(server: str, keys) -> dict:
 
 
 def _db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
-    from gpufleet.store.connectivity import open_store
-    from gpufleet.store.migrate import current_revision
+    from gpufleet.store.connectivity import check_database
+    from gpufleet.store.engine import create_store_engine
+    from gpufleet.store.migrate import current_revision, upgrade
 
-    engine = open_store(settings)
+    engine = create_store_engine(settings)
+    check_database(engine)
+    upgrade(engine)
     print(f"database at revision {current_revision(engine)}")
     return 0
 
 
 def _demo_seed(args: argparse.Namespace, settings: Settings) -> int:
     from gpufleet.demo.seed import seed_demo
-    from gpufleet.store.connectivity import open_store
+    from gpufleet.store.engine import create_store_engine
+    from gpufleet.store.migrate import upgrade
 
-    engine = open_store(settings)
+    engine = create_store_engine(settings)
+    upgrade(engine)
     count = seed_demo(
         engine,
         workloads=args.workloads,
@@ -198,9 +205,11 @@ def _demo_agent_keys(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
 
     from gpufleet.demo.sim.keys import demo_agent_keys
-    from gpufleet.store.connectivity import open_store
+    from gpufleet.store.engine import create_store_engine
+    from gpufleet.store.migrate import upgrade
 
-    engine = open_store(settings)
+    engine = create_store_engine(settings)
+    upgrade(engine)
     keys = demo_agent_keys(engine, datetime.now(UTC))
     pairs = ",".join(f"{k.cluster_name}={k.client_id}:{k.client_secret}" for k in keys)
     print(f"GPUFLEET_DEMO_ACCESS_KEYS={pairs}")

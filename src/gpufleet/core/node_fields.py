@@ -7,12 +7,16 @@ reference's ``NodeFilterSortFields`` and ``NodepoolSortFilterFields``.
 
 from __future__ import annotations
 
-from gpufleet.core.workload_fields import FieldKind, WorkloadField, catalogue
+from gpufleet.core.workload_fields import FieldKind, WorkloadField
 
 _T, _D = FieldKind.TEXT, FieldKind.DATE
 
 
-NODE_FIELDS = catalogue(
+def _catalogue(*fields: WorkloadField) -> dict[str, WorkloadField]:
+    return {f.name: f for f in fields}
+
+
+NODE_FIELDS = _catalogue(
     WorkloadField("name", _T, "name", 0),
     WorkloadField("status", _T, "status", 1),
     WorkloadField("nodePool", _T, "nodepool", 2),
@@ -21,7 +25,7 @@ NODE_FIELDS = catalogue(
     WorkloadField("nvLinkCliqueId", _T, "nvlink_clique_id", 5),
     WorkloadField("clusterUuid", _T, "cluster_id", 6),
 )
-NODEPOOL_FIELDS = catalogue(
+NODEPOOL_FIELDS = _catalogue(
     WorkloadField("name", _T, "name", 0),
     WorkloadField("phase", _T, "phase", 1),
     WorkloadField("clusterId", _T, "cluster_id", 2),

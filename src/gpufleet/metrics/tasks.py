@@ -29,8 +29,12 @@ from gpufleet.metrics.usage_tasks import (
 from gpufleet.settings import Settings
 from gpufleet.store.dialect import without_statement_timeout
 from gpufleet.store.events import delete_events_before
-from gpufleet.store.inventory_samples import delete_inventory_samples_before, sample_inventory
-from gpufleet.store.leases import release_lease, take_lease
+from gpufleet.store.inventory_samples import (
+    BACKFILL_LEASE,
+    delete_inventory_samples_before,
+    sample_inventory,
+)
+from gpufleet.store.leases import lease_holder, release_lease, take_lease
 from gpufleet.store.metric_samples import delete_samples_before
 from gpufleet.store.metric_targets import running_gpu_targets, write_idle_gpus
 
@@ -71,8 +75,12 @@ def refresh_idle_gpus(
 
 
 def record_inventory(engine: Engine, interval_seconds: int, now: datetime) -> int:
-    """Sample allocation, capacity and quota into the inventory samples; returns the rows."""
+    """Sample allocation, capacity and quota into the inventory samples; returns the rows.
+
+    Nothing is sampled while a producer reporting the past holds the backfill lease."""
     with engine.begin() as conn:
+        if lease_holder(conn, BACKFILL_LEASE, to_ms(now)) is not None:
+            return 0
         return sample_inventory(conn, now, interval_seconds)
 
 
@@ -119,8 +127,7 @@ def periodic_jobs(
         ("event retention", s.events_retention_interval_seconds,
          lambda: enforce_event_retention(engine, s.events_retention_days, _now())),
         ("usage ledger", s.usage_interval_seconds,
-         lambda: accrue_live_usage(
-             engine, holder, _now(), usage_term, s.usage_retention_days)),
+         lambda: accrue_live_usage(engine, holder, _now(), usage_term)),
         ("usage retention", s.metrics_retention_interval_seconds,
          lambda: enforce_usage_retention(engine, s.usage_retention_days, _now())),
         ("usage utilisation", pulled,

@@ -15,7 +15,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from gpufleet.core.errors import Conflict
-from gpufleet.store.rows import row_as
 from gpufleet.store.tables import access_keys
 
 SERVICE_ACCOUNT = "service-account"
@@ -40,7 +39,19 @@ class CredentialRow:
 
 
 def _row(row) -> CredentialRow:
-    return row_as(CredentialRow, row, disabled=row["disabled_at"] is not None)
+    return CredentialRow(
+        id=row["id"],
+        client_id=row["client_id"],
+        kind=row["kind"],
+        name=row["name"],
+        owner_type=row["owner_type"],
+        owner_id=row["owner_id"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        last_used_at=row["last_used_at"],
+        disabled=row["disabled_at"] is not None,
+    )
 
 
 def list_credentials(

@@ -15,7 +15,6 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.store.rows import row_as
 from gpufleet.store.tables import refresh_sessions
 
 
@@ -29,7 +28,13 @@ class RefreshSession:
 
 
 def _session(row) -> RefreshSession:
-    return row_as(RefreshSession, row, groups=tuple(row["groups"]))
+    return RefreshSession(
+        id=row["id"],
+        subject=row["subject"],
+        subject_type=row["subject_type"],
+        groups=tuple(row["groups"]),
+        expires_at=row["expires_at"],
+    )
 
 
 def start_session(

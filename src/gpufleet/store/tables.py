@@ -292,7 +292,10 @@ pod_metric_samples = Table(
     "pod_metric_samples",
     metadata,
     Column("pod_id", String(64), primary_key=True),
-    *sample_columns(series_width=128),
+    Column("metric_type", String(64), primary_key=True),
+    Column("series", String(128), primary_key=True),
+    Column("ts_ms", BigInteger, primary_key=True),
+    Column("value", Float, nullable=False),
     sqlite_with_rowid=False,
 )
 

@@ -137,14 +137,11 @@ def _point(row: Any) -> _Point:
     return _Point(int(row.at_ms), int(row.until_ms), state)
 
 
-def record_observations(
-    conn: Connection, observations: Iterable[Observation], since_ms: int | None = None
-) -> None:
+def record_observations(conn: Connection, observations: Iterable[Observation]) -> None:
     """Move the ledger by a batch of observations (any order, replays allowed); caller commits.
 
     Runs inside the transaction that stored the workloads, after their rows were written (and,
-    on PostgreSQL, locked), so concurrent writers of one workload take turns. Nothing before
-    ``since_ms`` (the retention's horizon) is added to the rollups.
+    on PostgreSQL, locked), so concurrent writers of one workload take turns.
     """
     by_workload: dict[str, list[Observation]] = {}
     for observation in observations:
@@ -153,13 +150,12 @@ def record_observations(
     for offset in range(0, len(ids), _CHUNK):
         chunk = ids[offset : offset + _CHUNK]
         latest = _latest_points(conn, chunk)
-        deltas, writes = RollupDeltas(since_ms), _Writes()
+        deltas, writes = RollupDeltas(), _Writes()
         for workload_id in chunk:
             timeline = _Timeline(conn, workload_id, latest.get(workload_id), deltas)
             for observation in sorted(by_workload[workload_id], key=lambda o: o.at_ms):
                 timeline.observe(observation)
             timeline.writes(writes)
-            deltas.spill(conn)
         writes.run(conn)
         deltas.apply(conn)
 
@@ -351,10 +347,8 @@ def _state_columns(state: HeldState) -> dict[str, Any]:
     }
 
 
-def record_releases(
-    conn: Connection, workload_ids: Sequence[str], at: datetime, since_ms: int | None = None
-) -> None:
-    """Deleted workloads hold nothing from ``at`` on (see ``record_observations``)."""
+def record_releases(conn: Connection, workload_ids: Sequence[str], at: datetime) -> None:
+    """Deleted workloads hold nothing from ``at`` on."""
     at_ms = to_ms(at)
     for offset in range(0, len(workload_ids), _CHUNK):
         latest = _latest_points(conn, sorted(workload_ids[offset : offset + _CHUNK]))
@@ -364,15 +358,11 @@ def record_releases(
                 Observation(workload_id, at_ms, point.state.released())
                 for workload_id, point in latest.items()
             ),
-            since_ms,
         )
 
 
-def advance_open(
-    conn: Connection, now: datetime, limit: int = 5000, since_ms: int | None = None
-) -> int:
-    """Accrue the live part: every workload still holding something, up to ``now`` (nothing
-    before ``since_ms``, the retention's horizon).
+def advance_open(conn: Connection, now: datetime, limit: int = 5000) -> int:
+    """Accrue the live part: every workload still holding something, up to ``now``.
 
     Returns how many workloads moved. The latest points are locked first and then checked to
     be still the latest, so an ingest that added a newer point meanwhile is not accrued twice.
@@ -397,14 +387,13 @@ def advance_open(
             )
         )
     }
-    deltas = RollupDeltas(since_ms)
+    deltas = RollupDeltas()
     moved = []
     for row in rows:
         point = _point(row)
         if (row.workload_id, point.at_ms) not in still_open or point.until_ms >= now_ms:
             continue
         deltas.add(row.workload_id, point.state, point.until_ms, now_ms, 1.0)
-        deltas.spill(conn)
         moved.append({"w": row.workload_id, "a": point.at_ms})
     if moved:
         conn.execute(

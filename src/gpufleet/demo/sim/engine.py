@@ -279,9 +279,12 @@ class Simulation:
             self._delete(job)
 
     def _delete(self, job: Job) -> None:
+        """Release the job's pods and delete it. A last record says, at this simulated moment,
+        that it holds nothing: the server stamps a deletion with its own clock, which is ahead
+        of a simulated past, and the ledger would count the GPUs as held until then."""
         self._unbind(job)
         job.deleted_at = self.now
-        self._changed.pop(job.id, None)
+        self._changed[job.id] = job
         self._step.deleted.append((job.cluster.id, job.id))
         self._finish(job)
 

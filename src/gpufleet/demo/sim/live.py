@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from gpufleet.core.times import format_rfc3339
 from gpufleet.demo.sim.engine import TICK, Simulation
@@ -35,6 +35,14 @@ CATCH_UP = timedelta(minutes=20)
 QUEUE_EVERY = timedelta(hours=1)
 # Live samples: at most this many sample rounds per wall-clock minute at high speeds.
 LIVE_ROUNDS_PER_MINUTE = 15
+
+
+class History(Protocol):
+    """What keeps the clusters' history of the reported past (``sim.history.FleetHistory``)."""
+
+    def reported(self, moment: datetime) -> None: ...
+
+    def present(self, moment: datetime) -> None: ...
 
 
 def lead_for(speed: float) -> timedelta:
@@ -98,6 +106,7 @@ class LiveDemo:
         clock: Callable[[], datetime] = _utcnow,
         past: timedelta = PAST,
         status: DemoStatus | None = None,
+        history: History | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("the demo speed must be positive")
@@ -108,14 +117,18 @@ class LiveDemo:
         self.simulation = Simulation(seed, start, TEAMS)
         self.status = status or DemoStatus(seed, speed)
         self.status.update(history_from=start)
+        self.history = history
         self._next_queues = start + QUEUE_EVERY
 
     def run(self, stop: threading.Event) -> None:
         """Report the past, then the present until ``stop`` is set."""
         self.begin()
-        self.run_past(stop)
-        self.status.update(state="live")
-        self.run_live(stop)
+        try:
+            self.run_past(stop)
+            self.status.update(state="live")
+            self.run_live(stop)
+        finally:
+            self._reached_present()
         self.status.update(state="stopped")
 
     def begin(self) -> None:
@@ -140,12 +153,15 @@ class LiveDemo:
             if self.simulation.now + TICK > now - lead:
                 break
             ticks += 1
-            self._tick(sample=ticks % _sample_every(now - self.simulation.now) == 0)
-            if ticks % PAST_FLUSH_TICKS == 0:
+            every = _sample_every(now - self.simulation.now)
+            self._tick(sample=ticks % every == 0)
+            # Flushed at least at every sampled tick, so the clusters' history is as fine as
+            # the workloads' samples.
+            if ticks % min(every, PAST_FLUSH_TICKS) == 0:
                 self._flushed()
         self._flushed()
         if lead == timedelta(0):
-            self.status.update(history_complete_at=self.clock())
+            self._complete(self.clock())
 
     def run_live(self, stop: threading.Event, *, until: datetime | None = None) -> None:
         """Advance with the clock (``speed`` times as fast until the present is reached)."""
@@ -168,13 +184,25 @@ class LiveDemo:
             if stepped:
                 self._flushed(heartbeat=True)
             if self.status.history_complete_at is None and self.simulation.now + TICK > present:
-                self.status.update(history_complete_at=present)
+                self._complete(present)
             wait = TICK.total_seconds() / max(self.speed, 1.0)
             stop.wait(min(wait, 1.0) if self.speed > 1 else wait / 6)
 
     def _flushed(self, *, heartbeat: bool = False) -> None:
         self.reporter.flush(heartbeat=heartbeat)
         self.status.update(simulated_time=self.simulation.now, counts=dict(self.reporter.pushed))
+        if self.history is not None and self.status.history_complete_at is None:
+            self.history.reported(self.simulation.now)
+
+    def _complete(self, present: datetime) -> None:
+        self.status.update(history_complete_at=present)
+        self._reached_present()
+
+    def _reached_present(self) -> None:
+        """From here on the server samples the present itself."""
+        if self.history is not None:
+            history, self.history = self.history, None
+            history.present(self.simulation.now)
 
 
 def _sample_every(before_present: timedelta) -> int:

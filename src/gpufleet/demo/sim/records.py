@@ -3,7 +3,6 @@ nodes and scheduler queues, in the shapes of the ingest API."""
 
 from __future__ import annotations
 
-import math
 import random
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ from gpufleet.demo.resources import PodAsk
 from gpufleet.demo.sim.fleet import GPU_MEMORY_GIB, GPU_TYPES, GPUS_PER_NODE, Node
 from gpufleet.demo.sim.jobs import Job, Pod
 from gpufleet.demo.sim.lifecycle import HOLDING
-from gpufleet.demo.sim.teams import IDLE, Team, daily_rhythm
+from gpufleet.demo.sim.teams import Team, daily_rhythm
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
 
 P = Phase
@@ -128,7 +127,8 @@ def workload(job: Job, observed: datetime) -> dict[str, Any]:
     """The job's record as an agent reports it at ``observed``."""
     project, kind, team = job.team.project, job.kind, job.team
     cluster = team.cluster
-    holding = job.phase in HOLDING
+    # Released pods hold nothing, whatever the phase (a workload being deleted).
+    holding = job.phase in HOLDING and job.placed
     running = sum(1 for pod in job.bound if pod_phase(job, pod) == "Running")
     record: dict[str, Any] = {
         "id": job.id,
@@ -174,10 +174,6 @@ def workload(job: Job, observed: datetime) -> dict[str, Any]:
         record["distributedFramework"] = kind.frameworks[0]
     if kind.serves_urls:
         record["urls"] = [assets.service_url(job.name, project, cluster)]
-    if job.work.character == IDLE and job.phase in _RUNNING_PODS and job.gpus > 0:
-        allocated = job.gpus * job.pods
-        record["idleAllocatedGpus"] = allocated
-        record["idleGpus"] = math.floor(allocated)
     return record
 
 

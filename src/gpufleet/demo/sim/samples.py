@@ -2,7 +2,9 @@
 
 Utilisation follows the workload's character: steady training keeps its GPUs busy with short
 dips (evaluation, checkpoints), bursty notebooks idle between bursts of work, idle hoarders
-hold GPUs they hardly use, and services follow the day's demand. Each sample is drawn from a
+hold GPUs they do not use, and services follow the day's demand. An idle GPU reports under
+0.5 % utilisation, so the server's idle-GPU rule counts it idle; the simulation reports no idle
+figures of its own. Each sample is drawn from a
 stream of the workload and the moment, so taking samples more or less often changes nothing
 else in the simulation.
 """
@@ -25,17 +27,20 @@ from gpufleet.metrics.types import format_le
 
 # Concurrent requests one inference pod serves at most.
 REQUEST_CAP = 64
+# The busiest an idle GPU gets (0.5 %): idle by the server's idle-GPU rule (at or below 1 % by
+# default), so what the simulation holds idle is what the server counts idle.
+IDLING = 0.005
 
 
 def _level(job: Job, moment: datetime, rng: random.Random) -> float:
     """How busy the workload's GPUs are now, 0 … 1."""
     character = job.work.character
     if character == IDLE:
-        return rng.uniform(0.0, 0.04)
+        return rng.uniform(0.0, IDLING)
     if character == BURSTY:
         # Bursts last tens of minutes: the same draw for every sample of a 20-minute window.
         window = random.Random(f"{job.id}/{int(moment.timestamp()) // 1200}")
-        return window.uniform(0.55, 0.95) if window.random() < 0.3 else rng.uniform(0.0, 0.06)
+        return window.uniform(0.55, 0.95) if window.random() < 0.3 else rng.uniform(0.0, IDLING)
     if character == SERVING:
         return min(1.0, max(0.02, service_load(job, moment) * rng.uniform(0.8, 1.1)))
     if rng.random() < 0.08:

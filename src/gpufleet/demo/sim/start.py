@@ -1,5 +1,6 @@
-"""Starting the living demo beside a server: keys, the usage history before the simulated
-day, then the simulation reported to the server in a background thread."""
+"""Starting the living demo beside a server: keys, the demo clusters' data rebuilt (what an
+earlier run reported is deleted, the usage history before the simulated day written), then the
+simulation reported to the server in a background thread."""
 
 from __future__ import annotations
 
@@ -9,15 +10,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from gpufleet.demo.organisation import CLUSTERS
+from gpufleet.demo.sim.history import FleetHistory
 from gpufleet.demo.sim.keys import AgentKey, demo_agent_keys
 from gpufleet.demo.sim.live import PAST, DemoStatus, LiveDemo
 from gpufleet.demo.sim.reporter import Poster, Reporter
 from gpufleet.demo.sim.teams import TEAMS
 from gpufleet.demo.usage_history import write_usage_history
-from gpufleet.store.tables import workloads
+from gpufleet.store.cluster_data import delete_cluster_data, has_cluster_data
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +48,13 @@ def start_demo(
     seed: int,
     speed: float = 1.0,
     wait_ready: Callable[[], None] | None = None,
+    history_interval_seconds: int = 0,
 ) -> RunningDemo:
-    """Prepare the store (organisation, agent keys, 90 days of usage before the simulated day
-    on a fresh store) and report the simulation through ``clients(keys)`` in a daemon
-    thread. ``wait_ready`` returns once the server answers, so the demo's work does not slow
-    its start."""
+    """Prepare the store (organisation, agent keys, the demo clusters' data rebuilt with 90
+    days of usage before the simulated day) and report the simulation through
+    ``clients(keys)`` in a daemon thread. ``wait_ready`` returns once the server answers, so
+    the demo's work does not slow its start. With ``history_interval_seconds`` (the server's
+    sampling interval) the clusters' history of the past is sampled as it is reported."""
     status = DemoStatus(seed, speed)
     stop = threading.Event()
 
@@ -60,11 +64,12 @@ def start_demo(
                 wait_ready()
             now = datetime.now(UTC)
             keys = demo_agent_keys(engine, now)
-            if _fresh(engine):
-                with engine.begin() as conn:
-                    write_usage_history(conn, now - PAST)
+            rebuild(engine, now)
+            history = None
+            if history_interval_seconds > 0:
+                history = FleetHistory(engine, history_interval_seconds)
             reporter = Reporter(clients(keys), TEAMS)
-            demo = LiveDemo(reporter, seed=seed, speed=speed, status=status)
+            demo = LiveDemo(reporter, seed=seed, speed=speed, status=status, history=history)
             demo.run(stop)
         except Exception as exc:  # the server goes on serving what was reported
             log.exception("the demo simulation failed")
@@ -75,6 +80,13 @@ def start_demo(
     return RunningDemo(status, thread, stop)
 
 
-def _fresh(engine: Engine) -> bool:
-    with engine.connect() as conn:
-        return conn.execute(sa.select(workloads.c.id).limit(1)).first() is None
+def rebuild(engine: Engine, now: datetime) -> None:
+    """Start the demo clusters' data afresh: an earlier run's workloads, samples, events,
+    GPU-hours and cluster history are deleted (its simulated day would overlap the new one and
+    count twice), then the 90 days of usage before the new simulated day are written."""
+    ids = [cluster.id for cluster in CLUSTERS]
+    with engine.begin() as conn:
+        if has_cluster_data(conn, ids):
+            deleted = delete_cluster_data(conn, ids)
+            log.info("deleted %d rows of the previous demo run", deleted)
+        write_usage_history(conn, now - PAST)

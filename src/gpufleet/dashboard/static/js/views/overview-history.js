@@ -1,11 +1,14 @@
 // The overview's GPUs over the last 24 hours, stacked: idle allocated GPUs at the bottom, the
 // allocated GPUs in use above them, the free GPUs on top, so the top edge is the total.
 //
-// One point per hour. Allocated and idle GPUs come from the usage ledger (`bucket=hour`: the
-// GPU-hours of an hour are its mean GPUs), which the agents' reports keep, past included; the
-// total is the mean of the clusters' sampled `TOTAL_GPU` in that hour where the server sampled
-// it, else the total now. The right edge is now, from the nodes telemetry the figures above
-// the chart show.
+// One point per hour. Total and allocated GPUs are the hour's mean of the clusters' history
+// (the inventory samples behind `/clusters/{id}/metrics`, TOTAL_GPU and ALLOCATED_GPU, which
+// the server records every minute and the living demo records for the past it simulates). Idle
+// GPUs are the usage ledger's (`bucket=hour`: the idle GPU-hours of an hour are its mean idle
+// GPUs), by the same idle-GPU rule as the figure "Idle" above the chart. An hour without
+// cluster history (before the server sampled, or for a caller without a cluster rule) takes
+// its allocation from the ledger and the total now. The right edge is now, from the nodes
+// telemetry the figures above the chart show.
 
 import { get } from "../api.js";
 import { stackedChart } from "../charts.js";
@@ -37,47 +40,54 @@ async function ledgerByHour(start, now) {
   return hours;
 }
 
-// Map hour start (ms) -> mean total GPUs over the clusters' samples in that hour. Empty when
-// no cluster's metrics can be read (a caller without a cluster rule): the total now stands in.
-async function sampledTotals(clusters, start, now) {
+const SAMPLED = ["TOTAL_GPU", "ALLOCATED_GPU"];
+
+// Map hour start (ms) -> {TOTAL_GPU, ALLOCATED_GPU}: the hour's mean over the clusters'
+// history, summed over the clusters (one interval of the answer per hour). Empty when no
+// cluster's metrics can be read (a caller without a cluster rule).
+async function clusterHistory(clusters, start, now) {
+  const end = hourOf(now) + HOUR_MS;
   const params = {
-    metricType: "TOTAL_GPU", numberOfSamples: 96, start: new Date(start).toISOString(), end: new Date(now).toISOString(),
+    metricType: SAMPLED, numberOfSamples: Math.round((end - start) / HOUR_MS),
+    start: new Date(start).toISOString(), end: new Date(end).toISOString(),
   };
   const answers = await Promise.allSettled(clusters.map((c) =>
     get(`/api/v1/clusters/${encodeURIComponent(c.uuid)}/metrics`, params)));
-  const byTime = new Map();
+  const hours = new Map();
   for (const answer of answers) {
     if (answer.status === "rejected") continue;
     for (const m of answer.value.body.measurements || []) {
-      if (m.type !== "TOTAL_GPU" || m.labels || !m.values) continue;
+      if (!SAMPLED.includes(m.type) || m.labels || !m.values) continue;
       for (const p of m.values) {
-        const t = Date.parse(p.timestamp);
-        byTime.set(t, (byTime.get(t) ?? 0) + Number(p.value));
+        if (p.value === null || p.value === undefined) continue;
+        const hour = hourOf(Date.parse(p.timestamp));
+        const entry = hours.get(hour) ?? {};
+        entry[m.type] = (entry[m.type] ?? 0) + Number(p.value);
+        hours.set(hour, entry);
       }
     }
   }
-  const perHour = new Map();
-  for (const [t, value] of byTime) {
-    const entry = perHour.get(hourOf(t)) ?? { sum: 0, count: 0 };
-    entry.sum += value;
-    entry.count += 1;
-    perHour.set(hourOf(t), entry);
-  }
-  return new Map([...perHour].map(([hour, e]) => [hour, e.sum / e.count]));
+  return hours;
 }
 
-// Rows {t (epoch seconds), total, allocated, idle}: one per hour of the last day with ledger
-// data, then now.
+// Rows {t (epoch seconds), total, allocated, idle}: one per hour of the last day with cluster
+// history or ledger data, then now.
 export async function gpuHistory(clusters, figures, nowDate) {
   const now = nowDate.getTime();
   const start = hourOf(now - DAY_MS);
-  const [ledger, totals] = await Promise.all([ledgerByHour(start, now), sampledTotals(clusters, start, now)]);
+  const [ledger, sampled] = await Promise.all([ledgerByHour(start, now), clusterHistory(clusters, start, now)]);
   const current = {
     total: total(figures.TOTAL_GPUS), allocated: total(figures.ALLOCATED_GPUS), idle: total(figures.IDLE_ALLOCATED_GPUS),
   };
-  const rows = [...ledger].sort((a, b) => a[0] - b[0]).map(([hour, figure]) => ({
-    t: hour / 1000, total: totals.get(hour) ?? current.total, allocated: figure.allocated, idle: figure.idle,
-  }));
+  const hours = [...new Set([...ledger.keys(), ...sampled.keys()])].sort((a, b) => a - b);
+  const rows = hours.map((hour) => {
+    const history = sampled.get(hour) ?? {};
+    const usage = ledger.get(hour) ?? { allocated: 0, idle: 0 };
+    const allocated = history.ALLOCATED_GPU ?? usage.allocated;
+    return {
+      t: hour / 1000, total: history.TOTAL_GPU ?? current.total, allocated, idle: Math.min(usage.idle, allocated),
+    };
+  });
   rows.push({ t: now / 1000, ...current });
   return rows;
 }
