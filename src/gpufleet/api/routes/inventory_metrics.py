@@ -11,7 +11,6 @@ Every route reads its types and window through one dependency per type enum
 per enum.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
@@ -21,16 +20,11 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
 from gpufleet.api.authorization import ReadScope
-from gpufleet.api.deps import Db, State
+from gpufleet.api.deps import Db
+from gpufleet.api.metric_parameters import metrics_query
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes.clusters import ClusterUuidParam, get_cluster_or_404
-from gpufleet.api.routes.metrics import (
-    EndParam,
-    SamplesParam,
-    StartParam,
-    measurement_values,
-    parse_window,
-)
+from gpufleet.api.routes.metrics import measurement_values
 from gpufleet.api.routes.org_units import DepartmentRow, ProjectRow
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import Forbidden, NotFound
@@ -38,7 +32,6 @@ from gpufleet.core.metric_values import SampleWindow
 from gpufleet.core.times import format_rfc3339, from_ms
 from gpufleet.metrics.cluster_promql import PrometheusClusterSeries, SeriesFailed
 from gpufleet.metrics.types import format_value
-from gpufleet.query.choices import by_value, parse_choices
 from gpufleet.query.errors import QueryError
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.clusters import GroupedMetricsResponse
@@ -101,13 +94,6 @@ METRICS_RESPONSES = {
 }
 
 
-def parse_types(values: Sequence[str] | None, enum: type[E]) -> list[E]:
-    types = parse_choices("metricType", values, by_value(enum))
-    if not types:
-        raise QueryError("metricType", "at least one metric type is required")
-    return list(types)
-
-
 @dataclass(frozen=True, slots=True)
 class MetricsRequest(Generic[E]):
     """The requested types, each once, and the window to sample them over."""
@@ -120,18 +106,11 @@ class MetricsRequest(Generic[E]):
 
 def _metrics_request(enum: type[E]) -> Any:
     """The dependency reading ``metricType``, ``start``, ``end`` and ``numberOfSamples``."""
+    types_param = Annotated[list[str], Query(description="Specify which data to request.")]
+    query = metrics_query(types_param, enum, None)
 
-    def read(
-        http: Request,
-        state: State,
-        start: StartParam,
-        end: EndParam,
-        metricType: Annotated[list[str], Query(description="Specify which data to request.")],
-        numberOfSamples: SamplesParam = None,
-    ) -> MetricsRequest:
-        types = parse_types(metricType, enum)
-        window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
-        return MetricsRequest(types, window, http.app.state.cluster_series)
+    def read(http: Request, chosen: query) -> MetricsRequest:
+        return MetricsRequest(chosen.types, chosen.window, http.app.state.cluster_series)
 
     return Annotated[MetricsRequest, Depends(read)]
 

@@ -4,58 +4,27 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import timedelta
-from enum import StrEnum
-from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.concurrency import ExpensiveRead
 from gpufleet.api.csv_responses import csv_response, wants_csv
-from gpufleet.api.deps import Db, Now, State
+from gpufleet.api.deps import Db, Now
+from gpufleet.api.metric_parameters import MetricTypesParam, metrics_query
 from gpufleet.api.responses import json_response
 from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import NotFound, Unavailable, UpstreamFailed
-from gpufleet.core.metric_values import SampleWindow
 from gpufleet.core.times import format_rfc3339, from_ms
 from gpufleet.metrics.backend import Measurement, MetricResult, MetricsBackend
 from gpufleet.metrics.types import WorkloadMetricType, metric_info
-from gpufleet.query.choices import by_value, parse_choices
-from gpufleet.query.errors import QueryError
-from gpufleet.query.filters import parse_timestamp
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.metrics import MetricsCompositeResponse
 from gpufleet.store.metric_targets import workload_target
 
 router = APIRouter(prefix="/api/v1/workloads", tags=["Workloads"], route_class=OffLoopJsonRoute)
-
-DEFAULT_SAMPLES = 20
-MAX_SAMPLES = 1000
-# Each point stands for at least this long an interval, so timestamps never collide.
-MIN_INTERVAL_MS = 1000
-
-
-MetricTypesParam = Annotated[
-    list[str], Query(description="Specify which data to request (comma-separated).")
-]
-
-
-def metric_types_param(types: type[StrEnum], description: str) -> Any:
-    """The ``metricType`` query parameter of a path answering ``types``, with their enum listed."""
-    items = {"type": "string", "enum": [t.value for t in types]}
-    return Annotated[list[str], Query(description=description, json_schema_extra={"items": items})]
-
-
-StartParam = Annotated[str, Query(description="Start of the range, ISO 8601.")]
-EndParam = Annotated[str, Query(description="End of the range, ISO 8601.")]
-SamplesParam = Annotated[
-    int | None,
-    Query(ge=0, le=MAX_SAMPLES, description="Points per type; 0 or absent means 20."),
-]
-
 
 # 200 (JSON or CSV), 207 with the failed types, and the errors of every metrics path.
 METRICS_RESPONSES = {
@@ -69,47 +38,7 @@ def get_metrics_backend(request: Request) -> MetricsBackend:
     return request.app.state.observed_backend
 
 
-MetricEnum = TypeVar("MetricEnum", bound=StrEnum)
-
-
-def parse_metric_types(
-    values: Sequence[str] | None,
-    enum: type[MetricEnum] = WorkloadMetricType,
-    what: str = "workload",
-) -> list[MetricEnum]:
-    """The requested types (comma-separated or repeated), each once, in the order first asked."""
-    unknown = f"is not a {what} metric type"
-    types = parse_choices("metricType", values, by_value(enum), unknown=unknown)
-    if not types:
-        raise QueryError("metricType", "at least one metric type is required")
-    return list(types)
-
-
-def refuse_unanswerable(types: Sequence[StrEnum], answerable: frozenset, backend: str) -> None:
-    """A 400 naming the requested types the backend has no source for, and the backend."""
-    unanswerable = [t.value for t in types if t not in answerable]
-    if unanswerable:
-        raise QueryError(
-            "metricType",
-            f"{', '.join(unanswerable)} cannot be answered by the {backend} metrics backend",
-        )
-
-
-def parse_window(start: str, end: str, samples: int | None, max_range_days: int) -> SampleWindow:
-    """The sampling window of a request; numberOfSamples 0 or absent means the default 20."""
-    begin = parse_timestamp(start, parameter="start")
-    finish = parse_timestamp(end, parameter="end")
-    if finish <= begin:
-        raise QueryError("end", "must be after start")
-    if finish - begin > timedelta(days=max_range_days):
-        raise QueryError("end", f"the range from start may be at most {max_range_days} days")
-    count = samples or DEFAULT_SAMPLES
-    window = SampleWindow.between(begin, finish, count)
-    if window.span_ms < count * MIN_INTERVAL_MS:
-        raise QueryError(
-            "numberOfSamples", f"{count} samples need a range of at least {count} seconds"
-        )
-    return window
+WorkloadMetricsQuery = metrics_query(MetricTypesParam, WorkloadMetricType, "workload")
 
 
 # The series of one request share their timestamps; formatting each once matters at 1,000 points.
@@ -176,25 +105,19 @@ def metrics_csv(body: dict) -> Response:
 def get_workload_metrics(
     _slot: ExpensiveRead,
     request: Request,
-    state: State,
     scope: ReadScope,
     conn: Db,
     now: Now,
     workloadId: WorkloadIdParam,
-    metricType: MetricTypesParam,
-    start: StartParam,
-    end: EndParam,
-    numberOfSamples: SamplesParam = None,
+    query: WorkloadMetricsQuery,
 ) -> Response:
-    types = parse_metric_types(metricType)
-    window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
     workload = get_workload_or_404(conn, workloadId, now, scope)
     target = workload_target(conn, workload["id"])
     conn.rollback()  # the backend may take a while; hold no transaction open meanwhile
     if target is None:  # deleted between the two reads
         raise NotFound(f"Workload {workloadId} not found.")
     backend = get_metrics_backend(request)
-    results = backend.workload_metrics(target, types, window)
+    results = backend.workload_metrics(target, query.types, query.window)
     return metric_results_response(request, backend.name, results)
 
 

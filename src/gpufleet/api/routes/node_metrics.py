@@ -14,19 +14,10 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.concurrency import ExpensiveRead
-from gpufleet.api.deps import Db, State
+from gpufleet.api.deps import Db
+from gpufleet.api.metric_parameters import metric_types_param, metrics_query
 from gpufleet.api.parameters import parse_uuid
-from gpufleet.api.routes.metrics import (
-    METRICS_RESPONSES,
-    EndParam,
-    SamplesParam,
-    StartParam,
-    metric_results_response,
-    metric_types_param,
-    parse_metric_types,
-    parse_window,
-    refuse_unanswerable,
-)
+from gpufleet.api.routes.metrics import METRICS_RESPONSES, metric_results_response
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import NotFound
 from gpufleet.metrics.node_metrics import NodeMetrics
@@ -41,9 +32,6 @@ router = APIRouter(prefix="/api/v1/nodes", tags=["Nodes"], route_class=OffLoopJs
 NodeIdParam = Annotated[
     str, Path(description="The node UUID.", json_schema_extra={"format": "uuid"})
 ]
-NodeMetricTypesParam = metric_types_param(
-    NodeMetricType, "Specify which data to request (comma-separated or repeated)."
-)
 
 
 def get_node_or_404(conn: Connection, node_id: str, scope: WorkloadScope):
@@ -56,6 +44,21 @@ def get_node_or_404(conn: Connection, node_id: str, scope: WorkloadScope):
 
 def node_metrics_of(request: Request) -> NodeMetrics:
     return request.app.state.node_metrics
+
+
+def _node_answerable(request: Request) -> tuple[frozenset, str]:
+    source = node_metrics_of(request)
+    return source.node_metric_types, source.name
+
+
+NodeMetricsQuery = metrics_query(
+    metric_types_param(
+        NodeMetricType, "Specify which data to request (comma-separated or repeated)."
+    ),
+    NodeMetricType,
+    "node",
+    _node_answerable,
+)
 
 
 @router.get(
@@ -74,20 +77,13 @@ def node_metrics_of(request: Request) -> NodeMetrics:
 def get_node_metrics(
     _slot: ExpensiveRead,
     request: Request,
-    state: State,
     scope: ReadScope,
     conn: Db,
     nodeId: NodeIdParam,
-    metricType: NodeMetricTypesParam,
-    start: StartParam,
-    end: EndParam,
-    numberOfSamples: SamplesParam = None,
+    query: NodeMetricsQuery,
 ) -> Response:
     source = node_metrics_of(request)
-    types = parse_metric_types(metricType, NodeMetricType, "node")
-    refuse_unanswerable(types, source.node_metric_types, source.name)
-    window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
     target = node_target_of(get_node_or_404(conn, nodeId, scope))
     conn.rollback()  # the backend may take a while; hold no transaction open meanwhile
-    results = source.node_metrics(target, types, window)
+    results = source.node_metrics(target, query.types, query.window)
     return metric_results_response(request, source.name, results, histogram=False)

@@ -14,18 +14,12 @@ from fastapi.responses import Response
 
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.concurrency import ExpensiveRead
-from gpufleet.api.deps import Db, Now, State
+from gpufleet.api.deps import Db, Now
+from gpufleet.api.metric_parameters import metric_types_param, metrics_query
 from gpufleet.api.routes.metrics import (
     METRICS_RESPONSES,
-    EndParam,
-    SamplesParam,
-    StartParam,
     get_metrics_backend,
     metric_results_response,
-    metric_types_param,
-    parse_metric_types,
-    parse_window,
-    refuse_unanswerable,
 )
 from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
 from gpufleet.api.routing import OffLoopJsonRoute
@@ -37,8 +31,19 @@ from gpufleet.store.metric_targets import pod_target
 
 router = APIRouter(prefix="/api/v1/workloads", tags=["Pods"], route_class=OffLoopJsonRoute)
 
-PodMetricTypesParam = metric_types_param(
-    PodMetricType, "Specify which metric data to request (comma-separated or repeated)."
+
+def _pod_answerable(request: Request) -> tuple[frozenset, str]:
+    backend = get_metrics_backend(request)
+    return backend.pod_metric_types, backend.name
+
+
+PodMetricsQuery = metrics_query(
+    metric_types_param(
+        PodMetricType, "Specify which metric data to request (comma-separated or repeated)."
+    ),
+    PodMetricType,
+    "pod",
+    _pod_answerable,
 )
 PodIdParam = Annotated[
     str, Path(description="The requested pod id.", json_schema_extra={"format": "uuid"})
@@ -66,26 +71,19 @@ def parse_pod_id(pod_id: str) -> str:
 def get_workload_pod_metrics(
     _slot: ExpensiveRead,
     request: Request,
-    state: State,
     scope: ReadScope,
     conn: Db,
     now: Now,
     workloadId: WorkloadIdParam,
     podId: PodIdParam,
-    metricType: PodMetricTypesParam,
-    start: StartParam,
-    end: EndParam,
-    numberOfSamples: SamplesParam = None,
+    query: PodMetricsQuery,
 ) -> Response:
     backend = get_metrics_backend(request)
-    types = parse_metric_types(metricType, PodMetricType, "pod")
-    refuse_unanswerable(types, backend.pod_metric_types, backend.name)
-    window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
     pod_id = parse_pod_id(podId)
     workload = get_workload_or_404(conn, workloadId, now, scope)
     target = pod_target(conn, workload["id"], pod_id)
     conn.rollback()  # the backend may take a while; hold no transaction open meanwhile
     if target is None:
         raise NotFound(f"Pod {podId} of workload {workloadId} not found.")
-    results = backend.pod_metrics(target, types, window)
+    results = backend.pod_metrics(target, query.types, query.window)
     return metric_results_response(request, backend.name, results)
