@@ -1,21 +1,30 @@
-"""Ingest through the API beside a raw batch upsert of the same workloads, on both databases.
+"""Ingest through the API beside the store's own work and a raw batch upsert, on both databases.
 
-A real ``gpufleet serve`` process takes batches of ``--batch-size`` workloads as a cluster agent
-sends them (new workloads first, then the same ones observed again with some phases changed);
-between every two API batches the floor writes a batch of the same shape straight into the
-workloads table, so both see the same load on a shared machine. The floor is the faster of two
-hand-written upserts (the rows built beforehand): an executemany of ``INSERT … ON CONFLICT DO
-UPDATE``, and one multi-row ``INSERT … VALUES (…), (…) ON CONFLICT DO UPDATE``. It writes
-the workloads alone; the API also writes pods, phase history, node pools and the usage ledger.
+For each batch size (``--batch-sizes``), batches of workloads are written four ways, each to
+its own rows, taking turns batch by batch in a rotating order so load on a shared machine falls
+on all alike (new workloads first, then the same ones observed again, a third in another phase):
+
+* the API: posted to a real ``gpufleet serve`` process as a cluster agent sends them;
+* the store: ``ingest_workloads`` and its commit in this process, on the same database (the
+  server's own statements; the body already parsed), with its statements' time summed apart;
+* the floor: the fastest hand-written batch upsert of the workloads table (rows built
+  beforehand): through SQLAlchemy an executemany and a multi-row ``VALUES`` upsert; through the
+  driver, values converted beforehand, a prepared executemany on SQLite, and on PostgreSQL one
+  upsert over the columns as arrays (``unnest``) and ``COPY`` into a temporary table followed by
+  one ``INSERT … SELECT … ON CONFLICT``.
+
+The floor writes the workloads alone; the API and the store also write pods, phase history,
+node pools and the usage ledger, and check ownership and order in their statements.
 
     .venv/bin/python -m bench.ingest                          # SQLite and PostgreSQL
-    .venv/bin/python -m bench.ingest --databases postgresql --batches 20
+    .venv/bin/python -m bench.ingest --databases postgresql --batches 20 --batch-sizes 500
     .venv/bin/python -m bench.ingest --profile                # where the server's time goes
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import tempfile
@@ -45,6 +54,7 @@ from gpufleet.store.tables import workloads
 
 API_CLUSTER = "3e1f4c2a-9b7d-4e6f-8a5c-0d2b4f6a8c1e"
 FLOOR_CLUSTER = "7a52c1d4-0e8b-4f3a-9c6d-2b1e0f4a7c93"
+STORE_CLUSTER = "c4d9e2b7-5a1f-4c3e-8b6d-9f0a2e4c6b81"
 PHASES = ("Pending", "Running", "Completed")
 
 
@@ -99,7 +109,12 @@ def _rows(items: list[dict]) -> list[dict[str, Any]]:
 
 
 def floor_candidates(engine: sa.Engine) -> dict[str, Callable[[list[dict]], None]]:
-    """Hand-written batch upserts of the workloads table, one transaction each."""
+    """Hand-written batch upserts of the workloads table, one transaction each; the fastest
+    is the floor. Through SQLAlchemy: an executemany of ``INSERT … ON CONFLICT DO UPDATE`` and
+    one multi-row ``VALUES`` upsert. Straight through the driver, the rows converted to the
+    driver's values beforehand: on SQLite a prepared executemany; on PostgreSQL one statement
+    over the columns as arrays (``unnest``), and ``COPY`` into a temporary table followed by
+    one ``INSERT … SELECT … ON CONFLICT``."""
     dialect = engine.dialect.name
 
     def statement(columns: list[str]) -> sa.Insert:
@@ -117,7 +132,98 @@ def floor_candidates(engine: sa.Engine) -> dict[str, Callable[[list[dict]], None
             for start in range(0, len(rows), step):
                 conn.execute(statement(columns).values(rows[start : start + step]))
 
-    return {"executemany upsert": executemany, "multi-row upsert": multi_row}
+    candidates: dict[str, Callable[[list[dict]], None]] = {
+        "executemany upsert": executemany,
+        "multi-row upsert": multi_row,
+    }
+    if dialect == "sqlite":
+        candidates["driver executemany upsert"] = _driver_executemany(engine)
+    else:
+        candidates["unnest upsert"] = _driver_unnest(engine)
+        candidates["COPY + INSERT SELECT"] = _driver_copy(engine)
+    return candidates
+
+
+def _set_clause(columns: list[str]) -> str:
+    return ", ".join(f"{c} = excluded.{c}" for c in columns if c != "id")
+
+
+def _driver_values(engine: sa.Engine, rows: list[dict]) -> tuple[list[str], list[tuple]]:
+    """The rows as the driver takes them (each column's bind conversion applied once)."""
+    columns = list(rows[0])
+    dialect = engine.dialect
+    processors = [
+        workloads.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns
+    ]
+    values = [
+        tuple(p(row[c]) if p else row[c] for c, p in zip(columns, processors, strict=True))
+        for row in rows
+    ]
+    return columns, values
+
+
+class Prepared(list):
+    """Rows of one batch, and the same as the driver takes them, built before the clock starts."""
+
+    def __init__(self, engine: sa.Engine, items: list[dict]) -> None:
+        super().__init__(_rows(items))
+        self.driver = _driver_values(engine, self)
+
+
+def _driver_executemany(engine: sa.Engine) -> Callable[[list[dict]], None]:
+    def write(rows: Prepared) -> None:
+        columns, values = rows.driver
+        marks = ", ".join("?" * len(columns))
+        sql = (
+            f"INSERT INTO workloads ({', '.join(columns)}) VALUES ({marks}) "
+            f"ON CONFLICT (id) DO UPDATE SET {_set_clause(columns)}"
+        )
+        with engine.begin() as conn:
+            cursor = conn.connection.driver_connection.cursor()
+            cursor.executemany(sql, values)
+            cursor.close()
+
+    return write
+
+
+def _pg_types(columns: list[str], engine: sa.Engine) -> list[str]:
+    return [workloads.c[c].type.compile(dialect=engine.dialect) for c in columns]
+
+
+def _driver_unnest(engine: sa.Engine) -> Callable[[list[dict]], None]:
+    def write(rows: Prepared) -> None:
+        columns, values = rows.driver
+        arrays = [list(column) for column in zip(*values, strict=True)]
+        casts = ", ".join(f"%s::{t}[]" for t in _pg_types(columns, engine))
+        sql = (
+            f"INSERT INTO workloads ({', '.join(columns)}) SELECT * FROM unnest({casts}) "
+            f"ON CONFLICT (id) DO UPDATE SET {_set_clause(columns)}"
+        )
+        with engine.begin() as conn:
+            conn.connection.driver_connection.execute(sql, arrays)
+
+    return write
+
+
+def _driver_copy(engine: sa.Engine) -> Callable[[list[dict]], None]:
+    def write(rows: Prepared) -> None:
+        columns, values = rows.driver
+        names = ", ".join(columns)
+        with engine.begin() as conn:
+            driver = conn.connection.driver_connection
+            driver.execute(
+                f"CREATE TEMPORARY TABLE floor_batch ON COMMIT DROP AS "
+                f"SELECT {names} FROM workloads WITH NO DATA"
+            )
+            with driver.cursor().copy(f"COPY floor_batch ({names}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
+            driver.execute(
+                f"INSERT INTO workloads ({names}) SELECT {names} FROM floor_batch "
+                f"ON CONFLICT (id) DO UPDATE SET {_set_clause(columns)}"
+            )
+
+    return write
 
 
 def _token(client: httpx.Client) -> str:
@@ -133,27 +239,78 @@ def _timed(action: Callable[..., Any], *args: Any) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+class StoreWriter:
+    """The server's own work for a batch, in this process: ``ingest_workloads`` and its commit
+    on the benchmark's engine (as a request runs it, the body already parsed), with the time its
+    statements spent in the database summed apart."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.statements_ms = 0.0
+        self._listening = False
+        sa.event.listen(engine, "before_cursor_execute", self._start)
+        sa.event.listen(engine, "after_cursor_execute", self._end)
+
+    def _start(self, conn, _cursor, _statement, _parameters, _context, _many) -> None:
+        conn.info["bench.started"] = time.perf_counter()
+
+    def _end(self, conn, _cursor, _statement, _parameters, _context, _many) -> None:
+        if self._listening:
+            self.statements_ms += (time.perf_counter() - conn.info["bench.started"]) * 1000
+
+    def write(self, dumped: list[dict]) -> float:
+        """Milliseconds of the whole transaction; ``statements_ms`` holds its statements'."""
+        self.statements_ms, self._listening = 0.0, True
+        try:
+            started = time.perf_counter()
+            with self.engine.begin() as conn:
+                now = max(item["observedAt"] for item in dumped)
+                ingest_workloads(conn, STORE_CLUSTER, dumped, now=now)
+            return (time.perf_counter() - started) * 1000
+        finally:
+            self._listening = False
+
+
+def _dumped(items: list[dict]) -> list[dict]:
+    return [IngestWorkload.model_validate(item).model_dump() for item in items]
+
+
 def compare_phase(
     client: httpx.Client,
-    floors: dict[str, Callable[[list[dict]], None]],
-    api_batches: list[list[dict]],
-    floor_batches: dict[str, list[list[dict]]],
-) -> tuple[list[float], dict[str, list[float]]]:
-    """Milliseconds per batch through the API and per floor candidate, interleaved; each
-    candidate writes batches of its own (new rows are inserted, not found)."""
+    engine: sa.Engine,
+    writer: StoreWriter,
+    floors: dict[str, Callable[[Prepared], None]],
+    batches: dict[str, list[list[dict]]],
+) -> dict[str, list[float]]:
+    """Milliseconds per batch of the API, the store (and its statements) and each floor
+    candidate, each writing batches of its own (new rows are inserted, not found). The
+    contenders take turns batch by batch, in an order that rotates, so load on a shared
+    machine falls on all of them alike."""
     path = f"/api/v1/ingest/clusters/{API_CLUSTER}/workloads"
-    api: list[float] = []
-    floor: dict[str, list[float]] = defaultdict(list)
-    prepared = {name: [_rows(items) for items in floor_batches[name]] for name in floors}
+    times: dict[str, list[float]] = defaultdict(list)
+    prepared = {name: [Prepared(engine, items) for items in batches[name]] for name in floors}
+    dumped = [_dumped(items) for items in batches["store"]]
 
     def post(items: list[dict]) -> None:
         client.post(path, json={"workloads": items}).raise_for_status()
 
-    for index, items in enumerate(api_batches):
-        api.append(_timed(post, items))
-        for name, write in floors.items():
-            floor[name].append(_timed(write, prepared[name][index]))
-    return api, floor
+    def store(index: int) -> None:
+        times["store"].append(writer.write(dumped[index]))
+        times["statements"].append(writer.statements_ms)
+
+    contenders: list[tuple[str, Callable[[int], None]]] = [
+        ("API", lambda i: times["API"].append(_timed(post, batches["API"][i]))),
+        ("store", store),
+        *(
+            (name, lambda i, n=name, w=write: times[n].append(_timed(w, prepared[n][i])))
+            for name, write in floors.items()
+        ),
+    ]
+    for index in range(len(batches["API"])):
+        shift = index % len(contenders)
+        for _name, run in contenders[shift:] + contenders[:shift]:
+            run(index)
+    return times
 
 
 @contextmanager
@@ -165,55 +322,61 @@ def store(kind: str, workdir: Path) -> Iterator[str]:
         yield server.create_database("ingest")
 
 
-def bench_database(kind: str, batches: int, size: int, workdir: Path) -> list[tuple]:
+def _streams(floors: dict, count: int, size: int, seed: int) -> dict[str, list[list[dict]]]:
+    """New workloads for each contender: the API's, the store's, one set per floor candidate."""
+    clusters = {"API": API_CLUSTER, "store": STORE_CLUSTER} | dict.fromkeys(floors, FLOOR_CLUSTER)
+    return {
+        name: workload_batches(cluster, count, size, seed=seed * 100 + n)
+        for n, (name, cluster) in enumerate(clusters.items())
+    }
+
+
+def bench_database(kind: str, batches: int, sizes: list[int], workdir: Path) -> list[tuple]:
     lines = []
     with store(kind, workdir) as url:
         engine = create_store_engine(Settings(database_url=url))
         upgrade(engine)
         floors = floor_candidates(engine)
-        first = workload_batches(API_CLUSTER, batches + 1, size, seed=1)
-        floor_first = {
-            name: workload_batches(FLOOR_CLUSTER, batches + 1, size, seed=2 + n)
-            for n, name in enumerate(floors)
-        }
+        writer = StoreWriter(engine)
         with (
             server_process(url, workdir / f"server-{kind}.log") as (base, _pid),
             httpx.Client(base_url=base, timeout=300) as client,
         ):
             client.headers["Authorization"] = f"Bearer {_token(client)}"
-            # One batch of each warms connections, caches and the cluster's organisation.
-            compare_phase(client, floors, first[:1], {n: b[:1] for n, b in floor_first.items()})
-            floor_new = {name: b[1:] for name, b in floor_first.items()}
-            phases = [
-                ("new workloads", first[1:], floor_new),
-                (
-                    "observed again",
-                    observed_again(first[1:], seed=3),
-                    {name: observed_again(b, seed=4) for name, b in floor_new.items()},
-                ),
-            ]
-            for name, api_batches, floor_batches in phases:
-                api, floor = compare_phase(client, floors, api_batches, floor_batches)
-                best = min(floor, key=lambda label: median(floor[label]))
-                lines.append((kind, name, api, floor[best], best))
-                print(_line(size, *lines[-1]), flush=True)
+            for size in sizes:
+                new = _streams(floors, batches + 1, size, seed=size)
+                # One batch of each warms connections, caches and the clusters' organisation.
+                compare_phase(client, engine, writer, floors, {n: b[:1] for n, b in new.items()})
+                new = {name: b[1:] for name, b in new.items()}
+                again = {n: observed_again(b, seed=size + 7) for n, b in new.items()}
+                for case, streams in (("new workloads", new), ("observed again", again)):
+                    times = compare_phase(client, engine, writer, floors, streams)
+                    best = min(floors, key=lambda label: median(times[label]))
+                    lines.append((kind, size, case, times, best))
+                    print(_line(*lines[-1]), flush=True)
         engine.dispose()
     return lines
 
 
-def _line(size: int, kind: str, case: str, api: list[float], floor: list[float], label: str) -> str:
-    api50, floor50 = median(api), median(floor)
+def _line(kind: str, size: int, case: str, times: dict[str, list[float]], label: str) -> str:
+    api, floor = median(times["API"]), median(times[label])
+    store, statements = median(times["store"]), median(times["statements"])
     return (
-        f"{kind:<10} {case:<16} {api50:>8.1f} {percentile(api, 0.95):>8.1f} "
-        f"{floor50:>8.1f} {size * 1000 / api50:>9,.0f} {size * 1000 / floor50:>9,.0f} "
-        f"{floor50 / api50:>8.2f}x  {label}"
+        f"{kind:<10} {size:>5} {case:<15} {api:>8.1f} {percentile(times['API'], 0.95):>8.1f} "
+        f"{store:>8.1f} {statements:>8.1f} {floor:>8.1f} {size * 1000 / api:>9,.0f} "
+        f"{size * 1000 / floor:>9,.0f} {floor / api:>8.2f}x {floor / store:>8.2f}x  {label}"
     )
 
 
 HEADER = (
-    f"{'database':<10} {'case':<16} {'API p50':>8} {'API p95':>8} {'floor':>8} "
-    f"{'API wl/s':>9} {'floor/s':>9} {'API/floor':>9}  floor statement"
+    f"{'database':<10} {'batch':>5} {'case':<15} {'API p50':>8} {'API p95':>8} {'store':>8} "
+    f"{'its SQL':>8} {'floor':>8} {'API wl/s':>9} {'floor/s':>9} {'API/floor':>9} "
+    f"{'store/fl':>9}  floor statement"
 )
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def profile(kind: str, size: int, workdir: Path) -> None:
@@ -260,19 +423,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--batches", type=int, default=10, help="timed batches per case")
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-sizes", default="100,500", help="workloads per batch")
     parser.add_argument("--profile", action="store_true", help="profile the store in-process")
     args = parser.parse_args(argv)
+    sizes = [int(size) for size in args.batch_sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="gpufleet-ingest-") as directory:
         workdir = Path(directory)
         if args.profile:
             for kind in args.databases.split(","):
-                profile(kind, args.batch_size, workdir)
+                profile(kind, sizes[-1], workdir)
             return 0
-        print(f"batches of {args.batch_size} workloads; milliseconds per batch")
+        print("milliseconds per batch; API/floor and store/floor: the floor's time over theirs")
         print(HEADER)
         for kind in args.databases.split(","):
-            bench_database(kind, args.batches, args.batch_size, workdir)
+            print(f"# {kind}: {_load()}", flush=True)
+            bench_database(kind, args.batches, sizes, workdir)
+            print(f"# {kind} done: {_load()}", flush=True)
     return 0
 
 

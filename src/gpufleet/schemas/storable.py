@@ -96,15 +96,14 @@ def _wire_names(model: type[BaseModel]) -> dict[str, str]:
 
 
 def _children(value: Any) -> Iterable[tuple[str | int, Any]] | None:
-    """The named parts of a container, or None for a scalar."""
+    """The named parts of a container, or None for a scalar (a model's by attribute name)."""
     if isinstance(value, dict):
         return value.items()
     if isinstance(value, list | tuple):
         return enumerate(value)
     if isinstance(value, BaseModel):
-        names = _wire_names(type(value))
-        parts = [(names.get(name, name), part) for name, part in value.__dict__.items()]
-        return parts + list((value.__pydantic_extra__ or {}).items())
+        extra = value.__pydantic_extra__
+        return value.__dict__.items() if not extra else [*value.__dict__.items(), *extra.items()]
     return None
 
 
@@ -127,7 +126,7 @@ def _find(value: Any, depth: int) -> tuple[list[str | int], str] | None:
         return None if problem is None else ([], problem)
     for key, child in children:
         if type(key) is str and _BAD_CHARACTER.search(key) is not None:
-            return [key], f"has a key that {_string_problem(key)}"
+            return [_wire_key(value, key)], f"has a key that {_string_problem(key)}"
         kind = type(child)
         # The common harmless scalars, without a call each.
         if child is None or kind is bool:
@@ -136,11 +135,20 @@ def _find(value: Any, depth: int) -> tuple[list[str | int], str] | None:
             continue
         if kind is int and -_LARGEST_INT <= child <= _LARGEST_INT:
             continue
+        if kind is float and math.isfinite(child):
+            continue
         found = _find(child, depth + 1)
         if found is not None:
-            found[0].append(key)
+            found[0].append(_wire_key(value, key))
             return found
     return None
+
+
+def _wire_key(container: Any, key: str | int) -> str | int:
+    """The name a part has on the wire: a model attribute's alias, else the key itself."""
+    if isinstance(container, BaseModel):
+        return _wire_names(type(container)).get(key, key)  # type: ignore[arg-type]
+    return key
 
 
 def check(value: Any, subject: str = "request body field", path: Path = ()) -> None:

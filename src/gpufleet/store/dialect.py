@@ -142,7 +142,16 @@ def write_many(
     if conn.dialect.name != "postgresql":
         return conn.execute(statement, list(rows))
     columns = list(rows[0])
-    table = statement.table
+    source = _unnested(statement.table, columns, rows)
+    return conn.execute(
+        statement.from_select(columns, sa.select(*(source.c[name] for name in columns)))
+    )
+
+
+def _unnested(
+    table: Any, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> sa.TableValuedAlias:
+    """PostgreSQL: the rows as ``unnest`` of one array parameter per column, named ``batch``."""
     arrays = [
         sa.bindparam(
             f"unnest_{name}",
@@ -151,9 +160,52 @@ def write_many(
         )
         for name in columns
     ]
-    source = sa.func.unnest(*arrays).table_valued(*columns).render_derived(name="batch")
-    return conn.execute(
-        statement.from_select(columns, sa.select(*(source.c[name] for name in columns)))
+    return sa.func.unnest(*arrays).table_valued(*columns).render_derived(name="batch")
+
+
+def one_of(
+    dialect_name: str, column: sa.ColumnElement[Any], values: Sequence[Any]
+) -> sa.ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL ``column = ANY(:array)``, one parameter.
+
+    An expanded IN list of hundreds of ids is a statement of hundreds of parameters that
+    PostgreSQL parses and plans anew each time; one array keeps the statement the same
+    whatever the count. SQLite takes the IN list as it is.
+    """
+    if dialect_name != "postgresql":
+        return column.in_(values)
+    return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+
+
+def update_many(
+    conn: Connection, table: sa.Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Set the other columns of each row to its values, the row found by ``keys``.
+
+    On PostgreSQL one UPDATE … FROM the unnested arrays of the columns (one round trip, one
+    statement to plan); SQLite runs the row-by-row UPDATE as an executemany.
+    """
+    columns = list(rows[0])
+    assigned = [name for name in columns if name not in keys]
+    if conn.dialect.name != "postgresql":
+        statement = (
+            table.update()
+            .where(*(table.c[key] == sa.bindparam(f"key_{key}") for key in keys))
+            .values({name: sa.bindparam(f"new_{name}") for name in assigned})
+        )
+        conn.execute(
+            statement,
+            [
+                {**{f"key_{k}": row[k] for k in keys}, **{f"new_{n}": row[n] for n in assigned}}
+                for row in rows
+            ],
+        )
+        return
+    source = _unnested(table, columns, rows)
+    conn.execute(
+        table.update()
+        .where(*(table.c[key] == source.c[key] for key in keys))
+        .values({name: source.c[name] for name in assigned})
     )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.core.times import truncate_to_ms
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
-from gpufleet.store.dialect import epoch_ms, upsert_with, write_many
+from gpufleet.store.dialect import epoch_ms, one_of, upsert_with, write_many
 from gpufleet.store.history import record_transitions
 from gpufleet.store.organisation import record_cluster, record_organisation
 from gpufleet.store.pods import delete_pods_of, record_pods
@@ -166,7 +166,9 @@ def _soft_delete(
         deleted += conn.execute(
             workloads.update()
             .where(
-                stored.id.in_(chunk), stored.cluster_id == cluster_id, stored.deleted_at.is_(None)
+                one_of(conn.dialect.name, stored.id, chunk),
+                stored.cluster_id == cluster_id,
+                stored.deleted_at.is_(None),
             )
             .values(deleted_at=now, observed_at=observed)
         ).rowcount
@@ -178,7 +180,11 @@ def _soft_delete(
 def _replace_nodepools(
     conn: Connection, applied: set[str], items: Sequence[Mapping[str, Any]]
 ) -> None:
-    conn.execute(workload_nodepools.delete().where(workload_nodepools.c.workload_id.in_(applied)))
+    conn.execute(
+        workload_nodepools.delete().where(
+            one_of(conn.dialect.name, workload_nodepools.c.workload_id, sorted(applied))
+        )
+    )
     memberships = [
         row for item in items if str(item["id"]) in applied for row in nodepool_rows(item)
     ]
@@ -252,7 +258,9 @@ def ingest_workloads(
     if deleted_ids:
         wanted = sorted(set(deleted_ids))
         deleted += sum(
-            _soft_delete(conn, cluster_id, workloads.c.id.in_(wanted[i : i + 1000]), now)
+            _soft_delete(
+                conn, cluster_id, one_of(dialect, workloads.c.id, wanted[i : i + 1000]), now
+            )
             for i in range(0, len(wanted), 1000)
         )
         refused_deletions = frozenset(_of_other_clusters(conn, cluster_id, wanted))
@@ -283,7 +291,7 @@ def _of_other_clusters(conn: Connection, cluster_id: str, ids: Sequence[str]) ->
         found.extend(
             conn.execute(
                 sa.select(workloads.c.id).where(
-                    workloads.c.id.in_(ids[start : start + 1000]),
+                    one_of(conn.dialect.name, workloads.c.id, ids[start : start + 1000]),
                     workloads.c.cluster_id != cluster_id,
                 )
             ).scalars()

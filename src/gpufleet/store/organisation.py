@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.workload_fields import SEARCH_FIELDS
-from gpufleet.store.dialect import insert_ignoring_conflicts, upsert_with
+from gpufleet.store.dialect import insert_ignoring_conflicts, one_of, upsert_with
 from gpufleet.store.tables import clusters, departments, projects, workloads
 from gpufleet.store.workload_documents import SCALAR_COLUMNS, search_text
 
@@ -166,7 +166,7 @@ def _rename(
         row.id: row
         for row in conn.execute(
             sa.select(table.c.id, table.c.name, table.c.updated_at).where(
-                table.c.id.in_([r.id for r in reported])
+                one_of(conn.dialect.name, table.c.id, [r.id for r in reported])
             )
         )
     }

@@ -20,7 +20,7 @@ from gpufleet.core.quantities import parse_quantity
 from gpufleet.core.times import format_rfc3339
 from gpufleet.core.workload_fields import WorkloadField
 from gpufleet.query.pods import PodPage, PodSelection
-from gpufleet.store.dialect import upsert_with, write_many
+from gpufleet.store.dialect import one_of, upsert_with, write_many
 from gpufleet.store.tables import workload_pods, workloads
 from gpufleet.store.workload_filters import compare, scope_condition
 
@@ -170,17 +170,19 @@ def _delete_unreported(
     for start in range(0, len(ids), _CHUNK):
         live = conn.execute(
             sa.select(stored.workload_id, stored.id).where(
-                stored.workload_id.in_(ids[start : start + _CHUNK]), stored.deleted_at.is_(None)
+                one_of(conn.dialect.name, stored.workload_id, ids[start : start + _CHUNK]),
+                stored.deleted_at.is_(None),
             )
         )
         for workload_id, pod_id in live:
             if (workload_id, pod_id) not in kept:
                 gone.setdefault(observed[workload_id], []).append(pod_id)
     for moment, pod_ids in sorted(gone.items()):
+        pod_ids.sort()
         for start in range(0, len(pod_ids), _CHUNK):
             conn.execute(
                 workload_pods.update()
-                .where(stored.id.in_(sorted(pod_ids[start : start + _CHUNK])))
+                .where(one_of(conn.dialect.name, stored.id, pod_ids[start : start + _CHUNK]))
                 .where(stored.deleted_at.is_(None))
                 .values(deleted_at=moment, updated_at=moment)
             )
@@ -191,7 +193,10 @@ def delete_pods_of(conn: Connection, workload_ids: Collection[str], now: datetim
     stored = workload_pods.c
     conn.execute(
         workload_pods.update()
-        .where(stored.workload_id.in_(sorted(workload_ids)), stored.deleted_at.is_(None))
+        .where(
+            one_of(conn.dialect.name, stored.workload_id, sorted(workload_ids)),
+            stored.deleted_at.is_(None),
+        )
         .values(deleted_at=now, updated_at=now)
     )
 

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from gpufleet.core.quantities import parse_quantity
 from gpufleet.core.times import to_ms
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
-from gpufleet.store.dialect import bulk_append, write_many
+from gpufleet.store.dialect import bulk_append, one_of, update_many, write_many
 from gpufleet.store.tables import usage_open, usage_states
 from gpufleet.store.usage_rollups import RollupDeltas
 
@@ -163,7 +163,7 @@ def record_observations(conn: Connection, observations: Iterable[Observation]) -
 def _latest_points(conn: Connection, ids: Sequence[str]) -> dict[str, _Point]:
     newest = (
         sa.select(S.workload_id, sa.func.max(S.at_ms).label("at_ms"))
-        .where(S.workload_id.in_(ids))
+        .where(one_of(conn.dialect.name, S.workload_id, ids))
         .group_by(S.workload_id)
         .subquery()
     )
@@ -289,7 +289,7 @@ class _Timeline:
             if not point.stored:
                 batch.inserts.append(row)
             elif point.changed:
-                batch.updates.append({f"new_{k}": v for k, v in row.items()})
+                batch.updates.append(row)
         latest = max(self._touched, key=_at, default=None)
         if latest is None or (latest.stored and not latest.changed):
             return
@@ -309,18 +309,13 @@ class _Writes:
         if self.inserts:
             write_many(conn, usage_states.insert(), self.inserts)
         if self.updates:
-            assigned = [c.name for c in usage_states.columns if c.name not in _KEY]
-            conn.execute(
-                usage_states.update()
-                .where(
-                    S.workload_id == sa.bindparam("new_workload_id"),
-                    S.at_ms == sa.bindparam("new_at_ms"),
-                )
-                .values({name: sa.bindparam(f"new_{name}") for name in assigned}),
-                self.updates,
-            )
+            update_many(conn, usage_states, _KEY, self.updates)
         if self.closed:
-            conn.execute(usage_open.delete().where(usage_open.c.workload_id.in_(self.closed)))
+            conn.execute(
+                usage_open.delete().where(
+                    one_of(conn.dialect.name, usage_open.c.workload_id, self.closed)
+                )
+            )
         if self.opened:
             write_many(conn, usage_open.insert(), self.opened)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.store.dialect import upsert_with, write_many
+from gpufleet.store.dialect import one_of, upsert_with, write_many
 from gpufleet.store.tables import usage_hourly, usage_utilisation
 
 if TYPE_CHECKING:
@@ -110,7 +110,9 @@ def _measured(
     hours = [h for _, h in pairs]
     rows = conn.execute(
         sa.select(U.workload_id, U.hour_ms, U.gpu_utilisation, U.idle_share).where(
-            U.workload_id.in_(workloads), U.hour_ms >= min(hours), U.hour_ms <= max(hours)
+            one_of(conn.dialect.name, U.workload_id, workloads),
+            U.hour_ms >= min(hours),
+            U.hour_ms <= max(hours),
         )
     )
     return {
