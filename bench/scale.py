@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,21 +52,46 @@ from tests.support.ports import free_port
 from tests.support.postgres import PostgresServer, start_postgres
 
 from gpufleet.api.app import create_app
+from gpufleet.core.times import format_rfc3339
+from gpufleet.core.workload_fields import WORKLOAD_FIELDS_BY_NAME, WorkloadField
 from gpufleet.demo.seed import seed_demo
 from gpufleet.settings import Settings
 from gpufleet.store.dialect import upsert
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.ingest import ingest_row
 from gpufleet.store.migrate import upgrade
-from gpufleet.store.tables import workloads
+from gpufleet.store.tables import (
+    anchor_index,
+    before_index,
+    metadata,
+    sort_index,
+    usage_hourly,
+    usage_open,
+    usage_states,
+    workloads,
+)
 
 ADMIN_ID, ADMIN_SECRET = "bench-admin", "bench-admin-secret"
 BENCH_CLUSTER = "3e1f4c2a-9b7d-4e6f-8a5c-0d2b4f6a8c1e"
 INGEST_BATCH = 500
 WORKLOADS = "/api/v1/workloads"
 LIVE = "deleted_at IS NULL"
-CREATED_AT_INDEX = "ix_workloads_created_at_id_deleted_at"
+CREATED_AT_INDEX = sort_index("created_at")
 NEXT_CURSOR = "Gpufleet-Next-Cursor"
+# The in-process app only captures the statements of a request: its periodic tasks stay off
+# (the served process runs its own), so they neither grow this process nor take locks.
+QUIET = dict.fromkeys(
+    (
+        "usage_interval_seconds",
+        "usage_utilisation_interval_seconds",
+        "report_interval_seconds",
+        "idle_gpu_interval_seconds",
+        "metrics_interval_seconds",
+        "metrics_retention_interval_seconds",
+        "events_retention_interval_seconds",
+    ),
+    0,
+)
 
 # name, params, the condition and order an expert would write, and the indexes worth trying.
 LIST_CASES: list[tuple[str, dict, str, str, tuple[str, ...]]] = [
@@ -83,14 +108,14 @@ LIST_CASES: list[tuple[str, dict, str, str, tuple[str, ...]]] = [
         {"filterBy": "phase==Running", "sortBy": "allocatedGPU"},
         f"{LIVE} AND phase = 'Running'",
         "allocated_gpu ASC, id ASC",
-        ("ix_workloads_allocated_gpu_id_deleted_at", "ix_workloads_phase_id_deleted_at"),
+        (sort_index("allocated_gpu"), sort_index("phase")),
     ),
     (
         "name contains, by name",
         {"filterBy": "name=@train", "sortBy": "name"},
         f"{LIVE} AND name LIKE '%train%'",
         "name ASC, id ASC",
-        ("ix_workloads_name_id_deleted_at",),
+        (sort_index("name"),),
     ),
 ]
 ID_COLUMN = LISTED_COLUMNS.split(", ").index("id")
@@ -249,13 +274,19 @@ def _request_cases(conn: Any, sample_id: str, size: int, resumed: DeepPage) -> l
             "count phase==Running",
             f"{WORKLOADS}/count",
             {"filterBy": "phase==Running"},
-            _counts(conn, running, ("ix_workloads_phase_id_deleted_at",)),
+            _counts(conn, running, (sort_index("phase"),)),
         ),
         Request(
             "count name contains",
             f"{WORKLOADS}/count",
             {"filterBy": "name=@train"},
             _counts(conn, f"{LIVE} AND name LIKE '%train%'", ()),
+        ),
+        Request(
+            "count totalRunningTimeSeconds>=3600",
+            f"{WORKLOADS}/count",
+            {"filterBy": "totalRunningTimeSeconds>=3600"},
+            _total_counts(conn, WORKLOAD_FIELDS_BY_NAME["totalRunningTimeSeconds"], 3600),
         ),
         Request(
             "get",
@@ -274,7 +305,7 @@ def _request_cases(conn: Any, sample_id: str, size: int, resumed: DeepPage) -> l
             "telemetry WORKLOADS_COUNT by Phase",
             f"{WORKLOADS}/telemetry",
             {"telemetryType": "WORKLOADS_COUNT", "groupBy": "Phase"},
-            _counts(conn, LIVE, ("ix_workloads_phase_id_deleted_at",), group="phase"),
+            _counts(conn, LIVE, (sort_index("phase"),), group="phase"),
         ),
     ]
     return requests
@@ -292,6 +323,41 @@ def _counts(
     return [
         Candidate(label, f"SELECT {columns} FROM {source} WHERE {where}{tail}")
         for label, source in sources
+    ]
+
+
+def _total_counts(conn: Any, field: WorkloadField, bound: int) -> list[Candidate]:
+    """Live workloads whose total of time in ``phase`` is at least ``bound``, counted by hand:
+    computed for every row, and as the sum of three index ranges (those in the phase by
+    their anchor, the others by their stored seconds, the few whose phase began after now's
+    second by that time). ``:began`` is the first moment after now's second."""
+    phase, before = field.timed_phase, field.column
+    total = f"CASE WHEN phase = '{phase}' AND phase_updated_at < :began THEN seconds_anchor + "
+    total += f":now_ms / 1000 ELSE {before} END"
+    hint = (lambda index: f" INDEXED BY {index}") if is_sqlite(conn) else (lambda _index: "")
+    plus = "+" if is_sqlite(conn) else ""
+    ranges = [
+        (
+            anchor_index(field),
+            f"phase = '{phase}' AND {plus}phase_updated_at < :began "
+            f"AND seconds_anchor >= {bound} - :now_ms / 1000",
+        ),
+        (before_index(field), f"phase != '{phase}' AND {before} >= {bound}"),
+        (
+            sort_index("phase_updated_at"),
+            f"{plus}phase = '{phase}' AND phase_updated_at >= :began AND {plus}{before} >= {bound}",
+        ),
+    ]
+    summed = " + ".join(
+        f"(SELECT count(*) FROM workloads{hint(index)} WHERE {LIVE} AND {where})"
+        for index, where in ranges
+    )
+    return [
+        Candidate(
+            "every total computed",
+            f"SELECT count(*) FROM workloads WHERE {LIVE} AND {total} >= {bound}",
+        ),
+        Candidate("sum of three index ranges", f"SELECT {summed}"),
     ]
 
 
@@ -339,14 +405,19 @@ class Request:
 
 
 def _ingest_batches(count: int) -> list[list[dict]]:
+    """New workloads as a live agent reports them: created three hours ago, seen in the last
+    hour. (Times of long ago would make the server's usage ledger accrue every live one up to
+    now, hour by hour, and that task, not ingest, would be what is measured.)"""
     rng = random.Random(count)
+    now = datetime.now(UTC)
     return [
         [
             report(
                 str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                observed=rng.randrange(3600),
                 phase=rng.choice(["Pending", "Running", "Completed"]),
                 cluster_id=BENCH_CLUSTER,
+                createdAt=format_rfc3339(now - timedelta(hours=3)),
+                observedAt=format_rfc3339(now - timedelta(seconds=rng.randrange(3600))),
             )
             for _ in range(INGEST_BATCH)
         ]
@@ -376,15 +447,33 @@ def _ingest_floor(engine: sa.Engine, batches: list[list[dict]]) -> float:
 
 
 def _remove_bench_cluster(engine: sa.Engine) -> None:
+    """Remove the workloads ingest added, with everything kept per workload (their usage
+    ledger above all: left behind, a cached store's live set would keep growing)."""
+    ours = sa.select(workloads.c.id).where(workloads.c.cluster_id == BENCH_CLUSTER)
     with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            if "workload_id" in table.c:
+                conn.execute(table.delete().where(table.c.workload_id.in_(ours)))
         conn.execute(workloads.delete().where(workloads.c.cluster_id == BENCH_CLUSTER))
+
+
+def _remove_orphaned_ledgers(engine: sa.Engine) -> None:
+    """Ledger rows of workloads no longer stored (left by an earlier run that was stopped
+    before it removed its ingest): the live-usage task would accrue them forever."""
+    known = sa.select(workloads.c.id)
+    with engine.begin() as conn:
+        for table in (usage_open, usage_states, usage_hourly):
+            conn.execute(table.delete().where(table.c.workload_id.not_in(known)))
 
 
 def bench_size(
     database: str, database_url: str, size: int, repeats: int, ingest_batches: int, workdir: Path
 ) -> tuple[list[Row], float]:
     settings = Settings(
-        database_url=database_url, admin_client_id=ADMIN_ID, admin_client_secret=ADMIN_SECRET
+        database_url=database_url,
+        admin_client_id=ADMIN_ID,
+        admin_client_secret=ADMIN_SECRET,
+        **QUIET,
     )
     engine = create_store_engine(settings)
     capture = Capture(engine)
@@ -564,6 +653,8 @@ def main(argv: list[str] | None = None) -> int:
                     unbounded = Settings(database_url=url, db_statement_timeout_seconds=0)
                     engine = create_store_engine(unbounded)
                     upgrade(engine)
+                    _remove_bench_cluster(engine)
+                    _remove_orphaned_ledgers(engine)
                     _seed_to(engine, size)
                     engine.dispose()
                     if args.seed_only:

@@ -10,9 +10,10 @@ each request (a list page, a get, a count, a telemetry grouping) the benchmark r
 * **raw**: that many threads, each with its own driver connection, running the statements
   the server sends for the request (captured from an in-process app) with every row fetched.
 
-Prints requests per second of both and API/raw. The machine's cores are shared by the server,
-the database and the clients, so the raw column is what the database alone does at that
-concurrency, and the ratio is what HTTP, authentication, scope and JSON cost on top.
+Prints requests per second of both, API/raw, and the machine's load average after each
+cell. The machine's cores are shared by the server, the database and the clients, so the raw
+column is what the database alone does at that concurrency, and the ratio is what HTTP,
+authentication, scope and JSON cost on top.
 
     .venv/bin/python -m bench.throughput                       # both databases, 2 workers
     .venv/bin/python -m bench.throughput --databases sqlite --workers 4 --seconds 5
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import threading
@@ -34,7 +36,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from bench.floors import Capture, execute, raw_connection
-from bench.scale import ADMIN_ID, ADMIN_SECRET, postgres_server, server_process
+from bench.scale import ADMIN_ID, ADMIN_SECRET, QUIET, postgres_server, server_process
 from fastapi.testclient import TestClient
 
 from gpufleet.api.app import create_app
@@ -161,7 +163,7 @@ def store(kind: str, workdir: Path, size: int) -> Iterator[str]:
 def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> None:
     with store(kind, workdir, args.workloads) as url:
         settings = Settings(
-            database_url=url, admin_client_id=ADMIN_ID, admin_client_secret=ADMIN_SECRET
+            database_url=url, admin_client_id=ADMIN_ID, admin_client_secret=ADMIN_SECRET, **QUIET
         )
         engine = create_store_engine(settings)
         capture = Capture(engine)
@@ -182,9 +184,14 @@ def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> None:
                     raw = _raw_rate(url, statements[name], clients, args.seconds)
                     print(
                         f"{kind:<10} {args.workers:>7} {name:<22} {clients:>7} "
-                        f"{api:>9,.0f} {raw:>9,.0f} {api / raw:>8.2f}",
+                        f"{api:>9,.0f} {raw:>9,.0f} {api / raw:>8.2f} {_load():>6}",
                         flush=True,
                     )
+
+
+def _load() -> str:
+    """The machine's one-minute load average: other work on shared cores lowers every rate."""
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def _local_token(client: TestClient) -> str:
@@ -203,8 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(
         f"{'database':<10} {'workers':>7} {'request':<22} {'clients':>7} "
-        f"{'API r/s':>9} {'raw q/s':>9} {'API/raw':>8}"
+        f"{'API r/s':>9} {'raw q/s':>9} {'API/raw':>8} {'load':>6}"
     )
+    print(f"# {os.cpu_count()} cores; load average before: {_load()}")
     with tempfile.TemporaryDirectory(prefix="gpufleet-throughput-") as directory:
         for kind in args.databases.split(","):
             bench_database(kind, args, Path(directory))

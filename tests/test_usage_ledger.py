@@ -262,3 +262,44 @@ def test_a_project_viewer_sees_its_projects_figures_only(client):
     nobody = key_with_role(client, "cluster-agent", "cluster", CLUSTER_ID)
     refused = client.get("/api/v1/usage", params={"start": "2025-03-01T08:00:00Z"}, headers=nobody)
     assert refused.status_code == 403
+
+
+def _held_hours(engine, workload_id: str) -> tuple[int, int]:
+    hours = usage_hourly.c.hour_ms
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(sa.func.count(), sa.func.min(hours)).where(
+                usage_hourly.c.workload_id == workload_id
+            )
+        ).one()
+
+
+def test_ancient_times_from_an_agent_accrue_no_further_back_than_the_retention(
+    client, engine, settings
+):
+    # A first report of a workload Running "since 1990": the server counts it only from the
+    # retention's horizon, not 300,000 hours of rollup rows (memory and disk an agent could
+    # otherwise make the server spend at will).
+    workload_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    item = report(workload_id, phase="Running", phaseUpdatedAt="1990-01-01T00:00:00Z")
+    item["observedAt"] = format_rfc3339(now)
+    _post(client, item)
+    count, first_hour = _held_hours(engine, workload_id)
+    horizon = now - timedelta(days=settings.usage_retention_days)
+    assert first_hour // 1000 >= int(horizon.timestamp()) - HOUR
+    assert count <= settings.usage_retention_days * 24 + 2
+
+
+def test_the_live_part_accrues_no_further_back_than_the_retention(client, engine):
+    # Last seen in 1990 (an agent's clock, or a replay): bringing it up to now starts at the
+    # retention's horizon.
+    workload_id = str(uuid.uuid4())
+    item = report(workload_id, phase="Running", phaseUpdatedAt="1990-01-01T00:00:00Z")
+    item["observedAt"] = "1990-01-01T00:00:00Z"
+    _post(client, item)
+    now = datetime.now(UTC)
+    assert accrue_live_usage(engine, "replica-a", now, 60_000, retention_days=2) == 1
+    count, first_hour = _held_hours(engine, workload_id)
+    assert first_hour // 1000 >= int((now - timedelta(days=2)).timestamp()) - HOUR
+    assert 48 <= count <= 49

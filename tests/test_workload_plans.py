@@ -33,7 +33,13 @@ from gpufleet.store.tables import (
     workload_nodepools,
     workloads,
 )
-from gpufleet.store.workloads import insert_workloads, listing_statement
+from gpufleet.store.telemetry import (
+    TelemetryGroupBy,
+    TelemetryQuery,
+    TelemetryType,
+    telemetry_statement,
+)
+from gpufleet.store.workloads import count_statement, insert_workloads, listing_statement
 from tests.support.factories import BASE_TIME, workload
 
 ORIGINALS = 400
@@ -144,7 +150,11 @@ def _page(
 
 def _plan(engine: sa.Engine, page: WorkloadPage) -> list[str]:
     """EXPLAIN of the statement the server runs for ``page``, one line per plan node."""
-    statement = listing_statement(engine.dialect.name, page)
+    return _statement_plan(engine, listing_statement(engine.dialect.name, page))
+
+
+def _statement_plan(engine: sa.Engine, statement: sa.Select) -> list[str]:
+    """EXPLAIN of ``statement`` as the driver receives it, one line per plan node."""
     explain = "EXPLAIN QUERY PLAN" if engine.dialect.name == "sqlite" else "EXPLAIN (COSTS OFF)"
     with engine.connect() as conn:
         captured: list[tuple[str, Any]] = []
@@ -317,3 +327,86 @@ def test_a_deep_offset_skips_along_the_sort_index_alone(store, sort_name):
         assert walks and all("COVERING INDEX" in line for line in walks), plan
     else:
         assert f"Index Only Scan Backward using {index}" in "\n".join(plan), plan
+
+
+TOTAL_BOUNDS = ("totalRunningTimeSeconds>=3600", "totalPendingTimeSeconds<=600")
+BY_PHASE = (TelemetryGroupBy.PHASE,)
+
+
+def _selection(filter_by: list[str], now: datetime | None = None):
+    return build_selection(
+        now=now or datetime.now(UTC),
+        filter_by=filter_by,
+        search=None,
+        deleted=None,
+        scope=WorkloadScope(everything=True),
+    )
+
+
+def _reads_each_part_through_its_index(plan: list[str], dialect: str, field: WorkloadField):
+    """Whether the three ranges of a bound on ``field``'s total are read through their
+    indexes: the anchor's, the stored seconds', the late phases' by the time they began."""
+    indexes = (anchor_index(field), before_index(field), sort_index("phase_updated_at"))
+    if dialect == "sqlite":
+        reads = [line for line in plan if line.startswith(("SCAN workloads", "SEARCH workloads"))]
+        searched = [line.split(" USING ")[-1] for line in reads]
+        return (
+            len(reads) >= 3
+            and all(any(f"INDEX {index} (" in line for line in searched) for index in indexes)
+            and not any(line.startswith("SCAN workloads") for line in reads)
+        )
+    text = "\n".join(plan)
+    return "Seq Scan" not in text and all(
+        f"using {index} " in text or f"Bitmap Index Scan on {index}" in text for index in indexes
+    )
+
+
+@pytest.mark.parametrize("bound", TOTAL_BOUNDS)
+def test_counts_bounded_by_a_total_read_its_ranges_through_their_indexes(store, bound):
+    field = next(f for f in TIMED_FIELDS if bound.startswith(f.name))
+    plan = _statement_plan(store, count_statement(store.dialect.name, _selection([bound])))
+    assert _reads_each_part_through_its_index(plan, store.dialect.name, field), plan
+
+
+@pytest.mark.parametrize("bound", TOTAL_BOUNDS)
+def test_telemetry_bounded_by_a_total_reads_its_ranges_through_their_indexes(store, bound):
+    field = next(f for f in TIMED_FIELDS if bound.startswith(f.name))
+    query = TelemetryQuery(TelemetryType.WORKLOADS_COUNT, _selection([bound]), BY_PHASE)
+    plan = _statement_plan(store, telemetry_statement(store.dialect.name, query))
+    assert _reads_each_part_through_its_index(plan, store.dialect.name, field), plan
+
+
+@pytest.mark.parametrize("field", TIMED_FIELDS, ids=lambda f: f.name)
+def test_counts_and_telemetry_bounded_by_a_total_match_every_total(store, field):
+    # Half the phases began after this moment: those count only their stored seconds.
+    now = BASE_TIME + timedelta(minutes=250_000, seconds=0.5)
+    totals = _expected_totals(store, field, now)
+    phases = _live_phases(store)
+    values = sorted(set(totals.values()))
+    for value in (values[len(values) // 3], values[len(values) // 2], 0):
+        for operator, holds in (
+            (">=", lambda t, v=value: t >= v),
+            ("<=", lambda t, v=value: t <= v),
+            ("==", lambda t, v=value: t == v),
+        ):
+            selection = _selection([f"{field.name}{operator}{value}"], now)
+            matching = [i for i, total in totals.items() if holds(total)]
+            query = TelemetryQuery(
+                TelemetryType.WORKLOADS_COUNT, selection, (TelemetryGroupBy.PHASE,)
+            )
+            with store.connect() as conn:
+                counted = conn.execute(count_statement(store.dialect.name, selection)).scalar()
+                grouped = dict(conn.execute(telemetry_statement(store.dialect.name, query)).all())
+            assert counted == len(matching), (operator, value)
+            expected: dict[str, int] = {}
+            for i in matching:
+                expected[phases[i]] = expected.get(phases[i], 0) + 1
+            assert grouped == expected, (operator, value)
+
+
+def _live_phases(store: sa.Engine) -> dict[str, str]:
+    with store.connect() as conn:
+        rows = conn.execute(
+            sa.select(workloads.c.id, workloads.c.phase).where(workloads.c.deleted_at.is_(None))
+        ).all()
+    return dict(rows)

@@ -127,7 +127,8 @@ def periodic_jobs(
         ("event retention", s.events_retention_interval_seconds,
          lambda: enforce_event_retention(engine, s.events_retention_days, _now())),
         ("usage ledger", s.usage_interval_seconds,
-         lambda: accrue_live_usage(engine, holder, _now(), usage_term)),
+         lambda: accrue_live_usage(
+             engine, holder, _now(), usage_term, s.usage_retention_days)),
         ("usage retention", s.metrics_retention_interval_seconds,
          lambda: enforce_usage_retention(engine, s.usage_retention_days, _now())),
         ("usage utilisation", pulled,

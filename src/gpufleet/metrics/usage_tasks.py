@@ -39,17 +39,21 @@ def lease_term_ms(interval_seconds: float) -> int:
     return max(30_000, int(interval_seconds * 3000))
 
 
-def accrue_live_usage(engine: Engine, holder: str, now: datetime, term_ms: int) -> int:
+def accrue_live_usage(
+    engine: Engine, holder: str, now: datetime, term_ms: int, retention_days: int | None = None
+) -> int:
     """Bring every running or pending workload's ledger up to ``now``; returns how many moved.
 
-    Nothing happens in a replica that does not hold the lease.
+    Nothing happens in a replica that does not hold the lease. With ``retention_days``,
+    nothing older than the retention is accrued (a workload last seen long ago).
     """
+    since_ms = None if retention_days is None else to_ms(now - timedelta(days=retention_days))
     moved = 0
     while True:
         with engine.begin() as conn:
             if not take_lease(conn, LEDGER_LEASE, holder, to_ms(now), term_ms):
                 return moved
-            done = advance_open(conn, now, limit=_BATCH)
+            done = advance_open(conn, now, limit=_BATCH, since_ms=since_ms)
         moved += done
         if done < _BATCH:
             return moved

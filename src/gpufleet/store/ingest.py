@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.core.times import truncate_to_ms
+from gpufleet.core.times import to_ms, truncate_to_ms
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
 from gpufleet.store.dialect import epoch_ms, one_of, upsert_with, write_many
 from gpufleet.store.history import record_transitions
@@ -140,7 +140,11 @@ def _newest_per_id(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]
 
 
 def _soft_delete(
-    conn: Connection, cluster_id: str, condition: sa.ColumnElement[bool], now: datetime
+    conn: Connection,
+    cluster_id: str,
+    condition: sa.ColumnElement[bool],
+    now: datetime,
+    usage_since_ms: int | None = None,
 ) -> int:
     stored = workloads.c
     # Lock in id order, as the upsert does, so concurrent writers queue instead of deadlocking.
@@ -172,7 +176,7 @@ def _soft_delete(
             )
             .values(deleted_at=now, observed_at=observed)
         ).rowcount
-        record_releases(conn, chunk, now)
+        record_releases(conn, chunk, now, usage_since_ms)
         delete_pods_of(conn, chunk, now)
     return deleted
 
@@ -201,9 +205,15 @@ def ingest_workloads(
     full_sync: bool = False,
     cluster_name: str | None = None,
     now: datetime,
+    usage_since: datetime | None = None,
 ) -> IngestOutcome:
-    """Apply one batch (wire-shaped dicts with ``observedAt`` and ``pods``); caller commits."""
+    """Apply one batch (wire-shaped dicts with ``observedAt`` and ``pods``); caller commits.
+
+    The usage ledger accounts nothing before ``usage_since`` (the usage retention's horizon),
+    however old the times an agent reports.
+    """
     dialect = conn.dialect.name
+    since_ms = None if usage_since is None else to_ms(usage_since)
     unique = _newest_per_id(items)
     if unique or cluster_name:
         tenant_id = int(unique[0]["tenantId"]) if unique else 1
@@ -229,6 +239,7 @@ def ingest_workloads(
                 for item in unique
                 if str(item["id"]) not in refused
             ),
+            since_ms,
         )
         record_transitions(
             conn,
@@ -259,7 +270,11 @@ def ingest_workloads(
         wanted = sorted(set(deleted_ids))
         deleted += sum(
             _soft_delete(
-                conn, cluster_id, one_of(dialect, workloads.c.id, wanted[i : i + 1000]), now
+                conn,
+                cluster_id,
+                one_of(dialect, workloads.c.id, wanted[i : i + 1000]),
+                now,
+                since_ms,
             )
             for i in range(0, len(wanted), 1000)
         )
@@ -273,7 +288,7 @@ def ingest_workloads(
             workloads.c.id.not_in(reported),
             sa.or_(workloads.c.observed_at.is_(None), workloads.c.observed_at < taken_at),
         )
-        deleted += _soft_delete(conn, cluster_id, missing, now)
+        deleted += _soft_delete(conn, cluster_id, missing, now, since_ms)
     refused_items = sum(1 for item in items if str(item["id"]) in refused)
     return IngestOutcome(
         accepted=len(applied),

@@ -18,9 +18,9 @@ from sqlalchemy.engine import Connection
 from gpufleet.core.times import to_ms
 from gpufleet.query.listing import WorkloadSelection
 from gpufleet.schemas.enums import Phase
-from gpufleet.store.dialect import epoch_ms
+from gpufleet.store.dialect import epoch_ms, indexed_by
 from gpufleet.store.tables import clusters, workload_nodepools, workloads
-from gpufleet.store.workload_filters import selection_conditions
+from gpufleet.store.workload_filters import selection_parts
 
 W = workloads.c
 
@@ -124,7 +124,7 @@ def workload_telemetry(conn: Connection, query: TelemetryQuery) -> list[Telemetr
 
 def telemetry_statement(dialect: str, query: TelemetryQuery) -> sa.Select:
     """The one SELECT … GROUP BY a telemetry query runs."""
-    conditions = selection_conditions(dialect, query.selection)
+    conditions = _selected(dialect, query.selection)
     if query.phases:
         conditions.append(W.phase.in_(sorted(p.value for p in query.phases)))
     pending = query.type is TelemetryType.PENDING_TIME_DISTRIBUTION
@@ -150,6 +150,19 @@ def telemetry_statement(dialect: str, query: TelemetryQuery) -> sa.Select:
     if keys:
         statement = statement.group_by(*keys).order_by(*keys)
     return statement
+
+
+def _selected(dialect: str, selection: WorkloadSelection) -> list[sa.ColumnElement[bool]]:
+    """The selection's WHERE; one split into parts (a range on a total) takes the ids each
+    part finds through its own index."""
+    parts = selection_parts(dialect, selection)
+    if len(parts) == 1:
+        return parts[0].conditions
+    found = []
+    for part in parts:
+        ids = sa.select(W.id).where(*part.conditions).correlate(None)
+        found.append(ids if part.index is None else indexed_by(dialect, ids, workloads, part.index))
+    return [W.id.in_(sa.union_all(*found))]
 
 
 def _groups(query: TelemetryQuery, row) -> tuple[TelemetryGroupRow, ...]:

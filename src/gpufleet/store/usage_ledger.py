@@ -137,11 +137,14 @@ def _point(row: Any) -> _Point:
     return _Point(int(row.at_ms), int(row.until_ms), state)
 
 
-def record_observations(conn: Connection, observations: Iterable[Observation]) -> None:
+def record_observations(
+    conn: Connection, observations: Iterable[Observation], since_ms: int | None = None
+) -> None:
     """Move the ledger by a batch of observations (any order, replays allowed); caller commits.
 
     Runs inside the transaction that stored the workloads, after their rows were written (and,
-    on PostgreSQL, locked), so concurrent writers of one workload take turns.
+    on PostgreSQL, locked), so concurrent writers of one workload take turns. Nothing before
+    ``since_ms`` (the retention's horizon) is added to the rollups.
     """
     by_workload: dict[str, list[Observation]] = {}
     for observation in observations:
@@ -150,12 +153,13 @@ def record_observations(conn: Connection, observations: Iterable[Observation]) -
     for offset in range(0, len(ids), _CHUNK):
         chunk = ids[offset : offset + _CHUNK]
         latest = _latest_points(conn, chunk)
-        deltas, writes = RollupDeltas(), _Writes()
+        deltas, writes = RollupDeltas(since_ms), _Writes()
         for workload_id in chunk:
             timeline = _Timeline(conn, workload_id, latest.get(workload_id), deltas)
             for observation in sorted(by_workload[workload_id], key=lambda o: o.at_ms):
                 timeline.observe(observation)
             timeline.writes(writes)
+            deltas.spill(conn)
         writes.run(conn)
         deltas.apply(conn)
 
@@ -342,8 +346,10 @@ def _state_columns(state: HeldState) -> dict[str, Any]:
     }
 
 
-def record_releases(conn: Connection, workload_ids: Sequence[str], at: datetime) -> None:
-    """Deleted workloads hold nothing from ``at`` on."""
+def record_releases(
+    conn: Connection, workload_ids: Sequence[str], at: datetime, since_ms: int | None = None
+) -> None:
+    """Deleted workloads hold nothing from ``at`` on (see ``record_observations``)."""
     at_ms = to_ms(at)
     for offset in range(0, len(workload_ids), _CHUNK):
         latest = _latest_points(conn, sorted(workload_ids[offset : offset + _CHUNK]))
@@ -353,11 +359,15 @@ def record_releases(conn: Connection, workload_ids: Sequence[str], at: datetime)
                 Observation(workload_id, at_ms, point.state.released())
                 for workload_id, point in latest.items()
             ),
+            since_ms,
         )
 
 
-def advance_open(conn: Connection, now: datetime, limit: int = 5000) -> int:
-    """Accrue the live part: every workload still holding something, up to ``now``.
+def advance_open(
+    conn: Connection, now: datetime, limit: int = 5000, since_ms: int | None = None
+) -> int:
+    """Accrue the live part: every workload still holding something, up to ``now`` (nothing
+    before ``since_ms``, the retention's horizon).
 
     Returns how many workloads moved. The latest points are locked first and then checked to
     be still the latest, so an ingest that added a newer point meanwhile is not accrued twice.
@@ -382,13 +392,14 @@ def advance_open(conn: Connection, now: datetime, limit: int = 5000) -> int:
             )
         )
     }
-    deltas = RollupDeltas()
+    deltas = RollupDeltas(since_ms)
     moved = []
     for row in rows:
         point = _point(row)
         if (row.workload_id, point.at_ms) not in still_open or point.until_ms >= now_ms:
             continue
         deltas.add(row.workload_id, point.state, point.until_ms, now_ms, 1.0)
+        deltas.spill(conn)
         moved.append({"w": row.workload_id, "a": point.at_ms})
     if moved:
         conn.execute(

@@ -26,6 +26,9 @@ U = usage_utilisation.c
 MEASURES = ("gpu_seconds", "cpu_core_seconds", "memory_gib_seconds", "pending_seconds")
 _OWNER = ("cluster_id", "department_id", "project_id", "submitter", "type")
 _CHUNK = 2_000
+# Differences held in memory before they are written: a stretch of a year is 8,760 rows per
+# node pool, and a batch of such workloads must not grow the process without bound.
+SPILL_ROWS = 50_000
 
 
 def hour_of(ms: int) -> int:
@@ -33,18 +36,31 @@ def hour_of(ms: int) -> int:
 
 
 class RollupDeltas:
-    """Differences to add to the rollups, keyed by (workload, hour, node pool)."""
+    """Differences to add to the rollups, keyed by (workload, hour, node pool).
 
-    def __init__(self) -> None:
+    With ``since_ms``, nothing before it is accounted (the retention's horizon: rollups older
+    than that would be deleted anyway), so an agent's ancient timestamps cannot make one
+    stretch cost more rows than the retention holds.
+    """
+
+    def __init__(self, since_ms: int | None = None) -> None:
         self._rows: dict[tuple[str, int, str], dict[str, Any]] = {}
+        self._since_ms = since_ms
 
     def __bool__(self) -> bool:
         return bool(self._rows)
+
+    def spill(self, conn: Connection, limit: int = SPILL_ROWS) -> None:
+        """Write what is held once it exceeds ``limit`` rows (memory stays bounded)."""
+        if len(self._rows) >= limit:
+            self.apply(conn)
 
     def add(
         self, workload_id: str, state: HeldState, start_ms: int, end_ms: int, sign: float
     ) -> None:
         """``state`` held over [start, end) (``sign`` -1 takes it back)."""
+        if self._since_ms is not None:
+            start_ms = max(start_ms, self._since_ms)
         pools = state.pools()
         hour = hour_of(start_ms)
         while hour < end_ms:

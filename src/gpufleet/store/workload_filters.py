@@ -6,6 +6,7 @@ means the same thing on every endpoint.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,13 @@ from gpufleet.query.filters import FilterTerm
 from gpufleet.query.listing import SortSpec, WorkloadSelection
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.store.dialect import without_index
-from gpufleet.store.tables import workload_nodepools, workloads
+from gpufleet.store.tables import (
+    anchor_index,
+    before_index,
+    sort_index,
+    workload_nodepools,
+    workloads,
+)
 
 _NEGATIVE = {Operator.NE: Operator.EQ, Operator.NOT_CONTAINS: Operator.CONTAINS}
 _DELETED_AT = WORKLOAD_FIELDS_BY_NAME["deletedAt"]
@@ -68,22 +75,75 @@ def _total_condition(
     ``store.workload_walks``)."""
     if operator not in _RANGE_OPERATORS:
         return compare(total_seconds(dialect, now, field), operator, _typed_number(field, value))
+    return sa.or_(*(rows for rows, _ in _total_ranges(dialect, now, field, operator, value)))
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One disjoint part of a selection: its WHERE, and the index that finds its rows (None:
+    the planner's choice)."""
+
+    conditions: list[sa.ColumnElement[bool]]
+    index: str | None = None
+
+
+def _total_ranges(
+    dialect: str, now: datetime, field: WorkloadField, operator: Operator, value: float
+) -> list[tuple[sa.ColumnElement[bool], str]]:
+    """A range of a total as three disjoint ranges, each of one index: the workloads in the
+    timed phase by their anchor, the others by their stored seconds, and the few whose phase
+    began after now's second (their stored seconds) by the time it began."""
     shifted = _typed_number(field, value - now_second(now))
     bound = _typed_number(field, value)
     stored = workloads.c[field.column]
-    began_by = sa.literal(stretch_began_by(now), workloads.c.phase_updated_at.type)
-    in_phase = workloads.c.phase == field.timed_phase
-    return sa.or_(
-        sa.and_(
-            in_phase,
-            workloads.c.phase_updated_at < began_by,
-            compare(workloads.c.seconds_anchor, operator, shifted),
+    began = workloads.c.phase_updated_at
+    began_by = sa.literal(stretch_began_by(now), began.type)
+    # Written into the SQL, not bound: the planner proves a partial index (phase = 'Running')
+    # usable from the statement's text.
+    phase = sa.literal_column(f"'{field.timed_phase}'", workloads.c.phase.type)
+    in_phase = workloads.c.phase == phase
+    return [
+        (
+            sa.and_(
+                in_phase,
+                without_index(dialect, began) < began_by,
+                compare(workloads.c.seconds_anchor, operator, shifted),
+            ),
+            anchor_index(field),
         ),
-        sa.and_(workloads.c.phase != field.timed_phase, compare(stored, operator, bound)),
-        sa.and_(
-            in_phase, workloads.c.phase_updated_at >= began_by, compare(stored, operator, bound)
+        (
+            sa.and_(workloads.c.phase != phase, compare(stored, operator, bound)),
+            before_index(field),
         ),
+        (
+            sa.and_(
+                without_index(dialect, workloads.c.phase) == phase,
+                began >= began_by,
+                compare(without_index(dialect, stored), operator, bound),
+            ),
+            sort_index(began.name),
+        ),
+    ]
+
+
+def selection_parts(dialect: str, selection: WorkloadSelection) -> list[Part]:
+    """The WHERE of an unsorted selection (a count, telemetry) as disjoint parts: each is
+    ``selection_conditions`` with one part of a range on a total in place of the range.
+
+    As one OR of three ranges neither planner uses the ranges' indexes (SQLite takes the
+    phase index for the parts in the phase, PostgreSQL scans the table), so each part is
+    read on its own through its index. A selection without such a range is one part.
+    """
+    ranged = next(
+        (t for t in selection.filters if t.field.time_dependent and t.operator in _RANGE_OPERATORS),
+        None,
     )
+    if ranged is None:
+        return [Part(selection_conditions(dialect, selection))]
+    rest = [t for t in selection.filters if t is not ranged]
+    base = selection_conditions(dialect, replace(selection, filters=tuple(rest)))
+    ranges = _total_ranges(dialect, selection.now, ranged.field, ranged.operator, ranged.value)
+    return [Part([*base, rows], index) for rows, index in ranges]
 
 
 def _typed_number(field: WorkloadField, value: Any) -> sa.ColumnElement[Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +31,7 @@ from gpufleet.store.workload_filters import (
     order_by,
     scope_condition,
     selection_conditions,
+    selection_parts,
     total_seconds,
 )
 from gpufleet.store.workload_walks import Walk, merge_sorts_missing, merged_walks
@@ -180,14 +183,22 @@ def _merged_page(
     return workloads.join(page_keys, workloads.c.id_key == page_keys.c.id_key)
 
 
+def count_statement(dialect: str, selection: WorkloadSelection) -> sa.Select:
+    """The count of a selection: the sum of its parts' counts, each through its own index
+    (see ``selection_parts``)."""
+    counts = []
+    for part in selection_parts(dialect, selection):
+        count = sa.select(sa.func.count()).select_from(workloads).where(*part.conditions)
+        if part.index is not None:
+            count = indexed_by(dialect, count, workloads, part.index)
+        counts.append(count)
+    if len(counts) == 1:
+        return counts[0]
+    return sa.select(functools.reduce(operator.add, (c.scalar_subquery() for c in counts)))
+
+
 def count_workloads(conn: Connection, selection: WorkloadSelection) -> int:
-    dialect = _dialect(conn)
-    statement = (
-        sa.select(sa.func.count())
-        .select_from(workloads)
-        .where(*selection_conditions(dialect, selection))
-    )
-    return int(conn.execute(statement).scalar_one())
+    return int(conn.execute(count_statement(_dialect(conn), selection)).scalar_one())
 
 
 def get_workload(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Protocol, TypeVar
 
 import orjson
@@ -81,13 +81,15 @@ def apply_report(conn: Connection, cluster_id: str, now: datetime, write: Callab
 class ClusterReport:
     """One agent's report as its route receives it: the cluster it may report for, the raw
     body (read only after that check), the request's connection and "now", and the largest
-    batch the settings allow."""
+    batch the settings allow, and the usage retention's horizon (the ledger accounts nothing
+    older, whatever times the agent reports)."""
 
     cluster_id: str
     raw: bytes
     conn: Connection
     now: datetime
     max_items: int
+    usage_since: datetime
 
     def parse(self, model: type[Batch], items: Callable[[Batch], int], what: str) -> Batch:
         """The body as ``model``, refused when ``items`` of it exceed the batch limit."""
@@ -109,7 +111,9 @@ async def cluster_report(
     raw: Annotated[bytes, Depends(read_body)],
 ) -> ClusterReport:
     """What every ingest route takes, in this order: the access check before the body."""
-    return ClusterReport(cluster_id, raw, conn, now, state.settings.ingest_max_batch_items)
+    settings = state.settings
+    horizon = now - timedelta(days=settings.usage_retention_days)
+    return ClusterReport(cluster_id, raw, conn, now, settings.ingest_max_batch_items, horizon)
 
 
 Report = Annotated[ClusterReport, Depends(cluster_report)]
@@ -196,6 +200,7 @@ def ingest_cluster_workloads(request: Request, report: Report) -> Response:
             full_sync=batch.fullSync,
             cluster_name=batch.clusterName,
             now=now,
+            usage_since=report.usage_since,
         ),
     )
     refused = refusals(batch, outcome)
