@@ -128,6 +128,9 @@ class Row:
     comparison: Comparison | None = None
     # Ingest: workloads per second through the API and by a raw batch upsert.
     rates: tuple[str, float, float] | None = None
+    # CPU the server process spent per timed request (its periodic tasks included): on a
+    # shared machine the wall-clock API time also counts waiting for a core.
+    cpu_ms: float = float("nan")
 
     def line(self) -> str:
         if self.comparison is not None:
@@ -135,22 +138,22 @@ class Row:
             api50, server50, floor50 = median(c.api), median(c.server), median(c.floor)
             return (
                 f"{self.database:<10} {self.size:>9,} {c.case:<56} "
-                f"{api50:>8.2f} {percentile(c.api, 0.95):>8.2f} {server50:>8.2f} "
-                f"{floor50:>8.2f} {percentile(c.floor, 0.95):>8.2f} "
+                f"{api50:>8.2f} {percentile(c.api, 0.95):>8.2f} {self.cpu_ms:>8.2f} "
+                f"{server50:>8.2f} {floor50:>8.2f} {percentile(c.floor, 0.95):>8.2f} "
                 f"{api50 / floor50:>6.2f}x {server50 / floor50:>6.2f}x"
             )
         assert self.rates is not None
         case, api_rate, floor_rate = self.rates
         return (
             f"{self.database:<10} {self.size:>9,} {case:<56} "
-            f"{api_rate:>8.0f} {'/s':>8} {'':>8} {floor_rate:>8.0f} {'/s':>8} "
+            f"{api_rate:>8.0f} {'/s':>8} {'':>8} {'':>8} {floor_rate:>8.0f} {'/s':>8} "
             f"{api_rate / floor_rate:>6.2f}x"
         )
 
 
 HEADER = (
     f"{'database':<10} {'workloads':>9} {'case':<56} "
-    f"{'api p50':>8} {'api p95':>8} {'server':>8} {'floor50':>8} {'floor95':>8} "
+    f"{'api p50':>8} {'api p95':>8} {'api cpu':>8} {'server':>8} {'floor50':>8} {'floor95':>8} "
     f"{'api/fl':>7} {'srv/fl':>7}"
 )
 
@@ -206,6 +209,12 @@ def _token(client: httpx.Client | TestClient) -> str:
     response = client.post("/api/v1/token", json=body)
     response.raise_for_status()
     return response.json()["accessToken"]
+
+
+def cpu_ms(pid: int) -> float:
+    """CPU time (user and system) a process has used so far, in milliseconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def _time_api(client: httpx.Client, path: str, params: dict, repeats: int) -> list[float]:
@@ -499,7 +508,9 @@ def bench_size(
             local.get(request.path, params=request.params).raise_for_status()
             # The request's own queries; token checks and access rules are API overhead.
             statements = [(s, p) for s, p in capture.take() if "workloads" in s]
+            spent = cpu_ms(pid)
             api = _time_api(remote, request.path, request.params, repeats)
+            spent = (cpu_ms(pid) - spent) / (repeats + 1)
             comparison = compare(
                 raw,
                 request.case,
@@ -510,7 +521,7 @@ def bench_size(
                 repeats,
                 request.id_position,
             )
-            rows.append(Row(database, size, comparison=comparison))
+            rows.append(Row(database, size, comparison=comparison, cpu_ms=spent))
             print(rows[-1].line(), flush=True)
         batches = _ingest_batches(ingest_batches * 2)
         case = f"ingest (batches of {INGEST_BATCH})"
@@ -660,6 +671,9 @@ def main(argv: list[str] | None = None) -> int:
                     if args.seed_only:
                         continue
                     repeats = max(5, args.repeats // max(1, size // 100_000))
+                    # Shared cores stretch every wall-clock time: the load says how much.
+                    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+                    print(f"# {kind} {size:,}: load average {load}", flush=True)
                     rows, peak = bench_size(kind, url, size, repeats, args.ingest_batches, workdir)
                     all_rows += rows
                     memory.append((kind, size, peak, footprint(url, size)))
