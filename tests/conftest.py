@@ -104,6 +104,9 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         admin_client_id=ADMIN_ID,
         admin_client_secret=ADMIN_SECRET,
+        # Agent reports in tests are dated from T0 (March 2025); the usage ledger accrues
+        # nothing older than its retention, which must reach back that far for years to come.
+        usage_retention_days=3650,
     )
 
 

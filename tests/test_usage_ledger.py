@@ -21,9 +21,11 @@ FIGURES = list(FIGURE_FIELDS)
 
 
 @pytest.fixture
-def settings(settings):
-    """The test drives the worker itself: the app's own periodic run would race it."""
-    return settings.model_copy(update={"usage_interval_seconds": 0})
+def settings(settings, request):
+    """The test drives the worker itself: the app's own periodic run would race it. A test
+    may change more settings by parametrizing this fixture."""
+    update = {"usage_interval_seconds": 0, **getattr(request, "param", {})}
+    return settings.model_copy(update=update)
 
 
 def _post(client, *items, **kwargs) -> dict:
@@ -274,6 +276,7 @@ def _held_hours(engine, workload_id: str) -> tuple[int, int]:
         ).one()
 
 
+@pytest.mark.parametrize("settings", [{"usage_retention_days": 2}], indirect=True)
 def test_ancient_times_from_an_agent_accrue_no_further_back_than_the_retention(
     client, engine, settings
 ):
