@@ -319,7 +319,7 @@ def timed_candidates(conn: Any, phase: str, before: str, descending: bool) -> li
         hint = f" INDEXED BY {index}" if sqlite and index else ""
         return (
             f"SELECT * FROM (SELECT id_key, {value} AS v FROM workloads{hint} WHERE {where} "
-            f"ORDER BY {key} {direction}, id_key {direction} LIMIT :depth)"
+            f"ORDER BY {key} {direction}, id_key {direction} LIMIT :depth) AS walk"
         )
 
     plus = "+" if sqlite else ""

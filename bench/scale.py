@@ -37,6 +37,7 @@ from bench.floors import (
     Capture,
     Comparison,
     compare,
+    execute,
     is_sqlite,
     list_candidates,
     median,
@@ -95,26 +96,26 @@ QUIET = dict.fromkeys(
 
 # name, params, the condition and order an expert would write, and the indexes worth trying.
 LIST_CASES: list[tuple[str, dict, str, str, tuple[str, ...]]] = [
-    ("default sort", {}, LIVE, "created_at ASC, id ASC", (CREATED_AT_INDEX,)),
+    ("default sort", {}, LIVE, "created_at ASC, id_key ASC", (CREATED_AT_INDEX,)),
     (
         "createdAt desc",
         {"sortBy": "createdAt", "sortOrder": "desc"},
         LIVE,
-        "created_at DESC, id DESC",
+        "created_at DESC, id_key DESC",
         (CREATED_AT_INDEX,),
     ),
     (
         "phase==Running by allocatedGPU",
         {"filterBy": "phase==Running", "sortBy": "allocatedGPU"},
         f"{LIVE} AND phase = 'Running'",
-        "allocated_gpu ASC, id ASC",
+        "allocated_gpu ASC, id_key ASC",
         (sort_index("allocated_gpu"), sort_index("phase")),
     ),
     (
         "name contains, by name",
         {"filterBy": "name=@train", "sortBy": "name"},
         f"{LIVE} AND name LIKE '%train%'",
-        "name ASC, id ASC",
+        "name ASC, id_key ASC",
         (sort_index("name"),),
     ),
 ]
@@ -264,7 +265,7 @@ def _request_cases(conn: Any, sample_id: str, size: int, resumed: DeepPage) -> l
             f"list createdAt desc, offset {deep:,} (limit 50)",
             WORKLOADS,
             {"sortBy": "createdAt", "sortOrder": "desc", "limit": 50, "offset": deep},
-            list_candidates(conn, LIVE, "created_at DESC, id DESC", (CREATED_AT_INDEX,)),
+            list_candidates(conn, LIVE, "created_at DESC, id_key DESC", (CREATED_AT_INDEX,)),
             {"limit": 51, "offset": deep},
             ID_COLUMN,
         )
@@ -275,15 +276,18 @@ def _request_cases(conn: Any, sample_id: str, size: int, resumed: DeepPage) -> l
             WORKLOADS,
             {"sortBy": "createdAt", "sortOrder": "desc", "limit": 50, "cursor": resumed.cursor},
             list_candidates(
-                conn, f"{LIVE} AND (created_at, id) < (:v, :i)", "created_at DESC, id DESC", ()
+                conn,
+                f"{LIVE} AND (created_at, id_key) < (:v, :k)",
+                "created_at DESC, id_key DESC",
+                (),
             ),
-            {"limit": 51, "offset": 0, "v": resumed.value(conn), "i": resumed.last_id},
+            {"limit": 51, "offset": 0, "v": resumed.value(conn), "k": resumed.key(conn)},
             ID_COLUMN,
         )
     )
     running = f"{LIVE} AND phase = 'Running'"
     requests += [
-        Request("count", f"{WORKLOADS}/count", {}, _counts(conn, LIVE, ("ix_workloads_id",))),
+        Request("count", f"{WORKLOADS}/count", {}, _counts(conn, LIVE, (CREATED_AT_INDEX,))),
         Request(
             "count phase==Running",
             f"{WORKLOADS}/count",
@@ -309,7 +313,7 @@ def _request_cases(conn: Any, sample_id: str, size: int, resumed: DeepPage) -> l
             [
                 Candidate(
                     "by primary key",
-                    f"SELECT {projection(conn)}, document FROM workloads WHERE id = :id",
+                    f"SELECT {projection(conn)} FROM workloads WHERE id = :id",
                 )
             ],
             {"id": sample_id},
@@ -390,6 +394,15 @@ class DeepPage:
     cursor: str
     created_at: datetime
     last_id: str
+
+    def key(self, conn: Any) -> Any:
+        """The last row's ``id_key`` as the driver holds it (16 bytes, or a uuid)."""
+        sql = (
+            "SELECT id_key FROM workloads WHERE id = ?"
+            if is_sqlite(conn)
+            else ("SELECT id_key FROM workloads WHERE id = %s")
+        )
+        return execute(conn, sql, (self.last_id,))[0][0]
 
     def value(self, conn: Any) -> Any:
         # SQLite keeps the time as text in this format; PostgreSQL takes the datetime.
