@@ -410,3 +410,28 @@ def _live_phases(store: sa.Engine) -> dict[str, str]:
             sa.select(workloads.c.id, workloads.c.phase).where(workloads.c.deleted_at.is_(None))
         ).all()
     return dict(rows)
+
+
+def test_every_index_of_the_workloads_serves_a_plan(store):
+    # An index no statement walks is bytes on disk and work on every write for nothing: each
+    # secondary index of the workloads and their node pools must appear in some plan of the
+    # listings (every sort, deleted ones, a deep page), counts with the common filters and
+    # telemetry grouped by node pool.
+    dialect = store.dialect.name
+    created_at = next(f for f in QUERY_FIELDS if f.name == "createdAt")
+    plans: list[str] = []
+    for field in QUERY_FIELDS:
+        for descending in (False, True):
+            deleted = field.name == "deletedAt"
+            plans += _plan(store, _page(field, descending, deleted=deleted))
+    plans += _plan(store, replace(_page(created_at, True), offset=3000))
+    for options in FILTERS.values():
+        selection = _page(created_at, False, **options).selection
+        plans += _statement_plan(store, count_statement(dialect, selection))
+    by_pool = TelemetryQuery(
+        TelemetryType.WORKLOADS_COUNT, _selection([]), (TelemetryGroupBy.CURRENT_NODEPOOLS,)
+    )
+    plans += _statement_plan(store, telemetry_statement(dialect, by_pool))
+    used = set(re.findall(r"\bix_\w+", "\n".join(plans)))
+    indexes = {index.name for table in (workloads, workload_nodepools) for index in table.indexes}
+    assert indexes - used == set(), plans

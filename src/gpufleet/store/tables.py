@@ -202,7 +202,6 @@ workload_nodepools = Table(
     metadata,
     workload_id(ForeignKey("workloads.id", ondelete="CASCADE"), primary_key=True),
     Column("nodepool", String(253), primary_key=True),
-    Index(None, "nodepool", "workload_id"),
 )
 
 signing_keys = Table(

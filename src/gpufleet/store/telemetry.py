@@ -153,16 +153,18 @@ def telemetry_statement(dialect: str, query: TelemetryQuery) -> sa.Select:
 
 
 def _selected(dialect: str, selection: WorkloadSelection) -> list[sa.ColumnElement[bool]]:
-    """The selection's WHERE; one split into parts (a range on a total) takes the ids each
-    part finds through its own index."""
+    """The selection's WHERE; one split into parts (a range on a total) takes the keys each
+    part finds through its own index (which holds them: the walk reads no rows)."""
     parts = selection_parts(dialect, selection)
     if len(parts) == 1:
         return parts[0].conditions
     found = []
     for part in parts:
-        ids = sa.select(W.id).where(*part.conditions).correlate(None)
-        found.append(ids if part.index is None else indexed_by(dialect, ids, workloads, part.index))
-    return [W.id.in_(sa.union_all(*found))]
+        keys = sa.select(W.id_key).where(*part.conditions).correlate(None)
+        found.append(
+            keys if part.index is None else indexed_by(dialect, keys, workloads, part.index)
+        )
+    return [W.id_key.in_(sa.union_all(*found))]
 
 
 def _groups(query: TelemetryQuery, row) -> tuple[TelemetryGroupRow, ...]:
