@@ -120,6 +120,9 @@ def recorder():
             {"x-scope-orgid": "tenant-1", "x-extra": "a=b"},
         ),
         ({"prometheus_headers": '{"X-Scope-OrgID": "t|2"}'}, {"x-scope-orgid": "t|2"}),
+        # Uncompressed answers unless the headers ask for gzip.
+        ({}, {"accept-encoding": "identity"}),
+        ({"prometheus_headers": "Accept-Encoding=gzip"}, {"accept-encoding": "gzip"}),
     ],
 )
 def test_requests_carry_auth_and_headers(database_url, recorder, t0, options, expected):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -20,7 +23,7 @@ from gpufleet.metrics.backend import (
     MetricFailure,
     MetricResult,
 )
-from gpufleet.metrics.histograms import HistogramError, percentiles
+from gpufleet.metrics.histograms import HistogramError, sorted_percentiles
 from gpufleet.metrics.types import (
     POD_METRIC_TYPES,
     UNANSWERABLE_POD_TYPES,
@@ -121,14 +124,14 @@ class EmbeddedMetricsBackend:
                 return MetricResult(info.type, measurements=interval_measurements(rows, window))
             case MetricKind.HISTOGRAM:
                 histogram = tuple(
-                    HistogramPoint(ts, dict(zip(buckets, format_values(counts), strict=True)))
-                    for ts, buckets, counts in _buckets(rows, window)
+                    HistogramPoint(ts, dict(zip(keys, format_values(counts), strict=True)))
+                    for ts, keys, counts in _buckets(rows, window)
                 )
                 return MetricResult(info.type, histogram=histogram)
             case MetricKind.PERCENTILES:
                 points = []
-                for ts, buckets, counts in _buckets(rows, window):
-                    values = percentiles(dict(zip(buckets, counts, strict=True)))
+                for ts, _, counts, bounds in _buckets(rows, window, with_bounds=True):
+                    values = sorted_percentiles(list(zip(bounds, counts, strict=True)))
                     if values is not None:
                         texts = format_values(values.values())
                         points.append(HistogramPoint(ts, dict(zip(values, texts, strict=True))))
@@ -213,41 +216,54 @@ def _gauges(
 def interval_measurements(
     rows: Iterable[tuple[str, int, float]], window: SampleWindow
 ) -> tuple[Measurement, ...]:
-    """Rows of ``(series, interval, value)`` as one measurement per series, GPUs in order."""
-    columns: dict[str, tuple[list[int], list[float]]] = {}
-    for series, interval, value in rows:
-        column = columns.get(series)
-        if column is None:
-            column = columns[series] = ([], [])
-        column[0].append(interval)
-        column[1].append(value)
-    start, span, count = window.start_ms, window.span_ms, window.count
-    return tuple(
-        Measurement(
-            samples.series_labels(key),
-            # window.timestamp_ms, inline: one call less per point.
-            [start + interval * span // count for interval in intervals],
-            format_values(values),
-        )
-        for key, (intervals, values) in sorted(columns.items(), key=_series_order)
-    )
+    """Rows of ``(series, interval, value)``, intervals increasing within a series, as one
+    measurement per series, GPUs in order. Each column is cut out in C (``map``, ``groupby``):
+    answers hold thousands of rows."""
+    starts = _interval_starts(window)
+    # Stable: a series' intervals keep their order.
+    ordered = sorted(rows, key=_SERIES)
+    measurements = []
+    for key, of_series in groupby(ordered, key=_SERIES):
+        points = list(of_series)
+        timestamps = list(map(starts.__getitem__, map(_INTERVAL, points)))
+        values = format_values(map(_VALUE, points))
+        measurements.append(Measurement(samples.series_labels(key), timestamps, values))
+    return tuple(sorted(measurements, key=_series_order))
 
 
-def _series_order(item: tuple[str, object]) -> tuple[int, float | str]:
-    key = item[0]
-    _, _, value = key.partition("=")
-    return (0, int(value)) if value.isdigit() else (1, key)
+_SERIES, _INTERVAL, _VALUE = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
-def _buckets(rows, window: SampleWindow) -> list[tuple[int, list[str], list[float]]]:
-    """Each interval's buckets as ``(timestamp, keys, counts)``, by increasing bound."""
+@functools.lru_cache(maxsize=64)
+def _interval_starts(window: SampleWindow) -> tuple[int, ...]:
+    """The timestamp of each interval of a window, computed once for all of its series."""
+    return tuple(window.timestamp_ms(index) for index in range(window.count))
+
+
+def _series_order(measurement: Measurement) -> tuple[int, float | str]:
+    labels = measurement.labels or {}
+    value = next(iter(labels.values()), "")
+    return (0, int(value)) if value.isdigit() else (1, value)
+
+
+def _buckets(rows, window: SampleWindow, *, with_bounds: bool = False) -> list[tuple]:
+    """Each interval's buckets as ``(timestamp, keys, counts)`` by increasing bound, and the
+    bounds too ``with_bounds``."""
+    bounds: dict[str, float] = {}  # a histogram has a handful of series: each parsed once
     by_interval: dict[int, dict[float, float]] = defaultdict(dict)
-    for row in rows:
-        bound = parse_le(row.series.partition("=")[2])
-        by_interval[row.interval][bound] = row.value
+    for series, interval, value in rows:
+        bound = bounds.get(series)
+        if bound is None:
+            bound = bounds[series] = parse_le(series.partition("=")[2])
+        by_interval[interval][bound] = value
+    keys = {bound: format_le(bound) for bound in bounds.values()}
     answer = []
     for interval, buckets in sorted(by_interval.items()):
-        bounds = sorted(buckets)
-        keys = [format_le(bound) for bound in bounds]
-        answer.append((window.timestamp_ms(interval), keys, [buckets[b] for b in bounds]))
+        ordered = sorted(buckets)
+        point = (
+            window.timestamp_ms(interval),
+            [keys[bound] for bound in ordered],
+            [buckets[bound] for bound in ordered],
+        )
+        answer.append((*point, ordered) if with_bounds else point)
     return answer

@@ -53,7 +53,11 @@ def quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
 
 def percentiles(data: Mapping[str, float]) -> dict[str, float] | None:
     """p50, p90, p99 of one timestamp's buckets; None when there were no observations."""
-    buckets = sorted_buckets(data)
+    return sorted_percentiles(sorted_buckets(data))
+
+
+def sorted_percentiles(buckets: list[tuple[float, float]]) -> dict[str, float] | None:
+    """``percentiles`` of buckets already sorted as ``sorted_buckets`` sorts them."""
     values: dict[str, float] = {}
     for name, q in PERCENTILES:
         value = quantile(q, buckets)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from typing import NamedTuple
 
 import sqlalchemy as sa
@@ -31,6 +33,7 @@ _OWNED_CHUNK = 2_000
 MIN_COUNTER_LOOKBACK_MS = 5 * 60 * 1000
 T = metric_samples.c
 W = workloads.c
+_FIRST, _REST = itemgetter(0), itemgetter(1, 2, 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,14 +130,15 @@ def means_per_interval(
     metric_types: Sequence[str],
     window: SampleWindow,
     source: SampleSource = WORKLOAD_SAMPLES,
-) -> dict[str, list[IntervalValue]]:
+) -> dict[str, list[tuple[str, int, float]]]:
     """Gauges: the mean of each series' samples in each interval that has any, for every type
     of ``metric_types`` at once (one grouped statement), by type."""
-    by_type: dict[str, list[IntervalValue]] = {t: [] for t in metric_types}
-    for metric_type, series, index, value in conn.execute(
-        means_statement(owner_id, metric_types, window, source)
-    ):
-        by_type[metric_type].append(IntervalValue(series, int(index), value))
+    by_type: dict[str, list[tuple[str, int, float]]] = {t: [] for t in metric_types}
+    # Rows come ordered by type: each type's rows are cut out in C, as they came from the
+    # driver (the interval is integer arithmetic on both dialects, the mean a float).
+    rows = conn.execute(means_statement(owner_id, metric_types, window, source))
+    for metric_type, of_type in groupby(rows, key=_FIRST):
+        by_type[metric_type] = list(map(_REST, of_type))
     return by_type
 
 
