@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -234,6 +234,21 @@ def short_statement(sql: str) -> str:
     """A statement with its column list elided: what it reads and how is the rest."""
     flat = " ".join(sql.split())
     return re.sub(r"^SELECT .*? FROM workloads\b", "SELECT … FROM workloads", flat, count=1)
+
+
+def interleaved(actions: list[Callable[[], object]], repeats: int) -> list[list[float]]:
+    """Milliseconds of each action per round, the actions taking turns (their order rotating
+    each round), so a change of the machine's load weighs on all of them alike."""
+    for action in actions:
+        action()  # warm connections, caches and plans
+    timings: list[list[float]] = [[] for _ in actions]
+    for round_ in range(repeats):
+        for k in range(len(actions)):
+            index = (round_ + k) % len(actions)
+            began = time.perf_counter()
+            actions[index]()
+            timings[index].append((time.perf_counter() - began) * 1000)
+    return timings
 
 
 def median(values: Sequence[float]) -> float:

@@ -18,13 +18,13 @@ import argparse
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import orjson
+from bench.floors import interleaved
 from tests.support import prometheus as data
 from tests.support.factories import insert, workload
 from tests.support.server import ServerProcess
@@ -82,21 +82,6 @@ def _seed(database_url: str) -> dict[str, str]:
         ids[w.name] = document["id"]
     engine.dispose()
     return ids
-
-
-def _interleaved(actions: list[Callable[[], object]], repeats: int) -> list[list[float]]:
-    """Milliseconds of each action per round, the actions taking turns (their order rotating
-    each round), so a change of the machine's load weighs on all of them alike."""
-    for action in actions:
-        action()  # warm connections and caches
-    timings: list[list[float]] = [[] for _ in actions]
-    for round_ in range(repeats):
-        for k in range(len(actions)):
-            index = (round_ + k) % len(actions)
-            began = time.perf_counter()
-            actions[index]()
-            timings[index].append((time.perf_counter() - began) * 1000)
-    return timings
 
 
 def _ratios(api: list[float], floor: list[float]) -> list[float]:
@@ -185,7 +170,7 @@ def run(repeats: int) -> None:
                 assert orjson.loads(response.content)["status"] == "success"
                 return response
 
-            api_ms, floor_ms, serial_ms, get_ms = _interleaved(
+            api_ms, floor_ms, serial_ms, get_ms = interleaved(
                 [
                     through_api,
                     lambda queries=queries: list(pool.map(one, queries)),

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+from bench.floors import interleaved
 from fastapi.testclient import TestClient
 
 from gpufleet.api.app import create_app
@@ -128,21 +129,6 @@ def _median_ms(action: Callable[[], object], repeats: int) -> float:
         action()
         timings.append((time.perf_counter() - began) * 1000)
     return statistics.median(timings)
-
-
-def _interleaved(actions: list[Callable[[], object]], repeats: int) -> list[list[float]]:
-    """Milliseconds of each action per round, the actions taking turns (their order rotating
-    each round), so a change of the machine's load weighs on all of them alike."""
-    for action in actions:
-        action()  # warm caches and plans
-    timings: list[list[float]] = [[] for _ in actions]
-    for round_ in range(repeats):
-        for k in range(len(actions)):
-            index = (round_ + k) % len(actions)
-            began = time.perf_counter()
-            actions[index]()
-            timings[index].append((time.perf_counter() - began) * 1000)
-    return timings
 
 
 def _gauges_by_hand(target: str, gauges: list[str], window: SampleWindow) -> str:
@@ -275,7 +261,7 @@ def _run(args: argparse.Namespace, url: str) -> int:
             results = backend.workload_metrics(metrics_target, METRIC_TYPE_NAMES, window)
             return orjson.dumps(metrics_body(results))
 
-        api_ms, server_ms, floor_ms, backend_ms, get_ms = _interleaved(
+        api_ms, server_ms, floor_ms, backend_ms, get_ms = interleaved(
             [
                 lambda: client.get(f"/api/v1/workloads/{target}/metrics", params=params),
                 server,
