@@ -97,15 +97,17 @@ class MetricsQuery(Generic[MetricEnum]):
     window: SampleWindow
 
 
-# The types a request's serving backend answers, and the backend's name for the 400.
-Answerable = Callable[[Request], tuple[frozenset, str]]
-
-
 def metrics_query(
-    types_param: Any, enum: type[StrEnum], what: str | None, answerable: Answerable | None = None
+    types_param: Any,
+    enum: type[StrEnum],
+    what: str | None,
+    *,
+    source: Callable[[Request], Any] | None = None,
+    answers: Callable[[Any], frozenset] | None = None,
 ) -> Any:
     """The dependency reading ``metricType`` (declared as ``types_param``), ``start``, ``end``
-    and ``numberOfSamples`` into a ``MetricsQuery``."""
+    and ``numberOfSamples`` into a ``MetricsQuery``. With ``source`` (what serves the request)
+    and ``answers`` (the types it has a source for), other types are a 400 naming it."""
 
     def read(
         request: Request,
@@ -116,8 +118,9 @@ def metrics_query(
         numberOfSamples: SamplesParam = None,
     ) -> MetricsQuery:
         types = parse_metric_types(metricType, enum, what)
-        if answerable is not None:
-            refuse_unanswerable(types, *answerable(request))
+        if source is not None and answers is not None:
+            serving = source(request)
+            refuse_unanswerable(types, answers(serving), serving.name)
         window = parse_window(start, end, numberOfSamples, state.settings.metrics_max_range_days)
         return MetricsQuery(types, window)
 

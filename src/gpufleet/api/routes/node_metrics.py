@@ -46,19 +46,11 @@ def node_metrics_of(request: Request) -> NodeMetrics:
     return request.app.state.node_metrics
 
 
-def _node_answerable(request: Request) -> tuple[frozenset, str]:
-    source = node_metrics_of(request)
-    return source.node_metric_types, source.name
-
-
+_TYPES_DESCRIPTION = "Specify which data to request (comma-separated or repeated)."
 NodeMetricsQuery = metrics_query(
-    metric_types_param(
-        NodeMetricType, "Specify which data to request (comma-separated or repeated)."
-    ),
-    NodeMetricType,
-    "node",
-    _node_answerable,
-)
+    metric_types_param(NodeMetricType, _TYPES_DESCRIPTION), NodeMetricType, "node",
+    source=node_metrics_of, answers=lambda serving: serving.node_metric_types,
+)  # fmt: skip
 
 
 @router.get(

@@ -32,19 +32,11 @@ from gpufleet.store.metric_targets import pod_target
 router = APIRouter(prefix="/api/v1/workloads", tags=["Pods"], route_class=OffLoopJsonRoute)
 
 
-def _pod_answerable(request: Request) -> tuple[frozenset, str]:
-    backend = get_metrics_backend(request)
-    return backend.pod_metric_types, backend.name
-
-
+_TYPES_DESCRIPTION = "Specify which metric data to request (comma-separated or repeated)."
 PodMetricsQuery = metrics_query(
-    metric_types_param(
-        PodMetricType, "Specify which metric data to request (comma-separated or repeated)."
-    ),
-    PodMetricType,
-    "pod",
-    _pod_answerable,
-)
+    metric_types_param(PodMetricType, _TYPES_DESCRIPTION), PodMetricType, "pod",
+    source=get_metrics_backend, answers=lambda serving: serving.pod_metric_types,
+)  # fmt: skip
 PodIdParam = Annotated[
     str, Path(description="The requested pod id.", json_schema_extra={"format": "uuid"})
 ]
