@@ -24,7 +24,7 @@ from gpufleet.metrics.prometheus_api import (
     QueryAnswer,
     columns,
 )
-from gpufleet.metrics.promql import DCGM_BLANK_THRESHOLD, duration, matcher
+from gpufleet.metrics.promql import gpu_placeholders, matcher
 from gpufleet.settings import Settings
 
 log = logging.getLogger("gpufleet.metrics.prometheus")
@@ -88,7 +88,6 @@ class PrometheusClusterSeries:
     def __init__(self, settings: Settings) -> None:
         self._client = PrometheusClient(settings, max_connections=4)
         self._settings = settings
-        self._scrape_ms = round(settings.prometheus_scrape_interval_seconds * 1000)
 
     def query_for(self, metric_type: str, node_names: Sequence[str], step_ms: int) -> str:
         """The PromQL sent for one type over the named nodes at a step."""
@@ -97,9 +96,7 @@ class PrometheusClusterSeries:
             "nodes": matcher(s.prometheus_node_label, node_names),
             "gpus": matcher(s.prometheus_gpu_node_label, node_names),
             "gpu_node": s.prometheus_gpu_node_label,
-            "gpu": s.prometheus_gpu_label,
-            "w": duration(max(step_ms, 4 * self._scrape_ms)),
-            "blank": DCGM_BLANK_THRESHOLD,
+            **gpu_placeholders(s, step_ms),
         }
         return Template(CLUSTER_QUERIES[metric_type]).substitute(values)
 

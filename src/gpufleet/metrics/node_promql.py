@@ -23,7 +23,7 @@ from gpufleet.metrics.backend import Measurement, MetricFailure, MetricResult
 from gpufleet.metrics.cluster_promql import SeriesFailed, range_query
 from gpufleet.metrics.prometheus import QueryGrid
 from gpufleet.metrics.prometheus_api import PrometheusClient, QueryAnswer, columns
-from gpufleet.metrics.promql import DCGM_BLANK_THRESHOLD, MIB, duration, quote
+from gpufleet.metrics.promql import MIB, gpu_placeholders, quote
 from gpufleet.metrics.types import MetricKind, NodeMetricType, metric_info
 from gpufleet.settings import Settings
 
@@ -101,7 +101,6 @@ class PrometheusNodeMetrics:
     def __init__(self, settings: Settings, *, max_concurrency: int = 4) -> None:
         self._client = PrometheusClient(settings, max_connections=max_concurrency * 2)
         self._settings = settings
-        self._scrape_ms = round(settings.prometheus_scrape_interval_seconds * 1000)
         self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="prometheus-nodes")
 
     def query_for(self, metric_type: NodeMetricType, node: NodeTarget, step_ms: int) -> str:
@@ -111,9 +110,7 @@ class PrometheusNodeMetrics:
             "gpus": f"{s.prometheus_gpu_node_label}={quote(node.name)}",
             "node": f"{s.prometheus_node_label}={quote(node.name)}",
             "assigned": f'{s.prometheus_gpu_pod_label}!=""',
-            "gpu": s.prometheus_gpu_label,
-            "w": duration(max(step_ms, 4 * self._scrape_ms)),
-            "blank": DCGM_BLANK_THRESHOLD,
+            **gpu_placeholders(s, step_ms),
         }
         return Template(NODE_QUERIES[metric_type]).substitute(values)
 

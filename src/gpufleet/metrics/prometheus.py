@@ -48,6 +48,8 @@ from gpufleet.metrics.promql import (
     Inference,
     LabelNames,
     idle_queries,
+    rate_window_ms,
+    scrape_interval_ms,
     usage_queries,
     workload_query,
 )
@@ -110,13 +112,13 @@ class PrometheusBackend:
         self._client = PrometheusClient(settings, max_connections=max_concurrency * 2)
         self._labels = _labels(settings)
         self._names = settings.prometheus_inference_metrics
-        self._scrape_ms = round(settings.prometheus_scrape_interval_seconds * 1000)
+        self._scrape_ms = scrape_interval_ms(settings)
         self._queries = queries or QUERIES
         self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="prometheus")
 
     def rate_window_ms(self, step_ms: int) -> int:
         """``max(step, 4 x scrape interval)``: every window holds several samples."""
-        return max(step_ms, 4 * self._scrape_ms)
+        return rate_window_ms(step_ms, self._scrape_ms)
 
     def query_for(
         self, metric_type: AnyMetricType, target: WorkloadTarget | PodTarget, step_ms: int

@@ -26,6 +26,7 @@ from string import Template
 from typing import Literal
 
 from gpufleet.metrics.types import PERCENTILES, AnyMetricType, WorkloadMetricType
+from gpufleet.settings import Settings
 
 M = WorkloadMetricType
 
@@ -199,6 +200,27 @@ def pod_matchers(namespace_label: str, pod_label: str, namespaces, pod_names) ->
 def duration(ms: int) -> str:
     """A PromQL duration literal for ``ms`` milliseconds."""
     return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+def scrape_interval_ms(settings: Settings) -> int:
+    """Prometheus's scrape interval as the settings give it, in milliseconds."""
+    return round(settings.prometheus_scrape_interval_seconds * 1000)
+
+
+def rate_window_ms(step_ms: int, scrape_ms: int) -> int:
+    """``max(step, 4 x scrape interval)``: every window holds several samples."""
+    return max(step_ms, 4 * scrape_ms)
+
+
+def gpu_placeholders(settings: Settings, step_ms: int) -> dict[str, str]:
+    """What the node and cluster templates name alike: the GPU label (``gpu``), the rate
+    window (``w``) and the value DCGM reports for a field it has no reading of (``blank``)."""
+    window = rate_window_ms(step_ms, scrape_interval_ms(settings))
+    return {
+        "gpu": settings.prometheus_gpu_label,
+        "w": duration(window),
+        "blank": DCGM_BLANK_THRESHOLD,
+    }
 
 
 def seconds(ms: int) -> str:
