@@ -18,8 +18,8 @@ from tests.support.agent_reports import node_path, node_report
 from tests.support.prometheus_app import (
     assert_same_as_prometheus,
     client_for,
+    get_metrics,
     grid,
-    iso,
     prometheus_settings,
 )
 from tests.support.reference import ReferenceValidators, load_reference
@@ -89,17 +89,8 @@ def client(module_database_url, prom):
 
 
 def _fetch(client, node: str, types, start_s, end_s, samples=WINDOW[2], status=200):
-    response = client.get(
-        f"/api/v1/nodes/{NODE_IDS[node]}/metrics",
-        params={
-            "metricType": ",".join(t.value for t in types),
-            "start": iso(start_s),
-            "end": iso(end_s),
-            "numberOfSamples": samples,
-        },
-    )
-    assert response.status_code == status, response.text
-    return response.json()
+    path = f"/api/v1/nodes/{NODE_IDS[node]}/metrics"
+    return get_metrics(client, path, types, start_s, end_s, samples, status)
 
 
 def test_the_table_covers_every_type_with_a_source():

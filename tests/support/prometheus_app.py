@@ -78,8 +78,13 @@ def fetch_metrics(client, workload_id, types, start_s, end_s, samples, status=20
     path = f"/api/v1/workloads/{workload_id}"
     if pod is not None:
         path += f"/pods/{pod_uid(pod)}"
+    return get_metrics(client, f"{path}/metrics", types, start_s, end_s, samples, status)
+
+
+def get_metrics(client, path, types, start_s, end_s, samples, status=200):
+    """The answer of a metrics route at ``path`` for ``types`` over [start_s, end_s]."""
     response = client.get(
-        f"{path}/metrics",
+        path,
         params={
             "metricType": ",".join(t.value for t in types),
             "start": iso(start_s),

@@ -11,13 +11,18 @@ be named in the dependencies' signatures.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
 
 from gpufleet.api.authorization import ReadScope
-from gpufleet.api.parameters import LimitParam, OptionalOffsetParam, SearchParam, SortOrderParam
+from gpufleet.api.parameters import (
+    LimitParam,
+    OptionalOffsetParam,
+    SearchParam,
+    SortOrderParam,
+    sort_field_enum,
+)
 from gpufleet.api.routes.workloads import FILTER_DESCRIPTION
 from gpufleet.core.workload_fields import WorkloadField
 from gpufleet.query.org_units import (
@@ -41,7 +46,7 @@ def catalogue_listing(
     name: str, fields: Mapping[str, WorkloadField], *, search: bool
 ) -> CatalogueListing:
     """The list parameters over ``fields``; ``name`` names the catalogue's sort enum."""
-    sort_field = StrEnum(f"{name}SortField", {field: field for field in fields})
+    sort_field = sort_field_enum(f"{name}SortField", fields)
     filter_param = Annotated[
         list[str] | None,
         Query(

@@ -6,6 +6,8 @@ the reference gives the same parameters, so every route documents them alike.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
@@ -33,6 +35,11 @@ SearchParam = Annotated[
     str | None,
     Query(description="Filter results by a free text search.", examples=["test project"]),
 ]
+
+
+def sort_field_enum(name: str, fields: Iterable[str]) -> type[StrEnum]:
+    """The enum ``sortBy`` documents for a catalogue: its field names, in its order."""
+    return StrEnum(name, {field: field for field in fields})
 
 
 def parse_uuid(parameter: str, value: str) -> str:

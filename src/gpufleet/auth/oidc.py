@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 import jwt
 
-from gpufleet.auth.tokens import InvalidToken
+from gpufleet.auth.tokens import InvalidToken, rejected_as_invalid
 
 ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "PS256"})
 _KEY_TYPE = {"RS": "RSA", "PS": "RSA", "ES": "EC"}
@@ -90,7 +90,7 @@ class OidcVerifier:
         key = self._key(str(header.get("kid", "")))
         if _KEY_TYPE.get(algorithm[:2]) != key.key_type:
             raise InvalidToken("token algorithm does not match its key")
-        try:
+        with rejected_as_invalid():
             claims = jwt.decode(
                 token,
                 key.key,
@@ -100,12 +100,6 @@ class OidcVerifier:
                 leeway=self.config.leeway_seconds,
                 options={"require": ["exp", "iss", "aud"]},
             )
-        except jwt.ExpiredSignatureError:
-            raise InvalidToken("token has expired") from None
-        except jwt.ImmatureSignatureError:
-            raise InvalidToken("token is not valid yet") from None
-        except jwt.PyJWTError as exc:
-            raise InvalidToken(f"token rejected: {exc}") from None
         username = claims.get(self.config.username_claim) or claims.get("sub")
         if not isinstance(username, str) or not username:
             raise InvalidToken(f"token has no {self.config.username_claim!r} claim")

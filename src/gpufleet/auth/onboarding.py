@@ -42,7 +42,15 @@ def register_cluster(conn: Connection, actor: Actor, name: str, tenant_id: int) 
     clusters.create_cluster(
         conn, cluster_id=cluster_id, name=name, tenant_id=tenant_id, now=datetime.now(UTC)
     )
-    key = create_service_account(conn, actor, f"cluster-agent-{name}")
+    key = create_agent_account(conn, actor, f"cluster-agent-{name}", cluster_id)
+    record(conn, actor, "cluster.register", cluster_id, name, clientId=key["clientId"])
+    return Registration(cluster_id, name, tenant_id, key["clientId"], key["clientSecret"])
+
+
+def create_agent_account(conn: Connection, actor: Actor, name: str, cluster_id: str) -> dict:
+    """A service account named ``name`` holding ``cluster-agent`` in the cluster's scope: what
+    an agent reports with. Returns the account's ``clientId`` and ``clientSecret``."""
+    key = create_service_account(conn, actor, name)
     grant_rule(
         conn,
         actor,
@@ -52,8 +60,7 @@ def register_cluster(conn: Connection, actor: Actor, name: str, tenant_id: int) 
         scope_type=ScopeType.CLUSTER,
         scope_id=cluster_id,
     )
-    record(conn, actor, "cluster.register", cluster_id, name, clientId=key["clientId"])
-    return Registration(cluster_id, name, tenant_id, key["clientId"], key["clientSecret"])
+    return key
 
 
 def require_known_scope(conn: Connection, scope_type: ScopeType, scope_id: str) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -29,6 +30,21 @@ def new_token_id() -> str:
 
 class InvalidToken(Exception):
     """The bearer token cannot be trusted; the message says why, without secrets."""
+
+
+@contextmanager
+def rejected_as_invalid() -> Iterator[None]:
+    """Turn PyJWT's refusal of a token's signature or claims into ``InvalidToken`` saying why."""
+    try:
+        yield
+    except jwt.ExpiredSignatureError:
+        raise InvalidToken("token has expired") from None
+    except jwt.ImmatureSignatureError:
+        raise InvalidToken("token is not valid yet") from None
+    except jwt.InvalidSignatureError:
+        raise InvalidToken("token rejected: its signature does not verify") from None
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(f"token rejected: {exc}") from None
 
 
 # For ASCII JSON only these characters, and only inside strings, can become the base64url
@@ -168,7 +184,7 @@ class TokenService:
         if header.get("alg") != SIGNING_ALGORITHM:
             raise InvalidToken("token algorithm is not accepted")
         key = self._key_for(str(header.get("kid", "")))
-        try:
+        with rejected_as_invalid():
             claims = jwt.decode(
                 token,
                 key.public_pem,
@@ -178,14 +194,6 @@ class TokenService:
                 leeway=_LEEWAY_SECONDS,
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
-        except jwt.ExpiredSignatureError:
-            raise InvalidToken("token has expired") from None
-        except jwt.ImmatureSignatureError:
-            raise InvalidToken("token is not valid yet") from None
-        except jwt.InvalidSignatureError:
-            raise InvalidToken("token signature does not verify") from None
-        except jwt.PyJWTError as exc:
-            raise InvalidToken(f"token rejected: {exc}") from None
         if claims.get("typ", ACCESS) != kind:
             raise InvalidToken(f"not an {kind} token")
         groups = claims.get("grp") or []

@@ -90,8 +90,7 @@ AUDIT_COLUMNS = (
 def show(records: Sequence[dict], columns: Sequence[tuple[str, str]], output: str) -> None:
     """Records as a table (or csv) of ``columns``, or exactly as answered in json or yaml."""
     printer = Printer()
-    if output in ("json", "yaml"):
-        printer.data(list(records), output)
+    if printer.data_if_asked(list(records), output):
         return
     headers = [header for header, _ in columns]
     rows = [[_cell(record.get(field)) for _, field in columns] for record in records]

@@ -105,8 +105,7 @@ def _telemetry(args: argparse.Namespace) -> int:
         if keys and args.output == "table":
             total = _total(client.get_json(url, _telemetry_params(args, grouped=False)))
     printer = Printer()
-    if args.output in ("json", "yaml"):
-        printer.data(body, args.output)
+    if printer.data_if_asked(body, args.output):
         return 0
     values = body.get("values") or []
     if args.output == "csv":
@@ -192,8 +191,7 @@ def _metrics(args: argparse.Namespace) -> int:
         failed = response.headers.get("X-Gpufleet-Metric-Failures") or "some types failed"
         print(f"gpufleet: warning: partial result: {failed}", file=sys.stderr)
     printer = Printer()
-    if args.output in ("json", "yaml"):
-        printer.data(body, args.output)
+    if printer.data_if_asked(body, args.output):
         return 0
     charts = _series(body)
     if args.output == "csv":

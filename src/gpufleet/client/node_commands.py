@@ -37,8 +37,7 @@ def _list(args: argparse.Namespace) -> int:
         nodes = client.get_json("/api/v1/nodes", list_parameters(args))["nodes"]
         allocated = _by_group(client, "ALLOCATED_GPUS", "ClusterId,Node") if nodes else {}
     printer = Printer()
-    if args.output in ("json", "yaml"):
-        printer.data(nodes, args.output)
+    if printer.data_if_asked(nodes, args.output):
         return 0
     rows = []
     for node in nodes:
@@ -83,8 +82,7 @@ def _get(args: argparse.Namespace) -> int:
         held = _by_group(client, "ALLOCATED_GPUS", "Node", **scope).get((node["name"],), 0.0)
         idle = _by_group(client, "IDLE_ALLOCATED_GPUS", "Node", **scope).get((node["name"],))
     printer = Printer()
-    if args.output in ("json", "yaml"):
-        printer.data(node, args.output)
+    if printer.data_if_asked(node, args.output):
         return 0
     gpus = (node.get("gpuInfo") or {}).get("gpuCount") or 0
     for label, value in (
@@ -120,8 +118,7 @@ def _nodepools(args: argparse.Namespace) -> int:
             for kind in ("TOTAL_GPUS", "ALLOCATED_GPUS", "READY_GPU_NODES", "TOTAL_GPU_NODES")
         }
     printer = Printer()
-    if args.output in ("json", "yaml"):
-        printer.data(pools, args.output)
+    if printer.data_if_asked(pools, args.output):
         return 0
     rows = []
     for pool in pools:

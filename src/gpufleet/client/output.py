@@ -230,6 +230,13 @@ class Printer:
         else:
             self.stream.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
+    def data_if_asked(self, value: Any, fmt: str) -> bool:
+        """``value`` as json or yaml when ``fmt`` is one of them; True if it was printed."""
+        if fmt not in ("json", "yaml"):
+            return False
+        self.data(value, fmt)
+        return True
+
     def csv(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         write_csv(self.stream, headers, (["" if v is None else v for v in row] for row in rows))
 

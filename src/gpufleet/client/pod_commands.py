@@ -27,8 +27,7 @@ def _list(args: argparse.Namespace) -> int:
     with open_client(args) as client:
         pods = client.get_json("/api/v1/workloads/pods", params)["pods"]
     printer = Printer()
-    if args.output in ("json", "yaml"):
-        printer.data(pods, args.output)
+    if printer.data_if_asked(pods, args.output):
         return 0
     rows = [
         [p.get("name"), p.get("workloadName"), p.get("projectName"), p.get("k8sPhase"),

@@ -86,8 +86,7 @@ def _list(args: argparse.Namespace) -> int:
             for d in _every(client, "/api/v1/org-unit/departments", "departments", {})
         }
     printer = Printer()
-    if args.output in ("json", "yaml"):
-        printer.data(projects, args.output)
+    if printer.data_if_asked(projects, args.output):
         return 0
     rows = project_rows(projects, departments, args.pools)
     if args.over:

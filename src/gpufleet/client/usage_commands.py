@@ -53,8 +53,7 @@ def _usage(args: argparse.Namespace) -> int:
             return 0
         values = client.get_json("/api/v1/usage", params)["values"]
     printer = Printer()
-    if args.output in ("json", "yaml"):
-        printer.data(values, args.output)
+    if printer.data_if_asked(values, args.output):
         return 0
     groups = [g.upper() for g in args.group_by or ()]
     headers = [*groups, *(header for _, header in FIGURES), "EFFICIENCY"]

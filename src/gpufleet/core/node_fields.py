@@ -7,16 +7,12 @@ reference's ``NodeFilterSortFields`` and ``NodepoolSortFilterFields``.
 
 from __future__ import annotations
 
-from gpufleet.core.workload_fields import FieldKind, WorkloadField
+from gpufleet.core.workload_fields import FieldKind, WorkloadField, catalogue
 
 _T, _D = FieldKind.TEXT, FieldKind.DATE
 
 
-def _catalogue(*fields: WorkloadField) -> dict[str, WorkloadField]:
-    return {f.name: f for f in fields}
-
-
-NODE_FIELDS = _catalogue(
+NODE_FIELDS = catalogue(
     WorkloadField("name", _T, "name", 0),
     WorkloadField("status", _T, "status", 1),
     WorkloadField("nodePool", _T, "nodepool", 2),
@@ -25,7 +21,7 @@ NODE_FIELDS = _catalogue(
     WorkloadField("nvLinkCliqueId", _T, "nvlink_clique_id", 5),
     WorkloadField("clusterUuid", _T, "cluster_id", 6),
 )
-NODEPOOL_FIELDS = _catalogue(
+NODEPOOL_FIELDS = catalogue(
     WorkloadField("name", _T, "name", 0),
     WorkloadField("phase", _T, "phase", 1),
     WorkloadField("clusterId", _T, "cluster_id", 2),

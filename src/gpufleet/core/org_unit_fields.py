@@ -7,16 +7,12 @@ is a column of the unit or a figure computed for it (quota, allocation).
 
 from __future__ import annotations
 
-from gpufleet.core.workload_fields import FieldKind, WorkloadField
+from gpufleet.core.workload_fields import FieldKind, WorkloadField, catalogue
 
 _T, _N, _D = FieldKind.TEXT, FieldKind.NUMBER, FieldKind.DATE
 
 
-def _catalogue(*fields: WorkloadField) -> dict[str, WorkloadField]:
-    return {f.name: f for f in fields}
-
-
-PROJECT_FIELDS = _catalogue(
+PROJECT_FIELDS = catalogue(
     WorkloadField("name", _T, "name", 0),
     WorkloadField("clusterId", _T, "cluster_id", 1),
     WorkloadField("departmentId", _T, "department_id", 2),
@@ -27,7 +23,7 @@ PROJECT_FIELDS = _catalogue(
     WorkloadField("gpuAllocated", _N, "gpu_allocated", 7),
     WorkloadField("createdAt", _D, "created_at", 8),
 )
-DEPARTMENT_FIELDS = _catalogue(
+DEPARTMENT_FIELDS = catalogue(
     WorkloadField("name", _T, "name", 0),
     WorkloadField("clusterId", _T, "cluster_id", 1),
     WorkloadField("totalGpuQuota", _N, "gpu_quota", 2),

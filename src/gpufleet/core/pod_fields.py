@@ -6,20 +6,17 @@ table's (column, id) indexes all read this table.
 
 from __future__ import annotations
 
-from gpufleet.core.workload_fields import FieldKind, WorkloadField
+from gpufleet.core.workload_fields import FieldKind, WorkloadField, catalogue
 
 _T, _D = FieldKind.TEXT, FieldKind.DATE
-POD_FIELDS: dict[str, WorkloadField] = {
-    f.name: f
-    for f in (
-        WorkloadField("clusterId", _T, "cluster_id"),
-        WorkloadField("workloadId", _T, "workload_id"),
-        WorkloadField("revisionId", _T, "revision_id"),
-        WorkloadField("nodeName", _T, "node_name"),
-        WorkloadField("currentNodepool", _T, "nodepool"),
-        WorkloadField("createdAt", _D, "created_at"),
-        WorkloadField("completedAt", _D, "completed_at"),
-        WorkloadField("deletedAt", _D, "deleted_at"),
-    )
-}
+POD_FIELDS = catalogue(
+    WorkloadField("clusterId", _T, "cluster_id"),
+    WorkloadField("workloadId", _T, "workload_id"),
+    WorkloadField("revisionId", _T, "revision_id"),
+    WorkloadField("nodeName", _T, "node_name"),
+    WorkloadField("currentNodepool", _T, "nodepool"),
+    WorkloadField("createdAt", _D, "created_at"),
+    WorkloadField("completedAt", _D, "completed_at"),
+    WorkloadField("deletedAt", _D, "deleted_at"),
+)
 DEFAULT_POD_SORT = "createdAt"

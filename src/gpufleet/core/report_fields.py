@@ -5,18 +5,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from gpufleet.core.workload_fields import FieldKind, WorkloadField
+from gpufleet.core.workload_fields import FieldKind, WorkloadField, catalogue
 
 _T, _D = FieldKind.TEXT, FieldKind.DATE
-REPORT_FIELDS: dict[str, WorkloadField] = {
-    f.name: f
-    for f in (
-        WorkloadField("name", _T, "name"),
-        WorkloadField("createdAt", _D, "created_at"),
-        WorkloadField("createdBy", _T, "created_by"),
-        WorkloadField("status", _T, "status"),
-    )
-}
+REPORT_FIELDS = catalogue(
+    WorkloadField("name", _T, "name"),
+    WorkloadField("createdAt", _D, "created_at"),
+    WorkloadField("createdBy", _T, "created_by"),
+    WorkloadField("status", _T, "status"),
+)
 DEFAULT_REPORT_SORT = "createdAt"
 
 

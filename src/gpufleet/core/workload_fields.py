@@ -97,6 +97,11 @@ class WorkloadField:
         return self.column is not None and not self.query_only and not self.time_dependent
 
 
+def catalogue(*fields: WorkloadField) -> dict[str, WorkloadField]:
+    """The fields keyed by wire name, in the order given (the order of the reference's enum)."""
+    return {f.name: f for f in fields}
+
+
 T, N, INT, D, J = (
     FieldKind.TEXT,
     FieldKind.NUMBER,
@@ -178,7 +183,7 @@ WORKLOAD_CATALOGUE: tuple[WorkloadField, ...] = (
 )
 del T, N, INT, D, J
 
-WORKLOAD_FIELDS_BY_NAME: dict[str, WorkloadField] = {f.name: f for f in WORKLOAD_CATALOGUE}
+WORKLOAD_FIELDS_BY_NAME = catalogue(*WORKLOAD_CATALOGUE)
 # The wire fields of a listed workload, in the reference's order.
 WIRE_ORDER: tuple[str, ...] = tuple(
     f.name for f in WORKLOAD_CATALOGUE if not f.query_only and not f.detail_only

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import NAMESPACE_URL, uuid5
 
+from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
 from gpufleet.demo.weighted import Weighted
@@ -124,36 +125,21 @@ OPERATORS = (
 
 def write_organisation(conn: Connection, anchor: datetime) -> None:
     """Insert the clusters, departments and projects; rows that already exist are kept."""
-    dialect = conn.dialect.name
     since = anchor - timedelta(days=120)
-    conn.execute(
-        insert_ignoring_conflicts(dialect, clusters, ["id"]),
-        [
-            {
-                "id": c.id,
-                "name": c.name,
-                "tenant_id": TENANT_ID,
-                "created_at": since,
-                "updated_at": since,
-            }
-            for c in CLUSTERS
-        ],
+    stamps = {"created_at": since, "updated_at": since}
+    _insert_new(
+        conn,
+        clusters,
+        [{"id": c.id, "name": c.name, "tenant_id": TENANT_ID, **stamps} for c in CLUSTERS],
     )
-    conn.execute(
-        insert_ignoring_conflicts(dialect, departments, ["id"]),
-        [
-            {
-                "id": d.id,
-                "name": d.name,
-                "cluster_id": d.cluster.id,
-                "updated_at": since,
-                "created_at": since,
-            }
-            for d in DEPARTMENTS
-        ],
+    _insert_new(
+        conn,
+        departments,
+        [{"id": d.id, "name": d.name, "cluster_id": d.cluster.id, **stamps} for d in DEPARTMENTS],
     )
-    conn.execute(
-        insert_ignoring_conflicts(dialect, projects, ["id"]),
+    _insert_new(
+        conn,
+        projects,
         [
             {
                 "id": p.id,
@@ -161,9 +147,13 @@ def write_organisation(conn: Connection, anchor: datetime) -> None:
                 "department_id": p.department.id,
                 "cluster_id": p.department.cluster.id,
                 "namespace": p.namespace,
-                "updated_at": since,
-                "created_at": since,
+                **stamps,
             }
             for p in PROJECTS
         ],
     )
+
+
+def _insert_new(conn: Connection, table: Table, rows: list[dict]) -> None:
+    """Insert the rows whose id the table does not hold yet."""
+    conn.execute(insert_ignoring_conflicts(conn.dialect.name, table, ["id"]), rows)

@@ -7,7 +7,7 @@ dashboard all read it from there.
 
 from __future__ import annotations
 
-from gpufleet.core.workload_fields import QUERY_FIELDS, WorkloadField
+from gpufleet.core.workload_fields import QUERY_FIELDS, WorkloadField, catalogue
 
 # Keyed by name, in the order of the reference's sortBy enum.
-WORKLOAD_FIELDS: dict[str, WorkloadField] = {f.name: f for f in QUERY_FIELDS}
+WORKLOAD_FIELDS: dict[str, WorkloadField] = catalogue(*QUERY_FIELDS)

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from gpufleet.core.errors import Conflict
+from gpufleet.store.rows import row_as
 from gpufleet.store.tables import access_keys
 
 SERVICE_ACCOUNT = "service-account"
@@ -39,19 +40,7 @@ class CredentialRow:
 
 
 def _row(row) -> CredentialRow:
-    return CredentialRow(
-        id=row["id"],
-        client_id=row["client_id"],
-        kind=row["kind"],
-        name=row["name"],
-        owner_type=row["owner_type"],
-        owner_id=row["owner_id"],
-        created_by=row["created_by"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        last_used_at=row["last_used_at"],
-        disabled=row["disabled_at"] is not None,
-    )
+    return row_as(CredentialRow, row, disabled=row["disabled_at"] is not None)
 
 
 def list_credentials(

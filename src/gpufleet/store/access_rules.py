@@ -18,6 +18,7 @@ from gpufleet.core.roles import ROLE_IDS, ROLE_NAMES, TENANT_ID, TENANT_NAME, Ro
 from gpufleet.core.workload_fields import FieldKind
 from gpufleet.query.access import AccessRulePage, AccessRuleSelection
 from gpufleet.query.filters import FilterTerm
+from gpufleet.store.rows import row_as
 from gpufleet.store.tables import access_rules, clusters, departments, projects
 from gpufleet.store.workload_filters import compare
 
@@ -79,20 +80,7 @@ _EXPRESSIONS: dict[str, sa.ColumnElement[Any]] = {
 
 
 def _row(row) -> AccessRuleRow:
-    return AccessRuleRow(
-        id=row["id"],
-        subject_type=row["subject_type"],
-        subject_id=row["subject_id"],
-        role=row["role"],
-        scope_type=row["scope_type"],
-        scope_id=row["scope_id"],
-        created_at=row["created_at"],
-        created_by=row["created_by"],
-        updated_at=row["updated_at"],
-        deleted_at=row["deleted_at"],
-        scope_name=row.get("scope_name"),
-        cluster_id=row.get("cluster_id"),
-    )
+    return row_as(AccessRuleRow, row)
 
 
 def create_rule(

@@ -15,6 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gpufleet.store.rows import row_as
 from gpufleet.store.tables import refresh_sessions
 
 
@@ -28,13 +29,7 @@ class RefreshSession:
 
 
 def _session(row) -> RefreshSession:
-    return RefreshSession(
-        id=row["id"],
-        subject=row["subject"],
-        subject_type=row["subject_type"],
-        groups=tuple(row["groups"]),
-        expires_at=row["expires_at"],
-    )
+    return row_as(RefreshSession, row, groups=tuple(row["groups"]))
 
 
 def start_session(

@@ -291,10 +291,7 @@ pod_metric_samples = Table(
     "pod_metric_samples",
     metadata,
     Column("pod_id", String(64), primary_key=True),
-    Column("metric_type", String(64), primary_key=True),
-    Column("series", String(128), primary_key=True),
-    Column("ts_ms", BigInteger, primary_key=True),
-    Column("value", Float, nullable=False),
+    *sample_columns(series_width=128),
     sqlite_with_rowid=False,
 )
 

@@ -6,7 +6,6 @@ a system administrator all of them. Revoked rules stay listed with ``includeDele
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -14,7 +13,7 @@ from fastapi.responses import Response
 
 from gpufleet.api.authorization import ManagingActor
 from gpufleet.api.deps import CurrentPrincipal, Db
-from gpufleet.api.parameters import LimitParam, OffsetParam, SearchParam
+from gpufleet.api.parameters import LimitParam, OffsetParam, SearchParam, sort_field_enum
 from gpufleet.api.responses import json_response
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.auth import administration
@@ -45,7 +44,7 @@ router = APIRouter(
     prefix="/api/v1/authorization", tags=["Access rules"], route_class=OffLoopJsonRoute
 )
 
-AccessRuleSortField = StrEnum("AccessRuleSortField", {name: name for name in ACCESS_RULE_FIELDS})
+AccessRuleSortField = sort_field_enum("AccessRuleSortField", ACCESS_RULE_FIELDS)
 RuleFilterParam = Annotated[
     list[str] | None,
     Query(

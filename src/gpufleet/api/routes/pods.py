@@ -6,7 +6,6 @@ statement as the filters.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -20,6 +19,7 @@ from gpufleet.api.parameters import (
     OffsetParam,
     SearchParam,
     SortOrderParam,
+    sort_field_enum,
 )
 from gpufleet.api.responses import json_response, paged_response
 from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
@@ -33,7 +33,7 @@ from gpufleet.store.pods import count_pods, list_pods
 
 router = APIRouter(prefix="/api/v1/workloads", tags=["Pods"], route_class=OffLoopJsonRoute)
 
-PodSortField = StrEnum("PodSortField", {name: name for name in POD_FIELDS})
+PodSortField = sort_field_enum("PodSortField", POD_FIELDS)
 PodFilterParam = Annotated[
     list[str] | None,
     Query(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -19,6 +18,7 @@ from gpufleet.api.parameters import (
     SearchParam,
     SortOrderParam,
     parse_uuid,
+    sort_field_enum,
 )
 from gpufleet.api.responses import json_response
 from gpufleet.api.routing import OffLoopJsonRoute
@@ -33,7 +33,7 @@ from gpufleet.store import workloads as workload_store
 
 router = APIRouter(prefix="/api/v1/workloads", tags=["Workloads"], route_class=OffLoopJsonRoute)
 
-WorkloadSortField = StrEnum("WorkloadSortField", {name: name for name in WORKLOAD_FIELDS})
+WorkloadSortField = sort_field_enum("WorkloadSortField", WORKLOAD_FIELDS)
 
 FILTER_DESCRIPTION = (
     "Filter results by a parameter. Use the format field-name operator value. Operators are "

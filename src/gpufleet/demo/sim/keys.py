@@ -8,13 +8,9 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
-from gpufleet.auth.administration import FULL_ACCESS, Actor, grant_rule
-from gpufleet.auth.service_accounts import (
-    create_service_account,
-    list_service_accounts,
-    regenerate_secret,
-)
-from gpufleet.core.roles import Role, ScopeType, SubjectType
+from gpufleet.auth.administration import FULL_ACCESS, Actor
+from gpufleet.auth.onboarding import create_agent_account
+from gpufleet.auth.service_accounts import list_service_accounts, regenerate_secret
 from gpufleet.demo.organisation import CLUSTERS, write_organisation
 
 DEMO_ACTOR = Actor("demo", FULL_ACCESS)
@@ -48,16 +44,7 @@ def demo_agent_keys(engine: Engine, now: datetime) -> list[AgentKey]:
                 secret = regenerate_secret(conn, DEMO_ACTOR, row["id"])
                 keys.append(AgentKey(cluster.id, cluster.name, row["clientId"], secret))
                 continue
-            created = create_service_account(conn, DEMO_ACTOR, name)
-            grant_rule(
-                conn,
-                DEMO_ACTOR,
-                subject_type=SubjectType.SERVICE_ACCOUNT,
-                subject_id=created["clientId"],
-                role=Role.CLUSTER_AGENT,
-                scope_type=ScopeType.CLUSTER,
-                scope_id=cluster.id,
-            )
+            created = create_agent_account(conn, DEMO_ACTOR, name, cluster.id)
             keys.append(AgentKey(cluster.id, cluster.name, created["clientId"],
                                  created["clientSecret"]))  # fmt: skip
     return keys
