@@ -11,6 +11,7 @@ from gpufleet.metrics.backend import IdleRule
 from gpufleet.metrics.embedded import EmbeddedMetricsBackend
 from gpufleet.metrics.tasks import enforce_retention, refresh_idle_gpus
 from gpufleet.store.metric_samples import count_samples, write_samples
+from gpufleet.store.metric_targets import running_gpu_targets
 from tests.support.factories import insert, workload
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -141,3 +142,16 @@ def test_retention_deletes_only_old_samples(engine, fleet):
         assert count_samples(conn) == before - 3
     assert enforce_retention(engine, 14, NOW) == 0
     assert enforce_retention(engine, 1, NOW + timedelta(days=2)) == before - 3
+
+
+def test_running_targets_are_read_a_page_at_a_time(engine, fleet):
+    # The idle-GPU task holds one page of targets at a time, however many workloads run.
+    with engine.connect() as conn:
+        everything = running_gpu_targets(conn, limit=100)
+        pages, after = [], ""
+        while page := running_gpu_targets(conn, after, limit=4):
+            pages.append(page)
+            after = page[-1].id
+    assert [len(page) for page in pages] == [4, 4, 1]
+    assert [target for page in pages for target in page] == everything
+    assert {target.id for target in everything} == set(fleet.values()) - {fleet["pending"]}

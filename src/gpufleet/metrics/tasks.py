@@ -63,15 +63,19 @@ def refresh_idle_gpus(
     """Recompute idleGpus/idleAllocatedGpus of Running GPU workloads that report utilisation.
 
     Workloads without utilisation samples in the window keep the figures they have (their
-    producer may report them directly). Returns how many workloads changed.
+    producer may report them directly). Returns how many workloads changed. The workloads are
+    taken a page at a time, so the task's memory does not grow with the fleet.
     """
-    with engine.connect() as conn:
-        targets = running_gpu_targets(conn)
-    if not targets:
-        return 0
-    idle = backend.idle_gpus(targets, now, rule)
-    with engine.begin() as conn:
-        return write_idle_gpus(conn, idle)
+    changed, after = 0, ""
+    while True:
+        with engine.connect() as conn:
+            targets = running_gpu_targets(conn, after)
+        if not targets:
+            return changed
+        idle = backend.idle_gpus(targets, now, rule)
+        with engine.begin() as conn:
+            changed += write_idle_gpus(conn, idle)
+        after = targets[-1].id
 
 
 def record_inventory(engine: Engine, interval_seconds: int, now: datetime) -> int:

@@ -57,20 +57,32 @@ def pod_target(conn: Connection, workload_id: str, pod_id: str) -> PodTarget | N
     return PodTarget(row.id, row.workload_id, row.cluster_id, row.namespace, row.name)
 
 
-def running_gpu_targets(conn: Connection) -> list[WorkloadTarget]:
-    """Live Running workloads holding GPUs, with their pods: the ones idle GPUs are computed for."""
+# Targets read at once: what the idle-GPU task holds in memory, however many workloads run.
+TARGET_PAGE = 1000
+
+
+def running_gpu_targets(
+    conn: Connection, after: str = "", limit: int = TARGET_PAGE
+) -> list[WorkloadTarget]:
+    """Live Running workloads holding GPUs, with their pods: the ones idle GPUs are computed
+    for. At most ``limit`` of them, by id, after the id ``after``."""
     live = sa.and_(W.deleted_at.is_(None), W.phase == Phase.RUNNING.value, W.allocated_gpu > 0)
-    statement = sa.select(*_COLUMNS).where(live).order_by(W.id)
+    statement = sa.select(*_COLUMNS).where(live, W.id > after).order_by(W.id).limit(limit)
+    rows = conn.execute(statement).all()
+    if not rows:
+        return []
     pods_statement = (
         sa.select(workload_pods.c.workload_id, workload_pods.c.name)
-        .join(workloads, W.id == workload_pods.c.workload_id)
-        .where(live, workload_pods.c.deleted_at.is_(None))
+        .where(
+            workload_pods.c.workload_id.in_([row.id for row in rows]),
+            workload_pods.c.deleted_at.is_(None),
+        )
         .order_by(workload_pods.c.workload_id, workload_pods.c.name)
     )
     pods: dict[str, list[str]] = {}
-    for row in conn.execute(pods_statement):
-        pods.setdefault(row.workload_id, []).append(row.name)
-    return [target_of(row, tuple(pods.get(row.id, ()))) for row in conn.execute(statement)]
+    for pod in conn.execute(pods_statement):
+        pods.setdefault(pod.workload_id, []).append(pod.name)
+    return [target_of(row, tuple(pods.get(row.id, ()))) for row in rows]
 
 
 def write_idle_gpus(conn: Connection, idle: Mapping[str, IdleGpus]) -> int:
