@@ -85,8 +85,9 @@ class Simulation:
 
     # -- the tick ---------------------------------------------------------------------------
 
-    def step(self, *, sample: bool = False) -> Step:
-        """Advance one tick; with ``sample``, the running workloads' samples of this tick."""
+    def step(self, *, sample: bool = False, pods: bool = True) -> Step:
+        """Advance one tick; with ``sample``, the running workloads' samples of this tick (and
+        their pods' unless ``pods`` is false)."""
         self.now += TICK
         self._step = Step(self.now)
         self._changed = {}
@@ -101,7 +102,9 @@ class Simulation:
             for job in self.jobs.values():
                 if job.phase in SAMPLED:
                     cluster = job.cluster.id
-                    step.samples.extend((cluster, s) for s in job_samples(job, self.now))
+                    step.samples.extend(
+                        (cluster, s) for s in job_samples(job, self.now) if pods or "podId" not in s
+                    )
         return step
 
     def opening(self) -> Step:

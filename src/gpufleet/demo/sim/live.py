@@ -23,10 +23,13 @@ from gpufleet.demo.sim.reporter import NODE_AGE_DAYS, Reporter
 from gpufleet.demo.sim.teams import TEAMS
 
 PAST = timedelta(hours=24)
-# How often the past is sampled, by how long before the present: every 30 minutes, every 5
-# minutes in the last 2 hours, every tick in the last 10 minutes. Metric ingest is the slow part
-# of reporting the past; this keeps it to a few hundred thousand samples.
-PAST_SAMPLING = ((timedelta(minutes=10), 1), (timedelta(hours=2), 10), (PAST, 60))
+# How often the past is sampled, by how long before the present, in ticks: the workloads and
+# the pods every tick in the last 10 minutes, every 5 minutes in the last 2 hours; before that
+# the workloads every 10 minutes and their pods every 30. Metric ingest is the slow part of
+# reporting the past; this keeps it to a few hundred thousand samples. Ten minutes apart is as
+# sparse as the idle-GPU rule can still call a sample idle (it needs the GPU to have reported
+# within two idle windows before), so idle GPU-hours of the far past are measured too.
+PAST_SAMPLING = ((timedelta(minutes=10), 1, 1), (timedelta(hours=2), 10, 10), (PAST, 20, 60))
 # Flush the past every this many ticks (fewer, larger requests).
 PAST_FLUSH_TICKS = 60
 # Wall time a sped-up demo takes to catch up with the present.
@@ -137,8 +140,8 @@ class LiveDemo:
         nodes_created = self.simulation.start - timedelta(days=NODE_AGE_DAYS)
         self.reporter.start(self.simulation.opening(), nodes_created)
 
-    def _tick(self, *, sample: bool) -> None:
-        step = self.simulation.step(sample=sample)
+    def _tick(self, *, sample: bool, pods: bool = True) -> None:
+        step = self.simulation.step(sample=sample, pods=pods)
         self.reporter.add(step)
         if step.at >= self._next_queues:
             self.reporter.add_queues(step.at)
@@ -153,11 +156,11 @@ class LiveDemo:
             if self.simulation.now + TICK > now - lead:
                 break
             ticks += 1
-            every = _sample_every(now - self.simulation.now)
-            self._tick(sample=ticks % every == 0)
-            # Flushed at least at every sampled tick, so the clusters' history is as fine as
-            # the workloads' samples.
-            if ticks % min(every, PAST_FLUSH_TICKS) == 0:
+            every, pods_every = _sample_every(now - self.simulation.now)
+            self._tick(sample=ticks % every == 0, pods=ticks % pods_every == 0)
+            # Flushed at least at every tick the pods are sampled, so the clusters' history is
+            # as fine as the pods' samples.
+            if ticks % min(pods_every, PAST_FLUSH_TICKS) == 0:
                 self._flushed()
         self._flushed()
         if lead == timedelta(0):
@@ -205,9 +208,13 @@ class LiveDemo:
             history.present(self.simulation.now)
 
 
-def _sample_every(before_present: timedelta) -> int:
-    """Ticks between samples of the past at this distance from the present."""
-    return next((every for within, every in PAST_SAMPLING if before_present <= within), 60)
+def _sample_every(before_present: timedelta) -> tuple[int, int]:
+    """Ticks between samples of the workloads and of their pods, at this distance from the
+    present."""
+    return next(
+        ((every, pods) for within, every, pods in PAST_SAMPLING if before_present <= within),
+        PAST_SAMPLING[-1][1:],
+    )
 
 
 def _on_tick(moment: datetime) -> datetime:
