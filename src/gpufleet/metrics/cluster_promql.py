@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from string import Template
 
 from gpufleet.core.metric_values import SampleWindow
@@ -85,8 +86,9 @@ class PrometheusClusterSeries:
 
     answers = frozenset(CLUSTER_QUERIES)
 
-    def __init__(self, settings: Settings) -> None:
-        self._client = PrometheusClient(settings, max_connections=4)
+    def __init__(self, settings: Settings, max_concurrency: int = 4) -> None:
+        self._client = PrometheusClient(settings, max_connections=max_concurrency)
+        self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="prometheus-cluster")
         self._settings = settings
 
     def query_for(self, metric_type: str, node_names: Sequence[str], step_ms: int) -> str:
@@ -121,7 +123,22 @@ class PrometheusClusterSeries:
             log.error("Prometheus sent a malformed answer for %s: %s", metric_type, query)
             raise SeriesFailed("the Prometheus answer was malformed") from None
 
+    def many(
+        self, asks: Sequence[tuple[str, Sequence[str]]], window: SampleWindow
+    ) -> list[Measurement | SeriesFailed]:
+        """``series`` of each ``(metric type, node names)``, the queries sent at once; a
+        failure comes back in its place."""
+
+        def one(ask: tuple[str, Sequence[str]]) -> Measurement | SeriesFailed:
+            try:
+                return self.series(ask[0], ask[1], window)
+            except SeriesFailed as exc:
+                return exc
+
+        return list(self._pool.map(one, asks))
+
     def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
 
 

@@ -11,6 +11,7 @@ Every route reads its types and window through one dependency per type enum
 per enum.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
@@ -181,24 +182,36 @@ def _cluster_measurements(conn: Connection, ask: _Ask) -> list[dict]:
 
 
 def _prometheus_measurements(
-    conn: Connection, prometheus: PrometheusClusterSeries, ask: _Ask
-) -> list[dict]:
-    """A capacity or utilisation type from Prometheus: over the cluster's live nodes, one
-    pool's, or each pool's; no measurement for the other groupings (as in the samples)."""
-    if ask.group_by not in (None, ClusterMetricsGroupBy.NODEPOOL):
-        return []
-    pools = live_node_names(conn, ask.cluster_id)
+    conn: Connection, prometheus: PrometheusClusterSeries, asks: Sequence[_Ask]
+) -> dict[ClusterMetricType, list[dict] | SeriesFailed]:
+    """Capacity and utilisation types from Prometheus, every query sent at once: over the
+    cluster's live nodes, one pool's, or each pool's; no measurement for the other groupings
+    (as in the samples). A type whose query failed has its failure."""
+    if not asks or asks[0].group_by not in (None, ClusterMetricsGroupBy.NODEPOOL):
+        return {ask.metric_type: [] for ask in asks}
+    first = asks[0]
+    pools = live_node_names(conn, first.cluster_id)
     conn.rollback()  # Prometheus may take a while; hold no transaction open meanwhile
-    if ask.nodepool is not None:
-        chosen = {ask.nodepool: pools.get(ask.nodepool, [])}
-    elif ask.group_by is None:
+    if first.nodepool is not None:
+        chosen = {first.nodepool: pools.get(first.nodepool, [])}
+    elif first.group_by is None:
         chosen = {None: [name for names in pools.values() for name in names]}
     else:
         chosen = pools
-    found = []
-    for pool, names in chosen.items():
-        values = measurement_values(prometheus.series(ask.metric_type.value, names, ask.window))
-        found.append(_measurement(ask, None if pool is None else "Nodepool", pool, values))
+    queries = [(ask.metric_type.value, names) for ask in asks for names in chosen.values()]
+    answers = iter(prometheus.many(queries, first.window))
+    found: dict[ClusterMetricType, list[dict] | SeriesFailed] = {}
+    for ask in asks:
+        of_type = [next(answers) for _ in chosen]
+        failed = [a for a in of_type if isinstance(a, SeriesFailed)]
+        found[ask.metric_type] = (
+            failed[0]
+            if failed
+            else [
+                _measurement(ask, None if pool is None else "Nodepool", pool, measurement_values(a))
+                for pool, a in zip(chosen, of_type, strict=True)
+            ]
+        )
     return found
 
 
@@ -245,13 +258,16 @@ def _cluster_answer(
     measurements: list[dict] = []
     unanswered: list[str] = []
     prometheus = request.prometheus
-    for metric_type in request.types:
-        ask = _Ask(cluster_id, metric_type, group_by, nodepool, request.window)
-        if prometheus is not None and metric_type.value in prometheus.answers:
-            try:
-                found = _prometheus_measurements(conn, prometheus, ask)
-            except SeriesFailed as exc:
-                unanswered.append(f"{metric_type.value}: {exc}")
+    asks = {t: _Ask(cluster_id, t, group_by, nodepool, request.window) for t in request.types}
+    from_prometheus = {}
+    if prometheus is not None:
+        answerable = [ask for t, ask in asks.items() if t.value in prometheus.answers]
+        from_prometheus = _prometheus_measurements(conn, prometheus, answerable)
+    for metric_type, ask in asks.items():
+        if metric_type in from_prometheus:
+            found = from_prometheus[metric_type]
+            if isinstance(found, SeriesFailed):
+                unanswered.append(f"{metric_type.value}: {found}")
                 measurements.append({"type": metric_type.value, "labels": None, "values": None})
                 continue
         elif metric_type in SAMPLED_CLUSTER_TYPES:
