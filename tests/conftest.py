@@ -40,6 +40,54 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if item not in deselected]
+    _longest_modules_first(items)
+
+
+# The modules that take longest in a pass, longest first. xdist hands out whole modules in
+# collection order (``--dist loadfile --no-loadscope-reorder`` in pyproject.toml), so a module
+# that starts last sets the end of the run; starting these first lets the other modules fill
+# in around them and both workers finish together. Modules not listed keep their usual order,
+# after these. The ranking comes from ``--durations`` on both databases (docs/testing.md).
+LONGEST_FIRST = (
+    "test_dashboard_living.py",
+    "test_agent_integration.py",
+    "test_cli_process.py",
+    "test_workload_plans.py",
+    "test_token_lifecycle.py",
+    "test_usage_cli.py",
+    "test_dashboard_overview.py",
+    "test_dashboard.py",
+    "test_agent_startup.py",
+    "test_cli_client.py",
+    "test_reports_e2e.py",
+    "test_startup_failures.py",
+    "test_e2e_sdk.py",
+    "test_demo.py",
+    "test_workload_details.py",
+    "test_telemetry.py",
+    "test_access_api.py",
+    "test_ingest_validation.py",
+    "test_access_cli.py",
+    "test_trust_ingest.py",
+    "test_workload_cursors.py",
+    "test_lockout.py",
+    "test_ingest.py",
+    "test_replicas.py",
+    "test_ingest_metrics.py",
+    "test_workers.py",
+    "test_dashboard_usage.py",
+    "test_caller_limits.py",
+    "test_demo_live.py",
+    "test_usage_ledger.py",
+    "test_server_metrics.py",
+    "test_readme.py",
+)
+
+
+def _longest_modules_first(items: list[pytest.Item]) -> None:
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    # A stable sort: each module's tests stay together and in their order.
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
