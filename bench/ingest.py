@@ -354,6 +354,7 @@ def bench_database(kind: str, batches: int, sizes: list[int], workdir: Path) -> 
                     best = min(floors, key=lambda label: median(times[label]))
                     lines.append((kind, size, case, times, best))
                     print(_line(*lines[-1]), flush=True)
+                    print(_candidates(times, floors), flush=True)
         engine.dispose()
     return lines
 
@@ -365,6 +366,15 @@ def _line(kind: str, size: int, case: str, times: dict[str, list[float]], label:
         f"{kind:<10} {size:>5} {case:<15} {api:>8.1f} {percentile(times['API'], 0.95):>8.1f} "
         f"{store:>8.1f} {statements:>8.1f} {floor:>8.1f} {size * 1000 / api:>9,.0f} "
         f"{size * 1000 / floor:>9,.0f} {floor / api:>8.2f}x {floor / store:>8.2f}x  {label}"
+    )
+
+
+def _candidates(times: dict[str, list[float]], floors: dict) -> str:
+    """Every floor candidate's p50 and the API's ratio to it, so the floor's choice shows."""
+    api = median(times["API"])
+    return "    " + "; ".join(
+        f"{name} {median(times[name]):.1f} ms (API {median(times[name]) / api:.2f}x)"
+        for name in floors
     )
 
 
