@@ -8,7 +8,9 @@ positive); a rank in the ``+Inf`` bucket yields the highest finite bound.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
+from itertools import accumulate
 
 from gpufleet.metrics.types import PERCENTILES, parse_le
 
@@ -26,23 +28,29 @@ def sorted_buckets(data: Mapping[str, float]) -> list[tuple[float, float]]:
 
 def quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
     """The q-quantile of sorted cumulative buckets; None when they hold no observations."""
+    return _quantile(q, *_monotonic(buckets))
+
+
+def _monotonic(buckets: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """Bounds and counts, counts made non-decreasing: producers' rounding is smoothed over as
+    Prometheus does."""
     if len(buckets) < 2 or buckets[-1][0] != INF:
         raise HistogramError("a histogram needs a +Inf bucket and at least one finite bucket")
-    # Counts must not decrease with the bound; smooth over producers' rounding as Prometheus does.
-    monotonic: list[tuple[float, float]] = []
-    highest = 0.0
-    for bound, count in buckets:
-        highest = max(highest, count)
-        monotonic.append((bound, highest))
-    total = monotonic[-1][1]
+    bounds = [bound for bound, _ in buckets]
+    counts = list(accumulate((count for _, count in buckets), max, initial=0.0))[1:]
+    return bounds, counts
+
+
+def _quantile(q: float, bounds: list[float], counts: list[float]) -> float | None:
+    total = counts[-1]
     if total <= 0:
         return None
     rank = q * total
-    index = next(i for i, (_, count) in enumerate(monotonic) if count >= rank)
-    bound, count = monotonic[index]
+    index = bisect_left(counts, rank)  # the first bucket whose count reaches the rank
+    bound, count = bounds[index], counts[index]
     if bound == INF:
-        return monotonic[-2][0]
-    lower_bound, lower_count = (0.0, 0.0) if index == 0 else monotonic[index - 1]
+        return bounds[-2]
+    lower_bound, lower_count = (0.0, 0.0) if index == 0 else (bounds[index - 1], counts[index - 1])
     if index == 0 and bound <= 0:
         return bound
     in_bucket = count - lower_count
@@ -58,9 +66,10 @@ def percentiles(data: Mapping[str, float]) -> dict[str, float] | None:
 
 def sorted_percentiles(buckets: list[tuple[float, float]]) -> dict[str, float] | None:
     """``percentiles`` of buckets already sorted as ``sorted_buckets`` sorts them."""
+    bounds, counts = _monotonic(buckets)  # once for the three quantiles
     values: dict[str, float] = {}
     for name, q in PERCENTILES:
-        value = quantile(q, buckets)
+        value = _quantile(q, bounds, counts)
         if value is None:
             return None
         values[name] = value
