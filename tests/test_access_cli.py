@@ -194,3 +194,15 @@ def test_bootstrap_creates_the_first_administrator_once(
         code, out, err = _run(capsys, "access", "service-accounts", "list", "-o", "json")
         assert code == 0, err
         assert [a["clientId"] for a in json.loads(out)] == [client_id]
+
+        # The break-glass path for a configured administrator other than the generated one:
+        # the name "administrator" is taken, so the new account is named after its client id.
+        monkeypatch.setenv("GPUFLEET_ADMIN_CLIENT_ID", "other")
+        monkeypatch.setenv("GPUFLEET_ADMIN_CLIENT_SECRET", "x" * 32)
+        code, _, err = _run(capsys, "access", "restore-admin", "--database-url", database_url)
+        assert code == 0, err
+        assert _token(server, "other", "x" * 32).status_code == 200
+        code, out, err = _run(capsys, "access", "service-accounts", "list", "-o", "json")
+        assert code == 0, err
+        names = {a["clientId"]: a["name"] for a in json.loads(out)}
+        assert names == {client_id: "administrator", "other": "administrator other"}

@@ -139,12 +139,29 @@ def get_access_key(conn: Connection, client_id: str) -> AccessKeyRow | None:
     )
 
 
+def _service_account_name_taken(conn: Connection, name: str) -> bool:
+    taken = sa.select(access_keys.c.client_id).where(
+        access_keys.c.kind == "service-account",
+        access_keys.c.owner_type == "",
+        access_keys.c.owner_id == "",
+        access_keys.c.name == name,
+    )
+    return conn.execute(taken).first() is not None
+
+
 def put_access_key(conn: Connection, *, client_id: str, name: str, secret_hash: str) -> None:
     """Create the service account, or replace its secret when it exists (enabling it again and
-    revoking every token issued before)."""
+    revoking every token issued before).
+
+    A new account whose ``name`` another service account already holds (a former bootstrap
+    administrator, or one an administrator created) is named ``name client_id`` instead:
+    service-account names are unique, and the break-glass path must not fail on that.
+    """
     existing = get_access_key(conn, client_id)
     now = datetime.now(UTC)
     if existing is None:
+        if _service_account_name_taken(conn, name):
+            name = f"{name} {client_id}"
         conn.execute(
             access_keys.insert().values(
                 client_id=client_id,
