@@ -19,16 +19,20 @@ from tests.support.ports import free_port
 pytestmark = pytest.mark.e2e
 
 
-def serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def gpufleet(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("GPUFLEET_")}
     return subprocess.run(
-        [sys.executable, "-m", "gpufleet.cli", "serve", "--host", "127.0.0.1", *args],
+        [sys.executable, "-m", "gpufleet.cli", *args],
         env={**clean, **(env or {})},
         capture_output=True,
         text=True,
         timeout=120,
         stdin=subprocess.DEVNULL,
     )
+
+
+def serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return gpufleet("serve", "--host", "127.0.0.1", *args, env=env)
 
 
 def assert_one_line(result: subprocess.CompletedProcess, code: ExitCode, *fragments: str):
@@ -71,6 +75,25 @@ def test_database_unreachable():
 def test_sqlite_file_that_cannot_be_opened(tmp_path):
     url = f"sqlite:///{tmp_path}/no/such/directory/gpufleet.db"
     result = serve("--port", str(free_port()), "--database-url", url)
+    assert_one_line(result, ExitCode.DATABASE_UNREACHABLE, "unable to open database file")
+
+
+# The commands that work on the database directly fail as ``serve`` does. The database is a
+# SQLite path whichever database the pass runs on, so one pass is enough.
+@pytest.mark.sqlite_pass
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["access", "bootstrap"],
+        ["access", "restore-admin"],
+        ["clusters", "register", "a", "--server-url", "http://s"],
+        ["demo", "agent-keys"],
+    ],
+)
+def test_database_commands_that_cannot_open_it(tmp_path, command):
+    url = f"sqlite:///{tmp_path}/no/such/directory/gpufleet.db"
+    admin = {"GPUFLEET_ADMIN_CLIENT_ID": "a", "GPUFLEET_ADMIN_CLIENT_SECRET": "x" * 32}
+    result = gpufleet(*command, "--database-url", url, env=admin)
     assert_one_line(result, ExitCode.DATABASE_UNREACHABLE, "unable to open database file")
 
 

@@ -24,8 +24,7 @@ from gpufleet.client import access_commands
 from gpufleet.client.exit_codes import exit_code_for_error
 from gpufleet.core.errors import DomainError
 from gpufleet.settings import Settings
-from gpufleet.store.engine import create_store_engine
-from gpufleet.store.migrate import upgrade
+from gpufleet.store.connectivity import open_store
 
 CLI_ACTOR = Actor("cli", FULL_ACCESS)
 
@@ -45,8 +44,7 @@ def print_table(rows: list[dict], columns: list[str], as_json: bool) -> None:
 def run(args: argparse.Namespace, settings: Settings, handler: Callable) -> int:
     """Run ``handler(args, conn)`` in one transaction on the migrated database; a domain error
     is one line and the exit code of its kind."""
-    engine = create_store_engine(settings)
-    upgrade(engine)
+    engine = open_store(settings)
     try:
         with engine.begin() as conn:
             handler(args, conn)
@@ -59,7 +57,7 @@ def run(args: argparse.Namespace, settings: Settings, handler: Callable) -> int:
 
 
 def _bootstrap(_args: argparse.Namespace, settings: Settings) -> int:
-    engine = create_store_engine(settings)
+    engine = open_store(settings, migrate=False)
     try:
         generated = prepare_store(engine, settings)
     finally:

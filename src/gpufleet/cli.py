@@ -33,7 +33,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from gpufleet.api.serving import listen
     from gpufleet.api.workers import Workers
     from gpufleet.auth.bootstrap import prepare_store
-    from gpufleet.store.connectivity import check_database
+    from gpufleet.store.connectivity import open_store
     from gpufleet.store.engine import create_store_engine
 
     configure_logging(settings.log_level, settings.log_format)
@@ -41,8 +41,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     sockets = [listen(settings.host, settings.port)]
     if settings.metrics_port is not None:
         sockets.append(listen(settings.host, settings.metrics_port))
-    engine = create_store_engine(settings)
-    check_database(engine)
+    engine = open_store(settings, migrate=False)
     if settings.workers == 1:
         _serve_app(args, settings, sockets, engine)
         return 0
@@ -163,24 +162,19 @@ def _agent_clients(server: str, keys) -> dict:
 
 
 def _db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
-    from gpufleet.store.connectivity import check_database
-    from gpufleet.store.engine import create_store_engine
-    from gpufleet.store.migrate import current_revision, upgrade
+    from gpufleet.store.connectivity import open_store
+    from gpufleet.store.migrate import current_revision
 
-    engine = create_store_engine(settings)
-    check_database(engine)
-    upgrade(engine)
+    engine = open_store(settings)
     print(f"database at revision {current_revision(engine)}")
     return 0
 
 
 def _demo_seed(args: argparse.Namespace, settings: Settings) -> int:
     from gpufleet.demo.seed import seed_demo
-    from gpufleet.store.engine import create_store_engine
-    from gpufleet.store.migrate import upgrade
+    from gpufleet.store.connectivity import open_store
 
-    engine = create_store_engine(settings)
-    upgrade(engine)
+    engine = open_store(settings)
     count = seed_demo(
         engine,
         workloads=args.workloads,
@@ -205,11 +199,9 @@ def _demo_agent_keys(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
 
     from gpufleet.demo.sim.keys import demo_agent_keys
-    from gpufleet.store.engine import create_store_engine
-    from gpufleet.store.migrate import upgrade
+    from gpufleet.store.connectivity import open_store
 
-    engine = create_store_engine(settings)
-    upgrade(engine)
+    engine = open_store(settings)
     keys = demo_agent_keys(engine, datetime.now(UTC))
     pairs = ",".join(f"{k.cluster_name}={k.client_id}:{k.client_secret}" for k in keys)
     print(f"GPUFLEET_DEMO_ACCESS_KEYS={pairs}")

@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from gpufleet.store.migrate import alembic_config
+from gpufleet.settings import Settings
+from gpufleet.store.engine import create_store_engine
+from gpufleet.store.migrate import alembic_config, upgrade
 
 # libpq's wording for authentication and authorisation failures (no SQLSTATE is sent for them).
 _CREDENTIALS_REFUSED = re.compile(
@@ -62,6 +64,21 @@ def check_database(engine: Engine) -> None:
         raise DatabaseUnavailable(message) from None
     if revision is not None and not _known(revision):
         raise SchemaTooNew(revision)
+
+
+def open_store(settings: Settings, *, migrate: bool = True) -> Engine:
+    """The engine of ``settings``' database, checked (``check_database``) and, unless
+    ``migrate`` is false, migrated: the start of every command that works on the database, so
+    each fails with the same one-line errors and exit codes as ``serve``."""
+    engine = create_store_engine(settings)
+    try:
+        check_database(engine)
+        if migrate:
+            upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
 
 
 def _stored_revision(conn: sa.Connection) -> str | None:
