@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from gpufleet.api.app import create_app
 from gpufleet.auth.bootstrap import ensure_admin
-from gpufleet.auth.secrets import hash_secret, verify_secret
+from gpufleet.auth.secrets import generate_secret, hash_secret, verify_secret
 from gpufleet.auth.tokens import AUDIENCE, ISSUER
 from gpufleet.settings import Settings
 from gpufleet.store import access_keys as access_key_store
@@ -374,3 +374,12 @@ def test_verify_secret():
     assert not verify_secret("right", None)
     assert hash_secret("right") != stored
     assert not verify_secret(secrets.token_urlsafe(8), stored)
+
+
+def test_generated_secrets_can_be_passed_as_a_flag_value():
+    # One in 64 URL-safe secrets would start with "-", which argparse reads as a flag: over
+    # 2,000 secrets such a start would be missed by chance with a probability of about 1e-14.
+    secrets = [generate_secret() for _ in range(2000)]
+    assert not [s for s in secrets if s.startswith("-")]
+    assert len(set(secrets)) == len(secrets)
+    assert {len(s) for s in secrets} == {43}

@@ -14,7 +14,11 @@ _SCHEME = "scrypt"
 
 
 def generate_secret() -> str:
-    return secrets.token_urlsafe(32)
+    """32 random bytes, URL-safe. Never starting with ``-``: a secret passed as the value of a
+    command-line flag (``--client-secret -x…``) would be read as another flag."""
+    while (secret := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return secret
 
 
 def generate_client_id(prefix: str = "gf") -> str:
