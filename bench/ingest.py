@@ -1,20 +1,26 @@
-"""Ingest through the API beside the store's own work and a raw batch upsert, on both databases.
+"""Ingest through the API beside the store's own work and two hand-written floors.
 
-For each batch size (``--batch-sizes``), batches of workloads are written four ways, each to
-its own rows, taking turns batch by batch in a rotating order so load on a shared machine falls
-on all alike (new workloads first, then the same ones observed again, a third in another phase):
+On both databases, for each batch size (``--batch-sizes``), batches of workloads are written
+several ways, each to its own rows, taking turns batch by batch in a rotating order so load on
+a shared machine falls on all alike (new workloads first, then the same ones observed again, a
+third in another phase):
 
 * the API: posted to a real ``gpufleet serve`` process as a cluster agent sends them;
 * the store: ``ingest_workloads`` and its commit in this process, on the same database (the
   server's own statements; the body already parsed), with its statements' time summed apart;
-* the floor: the fastest hand-written batch upsert of the workloads table (rows built
-  beforehand): through SQLAlchemy an executemany and a multi-row ``VALUES`` upsert; through the
-  driver, values converted beforehand, a prepared executemany on SQLite, and on PostgreSQL one
-  upsert over the columns as arrays (``unnest``) and ``COPY`` into a temporary table followed by
-  one ``INSERT … SELECT … ON CONFLICT``.
-
-The floor writes the workloads alone; the API and the store also write pods, phase history,
-node pools and the usage ledger, and check ownership and order in their statements.
+* the same-result floor (``bench.ingest_floor``): what a database expert would write by hand to
+  leave the database exactly as the API does, every table the API writes with the same
+  ownership and order checks inside the statements, one statement per table per batch in the
+  fastest form of the dialect, the rows converted to the driver's values beforehand. Before
+  anything is timed, the same batches go through the server's ingest into one empty database
+  and through this floor into another, and every table's rows are compared: the floor cannot
+  silently do less;
+* the workloads-only floor: the fastest hand-written batch upsert of the workloads table alone
+  (rows built beforehand): through SQLAlchemy an executemany and a multi-row ``VALUES`` upsert;
+  through the driver, values converted beforehand, a prepared executemany on SQLite, and on
+  PostgreSQL one upsert over the columns as arrays (``unnest``) and ``COPY`` into a temporary
+  table followed by one ``INSERT … SELECT … ON CONFLICT``. It writes less than the API does
+  (no pods, phase history, node pools, usage ledger or ownership check) and is shown for scale.
 
     .venv/bin/python -m bench.ingest                          # SQLite and PostgreSQL
     .venv/bin/python -m bench.ingest --databases postgresql --batches 20 --batch-sizes 500
@@ -40,6 +46,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from bench.floors import median, percentile
+from bench.ingest_floor import SameResultFloor, check_same_result
 from bench.scale import ADMIN_ID, ADMIN_SECRET, postgres_server, server_process
 from tests.support.agent_reports import report
 
@@ -55,6 +62,8 @@ from gpufleet.store.tables import workloads
 API_CLUSTER = "3e1f4c2a-9b7d-4e6f-8a5c-0d2b4f6a8c1e"
 FLOOR_CLUSTER = "7a52c1d4-0e8b-4f3a-9c6d-2b1e0f4a7c93"
 STORE_CLUSTER = "c4d9e2b7-5a1f-4c3e-8b6d-9f0a2e4c6b81"
+SAME_CLUSTER = "58e0b6f1-3d2a-4c7e-9f15-a6c8d04b2e73"
+SAME = "same-result floor"
 PHASES = ("Pending", "Running", "Completed")
 
 
@@ -275,21 +284,32 @@ def _dumped(items: list[dict]) -> list[dict]:
     return [IngestWorkload.model_validate(item).model_dump() for item in items]
 
 
+def _since() -> datetime:
+    """The usage retention's horizon as the server computes it for a request."""
+    return datetime.now(UTC) - timedelta(days=Settings().usage_retention_days)
+
+
 def compare_phase(
     client: httpx.Client,
     engine: sa.Engine,
     writer: StoreWriter,
+    same: SameResultFloor,
     floors: dict[str, Callable[[Prepared], None]],
     batches: dict[str, list[list[dict]]],
 ) -> dict[str, list[float]]:
-    """Milliseconds per batch of the API, the store (and its statements) and each floor
-    candidate, each writing batches of its own (new rows are inserted, not found). The
-    contenders take turns batch by batch, in an order that rotates, so load on a shared
-    machine falls on all of them alike."""
+    """Milliseconds per batch of the API, the store (and its statements), the same-result floor
+    and each workloads-only floor candidate, each writing batches of its own (new rows are
+    inserted, not found). The contenders take turns batch by batch, in an order that rotates,
+    so load on a shared machine falls on all of them alike."""
     path = f"/api/v1/ingest/clusters/{API_CLUSTER}/workloads"
     times: dict[str, list[float]] = defaultdict(list)
     prepared = {name: [Prepared(engine, items) for items in batches[name]] for name in floors}
     dumped = [_dumped(items) for items in batches["store"]]
+    since = _since()
+    converted = [
+        same.prepare(items, max(i["observedAt"] for i in items), since)
+        for items in map(_dumped, batches[SAME])
+    ]
 
     def post(items: list[dict]) -> None:
         client.post(path, json={"workloads": items}).raise_for_status()
@@ -301,6 +321,7 @@ def compare_phase(
     contenders: list[tuple[str, Callable[[int], None]]] = [
         ("API", lambda i: times["API"].append(_timed(post, batches["API"][i]))),
         ("store", store),
+        (SAME, lambda i: times[SAME].append(_timed(same.write, converted[i]))),
         *(
             (name, lambda i, n=name, w=write: times[n].append(_timed(w, prepared[n][i])))
             for name, write in floors.items()
@@ -314,43 +335,77 @@ def compare_phase(
 
 
 @contextmanager
-def store(kind: str, workdir: Path) -> Iterator[str]:
+def store(kind: str, workdir: Path) -> Iterator[tuple[str, Any]]:
+    """The benchmark's database, and the PostgreSQL server it is on (None for SQLite)."""
     if kind == "sqlite":
-        yield f"sqlite:///{workdir / 'ingest.db'}"
+        yield f"sqlite:///{workdir / 'ingest.db'}", None
         return
     with postgres_server(None) as server:
-        yield server.create_database("ingest")
+        yield server.create_database("ingest"), server
 
 
 def _streams(floors: dict, count: int, size: int, seed: int) -> dict[str, list[list[dict]]]:
-    """New workloads for each contender: the API's, the store's, one set per floor candidate."""
-    clusters = {"API": API_CLUSTER, "store": STORE_CLUSTER} | dict.fromkeys(floors, FLOOR_CLUSTER)
+    """New workloads for each contender: the API's, the store's, the same-result floor's, one
+    set per workloads-only floor candidate."""
+    clusters = {"API": API_CLUSTER, "store": STORE_CLUSTER, SAME: SAME_CLUSTER}
+    clusters |= dict.fromkeys(floors, FLOOR_CLUSTER)
     return {
         name: workload_batches(cluster, count, size, seed=seed * 100 + n)
         for n, (name, cluster) in enumerate(clusters.items())
     }
 
 
+@contextmanager
+def _pair(kind: str, workdir: Path, size: int, server: Any) -> Iterator[tuple[sa.Engine, ...]]:
+    """Two empty databases of ``kind`` beside the benchmark's: the server's ingest writes one,
+    the same-result floor the other."""
+    if kind == "sqlite":
+        urls = [f"sqlite:///{workdir / f'same-{size}-{side}.db'}" for side in ("api", "floor")]
+    else:
+        urls = [server.create_database(f"same_{size}_{side}") for side in ("api", "floor")]
+    engines = tuple(create_store_engine(Settings(database_url=url)) for url in urls)
+    try:
+        for engine in engines:
+            upgrade(engine)
+        yield engines
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def check_floor(kind: str, workdir: Path, size: int, server: Any) -> None:
+    """The same-result floor leaves every table as the server's ingest does, for two batches
+    of new workloads and the same ones observed again (raises otherwise)."""
+    new = workload_batches(SAME_CLUSTER, 2, size, seed=size + 3)
+    batches = [_dumped(items) for items in [*new, *observed_again(new, seed=size + 5)]]
+    with _pair(kind, workdir, size, server) as (api, floor):
+        check_same_result(api, floor, SAME_CLUSTER, batches, _since())
+
+
 def bench_database(kind: str, batches: int, sizes: list[int], workdir: Path) -> list[tuple]:
     lines = []
-    with store(kind, workdir) as url:
+    with store(kind, workdir) as (url, server):
         engine = create_store_engine(Settings(database_url=url))
         upgrade(engine)
         floors = floor_candidates(engine)
         writer = StoreWriter(engine)
+        same = SameResultFloor(engine, SAME_CLUSTER)
         with (
             server_process(url, workdir / f"server-{kind}.log") as (base, _pid),
             httpx.Client(base_url=base, timeout=300) as client,
         ):
             client.headers["Authorization"] = f"Bearer {_token(client)}"
             for size in sizes:
+                check_floor(kind, workdir, size, server)
+                print(f"# {kind} {size}: the same-result floor leaves every table as the API")
                 new = _streams(floors, batches + 1, size, seed=size)
                 # One batch of each warms connections, caches and the clusters' organisation.
-                compare_phase(client, engine, writer, floors, {n: b[:1] for n, b in new.items()})
+                warm = {n: b[:1] for n, b in new.items()}
+                compare_phase(client, engine, writer, same, floors, warm)
                 new = {name: b[1:] for name, b in new.items()}
                 again = {n: observed_again(b, seed=size + 7) for n, b in new.items()}
                 for case, streams in (("new workloads", new), ("observed again", again)):
-                    times = compare_phase(client, engine, writer, floors, streams)
+                    times = compare_phase(client, engine, writer, same, floors, streams)
                     best = min(floors, key=lambda label: median(times[label]))
                     lines.append((kind, size, case, times, best))
                     print(_line(*lines[-1]), flush=True)
@@ -361,16 +416,17 @@ def bench_database(kind: str, batches: int, sizes: list[int], workdir: Path) -> 
 
 def _line(kind: str, size: int, case: str, times: dict[str, list[float]], label: str) -> str:
     api, floor = median(times["API"]), median(times[label])
-    store, statements = median(times["store"]), median(times["statements"])
+    same, store = median(times[SAME]), median(times["store"])
     return (
         f"{kind:<10} {size:>5} {case:<15} {api:>8.1f} {percentile(times['API'], 0.95):>8.1f} "
-        f"{store:>8.1f} {statements:>8.1f} {floor:>8.1f} {size * 1000 / api:>9,.0f} "
-        f"{size * 1000 / floor:>9,.0f} {floor / api:>8.2f}x {floor / store:>8.2f}x  {label}"
+        f"{store:>8.1f} {median(times['statements']):>8.1f} {same:>8.1f} {floor:>8.1f} "
+        f"{size * 1000 / api:>9,.0f} {same / api:>8.2f}x {floor / api:>8.2f}x "
+        f"{same / store:>8.2f}x  {label}"
     )
 
 
 def _candidates(times: dict[str, list[float]], floors: dict) -> str:
-    """Every floor candidate's p50 and the API's ratio to it, so the floor's choice shows."""
+    """Every workloads-only floor candidate's p50 and the API's ratio to it."""
     api = median(times["API"])
     return "    " + "; ".join(
         f"{name} {median(times[name]):.1f} ms (API {median(times[name]) / api:.2f}x)"
@@ -380,8 +436,8 @@ def _candidates(times: dict[str, list[float]], floors: dict) -> str:
 
 HEADER = (
     f"{'database':<10} {'batch':>5} {'case':<15} {'API p50':>8} {'API p95':>8} {'store':>8} "
-    f"{'its SQL':>8} {'floor':>8} {'API wl/s':>9} {'floor/s':>9} {'API/floor':>9} "
-    f"{'store/fl':>9}  floor statement"
+    f"{'its SQL':>8} {'same fl':>8} {'wl floor':>8} {'API wl/s':>9} {'API/same':>9} "
+    f"{'API/wl':>9} {'store/sm':>9}  workloads-only floor statement"
 )
 
 
@@ -393,7 +449,7 @@ def profile(kind: str, size: int, workdir: Path) -> None:
     """The store's work for one batch in-process: statements by time, then the call tree."""
     import pyinstrument
 
-    with store(kind, workdir) as url:
+    with store(kind, workdir) as (url, _server):
         engine = create_store_engine(Settings(database_url=url))
         upgrade(engine)
         spent: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
@@ -443,7 +499,10 @@ def main(argv: list[str] | None = None) -> int:
             for kind in args.databases.split(","):
                 profile(kind, sizes[-1], workdir)
             return 0
-        print("milliseconds per batch; API/floor and store/floor: the floor's time over theirs")
+        print(
+            "milliseconds per batch; same fl: the same-result floor, wl floor: the "
+            "workloads-only floor; ratios are the floor's time over the API's (the store's)"
+        )
         print(HEADER)
         for kind in args.databases.split(","):
             print(f"# {kind}: {_load()}", flush=True)
