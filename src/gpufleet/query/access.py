@@ -12,10 +12,9 @@ from gpufleet.core.access_fields import (
     AUDIT_SORT_FIELDS,
     DEFAULT_ACCESS_RULE_SORT,
 )
-from gpufleet.core.workload_fields import WorkloadField
 from gpufleet.query.errors import QueryError
 from gpufleet.query.filters import FilterTerm, parse_filters, parse_timestamp
-from gpufleet.query.listing import MAX_SEARCH_LENGTH, checked_offset
+from gpufleet.query.listing import SortSpec, checked_offset, checked_plain_search, parse_sort
 
 MAX_AUDIT_SAMPLES = 1000
 
@@ -42,28 +41,11 @@ class AccessRuleSelection:
 
 
 @dataclass(frozen=True, slots=True)
-class Sorting:
-    field: WorkloadField
-    descending: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class AccessRulePage:
     selection: AccessRuleSelection
-    sort: Sorting
+    sort: SortSpec
     offset: int = 0
     limit: int | None = None
-
-
-def clean_search(search: str | None) -> str | None:
-    """Free text, lower-cased; refused when too long or holding control characters."""
-    if search is None:
-        return None
-    if len(search) > MAX_SEARCH_LENGTH:
-        raise QueryError("search", f"at most {MAX_SEARCH_LENGTH} characters are allowed")
-    if any(ord(c) < 0x20 for c in search):
-        raise QueryError("search", "contains a control character")
-    return search.strip().lower() or None
 
 
 def split_list(values: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -71,17 +53,6 @@ def split_list(values: Sequence[str] | None) -> tuple[str, ...] | None:
     if values is None:
         return None
     return tuple(part for value in values for part in value.split(",") if part)
-
-
-def sorting(
-    fields: dict[str, WorkloadField], sort_by: str | None, sort_order: str | None, default: str
-) -> Sorting:
-    if sort_order not in (None, "asc", "desc"):
-        raise QueryError("sortOrder", f"{sort_order!r} is not one of asc, desc")
-    field = fields.get(sort_by or default)
-    if field is None:
-        raise QueryError("sortBy", f"{sort_by!r} is not one of {', '.join(fields)}")
-    return Sorting(field, sort_order == "desc")
 
 
 def build_access_rule_selection(
@@ -98,7 +69,7 @@ def build_access_rule_selection(
         updated_since = parse_timestamp(last_updated, parameter="lastUpdated")
     return AccessRuleSelection(
         filters=parse_filters(filter_by, ACCESS_RULE_FIELDS),
-        search=clean_search(search),
+        search=checked_plain_search(search),
         include_deleted=bool(include_deleted),
         updated_since=updated_since,
         **narrowing,
@@ -115,7 +86,7 @@ def build_access_rule_page(
 ) -> AccessRulePage:
     return AccessRulePage(
         selection,
-        sorting(ACCESS_RULE_FIELDS, sort_by, sort_order, DEFAULT_ACCESS_RULE_SORT),
+        parse_sort(ACCESS_RULE_FIELDS, sort_by, sort_order, DEFAULT_ACCESS_RULE_SORT),
         checked_offset(offset),
         limit,
     )

@@ -57,10 +57,7 @@ def build_selection(
     deleted: bool | None,
     scope: WorkloadScope = UNRESTRICTED,
 ) -> WorkloadSelection:
-    searched = checked_search(search)
-    # Stored search text joins fields with a control character; none may be searched for.
-    if search is not None and any(ord(c) < 0x20 for c in search):
-        raise QueryError("search", "contains a control character")
+    searched = checked_plain_search(search)
     return WorkloadSelection(
         now=now,
         filters=parse_filters(filter_by),
@@ -77,6 +74,15 @@ def checked_search(search: str | None) -> str | None:
     if len(search) > MAX_SEARCH_LENGTH:
         raise QueryError("search", f"at most {MAX_SEARCH_LENGTH} characters are allowed")
     return search.strip().lower() or None
+
+
+def checked_plain_search(search: str | None) -> str | None:
+    """``checked_search``, refusing control characters too: stored workload search text joins
+    fields with one, so none may be searched for."""
+    searched = checked_search(search)
+    if search is not None and any(ord(c) < 0x20 for c in search):
+        raise QueryError("search", "contains a control character")
+    return searched
 
 
 def checked_offset(offset: int | None) -> int:
