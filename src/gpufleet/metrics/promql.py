@@ -197,6 +197,13 @@ def pod_matchers(namespace_label: str, pod_label: str, namespaces, pod_names) ->
     return f"{matcher(namespace_label, namespaces)}, {matcher(pod_label, pod_names)}"
 
 
+def gpu_pod_matchers(labels: LabelNames, pods_by_namespace: dict[str, list[str]]) -> str:
+    """The GPU series' matchers for every pod of ``pods_by_namespace`` (namespace -> names)."""
+    namespaces = sorted(pods_by_namespace)
+    pod_names = sorted({p for pods in pods_by_namespace.values() for p in pods})
+    return pod_matchers(labels.gpu_namespace, labels.gpu_pod, namespaces, pod_names)
+
+
 def duration(ms: int) -> str:
     """A PromQL duration literal for ``ms`` milliseconds."""
     return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
@@ -275,10 +282,8 @@ def idle_queries(
     resolution_ms: int,
 ) -> tuple[str, str]:
     """The two idle-GPU instant queries over the given pods (see ``IDLE_*``)."""
-    namespaces = sorted(pods_by_namespace)
-    pod_names = sorted({p for pods in pods_by_namespace.values() for p in pods})
     values = {
-        "gpu_pods": pod_matchers(labels.gpu_namespace, labels.gpu_pod, namespaces, pod_names),
+        "gpu_pods": gpu_pod_matchers(labels, pods_by_namespace),
         "gpu_ns": labels.gpu_namespace,
         "gpu_pod": labels.gpu_pod,
         "gpu": labels.gpu,
@@ -302,10 +307,8 @@ def usage_queries(
     threshold_percent: float,
 ) -> tuple[str, str]:
     """The two hourly usage queries over the given pods (see ``USAGE_*``)."""
-    namespaces = sorted(pods_by_namespace)
-    pod_names = sorted({p for pods in pods_by_namespace.values() for p in pods})
     values = {
-        "gpu_pods": pod_matchers(labels.gpu_namespace, labels.gpu_pod, namespaces, pod_names),
+        "gpu_pods": gpu_pod_matchers(labels, pods_by_namespace),
         "range": duration(range_ms),
         "window": duration(window_ms),
         "resolution": duration(resolution_ms),
