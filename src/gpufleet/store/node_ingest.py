@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.times import truncate_to_ms
-from gpufleet.store.dialect import insert_ignoring_conflicts, upsert_with
+from gpufleet.store.dialect import insert_ignoring_conflicts
 from gpufleet.store.organisation import record_cluster
+from gpufleet.store.reported import earliest, upsert_reported
 from gpufleet.store.tables import nodepools, nodes
 from gpufleet.store.types import UtcDateTime
 
@@ -101,21 +102,10 @@ def _upsert_statement(dialect: str) -> sa.Insert:
 
     def assignments(new: Any) -> dict[str, Any]:
         values = {name: new[name] for name in _REPLACED}
-        values["created_at"] = sa.case(
-            (new.created_at < stored.created_at, new.created_at), else_=stored.created_at
-        )
+        values["created_at"] = earliest(new.created_at, stored.created_at)
         return values
 
-    return upsert_with(
-        dialect,
-        nodes,
-        ["id"],
-        assignments,
-        # Another cluster's node is never overwritten; an equal time re-applies (a replay).
-        lambda new: sa.and_(
-            stored.cluster_id == new.cluster_id, new.observed_at >= stored.observed_at
-        ),
-    ).returning(stored.id)
+    return upsert_reported(dialect, nodes, assignments, reported_at="observed_at")
 
 
 def record_nodepools(

@@ -20,7 +20,8 @@ from gpufleet.core.quantities import parse_quantity
 from gpufleet.core.times import format_rfc3339
 from gpufleet.core.workload_fields import WorkloadField
 from gpufleet.query.pods import PodPage, PodSelection
-from gpufleet.store.dialect import one_of, upsert_with, write_many
+from gpufleet.store.dialect import one_of, write_many
+from gpufleet.store.reported import earliest, upsert_reported
 from gpufleet.store.tables import workload_pods, workloads
 from gpufleet.store.workload_filters import compare, scope_condition
 
@@ -111,21 +112,10 @@ def _upsert_statement(dialect: str) -> sa.Insert:
             (stored.k8s_phase != new.k8s_phase, new.updated_at),
             else_=stored.k8s_phase_updated_at,
         )
-        # A pod cannot have been created after it was first seen: the earliest time stands.
-        values["created_at"] = sa.case(
-            (new.created_at < stored.created_at, new.created_at), else_=stored.created_at
-        )
+        values["created_at"] = earliest(new.created_at, stored.created_at)
         return values
 
-    return upsert_with(
-        dialect,
-        workload_pods,
-        ["id"],
-        assignments,
-        lambda new: sa.and_(
-            stored.cluster_id == new.cluster_id, new.updated_at >= stored.updated_at
-        ),
-    ).returning(stored.id)
+    return upsert_reported(dialect, workload_pods, assignments, reported_at="updated_at")
 
 
 def record_pods(

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.times import truncate_to_ms
-from gpufleet.store.dialect import upsert_with
 from gpufleet.store.node_ingest import record_nodepools
 from gpufleet.store.organisation import record_cluster, record_units
+from gpufleet.store.reported import upsert_reported
 from gpufleet.store.tables import queue_quotas, scheduler_queues
 
 _RESOURCES = ("gpu", "cpu", "memory")
@@ -91,17 +91,13 @@ def quota_rows(cluster_id: str, queue: Mapping[str, Any]) -> list[dict[str, Any]
 
 
 def _upsert_statement(dialect: str) -> sa.Insert:
-    stored = scheduler_queues.c
     replaced = ("parent_name", "org_unit_type", "org_unit_id", "priority", "observed_at")
-    return upsert_with(
+    return upsert_reported(
         dialect,
         scheduler_queues,
-        ["id"],
         lambda new: {name: new[name] for name in (*replaced, "document")},
-        lambda new: sa.and_(
-            stored.cluster_id == new.cluster_id, new.observed_at >= stored.observed_at
-        ),
-    ).returning(stored.id)
+        reported_at="observed_at",
+    )
 
 
 def ingest_queues(
