@@ -254,11 +254,7 @@ class ClusterState:
             self._children[owner].add(uid)
 
     def _unlink_owner(self, uid: str) -> None:
-        owner = self._owner_of.pop(uid, None)
-        if owner is not None:
-            self._children[owner].discard(uid)
-            if not self._children[owner]:
-                del self._children[owner]
+        _unlink(self._owner_of, self._children, uid)
 
     def _settled(self, changes: Changes) -> Changes:
         """Dirty roots that are still roots; deleted ones that did not become roots again."""
@@ -267,11 +263,7 @@ class ClusterState:
         return changes
 
     def _unwait(self, uid: str) -> None:
-        key = self._waits_for.pop(uid, None)
-        if key is not None:
-            self._waiting[key].discard(uid)
-            if not self._waiting[key]:
-                del self._waiting[key]
+        _unlink(self._waits_for, self._waiting, uid)
 
     def _place(self, uid: str) -> Changes:
         changes = Changes()
@@ -318,6 +310,16 @@ class ClusterState:
             changes.merge(self._place(uid))
             pending.extend(self._waiting.pop(uid, set()))
         return self._settled(changes)
+
+
+def _unlink(key_of: dict[str, str], members: dict[str, set[str]], uid: str) -> None:
+    """Forget ``uid`` in a relation kept both ways (uid to key, key to uids); a key left with
+    no uid is dropped, so neither map grows with objects long gone."""
+    key = key_of.pop(uid, None)
+    if key is not None:
+        members[key].discard(uid)
+        if not members[key]:
+            del members[key]
 
 
 def _by_name(obj: Mapping[str, Any]) -> str:
