@@ -60,11 +60,14 @@ def parse_group_by(
     return groups
 
 
-def parse_uuid_choice(parameter: str, value: str | None) -> str | None:
-    """An optional query parameter naming a UUID (a cluster), in canonical form."""
-    if value is None:
-        return None
+def canonical_uuid(parameter: str, value: str) -> str:
+    """The UUID ``parameter`` gives, in canonical form, or a QueryError."""
     try:
         return str(UUID(value))
     except ValueError:
         raise QueryError(parameter, f"{value[:64]!r} is not a UUID") from None
+
+
+def parse_uuid_choice(parameter: str, value: str | None) -> str | None:
+    """An optional query parameter naming a UUID (a cluster), in canonical form."""
+    return None if value is None else canonical_uuid(parameter, value)

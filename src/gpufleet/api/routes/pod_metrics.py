@@ -7,7 +7,6 @@ no source for is a 400 naming it and the backend (see docs/workload-details.md).
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
@@ -25,7 +24,7 @@ from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import NotFound
 from gpufleet.metrics.types import PodMetricType
-from gpufleet.query.errors import QueryError
+from gpufleet.query.choices import canonical_uuid
 from gpufleet.schemas.metrics import MetricsCompositeResponse
 from gpufleet.store.metric_targets import pod_target
 
@@ -40,13 +39,6 @@ PodMetricsQuery = metrics_query(
 PodIdParam = Annotated[
     str, Path(description="The requested pod id.", json_schema_extra={"format": "uuid"})
 ]
-
-
-def parse_pod_id(pod_id: str) -> str:
-    try:
-        return str(UUID(pod_id))
-    except ValueError:
-        raise QueryError("podId", f"{pod_id[:64]!r} is not a UUID") from None
 
 
 @router.get(
@@ -71,7 +63,7 @@ def get_workload_pod_metrics(
     query: PodMetricsQuery,
 ) -> Response:
     backend = get_metrics_backend(request)
-    pod_id = parse_pod_id(podId)
+    pod_id = canonical_uuid("podId", podId)
     workload = get_workload_or_404(conn, workloadId, now, scope)
     target = pod_target(conn, workload["id"], pod_id)
     conn.rollback()  # the backend may take a while; hold no transaction open meanwhile

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -21,7 +20,7 @@ from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.times import format_rfc3339
 from gpufleet.core.workload_fields import Operator
 from gpufleet.metrics.types import format_value
-from gpufleet.query.choices import by_value, parse_choices
+from gpufleet.query.choices import by_value, parse_choices, parse_uuid_choice
 from gpufleet.query.errors import QueryError
 from gpufleet.query.fields import WORKLOAD_FIELDS
 from gpufleet.query.filters import FilterTerm
@@ -75,12 +74,7 @@ def _text_filter(parameter: str, field: str, value: str | None) -> list[FilterTe
 
 
 def _cluster_filter(value: str | None) -> list[FilterTerm]:
-    if value is None:
-        return []
-    try:
-        cluster_id = str(UUID(value))
-    except ValueError:
-        raise QueryError("clusterId", f"{value[:64]!r} is not a UUID") from None
+    cluster_id = parse_uuid_choice("clusterId", value)
     return _text_filter("clusterId", "clusterId", cluster_id)
 
 
