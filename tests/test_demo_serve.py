@@ -6,12 +6,14 @@ the demo's data: nothing of the first run is left, and GPU-hours are not counted
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from gpufleet.cli import main
+from gpufleet.demo.sim.engine import TICK
+from gpufleet.demo.sim.live import PAST
 
 SPEED = 1000
 HOUR = timedelta(hours=1)
@@ -58,6 +60,9 @@ def test_serve_demo_answers_at_once_and_the_fleet_moves(start_server):
         clusters = api.get("/api/v1/clusters").json()
         assert {c["status"]["state"] for c in clusters} == {"Connected"}
     server.stop()
+    # A demo's fleet follows from its seed and the tick it starts on: served again within the
+    # same 30 seconds, it would be the same fleet, and the first run's ids could not tell.
+    _sleep_until(_parse(first["historyFrom"]) + PAST + TICK)
 
     # The same store served again: the demo starts a new day and forgets the first run's.
     again = start_server(demo=True, args=["--demo-speed", str(SPEED)])
@@ -85,6 +90,10 @@ def test_serve_demo_answers_at_once_and_the_fleet_moves(start_server):
         ledger = api.get("/api/v1/usage", params=window).json()["values"][0]
         assert sampled > 0
         assert ledger["allocatedGpuHours"] <= sampled * 1.15 + 8
+
+
+def _sleep_until(moment: datetime) -> None:
+    time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
 
 
 def _minutes(stamp: str) -> float:
