@@ -13,6 +13,7 @@ from gpufleet.core.times import format_rfc3339
 from gpufleet.metrics.usage_tasks import accrue_live_usage
 from gpufleet.schemas.usage import FIGURE_FIELDS
 from gpufleet.store.tables import usage_hourly, usage_open, usage_states
+from gpufleet.store.usage_ledger import HeldState, Observation, compact_states, record_observations
 from tests.support.access import key_with_role
 from tests.support.agent_reports import CLUSTER_ID, T0, batch, ingest_path, report
 
@@ -306,3 +307,35 @@ def test_the_live_part_accrues_no_further_back_than_the_retention(client, engine
     count, first_hour = _held_hours(engine, workload_id)
     assert first_hour // 1000 >= int((now - timedelta(days=2)).timestamp()) - HOUR
     assert 48 <= count <= 49
+
+
+def _timelines(conn) -> list[tuple]:
+    return [
+        tuple(row)
+        for row in conn.execute(sa.select(usage_states).order_by(*usage_states.primary_key))
+    ]
+
+
+def test_merging_a_page_of_workloads_at_a_time_merges_what_one_pass_merges(engine):
+    # Five workloads, each seen every ten minutes with a change on the hour: runs to merge.
+    start = int(T0.timestamp()) * 1000
+    held = [
+        HeldState(CLUSTER_ID, "d", "p", "ann", "Training", "default", gpu=1.0 + step // 6)
+        for step in range(18)
+    ]
+    observations = [
+        Observation(workload_id, start + step * 600_000, state)
+        for workload_id in (str(uuid.uuid4()) for _ in range(5))
+        for step, state in enumerate(held)
+    ]
+    with engine.begin() as conn:
+        record_observations(conn, observations)
+    cutoff = start + 3 * HOUR * 1000
+    with engine.connect() as conn:
+        with conn.begin() as transaction:
+            merged = compact_states(conn, cutoff)
+            expected = _timelines(conn)
+            transaction.rollback()
+        with conn.begin():
+            assert compact_states(conn, cutoff, page=2) == merged == 5 * 14
+            assert _timelines(conn) == expected

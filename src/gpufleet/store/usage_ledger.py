@@ -38,6 +38,8 @@ OPEN = usage_open.c
 _TERMINAL = frozenset(phase.value for phase in TERMINAL_PHASES)
 _GIB = 2**30
 _CHUNK = 500
+# Workloads whose timelines one step of ``compact_states`` reads.
+COMPACT_PAGE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,20 +443,46 @@ def start_timelines(conn: Connection, observations: Sequence[Observation]) -> in
     return begun
 
 
-def compact_states(conn: Connection, before_ms: int) -> int:
+def compact_states(conn: Connection, before_ms: int, page: int = COMPACT_PAGE) -> int:
     """Merge runs of equal points that began before ``before_ms`` (observations that late are
     not expected): a point equal to the one before it goes, and that one reaches as far.
-    The latest point of a workload is kept. Returns how many points went."""
+    The latest point of a workload is kept. Returns how many points went.
+
+    Workloads are taken ``page`` at a time, by id, so what is held in memory is one page's
+    redundant points, however many workloads the ledger has."""
+    went, after = 0, ""
+    while True:
+        ids = list(
+            conn.execute(
+                sa.select(S.workload_id)
+                .where(S.workload_id > after)
+                .group_by(S.workload_id)
+                .order_by(S.workload_id)
+                .limit(page)
+            ).scalars()
+        )
+        if not ids:
+            return went
+        went += _compact_range(conn, ids[0], ids[-1], before_ms)
+        after = ids[-1]
+
+
+def _compact_range(conn: Connection, first: str, last: str, before_ms: int) -> int:
+    """``compact_states`` for the workloads whose ids lie in [first, last] (whole timelines)."""
     columns = [S[name] for name in _STATE_NAMES]
     previous = [sa.func.lag(c).over(partition_by=S.workload_id, order_by=S.at_ms) for c in columns]
     following = sa.func.lead(S.at_ms).over(partition_by=S.workload_id, order_by=S.at_ms)
-    ordered = sa.select(
-        S.workload_id,
-        S.at_ms,
-        following.label("next_at"),
-        *(c.label(f"p_{i}") for i, c in enumerate(previous)),
-        *(c.label(f"c_{i}") for i, c in enumerate(columns)),
-    ).subquery()
+    ordered = (
+        sa.select(
+            S.workload_id,
+            S.at_ms,
+            following.label("next_at"),
+            *(c.label(f"p_{i}") for i, c in enumerate(previous)),
+            *(c.label(f"c_{i}") for i, c in enumerate(columns)),
+        )
+        .where(S.workload_id.between(first, last))
+        .subquery()
+    )
     equal = sa.and_(*(ordered.c[f"p_{i}"] == ordered.c[f"c_{i}"] for i in range(len(columns))))
     redundant = conn.execute(
         sa.select(ordered.c.workload_id, ordered.c.at_ms).where(
