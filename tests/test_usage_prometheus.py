@@ -15,6 +15,8 @@ from gpufleet.metrics.backend import IdleRule
 from gpufleet.metrics.prometheus import PrometheusBackend
 from gpufleet.metrics.usage_tasks import pull_utilisation
 from gpufleet.store.usage_ledger import HeldState, Observation, record_observations
+from gpufleet.store.usage_rollups import HOUR_MS, hour_of
+from gpufleet.store.usage_utilisation import gpu_holders
 from tests.support import prometheus as data
 from tests.support.factories import CLUSTER_ID
 from tests.support.prometheus_app import client_for, iso, prometheus_settings, seed_workloads
@@ -65,3 +67,21 @@ def test_used_and_idle_hours_come_from_prometheus(database_url, prom, t0):
     assert figures["train"]["allocatedGpuHours"] == pytest.approx(12.0)
     assert figures["train"]["usedGpuHours"] == pytest.approx(4 * (0.4 + 0.4 + 0.3))
     assert figures["train"]["idleGpuHours"] == pytest.approx(12 * 0.25)
+
+
+def test_gpu_holders_are_read_a_page_at_a_time(engine, t0):
+    # The pull holds one page of holders at a time, however many workloads held GPUs.
+    ids = seed_workloads(engine)
+    for name in ("train", "llm", "idle"):
+        _hold(engine, ids[name], name, 1.0, t0)
+    hour = hour_of(t0 * 1000) + HOUR_MS
+    with engine.connect() as conn:
+        everything, last = gpu_holders(conn, hour)
+        pages, after = [], ""
+        while after is not None:
+            page, after = gpu_holders(conn, hour, after, limit=1)
+            pages.append(page)
+    assert last is not None
+    assert [len(page) for page in pages] == [1, 1, 1, 0]
+    assert [target for page in pages for target in page] == everything
+    assert {target.id for target in everything} == {ids["train"], ids["llm"], ids["idle"]}

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
+from gpufleet.core.metric_values import WorkloadTarget
 from gpufleet.core.times import to_ms
 from gpufleet.metrics.backend import IdleRule
 from gpufleet.metrics.prometheus import PrometheusBackend
@@ -29,7 +30,9 @@ LEDGER_LEASE = "usage-ledger"
 UTILISATION_LEASE = "usage-utilisation"
 # Hours before the current one measured again on every run: scrapes and remote writes land late.
 UTILISATION_HOURS_BACK = 2
-_BATCH = 5000
+# Live workloads moved per transaction: with the rollup differences (at most SPILL_ROWS), what
+# the task holds in memory however many workloads run.
+_BATCH = 1000
 # Observations later than this are not expected: older runs of equal points are merged.
 COMPACT_AFTER = timedelta(days=1)
 
@@ -85,23 +88,37 @@ def pull_utilisation(
     current = hour_of(now_ms)
     written = 0
     for hour in range(current - hours_back * HOUR_MS, current + 1, HOUR_MS):
-        with engine.begin() as conn:
-            if not take_lease(conn, UTILISATION_LEASE, holder, now_ms, term_ms):
-                return written
-            targets = gpu_holders(conn, hour)
-        if not targets:
-            continue
-        figures = backend.hourly_utilisation(targets, hour, min(hour + HOUR_MS, now_ms), rule)
-        rows = [
-            {
-                "workload_id": workload_id,
-                "hour_ms": hour,
-                "gpu_utilisation": figure.mean_percent,
-                "idle_share": figure.idle_share,
-            }
-            for workload_id, figure in sorted(figures.items())
-        ]
-        with engine.begin() as conn:
-            write_utilisation(conn, rows)
-        written += len(rows)
+        # A page of holders at a time: memory and query size do not grow with the fleet.
+        after: str | None = ""
+        while after is not None:
+            with engine.begin() as conn:
+                if not take_lease(conn, UTILISATION_LEASE, holder, now_ms, term_ms):
+                    return written
+                targets, after = gpu_holders(conn, hour, after)
+            if targets:
+                written += _pull_page(engine, backend, rule, targets, hour, now_ms)
     return written
+
+
+def _pull_page(
+    engine: Engine,
+    backend: PrometheusBackend,
+    rule: IdleRule,
+    targets: list[WorkloadTarget],
+    hour: int,
+    now_ms: int,
+) -> int:
+    """Measure these holders over the hour and store the figures; returns how many."""
+    figures = backend.hourly_utilisation(targets, hour, min(hour + HOUR_MS, now_ms), rule)
+    rows = [
+        {
+            "workload_id": workload_id,
+            "hour_ms": hour,
+            "gpu_utilisation": figure.mean_percent,
+            "idle_share": figure.idle_share,
+        }
+        for workload_id, figure in sorted(figures.items())
+    ]
+    with engine.begin() as conn:
+        write_utilisation(conn, rows)
+    return len(rows)

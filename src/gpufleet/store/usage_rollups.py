@@ -27,8 +27,9 @@ MEASURES = ("gpu_seconds", "cpu_core_seconds", "memory_gib_seconds", "pending_se
 _OWNER = ("cluster_id", "department_id", "project_id", "submitter", "type")
 _CHUNK = 2_000
 # Differences held in memory before they are written: a stretch of a year is 8,760 rows per
-# node pool, and a batch of such workloads must not grow the process without bound.
-SPILL_ROWS = 50_000
+# node pool, and a batch of such workloads must not grow the process without bound. A held row
+# costs about 700 bytes of Python objects, so this bounds the batch at a few megabytes.
+SPILL_ROWS = 5_000
 
 
 def hour_of(ms: int) -> int:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.metric_values import WorkloadTarget
-from gpufleet.store.metric_targets import target_of
+from gpufleet.store.metric_targets import TARGET_PAGE, target_of
 from gpufleet.store.tables import metric_samples, usage_hourly, workload_pods, workloads
 from gpufleet.store.usage_rollups import HOUR_MS, hour_of, write_utilisation
 
@@ -101,15 +101,23 @@ def _hourly_statement(
     )
 
 
-def gpu_holders(conn: Connection, hour_ms: int) -> list[WorkloadTarget]:
+def gpu_holders(
+    conn: Connection, hour_ms: int, after: str = "", limit: int = TARGET_PAGE
+) -> tuple[list[WorkloadTarget], str | None]:
     """Workloads that held GPUs in the hour, with every pod they ever reported: the ones whose
-    utilisation an external metrics store is asked for."""
-    held = (
-        sa.select(H.workload_id)
-        .where(H.hour_ms == hour_ms, H.gpu_seconds > 0)
-        .distinct()
-        .subquery()
+    utilisation an external metrics store is asked for. At most ``limit`` holders, by id,
+    after the id ``after``; with them the id to continue after (None past the last)."""
+    held = list(
+        conn.execute(
+            sa.select(H.workload_id)
+            .where(H.hour_ms == hour_ms, H.gpu_seconds > 0, H.workload_id > after)
+            .group_by(H.workload_id)
+            .order_by(H.workload_id)
+            .limit(limit)
+        ).scalars()
     )
+    if not held:
+        return [], None
     rows = conn.execute(
         sa.select(
             W.id,
@@ -120,8 +128,8 @@ def gpu_holders(conn: Connection, hour_ms: int) -> list[WorkloadTarget]:
             W.phase,
             workload_pods.c.name.label("pod"),
         )
-        .join(held, held.c.workload_id == W.id)
         .join(workload_pods, workload_pods.c.workload_id == W.id)
+        .where(W.id.in_(held))
         .order_by(W.id, workload_pods.c.name)
     )
     pods: dict[str, list[str]] = {}
@@ -129,4 +137,5 @@ def gpu_holders(conn: Connection, hour_ms: int) -> list[WorkloadTarget]:
     for row in rows:
         found.setdefault(row.id, row)
         pods.setdefault(row.id, []).append(row.pod)
-    return [target_of(row, tuple(pods[workload_id])) for workload_id, row in found.items()]
+    targets = [target_of(row, tuple(pods[workload_id])) for workload_id, row in found.items()]
+    return targets, held[-1]
