@@ -9,6 +9,7 @@ and exits 0. A second signal during the drain skips the rest of it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -27,6 +28,20 @@ from gpufleet.settings import Settings
 
 log = logging.getLogger("gpufleet.server")
 _LISTEN_BACKLOG = 2048
+# Allocations between young collections (Python's default is 700). A batch of thousands of
+# reported records allocates hundreds of thousands of objects, most of which live until the
+# response: at the default, young collections keep promoting them and every few requests a
+# full collection walks the whole heap (tens of milliseconds, a third of a batch's work).
+_GC_YOUNG_THRESHOLD = 20_000
+
+
+def tune_garbage_collection() -> None:
+    """Leave what exists once serving starts (modules, schemas, compiled statements) out of
+    every later collection, and collect young objects less often."""
+    gc.collect()
+    gc.freeze()
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, middle, old)
 
 
 class CannotListen(Exception):
@@ -161,4 +176,5 @@ def serve(
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
     server = GracefulServer(config, readiness, settings.shutdown_drain_seconds, parent)
+    tune_garbage_collection()
     server.run(sockets=sockets)
