@@ -17,7 +17,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from gpufleet.core.errors import Invalid, TooLarge
 from gpufleet.core.workload_fields import WORKLOAD_CATALOGUE, FieldKind
 from gpufleet.schemas.pods import IngestPod
-from gpufleet.schemas.storable import StorableModel, Unstorable, dotted, load_json
+from gpufleet.schemas.storable import (
+    STRINGS_CHECKED,
+    StorableModel,
+    Unstorable,
+    dotted,
+    load_json,
+)
 from gpufleet.schemas.workloads import Condition, WorkloadDetailed
 
 # Integers are stored in 32-bit columns; larger values are refused here, not by the database.
@@ -132,7 +138,7 @@ def parse_ingest_batch(
     parsed: list[IngestWorkload] = []
     for index, item in enumerate(items):
         try:
-            workload = IngestWorkload.model_validate(item)
+            workload = IngestWorkload.model_validate(item, context=STRINGS_CHECKED)
         except ValidationError as exc:
             raise Invalid(f"Invalid workload at index {index}: {_describe(exc)}") from None
         if workload.observedAt > latest:

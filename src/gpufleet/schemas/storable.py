@@ -23,7 +23,7 @@ from json.decoder import scanstring
 from typing import Any, NoReturn
 
 import orjson
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
 from gpufleet.core.errors import Invalid
@@ -107,37 +107,43 @@ def _children(value: Any) -> Iterable[tuple[str | int, Any]] | None:
     return None
 
 
-def problem_in(value: Any, path: Path = ()) -> tuple[Path, str] | None:
-    """The first part of ``value`` the store cannot hold, as ``(path, problem)``, or None."""
-    found = _find(value, len(path))
+def problem_in(value: Any, path: Path = (), *, strings: bool = True) -> tuple[Path, str] | None:
+    """The first part of ``value`` the store cannot hold, as ``(path, problem)``, or None.
+
+    ``strings=False`` leaves out the text checks (keys and string values), for a value whose
+    every string came from a body ``load_json`` accepted (it checked them all).
+    """
+    found = _find(value, len(path), strings)
     if found is None:
         return None
     reversed_keys, problem = found
     return (*path, *reversed(reversed_keys)), problem
 
 
-def _find(value: Any, depth: int) -> tuple[list[str | int], str] | None:
+def _find(value: Any, depth: int, strings: bool = True) -> tuple[list[str | int], str] | None:
     # The path is only built on the way back from a problem: most values have none.
     if depth > MAX_DEPTH:
         return [], _TOO_DEEP
     children = _children(value)
     if children is None:
-        problem = _scalar_problem(value)
+        problem = None if not strings and isinstance(value, str) else _scalar_problem(value)
         return None if problem is None else ([], problem)
+    # A model's own keys are its field names; only a dict's (or a model's extras) are data.
+    keys = strings and not (isinstance(value, BaseModel) and not value.__pydantic_extra__)
     for key, child in children:
-        if type(key) is str and _BAD_CHARACTER.search(key) is not None:
+        if keys and type(key) is str and _BAD_CHARACTER.search(key) is not None:
             return [_wire_key(value, key)], f"has a key that {_string_problem(key)}"
         kind = type(child)
         # The common harmless scalars, without a call each.
         if child is None or kind is bool:
             continue
-        if kind is str and _BAD_CHARACTER.search(child) is None:
+        if kind is str and (not strings or _BAD_CHARACTER.search(child) is None):
             continue
         if kind is int and -_LARGEST_INT <= child <= _LARGEST_INT:
             continue
         if kind is float and math.isfinite(child):
             continue
-        found = _find(child, depth + 1)
+        found = _find(child, depth + 1, strings)
         if found is not None:
             found[0].append(_wire_key(value, key))
             return found
@@ -220,12 +226,18 @@ def _too_deep(text: str) -> Path | None:
     return None
 
 
+# Validation context of a model validated from a body ``load_json`` accepted: its strings are
+# known to be storable, and only what validation made of them (numbers, times) is checked.
+STRINGS_CHECKED = {"strings_checked": True}
+
+
 class StorableModel(BaseModel):
     """A request model whose validated values are all storable (checked at every depth)."""
 
     @model_validator(mode="after")
-    def _only_storable_values(self) -> StorableModel:
-        found = problem_in(self)
+    def _only_storable_values(self, info: ValidationInfo) -> StorableModel:
+        checked = bool(info.context and info.context.get("strings_checked"))
+        found = problem_in(self, strings=not checked)
         if found is not None:
             path, problem = found
             raise PydanticCustomError(

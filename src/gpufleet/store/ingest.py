@@ -129,14 +129,17 @@ def _upsert_statement(dialect: str, columns: Sequence[str]) -> sa.Insert:
 
 
 def _newest_per_id(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """One item per workload id, the newest observation (the later one on a tie), by id."""
+    """One item per workload id, the newest observation (the later one on a tie), by id.
+
+    The ids come back as text: every later step keys by it (a UUID renders anew each time).
+    """
     newest: dict[str, Mapping[str, Any]] = {}
     for item in items:
         key = str(item["id"])
         known = newest.get(key)
         if known is None or item["observedAt"] >= known["observedAt"]:
             newest[key] = item
-    return [newest[key] for key in sorted(newest)]
+    return [{**newest[key], "id": key} for key in sorted(newest)]
 
 
 def _soft_delete(
