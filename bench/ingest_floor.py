@@ -376,9 +376,13 @@ _PG_OBSERVATION_TYPES = (
     "boolean",
     "boolean",
 )
+# Each batch workload's latest ledger point, locked in id order (as the server's ledger and its
+# live-usage task lock them, so concurrent writers queue instead of deadlocking).
 _PG_LATEST = (
-    "latest AS (SELECT DISTINCT ON (s.workload_id) s.* FROM usage_states s "
-    "JOIN b ON s.workload_id = b.workload_id ORDER BY s.workload_id, s.at_ms DESC)"
+    "latest AS (SELECT s.* FROM usage_states s WHERE (s.workload_id, s.at_ms) IN "
+    "(SELECT t.workload_id, max(t.at_ms) FROM usage_states t "
+    "WHERE t.workload_id IN (SELECT workload_id FROM b) GROUP BY t.workload_id) "
+    "ORDER BY s.workload_id FOR UPDATE)"
 )
 _PG_BATCH = (
     f"b AS (SELECT * FROM {_pg_unnest(_PG_OBSERVATION_TYPES)} AS b({', '.join(_OBSERVATION)}))"
@@ -482,6 +486,7 @@ def _postgresql(driver: Any, dialect: sa.Dialect, batch: Batch) -> None:
         "p.share * p.memory_gib, CASE WHEN p.pending THEN p.share ELSE 0.0 END, "
         "m.gpu_utilisation, m.idle_share FROM pieces p LEFT JOIN usage_utilisation m "
         "ON m.workload_id = p.workload_id AND m.hour_ms = p.hour_ms "
+        "ORDER BY p.workload_id, p.hour_ms, p.pool "
         f"ON CONFLICT (hour_ms, workload_id, nodepool) DO UPDATE SET {_HOURLY_SET}",
         [*observations, since],
     )
@@ -489,12 +494,15 @@ def _postgresql(driver: Any, dialect: sa.Dialect, batch: Batch) -> None:
     driver.execute(
         f"WITH {_PG_BATCH}, {_PG_LATEST} "
         f"INSERT INTO usage_states (workload_id, at_ms, until_ms, {_STATE_COLUMNS}) "
+        "SELECT * FROM ("
         f"SELECT b.workload_id, CASE WHEN EXISTS (SELECT 1 FROM latest l WHERE "
-        "l.workload_id = b.workload_id) THEN b.at_ms ELSE b.start_ms END, b.at_ms, "
+        "l.workload_id = b.workload_id) THEN b.at_ms ELSE b.start_ms END AS at_ms, "
+        "b.at_ms AS until_ms, "
         f"{', '.join('b.' + c for c in _STATE)} FROM b "
         "UNION ALL "
         f"SELECT l.workload_id, l.at_ms, b.at_ms, {', '.join('l.' + c for c in _STATE)} "
-        "FROM b JOIN latest l ON l.workload_id = b.workload_id WHERE b.at_ms > l.until_ms "
+        "FROM b JOIN latest l ON l.workload_id = b.workload_id WHERE b.at_ms > l.until_ms"
+        ") points ORDER BY workload_id, at_ms "
         "ON CONFLICT (workload_id, at_ms) DO UPDATE SET until_ms = excluded.until_ms",
         observations,
     )
