@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -181,13 +181,9 @@ class PrometheusBackend:
         owner: dict[tuple[str, str], WorkloadTarget] = {
             (t.namespace, pod): t for t in targets for pod in t.pod_names
         }
-        keys = sorted(owner)
         peaks: dict[tuple[str, str, str], float] = {}
         reported: set[tuple[str, str, str]] = set()
-        for offset in range(0, len(keys), IDLE_CHUNK):
-            pods_by_namespace: dict[str, list[str]] = defaultdict(list)
-            for namespace, pod in keys[offset : offset + IDLE_CHUNK]:
-                pods_by_namespace[namespace].append(pod)
+        for pods_by_namespace in _pod_chunks(owner):
             peak_query, since_query = idle_queries(
                 pods_by_namespace, self._labels, rule.window_seconds * 1000, self._scrape_ms
             )
@@ -216,14 +212,10 @@ class PrometheusBackend:
         """Each target's mean GPU utilisation over [hour, end) and its idle share (the GPUs'
         figures averaged); targets without DCGM series in the hour are left out."""
         owner = {(t.namespace, pod): t.id for t in targets for pod in t.pod_names}
-        keys = sorted(owner)
         means: dict[str, list[float]] = defaultdict(list)
         shares: dict[str, list[float]] = defaultdict(list)
         at = end_ms - 1
-        for offset in range(0, len(keys), IDLE_CHUNK):
-            pods_by_namespace: dict[str, list[str]] = defaultdict(list)
-            for namespace, pod in keys[offset : offset + IDLE_CHUNK]:
-                pods_by_namespace[namespace].append(pod)
+        for pods_by_namespace in _pod_chunks(owner):
             mean_query, idle_query = usage_queries(
                 pods_by_namespace,
                 self._labels,
@@ -318,3 +310,14 @@ def _data_order(key: str) -> tuple[int, float | str]:
         return (0, parse_le(key))
     except ValueError:
         return (1, key)
+
+
+def _pod_chunks(pods: Iterable[tuple[str, str]]) -> Iterator[dict[str, list[str]]]:
+    """The (namespace, pod) pairs in order, ``IDLE_CHUNK`` at a time (one query each), each
+    chunk's pod names by namespace."""
+    keys = sorted(pods)
+    for offset in range(0, len(keys), IDLE_CHUNK):
+        chunk: dict[str, list[str]] = defaultdict(list)
+        for namespace, pod in keys[offset : offset + IDLE_CHUNK]:
+            chunk[namespace].append(pod)
+        yield chunk
