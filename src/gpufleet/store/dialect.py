@@ -86,12 +86,17 @@ def without_index(dialect_name: str, column: sa.ColumnElement[Any]) -> sa.Column
     return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
+def _insert(dialect_name: str, table: sa.Table) -> Any:
+    """The dialect's own INSERT construct: the one that has ON CONFLICT and ``excluded``."""
+    module = sqlite if dialect_name == "sqlite" else postgresql
+    return module.insert(table)
+
+
 def insert_ignoring_conflicts(
     dialect_name: str, table: sa.Table, index_elements: Sequence[str]
 ) -> sa.Insert:
     """INSERT … ON CONFLICT DO NOTHING."""
-    module = sqlite if dialect_name == "sqlite" else postgresql
-    return module.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+    return _insert(dialect_name, table).on_conflict_do_nothing(index_elements=list(index_elements))
 
 
 def upsert(
@@ -102,12 +107,12 @@ def upsert(
     where: sa.ColumnElement[bool] | None = None,
 ) -> sa.Insert:
     """INSERT … ON CONFLICT (…) DO UPDATE SET col = excluded.col [WHERE …]."""
-    module = sqlite if dialect_name == "sqlite" else postgresql
-    statement = module.insert(table)
-    return statement.on_conflict_do_update(
-        index_elements=list(index_elements),
-        set_={name: statement.excluded[name] for name in update_columns},
-        where=where,
+    return upsert_with(
+        dialect_name,
+        table,
+        index_elements,
+        lambda new: {name: new[name] for name in update_columns},
+        lambda _new: where,
     )
 
 
@@ -116,11 +121,10 @@ def upsert_with(
     table: sa.Table,
     index_elements: Sequence[str],
     assignments: Callable[[Any], Mapping[str, Any]],
-    where: Callable[[Any], sa.ColumnElement[bool]],
+    where: Callable[[Any], sa.ColumnElement[bool] | None],
 ) -> sa.Insert:
     """An upsert whose SET and WHERE are built from its ``excluded`` row by the caller."""
-    module = sqlite if dialect_name == "sqlite" else postgresql
-    statement = module.insert(table)
+    statement = _insert(dialect_name, table)
     return statement.on_conflict_do_update(
         index_elements=list(index_elements),
         set_=dict(assignments(statement.excluded)),
@@ -211,8 +215,7 @@ def update_many(
 
 def excluded(dialect_name: str, table: sa.Table) -> Any:
     """The ``excluded`` pseudo-table of an upsert, for use in its WHERE clause."""
-    module = sqlite if dialect_name == "sqlite" else postgresql
-    return module.insert(table).excluded
+    return _insert(dialect_name, table).excluded
 
 
 @contextmanager
