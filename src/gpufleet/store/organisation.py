@@ -75,53 +75,46 @@ def record_organisation(
     department or project of another cluster, as ``{workload id: field}``; they must not be
     written, and nothing of theirs is recorded here.
     """
-    items = list(items)
-    owned_departments = _claim(
-        conn,
-        departments,
-        cluster_id,
-        _newest(
-            _Reported(str(i["departmentId"]), i["departmentName"], i["observedAt"], {})
-            for i in items
-        ),
-    )
-    refused = {
-        str(i["id"]): "departmentId"
-        for i in items
-        if str(i["departmentId"]) not in owned_departments
-    }
-    items = [i for i in items if str(i["id"]) not in refused]
-    reported_projects = _newest(
-        _Reported(
-            str(i["projectId"]),
-            i["projectName"],
-            i["observedAt"],
-            {"department_id": str(i["departmentId"]), "namespace": i["namespace"]},
+    naming = [
+        _Naming(
+            str(i["id"]),
+            _Reported(str(i["departmentId"]), i["departmentName"], i["observedAt"], {}),
+            _project(i["projectId"], i["projectName"], i),
         )
         for i in items
-    )
+    ]
+    return _settle(conn, cluster_id, naming)
+
+
+@dataclass(frozen=True, slots=True)
+class _Naming:
+    """What one reported item (a workload, a scheduler queue) names: a department and, unless
+    the item is a department itself, a project of it."""
+
+    key: str
+    department: _Reported
+    project: _Reported | None
+
+
+def _project(project_id: Any, name: str, item: Mapping[str, Any]) -> _Reported:
+    extra = {"department_id": str(item["departmentId"]), "namespace": item["namespace"]}
+    return _Reported(str(project_id), name, item["observedAt"], extra)
+
+
+def _settle(conn: Connection, cluster_id: str, naming: list[_Naming]) -> dict[str, str]:
+    """Claim the departments named, then the projects of the items whose department is the
+    cluster's, and take the newer names of those kept. Returns the refused items' keys, each
+    with the field that names another cluster's unit (``departmentId`` or ``projectId``)."""
+    owned_departments = _claim(conn, departments, cluster_id, _newest(n.department for n in naming))
+    refused = {n.key: "departmentId" for n in naming if n.department.id not in owned_departments}
+    claimed = [n for n in naming if n.project is not None and n.key not in refused]
+    reported_projects = _newest(n.project for n in claimed)
     owned_projects = _claim(conn, projects, cluster_id, reported_projects)
-    refused.update(
-        (str(i["id"]), "projectId") for i in items if str(i["projectId"]) not in owned_projects
-    )
-    kept = [i for i in items if str(i["id"]) not in refused]
-    _rename(
-        conn,
-        departments,
-        cluster_id,
-        _newest(
-            _Reported(str(i["departmentId"]), i["departmentName"], i["observedAt"], {})
-            for i in kept
-        ),
-        "department",
-    )
-    _rename(
-        conn,
-        projects,
-        cluster_id,
-        [r for r in reported_projects if r.id in owned_projects],
-        "project",
-    )
+    refused.update((n.key, "projectId") for n in claimed if n.project.id not in owned_projects)
+    kept = _newest(n.department for n in naming if n.key not in refused)
+    _rename(conn, departments, cluster_id, kept, "department")
+    owned = [r for r in reported_projects if r.id in owned_projects]
+    _rename(conn, projects, cluster_id, owned, "project")
     return refused
 
 
@@ -233,27 +226,12 @@ def record_units(conn: Connection, cluster_id: str, units: Iterable[Mapping[str,
     that reported a unit first owns it); returns the keys of units that name another
     cluster's project or department, of which nothing is recorded.
     """
-    units = list(units)
-    owned_departments = _claim(
-        conn, departments, cluster_id, _newest(_department_of(u) for u in units)
-    )
-    refused = {u["key"] for u in units if _department_of(u).id not in owned_departments}
-    reported_projects = _newest(
-        _Reported(
-            str(u["id"]),
-            u["name"],
-            u["observedAt"],
-            {"department_id": str(u["departmentId"]), "namespace": u["namespace"]},
+    naming = [
+        _Naming(
+            u["key"],
+            _department_of(u),
+            _project(u["id"], u["name"], u) if u["type"] == "project" else None,
         )
         for u in units
-        if u["type"] == "project" and u["key"] not in refused
-    )
-    owned_projects = _claim(conn, projects, cluster_id, reported_projects)
-    refused.update(
-        u["key"] for u in units if u["type"] == "project" and str(u["id"]) not in owned_projects
-    )
-    kept = [u for u in units if u["key"] not in refused]
-    _rename(conn, departments, cluster_id, _newest(_department_of(u) for u in kept), "department")
-    owned = [r for r in reported_projects if r.id in owned_projects]
-    _rename(conn, projects, cluster_id, owned, "project")
-    return refused
+    ]
+    return set(_settle(conn, cluster_id, naming))
