@@ -39,6 +39,7 @@ from gpufleet.store.telemetry import (
     TelemetryType,
     telemetry_statement,
 )
+from gpufleet.store.workload_documents import SecondsBefore
 from gpufleet.store.workloads import count_statement, insert_workloads, listing_statement
 from tests.support.factories import BASE_TIME, workload
 
@@ -120,8 +121,15 @@ def store(module_database_url: str) -> Iterator[sa.Engine]:
     engine = create_store_engine(Settings(database_url=module_database_url))
     rng = random.Random(18)
     items = [_original(rng, n) for n in range(ORIGINALS)]
+    # Time pending spread over a day and running under an hour before the current phase, so
+    # both bounds of TOTAL_BOUNDS are selective on the stored part: a bound that most rows
+    # meet is rightly read by a scan of the table (PostgreSQL's planner then takes one).
+    before = {
+        item["id"]: SecondsBefore(pending=rng.randrange(86_400), running=rng.randrange(3_600))
+        for item in items
+    }
     with engine.begin() as conn:
-        insert_workloads(conn, items)
+        insert_workloads(conn, items, before)
         stored = [c for c in workloads.c if c.computed is None]
         originals = [dict(row) for row in conn.execute(sa.select(*stored)).mappings()]
         for copy in range(COPIES):
