@@ -202,6 +202,8 @@ workload_nodepools = Table(
     metadata,
     workload_id(ForeignKey("workloads.id", ondelete="CASCADE"), primary_key=True),
     Column("nodepool", String(253), primary_key=True),
+    # The key is the whole row: without a rowid SQLite keeps it once (see migration 0014).
+    sqlite_with_rowid=False,
 )
 
 signing_keys = Table(
@@ -547,6 +549,7 @@ usage_open = Table(
     metadata,
     workload_id(primary_key=True),
     Column("at_ms", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 # Hourly rollups per workload, UTC hour and node pool; the organisation columns are copied in
