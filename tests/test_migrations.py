@@ -15,8 +15,15 @@ from alembic.script import ScriptDirectory
 from gpufleet.settings import Settings
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.migrate import MIGRATIONS, alembic_config, current_revision, upgrade
-from gpufleet.store.tables import metadata, workload_phase_history, workload_pods
+from gpufleet.store.tables import (
+    metadata,
+    usage_open,
+    workload_nodepools,
+    workload_phase_history,
+    workload_pods,
+)
 from tests.support.databases import fresh_database
+from tests.support.factories import insert, workload
 
 
 def test_migrated_schema_matches_the_table_definitions(engine):
@@ -192,3 +199,29 @@ def test_access_keys_of_earlier_schemas_become_service_accounts_with_their_rules
         ("admin", "User", "service_account.create"),
         ("gf-b", "App", "token.issue"),
     ]
+
+
+def test_the_live_set_and_node_pools_keep_their_rows_without_a_rowid(empty_engine):
+    upgrade(empty_engine, "0013")
+    stored = insert(empty_engine, [workload(currentNodePools=["a", "b"]), workload()])
+    ids = sorted(str(item["id"]) for item in stored)
+    with empty_engine.begin() as conn:
+        conn.execute(usage_open.insert(), [{"workload_id": w, "at_ms": 7} for w in ids])
+        pools = conn.execute(sa.select(workload_nodepools).order_by("workload_id", "nodepool"))
+        pools = [tuple(row) for row in pools]
+    assert len(pools) >= 2
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        moved = conn.execute(sa.select(workload_nodepools).order_by("workload_id", "nodepool"))
+        assert [tuple(row) for row in moved] == pools
+        live = conn.execute(sa.select(usage_open).order_by("workload_id")).all()
+        assert [tuple(row) for row in live] == [(w, 7) for w in ids]
+        if conn.dialect.name == "sqlite":
+            schemas = conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name IN ('usage_open', 'workload_nodepools')"
+            ).scalars()
+            assert [sql.rstrip().endswith("WITHOUT ROWID") for sql in schemas] == [True, True]
+            # A deleted workload still takes its node pools with it.
+            conn.execute(sa.text("DELETE FROM workloads WHERE id = :id"), {"id": pools[0][0]})
+            left = conn.execute(sa.select(sa.func.count()).select_from(workload_nodepools))
+            assert left.scalar_one() < len(pools)
