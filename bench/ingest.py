@@ -387,6 +387,16 @@ def check_floor(kind: str, workdir: Path, size: int, server: Any) -> None:
         check_same_result(api, floor, SAME_CLUSTER, batches, _since())
 
 
+def _analyze(engine: sa.Engine) -> None:
+    """PostgreSQL: fresh statistics before each timed case, as autovacuum keeps them on a store
+    that is written to. The tables grow from nothing during the run, and plans chosen (and
+    cached by prepared statements) while they were small made whichever contender's
+    connections cached them several times slower, at random."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+
+
 def bench_database(kind: str, batches: int, sizes: list[int], workdir: Path) -> list[tuple]:
     lines = []
     with store(kind, workdir) as (url, server):
@@ -410,6 +420,7 @@ def bench_database(kind: str, batches: int, sizes: list[int], workdir: Path) -> 
                 new = {name: b[1:] for name, b in new.items()}
                 again = {n: observed_again(b, seed=size + 7) for n, b in new.items()}
                 for case, streams in (("new workloads", new), ("observed again", again)):
+                    _analyze(engine)
                     times = compare_phase(client, engine, writer, same, floors, streams)
                     best = min(floors, key=lambda label: median(times[label]))
                     lines.append((kind, size, case, times, best))
