@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from gpufleet.core.times import to_ms
 from gpufleet.metrics.backend import IdleRule
@@ -155,3 +156,30 @@ def test_running_targets_are_read_a_page_at_a_time(engine, fleet):
     assert [len(page) for page in pages] == [4, 4, 1]
     assert [target for page in pages for target in page] == everything
     assert {target.id for target in everything} == set(fleet.values()) - {fleet["pending"]}
+
+
+def test_each_page_of_targets_continues_the_phase_index_walk(engine, fleet):
+    # A page sorted anew would sort every running workload once per page (at a million
+    # workloads the task took minutes); the phase index already holds them in id order.
+    statements = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many):
+        if statement.lstrip().startswith("SELECT") and "FROM workloads" in statement:
+            statements.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with engine.connect() as conn:
+            first = running_gpu_targets(conn, limit=2)
+            running_gpu_targets(conn, first[-1].id, limit=2)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    statement, parameters = statements[-1]
+    explain = "EXPLAIN QUERY PLAN" if engine.dialect.name == "sqlite" else "EXPLAIN (COSTS OFF)"
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET enable_seqscan = off")
+        plan = "\n".join(
+            str(row[-1]) for row in conn.exec_driver_sql(f"{explain} {statement}", parameters)
+        )
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan

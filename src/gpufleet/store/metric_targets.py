@@ -65,9 +65,15 @@ def running_gpu_targets(
     conn: Connection, after: str = "", limit: int = TARGET_PAGE
 ) -> list[WorkloadTarget]:
     """Live Running workloads holding GPUs, with their pods: the ones idle GPUs are computed
-    for. At most ``limit`` of them, by id, after the id ``after``."""
-    live = sa.and_(W.deleted_at.is_(None), W.phase == Phase.RUNNING.value, W.allocated_gpu > 0)
-    statement = sa.select(*_COLUMNS).where(live, W.id > after).order_by(W.id).limit(limit)
+    for. At most ``limit`` of them, by id, after the id ``after`` ("" from the first).
+
+    Paged by the id's key, which orders as the id does: the phase index holds it next to the
+    phase, so each page continues the index walk where the last one stopped instead of
+    sorting every running workload again."""
+    live = [W.deleted_at.is_(None), W.phase == Phase.RUNNING.value, W.allocated_gpu > 0]
+    if after:
+        live.append(W.id_key > after)
+    statement = sa.select(*_COLUMNS).where(*live).order_by(W.id_key).limit(limit)
     rows = conn.execute(statement).all()
     if not rows:
         return []
