@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from gpufleet.settings import Settings
-from gpufleet.store.dialect import one_of, update_many, write_many
+from gpufleet.store.dialect import one_of, one_of_parameter, update_many, write_many
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.tables import usage_open, usage_states
 
@@ -53,6 +53,18 @@ def test_one_of_selects_exactly_the_listed_values(engine, wanted):
                 one_of(conn.dialect.name, usage_open.c.workload_id, wanted)
             )
         ).scalars()
+        assert sorted(found) == sorted(w for w in wanted if w != "nope")
+
+
+@pytest.mark.parametrize(
+    "wanted", [[], ["w001"], ["w299", "w000", "nope"], [r["workload_id"] for r in ROWS]]
+)
+def test_one_of_parameter_selects_the_values_given_when_it_runs(engine, wanted):
+    with engine.connect() as conn:
+        statement = sa.select(usage_open.c.workload_id).where(
+            one_of_parameter(conn.dialect.name, usage_open.c.workload_id, "ids")
+        )
+        found = conn.execute(statement, {"ids": wanted}).scalars()
         assert sorted(found) == sorted(w for w in wanted if w != "nope")
 
 

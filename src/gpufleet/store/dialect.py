@@ -181,6 +181,20 @@ def one_of(
     return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
 
 
+def one_of_parameter(
+    dialect_name: str, column: sa.ColumnElement[Any], name: str
+) -> sa.ColumnElement[bool]:
+    """``one_of`` with the values given when the statement runs, as the parameter ``name``.
+
+    A value built into a statement is held by a reference cycle of SQLAlchemy's, so a loop
+    that builds one per page of ids leaves every page's list to the cyclic collector; a
+    parameter leaves nothing behind.
+    """
+    if dialect_name != "postgresql":
+        return column.in_(sa.bindparam(name, expanding=True))
+    return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
+
+
 def update_many(
     conn: Connection, table: sa.Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
 ) -> None:

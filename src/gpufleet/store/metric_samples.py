@@ -246,7 +246,8 @@ def utilisation_summaries(
                 sa.func.min(T.ts_ms).label("first_ts"),
             )
             .where(
-                T.workload_id.in_(chunk),
+                # Given when it runs: a literal list would be held by a reference cycle.
+                T.workload_id.in_(sa.bindparam("ids", expanding=True)),
                 T.metric_type == metric_type,
                 T.ts_ms > now_ms - 2 * window_ms,
                 T.ts_ms <= now_ms,
@@ -261,7 +262,7 @@ def utilisation_summaries(
                 int(r.recent_count),
                 int(r.first_ts),
             )
-            for r in conn.execute(statement)
+            for r in conn.execute(statement, {"ids": chunk})
         )
     return summaries
 

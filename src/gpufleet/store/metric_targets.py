@@ -59,6 +59,16 @@ def pod_target(conn: Connection, workload_id: str, pod_id: str) -> PodTarget | N
 
 # Targets read at once: what the idle-GPU task holds in memory, however many workloads run.
 TARGET_PAGE = 1000
+# Lists of ids are given when a statement runs, not built into it: an ``in_`` over a literal
+# list leaves a reference cycle holding the list, so a task's pages would pile up as garbage
+# until a full collection.
+_IDS = sa.bindparam("ids", expanding=True)
+_LIVE_PODS = (
+    sa.select(workload_pods.c.workload_id, workload_pods.c.name)
+    .where(workload_pods.c.workload_id.in_(_IDS), workload_pods.c.deleted_at.is_(None))
+    .order_by(workload_pods.c.workload_id, workload_pods.c.name)
+)
+_CLUSTERS = sa.select(W.id, W.cluster_id).where(W.id.in_(_IDS))
 
 
 def running_gpu_targets(
@@ -77,16 +87,8 @@ def running_gpu_targets(
     rows = conn.execute(statement).all()
     if not rows:
         return []
-    pods_statement = (
-        sa.select(workload_pods.c.workload_id, workload_pods.c.name)
-        .where(
-            workload_pods.c.workload_id.in_([row.id for row in rows]),
-            workload_pods.c.deleted_at.is_(None),
-        )
-        .order_by(workload_pods.c.workload_id, workload_pods.c.name)
-    )
     pods: dict[str, list[str]] = {}
-    for pod in conn.execute(pods_statement):
+    for pod in conn.execute(_LIVE_PODS, {"ids": [row.id for row in rows]}):
         pods.setdefault(pod.workload_id, []).append(pod.name)
     return [target_of(row, tuple(pods.get(row.id, ()))) for row in rows]
 
@@ -121,8 +123,7 @@ def workload_clusters(conn: Connection, workload_ids: Sequence[str]) -> dict[str
     clusters: dict[str, str] = {}
     for offset in range(0, len(workload_ids), 500):
         chunk = list(workload_ids[offset : offset + 500])
-        statement = sa.select(W.id, W.cluster_id).where(W.id.in_(chunk))
-        clusters.update((row.id, row.cluster_id) for row in conn.execute(statement))
+        clusters.update((row.id, row.cluster_id) for row in conn.execute(_CLUSTERS, {"ids": chunk}))
     return clusters
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from gpufleet.core.quantities import parse_quantity
 from gpufleet.core.times import to_ms
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
-from gpufleet.store.dialect import bulk_append, one_of, update_many, write_many
+from gpufleet.store.dialect import bulk_append, one_of, one_of_parameter, update_many, write_many
 from gpufleet.store.tables import usage_open, usage_states
 from gpufleet.store.usage_rollups import RollupDeltas
 
@@ -390,8 +390,9 @@ def advance_open(
         (r.workload_id, int(r.at_ms))
         for r in conn.execute(
             sa.select(OPEN.workload_id, OPEN.at_ms).where(
-                OPEN.workload_id.in_([r.workload_id for r in rows])
-            )
+                one_of_parameter(conn.dialect.name, OPEN.workload_id, "ids")
+            ),
+            {"ids": [r.workload_id for r in rows]},
         )
     }
     deltas = RollupDeltas(since_ms)

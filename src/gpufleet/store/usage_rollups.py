@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.store.dialect import one_of, upsert_with, write_many
+from gpufleet.store.dialect import one_of_parameter, upsert_with, write_many
 from gpufleet.store.tables import usage_hourly, usage_utilisation
 
 if TYPE_CHECKING:
@@ -127,10 +127,11 @@ def _measured(
     hours = [h for _, h in pairs]
     rows = conn.execute(
         sa.select(U.workload_id, U.hour_ms, U.gpu_utilisation, U.idle_share).where(
-            one_of(conn.dialect.name, U.workload_id, workloads),
+            one_of_parameter(conn.dialect.name, U.workload_id, "workloads"),
             U.hour_ms >= min(hours),
             U.hour_ms <= max(hours),
-        )
+        ),
+        {"workloads": workloads},
     )
     return {
         (r.workload_id, int(r.hour_ms)): (r.gpu_utilisation, r.idle_share)
