@@ -20,7 +20,7 @@ leaves every table exactly as the server does.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,8 +30,8 @@ import sqlalchemy as sa
 from gpufleet.core.times import to_ms, truncate_to_ms
 from gpufleet.schemas.enums import TERMINAL_PHASES
 from gpufleet.store.clusters import LIVENESS_RESOLUTION
-from gpufleet.store.ingest import ingest_row
-from gpufleet.store.pods import _pod_row
+from gpufleet.store.ingest import SERVER_COLUMNS, ingest_row
+from gpufleet.store.pods import REPORTED_COLUMNS, _pod_row
 from gpufleet.store.tables import (
     clusters,
     departments,
@@ -49,31 +49,6 @@ from gpufleet.store.workload_documents import nodepool_rows
 
 HOUR_MS = 3_600_000
 _TERMINAL = ", ".join(f"'{phase.value}'" for phase in sorted(TERMINAL_PHASES))
-# Columns of a workload the upsert computes from the stored row; the others take the report.
-_SERVER_COLUMNS = {
-    "id",
-    "created_at",
-    "phase_updated_at",
-    "k8s_phase_updated_at",
-    "completed_at",
-    "pending_seconds_before",
-    "running_seconds_before",
-}
-_POD_TAKEN = (
-    "workload_id",
-    "name",
-    "node_name",
-    "nodepool",
-    "k8s_phase",
-    "revision_id",
-    "completed_at",
-    "deleted_at",
-    "updated_at",
-    "allocated_gpu",
-    "allocated_cpu_cores",
-    "allocated_memory_bytes",
-    "document",
-)
 _OWNER = ("cluster_id", "department_id", "project_id", "submitter", "type")
 _STATE = (*_OWNER, "nodepools", "gpu", "cpu_cores", "memory_gib", "pending")
 # An observation as the ledger statements take it: the workload, when it was seen, where a
@@ -278,7 +253,7 @@ def _elapsed(epoch: Callable[[str], str]) -> str:
 
 
 def _workload_set(columns: Sequence[str], epoch: Callable[[str], str]) -> str:
-    taken = [f"{c} = excluded.{c}" for c in columns if c not in _SERVER_COLUMNS]
+    taken = [f"{c} = excluded.{c}" for c in columns if c not in SERVER_COLUMNS]
     changed = "w.phase <> excluded.phase"
     elapsed = _elapsed(epoch)
     return ", ".join(
@@ -319,7 +294,7 @@ _PROJECT_SET = (
 )
 _POD_SET = ", ".join(
     [
-        *(f"{c} = excluded.{c}" for c in _POD_TAKEN),
+        *(f"{c} = excluded.{c}" for c in REPORTED_COLUMNS),
         "k8s_phase_updated_at = CASE WHEN p.k8s_phase <> excluded.k8s_phase "
         "THEN excluded.updated_at ELSE p.k8s_phase_updated_at END",
         "created_at = CASE WHEN excluded.created_at < p.created_at "
@@ -394,27 +369,36 @@ def _pg_epoch(column: str) -> str:
     return f"CAST(round(EXTRACT(epoch FROM {column}) * 1000) AS BIGINT)"
 
 
-def _postgresql(driver: Any, dialect: sa.Dialect, batch: Batch) -> None:
-    driver.execute(
+def _cluster_sql(mark: str) -> str:
+    """The cluster's row: created on first contact, its last report moved on."""
+    marks = ", ".join([mark] * 6)
+    return (
         "INSERT INTO clusters AS c (id, name, tenant_id, created_at, updated_at, last_report_at) "
-        f"VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
-        f"{_REPORTED.format(mark='%s')}",
-        batch.cluster,
+        f"VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {_REPORTED.format(mark=mark)}"
     )
-    owned = {}
+
+
+def _units(batch: Batch) -> Iterator[tuple[sa.Table, list, tuple[str, ...], str]]:
+    """Departments, then projects: each table, its rows, their columns and the upsert's SET."""
     for table, rows, extra in (
         (departments, batch.departments, ""),
         (projects, batch.projects, _PROJECT_SET),
     ):
         columns = ("id", "name", "cluster_id", "updated_at", "created_at")
         columns += ("department_id", "namespace") if table is projects else ()
+        yield table, rows, columns, (_UNIT_SET + extra).format(renamed=_RENAMED)
+
+
+def _postgresql(driver: Any, dialect: sa.Dialect, batch: Batch) -> None:
+    driver.execute(_cluster_sql("%s"), batch.cluster)
+    owned = {}
+    for table, rows, columns, assigned in _units(batch):
         source = _pg_unnest(_pg_types(table, columns, dialect))
         owned[table.name] = {
             row[0]
             for row in driver.execute(
                 f"INSERT INTO {table.name} AS u ({', '.join(columns)}) SELECT * FROM {source} "
-                f"ON CONFLICT (id) DO UPDATE SET "
-                f"{(_UNIT_SET + extra).format(renamed=_RENAMED)} "
+                f"ON CONFLICT (id) DO UPDATE SET {assigned} "
                 "WHERE u.cluster_id = excluded.cluster_id RETURNING u.id",
                 _columns(rows, len(columns)),
             )
@@ -558,25 +542,15 @@ def _sqlite_values(
 
 
 def _sqlite_batch(cursor: Any, batch: Batch) -> None:
-    cursor.execute(
-        "INSERT INTO clusters AS c (id, name, tenant_id, created_at, updated_at, last_report_at) "
-        f"VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-        f"{_REPORTED.format(mark='?')}",
-        batch.cluster,
-    )
+    cursor.execute(_cluster_sql("?"), batch.cluster)
     owned = {}
-    for table, rows, extra in (
-        (departments, batch.departments, ""),
-        (projects, batch.projects, _PROJECT_SET),
-    ):
-        columns = ("id", "name", "cluster_id", "updated_at", "created_at")
-        columns += ("department_id", "namespace") if table is projects else ()
+    for table, rows, columns, assigned in _units(batch):
         owned[table.name] = {
             row[0]
             for row in _sqlite_values(
                 cursor,
                 f"INSERT INTO {table.name} AS u ({', '.join(columns)})",
-                f"ON CONFLICT (id) DO UPDATE SET {(_UNIT_SET + extra).format(renamed=_RENAMED)} "
+                f"ON CONFLICT (id) DO UPDATE SET {assigned} "
                 "WHERE u.cluster_id = excluded.cluster_id RETURNING id",
                 rows,
                 len(columns),

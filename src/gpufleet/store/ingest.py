@@ -30,7 +30,7 @@ from gpufleet.store.workload_documents import nodepool_rows, workload_row
 
 _TERMINAL = sorted(phase.value for phase in TERMINAL_PHASES)
 # Columns the server maintains itself; every other column takes the reported value.
-_SERVER_COLUMNS = frozenset(
+SERVER_COLUMNS = frozenset(
     {
         "id",
         "created_at",
@@ -91,7 +91,7 @@ def _assignments(dialect: str, columns: Sequence[str], new: Any) -> dict[str, An
         left_phase = sa.and_(phase_changed, stored.phase == phase.value)
         return stored[column] + sa.case((left_phase, elapsed), else_=0)
 
-    values: dict[str, Any] = {c: new[c] for c in columns if c not in _SERVER_COLUMNS}
+    values: dict[str, Any] = {c: new[c] for c in columns if c not in SERVER_COLUMNS}
     values.update(
         pending_seconds_before=accumulate("pending_seconds_before", Phase.PENDING),
         running_seconds_before=accumulate("running_seconds_before", Phase.RUNNING),

@@ -86,28 +86,29 @@ def _pod_row(
     }
 
 
+# The columns of a stored pod that a newer report overwrites (the rest are kept from the first).
+REPORTED_COLUMNS = (
+    "workload_id",
+    "name",
+    "node_name",
+    "nodepool",
+    "k8s_phase",
+    "revision_id",
+    "completed_at",
+    "deleted_at",
+    "updated_at",
+    "allocated_gpu",
+    "allocated_cpu_cores",
+    "allocated_memory_bytes",
+    "document",
+)
+
+
 def _upsert_statement(dialect: str) -> sa.Insert:
     stored = workload_pods.c
 
     def assignments(new: Any) -> dict[str, Any]:
-        values = {
-            name: new[name]
-            for name in (
-                "workload_id",
-                "name",
-                "node_name",
-                "nodepool",
-                "k8s_phase",
-                "revision_id",
-                "completed_at",
-                "deleted_at",
-                "updated_at",
-                "allocated_gpu",
-                "allocated_cpu_cores",
-                "allocated_memory_bytes",
-                "document",
-            )
-        }
+        values = {name: new[name] for name in REPORTED_COLUMNS}
         values["k8s_phase_updated_at"] = sa.case(
             (stored.k8s_phase != new.k8s_phase, new.updated_at),
             else_=stored.k8s_phase_updated_at,
