@@ -122,42 +122,31 @@ class Batch:
             ],
         )[0] + (_converter(clusters, "last_report_at", dialect)(now - LIVENESS_RESOLUTION),)
         unit = ("id", "name", "cluster_id", "updated_at", "created_at")
+
+        def reported(unit_id: Any, name: str, item: Mapping[str, Any], **extra: Any) -> tuple:
+            """A department or project as ``_newest`` takes it: id, observed, row."""
+            observed = item["observedAt"]
+            row = {"id": str(unit_id), "name": name, "cluster_id": cluster_id}
+            row |= {"updated_at": observed, "created_at": observed, **extra}
+            return str(unit_id), observed, row
+
         self.departments = driver_rows(
             dialect,
             departments,
             unit,
-            _newest(
-                (
-                    str(i["departmentId"]),
-                    i["observedAt"],
-                    {
-                        "id": str(i["departmentId"]),
-                        "name": i["departmentName"],
-                        "cluster_id": cluster_id,
-                        "updated_at": i["observedAt"],
-                        "created_at": i["observedAt"],
-                    },
-                )
-                for i in items
-            ),
+            _newest(reported(i["departmentId"], i["departmentName"], i) for i in items),
         )
         self.projects = driver_rows(
             dialect,
             projects,
             (*unit, "department_id", "namespace"),
             _newest(
-                (
-                    str(i["projectId"]),
-                    i["observedAt"],
-                    {
-                        "id": str(i["projectId"]),
-                        "name": i["projectName"],
-                        "cluster_id": cluster_id,
-                        "updated_at": i["observedAt"],
-                        "created_at": i["observedAt"],
-                        "department_id": str(i["departmentId"]),
-                        "namespace": i["namespace"],
-                    },
+                reported(
+                    i["projectId"],
+                    i["projectName"],
+                    i,
+                    department_id=str(i["departmentId"]),
+                    namespace=i["namespace"],
                 )
                 for i in items
             ),
