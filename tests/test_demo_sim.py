@@ -74,6 +74,7 @@ def _check_history(job) -> None:
 @pytest.fixture(scope="module")
 def day() -> Simulation:
     simulation = Simulation(11, START)
+    simulation.queue_lengths = []
     for tick in range(DAY_TICKS):
         step = simulation.step(sample=tick % 120 == 0)
         # Every tick that bound or released something, and now and then the pending ones.
@@ -81,6 +82,8 @@ def day() -> Simulation:
             _check_nodes(simulation)
         if tick % 30 == 0:
             _check_pending(simulation)
+            waiting = [j for j in simulation.jobs.values() if j.phase == Phase.PENDING]
+            simulation.queue_lengths.append(len(waiting))
     return simulation
 
 
@@ -88,6 +91,19 @@ def test_a_day_keeps_every_node_within_capacity_and_every_reason_true(day):
     allocated = sum(node.gpu_used for node in day.nodes)
     capacity = GPUS_PER_NODE * len(day.nodes)
     assert 0.2 * capacity < allocated <= capacity
+
+
+def test_the_queue_is_never_empty(day):
+    """Quiet hours included, something waits (the pending view and the overview's queue always
+    have a row): the project with queued work asks for more than its deserved GPUs for
+    non-preemptible services, and one of them waits with that reason."""
+    assert min(day.queue_lengths[1:]) >= 1
+    (team,) = [t for t in TEAMS if t.queued]
+    pool = team.queued[0].pool
+    waiting = [j for j in day.jobs.values() if j.team is team and j.phase == Phase.PENDING]
+    assert any(
+        j.pool == pool and j.reason == PhaseReason.NON_PREEMPTIBLE_OVER_QUOTA for j in waiting
+    )
 
 
 def test_every_workload_went_through_legal_phases_to_its_current_one(day):

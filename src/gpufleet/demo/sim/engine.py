@@ -80,7 +80,7 @@ class Simulation:
         # again only then (its reason to wait cannot have changed otherwise).
         self._pool_versions: dict[tuple[str, str], int] = {}
         for team in teams:
-            for work in team.standing:
+            for work in (*team.standing, *team.queued):
                 self._add(submit(self.rng, team, work, start))
 
     # -- the tick ---------------------------------------------------------------------------

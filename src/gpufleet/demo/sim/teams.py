@@ -54,6 +54,10 @@ class Team:
     over_quota_weight: float
     # Work already running when the simulation starts (services, long runs).
     standing: tuple[Work, ...] = ()
+    # Services submitted with the standing work that ask, with it, for more than the project's
+    # deserved GPUs for non-preemptible work: one of them waits in the queue with that reason
+    # while the standing services run, at night too (as some workload does in most fleets).
+    queued: tuple[Work, ...] = ()
 
     @property
     def cluster(self):
@@ -110,7 +114,9 @@ TEAMS: tuple[Team, ...] = (
                    _work("DistributedInference", 1, "h100", (2,), (4,), (100, 100), SERVING,
                          _SERVING),
                    _work("Inference", 1, "a100", (2,), (0.5,), (100, 100), SERVING,
-                         _SERVING))),
+                         _SERVING)),
+         queued=(_work("NIMService", 1, "h100", (2,), (8,), (100, 100), SERVING,
+                       ("llama3-70b-chat",)),)),
     Team(_P["inference-staging"], ("gustavo@example.com", "lena.schmidt@example.com"), 1.5,
          (_work("Inference", 2, "default", (1,), (1, 0.5), (1, 6), SERVING, _SERVING),
           _work("Deployment", 1, "default", (1, 2), (1,), (1, 8), SERVING, _SERVING)),
