@@ -297,20 +297,37 @@ def list_candidates(conn: Any, where: str, order: str, walks: Sequence[str]) -> 
 
     On SQLite each index of ``walks`` is forced with ``INDEXED BY``; on PostgreSQL the plain
     statement is tried as the planner takes it, with the sort forbidden (walk the sort's index)
-    and with index scans forbidden (bitmap by the filter, then sort).
+    and with index scans forbidden (bitmap by the filter, then sort). Each is also tried as a
+    deferred join: the page's keys found first, then only the page's rows read.
     """
     head = f"SELECT {projection(conn)} FROM workloads"
     tail = f"WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
+
+    def deferred(hint: str = "") -> str:
+        # The page's keys first (skipping the offset along narrow key rows), then its rows.
+        keys = f"SELECT id_key FROM workloads{hint} {tail}"
+        return f"{head} JOIN ({keys}) AS page_keys USING (id_key) ORDER BY {order}"
+
     if is_sqlite(conn):
-        plain = [Candidate("as the planner takes it", f"{head} {tail}")]
+        plain = [
+            Candidate("as the planner takes it", f"{head} {tail}"),
+            Candidate("keys first, then rows", deferred()),
+        ]
         return plain + [
-            Candidate(f"INDEXED BY {i}", f"{head} INDEXED BY {i} {tail}") for i in walks
+            candidate
+            for i in walks
+            for candidate in (
+                Candidate(f"INDEXED BY {i}", f"{head} INDEXED BY {i} {tail}"),
+                Candidate(f"keys first INDEXED BY {i}", deferred(f" INDEXED BY {i}")),
+            )
         ]
     sql = f"{head} {tail}"
     return [
         Candidate("as the planner takes it", sql),
         Candidate("enable_sort=off", sql, "SET LOCAL enable_sort = off"),
         Candidate("enable_indexscan=off", sql, "SET LOCAL enable_indexscan = off"),
+        Candidate("keys first, then rows", deferred()),
+        Candidate("keys first, enable_sort=off", deferred(), "SET LOCAL enable_sort = off"),
     ]
 
 
