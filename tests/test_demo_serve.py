@@ -81,15 +81,17 @@ def test_serve_demo_answers_at_once_and_the_fleet_moves(start_server):
         assert now and not set(now) & set(after)
         for workload_id in sorted(after)[:10]:
             assert api.get(f"/api/v1/workloads/{workload_id}").status_code == 404
-        # The ledger's GPUs of that hour are no more than the clusters' sampled allocation: the
-        # first run's workloads add nothing to them. (They may be fewer for a while: the
-        # ledger's live part is brought up to date by a periodic task; the agreement itself is
-        # checked in test_demo_live.)
+        # The ledger's GPUs of that hour are about the clusters' sampled allocation, not twice
+        # it: the first run's workloads add nothing to them. The far past is sampled every
+        # half hour, and while the fleet fills up from its standing work two samples of an
+        # hour fall up to a fifth below its mean; the first run's GPUs would double the ledger.
+        # (It may be lower for a while: the ledger's live part is brought up to date by a
+        # periodic task; the agreement itself is checked in test_demo_live.)
         window = {"start": _stamp(hour), "end": _stamp(hour + HOUR)}
         sampled = sum(_mean_allocation(api, c["uuid"], window) for c in clusters)
         ledger = api.get("/api/v1/usage", params=window).json()["values"][0]
         assert sampled > 0
-        assert ledger["allocatedGpuHours"] <= sampled * 1.15 + 8
+        assert ledger["allocatedGpuHours"] <= sampled * 1.5 + 8
 
 
 def _sleep_until(moment: datetime) -> None:
