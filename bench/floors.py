@@ -292,13 +292,16 @@ def print_details(comparisons: Sequence[Comparison]) -> None:
             print(f"note: {c.note}")
 
 
-def list_candidates(conn: Any, where: str, order: str, walks: Sequence[str]) -> list[Candidate]:
+def list_candidates(
+    conn: Any, where: str, order: str, walks: Sequence[str], *, keys_first: bool = True
+) -> list[Candidate]:
     """A listing written by hand, once per plan an expert would try.
 
     On SQLite each index of ``walks`` is forced with ``INDEXED BY``; on PostgreSQL the plain
     statement is tried as the planner takes it, with the sort forbidden (walk the sort's index)
-    and with index scans forbidden (bitmap by the filter, then sort). Each is also tried as a
-    deferred join: the page's keys found first, then only the page's rows read.
+    and with index scans forbidden (bitmap by the filter, then sort). With ``keys_first`` (an
+    order of stored columns) each is also tried as a deferred join: the page's keys found
+    first, then only the page's rows read.
     """
     head = f"SELECT {projection(conn)} FROM workloads"
     tail = f"WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
@@ -309,26 +312,26 @@ def list_candidates(conn: Any, where: str, order: str, walks: Sequence[str]) -> 
         return f"{head} JOIN ({keys}) AS page_keys USING (id_key) ORDER BY {order}"
 
     if is_sqlite(conn):
-        plain = [
-            Candidate("as the planner takes it", f"{head} {tail}"),
-            Candidate("keys first, then rows", deferred()),
-        ]
-        return plain + [
-            candidate
-            for i in walks
-            for candidate in (
-                Candidate(f"INDEXED BY {i}", f"{head} INDEXED BY {i} {tail}"),
-                Candidate(f"keys first INDEXED BY {i}", deferred(f" INDEXED BY {i}")),
-            )
-        ]
+        hints = {
+            "": "as the planner takes it",
+            **{f" INDEXED BY {i}": f"INDEXED BY {i}" for i in walks},
+        }
+        candidates = [Candidate(label, f"{head}{hint} {tail}") for hint, label in hints.items()]
+        if keys_first:
+            candidates += [Candidate(f"keys first{hint}", deferred(hint)) for hint in hints]
+        return candidates
     sql = f"{head} {tail}"
-    return [
+    candidates = [
         Candidate("as the planner takes it", sql),
         Candidate("enable_sort=off", sql, "SET LOCAL enable_sort = off"),
         Candidate("enable_indexscan=off", sql, "SET LOCAL enable_indexscan = off"),
-        Candidate("keys first, then rows", deferred()),
-        Candidate("keys first, enable_sort=off", deferred(), "SET LOCAL enable_sort = off"),
     ]
+    if keys_first:
+        candidates += [
+            Candidate("keys first, then rows", deferred()),
+            Candidate("keys first, enable_sort=off", deferred(), "SET LOCAL enable_sort = off"),
+        ]
+    return candidates
 
 
 def timed_candidates(conn: Any, phase: str, before: str, descending: bool) -> list[Candidate]:
@@ -343,7 +346,7 @@ def timed_candidates(conn: Any, phase: str, before: str, descending: bool) -> li
     direction = "DESC" if descending else "ASC"
     total = "total_running" if phase == "Running" else "total_pending"
     plain = list_candidates(
-        conn, "deleted_at IS NULL", f"{total} {direction}, id_key {direction}", ()
+        conn, "deleted_at IS NULL", f"{total} {direction}, id_key {direction}", (), keys_first=False
     )
     sqlite = is_sqlite(conn)
 
