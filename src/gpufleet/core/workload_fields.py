@@ -35,6 +35,7 @@ class Operator(StrEnum):
 
 
 COMPARISON_OPERATORS = frozenset({Operator.EQ, Operator.NE, Operator.LE, Operator.GE})
+PATTERNS = frozenset(Operator) - COMPARISON_OPERATORS
 ALLOWED_OPERATORS: dict[FieldKind, frozenset[Operator]] = {
     FieldKind.TEXT: frozenset(Operator),
     FieldKind.NUMBER: COMPARISON_OPERATORS,

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.core.workload_fields import WORKLOAD_FIELDS_BY_NAME
+from gpufleet.core.workload_fields import PATTERNS, WORKLOAD_FIELDS_BY_NAME
 from gpufleet.query.cursors import Keyset, encode_cursor
 from gpufleet.query.listing import WorkloadPage, WorkloadSelection
 from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
@@ -84,7 +84,7 @@ def listing_statement(dialect: str, page: WorkloadPage) -> sa.Select:
         )
     if page.after is not None:
         conditions.append(keyset_condition(page.sort, page.after))
-    if page.offset:
+    if page.offset or _patterns_on_the_sort_column(dialect, page):
         statement = statement.select_from(_deferred_page(conditions, ordering, page))
     else:
         statement = statement.where(*conditions).limit(page.limit + 1)
@@ -124,6 +124,24 @@ def list_workloads(conn: Connection, page: WorkloadPage) -> ListedPage:
     after = Keyset(last[page.sort.field.column], last["id"]) if indexed else None
     cursor = encode_cursor(page.selection, page.sort, after=after, offset=next_offset)
     return ListedPage(items, None if page.after is not None else next_offset, cursor)
+
+
+def _patterns_on_the_sort_column(dialect: str, page: WorkloadPage) -> bool:
+    """Whether every filter of the page is a pattern (contains, starts or ends with) on the
+    column it is sorted by, on PostgreSQL.
+
+    PostgreSQL tests such a pattern on each row it reads along the sort's index, one table
+    lookup per index entry, matching or not; asked for the keys alone it tests the pattern on
+    the index entries (an index-only scan) and reads the rows of the page only.
+    """
+    selection = page.selection
+    return (
+        dialect == "postgresql"
+        and bool(selection.filters)
+        and not selection.search
+        and selection.scope.everything
+        and all(t.field is page.sort.field and t.operator in PATTERNS for t in selection.filters)
+    )
 
 
 def _deferred_page(
