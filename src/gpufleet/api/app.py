@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from sqlalchemy.engine import Engine
 
 import gpufleet
+from gpufleet.api.admission import Admission, pool_capacity
 from gpufleet.api.client_address import ClientAddress
 from gpufleet.api.concurrency import CallerSlots
 from gpufleet.api.deps import AppState
@@ -110,9 +112,11 @@ def create_app(
         extra_jobs=report_jobs(engine, settings, holder),
     )
     readiness = Readiness(server_metrics)
+    admission = Admission(pool_capacity(engine.pool), settings.db_pool_timeout_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        admission.size_worker_threads()
         metrics_tasks.start()
         try:
             yield
@@ -149,6 +153,7 @@ def create_app(
             refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
         ),
         failures=FailureLimiter(settings.token_failure_window_seconds),
+        admission=admission,
         oidc=_oidc_verifier(settings),
     )
     app.state.generated_admin = generated_admin
@@ -210,12 +215,16 @@ def create_app(
     def healthz():
         return json_response({"status": "ok"})
 
-    @app.get("/readyz", include_in_schema=False)
-    def readyz():
-        if not readiness.ready:
-            return json_response({"status": "shutting down"}, status_code=503)
+    def ping():
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz():
+        if not readiness.ready:
+            return json_response({"status": "shutting down"}, status_code=503)
+        async with admission.place():
+            await anyio.to_thread.run_sync(ping)
         return json_response({"status": "ready"})
 
     if settings.metrics_port is None:

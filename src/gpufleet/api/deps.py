@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Connection, Engine
 
+from gpufleet.api.admission import Admission
 from gpufleet.api.request_observer import SCOPE_KEY as REQUEST_INFO
 from gpufleet.auth.oidc import OidcVerifier
 from gpufleet.auth.principal import Principal
@@ -28,6 +29,7 @@ class AppState:
     engine: Engine
     tokens: TokenService
     failures: FailureLimiter
+    admission: Admission
     oidc: OidcVerifier | None = None
 
 
@@ -38,7 +40,16 @@ async def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def get_connection(state: State) -> Iterator[Connection]:
+async def admitted(state: State) -> AsyncIterator[None]:
+    """A place among the requests that may hold a connection, waited for on the event loop
+    (``api/admission.py``); kept until the connection below is returned."""
+    async with state.admission.place():
+        yield
+
+
+def get_connection(
+    state: State, _admitted: Annotated[None, Depends(admitted)]
+) -> Iterator[Connection]:
     with state.engine.connect() as connection:
         yield connection
 

@@ -33,6 +33,9 @@ _DEFAULT_MESSAGES = {
     503: "Please try again in few minutes.",
 }
 
+# A database that cannot be reached, or no connection free within the pool timeout.
+STORE_UNAVAILABLE = "The workload store is unavailable; please try again shortly."
+
 
 # The one place a domain error becomes an HTTP status; a subclass takes its nearest base's.
 STATUS_OF_ERROR: dict[type[domain.DomainError], int] = {
@@ -148,8 +151,7 @@ def install_error_handlers(app: FastAPI) -> None:
             )
             return error_response(503, message, request=request)
         log.warning("database unavailable: %s", type(exc).__name__)
-        message = "The workload store is unavailable; please try again shortly."
-        return error_response(503, message, request=request)
+        return error_response(503, STORE_UNAVAILABLE, request=request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
