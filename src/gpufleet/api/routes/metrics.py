@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from gpufleet.api.admission import hand_back
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.concurrency import ExpensiveRead
 from gpufleet.api.csv_responses import csv_response, wants_csv
@@ -113,7 +114,7 @@ def get_workload_metrics(
 ) -> Response:
     workload = get_workload_or_404(conn, workloadId, now, scope)
     target = workload_target(conn, workload["id"])
-    conn.rollback()  # the backend may take a while; hold no transaction open meanwhile
+    hand_back(conn)  # the backend may take a while, and may take a connection of its own
     if target is None:  # deleted between the two reads
         raise NotFound(f"Workload {workloadId} not found.")
     backend = get_metrics_backend(request)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
+from gpufleet.api.admission import hand_back
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.concurrency import ExpensiveRead
 from gpufleet.api.deps import Db
@@ -76,6 +77,6 @@ def get_node_metrics(
 ) -> Response:
     source = node_metrics_of(request)
     target = node_target_of(get_node_or_404(conn, nodeId, scope))
-    conn.rollback()  # the backend may take a while; hold no transaction open meanwhile
+    hand_back(conn)  # the backend may take a while, and may take a connection of its own
     results = source.node_metrics(target, query.types, query.window)
     return metric_results_response(request, source.name, results, histogram=False)

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
+from gpufleet.api.admission import hand_back
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.concurrency import ExpensiveRead
 from gpufleet.api.deps import Db, Now
@@ -66,7 +67,7 @@ def get_workload_pod_metrics(
     pod_id = canonical_uuid("podId", podId)
     workload = get_workload_or_404(conn, workloadId, now, scope)
     target = pod_target(conn, workload["id"], pod_id)
-    conn.rollback()  # the backend may take a while; hold no transaction open meanwhile
+    hand_back(conn)  # the backend may take a while, and may take a connection of its own
     if target is None:
         raise NotFound(f"Pod {podId} of workload {workloadId} not found.")
     results = backend.pod_metrics(target, query.types, query.window)
