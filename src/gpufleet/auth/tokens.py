@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -68,7 +69,9 @@ class TokenService:
 
     The key set is read again from the database every ``refresh_seconds`` and whenever a token
     names a key id this process has not seen, so a key rotated or revoked through any replica
-    takes effect on all of them without a restart.
+    takes effect on all of them without a restart. One thread at a time reads them while the
+    others go on with the keys they have: requests arriving together do not each take a
+    database connection (in a worker thread, outside the requests' admission) for the same read.
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class TokenService:
         self.refresh_ttl_seconds = refresh_ttl_seconds
         self._reload = reload_keys
         self._refresh_seconds = refresh_seconds
+        self._reloading = threading.Lock()
         self._signer: SigningKeyRow | None = None
         self._install(keys)
 
@@ -105,8 +109,15 @@ class TokenService:
 
     def _refresh_if_stale(self, minimum_age: float | None = None) -> None:
         age = time.monotonic() - self._loaded_at
-        if self._reload is not None and age >= (minimum_age or self._refresh_seconds):
-            self.reload()
+        if self._reload is None or age < (minimum_age or self._refresh_seconds):
+            return
+        if not self._reloading.acquire(blocking=False):
+            return  # another thread is reading them right now
+        try:
+            if time.monotonic() - self._loaded_at >= age:  # nobody read them meanwhile
+                self.reload()
+        finally:
+            self._reloading.release()
 
     @property
     def ttl_seconds(self) -> int:
