@@ -9,10 +9,19 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import anyio
+import anyio.to_thread
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.pool import QueuePool, StaticPool
 
-from tests.support.databases import ADMIN_ID
+from gpufleet.api.admission import Admission, pool_capacity
+from gpufleet.api.app import create_app
+from gpufleet.api.errors import STORE_UNAVAILABLE
+from gpufleet.core.errors import Unavailable
+from gpufleet.settings import Settings
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 
 # Far beyond the server's 40 default worker threads, each kind on its own.
 GUESSES = LISTS = 60
@@ -46,3 +55,145 @@ def test_more_requests_at_once_than_worker_threads_are_all_answered(live_server)
     # Wrong secrets: the first ten (the failure limit) are evaluated, the rest refused.
     assert guessed == [400] * 10 + [429] * (GUESSES - 10)
     assert listed == [200] * LISTS
+
+
+# The admission on its own.
+
+
+async def _until(condition) -> None:
+    """Let other tasks run until ``condition()`` holds."""
+    for _ in range(1000):
+        if condition():
+            return
+        await anyio.sleep(0)
+    raise AssertionError("never happened")
+
+
+def test_a_request_beyond_capacity_waits_on_the_loop_holding_no_thread():
+    async def main():
+        admission = Admission(1, timeout_seconds=60)
+        threads = anyio.to_thread.current_default_thread_limiter()
+        order = []
+
+        async def second():
+            async with admission.place():
+                order.append("second")
+
+        async with anyio.create_task_group() as tasks, admission.place():
+            tasks.start_soon(second)
+            await _until(lambda: admission.waiting == 1)
+            assert threads.borrowed_tokens == 0
+            # The loop is free meanwhile: a thread's work comes and goes.
+            assert await anyio.to_thread.run_sync(lambda: "done") == "done"
+            order.append("first")
+        assert order == ["first", "second"]
+        assert (admission.admitted, admission.waiting) == (0, 0)
+
+    anyio.run(main)
+
+
+class _HandlerFailed(Exception):
+    pass
+
+
+def test_a_place_is_given_back_when_its_request_fails():
+    async def main():
+        admission = Admission(1, timeout_seconds=60)
+        admitted = []
+
+        async def waiter():
+            async with admission.place():
+                admitted.append(True)
+
+        async def failing(tasks):
+            async with admission.place():
+                tasks.start_soon(waiter)
+                await _until(lambda: admission.waiting == 1)
+                raise _HandlerFailed
+
+        async with anyio.create_task_group() as tasks:
+            with pytest.raises(_HandlerFailed):
+                await failing(tasks)
+        assert admitted == [True]
+        assert (admission.admitted, admission.waiting) == (0, 0)
+        async with admission.place():
+            assert admission.admitted == 1
+
+    anyio.run(main)
+
+
+def test_a_cancelled_wait_leaves_the_line():
+    async def main():
+        admission = Admission(1, timeout_seconds=60)
+        async with admission.place():
+            with anyio.move_on_after(0.01):
+                async with admission.place():
+                    raise AssertionError("admitted beyond capacity")
+            assert (admission.admitted, admission.waiting) == (1, 0)
+        assert admission.admitted == 0
+
+    anyio.run(main)
+
+
+def test_a_wait_that_runs_out_is_unavailable():
+    async def main():
+        admission = Admission(1, timeout_seconds=0.05)
+        async with admission.place():
+            with pytest.raises(Unavailable, match="unavailable"):
+                async with admission.place():
+                    raise AssertionError("admitted beyond capacity")
+            assert admission.waiting == 0
+        assert admission.admitted == 0
+
+    anyio.run(main)
+
+
+def test_no_capacity_admits_everyone():
+    async def main():
+        admission = Admission(None, timeout_seconds=0.01)
+        async with admission.place(), admission.place():
+            assert admission.admitted == 0
+
+    anyio.run(main)
+
+
+def test_capacity_is_what_the_pool_lends():
+    assert pool_capacity(QueuePool(lambda: None, pool_size=5, max_overflow=10)) == 15
+    assert pool_capacity(QueuePool(lambda: None, pool_size=5, max_overflow=-1)) is None
+    assert pool_capacity(StaticPool(lambda: None)) is None
+
+
+@pytest.mark.parametrize(("capacity", "threads"), [(None, 40), (15, 40), (100, 125)])
+def test_worker_threads_outnumber_the_admitted_requests(capacity, threads):
+    async def main():
+        Admission(capacity, timeout_seconds=1).size_worker_threads()
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    assert anyio.run(main) == threads
+
+
+def test_a_full_admission_answers_like_a_pool_timeout(database_url):
+    settings = Settings(
+        database_url=database_url,
+        admin_client_id=ADMIN_ID,
+        admin_client_secret=ADMIN_SECRET,
+        db_pool_size=1,
+        db_max_overflow=0,
+        db_pool_timeout_seconds=0.2,
+    )
+    app = create_app(settings)
+    state = app.state.gpufleet
+    guess = {"grantType": "client_credentials", "clientID": ADMIN_ID, "clientSecret": "guess"}
+    try:
+        with TestClient(app) as http:
+            # Every place taken: the request waits for one on the loop, then gives up.
+            with http.portal.wrap_async_context_manager(state.admission.place()):
+                full = http.post("/api/v1/token", json=guess)
+            # Admitted, but the pool's one connection is taken elsewhere: the pool times out.
+            with state.engine.connect():
+                timed_out = http.post("/api/v1/token", json=guess)
+            assert http.post("/api/v1/token", json=guess).status_code == 400
+    finally:
+        state.engine.dispose()
+    assert full.status_code == timed_out.status_code == 503
+    assert full.json() == timed_out.json() == {"code": 503, "message": STORE_UNAVAILABLE}
