@@ -21,7 +21,9 @@ from gpufleet.api.app import create_app
 from gpufleet.api.errors import STORE_UNAVAILABLE
 from gpufleet.core.errors import Unavailable
 from gpufleet.settings import Settings
+from tests.support.access import bearer, token_for
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
+from tests.support.factories import insert, workload
 
 # Far beyond the server's 40 default worker threads, each kind on its own.
 GUESSES = LISTS = 60
@@ -172,7 +174,9 @@ def test_worker_threads_outnumber_the_admitted_requests(capacity, threads):
     assert anyio.run(main) == threads
 
 
-def test_a_full_admission_answers_like_a_pool_timeout(database_url):
+@pytest.fixture
+def one_connection(database_url):
+    """An app whose pool lends one connection, and gives up waiting for it after 0.2 s."""
     settings = Settings(
         database_url=database_url,
         admin_client_id=ADMIN_ID,
@@ -182,18 +186,36 @@ def test_a_full_admission_answers_like_a_pool_timeout(database_url):
         db_pool_timeout_seconds=0.2,
     )
     app = create_app(settings)
-    state = app.state.gpufleet
+    yield app
+    app.state.gpufleet.engine.dispose()
+
+
+def test_a_full_admission_answers_like_a_pool_timeout(one_connection):
+    state = one_connection.state.gpufleet
     guess = {"grantType": "client_credentials", "clientID": ADMIN_ID, "clientSecret": "guess"}
-    try:
-        with TestClient(app) as http:
-            # Every place taken: the request waits for one on the loop, then gives up.
-            with http.portal.wrap_async_context_manager(state.admission.place()):
-                full = http.post("/api/v1/token", json=guess)
-            # Admitted, but the pool's one connection is taken elsewhere: the pool times out.
-            with state.engine.connect():
-                timed_out = http.post("/api/v1/token", json=guess)
-            assert http.post("/api/v1/token", json=guess).status_code == 400
-    finally:
-        state.engine.dispose()
+    with TestClient(one_connection) as http:
+        # Every place taken: the request waits for one on the loop, then gives up.
+        with http.portal.wrap_async_context_manager(state.admission.place()):
+            full = http.post("/api/v1/token", json=guess)
+        # Admitted, but the pool's one connection is taken elsewhere: the pool times out.
+        with state.engine.connect():
+            timed_out = http.post("/api/v1/token", json=guess)
+        assert http.post("/api/v1/token", json=guess).status_code == 400
     assert full.status_code == timed_out.status_code == 503
     assert full.json() == timed_out.json() == {"code": 503, "message": STORE_UNAVAILABLE}
+
+
+def test_a_metrics_request_holds_one_connection_at_a_time(one_connection):
+    """The embedded backend reads samples on a connection of its own: the route hands its own
+    back first, or with the pool's last connection it would wait for itself."""
+    engine = one_connection.state.gpufleet.engine
+    workload_id = insert(engine, [workload()])[0]["id"]
+    with TestClient(one_connection) as http:
+        http.headers.update(bearer(token_for(http, ADMIN_ID, ADMIN_SECRET)))
+        query = {
+            "start": "2024-05-01T12:00:00Z",
+            "end": "2024-05-01T13:00:00Z",
+            "metricType": "GPU_UTILIZATION",
+        }
+        response = http.get(f"/api/v1/workloads/{workload_id}/metrics", params=query)
+    assert response.status_code == 200, response.text
