@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from gpufleet.api.app import create_app
 from gpufleet.auth.bootstrap import ensure_admin
 from gpufleet.auth.secrets import generate_secret, hash_secret, verify_secret
-from gpufleet.auth.tokens import AUDIENCE, ISSUER
+from gpufleet.auth.tokens import AUDIENCE, ISSUER, TokenService
 from gpufleet.settings import Settings
 from gpufleet.store import access_keys as access_key_store
 from gpufleet.store.credentials import _new_rsa_key, load_signing_keys, put_access_key
@@ -306,6 +307,35 @@ def test_a_key_created_by_another_replica_is_picked_up(server, http):
         conn.execute(
             signing_keys.update().where(signing_keys.c.kid == replica_key.kid).values(active=False)
         )
+
+
+def test_keys_are_read_again_by_one_thread_at_a_time(engine):
+    """Requests that find the keys stale together do not each take a connection to read them:
+    one reads, the others go on with the keys they have."""
+    with engine.connect() as conn:
+        keys = load_signing_keys(conn)
+    reading, go_on = threading.Event(), threading.Event()
+    reads = []
+
+    def read_keys():
+        reads.append(threading.get_ident())
+        reading.set()
+        go_on.wait(5)
+        return keys
+
+    tokens = TokenService(keys, 60, read_keys, refresh_seconds=0.05)
+    token = tokens.issue("someone")
+    time.sleep(0.1)
+    first = threading.Thread(target=tokens.verify, args=(token,))
+    first.start()
+    try:
+        assert reading.wait(30)
+        assert tokens.verify(token).subject == "someone"
+        assert tokens.issue("someone else")
+    finally:
+        go_on.set()
+        first.join()
+    assert len(reads) == 1
 
 
 def test_generated_admin_is_returned_once_and_stored_as_a_hash(database_url):
