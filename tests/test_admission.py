@@ -8,6 +8,7 @@ when a request ends (also with an error), and answers a wait that runs out like 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import anyio
 import anyio.to_thread
@@ -175,13 +176,14 @@ def test_worker_threads_outnumber_the_admitted_requests(capacity, threads):
 
 
 @pytest.fixture
-def one_connection(database_url):
-    """An app whose pool lends one connection, and gives up waiting for it after 0.2 s."""
+def two_connections(database_url):
+    """An app whose pool lends two connections (preparing a PostgreSQL store takes two), and
+    gives up waiting for one after 0.2 s."""
     settings = Settings(
         database_url=database_url,
         admin_client_id=ADMIN_ID,
         admin_client_secret=ADMIN_SECRET,
-        db_pool_size=1,
+        db_pool_size=2,
         db_max_overflow=0,
         db_pool_timeout_seconds=0.2,
     )
@@ -190,32 +192,40 @@ def one_connection(database_url):
     app.state.gpufleet.engine.dispose()
 
 
-def test_a_full_admission_answers_like_a_pool_timeout(one_connection):
-    state = one_connection.state.gpufleet
+@contextmanager
+def _another_request(http: TestClient, state):
+    """What an admitted request holds: a place and a connection."""
+    with http.portal.wrap_async_context_manager(state.admission.place()), state.engine.connect():
+        yield
+
+
+def test_a_full_admission_answers_like_a_pool_timeout(two_connections):
+    state = two_connections.state.gpufleet
     guess = {"grantType": "client_credentials", "clientID": ADMIN_ID, "clientSecret": "guess"}
-    with TestClient(one_connection) as http:
+    with TestClient(two_connections) as http:
         # Every place taken: the request waits for one on the loop, then gives up.
-        with http.portal.wrap_async_context_manager(state.admission.place()):
+        with _another_request(http, state), _another_request(http, state):
             full = http.post("/api/v1/token", json=guess)
-        # Admitted, but the pool's one connection is taken elsewhere: the pool times out.
-        with state.engine.connect():
+        # Admitted, but the pool's connections are taken elsewhere: the pool times out.
+        with state.engine.connect(), state.engine.connect():
             timed_out = http.post("/api/v1/token", json=guess)
         assert http.post("/api/v1/token", json=guess).status_code == 400
     assert full.status_code == timed_out.status_code == 503
     assert full.json() == timed_out.json() == {"code": 503, "message": STORE_UNAVAILABLE}
 
 
-def test_a_metrics_request_holds_one_connection_at_a_time(one_connection):
+def test_a_metrics_request_holds_one_connection_at_a_time(two_connections):
     """The embedded backend reads samples on a connection of its own: the route hands its own
     back first, or with the pool's last connection it would wait for itself."""
-    engine = one_connection.state.gpufleet.engine
-    workload_id = insert(engine, [workload()])[0]["id"]
-    with TestClient(one_connection) as http:
+    state = two_connections.state.gpufleet
+    workload_id = insert(state.engine, [workload()])[0]["id"]
+    query = {
+        "start": "2024-05-01T12:00:00Z",
+        "end": "2024-05-01T13:00:00Z",
+        "metricType": "GPU_UTILIZATION",
+    }
+    with TestClient(two_connections) as http:
         http.headers.update(bearer(token_for(http, ADMIN_ID, ADMIN_SECRET)))
-        query = {
-            "start": "2024-05-01T12:00:00Z",
-            "end": "2024-05-01T13:00:00Z",
-            "metricType": "GPU_UTILIZATION",
-        }
-        response = http.get(f"/api/v1/workloads/{workload_id}/metrics", params=query)
+        with _another_request(http, state):
+            response = http.get(f"/api/v1/workloads/{workload_id}/metrics", params=query)
     assert response.status_code == 200, response.text
