@@ -338,6 +338,45 @@ def test_keys_are_read_again_by_one_thread_at_a_time(engine):
     assert len(reads) == 1
 
 
+def test_a_new_key_id_waits_for_the_read_under_way(engine):
+    """A token of a key this process has not seen, arriving while another thread reads the keys,
+    waits for that read instead of being refused with the keys from before it."""
+    with engine.connect() as conn:
+        keys = load_signing_keys(conn)
+    rotated = _new_rsa_key()
+    reading, go_on = threading.Event(), threading.Event()
+    reads = []
+
+    def read_keys():
+        reads.append(threading.get_ident())
+        reading.set()
+        go_on.wait(5)
+        return [*keys, rotated]
+
+    tokens = TokenService(keys, 60, read_keys, refresh_seconds=0.05)
+    old = tokens.issue("someone")
+    new = jwt.encode(
+        _claims(sub="someone"), rotated.private_pem, algorithm="RS256",
+        headers={"kid": rotated.kid},
+    )  # fmt: skip
+    time.sleep(1.1)
+    first = threading.Thread(target=tokens.verify, args=(old,))
+    first.start()
+    verified = []
+    try:
+        assert reading.wait(30)
+        second = threading.Thread(target=lambda: verified.append(tokens.verify(new)))
+        second.start()
+        time.sleep(0.2)
+        assert verified == []  # waiting for the read under way
+    finally:
+        go_on.set()
+        first.join()
+    second.join(30)
+    assert [p.subject for p in verified] == ["someone"]
+    assert len(reads) == 1
+
+
 def test_generated_admin_is_returned_once_and_stored_as_a_hash(database_url):
     settings = Settings(database_url=database_url)
     first = create_app(settings)

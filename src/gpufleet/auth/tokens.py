@@ -107,11 +107,14 @@ class TokenService:
         if self._reload is not None:
             self._install(self._reload())
 
-    def _refresh_if_stale(self, minimum_age: float | None = None) -> None:
+    def _refresh_if_stale(self, minimum_age: float | None = None, *, wait: bool = False) -> None:
+        """Read the keys again if they are older than ``minimum_age`` (default: the refresh
+        interval). While another thread reads them, go on with these, or with ``wait`` (a key
+        id not among them) wait for that read."""
         age = time.monotonic() - self._loaded_at
         if self._reload is None or age < (minimum_age or self._refresh_seconds):
             return
-        if not self._reloading.acquire(blocking=False):
+        if not self._reloading.acquire(blocking=wait):
             return  # another thread is reading them right now
         try:
             if time.monotonic() - self._loaded_at >= age:  # nobody read them meanwhile
@@ -181,7 +184,7 @@ class TokenService:
         key = self._keys.get(kid)
         if key is None:
             # At most once a second, so made-up key ids cannot turn into a query flood.
-            self._refresh_if_stale(minimum_age=1.0)
+            self._refresh_if_stale(minimum_age=1.0, wait=True)
             key = self._keys.get(kid)
         if key is None:
             raise InvalidToken("token signed by an unknown key")
