@@ -19,7 +19,14 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.core.times import to_ms, truncate_to_ms
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
-from gpufleet.store.dialect import epoch_ms, one_of, upsert_with, write_many
+from gpufleet.store.dialect import (
+    batch_rows,
+    epoch_ms,
+    insert_ignoring_conflicts,
+    one_of,
+    upsert_with,
+    write_many,
+)
 from gpufleet.store.history import record_transitions
 from gpufleet.store.organisation import record_cluster, record_organisation
 from gpufleet.store.pods import delete_pods_of, record_pods
@@ -187,16 +194,38 @@ def _soft_delete(
 def _replace_nodepools(
     conn: Connection, applied: set[str], items: Sequence[Mapping[str, Any]]
 ) -> None:
-    conn.execute(
-        workload_nodepools.delete().where(
-            one_of(conn.dialect.name, workload_nodepools.c.workload_id, sorted(applied))
-        )
-    )
     memberships = [
         row for item in items if str(item["id"]) in applied for row in nodepool_rows(item)
     ]
+    dialect = conn.dialect.name
+    written = one_of(dialect, workload_nodepools.c.workload_id, sorted(applied))
+    if dialect == "postgresql":
+        _replace_nodepools_in_one(conn, written, memberships)
+        return
+    conn.execute(workload_nodepools.delete().where(written))
     if memberships:
         write_many(conn, workload_nodepools.insert(), memberships)
+
+
+def _replace_nodepools_in_one(
+    conn: Connection, written: sa.ColumnElement[bool], memberships: list[dict[str, str]]
+) -> None:
+    """PostgreSQL, one statement: the memberships of the written workloads that were not
+    reported go, the reported ones are inserted unless already there (the two sets are
+    disjoint, so the statement never deletes and inserts one row)."""
+    stored = workload_nodepools.c
+    pools = batch_rows(conn.dialect, workload_nodepools, ("workload_id", "nodepool"), memberships)
+    reported = sa.select(pools.c.workload_id, pools.c.nodepool)
+    gone = (
+        workload_nodepools.delete()
+        .where(written, sa.tuple_(stored.workload_id, stored.nodepool).not_in(reported))
+        .cte("gone")
+    )
+    conn.execute(
+        insert_ignoring_conflicts("postgresql", workload_nodepools, ["workload_id", "nodepool"])
+        .from_select(["workload_id", "nodepool"], reported)
+        .add_cte(gone)
+    )
 
 
 def ingest_workloads(

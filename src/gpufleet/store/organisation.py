@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.workload_fields import SEARCH_FIELDS
-from gpufleet.store.dialect import insert_ignoring_conflicts, one_of, upsert_with
+from gpufleet.store.dialect import insert_ignoring_conflicts, upsert_with, write_many
 from gpufleet.store.tables import clusters, departments, projects, workloads
 from gpufleet.store.workload_documents import SCALAR_COLUMNS, search_text
 
@@ -112,29 +112,40 @@ def _settle(conn: Connection, cluster_id: str, naming: list[_Naming]) -> dict[st
     owned_projects = _claim(conn, projects, cluster_id, reported_projects)
     refused.update((n.key, "projectId") for n in claimed if n.project.id not in owned_projects)
     kept = _newest(n.department for n in naming if n.key not in refused)
-    _rename(conn, departments, cluster_id, kept, "department")
+    _rename(conn, departments, cluster_id, kept, owned_departments, "department")
     owned = [r for r in reported_projects if r.id in owned_projects]
-    _rename(conn, projects, cluster_id, owned, "project")
+    _rename(conn, projects, cluster_id, owned, owned_projects, "project")
     return refused
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """A unit's name as stored, and the time of the observation that set it."""
+
+    name: str
+    updated_at: datetime
 
 
 def _claim(
     conn: Connection, table: sa.Table, cluster_id: str, reported: list[_Reported]
-) -> set[str]:
-    """Insert the units not known yet; return the reported ids that belong to ``cluster_id``.
+) -> dict[str, _Stored]:
+    """Insert the units not known yet; return the reported units that belong to
+    ``cluster_id``, by id, with their stored names.
 
     One statement decides ownership: a unit of another cluster conflicts, fails the upsert's
-    WHERE and is not returned. The no-op update also locks the row (in id order) until commit.
+    WHERE and is not returned. The no-op update also locks the row (in id order) until commit,
+    and returns it as it was stored (a unit inserted now, as reported), so the renaming that
+    follows needs no second read.
     """
     if not reported:
-        return set()
+        return {}
     statement = upsert_with(
         conn.dialect.name,
         table,
         ["id"],
         lambda new: {"cluster_id": new.cluster_id},
         lambda new: table.c.cluster_id == new.cluster_id,
-    ).returning(table.c.id)
+    ).returning(table.c.id, table.c.name, table.c.updated_at)
     rows = [
         {
             "id": r.id,
@@ -146,23 +157,20 @@ def _claim(
         }
         for r in reported
     ]
-    return set(conn.execute(statement, rows).scalars())
+    written = write_many(conn, statement, rows)
+    return {row.id: _Stored(row.name, row.updated_at) for row in written}
 
 
 def _rename(
-    conn: Connection, table: sa.Table, cluster_id: str, reported: list[_Reported], kind: str
+    conn: Connection,
+    table: sa.Table,
+    cluster_id: str,
+    reported: list[_Reported],
+    stored: Mapping[str, _Stored],
+    kind: str,
 ) -> None:
-    """Take newer names (and, for projects, department and namespace) of the cluster's own units."""
-    if not reported:
-        return
-    stored = {
-        row.id: row
-        for row in conn.execute(
-            sa.select(table.c.id, table.c.name, table.c.updated_at).where(
-                one_of(conn.dialect.name, table.c.id, [r.id for r in reported])
-            )
-        )
-    }
+    """Take newer names (and, for projects, department and namespace) of the cluster's own
+    units; ``stored`` holds their names as the claim found them."""
     for report in reported:
         row = stored.get(report.id)
         if row is None or row.name == report.name or report.observed_at <= row.updated_at:

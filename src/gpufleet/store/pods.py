@@ -20,7 +20,7 @@ from gpufleet.core.quantities import parse_quantity
 from gpufleet.core.times import format_rfc3339
 from gpufleet.core.workload_fields import WorkloadField
 from gpufleet.query.pods import PodPage, PodSelection
-from gpufleet.store.dialect import one_of, write_many
+from gpufleet.store.dialect import batch_rows, one_of, write_many
 from gpufleet.store.reported import earliest, upsert_reported
 from gpufleet.store.tables import workload_pods, workloads
 from gpufleet.store.workload_filters import compare, scope_condition
@@ -153,8 +153,12 @@ def _delete_unreported(
     conn: Connection, observed: Mapping[str, datetime], kept: Collection[tuple[str, str]]
 ) -> None:
     """Soft-delete the live pods of these workloads that were not reported with them, at the
-    time each workload was observed. One read finds them (usually none), so a batch costs one
-    round trip here instead of one per workload."""
+    time each workload was observed. A batch costs one statement on PostgreSQL; on SQLite one
+    read finds them (usually none), so a batch costs one round trip here instead of one per
+    workload."""
+    if conn.dialect.name == "postgresql":
+        _delete_unreported_in_one(conn, observed, kept)
+        return
     stored = workload_pods.c
     ids = sorted(observed)
     gone: dict[datetime, list[str]] = {}
@@ -177,6 +181,46 @@ def _delete_unreported(
                 .where(stored.deleted_at.is_(None))
                 .values(deleted_at=moment, updated_at=moment)
             )
+
+
+def _delete_unreported_in_one(
+    conn: Connection, observed: Mapping[str, datetime], kept: Collection[tuple[str, str]]
+) -> None:
+    """``_delete_unreported`` as one statement (PostgreSQL): the reported workloads and the
+    pods kept travel as two batches; the pods to delete are locked in id order first."""
+    stored = workload_pods.c
+    seen = batch_rows(
+        conn.dialect,
+        workload_pods,
+        ("workload_id", "updated_at"),
+        [{"workload_id": w, "updated_at": at} for w, at in sorted(observed.items())],
+        name="seen",
+    )
+    reported = batch_rows(
+        conn.dialect,
+        workload_pods,
+        ("workload_id", "id"),
+        [{"workload_id": w, "id": pod} for w, pod in kept],
+        name="kept",
+    )
+    gone = (
+        sa.select(stored.id, seen.c.updated_at.label("at"))
+        .join_from(workload_pods, seen, stored.workload_id == seen.c.workload_id)
+        .where(
+            stored.deleted_at.is_(None),
+            sa.tuple_(stored.workload_id, stored.id).not_in(
+                sa.select(reported.c.workload_id, reported.c.id)
+            ),
+        )
+        .order_by(stored.id)
+        .with_for_update(of=workload_pods)
+        .cte("gone")
+    )
+    conn.execute(
+        workload_pods.update()
+        .where(stored.id == gone.c.id)
+        .values(deleted_at=gone.c.at, updated_at=gone.c.at)
+    )
 
 
 def delete_pods_of(conn: Connection, workload_ids: Collection[str], now: datetime) -> None:

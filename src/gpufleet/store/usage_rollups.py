@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.store.dialect import one_of_parameter, upsert_with, write_many
+from gpufleet.store.dialect import batch_rows, one_of_parameter, upsert_with, write_many
 from gpufleet.store.tables import usage_hourly, usage_utilisation
 
 if TYPE_CHECKING:
@@ -83,23 +83,41 @@ class RollupDeltas:
         keys = sorted(self._rows)
         for offset in range(0, len(keys), _CHUNK):
             chunk = keys[offset : offset + _CHUNK]
+            rows = [
+                {"workload_id": w, "hour_ms": h, "nodepool": p, **self._rows[(w, h, p)]}
+                for w, h, p in chunk
+            ]
+            if conn.dialect.name == "postgresql":
+                _add_measured(conn, rows)
+                continue
             measured = _measured(conn, {(w, h) for w, h, _ in chunk})
-            rows = []
-            for key in chunk:
-                workload_id, hour, pool = key
-                util = measured.get((workload_id, hour), (None, None))
-                rows.append(
-                    {
-                        "workload_id": workload_id,
-                        "hour_ms": hour,
-                        "nodepool": pool,
-                        **self._rows[key],
-                        "gpu_utilisation": util[0],
-                        "idle_share": util[1],
-                    }
-                )
+            for row in rows:
+                util = measured.get((row["workload_id"], row["hour_ms"]), (None, None))
+                row["gpu_utilisation"], row["idle_share"] = util
             write_many(conn, _add_statement(conn.dialect.name), rows)
         self._rows.clear()
+
+
+def _add_measured(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: the upsert of ``apply`` in one statement, a row it creates taking the stored
+    utilisation of its workload and hour from a join (no read before it). Rows go in key order
+    (byte order, as Python sorts the keys), the lock order of every writer of the rollups."""
+    columns = list(rows[0])
+    batch = batch_rows(conn.dialect, usage_hourly, columns, rows)
+    measured = sa.and_(U.workload_id == batch.c.workload_id, U.hour_ms == batch.c.hour_ms)
+    source = (
+        sa.select(*(batch.c[name] for name in columns), U.gpu_utilisation, U.idle_share)
+        .select_from(batch.outerjoin(usage_utilisation, measured))
+        .order_by(
+            sa.collate(batch.c.workload_id, "C"),
+            batch.c.hour_ms,
+            sa.collate(batch.c.nodepool, "C"),
+        )
+    )
+    statement = _add_statement("postgresql").from_select(
+        [*columns, "gpu_utilisation", "idle_share"], source
+    )
+    conn.execute(statement)
 
 
 def _add_statement(dialect: str) -> sa.Insert:
