@@ -1,7 +1,9 @@
-"""The batch helpers of the dialect seam: one_of (IN, or = ANY of one array) and update_many
-(one UPDATE … FROM the unnested rows, or an executemany), on both databases."""
+"""The batch helpers of the dialect seam: one_of (IN, or = ANY of one array), write_many and
+update_many (one statement over the rows as JSON, or an executemany), on both databases."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -10,6 +12,7 @@ from gpufleet.settings import Settings
 from gpufleet.store.dialect import one_of, one_of_parameter, update_many, write_many
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.tables import usage_open, usage_states
+from gpufleet.store.types import Json, UtcDateTime, UuidKey
 
 ROWS = [
     {
@@ -85,3 +88,57 @@ def test_update_many_sets_each_row_by_its_key_and_leaves_the_others(engine):
             assert (got.until_ms, got.gpu, bool(got.pending)) == (row["until_ms"] + 7, 2.5, True)
         else:
             assert (got.until_ms, got.gpu, bool(got.pending)) == (row["until_ms"], 1.0, False)
+
+
+# Every kind of column a batch writes, in a table of its own.
+_KINDS = sa.Table(
+    "batch_value_kinds",
+    sa.MetaData(),
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("text", sa.Text),
+    sa.Column("small", sa.Integer),
+    sa.Column("big", sa.BigInteger),
+    sa.Column("share", sa.Float),
+    sa.Column("flag", sa.Boolean),
+    sa.Column("at", UtcDateTime),
+    sa.Column("packed", sa.LargeBinary),
+    sa.Column("document", Json),
+    sa.Column("key", UuidKey),
+)
+_AWKWARD = ['a "quoted", {braced} text', "back\\slash\\", "naïve ✓ 🚀", "", "NULL", "line\nbreak"]
+
+
+def _kind_rows() -> list[dict]:
+    east = timezone(timedelta(hours=5, minutes=30))
+    return [
+        {
+            "id": f"k{n:02d}",
+            "text": _AWKWARD[n % len(_AWKWARD)] if n % 7 else None,
+            "small": -(2**31) + 1 + n if n % 2 else 2**31 - 1 - n,
+            "big": 2**62 + n if n % 2 else -(2**62) - n,
+            "share": 0.1 * n + 1e-9 if n % 5 else None,
+            "flag": [True, False, None][n % 3],
+            "at": datetime(2025, 3, 1, 8, 0, n, 123000, tzinfo=UTC if n % 2 else east),
+            "packed": bytes(range(n, n + 40)) if n % 4 else b"",
+            "document": {"name": _AWKWARD[n % len(_AWKWARD)], "values": [n, 1.5, None, True]},
+            "key": f"3e1f4c2a-9b7d-4e6f-8a5c-0d2b4f6a8c{n:02x}",
+        }
+        for n in range(24)
+    ]
+
+
+def test_write_many_stores_every_kind_of_value_as_a_plain_insert_would(module_database_url):
+    engine = create_store_engine(Settings(database_url=module_database_url))
+    try:
+        _KINDS.create(engine)
+        rows = _kind_rows()
+        with engine.begin() as conn:
+            write_many(conn, _KINDS.insert(), rows)
+        with engine.connect() as conn:
+            stored = [dict(row._mapping) for row in conn.execute(sa.select(_KINDS).order_by("id"))]
+        for row in rows:
+            row["at"] = row["at"].astimezone(UTC)
+        assert stored == rows
+    finally:
+        _KINDS.drop(engine, checkfirst=True)
+        engine.dispose()
