@@ -207,6 +207,32 @@ class Batch:
                 *(getattr(state, name) for name in _STATE),
                 state.accrues,
             )
+        if dialect.name == "postgresql":
+            self._json_rows()
+
+    def _json_rows(self) -> None:
+        """PostgreSQL: the large batches also as rows of JSON objects keyed by column, bytes as
+        ``bytea``'s hex text and a pod's document as its JSON, ready for ``orjson.dumps``."""
+
+        def ready(value: Any) -> Any:
+            raw = getattr(value, "obj", value)  # psycopg's Binary wraps the bytes
+            if isinstance(raw, bytes | bytearray | memoryview):
+                return "\\x" + bytes(raw).hex()
+            return value
+
+        self.json_workloads = [
+            dict(zip(self.workload_columns, map(ready, row), strict=True)) for row in self.workloads
+        ]
+        self.json_pods = {
+            key: [
+                dict(zip(self.pod_columns, (*pod[:-1], orjson.Fragment(pod[-1])), strict=True))
+                for pod in pods
+            ]
+            for key, pods in self.pods.items()
+        }
+        self.json_observations = {
+            key: dict(zip(_OBSERVATION, row, strict=True)) for key, row in self.observations.items()
+        }
 
 
 class SameResultFloor:
@@ -309,15 +335,23 @@ _STATE_COLUMNS = ", ".join(_STATE)
 _ACCRUES = "(l.pending OR l.gpu > 0 OR l.cpu_cores > 0 OR l.memory_gib > 0)"
 
 
-# PostgreSQL: every statement takes its rows as one array per column (one round trip each).
+# PostgreSQL: every statement takes its rows as one parameter (one round trip each): the large
+# batches as JSON rows, the lists of ids and times as arrays.
 
 
 def _pg_types(table: sa.Table, columns: Sequence[str], dialect: sa.Dialect) -> list[str]:
     return [table.c[c].type.compile(dialect=dialect) for c in columns]
 
 
-def _pg_unnest(types: Sequence[str]) -> str:
-    return "unnest(" + ", ".join(f"%s::{t}[]" for t in types) + ")"
+def _pg_rows(columns: Sequence[str], types: Sequence[str], alias: str = "b") -> str:
+    """The rows of one JSON parameter (objects keyed by column) as a table: one text value
+    that orjson encodes in one call, where arrays cost psycopg a Python step per element."""
+    definitions = ", ".join(f"{c} {t}" for c, t in zip(columns, types, strict=True))
+    return f"json_to_recordset(%s::json) AS {alias}({definitions})"
+
+
+def _json(rows: Sequence[Mapping[str, Any]]) -> str:
+    return orjson.dumps(rows).decode()
 
 
 def _columns(rows: Sequence[tuple], width: int) -> list[list]:
@@ -348,9 +382,7 @@ _PG_LATEST = (
     "WHERE t.workload_id IN (SELECT workload_id FROM b) GROUP BY t.workload_id) "
     "ORDER BY s.workload_id FOR UPDATE)"
 )
-_PG_BATCH = (
-    f"b AS (SELECT * FROM {_pg_unnest(_PG_OBSERVATION_TYPES)} AS b({', '.join(_OBSERVATION)}))"
-)
+_PG_BATCH = f"b AS (SELECT * FROM {_pg_rows(_OBSERVATION, _PG_OBSERVATION_TYPES, 'o')})"
 _PG_POOLS = "CASE WHEN s.nodepools = '' THEN ARRAY[''] ELSE string_to_array(s.nodepools, ',') END"
 
 
@@ -382,39 +414,52 @@ def _postgresql(driver: Any, dialect: sa.Dialect, batch: Batch) -> None:
     driver.execute(_cluster_sql("%s"), batch.cluster)
     owned = {}
     for table, rows, columns, assigned in _units(batch):
-        source = _pg_unnest(_pg_types(table, columns, dialect))
+        source = _pg_rows(columns, _pg_types(table, columns, dialect))
         owned[table.name] = {
             row[0]
             for row in driver.execute(
                 f"INSERT INTO {table.name} AS u ({', '.join(columns)}) SELECT * FROM {source} "
                 f"ON CONFLICT (id) DO UPDATE SET {assigned} "
                 "WHERE u.cluster_id = excluded.cluster_id RETURNING u.id",
-                _columns(rows, len(columns)),
+                [_json([dict(zip(columns, row, strict=True)) for row in rows])],
             )
         }
     kept = _owned(batch, owned["departments"], owned["projects"])
     columns = batch.workload_columns
-    source = _pg_unnest(_pg_types(workloads, columns, dialect))
+    source = _pg_rows(columns, _pg_types(workloads, columns, dialect))
     returned = driver.execute(
         f"INSERT INTO workloads AS w ({', '.join(columns)}) SELECT * FROM {source} "
         f"ON CONFLICT (id) DO UPDATE SET {_workload_set(columns, _pg_epoch)} "
         f"WHERE {_WORKLOAD_WHERE} RETURNING w.id, w.phase, w.phase_message, w.phase_updated_at",
-        _columns([batch.workloads[n] for n in kept], len(columns)),
+        [_json([batch.json_workloads[n] for n in kept])],
     ).fetchall()
     applied = sorted(row[0] for row in returned)
     driver.execute(
         "INSERT INTO workload_phase_history (workload_id, phase, message, at) "
-        "SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::text[], %s::timestamptz[]) "
+        "SELECT * FROM json_to_recordset(%s::json) "
+        "AS b(workload_id varchar, phase varchar, message text, at timestamptz) "
         "ON CONFLICT (workload_id, at, phase) DO NOTHING",
-        _columns(sorted((r[0], r[1], r[2] or "", r[3]) for r in returned), 4),
+        [
+            _json(
+                [
+                    {"workload_id": w, "phase": phase, "message": message, "at": at}
+                    for w, phase, message, at in sorted(
+                        (r[0], r[1], r[2] or "", r[3]) for r in returned
+                    )
+                ]
+            )
+        ],
     )
     pods = sorted(pod for key in applied for pod in batch.pods[key])
     pod_types = [*_pg_types(workload_pods, batch.pod_columns[:-1], dialect), "jsonb"]
+    pod_rows = sorted(
+        (pod for key in applied for pod in batch.json_pods[key]), key=lambda pod: pod["id"]
+    )
     driver.execute(
         f"INSERT INTO workload_pods AS p ({', '.join(batch.pod_columns)}) "
-        f"SELECT * FROM {_pg_unnest(pod_types)} "
+        f"SELECT * FROM {_pg_rows(batch.pod_columns, pod_types)} "
         f"ON CONFLICT (id) DO UPDATE SET {_POD_SET} WHERE {_POD_WHERE}",
-        _columns(pods, len(batch.pod_columns)),
+        [_json(pod_rows)],
     )
     driver.execute(
         "UPDATE workload_pods p SET deleted_at = b.at, updated_at = b.at "
@@ -434,6 +479,7 @@ def _postgresql(driver: Any, dialect: sa.Dialect, batch: Batch) -> None:
     )
     # The ledger takes every observation of the cluster's own workloads.
     observations = _columns([batch.observations[batch.ids[n]] for n in kept], len(_OBSERVATION))
+    observed = _json([batch.json_observations[batch.ids[n]] for n in kept])
     since = batch.since_ms if batch.since_ms is not None else -(2**62)
     # Rollups first: they read the latest points as they were before this observation.
     driver.execute(
@@ -461,7 +507,7 @@ def _postgresql(driver: Any, dialect: sa.Dialect, batch: Batch) -> None:
         "ON m.workload_id = p.workload_id AND m.hour_ms = p.hour_ms "
         "ORDER BY p.workload_id, p.hour_ms, p.pool "
         f"ON CONFLICT (hour_ms, workload_id, nodepool) DO UPDATE SET {_HOURLY_SET}",
-        [*observations, since],
+        [observed, since],
     )
     # The new points, and the previous latest point accrued up to each.
     driver.execute(
@@ -477,7 +523,7 @@ def _postgresql(driver: Any, dialect: sa.Dialect, batch: Batch) -> None:
         "FROM b JOIN latest l ON l.workload_id = b.workload_id WHERE b.at_ms > l.until_ms"
         ") points ORDER BY workload_id, at_ms "
         "ON CONFLICT (workload_id, at_ms) DO UPDATE SET until_ms = excluded.until_ms",
-        observations,
+        [observed],
     )
     # The live set: each observed workload's new latest point, while it holds something.
     live = [o for o in zip(*observations, strict=True) if o[-1]] if observations[0] else []
