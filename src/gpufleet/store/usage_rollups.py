@@ -63,6 +63,7 @@ class RollupDeltas:
         if self._since_ms is not None:
             start_ms = max(start_ms, self._since_ms)
         pools = state.pools()
+        owner = {name: getattr(state, name) for name in _OWNER}
         hour = hour_of(start_ms)
         while hour < end_ms:
             seconds = (min(end_ms, hour + HOUR_MS) - max(start_ms, hour)) / 1000.0
@@ -71,7 +72,7 @@ class RollupDeltas:
                 row = self._rows.get((workload_id, hour, pool))
                 if row is None:
                     row = self._rows[(workload_id, hour, pool)] = dict.fromkeys(MEASURES, 0.0)
-                row.update((name, getattr(state, name)) for name in _OWNER)
+                row.update(owner)
                 row["gpu_seconds"] += share * state.gpu
                 row["cpu_core_seconds"] += share * state.cpu_cores
                 row["memory_gib_seconds"] += share * state.memory_gib
