@@ -18,8 +18,9 @@ third in another phase):
 * the workloads-only floor: the fastest hand-written batch upsert of the workloads table alone
   (rows built beforehand): through SQLAlchemy an executemany and a multi-row ``VALUES`` upsert;
   through the driver, values converted beforehand, a prepared executemany on SQLite, and on
-  PostgreSQL one upsert over the columns as arrays (``unnest``) and ``COPY`` into a temporary
-  table followed by one ``INSERT … SELECT … ON CONFLICT``. It writes less than the API does
+  PostgreSQL one upsert over the columns as arrays (``unnest``), one over the rows as one JSON
+  parameter (``json_to_recordset``) and ``COPY`` into a temporary table followed by one
+  ``INSERT … SELECT … ON CONFLICT``. It writes less than the API does
   (no pods, phase history, node pools, usage ledger or ownership check) and is shown for scale.
 
     .venv/bin/python -m bench.ingest                          # SQLite and PostgreSQL
@@ -123,8 +124,9 @@ def floor_candidates(engine: sa.Engine) -> dict[str, Callable[[list[dict]], None
     is the floor. Through SQLAlchemy: an executemany of ``INSERT … ON CONFLICT DO UPDATE`` and
     one multi-row ``VALUES`` upsert. Straight through the driver, the rows converted to the
     driver's values beforehand: on SQLite a prepared executemany; on PostgreSQL one statement
-    over the columns as arrays (``unnest``), and ``COPY`` into a temporary table followed by
-    one ``INSERT … SELECT … ON CONFLICT``."""
+    over the columns as arrays (``unnest``), one over the rows as one JSON parameter
+    (``json_to_recordset``), and ``COPY`` into a temporary table followed by one
+    ``INSERT … SELECT … ON CONFLICT``."""
     dialect = engine.dialect.name
 
     def statement(columns: list[str]) -> sa.Insert:
@@ -150,6 +152,7 @@ def floor_candidates(engine: sa.Engine) -> dict[str, Callable[[list[dict]], None
         candidates["driver executemany upsert"] = _driver_executemany(engine)
     else:
         candidates["unnest upsert"] = _driver_unnest(engine)
+        candidates["JSON rows upsert"] = _driver_json(engine)
         candidates["COPY + INSERT SELECT"] = _driver_copy(engine)
     return candidates
 
@@ -211,6 +214,34 @@ def _driver_unnest(engine: sa.Engine) -> Callable[[list[dict]], None]:
         )
         with engine.begin() as conn:
             conn.connection.driver_connection.execute(sql, arrays)
+
+    return write
+
+
+def _json_ready(value: Any) -> Any:
+    """A driver value as JSON takes it: bytes (wrapped by psycopg's Binary) as bytea's hex."""
+    raw = getattr(value, "obj", value)
+    if isinstance(raw, bytes | bytearray | memoryview):
+        return "\\x" + bytes(raw).hex()
+    return value
+
+
+def _driver_json(engine: sa.Engine) -> Callable[[list[dict]], None]:
+    def write(rows: Prepared) -> None:
+        columns, values = rows.driver
+        definitions = ", ".join(
+            f"{c} {t}" for c, t in zip(columns, _pg_types(columns, engine), strict=True)
+        )
+        text = orjson.dumps(
+            [dict(zip(columns, map(_json_ready, row), strict=True)) for row in values]
+        )
+        sql = (
+            f"INSERT INTO workloads ({', '.join(columns)}) SELECT * FROM "
+            f"json_to_recordset(%s::json) AS b({definitions}) "
+            f"ON CONFLICT (id) DO UPDATE SET {_set_clause(columns)}"
+        )
+        with engine.begin() as conn:
+            conn.connection.driver_connection.execute(sql, [text.decode()])
 
     return write
 
