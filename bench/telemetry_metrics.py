@@ -28,12 +28,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import orjson
 from bench.floors import interleaved
 from fastapi.testclient import TestClient
 
 from gpufleet.api.app import create_app
-from gpufleet.api.routes.metrics import metrics_body
+from gpufleet.api.routes.metrics import metrics_json
 from gpufleet.core.metric_values import SampleWindow, WorkloadTarget
 from gpufleet.core.times import to_ms
 from gpufleet.metrics.types import METRIC_TYPES, MetricKind, WorkloadMetricType
@@ -259,7 +258,7 @@ def _run(args: argparse.Namespace, url: str) -> int:
         def in_process() -> bytes:
             """The backend's answer as the route serialises it, without the HTTP request."""
             results = backend.workload_metrics(metrics_target, METRIC_TYPE_NAMES, window)
-            return orjson.dumps(metrics_body(results))
+            return metrics_json(results)
 
         api_ms, server_ms, floor_ms, backend_ms, get_ms = interleaved(
             [

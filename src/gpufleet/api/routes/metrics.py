@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -14,12 +16,11 @@ from gpufleet.api.concurrency import ExpensiveRead
 from gpufleet.api.csv_responses import csv_response, wants_csv
 from gpufleet.api.deps import Db, Now
 from gpufleet.api.metric_parameters import MetricTypesParam, metrics_query
-from gpufleet.api.responses import json_response
 from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import NotFound, Unavailable, UpstreamFailed
 from gpufleet.core.times import format_rfc3339, from_ms
-from gpufleet.metrics.backend import Measurement, MetricResult, MetricsBackend
+from gpufleet.metrics.backend import HistogramPoint, Measurement, MetricResult, MetricsBackend
 from gpufleet.metrics.types import WorkloadMetricType, metric_info
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.metrics import MetricsCompositeResponse
@@ -57,6 +58,83 @@ def measurement_values(measurement: Measurement) -> list[dict[str, str]]:
     ]
 
 
+_NEXT_POINT = ',{"value":"'
+
+
+@functools.lru_cache(maxsize=8192)
+def _point_tail(ts_ms: int) -> str:
+    """What follows a point's value in the wire's JSON, up to the next point's value."""
+    return f'","timestamp":"{_timestamp(ts_ms)}"}}{_NEXT_POINT}'
+
+
+# What a JSON string must escape; wire values (decimal strings) and timestamps never hold it.
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
+
+
+class _PointWriter:
+    """The ``values`` arrays of one answer written as JSON text straight from the columns, no
+    object per point: the same bytes ``orjson`` writes for ``measurement_values``. The series
+    of one answer share their timestamps, so each point's timestamp text is looked up once,
+    and a series is written by one ``join`` of its values interleaved with those texts."""
+
+    def __init__(self) -> None:
+        self._timestamps: Sequence[int] | None = None
+        self._tails: list[str] = []
+
+    def measurement(self, measurement: Measurement) -> str:
+        values, timestamps = measurement.values, measurement.timestamps_ms
+        if len(values) != len(timestamps):
+            raise ValueError("a measurement's columns differ in length")
+        if not values:
+            return "[]"
+        if _NEEDS_ESCAPE.search("".join(values)):
+            return orjson.dumps(measurement_values(measurement)).decode()
+        if timestamps != self._timestamps:
+            self._timestamps, self._tails = timestamps, list(map(_point_tail, timestamps))
+        texts = self._tails * 2  # value, tail, value, tail ...
+        texts[::2] = values
+        texts[1::2] = self._tails
+        texts[-1] = texts[-1].removesuffix(_NEXT_POINT)  # the last point closes the array
+        return '[{"value":"' + "".join(texts) + "]"
+
+    @staticmethod
+    def histogram(points: Sequence[HistogramPoint]) -> str:
+        # A point's data is a small mapping: orjson writes the points faster than text joins.
+        return orjson.dumps(histogram_values(points)).decode()
+
+
+def histogram_values(points: Sequence[HistogramPoint]) -> list[dict]:
+    """Histogram points as the wire's objects."""
+    return [{"timestamp": _timestamp(ts), "data": data} for ts, data in points]
+
+
+def metrics_json(results: Sequence[MetricResult], *, histogram: bool = True) -> bytes:
+    """``orjson.dumps(metrics_body(results))``, byte for byte (without ``histogram``, the
+    body without its ``histogram`` key), written without the objects of every point."""
+    writer = _PointWriter()
+    measurements: list[str] = []
+    histograms: list[str] = []
+    for result in results:
+        info = metric_info(result.type)
+        kind = orjson.dumps(result.type.value).decode()
+        if result.failed:
+            measurements.append(f'{{"type":{kind},"labels":null,"values":null}}')
+        elif info.is_histogram_shaped:
+            values = writer.histogram(result.histogram)
+            histograms.append(f'{{"type":{kind},"values":{values}}}')
+        elif not result.measurements:
+            measurements.append(f'{{"type":{kind},"labels":null,"values":[]}}')
+        else:
+            for series in result.measurements:
+                labels = orjson.dumps(dict(series.labels)).decode() if series.labels else "null"
+                values = writer.measurement(series)
+                measurements.append(f'{{"type":{kind},"labels":{labels},"values":{values}}}')
+    body = '{"measurements":[' + ",".join(measurements) + "]"
+    if histogram:
+        body += ',"histogram":[' + ",".join(histograms) + "]"
+    return (body + "}").encode()
+
+
 def metrics_body(results: Sequence[MetricResult]) -> dict:
     measurements: list[dict] = []
     histogram: list[dict] = []
@@ -66,7 +144,7 @@ def metrics_body(results: Sequence[MetricResult]) -> dict:
             # A failed type is listed with null values; an empty one has [] (see docs/metrics.md).
             measurements.append({"type": result.type.value, "labels": None, "values": None})
         elif info.is_histogram_shaped:
-            values = [{"timestamp": _timestamp(ts), "data": data} for ts, data in result.histogram]
+            values = histogram_values(result.histogram)
             histogram.append({"type": result.type.value, "values": values})
         elif not result.measurements:
             measurements.append({"type": result.type.value, "labels": None, "values": []})
@@ -138,21 +216,22 @@ def metric_results_response(
                 f"{unreachable[0].message}; please try again shortly.",
             )
         raise UpstreamFailed(f"Every metrics query to the {backend} backend failed.")
-    body = metrics_body(results)
-    if not histogram:
-        del body["histogram"]
     partial = [r for r in results if r.warnings and not r.failed]
     if failures or partial:
         detail = "; ".join(
             [f"{r.type.value}: {r.failure.message}" for r in failures]
             + [f"{r.type.value}: incomplete ({r.warnings[0][:200]})" for r in partial]
         )
-        response = json_response(body, status_code=207)
+        response = _json(metrics_json(results, histogram=histogram), status_code=207)
         # Headers are latin-1; upstream warnings may hold anything.
         response.headers["X-Gpufleet-Metric-Failures"] = (
             detail[:1000].encode("ascii", "replace").decode()
         )
         return response
     if wants_csv(request):
-        return metrics_csv(body)
-    return json_response(body)
+        return metrics_csv(metrics_body(results))
+    return _json(metrics_json(results, histogram=histogram))
+
+
+def _json(content: bytes, status_code: int = 200) -> Response:
+    return Response(content, status_code=status_code, media_type="application/json")
