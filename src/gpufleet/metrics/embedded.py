@@ -8,7 +8,8 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from itertools import groupby
+from functools import partial
+from itertools import chain, groupby, repeat
 from operator import itemgetter
 
 import sqlalchemy as sa
@@ -23,8 +24,9 @@ from gpufleet.metrics.backend import (
     MetricFailure,
     MetricResult,
 )
-from gpufleet.metrics.histograms import HistogramError, sorted_percentiles
+from gpufleet.metrics.histograms import HistogramError, column_percentiles
 from gpufleet.metrics.types import (
+    PERCENTILES,
     POD_METRIC_TYPES,
     UNANSWERABLE_POD_TYPES,
     AnyMetricType,
@@ -123,19 +125,26 @@ class EmbeddedMetricsBackend:
             case MetricKind.COUNTER:
                 return MetricResult(info.type, measurements=interval_measurements(rows, window))
             case MetricKind.HISTOGRAM:
+                buckets = _buckets(rows, window)
+                # Every count of the answer formatted by one map; each point takes its own from
+                # the one iterator (zip stops at the point's last key without taking another).
+                texts = iter(format_values(chain.from_iterable(map(_COUNTS, buckets))))
                 histogram = tuple(
-                    HistogramPoint(ts, dict(zip(keys, format_values(counts), strict=True)))
-                    for ts, keys, counts in _buckets(rows, window)
+                    HistogramPoint(ts, dict(zip(keys, texts, strict=False)))
+                    for ts, keys, _ in buckets
                 )
                 return MetricResult(info.type, histogram=histogram)
             case MetricKind.PERCENTILES:
-                points = []
+                stamps, figures = [], []
                 for ts, _, counts, bounds in _buckets(rows, window, with_bounds=True):
-                    values = sorted_percentiles(list(zip(bounds, counts, strict=True)))
-                    if values is not None:
-                        texts = format_values(values.values())
-                        points.append(HistogramPoint(ts, dict(zip(values, texts, strict=True))))
-                return MetricResult(info.type, histogram=tuple(points))
+                    values = column_percentiles(bounds, counts)
+                    if values is not None:  # every name of PERCENTILES, in its order
+                        stamps.append(ts)
+                        figures.append(values.values())
+                texts = format_values(chain.from_iterable(figures))
+                triples = zip(*[iter(texts)] * len(PERCENTILES), strict=True)
+                points = map(dict, map(_PERCENTILE_NAMES, triples))
+                return MetricResult(info.type, histogram=tuple(map(HistogramPoint, stamps, points)))
         raise AssertionError(info.kind)  # pragma: no cover - the enum is exhaustive
 
     def idle_gpus(
@@ -232,6 +241,8 @@ def interval_measurements(
 
 
 _SERIES, _INTERVAL, _VALUE = itemgetter(0), itemgetter(1), itemgetter(2)
+_COUNTS = itemgetter(2)
+_PERCENTILE_NAMES = partial(zip, [name for name, _ in PERCENTILES], strict=True)
 
 
 @functools.lru_cache(maxsize=64)
@@ -246,9 +257,37 @@ def _series_order(measurement: Measurement) -> tuple[int, float | str]:
     return (0, int(value)) if value.isdigit() else (1, value)
 
 
-def _buckets(rows, window: SampleWindow, *, with_bounds: bool = False) -> list[tuple]:
+def _buckets(rows: Sequence, window: SampleWindow, *, with_bounds: bool = False) -> list[tuple]:
     """Each interval's buckets as ``(timestamp, keys, counts)`` by increasing bound, and the
-    bounds too ``with_bounds``."""
+    bounds too ``with_bounds``.
+
+    Rows come series by series, intervals increasing. When every bucket has a row in every
+    interval (the rule), each series is one column and an interval's counts are cut across
+    the columns in C; otherwise the buckets are gathered interval by interval."""
+    columns = []  # (bound, intervals, values) of each series
+    for series, of_series in groupby(rows, key=_SERIES):
+        points = list(of_series)
+        bound = parse_le(series.partition("=")[2])
+        columns.append((bound, list(map(_INTERVAL, points)), list(map(_VALUE, points))))
+    columns.sort(key=_SERIES)  # by bound
+    ordered = [bound for bound, _, _ in columns]
+    if not columns or len(set(ordered)) < len(columns):
+        return _gathered_buckets(rows, window, with_bounds=with_bounds)
+    intervals = columns[0][1]
+    if any(of_series != intervals for _, of_series, _ in columns):
+        return _gathered_buckets(rows, window, with_bounds=with_bounds)
+    names = list(map(format_le, ordered))
+    stamps = map(_interval_starts(window).__getitem__, intervals)
+    counts = map(list, zip(*(values for _, _, values in columns), strict=True))
+    if with_bounds:
+        return list(zip(stamps, repeat(names), counts, repeat(ordered)))
+    return list(zip(stamps, repeat(names), counts))
+
+
+def _gathered_buckets(
+    rows: Sequence, window: SampleWindow, *, with_bounds: bool = False
+) -> list[tuple]:
+    """``_buckets`` interval by interval, for buckets missing from some intervals."""
     bounds: dict[str, float] = {}  # a histogram has a handful of series: each parsed once
     by_interval: dict[int, dict[float, float]] = defaultdict(dict)
     for series, interval, value in rows:
@@ -257,11 +296,12 @@ def _buckets(rows, window: SampleWindow, *, with_bounds: bool = False) -> list[t
             bound = bounds[series] = parse_le(series.partition("=")[2])
         by_interval[interval][bound] = value
     keys = {bound: format_le(bound) for bound in bounds.values()}
+    starts = _interval_starts(window)
     answer = []
     for interval, buckets in sorted(by_interval.items()):
         ordered = sorted(buckets)
         point = (
-            window.timestamp_ms(interval),
+            starts[interval],
             [keys[bound] for bound in ordered],
             [buckets[bound] for bound in ordered],
         )

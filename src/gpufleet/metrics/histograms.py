@@ -9,7 +9,7 @@ positive); a rank in the ``+Inf`` bucket yields the highest finite bound.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from itertools import accumulate
 
 from gpufleet.metrics.types import PERCENTILES, parse_le
@@ -34,11 +34,14 @@ def quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
 def _monotonic(buckets: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
     """Bounds and counts, counts made non-decreasing: producers' rounding is smoothed over as
     Prometheus does."""
-    if len(buckets) < 2 or buckets[-1][0] != INF:
+    return _checked([bound for bound, _ in buckets], [count for _, count in buckets])
+
+
+def _checked(bounds: list[float], counts: Iterable[float]) -> tuple[list[float], list[float]]:
+    """``_monotonic`` of bounds and counts given apart."""
+    if len(bounds) < 2 or bounds[-1] != INF:
         raise HistogramError("a histogram needs a +Inf bucket and at least one finite bucket")
-    bounds = [bound for bound, _ in buckets]
-    counts = list(accumulate((count for _, count in buckets), max, initial=0.0))[1:]
-    return bounds, counts
+    return bounds, list(accumulate(counts, max, initial=0.0))[1:]
 
 
 def _quantile(q: float, bounds: list[float], counts: list[float]) -> float | None:
@@ -66,7 +69,13 @@ def percentiles(data: Mapping[str, float]) -> dict[str, float] | None:
 
 def sorted_percentiles(buckets: list[tuple[float, float]]) -> dict[str, float] | None:
     """``percentiles`` of buckets already sorted as ``sorted_buckets`` sorts them."""
-    bounds, counts = _monotonic(buckets)  # once for the three quantiles
+    return column_percentiles(*_monotonic(buckets))
+
+
+def column_percentiles(bounds: list[float], counts: Iterable[float]) -> dict[str, float] | None:
+    """``sorted_percentiles`` of the bounds, in increasing order, and their counts given apart
+    (an answer computes one per interval: no pair per bucket)."""
+    bounds, counts = _checked(bounds, counts)  # once for the three quantiles
     values: dict[str, float] = {}
     for name, q in PERCENTILES:
         value = _quantile(q, bounds, counts)
