@@ -10,9 +10,10 @@ passes most through unchanged instead of parsing and formatting each.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from gpufleet.core.metric_values import IdleGpus, PodTarget, SampleWindow, WorkloadTarget
@@ -37,6 +38,17 @@ class HistogramPoint(NamedTuple):
 
     timestamp_ms: int
     data: Mapping[str, str]
+
+
+_NEW_POINT = partial(tuple.__new__, HistogramPoint)
+
+
+def histogram_points(
+    timestamps: Iterable[int], data: Iterable[Mapping[str, str]]
+) -> tuple[HistogramPoint, ...]:
+    """The points of two columns of equal length. Made in C: a named tuple's own constructor
+    is a Python function, one call per point."""
+    return tuple(map(_NEW_POINT, zip(timestamps, data, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,11 @@ from sqlalchemy.engine import Connection, Engine
 from gpufleet.core.metric_values import IdleGpus, PodTarget, SampleWindow, WorkloadTarget
 from gpufleet.core.times import to_ms
 from gpufleet.metrics.backend import (
-    HistogramPoint,
     IdleRule,
     Measurement,
     MetricFailure,
     MetricResult,
+    histogram_points,
 )
 from gpufleet.metrics.histograms import HistogramError, column_percentiles
 from gpufleet.metrics.types import (
@@ -129,10 +129,8 @@ class EmbeddedMetricsBackend:
                 # Every count of the answer formatted by one map; each point takes its own from
                 # the one iterator (zip stops at the point's last key without taking another).
                 texts = iter(format_values(chain.from_iterable(map(_COUNTS, buckets))))
-                histogram = tuple(
-                    HistogramPoint(ts, dict(zip(keys, texts, strict=False)))
-                    for ts, keys, _ in buckets
-                )
+                points = map(dict, map(zip, map(_KEYS, buckets), repeat(texts)))
+                histogram = histogram_points(map(_STAMP, buckets), points)
                 return MetricResult(info.type, histogram=histogram)
             case MetricKind.PERCENTILES:
                 stamps, figures = [], []
@@ -144,7 +142,7 @@ class EmbeddedMetricsBackend:
                 texts = format_values(chain.from_iterable(figures))
                 triples = zip(*[iter(texts)] * len(PERCENTILES), strict=True)
                 points = map(dict, map(_PERCENTILE_NAMES, triples))
-                return MetricResult(info.type, histogram=tuple(map(HistogramPoint, stamps, points)))
+                return MetricResult(info.type, histogram=histogram_points(stamps, points))
         raise AssertionError(info.kind)  # pragma: no cover - the enum is exhaustive
 
     def idle_gpus(
@@ -241,7 +239,8 @@ def interval_measurements(
 
 
 _SERIES, _INTERVAL, _VALUE = itemgetter(0), itemgetter(1), itemgetter(2)
-_COUNTS = itemgetter(2)
+# A bucket point of _buckets: (timestamp, keys, counts[, bounds]).
+_STAMP, _KEYS, _COUNTS = itemgetter(0), itemgetter(1), itemgetter(2)
 _PERCENTILE_NAMES = partial(zip, [name for name, _ in PERCENTILES], strict=True)
 
 

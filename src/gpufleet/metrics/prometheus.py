@@ -32,6 +32,7 @@ from gpufleet.metrics.backend import (
     Measurement,
     MetricFailure,
     MetricResult,
+    histogram_points,
 )
 from gpufleet.metrics.pod_promql import POD_QUERIES
 from gpufleet.metrics.prometheus_api import (
@@ -302,7 +303,7 @@ def _pivot(series: Sequence[Series], label: str, key) -> tuple[HistogramPoint, .
         at = [dict(zip(t, v, strict=True)) for _, (t, v) in named]
         values = [list(map(one.__getitem__, common)) for one in at]
     rows = map(dict, map(partial(zip, names), zip(*values, strict=True)))
-    return tuple(map(HistogramPoint, common, rows))
+    return histogram_points(common, rows)
 
 
 def _data_order(key: str) -> tuple[int, float | str]:
