@@ -24,7 +24,7 @@ from gpufleet.metrics.backend import (
     MetricResult,
     histogram_points,
 )
-from gpufleet.metrics.histograms import HistogramError, column_percentiles
+from gpufleet.metrics.histograms import HistogramError, interval_percentiles
 from gpufleet.metrics.types import (
     PERCENTILES,
     POD_METRIC_TYPES,
@@ -133,13 +133,12 @@ class EmbeddedMetricsBackend:
                 histogram = histogram_points(map(_STAMP, buckets), points)
                 return MetricResult(info.type, histogram=histogram)
             case MetricKind.PERCENTILES:
-                stamps, figures = [], []
-                for ts, _, counts, bounds in _buckets(rows, window, with_bounds=True):
-                    values = column_percentiles(bounds, counts)
-                    if values is not None:  # every name of PERCENTILES, in its order
-                        stamps.append(ts)
-                        figures.append(values.values())
-                texts = format_values(chain.from_iterable(figures))
+                buckets = _buckets(rows, window, with_bounds=True)
+                figures = interval_percentiles(map(_BOUNDS, buckets), map(_COUNTS, buckets))
+                kept = zip(map(_STAMP, buckets), figures, strict=True)
+                stamps = [ts for ts, values in kept if values is not None]
+                # Every percentile of the answer formatted by one map, then cut in threes.
+                texts = format_values(chain.from_iterable(v for v in figures if v is not None))
                 triples = zip(*[iter(texts)] * len(PERCENTILES), strict=True)
                 points = map(dict, map(_PERCENTILE_NAMES, triples))
                 return MetricResult(info.type, histogram=histogram_points(stamps, points))
@@ -240,7 +239,7 @@ def interval_measurements(
 
 _SERIES, _INTERVAL, _VALUE = itemgetter(0), itemgetter(1), itemgetter(2)
 # A bucket point of _buckets: (timestamp, keys, counts[, bounds]).
-_STAMP, _KEYS, _COUNTS = itemgetter(0), itemgetter(1), itemgetter(2)
+_STAMP, _KEYS, _COUNTS, _BOUNDS = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
 _PERCENTILE_NAMES = partial(zip, [name for name, _ in PERCENTILES], strict=True)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
-from itertools import accumulate
+from itertools import accumulate, repeat
 
 from gpufleet.metrics.types import PERCENTILES, parse_le
 
@@ -69,17 +69,32 @@ def percentiles(data: Mapping[str, float]) -> dict[str, float] | None:
 
 def sorted_percentiles(buckets: list[tuple[float, float]]) -> dict[str, float] | None:
     """``percentiles`` of buckets already sorted as ``sorted_buckets`` sorts them."""
-    return column_percentiles(*_monotonic(buckets))
+    (values,) = interval_percentiles([[b for b, _ in buckets]], [[c for _, c in buckets]])
+    return None if values is None else dict(zip(_NAMES, values, strict=True))
 
 
-def column_percentiles(bounds: list[float], counts: Iterable[float]) -> dict[str, float] | None:
-    """``sorted_percentiles`` of the bounds, in increasing order, and their counts given apart
-    (an answer computes one per interval: no pair per bucket)."""
-    bounds, counts = _checked(bounds, counts)  # once for the three quantiles
-    values: dict[str, float] = {}
-    for name, q in PERCENTILES:
-        value = _quantile(q, bounds, counts)
-        if value is None:
-            return None
-        values[name] = value
-    return values
+def interval_percentiles(
+    bounds: Iterable[list[float]], counts: Iterable[Iterable[float]]
+) -> list[tuple[float, ...] | None]:
+    """``sorted_percentiles`` of each interval's bounds (in increasing order) and counts, given
+    apart, as the values in the order of ``PERCENTILES``, or None.
+
+    An answer computes one per interval, mostly over the same bounds: a list of bounds is
+    checked once, and no pair per bucket, dict or test per quantile is made."""
+    checked = None
+    answer: list[tuple[float, ...] | None] = []
+    for of_interval, raw in zip(bounds, counts, strict=True):
+        if of_interval is not checked:
+            _checked(of_interval, ())
+            checked = of_interval
+        cumulative = list(accumulate(raw, max, initial=0.0))[1:]
+        if cumulative[-1] <= 0:  # no observations: every quantile would be None
+            answer.append(None)
+        else:
+            quantiles = map(_quantile, _QUANTILES, repeat(of_interval), repeat(cumulative))
+            answer.append(tuple(quantiles))
+    return answer
+
+
+_NAMES = [name for name, _ in PERCENTILES]
+_QUANTILES = [q for _, q in PERCENTILES]
