@@ -309,33 +309,39 @@ def test_a_key_created_by_another_replica_is_picked_up(server, http):
         )
 
 
+class _HeldKeyRead:
+    """A read of the signing keys that holds until ``go_on`` is set, counting the reads."""
+
+    def __init__(self, keys: list) -> None:
+        self.keys = keys
+        self.reading, self.go_on = threading.Event(), threading.Event()
+        self.reads: list[int] = []
+
+    def __call__(self) -> list:
+        self.reads.append(threading.get_ident())
+        self.reading.set()
+        self.go_on.wait(5)
+        return self.keys
+
+
 def test_keys_are_read_again_by_one_thread_at_a_time(engine):
     """Requests that find the keys stale together do not each take a connection to read them:
     one reads, the others go on with the keys they have."""
     with engine.connect() as conn:
-        keys = load_signing_keys(conn)
-    reading, go_on = threading.Event(), threading.Event()
-    reads = []
-
-    def read_keys():
-        reads.append(threading.get_ident())
-        reading.set()
-        go_on.wait(5)
-        return keys
-
-    tokens = TokenService(keys, 60, read_keys, refresh_seconds=0.05)
+        read = _HeldKeyRead(load_signing_keys(conn))
+    tokens = TokenService(read.keys, 60, read, refresh_seconds=0.05)
     token = tokens.issue("someone")
     time.sleep(0.1)
     first = threading.Thread(target=tokens.verify, args=(token,))
     first.start()
     try:
-        assert reading.wait(30)
+        assert read.reading.wait(30)
         assert tokens.verify(token).subject == "someone"
         assert tokens.issue("someone else")
     finally:
-        go_on.set()
+        read.go_on.set()
         first.join()
-    assert len(reads) == 1
+    assert len(read.reads) == 1
 
 
 def test_a_new_key_id_waits_for_the_read_under_way(engine):
@@ -344,16 +350,8 @@ def test_a_new_key_id_waits_for_the_read_under_way(engine):
     with engine.connect() as conn:
         keys = load_signing_keys(conn)
     rotated = _new_rsa_key()
-    reading, go_on = threading.Event(), threading.Event()
-    reads = []
-
-    def read_keys():
-        reads.append(threading.get_ident())
-        reading.set()
-        go_on.wait(5)
-        return [*keys, rotated]
-
-    tokens = TokenService(keys, 60, read_keys, refresh_seconds=0.05)
+    read = _HeldKeyRead([*keys, rotated])
+    tokens = TokenService(keys, 60, read, refresh_seconds=0.05)
     old = tokens.issue("someone")
     new = jwt.encode(
         _claims(sub="someone"), rotated.private_pem, algorithm="RS256",
@@ -364,17 +362,17 @@ def test_a_new_key_id_waits_for_the_read_under_way(engine):
     first.start()
     verified = []
     try:
-        assert reading.wait(30)
+        assert read.reading.wait(30)
         second = threading.Thread(target=lambda: verified.append(tokens.verify(new)))
         second.start()
         time.sleep(0.2)
         assert verified == []  # waiting for the read under way
     finally:
-        go_on.set()
+        read.go_on.set()
         first.join()
     second.join(30)
     assert [p.subject for p in verified] == ["someone"]
-    assert len(reads) == 1
+    assert len(read.reads) == 1
 
 
 def test_generated_admin_is_returned_once_and_stored_as_a_hash(database_url):
