@@ -84,7 +84,7 @@ def listing_statement(dialect: str, page: WorkloadPage) -> sa.Select:
         )
     if page.after is not None:
         conditions.append(keyset_condition(page.sort, page.after))
-    if page.offset or _patterns_on_the_sort_column(dialect, page):
+    if page.offset or _patterns_on_the_sort_column(page):
         statement = statement.select_from(_deferred_page(conditions, ordering, page))
     else:
         statement = statement.where(*conditions).limit(page.limit + 1)
@@ -126,18 +126,17 @@ def list_workloads(conn: Connection, page: WorkloadPage) -> ListedPage:
     return ListedPage(items, None if page.after is not None else next_offset, cursor)
 
 
-def _patterns_on_the_sort_column(dialect: str, page: WorkloadPage) -> bool:
+def _patterns_on_the_sort_column(page: WorkloadPage) -> bool:
     """Whether every filter of the page is a pattern (contains, starts or ends with) on the
-    column it is sorted by, on PostgreSQL.
+    column it is sorted by.
 
-    PostgreSQL tests such a pattern on each row it reads along the sort's index, one table
-    lookup per index entry, matching or not; asked for the keys alone it tests the pattern on
-    the index entries (an index-only scan) and reads the rows of the page only.
+    Both databases test such a pattern on each row they read along the sort's index, one table
+    lookup per index entry, matching or not; asked for the keys alone they test it on the index
+    entries (a covering, index-only scan) and read the rows of the page only.
     """
     selection = page.selection
     return (
-        dialect == "postgresql"
-        and bool(selection.filters)
+        bool(selection.filters)
         and not selection.search
         and selection.scope.everything
         and all(t.field is page.sort.field and t.operator in PATTERNS for t in selection.filters)
