@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -21,7 +22,9 @@ from gpufleet.store.tables import (
     workload_nodepools,
     workload_phase_history,
     workload_pods,
+    workloads,
 )
+from gpufleet.store.workload_documents import SecondsBefore
 from tests.support.databases import fresh_database
 from tests.support.factories import insert, workload
 
@@ -225,3 +228,60 @@ def test_the_live_set_and_node_pools_keep_their_rows_without_a_rowid(empty_engin
             conn.execute(sa.text("DELETE FROM workloads WHERE id = :id"), {"id": pools[0][0]})
             left = conn.execute(sa.select(sa.func.count()).select_from(workload_nodepools))
             assert left.scalar_one() < len(pools)
+
+
+def _downgrade(engine: sa.Engine, revision: str) -> None:
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def _stored_times(conn: sa.Connection) -> list[tuple]:
+    return [
+        tuple(row)
+        for row in conn.execute(
+            sa.select(
+                workloads.c.id,
+                workloads.c.created_at,
+                workloads.c.phase_updated_at,
+                workloads.c.completed_at,
+                workloads.c.seconds_anchor,
+            ).order_by(workloads.c.id)
+        )
+    ]
+
+
+def test_times_are_carried_to_integers_and_back_exactly(empty_engine):
+    """SQLite's ISO text becomes integer microseconds (and back, downgraded), to the
+    microsecond, the time totals' anchor computed from them; PostgreSQL is left as it was."""
+    started = datetime(2026, 3, 4, 5, 6, 7, 891000, tzinfo=UTC)
+    items = [
+        workload(phase="Running", phaseUpdatedAt=started, completedAt=None),
+        workload(phase="Pending", phaseUpdatedAt=started + timedelta(milliseconds=1)),
+        workload(phase="Completed", completedAt=started.replace(microsecond=0)),
+    ]
+    upgrade(empty_engine)
+    insert(empty_engine, items, {items[0]["id"]: SecondsBefore(running=40)})
+    with empty_engine.connect() as conn:
+        at_head = _stored_times(conn)
+    running = next(row for row in at_head if row[0] == items[0]["id"])
+    assert running[2] == started
+    assert running[4] == 40 - int(started.timestamp())
+    _downgrade(empty_engine, "0014")
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        assert _stored_times(conn) == at_head
+        if conn.dialect.name == "sqlite":
+            kinds = conn.exec_driver_sql(
+                "SELECT DISTINCT typeof(created_at), typeof(phase_updated_at) FROM workloads"
+            ).all()
+            assert kinds == [("integer", "integer")]
+    if empty_engine.dialect.name == "sqlite":
+        _downgrade(empty_engine, "0014")
+        with empty_engine.connect() as conn:
+            texts = conn.exec_driver_sql(
+                "SELECT phase_updated_at, seconds_anchor FROM workloads WHERE id = ?",
+                (items[0]["id"],),
+            ).one()
+        assert tuple(texts) == ("2026-03-04 05:06:07.891000", running[4])
