@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from gpufleet.api.app import create_app
 from gpufleet.auth.bootstrap import ensure_admin
 from gpufleet.auth.secrets import generate_secret, hash_secret, verify_secret
-from gpufleet.auth.tokens import AUDIENCE, ISSUER, TokenService
+from gpufleet.auth.tokens import AUDIENCE, ISSUER, InvalidToken, TokenService
 from gpufleet.settings import Settings
 from gpufleet.store import access_keys as access_key_store
 from gpufleet.store.credentials import _new_rsa_key, load_signing_keys, put_access_key
@@ -264,6 +264,47 @@ def test_every_untrustworthy_token_is_401(server, http):
             response = http.get(path, headers={"Authorization": header})
             _assert_error(response, 401)
             assert response.headers["WWW-Authenticate"].startswith("Bearer"), name
+
+
+def _refusal(tokens: TokenService, token: str) -> str:
+    with pytest.raises(InvalidToken) as refused:
+        tokens.verify(token)
+    return str(refused.value)
+
+
+def test_a_remembered_header_refuses_every_token_the_full_check_refuses(server, http):
+    """A token whose header verified before skips the header's parsing, never a check: each
+    untrustworthy token is refused, in the same words, whether its header is new or known."""
+    keys = [_signing_key(server)]
+    known = TokenService(keys, 60)
+    assert known.verify(known.issue(ADMIN_ID)).subject == ADMIN_ID
+    for name, token in _bad_tokens(server, http).items():
+        assert _refusal(known, token) == _refusal(TokenService(keys, 60), token), name
+
+
+def test_a_parsed_key_is_dropped_with_its_key(engine):
+    """Keys are parsed once, and tokens of a header seen before go straight to the key it
+    names: a key deactivated elsewhere still refuses its tokens after the next read."""
+    with engine.connect() as conn:
+        active = load_signing_keys(conn)
+    tokens = TokenService(list(active), 60, lambda: list(active), refresh_seconds=0.05)
+    token = tokens.issue("someone")
+    assert tokens.verify(token).subject == "someone"
+    assert tokens.verify(token).subject == "someone"  # through the remembered header
+    active[:] = [_new_rsa_key()]  # the old key revoked, another in its place
+    time.sleep(0.1)
+    assert _refusal(tokens, token) == "token signed by an unknown key"
+    tokens.reload()
+    assert _refusal(tokens, token) == "token signed by an unknown key"
+
+
+def test_a_key_read_again_keeps_its_parsed_public_half(engine):
+    with engine.connect() as conn:
+        keys = load_signing_keys(conn)
+    tokens = TokenService(keys, 60, lambda: keys)
+    parsed = dict(tokens._keys)
+    tokens.reload()
+    assert all(tokens._keys[kid] is key for kid, key in parsed.items())
 
 
 @pytest.mark.parametrize(

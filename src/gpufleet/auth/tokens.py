@@ -8,9 +8,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import jwt
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt import api_jws
 
 from gpufleet.auth.principal import Principal
@@ -22,6 +24,8 @@ ACCESS = "access"
 REFRESH = "refresh"
 AUDIENCE = "gpufleet-api"
 _LEEWAY_SECONDS = 5
+# Headers remembered as verified; more than a few means keys rotated many times in one process.
+_MAX_VERIFIED_HEADERS = 64
 
 
 def new_token_id() -> str:
@@ -64,6 +68,24 @@ def sdk_readable_json(payload: dict) -> bytes:
     return text.translate(_SDK_UNSAFE).encode("ascii")
 
 
+@dataclass(frozen=True, slots=True)
+class _VerifyingKey:
+    """An active signing key with its public half parsed once, not on every token."""
+
+    row: SigningKeyRow
+    public_key: RSAPublicKey
+
+
+def _verifying_key(row: SigningKeyRow, known: dict[str, _VerifyingKey]) -> _VerifyingKey:
+    kept = known.get(row.kid)
+    if kept is not None and kept.row == row:
+        return kept
+    public_key = serialization.load_pem_public_key(row.public_pem.encode())
+    if not isinstance(public_key, RSAPublicKey):
+        raise RuntimeError(f"signing key {row.kid} is not an RSA key")
+    return _VerifyingKey(row, public_key)
+
+
 class TokenService:
     """Signs with the newest active key, verifies with any active key.
 
@@ -72,6 +94,11 @@ class TokenService:
     takes effect on all of them without a restart. One thread at a time reads them while the
     others go on with the keys they have: requests arriving together do not each take a
     database connection (in a worker thread, outside the requests' admission) for the same read.
+
+    Verifying a token parses nothing twice: each key's public half is parsed when the key set is
+    installed, and the header of a token that verified is remembered by its encoded text, so a
+    later token with the same header (every token this server signs with one key has the
+    same) goes straight to the signature check with the key it names.
     """
 
     def __init__(
@@ -88,12 +115,18 @@ class TokenService:
         self._refresh_seconds = refresh_seconds
         self._reloading = threading.Lock()
         self._signer: SigningKeyRow | None = None
+        self._keys: dict[str, _VerifyingKey] = {}
+        # The encoded header of tokens that verified, and the key id it names. Only a header
+        # whose token carried a valid signature of one of our keys gets here, so this holds a
+        # few entries (one per key this server signed with), whatever callers send.
+        self._verified_headers: dict[str, str] = {}
         self._install(keys)
 
     def _install(self, keys: list[SigningKeyRow]) -> None:
         if not keys:
             raise RuntimeError("no active signing key in the database")
-        self._keys = {k.kid: k for k in keys}
+        # One assignment: a thread verifying meanwhile sees the old set or the new one whole.
+        self._keys = {k.kid: _verifying_key(k, self._keys) for k in keys}
         if self._signer is None or self._signer.kid != keys[-1].kid:
             self._signer = keys[-1]
             # Parsing an RSA private key checks it at length (~0.1 s); once per key, not per token.
@@ -179,7 +212,7 @@ class TokenService:
             headers={"kid": self._signer.kid, "typ": "JWT"},
         )
 
-    def _key_for(self, kid: str) -> SigningKeyRow:
+    def _key_for(self, kid: str) -> _VerifyingKey:
         self._refresh_if_stale()
         key = self._keys.get(kid)
         if key is None:
@@ -191,41 +224,73 @@ class TokenService:
         return key
 
     def verify(self, token: str, kind: str = ACCESS) -> Principal:
+        """The principal of a valid token of ``kind``, or ``InvalidToken`` saying why not."""
+        claims = self._claims_of_known_header(token)
+        if claims is None:
+            claims = self._claims(token)
+        return _principal(claims, kind)
+
+    def _claims_of_known_header(self, token: str) -> dict | None:
+        """The claims of a token whose header verified before with a key still active, or None
+        when the full path must decide (a new header, or any refusal: the full path words it)."""
+        self._refresh_if_stale()
+        header = token.partition(".")[0]
+        key = self._keys.get(self._verified_headers.get(header, ""))
+        if key is None:
+            return None
+        try:
+            return _decode(token, key)
+        except jwt.PyJWTError:
+            return None
+
+    def _claims(self, token: str) -> dict:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise InvalidToken("malformed bearer token") from None
         if header.get("alg") != SIGNING_ALGORITHM:
             raise InvalidToken("token algorithm is not accepted")
-        key = self._key_for(str(header.get("kid", "")))
+        kid = str(header.get("kid", ""))
+        key = self._key_for(kid)
         with rejected_as_invalid():
-            claims = jwt.decode(
-                token,
-                key.public_pem,
-                algorithms=[SIGNING_ALGORITHM],
-                audience=AUDIENCE,
-                issuer=ISSUER,
-                leeway=_LEEWAY_SECONDS,
-                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
-            )
-        if claims.get("typ", ACCESS) != kind:
-            raise InvalidToken(f"not an {kind} token")
-        groups = claims.get("grp") or []
-        subject = str(claims["sub"])
-        try:
-            # Tokens issued before service accounts had their name say "accessKey".
-            subject_type = subject_type_of(str(claims.get("sbt", SubjectType.SERVICE_ACCOUNT)))
-        except ValueError:
-            raise InvalidToken("token names an unknown subject type") from None
-        credential = str(claims.get("cid", ""))
-        if not credential and subject_type is SubjectType.SERVICE_ACCOUNT:
-            credential = subject
-        return Principal(
-            subject=subject,
-            token_id=str(claims.get("jti", "")),
-            subject_type=subject_type.value,
-            credential=credential,
-            groups=tuple(str(g) for g in groups) if isinstance(groups, list) else (),
-            generation=generation if isinstance(generation := claims.get("gen", 0), int) else -1,
-            session_id=str(claims.get("sid", "")),
-        )
+            claims = _decode(token, key)
+        if len(self._verified_headers) < _MAX_VERIFIED_HEADERS:
+            self._verified_headers[token.partition(".")[0]] = kid
+        return claims
+
+
+def _decode(token: str, key: _VerifyingKey) -> dict:
+    return jwt.decode(
+        token,
+        key.public_key,
+        algorithms=[SIGNING_ALGORITHM],
+        audience=AUDIENCE,
+        issuer=ISSUER,
+        leeway=_LEEWAY_SECONDS,
+        options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+    )
+
+
+def _principal(claims: dict, kind: str) -> Principal:
+    """The caller a verified token's claims name, if they make sense for ``kind``."""
+    if claims.get("typ", ACCESS) != kind:
+        raise InvalidToken(f"not an {kind} token")
+    groups = claims.get("grp") or []
+    subject = str(claims["sub"])
+    try:
+        # Tokens issued before service accounts had their name say "accessKey".
+        subject_type = subject_type_of(str(claims.get("sbt", SubjectType.SERVICE_ACCOUNT)))
+    except ValueError:
+        raise InvalidToken("token names an unknown subject type") from None
+    credential = str(claims.get("cid", ""))
+    if not credential and subject_type is SubjectType.SERVICE_ACCOUNT:
+        credential = subject
+    return Principal(
+        subject=subject,
+        token_id=str(claims.get("jti", "")),
+        subject_type=subject_type.value,
+        credential=credential,
+        groups=tuple(str(g) for g in groups) if isinstance(groups, list) else (),
+        generation=generation if isinstance(generation := claims.get("gen", 0), int) else -1,
+        session_id=str(claims.get("sid", "")),
+    )
