@@ -119,12 +119,12 @@ def ensure_signing_key(conn: Connection) -> list[SigningKeyRow]:
     return load_signing_keys(conn)
 
 
+# Read on every request of an access key's token: built once, not per request.
+_ACCESS_KEY = sa.select(access_keys).where(access_keys.c.client_id == sa.bindparam("client_id"))
+
+
 def get_access_key(conn: Connection, client_id: str) -> AccessKeyRow | None:
-    row = (
-        conn.execute(sa.select(access_keys).where(access_keys.c.client_id == client_id))
-        .mappings()
-        .first()
-    )
+    row = conn.execute(_ACCESS_KEY, {"client_id": client_id}).mappings().first()
     if row is None:
         return None
     return AccessKeyRow(
