@@ -280,6 +280,25 @@ def test_a_remembered_header_refuses_every_token_the_full_check_refuses(server, 
     assert known.verify(known.issue(ADMIN_ID)).subject == ADMIN_ID
     for name, token in _bad_tokens(server, http).items():
         assert _refusal(known, token) == _refusal(TokenService(keys, 60), token), name
+        assert known.verify_known(token) is None, name  # the event loop's check never admits it
+
+
+def test_the_event_loop_check_leaves_every_doubt_to_the_full_one(engine):
+    """``verify_known`` (no database, for the event loop) answers only for a header that
+    verified before while the keys are fresh; otherwise the full check decides in a thread."""
+    with engine.connect() as conn:
+        active = load_signing_keys(conn)
+    tokens = TokenService(list(active), 60, lambda: list(active), refresh_seconds=0.3)
+    token = tokens.issue("someone", groups=("team",), generation=3)
+    assert tokens.verify_known(token) is None  # a header not seen yet
+    assert tokens.verify(token) == tokens.verify_known(token)
+    assert tokens.verify_known(token).groups == ("team",)
+    assert tokens.verify_known(token, kind="refresh") is None
+    time.sleep(0.35)
+    assert tokens.verify_known(token) is None  # the keys are due to be read again
+    active[:] = [_new_rsa_key()]  # meanwhile the key was revoked
+    assert _refusal(tokens, token) == "token signed by an unknown key"
+    assert tokens.verify_known(token) is None
 
 
 def test_a_parsed_key_is_dropped_with_its_key(engine):

@@ -14,7 +14,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
 
-from gpufleet.api.deps import AppState, authenticate
+from gpufleet.api.deps import AppState, authenticate, authenticate_known
 from gpufleet.api.errors import error_response, status_of
 from gpufleet.api.middleware import HttpMiddleware
 from gpufleet.core.errors import DomainError
@@ -98,8 +98,12 @@ class RequestLimits(HttpMiddleware):
             await _answer(scope, receive, send, 413, _too_large(limit).detail)
             return
         if _may_carry_body(headers) and _needs_token(path):
+            scheme, _, token = headers.get("authorization", "").partition(" ")
+            token = token.strip()
             try:
-                principal = await anyio.to_thread.run_sync(_authenticate, state, headers)
+                principal = authenticate_known(state, scheme, token)
+                if principal is None:
+                    principal = await anyio.to_thread.run_sync(authenticate, state, scheme, token)
             except DomainError as exc:
                 await _answer(scope, receive, send, status_of(exc), str(exc))
                 return
@@ -107,11 +111,6 @@ class RequestLimits(HttpMiddleware):
             scope.setdefault("state", {})["principal"] = principal
         limited = LimitedBody(receive, limit, state.settings.body_read_timeout_seconds)
         await self.app(scope, limited, send)
-
-
-def _authenticate(state: AppState, headers: Headers):
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    return authenticate(state, scheme, token.strip())
 
 
 async def _answer(scope: Scope, receive: Receive, send: Send, code: int, message: str) -> None:

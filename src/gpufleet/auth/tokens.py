@@ -140,11 +140,15 @@ class TokenService:
         if self._reload is not None:
             self._install(self._reload())
 
+    def _age(self) -> float:
+        """Seconds since the keys were read."""
+        return time.monotonic() - self._loaded_at
+
     def _refresh_if_stale(self, minimum_age: float | None = None, *, wait: bool = False) -> None:
         """Read the keys again if they are older than ``minimum_age`` (default: the refresh
         interval). While another thread reads them, go on with these, or with ``wait`` (a key
         id not among them) wait for that read."""
-        age = time.monotonic() - self._loaded_at
+        age = self._age()
         if self._reload is None or age < (minimum_age or self._refresh_seconds):
             return
         if not self._reloading.acquire(blocking=wait):
@@ -225,15 +229,30 @@ class TokenService:
 
     def verify(self, token: str, kind: str = ACCESS) -> Principal:
         """The principal of a valid token of ``kind``, or ``InvalidToken`` saying why not."""
+        self._refresh_if_stale()
         claims = self._claims_of_known_header(token)
         if claims is None:
             claims = self._claims(token)
         return _principal(claims, kind)
 
+    def verify_known(self, token: str, kind: str = ACCESS) -> Principal | None:
+        """``verify`` without reading anything, for the event loop: the principal of a valid
+        token whose header verified before, or None when ``verify`` must decide (the keys are
+        due to be read again, the header is new, or the token is refused: ``verify`` says
+        why). Never a principal that ``verify`` would refuse."""
+        if self._reload is not None and self._age() >= self._refresh_seconds:
+            return None
+        claims = self._claims_of_known_header(token)
+        if claims is None:
+            return None
+        try:
+            return _principal(claims, kind)
+        except InvalidToken:
+            return None
+
     def _claims_of_known_header(self, token: str) -> dict | None:
         """The claims of a token whose header verified before with a key still active, or None
         when the full path must decide (a new header, or any refusal: the full path words it)."""
-        self._refresh_if_stale()
         header = token.partition(".")[0]
         key = self._keys.get(self._verified_headers.get(header, ""))
         if key is None:
