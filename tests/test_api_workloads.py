@@ -422,9 +422,13 @@ def test_totals_follow_the_clock(client, engine, app, fixed_now):
     (item,) = factories.insert(
         engine, [workload(phase="Running", phaseUpdatedAt=NOW - timedelta(seconds=10))]
     )
+    # One statement serves every get (built once): each request binds its own time.
+    assert client.get(f"{URL}/{item['id']}").json()["totalRunningTimeSeconds"] == 10
     app.dependency_overrides[get_now] = lambda: NOW + timedelta(seconds=50)
     assert client.get(f"{URL}/{item['id']}").json()["totalRunningTimeSeconds"] == 60
     assert _count(client, filterBy="totalRunningTimeSeconds==60") == 1
+    app.dependency_overrides[get_now] = lambda: NOW - timedelta(seconds=30)
+    assert client.get(f"{URL}/{item['id']}").json()["totalRunningTimeSeconds"] == 0
 
 
 PAGING_CASES = [

@@ -56,16 +56,24 @@ def total_seconds(dialect: str, now: datetime, field: WorkloadField) -> sa.Colum
     ``seconds_anchor`` plus ``now``'s epoch second, which the anchor's index orders.
     """
     del dialect  # the anchor is computed by the database, alike on both
-    second = sa.literal(now_second(now), sa.BigInteger)
-    return sa.case(
-        (_in_stretch(field, now), workloads.c.seconds_anchor + second),
-        else_=workloads.c[field.column],
+    return total_seconds_at(
+        field,
+        sa.literal(now_second(now), sa.BigInteger),
+        sa.literal(stretch_began_by(now), workloads.c.phase_updated_at.type),
     )
 
 
-def _in_stretch(field: WorkloadField, now: datetime) -> sa.ColumnElement[bool]:
-    began_by = sa.literal(stretch_began_by(now), workloads.c.phase_updated_at.type)
-    return sa.and_(workloads.c.phase == field.timed_phase, workloads.c.phase_updated_at < began_by)
+def total_seconds_at(
+    field: WorkloadField, second: sa.ColumnElement[int], began_by: sa.ColumnElement[datetime]
+) -> sa.ColumnElement[int]:
+    """``total_seconds`` with now's epoch second and ``stretch_began_by(now)`` given as
+    expressions: bound parameters, for a statement built once and run at any ``now``."""
+    in_stretch = sa.and_(
+        workloads.c.phase == field.timed_phase, workloads.c.phase_updated_at < began_by
+    )
+    return sa.case(
+        (in_stretch, workloads.c.seconds_anchor + second), else_=workloads.c[field.column]
+    )
 
 
 def _total_condition(

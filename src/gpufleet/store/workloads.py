@@ -28,11 +28,14 @@ from gpufleet.store.workload_documents import (
 )
 from gpufleet.store.workload_filters import (
     keyset_condition,
+    now_second,
     order_by,
     scope_condition,
     selection_conditions,
     selection_parts,
+    stretch_began_by,
     total_seconds,
+    total_seconds_at,
 )
 from gpufleet.store.workload_walks import Walk, merge_sorts_missing, merged_walks
 
@@ -54,10 +57,6 @@ def _totals(dialect: str, now: datetime) -> list[sa.ColumnElement[int]]:
         total_seconds(dialect, now, _PENDING).label("total_pending"),
         total_seconds(dialect, now, _RUNNING).label("total_running"),
     ]
-
-
-def _select_with_totals(dialect: str, now: datetime) -> sa.Select:
-    return sa.select(workloads, *_totals(dialect, now))
 
 
 def _to_wire(row: Mapping[str, Any], *, detailed: bool = False) -> dict[str, Any]:
@@ -218,14 +217,34 @@ def count_workloads(conn: Connection, selection: WorkloadSelection) -> int:
     return int(conn.execute(count_statement(_dialect(conn), selection)).scalar_one())
 
 
+def _workload_by_id() -> sa.Select:
+    """One workload with its totals, ``now`` and the id bound when it runs."""
+    second = sa.bindparam("now_second", type_=sa.BigInteger)
+    began_by = sa.bindparam("stretch_began_by", type_=workloads.c.phase_updated_at.type)
+    return sa.select(
+        workloads,
+        total_seconds_at(_PENDING, second, began_by).label("total_pending"),
+        total_seconds_at(_RUNNING, second, began_by).label("total_running"),
+    ).where(workloads.c.id == sa.bindparam("workload_id"))
+
+
+# Built once: building and keying it anew took a third of a get's time in Python.
+_WORKLOAD_BY_ID = _workload_by_id()
+
+
 def get_workload(
     conn: Connection, workload_id: str, now: datetime, scope: WorkloadScope = UNRESTRICTED
 ) -> dict[str, Any] | None:
     """The detailed wire shape of one workload, deleted or not; None if unknown or out of scope."""
-    statement = _select_with_totals(_dialect(conn), now).where(
-        workloads.c.id == workload_id, scope_condition(scope)
-    )
-    row = conn.execute(statement).mappings().first()
+    statement = _WORKLOAD_BY_ID
+    if not scope.everything:
+        statement = statement.where(scope_condition(scope))
+    parameters = {
+        "workload_id": workload_id,
+        "now_second": now_second(now),
+        "stretch_began_by": stretch_began_by(now),
+    }
+    row = conn.execute(statement, parameters).mappings().first()
     return None if row is None else _to_wire(row, detailed=True)
 
 
