@@ -431,6 +431,18 @@ def test_totals_follow_the_clock(client, engine, app, fixed_now):
     assert client.get(f"{URL}/{item['id']}").json()["totalRunningTimeSeconds"] == 0
 
 
+def test_a_count_built_once_counts_the_rows_of_each_request(client, engine, app, fixed_now):
+    """A count without a bound on a total reuses its statement; never its answer."""
+    params = {"filterBy": "phase==Running", "search": "count-reuse"}
+    assert _count(client, **params) == 0
+    factories.insert(engine, [workload(phase="Running", name="count-reuse-1")])
+    assert _count(client, **params) == 1
+    app.dependency_overrides[get_now] = lambda: NOW + timedelta(days=1)
+    factories.insert(engine, [workload(phase="Running", name="count-reuse-2")])
+    assert _count(client, **params) == 2
+    assert _count(client, filterBy="phase==Pending", search="count-reuse") == 0
+
+
 PAGING_CASES = [
     {},
     {"sortBy": "name"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -201,7 +201,24 @@ def _merged_page(
 
 def count_statement(dialect: str, selection: WorkloadSelection) -> sa.Select:
     """The count of a selection: the sum of its parts' counts, each through its own index
-    (see ``selection_parts``)."""
+    (see ``selection_parts``).
+
+    Only a bound on a total depends on the request's time; without one, the statement is
+    built once for its filters, search, ``deleted`` and scope and then reused, its values in
+    it (building and keying it anew was a tenth of a count's time in Python).
+    """
+    if any(term.field.time_dependent for term in selection.filters):
+        return _count_statement(dialect, selection)
+    # No time at all, rather than any one: a condition reading it would fail, not go stale.
+    return _timeless_count_statement(dialect, replace(selection, now=None))  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=256)
+def _timeless_count_statement(dialect: str, selection: WorkloadSelection) -> sa.Select:
+    return _count_statement(dialect, selection)
+
+
+def _count_statement(dialect: str, selection: WorkloadSelection) -> sa.Select:
     counts = []
     for part in selection_parts(dialect, selection):
         count = sa.select(sa.func.count()).select_from(workloads).where(*part.conditions)
