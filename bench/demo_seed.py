@@ -26,6 +26,7 @@ from gpufleet.settings import Settings
 from gpufleet.store.engine import create_store_engine
 from gpufleet.store.migrate import upgrade
 from gpufleet.store.tables import workloads
+from gpufleet.store.types import sqlite_time
 from gpufleet.store.workload_documents import workload_row
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
@@ -48,7 +49,7 @@ def _time_seed(directory: Path, count: int) -> float:
 
 def _sqlite_value(value):
     if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        return sqlite_time(value)
     if isinstance(value, dict | list):
         return orjson.dumps(value).decode()
     return value

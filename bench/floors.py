@@ -16,12 +16,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
 import sqlalchemy as sa
 
 from gpufleet.store.tables import workloads
+from gpufleet.store.types import sqlite_time
 
 # The columns a listing returns as they are (the packed document among them; search_text,
 # the id's key and the anchor are internal).
@@ -126,8 +128,14 @@ class Candidate:
 def epoch_second(conn: Any) -> str:
     """The whole epoch second ``phase_updated_at`` falls in."""
     if is_sqlite(conn):
-        return "CAST(strftime('%s', phase_updated_at) AS INTEGER)"
+        return "(phase_updated_at / 1000000)"
     return "floor(extract(epoch FROM phase_updated_at))::bigint"
+
+
+def stored_time(conn: Any, moment: datetime) -> Any:
+    """A time as a parameter of a hand-written statement: SQLite keeps integer microseconds
+    since the epoch, PostgreSQL takes the aware datetime."""
+    return sqlite_time(moment) if is_sqlite(conn) else moment
 
 
 def projection(conn: Any) -> str:
@@ -292,6 +300,12 @@ def print_details(comparisons: Sequence[Comparison]) -> None:
             print(f"note: {c.note}")
 
 
+def row_key(conn: Any) -> str:
+    """What an expert joins a page's keys back to their rows by: SQLite's rowid (held by every
+    index entry, the table's own key), PostgreSQL's id key (through its unique index)."""
+    return "rowid" if is_sqlite(conn) else "id_key"
+
+
 def list_candidates(
     conn: Any, where: str, order: str, walks: Sequence[str], *, keys_first: bool = True
 ) -> list[Candidate]:
@@ -306,10 +320,15 @@ def list_candidates(
     head = f"SELECT {projection(conn)} FROM workloads"
     tail = f"WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset"
 
+    key = row_key(conn)
+
     def deferred(hint: str = "") -> str:
         # The page's keys first (skipping the offset along narrow key rows), then its rows.
-        keys = f"SELECT id_key FROM workloads{hint} {tail}"
-        return f"{head} JOIN ({keys}) AS page_keys USING (id_key) ORDER BY {order}"
+        keys = f"SELECT {key} AS row_key FROM workloads{hint} {tail}"
+        return (
+            f"{head} JOIN ({keys}) AS page_keys ON workloads.{key} = page_keys.row_key "
+            f"ORDER BY {order}"
+        )
 
     if is_sqlite(conn):
         hints = {
@@ -350,10 +369,13 @@ def timed_candidates(conn: Any, phase: str, before: str, descending: bool) -> li
     )
     sqlite = is_sqlite(conn)
 
+    joined_by = row_key(conn)
+
     def walk(index: str, where: str, key: str, value: str) -> str:
         hint = f" INDEXED BY {index}" if sqlite and index else ""
         return (
-            f"SELECT * FROM (SELECT id_key, {value} AS v FROM workloads{hint} WHERE {where} "
+            f"SELECT * FROM (SELECT id_key, {value} AS v, {joined_by} AS row_key "
+            f"FROM workloads{hint} WHERE {where} "
             f"ORDER BY {key} {direction}, id_key {direction} LIMIT :depth) AS walk"
         )
 
@@ -382,8 +404,9 @@ def timed_candidates(conn: Any, phase: str, before: str, descending: bool) -> li
         ]
     )
     merged = (
-        f"SELECT {projection(conn)} FROM workloads JOIN (SELECT id_key, v FROM ({walks}) AS m "
-        f"ORDER BY v {direction}, id_key {direction} LIMIT :limit OFFSET :offset) AS p "
-        f"USING (id_key) ORDER BY p.v {direction}, id_key {direction}"
+        f"SELECT {projection(conn)} FROM workloads JOIN (SELECT id_key, v, row_key "
+        f"FROM ({walks}) AS m ORDER BY v {direction}, id_key {direction} "
+        f"LIMIT :limit OFFSET :offset) AS p ON workloads.{joined_by} = p.row_key "
+        f"ORDER BY p.v {direction}, p.id_key {direction}"
     )
     return [*plain, Candidate("merged walks of the partial indexes", merged)]

@@ -545,7 +545,7 @@ def _postgresql(driver: Any, dialect: sa.Dialect, batch: Batch) -> None:
 
 
 def _sqlite_epoch(column: str) -> str:
-    return f"CAST(round((julianday({column}) - 2440587.5) * 86400000.0) AS BIGINT)"
+    return f"({column} / 1000)"
 
 
 def _marks(count: int) -> str:

@@ -45,6 +45,7 @@ from bench.floors import (
     print_details,
     projection,
     raw_connection,
+    stored_time,
     timed_candidates,
 )
 from fastapi.testclient import TestClient
@@ -380,13 +381,6 @@ def _total_counts(conn: Any, field: WorkloadField, bound: int) -> list[Candidate
     ]
 
 
-def _moment(conn: Any, moment: datetime) -> Any:
-    """A time as a parameter: SQLite keeps it as naive ISO text, PostgreSQL takes it as is."""
-    if is_sqlite(conn):
-        return moment.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return moment
-
-
 @dataclass
 class DeepPage:
     """Where a cursor deep in the createdAt desc order points: the last row of the page before."""
@@ -406,10 +400,7 @@ class DeepPage:
         return execute(conn, sql, (self.last_id,))[0][0]
 
     def value(self, conn: Any) -> Any:
-        # SQLite keeps the time as text in this format; PostgreSQL takes the datetime.
-        if is_sqlite(conn):
-            return self.created_at.strftime("%Y-%m-%d %H:%M:%S.%f")
-        return self.created_at
+        return stored_time(conn, self.created_at)
 
 
 def _deep_page(client: httpx.Client, size: int) -> DeepPage:
@@ -557,7 +548,7 @@ def bench_size(
                 api,
                 statements,
                 request.candidates,
-                {"now_ms": now_ms, "began": _moment(raw, began), **request.parameters},
+                {"now_ms": now_ms, "began": stored_time(raw, began), **request.parameters},
                 repeats,
                 request.id_position,
             )

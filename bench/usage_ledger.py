@@ -52,6 +52,7 @@ from gpufleet.settings import Settings
 from gpufleet.store import access_rules, credentials
 from gpufleet.store.dialect import bulk_append
 from gpufleet.store.tables import usage_hourly, workloads
+from gpufleet.store.types import sqlite_time
 from gpufleet.store.usage import usage_statement
 
 ADMIN_ID, ADMIN_SECRET = "bench-admin", "bench-admin-secret"
@@ -88,14 +89,14 @@ GROUP BY project_id
 
 def _epoch(dialect: str, column: str) -> str:
     if dialect == "sqlite":
-        return f"((julianday({column}) - 2440587.5) * 86400.0)"
+        return f"({column} / 1000000.0)"
     return f"extract(epoch from {column})"
 
 
 def _raw_statement(dialect: str, start: datetime, end: datetime) -> str:
     least, greatest = ("min", "max") if dialect == "sqlite" else ("least", "greatest")
     quote = (
-        (lambda t: f"'{t.strftime('%Y-%m-%d %H:%M:%S')}'")
+        (lambda t: str(sqlite_time(t)))
         if dialect == "sqlite"
         else (lambda t: f"'{t.isoformat()}'::timestamptz")
     )

@@ -22,6 +22,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+def sqlite_time(moment: datetime) -> int:
+    """An aware time as SQLite holds it: whole microseconds since the Unix epoch."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """An aware UTC datetime on the way in and out, whatever the dialect stores.
 
@@ -44,7 +49,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UtcDateTime column")
         if dialect.name == "sqlite":
-            return (value - _EPOCH) // _MICROSECOND
+            return sqlite_time(value)
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | int | None, dialect) -> datetime | None:
