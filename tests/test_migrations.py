@@ -15,7 +15,13 @@ from alembic.script import ScriptDirectory
 
 from gpufleet.settings import Settings
 from gpufleet.store.engine import create_store_engine
-from gpufleet.store.migrate import MIGRATIONS, alembic_config, current_revision, upgrade
+from gpufleet.store.migrate import (
+    MIGRATIONS,
+    alembic_config,
+    current_revision,
+    schema_of,
+    upgrade,
+)
 from gpufleet.store.tables import (
     metadata,
     usage_open,
@@ -31,7 +37,8 @@ from tests.support.factories import insert, workload
 
 def test_migrated_schema_matches_the_table_definitions(engine):
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        options = {"compare_type": True, "include_object": schema_of(conn.dialect.name)}
+        context = MigrationContext.configure(conn, opts=options)
         differences = compare_metadata(context, metadata)
     assert differences == []
 

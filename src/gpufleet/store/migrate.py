@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -17,6 +19,18 @@ def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
+
+
+def schema_of(dialect_name: str) -> Callable[..., bool]:
+    """Alembic's ``include_object`` for a dialect: leaves out the indexes the table definitions
+    create on another dialect only (``Index.ddl_if``), so comparing a database with them
+    finds what its own migrations should have made."""
+
+    def included(item: Any, _name: str, kind: str, reflected: bool, _other: Any) -> bool:
+        only = getattr(item, "_ddl_if", None) if kind == "index" and not reflected else None
+        return only is None or only.dialect in (None, dialect_name)
+
+    return included
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

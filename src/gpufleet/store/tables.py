@@ -164,8 +164,10 @@ Index(
     sqlite_where=_deleted,
     postgresql_where=_deleted,
 )
-# A page found through a sort index joins its rows back by their key.
-Index(None, workloads.c.id_key, unique=True)
+# A page found through a sort index joins its rows back by their key: on PostgreSQL by the
+# id's key through this index; SQLite joins by the rowid its index entries hold, and keeps no
+# such index (see store.workload_filters.row_key).
+Index(None, workloads.c.id_key, unique=True).ddl_if(dialect="postgresql")
 
 
 def anchor_index(field: WorkloadField) -> str:

@@ -20,7 +20,7 @@ from gpufleet.query.listing import WorkloadSelection
 from gpufleet.schemas.enums import Phase
 from gpufleet.store.dialect import epoch_ms, indexed_by
 from gpufleet.store.tables import clusters, workload_nodepools, workloads
-from gpufleet.store.workload_filters import selection_parts
+from gpufleet.store.workload_filters import row_key, selection_parts
 
 W = workloads.c
 
@@ -158,13 +158,14 @@ def _selected(dialect: str, selection: WorkloadSelection) -> list[sa.ColumnEleme
     parts = selection_parts(dialect, selection)
     if len(parts) == 1:
         return parts[0].conditions
+    key = row_key(dialect)
     found = []
     for part in parts:
-        keys = sa.select(W.id_key).where(*part.conditions).correlate(None)
+        keys = sa.select(key).where(*part.conditions).correlate(None)
         found.append(
             keys if part.index is None else indexed_by(dialect, keys, workloads, part.index)
         )
-    return [W.id_key.in_(sa.union_all(*found))]
+    return [key.in_(sa.union_all(*found))]
 
 
 def _groups(query: TelemetryQuery, row) -> tuple[TelemetryGroupRow, ...]:

@@ -306,6 +306,20 @@ def order_by(dialect: str, now: datetime, sort: SortSpec) -> list[sa.ColumnEleme
     return [primary, workloads.c.id_key.asc()]
 
 
+# SQLite's rowid of a workload, which no Column of the table names.
+_ROWID = sa.sql.expression.ColumnClause("rowid", sa.Integer, _selectable=workloads)
+
+
+def row_key(dialect: str) -> sa.ColumnElement[Any]:
+    """What keys found along an index are joined back to their rows by.
+
+    SQLite: the rowid, which every index entry holds and by which the table is stored, so a
+    row is one lookup away and no index of the id's key need be kept. PostgreSQL: the id's
+    key, through its unique index.
+    """
+    return _ROWID if dialect == "sqlite" else workloads.c.id_key
+
+
 def id_key_of(workload_id: str) -> sa.ColumnElement[str]:
     """A workload id as a bound value of ``id_key``, to compare with the sort indexes' tiebreak."""
     return sa.literal(workload_id, workloads.c.id_key.type)

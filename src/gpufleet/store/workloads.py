@@ -30,6 +30,7 @@ from gpufleet.store.workload_filters import (
     keyset_condition,
     now_second,
     order_by,
+    row_key,
     scope_condition,
     selection_conditions,
     selection_parts,
@@ -84,7 +85,7 @@ def listing_statement(dialect: str, page: WorkloadPage) -> sa.Select:
     if page.after is not None:
         conditions.append(keyset_condition(page.sort, page.after))
     if page.offset or _patterns_on_the_sort_column(page):
-        statement = statement.select_from(_deferred_page(conditions, ordering, page))
+        statement = statement.select_from(_deferred_page(dialect, conditions, ordering, page))
     else:
         statement = statement.where(*conditions).limit(page.limit + 1)
     return statement.order_by(*ordering)
@@ -143,7 +144,7 @@ def _patterns_on_the_sort_column(page: WorkloadPage) -> bool:
 
 
 def _deferred_page(
-    conditions: list[sa.ColumnElement[bool]], ordering: list, page: WorkloadPage
+    dialect: str, conditions: list[sa.ColumnElement[bool]], ordering: list, page: WorkloadPage
 ) -> sa.Join:
     """The workloads of a deep page, found through their keys first (a deferred join).
 
@@ -151,15 +152,16 @@ def _deferred_page(
     instead of carrying every skipped row's columns and document; the full rows are read
     for the page alone.
     """
+    key = row_key(dialect)
     page_keys = (
-        sa.select(workloads.c.id_key)
+        sa.select(key.label("row_key"))
         .where(*conditions)
         .order_by(*ordering)
         .offset(page.offset)
         .limit(page.limit + 1)
         .subquery("page_keys")
     )
-    return workloads.join(page_keys, workloads.c.id_key == page_keys.c.id_key)
+    return workloads.join(page_keys, key == page_keys.c.row_key)
 
 
 def _merged_page(
@@ -173,10 +175,11 @@ def _merged_page(
     def ordered(keys: Sequence[sa.ColumnElement[Any]]) -> list[sa.ColumnElement[Any]]:
         return [key.desc() if descending else key for key in keys]
 
+    key = row_key(dialect)
     branches = []
     for walk in walks:
         branch = (
-            sa.select(workloads.c.id_key, walk.value.label("value"))
+            sa.select(workloads.c.id_key, walk.value.label("value"), key.label("row_key"))
             .where(*conditions, walk.rows)
             .order_by(*ordered(walk.keys))
             .limit(page.offset + page.limit + 1)
@@ -184,19 +187,20 @@ def _merged_page(
         if walk.index is not None:
             branch = indexed_by(dialect, branch, workloads, walk.index)
         branches.append(branch.subquery())
-    merged = sa.union_all(*(sa.select(b.c.id_key, b.c.value) for b in branches)).subquery("merged")
+    merged = sa.union_all(*(sa.select(b.c.id_key, b.c.value, b.c.row_key) for b in branches))
+    merged = merged.subquery("merged")
     keys = [merged.c.value, merged.c.id_key]
     if merge_sorts_missing(dialect, page.sort.field):
         # A missing value is the largest: after every value ascending, before them descending.
         keys.insert(0, merged.c.value.is_(None))
     page_keys = (
-        sa.select(merged.c.id_key)
+        sa.select(merged.c.row_key)
         .order_by(*ordered(keys))
         .offset(page.offset)
         .limit(page.limit + 1)
         .subquery("page_keys")
     )
-    return workloads.join(page_keys, workloads.c.id_key == page_keys.c.id_key)
+    return workloads.join(page_keys, key == page_keys.c.row_key)
 
 
 def count_statement(dialect: str, selection: WorkloadSelection) -> sa.Select:

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from gpufleet.store.migrate import schema_of
 from gpufleet.store.tables import metadata
 
 connection = context.config.attributes["connection"]
@@ -10,6 +11,7 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_object=schema_of(connection.dialect.name),
 )
 with context.begin_transaction():
     context.run_migrations()
