@@ -11,6 +11,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 
 from gpufleet.store.dialect import without_statement_timeout
+from gpufleet.store.tables import created_on
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -27,8 +28,7 @@ def schema_of(dialect_name: str) -> Callable[..., bool]:
     finds what its own migrations should have made."""
 
     def included(item: Any, _name: str, kind: str, reflected: bool, _other: Any) -> bool:
-        only = getattr(item, "_ddl_if", None) if kind == "index" and not reflected else None
-        return only is None or only.dialect in (None, dialect_name)
+        return kind != "index" or reflected or created_on(item, dialect_name)
 
     return included
 

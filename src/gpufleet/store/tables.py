@@ -170,6 +170,12 @@ Index(
 Index(None, workloads.c.id_key, unique=True).ddl_if(dialect="postgresql")
 
 
+def created_on(index: Index, dialect_name: str) -> bool:
+    """Whether the table definitions create ``index`` on this dialect (see ``Index.ddl_if``)."""
+    only = index._ddl_if
+    return only is None or only.dialect in (None, dialect_name)
+
+
 def anchor_index(field: WorkloadField) -> str:
     """The index of the workloads in ``field``'s timed phase, in the order of their totals."""
     return f"ix_workloads_anchor_{field.timed_phase.lower()}"
