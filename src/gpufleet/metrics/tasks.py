@@ -27,7 +27,7 @@ from gpufleet.metrics.usage_tasks import (
     pull_utilisation,
 )
 from gpufleet.settings import Settings
-from gpufleet.store.dialect import without_statement_timeout
+from gpufleet.store.dialect import pause_for_waiting_writers, without_statement_timeout
 from gpufleet.store.events import delete_events_before
 from gpufleet.store.inventory_samples import (
     BACKFILL_LEASE,
@@ -76,6 +76,7 @@ def refresh_idle_gpus(
         with engine.begin() as conn:
             changed += write_idle_gpus(conn, idle)
         after = targets[-1].id
+        pause_for_waiting_writers(engine.dialect.name)
 
 
 def record_inventory(engine: Engine, interval_seconds: int, now: datetime) -> int:

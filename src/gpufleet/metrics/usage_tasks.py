@@ -15,7 +15,7 @@ from gpufleet.core.metric_values import WorkloadTarget
 from gpufleet.core.times import to_ms
 from gpufleet.metrics.backend import IdleRule
 from gpufleet.metrics.prometheus import PrometheusBackend
-from gpufleet.store.dialect import without_statement_timeout
+from gpufleet.store.dialect import pause_for_waiting_writers, without_statement_timeout
 from gpufleet.store.leases import take_lease
 from gpufleet.store.usage_ledger import advance_open, compact_states, delete_states_before
 from gpufleet.store.usage_rollups import (
@@ -60,6 +60,7 @@ def accrue_live_usage(
         moved += done
         if done < _BATCH:
             return moved
+        pause_for_waiting_writers(engine.dialect.name)
 
 
 def enforce_usage_retention(engine: Engine, retention_days: int, now: datetime) -> int:

@@ -340,6 +340,18 @@ def bulk_append(
 
 
 SQLITE_PAGE_SIZE = 8192
+# How long a background task leaves SQLite's write lock free between its transactions.
+SQLITE_WRITER_GAP_SECONDS = 0.025
+
+
+def pause_for_waiting_writers(dialect_name: str) -> None:
+    """Between the write transactions of a long background task (the usage ledger's accrual,
+    page after page): SQLite lets one writer in at a time, and a writer kept waiting polls for
+    the lock (every 100 ms once it has waited a while), so a task that commits and begins again
+    at once can keep an agent's ingest out past its busy timeout, a 503. A short pause with the
+    lock free lets the waiting writer in. PostgreSQL locks rows, not the database: no pause."""
+    if dialect_name == "sqlite":
+        time.sleep(SQLITE_WRITER_GAP_SECONDS)
 
 
 def configure_sqlite(engine: Engine, synchronous: str = "FULL") -> None:
