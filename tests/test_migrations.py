@@ -23,6 +23,7 @@ from gpufleet.store.migrate import (
     upgrade,
 )
 from gpufleet.store.tables import (
+    clusters,
     metadata,
     usage_open,
     workload_nodepools,
@@ -292,3 +293,41 @@ def test_times_are_carried_to_integers_and_back_exactly(empty_engine):
                 (items[0]["id"],),
             ).one()
         assert tuple(texts) == ("2026-03-04 05:06:07.891000", running[4])
+
+
+def test_sqlite_times_of_every_iso_spelling_convert_exactly_and_a_cut_short_run_completes(
+    tmp_path,
+):
+    """Migration 0015 reads what any writer may have left (a 'T', a short fraction, a zone),
+    and a run cut short after its first steps (SQLite's driver commits DDL as it goes) is
+    completed by the next one."""
+    engine = create_store_engine(Settings(database_url=f"sqlite:///{tmp_path / 'old.db'}"))
+    upgrade(engine, "0014")
+    spellings = {
+        "2026-12-06 04:40:02.123456": datetime(2026, 12, 6, 4, 40, 2, 123456, tzinfo=UTC),
+        "2026-12-06 04:40:02": datetime(2026, 12, 6, 4, 40, 2, tzinfo=UTC),
+        "2026-12-06T04:40:02.5+00:00": datetime(2026, 12, 6, 4, 40, 2, 500000, tzinfo=UTC),
+        "2026-12-06 04:40:02.123Z": datetime(2026, 12, 6, 4, 40, 2, 123000, tzinfo=UTC),
+        "2026-12-06 06:40:02.25+02:00": datetime(2026, 12, 6, 4, 40, 2, 250000, tzinfo=UTC),
+    }
+    with engine.begin() as conn:
+        for n, text in enumerate(spellings):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO clusters (id, name, tenant_id, created_at, updated_at) "
+                    "VALUES (:id, :name, 1, :t, :t)"
+                ),
+                {"id": f"c{n}", "name": f"cluster-{n}", "t": text},
+            )
+        # The first steps of a run that was then killed.
+        for index in ("ix_workloads_anchor_pending", "ix_workloads_anchor_running"):
+            conn.exec_driver_sql(f"DROP INDEX {index}")
+        conn.exec_driver_sql("ALTER TABLE workloads DROP COLUMN seconds_anchor")
+    upgrade(engine)
+    with engine.connect() as conn:
+        read = conn.execute(sa.select(clusters.c.id, clusters.c.created_at).order_by("id")).all()
+        options = {"compare_type": True, "include_object": schema_of("sqlite")}
+        differences = compare_metadata(MigrationContext.configure(conn, opts=options), metadata)
+    engine.dispose()
+    assert [created for _, created in read] == list(spellings.values())
+    assert differences == []

@@ -62,10 +62,18 @@ _ANCHOR_COLUMNS = ("seconds_anchor", "id_key", "deleted_at", "phase_updated_at")
 
 
 def _to_integer(column: str) -> str:
-    """The text as SQLAlchemy wrote it ('YYYY-MM-DD HH:MM:SS.ffffff', the fraction sometimes
-    absent or shorter) as whole microseconds, exactly: strftime gives the whole seconds and
-    the fraction's digits are read as they are, padded to six."""
-    fraction = f"CAST(substr(substr({column}, 21) || '000000', 1, 6) AS INTEGER)"
+    """ISO text ('YYYY-MM-DD HH:MM:SS.ffffff' as SQLAlchemy wrote it; a 'T', a shorter or no
+    fraction and a zone suffix are read too) as whole microseconds, exactly: strftime gives
+    the whole seconds (the zone applied), and the fraction's digits, up to the zone, are read
+    as they are, padded to six."""
+    rest = f"substr({column}, 21)"
+    digits = (
+        f"CASE WHEN instr({rest}, '+') > 0 THEN substr({rest}, 1, instr({rest}, '+') - 1) "
+        f"WHEN instr({rest}, '-') > 0 THEN substr({rest}, 1, instr({rest}, '-') - 1) "
+        f"WHEN instr({rest}, 'Z') > 0 THEN substr({rest}, 1, instr({rest}, 'Z') - 1) "
+        f"ELSE {rest} END"
+    )
+    fraction = f"CAST(substr(({digits}) || '000000', 1, 6) AS INTEGER)"
     return (
         f"CAST(strftime('%s', {column}) AS INTEGER) * 1000000 "
         f"+ CASE WHEN substr({column}, 20, 1) = '.' THEN {fraction} ELSE 0 END"
@@ -80,11 +88,16 @@ def _to_text(column: str) -> str:
 
 
 def _rewrite(convert, kind: str, epoch_second: str) -> None:
-    if op.get_bind().dialect.name != "sqlite":
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
         return
+    # SQLite's driver commits DDL as it goes, so a run cut short (a killed pod) leaves part
+    # of it done: every step may find its work done already, and a new run completes it.
     for _, _, index in _TIMED:
-        op.drop_index(index, "workloads")
-    op.execute("ALTER TABLE workloads DROP COLUMN seconds_anchor")
+        op.execute(f"DROP INDEX IF EXISTS {index}")
+    columns = {row[1] for row in bind.exec_driver_sql("PRAGMA table_xinfo(workloads)")}
+    if "seconds_anchor" in columns:
+        op.execute("ALTER TABLE workloads DROP COLUMN seconds_anchor")
     for table, columns in _TIME_COLUMNS.items():
         assignments = ", ".join(
             f"{c} = CASE WHEN typeof({c}) = '{kind}' THEN {convert(c)} ELSE {c} END"
