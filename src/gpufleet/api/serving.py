@@ -23,6 +23,7 @@ from prometheus_client.exposition import choose_encoder
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gpufleet.api.http_protocol import BoundedHttpToolsProtocol
 from gpufleet.api.server_metrics import ServerMetrics
 from gpufleet.settings import Settings
 
@@ -174,6 +175,10 @@ def serve(
     worker, until its ``parent`` process is gone)."""
     config = uvicorn.Config(
         app,
+        # llhttp's parser with a bound on a request's head (api/http_protocol.py); uvloop's
+        # event loop where it is installed (every platform but Windows).
+        http=BoundedHttpToolsProtocol,
+        loop="auto",
         log_config=None,
         access_log=False,
         lifespan="on",

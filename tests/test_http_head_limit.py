@@ -1,0 +1,136 @@
+"""A request head larger than 16 KiB is refused with 431 before the app sees it; heads within
+the bound, bodies of any allowed size, keep-alive and pipelined requests are served as usual.
+
+Through a real server over raw sockets: the bound lives in the HTTP protocol (llhttp would
+otherwise buffer a head of any size), so only bytes on a connection can show it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from gpufleet.api.http_protocol import MAX_HEAD_BYTES
+
+
+def _connect(server) -> socket.socket:
+    host, port = server.base_url.removeprefix("http://").split(":")
+    conn = socket.create_connection((host, int(port)), timeout=10)
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return conn
+
+
+def _head(path: str, header_bytes: int = 0, extra: str = "") -> bytes:
+    """A GET head of about ``header_bytes`` bytes in total (a padding header fills it)."""
+    head = f"GET {path} HTTP/1.1\r\nhost: test\r\n{extra}"
+    padding = max(0, header_bytes - len(head) - len("x-padding: \r\n\r\n"))
+    return (head + f"x-padding: {'a' * padding}\r\n\r\n").encode()
+
+
+class _Responses:
+    """Responses read one by one from a connection (several may arrive in one read)."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.buffer = b""
+
+    def _more(self) -> None:
+        chunk = self.conn.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed after {self.buffer!r}")
+        self.buffer += chunk
+
+    def next(self) -> tuple[int, dict[str, str], bytes]:
+        """Status, headers and the body of the next response (its content-length)."""
+        while b"\r\n\r\n" not in self.buffer:
+            self._more()
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)
+        }
+        length = int(headers.get("content-length", "0"))
+        while len(self.buffer) < length:
+            self._more()
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return int(status_line.split()[1]), headers, body
+
+
+def _closed(conn: socket.socket) -> bool:
+    try:
+        return conn.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+@pytest.mark.parametrize("piece", [None, 1000, 7])
+def test_a_head_over_the_bound_is_refused_431_and_the_connection_closed(module_server, piece):
+    wire = _head("/healthz", MAX_HEAD_BYTES + 4096)
+    with _connect(module_server) as conn:
+        pieces = (
+            [wire] if piece is None else [wire[i : i + piece] for i in range(0, len(wire), piece)]
+        )
+        try:
+            for part in pieces:
+                conn.sendall(part)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before everything was sent: the answer is already waiting
+        status, headers, body = _Responses(conn).next()
+        assert status == 431
+        assert headers["connection"] == "close"
+        error = json.loads(body)
+        assert error["code"] == 431
+        assert "16 KiB" in error["message"]
+        assert _closed(conn)
+
+
+def test_a_header_that_never_ends_is_refused_without_being_kept(module_server):
+    # No end of line at all: llhttp alone would keep appending to one header value, and the
+    # server would wait for the rest (the read below would time out).
+    with _connect(module_server) as conn:
+        try:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nhost: test\r\nx-endless: ")
+            for _ in range(50 * MAX_HEAD_BYTES // 4096):
+                conn.sendall(b"a" * 4096)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused while sending
+        try:
+            status = _Responses(conn).next()[0]
+        except ConnectionResetError:
+            status = 431  # the answer was lost to the reset of the unread bytes
+        assert status == 431
+
+
+def test_heads_within_the_bound_are_served_on_one_connection(module_server):
+    with _connect(module_server) as conn:
+        # Each head just under the bound, one after the other on a kept-alive connection:
+        # the bound applies to each head, not to the connection.
+        responses = _Responses(conn)
+        for _ in range(3):
+            conn.sendall(_head("/healthz", MAX_HEAD_BYTES - 64))
+            status, headers, _ = responses.next()
+            assert status == 200
+            assert headers.get("connection") != "close"
+
+
+def test_pipelined_requests_in_one_write_are_all_answered(module_server):
+    with _connect(module_server) as conn:
+        conn.sendall(_head("/healthz", 200) * 3 + _head("/readyz", 9000))
+        responses = _Responses(conn)
+        assert [responses.next()[0] for _ in range(4)] == [200, 200, 200, 200]
+
+
+def test_a_body_larger_than_the_bound_sent_with_its_head_is_not_a_head(module_server):
+    # One write holding a small head and 200 KiB of body: only the head counts.
+    body = json.dumps({"grantType": "client_credentials", "padding": "a" * 200_000}).encode()
+    head = (
+        "POST /api/v1/token HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode()
+    with _connect(module_server) as conn:
+        conn.sendall(head + body)
+        status, _, answer = _Responses(conn).next()
+    assert status not in (431, 500)
+    assert json.loads(answer)["code"] == status
