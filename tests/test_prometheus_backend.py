@@ -20,12 +20,13 @@ from runai.runai_client import RunaiClient
 
 from gpufleet.api.app import create_app
 from gpufleet.cli import build_parser
+from gpufleet.core.metric_values import WorkloadTarget
 from gpufleet.metrics.backend import IdleRule
 from gpufleet.metrics.embedded import EmbeddedMetricsBackend
 from gpufleet.metrics.prometheus import PrometheusBackend
 from gpufleet.metrics.promql import QUERIES
 from gpufleet.metrics.tasks import refresh_idle_gpus
-from gpufleet.metrics.types import METRIC_TYPES, WorkloadMetricType
+from gpufleet.metrics.types import METRIC_TYPES, WorkloadMetricType, format_value, wire_decimals
 from gpufleet.settings import Settings
 from gpufleet.settings_flags import settings_from_flags
 from gpufleet.store.engine import create_store_engine
@@ -39,6 +40,7 @@ from tests.support.prometheus_app import (
     assert_same_as_prometheus,
     client_for,
     copy_tsdb,
+    direct,
     epoch,
     fetch_metrics,
     grid,
@@ -171,6 +173,53 @@ def test_every_type_equals_prometheus(shared, prom, t0, metric_type):
     body = fetch_metrics(client, ids[name], [metric_type], start, end, samples)
     first, last, step = grid(start, end, samples)
     assert_same_as_prometheus(prom, body, metric_type, expression, first, last, step)
+
+
+# Every type whose expression is one query, with the generated workload it is checked on.
+_ONE_QUERY = [
+    *((t, data.TRAIN, e) for t, e in TRAIN_EXPRESSIONS.items()),
+    *((t, data.LLM, e) for t, e in NIM_EXPRESSIONS.items() if isinstance(e, str)),
+]
+
+
+def _wire_form_cases(prom, t0, backend):
+    """(type, what the backend's query returns, what the plain expression returns)."""
+    start, end, samples = t0 + WINDOW[0], t0 + WINDOW[1], WINDOW[2]
+    first, last, step = grid(start, end, samples)
+    for metric_type, generated, expression in _ONE_QUERY:
+        target = WorkloadTarget("w", "", generated.namespace, generated.name, generated.pods)
+        query = backend.query_for(metric_type, target, round(step * 1000))
+        sent = prom.query_range(query, first, last, step)
+        yield metric_type, sent, direct(prom, expression, first, last, step)
+
+
+def test_prometheus_sends_values_in_the_wire_form(database_url, prom, t0):
+    # Every range query asks Prometheus to round to the wire's six decimals, so the server
+    # passes its values through unchanged: each is the wire's text of the unrounded value (at
+    # an exact half the sixth decimal may differ by one: Prometheus rounds a half up).
+    backend = PrometheusBackend(prometheus_settings(database_url, prom.url))
+    longer = set()
+    try:
+        for metric_type, sent, unrounded in _wire_form_cases(prom, t0, backend):
+            assert len(sent) == len(unrounded), metric_type
+            exact = {tuple(sorted(s["metric"].items())): s["values"] for s in unrounded}
+            for series in sent:
+                texts = [value for _, value in series["values"]]
+                assert wire_decimals(texts) is texts, metric_type  # already in the wire's form
+                points = exact[tuple(sorted(series["metric"].items()))]
+                assert [ts for ts, _ in series["values"]] == [ts for ts, _ in points]
+                for text, (_, value) in zip(texts, points, strict=True):
+                    if value in ("NaN", "+Inf", "-Inf"):
+                        assert text == value
+                        continue
+                    if text != value:
+                        longer.add(metric_type)
+                    wire = format_value(float(value))
+                    assert text == wire or abs(float(text) - float(value)) <= 5e-7, metric_type
+    finally:
+        backend.close()
+    # Not vacuous: unrounded, several types have more digits than the wire keeps.
+    assert len(longer) >= 2, longer
 
 
 @pytest.mark.parametrize("metric_type", list(VLLM_EXPRESSIONS), ids=lambda t: t.value)

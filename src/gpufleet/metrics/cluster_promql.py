@@ -25,7 +25,7 @@ from gpufleet.metrics.prometheus_api import (
     QueryAnswer,
     columns,
 )
-from gpufleet.metrics.promql import gpu_placeholders, matcher
+from gpufleet.metrics.promql import gpu_placeholders, matcher, on_the_wire
 from gpufleet.settings import Settings
 
 log = logging.getLogger("gpufleet.metrics.prometheus")
@@ -100,7 +100,7 @@ class PrometheusClusterSeries:
             "gpu_node": s.prometheus_gpu_node_label,
             **gpu_placeholders(s, step_ms),
         }
-        return Template(CLUSTER_QUERIES[metric_type]).substitute(values)
+        return on_the_wire(Template(CLUSTER_QUERIES[metric_type]).substitute(values))
 
     def series(
         self, metric_type: str, node_names: Sequence[str], window: SampleWindow

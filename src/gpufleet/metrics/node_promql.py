@@ -23,7 +23,7 @@ from gpufleet.metrics.backend import Measurement, MetricFailure, MetricResult
 from gpufleet.metrics.cluster_promql import SeriesFailed, range_query
 from gpufleet.metrics.prometheus import QueryGrid
 from gpufleet.metrics.prometheus_api import PrometheusClient, QueryAnswer, columns
-from gpufleet.metrics.promql import MIB, gpu_placeholders, quote
+from gpufleet.metrics.promql import MIB, gpu_placeholders, on_the_wire, quote
 from gpufleet.metrics.types import MetricKind, NodeMetricType, metric_info
 from gpufleet.settings import Settings
 
@@ -112,7 +112,7 @@ class PrometheusNodeMetrics:
             "assigned": f'{s.prometheus_gpu_pod_label}!=""',
             **gpu_placeholders(s, step_ms),
         }
-        return Template(NODE_QUERIES[metric_type]).substitute(values)
+        return on_the_wire(Template(NODE_QUERIES[metric_type]).substitute(values))
 
     def node_metrics(
         self, target: NodeTarget, types: Sequence[NodeMetricType], window: SampleWindow

@@ -247,6 +247,17 @@ def spell(query: str | Inference, names: InferenceNames) -> str:
     return f"({query.nim}) or ({query.vllm})"
 
 
+def on_the_wire(query: str) -> str:
+    """``query`` with its values rounded by Prometheus to the wire's six decimals.
+
+    They arrive in the wire's form (``format_value``) and pass through unchanged
+    (``metrics.types.wire_decimals``) instead of being parsed and formatted one by one, most of
+    the server's own work in a range answer. Prometheus rounds a half up where ``format_value``
+    rounds the float's exact value: at an exact half the sixth decimal may differ by one.
+    """
+    return f"round({query}, 0.000001)"
+
+
 def workload_query(
     metric_type: AnyMetricType,
     *,
@@ -272,7 +283,7 @@ def workload_query(
         "blank": DCGM_BLANK_THRESHOLD,
     }
     values["live"] = Template(_LIVE).substitute(values)
-    return Template(spell(templates[metric_type], names)).substitute(values)
+    return on_the_wire(Template(spell(templates[metric_type], names)).substitute(values))
 
 
 def idle_queries(

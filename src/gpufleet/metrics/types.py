@@ -14,7 +14,7 @@ Every backend (embedded samples, Prometheus) serves the same kinds the same way:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from operator import methodcaller
@@ -298,10 +298,14 @@ def format_value(value: float) -> str:
 _SIX_DECIMALS = "%.6f".__mod__
 _STRIP_ZEROS = methodcaller("rstrip", "0")
 _STRIP_POINT = methodcaller("rstrip", ".")
-# A decimal string format_value writes unchanged: a whole number of at most 15 digits, or at
-# most 6 decimals (no trailing zero) after at most 9 digits, so the float it parses to is
-# nearer to it than the rounding could move; no exponent, no "-0" (excluded apart).
-_WIRE_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]{0,14})|-?(?:0|[1-9][0-9]{0,8})\.[0-9]{0,5}[1-9]")
+# A decimal string format_value writes unchanged: a whole number of at most 15 digits ("0"
+# unsigned), or at most 6 decimals (no trailing zero) after at most 9 digits, so the float it
+# parses to is nearer to it than the rounding could move; no exponent.
+_WIRE_NUMBER = r"0|-?[1-9][0-9]{0,14}|-?(?:0|[1-9][0-9]{0,8})\.[0-9]{0,5}[1-9]"
+# Lines of such numbers: a thousand values are checked by one match, in C (a match over many
+# thousands of lines costs more per line than several matches of a thousand).
+_WIRE_LINES = re.compile(f"(?:(?:{_WIRE_NUMBER})\n)*(?:{_WIRE_NUMBER})")
+_LINES_PER_MATCH = 1000
 
 
 def format_values(values: Iterable[float]) -> list[str]:
@@ -315,8 +319,19 @@ def format_values(values: Iterable[float]) -> list[str]:
 
 def wire_decimals(texts: list[str]) -> list[str]:
     """Finite decimal strings written by another system (Prometheus' sample values) in the
-    wire's form: as ``format_value`` of their numbers. Gauges of whole numbers and short
-    decimals, the common case, are already in it and come back as they are."""
-    if "-0" not in texts and all(map(_WIRE_DECIMAL.fullmatch, texts)):
+    wire's form: as ``format_value`` of their numbers. Whole numbers and short decimals (what
+    the Prometheus backend asks Prometheus to send, ``promql.on_the_wire``) are already in it
+    and come back as they are."""
+    if all(map(_in_wire_form, _chunks(texts, _LINES_PER_MATCH))):
         return texts
     return format_values(map(float, texts))
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    return (items[start : start + size] for start in range(0, len(items), size))
+
+
+def _in_wire_form(texts: list[str]) -> bool:
+    lines = "\n".join(texts)
+    # A text holding a line break of its own is no number (float() refuses it afterwards).
+    return lines.count("\n") == len(texts) - 1 and _WIRE_LINES.fullmatch(lines) is not None
