@@ -317,6 +317,47 @@ def test_a_parsed_key_is_dropped_with_its_key(engine):
     assert _refusal(tokens, token) == "token signed by an unknown key"
 
 
+def test_a_remembered_token_is_refused_once_it_expires(engine):
+    """A token that verified is not decoded again, but its expiry and its key are checked on
+    every use: past its expiry (and the leeway) it is refused in the full check's words."""
+    with engine.connect() as conn:
+        active = load_signing_keys(conn)
+    tokens = TokenService(list(active), 60, lambda: list(active))
+    # Expired a moment ago, still within the leeway of a few seconds.
+    token = tokens.issue("someone", expires_at=int(time.time()) - 4)
+    assert tokens.verify(token).subject == "someone"
+    assert tokens.verify_known(token).subject == "someone"
+    deadline = time.time() + 10
+    while tokens.verify_known(token) is not None:
+        assert time.time() < deadline, "a remembered token outlived its expiry"
+        time.sleep(0.2)
+    assert _refusal(tokens, token) == "token has expired"
+
+
+def test_a_remembered_token_is_refused_once_its_key_is_gone(engine):
+    with engine.connect() as conn:
+        active = load_signing_keys(conn)
+    tokens = TokenService(list(active), 60, lambda: list(active))
+    token = tokens.issue("someone")
+    assert tokens.verify(token).subject == "someone"
+    active[:] = [_new_rsa_key()]
+    tokens.reload()  # the key revoked in this process: no wait for the next read
+    assert tokens.verify_known(token) is None
+    assert _refusal(tokens, token) == "token signed by an unknown key"
+
+
+def test_remembered_tokens_are_bounded(engine):
+    with engine.connect() as conn:
+        keys = load_signing_keys(conn)
+    tokens = TokenService(keys, 60)
+    issued = [tokens.issue(f"caller-{n}") for n in range(1100)]
+    assert [tokens.verify(t).subject for t in issued] == [f"caller-{n}" for n in range(1100)]
+    assert len(tokens._verified_tokens) <= 1024
+    # The oldest were forgotten, and still verify through the full check.
+    assert issued[0] not in tokens._verified_tokens
+    assert tokens.verify(issued[0]).subject == "caller-0"
+
+
 def test_a_key_read_again_keeps_its_parsed_public_half(engine):
     with engine.connect() as conn:
         keys = load_signing_keys(conn)

@@ -26,6 +26,8 @@ AUDIENCE = "gpufleet-api"
 _LEEWAY_SECONDS = 5
 # Headers remembered as verified; more than a few means keys rotated many times in one process.
 _MAX_VERIFIED_HEADERS = 64
+# Tokens remembered as verified: the callers active at once, about 2 KiB each.
+_MAX_VERIFIED_TOKENS = 1024
 
 
 def new_token_id() -> str:
@@ -98,7 +100,10 @@ class TokenService:
     Verifying a token parses nothing twice: each key's public half is parsed when the key set is
     installed, and the header of a token that verified is remembered by its encoded text, so a
     later token with the same header (every token this server signs with one key has the
-    same) goes straight to the signature check with the key it names.
+    same) goes straight to the signature check with the key it names. A token that verified is
+    remembered whole with its claims and key: until it expires, and while its key stays active,
+    it is not decoded again (the claims of a signed token cannot change; only time and the key
+    set can make it invalid, and both are checked on every use).
     """
 
     def __init__(
@@ -120,6 +125,8 @@ class TokenService:
         # whose token carried a valid signature of one of our keys gets here, so this holds a
         # few entries (one per key this server signed with), whatever callers send.
         self._verified_headers: dict[str, str] = {}
+        # Tokens that verified: their key and claims (only valid tokens, at most a bound).
+        self._verified_tokens: dict[str, tuple[_VerifyingKey, dict]] = {}
         self._install(keys)
 
     def _install(self, keys: list[SigningKeyRow]) -> None:
@@ -251,16 +258,32 @@ class TokenService:
             return None
 
     def _claims_of_known_header(self, token: str) -> dict | None:
-        """The claims of a token whose header verified before with a key still active, or None
-        when the full path must decide (a new header, or any refusal: the full path words it)."""
+        """The claims of a token that verified before, or whose header did, with a key still
+        active, or None when the full path must decide (a new header, or any refusal: the full
+        path words it)."""
+        remembered = self._verified_tokens.get(token)
+        if remembered is not None:
+            key, claims = remembered
+            if self._keys.get(key.row.kid) is key and _in_force(claims, time.time()):
+                return claims
+            self._verified_tokens.pop(token, None)
         header = token.partition(".")[0]
         key = self._keys.get(self._verified_headers.get(header, ""))
         if key is None:
             return None
         try:
-            return _decode(token, key)
+            claims = _decode(token, key)
         except jwt.PyJWTError:
             return None
+        self._remember(token, key, claims)
+        return claims
+
+    def _remember(self, token: str, key: _VerifyingKey, claims: dict) -> None:
+        verified = self._verified_tokens
+        while len(verified) >= _MAX_VERIFIED_TOKENS:
+            # The oldest goes (another thread may be removing it too).
+            verified.pop(next(iter(verified), ""), None)
+        verified[token] = (key, claims)
 
     def _claims(self, token: str) -> dict:
         try:
@@ -275,6 +298,7 @@ class TokenService:
             claims = _decode(token, key)
         if len(self._verified_headers) < _MAX_VERIFIED_HEADERS:
             self._verified_headers[token.partition(".")[0]] = kid
+        self._remember(token, key, claims)
         return claims
 
 
@@ -288,6 +312,13 @@ def _decode(token: str, key: _VerifyingKey) -> dict:
         leeway=_LEEWAY_SECONDS,
         options={"require": ["exp", "iat", "sub", "iss", "aud"]},
     )
+
+
+def _in_force(claims: dict, now: float) -> bool:
+    """Whether verified claims are still in force at ``now``, as ``_decode`` checks them: not
+    expired, and not before their start (with the same leeway)."""
+    started = max(claims["iat"], claims.get("nbf", claims["iat"]))
+    return claims["exp"] > now - _LEEWAY_SECONDS and started <= now + _LEEWAY_SECONDS
 
 
 def _principal(claims: dict, kind: str) -> Principal:
