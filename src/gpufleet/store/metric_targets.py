@@ -8,8 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.metric_values import IdleGpus, NodeTarget, PodTarget, WorkloadTarget
+from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
 from gpufleet.schemas.enums import Phase
 from gpufleet.store.tables import workload_pods, workloads
+from gpufleet.store.workload_filters import scope_condition
 
 W = workloads.c
 
@@ -31,9 +33,15 @@ def target_of(row, pod_names: tuple[str, ...] = ()) -> WorkloadTarget:
 _COLUMNS = (W.id, W.cluster_id, W.namespace, W.name, W.allocated_gpu, W.phase)
 
 
-def workload_target(conn: Connection, workload_id: str) -> WorkloadTarget | None:
-    """The target of one workload (deleted ones included: their history stays readable)."""
-    row = conn.execute(sa.select(*_COLUMNS).where(W.id == workload_id)).first()
+def workload_target(
+    conn: Connection, workload_id: str, scope: WorkloadScope = UNRESTRICTED
+) -> WorkloadTarget | None:
+    """The target of one workload (deleted ones included: their history stays readable); None
+    if it is unknown or outside ``scope``."""
+    statement = sa.select(*_COLUMNS).where(W.id == workload_id)
+    if not scope.everything:
+        statement = statement.where(scope_condition(scope))
+    row = conn.execute(statement).first()
     if row is None:
         return None
     pods = conn.execute(

@@ -14,9 +14,10 @@ from gpufleet.api.admission import hand_back
 from gpufleet.api.authorization import ReadScope
 from gpufleet.api.concurrency import ExpensiveRead
 from gpufleet.api.csv_responses import csv_response, wants_csv
-from gpufleet.api.deps import Db, Now
+from gpufleet.api.deps import Db
 from gpufleet.api.metric_parameters import MetricTypesParam, metrics_query
-from gpufleet.api.routes.workloads import WorkloadIdParam, get_workload_or_404
+from gpufleet.api.parameters import parse_uuid
+from gpufleet.api.routes.workloads import WorkloadIdParam
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.errors import NotFound, Unavailable, UpstreamFailed
 from gpufleet.core.times import format_rfc3339, from_ms
@@ -186,14 +187,13 @@ def get_workload_metrics(
     request: Request,
     scope: ReadScope,
     conn: Db,
-    now: Now,
     workloadId: WorkloadIdParam,
     query: WorkloadMetricsQuery,
 ) -> Response:
-    workload = get_workload_or_404(conn, workloadId, now, scope)
-    target = workload_target(conn, workload["id"])
+    # Outside the caller's scope is reported exactly like unknown (get_workload_or_404).
+    target = workload_target(conn, parse_uuid("workloadId", workloadId), scope)
     hand_back(conn)  # the backend may take a while, and may take a connection of its own
-    if target is None:  # deleted between the two reads
+    if target is None:
         raise NotFound(f"Workload {workloadId} not found.")
     backend = get_metrics_backend(request)
     results = backend.workload_metrics(target, query.types, query.window)
