@@ -346,9 +346,13 @@ def list_candidates(
         Candidate("enable_indexscan=off", sql, "SET LOCAL enable_indexscan = off"),
     ]
     if keys_first:
+        # The page's keys as one array, each row looked up by its key.
+        keys = f"SELECT {key} FROM workloads {tail}"
+        as_array = f"{head} WHERE {key} = ANY(ARRAY({keys})) ORDER BY {order}"
         candidates += [
             Candidate("keys first, then rows", deferred()),
             Candidate("keys first, enable_sort=off", deferred(), "SET LOCAL enable_sort = off"),
+            Candidate("keys first as an array, then rows", as_array),
         ]
     return candidates
 
