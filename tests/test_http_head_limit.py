@@ -7,6 +7,7 @@ otherwise buffer a head of any size), so only bytes on a connection can show it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 
@@ -134,3 +135,106 @@ def test_a_body_larger_than_the_bound_sent_with_its_head_is_not_a_head(module_se
         status, _, answer = _Responses(conn).next()
     assert status not in (431, 500)
     assert json.loads(answer)["code"] == status
+
+
+def _send_until_refused(conn: socket.socket, first: bytes, filler: bytes, limit: int) -> int:
+    """Send ``first``, then ``filler`` until ``limit`` bytes or the server stops reading; the
+    status of the answer (431 or 400 if the refusal's answer was lost to a reset: it is the
+    only thing that resets these connections)."""
+    try:
+        conn.sendall(first)
+        for _ in range(limit // len(filler)):
+            conn.sendall(filler)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    try:
+        return _Responses(conn).next()[0]
+    except ConnectionResetError:
+        return -1
+
+
+def test_trailers_are_not_taken_for_headers(module_server):
+    # A token sent after the body (a chunked body's trailer) does not authenticate.
+    token = module_server.auth_headers()["Authorization"]
+    wire = (
+        b"GET /api/v1/workloads?limit=1 HTTP/1.1\r\nhost: test\r\n"
+        b"transfer-encoding: chunked\r\n\r\n0\r\nauthorization: " + token.encode() + b"\r\n\r\n"
+    )
+    with _connect(module_server) as conn:
+        conn.sendall(wire)
+        status, _, body = _Responses(conn).next()
+    assert status == 401, body
+    # The same request with the token in its head is served.
+    with _connect(module_server) as conn:
+        conn.sendall(
+            wire.replace(
+                b"host: test\r\n", b"host: test\r\nauthorization: " + token.encode() + b"\r\n"
+            )
+        )
+        assert _Responses(conn).next()[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("first", "filler"),
+    [
+        # Endless trailers after a one-byte body.
+        (b"1\r\na\r\n0\r\n", b"x-trailer: " + b"a" * 100 + b"\r\n"),
+        # One trailer value that never ends.
+        (b"1\r\na\r\n0\r\nx-endless: ", b"a" * 4096),
+        # A chunk extension that never ends.
+        (b"1;ext=", b"a" * 4096),
+    ],
+    ids=["many trailers", "endless trailer", "endless extension"],
+)
+def test_chunked_framing_and_trailers_are_bounded(module_server, first, filler):
+    head = b"POST /api/v1/token HTTP/1.1\r\nhost: test\r\ntransfer-encoding: chunked\r\n\r\n"
+    with _connect(module_server) as conn:
+        status = _send_until_refused(conn, head + first, filler, 50 * MAX_HEAD_BYTES)
+    assert status in (400, -1)
+
+
+def test_a_chunked_body_of_many_chunks_is_read_whole(module_server):
+    chunks = b"".join(b"400\r\n" + b"a" * 1024 + b"\r\n" for _ in range(200)) + b"0\r\n\r\n"
+    head = (
+        b"POST /api/v1/token HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
+        b"transfer-encoding: chunked\r\n\r\n"
+    )
+    with _connect(module_server) as conn:
+        conn.sendall(head + chunks)
+        status, _, body = _Responses(conn).next()
+    # Read whole and refused by the app as the JSON it is not: not a framing refusal.
+    assert status == 400
+    assert "framing" not in json.loads(body)["message"]
+
+
+def test_a_large_head_after_a_body_in_the_same_write_is_refused(module_server):
+    body = b"a" * 20_000
+    first = (
+        b"POST /healthz HTTP/1.1\r\nhost: test\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+    with _connect(module_server) as conn:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            conn.sendall(first + _head("/healthz", 5 * MAX_HEAD_BYTES))
+        responses = _Responses(conn)
+        statuses = []
+        with contextlib.suppress(ConnectionError):
+            while True:
+                statuses.append(responses.next()[0])
+    # The refusal is written at once, before or instead of the first request's answer (405:
+    # /healthz takes no POST); the large head is never served.
+    assert 431 in statuses
+    assert set(statuses) <= {405, 431}, statuses
+
+
+def test_a_head_sent_in_parts_after_another_request_is_counted_whole(module_server):
+    second = _head("/healthz", 2 * MAX_HEAD_BYTES)
+    with _connect(module_server) as conn:
+        conn.sendall(_head("/healthz", 200) + second[:MAX_HEAD_BYTES])
+        responses = _Responses(conn)
+        assert responses.next()[0] == 200
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            conn.sendall(second[MAX_HEAD_BYTES:])
+        assert responses.next()[0] == 431

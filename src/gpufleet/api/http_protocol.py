@@ -1,11 +1,21 @@
-"""The HTTP/1.1 protocol the server speaks: uvicorn's httptools protocol, with a bound on a
-request's head.
+"""The HTTP/1.1 protocol the server speaks: uvicorn's httptools protocol, with bounds on what
+a request may send besides its body.
 
 httptools (llhttp, in C) parses a request in a fraction of the time h11 (pure Python) takes,
 a measurable share of a cheap request. h11 refuses a head (request line and headers) larger
-than 16 KiB; llhttp keeps buffering one, so a client could send headers until the server ran
-out of memory. This protocol counts the bytes of each head as they arrive and answers a head
-larger than ``MAX_HEAD_BYTES`` with 431 and closes the connection, before the app sees it.
+than 16 KiB; llhttp keeps buffering one, and the chunked framing and trailers of a body too,
+so a client could send them until the server ran out of memory. This protocol feeds the parser
+what arrives in slices and counts, per request, every byte that is not body data:
+
+* a head larger than ``MAX_HEAD_BYTES`` is answered 431 and the connection closed, before the
+  app sees it;
+* a chunked body may add framing (chunk sizes, extensions) and trailers up to
+  ``MAX_HEAD_BYTES`` beyond its data; more is answered 400 and the connection closed;
+* trailers are dropped: uvicorn would add them to the request's headers, where a header sent
+  after the body (a token, a forwarded address) would pass for one of the head.
+
+The bytes of a ``Content-Length`` body are fed as they come, uncounted (the app bounds the
+body, see ``api/limits.py``). A count may run over by at most one slice.
 """
 
 from __future__ import annotations
@@ -16,55 +26,106 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 # What h11 allows, and what proxies commonly allow (nginx's large_client_header_buffers is 4
 # buffers of 8 KiB). A bearer token is about 700 bytes.
 MAX_HEAD_BYTES = 16 * 1024
+# What the parser is fed at a time while bytes are counted.
+_SLICE = 4096
 
-_TOO_LARGE = orjson.dumps(
-    {
-        "code": 431,
-        "message": f"The request's headers are larger than {MAX_HEAD_BYTES // 1024} KiB.",
-    }
+
+def _refusal(status: int, reason: str, message: str) -> bytes:
+    body = orjson.dumps({"code": status, "message": message})
+    return (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode() + body
+
+
+_HEAD_TOO_LARGE = _refusal(
+    431,
+    "Request Header Fields Too Large",
+    f"The request's headers are larger than {MAX_HEAD_BYTES // 1024} KiB.",
+)
+_FRAMING_TOO_LARGE = _refusal(
+    400,
+    "Bad Request",
+    "The request's chunked body carries more framing and trailers than data.",
 )
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """``HttpToolsProtocol`` refusing a request head larger than ``MAX_HEAD_BYTES``."""
+    """``HttpToolsProtocol`` with the bounds of the module's docstring."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # Bytes the current head may still take; None while a body (not a head) is read.
-        self._head_room: int | None = MAX_HEAD_BYTES
-        self._heads = 0  # heads parsed on this connection
+        # Of the current request: bytes fed while counting (its head, a chunked body), the
+        # data among them, and what remains of a Content-Length body (fed uncounted).
+        self._counted = 0
+        self._counted_data = 0
+        self._body_left = 0
+        self._head_done = False
+        self._counting = False  # while a counted slice is being parsed
 
     def data_received(self, data: bytes) -> None:
-        room = self._head_room
-        if room is None or len(data) <= room:
-            if room is not None:
-                self._head_room = room - len(data)
-            super().data_received(data)
-            return
-        # More than the head may take: feed what fits, and the rest only if the head ended.
-        heads = self._heads
-        super().data_received(data[:room])
-        if self.transport.is_closing():
-            return
-        if self._heads == heads:
-            self._refuse_head()
-            return
-        super().data_received(data[room:])
+        while data and not self.transport.is_closing():
+            if self._body_left:
+                part, data = data[: self._body_left], data[self._body_left :]
+                super().data_received(part)
+                continue
+            size = _SLICE
+            if not self._head_done:  # never more of a head than the bound
+                size = min(size, MAX_HEAD_BYTES - self._counted)
+                if size <= 0:
+                    self._refuse(_HEAD_TOO_LARGE)
+                    return
+            part, data = data[:size], data[size:]
+            self._counted += len(part)
+            self._counting = True
+            try:
+                super().data_received(part)
+            finally:
+                self._counting = False
+            beyond_data = self._counted - self._counted_data
+            if self._head_done and beyond_data > MAX_HEAD_BYTES + self._counted_data:
+                self._refuse(_FRAMING_TOO_LARGE)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_done = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._head_done:  # after the head, a trailer: never a header of the request
+            super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._head_room = None
-        self._heads += 1
+        self._head_done = True
+        self._body_left = _content_length(self.headers)
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if self._body_left:
+            self._body_left -= len(body)
+        if self._counting:
+            self._counted_data += len(body)
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._head_room = MAX_HEAD_BYTES
+        self._counted = self._counted_data = self._body_left = 0
 
-    def _refuse_head(self) -> None:
-        self.transport.write(
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            b"content-type: application/json\r\n"
-            b"content-length: " + str(len(_TOO_LARGE)).encode() + b"\r\n"
-            b"connection: close\r\n\r\n" + _TOO_LARGE
-        )
-        self.transport.close()
+    def _refuse(self, response: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(response)
+            self.transport.close()
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
+    """The declared length of a request's body; 0 without one or when it is chunked (llhttp has
+    refused a request declaring both, or a malformed length)."""
+    length = 0
+    for name, value in headers:
+        if name == b"transfer-encoding":
+            return 0
+        if name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                return 0
+    return max(length, 0)

@@ -179,6 +179,7 @@ def serve(
         # event loop where it is installed (every platform but Windows).
         http=BoundedHttpToolsProtocol,
         loop="auto",
+        ws="none",  # no WebSocket endpoint: an upgrade request is an ordinary request
         log_config=None,
         access_log=False,
         lifespan="on",
