@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from gpufleet.api.app import create_app
+from gpufleet.auth import tokens as tokens_module
 from gpufleet.auth.bootstrap import ensure_admin
 from gpufleet.auth.secrets import generate_secret, hash_secret, verify_secret
 from gpufleet.auth.tokens import AUDIENCE, ISSUER, InvalidToken, TokenService
@@ -356,6 +358,41 @@ def test_remembered_tokens_are_bounded(engine):
     # The oldest were forgotten, and still verify through the full check.
     assert issued[0] not in tokens._verified_tokens
     assert tokens.verify(issued[0]).subject == "caller-0"
+
+
+def test_remembering_tokens_from_many_threads_at_once_keeps_the_bound(engine, monkeypatch):
+    # Requests verify in worker threads and on the event loop at once: evicting the oldest
+    # while another thread adds or drops one must neither fail nor pass the bound.
+    monkeypatch.setattr(tokens_module, "_MAX_VERIFIED_TOKENS", 8)
+    with engine.connect() as conn:
+        keys = load_signing_keys(conn)
+    tokens = TokenService(keys, 60)
+    key = next(iter(tokens._keys.values()))
+    claims = {"exp": time.time() + 60, "iat": time.time()}
+    errors: list[BaseException] = []
+    stop = time.monotonic() + 1.5
+
+    def remember(n: int) -> None:
+        i = 0
+        try:
+            while time.monotonic() < stop:
+                tokens._remember(f"{n}-{i}", key, claims)
+                assert len(tokens._verified_tokens) <= 8
+                i += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=remember, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
 
 
 def test_a_key_read_again_keeps_its_parsed_public_half(engine):

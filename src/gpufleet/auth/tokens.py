@@ -126,7 +126,9 @@ class TokenService:
         # few entries (one per key this server signed with), whatever callers send.
         self._verified_headers: dict[str, str] = {}
         # Tokens that verified: their key and claims (only valid tokens, at most a bound).
+        # Read without the lock; changed only under it (an eviction walks the dict).
         self._verified_tokens: dict[str, tuple[_VerifyingKey, dict]] = {}
+        self._verified_tokens_lock = threading.Lock()
         self._install(keys)
 
     def _install(self, keys: list[SigningKeyRow]) -> None:
@@ -266,7 +268,8 @@ class TokenService:
             key, claims = remembered
             if self._keys.get(key.row.kid) is key and _in_force(claims, time.time()):
                 return claims
-            self._verified_tokens.pop(token, None)
+            with self._verified_tokens_lock:
+                self._verified_tokens.pop(token, None)
         header = token.partition(".")[0]
         key = self._keys.get(self._verified_headers.get(header, ""))
         if key is None:
@@ -280,10 +283,10 @@ class TokenService:
 
     def _remember(self, token: str, key: _VerifyingKey, claims: dict) -> None:
         verified = self._verified_tokens
-        while len(verified) >= _MAX_VERIFIED_TOKENS:
-            # The oldest goes (another thread may be removing it too).
-            verified.pop(next(iter(verified), ""), None)
-        verified[token] = (key, claims)
+        with self._verified_tokens_lock:
+            while len(verified) >= _MAX_VERIFIED_TOKENS:
+                del verified[next(iter(verified))]  # the oldest
+            verified[token] = (key, claims)
 
     def _claims(self, token: str) -> dict:
         try:
