@@ -287,3 +287,22 @@ def test_answers_of_prometheus_compatible_stores(
     else:
         # Partial data is returned; NaN and infinite points are left out.
         assert [v["value"] for v in body["measurements"][0]["values"]] == values
+
+
+@pytest.mark.parametrize(
+    "point", [b"[1800000600]", b"{}", b'[1800000600,"inf"]', b'[1800000600,"1e999"]']
+)
+def test_points_that_are_no_finite_pairs_make_a_malformed_answer(database_url, recorder, t0, point):
+    # No [time, value] pair, or an infinity spelt otherwise than Prometheus spells it: the
+    # type fails as a malformed answer (never a failure of the server's own, nor "inf" sent on).
+    url, _ = recorder
+    _Recorder.answer = (
+        200,
+        b'{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},'
+        b'"values":[[1800000000,"1"],' + point + b"]}]}}",
+    )
+    settings = prometheus_settings(database_url, url)
+    with client_for(create_app(settings)) as client:
+        ids = seed_workloads(client.app.state.gpufleet.engine)
+        body = fetch_metrics(client, ids["train"], [M.POD_COUNT], t0, t0 + 600, 3, status=500)
+    assert body["message"] == "Every metrics query to the prometheus backend failed."

@@ -60,11 +60,14 @@ def columns(series: Series) -> tuple[list[int], list[str]]:
     A range answer holds thousands of points: every step is a ``map`` that runs in C.
     """
     pairs = series.values
-    if not NON_FINITE.isdisjoint(map(_VALUE, pairs)):
-        # NaN and infinities have no place in the wire's decimal strings: such points are left out.
-        pairs = [pair for pair in pairs if pair[1] not in NON_FINITE]
-    times = list(map(round, map(_MS_PER_SECOND.__mul__, map(_TIME, pairs))))
-    return times, wire_decimals(list(map(_VALUE, pairs)))
+    try:
+        if not NON_FINITE.isdisjoint(map(_VALUE, pairs)):
+            # NaN and infinities have no place in the wire's decimal strings: left out.
+            pairs = [pair for pair in pairs if pair[1] not in NON_FINITE]
+        times = list(map(round, map(_MS_PER_SECOND.__mul__, map(_TIME, pairs))))
+        return times, wire_decimals(list(map(_VALUE, pairs)))
+    except LookupError:  # a point that is no [time, value] pair
+        raise ValueError("malformed point") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ Every backend (embedded samples, Prometheus) serves the same kinds the same way:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -321,10 +322,13 @@ def wire_decimals(texts: list[str]) -> list[str]:
     """Finite decimal strings written by another system (Prometheus' sample values) in the
     wire's form: as ``format_value`` of their numbers. Whole numbers and short decimals (what
     the Prometheus backend asks Prometheus to send, ``promql.on_the_wire``) are already in it
-    and come back as they are."""
+    and come back as they are. Raises ValueError for anything but finite numbers."""
     if all(map(_in_wire_form, _chunks(texts, _LINES_PER_MATCH))):
         return texts
-    return format_values(map(float, texts))
+    numbers = list(map(float, texts))
+    if not all(map(math.isfinite, numbers)):
+        raise ValueError("a value is not a finite number")
+    return format_values(numbers)
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
