@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.metric_values import IdleGpus, NodeTarget, PodTarget, WorkloadTarget
-from gpufleet.query.scope import UNRESTRICTED, WorkloadScope
+from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.enums import Phase
 from gpufleet.store.tables import workload_pods, workloads
 from gpufleet.store.workload_filters import scope_condition
@@ -34,7 +34,7 @@ _COLUMNS = (W.id, W.cluster_id, W.namespace, W.name, W.allocated_gpu, W.phase)
 
 
 def workload_target(
-    conn: Connection, workload_id: str, scope: WorkloadScope = UNRESTRICTED
+    conn: Connection, workload_id: str, scope: WorkloadScope
 ) -> WorkloadTarget | None:
     """The target of one workload (deleted ones included: their history stays readable); None
     if it is unknown or outside ``scope``."""
