@@ -3,19 +3,24 @@ a request may send besides its body.
 
 httptools (llhttp, in C) parses a request in a fraction of the time h11 (pure Python) takes,
 a measurable share of a cheap request. h11 refuses a head (request line and headers) larger
-than 16 KiB; llhttp keeps buffering one, and the chunked framing and trailers of a body too,
-so a client could send them until the server ran out of memory. This protocol feeds the parser
-what arrives in slices and counts, per request, every byte that is not body data:
+than 16 KiB; llhttp keeps buffering one, and a chunked body's framing and trailers too, so a
+client could send them until the server ran out of memory. This protocol feeds the parser what
+arrives in slices and counts what is not body data:
 
 * a head larger than ``MAX_HEAD_BYTES`` is answered 431 and the connection closed, before the
-  app sees it;
-* a chunked body may add framing (chunk sizes, extensions) and trailers up to
-  ``MAX_HEAD_BYTES`` beyond its data; more is answered 400 and the connection closed;
+  app sees it: the parser never holds more than the bound and a slice of a head, and a
+  complete head is measured exactly (its method, target and headers);
+* a chunked body may carry framing (chunk sizes, extensions) up to ``MAX_HEAD_BYTES`` beyond
+  its data, and at most ``MAX_HEAD_BYTES`` of it in a row (trailers included); more is
+  answered 400 and the connection closed;
 * trailers are dropped: uvicorn would add them to the request's headers, where a header sent
-  after the body (a token, a forwarded address) would pass for one of the head.
+  after the body (a token, a forwarded address) would pass for one of the head;
+* after a request asking for a protocol upgrade (the server has no WebSocket endpoint), the
+  connection closes with its answer and nothing more is parsed: llhttp skips such a request's
+  body, which would otherwise be read as the requests that follow.
 
 The bytes of a ``Content-Length`` body are fed as they come, uncounted (the app bounds the
-body, see ``api/limits.py``). A count may run over by at most one slice.
+body, see ``api/limits.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 MAX_HEAD_BYTES = 16 * 1024
 # What the parser is fed at a time while bytes are counted.
 _SLICE = 4096
+# A request line's spaces, version and line end, and the head's closing line end.
+_REQUEST_LINE_AND_END = len(" HTTP/1.1\r\n") + 1 + 2
+# A header's ": " and line end.
+_HEADER_FRAMING = 4
 
 
 def _refusal(status: int, reason: str, message: str) -> bytes:
@@ -46,7 +55,7 @@ _HEAD_TOO_LARGE = _refusal(
 _FRAMING_TOO_LARGE = _refusal(
     400,
     "Bad Request",
-    "The request's chunked body carries more framing and trailers than data.",
+    "The request's chunked body carries too much framing or too many trailers.",
 )
 
 
@@ -56,17 +65,23 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Of the current request: bytes fed while counting (its head, a chunked body), the
-        # data among them, and what remains of a Content-Length body (fed uncounted).
+        # head's share of them, the body data among them, counted bytes since the last data,
+        # and what remains of a Content-Length body (fed uncounted).
         self._counted = 0
+        self._head_bytes = 0
         self._counted_data = 0
+        self._since_data = 0
         self._body_left = 0
         self._head_done = False
         self._counting = False  # while a counted slice is being parsed
+        self._finished = False  # refused, or after an upgrade request: parse nothing more
+        self._refused = False  # answered by this protocol: the app sees nothing more
 
     def data_received(self, data: bytes) -> None:
-        while data and not self.transport.is_closing():
+        rest = memoryview(data)  # slices of it copy nothing
+        while rest and not (self._finished or self.transport.is_closing()):
             if self._body_left:
-                part, data = data[: self._body_left], data[self._body_left :]
+                part, rest = rest[: self._body_left], rest[self._body_left :]
                 super().data_received(part)
                 continue
             size = _SLICE
@@ -75,16 +90,23 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 if size <= 0:
                     self._refuse(_HEAD_TOO_LARGE)
                     return
-            part, data = data[:size], data[size:]
+            part, rest = rest[:size], rest[size:]
             self._counted += len(part)
-            self._counting = True
-            try:
-                super().data_received(part)
-            finally:
-                self._counting = False
-            beyond_data = self._counted - self._counted_data
-            if self._head_done and beyond_data > MAX_HEAD_BYTES + self._counted_data:
-                self._refuse(_FRAMING_TOO_LARGE)
+            self._count_slice(part)
+
+    def _count_slice(self, part: memoryview) -> None:
+        in_body, data_before = self._head_done, self._counted_data
+        self._counting = True
+        try:
+            super().data_received(part)
+        finally:
+            self._counting = False
+        if not (in_body and self._head_done):
+            return
+        self._since_data = 0 if self._counted_data > data_before else self._since_data + len(part)
+        framing = self._counted - self._head_bytes - self._counted_data
+        if self._since_data > MAX_HEAD_BYTES or framing > MAX_HEAD_BYTES + self._counted_data:
+            self._refuse(_FRAMING_TOO_LARGE)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -96,21 +118,44 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_done = True
+        if self._refused:
+            return
+        if self._head_size() > MAX_HEAD_BYTES:
+            self._refuse(_HEAD_TOO_LARGE)
+            return
+        self._head_bytes, self._since_data = self._counted, 0
         self._body_left = _content_length(self.headers)
         super().on_headers_complete()
+        if self.parser.should_upgrade():
+            self._finished = True
+            self.cycle.keep_alive = False
+
+    def _head_size(self) -> int:
+        """The bytes of the head just parsed, but for optional whitespace (never kept)."""
+        headers = sum(len(name) + len(value) for name, value in self.headers)
+        return (
+            len(self.parser.get_method())
+            + len(self.url)
+            + _REQUEST_LINE_AND_END
+            + headers
+            + _HEADER_FRAMING * len(self.headers)
+        )
 
     def on_body(self, body: bytes) -> None:
         if self._body_left:
             self._body_left -= len(body)
         if self._counting:
             self._counted_data += len(body)
-        super().on_body(body)
+        if not self._refused:
+            super().on_body(body)
 
     def on_message_complete(self) -> None:
-        super().on_message_complete()
-        self._counted = self._counted_data = self._body_left = 0
+        if not self._refused:
+            super().on_message_complete()
+        self._counted = self._head_bytes = self._counted_data = self._body_left = 0
 
     def _refuse(self, response: bytes) -> None:
+        self._finished = self._refused = True
         if not self.transport.is_closing():
             self.transport.write(response)
             self.transport.close()
