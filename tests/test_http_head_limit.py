@@ -194,8 +194,12 @@ def test_chunked_framing_and_trailers_are_bounded(module_server, first, filler):
     assert status in (400, -1)
 
 
-def test_a_chunked_body_of_many_chunks_is_read_whole(module_server):
-    chunks = b"".join(b"400\r\n" + b"a" * 1024 + b"\r\n" for _ in range(200)) + b"0\r\n\r\n"
+@pytest.mark.parametrize(("size", "count"), [(1024, 200), (1, 20_000)])
+def test_a_chunked_body_of_many_chunks_is_read_whole(module_server, size, count):
+    # Chunks of a kilobyte, and of one byte (more framing than data, as a client streaming
+    # tiny pieces sends): neither is a run of framing without data.
+    chunk = b"%x\r\n" % size + b"a" * size + b"\r\n"
+    chunks = chunk * count + b"0\r\n\r\n"
     head = (
         b"POST /api/v1/token HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
         b"transfer-encoding: chunked\r\n\r\n"
@@ -265,7 +269,8 @@ def test_trailers_after_much_data_are_bounded_still(module_server):
     assert statuses in ([200, 400], [200], []), statuses
 
 
-@pytest.mark.parametrize("size", [MAX_HEAD_BYTES + 1, MAX_HEAD_BYTES + 3000, 20_300])
+# _head writes two headers with the optional space after the colon, which is not counted.
+@pytest.mark.parametrize("size", [MAX_HEAD_BYTES + 3, MAX_HEAD_BYTES + 3000, 20_300])
 def test_a_head_pipelined_behind_a_request_is_measured_whole(module_server, size):
     with _connect(module_server) as conn:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -307,3 +312,15 @@ def test_nothing_after_an_upgrade_request_is_parsed(module_server):
         conn.sendall(head(len(body)) + body)
         statuses = _statuses_until_closed(conn)
     assert len(statuses) == 1, statuses  # the request's own answer, then the connection closes
+
+
+@pytest.mark.parametrize("headers", [1, 500])
+def test_a_head_at_the_bound_without_optional_spaces_is_served(module_server, headers):
+    # "name:value" is as valid as "name: value"; the head is measured from what it holds.
+    lines = "".join(f"x-{n:04d}:v\r\n" for n in range(headers - 1))
+    head = f"GET /healthz HTTP/1.1\r\nhost:test\r\n{lines}x-padding:".encode()
+    head += b"a" * (MAX_HEAD_BYTES - len(head) - 4) + b"\r\n\r\n"
+    assert len(head) == MAX_HEAD_BYTES
+    with _connect(module_server) as conn:
+        conn.sendall(head)
+        assert _Responses(conn).next()[0] == 200

@@ -9,10 +9,10 @@ arrives in slices and counts what is not body data:
 
 * a head larger than ``MAX_HEAD_BYTES`` is answered 431 and the connection closed, before the
   app sees it: the parser never holds more than the bound and a slice of a head, and a
-  complete head is measured exactly (its method, target and headers);
-* a chunked body may carry framing (chunk sizes, extensions) up to ``MAX_HEAD_BYTES`` beyond
-  its data, and at most ``MAX_HEAD_BYTES`` of it in a row (trailers included); more is
-  answered 400 and the connection closed;
+  complete head is measured from what it holds (its method, target and headers; optional
+  whitespace, which is not kept, is left out);
+* a chunked body may carry at most ``MAX_HEAD_BYTES`` of framing (chunk sizes, extensions) or
+  trailers in a row, without data between; more is answered 400 and the connection closed;
 * trailers are dropped: uvicorn would add them to the request's headers, where a header sent
   after the body (a token, a forwarded address) would pass for one of the head;
 * after a request asking for a protocol upgrade (the server has no WebSocket endpoint), the
@@ -35,8 +35,8 @@ MAX_HEAD_BYTES = 16 * 1024
 _SLICE = 4096
 # A request line's spaces, version and line end, and the head's closing line end.
 _REQUEST_LINE_AND_END = len(" HTTP/1.1\r\n") + 1 + 2
-# A header's ": " and line end.
-_HEADER_FRAMING = 4
+# A header's colon and line end (the space after the colon is optional).
+_HEADER_FRAMING = 3
 
 
 def _refusal(status: int, reason: str, message: str) -> bytes:
@@ -55,7 +55,7 @@ _HEAD_TOO_LARGE = _refusal(
 _FRAMING_TOO_LARGE = _refusal(
     400,
     "Bad Request",
-    "The request's chunked body carries too much framing or too many trailers.",
+    "The request's chunked body carries too long a run of framing or trailers.",
 )
 
 
@@ -65,10 +65,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Of the current request: bytes fed while counting (its head, a chunked body), the
-        # head's share of them, the body data among them, counted bytes since the last data,
-        # and what remains of a Content-Length body (fed uncounted).
+        # body data among them, counted bytes since the last data, and what remains of a
+        # Content-Length body (fed uncounted).
         self._counted = 0
-        self._head_bytes = 0
         self._counted_data = 0
         self._since_data = 0
         self._body_left = 0
@@ -104,8 +103,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not (in_body and self._head_done):
             return
         self._since_data = 0 if self._counted_data > data_before else self._since_data + len(part)
-        framing = self._counted - self._head_bytes - self._counted_data
-        if self._since_data > MAX_HEAD_BYTES or framing > MAX_HEAD_BYTES + self._counted_data:
+        if self._since_data > MAX_HEAD_BYTES:
             self._refuse(_FRAMING_TOO_LARGE)
 
     def on_message_begin(self) -> None:
@@ -123,12 +121,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_size() > MAX_HEAD_BYTES:
             self._refuse(_HEAD_TOO_LARGE)
             return
-        self._head_bytes, self._since_data = self._counted, 0
+        self._since_data = 0
         self._body_left = _content_length(self.headers)
         super().on_headers_complete()
         if self.parser.should_upgrade():
             self._finished = True
             self.cycle.keep_alive = False
+            self.flow.pause_reading()  # what follows would only be thrown away
 
     def _head_size(self) -> int:
         """The bytes of the head just parsed, but for optional whitespace (never kept)."""
@@ -152,7 +151,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         if not self._refused:
             super().on_message_complete()
-        self._counted = self._head_bytes = self._counted_data = self._body_left = 0
+        self._counted = self._counted_data = self._body_left = 0
 
     def _refuse(self, response: bytes) -> None:
         self._finished = self._refused = True
