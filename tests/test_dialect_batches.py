@@ -142,3 +142,44 @@ def test_write_many_stores_every_kind_of_value_as_a_plain_insert_would(module_da
     finally:
         _KINDS.drop(engine, checkfirst=True)
         engine.dispose()
+
+
+def test_one_statement_serves_batches_of_different_columns(module_database_url):
+    """A statement built once is wrapped per set of columns: each batch writes its own."""
+    engine = create_store_engine(Settings(database_url=module_database_url))
+    statement = _KINDS.insert()
+    try:
+        _KINDS.create(engine)
+        with engine.begin() as conn:
+            write_many(conn, statement, [{"id": "a", "text": "first", "small": 1}])
+            write_many(conn, statement, [{"id": "b", "big": 2**40, "flag": True}])
+            write_many(conn, statement, [{"id": "c", "text": "third", "small": 3}])
+        with engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(
+                    _KINDS.c.id, _KINDS.c.text, _KINDS.c.small, _KINDS.c.big, _KINDS.c.flag
+                ).order_by(_KINDS.c.id)
+            ).all()
+        assert [tuple(row) for row in stored] == [
+            ("a", "first", 1, None, None),
+            ("b", None, None, 2**40, True),
+            ("c", "third", 3, None, None),
+        ]
+    finally:
+        _KINDS.drop(engine, checkfirst=True)
+        engine.dispose()
+
+
+def test_a_batch_refuses_a_naive_time(module_database_url):
+    engine = create_store_engine(Settings(database_url=module_database_url))
+    try:
+        _KINDS.create(engine)
+        naive = {"id": "n", "at": datetime(2025, 3, 1, 8, 0)}
+        with engine.begin() as conn, pytest.raises((ValueError, sa.exc.StatementError)) as raised:
+            write_many(conn, _KINDS.insert(), [{"id": "m", "at": datetime.now(UTC)}, naive])
+        assert "naive datetime" in str(raised.value)
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(_KINDS)).scalar() == 0
+    finally:
+        _KINDS.drop(engine, checkfirst=True)
+        engine.dispose()

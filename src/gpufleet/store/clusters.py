@@ -12,6 +12,7 @@ from gpufleet.core.times import format_rfc3339
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.clusters import ClusterState
 from gpufleet.store.tables import clusters, departments, projects
+from gpufleet.store.types import UtcDateTime
 
 C = clusters.c
 # A busy agent reports many times a second; its liveness is written at most this often.
@@ -72,13 +73,22 @@ def mark_reported(conn: Connection, cluster_id: str, now: datetime) -> None:
     concurrent reports of one cluster do not queue behind each other on its row.
     """
     conn.execute(
-        clusters.update()
-        .where(
-            C.id == cluster_id,
-            sa.or_(C.last_report_at.is_(None), C.last_report_at < now - LIVENESS_RESOLUTION),
-        )
-        .values(last_report_at=now)
+        _MARK_REPORTED, {"cluster": cluster_id, "now": now, "recent": now - LIVENESS_RESOLUTION}
     )
+
+
+# Built once: every ingest request runs it.
+_MARK_REPORTED = (
+    clusters.update()
+    .where(
+        C.id == sa.bindparam("cluster"),
+        sa.or_(
+            C.last_report_at.is_(None),
+            C.last_report_at < sa.bindparam("recent", type_=UtcDateTime),
+        ),
+    )
+    .values(last_report_at=sa.bindparam("now", type_=UtcDateTime))
+)
 
 
 def cluster_scope_condition(scope: WorkloadScope) -> sa.ColumnElement[bool]:

@@ -11,6 +11,8 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
+
+from gpufleet.store.types import UtcDateTime
 
 
 def epoch_ms(dialect_name: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
@@ -140,15 +144,36 @@ def write_many(
     ``json_to_recordset``: one round trip, and a statement of the same small size whatever the
     batch (a multi-row VALUES list of thousands of parameters costs the server more to parse
     and plan than to write). SQLite takes the rows as an executemany. Every row has the keys
-    of the first.
+    of the first. A statement built once (at import, or cached) is wrapped once per set of
+    columns: building and keying the wrapper anew cost more than the write of a small batch.
     """
     if conn.dialect.name != "postgresql":
         return conn.execute(statement, list(rows))
-    columns = list(rows[0])
-    source = batch_rows(conn.dialect, statement.table, columns, rows)
+    columns = tuple(rows[0])
     return conn.execute(
-        statement.from_select(columns, sa.select(*(source.c[name] for name in columns)))
+        _from_batch(statement, columns),
+        batch_parameters(conn.dialect, statement.table, columns, rows),
     )
+
+
+@lru_cache(maxsize=256)
+def _from_batch(statement: sa.Insert, columns: tuple[str, ...]) -> sa.Insert:
+    """``statement`` inserting from the batch ``batch_table`` reads (PostgreSQL)."""
+    source = batch_table(statement.table, columns)
+    return statement.from_select(columns, sa.select(*(source.c[name] for name in columns)))
+
+
+def batch_table(table: Any, columns: Sequence[str], name: str = "batch") -> sa.TableValuedAlias:
+    """PostgreSQL: rows (values of ``table``'s ``columns``) as a table named ``name``, read by
+    ``json_to_recordset`` from one JSON text parameter, ``<name>_rows``, given when the
+    statement runs (``batch_parameters``). A statement built over it once serves every batch.
+
+    The JSON is encoded by orjson in one call, and PostgreSQL parses each value as its column's
+    type. One array parameter per column, ``unnest``-ed, costs more: psycopg dumps every
+    element of every array in Python (a batch of 500 workloads is 20,000 values), checking
+    each string for characters to quote.
+    """
+    return _batch_table(table, tuple(columns), name, None)
 
 
 def batch_rows(
@@ -158,41 +183,80 @@ def batch_rows(
     rows: Sequence[Mapping[str, Any]],
     name: str = "batch",
 ) -> sa.TableValuedAlias:
-    """PostgreSQL: the rows (values of ``table``'s ``columns``) as a table named ``name``, read
-    by ``json_to_recordset`` from one JSON text parameter.
+    """``batch_table`` with these rows bound into it: for a statement built per call."""
+    return _batch_table(table, tuple(columns), name, batch_json(dialect, table, columns, rows))
 
-    The JSON is encoded by orjson in one call, and PostgreSQL parses each value as its column's
-    type. One array parameter per column, ``unnest``-ed, costs more: psycopg dumps every
-    element of every array in Python (a batch of 500 workloads is 20,000 values), checking
-    each string for characters to quote. Each column's own bind conversion is applied first,
-    so values arrive as they would as plain parameters (a JSON column's value is nested as it
-    is; bytes travel in ``bytea``'s hex form).
-    """
-    convert = [(name, _json_ready_converter(dialect, table.c[name].type)) for name in columns]
-    converted = [name for name, f in convert if f is not None]
-    if converted:
-        functions = dict(convert)
-        rows = [{**row, **{name: functions[name](row[name]) for name in converted}} for row in rows]
-    text = orjson.dumps(
-        [{name: row[name] for name in columns} for row in rows], default=_json_default
-    )
-    source = sa.func.json_to_recordset(
-        sa.cast(sa.bindparam(f"{name}_rows", text.decode(), type_=sa.Text), postgresql.JSON)
-    )
+
+def _batch_table(
+    table: Any, columns: tuple[str, ...], name: str, text: str | None
+) -> sa.TableValuedAlias:
+    value = {} if text is None else {"value": text}
+    parameter = sa.bindparam(f"{name}_rows", type_=sa.Text, **value)
+    source = sa.func.json_to_recordset(sa.cast(parameter, postgresql.JSON))
     typed = [sa.column(column, table.c[column].type) for column in columns]
     return source.table_valued(*typed).render_derived(name=name, with_types=True)
+
+
+def batch_parameters(
+    dialect: sa.Dialect,
+    table: Any,
+    columns: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    name: str = "batch",
+) -> dict[str, str]:
+    """The parameter of a ``batch_table`` named ``name``, holding these rows."""
+    return {f"{name}_rows": batch_json(dialect, table, columns, rows)}
+
+
+def batch_json(
+    dialect: sa.Dialect, table: Any, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> str:
+    """The rows as the JSON text a batch table reads: objects keyed by column, each column's
+    own bind conversion applied first, so values arrive as they would as plain parameters
+    (a JSON column's value is nested as it is; bytes travel in ``bytea``'s hex form)."""
+    plain, converted = _json_converters(dialect, table, tuple(columns))
+    if converted:
+        objects = []
+        for row in rows:
+            values = {name: row[name] for name in plain}
+            for name, convert in converted:
+                values[name] = convert(row[name])
+            objects.append(values)
+    else:
+        objects = [{name: row[name] for name in plain} for row in rows]
+    return orjson.dumps(objects, default=_json_default).decode()
+
+
+@lru_cache(maxsize=256)
+def _json_converters(
+    dialect: sa.Dialect, table: Any, columns: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[tuple[str, Callable[[Any], Any]], ...]]:
+    """The columns taken as they are, and those converted first with their conversion."""
+    convert = [(name, _json_ready_converter(dialect, table.c[name].type)) for name in columns]
+    plain = tuple(name for name, f in convert if f is None)
+    return plain, tuple((name, f) for name, f in convert if f is not None)
 
 
 def _json_ready_converter(dialect: sa.Dialect, column_type: Any) -> Callable[[Any], Any] | None:
     """The bind conversion of a column's values before they are put in a JSON batch: none for
     a JSON column (its value is nested as it is) or a binary one (bytes are encoded as JSON
-    text by ``_json_default``, not wrapped for the driver), else the type's own."""
+    text by ``_json_default``, not wrapped for the driver); for a UTC time, the refusal of a
+    naive one (orjson writes an aware time with its offset, the instant PostgreSQL reads);
+    else the type's own."""
+    if isinstance(column_type, UtcDateTime):
+        return _aware
     impl = column_type.dialect_impl(dialect)
     if isinstance(impl, sa.JSON | sa.LargeBinary):
         return None
     if isinstance(getattr(impl, "impl", None), sa.JSON | sa.LargeBinary):
         return None
     return impl.bind_processor(dialect)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("naive datetime given to a UtcDateTime column")
+    return value
 
 
 def _json_default(value: Any) -> Any:

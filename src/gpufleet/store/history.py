@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,10 +26,14 @@ def record_transitions(conn: Connection, transitions: Iterable[Mapping[str, Any]
         key=lambda row: (row["workload_id"], row["at"]),
     )
     if rows:
-        statement = insert_ignoring_conflicts(
-            conn.dialect.name, workload_phase_history, ["workload_id", "at", "phase"]
-        )
-        write_many(conn, statement, rows)
+        write_many(conn, _insert_transitions(conn.dialect.name), rows)
+
+
+@cache
+def _insert_transitions(dialect: str) -> sa.Insert:
+    return insert_ignoring_conflicts(
+        dialect, workload_phase_history, ["workload_id", "at", "phase"]
+    )
 
 
 def _transition_records(workload_id: str, window: int) -> sa.Select:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Connection
 from gpufleet.core.workload_fields import SEARCH_FIELDS
 from gpufleet.store.dialect import insert_ignoring_conflicts, upsert_with, write_many
 from gpufleet.store.tables import clusters, departments, projects, workloads
+from gpufleet.store.types import UtcDateTime
 from gpufleet.store.workload_documents import SCALAR_COLUMNS, search_text
 
 # The column each search field is read from, to rebuild search_text after a rename.
@@ -49,20 +51,29 @@ def record_cluster(
     """Create the cluster on first contact; rename it when the agent reports a new name."""
     dialect = conn.dialect.name
     conn.execute(
-        insert_ignoring_conflicts(dialect, clusters, ["id"]).values(
-            id=cluster_id,
-            name=name or cluster_id,
-            tenant_id=tenant_id,
-            created_at=now,
-            updated_at=now,
-        )
+        _insert_cluster(dialect),
+        {
+            "id": cluster_id,
+            "name": name or cluster_id,
+            "tenant_id": tenant_id,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     if name:
-        conn.execute(
-            clusters.update()
-            .where(clusters.c.id == cluster_id, clusters.c.name != name)
-            .values(name=name, updated_at=now)
-        )
+        conn.execute(_RENAME_CLUSTER, {"cluster": cluster_id, "new_name": name, "now": now})
+
+
+@cache
+def _insert_cluster(dialect: str) -> sa.Insert:
+    return insert_ignoring_conflicts(dialect, clusters, ["id"])
+
+
+_RENAME_CLUSTER = (
+    clusters.update()
+    .where(clusters.c.id == sa.bindparam("cluster"), clusters.c.name != sa.bindparam("new_name"))
+    .values(name=sa.bindparam("new_name"), updated_at=sa.bindparam("now", type_=UtcDateTime))
+)
 
 
 def record_organisation(
@@ -139,13 +150,7 @@ def _claim(
     """
     if not reported:
         return {}
-    statement = upsert_with(
-        conn.dialect.name,
-        table,
-        ["id"],
-        lambda new: {"cluster_id": new.cluster_id},
-        lambda new: table.c.cluster_id == new.cluster_id,
-    ).returning(table.c.id, table.c.name, table.c.updated_at)
+    statement = _claim_statement(conn.dialect.name, table)
     rows = [
         {
             "id": r.id,
@@ -159,6 +164,17 @@ def _claim(
     ]
     written = write_many(conn, statement, rows)
     return {row.id: _Stored(row.name, row.updated_at) for row in written}
+
+
+@cache
+def _claim_statement(dialect: str, table: sa.Table) -> sa.Insert:
+    return upsert_with(
+        dialect,
+        table,
+        ["id"],
+        lambda new: {"cluster_id": new.cluster_id},
+        lambda new: table.c.cluster_id == new.cluster_id,
+    ).returning(table.c.id, table.c.name, table.c.updated_at)
 
 
 def _rename(

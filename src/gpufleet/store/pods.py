@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import orjson
@@ -20,7 +21,7 @@ from gpufleet.core.quantities import parse_quantity
 from gpufleet.core.times import format_rfc3339
 from gpufleet.core.workload_fields import WorkloadField
 from gpufleet.query.pods import PodPage, PodSelection
-from gpufleet.store.dialect import batch_rows, one_of, write_many
+from gpufleet.store.dialect import batch_parameters, batch_table, one_of, write_many
 from gpufleet.store.reported import earliest, upsert_reported
 from gpufleet.store.tables import workload_pods, workloads
 from gpufleet.store.workload_filters import compare, scope_condition
@@ -104,6 +105,7 @@ REPORTED_COLUMNS = (
 )
 
 
+@cache
 def _upsert_statement(dialect: str) -> sa.Insert:
     stored = workload_pods.c
 
@@ -188,21 +190,35 @@ def _delete_unreported_in_one(
 ) -> None:
     """``_delete_unreported`` as one statement (PostgreSQL): the reported workloads and the
     pods kept travel as two batches; the pods to delete are locked in id order first."""
+    conn.execute(
+        _DELETE_UNREPORTED,
+        {
+            **batch_parameters(
+                conn.dialect,
+                workload_pods,
+                _SEEN,
+                [{"workload_id": w, "updated_at": at} for w, at in sorted(observed.items())],
+                name="seen",
+            ),
+            **batch_parameters(
+                conn.dialect,
+                workload_pods,
+                _KEPT,
+                [{"workload_id": w, "id": pod} for w, pod in kept],
+                name="kept",
+            ),
+        },
+    )
+
+
+_SEEN = ("workload_id", "updated_at")
+_KEPT = ("workload_id", "id")
+
+
+def _delete_unreported_statement() -> sa.Update:
     stored = workload_pods.c
-    seen = batch_rows(
-        conn.dialect,
-        workload_pods,
-        ("workload_id", "updated_at"),
-        [{"workload_id": w, "updated_at": at} for w, at in sorted(observed.items())],
-        name="seen",
-    )
-    reported = batch_rows(
-        conn.dialect,
-        workload_pods,
-        ("workload_id", "id"),
-        [{"workload_id": w, "id": pod} for w, pod in kept],
-        name="kept",
-    )
+    seen = batch_table(workload_pods, _SEEN, name="seen")
+    reported = batch_table(workload_pods, _KEPT, name="kept")
     gone = (
         sa.select(stored.id, seen.c.updated_at.label("at"))
         .join_from(workload_pods, seen, stored.workload_id == seen.c.workload_id)
@@ -216,11 +232,14 @@ def _delete_unreported_in_one(
         .with_for_update(of=workload_pods)
         .cte("gone")
     )
-    conn.execute(
+    return (
         workload_pods.update()
         .where(stored.id == gone.c.id)
         .values(deleted_at=gone.c.at, updated_at=gone.c.at)
     )
+
+
+_DELETE_UNREPORTED = _delete_unreported_statement()
 
 
 def delete_pods_of(conn: Connection, workload_ids: Collection[str], now: datetime) -> None:

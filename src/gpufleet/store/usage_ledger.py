@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +31,8 @@ from gpufleet.core.quantities import parse_quantity
 from gpufleet.core.times import to_ms
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
 from gpufleet.store.dialect import (
-    batch_rows,
+    batch_parameters,
+    batch_table,
     bulk_append,
     one_of,
     one_of_parameter,
@@ -175,19 +177,25 @@ def record_observations(
 
 
 def _latest_points(conn: Connection, ids: Sequence[str]) -> dict[str, _Point]:
+    statement = _latest_points_statement(conn.dialect.name)
+    return {row.workload_id: _point(row) for row in conn.execute(statement, {"ids": list(ids)})}
+
+
+@cache
+def _latest_points_statement(dialect: str) -> sa.Select:
+    """Each listed workload's (``ids``) latest point, locked in id order."""
     newest = (
         sa.select(S.workload_id, sa.func.max(S.at_ms).label("at_ms"))
-        .where(one_of(conn.dialect.name, S.workload_id, ids))
+        .where(one_of_parameter(dialect, S.workload_id, "ids"))
         .group_by(S.workload_id)
         .subquery()
     )
-    statement = (
+    return (
         sa.select(usage_states)
         .join(newest, sa.and_(S.workload_id == newest.c.workload_id, S.at_ms == newest.c.at_ms))
         .order_by(S.workload_id)
         .with_for_update(of=usage_states)
     )
-    return {row.workload_id: _point(row) for row in conn.execute(statement)}
 
 
 class _Timeline:
@@ -322,7 +330,7 @@ class _Writes:
     def run(self, conn: Connection) -> None:
         if conn.dialect.name == "postgresql":
             if self.inserts or self.updates or self.closed:
-                conn.execute(self._in_one(conn.dialect))
+                self._in_one(conn.dialect, conn)
             return
         if self.inserts:
             write_many(conn, usage_states.insert(), self.inserts)
@@ -337,38 +345,49 @@ class _Writes:
         if self.opened:
             write_many(conn, usage_open.insert(), self.opened)
 
-    def _in_one(self, dialect: sa.Dialect) -> sa.Insert:
-        """PostgreSQL: the points and the live set written by one statement. The new points
-        are inserted, the changed ones updated, the workloads no longer live leave the live set
-        and the live ones are put in it at their latest point: four disjoint sets of rows, so
-        the statement never writes one row twice."""
-        columns = ["workload_id", "at_ms", "until_ms", *_STATE_NAMES]
-        changed = batch_rows(dialect, usage_states, columns, self.updates, name="changed")
-        update = (
-            usage_states.update()
-            .where(S.workload_id == changed.c.workload_id, S.at_ms == changed.c.at_ms)
-            .values({name: changed.c[name] for name in columns if name not in _KEY})
-            .cte("updated")
-        )
+    def _in_one(self, dialect: sa.Dialect, conn: Connection) -> None:
+        """PostgreSQL: the points and the live set written by one statement (``_WRITES``)."""
         live = {row["workload_id"] for row in self.opened}
         closed = [workload_id for workload_id in self.closed if workload_id not in live]
-        gone = (
-            usage_open.delete()
-            .where(one_of("postgresql", OPEN.workload_id, sorted(closed)))
-            .cte("closed")
+        conn.execute(
+            _WRITES,
+            {
+                "closed": sorted(closed),
+                **batch_parameters(dialect, usage_states, _POINT, self.updates, "changed"),
+                **batch_parameters(dialect, usage_open, _OPEN, self.opened, "live"),
+                **batch_parameters(dialect, usage_states, _POINT, self.inserts, "points"),
+            },
         )
-        opened = batch_rows(dialect, usage_open, ("workload_id", "at_ms"), self.opened, "live")
-        put = (
-            upsert("postgresql", usage_open, ["workload_id"], ["at_ms"])
-            .from_select(["workload_id", "at_ms"], sa.select(opened.c.workload_id, opened.c.at_ms))
-            .cte("opened")
-        )
-        new = batch_rows(dialect, usage_states, columns, self.inserts, name="points")
-        return (
-            usage_states.insert()
-            .from_select(columns, sa.select(*(new.c[name] for name in columns)))
-            .add_cte(update, gone, put)
-        )
+
+
+def _writes_in_one() -> sa.Insert:
+    """The new points are inserted, the changed ones updated, the workloads no longer live
+    (``closed``) leave the live set and the live ones are put in it at their latest point:
+    four disjoint sets of rows, so the statement never writes one row twice."""
+    changed = batch_table(usage_states, _POINT, name="changed")
+    update = (
+        usage_states.update()
+        .where(S.workload_id == changed.c.workload_id, S.at_ms == changed.c.at_ms)
+        .values({name: changed.c[name] for name in _POINT if name not in _KEY})
+        .cte("updated")
+    )
+    gone = (
+        usage_open.delete()
+        .where(one_of_parameter("postgresql", OPEN.workload_id, "closed"))
+        .cte("closed")
+    )
+    opened = batch_table(usage_open, _OPEN, name="live")
+    put = (
+        upsert("postgresql", usage_open, ["workload_id"], ["at_ms"])
+        .from_select(list(_OPEN), sa.select(opened.c.workload_id, opened.c.at_ms))
+        .cte("opened")
+    )
+    new = batch_table(usage_states, _POINT, name="points")
+    return (
+        usage_states.insert()
+        .from_select(list(_POINT), sa.select(*(new.c[name] for name in _POINT)))
+        .add_cte(update, gone, put)
+    )
 
 
 _KEY = ("workload_id", "at_ms")
@@ -571,3 +590,7 @@ _STATE_NAMES = (
     "memory_gib",
     "pending",
 )
+_POINT = ("workload_id", "at_ms", "until_ms", *_STATE_NAMES)
+_OPEN = ("workload_id", "at_ms")
+# PostgreSQL: built once, every batch runs it.
+_WRITES = _writes_in_one()

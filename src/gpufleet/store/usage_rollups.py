@@ -9,12 +9,19 @@ stored rows by an upsert whose SET adds (so concurrent writers never lose each o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.store.dialect import batch_rows, one_of_parameter, upsert_with, write_many
+from gpufleet.store.dialect import (
+    batch_parameters,
+    batch_table,
+    one_of_parameter,
+    upsert_with,
+    write_many,
+)
 from gpufleet.store.tables import usage_hourly, usage_utilisation
 
 if TYPE_CHECKING:
@@ -25,6 +32,8 @@ H = usage_hourly.c
 U = usage_utilisation.c
 MEASURES = ("gpu_seconds", "cpu_core_seconds", "memory_gib_seconds", "pending_seconds")
 _OWNER = ("cluster_id", "department_id", "project_id", "submitter", "type")
+# The columns of a batch of differences, as ``apply`` builds its rows.
+_ADDED = ("workload_id", "hour_ms", "nodepool", *MEASURES, *_OWNER)
 _CHUNK = 2_000
 # Differences held in memory before they are written: a stretch of a year is 8,760 rows per
 # node pool, and a batch of such workloads must not grow the process without bound. A held row
@@ -100,14 +109,18 @@ class RollupDeltas:
 
 
 def _add_measured(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL: the upsert of ``apply`` in one statement, a row it creates taking the stored
-    utilisation of its workload and hour from a join (no read before it). Rows go in key order
-    (byte order, as Python sorts the keys), the lock order of every writer of the rollups."""
-    columns = list(rows[0])
-    batch = batch_rows(conn.dialect, usage_hourly, columns, rows)
+    """PostgreSQL: the upsert of ``apply`` in one statement (``_ADD_MEASURED``)."""
+    conn.execute(_ADD_MEASURED, batch_parameters(conn.dialect, usage_hourly, _ADDED, rows))
+
+
+def _add_measured_statement() -> sa.Insert:
+    """A row it creates takes the stored utilisation of its workload and hour from a join (no
+    read before it). Rows go in key order (byte order, as Python sorts the keys), the lock
+    order of every writer of the rollups."""
+    batch = batch_table(usage_hourly, _ADDED)
     measured = sa.and_(U.workload_id == batch.c.workload_id, U.hour_ms == batch.c.hour_ms)
     source = (
-        sa.select(*(batch.c[name] for name in columns), U.gpu_utilisation, U.idle_share)
+        sa.select(*(batch.c[name] for name in _ADDED), U.gpu_utilisation, U.idle_share)
         .select_from(batch.outerjoin(usage_utilisation, measured))
         .order_by(
             sa.collate(batch.c.workload_id, "C"),
@@ -115,12 +128,12 @@ def _add_measured(conn: Connection, rows: list[dict[str, Any]]) -> None:
             sa.collate(batch.c.nodepool, "C"),
         )
     )
-    statement = _add_statement("postgresql").from_select(
-        [*columns, "gpu_utilisation", "idle_share"], source
+    return _add_statement("postgresql").from_select(
+        [*_ADDED, "gpu_utilisation", "idle_share"], source
     )
-    conn.execute(statement)
 
 
+@cache
 def _add_statement(dialect: str) -> sa.Insert:
     def assignments(new: Any) -> dict[str, Any]:
         values: dict[str, Any] = {name: H[name] + new[name] for name in MEASURES}
@@ -134,6 +147,10 @@ def _add_statement(dialect: str) -> sa.Insert:
         assignments,
         lambda _new: sa.true(),
     )
+
+
+# PostgreSQL: built once, every batch that accrues something runs it.
+_ADD_MEASURED = _add_measured_statement()
 
 
 def _measured(
