@@ -54,16 +54,17 @@ class IngestWorkload(StorableModel, WorkloadDetailed):
 
     @model_validator(mode="after")
     def _storable(self) -> IngestWorkload:
+        values = self.__dict__  # every field is an attribute of its wire name
         for field in _NAIVE_CHECKED:
-            value = getattr(self, field)
+            value = values[field]
             if value is not None and value.tzinfo is None:
                 raise ValueError(f"{field} must carry a time zone (e.g. a trailing Z)")
         for field in _INT_FIELDS:
-            value = getattr(self, field)
+            value = values[field]
             if value is not None and abs(value) > _INT32:
                 raise ValueError(f"{field} is out of range")
         for field, limit in _MAX_LENGTHS.items():
-            value = getattr(self, field)
+            value = values[field]
             if isinstance(value, str) and len(value) > limit:
                 raise ValueError(f"{field} is longer than {limit} characters")
         if len(self.pods) > 1 and len({pod.uid for pod in self.pods}) != len(self.pods):

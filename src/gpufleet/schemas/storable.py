@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from functools import cache
 from json.decoder import scanstring
 from typing import Any, NoReturn
+from uuid import UUID
 
 import orjson
 from pydantic import BaseModel, ValidationInfo, model_validator
@@ -130,6 +131,8 @@ def _find(value: Any, depth: int, strings: bool = True) -> tuple[list[str | int]
         return None if problem is None else ([], problem)
     # A model's own keys are its field names; only a dict's (or a model's extras) are data.
     keys = strings and not (isinstance(value, BaseModel) and not value.__pydantic_extra__)
+    # Below this depth a child is not too deep itself, only what it holds may be.
+    shallow = depth < MAX_DEPTH
     for key, child in children:
         if keys and type(key) is str and _BAD_CHARACTER.search(key) is not None:
             return [_wire_key(value, key)], f"has a key that {_string_problem(key)}"
@@ -143,6 +146,12 @@ def _find(value: Any, depth: int, strings: bool = True) -> tuple[list[str | int]
             continue
         if kind is float and math.isfinite(child):
             continue
+        if shallow:
+            # A validated model's other common values: ids, UTC (or naive) times, empty lists.
+            if kind is UUID or (kind is list and not child):
+                continue
+            if kind is datetime and not child.utcoffset():
+                continue
         found = _find(child, depth + 1, strings)
         if found is not None:
             found[0].append(_wire_key(value, key))
