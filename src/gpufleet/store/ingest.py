@@ -343,7 +343,7 @@ def ingest_workloads(
             sa.or_(workloads.c.observed_at.is_(None), workloads.c.observed_at < taken_at),
         )
         deleted += _soft_delete(conn, cluster_id, missing, now, since_ms)
-    refused_items = sum(1 for item in items if str(item["id"]) in refused)
+    refused_items = sum(1 for item in items if str(item["id"]) in refused) if refused else 0
     return IngestOutcome(
         accepted=len(applied),
         stale=len(items) - len(applied) - refused_items,

@@ -224,6 +224,8 @@ _REFUSED = {
 def refusals(batch: IngestBatch, outcome: IngestOutcome) -> list[dict[str, object]]:
     """Every item of the batch that was refused, by its position, naming the field at fault."""
     found: list[dict[str, object]] = []
+    if not (outcome.refused or outcome.refused_deletions):
+        return found
     for index, workload in enumerate(batch.workloads):
         name = outcome.refused.get(str(workload.id))
         if name is not None:
