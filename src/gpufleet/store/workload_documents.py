@@ -39,6 +39,10 @@ TIME_FIELDS = frozenset(
 )
 DOCUMENT_FIELDS = tuple(f.name for f in WORKLOAD_CATALOGUE if f.kind is FieldKind.DOCUMENT)
 DETAIL_ONLY = tuple(f.name for f in WORKLOAD_CATALOGUE if f.detail_only)
+# Each scalar field, its column, and whether it is a time (kept to the millisecond).
+_SCALAR_FIELDS = tuple(
+    (field, column, field in TIME_FIELDS) for field, column in SCALAR_COLUMNS.items()
+)
 _SEARCH_SEPARATOR = "\x1f"
 
 
@@ -65,9 +69,9 @@ NO_HISTORY = SecondsBefore()
 def workload_row(wire: Mapping[str, Any], before: SecondsBefore = NO_HISTORY) -> dict[str, Any]:
     """Column values for one workload given in wire shape (times as aware datetimes)."""
     row: dict[str, Any] = {}
-    for field, column in SCALAR_COLUMNS.items():
+    for field, column, is_time in _SCALAR_FIELDS:
         value = wire.get(field)
-        if field in TIME_FIELDS and value is not None:
+        if is_time and value is not None:
             value = truncate_to_ms(value)
         row[column] = value
     row["id"] = str(row["id"])
@@ -84,7 +88,7 @@ def workload_row(wire: Mapping[str, Any], before: SecondsBefore = NO_HISTORY) ->
     row["search_text"] = search_text(wire)
     row["id_key"] = row["id"]
     document = {
-        name: _jsonable(wire[name]) for name in DOCUMENT_FIELDS if wire.get(name) is not None
+        name: _jsonable(value) for name in DOCUMENT_FIELDS if (value := wire.get(name)) is not None
     }
     # conditions is required on the wire; keeping it in every document lets listings splice
     # the stored document in without looking inside it.
@@ -181,6 +185,9 @@ def workload_listing_json(
 
 
 def _jsonable(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is float or kind is int or kind is bool:
+        return value
     if isinstance(value, datetime):
         return format_rfc3339(value)
     if isinstance(value, dict):
