@@ -20,7 +20,13 @@ def _json_serializer(value: object) -> str:
 
 def create_store_engine(settings: Settings) -> Engine:
     url = sa.make_url(settings.database_url)
-    common = {"json_serializer": _json_serializer, "json_deserializer": orjson.loads}
+    common = {
+        "json_serializer": _json_serializer,
+        "json_deserializer": orjson.loads,
+        # The connection returned last is handed out first: its PostgreSQL server process (or
+        # SQLite page cache) is the warmest, where taking turns kept every connection cold.
+        "pool_use_lifo": True,
+    }
     if url.get_backend_name() == "sqlite":
         engine = sa.create_engine(
             url,
