@@ -48,12 +48,12 @@ def slow_body(payload: bytes, first_sent: threading.Event, release: threading.Ev
 
 def refused(url: str) -> bool:
     """Whether a new connection is refused. One the kernel queued just before the listening
-    socket closed is dropped unanswered: not served, not refused yet either."""
+    socket closed is dropped unanswered (closed or reset): not served, not refused yet either."""
     try:
         httpx.get(url, timeout=5)
     except httpx.ConnectError:
         return True
-    except httpx.RemoteProtocolError:
+    except (httpx.RemoteProtocolError, httpx.ReadError):
         return False
     return False
 
