@@ -1,5 +1,6 @@
-"""A request head larger than 16 KiB is refused with 431 before the app sees it; heads within
-the bound, bodies of any allowed size, keep-alive and pipelined requests are served as usual.
+"""A request head larger than 16 KiB is refused with 431 before the app sees it, and one that
+does not arrive in time with 408; heads within the bounds, bodies of any allowed size,
+keep-alive and pipelined requests are served as usual.
 
 Through a real server over raw sockets: the bound lives in the HTTP protocol (llhttp would
 otherwise buffer a head of any size), so only bytes on a connection can show it.
@@ -9,12 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 import time
 
 import pytest
 
 from gpufleet.api.http_protocol import MAX_HEAD_BYTES
+from tests.support.databases import ADMIN_ID, ADMIN_SECRET
+from tests.support.server import ServerProcess
+
+HEAD_TIMEOUT = 1.0
 
 
 def _connect(server) -> socket.socket:
@@ -324,3 +330,89 @@ def test_a_head_at_the_bound_without_optional_spaces_is_served(module_server, he
     with _connect(module_server) as conn:
         conn.sendall(head)
         assert _Responses(conn).next()[0] == 200
+
+
+@pytest.fixture(scope="module")
+def impatient_server(module_database_url, tmp_path_factory):
+    """A server giving a head one second, and a body ten."""
+    env = {
+        "GPUFLEET_HEAD_READ_TIMEOUT_SECONDS": str(HEAD_TIMEOUT),
+        "GPUFLEET_BODY_READ_TIMEOUT_SECONDS": "10",
+    }
+    log_dir = tmp_path_factory.mktemp("head-timeout")
+    with ServerProcess(module_database_url, extra_env=env, log_dir=log_dir) as process:
+        yield process
+
+
+def _trickle(conn: socket.socket, wire: bytes, seconds: float) -> bool:
+    """Send ``wire`` a byte at a time over about ``seconds``; True if the server answered or
+    closed before all of it was sent (sending stops as soon as there is something to read)."""
+    pause = seconds / len(wire)
+    for byte in wire:
+        if select.select([conn], [], [], pause)[0]:
+            return True
+        try:
+            conn.sendall(bytes([byte]))
+        except (BrokenPipeError, ConnectionResetError):
+            return True
+    return False
+
+
+def test_a_connection_that_sends_nothing_is_closed_when_the_head_time_runs_out(
+    impatient_server,
+):
+    with _connect(impatient_server) as conn:
+        began = time.monotonic()
+        assert _closed(conn)  # the socket's own timeout is 10 s: it raises if nothing happens
+        assert time.monotonic() - began >= HEAD_TIMEOUT * 0.9
+
+
+def _timed_out(conn: socket.socket) -> None:
+    status, headers, body = _Responses(conn).next()
+    assert status == 408
+    assert headers["connection"] == "close"
+    assert json.loads(body) == {
+        "code": 408,
+        "message": "The request's headers did not arrive in time.",
+    }
+    assert _closed(conn)
+
+
+def test_a_trickled_head_is_answered_408_and_closed(impatient_server):
+    wire = _head("/healthz", 200)
+    with _connect(impatient_server) as conn:
+        began = time.monotonic()
+        assert _trickle(conn, wire, HEAD_TIMEOUT * 4)
+        assert time.monotonic() - began < HEAD_TIMEOUT * 3
+        _timed_out(conn)
+
+
+def test_each_request_on_a_kept_alive_connection_has_the_whole_time_for_its_head(
+    impatient_server,
+):
+    wire = _head("/healthz", 60)
+    with _connect(impatient_server) as conn:
+        responses = _Responses(conn)
+        # Each head arrives in parts over half the time, the whole exchange longer than it.
+        for _ in range(3):
+            assert not _trickle(conn, wire, HEAD_TIMEOUT / 2)
+            assert responses.next()[0] == 200
+        time.sleep(HEAD_TIMEOUT / 2)
+        assert _trickle(conn, wire, HEAD_TIMEOUT * 4)
+        _timed_out(conn)
+
+
+def test_a_body_may_take_longer_than_the_head(impatient_server):
+    body = json.dumps(
+        {"grantType": "client_credentials", "clientID": ADMIN_ID, "clientSecret": ADMIN_SECRET}
+    ).encode()
+    head = (
+        b"POST /api/v1/token HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\n\r\n" % len(body)
+    )
+    with _connect(impatient_server) as conn:
+        conn.sendall(head)
+        assert not _trickle(conn, body, HEAD_TIMEOUT * 2)
+        status, _, answer = _Responses(conn).next()
+        assert status == 200, answer
+        assert json.loads(answer)["accessToken"]

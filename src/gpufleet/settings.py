@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     body_read_timeout_seconds: float = Field(
         30.0, gt=0, le=3600, description="How long a client may take to send a whole request body."
     )
+    head_read_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="How long a connection may take to send a request's headers.",
+    )
     db_statement_timeout_seconds: float = Field(
         30.0, ge=0, le=86_400, description="Longest one SQL statement may run (0 disables)."
     )

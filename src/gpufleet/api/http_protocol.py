@@ -17,13 +17,19 @@ arrives in slices and counts what is not body data:
   after the body (a token, a forwarded address) would pass for one of the head;
 * after a request asking for a protocol upgrade (the server has no WebSocket endpoint), the
   connection closes with its answer and nothing more is parsed: llhttp skips such a request's
-  body, which would otherwise be read as the requests that follow.
+  body, which would otherwise be read as the requests that follow;
+* a head must arrive whole within ``head_timeout_seconds`` of the connection opening or of its
+  first byte: uvicorn bounds only the idle time after a response, so a client that connected
+  and sent nothing, or trickled a head a byte at a time, held its connection for ever. A head
+  begun is answered 408 and the connection closed; a connection that sent nothing is closed.
 
 The bytes of a ``Content-Length`` body are fed as they come, uncounted (the app bounds the
 body, see ``api/limits.py``).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -52,6 +58,7 @@ _HEAD_TOO_LARGE = _refusal(
     "Request Header Fields Too Large",
     f"The request's headers are larger than {MAX_HEAD_BYTES // 1024} KiB.",
 )
+_HEAD_TOO_SLOW = _refusal(408, "Request Timeout", "The request's headers did not arrive in time.")
 _FRAMING_TOO_LARGE = _refusal(
     400,
     "Bad Request",
@@ -62,8 +69,10 @@ _FRAMING_TOO_LARGE = _refusal(
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` with the bounds of the module's docstring."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, head_timeout_seconds: float = 30.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self._head_timeout = head_timeout_seconds
+        self._head_timer: asyncio.TimerHandle | None = None
         # Of the current request: bytes fed while counting (its head, a chunked body), the
         # body data among them, counted bytes since the last data, and what remains of a
         # Content-Length body (fed uncounted).
@@ -75,6 +84,39 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._counting = False  # while a counted slice is being parsed
         self._finished = False  # refused, or after an upgrade request: parse nothing more
         self._refused = False  # answered by this protocol: the app sees nothing more
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_arrived()
+        super().connection_lost(exc)
+
+    def _await_head(self) -> None:
+        """Start the head's clock, unless it already runs (a head's first byte keeps the time
+        the connection opened with)."""
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self._head_timeout, self._head_timed_out)
+
+    def _head_arrived(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+            # A request is being answered and reading may be paused until it is: the client
+            # is not the one holding the head back.
+            self._await_head()
+        elif self._counted:
+            self._refuse(_HEAD_TOO_SLOW)
+        else:  # nothing of a request was sent
+            self._finished = True
+            self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         rest = memoryview(data)  # slices of it copy nothing
@@ -109,6 +151,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_done = False
+        self._await_head()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._head_done:  # after the head, a trailer: never a header of the request
@@ -116,6 +159,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_done = True
+        self._head_arrived()
         if self._refused:
             return
         if self._head_size() > MAX_HEAD_BYTES:

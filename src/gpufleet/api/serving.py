@@ -9,6 +9,7 @@ and exits 0. A second signal during the drain skips the rest of it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -177,7 +178,9 @@ def serve(
         app,
         # llhttp's parser with a bound on a request's head (api/http_protocol.py); uvloop's
         # event loop where it is installed (every platform but Windows).
-        http=BoundedHttpToolsProtocol,
+        http=functools.partial(
+            BoundedHttpToolsProtocol, head_timeout_seconds=settings.head_read_timeout_seconds
+        ),
         loop="auto",
         ws="none",  # no WebSocket endpoint: an upgrade request is an ordinary request
         log_config=None,
