@@ -68,7 +68,7 @@ ManageAccess = Annotated[Access, Depends(require_manage_access)]
 AuditAccess = Annotated[Access, Depends(require_audit)]
 
 
-def get_actor(principal: CurrentPrincipal, access: CallerAccess, request: Request) -> Actor:
+async def get_actor(principal: CurrentPrincipal, access: CallerAccess, request: Request) -> Actor:
     """The caller as the author of a change (audited with its address)."""
     source = request.client.host if request.client else None
     return Actor(principal.subject, access, source, principal.subject_type)

@@ -56,17 +56,17 @@ def catalogue_listing(
     ]
     sort_param = Annotated[sort_field | None, Query(description="Sort results by.")]
 
-    def searched(
+    async def searched(
         scope: ReadScope, filterBy: filter_param = None, search: SearchParam = None
     ) -> OrgUnitSelection:
         return build_org_unit_selection(fields, filter_by=filterBy, search=search, scope=scope)
 
-    def filtered(scope: ReadScope, filterBy: filter_param = None) -> OrgUnitSelection:
+    async def filtered(scope: ReadScope, filterBy: filter_param = None) -> OrgUnitSelection:
         return build_org_unit_selection(fields, filter_by=filterBy, scope=scope)
 
     selection = Annotated[OrgUnitSelection, Depends(searched if search else filtered)]
 
-    def page(
+    async def page(
         chosen: selection,
         sortBy: sort_param = None,
         sortOrder: SortOrderParam = SortOrder.ASC,

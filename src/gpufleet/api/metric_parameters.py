@@ -109,7 +109,7 @@ def metrics_query(
     and ``numberOfSamples`` into a ``MetricsQuery``. With ``source`` (what serves the request)
     and ``answers`` (the types it has a source for), other types are a 400 naming it."""
 
-    def read(
+    async def read(
         request: Request,
         state: State,
         metricType: types_param,

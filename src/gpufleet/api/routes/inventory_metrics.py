@@ -110,7 +110,7 @@ def _metrics_request(enum: type[E]) -> Any:
     types_param = Annotated[list[str], Query(description="Specify which data to request.")]
     query = metrics_query(types_param, enum, None)
 
-    def read(http: Request, chosen: query) -> MetricsRequest:
+    async def read(http: Request, chosen: query) -> MetricsRequest:
         return MetricsRequest(chosen.types, chosen.window, http.app.state.cluster_series)
 
     return Annotated[MetricsRequest, Depends(read)]

@@ -58,7 +58,7 @@ GroupByParam = Annotated[
 ]
 
 
-def project_pool(
+async def project_pool(
     nodepoolId: Annotated[
         str | None, Query(description="Filter using the nodepool id.", max_length=64)
     ] = None,
@@ -66,7 +66,7 @@ def project_pool(
     return {"nodepool_id": nodepoolId}
 
 
-def department_pool(
+async def department_pool(
     nodepoolName: Annotated[
         str | None, Query(description="Filter using the nodepool.", max_length=253)
     ] = None,
@@ -79,7 +79,7 @@ def _telemetry_query(
 ):
     """The dependency reading one kind's telemetry parameters into its query."""
 
-    def read(
+    async def read(
         scope: ReadScope,
         telemetryType: TypeParam,
         pool_filter: Annotated[dict[str, Any], Depends(pool)],

@@ -66,7 +66,7 @@ ReportSortField = Annotated[
 ]
 
 
-def report_owner(scope: ReadScope, principal: CurrentPrincipal) -> str | None:
+async def report_owner(scope: ReadScope, principal: CurrentPrincipal) -> str | None:
     """Whose reports the caller sees: everyone's (None) when it reads the whole tenant."""
     return None if scope.everything else principal.subject
 
@@ -86,7 +86,7 @@ def get_report_or_404(conn: Db, owner: ReportOwner, reportId: ReportIdParam) -> 
 VisibleReport = Annotated[dict, Depends(get_report_or_404)]
 
 
-def report_selection(
+async def report_selection(
     owner: ReportOwner, filterBy: ReportFilterParam = None, search: SearchParam = None
 ) -> ReportSelection:
     """The reports a list or count is about: the caller's, narrowed by filterBy and search."""
