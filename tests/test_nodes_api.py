@@ -61,7 +61,7 @@ def fleet(client):
     ]
     for item in workloads:
         assert client.post(ingest_path(item["clusterId"]), json=batch(item)).status_code == 200
-    return {"a": nodes_a, "b": nodes_b}
+    return {"a": nodes_a, "b": nodes_b, "workloads": [item["id"] for item in workloads]}
 
 
 def _names(client, path="/api/v1/nodes", headers=None, **params) -> list[str]:
@@ -155,6 +155,51 @@ def test_telemetry_counts_capacity_and_allocation(client, fleet):
     assert gpu_memory == {(): 8 * 48.0 * 2**30}
     names = _telemetry(client, "TOTAL_GPUS", groupBy="ClusterId")["values"][0]["groups"][0]
     assert names["key"] == "ClusterId" and "name" in names
+
+
+def _usage(workload_id: str, kind: str, value: float, at: datetime, gpu: int | None = None):
+    sample = {"workloadId": workload_id, "type": kind, "timestamp": at.isoformat(), "value": value}
+    return sample | ({"labels": {"gpu": str(gpu)}} if gpu is not None else {})
+
+
+def test_used_figures_add_up_the_latest_samples_of_the_workloads_on_each_node(client, fleet):
+    # The first workload holds a pod on a100-0 and one on a100-1: half its use on each.
+    first, second = fleet["workloads"][:2]
+    now = datetime.now(UTC).replace(microsecond=0)
+    earlier = now - timedelta(minutes=1)
+    gib = 2**30
+    samples = [
+        # GPU memory is reported per GPU: the latest time's GPUs add up.
+        _usage(first, "GPU_MEMORY_USAGE_BYTES", 5 * gib, earlier, gpu=0),
+        _usage(first, "GPU_MEMORY_USAGE_BYTES", 10 * gib, now, gpu=0),
+        _usage(first, "GPU_MEMORY_USAGE_BYTES", 30 * gib, now, gpu=1),
+        # Or as one total, which then stands for all of them.
+        _usage(second, "GPU_MEMORY_USAGE_BYTES", 8 * gib, now),
+        _usage(first, "CPU_USAGE_CORES", 3.0, now),
+        _usage(second, "CPU_USAGE_CORES", 1.5, earlier),
+    ]
+    response = client.post("/api/v1/ingest/metrics", json={"samples": samples})
+    assert response.status_code == 200, response.text
+    by_node = {"groupBy": "Node", "clusterId": CLUSTER_ID}
+    gpu_memory = _by_group(_telemetry(client, "USED_GPU_MEMORY_BYTES", **by_node))
+    # a100-0: half of the first (20 GiB) and the second's running pod (8 GiB, its other pod
+    # has finished); a100-1: the first's other half.
+    assert gpu_memory[("a100-0",)] == 28 * gib
+    assert gpu_memory[("a100-1",)] == 20 * gib
+    cores = _by_group(_telemetry(client, "USED_CPU_CORES", **by_node))
+    assert cores[("a100-0",)] == 1.5 + 1.5
+    assert cores[("a100-1",)] == 1.5
+    total = _by_group(_telemetry(client, "USED_GPU_MEMORY_BYTES", clusterId=CLUSTER_ID))
+    assert total == {(): 48 * gib}
+
+
+def test_the_used_figures_read_samples_as_the_metric_catalogue_reports_them():
+    from gpufleet.metrics.types import MetricKind, WorkloadMetricType, metric_info
+    from gpufleet.store.node_telemetry import _USED_SAMPLES
+
+    for metric_type, per_gpu in _USED_SAMPLES.values():
+        kind = metric_info(WorkloadMetricType(metric_type)).kind
+        assert per_gpu == (kind is MetricKind.PER_GPU), metric_type
 
 
 def test_every_telemetry_type_answers_in_the_reference_shape(client, fleet):

@@ -57,11 +57,13 @@ class NodeGroupBy(StrEnum):
     NODE = "Node"
 
 
-# The workload sample each "used" type reads.
+# The workload sample each "used" type reads, and whether that type is reported per GPU
+# (series "gpu=<index>", summed, or one total without labels) rather than as one total only.
+# The kinds are the metric catalogue's (metrics/types.py); tests hold the two together.
 _USED_SAMPLES = {
-    NodeTelemetryType.USED_CPU_CORES: "CPU_USAGE_CORES",
-    NodeTelemetryType.USED_CPU_MEMORY_BYTES: "CPU_MEMORY_USAGE_BYTES",
-    NodeTelemetryType.USED_GPU_MEMORY_BYTES: "GPU_MEMORY_USAGE_BYTES",
+    NodeTelemetryType.USED_CPU_CORES: ("CPU_USAGE_CORES", False),
+    NodeTelemetryType.USED_CPU_MEMORY_BYTES: ("CPU_MEMORY_USAGE_BYTES", False),
+    NodeTelemetryType.USED_GPU_MEMORY_BYTES: ("GPU_MEMORY_USAGE_BYTES", True),
 }
 _ALLOCATED = {
     NodeTelemetryType.ALLOCATED_GPUS: "gpu",
@@ -112,22 +114,35 @@ def node_allocation(figure: str) -> sa.Subquery:
     )
 
 
-def _node_use(metric_type: str, since_ms: int) -> sa.Subquery:
-    """Each node's share of the latest sample of the workloads holding pods on it."""
+def _node_use(metric_type: str, per_gpu: bool, since_ms: int) -> sa.Subquery:
+    """Each node's share of the latest sample of the workloads holding pods on it. A type
+    reported per GPU counts the workload's total at its latest time when it was reported
+    without labels, else the sum of its GPUs' samples at that time."""
+
+    def reported(table: Any) -> sa.ColumnElement[bool]:
+        if per_gpu:
+            return sa.or_(table.c.series == "", table.c.series.like("gpu=%"))
+        return table.c.series == ""
+
     newer = metric_samples.alias("newer")
     latest_time = (
         sa.select(sa.func.max(newer.c.ts_ms))
         .where(
             newer.c.workload_id == S.workload_id,
             newer.c.metric_type == metric_type,
-            newer.c.series == "",
+            reported(newer),
             newer.c.ts_ms >= since_ms,
         )
         .scalar_subquery()
     )
+    total = sa.func.coalesce(
+        sa.func.max(sa.case((S.series == "", S.value))),
+        sa.func.sum(sa.case((S.series != "", S.value))),
+    )
     latest = (
-        sa.select(S.workload_id, S.value)
-        .where(S.metric_type == metric_type, S.series == "", S.ts_ms == latest_time)
+        sa.select(S.workload_id, total.label("value"))
+        .where(S.metric_type == metric_type, reported(metric_samples), S.ts_ms == latest_time)
+        .group_by(S.workload_id)
         .subquery("latest")
     )
     holders = (
@@ -184,7 +199,7 @@ def _value(kind: NodeTelemetryType, figures: Any) -> sa.ColumnElement[Any]:
 def _figures(kind: NodeTelemetryType, query: NodeTelemetryQuery, now: datetime) -> Any:
     if kind in _USED_SAMPLES:
         since = int((now - query.sample_window).timestamp() * 1000)
-        return _node_use(_USED_SAMPLES[kind], since)
+        return _node_use(*_USED_SAMPLES[kind], since)
     if kind in _ALLOCATED:
         return node_allocation(_ALLOCATED[kind])
     if kind in (NodeTelemetryType.FREE_GPUS, NodeTelemetryType.FULLY_FREE_GPU_NODES):
