@@ -164,12 +164,26 @@ def test_allocation_ratio_is_allocated_over_requested(client, engine):
                 allocatedResources={"gpu": 0.0},
                 workloadRequestedResources={"gpu": {"request": 0.0}},
             ),
+            # Asking for nothing now: left out unless phases are named.
+            *(
+                workload(
+                    departmentId="2",
+                    phase=phase,
+                    allocatedResources={"gpu": 0.0},
+                    workloadRequestedResources={"gpu": {"request": 5.0}},
+                )
+                for phase in ("Completed", "Failed", "Stopped")
+            ),
         ],
     )
     body = _telemetry(client, "ALLOCATION_RATIO", ("DepartmentId",))
     assert body["type"] == "ALLOCATION_RATIO"
     # 1.5 of 4 GPUs, 3 of 3; department 3 requested nothing and has no ratio.
     assert _by_group(body) == {("1",): 37.5, ("2",): 100.0}
+    named = _telemetry(
+        client, "ALLOCATION_RATIO", ("DepartmentId",), filterByPhases="Running,Completed"
+    )
+    assert _by_group(named) == {("1",): 37.5, ("2",): 37.5}  # 3 of 3 + 5
 
 
 def test_pending_time_distribution_buckets(client, engine):

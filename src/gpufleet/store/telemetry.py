@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.core.times import to_ms
 from gpufleet.query.listing import WorkloadSelection
-from gpufleet.schemas.enums import Phase
+from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
 from gpufleet.store.dialect import epoch_ms, indexed_by
 from gpufleet.store.tables import clusters, workload_nodepools, workloads
 from gpufleet.store.workload_filters import row_key, selection_parts
@@ -122,11 +122,18 @@ def workload_telemetry(conn: Connection, query: TelemetryQuery) -> list[Telemetr
     return _values(query, rows)
 
 
+# Workloads that ask for no GPUs now (finished, or stopped by their owner): left out of the
+# allocation ratio unless the query names its phases, so their requests do not read as unmet.
+_NOT_ASKING = sorted(phase.value for phase in (*TERMINAL_PHASES, Phase.STOPPED))
+
+
 def telemetry_statement(dialect: str, query: TelemetryQuery) -> sa.Select:
     """The one SELECT … GROUP BY a telemetry query runs."""
     conditions = _selected(dialect, query.selection)
     if query.phases:
         conditions.append(W.phase.in_(sorted(p.value for p in query.phases)))
+    elif query.type is TelemetryType.ALLOCATION_RATIO:
+        conditions.append(W.phase.not_in(_NOT_ASKING))
     pending = query.type is TelemetryType.PENDING_TIME_DISTRIBUTION
     if pending:
         conditions.append(W.phase == Phase.PENDING.value)

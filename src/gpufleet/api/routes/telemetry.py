@@ -46,7 +46,8 @@ TELEMETRY_DESCRIPTION = (
     "(workloads per group), GPU_ALLOCATION (allocated GPUs per group), "
     "PENDING_TIME_DISTRIBUTION (Pending workloads by time since entering Pending, in the buckets "
     "0-15m, 15m-1h, 1h-24h and 24h+, plus at most one groupBy) and ALLOCATION_RATIO "
-    "(100 x allocated GPUs / requested GPUs per group)."
+    "(100 x allocated GPUs / requested GPUs per group, of the workloads not finished or "
+    "stopped unless filterByPhases names the phases)."
 )
 
 
