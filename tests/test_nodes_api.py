@@ -100,6 +100,14 @@ def test_filters_sorting_paging_and_search(client, fleet):
     assert combined.status_code == 400 and "nodeName" in combined.json()["message"]
     bad = client.get("/api/v1/nodes", params={"filterBy": "capacity>=1"})
     assert bad.status_code == 400 and "capacity" in bad.json()["message"]
+    # Status and a pool's phase are enums of the reference: a value outside them is named.
+    for path, term in (("/api/v1/nodes", "status==Broken"), ("/api/v1/node-pools", "phase!=Up")):
+        refused = client.get(path, params={"filterBy": term})
+        assert refused.status_code == 400, refused.text
+        assert f"unknown {term.split('=')[0].rstrip('!')} " in refused.json()["message"]
+    assert _names(client, filterBy="status!=Ready") == ["a100-2"]
+    pools = client.get("/api/v1/node-pools", params={"filterBy": "phase==Deleted"})
+    assert pools.status_code == 200 and pools.json()["nodepools"] == []
     unknown = client.get(f"/api/v1/clusters/{uuid.uuid4()}/nodes")
     assert unknown.status_code == 404
 

@@ -17,16 +17,25 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from gpufleet.core.node_fields import NODE_FIELDS, NODEPOOL_FIELDS
 from gpufleet.core.workload_fields import ALLOWED_OPERATORS, FieldKind, Operator, WorkloadField
 from gpufleet.query.errors import QueryError
 from gpufleet.query.fields import WORKLOAD_FIELDS
-from gpufleet.schemas.enums import Phase
+from gpufleet.schemas.enums import NodepoolPhase, NodeStatus, Phase
 
 _OPERATOR_PATTERN = "|".join(re.escape(op.value) for op in Operator)
 _TERM = re.compile(rf"^([A-Za-z][A-Za-z0-9_]*)({_OPERATOR_PATTERN})(.*)$", re.DOTALL)
 _TERM_START = re.compile(rf"[A-Za-z][A-Za-z0-9_]*(?:{_OPERATOR_PATTERN})")
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
-_PHASES = frozenset(p.value for p in Phase)
+# Fields whose values are an enum of the reference: == and != must name one of its values.
+_ENUMS: tuple[tuple[WorkloadField, frozenset[str]], ...] = tuple(
+    (field, frozenset(member.value for member in enum))
+    for field, enum in (
+        (WORKLOAD_FIELDS["phase"], Phase),
+        (NODE_FIELDS["status"], NodeStatus),
+        (NODEPOOL_FIELDS["phase"], NodepoolPhase),
+    )
+)
 MAX_TERMS = 50
 MAX_TERM_LENGTH = 1024
 
@@ -105,12 +114,14 @@ def _parse_value(raw: str, field: WorkloadField, operator: Operator, text: str) 
         return parse_timestamp(text, parameter="filterBy", context=f"term {raw!r}: ")
     if "\x00" in text:
         raise QueryError("filterBy", f"term {raw!r}: value contains a NUL character")
-    is_workload_phase = field is WORKLOAD_FIELDS.get("phase")
-    if is_workload_phase and operator in (Operator.EQ, Operator.NE) and text not in _PHASES:
-        raise QueryError(
-            "filterBy",
-            f"term {raw!r}: unknown phase {text!r} (phases: {', '.join(sorted(_PHASES))})",
-        )
+    if operator in (Operator.EQ, Operator.NE):
+        values = next((values for known, values in _ENUMS if known is field), None)
+        if values is not None and text not in values:
+            raise QueryError(
+                "filterBy",
+                f"term {raw!r}: unknown {field.name} {text!r} "
+                f"(one of: {', '.join(sorted(values))})",
+            )
     return text
 
 

@@ -23,6 +23,22 @@ class Phase(StrEnum):
 TERMINAL_PHASES = frozenset({Phase.COMPLETED, Phase.FAILED})
 
 
+class NodeStatus(StrEnum):
+    READY = "Ready"
+    NOT_READY = "NotReady"
+    UNKNOWN = "Unknown"
+
+
+class NodepoolPhase(StrEnum):
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    DELETING = "Deleting"
+    EMPTY = "Empty"
+    UNSCHEDULABLE = "Unschedulable"
+    READY = "Ready"
+    DELETED = "Deleted"
+
+
 class Source(StrEnum):
     CLI = "CLI"
     CONTROL_PLANE = "Control-plane"

@@ -14,18 +14,13 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from gpufleet.schemas.enums import NodeStatus
 from gpufleet.schemas.storable import StorableModel
 
 _NAME = 253
 _INT64 = 2**63 - 1
 # Amounts are finite and non-negative; the largest is far above any real node or quota.
 _AMOUNT = 1e15
-
-
-class NodeStatus(StrEnum):
-    READY = "Ready"
-    NOT_READY = "NotReady"
-    UNKNOWN = "Unknown"
 
 
 class NodeCondition(BaseModel):

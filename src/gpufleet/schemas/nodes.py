@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from gpufleet.schemas.enums import NodepoolPhase, NodeStatus
+
 
 class GpuInfo(BaseModel):
     gpuType: str = Field(examples=["NVIDIA-A100-SXM4-80GB"])
@@ -28,7 +30,7 @@ class Node(BaseModel):
     id: str = Field(description="The node's uid.")
     name: str
     clusterUuid: str
-    status: str = Field(description="Ready, NotReady or Unknown.")
+    status: NodeStatus
     nodePool: str
     gpuInfo: GpuInfo | None = None
     nvLinkDomainUid: str | None = None
@@ -62,7 +64,7 @@ class Nodepool(BaseModel):
     labelKey: str
     labelValue: str
     isDefault: bool
-    phase: str = Field(description="Ready, Empty or Unschedulable.")
+    phase: NodepoolPhase
     phaseMessage: str | None = None
     status: NodepoolStatus
     createdAt: datetime
