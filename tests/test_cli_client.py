@@ -553,6 +553,9 @@ def test_nodes_list_shows_capacity_and_allocation_as_the_api_does(cli, api):
     for row in out.splitlines()[1:]:
         gpus, allocated, free = (float(cell) for cell in row.split()[3:6])
         assert allocated + free == gpus and allocated <= gpus
+    # The cluster is shown by name, as the node pools show it.
+    names = {c["name"] for c in api.get("/api/v1/clusters").json()}
+    assert {row.split()[-1] for row in out.splitlines()[1:]} == names
 
 
 def test_nodes_get_describes_one_node(cli, api):
@@ -578,3 +581,42 @@ def test_nodepools_lists_every_pool_with_its_gpus(cli, api):
     header, *rows = out.splitlines()
     assert header.split()[:3] == ["NAME", "CLUSTER", "PHASE"]
     assert {row.split()[0] for row in rows} == {"default", "a100", "h100", "l40s"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "noun"),
+    [
+        (["workloads", "list", "-f", "projectName==nope"], "workloads"),
+        (["pods", "list", "-f", "nodeName==nope"], "pods"),
+        (["nodes", "list", "-f", "nodePool==nope"], "nodes"),
+        (["projects", "-f", "name==nope"], "projects"),
+    ],
+)
+def test_every_list_with_no_match_says_so_on_stderr(cli, argv, noun):
+    assert cli(*argv) == (0, "", f"No {noun} found.\n")
+    code, out, err = cli(*argv, "-o", "json")
+    assert (code, json.loads(out), err) == (0, [], "")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["workloads", "list", "--limit", "0"],
+        ["workloads", "list", "--all", "--limit", "0"],
+        ["pods", "list", "--limit", "0"],
+        ["nodes", "list", "--limit", "0"],
+        ["workloads", "events", "{id}", "--limit", "0"],
+    ],
+)
+def test_a_limit_of_zero_reaches_the_server_which_refuses_it(cli, demo, argv):
+    code, out, err = cli(*(arg.format(id=demo.charted_id) for arg in argv))
+    assert (code, out) == (2, "")
+    assert err.startswith("gpufleet: error: HTTP 400") and "limit" in err
+
+
+@pytest.mark.parametrize("flag", ["--width", "--height"])
+def test_a_chart_size_below_one_is_a_usage_error_naming_the_flag(flag, capsys):
+    with pytest.raises(SystemExit) as usage:
+        main(["metrics", "some-workload", flag, "0"])
+    assert usage.value.code == 2
+    assert f"argument {flag}: must be at least 1" in capsys.readouterr().err

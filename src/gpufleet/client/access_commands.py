@@ -19,7 +19,7 @@ from typing import Any
 from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import ApiClient, ClientError
 from gpufleet.client.listing import add_filter_flag, list_parameters
-from gpufleet.client.output import Printer
+from gpufleet.client.output import Printer, print_list
 from gpufleet.client.session import Handler, add_connection_flags, guarded, open_client
 from gpufleet.core.roles import (
     ROLE_IDS,
@@ -87,17 +87,14 @@ AUDIT_COLUMNS = (
 )
 
 
-def show(records: Sequence[dict], columns: Sequence[tuple[str, str]], output: str) -> None:
-    """Records as a table (or csv) of ``columns``, or exactly as answered in json or yaml."""
-    printer = Printer()
-    if printer.data_if_asked(list(records), output):
-        return
+def show(
+    records: Sequence[dict], columns: Sequence[tuple[str, str]], output: str, noun: str
+) -> None:
+    """Records as a table (or csv) of ``columns``, or exactly as answered in json or yaml; no
+    records is ``No {noun} found.`` on stderr."""
     headers = [header for header, _ in columns]
     rows = [[_cell(record.get(field)) for _, field in columns] for record in records]
-    if output == "csv":
-        printer.csv(headers, rows)
-    else:
-        printer.table(headers, rows, numeric={"ID", "ROLE ID"})
+    print_list(Printer(), noun, records, output, headers, rows)
 
 
 def _cell(value: Any) -> Any:
@@ -131,14 +128,14 @@ def find_account(client: ApiClient, reference: str) -> dict:
 
 def _list_accounts(args: argparse.Namespace) -> int:
     with open_client(args) as client:
-        show(client.get_json(ACCOUNTS), ACCOUNT_COLUMNS, args.output)
+        show(client.get_json(ACCOUNTS), ACCOUNT_COLUMNS, args.output, "service accounts")
     return 0
 
 
 def _create_account(args: argparse.Namespace) -> int:
     with open_client(args) as client:
         created = client.send("POST", ACCOUNTS, body={"name": args.name}).json()
-    show([created], SECRET_COLUMNS, args.output)
+    show([created], SECRET_COLUMNS, args.output, "service accounts")
     print("The secret is shown once; store it now.", file=sys.stderr)
     return 0
 
@@ -147,7 +144,7 @@ def _regenerate_secret(args: argparse.Namespace) -> int:
     with open_client(args) as client:
         account = find_account(client, args.account)
         answer = client.send("POST", f"{ACCOUNTS}/{account['id']}/secret").json()
-    show([{**account, **answer}], SECRET_COLUMNS, args.output)
+    show([{**account, **answer}], SECRET_COLUMNS, args.output, "service accounts")
     print("The new secret is shown once; tokens issued before are refused.", file=sys.stderr)
     return 0
 
@@ -157,7 +154,12 @@ def _set_enabled(args: argparse.Namespace) -> int:
         account_id = find_account(client, args.account)["id"]
         body = {"enabled": args.account_command == "enable"}
         client.send("PATCH", f"{ACCOUNTS}/{account_id}", body=body)
-        show([client.get_json(f"{ACCOUNTS}/{account_id}")], ACCOUNT_COLUMNS, args.output)
+        show(
+            [client.get_json(f"{ACCOUNTS}/{account_id}")],
+            ACCOUNT_COLUMNS,
+            args.output,
+            "service accounts",
+        )
     return 0
 
 
@@ -178,7 +180,7 @@ def _list_rules(args: argparse.Namespace) -> int:
             rules += page["accessRules"]
             if not page["accessRules"] or len(rules) >= page["totalRecords"]:
                 break
-    show(rules, RULE_COLUMNS, args.output)
+    show(rules, RULE_COLUMNS, args.output, "access rules")
     return 0
 
 
@@ -197,7 +199,7 @@ def _grant(args: argparse.Namespace) -> int:
             "scopeId": scope_id,
         }
         rule = client.send("POST", RULES, body=body).json()
-    show([rule], RULE_COLUMNS, args.output)
+    show([rule], RULE_COLUMNS, args.output, "access rules")
     return 0
 
 
@@ -242,7 +244,7 @@ def _signing_keys(args: argparse.Namespace) -> int:
                 answer = client.send("POST", f"{SIGNING_KEYS}/{args.kid}/revoke").json()
             case _:
                 answer = client.get_json(SIGNING_KEYS)
-    show(answer["signingKeys"], SIGNING_KEY_COLUMNS, args.output)
+    show(answer["signingKeys"], SIGNING_KEY_COLUMNS, args.output, "signing keys")
     return 0
 
 
@@ -257,7 +259,7 @@ def _audit(args: argparse.Namespace) -> int:
         params["filterBy"] = args.filter
     with open_client(args) as client:
         entries = client.get_json(AUDIT_LOG, params)["audit_logs"]
-    show(entries, AUDIT_COLUMNS, args.output)
+    show(entries, AUDIT_COLUMNS, args.output, "audit log entries")
     return 0
 
 

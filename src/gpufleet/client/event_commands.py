@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from gpufleet.client.http import ApiClient
 from gpufleet.client.lookup import resolve_workload
-from gpufleet.client.output import FORMATS, Printer
+from gpufleet.client.output import FORMATS, Printer, print_list
 from gpufleet.client.session import add_connection_flags, guarded, open_client
 
 # How many of the newest events ``workloads get`` shows.
@@ -24,9 +24,13 @@ def workload_events(client: ApiClient, workload_id: str, limit: int) -> list[dic
     return body.get("events") or []
 
 
-def print_events(printer: Printer, events: list[dict[str, Any]]) -> None:
-    """Events as a table: when, type, reason, the object they are about, the message."""
-    rows = [
+EVENT_HEADERS = ["TIME", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+
+
+def event_rows(events: list[dict[str, Any]]) -> list[list[Any]]:
+    """One row of ``EVENT_HEADERS`` per event: when, type, reason, the object it is about, the
+    message."""
+    return [
         [
             e.get("createdAt"),
             e.get("type"),
@@ -36,25 +40,20 @@ def print_events(printer: Printer, events: list[dict[str, Any]]) -> None:
         ]
         for e in events
     ]
-    printer.table(["TIME", "TYPE", "REASON", "OBJECT", "MESSAGE"], rows)
 
 
 def print_events_section(printer: Printer, events: list[dict[str, Any]]) -> None:
     """The section ``workloads get`` ends with, when the workload has events."""
     if events:
         printer.text("\nLatest events:")
-        print_events(printer, events)
+        printer.table(EVENT_HEADERS, event_rows(events))
 
 
 def _events(args: argparse.Namespace) -> int:
     with open_client(args) as client:
         workload_id = resolve_workload(client, args.workload, args.project)
         events = workload_events(client, workload_id, args.limit)
-    printer = Printer()
-    if args.output in ("json", "yaml"):
-        printer.data(events, args.output)
-    else:
-        print_events(printer, events)
+    print_list(Printer(), "events", events, args.output, EVENT_HEADERS, event_rows(events))
     return 0
 
 

@@ -65,6 +65,17 @@ def parse_since(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def _at_least_one(text: str) -> int:
+    """An argparse ``type`` for the chart's size, which only the client reads."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _split(values: list[str] | None) -> list[str]:
     return [piece.strip() for value in values or () for piece in value.split(",") if piece.strip()]
 
@@ -249,8 +260,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     metrics.add_argument("--since", default="6h", help="how far back, e.g. 30m, 6h, 2d (6h)")
     metrics.add_argument("--samples", type=int, default=60, help="points per series (60)")
-    metrics.add_argument("--width", type=int, help="chart width in characters (terminal width)")
-    metrics.add_argument("--height", type=int, default=6, help="chart height in rows (6)")
+    metrics.add_argument(
+        "--width", type=_at_least_one, help="chart width in characters (terminal width)"
+    )
+    metrics.add_argument("--height", type=_at_least_one, default=6, help="chart height in rows (6)")
     metrics.add_argument(
         "-o", "--output", choices=("chart", "json", "yaml", "csv"), default="chart"
     )

@@ -8,7 +8,7 @@ from typing import Any
 from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import ApiClient, ClientError
 from gpufleet.client.listing import add_filter_flag, add_page_flags, add_sort_flags, list_parameters
-from gpufleet.client.output import FORMATS, Printer
+from gpufleet.client.output import FORMATS, TABLES, Printer, print_list
 from gpufleet.client.session import add_connection_flags, guarded, open_client
 from gpufleet.core.identifiers import is_uuid
 
@@ -32,24 +32,48 @@ def _status(node: dict[str, Any]) -> str:
     return f"{node['status']},SchedulingDisabled" if cordoned else node["status"]
 
 
-def _list(args: argparse.Namespace) -> int:
-    with open_client(args) as client:
-        nodes = client.get_json("/api/v1/nodes", list_parameters(args))["nodes"]
-        allocated = _by_group(client, "ALLOCATED_GPUS", "ClusterId,Node") if nodes else {}
-    printer = Printer()
-    if printer.data_if_asked(nodes, args.output):
-        return 0
+NODE_HEADERS = ["NAME", "NODEPOOL", "STATUS", "GPUS", "ALLOCATED", "FREE", "GPU TYPE", "CLUSTER"]
+NODEPOOL_HEADERS = [
+    "NAME", "CLUSTER", "PHASE", "NODES", "READY GPU NODES", "GPUS", "ALLOCATED", "FREE",
+]  # fmt: skip
+NUMERIC = {"NODES", "GPUS", "ALLOCATED", "FREE"}
+
+
+def _cluster_names(client: ApiClient) -> dict[str, str]:
+    """Each visible cluster's name by its id; none when the caller may not list clusters."""
+    try:
+        clusters = client.get_json("/api/v1/clusters", {"verbosity": "metadata"})
+        return {c["uuid"]: c["name"] for c in clusters}
+    except ClientError as exc:
+        if exc.exit_code is not ExitCode.AUTH:
+            raise
+        return {}
+
+
+def node_rows(
+    nodes: list[dict[str, Any]], allocated: dict[tuple, float], clusters: dict[str, str]
+) -> list[list[Any]]:
+    """One row of ``NODE_HEADERS`` per node; a cluster the caller cannot name shows its id."""
     rows = []
     for node in nodes:
         gpus = (node.get("gpuInfo") or {}).get("gpuCount") or 0
         held = allocated.get((node["clusterUuid"], node["name"]), 0.0)
         gpu_type = (node.get("gpuInfo") or {}).get("gpuType")
+        cluster = clusters.get(node["clusterUuid"], node["clusterUuid"])
         rows.append(
             [node["name"], node["nodePool"], _status(node), gpus, _number(held),
-             _number(gpus - held), gpu_type, node["clusterUuid"][:8]]
+             _number(gpus - held), gpu_type, cluster]
         )  # fmt: skip
-    headers = ["NAME", "NODEPOOL", "STATUS", "GPUS", "ALLOCATED", "FREE", "GPU TYPE", "CLUSTER"]
-    printer.table(headers, rows, numeric={"GPUS", "ALLOCATED", "FREE"})
+    return rows
+
+
+def _list(args: argparse.Namespace) -> int:
+    with open_client(args) as client:
+        nodes = client.get_json("/api/v1/nodes", list_parameters(args))["nodes"]
+        allocated = _by_group(client, "ALLOCATED_GPUS", "ClusterId,Node") if nodes else {}
+        clusters = _cluster_names(client) if nodes and args.output in TABLES else {}
+    rows = node_rows(nodes, allocated, clusters)
+    print_list(Printer(), "nodes", nodes, args.output, NODE_HEADERS, rows, numeric=NUMERIC)
     return 0
 
 
@@ -117,9 +141,15 @@ def _nodepools(args: argparse.Namespace) -> int:
             kind: _by_group(client, kind, by)
             for kind in ("TOTAL_GPUS", "ALLOCATED_GPUS", "READY_GPU_NODES", "TOTAL_GPU_NODES")
         }
-    printer = Printer()
-    if printer.data_if_asked(pools, args.output):
-        return 0
+    rows = nodepool_rows(pools, figures)
+    print_list(Printer(), "node pools", pools, args.output, NODEPOOL_HEADERS, rows, numeric=NUMERIC)
+    return 0
+
+
+def nodepool_rows(
+    pools: list[dict[str, Any]], figures: dict[str, dict[tuple, float]]
+) -> list[list[Any]]:
+    """One row of ``NODEPOOL_HEADERS`` per pool, from the telemetry ``figures`` by kind."""
     rows = []
     for pool in pools:
         key = (pool["clusterId"], pool["name"])
@@ -131,9 +161,7 @@ def _nodepools(args: argparse.Namespace) -> int:
              f"{_number(ready or 0)}/{_number(nodes or 0)}", _number(total), _number(held),
              _number(total - held)]
         )  # fmt: skip
-    headers = ["NAME", "CLUSTER", "PHASE", "NODES", "READY GPU NODES", "GPUS", "ALLOCATED", "FREE"]
-    printer.table(headers, rows, numeric={"NODES", "GPUS", "ALLOCATED", "FREE"})
-    return 0
+    return rows
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -20,9 +20,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from gpufleet.client.table_layout import ColumnKind, column_kind, fit_columns
 from gpufleet.schemas.csv_cells import write_csv
 
 FORMATS = ("table", "wide", "json", "yaml", "csv")
+# The formats a person reads, which show names where the API gives ids.
+TABLES = ("table", "wide")
 PHASE_STYLES = {
     "Running": "green",
     "Completed": "blue",
@@ -39,13 +42,6 @@ PHASE_STYLES = {
     "Terminating": "dim",
     "Unknown": "dim",
 }
-
-
-SHRINKABLE = {"NAME", "PROJECT", "DEPARTMENT", "SUBMITTED BY", "NODEPOOLS", "CLUSTER", "ID"}
-SHRINKABLE |= {"REASON", "MESSAGE"}
-SHRINK_TO = 8
-# Columns of numbers, right-aligned so their digits line up.
-NUMERIC = {"GPUS", "REQUESTED GPUS", "IDLE GPUS"}
 
 
 @dataclass(frozen=True)
@@ -68,14 +64,20 @@ def _age(value: str | None, now: datetime | None = None) -> str:
     return duration(seconds)
 
 
+_DURATION_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
 def duration(seconds: float | None) -> str:
-    """A kubectl-like short duration: 45s, 12m, 5h, 3d."""
+    """A short duration in its two largest units, like kubectl's: 45s, 12m5s, 2h52m, 3d4h."""
     if seconds is None:
         return ""
     seconds = int(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+    for index, (unit, size) in enumerate(_DURATION_UNITS[:-1]):
         if seconds >= size:
-            return f"{seconds // size}{unit}"
+            text = f"{seconds // size}{unit}"
+            smaller, smaller_size = _DURATION_UNITS[index + 1]
+            rest = seconds % size // smaller_size
+            return f"{text}{rest}{smaller}" if rest else text
     return f"{seconds}s"
 
 
@@ -161,17 +163,25 @@ class Printer:
         headers: Sequence[str],
         rows: Sequence[Sequence[Any]],
         *,
-        numeric: Collection[str] = NUMERIC,
+        numeric: Collection[str] = (),
         footer: Sequence[Any] | None = None,
     ) -> None:
-        """Rows under headers, ``numeric`` columns right-aligned, an optional totals row last;
-        a ``PHASE`` column is coloured on a terminal."""
+        """Rows under headers, an optional totals row last. Columns of numbers (and ``numeric``
+        ones) are right-aligned; on a terminal a ``PHASE`` column is coloured and the columns
+        share its width as ``table_layout`` says."""
         cells = [["" if v is None else str(v) for v in row] for row in rows]
         last = None if footer is None else ["" if v is None else str(v) for v in footer]
-        right = [header in numeric for header in headers]
+        every = cells + ([last] if last else [])
+        kinds = [
+            column_kind(header, [row[i] for row in cells], numeric)
+            for i, header in enumerate(headers)
+        ]
+        right = [kind is ColumnKind.NUMBER for kind in kinds]
         if not self.is_terminal:
-            self._plain_table(list(headers), cells + ([last] if last else []), right)
+            self._plain_table(list(headers), every, right)
             return
+        natural = [max([len(h), *(len(row[i]) for row in every)]) for i, h in enumerate(headers)]
+        layout = fit_columns(headers, kinds, natural, self.console.width)
         table = Table(
             box=box.SIMPLE_HEAD,
             show_edge=False,
@@ -180,10 +190,9 @@ class Printer:
             show_footer=last is not None,
             footer_style="bold",
         )
-        widths = self._fitted_widths(headers, cells + ([last] if last else []))
-        for index, (header, width) in enumerate(zip(headers, widths, strict=True)):
+        for index, width in layout.widths.items():
             table.add_column(
-                header,
+                headers[index],
                 footer=last[index] if last else "",
                 overflow="ellipsis",
                 no_wrap=True,
@@ -195,24 +204,14 @@ class Printer:
             styled: list[Any] = list(row)
             if phase_at is not None:
                 styled[phase_at] = Text(row[phase_at], style=PHASE_STYLES.get(row[phase_at], ""))
-            table.add_row(*styled)
+            table.add_row(*(styled[index] for index in layout.widths))
         self.console.print(table)
-
-    def _fitted_widths(self, headers: Sequence[str], cells: list[list[str]]) -> list[int]:
-        """Natural widths, with the widest free-text columns cut until the row fits."""
-        widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
-        # Between two columns: one space of padding each side and the box's divider.
-        excess = sum(widths) + 3 * (len(widths) - 1) - self.console.width
-        # First free text down to SHRINK_TO, then (on narrow terminals) types too, to 4.
-        for names, floor in ((SHRINKABLE, SHRINK_TO), (SHRINKABLE | {"TYPE"}, 4)):
-            while excess > 0:
-                candidates = [i for i, h in enumerate(headers) if h in names and widths[i] > floor]
-                if not candidates:
-                    break
-                widest = max(candidates, key=lambda i: widths[i])
-                widths[widest] -= 1
-                excess -= 1
-        return widths
+        if layout.dropped:
+            print(
+                f"gpufleet: {', '.join(layout.dropped)} left out to fit {self.console.width} "
+                "columns; widen the terminal, or pipe the output to see every column",
+                file=sys.stderr,
+            )
 
     def _plain_table(self, headers: list[str], rows: list[list[str]], right: list[bool]) -> None:
         widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
@@ -241,20 +240,38 @@ class Printer:
         write_csv(self.stream, headers, (["" if v is None else v for v in row] for row in rows))
 
 
+def print_list(
+    printer: Printer,
+    noun: str,
+    records: Sequence[Any],
+    fmt: str,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    numeric: Collection[str] = (),
+) -> None:
+    """A list command's answer: the records as the API gave them in json or yaml, the rows as
+    csv or a table. Like kubectl, an empty table is a note on stderr (``No pods found.``) and
+    nothing on stdout, so a script reading stdout sees no rows; json, yaml and csv print an
+    empty document."""
+    if printer.data_if_asked(list(records), fmt):
+        return
+    if fmt == "csv":
+        printer.csv(headers, rows)
+    elif not rows:
+        print(f"No {noun} found.", file=sys.stderr)
+    else:
+        printer.table(headers, rows, numeric=numeric)
+
+
 def print_workloads(printer: Printer, workloads: Sequence[dict[str, Any]], fmt: str) -> None:
-    """A list of workloads in one of ``FORMATS``."""
-    if fmt in ("json", "yaml"):
-        printer.data(list(workloads), fmt)
-    elif fmt == "csv":
+    """A list of workloads in one of ``FORMATS``; csv has raw values (``WORKLOAD_CSV_FIELDS``)."""
+    if fmt == "csv":
         printer.csv(
             [name for name, _ in WORKLOAD_CSV_FIELDS],
             [[read(w) for _, read in WORKLOAD_CSV_FIELDS] for w in workloads],
         )
-    elif not workloads:
-        # Like kubectl: the note goes to stderr, so a script reading stdout sees no rows.
-        print("No workloads found.", file=sys.stderr)
-    else:
-        columns = [c for c in WORKLOAD_COLUMNS if fmt == "wide" or not c.wide_only]
-        printer.table(
-            [c.header for c in columns], [[c.read(w) for c in columns] for w in workloads]
-        )
+        return
+    columns = [c for c in WORKLOAD_COLUMNS if fmt == "wide" or not c.wide_only]
+    rows = [[c.read(w) for c in columns] for w in workloads]
+    print_list(printer, "workloads", workloads, fmt, [c.header for c in columns], rows)

@@ -11,7 +11,7 @@ from gpufleet.client.listing import (
     add_sort_flags,
     list_parameters,
 )
-from gpufleet.client.output import FORMATS, Printer
+from gpufleet.client.output import FORMATS, Printer, print_list
 from gpufleet.client.session import add_connection_flags, guarded, open_client
 
 
@@ -20,22 +20,25 @@ def _gpus(pod: dict[str, Any]) -> str:
     return "" if value is None else f"{value:g}"
 
 
+HEADERS = ["NAME", "WORKLOAD", "PROJECT", "PHASE", "NODE", "NODEPOOL", "GPUS", "CREATED"]
+
+
+def pod_rows(pods: list[dict[str, Any]]) -> list[list[Any]]:
+    """One row of ``HEADERS`` per pod."""
+    return [
+        [p.get("name"), p.get("workloadName"), p.get("projectName"), p.get("k8sPhase"),
+         p.get("nodeName"), p.get("currentNodePool"), _gpus(p), p.get("createdAt")]
+        for p in pods
+    ]  # fmt: skip
+
+
 def _list(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {**list_parameters(args), "verbosity": "full"}
     if args.deleted:
         params["deleted"] = "true"
     with open_client(args) as client:
         pods = client.get_json("/api/v1/workloads/pods", params)["pods"]
-    printer = Printer()
-    if printer.data_if_asked(pods, args.output):
-        return 0
-    rows = [
-        [p.get("name"), p.get("workloadName"), p.get("projectName"), p.get("k8sPhase"),
-         p.get("nodeName"), p.get("currentNodePool"), _gpus(p), p.get("createdAt")]
-        for p in pods
-    ]  # fmt: skip
-    headers = ["NAME", "WORKLOAD", "PROJECT", "PHASE", "NODE", "NODEPOOL", "GPUS", "CREATED"]
-    printer.table(headers, rows)
+    print_list(Printer(), "pods", pods, args.output, HEADERS, pod_rows(pods))
     return 0
 
 

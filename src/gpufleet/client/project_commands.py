@@ -11,7 +11,7 @@ from typing import Any
 
 from gpufleet.client.http import ApiClient
 from gpufleet.client.listing import add_filter_flag
-from gpufleet.client.output import FORMATS, Printer
+from gpufleet.client.output import FORMATS, Printer, print_list
 from gpufleet.client.session import add_connection_flags, guarded, open_client
 
 HEADERS = ["PROJECT", "DEPARTMENT", "NODEPOOL", "QUOTA", "ALLOCATED", "NON-PREEMPTIBLE", "OVER"]
@@ -85,16 +85,10 @@ def _list(args: argparse.Namespace) -> int:
             d["id"]: d["name"]
             for d in _every(client, "/api/v1/org-unit/departments", "departments", {})
         }
-    printer = Printer()
-    if printer.data_if_asked(projects, args.output):
-        return 0
     rows = project_rows(projects, departments, args.pools)
     if args.over:
         rows = [row for row in rows if row[-1]]
-    if args.output == "csv":
-        printer.csv(HEADERS, rows)
-    else:
-        printer.table(HEADERS, rows, numeric=NUMERIC)
+    print_list(Printer(), "projects", projects, args.output, HEADERS, rows, numeric=NUMERIC)
     return 0
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from gpufleet.client.http import ClientError
 from gpufleet.client.metric_commands import parse_since
-from gpufleet.client.output import FORMATS, Printer
+from gpufleet.client.output import FORMATS, Printer, print_list
 from gpufleet.client.session import add_connection_flags, guarded, open_client
 from gpufleet.core.exit_codes import ExitCode
 from gpufleet.core.times import format_rfc3339
@@ -77,12 +77,10 @@ _REPORT_HEADERS = ["ID", "NAME", "STATUS", "GROUP BY", "START", "END", "CREATED 
 
 
 def _show(printer: Printer, reports: list[dict[str, Any]], fmt: str, *, one: bool = False) -> None:
-    if fmt in ("json", "yaml"):
-        printer.data(reports[0] if one else reports, fmt)
-    elif fmt == "csv":
-        printer.csv(_REPORT_HEADERS, _report_rows(reports))
+    if one and fmt in ("json", "yaml"):
+        printer.data(reports[0], fmt)
     else:
-        printer.table(_REPORT_HEADERS, _report_rows(reports))
+        print_list(printer, "reports", reports, fmt, _REPORT_HEADERS, _report_rows(reports))
 
 
 def _create(args: argparse.Namespace) -> int:

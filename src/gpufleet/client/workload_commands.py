@@ -81,15 +81,20 @@ def walk_pages(client: ApiClient, params: dict[str, Any]) -> Iterator[list[dict[
         offset = following
 
 
+def _or_default(limit: int | None, default: int) -> int:
+    # Not ``limit or default``: a limit given is sent as given.
+    return default if limit is None else limit
+
+
 def _list(args: argparse.Namespace) -> int:
     params = {**_selection(args), **list_parameters(args)}
     with open_client(args) as client:
         if not args.all:
-            params.update(limit=args.limit or LIST_DEFAULT_LIMIT, offset=args.offset)
+            params.update(limit=_or_default(args.limit, LIST_DEFAULT_LIMIT), offset=args.offset)
             workloads = client.get_json("/api/v1/workloads", params)["workloads"]
         else:
             total = client.get_json("/api/v1/workloads/count", _selection(args))["count"]
-            params.update(limit=args.limit or PAGE_SIZE_ALL, offset=args.offset)
+            params.update(limit=_or_default(args.limit, PAGE_SIZE_ALL), offset=args.offset)
             workloads = []
             with _progress(total) as advance:
                 for page in walk_pages(client, params):
