@@ -25,7 +25,7 @@ from gpufleet.client.charts import Series, braille_rows, format_number, render_c
 from gpufleet.client.config import load_config
 from gpufleet.client.exit_codes import ExitCode, exit_code_for_status
 from gpufleet.client.http import ClientError, error_message
-from gpufleet.client.metric_commands import parse_since
+from gpufleet.client.metric_commands import metric_series, parse_since, value_unit
 from gpufleet.client.output import Printer, print_workloads
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.demo_server import demo_server
@@ -451,6 +451,62 @@ def test_a_flat_or_empty_series_still_renders():
 )
 def test_chart_labels_carry_units(value, unit, text):
     assert format_number(value, unit) == text
+
+
+@pytest.mark.parametrize(
+    ("metric_type", "unit"),
+    [
+        ("GPU_UTILIZATION", "%"),
+        ("GPU_MEMORY_USAGE_BYTES", "bytes"),
+        ("NVLINK_BANDWIDTH_TOTAL", "bytes/s"),
+        ("NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES", "s"),
+        # A histogram's values count requests; seconds are the unit of its bucket bounds.
+        ("NIM_TIME_TO_FIRST_TOKEN_SECONDS", ""),
+        ("NIM_REQUEST_SUCCESS_TOTAL", ""),
+        ("A_TYPE_OF_A_NEWER_SERVER_SECONDS", ""),
+    ],
+)
+def test_chart_units_come_from_the_metric_catalogue(metric_type, unit):
+    assert value_unit(metric_type) == unit
+
+
+def test_histogram_charts_are_titled_by_bucket_and_count_requests():
+    body = {
+        "histogram": [
+            {
+                "type": "NIM_TIME_TO_FIRST_TOKEN_SECONDS",
+                "values": [
+                    {"timestamp": "t0", "data": {"0.01": "696", "+Inf": "900"}},
+                    {"timestamp": "t1", "data": {"0.01": "37", "+Inf": "183"}},
+                ],
+            },
+            {
+                "type": "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES",
+                "values": [{"timestamp": "t0", "data": {"p90": "0.25"}}],
+            },
+        ]
+    }
+    charts = metric_series(body)
+    assert [(c.title, c.unit) for c in charts] == [
+        ("NIM_TIME_TO_FIRST_TOKEN_SECONDS bucket le=0.01 s", ""),
+        ("NIM_TIME_TO_FIRST_TOKEN_SECONDS bucket le=+Inf", ""),
+        ("NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES p90", "s"),
+    ]
+    title = render_chart(charts[0], width=100)[0]
+    assert "min 37  max 696  last 37" in title
+
+
+def test_large_counts_and_long_titles_stay_readable():
+    assert [format_number(v) for v in (3263, 12_345, 4_500_000)] == ["3263", "12.3k", "4.5M"]
+    lines = render_chart(Series("A_LONG_TITLE gpu=0", [1.0, 2.0], unit="%"), width=30)
+    assert lines[:2] == ["A_LONG_TITLE gpu=0", "min 1%  max 2%  last 2%"]
+
+
+@pytest.mark.parametrize("width", [50, 60, 100])
+def test_the_time_axis_never_runs_two_timestamps_together(width):
+    first, last = "2026-12-06T08:25:29.000Z", "2026-12-06T09:22:29.000Z"
+    axis = render_chart(Series("T", [1.0, 2.0], first, last), width=width)[-1].strip()
+    assert axis == first or (axis.startswith(first + " ") and axis.endswith(" " + last))
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("6h", 21600), ("1h30m", 5400)])

@@ -28,31 +28,28 @@ class Series:
     unit: str = ""
 
 
-def unit_for(metric_type: str) -> str:
-    """The unit a metric type's values are in, for labels."""
-    if metric_type.endswith("_BYTES"):
-        return "bytes"
-    if metric_type == "GPU_UTILIZATION" or metric_type.endswith("_PERC"):
-        return "%"
-    if metric_type.endswith("_CORES"):
-        return "cores"
-    if metric_type.endswith(("_SECONDS", "_PERCENTILES")):
-        return "s"
-    return ""
-
-
 def format_number(value: float, unit: str = "") -> str:
-    """A short label: 1.5GiB, 42.1%, 0.25 cores, 1.2k."""
-    if unit == "bytes":
+    """A short label: 1.5GiB, 2MiB/s, 42.1%, 0.25 cores, 0.3 s, 3260, 12.3k, 4.5M."""
+    if unit in ("bytes", "bytes/s"):
         size, index = abs(value), 0
         while size >= 1024 and index < len(_BYTE_UNITS) - 1:
             size, index = size / 1024, index + 1
         sign = "-" if value < 0 else ""
-        return f"{sign}{size:.3g}{_BYTE_UNITS[index]}"
-    text = f"{value / 1000:.3g}k" if abs(value) >= 10_000 else f"{value:.3g}"
+        return f"{sign}{size:.3g}{_BYTE_UNITS[index]}{unit[5:]}"
+    text = _short(value)
     if unit == "%":
         return text + "%"
     return f"{text} {unit}" if unit else text
+
+
+def _short(value: float) -> str:
+    """Three significant digits (whole numbers up to 9999), with k, M and G for the large."""
+    if abs(value) < 10_000:
+        return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    for suffix, size in (("k", 1e3), ("M", 1e6), ("G", 1e9)):
+        if abs(value) / size < 999.5 or suffix == "G":
+            break
+    return f"{value / size:.3g}{suffix}"
 
 
 def _dot_columns(values: Sequence[float], columns: int) -> list[float]:
@@ -115,12 +112,23 @@ def render_chart(series: Series, width: int = 60, height: int = 6) -> list[str]:
         f"{series.title}  min {labels[1]}  max {labels[0]}  last {format_number(last, series.unit)}"
     )
     counted = f"{title}  ({len(values)} samples)"
-    lines = [counted if len(counted) <= width else title[:width]]
+    if len(counted) <= width:
+        lines = [counted]
+    elif len(title) <= width:
+        lines = [title]
+    else:
+        lines = [series.title[:width], title[len(series.title) :].strip()[:width]]
     for index, row in enumerate(body):
         label = labels[0] if index == 0 else labels[1] if index == len(body) - 1 else ""
         lines.append(f"{label.rjust(gutter)} ┤{row}")
     if series.first or series.last:
-        inner = max(4, width - gutter - 2)
-        span = series.last.rjust(max(0, inner - len(series.first)))
-        lines.append(" " * (gutter + 2) + series.first + span)
+        lines.append(" " * (gutter + 2) + _time_axis(series.first, series.last, len(body[0])))
     return lines
+
+
+def _time_axis(first: str, last: str, width: int) -> str:
+    """The first timestamp under the chart's start and the last under its end; when both do not
+    fit with a space between them, the first alone."""
+    if len(first) + 1 + len(last) <= width:
+        return first + last.rjust(width - len(first))
+    return first

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from gpufleet.client.charts import Series, render_chart, unit_for
+from gpufleet.client.charts import Series, render_chart
 from gpufleet.client.http import ClientError
 from gpufleet.client.lookup import resolve_workload
 from gpufleet.client.output import Printer
@@ -23,6 +23,7 @@ from gpufleet.client.session import (
 )
 from gpufleet.core.exit_codes import ExitCode
 from gpufleet.core.times import format_rfc3339
+from gpufleet.metrics.types import METRIC_TYPES, MetricKind, WorkloadMetricType
 from gpufleet.store.telemetry import PENDING_TIME_KEY, TelemetryGroupBy, TelemetryType
 
 TELEMETRY_TYPES = tuple(kind.value for kind in TelemetryType)
@@ -50,6 +51,14 @@ DEFAULT_METRIC_TYPES = (
     "CPU_USAGE_CORES",
     "CPU_MEMORY_USAGE_BYTES",
 )
+# Chart labels of the catalogue's units; other units (pods, requests, GPUs) are plain numbers.
+_LABEL_UNITS = {
+    "percent": "%",
+    "bytes": "bytes",
+    "bytes per second": "bytes/s",
+    "cores": "cores",
+    "seconds": "s",
+}
 _SINCE = re.compile(r"(\d+)([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -148,7 +157,7 @@ def telemetry_keys(kind: str, group_by: list[str]) -> list[str]:
     ) + group_by
 
 
-def _series(body: dict[str, Any]) -> list[Series]:
+def metric_series(body: dict[str, Any]) -> list[Series]:
     """One chart per measurement series, and one per key of each histogram-shaped type."""
     charts: list[Series] = []
     for item in body.get("measurements") or []:
@@ -168,8 +177,36 @@ def _series(body: dict[str, Any]) -> list[Series]:
                 for p in item.get("values") or []
                 if key in p["data"]
             ]
-            charts.append(_make_series(f"{item['type']} {key}", item["type"], points, "value"))
+            title = f"{item['type']} {_histogram_key(item['type'], key)}"
+            charts.append(_make_series(title, item["type"], points, "value"))
     return charts
+
+
+def _kind_and_unit(metric_type: str) -> tuple[MetricKind | None, str]:
+    """The type's kind and its unit from the metric catalogue; (None, "") for a type this
+    client does not know (a newer server's)."""
+    try:
+        info = METRIC_TYPES[WorkloadMetricType(metric_type)]
+    except ValueError:
+        return None, ""
+    return info.kind, info.unit
+
+
+def _histogram_key(metric_type: str, key: str) -> str:
+    """A histogram's key is a bucket's upper bound in the type's unit (``le=0.01 s``); a
+    percentile type's is the percentile (``p90``)."""
+    kind, unit = _kind_and_unit(metric_type)
+    if kind is not MetricKind.HISTOGRAM:
+        return key
+    shown = _LABEL_UNITS.get(unit, "")
+    return f"bucket le={key}{' ' + shown if shown and key != '+Inf' else ''}"
+
+
+def value_unit(metric_type: str) -> str:
+    """The unit of a type's values, for chart labels. A histogram's values are counts of
+    observations (requests) whatever the unit of its bucket bounds, so they have none."""
+    kind, unit = _kind_and_unit(metric_type)
+    return "" if kind is MetricKind.HISTOGRAM else _LABEL_UNITS.get(unit, "")
 
 
 def _make_series(title: str, metric_type: str, points: list[dict], field: str) -> Series:
@@ -181,7 +218,7 @@ def _make_series(title: str, metric_type: str, points: list[dict], field: str) -
             continue
     first = points[0].get("timestamp") or "" if points else ""
     last = points[-1].get("timestamp") or "" if points else ""
-    return Series(title, values, first, last, unit_for(metric_type))
+    return Series(title, values, first, last, value_unit(metric_type))
 
 
 def _metrics(args: argparse.Namespace) -> int:
@@ -204,7 +241,7 @@ def _metrics(args: argparse.Namespace) -> int:
     printer = Printer()
     if printer.data_if_asked(body, args.output):
         return 0
-    charts = _series(body)
+    charts = metric_series(body)
     if args.output == "csv":
         rows = [
             [
