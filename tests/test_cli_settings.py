@@ -216,6 +216,21 @@ def test_settings_that_belong_together_are_refused_alone(flags, capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--demo-speed", "60"], ["--demo-speed"]),
+        (["--demo-workloads", "10", "--seed", "3"], ["--demo-workloads", "--seed"]),
+    ],
+)
+def test_demo_flags_without_demo_are_refused(flags, named, capsys):
+    # Refused before the port is bound or the database opened: a plain server never starts.
+    assert main(["serve", "--port", "1", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "together with --demo" in err
+    assert all(flag in err for flag in named)
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
     environment = {k: v for k, v in os.environ.items() if not k.startswith("GPUFLEET_")}
     environment.update(env or {})

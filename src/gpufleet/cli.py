@@ -26,8 +26,34 @@ def _add_server_flags(parser: argparse.ArgumentParser, names: Iterable[str] | No
     add_settings_flags(parser, Settings, "GPUFLEET_", names)
 
 
+# The demo's flags of ``serve`` with their defaults: given without ``--demo`` they would do
+# nothing, so they are refused, as settings that belong together are.
+DEMO_FLAGS = {"demo_speed": 1.0, "demo_workloads": None, "seed": 7}
+
+
+def _demo_flags_alone(args: argparse.Namespace) -> str | None:
+    """The refusal of demo flags given without ``--demo``; else None, the defaults filled in."""
+    given = [name for name in DEMO_FLAGS if getattr(args, name) is not None]
+    if given and not args.demo:
+        flags = " and ".join("--" + name.replace("_", "-") for name in given)
+        verb, pronoun = ("applies", "it") if len(given) == 1 else ("apply", "them")
+        return (
+            f"gpufleet serve: {flags} only {verb} together with --demo; "
+            f"add --demo or drop {pronoun}"
+        )
+    for name, default in DEMO_FLAGS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    return None
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import os
+
+    refused = _demo_flags_alone(args)
+    if refused is not None:
+        print(refused, file=sys.stderr)
+        return ExitCode.USAGE
 
     from gpufleet.api.logs import configure_logging
     from gpufleet.api.serving import listen
@@ -330,8 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo-speed",
         type=_positive_float,
-        default=1.0,
-        help="simulated seconds per second of the living demo (60: a minute per second)",
+        help="simulated seconds per second of the living demo (default 1; 60: a minute per second)",
     )
     serve.add_argument(
         "--demo-workloads",
@@ -339,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="instead of the living demo, seed N still workloads into an empty store",
     )
-    serve.add_argument("--seed", type=int, default=7, help="random seed of the demo")
+    serve.add_argument("--seed", type=int, help="random seed of the demo (default 7)")
     serve.set_defaults(handler=_serve)
 
     db = commands.add_parser("db", help="database schema")
