@@ -146,6 +146,26 @@ def test_login_with_a_wrong_secret_is_an_auth_error_and_writes_nothing(
     assert not config_path.exists()
 
 
+@pytest.mark.parametrize("suffix", ["/api/v1", "/api/v1/"])
+def test_login_to_the_api_prefix_saves_the_server_root(demo, config_path, capsys, suffix):
+    code, out, err = run(
+        capsys, "login", demo.url + suffix, "--client-id", ADMIN_ID, "--client-secret", ADMIN_SECRET
+    )
+    assert code == 0, err
+    assert load_config(config_path).profiles["default"].url == demo.url
+    assert out.startswith(f"Logged in to {demo.url} as ")
+
+
+def test_login_to_a_url_with_a_path_hints_at_the_root(demo, config_path, capsys):
+    code, out, err = run(
+        capsys, "login", demo.url + "/gpufleet", "--client-id", ADMIN_ID, "--client-secret", "x"
+    )
+    assert (code, out) == (4, "")
+    assert err.count("\n") == 1
+    assert f"has a path: give the server's root URL, e.g. {demo.url}" in err
+    assert not config_path.exists()
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [("ftp://example.org", 2), ("localhost:8080", 2), ("http://127.0.0.1:{port}", 5)],

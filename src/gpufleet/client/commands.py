@@ -32,8 +32,18 @@ def _read_secret(args: argparse.Namespace) -> str:
     return sys.stdin.readline().strip()
 
 
+API_PREFIX = "/api/v1"
+
+
+def server_root(url: str) -> str:
+    """The URL the server is rooted at: without a trailing slash, nor the API's own prefix
+    (``/api/v1``), which a URL copied from a request often carries."""
+    url = url.rstrip("/")
+    return url.removesuffix(API_PREFIX) if url.endswith(API_PREFIX) else url
+
+
 def _login(args: argparse.Namespace) -> int:
-    url = args.url.rstrip("/")
+    url = server_root(args.url)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ClientError(
@@ -43,7 +53,17 @@ def _login(args: argparse.Namespace) -> int:
     if not args.client_id or not secret:
         raise ClientError("both a client id and a client secret are needed", ExitCode.USAGE)
     with httpx.Client(timeout=args.timeout) as http:
-        token, expires_at = request_token(http, url, args.client_id, secret)
+        try:
+            token, expires_at = request_token(http, url, args.client_id, secret)
+        except ClientError as exc:
+            # Behind a path the token request meets some other route, which answers 401 or 404.
+            if parts.path and exc.exit_code in (ExitCode.AUTH, ExitCode.NOT_FOUND):
+                root = f"{parts.scheme}://{parts.netloc}"
+                raise ClientError(
+                    f"{exc.message}; {url} has a path: give the server's root URL, e.g. {root}",
+                    exc.exit_code,
+                ) from None
+            raise
     config = load_config()
     name = args.profile or DEFAULT_PROFILE
     config.profiles[name] = Profile(url, args.client_id, secret, token, expires_at)
@@ -62,7 +82,7 @@ def _token(args: argparse.Namespace) -> int:
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``login``, ``token``, ``workloads``, ``telemetry`` and ``metrics`` to ``gpufleet``."""
     login = commands.add_parser("login", help="sign in to a gpufleet server with an access key")
-    login.add_argument("url", help="server URL, e.g. http://localhost:8080")
+    login.add_argument("url", help="the server's root URL, e.g. http://localhost:8080")
     login.add_argument("--client-id", required=True, help="access key client id")
     login.add_argument(
         "--client-secret", help="access key secret (read from the prompt or stdin when omitted)"
