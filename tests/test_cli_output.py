@@ -8,6 +8,7 @@ import io
 import re
 
 import pytest
+from rich.cells import cell_len
 
 from gpufleet.client.access_commands import ACCOUNT_COLUMNS
 from gpufleet.client.event_commands import EVENT_HEADERS, event_rows
@@ -295,3 +296,11 @@ def test_a_text_id_is_left_aligned_and_a_numeric_id_right_aligned():
 )
 def test_durations_show_their_two_largest_units(seconds, text):
     assert duration(seconds) == text
+
+
+def test_wide_characters_are_measured_by_the_cells_they_take(monkeypatch, capsys):
+    rows = [["学習ジョブ" * 4, "Running", "8"], ["a", "Pending", "16"]]
+    lines, _ = _render(40, monkeypatch, capsys, ["NAME", "PHASE", "GPUS"], rows)
+    # The name takes what the other columns leave, measured in cells, not in characters.
+    assert max(cell_len(line) for line in lines) == cell_len(lines[2]) == 40
+    assert lines[2].endswith("Running      8") and lines[3].endswith("Pending     16")

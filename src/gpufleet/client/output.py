@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 import yaml
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -180,7 +181,9 @@ class Printer:
         if not self.is_terminal:
             self._plain_table(list(headers), every, right)
             return
-        natural = [max([len(h), *(len(row[i]) for row in every)]) for i, h in enumerate(headers)]
+        natural = [
+            max([cell_len(h), *(cell_len(row[i]) for row in every)]) for i, h in enumerate(headers)
+        ]
         layout = fit_columns(headers, kinds, natural, self.console.width)
         table = Table(
             box=box.SIMPLE_HEAD,
