@@ -86,7 +86,7 @@ def test_newest_observation_wins_and_deletion_cancels_updates(
     older = {**first, "phase": "Failed", "observedAt": "2026-01-01T00:00:00.500Z"}
     doomed = record()
     pusher.enqueue([first, newer, older, doomed])
-    pusher.enqueue([], deleted=[doomed["id"]])
+    pusher.enqueue([], deleted={doomed["id"]: "2026-01-01T00:00:03.000Z"})
     assert pusher.depth == 2
     restarted = Pusher(pusher.client, CLUSTER_ID, AgentMetrics(), interval=0.05)
     restarted._pending, restarted._deleted = pusher._pending, pusher._deleted
@@ -97,6 +97,24 @@ def test_newest_observation_wins_and_deletion_cancels_updates(
         restarted.stop()
     assert fetch(server, first["id"])["phase"] == "Running"
     assert fetch(server, doomed["id"]) is None
+
+
+def test_a_deletion_pushed_late_keeps_the_time_it_was_seen(
+    server: ServerProcess, pusher: Pusher
+) -> None:
+    item = record()
+    pusher.enqueue([item])
+    wait_until(lambda: pusher.known(item["id"]))
+    pusher.stop()  # the server is out of reach while the deletion is seen
+    pusher.enqueue([], deleted={item["id"]: "2026-01-01T00:05:00.000Z"})
+    restarted = Pusher(pusher.client, CLUSTER_ID, AgentMetrics(), interval=0.05)
+    restarted._deleted = pusher._deleted
+    restarted.start()
+    try:
+        wait_until(lambda: restarted.depth == 0 and restarted.last_success is not None)
+    finally:
+        restarted.stop()
+    assert fetch(server, item["id"])["deletedAt"] == "2026-01-01T00:05:00.000Z"
 
 
 def test_an_item_the_server_refuses_is_dropped_and_the_rest_arrive(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from gpufleet.store.tables import clusters, projects, workload_phase_history
+from gpufleet.core.times import format_rfc3339
+from gpufleet.store.tables import clusters, projects, workload_phase_history, workload_pods
 from tests.support.agent_reports import CLUSTER_ID, at, batch, ingest_path, report
 
 OTHER_CLUSTER = "0b6c2d8e-3f59-4a51-8d1e-2a4f7c9e1b00"
@@ -208,9 +210,92 @@ def test_openapi_documents_the_ingest_body_self_contained(client):
     document = client.get("/openapi.json").json()
     operation = document["paths"]["/api/v1/ingest/clusters/{clusterId}/workloads"]["post"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
-    assert set(schema["properties"]) == {"workloads", "deletedIds", "fullSync", "clusterName"}
+    assert set(schema["properties"]) == {
+        "workloads",
+        "deletedIds",
+        "deletions",
+        "fullSync",
+        "clusterName",
+    }
     item = schema["properties"]["workloads"]["items"]
     assert {"observedAt", "pods"} <= set(item["required"] + list(item["properties"]))
     assert "$defs" not in str(document)
     for path in ("/api/v1/workloads/{workloadId}/history", "/api/v1/workloads/{workloadId}/pods"):
         assert "get" in document["paths"][path]
+
+
+def _pod_deletions(engine, workload_id):
+    with engine.connect() as conn:
+        stored = workload_pods.c
+        rows = conn.execute(sa.select(stored.deleted_at).where(stored.workload_id == workload_id))
+        return [format_rfc3339(row.deleted_at) for row in rows]
+
+
+def test_a_deletion_is_stamped_with_the_time_the_agent_saw_it(client, engine):
+    item = report(observed=0, phase="Running")
+    _post(client, item)
+    outcome = _post(client, deletions={item["id"]: 300})
+    assert outcome == {"accepted": 0, "stale": 0, "deleted": 1, "refused": []}
+    assert _get(client, item["id"])["deletedAt"] == at(300)
+    assert _pod_deletions(engine, item["id"]) == [at(300)]
+    listed = client.get("/api/v1/workloads", params={"deleted": "true"}).json()["workloads"]
+    assert [w["deletedAt"] for w in listed] == [at(300)]
+
+
+def test_a_deletion_from_the_future_is_taken_at_the_servers_time(client):
+    item = report(observed=0)
+    _post(client, item)
+    before = datetime.now(UTC)
+    ahead = format_rfc3339(before + timedelta(minutes=5))
+    _post(client, deletions={item["id"]: ahead})
+    deleted_at = datetime.fromisoformat(_get(client, item["id"])["deletedAt"])
+    assert before - timedelta(seconds=1) <= deleted_at <= datetime.now(UTC)
+
+
+def test_a_deletion_seen_before_the_last_observation_still_deletes_at_that_observation(client):
+    item = report(observed=600, phase="Running")
+    _post(client, item)
+    assert _post(client, deletions={item["id"]: 300})["deleted"] == 1
+    # Seen live at 600, so not gone before then; the deletion is not lost either.
+    assert _get(client, item["id"])["deletedAt"] == at(600)
+    # The deletion is the newest observation: neither an earlier report nor a replay of the
+    # last one brings the workload back; one observed after it does.
+    for observed in (500, 600):
+        assert _post(client, report(item["id"], observed=observed, phase="Running"))["stale"] == 1
+        assert _get(client, item["id"])["deletedAt"] == at(600)
+    assert _post(client, report(item["id"], observed=601, phase="Running"))["accepted"] == 1
+    assert _get(client, item["id"])["deletedAt"] is None
+
+
+def test_an_update_seen_before_a_timed_deletion_does_not_revive_it(client):
+    item = report(observed=0)
+    _post(client, item)
+    _post(client, deletions={item["id"]: 120})
+    assert _post(client, report(item["id"], observed=60, phase="Running"))["stale"] == 1
+    assert _post(client, report(item["id"], observed=120, phase="Running"))["stale"] == 1
+    stored = _get(client, item["id"])
+    assert (stored["phase"], stored["deletedAt"]) == ("Pending", at(120))
+
+
+def test_an_id_listed_twice_is_deleted_at_its_earliest_time(client):
+    first, second = report(observed=0), report(observed=0)
+    _post(client, first, second)
+    body = batch(deleted=[first["id"]], deletions={first["id"]: 200, second["id"]: 100})
+    body["deletions"].append({"id": second["id"], "observedAt": at(50)})
+    response = client.post(ingest_path(), json=body)
+    assert response.json()["deleted"] == 2, response.text
+    assert _get(client, first["id"])["deletedAt"] == at(200)
+    assert _get(client, second["id"])["deletedAt"] == at(50)
+
+
+def test_timed_deletions_of_another_cluster_are_refused_by_position(client):
+    mine = report(observed=0)
+    theirs = report(observed=0, cluster_id=OTHER_CLUSTER)
+    _post(client, mine)
+    _post(client, theirs, cluster_id=OTHER_CLUSTER)
+    outcome = _post(client, deletions={mine["id"]: 10, theirs["id"]: 10})
+    assert outcome["deleted"] == 1
+    assert [(r["index"], r["field"], r["id"]) for r in outcome["refused"]] == [
+        (1, "deletions.1.id", theirs["id"])
+    ]
+    assert _get(client, theirs["id"])["deletedAt"] is None

@@ -29,6 +29,7 @@ from gpufleet.store.tables import (
 )
 from tests.support.access import key_with_role
 from tests.support.agent_reports import (
+    at,
     batch,
     ingest_path,
     node_path,
@@ -179,6 +180,22 @@ def _attack(draw, b: dict[str, Any], a_cluster: str, tag: str) -> dict[str, Any]
         st.lists(st.sampled_from([*b["ids"], str(uuid.uuid4())]), unique=True, max_size=3)
     )
     deleted = [d for d in deleted if d not in ids]
+    # Deletions with the time they were seen: B's ids, unknown ones, A's own (not reported in
+    # this batch), at times before, between and after B's observations.
+    timed = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from([*b["ids"], *fresh, str(uuid.uuid4())]),
+                st.sampled_from([-60, 1, 1500, 10**7]),
+            ),
+            max_size=3,
+        )
+    )
+    deletions = [
+        {"id": workload_id, "observedAt": at(seconds)}
+        for workload_id, seconds in timed
+        if workload_id not in ids
+    ]
     samples = [
         _sample(draw(st.sampled_from([*b["ids"], *fresh])), 1, draw(st.floats(0, 100)))
         for _ in range(draw(st.integers(0, 3)))
@@ -195,7 +212,10 @@ def _attack(draw, b: dict[str, Any], a_cluster: str, tag: str) -> dict[str, Any]
         for index in range(draw(st.integers(0, 3)))
     ]
     return {
-        "body": batch(*items, deleted=deleted, full_sync=draw(st.booleans())),
+        "body": {
+            **batch(*items, deleted=deleted, full_sync=draw(st.booleans())),
+            "deletions": deletions,
+        },
         "samples": samples,
         "nodes": {
             "nodes": node_items,
@@ -208,7 +228,8 @@ def _attack(draw, b: dict[str, Any], a_cluster: str, tag: str) -> dict[str, Any]
 
 
 def _item_of(field: str) -> str:
-    """``workloads.3.projectId`` -> ``workloads.3``; ``deletedIds.1`` stays."""
+    """``workloads.3.projectId`` -> ``workloads.3``, ``deletions.2.id`` -> ``deletions.2``;
+    ``deletedIds.1`` stays."""
     return ".".join(field.split(".")[:2])
 
 
@@ -222,6 +243,7 @@ def _expected_refusals(body: dict[str, Any], b: dict[str, Any]) -> set[str]:
         ):
             refused.add(f"workloads.{index}")
     refused.update(f"deletedIds.{i}" for i, d in enumerate(body["deletedIds"]) if d in b["ids"])
+    refused.update(f"deletions.{i}" for i, d in enumerate(body["deletions"]) if d["id"] in b["ids"])
     return refused
 
 

@@ -118,6 +118,39 @@ def test_malformed_bodies(client):
 def test_an_id_both_reported_and_deleted_is_refused(client):
     item = report()
     assert item["id"] in _reject(client, batch(item, deleted=[item["id"]]))
+    message = _reject(client, batch(item, deletions={item["id"]: 10}))
+    assert item["id"] in message and "deletions" in message
+
+
+@pytest.mark.parametrize(
+    ("deletion", "named"),
+    [
+        ({"id": "not-a-uuid", "observedAt": "2025-03-01T08:00:00Z"}, "'deletions.0.id'"),
+        (
+            {"id": str(uuid.uuid4()), "observedAt": "2025-03-01T08:00:00"},
+            "'deletions.0.observedAt'",
+        ),
+        ({"id": str(uuid.uuid4()), "observedAt": "yesterday"}, "'deletions.0.observedAt'"),
+        ({"id": str(uuid.uuid4()), "observedAt": None}, "'deletions.0.observedAt'"),
+        ({"id": str(uuid.uuid4())}, "'deletions.0.observedAt'"),
+        (
+            {"id": str(uuid.uuid4()), "observedAt": "2999-01-01T00:00:00Z"},
+            "'deletions.0.observedAt'",
+        ),
+        ({"id": str(uuid.uuid4()), "observedAt": "9999-12-31T23:59:59-01:00"}, "observedAt"),
+        ({"id": str(uuid.uuid4()), "observedAt": "2025-03-01T08:00:00Z", "at": 1}, "at"),
+    ],
+)
+def test_a_bad_deletion_is_a_400_naming_its_field(client, deletion, named):
+    item = report()
+    body = batch(item)
+    body["deletions"] = [deletion]
+    assert named in _reject(client, body)
+    assert _stored_count(client) == 0
+
+
+def test_deletions_must_be_a_list(client):
+    assert "deletions" in _reject(client, {"deletions": {"id": str(uuid.uuid4())}})
 
 
 def test_bad_cluster_path_and_missing_token(client, anonymous_client):

@@ -166,6 +166,30 @@ def test_deleted_workloads_hold_nothing_from_their_deletion(client, engine):
     assert latest == 0
 
 
+def test_a_deletion_reported_late_accounts_until_it_was_seen(client, engine):
+    # Running with 1 GPU from T0, deleted at T0 + 30 min, reported long after the live part
+    # had already accrued two hours: the ledger takes the stretch after the deletion back.
+    workload_id = str(uuid.uuid4())
+    _post(client, report(workload_id, observed=0, phase="Running"))
+    assert accrue_live_usage(engine, "replica-a", T0 + timedelta(hours=2), 60_000) == 1
+    assert _total(client, 0, 3 * HOUR) == pytest.approx(2 * HOUR, abs=1)
+    _post(client, deletions={workload_id: 1800})
+    assert _total(client, 0, 3 * HOUR) == pytest.approx(1800, abs=1)
+    assert accrue_live_usage(engine, "replica-a", datetime.now(UTC), 60_000) == 0
+    assert _total(client, 0, 3 * HOUR) == pytest.approx(1800, abs=1)
+
+
+def test_an_observation_arriving_after_its_deletion_is_still_accounted(client):
+    # 2 GPUs from T0, 1 from T0 + 10 min (reported only after the deletion at T0 + 20 min).
+    workload_id = str(uuid.uuid4())
+    two, one = {"allocatedResources": {"gpu": 2.0}}, {"allocatedResources": {"gpu": 1.0}}
+    _post(client, report(workload_id, observed=0, phase="Running", **two))
+    _post(client, deletions={workload_id: 1200})
+    assert _total(client, 0, HOUR) == pytest.approx(2 * 1200, abs=1)
+    assert _post(client, report(workload_id, observed=600, phase="Running", **one))["stale"] == 1
+    assert _total(client, 0, HOUR) == pytest.approx(2 * 600 + 600, abs=1)
+
+
 def test_csv_has_the_same_figures(client):
     workload_id = str(uuid.uuid4())
     _post(client, report(workload_id, observed=0, phase="Running"))

@@ -71,8 +71,25 @@ def report(
     return item
 
 
-def batch(*items: dict[str, Any], deleted: list[str] | None = None, full_sync: bool = False):
-    return {"workloads": list(items), "deletedIds": deleted or [], "fullSync": full_sync}
+def batch(
+    *items: dict[str, Any],
+    deleted: list[str] | None = None,
+    deletions: dict[str, float | str] | None = None,
+    full_sync: bool = False,
+):
+    """An ingest body; ``deletions`` maps ids to when they were seen deleted (seconds after
+    T0, or a wire time)."""
+    body: dict[str, Any] = {
+        "workloads": list(items),
+        "deletedIds": deleted or [],
+        "fullSync": full_sync,
+    }
+    if deletions:
+        body["deletions"] = [
+            {"id": i, "observedAt": moment if isinstance(moment, str) else at(moment)}
+            for i, moment in deletions.items()
+        ]
+    return body
 
 
 def ingest_path(cluster_id: str = CLUSTER_ID) -> str:

@@ -2,9 +2,9 @@
 
 ``IngestClient`` holds the access token (client credentials, refreshed before it expires and
 once more on a 401). ``Pusher`` is the outbox: updates are coalesced by workload id keeping the
-newest observation, deletions cancel pending updates, and batches go out with retries and
-exponential backoff. A 413 halves the batch; a 400 naming an item index drops that item (it
-can never succeed) and sends the rest again.
+newest observation, deletions (each with the time it was seen) cancel pending updates, and
+batches go out with retries and exponential backoff. A 413 halves the batch; a 400 naming an
+item index drops that item (it can never succeed) and sends the rest again.
 """
 
 from __future__ import annotations
@@ -149,7 +149,9 @@ class Pusher:
         self.cluster_name = cluster_name
         self._backoff = Backoff(backoff_max, initial=0.5)
         self._pending: dict[str, dict[str, Any]] = {}
-        self._deleted: set[str] = set()
+        # Deleted workload ids and when each deletion was seen: a backlog pushed after an
+        # outage keeps the times, not the time it finally reached the server.
+        self._deleted: dict[str, str] = {}
         self._full_sync: list[dict[str, Any]] | None = None
         self._lock = threading.Condition()
         self._stop = threading.Event()
@@ -182,17 +184,20 @@ class Pusher:
         with self._lock:
             return len(self._pending) + len(self._deleted) + (1 if self._full_sync else 0)
 
-    def enqueue(self, records: Iterable[dict[str, Any]], deleted: Iterable[str] = ()) -> None:
-        """Queue updates (newest observation per id wins) and deletions."""
+    def enqueue(
+        self, records: Iterable[dict[str, Any]], deleted: Mapping[str, str] | None = None
+    ) -> None:
+        """Queue updates (newest observation per id wins) and deletions (``deleted`` maps each
+        id to when it was seen deleted, an RFC 3339 time)."""
         with self._lock:
             for record in records:
                 held = self._pending.get(record["id"])
                 if held is None or held["observedAt"] <= record["observedAt"]:
                     self._pending[record["id"]] = record
-                self._deleted.discard(record["id"])
-            for workload_id in deleted:
+                self._deleted.pop(record["id"], None)
+            for workload_id, observed in (deleted or {}).items():
                 self._pending.pop(workload_id, None)
-                self._deleted.add(workload_id)
+                self._deleted.setdefault(workload_id, observed)
             self.metrics.queue_depth.set(len(self._pending) + len(self._deleted))
             self._lock.notify_all()
 
@@ -202,7 +207,7 @@ class Pusher:
             self._full_sync = records
             self._lock.notify_all()
 
-    def _take(self) -> tuple[list[dict[str, Any]], list[str], bool]:
+    def _take(self) -> tuple[list[dict[str, Any]], dict[str, str], bool]:
         if self._full_sync is not None:
             records, self._full_sync = self._full_sync, None
             # Updates queued before the full sync are older than its records; later ones stay.
@@ -210,21 +215,23 @@ class Pusher:
                 held = self._pending.get(item["id"])
                 if held is not None and held["observedAt"] <= item["observedAt"]:
                     del self._pending[item["id"]]
-            return records, [], True
+            return records, {}, True
         ids = list(self._pending)[: self.batch_size]
         records = [self._pending.pop(i) for i in ids]
         room = max(self.batch_size - len(records), 0)
-        deleted = list(self._deleted)[: max(room, 1)] if self._deleted else []
-        self._deleted.difference_update(deleted)
+        taken = list(self._deleted)[: max(room, 1)]
+        deleted = {workload_id: self._deleted.pop(workload_id) for workload_id in taken}
         return records, deleted, False
 
-    def _restore(self, records: list[dict[str, Any]], deleted: list[str]) -> None:
+    def _restore(self, records: list[dict[str, Any]], deleted: dict[str, str]) -> None:
         with self._lock:
             for record in records:
                 held = self._pending.get(record["id"])
                 if held is None and record["id"] not in self._deleted:
                     self._pending[record["id"]] = record
-            self._deleted.update(d for d in deleted if d not in self._pending)
+            for workload_id, observed in deleted.items():
+                if workload_id not in self._pending:
+                    self._deleted.setdefault(workload_id, observed)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -251,9 +258,10 @@ class Pusher:
                     self._restore(records, deleted)
                 self._stop.wait(self._backoff.next_delay())
 
-    def _send(self, records: list[dict[str, Any]], deleted: list[str], full: bool) -> None:
+    def _send(self, records: list[dict[str, Any]], deleted: dict[str, str], full: bool) -> None:
         """Send one batch, splitting on 413 and dropping items the server names as bad."""
-        body: dict[str, Any] = {"workloads": records, "deletedIds": deleted, "fullSync": full}
+        deletions = [{"id": i, "observedAt": at} for i, at in sorted(deleted.items())]
+        body: dict[str, Any] = {"workloads": records, "deletions": deletions, "fullSync": full}
         if self.cluster_name:
             body["clusterName"] = self.cluster_name
         started = time.monotonic()
@@ -263,12 +271,12 @@ class Pusher:
             if exc.status == 413 and len(records) > 1 and not full:
                 half = len(records) // 2
                 self._send(records[:half], deleted, False)
-                self._send(records[half:], [], False)
+                self._send(records[half:], {}, False)
                 return
             if exc.status == 413 and full:
                 # Too big for one request: push it in parts; deletions wait for a smaller sync.
                 log.warning("full sync of %d workloads is too large for one request", len(records))
-                self._send(records, [], False)
+                self._send(records, {}, False)
                 return
             bad = _BAD_INDEX.search(exc.message)
             if exc.status == 400 and bad and int(bad.group(1)) < len(records):

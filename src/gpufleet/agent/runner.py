@@ -266,10 +266,11 @@ class Agent:
 
     def _push_changes(self, changes: Changes) -> None:
         records = [d.record for uid in sorted(changes.dirty) if (d := self._derive(uid))]
+        seen = iso_now()
         for uid in changes.deleted:
             self._memory.pop(uid, None)
             self._derived.pop(uid, None)
-        self.pusher.enqueue(records, sorted(changes.deleted))
+        self.pusher.enqueue(records, dict.fromkeys(sorted(changes.deleted), seen))
         self.metrics.workloads.set(len(self._derived))
 
     def _full_sync(self) -> None:

@@ -1,9 +1,11 @@
 """Wire shapes of the cluster ingest API and the parsing of one ingest request.
 
-A batch is ``{workloads, deletedIds, fullSync}``; each workload is the reference
-``WorkloadDetailed`` plus ``observedAt`` (when the agent saw it) and its ``pods``. Fields the
-server maintains itself (``phaseUpdatedAt``, ``completedAt``, the time totals …) may be sent but
-are optional. Parsing checks every item before anything is written and names the first bad one.
+A batch is ``{workloads, deletedIds, deletions, fullSync}``; each workload is the reference
+``WorkloadDetailed`` plus ``observedAt`` (when the agent saw it) and its ``pods``; a deletion
+says when the agent saw the workload go (``deletedIds`` are deleted at the request's time).
+Fields the server maintains itself (``phaseUpdatedAt``, ``completedAt``, the time totals …) may
+be sent but are optional. Parsing checks every item before anything is written and names the
+first bad one.
 """
 
 from __future__ import annotations
@@ -72,11 +74,28 @@ class IngestWorkload(StorableModel, WorkloadDetailed):
         return self
 
 
+class IngestDeletion(StorableModel):
+    """A workload the agent saw deleted, and when."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: UUID
+    observedAt: AwareDatetime = Field(
+        description="When the agent saw the workload deleted; a time ahead of the server's "
+        "clock is taken as the server's time."
+    )
+
+
 class IngestBatch(StorableModel):
     model_config = ConfigDict(extra="forbid")
 
     workloads: list[IngestWorkload] = Field(default_factory=list)
-    deletedIds: list[UUID] = Field(default_factory=list)
+    deletedIds: list[UUID] = Field(
+        default_factory=list, description="Workloads deleted at the time of the request."
+    )
+    deletions: list[IngestDeletion] = Field(
+        default_factory=list, description="Workloads deleted, each at the time it was observed."
+    )
     fullSync: bool = False
     clusterName: str | None = Field(None, min_length=1, max_length=253)
 
@@ -84,7 +103,9 @@ class IngestBatch(StorableModel):
 class IngestRefusal(BaseModel):
     """An item of the batch that names something of another cluster and was not applied."""
 
-    index: int = Field(description="Position of the item in `workloads` or `deletedIds`.")
+    index: int = Field(
+        description="Position of the item in `workloads`, `deletedIds` or `deletions`."
+    )
     field: str = Field(examples=["workloads.3.projectId"])
     id: str = Field(description="The workload id of the item.")
     message: str
@@ -158,9 +179,35 @@ def parse_ingest_batch(
     except ValidationError as exc:
         raise Invalid(f"Invalid request body {_describe(exc)}") from None
     batch.workloads = parsed
-    both = {w.id for w in parsed} & set(batch.deletedIds)
-    if both:
-        raise Invalid(
-            f"Workload {sorted(map(str, both))[0]} is both reported and listed in deletedIds."
-        )
+    for index, deletion in enumerate(batch.deletions):
+        if deletion.observedAt > latest:
+            raise Invalid(
+                f"Invalid request body field 'deletions.{index}.observedAt': more than "
+                f"{MAX_CLOCK_SKEW.total_seconds():.0f} seconds in the future."
+            )
+        # Within the allowed skew: a deletion is never stamped later than the server's now.
+        deletion.observedAt = min(deletion.observedAt, now)
+    reported = {w.id for w in parsed}
+    for field, ids in (
+        ("deletedIds", batch.deletedIds),
+        ("deletions", [d.id for d in batch.deletions]),
+    ):
+        both = reported.intersection(ids)
+        if both:
+            raise Invalid(
+                f"Workload {sorted(map(str, both))[0]} is both reported and listed in {field}."
+            )
     return batch
+
+
+def deletion_times(batch: IngestBatch, now: datetime) -> dict[str, datetime]:
+    """Each deleted workload id with the time of its deletion: ``deletedIds`` at ``now``, a
+    ``deletions`` entry at its ``observedAt``; an id listed twice at its earliest time."""
+    times: dict[str, datetime] = {}
+    listed = [(str(i), now) for i in batch.deletedIds]
+    listed.extend((str(d.id), d.observedAt) for d in batch.deletions)
+    for workload_id, moment in listed:
+        known = times.get(workload_id)
+        if known is None or moment < known:
+            times[workload_id] = moment
+    return times

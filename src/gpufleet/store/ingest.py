@@ -9,9 +9,9 @@ changed come back through RETURNING to drive the history, pod and node-pool writ
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -22,6 +22,7 @@ from gpufleet.core.times import to_ms, truncate_to_ms
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
 from gpufleet.store.dialect import (
     batch_parameters,
+    batch_rows,
     batch_table,
     epoch_ms,
     insert_ignoring_conflicts,
@@ -130,10 +131,18 @@ def _upsert_statement(dialect: str, columns: tuple[str, ...]) -> sa.Insert:
         ["id"],
         lambda new: _assignments(dialect, columns, new),
         # A row of another cluster is never overwritten: the id is refused, not moved. Equal
-        # times re-apply (a replay is idempotent); older ones are stale.
+        # times re-apply (a replay is idempotent); older ones are stale. A deleted row's
+        # observation is its deletion: only a later one brings it back.
         lambda new: sa.and_(
             workloads.c.cluster_id == new.cluster_id,
-            sa.or_(workloads.c.observed_at.is_(None), new.observed_at >= workloads.c.observed_at),
+            sa.or_(
+                workloads.c.observed_at.is_(None),
+                new.observed_at > workloads.c.observed_at,
+                sa.and_(
+                    new.observed_at == workloads.c.observed_at,
+                    workloads.c.deleted_at.is_(None),
+                ),
+            ),
         ),
     )
     return statement.returning(
@@ -159,42 +168,63 @@ def _soft_delete(
     conn: Connection,
     cluster_id: str,
     condition: sa.ColumnElement[bool],
-    now: datetime,
+    moment_of: Callable[[str], datetime],
     usage_since_ms: int | None = None,
 ) -> int:
+    """Soft-delete the cluster's live workloads that meet ``condition``, each at the time
+    ``moment_of(id)`` or, if it was observed later than that, at its last observation: the
+    deletion is an observation too, and a workload seen live is not deleted before then."""
     stored = workloads.c
     # Lock in id order, as the upsert does, so concurrent writers queue instead of deadlocking.
-    ids = list(
-        conn.execute(
-            sa.select(stored.id)
-            .where(stored.cluster_id == cluster_id, stored.deleted_at.is_(None), condition)
-            .order_by(stored.id)
-            .with_for_update()
-        ).scalars()
-    )
-    if not ids:
+    found = conn.execute(
+        sa.select(stored.id, stored.observed_at)
+        .where(stored.cluster_id == cluster_id, stored.deleted_at.is_(None), condition)
+        .order_by(stored.id)
+        .with_for_update()
+    ).all()
+    if not found:
         return 0
-    moment = sa.literal(now, UtcDateTime)
-    # The deletion is an observation too: an update seen before it must not bring the row back.
-    observed = sa.case(
-        (sa.or_(stored.observed_at.is_(None), stored.observed_at < moment), moment),
-        else_=stored.observed_at,
-    )
+    moments = {
+        row.id: max(moment_of(row.id), row.observed_at or datetime.min.replace(tzinfo=UTC))
+        for row in found
+    }
     deleted = 0
+    ids = list(moments)
     for start in range(0, len(ids), 1000):
-        chunk = ids[start : start + 1000]
-        deleted += conn.execute(
+        chunk = {i: moments[i] for i in ids[start : start + 1000]}
+        deleted += _stamp_deletions(conn, cluster_id, chunk)
+        record_releases(conn, chunk, usage_since_ms)
+        delete_pods_of(conn, chunk)
+    return deleted
+
+
+def _stamp_deletions(conn: Connection, cluster_id: str, moments: Mapping[str, datetime]) -> int:
+    """Set each workload's ``deletedAt`` and ``observedAt`` to its deletion time, if it is
+    still live and of this cluster (checked here too: the statement keeps to the cluster)."""
+    stored = workloads.c
+    rows = [{"id": workload_id, "deleted_at": at} for workload_id, at in moments.items()]
+    if conn.dialect.name == "postgresql":
+        source = batch_rows(conn.dialect, workloads, ("id", "deleted_at"), rows)
+        return conn.execute(
             workloads.update()
             .where(
-                one_of(conn.dialect.name, stored.id, chunk),
+                stored.id == source.c.id,
                 stored.cluster_id == cluster_id,
                 stored.deleted_at.is_(None),
             )
-            .values(deleted_at=now, observed_at=observed)
+            .values(deleted_at=source.c.deleted_at, observed_at=source.c.deleted_at)
         ).rowcount
-        record_releases(conn, chunk, now, usage_since_ms)
-        delete_pods_of(conn, chunk, now)
-    return deleted
+    at = sa.bindparam("at", type_=UtcDateTime)
+    return conn.execute(
+        workloads.update()
+        .where(
+            stored.id == sa.bindparam("key"),
+            stored.cluster_id == cluster_id,
+            stored.deleted_at.is_(None),
+        )
+        .values(deleted_at=at, observed_at=at),
+        [{"key": row["id"], "at": row["deleted_at"]} for row in rows],
+    ).rowcount
 
 
 def _replace_nodepools(
@@ -255,13 +285,16 @@ def ingest_workloads(
     cluster_id: str,
     items: Sequence[Mapping[str, Any]],
     *,
-    deleted_ids: Sequence[str] = (),
+    deletions: Mapping[str, datetime] | None = None,
     full_sync: bool = False,
     cluster_name: str | None = None,
     now: datetime,
     usage_since: datetime | None = None,
 ) -> IngestOutcome:
     """Apply one batch (wire-shaped dicts with ``observedAt`` and ``pods``); caller commits.
+
+    ``deletions`` maps the ids of workloads the agent saw deleted to when it saw it (at most
+    ``now``); workloads a full sync finds missing are deleted at ``now``.
 
     The usage ledger accounts nothing before ``usage_since`` (the usage retention's horizon),
     however old the times an agent reports.
@@ -320,14 +353,14 @@ def ingest_workloads(
 
     deleted = 0
     refused_deletions: frozenset[str] = frozenset()
-    if deleted_ids:
-        wanted = sorted(set(deleted_ids))
+    if deletions:
+        wanted = sorted(deletions)
         deleted += sum(
             _soft_delete(
                 conn,
                 cluster_id,
                 one_of(dialect, workloads.c.id, wanted[i : i + 1000]),
-                now,
+                deletions.__getitem__,
                 since_ms,
             )
             for i in range(0, len(wanted), 1000)
@@ -342,7 +375,7 @@ def ingest_workloads(
             workloads.c.id.not_in(reported),
             sa.or_(workloads.c.observed_at.is_(None), workloads.c.observed_at < taken_at),
         )
-        deleted += _soft_delete(conn, cluster_id, missing, now, since_ms)
+        deleted += _soft_delete(conn, cluster_id, missing, lambda _: now, since_ms)
     refused_items = sum(1 for item in items if str(item["id"]) in refused) if refused else 0
     return IngestOutcome(
         accepted=len(applied),

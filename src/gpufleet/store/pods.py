@@ -242,17 +242,21 @@ def _delete_unreported_statement() -> sa.Update:
 _DELETE_UNREPORTED = _delete_unreported_statement()
 
 
-def delete_pods_of(conn: Connection, workload_ids: Collection[str], now: datetime) -> None:
-    """Soft-delete the live pods of deleted workloads."""
+def delete_pods_of(conn: Connection, deletions: Mapping[str, datetime]) -> None:
+    """Soft-delete the live pods of deleted workloads, each at its workload's deletion time."""
     stored = workload_pods.c
-    conn.execute(
-        workload_pods.update()
-        .where(
-            one_of(conn.dialect.name, stored.workload_id, sorted(workload_ids)),
-            stored.deleted_at.is_(None),
+    by_moment: dict[datetime, list[str]] = {}
+    for workload_id, moment in deletions.items():
+        by_moment.setdefault(moment, []).append(workload_id)
+    for moment, ids in sorted(by_moment.items()):
+        conn.execute(
+            workload_pods.update()
+            .where(
+                one_of(conn.dialect.name, stored.workload_id, sorted(ids)),
+                stored.deleted_at.is_(None),
+            )
+            .values(deleted_at=moment, updated_at=moment)
         )
-        .values(deleted_at=now, updated_at=now)
-    )
 
 
 def _term_condition(term) -> sa.ColumnElement[bool]:

@@ -413,16 +413,18 @@ def _state_columns(state: HeldState) -> dict[str, Any]:
 
 
 def record_releases(
-    conn: Connection, workload_ids: Sequence[str], at: datetime, since_ms: int | None = None
+    conn: Connection, releases: Mapping[str, datetime], since_ms: int | None = None
 ) -> None:
-    """Deleted workloads hold nothing from ``at`` on (see ``record_observations``)."""
-    at_ms = to_ms(at)
-    for offset in range(0, len(workload_ids), _CHUNK):
-        latest = _latest_points(conn, sorted(workload_ids[offset : offset + _CHUNK]))
+    """Deleted workloads hold nothing from their deletion time on (``releases`` maps each id
+    to it; see ``record_observations``): a deletion reported late takes back the stretch the
+    live part already accrued past it."""
+    ids = sorted(releases)
+    for offset in range(0, len(ids), _CHUNK):
+        latest = _latest_points(conn, ids[offset : offset + _CHUNK])
         record_observations(
             conn,
             (
-                Observation(workload_id, at_ms, point.state.released())
+                Observation(workload_id, to_ms(releases[workload_id]), point.state.released())
                 for workload_id, point in latest.items()
             ),
             since_ms,

@@ -23,6 +23,7 @@ from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.ingest import (
     IngestBatch,
     IngestResult,
+    deletion_times,
     parse_ingest_batch,
 )
 from gpufleet.schemas.inline import json_request_body
@@ -160,7 +161,7 @@ def _item_count(raw: bytes) -> int:
     """How many records a refused batch carried (1 when it cannot even be read)."""
     try:
         body = orjson.loads(raw)
-        items = len(body.get("workloads") or []) + len(body.get("deletedIds") or [])
+        items = sum(len(body.get(key) or []) for key in ("workloads", "deletedIds", "deletions"))
     except (orjson.JSONDecodeError, AttributeError, TypeError):
         return 1
     return max(items, 1)
@@ -174,8 +175,9 @@ def _item_count(raw: bytes) -> int:
     summary="Report workloads of a cluster.",
     description=(
         "Upsert workloads as a cluster agent observed them, soft-delete the ones listed in "
-        "`deletedIds` and, with `fullSync`, every live workload of the cluster missing from the "
-        "batch. Updates older than the stored observation are ignored and counted as stale. "
+        "`deletions` (at the time each was observed) and `deletedIds` (at the request's time) "
+        "and, with `fullSync`, every live workload of the cluster missing from the batch. "
+        "Updates older than the stored observation are ignored and counted as stale. "
         "Items naming a workload, project or department of another cluster are not applied "
         "and are listed in `refused`."
     ),
@@ -196,7 +198,7 @@ def ingest_cluster_workloads(request: Request, report: Report) -> Response:
             conn,
             cluster_id,
             [workload.model_dump() for workload in batch.workloads],
-            deleted_ids=[str(i) for i in batch.deletedIds],
+            deletions=deletion_times(batch, now),
             full_sync=batch.fullSync,
             cluster_name=batch.clusterName,
             now=now,
@@ -238,14 +240,19 @@ def refusals(batch: IngestBatch, outcome: IngestOutcome) -> list[dict[str, objec
                     "message": _REFUSED[name].format(value),
                 }
             )
-    for index, workload_id in enumerate(map(str, batch.deletedIds)):
-        if workload_id in outcome.refused_deletions:
-            found.append(
-                {
-                    "index": index,
-                    "field": f"deletedIds.{index}",
-                    "id": workload_id,
-                    "message": _REFUSED["id"].format(workload_id),
-                }
-            )
+    deleted = (
+        ("deletedIds.{}", batch.deletedIds),
+        ("deletions.{}.id", [deletion.id for deletion in batch.deletions]),
+    )
+    for field, ids in deleted:
+        for index, workload_id in enumerate(map(str, ids)):
+            if workload_id in outcome.refused_deletions:
+                found.append(
+                    {
+                        "index": index,
+                        "field": field.format(index),
+                        "id": workload_id,
+                        "message": _REFUSED["id"].format(workload_id),
+                    }
+                )
     return found

@@ -282,9 +282,8 @@ class Simulation:
             self._delete(job)
 
     def _delete(self, job: Job) -> None:
-        """Release the job's pods and delete it. A last record says, at this simulated moment,
-        that it holds nothing: the server stamps a deletion with its own clock, which is ahead
-        of a simulated past, and the ledger would count the GPUs as held until then."""
+        """Release the job's pods and delete it: a last record says its pods are gone, and the
+        deletion follows at the same simulated moment."""
         self._unbind(job)
         job.deleted_at = self.now
         self._changed[job.id] = job

@@ -3,8 +3,8 @@
 Steps are buffered and sent together. The server records a phase change per report, so the
 workload records are kept in generations: a record goes into the generation after the one
 holding the workload's previous record, and generations are sent in order (a deletion likewise
-follows the workload's last record). Each flush sends nodes, queues, workloads, events, then
-samples, so events and samples always find their workload known.
+follows the workload's last record, with its simulated time). Each flush sends nodes, queues,
+workloads, events, then samples, so events and samples always find their workload known.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ class Reporter:
     def __init__(self, clients: Mapping[str, Poster], teams: tuple[Team, ...]) -> None:
         self.clients = dict(clients)
         self.teams = teams
-        # Per cluster: generations of (records by workload id, deleted ids).
-        self._generations: dict[str, list[tuple[dict[str, dict], list[str]]]] = {
+        # Per cluster: generations of (records by workload id, deletions with their times).
+        self._generations: dict[str, list[tuple[dict[str, dict], list[dict]]]] = {
             c: [] for c in clients
         }
         # Per cluster: the generation holding each workload's latest record.
@@ -68,14 +68,14 @@ class Reporter:
             records_of[workload_id] = record
         for cluster_id, workload_id in step.deleted:
             _, deleted = self._generation(cluster_id, workload_id)
-            deleted.append(workload_id)
+            deleted.append({"id": workload_id, "observedAt": records.iso(step.at)})
         for cluster_id, event in step.events:
             self._events[cluster_id].append(event)
         for cluster_id, sample in step.samples:
             self._samples[cluster_id].append(sample)
         self.add_nodes(step.nodes, step.at)
 
-    def _generation(self, cluster_id: str, workload_id: str) -> tuple[dict[str, dict], list[str]]:
+    def _generation(self, cluster_id: str, workload_id: str) -> tuple[dict[str, dict], list[dict]]:
         """The first generation after the one with the workload's latest record."""
         generations = self._generations[cluster_id]
         index = self._latest[cluster_id].get(workload_id, -1) + 1
@@ -124,7 +124,7 @@ class Reporter:
                 workloads = list(records_of.values())
                 for start in range(0, max(len(workloads), 1), WORKLOADS_PER_REQUEST):
                     part = workloads[start : start + WORKLOADS_PER_REQUEST]
-                    body = {"workloads": part, "deletedIds": deleted if start == 0 else []}
+                    body = {"workloads": part, "deletions": deleted if start == 0 else []}
                     self._post(client, f"{base}/workloads", body, "workloads", len(part))
             events = self._events[cluster_id]
             for start in range(0, len(events), WORKLOADS_PER_REQUEST):
