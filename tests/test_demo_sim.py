@@ -10,6 +10,7 @@ from itertools import pairwise
 
 import pytest
 
+from gpufleet.core.times import format_rfc3339
 from gpufleet.demo.sim.engine import Simulation
 from gpufleet.demo.sim.fleet import EPSILON, GPUS_PER_NODE
 from gpufleet.demo.sim.lifecycle import HOLDING, LEGAL
@@ -75,8 +76,12 @@ def _check_history(job) -> None:
 def day() -> Simulation:
     simulation = Simulation(11, START)
     simulation.queue_lengths = []
+    simulation.events = []
+    simulation.outages = []
     for tick in range(DAY_TICKS):
         step = simulation.step(sample=tick % 120 == 0)
+        simulation.events.extend(event for _, event in step.events)
+        simulation.outages.extend((step.at, n.name) for n in step.nodes if not n.ready)
         # Every tick that bound or released something, and now and then the pending ones.
         if step.workloads or step.deleted:
             _check_nodes(simulation)
@@ -117,6 +122,41 @@ def test_every_workload_went_through_legal_phases_to_its_current_one(day):
     for phase in (Phase.PENDING, Phase.RUNNING, Phase.COMPLETED, Phase.FAILED, Phase.TERMINATING,
                   Phase.STOPPED, Phase.UPDATING, Phase.DEGRADED, Phase.DELETING):  # fmt: skip
         assert seen[phase] > 0, phase
+
+
+def test_every_failed_workload_has_a_failed_event_saying_why(day):
+    failed = [job for job in day.finished.values() if job.phase == Phase.FAILED]
+    assert len(failed) >= 5
+    events: dict[str, list[dict]] = {}
+    for event in day.events:
+        if event["reason"] == "Failed":
+            events.setdefault(event["workloadId"], []).append(event)
+    for job in failed:
+        (event,) = events.pop(job.id)
+        assert event["type"] == "Warning", job.name
+        assert (event["message"], event["createdAt"]) == (job.message, format_rfc3339(job.since))
+    assert events == {}
+
+
+def test_a_node_that_stops_reporting_tells_the_workloads_on_it(day):
+    assert day.outages
+    everyone = {**day.finished, **day.jobs}
+    for at, name in day.outages:
+        told = [
+            event
+            for event in day.events
+            if event["reason"] == "NodeNotReady" and event["createdAt"] == format_rfc3339(at)
+            and name in event["message"]
+        ]  # fmt: skip
+        # A node that runs work fails first: its outage is seen in its workloads' events.
+        assert told, name
+        for event in told:
+            job = everyone[event["workloadId"]]
+            assert event["involvedObject"]["kind"] == "Pod"
+            assert event["source"] == "node-controller"
+            # Running work on it is rescheduled at that moment.
+            moved = [phase for phase, when in job.history if when == at]
+            assert moved in ([], [Phase.TERMINATING]), job.name
 
 
 def test_names_and_submitters_fit_their_teams(day):

@@ -189,11 +189,7 @@ class Simulation:
         if elapsed < job.wait:
             return
         if job.fails_after is not None and job.fails_after < 60 and self.rng.random() < 0.5:
-            message = f'Failed to pull image "{job.image}": manifest unknown'
-            self._event(job, "Failed", message, warning=True, pod=job.bound[0])
-            self._unbind(job, "Failed")
-            self._move(job, P.FAILED, message)
-            self._finish(job)
+            self._fail(job, f'Failed to pull image "{job.image}": manifest unknown', job.bound[0])
             return
         for pod in job.bound:
             pod.started_at = self.now
@@ -203,11 +199,7 @@ class Simulation:
     def _running(self, job: Job, elapsed: float) -> None:
         shape = job.kind.shape
         if job.fails_after is not None and job.ran >= job.fails_after:
-            message = pick_one(self.rng, records.FAILURES)
-            self._event(job, "BackOff", message, warning=True, pod=job.bound[0])
-            self._unbind(job, "Failed")
-            self._move(job, P.FAILED, message)
-            self._finish(job)
+            self._fail(job, pick_one(self.rng, records.FAILURES), job.bound[0])
         elif job.ran >= job.run_needed:
             self._done(job, shape)
         elif shape == "service" and self.rng.random() < UPDATE_PER_TICK:
@@ -238,12 +230,18 @@ class Simulation:
         if elapsed < job.wait:
             return
         if job.kind.shape == "batch" and job.restarts >= 3:
-            message = "Job has reached the specified backoff limit"
-            self._unbind(job, "Failed")
-            self._move(job, P.FAILED, message)
-            self._finish(job)
+            # The controller gives up on the workload itself, not on one of its pods.
+            self._fail(job, "Job has reached the specified backoff limit", None)
         else:
             self._move(job, P.RUNNING)
+
+    def _fail(self, job: Job, message: str, pod: Pod | None) -> None:
+        """The job fails: a ``Failed`` event saying why (about ``pod``, or the workload), its
+        pods end Failed and it moves to Failed with the same message."""
+        self._event(job, "Failed", message, warning=True, pod=pod)
+        self._unbind(job, "Failed")
+        self._move(job, P.FAILED, message)
+        self._finish(job)
 
     def _updating(self, job: Job, elapsed: float) -> None:
         if elapsed >= job.wait:
@@ -309,7 +307,10 @@ class Simulation:
             if self.rng.random() >= NODE_FAILURE_PER_TICK:
                 continue
             candidates = [n for n in cluster_nodes if n.schedulable and n.id not in self._node_back]
-            node = pick_one(self.rng, candidates)
+            # A node that runs work, when there is one: an idle node's outage shows nowhere
+            # but in the node list, and the demo is there to show what an outage does.
+            busy = self._busy_nodes()
+            node = pick_one(self.rng, [n for n in candidates if n.id in busy] or candidates)
             node.ready = False
             self._changed_pool(node.cluster.id, node.pool)
             self._node_back[node.id] = self.now + timedelta(minutes=between(self.rng, 10, 60))
@@ -321,17 +322,28 @@ class Simulation:
         key = (cluster_id, pool)
         self._pool_versions[key] = self._pool_versions.get(key, 0) + 1
 
+    def _busy_nodes(self) -> set[str]:
+        return {
+            pod.node.id
+            for job in self.jobs.values()
+            if job.phase in HOLDING
+            for pod in job.bound
+            if pod.node is not None
+        }
+
     def _evict_from(self, node: Node) -> None:
-        """Workloads with a pod on a node that stopped reporting are rescheduled elsewhere."""
+        """Every pod on a node that stopped reporting gets a ``NodeNotReady`` event (as the
+        node controller marks them not ready); running workloads among them are rescheduled."""
+        message = f"Node {node.name} is not ready; its pods are rescheduled"
         for job in list(self.jobs.values()):
             on_node = [pod for pod in job.bound if pod.node is node]
-            if not on_node or job.phase not in (P.INITIALIZING, P.RUNNING, P.DEGRADED,
-                                                P.UPDATING):  # fmt: skip
+            if not on_node or job.phase not in HOLDING:
                 continue
-            message = f"Node {node.name} is not ready; its pods are rescheduled"
-            self._event(job, "NodeNotReady", message, warning=True, pod=on_node[0])
-            job.wait = TICK_SECONDS
-            self._move(job, P.TERMINATING, message)
+            for pod in on_node:
+                self._event(job, "NodeNotReady", message, warning=True, pod=pod)
+            if job.phase in (P.INITIALIZING, P.RUNNING, P.DEGRADED, P.UPDATING):
+                job.wait = TICK_SECONDS
+                self._move(job, P.TERMINATING, message)
 
     def _arrivals(self) -> None:
         rhythm = daily_rhythm(self.now)

@@ -184,8 +184,12 @@ def event(job: Job, at: datetime, reason: str, message: str, warning: bool, pod:
         involved = {"uid": pod.uid, "kind": "Pod", "name": pod.name}
     else:
         involved = {"uid": job.id, "kind": job.kind.type, "name": job.name}
-    source = "kai-scheduler" if reason in ("Scheduled", "FailedScheduling", "Preempted") else (
-        "kubelet" if pod is not None else f"{job.kind.type.lower()}-controller")  # fmt: skip
+    if reason in ("Scheduled", "FailedScheduling", "Preempted"):
+        source = "kai-scheduler"
+    elif reason == "NodeNotReady":
+        source = "node-controller"
+    else:
+        source = "kubelet" if pod is not None else f"{job.kind.type.lower()}-controller"
     return {
         "id": str(uuid5(NAMESPACE_URL, f"https://demo.gpufleet.invalid/events/{job.id}/{key}")),
         "workloadId": job.id,
