@@ -4,6 +4,7 @@ time, and the same fleet for the same seed."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -157,6 +158,44 @@ def test_a_node_that_stops_reporting_tells_the_workloads_on_it(day):
             # Running work on it is rescheduled at that moment.
             moved = [phase for phase, when in job.history if when == at]
             assert moved in ([], [Phase.TERMINATING]), job.name
+
+
+# Characters of the names Kubernetes generates.
+_GEN = "[bcdfghjklmnpqrstvwxz2456789]"
+_POD_NAMES = {
+    "Job": rf"-{_GEN}{{5}}",
+    "Deployment": rf"-{_GEN}{{10}}-{_GEN}{{5}}",
+    "NIMService": rf"-{_GEN}{{10}}-{_GEN}{{5}}",
+    "Inference": rf"-00001-deployment-{_GEN}{{10}}-{_GEN}{{5}}",
+    "InferenceService": rf"-predictor-{_GEN}{{10}}-{_GEN}{{5}}",
+    "StatefulSet": r"-\d+",
+    "Notebook": r"-\d+",
+    "LeaderWorkerSet": r"-\d+",
+    "Workspace": r"-\d+-\d+",
+    "Training": r"-\d+-\d+",
+    "Pod": r"(-\d+)?",
+    "Distributed": r"-(master|worker)-\d+",
+    "PyTorchJob": r"-(master|worker)-\d+",
+    "XGBoostJob": r"-(master|worker)-\d+",
+    "TFJob": r"-worker-\d+",
+    "JAXJob": r"-worker-\d+",
+    "MPIJob": r"-worker-\d+",
+    "DistributedInference": r"-0(-\d+)?",
+    "RayCluster": rf"-(head|gpu-group-worker)-{_GEN}{{5}}",
+    "RayJob": rf"-raycluster-{_GEN}{{5}}-(head|gpu-group-worker)-{_GEN}{{5}}",
+    "JobSet": rf"-workers-0-\d+-{_GEN}{{5}}",
+}
+
+
+def test_pods_are_named_as_their_kinds_controller_names_them(day):
+    seen = set()
+    for job in [*day.jobs.values(), *day.finished.values()]:
+        pattern = re.compile(re.escape(job.name) + _POD_NAMES[job.kind.type])
+        for pod in job.bound:
+            assert pattern.fullmatch(pod.name), (job.kind.type, pod.name)
+        assert len({pod.name for pod in job.bound}) == len(job.bound), job.name
+        seen.add(job.kind.type)
+    assert len(seen) >= 12
 
 
 def test_names_and_submitters_fit_their_teams(day):

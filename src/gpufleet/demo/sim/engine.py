@@ -292,8 +292,8 @@ class Simulation:
 
     def _new_pod(self, job: Job, number: int) -> Pod:
         job.pod_serial += 1
-        suffix = records.pod_suffix(job, number, job.pod_serial)
-        return Pod(assets.random_uuid(self.rng), f"{job.name}-{suffix}", self.now)
+        uid = assets.random_uuid(self.rng)
+        return Pod(uid, records.pod_name(job, number, job.pod_serial, uid), self.now)
 
     def _nodes_come_and_go(self) -> None:
         for node in self.nodes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
+from hashlib import sha256
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
@@ -34,12 +35,65 @@ def iso(moment: datetime) -> str:
     return format_rfc3339(moment)
 
 
-def pod_suffix(job: Job, number: int, serial: int) -> str:
-    """Pod names as the kind's controller makes them."""
-    if job.kind.multi_pod:
-        role = "master" if number == 0 else "worker"
-        return f"{role}-{number}" if serial <= job.pods else f"{role}-{number}-r{serial}"
-    return f"{serial:x}{number}"
+# The characters Kubernetes uses for generated name suffixes and pod-template hashes (no
+# vowels, no 0/1/3, so no words and no look-alikes).
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+# Controllers that name their pods after a ReplicaSet: the pod-template hash, then a suffix.
+_REPLICA_SETS = frozenset({"Deployment", "NIMService"})
+# Kubeflow training operators whose pods here are all workers, numbered from 0.
+_KUBEFLOW_WORKERS = frozenset({"TFJob", "JAXJob", "MPIJob"})
+
+
+def _generated(seed: str, length: int) -> str:
+    """``length`` characters of the alphabet Kubernetes generates names from, fixed by
+    ``seed`` (a pod uid, a workload id), as random as the uid it comes from."""
+    number = int.from_bytes(sha256(seed.encode()).digest()[:12])
+    letters = []
+    for _ in range(length):
+        number, index = divmod(number, len(_NAME_ALPHABET))
+        letters.append(_NAME_ALPHABET[index])
+    return "".join(letters)
+
+
+def pod_name(job: Job, number: int, serial: int, uid: str) -> str:
+    """Pod ``number`` of the job (its ``serial``-th pod, a recreated one after ``job.pods``),
+    named as the kind's controller names it: a random suffix where the controller generates
+    the name (Jobs, ReplicaSets, Ray), an ordinal where it keeps one (StatefulSets, Kubeflow
+    replicas, Run:ai's own workloads, leader-worker groups)."""
+    name, kind = job.name, job.kind.type
+    random5 = _generated(uid, 5)
+    generation = (serial - 1) // max(job.pods, 1)
+    if kind in ("Distributed", "PyTorchJob", "XGBoostJob"):
+        return f"{name}-master-0" if number == 0 else f"{name}-worker-{number - 1}"
+    if kind == "DistributedInference":
+        # One leader-worker group: the leader is ``<name>-0``, its workers ``<name>-0-<n>``.
+        return f"{name}-0" if number == 0 else f"{name}-0-{number}"
+    if kind in _KUBEFLOW_WORKERS:
+        return f"{name}-worker-{number}"
+    if kind in ("Workspace", "Training"):
+        # Run:ai's workloads: ``<name>-<pod index>-<attempt>``.
+        return f"{name}-{number}-{generation}"
+    if kind in ("StatefulSet", "Notebook", "LeaderWorkerSet"):
+        return f"{name}-{number}"
+    if kind == "Pod":
+        return name if job.pods == 1 else f"{name}-{number}"
+    if kind in _REPLICA_SETS:
+        return f"{name}-{_generated(job.id, 10)}-{random5}"
+    if kind == "Inference":
+        # Knative: the revision's Deployment, ``<service>-00001-deployment``.
+        return f"{name}-00001-deployment-{_generated(job.id, 10)}-{random5}"
+    if kind == "InferenceService":
+        return f"{name}-predictor-{_generated(job.id, 10)}-{random5}"
+    if kind == "RayCluster":
+        role = "head" if number == 0 else "gpu-group-worker"
+        return f"{name}-{role}-{random5}"
+    if kind == "RayJob":
+        role = "head" if number == 0 else "gpu-group-worker"
+        return f"{name}-raycluster-{_generated(job.id, 5)}-{role}-{random5}"
+    if kind == "JobSet":
+        return f"{name}-workers-0-{number}-{random5}"
+    # A Job's pods: ``<job>-<5 random characters>``.
+    return f"{name}-{random5}"
 
 
 def pod_ip(rng: random.Random) -> str:
