@@ -2,16 +2,18 @@
 hourly rollups, and the live part: the seeded running and pending workloads begin their
 ledger timelines at the anchor, so the ledger carries on from there.
 
-Each project has a few standing "history" workloads (ids of their own, not in the workload
-list) in the node pools its team of the living demo works in (``demo.sim.teams``), sized by
-the team's quota, whose allocation follows the week: busy on weekday office hours, quieter at
-night and at weekends, inference flat around the clock. Two teams hoard: notebooks and
-rl-agents keep GPUs allocated day and night with low utilisation, so their idle hours stand out.
+The history is the living demo's fleet at its average: each kind of work a team of
+``demo.sim.teams`` submits (and each of its standing services) is one standing "history"
+workload (an id of its own, not in the workload list) in that work's node pool, holding each
+hour the GPUs ``demo.sim.expected`` works out for it from the same arrival rates, sizes,
+durations, quotas, limits and node pools the simulation runs on, give or take a tenth. Its
+utilisation and idle share follow the work's character as the simulation's samples do: steady
+training busy, bursty workspaces idle between bursts, idle hoarders idle, services following
+the day's demand. So the 90 days run on into the simulated day at its levels.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -20,8 +22,11 @@ from uuid import NAMESPACE_URL, uuid5
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.times import to_ms
-from gpufleet.demo.organisation import PROJECTS, SUBMITTERS, Project
-from gpufleet.demo.sim.teams import TEAMS
+from gpufleet.demo.organisation import PROJECTS, Project
+from gpufleet.demo.sim.expected import held_at
+from gpufleet.demo.sim.records import service_load
+from gpufleet.demo.sim.samples import IDLING
+from gpufleet.demo.sim.teams import BURSTY, IDLE, SERVING
 from gpufleet.demo.workloads import DemoWorkload
 from gpufleet.store.dialect import bulk_append
 from gpufleet.store.tables import usage_hourly
@@ -29,56 +34,51 @@ from gpufleet.store.usage_ledger import observation_of, start_timelines
 
 HISTORY_DAYS = 90
 HOUR_MS = 3_600_000
-HOARDERS = frozenset({"notebooks", "rl-agents"})
-TEAM_OF = {team.project.id: team for team in TEAMS}
-# (type, share of the project's GPUs, follows office hours)
-_SLOTS = (("Training", 0.6, True), ("Workspace", 0.25, True), ("Inference", 0.15, False))
 # The order of the rows ``_rows`` yields.
 _COLUMNS = (
     "workload_id", "hour_ms", "nodepool", "cluster_id", "department_id", "project_id",
     "submitter", "type", "gpu_seconds", "cpu_core_seconds", "memory_gib_seconds",
     "pending_seconds", "gpu_utilisation", "idle_share",
 )  # fmt: skip
+# A bursty workspace is busy in about 3 of 10 windows of 20 minutes (``samples``); the idle-GPU
+# rule counts the rest but the first minutes after a burst.
+_BURSTY_IDLE = 0.6
 
 
 def _history_id(project: Project, slot: int) -> str:
     return str(uuid5(NAMESPACE_URL, f"https://demo.gpufleet.invalid/usage/{project.id}/{slot}"))
 
 
-def _demand(moment: datetime, office: bool, hoarder: bool) -> float:
-    """Share of the slot's GPUs held at this hour: the weekly rhythm."""
-    if hoarder or not office:
-        return 0.9
-    weekend = moment.weekday() >= 5
-    hour = moment.hour
-    daytime = 0.5 - 0.5 * math.cos((hour - 3) / 24 * 2 * math.pi)
-    return (0.15 if weekend else 0.35) + (0.2 if weekend else 0.6) * daytime
+def _utilisation(character: str, moment: datetime, rng: random.Random) -> tuple[float, float]:
+    """(mean GPU utilisation in percent, idle share) of an hour of work of this character."""
+    if character == IDLE:
+        return 100 * IDLING / 2, rng.uniform(0.95, 1.0)
+    if character == BURSTY:
+        return rng.uniform(18, 28), rng.uniform(_BURSTY_IDLE - 0.1, _BURSTY_IDLE + 0.1)
+    if character == SERVING:
+        return 100 * service_load(moment) * rng.uniform(0.85, 1.0), 0.0
+    return rng.uniform(82, 92), rng.uniform(0.0, 0.02)
 
 
 def _rows(project: Project, start: datetime, hours: int, tail_s: float) -> Iterator[tuple]:
-    # The pools the team works in and about as many GPUs as it deserves there.
-    team = TEAM_OF[project.id]
-    pools = sorted(team.quota)
-    hoarder = project.name in HOARDERS
-    gpus = 0.8 * sum(team.quota.values())
-    for slot, (kind, share, office) in enumerate(_SLOTS):
-        rng = random.Random(f"demo-usage/{project.id}/{slot}")
-        workload_id = _history_id(project, slot)
-        pool = pools[slot % len(pools)]
-        submitter = SUBMITTERS[(int(project.id) + slot) % len(SUBMITTERS)]
-        for index in range(hours + 1):
-            seconds = 3600.0 if index < hours else tail_s
-            if seconds <= 0:
-                break
-            moment = start + timedelta(hours=index)
-            held = gpus * share * _demand(moment, office, hoarder) * rng.uniform(0.8, 1.2)
-            gpu_s = round(held, 2) * seconds
-            busy = rng.uniform(5, 20) if hoarder else rng.uniform(45, 90)
-            idle = rng.uniform(0.6, 0.85) if hoarder else rng.uniform(0.0, 0.1)
-            pending = rng.uniform(0, 0.5) * seconds if office and not hoarder else 0.0
+    rngs: dict[int, random.Random] = {}
+    for index in range(hours + 1):
+        seconds = 3600.0 if index < hours else tail_s
+        if seconds <= 0:
+            break
+        moment = start + timedelta(hours=index)
+        held = [h for h in held_at(moment) if h.team.project is project]
+        for slot, share in enumerate(held):
+            rng = rngs.setdefault(slot, random.Random(f"demo-usage/{project.id}/{slot}"))
+            team, work = share.team, share.work
+            gpu_s = round(share.gpus * rng.uniform(0.9, 1.1), 2) * seconds
+            busy, idle = _utilisation(work.character, moment, rng)
+            runs = sum(work.pods) / len(work.pods) * sum(work.gpus) / len(work.gpus)
+            pending = share.waiting / runs * seconds if runs else 0.0
             yield (
-                workload_id, to_ms(moment), pool,
-                project.department.cluster.id, project.department.id, project.id, submitter, kind,
+                _history_id(project, slot), to_ms(moment), work.pool,
+                project.department.cluster.id, project.department.id, project.id,
+                team.people[slot % len(team.people)], work.kind.type,
                 gpu_s, gpu_s * 8, gpu_s * 64, pending, round(busy, 1), round(idle, 3),
             )  # fmt: skip
 

@@ -30,6 +30,15 @@ class Weighted(Generic[T]):
         index = bisect(self._cumulative, rng.random() * self._total)
         return self.values[min(index, len(self.values) - 1)]
 
+    def chance(self, value: object) -> float:
+        """The probability that ``pick`` draws ``value``."""
+        previous, total = 0.0, 0.0
+        for candidate, cumulative in zip(self.values, self._cumulative, strict=True):
+            if candidate == value:
+                total += cumulative - previous
+            previous = cumulative
+        return total / self._total
+
     def __contains__(self, value: object) -> bool:
         return value in self.values
 

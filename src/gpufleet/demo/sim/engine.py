@@ -41,8 +41,11 @@ NODE_FAILURE_PER_TICK = 30 / (12 * 3600)
 # Chance per tick that a running service rolls out a new revision, or a pod crashes.
 UPDATE_PER_TICK = 30 / (10 * 3600)
 CRASH_PER_TICK = 30 / (40 * 3600)
-# How long a stopped workspace waits before its owner resumes or deletes it (hours).
+# How long a stopped workspace waits before its owner resumes or deletes it (hours), the
+# chance that it is resumed, and how long it then runs (hours).
 STOPPED_HOURS = (1.0, 10.0)
+RESUMED = 0.4
+RESUMED_HOURS = (1.0, 6.0)
 
 
 @dataclass
@@ -174,7 +177,7 @@ class Simulation:
         if phase in SAMPLED:
             job.ran += TICK_SECONDS
             if job.serving:
-                load = records.service_load(job, self.now)
+                load = records.service_load(self.now)
                 job.served += load * 40 * TICK_SECONDS * job.pods
                 job.failed_requests += load * 0.05 * TICK_SECONDS * job.pods
         handler = _HANDLERS.get(phase)
@@ -264,9 +267,9 @@ class Simulation:
     def _stopped(self, job: Job, elapsed: float) -> None:
         if elapsed < job.wait:
             return
-        if self.rng.random() < 0.4:
+        if self.rng.random() < RESUMED:
             job.ran = 0.0
-            job.run_needed = self.rng.uniform(1, 6) * 3600
+            job.run_needed = self.rng.uniform(*RESUMED_HOURS) * 3600
             self._move(job, P.RESUMING, f"Resumed by {job.submitted_by or 'its owner'}")
         else:
             self._delete(job)

@@ -100,7 +100,7 @@ def pod_ip(rng: random.Random) -> str:
     return f"10.{rng.randint(64, 127)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
 
 
-def service_load(job: Job, moment: datetime) -> float:
+def service_load(moment: datetime) -> float:
     """Demand on a service now: the day's rhythm, never quite zero."""
     return 0.15 + 0.75 * daily_rhythm(moment)
 

@@ -42,7 +42,7 @@ def _level(job: Job, moment: datetime, rng: random.Random) -> float:
         window = random.Random(f"{job.id}/{int(moment.timestamp()) // 1200}")
         return window.uniform(0.55, 0.95) if window.random() < 0.3 else rng.uniform(0.0, IDLING)
     if character == SERVING:
-        return min(1.0, max(0.02, service_load(job, moment) * rng.uniform(0.8, 1.1)))
+        return min(1.0, max(0.02, service_load(moment) * rng.uniform(0.8, 1.1)))
     if rng.random() < 0.08:
         return rng.uniform(0.25, 0.5)
     return rng.uniform(0.86, 0.98)
