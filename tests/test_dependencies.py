@@ -2,8 +2,8 @@
 
 FastAPI runs a plain-function dependency in a worker thread: a hand-off and a hand-back that
 cost more than parsing a parameter or checking an ``Access`` does on the event loop. So a
-dependency is a plain function only when it takes the request's connection (or is the one
-that checks it out); everything else is ``async``.
+dependency is a plain function only when it takes the request's connection (or is one that
+checks it out); everything else is ``async``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from collections.abc import Iterator
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from gpufleet.api.deps import get_connection
+from gpufleet.api.deps import get_connection, open_session, session_connection
+
+# The dependencies that check a connection out of the pool, and what hands it to the others.
+_OPENERS = (get_connection, open_session)
+_CONNECTION = (*_OPENERS, session_connection)
 
 
 def _api_routes(routes) -> Iterator[APIRoute]:
@@ -39,9 +43,7 @@ def _dependencies(dependant: Dependant) -> Iterator[Dependant]:
 
 
 def _touches_the_database(dependant: Dependant) -> bool:
-    return dependant.call is get_connection or any(
-        d.call is get_connection for d in dependant.dependencies
-    )
+    return dependant.call in _OPENERS or any(d.call in _CONNECTION for d in dependant.dependencies)
 
 
 def test_only_dependencies_that_touch_the_database_run_in_a_thread(app):
@@ -64,5 +66,5 @@ def test_the_check_tells_the_two_kinds_apart(app):
     assert _on_the_loop(on_loop)
     assert not _on_the_loop(in_thread)
     checked = [d for r in _api_routes(app.routes) for d in _dependencies(r.dependant)]
-    assert any(d.call is get_connection for d in checked)
-    assert any(_touches_the_database(d) and d.call is not get_connection for d in checked)
+    assert {get_connection, open_session} <= {d.call for d in checked}
+    assert any(_touches_the_database(d) and d.call not in _OPENERS for d in checked)

@@ -1,7 +1,7 @@
 """Admission to the database: a request waits for a connection on the event loop, not in a thread.
 
 A sync route runs in anyio's worker threads, and so does the checkout of its connection
-(``deps.get_connection``). If requests that wait for a pooled connection held every worker thread,
+(``deps.open_session``). If requests that wait for a pooled connection held every worker thread,
 the requests that already have a connection could not get a thread to finish on, and everything
 would stall until the pool timeout answered 503. So a request is first admitted here, on the
 event loop and holding no thread: at most as many requests as the pool has connections

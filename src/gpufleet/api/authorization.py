@@ -1,8 +1,9 @@
 """Resolving what the caller may do, and the guards routes use.
 
-Guards that only look at an already-resolved ``Access`` are ``async``: FastAPI runs them on the
-event loop instead of sending each through the thread pool, a measurable share of a cheap
-request. Dependencies that touch the database stay plain functions (thread pool).
+The caller's ``Access`` is read with its connection, in one worker thread (``deps.open_session``);
+the guards here only look at it, so they are ``async``: FastAPI runs them on the event loop
+instead of sending each through the thread pool, a measurable share of a cheap request.
+Dependencies that touch the database stay plain functions (thread pool).
 
 A caller with no permission for an endpoint gets 403; a workload outside its scope is a 404
 (its existence is not revealed) — see ``routes.workloads.get_workload_or_404``.
@@ -14,27 +15,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gpufleet.api.deps import CurrentPrincipal, Db
-from gpufleet.auth.access import Access, resolve_access
+from gpufleet.api.deps import CurrentPrincipal, RequestSession
+from gpufleet.auth.access import Access
 from gpufleet.auth.administration import Actor
-from gpufleet.core.errors import Forbidden, Unauthenticated
+from gpufleet.core.errors import Forbidden
 from gpufleet.query.scope import WorkloadScope
-from gpufleet.store.access_rules import rules_for_subjects
-from gpufleet.store.credentials import get_access_key
 
 
-def get_access(principal: CurrentPrincipal, conn: Db) -> Access:
-    if principal.credential:
-        key = get_access_key(conn, principal.credential)
-        # A token outlives nothing: a deleted or disabled key revokes its tokens at once, and
-        # so does a rotated secret or a disable (the generation moved on; the same row read).
-        if key is None or key.disabled:
-            raise Unauthenticated("Invalid bearer token: the access key is disabled or deleted.")
-        if principal.generation != key.token_generation:
-            raise Unauthenticated(
-                "Invalid bearer token: revoked by a rotation or disabling of its access key."
-            )
-    return resolve_access(rules_for_subjects(conn, principal.subjects()))
+async def get_access(session: RequestSession) -> Access:
+    return session.access
 
 
 CallerAccess = Annotated[Access, Depends(get_access)]

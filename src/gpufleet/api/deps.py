@@ -1,4 +1,5 @@
-"""Request dependencies: the database connection, the caller, the request's "now"."""
+"""Request dependencies: the caller, its database session (a connection and what the caller may
+do, taken together in one worker thread), the request's "now"."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from gpufleet.api.admission import Admission
 from gpufleet.api.request_observer import SCOPE_KEY as REQUEST_INFO
+from gpufleet.auth.access import Access, resolve_access
 from gpufleet.auth.oidc import OidcVerifier
 from gpufleet.auth.principal import Principal
 from gpufleet.auth.rate_limit import FailureLimiter
@@ -22,6 +24,8 @@ from gpufleet.auth.tokens import ISSUER, InvalidToken, TokenService
 from gpufleet.core.errors import Unauthenticated
 from gpufleet.core.times import truncate_to_ms
 from gpufleet.settings import Settings
+from gpufleet.store.access_rules import rules_for_subjects
+from gpufleet.store.credentials import get_access_key
 
 
 @dataclass
@@ -51,6 +55,7 @@ async def admitted(state: State) -> AsyncIterator[None]:
 def get_connection(
     state: State, _admitted: Annotated[None, Depends(admitted)]
 ) -> Iterator[Connection]:
+    """A connection for a route that serves anonymous callers (``PublicDb``)."""
     with state.engine.connect() as connection:
         yield connection
 
@@ -124,6 +129,49 @@ def _issuer(token: str) -> str | None:
         return None
 
 
-Db = Annotated[Connection, Depends(get_connection)]
 Now = Annotated[datetime, Depends(get_now)]
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+PublicDb = Annotated[Connection, Depends(get_connection)]
+
+
+def caller_access(conn: Connection, principal: Principal) -> Access:
+    """What ``principal`` may do, read from its rules; ``Unauthenticated`` if its access key
+    is gone, disabled or moved on since the token was issued."""
+    if principal.credential:
+        key = get_access_key(conn, principal.credential)
+        # A token outlives nothing: a deleted or disabled key revokes its tokens at once, and
+        # so does a rotated secret or a disable (the generation moved on; the same row read).
+        if key is None or key.disabled:
+            raise Unauthenticated("Invalid bearer token: the access key is disabled or deleted.")
+        if principal.generation != key.token_generation:
+            raise Unauthenticated(
+                "Invalid bearer token: revoked by a rotation or disabling of its access key."
+            )
+    return resolve_access(rules_for_subjects(conn, principal.subjects()))
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    conn: Connection
+    access: Access
+
+
+def open_session(
+    state: State, principal: CurrentPrincipal, _admitted: Annotated[None, Depends(admitted)]
+) -> Iterator[Session]:
+    """The caller's connection and access, taken in one worker thread: each hand-off to a
+    thread and back costs more than a cheap request's statements. The caller is known first
+    (a token that cannot be verified holds no place); the connection is returned after the
+    answer is sent."""
+    with state.engine.connect() as connection:
+        yield Session(connection, caller_access(connection, principal))
+
+
+RequestSession = Annotated[Session, Depends(open_session)]
+
+
+async def session_connection(session: RequestSession) -> Connection:
+    return session.conn
+
+
+Db = Annotated[Connection, Depends(session_connection)]

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
-from gpufleet.api.deps import AppState, Db, State
+from gpufleet.api.deps import AppState, PublicDb, State
 from gpufleet.api.responses import json_response
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.api.token_request import (
@@ -159,7 +159,7 @@ def _authenticate(
 )
 def grant_token(
     state: State,
-    conn: Db,
+    conn: PublicDb,
     http_request: Request,
     request: Annotated[TokenRequest, Depends(read_token_request)],
 ) -> Response:
