@@ -105,6 +105,22 @@ def test_disabling_revokes_tokens_for_good_and_enabling_allows_new_ones(client):
     assert client.get("/api/v1/authorization/roles", headers=fresh).status_code == 200
 
 
+def test_a_disabled_accounts_token_is_refused_everywhere_it_would_read(client):
+    account = new_service_account(client)
+    grant(client, account["clientId"], "viewer", "tenant")
+    token = bearer(token_for(client, account["clientId"], account["clientSecret"]))
+    paths = [
+        "/api/v1/workloads",
+        "/api/v1/nodes",
+        "/api/v1/org-unit/projects",
+        "/api/v1/authorization/me/access-rules",
+        "/api/v1/authorization/me/access-rules/count",
+    ]
+    assert [client.get(path, headers=token).status_code for path in paths] == [200] * 5
+    client.patch(f"{SERVICE_ACCOUNTS}/{account['id']}", json={"enabled": False})
+    assert [client.get(path, headers=token).status_code for path in paths] == [401] * 5
+
+
 def test_deleting_removes_the_account_and_revokes_its_rules(client):
     account = new_service_account(client)
     rule = grant(client, account["clientId"], "viewer", "tenant").json()
