@@ -199,6 +199,12 @@ def test_used_figures_add_up_the_latest_samples_of_the_workloads_on_each_node(cl
     assert cores[("a100-1",)] == 1.5
     total = _by_group(_telemetry(client, "USED_GPU_MEMORY_BYTES", clusterId=CLUSTER_ID))
     assert total == {(): 48 * gib}
+    # A use shared among pods is still whole bytes.
+    odd = [_usage(first, "CPU_MEMORY_USAGE_BYTES", 1000.6, now)]
+    assert client.post("/api/v1/ingest/metrics", json={"samples": odd}).status_code == 200
+    memory = _telemetry(client, "USED_CPU_MEMORY_BYTES", **by_node)["values"]
+    shares = {v["groups"][0]["value"]: v["value"] for v in memory}
+    assert (shares["a100-0"], shares["a100-1"]) == ("500", "500")
 
 
 def test_the_used_figures_read_samples_as_the_metric_catalogue_reports_them():

@@ -65,6 +65,14 @@ _USED_SAMPLES = {
     NodeTelemetryType.USED_CPU_MEMORY_BYTES: ("CPU_MEMORY_USAGE_BYTES", False),
     NodeTelemetryType.USED_GPU_MEMORY_BYTES: ("GPU_MEMORY_USAGE_BYTES", True),
 }
+# Figures in bytes are whole bytes: a workload's use shared among its pods is not.
+_WHOLE_BYTES = frozenset(
+    {
+        NodeTelemetryType.USED_CPU_MEMORY_BYTES,
+        NodeTelemetryType.USED_GPU_MEMORY_BYTES,
+        NodeTelemetryType.ALLOCATED_CPU_MEMORY_BYTES,
+    }
+)
 _ALLOCATED = {
     NodeTelemetryType.ALLOCATED_GPUS: "gpu",
     NodeTelemetryType.ALLOCATED_CPU_CORES: "cpu",
@@ -245,6 +253,8 @@ def node_telemetry(
         if name is not None:
             keys.append(name)
     total = sa.func.coalesce(sa.func.sum(_value(query.type, figures)), 0)
+    if query.type in _WHOLE_BYTES:
+        total = sa.func.round(total)
     statement = sa.select(*keys, total).select_from(source).where(*conditions)
     if keys:
         statement = statement.group_by(*keys).order_by(*keys)
