@@ -211,7 +211,12 @@ def test_a_pod_holds_its_allocation_while_bound_and_not_finished(client, engine)
     item["pods"][0]["allocatedResources"] = {"gpu": 2.0, "cpu": 4.0, "cpuMemory": "8Gi"}
     assert client.post(ingest_path(), json=batch(item)).status_code == 200
     assert _holdings(engine, item["id"]) == (2.0, 4.0, 8.0 * 2**30)
+    (pod,) = client.get(f"/api/v1/workloads/{item['id']}/pods").json()["pods"]
+    assert pod["allocatedResources"]["gpu"] == 2.0
     item = {**item, "observedAt": at(2), "phase": "Completed"}
     item["pods"] = [{**item["pods"][0], "phase": "Succeeded"}]
     assert client.post(ingest_path(), json=batch(item)).status_code == 200
     assert _holdings(engine, item["id"]) == (0.0, 0.0, 0.0)
+    # The pods API says so too: a finished pod holds nothing.
+    (pod,) = client.get(f"/api/v1/workloads/{item['id']}/pods").json()["pods"]
+    assert pod["allocatedResources"] is None

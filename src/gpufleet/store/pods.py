@@ -376,7 +376,13 @@ def _wire_pod(row: Any, full: bool) -> dict[str, Any]:
         "completedAt": _time(row.completed_at),
         "containers": document.get("containers") or [],
         "requestedResources": document.get("requestedResources"),
-        "allocatedResources": document.get("allocatedResources"),
+        # What it holds now, as the node and workload figures count it: a finished or unbound
+        # pod holds nothing, whatever the agent last said it was given.
+        "allocatedResources": (
+            document.get("allocatedResources")
+            if row.node_name and row.k8s_phase not in _FINISHED_PHASES
+            else None
+        ),
         "tenantId": row.tenant_id,
         "updatedAt": _time(row.updated_at),
         "k8sPhaseUpdatedAt": _time(row.k8s_phase_updated_at),
