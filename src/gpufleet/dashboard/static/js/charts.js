@@ -39,7 +39,7 @@ export function timeSeriesChart(container, { title, unit, series, empty = "No sa
     height: 220,
     legend: { live: true, show: series.length <= MAX_LEGEND },
     scales: { x: { time: true } },
-    axes: [{}, { size: 64, values: (_u, ticks) => ticks.map((v) => axisValue(v, unit)) }],
+    axes: [{}, valueAxis((ticks) => axisLabels(ticks, unit))],
     series: [
       {},
       ...series.map((s, i) => ({
@@ -62,11 +62,63 @@ function forgetPlot(container) {
 }
 
 // Axis ticks stay short (the title carries the unit): 1.5K rather than "1,500 requests".
-const COMPACT = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
+function compact(digits) {
+  return new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: digits });
+}
 
-function axisValue(value, unit) {
-  if (unit === "bytes" || unit === "%") return withUnit(value, unit);
-  return COMPACT.format(value);
+function fixed(digits) {
+  return new Intl.NumberFormat(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+// Byte ticks in the unit of the largest one, so neighbours read apart (2.6 and 2.8 GiB).
+function byteFormat(ticks, digits) {
+  const largest = Math.max(...ticks.map((v) => Math.abs(v)), 0);
+  const power = largest > 0 ? Math.min(Math.floor(Math.log2(largest) / 10), BYTE_UNITS.length - 1) : 0;
+  const format = fixed(digits);
+  return (v) => `${format.format(v / 1024 ** power)} ${BYTE_UNITS[power]}`;
+}
+
+const BYTE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+const MAX_DIGITS = 4;
+
+// The labels of an axis' ticks with the fewest decimals that keep every label distinct: a
+// 0.4-0.5 core axis with ticks 0.025 apart reads 0.4, 0.425, 0.45, not 0.4, 0.4, 0.5.
+export function axisLabels(ticks, unit) {
+  let labels = [];
+  for (let digits = 0; digits <= MAX_DIGITS; digits++) {
+    let format;
+    if (unit === "bytes") format = byteFormat(ticks, digits);
+    else if (unit === "%") format = (v) => `${fixed(digits).format(v)}%`;
+    else if (unit === "GPUs" || unit === "GPU-h") format = (v) => `${fixed(digits).format(v)} ${unit}`;
+    else format = (v) => compact(digits).format(v);
+    labels = ticks.map((v) => (v === null ? "" : format(v)));
+    if (new Set(labels).size === labels.length) break;
+  }
+  return labels;
+}
+
+// A value axis as wide as its longest label (a fixed width cut "2.87 GiB" to ".87 GiB").
+function valueAxis(labels) {
+  return {
+    values: (_u, ticks) => labels(ticks),
+    size: (u, values, index, cycle) => {
+      const axis = u.axes[index];
+      if (cycle > 1) return axis._size;
+      const longest = (values ?? []).reduce((a, b) => (String(b).length > a.length ? String(b) : a), "");
+      let size = axis.ticks.size + axis.gap + 4;
+      if (longest) {
+        u.ctx.font = axis.font[0];
+        size += u.ctx.measureText(longest).width / (window.devicePixelRatio || 1);
+      }
+      return Math.ceil(size);
+    },
+  };
+}
+
+// Stacks start at zero: an automatic range cut off the bottom band (a lowest label of 80).
+function fromZero(_u, _min, max) {
+  const top = max > 0 ? uPlot.rangeNum(0, max, 0.1, true)[1] : 1;
+  return [0, top];
 }
 
 // Through the style object rather than a style attribute, which a strict CSP would refuse.
@@ -115,8 +167,8 @@ export function stackedChart(container, { title, unit, xs, layers, timeSpan }) {
     width: Math.max(300, inner || 600),
     height: 260,
     legend: { live: true },
-    scales: { x: { time: true, range: timeSpan ? () => timeSpan : undefined } },
-    axes: [{}, { size: 90, values: (_u, ticks) => ticks.map((v) => withUnit(v, unit)) }],
+    scales: { x: { time: true, range: timeSpan ? () => timeSpan : undefined }, y: { range: fromZero } },
+    axes: [{}, valueAxis((ticks) => axisLabels(ticks, unit))],
     series: [
       {},
       ...order.map((i) => ({

@@ -7,6 +7,7 @@ import { stackedChart } from "../charts.js";
 import { errorLine, h, replace } from "../dom.js";
 import { number } from "../format.js";
 import { every } from "../inventory.js";
+import { coveredHours } from "../ledger.js";
 import { navigate } from "../router.js";
 
 const USAGE = "/api/v1/usage";
@@ -54,24 +55,29 @@ function questions(span, unit) {
   };
 }
 
-// Every bucket of the window, zeros where the ledger holds nothing.
+// Every bucket of the window, zeros where the ledger holds nothing. A bucket the window covers
+// in part (the current one, the first of a window ending now) is drawn at the pace of the part
+// covered, scaled to a whole bucket, rather than as a drop; ``partial`` lists them.
 function series(values, span, step) {
   const first = span.start - (span.start % step);
   const byStart = new Map(values.map((v) => [Date.parse(v.start), v]));
   const xs = [];
+  const partial = [];
   const figures = { used: [], idle: [], rest: [], allocated: [] };
   for (let t = first; t < span.end; t += step) {
     const v = byStart.get(t);
-    const allocated = v?.allocatedGpuHours ?? 0;
-    const used = v?.usedGpuHours ?? 0;
-    const idle = v?.idleGpuHours ?? 0;
+    const scale = step / HOUR / coveredHours(t, step, span.start, span.end);
+    if (scale > 1) partial.push(xs.length);
+    const allocated = (v?.allocatedGpuHours ?? 0) * scale;
+    const used = (v?.usedGpuHours ?? 0) * scale;
+    const idle = (v?.idleGpuHours ?? 0) * scale;
     xs.push(t / 1000);
     figures.used.push(used);
     figures.idle.push(idle);
     figures.rest.push(Math.max(allocated - used - idle, 0));
     figures.allocated.push(allocated);
   }
-  return { xs, figures };
+  return { xs, figures, partial };
 }
 
 function efficiency(value) {
@@ -219,7 +225,13 @@ export async function renderUsage(view, params, isCurrent) {
         h("button", { type: "button", id: "usage-series-csv", onclick: () => download(asked.series, `usage-${label}-by-${asked.series.bucket}.csv`, status) }, `Download CSV by ${asked.series.bucket}`)),
       status,
       consumersTable(byConsumer, unit)));
-  const { xs, figures } = series(over, span, asked.step);
+  const { xs, figures, partial } = series(over, span, asked.step);
+  chart.dataset.partial = partial.join(",");
+  if (partial.length) {
+    chart.after(h("p", { class: "muted", id: "usage-partial" },
+      `The window covers part of the ${partial.length > 1 ? "first and last" : partial[0] ? "last" : "first"} `,
+      `${asked.series.bucket}: drawn at the pace of the part covered, as a whole ${asked.series.bucket} would be.`));
+  }
   stackedChart(chart, {
     title: `GPU-hours per ${asked.series.bucket}`,
     unit: "GPU-h",
