@@ -3,7 +3,8 @@
 projects, clusters; each number a link; refreshing by itself), data on every view of a fresh
 demo, the workloads table's requested GPUs and cluster names, readable charts of a many-GPU job,
 a workload page that never shows an older range's answer after a newer one, and a phone-width
-layout without horizontal scrolling.
+layout without horizontal scrolling; a project viewer's overview in its own scope, idle bars
+that add up to what they link to, axis labels that read apart, and counters drawn as rates.
 
 Screenshots go to ``test-artifacts/dashboard/`` (see docs/testing.md).
 """
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.support.access import grant, new_service_account, token_for
 from tests.support.agent_reports import report
 from tests.test_dashboard import api, browser, demo, page, screenshot, sign_in  # noqa: F401
 
@@ -367,3 +369,160 @@ def test_every_view_has_data_on_a_fresh_demo(page, demo, history_workload):  # n
 
 def test_every_view_fits_a_phone_screen(browser, demo, history_workload):  # noqa: F811
     check_views_fit_a_phone(browser, demo.url, views_of(history_workload["id"]), "phone")
+
+
+def _viewer_of_one_project(client) -> tuple[dict, dict]:
+    """A service account with a viewer rule on the demo project holding most GPUs."""
+    values = client.get(
+        "/api/v1/workloads/telemetry",
+        params={"telemetryType": "GPU_ALLOCATION", "groupBy": "ProjectId"},
+    ).json()["values"]
+    project = max(values, key=lambda v: float(v["value"]))["groups"][0]
+    account = new_service_account(client, "overview-project-viewer")
+    rule = grant(client, account["clientId"], "viewer", "project", project["value"])
+    assert rule.status_code == 201, rule.text
+    return account, project
+
+
+def _figure(tab: Page, selector: str) -> float:
+    return float(tab.locator(selector).text_content().replace(",", ""))
+
+
+def test_a_project_viewer_sees_its_projects_figures_and_no_refusals(page, demo, api):  # noqa: F811
+    account, project = _viewer_of_one_project(api)
+    refused: list[str] = []
+    asked: list[str] = []
+    # 404 is what /demo/status answers on a server without the living simulator.
+    page.on("response", lambda r: r.status in (401, 403) and refused.append(f"{r.status} {r.url}"))
+    page.on("request", lambda r: asked.append(r.url))
+    page.goto(demo.url + "/")
+    page.fill("input[name=clientId]", account["clientId"])
+    page.fill("input[name=clientSecret]", account["clientSecret"])
+    page.click("#signin button[type=submit]")
+    expect(page.locator("#updated")).not_to_have_attribute("data-refreshes", "0")
+
+    # The figures are the project's own: what the links behind them list, as the viewer.
+    token = token_for(api, account["clientId"], account["clientSecret"])
+    viewer = {"Authorization": f"Bearer {token}"}
+
+    def as_viewer(filter_by: str) -> list[dict]:
+        params = {"filterBy": filter_by, "limit": 500}
+        return api.get("/api/v1/workloads", params=params, headers=viewer).json()["workloads"]
+
+    listed = as_viewer("allocatedGPU>=0.01")
+    allocated = sum(w["allocatedResources"]["gpu"] for w in listed)
+    assert {w["projectId"] for w in listed} == {project["value"]}
+    expect(page.locator("#gpus-allocated")).not_to_have_text("…")
+    assert _figure(page, "#gpus-allocated") == pytest.approx(allocated, abs=0.051)
+    idle = sum(w["idleAllocatedGpus"] for w in as_viewer("idleAllocatedGpus>=0.01"))
+    assert _figure(page, "#gpus-idle") == pytest.approx(idle, abs=0.051)
+    # The clusters' totals are not the project's: neither shown nor mixed into the chart.
+    expect(page.locator("#scope-note")).to_be_visible()
+    expect(page.locator("#gpus-total")).to_be_hidden()
+    expect(page.locator("#gpus-free")).to_be_hidden()
+    history = page.locator("#gpu-history")
+    expect(history).to_have_attribute("data-scope", "projects")
+    expect(history.locator("canvas")).to_be_visible()
+    # The right edge (now) is the allocation above the chart, not the clusters'.
+    top_now = history.evaluate("el => el.plot.data[1][el.plot.data[1].length - 1]")
+    assert top_now == pytest.approx(allocated, abs=0.051)
+    assert refused == []
+    assert not [url for url in asked if "/metrics" in url and "/clusters/" in url]
+    screenshot(page, "overview-project-viewer")
+
+
+def test_idle_project_bars_add_up_to_the_workloads_they_link(page, demo, api):  # noqa: F811
+    signed_in(page, demo.url)
+    bars = page.locator("#top-idle .bars")
+    expect(bars).to_be_visible()
+    links = page.locator("#top-idle .num a")
+    assert links.count() > 0
+    for index in range(links.count()):
+        href = links.nth(index).get_attribute("href")
+        filters = parse_qs(urlparse(href.replace("#/", "/")).query)["f"]
+        assert "idleAllocatedGpus>=0.01" in filters
+        listed = api.get("/api/v1/workloads", params={"filterBy": filters, "limit": 500}).json()
+        idle = sum(w["idleAllocatedGpus"] for w in listed["workloads"])
+        shown_value = float(links.nth(index).text_content().removesuffix(" GPUs").replace(",", ""))
+        # The server re-applies the idle rule every minute: a figure may move by one workload.
+        assert shown_value == pytest.approx(idle, abs=1.05), (href, shown_value, idle)
+
+
+def _charted(client, name: str, samples: list[dict], **overrides) -> dict:
+    workload = _reported(client, "Running", name=name, **overrides)
+    for sample in samples:
+        sample["workloadId"] = workload["id"]
+    assert client.post("/api/v1/ingest/metrics", json={"samples": samples}).status_code == 200
+    return workload
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def test_axis_labels_read_apart_and_fit_their_axis(page, demo, api):  # noqa: F811
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    samples = [
+        sample
+        for minute in range(60)
+        for sample in (
+            {
+                "type": "CPU_USAGE_CORES",
+                "timestamp": _stamp(now - timedelta(minutes=minute)),
+                "value": 0.42 + 0.06 * math.sin(minute / 5),
+            },
+            {
+                "type": "CPU_MEMORY_USAGE_BYTES",
+                "timestamp": _stamp(now - timedelta(minutes=minute)),
+                "value": 2.87 * 2**30 + 2**24 * math.cos(minute / 7),
+            },
+        )
+    ]
+    workload = _charted(api, f"narrow-{uuid.uuid4().hex[:6]}", samples)
+    signed_in(page, demo.url)
+    page.goto(f"{demo.url}/#/workloads/{workload['id']}")
+    page.click("button[data-range='1h']")
+    for metric in ("CPU_USAGE_CORES", "CPU_MEMORY_USAGE_BYTES"):
+        chart = page.locator(f"[data-metric={metric}]")
+        expect(chart.locator("canvas")).to_be_visible()
+        labels, room, widest = chart.evaluate(
+            """el => {
+                const axis = el.plot.axes[1];
+                const context = document.createElement("canvas").getContext("2d");
+                context.font = axis.font[0];
+                const widths = axis._values.map((v) => context.measureText(v).width);
+                const ratio = devicePixelRatio;
+                const room = axis._size - axis.ticks.size - axis.gap;
+                return [axis._values, room, Math.max(...widths) / ratio];
+            }"""
+        )
+        assert len(labels) >= 3, (metric, labels)
+        assert len(set(labels)) == len(labels), (metric, labels)
+        assert widest <= room, (metric, labels, widest, room)
+    screenshot(page, "workload-axes")
+
+
+def test_request_counters_are_drawn_as_a_rate_whatever_the_sampling(page, demo, api):  # noqa: F811
+    # Two requests a second throughout, sampled every 10 minutes, then 5, then every 30 s.
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    start = now - timedelta(minutes=60)
+    seconds = [*range(0, 1200, 600), *range(1200, 2400, 300), *range(2400, 3601, 30)]
+    samples = [
+        {
+            "type": "NIM_REQUEST_SUCCESS_TOTAL",
+            "timestamp": _stamp(start + timedelta(seconds=second)),
+            "value": 1000 + 2 * second,
+        }
+        for second in seconds
+    ]
+    name = f"served-{uuid.uuid4().hex[:6]}"
+    workload = _charted(api, name, samples, type="Inference", allocatedResources={"gpu": 1})
+    signed_in(page, demo.url)
+    page.goto(f"{demo.url}/#/workloads/{workload['id']}")
+    page.click("button[data-range='1h']")
+    chart = page.locator("[data-metric=NIM_REQUEST_TOTALS]")
+    expect(page.locator("#inference-charts")).to_have_attribute("data-range", "1h")
+    expect(chart.locator(".u-title")).to_have_text("Requests finished (requests per minute)")
+    rates = [v for v in chart.evaluate("el => el.plot.data[1]") if v is not None]
+    assert len(rates) > 40
+    assert rates == pytest.approx([120] * len(rates), rel=0.01)

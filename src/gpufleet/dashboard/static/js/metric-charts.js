@@ -4,7 +4,10 @@
 // Per-GPU series beyond this many are drawn as one aggregate line, the breakdown on demand.
 export const MAX_LINES = 8;
 
-const UNIT_WORDS = { "%": "%", bytes: "bytes", cores: "cores", pods: "pods", requests: "requests", s: "seconds" };
+const UNIT_WORDS = {
+  "%": "%", bytes: "bytes", cores: "cores", pods: "pods", requests: "requests", "requests/min": "requests per minute",
+  s: "seconds",
+};
 
 export function chartTitle(chart) {
   const unit = UNIT_WORDS[chart.unit] ?? chart.unit;
@@ -26,8 +29,10 @@ export const INFERENCE_CHARTS = [
     types: ["NIM_NUM_REQUESTS_RUNNING", "NIM_NUM_REQUESTS_WAITING"], labels: ["running", "waiting"],
   },
   {
-    key: "NIM_REQUEST_TOTALS", title: "Requests finished per interval", unit: "requests",
+    // Counters: a point is the increase since the previous one, so it is drawn as a rate.
+    key: "NIM_REQUEST_TOTALS", title: "Requests finished", unit: "requests/min",
     types: ["NIM_REQUEST_SUCCESS_TOTAL", "NIM_REQUEST_FAILURE_TOTAL"], labels: ["succeeded", "failed"],
+    ratePerSeconds: 60,
   },
   { key: "NIM_TIME_TO_FIRST_TOKEN", title: "Time to first token", unit: "s", types: ["NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES"] },
   { key: "NIM_E2E_LATENCY", title: "End-to-end request latency", unit: "s", types: ["NIM_E2E_REQUEST_LATENCY_SECONDS_PERCENTILES"] },
@@ -59,6 +64,17 @@ function labelOf(labels, fallback) {
   return Object.entries(labels || {}).map(([k, v]) => `${k} ${v}`).join(" ") || fallback;
 }
 
+// A counter's points (each the increase since the previous point) as a rate per ``seconds``:
+// the increase divided by the time since the previous point, so the line does not depend on
+// how often the counter was sampled. The first point has no previous one and takes the time
+// to the next point as its own.
+export function asRate(points, seconds) {
+  return points.map(([t, increase], i) => {
+    const since = i > 0 ? t - points[i - 1][0] : (points[1]?.[0] ?? t) - t;
+    return [t, since > 0 ? (increase * seconds) / since : null];
+  }).filter(([, value]) => value !== null);
+}
+
 // The series of one chart from a metrics answer (measurements, and histogram for percentiles).
 export function seriesFor(chart, body) {
   const series = [];
@@ -66,7 +82,11 @@ export function seriesFor(chart, body) {
     const fallback = chart.labels?.[index] ?? chart.title;
     for (const m of body.measurements || []) {
       if (m.type !== type || !m.values) continue;
-      series.push({ label: chart.labels?.[index] ?? labelOf(m.labels, fallback), points: points(m.values, chart.scale) });
+      const drawn = points(m.values, chart.scale);
+      series.push({
+        label: chart.labels?.[index] ?? labelOf(m.labels, fallback),
+        points: chart.ratePerSeconds ? asRate(drawn, chart.ratePerSeconds) : drawn,
+      });
     }
     for (const hist of body.histogram || []) {
       if (hist.type !== type || !hist.values) continue;

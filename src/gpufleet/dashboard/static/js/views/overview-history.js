@@ -6,13 +6,17 @@
 // the server records every minute and the living demo records for the past it simulates). Idle
 // GPUs are the usage ledger's (`bucket=hour`: the idle GPU-hours of an hour are its mean idle
 // GPUs), by the same idle-GPU rule as the figure "Idle" above the chart. An hour without
-// cluster history (before the server sampled, or for a caller without a cluster rule) takes
-// its allocation from the ledger and the total now. The right edge is now, from the nodes
-// telemetry the figures above the chart show.
+// cluster history (before the server sampled) takes its allocation from the ledger and the
+// total now. The right edge is now, the figures above the chart.
+//
+// A caller that does not read whole clusters (no rule on the tenant or its clusters) is shown
+// its projects alone: every hour from the ledger (which is scoped to them), now from their
+// workloads, and no free band, since the clusters' totals are not its projects' figures.
 
 import { get } from "../api.js";
 import { stackedChart } from "../charts.js";
 import { total } from "../inventory.js";
+import { coveredHours } from "../ledger.js";
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -34,7 +38,7 @@ async function ledgerByHour(start, now) {
   const hours = new Map();
   for (const value of body.values) {
     const hour = Date.parse(value.start);
-    const length = Math.max((Math.min(hour + HOUR_MS, now) - hour) / HOUR_MS, 1 / 60);
+    const length = coveredHours(hour, HOUR_MS, start, now);
     hours.set(hour, { allocated: value.allocatedGpuHours / length, idle: value.idleGpuHours / length });
   }
   return hours;
@@ -71,13 +75,16 @@ async function clusterHistory(clusters, start, now) {
 }
 
 // Rows {t (epoch seconds), total, allocated, idle}: one per hour of the last day with cluster
-// history or ledger data, then now.
-export async function gpuHistory(clusters, figures, nowDate) {
+// history or ledger data, then now. ``whole``: the caller reads whole clusters.
+export async function gpuHistory(clusters, figures, nowDate, whole) {
   const now = nowDate.getTime();
   const start = hourOf(now - DAY_MS);
-  const [ledger, sampled] = await Promise.all([ledgerByHour(start, now), clusterHistory(clusters, start, now)]);
+  const [ledger, sampled] = await Promise.all([
+    ledgerByHour(start, now), whole ? clusterHistory(clusters, start, now) : new Map(),
+  ]);
+  const allocatedNow = total(figures.ALLOCATED_GPUS);
   const current = {
-    total: total(figures.TOTAL_GPUS), allocated: total(figures.ALLOCATED_GPUS), idle: total(figures.IDLE_ALLOCATED_GPUS),
+    total: whole ? total(figures.TOTAL_GPUS) : allocatedNow, allocated: allocatedNow, idle: total(figures.IDLE_ALLOCATED_GPUS),
   };
   const hours = [...new Set([...ledger.keys(), ...sampled.keys()])].sort((a, b) => a - b);
   const rows = hours.map((hour) => {
@@ -85,26 +92,32 @@ export async function gpuHistory(clusters, figures, nowDate) {
     const usage = ledger.get(hour) ?? { allocated: 0, idle: 0 };
     const allocated = history.ALLOCATED_GPU ?? usage.allocated;
     return {
-      t: hour / 1000, total: history.TOTAL_GPU ?? current.total, allocated, idle: Math.min(usage.idle, allocated),
+      t: hour / 1000, total: whole ? history.TOTAL_GPU ?? current.total : allocated, allocated,
+      idle: Math.min(usage.idle, allocated),
     };
   });
   rows.push({ t: now / 1000, ...current });
   return rows;
 }
 
-// Draws the rows as three stacked bands, bottom first: idle, in use, free.
-export function drawGpuHistory(container, rows) {
+// Draws the rows as three stacked bands, bottom first: idle, in use, free (the last only for a
+// caller reading whole clusters).
+export function drawGpuHistory(container, rows, whole) {
   const idle = rows.map((r) => Math.min(r.idle, r.allocated));
   const end = rows[rows.length - 1].t;
+  const layers = [
+    { ...BANDS.idle, values: idle },
+    { ...BANDS.busy, values: rows.map((r, i) => r.allocated - idle[i]) },
+  ];
+  if (whole) layers.push({ ...BANDS.free, values: rows.map((r) => Math.max(r.total - r.allocated, 0)) });
+  container.dataset.scope = whole ? "clusters" : "projects";
   return stackedChart(container, {
-    title: "GPUs (stacked: idle, in use, free; the top is the total)",
+    title: whole
+      ? "GPUs (stacked: idle, in use, free; the top is the total)"
+      : "Your projects' GPUs (stacked: idle, in use; the top is allocated)",
     unit: "GPUs",
     xs: rows.map((r) => r.t),
     timeSpan: [end - DAY_MS / 1000, end],
-    layers: [
-      { ...BANDS.idle, values: idle },
-      { ...BANDS.busy, values: rows.map((r, i) => r.allocated - idle[i]) },
-      { ...BANDS.free, values: rows.map((r) => Math.max(r.total - r.allocated, 0)) },
-    ],
+    layers,
   });
 }

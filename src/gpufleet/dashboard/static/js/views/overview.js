@@ -6,7 +6,7 @@ import { get } from "../api.js";
 import { barChart } from "../charts.js";
 import { errorLine, h, replace } from "../dom.js";
 import { duration, number, when } from "../format.js";
-import { grouped, total } from "../inventory.js";
+import { every, grouped, total } from "../inventory.js";
 import { drawGpuHistory, gpuHistory } from "./overview-history.js";
 import { requestedGpus } from "./workloads.js";
 
@@ -54,8 +54,38 @@ function round(value) {
   return Math.round(value * 10) / 10;
 }
 
-// Figures asked for once per refresh, shared by the parts that show them.
-async function gpuFigures() {
+// Whether the caller reads whole clusters: a rule on the tenant, or on each cluster it sees
+// (what cluster metrics ask for). Only then are the clusters' figures its own; anyone else is
+// shown its projects' figures, so nothing on the page mixes the two, and is never sent to the
+// cluster-wide paths that would refuse it.
+async function readsWholeClusters(clusters) {
+  const { body } = await get("/api/v1/authorization/me/access-rules", { limit: 500 });
+  const rules = body.accessRules?.accessRules ?? [];
+  if (rules.some((r) => r.scopeType === "tenant")) return true;
+  const ruled = (c) => rules.some((r) => r.scopeType === "cluster" && (r.scopeId === c.uuid || r.clusterId === c.uuid));
+  return clusters.length > 0 && clusters.every(ruled);
+}
+
+// The workloads holding idle GPUs now (the idle-GPU rule, applied every minute): the same
+// question as the "Idle" links, so a figure drawn from them adds up to what its link lists.
+function idleWorkloads() {
+  return every("/api/v1/workloads", "workloads", { filterBy: "idleAllocatedGpus>=0.01" });
+}
+
+function sumBy(workloads, key) {
+  const sums = new Map();
+  for (const w of workloads) sums.set(w[key], (sums.get(w[key]) ?? 0) + Number(w.idleAllocatedGpus ?? 0));
+  return sums;
+}
+
+// Figures asked for once per refresh, shared by the parts that show them, by cluster. For a
+// caller reading whole clusters, the nodes' telemetry; for anyone else, its projects' workloads
+// (allocation from the workloads telemetry, idle GPUs from the idle workloads).
+async function gpuFigures(whole, idle) {
+  if (!whole) {
+    const [allocated, workloads] = await Promise.all([grouped(TELEMETRY, "GPU_ALLOCATION", ["ClusterId"]), idle]);
+    return { ALLOCATED_GPUS: allocated, IDLE_ALLOCATED_GPUS: sumBy(workloads, "clusterId") };
+  }
   const maps = await Promise.all(GPU_TYPES.map((type) => grouped(NODES, type, ["ClusterId"])));
   return Object.fromEntries(GPU_TYPES.map((type, i) => [type, maps[i]]));
 }
@@ -96,10 +126,10 @@ function utilisationRows(usage) {
   return shown;
 }
 
-function idleProjectRows(usage) {
-  const idle = new Map();
-  for (const group of usage) idle.set(group.project, (idle.get(group.project) ?? 0) + group.idle);
-  return [...idle].filter(([, value]) => value >= 0.05).sort((a, b) => b[1] - a[1]).slice(0, TOP)
+// Idle GPUs now by project, from the workloads each bar links to.
+function idleProjectRows(workloads) {
+  return [...sumBy(workloads, "projectName")].filter(([, value]) => value >= 0.05)
+    .sort((a, b) => b[1] - a[1]).slice(0, TOP)
     .map(([project, value]) => ({
       label: project, value: round(value),
       href: workloadsLink([`projectName==${project}`, "idleAllocatedGpus>=0.01"], "idleAllocatedGpus"),
@@ -124,23 +154,27 @@ function stateBadge(cluster) {
   return h("span", { class: `badge state-${state}`, "data-state": state }, state);
 }
 
-function clustersTable(clusters, figures, workloadCounts) {
+// A caller that reads only some projects sees their allocation and idle GPUs per cluster,
+// without the clusters' totals and free GPUs, which are not its projects' figures.
+function clustersTable(clusters, figures, workloadCounts, whole) {
   if (!clusters.length) return h("p", { class: "muted" }, "No clusters.");
   const figure = (type, uuid) => number(round(figures[type].get(uuid) ?? 0));
+  const columns = [
+    ["Cluster", false, (c) => link("#/capacity", c.name)],
+    ["Status", false, (c) => stateBadge(c)],
+    whole && ["GPUs", true, (c) => link("#/capacity", figure("TOTAL_GPUS", c.uuid))],
+    ["Allocated", true, (c, mine) => link(mine(["allocatedGPU>=0.01"]), figure("ALLOCATED_GPUS", c.uuid))],
+    ["Idle", true, (c, mine) => link(mine(["idleAllocatedGpus>=0.01"]), figure("IDLE_ALLOCATED_GPUS", c.uuid))],
+    whole && ["Free", true, (c) => link("#/capacity", figure("FREE_GPUS", c.uuid))],
+    ["Workloads", true, (c, mine) => link(mine([]), number(workloadCounts.get(c.uuid) ?? 0))],
+    ["Last seen", false, (c) => (c.lastLiveness ? when(c.lastLiveness) : "never")],
+  ].filter(Boolean);
   return h("table", { class: "data", id: "clusters-table" },
-    h("thead", {}, h("tr", {}, ["Cluster", "Status", "GPUs", "Allocated", "Idle", "Free", "Workloads", "Last seen"]
-      .map((t, i) => h("th", { class: i >= 2 && i <= 6 ? "num" : "" }, t)))),
+    h("thead", {}, h("tr", {}, columns.map(([title, num]) => h("th", { class: num ? "num" : "" }, title)))),
     h("tbody", {}, clusters.map((c) => {
       const mine = (filters) => workloadsLink([`clusterId==${c.uuid}`, ...filters], "allocatedGPU");
       return h("tr", { "data-cluster": c.uuid },
-        h("td", {}, link("#/capacity", c.name)),
-        h("td", {}, stateBadge(c)),
-        h("td", { class: "num" }, link("#/capacity", figure("TOTAL_GPUS", c.uuid))),
-        h("td", { class: "num" }, link(mine(["allocatedGPU>=0.01"]), figure("ALLOCATED_GPUS", c.uuid))),
-        h("td", { class: "num" }, link(mine(["idleAllocatedGpus>=0.01"]), figure("IDLE_ALLOCATED_GPUS", c.uuid))),
-        h("td", { class: "num" }, link("#/capacity", figure("FREE_GPUS", c.uuid))),
-        h("td", { class: "num" }, link(mine([]), number(workloadCounts.get(c.uuid) ?? 0))),
-        h("td", {}, c.lastLiveness ? when(c.lastLiveness) : "never"));
+        columns.map(([, num, cell]) => h("td", { class: num ? "num" : "" }, cell(c, mine))));
     })));
 }
 
@@ -201,12 +235,18 @@ export async function renderOverview(view, isCurrent) {
     "Allocated GPUs (mean since the last full hour began) by the measured utilisation of their project and submitter.");
   const queue = section("pending-queue", "Pending queue", "The longest waits, with why they wait.");
   const allocatedProjects = section("top-allocated", "Projects by allocated GPUs");
-  const idleProjects = section("top-idle", "Projects by idle GPUs", "Mean idle allocated GPUs since the last full hour began.");
+  const idleProjects = section("top-idle", "Projects by idle GPUs",
+    "Allocated GPUs idle now by the idle-GPU rule; each bar lists its idle workloads.");
   const clusters = section("clusters", "Clusters");
   const phases = section("by-phase", "Workloads by phase");
   const pendingTimes = section("pending-time", "Pending workloads by time pending");
   const updated = h("span", { class: "muted", id: "updated", "data-refreshes": "0" });
   const notice = h("p", { class: "notice", id: "seeding", hidden: true });
+  const scopeNote = h("p", { class: "muted", id: "scope-note", hidden: true },
+    "Your access rules cover projects, not whole clusters: the GPU figures and the chart are your projects' ",
+    "workloads. The Capacity view shows the clusters' nodes.");
+  // Asked once per visit: a caller's rules do not change while it watches.
+  let whole;
 
   let timer = null;
   let generation = 0;
@@ -225,6 +265,7 @@ export async function renderOverview(view, isCurrent) {
   replace(view,
     h("div", { class: "toolbar" }, h("h1", {}, "Overview"), updated, setting.node),
     notice,
+    scopeNote,
     h("div", { class: "stats", id: "gpu-stats" }, Object.values(gpuStats).map((s) => s.node)),
     history.node,
     h("div", { class: "stats", id: "workload-stats" }, Object.values(workloadStats).map((s) => s.node)),
@@ -251,24 +292,40 @@ export async function renderOverview(view, isCurrent) {
       const rows = await load();
       if (fresh()) barChart(target, rows, options);
     });
-    const figures = gpuFigures();
-    const usage = recentUsage(now);
     const clusterList = get("/api/v1/clusters").then((r) => r.body);
+    whole ??= clusterList.then(readsWholeClusters).catch((error) => {
+      whole = undefined;
+      throw error;
+    });
+    const scope = whole;
+    const idle = idleWorkloads();
+    const figures = scope.then((all) => gpuFigures(all, idle));
+    const usage = recentUsage(now);
+    scope.then((all) => {
+      if (!fresh()) return;
+      scopeNote.hidden = all;
+      gpuStats.total.node.hidden = !all;
+      gpuStats.free.node.hidden = !all;
+    }, () => {});
     const telemetry = (type, groupBy) => get(TELEMETRY, { telemetryType: type, groupBy }).then((r) => r.body);
     const count = (filter) => get("/api/v1/workloads/count", { filterBy: filter }).then((r) => number(r.body.count));
     await Promise.all([
       demoStatus().then((status) => fresh() && seedingNotice(notice, status)),
       ...Object.entries({ total: "TOTAL_GPUS", allocated: "ALLOCATED_GPUS", idle: "IDLE_ALLOCATED_GPUS", free: "FREE_GPUS" })
-        .map(([name, type]) => part(gpuStats[name].value, async () => number(round(total((await figures)[type]))))),
+        .map(([name, type]) => part(gpuStats[name].value, async () => {
+          const byCluster = (await figures)[type];
+          return byCluster ? number(round(total(byCluster))) : "–";
+        })),
       part(workloadStats.all.value, () => count()),
       part(workloadStats.running.value, () => count("phase==Running")),
       part(workloadStats.pending.value, () => count("phase==Pending")),
       part(history.body, async () => {
-        const rows = await gpuHistory(await clusterList, await figures, now);
-        if (fresh()) drawGpuHistory(history.body, rows);
+        const all = await scope;
+        const rows = await gpuHistory(await clusterList, await figures, now, all);
+        if (fresh()) drawGpuHistory(history.body, rows, all);
       }),
       bars(utilisation.body, async () => utilisationRows(await usage), { unit: "GPUs", empty: "No GPUs allocated in this hour." }),
-      bars(idleProjects.body, async () => idleProjectRows(await usage), { unit: "GPUs", empty: "No project holds idle GPUs." }),
+      bars(idleProjects.body, async () => idleProjectRows(await idle), { unit: "GPUs", empty: "No project holds idle GPUs." }),
       bars(allocatedProjects.body, async () => (await telemetry("GPU_ALLOCATION", "ProjectId")).values
         .map((item) => ({ label: item.groups?.[0]?.name ?? item.groups?.[0]?.value, value: round(Number(item.value)) }))
         .filter((row) => row.value > 0).sort((a, b) => b.value - a.value).slice(0, TOP)
@@ -284,7 +341,7 @@ export async function renderOverview(view, isCurrent) {
       part(clusters.body, async () => {
         const counts = await telemetry("WORKLOADS_COUNT", "ClusterId");
         const byCluster = new Map(counts.values.map((v) => [v.groups?.[0]?.value, Number(v.value)]));
-        return clustersTable(await clusterList, await figures, byCluster);
+        return clustersTable(await clusterList, await figures, byCluster, await scope);
       }),
       bars(phases.body, async () => (await telemetry("WORKLOADS_COUNT", "Phase")).values
         .map((item) => ({ label: item.groups?.[0]?.value ?? "", value: Number(item.value) }))
