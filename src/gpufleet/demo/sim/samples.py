@@ -30,6 +30,9 @@ REQUEST_CAP = 64
 # The busiest an idle GPU gets (0.5 %): idle by the server's idle-GPU rule (at or below 1 % by
 # default), so what the simulation holds idle is what the server counts idle.
 IDLING = 0.005
+# SM activity as a share of utilisation, for a lightly and a fully loaded GPU.
+SM_SHARE_IDLE = 0.6
+SM_SHARE_BUSY = 0.9
 
 
 def _level(job: Job, moment: datetime, rng: random.Random) -> float:
@@ -46,6 +49,13 @@ def _level(job: Job, moment: datetime, rng: random.Random) -> float:
     if rng.random() < 0.08:
         return rng.uniform(0.25, 0.5)
     return rng.uniform(0.86, 0.98)
+
+
+def _sm_activity(busy: float) -> float:
+    """SM activity (percent) of a GPU ``busy`` percent of the time: utilisation counts any
+    kernel running, SM activity the share of multiprocessors busy, so it is lower, the more so
+    the lighter the load. Derived, not drawn, so the other samples' streams stay as they were."""
+    return round(busy * (SM_SHARE_IDLE + (SM_SHARE_BUSY - SM_SHARE_IDLE) * busy / 100), 1)
 
 
 def job_samples(job: Job, moment: datetime) -> Iterator[dict[str, Any]]:
@@ -80,6 +90,8 @@ def job_samples(job: Job, moment: datetime) -> Iterator[dict[str, Any]]:
             yield sample(M.GPU_MEMORY_USAGE_BYTES, used, {"gpu": str(device)})
             yield sample(PM.GPU_UTILIZATION_PER_GPU, busy, {"gpu": str(local)}, pod.uid)
             yield sample(PM.GPU_MEMORY_USAGE_BYTES_PER_GPU, used, {"gpu": str(local)}, pod.uid)
+            active = _sm_activity(busy)
+            yield sample(PM.GPU_SM_ACTIVITY_PER_GPU, active, {"gpu": str(local)}, pod.uid)
             device += 1
         cpu = round(job.cpu * (0.1 + 0.8 * level) * rng.uniform(0.9, 1.1), 3)
         memory = round(job.memory_gib * GIB * (0.35 + 0.5 * level))
