@@ -272,6 +272,37 @@ def test_a_pending_workload_shows_its_scheduling_messages(page, demo, api):
     table = page.locator("#scheduling-messages")
     expect(table).to_contain_text(workload["pendingSchedulingMessages"][0]["reason"])
     expect(page.locator("#workload-name [data-phase=Pending]")).to_be_visible()
+    # Nothing ran, so nothing was sampled: one line instead of a frame per chart.
+    expect(page.locator("#metric-charts .no-samples")).to_contain_text("GPU utilisation (%)")
+    expect(page.locator("#metric-charts [data-metric]")).to_have_count(0)
+
+
+def test_deleted_workloads_are_listed_on_request_and_say_so(page, demo, api):
+    deleted = api.get(
+        "/api/v1/workloads", params={"deleted": "true", "sortBy": "deletedAt", "sortOrder": "desc"}
+    ).json()["workloads"]
+    assert deleted, "the demo deletes some workloads"
+    count = api.get("/api/v1/workloads/count", params={"deleted": "true"}).json()["count"]
+    sign_in(page, demo.url)
+    page.click("a[data-nav=workloads]")
+    expect(page.locator("#workloads-table")).to_be_visible()
+    page.check("#show-deleted")
+    expect(page.locator("#range")).to_contain_text(f"of {count:,}")
+    expect(page.locator("th[data-sort=deletedAt].sorted-desc")).to_be_visible()
+    first = page.locator("#workloads-table tbody tr").first
+    expect(first).to_have_attribute("data-id", deleted[0]["id"])
+    expect(first).to_contain_text(" ago")
+    assert "deleted=true" in page.url
+    screenshot(page, "workloads-deleted")
+
+    first.locator("a").first.click()
+    expect(page.locator("#workload-name #deleted-badge")).to_have_text("Deleted")
+    expect(page.locator("#deleted-notice")).to_contain_text("was deleted on")
+    details = page.locator("#workload-details")
+    expect(details.locator("dt").first).to_have_text("Deleted")
+    expect(details.locator("dd").first).not_to_be_empty()
+    page.click("main a[href^='#/workloads?deleted']")
+    expect(page.locator("#show-deleted")).to_be_checked()
 
 
 def test_api_docs_render_with_nothing_from_another_origin(page, demo):
@@ -328,8 +359,9 @@ def test_the_pods_table_and_a_pods_gpu_charts(page, demo, api):
     memory = page.locator("[data-pod-metric=GPU_MEMORY_USAGE_BYTES_PER_GPU]")
     expect(memory.locator("canvas")).to_be_visible()
     assert memory.get_attribute("data-series") == "1"
-    # A type without samples says so instead of drawing an empty plot.
-    expect(page.locator("[data-pod-metric=GPU_SM_ACTIVITY_PER_GPU]")).to_contain_text("No samples")
+    # A type without samples gets no empty frame: one line names it.
+    expect(page.locator("#pod-charts .no-samples")).to_contain_text("SM activity (%)")
+    expect(page.locator("[data-pod-metric=GPU_SM_ACTIVITY_PER_GPU]")).to_have_count(0)
     screenshot(page, "pod-gpus")
 
     page.click("button[data-range='1h']")

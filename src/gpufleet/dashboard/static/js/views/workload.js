@@ -16,6 +16,7 @@ const HISTORY_PAGE = 20;
 
 function details(w, clusters) {
   const pairs = [
+    ["Deleted", when(w.deletedAt)],
     ["ID", w.id], ["Type", w.type], ["Phase message", w.phaseMessage], ["Project", w.projectName],
     ["Department", w.departmentName], ["Cluster", clusterLabel(clusters, w.clusterId)], ["Namespace", w.namespace],
     ["Nodepools", (w.currentNodePools || []).join(", ")], ["Submitted by", w.submittedBy],
@@ -97,8 +98,7 @@ async function pods(container, id, isCurrent, choose) {
 }
 
 // One chart; per-GPU series beyond MAX_LINES draw as their aggregate, with a button for the breakdown.
-function drawChart(node, chart, body) {
-  const series = seriesFor(chart, body);
+function drawChart(node, chart, series) {
   const title = chartTitle(chart);
   if (!chart.perGpu || series.length <= MAX_LINES) {
     timeSeriesChart(node, { title, unit: chart.unit, series });
@@ -139,9 +139,17 @@ async function metrics(container, path, charts, range, isLatest, marker = "data-
   const note = response.status === 207
     ? h("p", { class: "muted" }, "Some metric types could not be read: ", response.headers.get("X-Gpufleet-Metric-Failures") || "")
     : null;
-  const nodes = charts.map((chart) => h("div", { class: "panel chart", [marker]: chart.key }));
-  replace(container, note, h("div", { class: "grid" }, nodes));
-  charts.forEach((chart, index) => drawChart(nodes[index], chart, response.body));
+  // A type without a sample in the range gets no empty frame: one line names them all.
+  const drawn = charts.map((chart) => ({ chart, series: seriesFor(chart, response.body) }));
+  const shown = drawn.filter(({ series }) => series.some((s) => s.points.length));
+  const empty = drawn.filter((d) => !shown.includes(d)).map(({ chart }) => chart);
+  const nodes = shown.map(({ chart }) => h("div", { class: "panel chart", [marker]: chart.key }));
+  const without = empty.length
+    ? h("p", { class: "muted no-samples", dataset: { empty: empty.map((c) => c.key).join(",") } },
+      `No samples in this range: ${empty.map(chartTitle).join(", ")}.`)
+    : null;
+  replace(container, note, nodes.length ? h("div", { class: "grid" }, nodes) : null, without);
+  shown.forEach(({ chart, series }, index) => drawChart(nodes[index], chart, series));
   delete container.dataset.loading;
   container.dataset.range = range.name;
 }
@@ -207,9 +215,15 @@ export async function renderWorkload(view, id, isCurrent) {
     },
   }, choice.name));
   rangeButtons[1].classList.add("active");
+  const deleted = workload.deletedAt
+    ? h("p", { class: "notice", id: "deleted-notice", role: "status" },
+      `This workload was deleted on ${when(workload.deletedAt)}; what follows is what was last reported.`)
+    : null;
   replace(view,
-    h("p", {}, h("a", { href: "#/workloads" }, "‹ Workloads")),
-    h("h1", { id: "workload-name" }, workload.name, phaseBadge(workload.phase)),
+    h("p", {}, h("a", { href: workload.deletedAt ? "#/workloads?deleted=true" : "#/workloads" }, "‹ Workloads")),
+    h("h1", { id: "workload-name" }, workload.name, phaseBadge(workload.phase),
+      workload.deletedAt ? h("span", { class: "badge deleted", id: "deleted-badge" }, "Deleted") : null),
+    deleted,
     h("div", { class: "grid" },
       h("section", { class: "panel" }, h("h2", {}, "Details"), details(workload, clusters)),
       h("section", { class: "panel" },

@@ -2,7 +2,7 @@
 
 import { get } from "../api.js";
 import { errorLine, h, phaseBadge, replace } from "../dom.js";
-import { age, number } from "../format.js";
+import { age, number, when } from "../format.js";
 import { clusterLabel, clusterNames } from "../inventory.js";
 import { navigate } from "../router.js";
 
@@ -31,10 +31,10 @@ export function requestedGpus(w) {
 // A column with ``num`` sorts descending on its first click: the largest is what one looks for.
 // The requested GPUs are not a sort field of the API, so that column does not sort.
 const COLUMNS = [
-  { title: "Name", sort: "name", cell: (w) => h("a", { href: `#/workloads/${encodeURIComponent(w.id)}` }, w.name) },
+  { title: "Name", sort: "name", key: "name", cell: (w) => h("a", { href: `#/workloads/${encodeURIComponent(w.id)}` }, w.name) },
   { title: "Type", sort: "type", cell: (w) => w.type },
-  { title: "Project", sort: "projectName", cell: (w) => w.projectName },
-  { title: "Department", sort: "departmentName", cell: (w) => w.departmentName },
+  { title: "Project", sort: "projectName", key: "project", cell: (w) => w.projectName },
+  { title: "Department", sort: "departmentName", key: "department", cell: (w) => w.departmentName },
   { title: "Cluster", sort: "clusterId", cell: (w, clusters) => clusterLabel(clusters, w.clusterId) },
   { title: "Phase", sort: "phase", cell: (w) => phaseBadge(w.phase) },
   { title: "Requested GPUs", key: "requestedGPU", cell: (w) => requestedGpus(w), num: true },
@@ -42,6 +42,10 @@ const COLUMNS = [
   { title: "Submitted by", sort: "submittedBy", cell: (w) => h("span", { class: "clip", title: w.submittedBy ?? "" }, w.submittedBy ?? "") },
   { title: "Age", sort: "createdAt", cell: (w) => age(w.createdAt) },
 ];
+// Shown with the deleted workloads only: how long ago each was deleted.
+const DELETED_COLUMN = {
+  title: "Deleted", sort: "deletedAt", cell: (w) => h("span", { title: when(w.deletedAt) }, `${age(w.deletedAt)} ago`),
+};
 const PAGE_SIZES = [25, 50, 100, 250];
 
 function state(params) {
@@ -52,7 +56,13 @@ function state(params) {
     order: params.get("order") || "desc",
     offset: Math.max(0, Number(params.get("offset")) || 0),
     limit: PAGE_SIZES.includes(Number(params.get("limit"))) ? Number(params.get("limit")) : 25,
+    // The API lists either the workloads that exist or, with deleted=true, only deleted ones.
+    deleted: params.get("deleted") === "true",
   };
+}
+
+function columns(current) {
+  return current.deleted ? [...COLUMNS, DELETED_COLUMN] : COLUMNS;
 }
 
 function go(next) {
@@ -63,6 +73,7 @@ function go(next) {
   params.set("order", next.order);
   if (next.offset) params.set("offset", String(next.offset));
   if (next.limit !== 25) params.set("limit", String(next.limit));
+  if (next.deleted) params.set("deleted", "true");
   navigate("workloads", params);
 }
 
@@ -115,6 +126,19 @@ function chips(current) {
     }, "×")));
 }
 
+// Deleted workloads are a list of their own (the API's deleted=true), as in the CLI.
+function deletedToggle(current) {
+  return h("label", { class: "muted" },
+    h("input", {
+      type: "checkbox", id: "show-deleted", checked: current.deleted,
+      onchange: (event) => go({
+        ...current, deleted: event.target.checked, offset: 0,
+        sort: event.target.checked ? "deletedAt" : "createdAt", order: "desc",
+      }),
+    }),
+    " Deleted workloads only");
+}
+
 function searchBox(current) {
   const input = h("input", { type: "search", name: "search", placeholder: "Search…", value: current.search });
   const form = h("form", { class: "filter-row" }, input);
@@ -131,11 +155,11 @@ function nextOrder(column, current) {
 }
 
 function header(current) {
-  return h("tr", {}, COLUMNS.map((column) => {
+  return h("tr", {}, columns(current).map((column) => {
     if (!column.sort) return h("th", { class: column.num ? "num" : "", "data-column": column.key }, column.title);
     const sorted = column.sort === current.sort ? ` sorted-${current.order}` : "";
     return h("th", {
-      class: `sortable${sorted}${column.num ? " num" : ""}`, "data-sort": column.sort,
+      class: `sortable${sorted}${column.num ? " num" : ""}`, "data-sort": column.sort, "data-column": column.key,
       onclick: () => go({ ...current, sort: column.sort, offset: 0, order: nextOrder(column, current) }),
     }, column.title);
   }));
@@ -166,9 +190,11 @@ export async function renderWorkloads(view, params, isCurrent) {
   replace(view,
     h("h1", {}, "Workloads"),
     h("div", { class: "panel" },
-      h("div", { class: "filters" }, builder, searchBox(current), chips(current)),
+      h("div", { class: "filters" }, builder, searchBox(current), deletedToggle(current), chips(current)),
       body));
-  const selection = { filterBy: current.filters, search: current.search || undefined };
+  const selection = {
+    filterBy: current.filters, search: current.search || undefined, deleted: current.deleted ? "true" : undefined,
+  };
   // The form appears when the catalogue arrives; a failure shows in the listing's error line.
   fieldCatalogue().then((fields) => isCurrent() && replace(builder, filterBuilder(current, fields)), () => {});
   let list;
@@ -192,9 +218,10 @@ export async function renderWorkloads(view, params, isCurrent) {
   }
   const workloads = list.body.workloads;
   const rows = workloads.map((w) => h("tr", { "data-id": w.id },
-    COLUMNS.map((column) => h("td", { class: column.num ? "num" : "" }, column.cell(w, clusters)))));
+    columns(current).map((column) => h("td", { class: column.num ? "num" : "", "data-column": column.key },
+      column.cell(w, clusters)))));
   replace(body,
     h("table", { class: "data", id: "workloads-table" }, h("thead", {}, header(current)), h("tbody", {}, rows)),
-    workloads.length ? null : h("p", { class: "muted" }, "No workloads match."),
+    workloads.length ? null : h("p", { class: "muted" }, current.deleted ? "No deleted workloads match." : "No workloads match."),
     pager(current, workloads.length, count.body.count));
 }
