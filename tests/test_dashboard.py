@@ -416,7 +416,13 @@ def test_administrators_manage_access_in_the_access_view(page, demo, api):
         a for a in api.get("/api/v1/service-accounts").json() if a["name"] == "made-in-the-browser"
     )
     row = page.locator(f"#service-account-table tr[data-id='{created['id']}']")
+    # Disabling asks first; cancelling changes nothing.
     row.get_by_role("button", name="Disable").click()
+    expect(row).to_contain_text(f"Disable {created['name']}?")
+    row.locator("[data-confirm=cancel]").click()
+    assert api.get(f"/api/v1/service-accounts/{created['id']}").json()["enabled"] is True
+    row.get_by_role("button", name="Disable").click()
+    row.locator("[data-confirm=yes]").click()
     expect(row).to_contain_text("Enable")
     assert api.get(f"/api/v1/service-accounts/{created['id']}").json()["enabled"] is False
 
@@ -424,7 +430,11 @@ def test_administrators_manage_access_in_the_access_view(page, demo, api):
     page.click("#rule-filter button[type=submit]")
     expect(page.locator("#rule-count")).to_have_text("1 rules")
     expect(page.locator("#access-rule-table")).to_contain_text("Viewer")
+    # Subjects read by name, their client id beside them.
+    expect(page.locator("#access-rule-table tbody td").first).to_contain_text(reader["name"])
     page.locator("#access-rule-table").get_by_role("button", name="Revoke").click()
+    expect(page.locator("#access-rule-table")).to_contain_text("Revoke Viewer on tenant")
+    page.locator("#access-rule-table [data-confirm=yes]").click()
     expect(page.locator("#rule-count")).to_have_text("0 rules")
     revoked = api.get(f"/api/v1/authorization/access-rules/{rule.json()['id']}").json()
     assert revoked["deletedAt"] is not None
@@ -433,6 +443,48 @@ def test_administrators_manage_access_in_the_access_view(page, demo, api):
     expect(audit).to_contain_text("made-in-the-browser")
     expect(audit).to_contain_text("access-rule")
     screenshot(page, "access")
+
+
+def test_the_access_view_asks_before_revoking_and_shows_refusals(page, demo, api):
+    reader = new_service_account(api, "dashboard-doomed")
+    rule = grant(api, reader["clientId"], "viewer", "tenant").json()
+    sign_in(page, demo.url)
+    page.click("#nav-access")
+    page.fill("input[name=ruleSubject]", reader["clientId"])
+    page.click("#rule-filter button[type=submit]")
+    expect(page.locator("#rule-count")).to_have_text("1 rules")
+    page.locator("#access-rule-table").get_by_role("button", name="Revoke").click()
+    # Revoked elsewhere meanwhile: the refusal shows where the button was.
+    assert api.delete(f"/api/v1/authorization/access-rules/{rule['id']}").status_code in (200, 204)
+    page.locator("#access-rule-table [data-confirm=yes]").click()
+    expect(page.locator("#access-rule-table [role=alert]")).to_be_visible()
+
+
+def test_the_audit_log_pages_beyond_its_first_hundred_entries(page, demo, api):
+    for number in range(105 - _audit_entries(api)):
+        new_service_account(api, f"audited-{number}")
+    total = _audit_entries(api)
+    assert total > 100
+    sign_in(page, demo.url)
+    page.click("#nav-access")
+    rows = page.locator("#audit-table tbody tr")
+    expect(rows).to_have_count(100)
+    expect(page.locator("#audit-shown")).to_have_text("100 entries shown")
+    page.click("#audit-more")
+    # Signing in above added an entry or two.
+    expect(page.locator("#audit-more")).to_be_hidden()
+    assert rows.count() >= total
+    expect(rows.first).to_contain_text("sign-in")
+
+
+def _audit_entries(client) -> int:
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    params = {
+        "start": (end - timedelta(hours=24)).isoformat(),
+        "end": end.isoformat(),
+        "numberOfSamples": 1,
+    }
+    return client.get("/api/v1/audit/log", params=params).json()["total"]
 
 
 def test_the_access_view_is_offered_to_administrators_only(page, demo, api):

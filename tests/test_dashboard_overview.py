@@ -526,3 +526,24 @@ def test_request_counters_are_drawn_as_a_rate_whatever_the_sampling(page, demo, 
     rates = [v for v in chart.evaluate("el => el.plot.data[1]") if v is not None]
     assert len(rates) > 40
     assert rates == pytest.approx([120] * len(rates), rel=0.01)
+
+
+@pytest.mark.parametrize("width", [1440, 1024])
+def test_the_workloads_table_fits_a_desktop_screen(browser, demo, width):  # noqa: F811
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    tab = context.new_page()
+    try:
+        signed_in(tab, demo.url)
+        for route in ("#/workloads", "#/workloads?sort=allocatedGPU&order=desc"):
+            tab.goto(f"{demo.url}/{route}")
+            expect(tab.locator("#workloads-table tbody tr").first).to_be_visible()
+            table, room = tab.evaluate(
+                """[document.querySelector("#workloads-table").scrollWidth,
+                    document.querySelector("#workloads-body").clientWidth]"""
+            )
+            assert table <= room, (route, table, room)
+            age = tab.locator("#workloads-table th[data-sort=createdAt]")
+            assert age.bounding_box()["x"] + age.bounding_box()["width"] <= width
+        screenshot(tab, f"workloads-{width}")
+    finally:
+        context.close()
