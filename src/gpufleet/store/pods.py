@@ -48,12 +48,17 @@ def _json_ready(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value))
 
 
+def _holds(node_name: str | None, phase: str) -> bool:
+    """Whether a pod holds its allocation: bound to a node and not finished."""
+    return bool(node_name) and phase not in _FINISHED_PHASES
+
+
 def pod_holdings(
     node_name: str | None, phase: str, allocated: Mapping[str, Any] | None
 ) -> dict[str, float]:
     """What a pod holds on its node: its allocation while bound and not finished, else 0."""
     allocated = allocated or {}
-    holds = bool(node_name) and phase not in _FINISHED_PHASES
+    holds = _holds(node_name, phase)
     memory = parse_quantity(allocated.get("cpuMemory")) if holds else None
     return {
         "allocated_gpu": float(allocated.get("gpu") or 0.0) if holds else 0.0,
@@ -379,9 +384,7 @@ def _wire_pod(row: Any, full: bool) -> dict[str, Any]:
         # What it holds now, as the node and workload figures count it: a finished or unbound
         # pod holds nothing, whatever the agent last said it was given.
         "allocatedResources": (
-            document.get("allocatedResources")
-            if row.node_name and row.k8s_phase not in _FINISHED_PHASES
-            else None
+            document.get("allocatedResources") if _holds(row.node_name, row.k8s_phase) else None
         ),
         "tenantId": row.tenant_id,
         "updatedAt": _time(row.updated_at),
