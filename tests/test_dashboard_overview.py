@@ -395,6 +395,7 @@ def test_a_project_viewer_sees_its_projects_figures_and_no_refusals(page, demo, 
     account, project = _viewer_of_one_project(api)
     refused: list[str] = []
     asked: list[str] = []
+    answers = _idle_answers(page)
     # 404 is what /demo/status answers on a server without the living simulator.
     page.on("response", lambda r: r.status in (401, 403) and refused.append(f"{r.status} {r.url}"))
     page.on("request", lambda r: asked.append(r.url))
@@ -417,7 +418,9 @@ def test_a_project_viewer_sees_its_projects_figures_and_no_refusals(page, demo, 
     assert {w["projectId"] for w in listed} == {project["value"]}
     expect(page.locator("#gpus-allocated")).not_to_have_text("…")
     assert _figure(page, "#gpus-allocated") == pytest.approx(allocated, abs=0.051)
-    idle = sum(w["idleAllocatedGpus"] for w in as_viewer("idleAllocatedGpus>=0.01"))
+    drawn = _drawn(answers)  # asked as the viewer: its projects' only
+    assert {w["projectId"] for w in drawn} <= {project["value"]}
+    idle = sum(w["idleAllocatedGpus"] for w in drawn)
     assert _figure(page, "#gpus-idle") == pytest.approx(idle, abs=0.051)
     # The clusters' totals are not the project's: neither shown nor mixed into the chart.
     expect(page.locator("#scope-note")).to_be_visible()
@@ -434,26 +437,36 @@ def test_a_project_viewer_sees_its_projects_figures_and_no_refusals(page, demo, 
     screenshot(page, "overview-project-viewer")
 
 
-def test_idle_project_bars_add_up_to_the_workloads_they_link(page, demo, api):  # noqa: F811
-    # The idle workloads the page read, refresh by refresh (the server re-applies the idle
-    # rule every minute, so a fresh request could answer otherwise than what was drawn).
+def _idle_answers(tab: Page) -> list[dict]:
+    """The idle workloads the page reads, page by page and refresh by refresh, as they come:
+    the server re-applies the idle rule every minute, so a fresh request could answer
+    otherwise than what was drawn."""
     answers: list[dict] = []
 
-    def idle_pages(response) -> None:
+    def read(response) -> None:
         query = parse_qs(urlparse(response.url).query)
         if "/api/v1/workloads?" in response.url and query.get("filterBy") == [IDLE]:
             answers.append({"offset": query.get("offset", ["0"])[0], "body": response.json()})
 
-    page.on("response", idle_pages)
+    tab.on("response", read)
+    return answers
+
+
+def _drawn(answers: list[dict]) -> list[dict]:
+    """The idle workloads of the latest refresh, from its first page on."""
+    last = max(i for i, a in enumerate(answers) if a["offset"] == "0")
+    return [w for a in answers[last:] for w in a["body"]["workloads"]]
+
+
+def test_idle_project_bars_add_up_to_the_workloads_they_link(page, demo, api):  # noqa: F811
+    answers = _idle_answers(page)
     signed_in(page, demo.url)
     bars = page.locator("#top-idle .bars")
     expect(bars).to_be_visible()
     links = page.locator("#top-idle .num a")
     assert links.count() > 0
     shown = {link.get_attribute("href"): link.text_content() for link in links.all()}
-    # The last refresh's pages, from its first on.
-    last = max(i for i, a in enumerate(answers) if a["offset"] == "0")
-    drawn = [w for a in answers[last:] for w in a["body"]["workloads"]]
+    drawn = _drawn(answers)
     for href, text in shown.items():
         filters = parse_qs(urlparse(href.replace("#/", "/")).query)["f"]
         assert IDLE in filters
