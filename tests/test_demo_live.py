@@ -274,8 +274,10 @@ def test_the_clusters_history_of_the_past_agrees_with_the_ledger_and_the_present
         (capacity,) = sampled("TOTAL_GPU", since, until)
         assert capacity == 8 * len(demo.simulation.nodes)
     assert compared
-    # The last minute sampled is the store as it is now.
+    # The last minute sampled is the store as it is now. Samples are stamped at whole intervals:
+    # a window of one interval closed at both ends would hold the one before too when the
+    # simulation ends on a whole minute.
     (latest,) = sampled(
-        "ALLOCATED_GPU", end - timedelta(seconds=INTERVAL), end + timedelta(seconds=1)
+        "ALLOCATED_GPU", end - timedelta(seconds=INTERVAL - 1), end + timedelta(seconds=1)
     )
     assert latest == pytest.approx(_node_figure(admin, "ALLOCATED_GPUS"))
