@@ -4,6 +4,7 @@ answers of Prometheus-compatible stores (partial, throttled, malformed), as API 
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import socket
 import threading
@@ -140,6 +141,41 @@ def test_requests_carry_auth_and_headers(database_url, recorder, t0, options, ex
     assert form["start"] == [f"{first:.3f}"] and form["end"] == [f"{last:.3f}"]
     assert form["step"] == [f"{step:.3f}"]
     assert 'pod=~"train-0|train-1|train-2"' in form["query"][0]
+
+
+@pytest.mark.parametrize("proxy_auth", [None, "proxy-user:proxy-pw"])
+def test_queries_go_through_the_proxy_the_environment_names(
+    database_url, recorder, t0, monkeypatch, proxy_auth
+):
+    url, seen = recorder
+    proxy = url.removesuffix("/prefix/").replace(
+        "http://", "http://" + (proxy_auth or "") + "@" * bool(proxy_auth)
+    )
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", "")
+    settings = prometheus_settings(database_url, "http://prometheus.monitoring.svc:9090/prom")
+    with client_for(create_app(settings)) as client:
+        ids = seed_workloads(client.app.state.gpufleet.engine)
+        fetch_metrics(client, ids["train"], [M.POD_COUNT], t0 + 1000, t0 + 2000, 10)
+    path, headers, _ = seen[-1]
+    # A proxy is sent the whole URL (RFC 9112, absolute form), with its credentials if any.
+    assert path == "http://prometheus.monitoring.svc:9090/prom/api/v1/query_range"
+    lowered = {k.lower(): v for k, v in headers.items()}
+    expected = f"Basic {base64.b64encode(proxy_auth.encode()).decode()}" if proxy_auth else None
+    assert lowered.get("proxy-authorization") == expected
+
+
+def test_no_proxy_and_credentials_in_the_url(database_url, recorder, t0, monkeypatch):
+    url, seen = recorder
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens: must not be used
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    settings = prometheus_settings(database_url, url.replace("http://", "http://alice:pw@"))
+    with client_for(create_app(settings)) as client:
+        ids = seed_workloads(client.app.state.gpufleet.engine)
+        fetch_metrics(client, ids["train"], [M.POD_COUNT], t0 + 1000, t0 + 2000, 10)
+    path, headers, _ = seen[-1]
+    assert path == "/prefix/api/v1/query_range"
+    assert {k.lower(): v for k, v in headers.items()}["authorization"] == "Basic YWxpY2U6cHc="
 
 
 def _certificates(directory):
