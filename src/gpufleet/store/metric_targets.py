@@ -37,19 +37,20 @@ def workload_target(
     conn: Connection, workload_id: str, scope: WorkloadScope
 ) -> WorkloadTarget | None:
     """The target of one workload (deleted ones included: their history stays readable); None
-    if it is unknown or outside ``scope``."""
-    statement = sa.select(*_COLUMNS).where(W.id == workload_id)
+    if it is unknown or outside ``scope``. One statement: a row per pod, or one without."""
+    pods = workload_pods.c
+    statement = (
+        sa.select(*_COLUMNS, pods.name.label("pod_name"))
+        .outerjoin(workload_pods, pods.workload_id == W.id)
+        .where(W.id == workload_id)
+        .order_by(pods.name)
+    )
     if not scope.everything:
         statement = statement.where(scope_condition(scope))
-    row = conn.execute(statement).first()
-    if row is None:
+    rows = conn.execute(statement).all()
+    if not rows:
         return None
-    pods = conn.execute(
-        sa.select(workload_pods.c.name)
-        .where(workload_pods.c.workload_id == workload_id)
-        .order_by(workload_pods.c.name)
-    ).scalars()
-    return target_of(row, tuple(pods))
+    return target_of(rows[0], tuple(row.pod_name for row in rows if row.pod_name is not None))
 
 
 def pod_target(conn: Connection, workload_id: str, pod_id: str) -> PodTarget | None:
