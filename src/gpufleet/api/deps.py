@@ -25,8 +25,7 @@ from gpufleet.auth.tokens import ISSUER, InvalidToken, TokenService
 from gpufleet.core.errors import Unauthenticated
 from gpufleet.core.times import truncate_to_ms
 from gpufleet.settings import Settings
-from gpufleet.store.access_rules import rules_for_subjects
-from gpufleet.store.credentials import get_access_key
+from gpufleet.store.access_rules import rules_for_subjects, rules_with_key
 
 
 @dataclass
@@ -139,17 +138,18 @@ PublicDb = Annotated[Connection, Depends(get_connection)]
 def caller_access(conn: Connection, principal: Principal) -> Access:
     """What ``principal`` may do, read from its rules; ``Unauthenticated`` if its access key
     is gone, disabled or moved on since the token was issued."""
-    if principal.credential:
-        key = get_access_key(conn, principal.credential)
-        # A token outlives nothing: a deleted or disabled key revokes its tokens at once, and
-        # so does a rotated secret or a disable (the generation moved on; the same row read).
-        if key is None or key.disabled:
-            raise Unauthenticated("Invalid bearer token: the access key is disabled or deleted.")
-        if principal.generation != key.token_generation:
-            raise Unauthenticated(
-                "Invalid bearer token: revoked by a rotation or disabling of its access key."
-            )
-    return resolve_access(rules_for_subjects(conn, principal.subjects()))
+    if not principal.credential:
+        return resolve_access(rules_for_subjects(conn, principal.subjects()))
+    key, rules = rules_with_key(conn, principal.credential, principal.subjects())
+    # A token outlives nothing: a deleted or disabled key revokes its tokens at once, and so
+    # does a rotated secret or a disable (the generation moved on; the same row read).
+    if key is None or key.disabled:
+        raise Unauthenticated("Invalid bearer token: the access key is disabled or deleted.")
+    if principal.generation != key.token_generation:
+        raise Unauthenticated(
+            "Invalid bearer token: revoked by a rotation or disabling of its access key."
+        )
+    return resolve_access(rules)
 
 
 @dataclass(frozen=True, slots=True)

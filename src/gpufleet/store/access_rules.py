@@ -20,7 +20,7 @@ from gpufleet.core.workload_fields import FieldKind
 from gpufleet.query.access import AccessRulePage, AccessRuleSelection
 from gpufleet.query.filters import FilterTerm
 from gpufleet.store.rows import row_as
-from gpufleet.store.tables import access_rules, clusters, departments, projects
+from gpufleet.store.tables import access_keys, access_rules, clusters, departments, projects
 from gpufleet.store.workload_filters import compare
 
 
@@ -248,30 +248,79 @@ def rules_for_subjects(
     pairs = list(subjects)
     if not pairs:
         return []
+    statement = _rules_of_subjects(len(pairs))
+    return [_row(row) for row in conn.execute(statement, _subject_parameters(pairs)).mappings()]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStanding:
+    """What a token issued for an access key depends on."""
+
+    disabled: bool
+    token_generation: int
+
+
+def rules_with_key(
+    conn: Connection, client_id: str, subjects: Iterable[tuple[str, str]]
+) -> tuple[KeyStanding | None, list[AccessRuleRow]]:
+    """``rules_for_subjects`` and the standing of the access key ``client_id``, read by one
+    statement (both are read on every request of a key's token); ``(None, [])`` when the key
+    does not exist."""
+    pairs = list(subjects)
+    parameters = _subject_parameters(pairs)
+    parameters["client_id"] = client_id
+    rows = conn.execute(_rules_with_key(len(pairs)), parameters).mappings().all()
+    if not rows:
+        return None, []
+    first = rows[0]
+    standing = KeyStanding(first["key_disabled_at"] is not None, first["key_token_generation"])
+    return standing, [_row(row) for row in rows if row["id"] is not None]
+
+
+def _subject_parameters(pairs: list[tuple[str, str]]) -> dict[str, str]:
     parameters = {}
     for position, (kind, ident) in enumerate(pairs):
         parameters[f"type_{position}"], parameters[f"id_{position}"] = kind, ident
-    statement = _rules_of_subjects(len(pairs))
-    return [_row(row) for row in conn.execute(statement, parameters).mappings()]
+    return parameters
+
+
+def _in_force_of_subjects(count: int) -> sa.ColumnElement[bool]:
+    """Rules in force of ``count`` subjects, bound as ``type_N`` and ``id_N`` (none: false)."""
+    return sa.and_(
+        sa.or_(
+            sa.false(),
+            *(
+                sa.and_(
+                    _rule.subject_type == sa.bindparam(f"type_{position}"),
+                    _rule.subject_id == sa.bindparam(f"id_{position}"),
+                )
+                for position in range(count)
+            ),
+        ),
+        _rule.deleted_at.is_(None),
+    )
+
+
+# Read on every authenticated request: built once per number of subjects (a caller and its
+# groups) rather than per request, which was most of the lookup's time on SQLite.
+@functools.lru_cache(maxsize=32)
+def _rules_of_subjects(count: int) -> sa.Select:
+    return sa.select(access_rules).where(_in_force_of_subjects(count)).order_by(_rule.id)
 
 
 @functools.lru_cache(maxsize=32)
-def _rules_of_subjects(count: int) -> sa.Select:
-    """The rules in force of ``count`` subjects, bound as ``type_N`` and ``id_N``.
-
-    Read on every authenticated request: built once per number of subjects (a caller and its
-    groups) rather than per request, which was most of the lookup's time on SQLite.
-    """
-    condition = sa.or_(
-        *(
-            sa.and_(
-                _rule.subject_type == sa.bindparam(f"type_{position}"),
-                _rule.subject_id == sa.bindparam(f"id_{position}"),
-            )
-            for position in range(count)
+def _rules_with_key(count: int) -> sa.Select:
+    key = access_keys.c
+    return (
+        sa.select(
+            key.disabled_at.label("key_disabled_at"),
+            key.token_generation.label("key_token_generation"),
+            access_rules,
         )
+        .select_from(access_keys.outerjoin(access_rules, _in_force_of_subjects(count)))
+        .where(key.client_id == sa.bindparam("client_id"))
+        .order_by(_rule.id)
     )
-    return sa.select(access_rules).where(condition, _rule.deleted_at.is_(None)).order_by(_rule.id)
 
 
 def scope_path(conn: Connection, rule: AccessRuleRow) -> str:
