@@ -9,8 +9,9 @@ with urllib3 (the SDK's client, and the leanest of the Python clients measured: 
 about three times its CPU time on a query), and every answer is parsed, so no client's cost
 weighs on one side only. The three take turns in every round, so load on a shared machine
 weighs on them alike. Prints p50/p95 and the median (and interquartile range) of the API /
-floor ratio of each round, the server's CPU time per metrics request, and
-a plain ``GET`` of the workload for the cost every request pays (token, scope, one row).
+floor ratio of each round, the server's CPU time per metrics request, a plain ``GET`` of the
+workload for the cost every request pays (token, scope, one row), and how long the client takes
+to parse the API's answer (the reference's object per point: about twice Prometheus' bytes).
 
     .venv/bin/python -m bench.prometheus_metrics --repeats 30
 """
@@ -148,7 +149,8 @@ def run(repeats: int) -> None:
     print(f"{SAMPLES} samples over 3 h (step {grid.step_ms} ms), {repeats} runs each, ms")
     print(
         f"{'scenario':<48} {'API p50':>8} {'p95':>7} {'floor p50':>10} {'p95':>7} "
-        f"{'serial p50':>11} {'ratio':>6} {'IQR':>9} {'server CPU':>10} {'GET p50':>8}"
+        f"{'serial p50':>11} {'ratio':>6} {'IQR':>9} {'server CPU':>10} {'GET p50':>8} "
+        f"{'parse p50':>9}"
     )
     try:
         for name, (generated, types) in SCENARIOS.items():
@@ -165,13 +167,16 @@ def run(repeats: int) -> None:
 
             path = f"/api/v1/workloads/{ids[generated.name]}/metrics"
             server_cpu: list[float] = []
+            parse_ms: list[float] = []
 
-            def through_api(path=path, params=params, server_cpu=server_cpu):
+            def through_api(path=path, params=params, server_cpu=server_cpu, parse_ms=parse_ms):
                 began = _cpu_ms(server.process.pid)
                 response = api.request("GET", path, fields=params)
                 server_cpu.append(_cpu_ms(server.process.pid) - began)
                 assert response.status == 200, response.data
+                parsing = time.perf_counter()
                 orjson.loads(response.data)
+                parse_ms.append((time.perf_counter() - parsing) * 1000)
 
             def workload(path=f"/api/v1/workloads/{ids[generated.name]}"):
                 assert api.request("GET", path).status == 200
@@ -200,7 +205,8 @@ def run(repeats: int) -> None:
                 f"{_p(floor_ms, 0.5):10.1f} {_p(floor_ms, 0.95):7.1f} "
                 f"{_p(serial_ms, 0.5):11.1f} {_p(ratios, 0.5):5.2f}x "
                 f"{_p(ratios, 0.25):5.2f}-{_p(ratios, 0.75):.2f} "
-                f"{sum(server_cpu[1:]) / repeats:10.1f} {_p(sorted(get_ms), 0.5):8.1f}"
+                f"{sum(server_cpu[1:]) / repeats:10.1f} {_p(sorted(get_ms), 0.5):8.1f} "
+                f"{_p(sorted(parse_ms), 0.5):9.1f}"
             )
     finally:
         api.close()
