@@ -11,7 +11,7 @@ changes nothing else.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from gpufleet.demo import assets
@@ -63,12 +63,23 @@ class Step:
 class Simulation:
     """The demo fleet and its workloads, advanced one tick at a time."""
 
-    def __init__(self, seed: int, start: datetime, teams: tuple[Team, ...] = TEAMS) -> None:
+    def __init__(
+        self,
+        seed: int,
+        start: datetime,
+        teams: tuple[Team, ...] = TEAMS,
+        *,
+        warm_up: timedelta = timedelta(0),
+    ) -> None:
+        """The fleet at ``start``: its standing work, or with ``warm_up`` whatever that much
+        simulated time before ``start`` left running (see ``_warm_up``)."""
         if start.tzinfo is None:
             raise ValueError("the start must be a timezone-aware datetime")
+        if warm_up % TICK:
+            raise ValueError("the warm-up must be a whole number of ticks")
         self.seed = seed
         self.start = start
-        self.now = start
+        self.now = start - warm_up
         self.teams = teams
         self.rng = random.Random(f"gpufleet-demo-sim/{seed}/{start.isoformat()}")
         self.nodes = build_nodes()
@@ -84,7 +95,24 @@ class Simulation:
         self._pool_versions: dict[tuple[str, str], int] = {}
         for team in teams:
             for work in (*team.standing, *team.queued):
-                self._add(submit(self.rng, team, work, start))
+                self._add(submit(self.rng, team, work, self.now))
+        if warm_up:
+            self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run unreported up to the start, then keep only what is alive there. The time before
+        the start is the usage history's: work that ended is dropped, and work that lives on
+        is taken to have been in its phase since the start (created when it was), so whoever
+        accounts it from its phase's beginning starts at the start too."""
+        while self.now < self.start:
+            self.step(sample=False)
+        self.finished.clear()
+        for job in self.jobs.values():
+            if job.phase != P.CREATING:
+                job.since = self.start
+                job.history = [(P.CREATING, job.created_at), (job.phase, self.start)]
+        self._changed = {}
+        self._step = Step(self.start)
 
     # -- the tick ---------------------------------------------------------------------------
 
@@ -110,8 +138,17 @@ class Simulation:
                     )
         return step
 
+    def creations(self) -> list[dict]:
+        """The workloads there at the start that were created before it (a warm-up's), as they
+        were when created, each observed at its creation."""
+        return [
+            records.workload(_as_created(job), job.created_at)
+            for job in self.jobs.values()
+            if job.created_at < self.start
+        ]
+
     def opening(self) -> Step:
-        """The state at the start: every node and the standing workloads as created."""
+        """The state at the start: every node and the workloads there."""
         step = Step(self.now, nodes=list(self.nodes))
         step.workloads = [records.workload(job, self.now) for job in self.jobs.values()]
         return step
@@ -474,3 +511,24 @@ def _by_pool(nodes: list[Node]) -> dict[tuple[str, str], list[Node]]:
 
 
 __all__ = ["FOREVER", "HOLDING", "TICK", "Simulation", "Step"]
+
+
+def _as_created(job: Job) -> Job:
+    """``job`` as it was on creation: no pods, nothing held, nothing said yet."""
+    return replace(
+        job,
+        phase=P.CREATING,
+        since=job.created_at,
+        history=[(P.CREATING, job.created_at)],
+        message=None,
+        reason=None,
+        scheduling=None,
+        bound=[],
+        placed=False,
+        ran=0.0,
+        served=0.0,
+        failed_requests=0.0,
+        restarts=0,
+        deleted_at=None,
+        pod_phase=None,
+    )

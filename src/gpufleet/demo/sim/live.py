@@ -23,6 +23,10 @@ from gpufleet.demo.sim.reporter import NODE_AGE_DAYS, Reporter
 from gpufleet.demo.sim.teams import TEAMS
 
 PAST = timedelta(hours=24)
+# Simulated, unreported, before the past: long enough for the fleet to fill up from its standing
+# work (it holds a third of the usage history's level at its first tick and about nine tenths
+# twelve hours on), so the reported day goes on from the history without a dip.
+WARM_UP = timedelta(hours=12)
 # How often the past is sampled, by how long before the present, in ticks: the workloads and
 # the pods every tick in the last 10 minutes, every 5 minutes in the last 2 hours; before that
 # the workloads every 10 minutes and their pods every 30. Metric ingest is the slow part of
@@ -117,7 +121,7 @@ class LiveDemo:
         self.speed = speed
         self.clock = clock
         start = _on_tick(clock() - past)
-        self.simulation = Simulation(seed, start, TEAMS)
+        self.simulation = Simulation(seed, start, TEAMS, warm_up=WARM_UP)
         self.status = status or DemoStatus(seed, speed)
         self.status.update(history_from=start)
         self.history = history
@@ -135,10 +139,11 @@ class LiveDemo:
         self.status.update(state="stopped")
 
     def begin(self) -> None:
-        """The first report: the nodes, the queues and the workloads already there."""
+        """The first report: the nodes, the queues and the workloads already there (each first
+        as it was created, so its history begins with its creation)."""
         self.status.update(state="history")
         nodes_created = self.simulation.start - timedelta(days=NODE_AGE_DAYS)
-        self.reporter.start(self.simulation.opening(), nodes_created)
+        self.reporter.start(self.simulation.opening(), nodes_created, self.simulation.creations())
 
     def _tick(self, *, sample: bool, pods: bool = True) -> None:
         step = self.simulation.step(sample=sample, pods=pods)

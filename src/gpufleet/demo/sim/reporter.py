@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -93,16 +93,18 @@ class Reporter:
         for cluster_id in self.clients:
             self._queues[cluster_id] = records.queues(self.teams, cluster_id, at)
 
-    def start(self, step: Step, nodes_created: datetime) -> None:
+    def start(self, step: Step, nodes_created: datetime, created: Sequence[dict] = ()) -> None:
         """The first report: a full sync of no workloads (what an earlier run left behind is
         marked deleted, as when an agent starts), then every node (a full sync too), the
-        queues and the opening workloads."""
+        queues, the records of ``created`` (workloads as they were created, each observed
+        then) and the opening workloads after them."""
         for cluster_id, client in self.clients.items():
             body = {"workloads": [], "deletedIds": [], "fullSync": True}
             self._post(client, f"/api/v1/ingest/clusters/{cluster_id}/workloads", body,
                        "workloads", 0)  # fmt: skip
         self._nodes_created = nodes_created
         self.add_queues(step.at)
+        self.add(Step(step.at, workloads=list(created)))
         self.add(step)
 
     # -- sending ----------------------------------------------------------------------------
