@@ -8,8 +8,8 @@ event loop and holding no thread: at most as many requests as the pool has conne
 (``db_pool_size`` + ``db_max_overflow``) are admitted at once, the others wait their turn in
 order of arrival for up to ``db_pool_timeout_seconds`` and are then answered 503 exactly like a
 pool timeout. A request keeps its place until its connection is returned (after its answer is
-sent), and holds at most one connection at a time (a metrics route returns its connection
-before it asks a backend that may take one of its own: ``deps.SessionOpener``).
+sent), and holds at most one connection at a time (``hand_back`` returns it early to a backend
+that takes one of its own).
 
 The worker threads are sized so that the admitted requests cannot take all of them
 (``size_worker_threads``): work that holds no connection (checking a bearer token, parsing a
@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 import anyio.to_thread
+from sqlalchemy.engine import Connection
 from sqlalchemy.pool import Pool, QueuePool
 
 from gpufleet.api.errors import STORE_UNAVAILABLE
@@ -118,3 +119,11 @@ class Admission:
         limiter = anyio.to_thread.current_default_thread_limiter()
         wanted = max(_DEFAULT_THREADS, (self.capacity or 0) + THREAD_HEADROOM)
         limiter.total_tokens = max(limiter.total_tokens, wanted)
+
+
+def hand_back(conn: Connection) -> None:
+    """Return the request's connection to the pool before a long call that needs none of it (a
+    metrics backend: the embedded one takes a connection of its own, Prometheus takes a while).
+    The request keeps its admission, so its second connection fits in the pool without waiting
+    for another request's; the connection must not be used again."""
+    conn.close()

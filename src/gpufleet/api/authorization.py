@@ -29,15 +29,10 @@ async def get_access(session: RequestSession) -> Access:
 CallerAccess = Annotated[Access, Depends(get_access)]
 
 
-def read_scope(access: Access) -> WorkloadScope:
-    """What ``access`` may read, or ``Forbidden`` if nothing."""
+async def get_read_scope(access: CallerAccess) -> WorkloadScope:
     if access.read.is_empty:
         raise Forbidden("You do not have sufficient permissions to read workloads.")
     return access.read
-
-
-async def get_read_scope(access: CallerAccess) -> WorkloadScope:
-    return read_scope(access)
 
 
 async def require_manage_access(access: CallerAccess) -> Access:

@@ -4,7 +4,6 @@ do, taken together in one worker thread), the request's "now"."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -158,12 +157,6 @@ class Session:
     access: Access
 
 
-@contextmanager
-def caller_session(state: AppState, principal: Principal) -> Iterator[Session]:
-    with state.engine.connect() as connection:
-        yield Session(connection, caller_access(connection, principal))
-
-
 def open_session(
     state: State, principal: CurrentPrincipal, _admitted: Admitted
 ) -> Iterator[Session]:
@@ -171,34 +164,11 @@ def open_session(
     thread and back costs more than a cheap request's statements. The caller is known first
     (a token that cannot be verified holds no place); the connection is returned after the
     answer is sent."""
-    with caller_session(state, principal) as session:
-        yield session
+    with state.engine.connect() as connection:
+        yield Session(connection, caller_access(connection, principal))
 
 
 RequestSession = Annotated[Session, Depends(open_session)]
-
-
-@dataclass(frozen=True, slots=True)
-class SessionOpener:
-    """The caller's session, opened by the route itself (``with opener.open() as session``) in
-    its own worker thread, for a route that reads a few rows and then waits on something else
-    (a metrics backend): one hand-off to a thread instead of two, and the connection is back in
-    the pool before the wait. The request is admitted (``api/admission.py``) either way."""
-
-    state: AppState
-    principal: Principal
-
-    def open(self) -> AbstractContextManager[Session]:
-        return caller_session(self.state, self.principal)
-
-
-async def session_opener(
-    state: State, principal: CurrentPrincipal, _admitted: Admitted
-) -> SessionOpener:
-    return SessionOpener(state, principal)
-
-
-OpenedInRoute = Annotated[SessionOpener, Depends(session_opener)]
 
 
 async def session_connection(session: RequestSession) -> Connection:

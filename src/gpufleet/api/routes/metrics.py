@@ -10,10 +10,11 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from gpufleet.api.authorization import read_scope
+from gpufleet.api.admission import hand_back
+from gpufleet.api.authorization import ReadScope
 from gpufleet.api.concurrency import ExpensiveRead
 from gpufleet.api.csv_responses import csv_response, wants_csv
-from gpufleet.api.deps import OpenedInRoute
+from gpufleet.api.deps import Db
 from gpufleet.api.metric_parameters import MetricTypesParam, metrics_query
 from gpufleet.api.parameters import parse_uuid
 from gpufleet.api.routes.workloads import WorkloadIdParam
@@ -184,15 +185,14 @@ def metrics_csv(body: dict) -> Response:
 def get_workload_metrics(
     _slot: ExpensiveRead,
     request: Request,
-    opener: OpenedInRoute,
+    scope: ReadScope,
+    conn: Db,
     workloadId: WorkloadIdParam,
     query: WorkloadMetricsQuery,
 ) -> Response:
-    workload_id = parse_uuid("workloadId", workloadId)
-    # The connection is back in the pool before the backend is asked: it may take a while, and
-    # may take a connection of its own. Outside the caller's scope reads as unknown.
-    with opener.open() as session:
-        target = workload_target(session.conn, workload_id, read_scope(session.access))
+    # Outside the caller's scope is reported exactly like unknown (get_workload_or_404).
+    target = workload_target(conn, parse_uuid("workloadId", workloadId), scope)
+    hand_back(conn)  # the backend may take a while, and may take a connection of its own
     if target is None:
         raise NotFound(f"Workload {workloadId} not found.")
     backend = get_metrics_backend(request)

@@ -12,9 +12,10 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
-from gpufleet.api.authorization import read_scope
+from gpufleet.api.admission import hand_back
+from gpufleet.api.authorization import ReadScope
 from gpufleet.api.concurrency import ExpensiveRead
-from gpufleet.api.deps import OpenedInRoute
+from gpufleet.api.deps import Db
 from gpufleet.api.metric_parameters import metric_types_param, metrics_query
 from gpufleet.api.parameters import parse_uuid
 from gpufleet.api.routes.metrics import METRICS_RESPONSES, metric_results_response
@@ -69,13 +70,13 @@ NodeMetricsQuery = metrics_query(
 def get_node_metrics(
     _slot: ExpensiveRead,
     request: Request,
-    opener: OpenedInRoute,
+    scope: ReadScope,
+    conn: Db,
     nodeId: NodeIdParam,
     query: NodeMetricsQuery,
 ) -> Response:
     source = node_metrics_of(request)
-    # The connection is back in the pool before the backend is asked (see workload metrics).
-    with opener.open() as session:
-        target = node_target_of(get_node_or_404(session.conn, nodeId, read_scope(session.access)))
+    target = node_target_of(get_node_or_404(conn, nodeId, scope))
+    hand_back(conn)  # the backend may take a while, and may take a connection of its own
     results = source.node_metrics(target, query.types, query.window)
     return metric_results_response(request, source.name, results, histogram=False)

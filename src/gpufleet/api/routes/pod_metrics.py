@@ -11,9 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from gpufleet.api.authorization import read_scope
+from gpufleet.api.admission import hand_back
+from gpufleet.api.authorization import ReadScope
 from gpufleet.api.concurrency import ExpensiveRead
-from gpufleet.api.deps import Now, OpenedInRoute
+from gpufleet.api.deps import Db, Now
 from gpufleet.api.metric_parameters import metric_types_param, metrics_query
 from gpufleet.api.routes.metrics import (
     METRICS_RESPONSES,
@@ -55,7 +56,8 @@ PodIdParam = Annotated[
 def get_workload_pod_metrics(
     _slot: ExpensiveRead,
     request: Request,
-    opener: OpenedInRoute,
+    scope: ReadScope,
+    conn: Db,
     now: Now,
     workloadId: WorkloadIdParam,
     podId: PodIdParam,
@@ -63,10 +65,9 @@ def get_workload_pod_metrics(
 ) -> Response:
     backend = get_metrics_backend(request)
     pod_id = canonical_uuid("podId", podId)
-    # The connection is back in the pool before the backend is asked (see workload metrics).
-    with opener.open() as session:
-        workload = get_workload_or_404(session.conn, workloadId, now, read_scope(session.access))
-        target = pod_target(session.conn, workload["id"], pod_id)
+    workload = get_workload_or_404(conn, workloadId, now, scope)
+    target = pod_target(conn, workload["id"], pod_id)
+    hand_back(conn)  # the backend may take a while, and may take a connection of its own
     if target is None:
         raise NotFound(f"Pod {podId} of workload {workloadId} not found.")
     results = backend.pod_metrics(target, query.types, query.window)
