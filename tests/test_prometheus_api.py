@@ -143,16 +143,30 @@ def test_requests_carry_auth_and_headers(database_url, recorder, t0, options, ex
     assert 'pod=~"train-0|train-1|train-2"' in form["query"][0]
 
 
-@pytest.mark.parametrize("proxy_auth", [None, "proxy-user:proxy-pw"])
+def _basic(credentials: str) -> str:
+    return f"Basic {base64.b64encode(credentials.encode()).decode()}"
+
+
+@pytest.mark.parametrize(
+    ("variable", "userinfo", "credentials"),
+    [
+        ("HTTP_PROXY", None, None),
+        # Percent-encoded in the URL, sent decoded.
+        ("HTTP_PROXY", "u%40corp:p%3Aw", "u@corp:p:w"),
+        ("ALL_PROXY", None, None),
+    ],
+)
 def test_queries_go_through_the_proxy_the_environment_names(
-    database_url, recorder, t0, monkeypatch, proxy_auth
+    database_url, recorder, t0, monkeypatch, variable, userinfo, credentials
 ):
     url, seen = recorder
-    proxy = url.removesuffix("/prefix/").replace(
-        "http://", "http://" + (proxy_auth or "") + "@" * bool(proxy_auth)
-    )
-    monkeypatch.setenv("HTTP_PROXY", proxy)
-    monkeypatch.setenv("NO_PROXY", "")
+    proxy = url.removesuffix("/prefix/")
+    if userinfo:
+        proxy = proxy.replace("http://", f"http://{userinfo}@")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv(variable, proxy)
     settings = prometheus_settings(database_url, "http://prometheus.monitoring.svc:9090/prom")
     with client_for(create_app(settings)) as client:
         ids = seed_workloads(client.app.state.gpufleet.engine)
@@ -161,21 +175,33 @@ def test_queries_go_through_the_proxy_the_environment_names(
     # A proxy is sent the whole URL (RFC 9112, absolute form), with its credentials if any.
     assert path == "http://prometheus.monitoring.svc:9090/prom/api/v1/query_range"
     lowered = {k.lower(): v for k, v in headers.items()}
-    expected = f"Basic {base64.b64encode(proxy_auth.encode()).decode()}" if proxy_auth else None
-    assert lowered.get("proxy-authorization") == expected
+    assert lowered.get("proxy-authorization") == (_basic(credentials) if credentials else None)
 
 
-def test_no_proxy_and_credentials_in_the_url(database_url, recorder, t0, monkeypatch):
+@pytest.mark.parametrize(
+    ("userinfo", "options", "credentials"),
+    [
+        # Percent-encoded in the URL, sent decoded.
+        ("alice:p%40ss%2Fx", {}, "alice:p@ss/x"),
+        # UTF-8, as RFC 7617 recommends.
+        ("", {"prometheus_username": "jürgen", "prometheus_password": "пароль€"}, "jürgen:пароль€"),
+    ],
+)
+def test_no_proxy_and_credentials(
+    database_url, recorder, t0, monkeypatch, userinfo, options, credentials
+):
     url, seen = recorder
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens: must not be used
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    settings = prometheus_settings(database_url, url.replace("http://", "http://alice:pw@"))
+    if userinfo:
+        url = url.replace("http://", f"http://{userinfo}@")
+    settings = prometheus_settings(database_url, url, **options)
     with client_for(create_app(settings)) as client:
         ids = seed_workloads(client.app.state.gpufleet.engine)
         fetch_metrics(client, ids["train"], [M.POD_COUNT], t0 + 1000, t0 + 2000, 10)
     path, headers, _ = seen[-1]
     assert path == "/prefix/api/v1/query_range"
-    assert {k.lower(): v for k, v in headers.items()}["authorization"] == "Basic YWxpY2U6cHc="
+    assert {k.lower(): v for k, v in headers.items()}["authorization"] == _basic(credentials)
 
 
 def _certificates(directory):
@@ -295,6 +321,10 @@ _POINTS = '"values":[[1800000000,"1"],[1800000600,"NaN"],[1800001200,"+Inf"]]'
             None,
         ),
         ((200, b'{"status":"success","data":{"resultType":"vector","result":[]}}'), 500, None),
+        # Fields of another JSON type than the API's.
+        ((200, b'{"status":"success","data":[1]}'), 500, None),
+        ((200, b'{"status":"success","warnings":5,"data":{"resultType":"matrix"}}'), 500, None),
+        ((200, b'{"status":"success","data":{"resultType":"matrix","result":[7]}}'), 500, None),
         ((200, b"not json at all"), 500, None),
         (
             (
@@ -320,6 +350,8 @@ def test_answers_of_prometheus_compatible_stores(
     if values is None:
         assert body["code"] == status
         assert "kube_pod_status_phase" not in body["message"]
+        if status == 500:  # the upstream's failure, said so, not one of the server's own
+            assert body["message"].startswith("Every metrics query"), body["message"]
     else:
         # Partial data is returned; NaN and infinite points are left out.
         assert [v["value"] for v in body["measurements"][0]["values"]] == values

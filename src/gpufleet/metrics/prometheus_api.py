@@ -8,12 +8,13 @@ query is wrong or cannot run); the caller decides what each means for the API.
 
 from __future__ import annotations
 
+import base64
 import re
 import ssl
 import warnings
 from dataclasses import dataclass
 from operator import itemgetter
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 from urllib.request import getproxies, proxy_bypass
 
 import orjson
@@ -108,11 +109,9 @@ def _headers(settings: Settings, url: urllib3.util.Url) -> dict[str, str]:
     }
     if settings.prometheus_username is not None and settings.prometheus_password is not None:
         password = settings.prometheus_password.get_secret_value()
-        headers.update(
-            urllib3.make_headers(basic_auth=f"{settings.prometheus_username}:{password}")
-        )
+        headers["Authorization"] = _basic(settings.prometheus_username, password)
     elif url.auth:  # https://user:password@host/
-        headers.update(urllib3.make_headers(basic_auth=url.auth))
+        headers["Authorization"] = _basic(*_credentials(url.auth))
     headers.update(parse_header_list(settings.prometheus_headers))
     if settings.prometheus_bearer_token is not None:
         token = settings.prometheus_bearer_token.get_secret_value()
@@ -124,14 +123,30 @@ def _seconds(ms: int) -> str:
     return f"{ms / 1000:.3f}"
 
 
+def _basic(user: str, password: str) -> str:
+    """A basic ``Authorization`` value, UTF-8 encoded (RFC 7617)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _credentials(userinfo: str) -> tuple[str, str]:
+    """The user and password of a URL's ``user:password``, percent-decoded."""
+    user, _, password = userinfo.partition(":")
+    return unquote(user), unquote(password)
+
+
 def _pool(url: urllib3.util.Url, **options) -> urllib3.PoolManager:
     """Connections to ``url``'s server, through the proxy the environment names for it
-    (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``), if any."""
-    proxy = getproxies().get(url.scheme)
+    (``HTTPS_PROXY``, ``HTTP_PROXY`` or ``ALL_PROXY``, unless ``NO_PROXY`` names the host)."""
+    proxies = getproxies()
+    proxy = proxies.get(url.scheme) or proxies.get("all")
     if proxy and not proxy_bypass(url.host or ""):
         proxy_url = urllib3.util.parse_url(proxy)
-        auth = urllib3.make_headers(proxy_basic_auth=proxy_url.auth) if proxy_url.auth else None
-        return urllib3.ProxyManager(proxy, proxy_headers=auth, **options)
+        auth = None
+        if proxy_url.auth:
+            auth = {"Proxy-Authorization": _basic(*_credentials(proxy_url.auth))}
+        return urllib3.ProxyManager(
+            proxy_url._replace(auth=None).url, proxy_headers=auth, **options
+        )
     return urllib3.PoolManager(**options)
 
 
@@ -225,20 +240,20 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
 
 
 def _answer(body: dict, result_type: str) -> QueryAnswer:
-    data = body.get("data") or {}
-    warnings = [str(w) for w in body.get("warnings") or ()]
-    if body.get("isPartial"):
-        warnings.append("partial response")
-    if data.get("resultType") != result_type:
-        raise PrometheusQueryError("bad_response", f"expected a {result_type} result")
     series: list[Series] = []
     try:
+        data = body.get("data") or {}
+        warnings = [str(w) for w in body.get("warnings") or ()]
+        if body.get("isPartial"):
+            warnings.append("partial response")
+        if data.get("resultType") != result_type:
+            raise PrometheusQueryError("bad_response", f"expected a {result_type} result")
         for item in data.get("result") or ():
             labels = {str(k): str(v) for k, v in (item.get("metric") or {}).items()}
             values = item.get("values") if result_type == "matrix" else [item.get("value")]
             if not isinstance(values, list):
                 raise TypeError
             series.append(Series(labels, values))
-    except (TypeError, AttributeError):
+    except (TypeError, AttributeError):  # a field of another JSON type than the API's
         raise PrometheusQueryError("bad_response", "malformed result") from None
     return QueryAnswer(series, warnings)
