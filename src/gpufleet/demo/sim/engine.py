@@ -510,9 +510,6 @@ def _by_pool(nodes: list[Node]) -> dict[tuple[str, str], list[Node]]:
     return grouped
 
 
-__all__ = ["FOREVER", "HOLDING", "TICK", "Simulation", "Step"]
-
-
 def _as_created(job: Job) -> Job:
     """``job`` as it was on creation: no pods, nothing held, nothing said yet."""
     return replace(
@@ -532,3 +529,6 @@ def _as_created(job: Job) -> Job:
         deleted_at=None,
         pod_phase=None,
     )
+
+
+__all__ = ["FOREVER", "HOLDING", "TICK", "Simulation", "Step"]
