@@ -8,6 +8,7 @@ import base64
 import ipaddress
 import socket
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -50,6 +51,48 @@ def test_a_prometheus_that_never_answers_is_503(database_url, t0):
             ids = seed_workloads(client.app.state.gpufleet.engine)
             body = fetch_metrics(client, ids["train"], [M.POD_COUNT], t0, t0 + 600, 5, status=503)
     assert "did not answer in time" in body["message"]
+
+
+def _trickle(server: socket.socket, stop: threading.Event) -> None:
+    """Answers each query with a head at once and then a body of a byte every 20 ms."""
+    while not stop.is_set():
+        try:
+            connection, _ = server.accept()
+        except OSError:
+            return
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: 100000\r\n\r\n")  # fmt: skip
+            while not stop.is_set():
+                try:
+                    connection.sendall(b" ")
+                except OSError:
+                    break
+                stop.wait(0.02)
+
+
+def test_an_answer_trickled_a_byte_at_a_time_is_503_within_the_timeout(database_url, t0):
+    # Every read gets its byte well within the timeout; the query as a whole does not.
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        stop = threading.Event()
+        threading.Thread(target=_trickle, args=(server, stop), daemon=True).start()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        settings = prometheus_settings(database_url, url, prometheus_timeout_seconds=0.5)
+        try:
+            with client_for(create_app(settings)) as client:
+                ids = seed_workloads(client.app.state.gpufleet.engine)
+                began = time.monotonic()
+                body = fetch_metrics(
+                    client, ids["train"], [M.POD_COUNT], t0, t0 + 600, 5, status=503
+                )
+                took = time.monotonic() - began
+        finally:
+            stop.set()
+    assert "did not answer in time" in body["message"]
+    assert took < 3, took
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 import ssl
+import time
 import warnings
 from dataclasses import dataclass
 from operator import itemgetter
@@ -24,6 +25,8 @@ from urllib3 import exceptions as transport
 from gpufleet.metrics.types import wire_decimals
 from gpufleet.settings import Settings, parse_header_list
 
+# Read at most this much of an answer at a time (a 1,000-point series is about 30 KB).
+_READ_BYTES = 1 << 20
 # The upstream answers "try again later" with these; a query error has 400 or 422.
 _UNAVAILABLE_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -161,6 +164,7 @@ class PrometheusClient:
         if not settings.prometheus_url:
             raise ValueError("prometheus_url is not set")
         url = urllib3.util.parse_url(settings.prometheus_url.rstrip("/"))
+        self._timeout = settings.prometheus_timeout_seconds
         self._headers = _headers(settings, url)
         tls = {"ssl_context": _tls(settings, url.host or "")} if url.scheme == "https" else {}
         self._base = url._replace(auth=None).url
@@ -193,6 +197,7 @@ class PrometheusClient:
         self._client.clear()
 
     def _post(self, path: str, form: dict[str, str], result_type: str) -> QueryAnswer:
+        deadline = time.monotonic() + self._timeout
         try:
             response = self._client.urlopen(
                 "POST",
@@ -200,7 +205,9 @@ class PrometheusClient:
                 body=urlencode(form),
                 headers=self._headers,
                 redirect=False,
+                preload_content=False,
             )
+            content = _read_by(response, deadline)
         except transport.TimeoutError:
             raise PrometheusUnavailable("Prometheus did not answer in time") from None
         except transport.SSLError as exc:
@@ -216,7 +223,7 @@ class PrometheusClient:
         if response.status in _UNAVAILABLE_STATUSES:
             raise PrometheusUnavailable(f"Prometheus answered HTTP {response.status}")
         try:
-            body = orjson.loads(response.data)
+            body = orjson.loads(content)
         except orjson.JSONDecodeError:
             raise PrometheusQueryError(
                 "bad_response", f"HTTP {response.status} without a JSON body"
@@ -228,6 +235,23 @@ class PrometheusClient:
                 raise PrometheusUnavailable(f"Prometheus query {error_type}")
             raise PrometheusQueryError(error_type, message or f"HTTP {response.status}")
         return _answer(body, result_type)
+
+
+def _read_by(response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
+    """The answer's body, read by ``deadline``: each read waits at most the timeout, and this
+    bounds their sum (a body trickled a byte at a time would otherwise hold the query for
+    as long as it lasts). A body cut short closes its connection."""
+    chunks: list[bytes] = []
+    try:
+        while chunk := response.read1(_READ_BYTES):
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise transport.TimeoutError("the answer took longer than the timeout")
+    except BaseException:
+        response.close()
+        raise
+    response.release_conn()
+    return b"".join(chunks)
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
