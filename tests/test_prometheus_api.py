@@ -151,6 +151,16 @@ def recorder():
     server.server_close()
 
 
+def _last_query(settings, seen, t0) -> tuple[str, dict[str, str], dict[str, list[str]]]:
+    """Ask the API for one type's metrics; the path, headers (lower-cased names) and form of
+    the last request the recorder saw."""
+    with client_for(create_app(settings)) as client:
+        ids = seed_workloads(client.app.state.gpufleet.engine)
+        fetch_metrics(client, ids["train"], [M.POD_COUNT], t0 + 1000, t0 + 2000, 10)
+    path, headers, form = seen[-1]
+    return path, {k.lower(): v for k, v in headers.items()}, form
+
+
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
@@ -172,12 +182,8 @@ def recorder():
 def test_requests_carry_auth_and_headers(database_url, recorder, t0, options, expected):
     url, seen = recorder
     settings = prometheus_settings(database_url, url, **options)
-    with client_for(create_app(settings)) as client:
-        ids = seed_workloads(client.app.state.gpufleet.engine)
-        fetch_metrics(client, ids["train"], [M.POD_COUNT], t0 + 1000, t0 + 2000, 10)
-    path, headers, form = seen[-1]
+    path, lowered, form = _last_query(settings, seen, t0)
     assert path == "/prefix/api/v1/query_range"
-    lowered = {k.lower(): v for k, v in headers.items()}
     assert lowered["content-type"] == "application/x-www-form-urlencoded"
     assert {k: lowered.get(k) for k in expected} == expected
     first, last, step = grid(t0 + 1000, t0 + 2000, 10)
@@ -211,13 +217,9 @@ def test_queries_go_through_the_proxy_the_environment_names(
         monkeypatch.delenv(name.lower(), raising=False)
     monkeypatch.setenv(variable, proxy)
     settings = prometheus_settings(database_url, "http://prometheus.monitoring.svc:9090/prom")
-    with client_for(create_app(settings)) as client:
-        ids = seed_workloads(client.app.state.gpufleet.engine)
-        fetch_metrics(client, ids["train"], [M.POD_COUNT], t0 + 1000, t0 + 2000, 10)
-    path, headers, _ = seen[-1]
+    path, lowered, _ = _last_query(settings, seen, t0)
     # A proxy is sent the whole URL (RFC 9112, absolute form), with its credentials if any.
     assert path == "http://prometheus.monitoring.svc:9090/prom/api/v1/query_range"
-    lowered = {k.lower(): v for k, v in headers.items()}
     assert lowered.get("proxy-authorization") == (_basic(credentials) if credentials else None)
 
 
@@ -238,13 +240,9 @@ def test_no_proxy_and_credentials(
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     if userinfo:
         url = url.replace("http://", f"http://{userinfo}@")
-    settings = prometheus_settings(database_url, url, **options)
-    with client_for(create_app(settings)) as client:
-        ids = seed_workloads(client.app.state.gpufleet.engine)
-        fetch_metrics(client, ids["train"], [M.POD_COUNT], t0 + 1000, t0 + 2000, 10)
-    path, headers, _ = seen[-1]
+    path, lowered, _ = _last_query(prometheus_settings(database_url, url, **options), seen, t0)
     assert path == "/prefix/api/v1/query_range"
-    assert {k.lower(): v for k, v in headers.items()}["authorization"] == _basic(credentials)
+    assert lowered["authorization"] == _basic(credentials)
 
 
 def _certificates(directory):
