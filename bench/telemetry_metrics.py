@@ -241,12 +241,15 @@ def _run(args: argparse.Namespace, url: str) -> int:
         }
         response = client.get(f"/api/v1/workloads/{target}/metrics", params=params)
         assert response.status_code == 200, response.text
-        gauges, counters = [], []
+        gauges, counter_statements = [], []
         for metric_type in METRIC_TYPE_NAMES:
             info = METRIC_TYPES[metric_type]
-            gauge = info.kind in (MetricKind.GAUGE, MetricKind.PER_GPU)
-            (gauges if gauge else counters).append(info.stored_type.value)
-        counter_statements = [increase_statement(target, t, window) for t in counters]
+            if info.kind in (MetricKind.GAUGE, MetricKind.PER_GPU):
+                gauges.append(info.stored_type.value)
+                continue
+            at_rate = info.kind is MetricKind.COUNTER
+            stored = info.stored_type.value
+            counter_statements.append(increase_statement(target, stored, window, at_rate=at_rate))
         # The server's own statements: every gauge in one grouped statement, each counter alone.
         server = _raw(engine, [means_statement(target, gauges, window), *counter_statements])
         # By hand: the gauges' grouped pass written out; the counters' increases as the server

@@ -126,7 +126,7 @@ def test_samples_outside_the_range_are_ignored(client, engine, workload_id):
     assert [v["value"] for v in body["measurements"][0]["values"]] == ["4", "4", "4"]
 
 
-def test_counter_is_the_increase_per_interval_across_restarts(client, engine, workload_id):
+def test_a_counter_counts_its_increase_across_restarts(client, engine, workload_id):
     # Every 10 minutes from 11:50: a running total that restarts at 12:30.
     totals = [100, 110, 130, 160, 5, 25, 30]
     _write(
@@ -140,6 +140,44 @@ def test_counter_is_the_increase_per_interval_across_restarts(client, engine, wo
     body = _get(client, workload_id, "NIM_REQUEST_SUCCESS_TOTAL", numberOfSamples=3)
     # [12:00,12:20): 10 + 20; [12:20,12:40): 30 + 5 (restart); [12:40,13:00): 20 + 5.
     assert [v["value"] for v in body["measurements"][0]["values"]] == ["30", "35", "25"]
+
+
+def test_a_counter_reads_at_its_rate_whatever_the_intervals_hold(client, engine, workload_id):
+    # Two requests a second, sampled every 10 minutes from 11:50; 12-minute intervals hold one
+    # sample or two, so the bare increase would alternate between 1,200 and 2,400.
+    _write(
+        engine,
+        workload_id,
+        "NIM_REQUEST_SUCCESS_TOTAL",
+        [2 * 600 * i for i in range(8)],
+        start=T0 - timedelta(minutes=10),
+        every=10 * MINUTE_MS,
+    )
+    body = _get(client, workload_id, "NIM_REQUEST_SUCCESS_TOTAL", numberOfSamples=5)
+    values = body["measurements"][0]["values"]
+    # 12:00 to 13:00 in 12 minutes: every interval at 2 a second times 720 s.
+    assert [v["timestamp"][11:16] for v in values] == ["12:00", "12:12", "12:24", "12:36", "12:48"]
+    assert [v["value"] for v in values] == ["1440"] * 5
+
+
+def test_a_counter_interval_without_an_earlier_sample_has_no_point(client, engine, workload_id):
+    # The first sample is at 12:07 (nothing before it); the next ones every 10 minutes.
+    _write(
+        engine,
+        workload_id,
+        "NIM_REQUEST_SUCCESS_TOTAL",
+        [500, 1100, 1700],
+        start=T0 + timedelta(minutes=7),
+        every=10 * MINUTE_MS,
+    )
+    body = _get(client, workload_id, "NIM_REQUEST_SUCCESS_TOTAL", numberOfSamples=6)
+    values = body["measurements"][0]["values"]
+    # [12:00,12:10) holds only the first sample: no rate, no point (not a false 0).
+    # [12:10,12:20) holds 12:17 (600 in 10 minutes), [12:20,12:30) holds 12:27.
+    assert [(v["timestamp"][11:16], v["value"]) for v in values] == [
+        ("12:10", "600"),
+        ("12:20", "600"),
+    ]
 
 
 def _histogram(engine, workload_id, buckets_per_minute: dict[str, list[float]]) -> None:
@@ -320,9 +358,10 @@ def test_every_gauge_type_is_read_by_one_statement(client, engine, workload_id):
         sa.event.remove(engine, "before_cursor_execute", record)
     samples = [s for s in statements if "FROM metric_samples" in s]
     assert len(samples) == 2  # the three gauges together, the counter alone
+    # The counter rose 90 in the 9 minutes its first interval's samples span: 10 a minute.
     assert [(m["type"], m["values"][0]["value"]) for m in body["measurements"]] == [
         ("POD_COUNT", "3"),
-        ("NIM_REQUEST_SUCCESS_TOTAL", "90"),
+        ("NIM_REQUEST_SUCCESS_TOTAL", "100"),
         ("GPU_UTILIZATION", "90"),
         ("CPU_USAGE_CORES", "4.5"),
     ]

@@ -120,7 +120,14 @@ class EmbeddedMetricsBackend:
         window: SampleWindow,
     ) -> MetricResult:
         """A counter, histogram or percentiles type (gauges are read together)."""
-        rows = samples.increase_per_interval(conn, owner_id, info.stored_type.value, window, source)
+        rows = samples.increase_per_interval(
+            conn,
+            owner_id,
+            info.stored_type.value,
+            window,
+            source,
+            at_rate=info.kind is MetricKind.COUNTER,
+        )
         match info.kind:
             case MetricKind.COUNTER:
                 return MetricResult(info.type, measurements=interval_measurements(rows, window))

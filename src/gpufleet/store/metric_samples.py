@@ -172,6 +172,8 @@ def increase_per_interval(
     metric_type: str,
     window: SampleWindow,
     source: SampleSource = WORKLOAD_SAMPLES,
+    *,
+    at_rate: bool = False,
 ) -> Sequence[sa.Row[tuple[str, int, float]]]:
     """Counters and histogram buckets: each series' increase within each interval.
 
@@ -179,11 +181,19 @@ def increase_per_interval(
     a drop means the counter restarted, and the new value is the increase since. Intervals
     holding samples but no increase report 0.
 
+    ``at_rate`` gives instead the interval's length times the rate its increase was made at
+    (the increase over the time from the sample before the interval's first to its last),
+    which is what Prometheus' ``rate(...) * step`` answers: a counter sampled every 10
+    minutes then reads the same in every 12-minute interval, where the bare increase is
+    twice as high in the intervals that happen to hold two samples. An interval whose
+    samples have none before them has no rate and no row.
+
     Rows as the driver returns them, read as ``IntervalValue`` is (unpacked, or by
     ``series``, ``interval`` and ``value``): the interval is integer arithmetic and the sum a
     float on both dialects, and an answer holds thousands of rows.
     """
-    return conn.execute(increase_statement(owner_id, metric_type, window, source)).all()
+    statement = increase_statement(owner_id, metric_type, window, source, at_rate=at_rate)
+    return conn.execute(statement).all()
 
 
 def increase_statement(
@@ -191,12 +201,17 @@ def increase_statement(
     metric_type: str,
     window: SampleWindow,
     source: SampleSource = WORKLOAD_SAMPLES,
+    *,
+    at_rate: bool = False,
 ) -> sa.Select:
     c = source.table.c
     lookback = max(MIN_COUNTER_LOOKBACK_MS, int(window.step_ms))
-    previous = sa.func.lag(c.value).over(partition_by=c.series, order_by=c.ts_ms)
+    by_series = {"partition_by": c.series, "order_by": c.ts_ms}
+    previous = [sa.func.lag(c.value).over(**by_series).label("previous")]
+    if at_rate:
+        previous.append(sa.func.lag(c.ts_ms).over(**by_series).label("previous_at"))
     ordered = (
-        sa.select(c.series, c.ts_ms, c.value, previous.label("previous"))
+        sa.select(c.series, c.ts_ms, c.value, *previous)
         .where(
             source.owner == owner_id,
             c.metric_type == metric_type,
@@ -211,12 +226,18 @@ def increase_statement(
         (ordered.c.value >= ordered.c.previous, ordered.c.value - ordered.c.previous),
         else_=ordered.c.value,
     )
-    return (
-        sa.select(ordered.c.series, interval, sa.func.sum(delta).label("value"))
+    value = sa.func.sum(delta)
+    if at_rate:
+        since = sa.func.min(ordered.c.previous_at)
+        covered = sa.func.max(ordered.c.ts_ms) - since
+        value = value * sa.literal(window.step_ms, sa.Float) / covered
+    statement = (
+        sa.select(ordered.c.series, interval, value.label("value"))
         .where(ordered.c.ts_ms >= window.start_ms)
         .group_by(ordered.c.series, interval)
         .order_by(ordered.c.series, interval)
     )
+    return statement.having(since.is_not(None)) if at_rate else statement
 
 
 @dataclass(frozen=True, slots=True)
