@@ -533,10 +533,18 @@ def test_axis_labels_read_apart_and_fit_their_axis(page, demo, api):  # noqa: F8
 
 
 def test_request_counters_are_drawn_as_a_rate_whatever_the_sampling(page, demo, api):  # noqa: F811
-    # Two requests a second throughout, sampled every 10 minutes, then 5, then every 30 s.
+    # Two requests a second throughout: sampled every 10 minutes for a day (as the demo's
+    # history is), then every 5 minutes, then every 30 s. No range's step is a multiple of
+    # 10 minutes but the day's, and the 6-hour and 24-hour steps (3 and 12 minutes) put one
+    # sample in some intervals, two or none in others.
     now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
-    start = now - timedelta(minutes=60)
-    seconds = [*range(0, 1200, 600), *range(1200, 2400, 300), *range(2400, 3601, 30)]
+    start = now - timedelta(hours=25)
+    hour = 24 * 3600
+    seconds = [
+        *range(0, hour + 1200, 600),
+        *range(hour + 1200, hour + 2400, 300),
+        *range(hour + 2400, hour + 3601, 30),
+    ]
     samples = [
         {
             "type": "NIM_REQUEST_SUCCESS_TOTAL",
@@ -549,13 +557,14 @@ def test_request_counters_are_drawn_as_a_rate_whatever_the_sampling(page, demo, 
     workload = _charted(api, name, samples, type="Inference", allocatedResources={"gpu": 1})
     signed_in(page, demo.url)
     page.goto(f"{demo.url}/#/workloads/{workload['id']}")
-    page.click("button[data-range='1h']")
     chart = page.locator("[data-metric=NIM_REQUEST_TOTALS]")
-    expect(page.locator("#inference-charts")).to_have_attribute("data-range", "1h")
-    expect(chart.locator(".u-title")).to_have_text("Requests finished (requests per minute)")
-    rates = [v for v in chart.evaluate("el => el.plot.data[1]") if v is not None]
-    assert len(rates) > 40
-    assert rates == pytest.approx([120] * len(rates), rel=0.01)
+    for range_name, at_least in (("1h", 40), ("6h", 40), ("24h", 100)):
+        page.click(f"button[data-range='{range_name}']")
+        expect(page.locator("#inference-charts")).to_have_attribute("data-range", range_name)
+        expect(chart.locator(".u-title")).to_have_text("Requests finished (requests per minute)")
+        rates = [v for v in chart.evaluate("el => el.plot.data[1]") if v is not None]
+        assert len(rates) > at_least, range_name
+        assert rates == pytest.approx([120] * len(rates), rel=0.01), range_name
 
 
 @pytest.mark.parametrize("width", [1440, 1024])

@@ -64,19 +64,17 @@ function labelOf(labels, fallback) {
   return Object.entries(labels || {}).map(([k, v]) => `${k} ${v}`).join(" ") || fallback;
 }
 
-// A counter's points (each the increase since the previous point) as a rate per ``seconds``:
-// the increase divided by the time since the previous point, so the line does not depend on
-// how often the counter was sampled. The first point has no previous one and takes the time
-// to the next point as its own.
-export function asRate(points, seconds) {
-  return points.map(([t, increase], i) => {
-    const since = i > 0 ? t - points[i - 1][0] : (points[1]?.[0] ?? t) - t;
-    return [t, since > 0 ? (increase * seconds) / since : null];
-  }).filter(([, value]) => value !== null);
+// A counter's points as a rate per ``seconds``. Either backend answers a counter's point as
+// the rate it rose at times the interval's length (``step`` seconds), so dividing by the
+// step gives the rate whether the counter was sampled every few seconds or every few minutes,
+// and an interval without a point does not halve the rate of the one after it.
+export function asRate(points, seconds, step) {
+  return points.map(([t, increase]) => [t, (increase * seconds) / step]);
 }
 
-// The series of one chart from a metrics answer (measurements, and histogram for percentiles).
-export function seriesFor(chart, body) {
+// The series of one chart from a metrics answer (measurements, and histogram for percentiles)
+// asked for points ``step`` seconds apart.
+export function seriesFor(chart, body, step) {
   const series = [];
   chart.types.forEach((type, index) => {
     const fallback = chart.labels?.[index] ?? chart.title;
@@ -85,7 +83,7 @@ export function seriesFor(chart, body) {
       const drawn = points(m.values, chart.scale);
       series.push({
         label: chart.labels?.[index] ?? labelOf(m.labels, fallback),
-        points: chart.ratePerSeconds ? asRate(drawn, chart.ratePerSeconds) : drawn,
+        points: chart.ratePerSeconds ? asRate(drawn, chart.ratePerSeconds, step) : drawn,
       });
     }
     for (const hist of body.histogram || []) {

@@ -140,7 +140,8 @@ async function metrics(container, path, charts, range, isLatest, marker = "data-
     ? h("p", { class: "muted" }, "Some metric types could not be read: ", response.headers.get("X-Gpufleet-Metric-Failures") || "")
     : null;
   // A type without a sample in the range gets no empty frame: one line names them all.
-  const drawn = charts.map((chart) => ({ chart, series: seriesFor(chart, response.body) }));
+  const step = range.seconds / SAMPLES;
+  const drawn = charts.map((chart) => ({ chart, series: seriesFor(chart, response.body, step) }));
   const shown = drawn.filter(({ series }) => series.some((s) => s.points.length));
   const empty = drawn.filter((d) => !shown.includes(d)).map(({ chart }) => chart);
   const nodes = shown.map(({ chart }) => h("div", { class: "panel chart", [marker]: chart.key }));
