@@ -26,6 +26,7 @@ from gpufleet.demo.organisation import PROJECTS, Project
 from gpufleet.demo.sim.expected import held_at
 from gpufleet.demo.sim.records import service_load
 from gpufleet.demo.sim.samples import IDLING
+from gpufleet.demo.sim.serving import MEAN_POPULARITY
 from gpufleet.demo.sim.teams import BURSTY, IDLE, SERVING
 from gpufleet.demo.workloads import DemoWorkload
 from gpufleet.store.dialect import bulk_append
@@ -56,7 +57,7 @@ def _utilisation(character: str, moment: datetime, rng: random.Random) -> tuple[
     if character == BURSTY:
         return rng.uniform(18, 28), rng.uniform(_BURSTY_IDLE - 0.1, _BURSTY_IDLE + 0.1)
     if character == SERVING:
-        return 100 * service_load(moment) * rng.uniform(0.85, 1.0), 0.0
+        return 100 * service_load(moment) * MEAN_POPULARITY * rng.uniform(0.9, 1.05), 0.0
     return rng.uniform(82, 92), rng.uniform(0.0, 0.02)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from gpufleet.demo import assets
-from gpufleet.demo.sim import records
+from gpufleet.demo.sim import records, serving
 from gpufleet.demo.sim.fleet import Node, build_nodes
 from gpufleet.demo.sim.jobs import FOREVER, Job, Pod, submit
 from gpufleet.demo.sim.lifecycle import HOLDING, SAMPLED, is_legal
@@ -214,9 +214,7 @@ class Simulation:
         if phase in SAMPLED:
             job.ran += TICK_SECONDS
             if job.serving:
-                load = records.service_load(self.now)
-                job.served += load * 40 * TICK_SECONDS * job.pods
-                job.failed_requests += load * 0.05 * TICK_SECONDS * job.pods
+                serving.serve(job, self.now, TICK_SECONDS)
         handler = _HANDLERS.get(phase)
         if handler is not None:
             handler(self, job, elapsed)

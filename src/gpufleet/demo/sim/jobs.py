@@ -65,6 +65,8 @@ class Job:
     bound: list[Pod] = field(default_factory=list)
     served: float = 0.0  # requests served (inference)
     failed_requests: float = 0.0
+    # Requests served so far at or under each latency bound, per histogram type (inference).
+    latencies: dict = field(default_factory=dict)
     restarts: int = 0
     deleted_at: datetime | None = None
     pod_serial: int = 0

@@ -17,9 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from gpufleet.demo.metrics_history import LATENCY_BUCKETS
+from gpufleet.demo.sim import serving
 from gpufleet.demo.sim.fleet import GPU_MEMORY_GIB
 from gpufleet.demo.sim.jobs import Job
-from gpufleet.demo.sim.records import GIB, iso, pod_phase, service_load
+from gpufleet.demo.sim.records import GIB, iso, pod_phase
 from gpufleet.demo.sim.teams import BURSTY, IDLE, SERVING
 from gpufleet.metrics.types import PodMetricType as PM
 from gpufleet.metrics.types import WorkloadMetricType as M
@@ -45,7 +46,7 @@ def _level(job: Job, moment: datetime, rng: random.Random) -> float:
         window = random.Random(f"{job.id}/{int(moment.timestamp()) // 1200}")
         return window.uniform(0.55, 0.95) if window.random() < 0.3 else rng.uniform(0.0, IDLING)
     if character == SERVING:
-        return min(1.0, max(0.02, service_load(moment) * rng.uniform(0.8, 1.1)))
+        return min(1.0, max(0.02, serving.load(job.id, job.gpus, moment) * rng.uniform(0.9, 1.05)))
     if rng.random() < 0.08:
         return rng.uniform(0.25, 0.5)
     return rng.uniform(0.86, 0.98)
@@ -128,5 +129,6 @@ def _inference(job: Job, level: float, rng: random.Random, sample) -> Iterator[d
     yield sample(M.NIM_REQUEST_SUCCESS_TOTAL, served)
     yield sample(M.NIM_REQUEST_FAILURE_TOTAL, float(int(job.failed_requests)))
     for metric_type, buckets in LATENCY_BUCKETS.items():
-        for bound, share in buckets:
-            yield sample(metric_type, float(int(served * share)), {"le": format_le(bound)})
+        totals = job.latencies.get(metric_type) or [0.0] * len(buckets)
+        for (bound, _), total in zip(buckets, totals, strict=True):
+            yield sample(metric_type, float(int(total)), {"le": format_le(bound)})
