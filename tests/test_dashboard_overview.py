@@ -4,7 +4,8 @@ projects, clusters; each number a link; refreshing by itself), data on every vie
 demo, the workloads table's requested GPUs and cluster names, readable charts of a many-GPU job,
 a workload page that never shows an older range's answer after a newer one, and a phone-width
 layout without horizontal scrolling; a project viewer's overview in its own scope, idle bars
-that add up to what they link to, axis labels that read apart, and counters drawn as rates.
+that add up to what they link to, axis labels that read apart,
+counters drawn as rates, and lines broken where no sample was taken.
 
 Screenshots go to ``test-artifacts/dashboard/`` (see docs/testing.md).
 """
@@ -565,6 +566,73 @@ def test_request_counters_are_drawn_as_a_rate_whatever_the_sampling(page, demo, 
         rates = [v for v in chart.evaluate("el => el.plot.data[1]") if v is not None]
         assert len(rates) > at_least, range_name
         assert rates == pytest.approx([120] * len(rates), rel=0.01), range_name
+
+
+# Each chart's plotted data, the aggregate's inside its toggle's box: uPlot's x values and, per
+# series, "gap" where the line breaks (null), "none" where it has no point (undefined).
+PLOTTED = """el => {
+    const plot = el.plot ?? el.querySelector("div").plot;
+    const mark = (v) => (v === null ? "gap" : v === undefined ? "none" : v);
+    return [el.dataset.metric, plot.data[0], plot.data.slice(1).map((values) => values.map(mark))];
+}"""
+
+
+def test_charts_break_their_lines_where_no_sample_was_taken(page, demo, api):  # noqa: F811
+    # Two hours of samples every 2 minutes, three without any (the workload was pending), and
+    # the last hour: every chart of the 6-hour range (3-minute steps) has a gap in between.
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    minutes = [*range(360, 240, -2), *range(60, -1, -2)]
+    gpus = 10  # drawn as their mean, each on demand
+    samples = [
+        sample
+        for minute in minutes
+        for stamp in (_stamp(now - timedelta(minutes=minute)),)
+        for sample in (
+            *(
+                {
+                    "type": "GPU_UTILIZATION",
+                    "timestamp": stamp,
+                    "value": 50 + 40 * math.sin(minute / 20 + gpu),
+                    "labels": {"gpu": str(gpu)},
+                }
+                for gpu in range(gpus)
+            ),
+            {"type": "POD_COUNT", "timestamp": stamp, "value": 4},
+            {"type": "RUNNING_POD_COUNT", "timestamp": stamp, "value": 4},
+            {"type": "NIM_REQUEST_SUCCESS_TOTAL", "timestamp": stamp, "value": 10 * (400 - minute)},
+            *(
+                {
+                    "type": "NIM_TIME_TO_FIRST_TOKEN_SECONDS",
+                    "timestamp": stamp,
+                    "value": share * (400 - minute),
+                    "labels": {"le": le},
+                }
+                for le, share in (("0.1", 2), ("0.5", 5), ("+Inf", 6))
+            ),
+        )
+    ]
+    name = f"paused-{uuid.uuid4().hex[:6]}"
+    workload = _charted(api, name, samples, type="Inference", allocatedResources={"gpu": gpus})
+    before = (now - timedelta(minutes=240)).timestamp()
+    after = (now - timedelta(minutes=60)).timestamp()
+    signed_in(page, demo.url)
+    page.goto(f"{demo.url}/#/workloads/{workload['id']}")
+    charts = page.locator("#metric-charts [data-metric], #inference-charts [data-metric]")
+    toggle = page.locator("[data-metric=GPU_UTILIZATION] button[data-breakdown]")
+    for breakdown in ("off", "on"):
+        expect(toggle).to_have_attribute("data-breakdown", breakdown)
+        expect(charts.locator("canvas")).to_have_count(4)
+        for metric, xs, series in (chart.evaluate(PLOTTED) for chart in charts.all()):
+            for values in series:
+                gaps = [x for x, v in zip(xs, values, strict=True) if v == "gap"]
+                drawn = [x for x, v in zip(xs, values, strict=True) if v not in ("gap", "none")]
+                if not drawn:
+                    continue  # requests failed: none were reported
+                assert gaps, (metric, breakdown)
+                assert all(before < x < after for x in gaps), (metric, gaps)
+                assert min(drawn) < before and max(drawn) > after, metric
+        toggle.click()
+    screenshot(page, "workload-gaps")
 
 
 @pytest.mark.parametrize("width", [1440, 1024])

@@ -8,18 +8,53 @@ import { withUnit } from "./format.js";
 const MAX_LEGEND = 12;
 const PALETTE = ["#2f6fed", "#16a34a", "#ea580c", "#9333ea", "#0891b2", "#dc2626", "#ca8a04", "#4b5563"];
 
-// series: [{label, points: [[epochSeconds, value], ...]}]; uPlot wants one shared x axis.
-function aligned(series) {
-  const xs = [...new Set(series.flatMap((s) => s.points.map(([t]) => t)))].sort((a, b) => a - b);
-  const columns = series.map((s) => {
-    const byTime = new Map(s.points);
-    return xs.map((t) => (byTime.has(t) ? byTime.get(t) : null));
+// A line is broken where a series' consecutive points are further apart than this many steps
+// (the interval each point summarises): no sample fell in the intervals between them.
+const GAP_STEPS = 1.5;
+// ...and never under 15 minutes: samples 10 minutes apart (the demo's past, as sparse as the
+// idle-GPU rule still reads as continuous) are one line even where a 1-hour range asks for
+// points 30 s apart, rather than a row of dots.
+const MIN_GAP_SECONDS = 1.5 * 600;
+
+// series: [{label, points: [[epochSeconds, value], ...]}] as uPlot's data: one x array shared
+// by every series. A series is undefined at another series' x (uPlot draws across it) and null
+// wherever its own points are more than ``gap`` seconds apart (uPlot breaks the line there),
+// with an x of its own in each gap so the break shows even when every series pauses at once.
+function aligned(series, gap) {
+  const sorted = series.map((s) => [...s.points].sort((a, b) => a[0] - b[0]));
+  const apart = (points, i) => points[i + 1][0] - points[i][0] > gap;
+  const xs = new Set();
+  for (const points of sorted) {
+    points.forEach(([t], i) => {
+      xs.add(t);
+      if (i + 1 < points.length && apart(points, i)) xs.add((t + points[i + 1][0]) / 2);
+    });
+  }
+  const times = [...xs].sort((a, b) => a - b);
+  const columns = sorted.map((points) => {
+    let next = 0; // the first point at or after x
+    return times.map((x) => {
+      while (next < points.length && points[next][0] < x) next++;
+      if (next < points.length && points[next][0] === x) return points[next][1];
+      return next > 0 && next < points.length && apart(points, next - 1) ? null : undefined;
+    });
   });
-  return [xs, ...columns];
+  return [times, ...columns];
 }
 
-// series: [{label, points}]. Many series (a large job's GPUs) draw without a legend.
-export function timeSeriesChart(container, { title, unit, series, empty = "No samples in this range." }) {
+// Points that no line reaches (a lone sample between gaps), for uPlot to draw as dots; all of
+// them when uPlot draws every point anyway (``show``).
+function lonePoints(u, seriesIndex, show) {
+  if (show) return null;
+  const drawn = [];
+  u.data[seriesIndex].forEach((v, i) => v !== undefined && drawn.push([i, v]));
+  const broken = (k) => k < 0 || k >= drawn.length || drawn[k][1] === null;
+  return drawn.filter(([, v], k) => v !== null && broken(k - 1) && broken(k + 1)).map(([i]) => i);
+}
+
+// series: [{label, points}] asked for points ``step`` seconds apart. Many series (a large job's
+// GPUs) draw without a legend.
+export function timeSeriesChart(container, { title, unit, series, step, empty = "No samples in this range." }) {
   forgetPlot(container);
   const points = series.reduce((total, s) => total + s.points.length, 0);
   container.dataset.series = String(series.length);
@@ -46,12 +81,13 @@ export function timeSeriesChart(container, { title, unit, series, empty = "No sa
         label: s.label,
         stroke: PALETTE[i % PALETTE.length],
         width: 1.5,
-        spanGaps: true,
-        value: (_u, v) => (v === null ? "–" : withUnit(v, unit)),
+        points: { filter: lonePoints },
+        value: (_u, v) => (v === null || v === undefined ? "–" : withUnit(v, unit)),
       })),
     ],
   };
-  container.plot = new uPlot(options, aligned(series), container);
+  const gap = Math.max(GAP_STEPS * step, MIN_GAP_SECONDS);
+  container.plot = new uPlot(options, aligned(series, gap), container);
   return container.plot;
 }
 

@@ -97,18 +97,20 @@ async function pods(container, id, isCurrent, choose) {
   }
 }
 
-// One chart; per-GPU series beyond MAX_LINES draw as their aggregate, with a button for the breakdown.
-function drawChart(node, chart, series) {
+// One chart of points ``step`` seconds apart; per-GPU series beyond MAX_LINES draw as their
+// aggregate, with a button for the breakdown.
+function drawChart(node, chart, series, step) {
   const title = chartTitle(chart);
   if (!chart.perGpu || series.length <= MAX_LINES) {
-    timeSeriesChart(node, { title, unit: chart.unit, series });
+    timeSeriesChart(node, { title, unit: chart.unit, series, step });
     return;
   }
   const plot = h("div");
   let breakdown = false;
   const toggle = h("button", { type: "button", class: "link chart-toggle", "data-breakdown": "off" });
   const draw = () => {
-    timeSeriesChart(plot, { title, unit: chart.unit, series: breakdown ? series : [aggregate(series, chart.perGpu)] });
+    const drawn = breakdown ? series : [aggregate(series, chart.perGpu)];
+    timeSeriesChart(plot, { title, unit: chart.unit, series: drawn, step });
     node.dataset.series = plot.dataset.series;
     node.dataset.points = plot.dataset.points;
     toggle.dataset.breakdown = breakdown ? "on" : "off";
@@ -150,7 +152,7 @@ async function metrics(container, path, charts, range, isLatest, marker = "data-
       `No samples in this range: ${empty.map(chartTitle).join(", ")}.`)
     : null;
   replace(container, note, nodes.length ? h("div", { class: "grid" }, nodes) : null, without);
-  shown.forEach(({ chart, series }, index) => drawChart(nodes[index], chart, series));
+  shown.forEach(({ chart, series }, index) => drawChart(nodes[index], chart, series, step));
   delete container.dataset.loading;
   container.dataset.range = range.name;
 }
