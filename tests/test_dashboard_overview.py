@@ -4,7 +4,7 @@ projects, clusters; each number a link; refreshing by itself), data on every vie
 demo, the workloads table's requested GPUs and cluster names, readable charts of a many-GPU job,
 a workload page that never shows an older range's answer after a newer one, and a phone-width
 layout without horizontal scrolling; a project viewer's overview in its own scope, idle bars
-that add up to what they link to, axis labels that read apart,
+that add up to what they link to, axis labels that read apart (bytes in round binary steps),
 counters drawn as rates, and lines broken where no sample was taken.
 
 Screenshots go to ``test-artifacts/dashboard/`` (see docs/testing.md).
@@ -12,6 +12,7 @@ Screenshots go to ``test-artifacts/dashboard/`` (see docs/testing.md).
 
 from __future__ import annotations
 
+import itertools
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -633,6 +634,47 @@ def test_charts_break_their_lines_where_no_sample_was_taken(page, demo, api):  #
                 assert min(drawn) < before and max(drawn) > after, metric
         toggle.click()
     screenshot(page, "workload-gaps")
+
+
+def _binary_ticks(labels: list[str]) -> tuple[list[float], float]:
+    """Byte axis labels as bytes, and the step between them."""
+    powers = {unit: 1024**power for power, unit in enumerate(("B", "KiB", "MiB", "GiB", "TiB"))}
+    ticks = []
+    for label in labels:
+        number, unit = label.split(" ")
+        ticks.append(float(number.replace(",", "")) * powers[unit])
+    return ticks, ticks[1] - ticks[0]
+
+
+def test_byte_axes_read_round_binary_numbers(page, demo, api):  # noqa: F811
+    # Per-GPU memory between 37 and 75 GiB on 4 GPUs, and on 24 GPUs (drawn as their total,
+    # over a terabyte): decimal ticks 10 GB apart read 37, 47, 56 GiB and 1.1, 1.3, 1.4 TiB.
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    signed_in(page, demo.url)
+    for gpus in (4, 24):
+        samples = [
+            {
+                "type": "GPU_MEMORY_USAGE_BYTES",
+                "timestamp": _stamp(now - timedelta(minutes=minute)),
+                "value": (56 + 19 * math.sin(minute / 7) + gpu % 3) * 2**30,
+                "labels": {"gpu": str(gpu)},
+            }
+            for minute in range(0, 60, 2)
+            for gpu in range(gpus)
+        ]
+        name = f"memory-{uuid.uuid4().hex[:6]}"
+        workload = _charted(api, name, samples, allocatedResources={"gpu": gpus})
+        page.goto(f"{demo.url}/#/workloads/{workload['id']}")
+        page.click("button[data-range='1h']")
+        chart = page.locator("[data-metric=GPU_MEMORY_USAGE_BYTES]")
+        expect(chart.locator("canvas")).to_be_visible()
+        labels = chart.evaluate("el => (el.plot ?? el.querySelector('div').plot).axes[1]._values")
+        ticks, step = _binary_ticks(labels)
+        assert len(ticks) >= 3, labels
+        assert math.log2(step) == int(math.log2(step)), labels  # 2^n bytes: 8 GiB, 128 GiB
+        assert all(tick % step == 0 for tick in ticks), labels  # each label exact
+        assert [b - a for a, b in itertools.pairwise(ticks)] == [step] * (len(ticks) - 1), labels
+        screenshot(page, f"workload-memory-{gpus}-gpus")
 
 
 @pytest.mark.parametrize("width", [1440, 1024])

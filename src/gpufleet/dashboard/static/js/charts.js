@@ -74,7 +74,7 @@ export function timeSeriesChart(container, { title, unit, series, step, empty = 
     height: 220,
     legend: { live: true, show: series.length <= MAX_LEGEND },
     scales: { x: { time: true } },
-    axes: [{}, valueAxis((ticks) => axisLabels(ticks, unit))],
+    axes: [{}, valueAxis(unit)],
     series: [
       {},
       ...series.map((s, i) => ({
@@ -106,37 +106,70 @@ function fixed(digits) {
   return new Intl.NumberFormat(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-// Byte ticks in the unit of the largest one, so neighbours read apart (2.6 and 2.8 GiB).
-function byteFormat(ticks, digits) {
-  const largest = Math.max(...ticks.map((v) => Math.abs(v)), 0);
-  const power = largest > 0 ? Math.min(Math.floor(Math.log2(largest) / 10), BYTE_UNITS.length - 1) : 0;
-  const format = fixed(digits);
-  return (v) => `${format.format(v / 1024 ** power)} ${BYTE_UNITS[power]}`;
-}
-
 const BYTE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+// Byte ticks fall on binary steps (1, 2, 4 ... 512 of a unit), so they read as round numbers
+// of that unit (16, 32, 48 GiB) where decimal steps of 10 GB read 37, 47, 56 GiB.
+const BYTE_INCREMENTS = BYTE_UNITS.flatMap((_unit, power) =>
+  Array.from({ length: 10 }, (_v, doubling) => 2 ** doubling * 1024 ** power));
 const MAX_DIGITS = 4;
 
-// The labels of an axis' ticks with the fewest decimals that keep every label distinct: a
-// 0.4-0.5 core axis with ticks 0.025 apart reads 0.4, 0.425, 0.45, not 0.4, 0.4, 0.5.
+function byteUnitOf(value) {
+  if (!(value > 0)) return 0;
+  return Math.max(0, Math.min(Math.floor(Math.log2(value) / 10), BYTE_UNITS.length - 1));
+}
+
+// Byte ticks in the unit of the largest one, or a smaller one when the step is under a quarter
+// of it: ticks 128 GiB apart read 1,152 and 1,280 GiB rather than 1.125 and 1.25 TiB.
+function byteUnit(ticks) {
+  const largest = Math.max(...ticks.map((v) => Math.abs(v)), 0);
+  const steps = ticks.slice(1).map((v, i) => v - ticks[i]).filter((d) => d > 0);
+  return Math.min(byteUnitOf(largest), byteUnitOf(4 * (steps.length ? Math.min(...steps) : largest)));
+}
+
+// A tick's label with ``digits`` decimals of ``scaled(value)``, and whether they show it exactly.
+function fixedFormat(scaled, suffix) {
+  return {
+    label: (v, digits) => `${fixed(digits).format(scaled(v))}${suffix}`,
+    exact: (v, digits) => {
+      const x = scaled(v);
+      return Math.abs(x - Number(x.toFixed(digits))) <= 1e-9 * Math.max(1, Math.abs(x));
+    },
+  };
+}
+
+function tickFormat(ticks, unit) {
+  if (unit === "bytes") {
+    const power = byteUnit(ticks);
+    return fixedFormat((v) => v / 1024 ** power, ` ${BYTE_UNITS[power]}`);
+  }
+  if (unit === "%") return fixedFormat((v) => v, "%");
+  if (unit === "GPUs" || unit === "GPU-h") return fixedFormat((v) => v, ` ${unit}`);
+  return {
+    label: (v, digits) => compact(digits).format(v),
+    exact: (v, digits) => compact(digits).format(v) === compact(MAX_DIGITS).format(v),
+  };
+}
+
+// The labels of an axis' ticks with the fewest decimals that show every tick exactly and keep
+// the labels distinct: a 0.4-0.5 core axis with ticks 0.025 apart reads 0.400, 0.425, 0.450,
+// not 0.4, 0.4, 0.5; ticks 2.5 % apart read 2.5%, 5.0%, not 3%, 5%.
 export function axisLabels(ticks, unit) {
+  const values = ticks.filter((v) => v !== null);
+  const format = tickFormat(values, unit);
   let labels = [];
   for (let digits = 0; digits <= MAX_DIGITS; digits++) {
-    let format;
-    if (unit === "bytes") format = byteFormat(ticks, digits);
-    else if (unit === "%") format = (v) => `${fixed(digits).format(v)}%`;
-    else if (unit === "GPUs" || unit === "GPU-h") format = (v) => `${fixed(digits).format(v)} ${unit}`;
-    else format = (v) => compact(digits).format(v);
-    labels = ticks.map((v) => (v === null ? "" : format(v)));
-    if (new Set(labels).size === labels.length) break;
+    labels = ticks.map((v) => (v === null ? "" : format.label(v, digits)));
+    const exact = values.every((v) => format.exact(v, digits));
+    if (exact && new Set(labels).size === labels.length) break;
   }
   return labels;
 }
 
 // A value axis as wide as its longest label (a fixed width cut "2.87 GiB" to ".87 GiB").
-function valueAxis(labels) {
+function valueAxis(unit) {
   return {
-    values: (_u, ticks) => labels(ticks),
+    values: (_u, ticks) => axisLabels(ticks, unit),
+    incrs: unit === "bytes" ? BYTE_INCREMENTS : undefined,
     size: (u, values, index, cycle) => {
       const axis = u.axes[index];
       if (cycle > 1) return axis._size;
@@ -204,7 +237,7 @@ export function stackedChart(container, { title, unit, xs, layers, timeSpan }) {
     height: 260,
     legend: { live: true },
     scales: { x: { time: true, range: timeSpan ? () => timeSpan : undefined }, y: { range: fromZero } },
-    axes: [{}, valueAxis((ticks) => axisLabels(ticks, unit))],
+    axes: [{}, valueAxis(unit)],
     series: [
       {},
       ...order.map((i) => ({
