@@ -213,8 +213,10 @@ def test_access_keys_of_earlier_schemas_become_service_accounts_with_their_rules
 
 
 def test_the_live_set_and_node_pools_keep_their_rows_without_a_rowid(empty_engine):
-    upgrade(empty_engine, "0013")
+    # Stored at the head (whose columns the factories write) and carried back to 0013.
+    upgrade(empty_engine)
     stored = insert(empty_engine, [workload(currentNodePools=["a", "b"]), workload()])
+    _downgrade(empty_engine, "0013")
     ids = sorted(str(item["id"]) for item in stored)
     with empty_engine.begin() as conn:
         conn.execute(usage_open.insert(), [{"workload_id": w, "at_ms": 7} for w in ids])
@@ -331,3 +333,19 @@ def test_sqlite_times_of_every_iso_spelling_convert_exactly_and_a_cut_short_run_
     engine.dispose()
     assert [created for _, created in read] == list(spellings.values())
     assert differences == []
+
+
+def test_live_workloads_take_their_first_requested_node_pool_from_their_documents(empty_engine):
+    gone = datetime(2026, 3, 4, tzinfo=UTC)
+    items = [
+        workload(phase="Pending", requestedNodePools=["h100", "a100"], currentNodePools=[]),
+        workload(phase="Running", requestedNodePools=[], currentNodePools=["a100"]),
+        workload(phase="Running", requestedNodePools=["h100"], deletedAt=gone),
+    ]
+    upgrade(empty_engine)
+    insert(empty_engine, items)
+    _downgrade(empty_engine, "0016")
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        pools = dict(conn.execute(sa.select(workloads.c.id, workloads.c.requested_nodepool)).all())
+    assert [pools[item["id"]] for item in items] == ["h100", None, None]

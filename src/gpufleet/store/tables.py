@@ -120,6 +120,9 @@ workloads = Table(
         if field.stored_scalar or (field.query_only and field.column)
     ),
     Column("requested_gpu", Float, nullable=False, default=0.0),
+    # The first node pool the workload asks for (requestedNodePools), NULL when it names none:
+    # the pool a workload not yet in any pool is requested in (see store.org_figures).
+    Column("requested_nodepool", String(253)),
     # Seconds accumulated in Pending/Running before the current phase began; the time spent
     # in the current phase is added at read time, against the request's "now".
     Column("pending_seconds_before", Integer, nullable=False, default=0),
