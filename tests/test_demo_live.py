@@ -24,7 +24,7 @@ from gpufleet.demo.sim.scheduler import Usage
 from gpufleet.demo.sim.teams import IDLE, TEAMS
 from gpufleet.metrics.tasks import idle_rule, refresh_idle_gpus
 from gpufleet.metrics.usage_tasks import accrue_live_usage
-from gpufleet.schemas.enums import Phase
+from gpufleet.schemas.enums import NOT_ASKING_PHASES, Phase
 from tests.support.shared_app import admin_client, shared_app
 
 # Two and a half hours: the first half hour is sampled as sparsely as the far past.
@@ -132,13 +132,24 @@ def test_node_telemetry_and_project_quotas_agree_with_the_fleet(reported):
     assert sum(w["allocatedResources"]["gpu"] for w in holding) == pytest.approx(allocated)
 
     usage = Usage(simulation.jobs.values())
+    # What the jobs running or waiting ask for, in their pool (pending ones included).
+    asked: dict[tuple[str, str], float] = {}
+    for job in simulation.jobs.values():
+        if job.deleted_at is None and job.phase not in NOT_ASKING_PHASES:
+            key = (job.team.project.id, job.pool)
+            asked[key] = asked.get(key, 0.0) + job.requested_gpus
     for project in _all(admin, "/api/v1/org-unit/projects", "projects"):
         team = next(t for t in TEAMS if t.project.id == project["id"])
         quotas = {r["nodePool"]["name"]: r["gpu"]["deserved"] for r in project["resources"]}
         assert quotas == team.quota
-        for status in project["status"]["nodePoolQuotaStatuses"]:
+        pools = project["status"]["nodePoolQuotaStatuses"]
+        for status in pools:
             held = usage.held.get((team.project.id, status["nodePoolName"]), 0.0)
             assert status["allocated"].get("gpu", 0.0) == pytest.approx(held), project["name"]
+            wanted = asked.get((team.project.id, status["nodePoolName"]), 0.0)
+            assert status["requested"]["gpu"] == pytest.approx(wanted), project["name"]
+        requested = project["status"]["quotaStatus"]["requested"]["gpu"]
+        assert sum(p["requested"]["gpu"] for p in pools) == pytest.approx(requested)
 
 
 def test_running_workloads_and_their_pods_have_samples(reported):

@@ -21,6 +21,9 @@ class Phase(StrEnum):
 
 
 TERMINAL_PHASES = frozenset({Phase.COMPLETED, Phase.FAILED})
+# Workloads in these phases ask for no resources: finished, or stopped by their owner (a
+# stopped workload holds nothing and waits for nothing until it is resumed).
+NOT_ASKING_PHASES = frozenset({*TERMINAL_PHASES, Phase.STOPPED})
 
 
 class NodeStatus(StrEnum):

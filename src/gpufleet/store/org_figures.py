@@ -3,8 +3,14 @@
 Allocation comes from the unit's live workloads, the same rows workload telemetry adds up: a
 workload's allocated GPUs count in full for its project and department, and are shared equally
 among its current node pools (a workload in none counts for no pool). Non-preemptible
-allocation is that of workloads whose priority is at or above ``PREEMPTIBLE_BELOW``; requested
-is what workloads not finished asked for.
+allocation is that of workloads whose priority is at or above ``PREEMPTIBLE_BELOW``.
+
+Requested is what the unit's running and waiting workloads ask for, as a KAI queue's
+``status.requested`` is (the resources of its running and pending jobs): the live workloads
+not in a phase of ``NOT_ASKING_PHASES`` (finished, or stopped by their owner). Every such
+workload is requested in some node pool, so the pools add up to the unit: its current pools,
+shared equally; when it runs in none yet (pending), the first pool it asks for; when it asks
+for none, the default pool, where the scheduler places a workload without a pool label.
 
 CPU and memory allocation is what the unit's live pods hold on their nodes (see the nodes'
 allocation in docs/inventory.md), in the quotas' units: millicores and MB (10^6 bytes), per the
@@ -21,7 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.priorities import PREEMPTIBLE_BELOW
-from gpufleet.schemas.enums import TERMINAL_PHASES
+from gpufleet.schemas.enums import NOT_ASKING_PHASES
+from gpufleet.store.node_ingest import DEFAULT_NODEPOOL
 from gpufleet.store.tables import nodes, workload_nodepools, workload_pods, workloads
 
 W, N, POD = workloads.c, nodes.c, workload_pods.c
@@ -68,34 +75,64 @@ def allocated_gpus(kind: UnitKind, unit_id: sa.ColumnElement[str]) -> sa.ScalarS
     )
 
 
-def usage_statement(kind: UnitKind, unit_ids: Collection[str] | None = None) -> sa.Select:
-    """Usage per (unit, node pool); ``None`` ids mean every unit. The pool is NULL for a
-    workload in no node pool."""
-    pools = sa.select(
+def _current_pools() -> sa.Subquery:
+    """Each workload's current node pools, with how many it has."""
+    return sa.select(
         workload_nodepools.c.workload_id,
         workload_nodepools.c.nodepool,
         sa.func.count().over(partition_by=workload_nodepools.c.workload_id).label("pools"),
     ).subquery()
+
+
+def _of_units(statement: sa.Select, kind: UnitKind, unit_ids: Collection[str] | None) -> sa.Select:
+    if unit_ids is None:
+        return statement
+    return statement.where(unit_column(kind).in_(sorted(unit_ids)))
+
+
+def usage_statement(kind: UnitKind, unit_ids: Collection[str] | None = None) -> sa.Select:
+    """Allocation per (unit, node pool); ``None`` ids mean every unit. The pool is NULL for a
+    workload in no node pool."""
+    pools = _current_pools()
     share = sa.func.coalesce(pools.c.pools, 1)
     unit = unit_column(kind).label("unit")
     non_preemptible = sa.case((W.priority >= PREEMPTIBLE_BELOW, W.allocated_gpu), else_=0.0)
-    active = W.phase.not_in(sorted(p.value for p in TERMINAL_PHASES))
-    requested = sa.case((active, W.requested_gpu), else_=0.0)
     statement = (
         sa.select(
             unit,
             pools.c.nodepool,
             sa.func.sum(W.allocated_gpu / share).label("allocated"),
             sa.func.sum(non_preemptible / share).label("non_preemptible"),
-            sa.func.sum(requested / share).label("requested"),
         )
         .select_from(workloads.outerjoin(pools, pools.c.workload_id == W.id))
         .where(W.deleted_at.is_(None))
         .group_by(unit, pools.c.nodepool)
     )
-    if unit_ids is not None:
-        statement = statement.where(unit_column(kind).in_(sorted(unit_ids)))
-    return statement
+    return _of_units(statement, kind, unit_ids)
+
+
+def requested_statement(kind: UnitKind, unit_ids: Collection[str] | None = None) -> sa.Select:
+    """GPUs requested per (unit, node pool), every workload's in a pool (see the module's
+    docstring); ``None`` ids mean every unit."""
+    pools = _current_pools()
+    share = sa.func.coalesce(pools.c.pools, 1)
+    unit = unit_column(kind).label("unit")
+    pool = sa.func.coalesce(pools.c.nodepool, W.requested_nodepool, DEFAULT_NODEPOOL)
+    pool = pool.label("nodepool")
+    asking = W.phase.not_in(sorted(p.value for p in NOT_ASKING_PHASES))
+    statement = (
+        sa.select(unit, pool, sa.func.sum(W.requested_gpu / share).label("requested"))
+        .select_from(workloads.outerjoin(pools, pools.c.workload_id == W.id))
+        .where(W.deleted_at.is_(None), asking)
+        .group_by(unit, pool)
+    )
+    return _of_units(statement, kind, unit_ids)
+
+
+def _add(entry: UnitUsage, pool: str | None, usage: Usage) -> None:
+    entry.total.add(usage)
+    if pool is not None:
+        entry.pools.setdefault(pool, Usage()).add(usage)
 
 
 def unit_usage(conn: Connection, kind: UnitKind, unit_ids: Collection[str]) -> dict[str, UnitUsage]:
@@ -104,11 +141,11 @@ def unit_usage(conn: Connection, kind: UnitKind, unit_ids: Collection[str]) -> d
     if not unit_ids:
         return found
     for row in conn.execute(usage_statement(kind, unit_ids)):
-        usage = Usage(float(row.allocated), float(row.non_preemptible), float(row.requested))
-        entry = found.setdefault(row.unit, UnitUsage())
-        entry.total.add(usage)
-        if row.nodepool is not None:
-            entry.pools.setdefault(row.nodepool, Usage()).add(usage)
+        usage = Usage(allocated=float(row.allocated), non_preemptible=float(row.non_preemptible))
+        _add(found.setdefault(row.unit, UnitUsage()), row.nodepool, usage)
+    for row in conn.execute(requested_statement(kind, unit_ids)):
+        usage = Usage(requested=float(row.requested))
+        _add(found.setdefault(row.unit, UnitUsage()), row.nodepool, usage)
     return found
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.core.times import to_ms
 from gpufleet.query.listing import WorkloadSelection
-from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
+from gpufleet.schemas.enums import NOT_ASKING_PHASES, Phase
 from gpufleet.store.dialect import epoch_ms, indexed_by
 from gpufleet.store.tables import clusters, workload_nodepools, workloads
 from gpufleet.store.workload_filters import row_key, selection_parts
@@ -124,7 +124,7 @@ def workload_telemetry(conn: Connection, query: TelemetryQuery) -> list[Telemetr
 
 # Workloads that ask for no GPUs now (finished, or stopped by their owner): left out of the
 # allocation ratio unless the query names its phases, so their requests do not read as unmet.
-_NOT_ASKING = sorted(phase.value for phase in (*TERMINAL_PHASES, Phase.STOPPED))
+_NOT_ASKING = sorted(phase.value for phase in NOT_ASKING_PHASES)
 
 
 def telemetry_statement(dialect: str, query: TelemetryQuery) -> sa.Select:
