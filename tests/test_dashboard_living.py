@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET, fresh_database
 from tests.support.server import ServerProcess
@@ -70,6 +70,39 @@ def _wait_for_the_past(api: httpx.Client) -> dict:
             return status
         assert time.monotonic() < deadline, status
         time.sleep(2)
+
+
+def _check_history_hours_are_the_clusters(tab: Page, api: httpx.Client) -> None:
+    """The 24-hour chart's allocated GPUs of each whole hour are the clusters' sampled
+    history of that hour, the interval the metrics answer stamps where it ends: an hour read
+    off by one would follow the fleet's swings an hour late, beside the ledger's idle GPUs."""
+    hours, allocated = tab.locator("#gpu-history").evaluate(
+        "el => [Array.from(el.plot.data[0]), Array.from(el.plot.data[2])]"
+    )
+    # The last row is now, the hour before it still filling.
+    drawn = dict(list(zip(hours, allocated, strict=True))[:-2])
+    start = datetime.fromtimestamp(min(drawn), UTC)
+    end = datetime.fromtimestamp(max(drawn), UTC) + timedelta(hours=1)
+    params = {
+        "metricType": "ALLOCATED_GPU",
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "numberOfSamples": round((end - start) / timedelta(hours=1)),
+    }
+    sampled: dict[float, float] = {}
+    for cluster in api.get("/api/v1/clusters").json():
+        answer = api.get(f"/api/v1/clusters/{cluster['uuid']}/metrics", params=params).json()
+        for measurement in answer["measurements"]:
+            if measurement["type"] != "ALLOCATED_GPU" or measurement["labels"]:
+                continue
+            for point in measurement["values"]:
+                ended = datetime.fromisoformat(point["timestamp"].replace("Z", "+00:00"))
+                began = (ended - timedelta(hours=1)).timestamp()
+                sampled[began] = sampled.get(began, 0.0) + float(point["value"])
+    compared = [(hour, drawn[hour], sampled[hour]) for hour in sorted(drawn) if hour in sampled]
+    assert len(compared) >= 12, (drawn, sampled)
+    for _, chart, history in compared:
+        assert chart == pytest.approx(history, abs=0.01), compared
 
 
 def _gpu_series(api: httpx.Client, workload_id: str) -> int:
@@ -137,5 +170,6 @@ def test_the_dashboard_on_a_fresh_living_demo(page, browser, living):  # noqa: F
     page.goto(f"{server.base_url}/#/overview")
     expect(page.locator("#gpu-history canvas")).to_be_visible()
     assert int(page.locator("#gpu-history").get_attribute("data-points")) >= 20
+    _check_history_hours_are_the_clusters(page, api)
     if status["historyComplete"]:
         expect(page.locator("#seeding")).to_be_hidden()

@@ -68,9 +68,9 @@ def test_gauge_is_the_mean_of_each_interval(client, engine, workload_id):
     (measurement,) = body["measurements"]
     assert measurement["type"] == "CPU_USAGE_CORES"
     assert measurement["labels"] is None
-    # Minutes 0-9 average 4.5, 10-19 average 14.5, ...
+    # Minutes 0-9 average 4.5, 10-19 average 14.5, ...; each stamped where its interval ends.
     assert _points(measurement) == [
-        (_stamp(T0 + timedelta(minutes=10 * i)), f"{10 * i + 4.5}") for i in range(6)
+        (_stamp(T0 + timedelta(minutes=10 * (i + 1))), f"{10 * i + 4.5}") for i in range(6)
     ]
     assert body["histogram"] == []
 
@@ -84,11 +84,12 @@ def test_exactly_n_evenly_spaced_points(client, engine, workload_id):
             for v in body["measurements"][0]["values"]
         ]
         assert len(stamps) == count
-        assert stamps[0] == T0
-        gaps = {round((b - a).total_seconds() * 1000) for a, b in itertools.pairwise(stamps)}
         step = 3_600_000 / count
+        # Each point at the end of its interval: the first a step in, the last at the end.
+        assert abs((stamps[0] - T0).total_seconds() * 1000 - step) <= 1
+        gaps = {round((b - a).total_seconds() * 1000) for a, b in itertools.pairwise(stamps)}
         assert all(abs(gap - step) <= 1 for gap in gaps)
-        assert stamps[-1] < T0 + timedelta(hours=1)
+        assert stamps[-1] == T0 + timedelta(hours=1)
 
 
 def test_zero_samples_means_the_default_twenty(client, engine, workload_id):
@@ -155,8 +156,8 @@ def test_a_counter_reads_at_its_rate_whatever_the_intervals_hold(client, engine,
     )
     body = _get(client, workload_id, "NIM_REQUEST_SUCCESS_TOTAL", numberOfSamples=5)
     values = body["measurements"][0]["values"]
-    # 12:00 to 13:00 in 12 minutes: every interval at 2 a second times 720 s.
-    assert [v["timestamp"][11:16] for v in values] == ["12:00", "12:12", "12:24", "12:36", "12:48"]
+    # 12:00 to 13:00 in 12 minutes (each stamped at its end): every one 2 a second times 720 s.
+    assert [v["timestamp"][11:16] for v in values] == ["12:12", "12:24", "12:36", "12:48", "13:00"]
     assert [v["value"] for v in values] == ["1440"] * 5
 
 
@@ -175,8 +176,8 @@ def test_a_counter_interval_without_an_earlier_sample_has_no_point(client, engin
     # [12:00,12:10) holds only the first sample: no rate, no point (not a false 0).
     # [12:10,12:20) holds 12:17 (600 in 10 minutes), [12:20,12:30) holds 12:27.
     assert [(v["timestamp"][11:16], v["value"]) for v in values] == [
-        ("12:10", "600"),
         ("12:20", "600"),
+        ("12:30", "600"),
     ]
 
 
@@ -200,14 +201,18 @@ def test_histogram_counts_are_cumulative_increases_per_interval(client, engine, 
     body = _get(client, workload_id, "NIM_TIME_TO_FIRST_TOKEN_SECONDS", numberOfSamples=60)
     (series,) = body["histogram"]
     assert series["type"] == "NIM_TIME_TO_FIRST_TOKEN_SECONDS"
+    # Each minute's increase stamped where the minute ends.
     assert series["values"] == [
-        {"timestamp": _stamp(T0), "data": {"0.1": "0", "1.0": "0", "2.0": "0", "+Inf": "0"}},
         {
             "timestamp": _stamp(T0 + timedelta(minutes=1)),
-            "data": {"0.1": "40", "1.0": "80", "2.0": "95", "+Inf": "100"},
+            "data": {"0.1": "0", "1.0": "0", "2.0": "0", "+Inf": "0"},
         },
         {
             "timestamp": _stamp(T0 + timedelta(minutes=2)),
+            "data": {"0.1": "40", "1.0": "80", "2.0": "95", "+Inf": "100"},
+        },
+        {
+            "timestamp": _stamp(T0 + timedelta(minutes=3)),
             "data": {"0.1": "20", "1.0": "70", "2.0": "95", "+Inf": "100"},
         },
     ]
@@ -227,9 +232,9 @@ def test_percentiles_interpolate_within_buckets(client, engine, workload_id):
         numberOfSamples=60,
     )
     (series,) = body["histogram"]
-    # 12:00 holds no observations, so it has no point.
+    # The minute from 12:00 holds no observations, so it has no point; the next ends 12:02.
     first, second = series["values"]
-    assert first["timestamp"] == _stamp(T0 + timedelta(minutes=1))
+    assert first["timestamp"] == _stamp(T0 + timedelta(minutes=2))
     # Of 100: p50 (rank 50) lies 10/40 into (0.1, 1.0]; p90 (rank 90) 10/15 into (1.0, 2.0];
     # p99 is in +Inf, which reports the highest finite bound.
     assert first["data"] == {"p50": "0.325", "p90": "1.666667", "p99": "2"}
@@ -264,8 +269,8 @@ def test_a_failed_type_makes_a_207_and_the_rest_still_answer(client, engine, wor
             "type": "RUNNING_POD_COUNT",
             "labels": None,
             "values": [
-                {"value": "1", "timestamp": _stamp(T0)},
                 {"value": "1", "timestamp": _stamp(T0 + timedelta(minutes=30))},
+                {"value": "1", "timestamp": _stamp(T0 + timedelta(minutes=60))},
             ],
         },
         {"type": "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES", "labels": None, "values": None},

@@ -108,13 +108,14 @@ def test_per_gpu_series_and_totals_come_back_for_their_pod_only(client):
         ],
     )
     body = _read(client, workload, first, ["GPU_UTILIZATION_PER_GPU", "GPU_UTILIZATION"])
+    # The minute from 10 to 9 minutes ago, stamped where it ends.
     assert _series(body, "GPU_UTILIZATION_PER_GPU") == {
-        (("gpu", "0"),): [(10, "85")],
-        (("gpu", "1"),): [(10, "20")],
+        (("gpu", "0"),): [(9, "85")],
+        (("gpu", "1"),): [(9, "20")],
     }
-    assert _series(body, "GPU_UTILIZATION") == {(): [(10, "50")]}
+    assert _series(body, "GPU_UTILIZATION") == {(): [(9, "50")]}
     other = _read(client, workload, second, ["GPU_UTILIZATION_PER_GPU", "GPU_UTILIZATION"])
-    assert _series(other, "GPU_UTILIZATION_PER_GPU") == {(("gpu", "0"),): [(10, "7")]}
+    assert _series(other, "GPU_UTILIZATION_PER_GPU") == {(("gpu", "0"),): [(9, "7")]}
     assert other["measurements"][1] == {"type": "GPU_UTILIZATION", "labels": None, "values": []}
 
 
@@ -157,7 +158,7 @@ def test_every_type_the_embedded_store_answers_round_trips(client):
         else:
             labels = (("gpu", "3"),) if kind is MetricKind.PER_GPU else ()
             # A counter's first sample has none before it: its interval has no rate.
-            expected = [(4, "10"), (2, "14")] if kind is not MetricKind.COUNTER else [(2, "4")]
+            expected = [(2, "10"), (0, "14")] if kind is not MetricKind.COUNTER else [(0, "4")]
             assert _series(body, metric_type) == {labels: expected}, metric_type
 
 
@@ -230,7 +231,7 @@ def test_a_pod_sample_lands_only_on_its_pod_of_its_workload_of_the_callers_clust
         assert f"'samples.1.{field}'" in refused["message"], refused
     assert _push(anonymous_client, [good], headers=agent) == {"accepted": 1}
     body = _read(client, mine, mine["pods"][0], ["CPU_USAGE_CORES"])
-    assert _series(body, "CPU_USAGE_CORES") == {(): [(1, "2.5")]}
+    assert _series(body, "CPU_USAGE_CORES") == {(): [(0, "2.5")]}
     assert _series(
         _read(client, other, other["pods"][0], ["CPU_USAGE_CORES"]), "CPU_USAGE_CORES"
     ) == {(): []}
@@ -242,5 +243,5 @@ def test_retention_deletes_pod_samples_too(client, engine):
     _push(client, [_sample(workload, pod, "CPU_USAGE_CORES", m, m) for m in (1, 3, 5)])
     assert enforce_retention(engine, 0, NOW - timedelta(minutes=2)) == 2
     assert _series(_read(client, workload, pod, ["CPU_USAGE_CORES"]), "CPU_USAGE_CORES") == {
-        (): [(1, "1")]
+        (): [(0, "1")]
     }

@@ -17,8 +17,9 @@ class SampleWindow:
     """``count`` evenly spaced points over ``[start, end)``.
 
     Point ``i`` stands for the interval ``[t_i, t_i+1)`` where
-    ``t_i = start + floor(i * span / count)`` (milliseconds); the intervals tile the range
-    exactly, so a sample belongs to interval ``floor((ts - start) * count / span)``.
+    ``t_i = start + floor(i * span / count)`` (milliseconds) and is stamped ``t_i+1``; the
+    intervals tile the range exactly, so a sample belongs to interval
+    ``floor((ts - start) * count / span)``.
     """
 
     start_ms: int
@@ -40,7 +41,9 @@ class SampleWindow:
         return self.end_ms - self.start_ms
 
     def timestamp_ms(self, index: int) -> int:
-        return self.start_ms + index * self.span_ms // self.count
+        """Where point ``index`` is stamped: the end of its interval, as Prometheus stamps a
+        window's value at the window's end (the last point is ``end``)."""
+        return self.start_ms + (index + 1) * self.span_ms // self.count
 
     def index_of(self, ts_ms: int) -> int | None:
         """The interval a sample at ``ts_ms`` belongs to, None outside the range."""

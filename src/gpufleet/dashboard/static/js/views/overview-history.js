@@ -47,8 +47,8 @@ async function ledgerByHour(start, now) {
 const SAMPLED = ["TOTAL_GPU", "ALLOCATED_GPU"];
 
 // Map hour start (ms) -> {TOTAL_GPU, ALLOCATED_GPU}: the hour's mean over the clusters'
-// history, summed over the clusters (one interval of the answer per hour). Empty when no
-// cluster's metrics can be read (a caller without a cluster rule).
+// history, summed over the clusters (one interval of the answer per hour, stamped where the
+// hour ends). Empty when no cluster's metrics can be read (a caller without a cluster rule).
 async function clusterHistory(clusters, start, now) {
   const end = hourOf(now) + HOUR_MS;
   const params = {
@@ -64,7 +64,7 @@ async function clusterHistory(clusters, start, now) {
       if (!SAMPLED.includes(m.type) || m.labels || !m.values) continue;
       for (const p of m.values) {
         if (p.value === null || p.value === undefined) continue;
-        const hour = hourOf(Date.parse(p.timestamp));
+        const hour = hourOf(Date.parse(p.timestamp) - 1);
         const entry = hours.get(hour) ?? {};
         entry[m.type] = (entry[m.type] ?? 0) + Number(p.value);
         hours.set(hour, entry);
