@@ -139,6 +139,19 @@ def test_every_failed_workload_has_a_failed_event_saying_why(day):
     assert events == {}
 
 
+def test_every_pod_of_a_started_workload_has_its_started_event(day):
+    started = {e["involvedObject"]["uid"] for e in day.events if e["reason"] == "Started"}
+    running = [
+        job
+        for job in day.jobs.values()
+        if job.phase == Phase.RUNNING and len(job.bound) > 1
+        and all(pod.started_at and pod.started_at > START for pod in job.bound)
+    ]  # fmt: skip
+    assert len(running) >= 3
+    for job in running:
+        assert {pod.uid for pod in job.bound} <= started, job.name
+
+
 def test_a_node_that_stops_reporting_tells_the_workloads_on_it(day):
     assert day.outages
     everyone = {**day.finished, **day.jobs}

@@ -229,9 +229,10 @@ class Simulation:
         if job.fails_after is not None and job.fails_after < 60 and self.rng.random() < 0.5:
             self._fail(job, f'Failed to pull image "{job.image}": manifest unknown', job.bound[0])
             return
+        # Every pod's container starts, the workers' as the master's (each has its event).
         for pod in job.bound:
             pod.started_at = self.now
-        self._event(job, "Started", "Started container main", pod=job.bound[0])
+            self._event(job, "Started", "Started container main", pod=pod)
         self._move(job, P.RUNNING)
 
     def _running(self, job: Job, elapsed: float) -> None:
