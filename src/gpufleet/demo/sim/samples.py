@@ -31,6 +31,8 @@ REQUEST_CAP = 64
 # The busiest an idle GPU gets (0.5 %): idle by the server's idle-GPU rule (at or below 1 % by
 # default), so what the simulation holds idle is what the server counts idle.
 IDLING = 0.005
+# Steady work's dips: the share of two-minute windows it spends evaluating or checkpointing.
+DIP_SECONDS, DIP_SHARE = 120, 0.08
 # SM activity as a share of utilisation, for a lightly and a fully loaded GPU.
 SM_SHARE_IDLE = 0.6
 SM_SHARE_BUSY = 0.9
@@ -47,9 +49,23 @@ def _level(job: Job, moment: datetime, rng: random.Random) -> float:
         return window.uniform(0.55, 0.95) if window.random() < 0.3 else rng.uniform(0.0, IDLING)
     if character == SERVING:
         return min(1.0, max(0.02, serving.load(job.id, job.gpus, moment) * rng.uniform(0.9, 1.05)))
-    if rng.random() < 0.08:
-        return rng.uniform(0.25, 0.5)
+    # Steady work dips for an evaluation or a checkpoint now and then: a dip holds a window of
+    # two minutes, so samples every 30 seconds draw it as a dip, not as a spike.
+    window = random.Random(f"{job.id}/dip/{int(moment.timestamp()) // DIP_SECONDS}")
+    if window.random() < DIP_SHARE:
+        return window.uniform(0.25, 0.5) * rng.uniform(0.95, 1.05)
     return rng.uniform(0.86, 0.98)
+
+
+def _memory_fill(job: Job, level: float) -> float:
+    """Share of its GPU memory the workload holds: training and serving allocate theirs once
+    (the framework's allocator, the KV cache) and keep it through dips in their load; a
+    workspace holds what its current burst needs."""
+    if job.work.character == IDLE:
+        return 0.12
+    if job.work.character == BURSTY:
+        return 0.3 + 0.6 * level
+    return random.Random(f"{job.id}/memory").uniform(0.7, 0.92)
 
 
 def _sm_activity(busy: float) -> float:
@@ -77,7 +93,9 @@ def job_samples(job: Job, moment: datetime) -> Iterator[dict[str, Any]]:
 
     device_bytes = GPU_MEMORY_GIB[job.pool] * GIB
     share = min(job.gpus, 1.0) if job.gpus else 0.0
-    memory_fill = 0.3 + 0.6 * level if job.work.character != IDLE else 0.12
+    memory_fill = _memory_fill(job, level)
+    # Host memory is held as GPU memory is: what steady work loaded stays loaded through a dip.
+    held = level if job.work.character in (BURSTY, IDLE) else memory_fill
     running = [pod for pod in job.bound if pod_phase(job, pod) == "Running"]
     cpu_total = memory_total = 0.0
     device = 0
@@ -95,7 +113,7 @@ def job_samples(job: Job, moment: datetime) -> Iterator[dict[str, Any]]:
             yield sample(PM.GPU_SM_ACTIVITY_PER_GPU, active, {"gpu": str(local)}, pod.uid)
             device += 1
         cpu = round(job.cpu * (0.1 + 0.8 * level) * rng.uniform(0.9, 1.1), 3)
-        memory = round(job.memory_gib * GIB * (0.35 + 0.5 * level))
+        memory = round(job.memory_gib * GIB * (0.35 + 0.5 * held))
         cpu_total += cpu
         memory_total += memory
         if per_gpu:
