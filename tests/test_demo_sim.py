@@ -75,7 +75,7 @@ def _check_history(job) -> None:
 
 @pytest.fixture(scope="module")
 def day() -> Simulation:
-    simulation = Simulation(11, START)
+    simulation = Simulation(13, START)
     simulation.queue_lengths = []
     simulation.events = []
     simulation.outages = []
@@ -152,6 +152,21 @@ def test_every_pod_of_a_started_workload_has_its_started_event(day):
         assert {pod.uid for pod in job.bound} <= started, job.name
 
 
+def test_a_rollout_replaces_the_pods_under_the_new_revision(day):
+    rolled = [job for job in day.jobs.values() if job.revision > 1 and job.phase == Phase.RUNNING]
+    assert len(rolled) >= 2
+    events = {(e["involvedObject"]["uid"], e["reason"]) for e in day.events}
+    for job in rolled:
+        updated = [at for (phase, at) in job.history if phase == Phase.UPDATING]
+        assert updated, job.name
+        for pod in job.bound:
+            # Created after the last rollout began: by it (or by a later rescheduling).
+            assert pod.created_at > updated[-1], job.name
+            assert {(pod.uid, "Scheduled"), (pod.uid, "Started")} <= events, job.name
+        if job.kind.type == "Inference":
+            assert all(f"-{job.revision:05d}-deployment-" in pod.name for pod in job.bound)
+
+
 def test_a_node_that_stops_reporting_tells_the_workloads_on_it(day):
     assert day.outages
     everyone = {**day.finished, **day.jobs}
@@ -179,7 +194,7 @@ _POD_NAMES = {
     "Job": rf"-{_GEN}{{5}}",
     "Deployment": rf"-{_GEN}{{10}}-{_GEN}{{5}}",
     "NIMService": rf"-{_GEN}{{10}}-{_GEN}{{5}}",
-    "Inference": rf"-00001-deployment-{_GEN}{{10}}-{_GEN}{{5}}",
+    "Inference": rf"-[0-9]{{5}}-deployment-{_GEN}{{10}}-{_GEN}{{5}}",
     "InferenceService": rf"-predictor-{_GEN}{{10}}-{_GEN}{{5}}",
     "StatefulSet": r"-\d+",
     "Notebook": r"-\d+",

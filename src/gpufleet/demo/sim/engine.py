@@ -284,7 +284,22 @@ class Simulation:
 
     def _updating(self, job: Job, elapsed: float) -> None:
         if elapsed >= job.wait:
+            self._roll_out(job)
             self._move(job, P.RUNNING)
+
+    def _roll_out(self, job: Job) -> None:
+        """The new revision's pods take the old ones' places (a fleet without GPUs to spare for
+        a surge replaces in place), each scheduled and started anew under its new name."""
+        job.revision += 1
+        namespace = job.team.project.namespace
+        for number, old in enumerate(job.bound):
+            pod = self._new_pod(job, number)
+            pod.node, pod.devices, pod.ip = old.node, old.devices, records.pod_ip(self.rng)
+            pod.started_at = self.now
+            job.bound[number] = pod
+            message = f"Successfully assigned {namespace}/{pod.name} to {pod.node.name}"
+            self._event(job, "Scheduled", message, pod=pod)
+            self._event(job, "Started", "Started container main", pod=pod)
 
     def _terminating(self, job: Job, elapsed: float) -> None:
         if elapsed < job.wait:

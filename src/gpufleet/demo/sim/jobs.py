@@ -70,6 +70,8 @@ class Job:
     restarts: int = 0
     deleted_at: datetime | None = None
     pod_serial: int = 0
+    # The revision its pods run (a service's rollouts count up from 1).
+    revision: int = 1
     # The phase of pods that ended with the workload (Succeeded, Failed).
     pod_phase: str | None = None
     waits: int = 0

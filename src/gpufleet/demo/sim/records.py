@@ -77,13 +77,15 @@ def pod_name(job: Job, number: int, serial: int, uid: str) -> str:
         return f"{name}-{number}"
     if kind == "Pod":
         return name if job.pods == 1 else f"{name}-{number}"
+    # A ReplicaSet's pod-template hash: one per revision of the workload.
+    template = _generated(job.id if job.revision == 1 else f"{job.id}/{job.revision}", 10)
     if kind in _REPLICA_SETS:
-        return f"{name}-{_generated(job.id, 10)}-{random5}"
+        return f"{name}-{template}-{random5}"
     if kind == "Inference":
         # Knative: the revision's Deployment, ``<service>-00001-deployment``.
-        return f"{name}-00001-deployment-{_generated(job.id, 10)}-{random5}"
+        return f"{name}-{job.revision:05d}-deployment-{template}-{random5}"
     if kind == "InferenceService":
-        return f"{name}-predictor-{_generated(job.id, 10)}-{random5}"
+        return f"{name}-predictor-{template}-{random5}"
     if kind == "RayCluster":
         role = "head" if number == 0 else "gpu-group-worker"
         return f"{name}-{role}-{random5}"
