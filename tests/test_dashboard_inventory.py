@@ -1,6 +1,6 @@
 """The dashboard's Capacity and Projects views in headless Chromium against a real demo server,
-with one more cluster reported through the ingest APIs: nodes (one not ready), workloads whose
-pods hold GPUs on them, and queues giving two projects their quotas."""
+with one more cluster reported through the ingest APIs: nodes (one cordoned, one not ready),
+workloads whose pods hold GPUs on them, and queues giving two projects their quotas."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ pytestmark = pytest.mark.e2e
 
 CLUSTER = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 NODES = ("gpu-a", "gpu-b", "gpu-c")
+UNSCHEDULABLE = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
 
 
 def _workload(project_id: str, name: str, gpus: float, node: str) -> dict:
@@ -55,6 +56,8 @@ def demo(request, tmp_path_factory):
     with demo_server(request, tmp_path_factory) as server, server.api() as api:
         base = f"/api/v1/ingest/clusters/{CLUSTER}"
         nodes = [node_report(name=name, nodePool="h100") for name in NODES]
+        # Cordoned as Kubernetes marks it: spec.unschedulable and the taint; it keeps its pods.
+        nodes[1].update(unschedulable=True, taints=[UNSCHEDULABLE])
         nodes[2]["status"] = "NotReady"
         assert api.post(f"{base}/nodes", json={"nodes": nodes}).status_code == 200
         workloads = [
@@ -88,13 +91,42 @@ def test_the_capacity_view_shows_pools_and_a_node_grid(page, demo):  # noqa: F81
     for kind, value in figures.items():
         expect(row.locator(f"td[data-type={kind}]")).to_have_text(value)
     expect(row.locator("td[data-type=NOT_READY]")).to_have_text("1")
+    expect(row.locator("td[data-type=CORDONED]")).to_have_text("1")
+    # 15 GPUs are free, but only gpu-a's 2 can take work: gpu-b is cordoned, gpu-c not ready.
+    assert figures["FREE_GPUS"] == "15"
+    expect(row.locator("td[data-type=SCHEDULABLE_FREE_GPUS]")).to_have_text("2")
     grid = section.locator(".node-grid[data-pool=h100] .node")
     expect(grid).to_have_count(3)
     expect(section.locator(".node[data-node=gpu-a]")).to_have_attribute("data-allocated", "6")
     expect(section.locator(".node[data-node=gpu-b]")).to_have_attribute("data-allocated", "3")
     expect(section.locator(".node.not-ready")).to_have_count(1)
+    expect(section.locator(".node.cordoned")).to_have_count(1)
+    cordoned = section.locator(".node.cordoned")
+    expect(cordoned).to_have_attribute("data-node", "gpu-b")
+    expect(cordoned).to_have_attribute("title", "gpu-b (Ready, cordoned): 3 of 8 GPUs allocated")
+    assert "level-2" in cordoned.get_attribute("class")  # its allocation still shows
     assert "level-3" in section.locator(".node[data-node=gpu-a]").get_attribute("class")
     screenshot(page, "capacity")
+
+
+def test_the_capacity_view_marks_the_demos_cordoned_nodes(page, demo):  # noqa: F811
+    with demo.api() as api:
+        nodes = api.get("/api/v1/nodes", params={"limit": 500}).json()["nodes"]
+    cordoned = {
+        n["name"] for n in nodes if any(t["key"] == UNSCHEDULABLE["key"] for t in n["taints"])
+    }
+    assert len(cordoned) > 1  # the demo's and gpu-b
+    sign_in(page, demo.url)
+    expect(page.locator("#topbar")).to_be_visible()
+    page.click("[data-nav=capacity]")
+    expect(page.locator("section.cluster").first).to_be_visible()
+    marked = page.locator(".node.cordoned")
+    expect(marked).to_have_count(len(cordoned))
+    assert {n.get_attribute("data-node") for n in marked.all()} == cordoned
+    for node in marked.all():
+        assert "cordoned" in node.get_attribute("title")
+    shown = sum(int(c) for c in page.locator("td[data-type=CORDONED]").all_text_contents())
+    assert shown == len(cordoned)
 
 
 def test_the_projects_view_shows_quota_fair_share_and_borrowers(page, demo):  # noqa: F811

@@ -25,6 +25,19 @@ export async function grouped(path, telemetryType, groupBy) {
   return values;
 }
 
+// A cordoned node (`kubectl cordon`: spec.unschedulable) stays Ready; Kubernetes marks it with
+// this taint, which the agent reports with the node's others, and schedules nothing new on it.
+const UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable";
+
+export function isCordoned(node) {
+  return (node.taints || []).some((taint) => taint.key === UNSCHEDULABLE_TAINT);
+}
+
+// Whether the scheduler may place new work on the node: ready and not cordoned.
+export function takesWork(node) {
+  return node.status === "Ready" && !isCordoned(node);
+}
+
 // The sum of a grouped answer's values (every group together).
 export function total(values) {
   let sum = 0;

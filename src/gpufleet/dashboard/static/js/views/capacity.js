@@ -1,13 +1,18 @@
-// Capacity: per cluster and node pool, total / allocated / free / idle GPUs and nodes not
-// ready, and a grid of the nodes coloured by how much of each is allocated and idle.
+// Capacity: per cluster and node pool, total / allocated / free / idle GPUs, the free GPUs on
+// nodes that can take work, the nodes not ready and cordoned, and a grid of the nodes coloured
+// by how much of each is allocated and idle.
 
 import { get } from "../api.js";
 import { h, replace } from "../dom.js";
-import { every, grouped } from "../inventory.js";
+import { every, grouped, isCordoned, takesWork } from "../inventory.js";
 
 const NODE_TELEMETRY = "/api/v1/nodes/telemetry";
 const POOL_TYPES = ["TOTAL_GPUS", "ALLOCATED_GPUS", "FREE_GPUS", "IDLE_ALLOCATED_GPUS"];
-const HEADERS = ["Node pool", "Total GPUs", "Allocated", "Free", "Idle allocated", "Nodes", "Not ready"];
+const SCHEDULABLE_NOTE = "Free GPUs on nodes that can take work: ready and not cordoned";
+const HEADERS = [
+  ["Node pool"], ["Total GPUs"], ["Allocated"], ["Free"], ["Schedulable free", SCHEDULABLE_NOTE],
+  ["Idle allocated"], ["Nodes"], ["Not ready"], ["Cordoned", "Nodes marked unschedulable (kubectl cordon)"],
+];
 
 function stateBadge(cluster) {
   const state = cluster.status?.state ?? "Unknown";
@@ -20,34 +25,54 @@ function nodeCell(node, allocated, idle) {
   const ratio = total > 0 ? allocated / total : 0;
   const level = total > 0 ? Math.min(4, Math.ceil(ratio * 4)) : "none";
   const classes = ["node", `level-${level}`];
+  const cordoned = isCordoned(node);
   if (node.status !== "Ready") classes.push("not-ready");
+  if (cordoned) classes.push("cordoned");
   if (idle > 0) classes.push("idle");
-  const title = `${node.name} (${node.status}): ${allocated} of ${total} GPUs allocated` +
+  const state = cordoned ? `${node.status}, cordoned` : node.status;
+  const title = `${node.name} (${state}): ${allocated} of ${total} GPUs allocated` +
     (idle > 0 ? `, ${idle} idle` : "");
   return h("span", {
     class: classes.join(" "), title, dataset: { node: node.name, allocated: String(allocated), total: String(total) },
   });
 }
 
-function poolRow(clusterId, pool, figures, poolNodes) {
+// Six decimals at most, as the API writes the telemetry beside it: fractions of GPUs add up
+// without float noise.
+function figure(value) {
+  return String(Math.round(value * 1e6) / 1e6);
+}
+
+// FREE_GPUS counts every node's GPUs minus its allocation, cordoned and not ready ones too;
+// the schedulable free GPUs count the same on the nodes the scheduler can place new work on.
+function poolRow(clusterId, pool, figures, poolNodes, allocatedOf) {
   const value = (type) => figures[type].get(`${clusterId}/${pool}`) ?? 0;
   const notReady = poolNodes.filter((n) => n.status !== "Ready").length;
+  const cordoned = poolNodes.filter(isCordoned).length;
+  const schedulable = poolNodes.filter(takesWork)
+    .reduce((sum, n) => sum + (n.gpuInfo?.gpuCount ?? 0) - allocatedOf(n), 0);
+  const cell = (type, text, flagged = false) =>
+    h("td", { class: `num${flagged ? " error" : ""}`, dataset: { type } }, text);
   return h("tr", { dataset: { pool } },
     h("td", {}, pool),
-    POOL_TYPES.map((type) => h("td", { class: "num", dataset: { type } }, String(value(type)))),
+    ["TOTAL_GPUS", "ALLOCATED_GPUS", "FREE_GPUS"].map((type) => cell(type, String(value(type)))),
+    cell("SCHEDULABLE_FREE_GPUS", figure(schedulable)),
+    cell("IDLE_ALLOCATED_GPUS", String(value("IDLE_ALLOCATED_GPUS"))),
     h("td", { class: "num" }, String(poolNodes.length)),
-    h("td", { class: `num${notReady ? " error" : ""}`, dataset: { type: "NOT_READY" } }, String(notReady)));
+    cell("NOT_READY", String(notReady), notReady > 0),
+    cell("CORDONED", String(cordoned)));
 }
 
 function clusterSection(cluster, nodes, figures, perNode) {
   const mine = nodes.filter((n) => n.clusterUuid === cluster.uuid);
+  const allocatedOf = (n) => perNode.allocated.get(`${cluster.uuid}/${n.name}`) ?? 0;
   const pools = [...new Set(mine.map((n) => n.nodePool))].sort();
   const grid = pools.map((pool) => h("div", { class: "node-pool" },
     h("h3", {}, pool),
     h("div", { class: "node-grid", dataset: { pool } },
       mine.filter((n) => n.nodePool === pool).map((n) => nodeCell(
         n,
-        perNode.allocated.get(`${cluster.uuid}/${n.name}`) ?? 0,
+        allocatedOf(n),
         perNode.idle.get(`${cluster.uuid}/${n.name}`) ?? 0,
       )))));
   return h("section", { class: "panel cluster", dataset: { cluster: cluster.uuid } },
@@ -56,15 +81,17 @@ function clusterSection(cluster, nodes, figures, perNode) {
       ? h("p", { class: "muted" }, "No nodes reported.")
       : [
           h("table", { class: "data pools" },
-            h("thead", {}, h("tr", {}, HEADERS.map((title, i) => h("th", { class: i ? "num" : "" }, title)))),
-            h("tbody", {}, pools.map((pool) => poolRow(cluster.uuid, pool, figures, mine.filter((n) => n.nodePool === pool))))),
+            h("thead", {}, h("tr", {}, HEADERS.map(([text, title], i) => h("th", { class: i ? "num" : "", title }, text)))),
+            h("tbody", {}, pools.map((pool) =>
+              poolRow(cluster.uuid, pool, figures, mine.filter((n) => n.nodePool === pool), allocatedOf)))),
           grid,
         ]);
 }
 
 const LEGEND = h("p", { class: "legend muted" },
   "Each square is a node: darker means more of its GPUs allocated; a red corner marks idle allocated GPUs; ",
-  "a grey, struck square is not ready.");
+  "a grey, struck square is not ready; a square with a dashed amber outline is cordoned (takes no new work). ",
+  "Schedulable free: the free GPUs on nodes that are ready and not cordoned.");
 
 export async function renderCapacity(view, isCurrent) {
   replace(view, h("h1", {}, "Capacity"), h("p", { class: "muted" }, "Loading…"));
