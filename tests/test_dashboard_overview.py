@@ -78,6 +78,9 @@ def test_the_overview_is_the_landing_view_and_shows_the_fleet(page, demo, api): 
     history = page.locator("#gpu-history")
     expect(history.locator("canvas")).to_be_visible()
     assert int(history.get_attribute("data-points")) >= 1
+    # The middle band is allocation that is not idle, not GPUs in use (the Usage view's "used").
+    assert _band_labels(history) == ["Free", "Allocated, not idle", "Idle"]
+    expect(history.locator(".u-title")).to_contain_text("add up to the allocation")
 
     longest = largest_first(api, "phase==Pending", "totalPendingTimeSeconds", 10)
     rows = page.locator("#pending-table tbody tr")
@@ -431,12 +434,19 @@ def test_a_project_viewer_sees_its_projects_figures_and_no_refusals(page, demo, 
     history = page.locator("#gpu-history")
     expect(history).to_have_attribute("data-scope", "projects")
     expect(history.locator("canvas")).to_be_visible()
+    assert _band_labels(history) == ["Allocated, not idle", "Idle"]
+    expect(history.locator(".u-title")).to_contain_text("add up to the allocation")
     # The right edge (now) is the allocation above the chart, not the clusters'.
     top_now = history.evaluate("el => el.plot.data[1][el.plot.data[1].length - 1]")
     assert top_now == pytest.approx(allocated, abs=0.051)
     assert refused == []
     assert not [url for url in asked if "/metrics" in url and "/clusters/" in url]
     screenshot(page, "overview-project-viewer")
+
+
+def _band_labels(chart) -> list[str]:
+    """The stacked chart's bands as its legend names them, top first."""
+    return chart.evaluate("el => el.plot.series.slice(1).map((s) => s.label)")
 
 
 def _idle_answers(tab: Page) -> list[dict]:

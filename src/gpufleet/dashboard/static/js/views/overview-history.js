@@ -1,5 +1,7 @@
 // The overview's GPUs over the last 24 hours, stacked: idle allocated GPUs at the bottom, the
-// allocated GPUs in use above them, the free GPUs on top, so the top edge is the total.
+// allocated GPUs that are not idle above them (together the allocation), the free GPUs on top,
+// so the top edge is the total. The middle band is allocation, not use: a GPU that is not idle
+// may still be barely used (the Usage view's "used" weighs GPU-hours by utilisation).
 //
 // One point per hour. Total and allocated GPUs are the hour's mean of the clusters' history
 // (the inventory samples behind `/clusters/{id}/metrics`, TOTAL_GPU and ALLOCATED_GPU, which
@@ -22,7 +24,7 @@ const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
 const BANDS = {
   idle: { label: "Idle", stroke: "#d97706", fill: "#fcd9a0" },
-  busy: { label: "In use", stroke: "#2f6fed", fill: "#bcd0fb" },
+  busy: { label: "Allocated, not idle", stroke: "#2f6fed", fill: "#bcd0fb" },
   free: { label: "Free", stroke: "#98a2b3", fill: "#e4e7ec" },
 };
 
@@ -100,8 +102,8 @@ export async function gpuHistory(clusters, figures, nowDate, whole) {
   return rows;
 }
 
-// Draws the rows as three stacked bands, bottom first: idle, in use, free (the last only for a
-// caller reading whole clusters).
+// Draws the rows as three stacked bands, bottom first: idle, allocated not idle, free (the last
+// only for a caller reading whole clusters).
 export function drawGpuHistory(container, rows, whole) {
   const idle = rows.map((r) => Math.min(r.idle, r.allocated));
   const end = rows[rows.length - 1].t;
@@ -113,8 +115,8 @@ export function drawGpuHistory(container, rows, whole) {
   container.dataset.scope = whole ? "clusters" : "projects";
   return stackedChart(container, {
     title: whole
-      ? "GPUs (stacked: idle, in use, free; the top is the total)"
-      : "Your projects' GPUs (stacked: idle, in use; the top is allocated)",
+      ? "GPUs stacked: Idle and Allocated, not idle add up to the allocation; Free tops it up to the total"
+      : "Your projects' GPUs stacked: Idle and Allocated, not idle add up to the allocation",
     unit: "GPUs",
     xs: rows.map((r) => r.t),
     timeSpan: [end - DAY_MS / 1000, end],
