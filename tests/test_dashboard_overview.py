@@ -706,3 +706,81 @@ def test_the_workloads_table_fits_a_desktop_screen(browser, demo, width):  # noq
         screenshot(tab, f"workloads-{width}")
     finally:
         context.close()
+
+
+WORDY_MESSAGE = (
+    "Not enough free resources in node pool h100 for 8 pods of 8 GPUs: at most 0 whole GPUs are "
+    "free on one of its 20 ready nodes, and project vision would exceed its limit of 64 GPUs in "
+    "node pool h100 while 3 of its workloads wait"
+)
+# Long enough to wrap in the pods table, breaking at its hyphens.
+WORDY_POD = "-".join(["llama3-70b-finetune-sweep"] * 5) + "-launcher-0"
+
+
+@pytest.fixture(scope="module")
+def wordy_workload(api) -> dict:  # noqa: F811
+    """A pending workload with a long phase message and a pod with a long name."""
+    pod = {"name": WORDY_POD, "uid": str(uuid.uuid4()), "phase": "Pending"}
+    return _reported(
+        api,
+        "Pending",
+        name=f"wordy-{uuid.uuid4().hex[:6]}",
+        phaseMessage=WORDY_MESSAGE,
+        allocatedResources={"gpu": 0},
+        pods=[pod],
+    )
+
+
+# Each word of an element's text as the lines it is drawn on (distinct tops), and the left edge
+# of each line of it relative to the left of the element's content box.
+WORD_LINES = """el => {
+  const text = el.firstChild;
+  const words = [];
+  for (const match of text.data.matchAll(/\\S+/g)) {
+    const range = document.createRange();
+    range.setStart(text, match.index);
+    range.setEnd(text, match.index + match[0].length);
+    const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+    words.push([match[0], tops.size]);
+  }
+  return words;
+}"""
+LINE_LEFTS = """el => {
+  const cell = el.closest("td");
+  const padding = parseFloat(getComputedStyle(cell).paddingLeft);
+  const content = cell.getBoundingClientRect().left + padding;
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  const lines = new Map();
+  for (const r of range.getClientRects()) {
+    const top = Math.round(r.top);
+    lines.set(top, Math.min(lines.get(top) ?? r.left, r.left));
+  }
+  return [...lines.values()].map((left) => left - content);
+}"""
+
+
+@pytest.mark.parametrize("width", [1440, 1024])
+def test_a_workload_page_wraps_between_words(browser, demo, wordy_workload, width):  # noqa: F811
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    tab = context.new_page()
+    try:
+        signed_in(tab, demo.url)
+        tab.goto(f"{demo.url}/#/workloads/{wordy_workload['id']}")
+        message = tab.locator("#workload-details dd", has_text="Not enough free resources")
+        expect(message).to_be_visible()
+        words = message.evaluate(WORD_LINES)
+        assert max(lines for _word, lines in words) == 1, [w for w in words if w[1] > 1]
+        assert message.bounding_box()["height"] > 40  # it did wrap, between words
+        # A wrapped pod name reads from the left edge of its cell, as every other cell does.
+        pod = tab.locator("#pods button[data-pod]", has_text=WORDY_POD)
+        expect(pod).to_be_visible()
+        lefts = pod.evaluate(LINE_LEFTS)
+        assert len(lefts) > 1, lefts
+        assert all(abs(left) < 1 for left in lefts), lefts
+        for panel in tab.locator("main section.panel").all():
+            needed, room = panel.evaluate("el => [el.scrollWidth, el.clientWidth]")
+            assert needed <= room, (panel.locator("h2").first.text_content(), needed, room)
+        screenshot(tab, f"workload-wrapping-{width}")
+    finally:
+        context.close()
