@@ -206,3 +206,23 @@ def test_bootstrap_creates_the_first_administrator_once(
         assert code == 0, err
         names = {a["clientId"]: a["name"] for a in json.loads(out)}
         assert names == {client_id: "administrator", "other": "administrator other"}
+
+        # Both administrators came to be in the audit log: by the bootstrap, and by the
+        # operator's break-glass, with the account and rule it had to create.
+        code, out, err = _run(capsys, "access", "audit", "--limit", "100", "-o", "json")
+        assert code == 0, err
+        made = {
+            (
+                e["subject"],
+                e["metadata"]["operation"],
+                e["metadata"].get("subjectId", e["entity_id"]),
+            )
+            for e in json.loads(out)
+        }
+        assert {
+            ("bootstrap", "service_account.create", client_id),
+            ("bootstrap", "access_rule.create", client_id),
+            ("cli", "service_account.create", "other"),
+            ("cli", "access_rule.create", "other"),
+            ("cli", "service_account.restore_admin", "other"),
+        } <= made

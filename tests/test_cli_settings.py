@@ -184,6 +184,8 @@ INVALID = [
     ("prometheus_url", "ftp://prometheus"),
     ("prometheus_gpu_label", "not a label"),
     ("prometheus_pod_label", "pod}[5m]) or vector(1"),
+    ("admin_client_id", "bootstrap"),
+    ("admin_client_id", "cli"),
 ]
 
 

@@ -4,7 +4,8 @@ path that works on the server's database.
 Everything but ``bootstrap`` and ``restore-admin`` talks HTTP as the logged-in profile
 (``client/access_commands.py``). Those two are for operators with access to the database, when
 no administrator can sign in yet (a new installation) or any more (break-glass); they take only
-the database settings and are audited with the actor ``cli``.
+the database settings. What ``bootstrap`` creates is audited with the actor ``bootstrap``, as
+when a server starts; ``restore-admin`` with the actor ``cli``.
 """
 
 from __future__ import annotations
@@ -17,16 +18,13 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from gpufleet.auth import administration
-from gpufleet.auth.administration import FULL_ACCESS, Actor
+from gpufleet.auth.administration import CLI_ACTOR
 from gpufleet.auth.bootstrap import prepare_store, restore_admin
 from gpufleet.client import access_commands
 from gpufleet.client.exit_codes import exit_code_for_error
 from gpufleet.core.errors import DomainError
 from gpufleet.settings import Settings
 from gpufleet.store.connectivity import open_store
-
-CLI_ACTOR = Actor("cli", FULL_ACCESS)
 
 
 def print_table(rows: list[dict], columns: list[str], as_json: bool) -> None:
@@ -77,8 +75,7 @@ def _bootstrap(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _restore_admin(_args: argparse.Namespace, conn, settings: Settings) -> None:
-    client_id = restore_admin(conn, settings)
-    administration.record(conn, CLI_ACTOR, "service_account.restore_admin", client_id)
+    client_id = restore_admin(conn, settings, CLI_ACTOR)
     print(f"restored the administrator {client_id}; its earlier tokens are revoked")
 
 

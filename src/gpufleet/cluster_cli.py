@@ -15,8 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from gpufleet.access_cli import CLI_ACTOR, print_table, run
+from gpufleet.access_cli import print_table, run
 from gpufleet.agent import manifests
+from gpufleet.auth.administration import CLI_ACTOR
 from gpufleet.auth.onboarding import Registration, register_cluster
 from gpufleet.store import clusters
 

@@ -45,6 +45,9 @@ def parse_header_list(text: str | None) -> dict[str, str]:
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# The audit log's names for gpufleet's own changes (auth/administration.py): an administrator
+# with one as its client id would read there as gpufleet itself.
+SYSTEM_ACTOR_NAMES = frozenset({"bootstrap", "cli", "demo"})
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -77,7 +80,9 @@ class Settings(BaseSettings):
         description="Server processes sharing the port; periodic tasks run in one at a time.",
     )
     admin_client_id: str | None = Field(
-        None, description="Client id of the bootstrap administrator (generated when unset)."
+        None,
+        description="Client id of the bootstrap administrator (generated when unset); not "
+        "bootstrap, cli or demo, the audit log's names for gpufleet's own changes.",
     )
     admin_client_secret: SecretStr | None = Field(
         None, description="Secret of the bootstrap administrator (generated when unset)."
@@ -323,6 +328,13 @@ class Settings(BaseSettings):
     def _known_dialect(cls, value: str) -> str:
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("database_url must be a sqlite:// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("admin_client_id")
+    @classmethod
+    def _not_a_system_actor(cls, value: str | None) -> str | None:
+        if value in SYSTEM_ACTOR_NAMES:
+            raise ValueError(f"{value!r} names gpufleet's own changes in the audit log")
         return value
 
     @field_validator("log_level")

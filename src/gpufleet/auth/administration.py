@@ -48,6 +48,15 @@ class Actor:
         return "User" if self.subject_type == SubjectType.USER else "App"
 
 
+# Who the audit log names for what gpufleet does on no caller's request ("App", no address):
+# the first signing key and administrator; the commands that work on the database
+# (restore-admin, clusters register); the demo's agents.
+# Their names are reserved in settings.SYSTEM_ACTOR_NAMES, so no administrator can take one.
+BOOTSTRAP_ACTOR = Actor("bootstrap", FULL_ACCESS)
+CLI_ACTOR = Actor("cli", FULL_ACCESS)
+DEMO_ACTOR = Actor("demo", FULL_ACCESS)
+
+
 def record(
     conn: Connection, actor: Actor, action: str, target: str, name: str | None = None, **details
 ) -> None:
@@ -78,8 +87,13 @@ def new_credential(
         created_by=actor.name,
         owner=owner,
     )
-    record(conn, actor, f"{_action(kind)}.create", row.client_id, name, id=row.id)
+    record_creation(conn, actor, row)
     return row, secret
+
+
+def record_creation(conn: Connection, actor: Actor, row: access_keys.CredentialRow) -> None:
+    """Audit a new service account or access key, however it was made."""
+    record(conn, actor, f"{_action(row.kind)}.create", row.client_id, row.name, id=row.id)
 
 
 def renew_secret(conn: Connection, actor: Actor, row: access_keys.CredentialRow) -> str:

@@ -7,11 +7,18 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection, Engine
 
+from gpufleet.auth.administration import (
+    BOOTSTRAP_ACTOR,
+    Actor,
+    grant_rule,
+    record,
+    record_creation,
+)
 from gpufleet.auth.secrets import generate_client_id, generate_secret, hash_secret, verify_secret
 from gpufleet.core.errors import Invalid
 from gpufleet.core.roles import Role, ScopeType, SubjectType
 from gpufleet.settings import Settings
-from gpufleet.store import access_rules, credentials
+from gpufleet.store import access_keys, access_rules, credentials
 from gpufleet.store.dialect import exclusive
 from gpufleet.store.migrate import upgrade
 
@@ -27,21 +34,21 @@ class GeneratedAdmin:
     client_secret: str
 
 
-def _grant_administrator(conn: Connection, client_id: str) -> None:
+def _grant_administrator(conn: Connection, actor: Actor, client_id: str) -> None:
     existing = access_rules.list_rules(
         conn, subject_type=SubjectType.SERVICE_ACCOUNT.value, subject_id=client_id
     )
     if not any(
         rule.role == ADMIN_ROLE and rule.scope_type == ScopeType.TENANT for rule in existing
     ):
-        access_rules.create_rule(
+        grant_rule(
             conn,
-            subject_type=SubjectType.SERVICE_ACCOUNT.value,
+            actor,
+            subject_type=SubjectType.SERVICE_ACCOUNT,
             subject_id=client_id,
-            role=ADMIN_ROLE,
-            scope_type=ScopeType.TENANT.value,
+            role=Role.SYSTEM_ADMINISTRATOR,
+            scope_type=ScopeType.TENANT,
             scope_id="",
-            created_by="bootstrap",
         )
 
 
@@ -50,11 +57,23 @@ def _has_administrator(conn: Connection) -> bool:
     return any(rule.role == ADMIN_ROLE for rule in rules)
 
 
-def _create_administrator(conn: Connection, client_id: str, secret: str) -> None:
-    credentials.put_access_key(
-        conn, client_id=client_id, name="administrator", secret_hash=hash_secret(secret)
+def _create_administrator(
+    conn: Connection, actor: Actor, client_id: str, secret: str
+) -> access_keys.CredentialRow:
+    """The account created (or its secret reset and itself enabled) and its rule granted, each
+    creation audited in the caller's transaction: a crash keeps both or neither."""
+    created = credentials.put_access_key(
+        conn,
+        client_id=client_id,
+        name="administrator",
+        secret_hash=hash_secret(secret),
+        created_by=actor.name,
     )
-    _grant_administrator(conn, client_id)
+    row = access_keys.get_by_client_id(conn, client_id)
+    if created:
+        record_creation(conn, actor, row)
+    _grant_administrator(conn, actor, client_id)
+    return row
 
 
 def _warn_if_changed(existing: credentials.AccessKey, secret: str) -> None:
@@ -91,26 +110,35 @@ def ensure_admin(engine: Engine, settings: Settings) -> GeneratedAdmin | None:
         if _has_administrator(conn):
             return None
         if configured:
-            _create_administrator(conn, settings.admin_client_id, secret)
+            _create_administrator(conn, BOOTSTRAP_ACTOR, settings.admin_client_id, secret)
             return None
         generated = GeneratedAdmin(generate_client_id("admin"), generate_secret())
-        _create_administrator(conn, generated.client_id, generated.client_secret)
+        _create_administrator(conn, BOOTSTRAP_ACTOR, generated.client_id, generated.client_secret)
         return generated
 
 
-def restore_admin(conn: Connection, settings: Settings) -> str:
+def restore_admin(conn: Connection, settings: Settings, actor: Actor) -> str:
     """Break-glass: the configured administrator enabled, with the environment's secret and the
     tenant's system-administrator rule, whatever happened to it; its earlier tokens are revoked.
 
-    Returns its client id. Needs ``admin_client_id`` and ``admin_client_secret``.
+    Audited as ``actor``: the account's or rule's creation where either was missing, and the
+    restoration itself. Returns its client id. Needs ``admin_client_id`` and
+    ``admin_client_secret``.
     """
     if not (settings.admin_client_id and settings.admin_client_secret):
         raise Invalid(
             "restore-admin needs GPUFLEET_ADMIN_CLIENT_ID and GPUFLEET_ADMIN_CLIENT_SECRET."
         )
     secret = settings.admin_client_secret.get_secret_value()
-    _create_administrator(conn, settings.admin_client_id, secret)
-    return settings.admin_client_id
+    row = _create_administrator(conn, actor, settings.admin_client_id, secret)
+    record(conn, actor, "service_account.restore_admin", row.client_id, row.name, id=row.id)
+    return row.client_id
+
+
+def _ensure_signing_key(conn: Connection) -> None:
+    key = credentials.ensure_signing_key(conn)
+    if key is not None:
+        record(conn, BOOTSTRAP_ACTOR, "signing_key.create", key.kid)
 
 
 def prepare_store(engine: Engine, settings: Settings) -> GeneratedAdmin | None:
@@ -118,5 +146,5 @@ def prepare_store(engine: Engine, settings: Settings) -> GeneratedAdmin | None:
     with exclusive(engine, BOOTSTRAP_LOCK_ID):
         upgrade(engine)
         with engine.begin() as conn:
-            credentials.ensure_signing_key(conn)
+            _ensure_signing_key(conn)
         return ensure_admin(engine, settings)

@@ -112,11 +112,11 @@ def revoke_signing_key(conn: Connection, kid: str) -> bool:
     return conn.execute(statement).rowcount > 0
 
 
-def ensure_signing_key(conn: Connection) -> list[SigningKeyRow]:
-    """Create the server's signing key on first start; return the active keys."""
-    if not load_signing_keys(conn):
-        add_signing_key(conn)
-    return load_signing_keys(conn)
+def ensure_signing_key(conn: Connection) -> SigningKeyRow | None:
+    """Create the server's signing key on first start; the key created, if one was."""
+    if load_signing_keys(conn):
+        return None
+    return add_signing_key(conn)
 
 
 # Read on every request of an access key's token: built once, not per request.
@@ -149,9 +149,11 @@ def _service_account_name_taken(conn: Connection, name: str) -> bool:
     return conn.execute(taken).first() is not None
 
 
-def put_access_key(conn: Connection, *, client_id: str, name: str, secret_hash: str) -> None:
+def put_access_key(
+    conn: Connection, *, client_id: str, name: str, secret_hash: str, created_by: str = "bootstrap"
+) -> bool:
     """Create the service account, or replace its secret when it exists (enabling it again and
-    revoking every token issued before).
+    revoking every token issued before); true when it was created.
 
     A new account whose ``name`` another service account already holds (a former bootstrap
     administrator, or one an administrator created) is named ``name client_id`` instead:
@@ -168,22 +170,23 @@ def put_access_key(conn: Connection, *, client_id: str, name: str, secret_hash: 
                 id=str(uuid.uuid4()),
                 name=name,
                 secret_hash=secret_hash,
-                created_by="bootstrap",
+                created_by=created_by,
                 created_at=now,
                 updated_at=now,
             )
         )
-    else:
-        conn.execute(
-            access_keys.update()
-            .where(access_keys.c.client_id == client_id)
-            .values(
-                secret_hash=secret_hash,
-                disabled_at=None,
-                updated_at=now,
-                token_generation=access_keys.c.token_generation + 1,
-            )
+        return True
+    conn.execute(
+        access_keys.update()
+        .where(access_keys.c.client_id == client_id)
+        .values(
+            secret_hash=secret_hash,
+            disabled_at=None,
+            updated_at=now,
+            token_generation=access_keys.c.token_generation + 1,
         )
+    )
+    return False
 
 
 def touch_access_key(conn: Connection, client_id: str) -> None:

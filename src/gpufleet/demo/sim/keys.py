@@ -8,12 +8,10 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
-from gpufleet.auth.administration import FULL_ACCESS, Actor
+from gpufleet.auth.administration import DEMO_ACTOR
 from gpufleet.auth.onboarding import create_agent_account
 from gpufleet.auth.service_accounts import list_service_accounts, regenerate_secret
 from gpufleet.demo.organisation import CLUSTERS, write_organisation
-
-DEMO_ACTOR = Actor("demo", FULL_ACCESS)
 
 
 @dataclass(frozen=True, slots=True)
