@@ -3,6 +3,7 @@ pending-seconds are worked out by hand and must equal the API's answer to the se
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -363,3 +364,28 @@ def test_merging_a_page_of_workloads_at_a_time_merges_what_one_pass_merges(engin
         with conn.begin():
             assert compact_states(conn, cutoff, page=2) == merged == 5 * 14
             assert _timelines(conn) == expected
+
+
+def test_a_float_residue_below_zero_reads_as_zero_never_negative_zero(client, engine):
+    # Rollups are sums of differences (a late observation takes back what an earlier one
+    # added), so an hour whose pending time was all taken back can hold -5e-12 s rather than 0,
+    # as the demo's do; rounded to six decimals that read -0.0.
+    hour_ms = int(T0.timestamp()) * 1000
+    residue = {
+        "hour_ms": hour_ms, "workload_id": str(uuid.uuid4()), "nodepool": "default",
+        "cluster_id": CLUSTER_ID, "department_id": "2", "project_id": "10",
+        "submitter": "alice@example.com", "type": "Training", "gpu_seconds": 3600.0,
+        "cpu_core_seconds": -1e-12, "memory_gib_seconds": 0.0,
+        "pending_seconds": -5.1686233613483196e-12,
+    }  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(usage_hourly.insert(), residue)
+    window = {"start": format_rfc3339(T0), "end": format_rfc3339(T0 + timedelta(hours=1))}
+    for params in ({}, {"bucket": "hour"}, {"bucket": "day"}, {"groupBy": "project"}):
+        response = client.get("/api/v1/usage", params={**window, **params})
+        assert response.status_code == 200, response.text
+        assert "-0.0" not in response.text
+        (value,) = response.json()["values"]
+        assert value["allocatedGpuHours"] == 1.0
+        for figure in ("pendingWorkloadHours", "cpuCoreHours"):
+            assert math.copysign(1.0, value[figure]) == 1.0, (params, figure)

@@ -109,6 +109,13 @@ def usage(conn: Connection, query: UsageQuery) -> list[UsageRow]:
     return answer
 
 
+def _hours(seconds: float) -> float:
+    # A rollup is a sum of differences (a late observation takes back what was added), so a
+    # stretch wholly taken back can leave a float residue such as -5e-12 s; no figure is below
+    # zero, and the residue (or a -0.0) must not read as -0.0 once rounded.
+    return max(0.0, seconds / _SECONDS_PER_HOUR)
+
+
 def _row(query: UsageQuery, row: Any) -> UsageRow:
     groups = []
     for index, group in enumerate(query.group_by):
@@ -116,12 +123,12 @@ def _row(query: UsageQuery, row: Any) -> UsageRow:
         # Node pools, submitters and types are their own names; an unknown unit shows its id.
         groups.append(UsageGroup(group, value, row.get(f"name{index}") or value))
     figures = UsageFigures(
-        allocated_gpu_hours=row["gpu"] / _SECONDS_PER_HOUR,
-        used_gpu_hours=row["used"] / _SECONDS_PER_HOUR,
-        idle_gpu_hours=row["idle"] / _SECONDS_PER_HOUR,
-        cpu_core_hours=row["cpu"] / _SECONDS_PER_HOUR,
-        memory_gib_hours=row["memory"] / _SECONDS_PER_HOUR,
-        pending_workload_hours=row["pending"] / _SECONDS_PER_HOUR,
+        allocated_gpu_hours=_hours(row["gpu"]),
+        used_gpu_hours=_hours(row["used"]),
+        idle_gpu_hours=_hours(row["idle"]),
+        cpu_core_hours=_hours(row["cpu"]),
+        memory_gib_hours=_hours(row["memory"]),
+        pending_workload_hours=_hours(row["pending"]),
     )
     bucket = row.get("bucket_ms")
     return UsageRow(tuple(groups), figures, None if bucket is None else int(bucket))
