@@ -307,7 +307,12 @@ def test_deleted_workloads_are_listed_on_request_and_say_so(page, demo, api):
 
 def test_api_docs_render_with_nothing_from_another_origin(page, demo):
     requested: list[str] = []
+    failed: list[str] = []
+    errors: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(demo.url + "/api/docs")
     # The document grows with every resource; rendering it on a loaded machine takes a while.
     expect(page.locator(".opblock-summary-path", has_text="/api/v1/workloads").first).to_be_visible(
@@ -315,6 +320,10 @@ def test_api_docs_render_with_nothing_from_another_origin(page, demo):
     )
     assert any(url.endswith("/openapi.json") for url in requested)
     assert [url for url in requested if not url.startswith(demo.url + "/")] == []
+    # Not even the browser's own request for an icon fails.
+    page.wait_for_load_state("networkidle")
+    assert failed == []
+    assert errors == []
     screenshot(page, "api-docs")
 
 
