@@ -125,7 +125,7 @@ def test_a_project_shows_its_submitters_and_downloads_the_apis_csv(page, demo, a
     assert len(text.splitlines()) > 1
 
 
-def test_stacked_charts_start_at_zero_and_scale_partial_buckets(page, demo, api):  # noqa: F811
+def test_stacked_charts_start_at_zero(page, demo):  # noqa: F811
     _open(page, demo)
     chart = page.locator("#usage-chart")
     for name in ("24h", "90d"):
@@ -133,26 +133,48 @@ def test_stacked_charts_start_at_zero_and_scale_partial_buckets(page, demo, api)
         expect(page.locator(f"[data-window='{name}'].active")).to_be_visible()
         expect(chart.locator("canvas")).to_be_visible()
         assert chart.evaluate("el => el.plot.scales.y.min") == 0, name
-    # A window ending now covers part of its first hour and part of the current one: each is
-    # drawn at the pace of the part covered, not as a drop. The live ledger moves the figures of
-    # a window ending now, so they are compared with the answer the page itself drew.
-    hourly = lambda r: "/api/v1/usage?" in r.url and "bucket=hour" in r.url  # noqa: E731
-    with page.expect_response(hourly) as got:
-        page.click("[data-window='24h']")
-    expect(page.locator("[data-window='24h'].active")).to_be_visible()
-    expect(chart.locator("canvas")).to_be_visible()
-    points = int(chart.get_attribute("data-points"))
-    expect(chart).to_have_attribute("data-partial", f"0,{points - 1}")
-    expect(page.locator("#usage-partial")).to_contain_text("first and last hour")
-    asked = parse_qs(urlsplit(got.value.url).query)
-    start, end = (datetime.fromisoformat(asked[key][0]).timestamp() for key in ("start", "end"))
-    values = {
-        datetime.fromisoformat(v["start"]).timestamp(): v["allocatedGpuHours"]
-        for v in got.value.json()["values"]
-    }
-    xs, tops = chart.evaluate("el => [el.plot.data[0], el.plot.data[1]]")
-    first_covered = (xs[0] + 3600 - start) / 3600
-    assert tops[0] == pytest.approx(values[xs[0]] / first_covered, rel=0.01)
-    assert tops[1] == pytest.approx(values[xs[1]], rel=0.01)  # a whole hour as it is
-    last_covered = max((end - xs[-1]) / 3600, 1 / 60)
-    assert tops[-1] == pytest.approx(values.get(xs[-1], 0) / last_covered, rel=0.01)
+
+
+HOURS_PER_BUCKET = {"hour": 1, "day": 24}
+
+
+def test_no_bucket_exceeds_the_fleet_and_the_totals_are_the_windows_buckets(page, demo, api):  # noqa: F811
+    # The API answers whole buckets from the one holding `start` (it rounds `start` down), so a
+    # window ending now starts on a bucket boundary: its first bucket is whole, drawn as it is,
+    # and only the current one is partial (drawn at its pace so far). The live ledger moves the
+    # current bucket, so everything is compared with the answer the page itself drew.
+    (fleet,) = api.get("/api/v1/nodes/telemetry", params={"telemetryType": "TOTAL_GPUS"}).json()[
+        "values"
+    ]
+    gpus = float(fleet["value"])
+    _open(page, demo)
+    chart = page.locator("#usage-chart")
+    bucketed = lambda r: "/api/v1/usage?" in r.url and "bucket=" in r.url  # noqa: E731
+    for name in ("24h", "7d", "30d", "90d"):
+        with page.expect_response(bucketed) as got:
+            page.click(f"[data-window='{name}']")
+        asked = parse_qs(urlsplit(got.value.url).query)
+        expect(page.locator("#usage")).to_have_attribute("data-start", asked["start"][0])
+        expect(chart.locator("canvas")).to_be_visible()
+        bucket = asked["bucket"][0]
+        hours = HOURS_PER_BUCKET[bucket]
+        start = datetime.fromisoformat(asked["start"][0])
+        assert start.timestamp() % (hours * 3600) == 0, (name, start)
+        stated = start.strftime("%Y-%m-%d %H:%M" if bucket == "hour" else "%Y-%m-%d")
+        expect(page.locator("#usage-window")).to_contain_text(f"From {stated} UTC to now")
+
+        values = got.value.json()["values"]
+        by_start = {datetime.fromisoformat(v["start"]).timestamp(): v for v in values}
+        xs, tops = chart.evaluate("el => [el.plot.data[0], el.plot.data[1]]")
+        assert xs[0] == start.timestamp(), name
+        assert set(by_start) <= set(xs), name
+        expect(chart).to_have_attribute("data-partial", str(len(xs) - 1))
+        for x, top in zip(xs[:-1], tops[:-1], strict=True):
+            drawn = by_start.get(x, {}).get("allocatedGpuHours", 0)
+            assert top == pytest.approx(drawn, abs=1e-6), (name, x)
+        assert max(tops) <= gpus * hours + 1e-6, (name, max(tops), gpus * hours)
+
+        totals = page.locator("#usage-totals")
+        for field, figure in (("allocated", "allocatedGpuHours"), ("used", "usedGpuHours")):
+            shown = _number(totals.locator(f"[data-field={field}] strong").inner_text())
+            assert shown == pytest.approx(sum(v[figure] for v in values), abs=0.006), (name, field)

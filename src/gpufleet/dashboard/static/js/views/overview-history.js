@@ -18,7 +18,7 @@
 import { get } from "../api.js";
 import { stackedChart } from "../charts.js";
 import { total } from "../inventory.js";
-import { coveredHours } from "../ledger.js";
+import { accruedHours } from "../ledger.js";
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -33,14 +33,16 @@ function hourOf(ms) {
 }
 
 // Map hour start (ms) -> {allocated, idle} mean GPUs (the current hour as far as it went).
+// ``start`` is on the hour, so every hour but the current one is whole.
 async function ledgerByHour(start, now) {
   const { body } = await get("/api/v1/usage", {
     start: new Date(start).toISOString(), end: new Date(now).toISOString(), bucket: "hour",
   });
+  const answeredAt = Date.now();
   const hours = new Map();
   for (const value of body.values) {
     const hour = Date.parse(value.start);
-    const length = coveredHours(hour, HOUR_MS, start, now);
+    const length = accruedHours(hour, HOUR_MS, answeredAt);
     hours.set(hour, { allocated: value.allocatedGpuHours / length, idle: value.idleGpuHours / length });
   }
   return hours;

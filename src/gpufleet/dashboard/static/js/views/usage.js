@@ -7,7 +7,7 @@ import { stackedChart } from "../charts.js";
 import { errorLine, h, replace } from "../dom.js";
 import { number } from "../format.js";
 import { every } from "../inventory.js";
-import { coveredHours } from "../ledger.js";
+import { accruedHours, bucketStart } from "../ledger.js";
 import { navigate } from "../router.js";
 
 const USAGE = "/api/v1/usage";
@@ -23,18 +23,36 @@ function isoDay(ms) {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
-// The window the route asks for: a preset ending now, or whole UTC days from..to (inclusive).
+function stepOf(length) {
+  return length <= HOURLY_UP_TO ? HOUR : DAY;
+}
+
+// The window the route asks for: whole UTC days from..to (inclusive), or a preset ending now.
+// A preset starts on the bucket boundary its length ago (the hour, or for daily charts the UTC
+// day), which is what the API would round its start to anyway: every bucket drawn and counted
+// is whole but the current one (``live``).
 export function windowOf(params, now = Date.now()) {
   const chosen = params.get("window") || "7d";
   if (chosen === "custom") {
     const from = Date.parse(`${params.get("from")}T00:00:00Z`);
     const to = Date.parse(`${params.get("to")}T00:00:00Z`) + DAY;
-    if (Number.isFinite(from) && Number.isFinite(to) && to > from) return { chosen, start: from, end: to };
+    if (Number.isFinite(from) && Number.isFinite(to) && to > from) {
+      return { chosen, start: from, end: to, step: stepOf(to - from), live: false };
+    }
     const end = Date.parse(`${isoDay(now)}T00:00:00Z`) + DAY;
-    return { chosen, start: end - 14 * DAY, end };
+    return { chosen, start: end - 14 * DAY, end, step: DAY, live: false };
   }
-  const length = (WINDOWS.find(([name]) => name === chosen) || WINDOWS[1])[1];
-  return { chosen: WINDOWS.some(([name]) => name === chosen) ? chosen : "7d", start: now - length, end: now };
+  const [name, length] = WINDOWS.find(([known]) => known === chosen) || WINDOWS[1];
+  const step = stepOf(length);
+  return { chosen: name, start: bucketStart(now - length, step), end: now, step, live: true };
+}
+
+function spanText(span) {
+  const at = (ms) => new Date(ms).toISOString().slice(0, span.step === HOUR ? 16 : 10).replace("T", " ");
+  const last = span.step === HOUR ? "the current hour so far" : "today so far";
+  return span.live
+    ? `From ${at(span.start)} UTC to now (${last}).`
+    : `From ${isoDay(span.start)} to ${isoDay(span.end - 1)} (UTC days, both included).`;
 }
 
 // Whose usage: the tenant, "department:<id>" or "project:<id>"; the table groups one level down.
@@ -47,27 +65,27 @@ function unitOf(params) {
 
 function questions(span, unit) {
   const base = { start: new Date(span.start).toISOString(), end: new Date(span.end).toISOString(), filterBy: unit.filterBy };
-  const hourly = span.end - span.start <= HOURLY_UP_TO;
   return {
-    series: { ...base, bucket: hourly ? "hour" : "day" },
+    series: { ...base, bucket: span.step === HOUR ? "hour" : "day" },
     consumers: { ...base, groupBy: unit.groupBy },
-    step: hourly ? HOUR : DAY,
   };
 }
 
-// Every bucket of the window, zeros where the ledger holds nothing. A bucket the window covers
-// in part (the current one, the first of a window ending now) is drawn at the pace of the part
-// covered, scaled to a whole bucket, rather than as a drop; ``partial`` lists them.
-function series(values, span, step) {
-  const first = span.start - (span.start % step);
+// Every bucket of the window (which starts on a bucket boundary), zeros where the ledger holds
+// nothing. The current bucket, which the ledger has accrued only so far by ``answeredAt``, is
+// drawn at the pace of that part, scaled to a whole bucket, rather than as a drop; ``partial``
+// lists it. Every other bucket is the API's figure as it is.
+function series(values, span, answeredAt) {
+  const step = span.step;
   const byStart = new Map(values.map((v) => [Date.parse(v.start), v]));
   const xs = [];
   const partial = [];
   const figures = { used: [], idle: [], rest: [], allocated: [] };
-  for (let t = first; t < span.end; t += step) {
+  for (let t = span.start; t < span.end; t += step) {
     const v = byStart.get(t);
-    const scale = step / HOUR / coveredHours(t, step, span.start, span.end);
-    if (scale > 1) partial.push(xs.length);
+    const current = t <= answeredAt && answeredAt < t + step;
+    const scale = current ? step / HOUR / accruedHours(t, step, answeredAt) : 1;
+    if (current) partial.push(xs.length);
     const allocated = (v?.allocatedGpuHours ?? 0) * scale;
     const used = (v?.usedGpuHours ?? 0) * scale;
     const idle = (v?.idleGpuHours ?? 0) * scale;
@@ -200,9 +218,13 @@ export async function renderUsage(view, params, isCurrent) {
   const span = windowOf(params);
   const unit = unitOf(params);
   const asked = questions(span, unit);
+  let answeredAt;
   const [{ departments, projects }, over, byConsumer] = await Promise.all([
     units(),
-    get(USAGE, asked.series).then((r) => r.body.values),
+    get(USAGE, asked.series).then((r) => {
+      answeredAt = Date.now();
+      return r.body.values;
+    }),
     get(USAGE, asked.consumers).then((r) => r.body.values),
   ]);
   if (!isCurrent()) return;
@@ -216,7 +238,8 @@ export async function renderUsage(view, params, isCurrent) {
       "allocation while the GPU was idle; the rest of the allocation was held but neither. Efficiency is used / allocated."),
     h("section", { class: "panel", id: "usage", dataset: { start: asked.series.start, end: asked.series.end, bucket: asked.series.bucket } },
       h("div", { class: "filters" }, unitPicker(params, departments, projects), windowPicker(params, span)),
-      summary(totals(byConsumer)),
+      h("p", { class: "muted", id: "usage-window" }, spanText(span)),
+      summary(totals(over)),
       chart),
     h("section", { class: "panel" },
       h("div", { class: "filters" },
@@ -225,12 +248,13 @@ export async function renderUsage(view, params, isCurrent) {
         h("button", { type: "button", id: "usage-series-csv", onclick: () => download(asked.series, `usage-${label}-by-${asked.series.bucket}.csv`, status) }, `Download CSV by ${asked.series.bucket}`)),
       status,
       consumersTable(byConsumer, unit)));
-  const { xs, figures, partial } = series(over, span, asked.step);
+  const { xs, figures, partial } = series(over, span, answeredAt);
   chart.dataset.partial = partial.join(",");
   if (partial.length) {
+    const bucket = asked.series.bucket === "hour" ? "hour" : "day (UTC)";
     chart.after(h("p", { class: "muted", id: "usage-partial" },
-      `The window covers part of the ${partial.length > 1 ? "first and last" : partial[0] ? "last" : "first"} `,
-      `${asked.series.bucket}: drawn at the pace of the part covered, as a whole ${asked.series.bucket} would be.`));
+      `The current ${bucket} is drawn at the pace of its part so far, as a whole ${bucket} would be; `,
+      "the figures above count only what it holds so far."));
   }
   stackedChart(chart, {
     title: `GPU-hours per ${asked.series.bucket}`,
