@@ -82,7 +82,10 @@ def test_the_overview_is_the_landing_view_and_shows_the_fleet(page, demo, api): 
     assert _band_labels(history) == ["Free", "Allocated, not idle", "Idle"]
     expect(history.locator(".u-title")).to_contain_text("add up to the allocation")
 
-    longest = largest_first(api, "phase==Pending", "totalPendingTimeSeconds", 10)
+    longest = api.get(
+        "/api/v1/workloads",
+        params={"filterBy": "phase==Pending", "sortBy": "phaseUpdatedAt", "limit": 10},
+    ).json()["workloads"]
     rows = page.locator("#pending-table tbody tr")
     expect(rows).to_have_count(len(longest))
     expect(rows.locator("td:first-child")).to_have_text([w["name"] for w in longest])
@@ -784,3 +787,56 @@ def test_a_workload_page_wraps_between_words(browser, demo, wordy_workload, widt
         screenshot(tab, f"workload-wrapping-{width}")
     finally:
         context.close()
+
+
+def test_the_pending_queue_waits_since_the_workload_last_became_pending(page, demo, api):  # noqa: F811
+    # Pending for 48 hours, then running, preempted and pending again 90 minutes ago: it has
+    # waited 90 minutes this time, 49.5 hours in all.
+    now = datetime.now(UTC).replace(microsecond=0)
+    workload_id = str(uuid.uuid4())
+    name = f"preempted-{workload_id[:6]}"
+    for hours_ago, phase in ((50, "Pending"), (2, "Running"), (1.5, "Pending")):
+        at = (now - timedelta(hours=hours_ago)).isoformat()
+        _reported(api, phase, id=workload_id, name=name, observedAt=at, phaseUpdatedAt=at)
+    (stored,) = api.get("/api/v1/workloads", params={"filterBy": f"name=={name}"}).json()[
+        "workloads"
+    ]
+    assert stored["totalPendingTimeSeconds"] >= 49.5 * 3600
+
+    signed_in(page, demo.url)
+    longest = api.get(
+        "/api/v1/workloads",
+        params={"filterBy": "phase==Pending", "sortBy": "phaseUpdatedAt", "limit": 10},
+    ).json()["workloads"]
+    rows = page.locator("#pending-table tbody tr")
+    expect(rows.locator("td:first-child")).to_have_text([w["name"] for w in longest])
+    shown_at = datetime.now(UTC)
+    for workload, row in zip(longest, rows.all(), strict=True):
+        # Waited until the page asked, within the two minutes before the test looked.
+        waited = (shown_at - datetime.fromisoformat(workload["phaseUpdatedAt"])).total_seconds()
+        expected = {_duration(waited - lag) for lag in range(120)}
+        assert row.locator("td[data-field=waiting]").inner_text() in expected, workload["name"]
+    # The Pending link lists them in the same order.
+    href = page.locator("#workloads-pending").get_attribute("href")
+    assert parse_qs(urlparse(href.replace("#/", "/")).query) == {
+        "f": ["phase==Pending"], "sort": ["phaseUpdatedAt"], "order": ["asc"],
+    }  # fmt: skip
+
+    # The total is on the workload's page, named as a total.
+    page.goto(f"{demo.url}/#/workloads/{workload_id}")
+    details = page.locator("#workload-details")
+    expect(details.locator("dt", has_text="Pending in total")).to_be_visible()
+    expect(details).to_contain_text(_duration(stored["totalPendingTimeSeconds"]))
+
+
+def _duration(seconds: float) -> str:
+    """A duration as the dashboard writes it: its two largest units (days, hours, minutes)."""
+    left = max(0, int(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if left >= size:
+            parts.append(f"{left // size}{unit}")
+            left %= size
+        if len(parts) == 2:
+            break
+    return " ".join(parts) if parts else f"{left}s"

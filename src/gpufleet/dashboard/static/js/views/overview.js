@@ -136,16 +136,30 @@ function idleProjectRows(workloads) {
     }));
 }
 
-function pendingTable(workloads) {
+// The pending workloads, longest current wait first: the wait since the workload's phase last
+// became Pending (phaseUpdatedAt), as the buckets of "Pending workloads by time pending" count
+// it, not totalPendingTimeSeconds, which adds every earlier stretch of a workload that ran, was
+// preempted and waits again (the workload page shows that total).
+const LONGEST_WAITING = ["phaseUpdatedAt", "asc"];
+
+function pendingLink(filters) {
+  return workloadsLink([...filters, "phase==Pending"], ...LONGEST_WAITING);
+}
+
+function waitedSeconds(workload, now) {
+  return (now.getTime() - Date.parse(workload.phaseUpdatedAt)) / 1000;
+}
+
+function pendingTable(workloads, now) {
   if (!workloads.length) return h("p", { class: "muted" }, "Nothing is pending.");
   return h("table", { class: "data", id: "pending-table" },
     h("thead", {}, h("tr", {}, ["Workload", "Project", "GPUs", "Waiting", "Reason"].map((t, i) =>
       h("th", { class: i === 2 || i === 3 ? "num" : "" }, t)))),
     h("tbody", {}, workloads.map((w) => h("tr", { "data-id": w.id },
       h("td", {}, link(`#/workloads/${encodeURIComponent(w.id)}`, w.name)),
-      h("td", {}, link(workloadsLink([`projectName==${w.projectName}`, "phase==Pending"], "totalPendingTimeSeconds"), w.projectName)),
+      h("td", {}, link(pendingLink([`projectName==${w.projectName}`]), w.projectName)),
       h("td", { class: "num" }, requestedGpus(w)),
-      h("td", { class: "num" }, duration(w.totalPendingTimeSeconds)),
+      h("td", { class: "num", dataset: { field: "waiting" }, title: `Pending since ${when(w.phaseUpdatedAt)}` }, duration(waitedSeconds(w, now))),
       h("td", { class: "wrap" }, w.phaseReason ? h("strong", {}, `${w.phaseReason}: `) : null, w.phaseMessage ?? "")))));
 }
 
@@ -227,19 +241,21 @@ export async function renderOverview(view, isCurrent) {
   const workloadStats = {
     all: stat("workloads-total", "Workloads", "#/workloads"),
     running: stat("workloads-running", "Running", workloadsLink(["phase==Running"], "allocatedGPU")),
-    pending: stat("workloads-pending", "Pending", workloadsLink(["phase==Pending"], "totalPendingTimeSeconds")),
+    pending: stat("workloads-pending", "Pending", pendingLink([])),
   };
   const history = section("gpu-history", "GPUs over the last 24 hours");
   history.body.classList.add("chart");
   const utilisation = section("utilisation", "Utilisation of allocated GPUs",
     "Allocated GPUs (mean since the last full hour began) by the measured utilisation of their project and submitter.");
-  const queue = section("pending-queue", "Pending queue", "The longest waits, with why they wait.");
+  const queue = section("pending-queue", "Pending queue",
+    "The longest waits since the workloads last became pending, with why they wait.");
   const allocatedProjects = section("top-allocated", "Projects by allocated GPUs");
   const idleProjects = section("top-idle", "Projects by idle GPUs",
     "Allocated GPUs idle now by the idle-GPU rule; each bar lists its idle workloads.");
   const clusters = section("clusters", "Clusters");
   const phases = section("by-phase", "Workloads by phase");
-  const pendingTimes = section("pending-time", "Pending workloads by time pending");
+  const pendingTimes = section("pending-time", "Pending workloads by time pending",
+    "Time since each last became pending, as the queue counts it.");
   const updated = h("span", { class: "muted", id: "updated", "data-refreshes": "0" });
   const notice = h("p", { class: "notice", id: "seeding", hidden: true });
   const scopeNote = h("p", { class: "muted", id: "scope-note", hidden: true },
@@ -333,10 +349,10 @@ export async function renderOverview(view, isCurrent) {
       { unit: "GPUs", empty: "No GPUs allocated." }),
       part(queue.body, async () => {
         const { body } = await get("/api/v1/workloads", {
-          filterBy: "phase==Pending", sortBy: "totalPendingTimeSeconds", sortOrder: "desc", limit: QUEUE_LENGTH,
+          filterBy: "phase==Pending", sortBy: LONGEST_WAITING[0], sortOrder: LONGEST_WAITING[1], limit: QUEUE_LENGTH,
         });
-        return [pendingTable(body.workloads),
-          h("p", {}, link(workloadsLink(["phase==Pending"], "totalPendingTimeSeconds"), "All pending workloads, longest waiting first"))];
+        return [pendingTable(body.workloads, now),
+          h("p", {}, link(pendingLink([]), "All pending workloads, longest waiting first"))];
       }),
       part(clusters.body, async () => {
         const counts = await telemetry("WORKLOADS_COUNT", "ClusterId");

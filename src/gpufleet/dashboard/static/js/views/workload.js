@@ -22,7 +22,7 @@ function details(w, clusters) {
     ["Nodepools", (w.currentNodePools || []).join(", ")], ["Submitted by", w.submittedBy],
     ["Created", when(w.createdAt)], ["Phase updated", when(w.phaseUpdatedAt)], ["Completed", when(w.completedAt)],
     ["GPUs requested", requestedGpus(w)], ["GPUs allocated", number(w.allocatedResources?.gpu ?? "")], ["Running pods", w.runningPods],
-    ["Pending for", duration(w.totalPendingTimeSeconds)], ["Running for", duration(w.totalRunningTimeSeconds)],
+    ["Pending in total", duration(w.totalPendingTimeSeconds)], ["Running in total", duration(w.totalRunningTimeSeconds)],
     ["Priority", w.priorityClassName ?? w.priority], ["Category", w.category],
   ];
   return h("dl", { class: "details", id: "workload-details" },
