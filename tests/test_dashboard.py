@@ -507,3 +507,25 @@ def test_the_access_view_is_offered_to_administrators_only(page, demo, api):
     expect(page.locator("#nav-access")).to_be_hidden()
     page.goto(demo.url + "/#/access")
     expect(page.locator("#service-accounts .error")).to_contain_text("system administrators")
+
+
+def test_the_filter_builder_offers_what_the_server_lists_and_no_order_of_a_phase(page, demo, api):
+    fields = api.get("/api/v1/workload-fields").json()["fields"]
+    sign_in(page, demo.url)
+    page.click("a[data-nav=workloads]")
+    expect(page.locator("#filter-builder")).to_be_visible()
+    operators = page.locator("select[name=operator] option")
+    choices = page.locator("#filter-builder datalist option")
+
+    def offered(name: str) -> list[str]:
+        page.select_option("select[name=field]", name)
+        return operators.evaluate_all("options => options.map(o => o.value)")
+
+    # The server compares a phase with <= and >= as text; the order of its names means nothing.
+    assert offered("phase") == ["==", "!=", "=@", "!@", "=^", "=$"]
+    assert offered("createdAt") == ["==", "!=", "<=", ">="]
+    for field in fields:
+        fixed = field.get("values")
+        expected = [op for op in field["operators"] if not (fixed and op in ("<=", ">="))]
+        assert offered(field["name"]) == expected, field["name"]
+        assert choices.evaluate_all("options => options.map(o => o.value)") == (fixed or [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gpufleet.core.workload_fields import QUERY_FIELDS
+from gpufleet.schemas.enums import Phase
 
 
 def test_the_fields_are_the_sort_enum_with_their_operators(client):
@@ -18,6 +19,17 @@ def test_the_fields_are_the_sort_enum_with_their_operators(client):
         "operators": ["==", "!=", "<=", ">="],
         "sortable": True,
     }
+
+
+def test_a_field_with_a_fixed_set_of_values_lists_them(client):
+    by_name = {f["name"]: f for f in client.get("/api/v1/workload-fields").json()["fields"]}
+    phases = [phase.value for phase in Phase]  # the reference's enum, in its order
+    assert by_name["phase"]["values"] == phases
+    assert "values" not in by_name["name"]
+    assert [name for name, f in by_name.items() if "values" in f] == ["phase"]
+    for phase in phases:
+        answer = client.get("/api/v1/workloads/count", params={"filterBy": f"phase=={phase}"})
+        assert answer.status_code == 200, (phase, answer.text)
 
 
 def test_every_offered_operator_is_accepted_by_filter_by(client):

@@ -27,9 +27,9 @@ _OPERATOR_PATTERN = "|".join(re.escape(op.value) for op in Operator)
 _TERM = re.compile(rf"^([A-Za-z][A-Za-z0-9_]*)({_OPERATOR_PATTERN})(.*)$", re.DOTALL)
 _TERM_START = re.compile(rf"[A-Za-z][A-Za-z0-9_]*(?:{_OPERATOR_PATTERN})")
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
-# Fields whose values are an enum of the reference: == and != must name one of its values.
-_ENUMS: tuple[tuple[WorkloadField, frozenset[str]], ...] = tuple(
-    (field, frozenset(member.value for member in enum))
+# Fields whose values are an enum of the reference (in its order): == and != must name one.
+_ENUMS: tuple[tuple[WorkloadField, tuple[str, ...]], ...] = tuple(
+    (field, tuple(member.value for member in enum))
     for field, enum in (
         (WORKLOAD_FIELDS["phase"], Phase),
         (NODE_FIELDS["status"], NodeStatus),
@@ -94,6 +94,11 @@ def parse_term(raw: str, fields: Mapping[str, WorkloadField] = WORKLOAD_FIELDS) 
     return FilterTerm(field, operator, _parse_value(raw, field, operator, value_text), raw)
 
 
+def enum_values(field: WorkloadField) -> tuple[str, ...] | None:
+    """The values a field takes when they are an enum of the reference, else None."""
+    return next((values for known, values in _ENUMS if known is field), None)
+
+
 def parse_filters(
     parameter_values: Iterable[str] | None,
     fields: Mapping[str, WorkloadField] = WORKLOAD_FIELDS,
@@ -115,7 +120,7 @@ def _parse_value(raw: str, field: WorkloadField, operator: Operator, text: str) 
     if "\x00" in text:
         raise QueryError("filterBy", f"term {raw!r}: value contains a NUL character")
     if operator in (Operator.EQ, Operator.NE):
-        values = next((values for known, values in _ENUMS if known is field), None)
+        values = enum_values(field)
         if values is not None and text not in values:
             raise QueryError(
                 "filterBy",

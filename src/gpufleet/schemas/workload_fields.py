@@ -9,6 +9,11 @@ class QueryableField(BaseModel):
     name: str = Field(description="The field name as filterBy and sortBy write it.")
     kind: str = Field(description="text, number, integer or date.")
     operators: list[str] = Field(description="The filterBy operators the field accepts.")
+    values: list[str] | None = Field(
+        None,
+        description="Only for a field whose values are a fixed set (a workload's phase): those "
+        "values; == and != must name one, and <= and >= compare them as text.",
+    )
     sortable: bool
 
 

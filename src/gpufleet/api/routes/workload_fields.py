@@ -12,6 +12,7 @@ from gpufleet.api.authorization import ReadScope
 from gpufleet.api.responses import json_response
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.core.workload_fields import ALLOWED_OPERATORS, QUERY_FIELDS, Operator
+from gpufleet.query.filters import enum_values
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.workload_fields import QueryableFieldList
 
@@ -25,6 +26,8 @@ _BODY = {
             # In the order of the Operator enum, which is the order filterBy documents them.
             "operators": [op.value for op in Operator if op in ALLOWED_OPERATORS[field.kind]],
             "sortable": field.sortable,
+            # A fixed set of values (an enum), so a client can offer them and leave out <=/>=.
+            **({"values": list(values)} if (values := enum_values(field)) else {}),
         }
         for field in QUERY_FIELDS
         if field.filterable

@@ -11,10 +11,7 @@ const OPERATOR_LABELS = {
   "==": "is", "!=": "is not", "=@": "contains", "!@": "does not contain",
   "=^": "starts with", "=$": "ends with", ">=": "≥", "<=": "≤",
 };
-const PHASES = [
-  "Creating", "Initializing", "Resuming", "Pending", "Deleting", "Running", "Updating", "Stopped",
-  "Stopping", "Degraded", "Failed", "Completed", "Terminating", "Unknown",
-];
+const ORDERING = new Set(["<=", ">="]);
 // The GPUs a workload asks for, over all its pods: whole or fractional devices, or GPU memory.
 export function requestedGpus(w) {
   const total = w.workloadRequestedResources;
@@ -88,21 +85,34 @@ async function fieldCatalogue() {
   return queryableFields;
 }
 
+// The operators the server lists for the field. The server compares text with <= and >= in code
+// point order, phases too, but the order of a fixed set's names (``values``: a phase) means
+// nothing, so such a field is offered the others, and its values to pick from.
+function offeredOperators(field) {
+  return field.values ? field.operators.filter((op) => !ORDERING.has(op)) : field.operators;
+}
+
 function operatorOptions(field) {
-  return field.operators.map((op) => h("option", { value: op }, OPERATOR_LABELS[op] ?? op));
+  return offeredOperators(field).map((op) => h("option", { value: op }, OPERATOR_LABELS[op] ?? op));
+}
+
+function valueOptions(field) {
+  return (field.values ?? []).map((v) => h("option", { value: v }));
 }
 
 function filterBuilder(current, fields) {
   const field = h("select", { name: "field", "aria-label": "Field" },
     fields.map((f) => h("option", { value: f.name }, f.name)));
   const operator = h("select", { name: "operator", "aria-label": "Operator" }, operatorOptions(fields[0]));
+  const values = h("datalist", { id: "field-values" }, valueOptions(fields[0]));
   field.addEventListener("change", () => {
-    replace(operator, ...operatorOptions(fields.find((f) => f.name === field.value)));
+    const chosen = fields.find((f) => f.name === field.value);
+    replace(operator, ...operatorOptions(chosen));
+    replace(values, ...valueOptions(chosen));
   });
-  const value = h("input", { name: "value", placeholder: "value", list: "phase-values", "aria-label": "Value" });
+  const value = h("input", { name: "value", placeholder: "value", list: "field-values", "aria-label": "Value" });
   const add = h("button", { type: "submit" }, "Add filter");
-  const form = h("form", { class: "filter-row", id: "filter-builder" }, field, operator, value, add,
-    h("datalist", { id: "phase-values" }, PHASES.map((p) => h("option", { value: p }))));
+  const form = h("form", { class: "filter-row", id: "filter-builder" }, field, operator, value, add, values);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (!value.value.trim()) return;
