@@ -181,6 +181,23 @@ def test_a_counter_interval_without_an_earlier_sample_has_no_point(client, engin
     ]
 
 
+def test_a_counter_as_large_as_ingest_takes_reads_without_overflowing(client, engine, workload_id):
+    # Restarts from 1e300 every other second: 200 increases of 1e300 in 399 s, whose rate
+    # times the hour is 1.8e303, though the increase times the step is beyond a double.
+    _write(engine, workload_id, "NIM_REQUEST_SUCCESS_TOTAL", [0.0, 1e300] * 200, every=1000)
+    body = _get(client, workload_id, "NIM_REQUEST_SUCCESS_TOTAL", numberOfSamples=1)
+    (value,) = body["measurements"][0]["values"]
+    assert float(value["value"]) == pytest.approx(200 * 1e300 / 399 * 3600)
+
+
+def test_a_counter_rate_no_double_holds_has_no_point(client, engine, workload_id):
+    # 1e300 in a millisecond, over a 3-day interval: about 2.6e308, beyond a double.
+    _write(engine, workload_id, "NIM_REQUEST_SUCCESS_TOTAL", [0.0, 1e300], every=1)
+    days = {"start": "2024-05-01T00:00:00Z", "end": "2024-05-04T00:00:00Z"}
+    body = _get(client, workload_id, "NIM_REQUEST_SUCCESS_TOTAL", numberOfSamples=1, **days)
+    assert body["measurements"][0]["values"] == []
+
+
 def _histogram(engine, workload_id, buckets_per_minute: dict[str, list[float]]) -> None:
     for le, totals in buckets_per_minute.items():
         _write(engine, workload_id, "NIM_TIME_TO_FIRST_TOKEN_SECONDS", totals, series=f"le={le}")

@@ -10,6 +10,7 @@ the request's intervals by integer arithmetic, so the database returns at most
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -193,7 +194,18 @@ def increase_per_interval(
     float on both dialects, and an answer holds thousands of rows.
     """
     statement = increase_statement(owner_id, metric_type, window, source, at_rate=at_rate)
-    return conn.execute(statement).all()
+    rows = conn.execute(statement).all()
+    if not at_rate:
+        return rows
+    # The rate in Python, divided before it is scaled: a counter may hold up to 1e300, and in
+    # SQL an increase times the step overflowed a double (an error on PostgreSQL, "inf" on
+    # SQLite). An interval whose rate a double cannot hold has no point.
+    step = window.step_ms
+    rated = (
+        (series, interval, increase / covered * step)
+        for series, interval, increase, covered in rows
+    )
+    return [row for row in rated if math.isfinite(row[2])]
 
 
 def increase_statement(
@@ -226,13 +238,13 @@ def increase_statement(
         (ordered.c.value >= ordered.c.previous, ordered.c.value - ordered.c.previous),
         else_=ordered.c.value,
     )
-    value = sa.func.sum(delta)
+    columns = [ordered.c.series, interval, sa.func.sum(delta).label("value")]
     if at_rate:
+        # The time the interval's increase was made in: from the sample before its first.
         since = sa.func.min(ordered.c.previous_at)
-        covered = sa.func.max(ordered.c.ts_ms) - since
-        value = value * sa.literal(window.step_ms, sa.Float) / covered
+        columns.append((sa.func.max(ordered.c.ts_ms) - since).label("covered"))
     statement = (
-        sa.select(ordered.c.series, interval, value.label("value"))
+        sa.select(*columns)
         .where(ordered.c.ts_ms >= window.start_ms)
         .group_by(ordered.c.series, interval)
         .order_by(ordered.c.series, interval)
