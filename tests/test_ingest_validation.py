@@ -82,6 +82,10 @@ def test_a_bad_item_rejects_the_whole_batch_naming_its_index(client):
         ({"pods": [{"name": "a", "phase": "Running"}]}, "uid"),
         ({"unknownField": 1}, "unknownField"),
         ({"observedAt": "9999-12-31T23:59:59Z"}, "future"),
+        # Node pool names the pool columns cannot hold, or that name nothing.
+        ({"requestedNodePools": ["a100", "x" * 254]}, "requestedNodePools.1"),
+        ({"requestedNodePools": [""]}, "requestedNodePools.0"),
+        ({"currentNodePools": ["z" * 300]}, "currentNodePools.0"),
     ],
 )
 def test_ugly_values_are_named(client, overrides, named):

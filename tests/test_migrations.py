@@ -341,6 +341,8 @@ def test_live_workloads_take_their_first_requested_node_pool_from_their_document
         workload(phase="Pending", requestedNodePools=["h100", "a100"], currentNodePools=[]),
         workload(phase="Running", requestedNodePools=[], currentNodePools=["a100"]),
         workload(phase="Running", requestedNodePools=["h100"], deletedAt=gone),
+        # Stored before ingest checked pool names: one no pool column holds counts in none.
+        workload(phase="Pending", requestedNodePools=["x" * 300], currentNodePools=[]),
     ]
     upgrade(empty_engine)
     insert(empty_engine, items)
@@ -348,4 +350,4 @@ def test_live_workloads_take_their_first_requested_node_pool_from_their_document
     upgrade(empty_engine)
     with empty_engine.connect() as conn:
         pools = dict(conn.execute(sa.select(workloads.c.id, workloads.c.requested_nodepool)).all())
-    assert [pools[item["id"]] for item in items] == ["h100", None, None]
+    assert [pools[item["id"]] for item in items] == ["h100", None, None, None]

@@ -17,7 +17,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gpufleet.core.errors import Invalid, TooLarge
-from gpufleet.core.workload_fields import WORKLOAD_CATALOGUE, FieldKind
+from gpufleet.core.workload_fields import NODEPOOL_NAME_MAX, WORKLOAD_CATALOGUE, FieldKind
 from gpufleet.schemas.pods import IngestPod
 from gpufleet.schemas.storable import (
     STRINGS_CHECKED,
@@ -33,6 +33,9 @@ _INT32 = 2**31 - 1
 _STORED = tuple(f for f in WORKLOAD_CATALOGUE if f.stored_scalar)
 # The longest string each scalar column holds.
 _MAX_LENGTHS = {f.name: f.max_length for f in _STORED if f.max_length}
+
+# Node pool names a workload asks for or runs in: never empty, as long as the columns hold.
+_POOL_LISTS = ("requestedNodePools", "currentNodePools")
 
 # How far ahead of the server's clock an agent's observedAt may be.
 MAX_CLOCK_SKEW = timedelta(minutes=10)
@@ -69,6 +72,12 @@ class IngestWorkload(StorableModel, WorkloadDetailed):
             value = values[field]
             if isinstance(value, str) and len(value) > limit:
                 raise ValueError(f"{field} is longer than {limit} characters")
+        for field in _POOL_LISTS:
+            for index, name in enumerate(values[field] or ()):
+                if not 0 < len(name) <= NODEPOOL_NAME_MAX:
+                    raise ValueError(
+                        f"{field}.{index} must be 1 to {NODEPOOL_NAME_MAX} characters long"
+                    )
         if len(self.pods) > 1 and len({pod.uid for pod in self.pods}) != len(self.pods):
             raise ValueError("pods must have distinct uids")
         return self

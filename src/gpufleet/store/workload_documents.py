@@ -22,6 +22,7 @@ import orjson
 
 from gpufleet.core.times import format_rfc3339, truncate_to_ms
 from gpufleet.core.workload_fields import (
+    NODEPOOL_NAME_MAX,
     SEARCH_FIELDS,
     WIRE_ORDER,
     WORKLOAD_CATALOGUE,
@@ -83,8 +84,7 @@ def workload_row(wire: Mapping[str, Any], before: SecondsBefore = NO_HISTORY) ->
     row["requested_gpu"] = float(requested.get("request") or 0.0)
     nodepools = wire.get("currentNodePools") or []
     row["nodepool"] = nodepools[0] if nodepools else None
-    asked = wire.get("requestedNodePools") or []
-    row["requested_nodepool"] = asked[0] if asked else None
+    row["requested_nodepool"] = first_requested_pool(wire)
     row["pending_seconds_before"] = before.pending
     row["running_seconds_before"] = before.running
     row["search_text"] = search_text(wire)
@@ -199,3 +199,12 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
     return value
+
+
+def first_requested_pool(wire: dict) -> str | None:
+    """The first node pool a workload asks for, where a pending workload's request is counted;
+    None when it names none (or, in a document stored before ingest checked pool names, one
+    that no pool column could hold)."""
+    asked = wire.get("requestedNodePools") or []
+    first = asked[0] if asked else None
+    return first if isinstance(first, str) and 0 < len(first) <= NODEPOOL_NAME_MAX else None

@@ -14,7 +14,7 @@ NULL.
 import sqlalchemy as sa
 from alembic import op
 
-from gpufleet.store.workload_documents import document_fields
+from gpufleet.store.workload_documents import document_fields, first_requested_pool
 
 revision = "0017"
 down_revision = "0016"
@@ -50,9 +50,9 @@ def upgrade() -> None:
         if not rows:
             return
         asked = [
-            {"workload_id": row.id, "pool": pools[0]}
+            {"workload_id": row.id, "pool": pool}
             for row in rows
-            if (pools := document_fields(row.document).get("requestedNodePools"))
+            if (pool := first_requested_pool(document_fields(row.document)))
         ]
         if asked:
             conn.execute(update, asked)
