@@ -9,7 +9,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.agent_reports import at, node_report, report
+from tests.support.agent_reports import at, in_project, node_report, report
 from tests.support.demo_server import demo_server
 from tests.test_dashboard import browser, page, screenshot, sign_in  # noqa: F401
 
@@ -24,11 +24,7 @@ def _workload(project_id: str, name: str, gpus: float, node: str) -> dict:
     item = report(
         cluster_id=CLUSTER,
         phase="Running",
-        projectId=project_id,
-        projectName=name,
-        departmentId="cap-research",
-        departmentName="cap-research",
-        namespace=f"runai-{name}",
+        **in_project(project_id, name, "cap-research", "cap-research"),
         allocatedResources={"gpu": gpus},
         currentNodePools=["h100"],
     )

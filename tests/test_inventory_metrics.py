@@ -16,6 +16,7 @@ from tests.support.agent_reports import (
     CLUSTER_ID,
     at,
     batch,
+    in_project,
     ingest_path,
     node_path,
     node_report,
@@ -38,9 +39,7 @@ CLUSTER_TYPES = (
 def _running(project_id: str, name: str, gpus: float, node: str, pool: str) -> dict:
     item = report(
         phase="Running",
-        projectId=project_id,
-        projectName=name,
-        namespace=f"runai-{name}",
+        **in_project(project_id, name),
         allocatedResources={"gpu": gpus},
         currentNodePools=[pool],
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.agent_reports import CLUSTER_ID, batch, ingest_path, report
+from tests.support.agent_reports import CLUSTER_ID, batch, in_project, ingest_path, report
 
 # (project id, name, department id, department name)
 VISION = ("10", "vision", "2", "research")
@@ -27,11 +27,7 @@ def _workload(
     project_id, name, department_id, department = project
     return report(
         phase=phase,
-        projectId=project_id,
-        projectName=name,
-        departmentId=department_id,
-        departmentName=department,
-        namespace=f"runai-{name}",
+        **in_project(project_id, name, department_id, department),
         allocatedResources={"gpu": allocated},
         workloadRequestedResources={"gpu": {"request": gpus}},
         requestedNodePools=requested or [],

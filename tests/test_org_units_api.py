@@ -13,6 +13,7 @@ from tests.support.access import key_with_role
 from tests.support.agent_reports import (
     CLUSTER_ID,
     batch,
+    in_project,
     ingest_path,
     node_path,
     node_report,
@@ -36,11 +37,7 @@ def _workload(project: tuple, phase: str, gpus: float, pools: list[str], priorit
     return report(
         cluster_id=cluster,
         phase=phase,
-        projectId=project_id,
-        projectName=name,
-        departmentId=department_id,
-        departmentName=department,
-        namespace=f"runai-{name}",
+        **in_project(project_id, name, department_id, department),
         priority=priority,
         allocatedResources={"gpu": gpus},
         workloadRequestedResources={"gpu": {"request": gpus or 1.0}},

@@ -71,6 +71,19 @@ def report(
     return item
 
 
+def in_project(
+    project_id: str, name: str, department_id: str | None = None, department: str | None = None
+) -> dict[str, str]:
+    """A report's fields placing it in project ``name`` (its namespace ``runai-<name>``) and,
+    given, in a department: ``report(**in_project(...))``."""
+    fields = {"projectId": project_id, "projectName": name, "namespace": f"runai-{name}"}
+    if department_id is not None:
+        fields["departmentId"] = department_id
+    if department is not None:
+        fields["departmentName"] = department
+    return fields
+
+
 def batch(
     *items: dict[str, Any],
     deleted: list[str] | None = None,
