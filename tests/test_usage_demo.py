@@ -52,11 +52,19 @@ def test_ninety_days_of_plausible_history(engine):
         assert total(monday_noon) > 1.5 * total(monday_noon - timedelta(hours=10))
         assert total(monday_noon) > 1.5 * total(monday_noon - timedelta(days=2))
         assert total(ANCHOR - timedelta(days=92), 24) == 0
-        # The history holds what the simulated fleet holds on average, give or take a tenth.
-        for hours in range(0, 7 * 24, 5):
-            hour = monday_noon - timedelta(hours=hours)
+        # Its last three days hold what the simulated fleet holds on average, give or take a
+        # tenth; before them, what the organisation asked for grew and wandered.
+        last_hour = ANCHOR.replace(minute=0) - timedelta(hours=1)
+        for hours in range(0, 3 * 24, 5):
+            hour = last_hour - timedelta(hours=hours)
             expected = sum(held.gpus for held in held_at(hour))
             assert total(hour) == pytest.approx(expected, rel=0.1), hour
+        weeks = [total(ANCHOR - timedelta(weeks=n), 7 * 24) for n in range(2, 13)]
+        assert weeks[-1] < 0.95 * weeks[0]  # 12 weeks ago against 2
+        assert len({round(week) for week in weeks}) == len(weeks)
+        # The same hour of the week differs from week to week by more than the hour's noise.
+        same_hour = [total(monday_noon - timedelta(weeks=n)) for n in range(1, 12)]
+        assert max(same_hour) > 1.15 * min(same_hour)
     # The seeded running workloads carry the ledger on from the anchor.
     with engine.begin() as conn:
         assert advance_open(conn, ANCHOR + timedelta(minutes=30)) > 0

@@ -61,21 +61,55 @@ def _utilisation(character: str, moment: datetime, rng: random.Random) -> tuple[
     return rng.uniform(82, 92), rng.uniform(0.0, 0.02)
 
 
+# The organisation grew into its fleet: 90 days ago its teams asked for this share of what they
+# ask for now, rising evenly until three days ago. Each project's demand also wanders around
+# its trend from hour to hour (a random walk pulled back to it, with a time constant of about
+# a day and a half, a spread of about a tenth and never more than a quarter), so no two weeks
+# of the history are alike; the wander fades out over the four days before those three. The
+# last three days are the model's average, which the simulated day goes on from.
+_GROWTH_FROM = 0.8
+_STEADY_HOURS = 3 * 24
+_FADE_HOURS = 4 * 24
+_WANDER_PULL = 0.97
+_WANDER_STEP = 0.025
+_WANDER_MOST = 0.25
+
+
+def _demand_factors(project: Project, hours: int) -> list[float]:
+    """For each hour of the history, ``project``'s demand against the model's average."""
+    rng = random.Random(f"demo-usage-demand/{project.id}")
+    ramp = max(hours - _STEADY_HOURS, 1)
+    wander, factors = 0.0, []
+    for index in range(hours + 1):
+        wander = _WANDER_PULL * wander + rng.gauss(0.0, _WANDER_STEP)
+        fade = min(max(ramp - index, 0) / _FADE_HOURS, 1.0)
+        trend = 1.0 - (1.0 - _GROWTH_FROM) * max(ramp - index, 0) / ramp
+        wander = min(max(wander, -_WANDER_MOST), _WANDER_MOST)
+        factors.append(trend * (1.0 + fade * wander))
+    return factors
+
+
 def _rows(project: Project, start: datetime, hours: int, tail_s: float) -> Iterator[tuple]:
     rngs: dict[int, random.Random] = {}
+    factors = _demand_factors(project, hours)
     for index in range(hours + 1):
         seconds = 3600.0 if index < hours else tail_s
         if seconds <= 0:
             break
         moment = start + timedelta(hours=index)
         held = [h for h in held_at(moment) if h.team.project is project]
+        demand = factors[index]
         for slot, share in enumerate(held):
             rng = rngs.setdefault(slot, random.Random(f"demo-usage/{project.id}/{slot}"))
             team, work = share.team, share.work
-            gpu_s = round(share.gpus * rng.uniform(0.9, 1.1), 2) * seconds
+            # Less demand holds less; more waits, since the model's average already holds
+            # what the quotas and the pool's GPUs let it.
+            gpus = share.gpus * min(demand, 1.0)
+            waiting = share.waiting * demand + share.gpus * max(demand - 1.0, 0.0)
+            gpu_s = round(gpus * rng.uniform(0.9, 1.1), 2) * seconds
             busy, idle = _utilisation(work.character, moment, rng)
             runs = sum(work.pods) / len(work.pods) * sum(work.gpus) / len(work.gpus)
-            pending = share.waiting / runs * seconds if runs else 0.0
+            pending = waiting / runs * seconds if runs else 0.0
             yield (
                 _history_id(project, slot), to_ms(moment), work.pool,
                 project.department.cluster.id, project.department.id, project.id,
