@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from gpufleet.core.times import format_rfc3339
 from gpufleet.metrics.usage_tasks import accrue_live_usage
 from gpufleet.schemas.usage import FIGURE_FIELDS
+from gpufleet.store.clusters import account_usage_from
 from gpufleet.store.tables import usage_hourly, usage_open, usage_states
 from gpufleet.store.usage_ledger import HeldState, Observation, compact_states, record_observations
 from tests.support.access import key_with_role
@@ -118,6 +119,29 @@ def test_a_first_report_counts_from_when_its_phase_began(client):
     _post(client, report(workload_id, observed=HOUR, phase="Running", phaseUpdatedAt=since))
     _post(client, report(workload_id, observed=HOUR + 600, phase="Completed"))
     assert _total(client, 0, 2 * HOUR) == pytest.approx(HOUR, abs=1)
+
+
+def test_a_cluster_accounted_from_a_moment_counts_nothing_of_its_own_before_it(client, engine):
+    # Its usage before 09:00 was written into the rollups otherwise (the demo's history): a
+    # workload pending from 08:00 and running with 2 GPUs from 08:30 counts from 09:00 only,
+    # whether its past comes in order, late, or is brought up to now by the live part.
+    earlier, late = str(uuid.uuid4()), str(uuid.uuid4())
+    none = {"allocatedResources": {"gpu": 0}}
+    _post(client, report(earlier, observed=0, phase="Pending", **none))
+    with engine.begin() as conn:
+        account_usage_from(conn, [CLUSTER_ID], T0 + timedelta(hours=1))
+    two = {"allocatedResources": {"gpu": 2.0}}
+    _post(client, report(earlier, observed=1800, phase="Running", **two))
+    assert accrue_live_usage(engine, "replica-a", T0 + timedelta(seconds=5400), 60_000) == 1
+    _post(client, report(earlier, observed=2 * HOUR, phase="Completed", **two))
+    # First seen running since 08:15, then an observation of its pending past arriving late.
+    since = format_rfc3339(T0 + timedelta(seconds=900))
+    _post(client, report(late, observed=5400, phase="Running", phaseUpdatedAt=since))
+    _post(client, report(late, observed=2 * HOUR, phase="Completed"))
+    _post(client, report(late, observed=600, phase="Pending", **none))
+    assert _total(client, 0, HOUR) == 0
+    assert _total(client, 0, 2 * HOUR, "pendingWorkloadHours") == 0
+    assert _total(client, HOUR, 2 * HOUR) == pytest.approx(2 * HOUR + HOUR, abs=1)
 
 
 def test_node_pools_share_the_allocation_and_group(client):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.core.times import format_rfc3339
+from gpufleet.core.times import format_rfc3339, to_ms
 from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.clusters import ClusterState
 from gpufleet.store.tables import clusters, departments, projects
@@ -43,6 +44,18 @@ def clusters_named(conn: Connection, name: str) -> list[str]:
     """Ids of the clusters with this name (names are not unique in the store)."""
     statement = sa.select(clusters.c.id).where(clusters.c.name == name).order_by(clusters.c.id)
     return list(conn.execute(statement).scalars())
+
+
+def account_usage_from(conn: Connection, cluster_ids: Sequence[str], moment: datetime) -> None:
+    """The usage ledger accounts these clusters' workloads from ``moment`` on: their usage
+    before it has been written into the rollups otherwise (the demo's history)."""
+    conn.execute(clusters.update().where(C.id.in_(list(cluster_ids))).values(usage_from=moment))
+
+
+def usage_floors(conn: Connection) -> dict[str, int]:
+    """The moment (epoch ms) from which the ledger accounts each cluster that has one."""
+    rows = conn.execute(sa.select(C.id, C.usage_from).where(C.usage_from.is_not(None)))
+    return {row.id: to_ms(row.usage_from) for row in rows}
 
 
 def list_clusters(conn: Connection) -> list[dict]:

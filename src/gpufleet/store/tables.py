@@ -65,6 +65,9 @@ clusters = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     # When the cluster's agent last reported anything; its connection state is read from it.
     Column("last_report_at", UtcDateTime),
+    # The usage ledger accounts the cluster's workloads from this moment on: its usage before
+    # was written into the rollups otherwise (the demo's history) and would count twice.
+    Column("usage_from", UtcDateTime),
 )
 
 departments = Table("departments", metadata, *org_unit_columns())

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 from gpufleet.core.quantities import parse_quantity
 from gpufleet.core.times import to_ms
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
+from gpufleet.store.clusters import usage_floors
 from gpufleet.store.dialect import (
     batch_parameters,
     batch_table,
@@ -156,16 +157,18 @@ def record_observations(
 
     Runs inside the transaction that stored the workloads, after their rows were written (and,
     on PostgreSQL, locked), so concurrent writers of one workload take turns. Nothing before
-    ``since_ms`` (the retention's horizon) is added to the rollups.
+    ``since_ms`` (the retention's horizon), nor before the moment a cluster's usage is accounted
+    from (``store.clusters.account_usage_from``), is added to the rollups.
     """
     by_workload: dict[str, list[Observation]] = {}
     for observation in observations:
         by_workload.setdefault(observation.workload_id, []).append(observation)
     ids = sorted(by_workload)
+    floors = usage_floors(conn) if ids else {}
     for offset in range(0, len(ids), _CHUNK):
         chunk = ids[offset : offset + _CHUNK]
         latest = _latest_points(conn, chunk)
-        deltas, writes = RollupDeltas(since_ms), _Writes()
+        deltas, writes = RollupDeltas(since_ms, floors), _Writes()
         for workload_id in chunk:
             timeline = _Timeline(conn, workload_id, latest.get(workload_id), deltas)
             for observation in sorted(by_workload[workload_id], key=lambda o: o.at_ms):
@@ -461,7 +464,7 @@ def advance_open(
             {"ids": [r.workload_id for r in rows]},
         )
     }
-    deltas = RollupDeltas(since_ms)
+    deltas = RollupDeltas(since_ms, usage_floors(conn))
     moved = []
     for row in rows:
         point = _point(row)

@@ -8,7 +8,7 @@ stored rows by an upsert whose SET adds (so concurrent writers never lose each o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -50,12 +50,18 @@ class RollupDeltas:
 
     With ``since_ms``, nothing before it is accounted (the retention's horizon: rollups older
     than that would be deleted anyway), so an agent's ancient timestamps cannot make one
-    stretch cost more rows than the retention holds.
+    stretch cost more rows than the retention holds. ``floors`` maps clusters to the moment
+    their usage is accounted from (``store.clusters.usage_floors``): nothing of theirs before
+    it is accounted either. Every difference of a stretch is cut the same way, so what is
+    added and later taken back always matches.
     """
 
-    def __init__(self, since_ms: int | None = None) -> None:
+    def __init__(
+        self, since_ms: int | None = None, floors: Mapping[str, int] | None = None
+    ) -> None:
         self._rows: dict[tuple[str, int, str], dict[str, Any]] = {}
         self._since_ms = since_ms
+        self._floors = floors or {}
 
     def __bool__(self) -> bool:
         return bool(self._rows)
@@ -71,6 +77,7 @@ class RollupDeltas:
         """``state`` held over [start, end) (``sign`` -1 takes it back)."""
         if self._since_ms is not None:
             start_ms = max(start_ms, self._since_ms)
+        start_ms = max(start_ms, self._floors.get(state.cluster_id, start_ms))
         pools = state.pools()
         owner = {name: getattr(state, name) for name in _OWNER}
         hour = hour_of(start_ms)
