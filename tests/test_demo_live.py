@@ -10,21 +10,26 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from gpufleet.agent.push import IngestClient
+from gpufleet.core.times import format_rfc3339, to_ms
 from gpufleet.demo.organisation import CLUSTERS
 from gpufleet.demo.sim.expected import held_at
 from gpufleet.demo.sim.history import FleetHistory
 from gpufleet.demo.sim.keys import account_name, demo_agent_keys
 from gpufleet.demo.sim.lifecycle import HOLDING, SAMPLED
-from gpufleet.demo.sim.live import PAST_SAMPLING, LiveDemo
+from gpufleet.demo.sim.live import PAST_SAMPLING, LiveDemo, on_tick
 from gpufleet.demo.sim.reporter import Reporter
 from gpufleet.demo.sim.scheduler import Usage
+from gpufleet.demo.sim.start import rebuild
 from gpufleet.demo.sim.teams import IDLE, TEAMS
 from gpufleet.metrics.tasks import idle_rule, refresh_idle_gpus
 from gpufleet.metrics.usage_tasks import accrue_live_usage
 from gpufleet.schemas.enums import NOT_ASKING_PHASES, Phase
+from gpufleet.store.tables import usage_hourly
+from gpufleet.store.usage_rollups import hour_of
 from tests.support.shared_app import admin_client, shared_app
 
 # Two and a half hours: the first half hour is sampled as sparsely as the far past.
@@ -35,9 +40,10 @@ FINELY_SAMPLED = PAST_SAMPLING[-2][0]
 
 
 @pytest.fixture(scope="module")
-def reported(request, tmp_path_factory):
-    """Two and a half hours of the demo reported into a fresh server, with the clusters' history
-    of it; the demo and an admin client. The server's usage-ledger and idle-GPU tasks are run
+def served(request, tmp_path_factory):
+    """Two and a half hours of the demo reported into a fresh server, with the usage history
+    before them and the clusters' history of them, as ``serve --demo`` starts it; the server's
+    engine, the demo and an admin client. The server's usage-ledger and idle-GPU tasks are run
     once at the end, as they would have run meanwhile."""
     with shared_app(request, tmp_path_factory) as app, TestClient(app) as agents:
         engine = app.state.gpufleet.engine
@@ -48,15 +54,25 @@ def reported(request, tmp_path_factory):
             )
             for key in keys
         }
+        start = on_tick(datetime.now(UTC) - PAST)
+        rebuild(engine, start)
         history = FleetHistory(engine, INTERVAL)
-        demo = LiveDemo(Reporter(clients, TEAMS), seed=3, past=PAST, history=history)
+        reporter = Reporter(clients, TEAMS)
+        demo = LiveDemo(reporter, seed=3, past=PAST, history=history, start=start)
         demo.begin()
         demo.run_past(threading.Event())
         rule = idle_rule(app.state.gpufleet.settings)
         refresh_idle_gpus(engine, app.state.metrics_backend, rule, demo.simulation.now)
         accrue_live_usage(engine, "test", demo.simulation.now, 60_000)
         with admin_client(app) as admin:
-            yield demo, admin
+            yield engine, demo, admin
+
+
+@pytest.fixture(scope="module")
+def reported(served):
+    """The demo and an admin client."""
+    _, demo, admin = served
+    return demo, admin
 
 
 def _all(admin, path: str, key: str, **params) -> list[dict]:
@@ -100,6 +116,58 @@ def test_workloads_and_their_histories_are_the_simulations(reported):
         phases = [r["spec"]["phaseUpdate"]["phase"] for r in records
                   if r["meta"]["type"] == "PhaseUpdate"]  # fmt: skip
         assert phases[::-1] == [phase.value for phase, _ in job.history], job.name
+
+
+def test_workloads_there_at_the_start_are_reported_with_their_past(reported):
+    """A workload created while the fleet warmed up, before the reported day, and running
+    since then tells how it got there: its phase history goes from its creation through
+    Pending and Initializing to Running when it did, and each of its pods has the
+    ``Scheduled`` and ``Started`` events of then."""
+    demo, admin = reported
+    start = demo.simulation.start
+    running = [j for j in demo.simulation.jobs.values() if j.phase == Phase.RUNNING]
+    earlier = [j for j in running if j.since < start]
+    assert len(earlier) >= 10
+    for job in sorted(earlier, key=lambda j: (-j.requested_gpus, j.id))[:10]:
+        records = _all(admin, f"/api/v1/workloads/{job.id}/history", "records")[::-1]
+        phases = [(r["spec"]["phaseUpdate"]["phase"], r["meta"]["creationTimestamp"])
+                  for r in records if r["meta"]["type"] == "PhaseUpdate"]  # fmt: skip
+        assert [phase for phase, _ in phases[:2]] == ["Creating", "Pending"], job.name
+        assert "Initializing" in [phase for phase, _ in phases], job.name
+        assert phases[0][1] == format_rfc3339(job.created_at), job.name
+        assert phases[-1] == ("Running", format_rfc3339(job.since)), job.name
+        events = {
+            (r["spec"]["event"]["reason"], r["spec"]["event"]["involvedObject"]["name"])
+            for r in records
+            if r["meta"]["type"] == "Event"
+        }
+        for pod in job.bound:
+            assert {("Scheduled", pod.name), ("Started", pod.name)} <= events, job.name
+
+
+def test_the_ledger_holds_nothing_of_the_simulated_workloads_before_the_start(served):
+    """The usage history holds the hours before the start: the simulated workloads' GPU- and
+    pending hours begin there, however long before it they were reported pending, scheduled
+    and running, so every hour is counted once."""
+    engine, demo, _ = served
+    simulation = demo.simulation
+    start_ms = to_ms(simulation.start)
+    first_hour = hour_of(start_ms)
+    jobs = {**simulation.finished, **simulation.jobs}
+    H = usage_hourly.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(H.workload_id, H.hour_ms, H.gpu_seconds, H.pending_seconds).where(
+                H.workload_id.in_(list(jobs)), H.hour_ms <= first_hour
+            )
+        ).all()
+    assert rows
+    after_start = (first_hour + 3_600_000 - start_ms) / 1000
+    for row in rows:
+        job = jobs[row.workload_id]
+        assert row.hour_ms == first_hour, job.name
+        assert row.gpu_seconds <= job.requested_gpus * after_start + 1e-6, job.name
+        assert row.pending_seconds <= after_start + 1e-6, job.name
 
 
 def test_pods_are_bound_where_the_scheduler_put_them(reported):
@@ -184,12 +252,12 @@ def _node_figure(admin, kind: str) -> float:
     return sum(float(v["value"]) for v in answer.json()["values"])
 
 
-def _running_stretches(job, end: datetime) -> list[tuple[datetime, datetime]]:
-    """When the job was Running, from its phase history."""
+def _running_stretches(job, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """When the job was Running between ``start`` and ``end``, from its phase history."""
     stretches = []
     for (phase, at), (_, until) in zip(job.history, [*job.history[1:], (None, end)], strict=True):
-        if phase == Phase.RUNNING:
-            stretches.append((at, until))
+        if phase == Phase.RUNNING and until > start:
+            stretches.append((max(at, start), until))
     return stretches
 
 
@@ -218,7 +286,7 @@ def test_idle_gpus_now_and_in_the_ledger_are_one_rule_over_the_samples(reported)
         j.gpus * j.pods * (until - since - first).total_seconds() / 3600
         for j in [*demo.simulation.jobs.values(), *demo.simulation.finished.values()]
         if j.work.character == IDLE
-        for since, until in _running_stretches(j, end)
+        for since, until in _running_stretches(j, demo.simulation.start, end)
         if until - since > first
     )
     start = end - PAST

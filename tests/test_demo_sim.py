@@ -235,6 +235,37 @@ def test_names_and_submitters_fit_their_teams(day):
         assert job.pool in job.team.quota or job.pool in {w.pool for w in job.team.work}
 
 
+def test_a_warm_up_keeps_the_past_of_the_workloads_still_there_at_the_start():
+    """What ran before the start is dropped; what is still there keeps its records and events
+    of the warm-up, tick by tick: its phases as they happened (not begun at the start), and
+    each pod of a running workload its ``Scheduled`` and ``Started`` events of then."""
+    simulation = Simulation(13, START, warm_up=timedelta(hours=6))
+    assert simulation.now == START and not simulation.finished
+    reported: dict[str, list[tuple[str, str]]] = {}
+    events: dict[str, set[tuple[str, str]]] = {}
+    for step in simulation.before_start:
+        assert step.at <= START and not step.deleted
+        for record in step.workloads:
+            assert record["observedAt"] == format_rfc3339(step.at)
+            reported.setdefault(record["id"], []).append(
+                (record["phase"], record["phaseUpdatedAt"])
+            )
+        for _, event in step.events:
+            assert event["createdAt"] == format_rfc3339(step.at)
+            involved = event["involvedObject"]["uid"]
+            events.setdefault(event["workloadId"], set()).add((involved, event["reason"]))
+    assert set(reported) == set(simulation.jobs)
+    earlier = [job for job in simulation.jobs.values() if job.since < START]
+    assert len(earlier) >= 20
+    for job in simulation.jobs.values():
+        _check_history(job)
+        history = [(phase.value, format_rfc3339(at)) for phase, at in job.history]
+        assert list(dict.fromkeys(reported[job.id])) == history, job.name
+        if job.phase == Phase.RUNNING:
+            for pod in job.bound:
+                assert {(pod.uid, "Scheduled"), (pod.uid, "Started")} <= events[job.id], job.name
+
+
 def test_the_same_seed_gives_the_same_fleet():
     def run(seed: int) -> list:
         simulation = Simulation(seed, START)

@@ -11,7 +11,7 @@ changes nothing else.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from gpufleet.demo import assets
@@ -93,6 +93,8 @@ class Simulation:
         # Bumped when a pool's capacity or holdings change; a pending workload is looked at
         # again only then (its reason to wait cannot have changed otherwise).
         self._pool_versions: dict[tuple[str, str], int] = {}
+        # What the warm-up did to the workloads still there at the start, tick by tick.
+        self.before_start: list[Step] = []
         for team in teams:
             for work in (*team.standing, *team.queued):
                 self._add(submit(self.rng, team, work, self.now))
@@ -100,17 +102,24 @@ class Simulation:
             self._warm_up()
 
     def _warm_up(self) -> None:
-        """Run unreported up to the start, then keep only what is alive there. The time before
-        the start is the usage history's: work that ended is dropped, and work that lives on
-        is taken to have been in its phase since the start (created when it was), so whoever
-        accounts it from its phase's beginning starts at the start too."""
+        """Run up to the start, then keep only what is alive there. Work that ended before
+        the start is dropped (the time before the start is the usage history's); for work
+        that lives on, ``before_start`` keeps its records and events of the warm-up, so it is
+        reported with its whole past: created, scheduled, started when it was."""
+        created = [records.workload(job, self.now) for job in self.jobs.values()]
+        steps = [Step(self.now, workloads=created)]
         while self.now < self.start:
-            self.step(sample=False)
+            steps.append(self.step(sample=False))
         self.finished.clear()
-        for job in self.jobs.values():
-            if job.phase != P.CREATING:
-                job.since = self.start
-                job.history = [(P.CREATING, job.created_at), (job.phase, self.start)]
+        alive = self.jobs.keys()
+        for step in steps:
+            kept = Step(
+                step.at,
+                workloads=[record for record in step.workloads if record["id"] in alive],
+                events=[(c, e) for c, e in step.events if e["workloadId"] in alive],
+            )
+            if kept.workloads or kept.events:
+                self.before_start.append(kept)
         self._changed = {}
         self._step = Step(self.start)
 
@@ -137,15 +146,6 @@ class Simulation:
                         (cluster, s) for s in job_samples(job, self.now) if pods or "podId" not in s
                     )
         return step
-
-    def creations(self) -> list[dict]:
-        """The workloads there at the start that were created before it (a warm-up's), as they
-        were when created, each observed at its creation."""
-        return [
-            records.workload(_as_created(job), job.created_at)
-            for job in self.jobs.values()
-            if job.created_at < self.start
-        ]
 
     def opening(self) -> Step:
         """The state at the start: every node and the workloads there."""
@@ -522,27 +522,6 @@ def _by_pool(nodes: list[Node]) -> dict[tuple[str, str], list[Node]]:
     for node in nodes:
         grouped.setdefault((node.cluster.id, node.pool), []).append(node)
     return grouped
-
-
-def _as_created(job: Job) -> Job:
-    """``job`` as it was on creation: no pods, nothing held, nothing said yet."""
-    return replace(
-        job,
-        phase=P.CREATING,
-        since=job.created_at,
-        history=[(P.CREATING, job.created_at)],
-        message=None,
-        reason=None,
-        scheduling=None,
-        bound=[],
-        placed=False,
-        ran=0.0,
-        served=0.0,
-        failed_requests=0.0,
-        restarts=0,
-        deleted_at=None,
-        pod_phase=None,
-    )
 
 
 __all__ = ["FOREVER", "HOLDING", "TICK", "Simulation", "Step"]

@@ -23,9 +23,10 @@ from gpufleet.demo.sim.reporter import NODE_AGE_DAYS, Reporter
 from gpufleet.demo.sim.teams import TEAMS
 
 PAST = timedelta(hours=24)
-# Simulated, unreported, before the past: long enough for the fleet to fill up from its standing
-# work (it holds a third of the usage history's level at its first tick and about nine tenths
-# twelve hours on), so the reported day goes on from the history without a dip.
+# Simulated before the past: long enough for the fleet to fill up from its standing work (it
+# holds a third of the usage history's level at its first tick and about nine tenths twelve
+# hours on), so the reported day goes on from the history without a dip. Only the workloads
+# still there at its end are reported, with their past.
 WARM_UP = timedelta(hours=12)
 # How often the past is sampled, by how long before the present, in ticks: the workloads and
 # the pods every tick in the last 10 minutes, every 5 minutes in the last 2 hours; before that
@@ -114,13 +115,16 @@ class LiveDemo:
         past: timedelta = PAST,
         status: DemoStatus | None = None,
         history: History | None = None,
+        start: datetime | None = None,
     ) -> None:
+        """``start`` is where the reported past begins (by default ``past`` before the clock),
+        on a tick."""
         if speed <= 0:
             raise ValueError("the demo speed must be positive")
         self.reporter = reporter
         self.speed = speed
         self.clock = clock
-        start = _on_tick(clock() - past)
+        start = on_tick(start or clock() - past)
         self.simulation = Simulation(seed, start, TEAMS, warm_up=WARM_UP)
         self.status = status or DemoStatus(seed, speed)
         self.status.update(history_from=start)
@@ -139,11 +143,12 @@ class LiveDemo:
         self.status.update(state="stopped")
 
     def begin(self) -> None:
-        """The first report: the nodes, the queues and the workloads already there (each first
-        as it was created, so its history begins with its creation)."""
+        """The first report: the nodes, the queues and the workloads already there, each with
+        its past from its creation on (its phases, pods and events)."""
         self.status.update(state="history")
-        nodes_created = self.simulation.start - timedelta(days=NODE_AGE_DAYS)
-        self.reporter.start(self.simulation.opening(), nodes_created, self.simulation.creations())
+        simulation = self.simulation
+        nodes_created = simulation.start - timedelta(days=NODE_AGE_DAYS)
+        self.reporter.start(simulation.opening(), nodes_created, simulation.before_start)
 
     def _tick(self, *, sample: bool, pods: bool = True) -> None:
         step = self.simulation.step(sample=sample, pods=pods)
@@ -222,7 +227,7 @@ def _sample_every(before_present: timedelta) -> tuple[int, int]:
     )
 
 
-def _on_tick(moment: datetime) -> datetime:
+def on_tick(moment: datetime) -> datetime:
     """The moment rounded down to a whole tick (30 s)."""
     seconds = int(moment.timestamp())
     return datetime.fromtimestamp(seconds - seconds % int(TICK.total_seconds()), UTC)

@@ -93,18 +93,19 @@ class Reporter:
         for cluster_id in self.clients:
             self._queues[cluster_id] = records.queues(self.teams, cluster_id, at)
 
-    def start(self, step: Step, nodes_created: datetime, created: Sequence[dict] = ()) -> None:
+    def start(self, step: Step, nodes_created: datetime, before: Sequence[Step] = ()) -> None:
         """The first report: a full sync of no workloads (what an earlier run left behind is
         marked deleted, as when an agent starts), then every node (a full sync too), the
-        queues, the records of ``created`` (workloads as they were created, each observed
-        then) and the opening workloads after them."""
+        queues, the steps ``before`` the opening (the past of the workloads already there,
+        each record observed when it was) and the opening workloads after them."""
         for cluster_id, client in self.clients.items():
             body = {"workloads": [], "deletedIds": [], "fullSync": True}
             self._post(client, f"/api/v1/ingest/clusters/{cluster_id}/workloads", body,
                        "workloads", 0)  # fmt: skip
         self._nodes_created = nodes_created
         self.add_queues(step.at)
-        self.add(Step(step.at, workloads=list(created)))
+        for earlier in before:
+            self.add(earlier)
         self.add(step)
 
     # -- sending ----------------------------------------------------------------------------

@@ -15,11 +15,12 @@ from sqlalchemy.engine import Engine
 from gpufleet.demo.organisation import CLUSTERS
 from gpufleet.demo.sim.history import FleetHistory
 from gpufleet.demo.sim.keys import AgentKey, demo_agent_keys
-from gpufleet.demo.sim.live import PAST, DemoStatus, LiveDemo
+from gpufleet.demo.sim.live import PAST, DemoStatus, LiveDemo, on_tick
 from gpufleet.demo.sim.reporter import Poster, Reporter
 from gpufleet.demo.sim.teams import TEAMS
 from gpufleet.demo.usage_history import write_usage_history
 from gpufleet.store.cluster_data import delete_cluster_data, has_cluster_data
+from gpufleet.store.clusters import account_usage_from
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,15 @@ def start_demo(
                 wait_ready()
             now = datetime.now(UTC)
             keys = demo_agent_keys(engine, now)
-            rebuild(engine, now)
+            start = on_tick(now - PAST)
+            rebuild(engine, start)
             history = None
             if history_interval_seconds > 0:
                 history = FleetHistory(engine, history_interval_seconds)
             reporter = Reporter(clients(keys), TEAMS)
-            demo = LiveDemo(reporter, seed=seed, speed=speed, status=status, history=history)
+            demo = LiveDemo(
+                reporter, seed=seed, speed=speed, status=status, history=history, start=start
+            )
             demo.run(stop)
         except Exception as exc:  # the server goes on serving what was reported
             log.exception("the demo simulation failed")
@@ -80,13 +84,16 @@ def start_demo(
     return RunningDemo(status, thread, stop)
 
 
-def rebuild(engine: Engine, now: datetime) -> None:
+def rebuild(engine: Engine, start: datetime) -> None:
     """Start the demo clusters' data afresh: an earlier run's workloads, samples, events,
     GPU-hours and cluster history are deleted (its simulated day would overlap the new one and
-    count twice), then the 90 days of usage before the new simulated day are written."""
+    count twice), then the 90 days of usage before the new simulated day (from ``start``) are
+    written, and the ledger accounts the demo clusters' workloads from ``start`` on (those
+    already there are reported with their past, which the history holds)."""
     ids = [cluster.id for cluster in CLUSTERS]
     with engine.begin() as conn:
         if has_cluster_data(conn, ids):
             deleted = delete_cluster_data(conn, ids)
             log.info("deleted %d rows of the previous demo run", deleted)
-        write_usage_history(conn, now - PAST)
+        write_usage_history(conn, start)
+        account_usage_from(conn, ids, start)
