@@ -1,44 +1,15 @@
 // Projects: GPU quota against allocation and fair share, and who is borrowing.
 //
 // Fair share per node pool is the project's deserved quota plus its weighted share of the
-// pool's GPUs that no quota reserves (over-quota weight, 1 when unset): what it would get if
-// every project wanted more. Borrowing is what a project holds beyond its quota.
+// pool's GPUs that no quota reserves (over-quota weight, 1 when unset), never above its limit:
+// what it would get if every project wanted more (see quotas.js). Borrowing is what a project
+// holds beyond its quota. Each project links to its page, each department to its own.
 
-import { get } from "../api.js";
 import { h, replace } from "../dom.js";
 import { every, grouped, widthPercent } from "../inventory.js";
+import { fairShares, gpus, totalShare } from "../quotas.js";
 
 const HEADERS = ["Project", "Department", "Quota", "Allocated", "Fair share", "Borrowing", ""];
-
-function round(value) {
-  return Math.round(value * 100) / 100;
-}
-
-// project id -> fair share in GPUs, from each pool's capacity and the quotas in it.
-export function fairShares(projects, capacity) {
-  const pools = new Map();
-  for (const project of projects) {
-    for (const resource of project.resources || []) {
-      const key = `${project.clusterId}/${resource.nodePool?.name}`;
-      if (!pools.has(key)) pools.set(key, []);
-      pools.get(key).push({
-        id: project.id,
-        deserved: resource.gpu?.deserved ?? 0,
-        weight: resource.gpu?.overQuotaWeight ?? 1,
-      });
-    }
-  }
-  const shares = new Map();
-  for (const [key, members] of pools) {
-    const reserved = members.reduce((sum, m) => sum + m.deserved, 0);
-    const weights = members.reduce((sum, m) => sum + m.weight, 0) || 1;
-    const spare = Math.max((capacity.get(key) ?? 0) - reserved, 0);
-    for (const m of members) {
-      shares.set(m.id, (shares.get(m.id) ?? 0) + m.deserved + (spare * m.weight) / weights);
-    }
-  }
-  return shares;
-}
 
 function projectRow(project, department, share, top) {
   const quota = project.totalResources?.gpuQuota;
@@ -48,12 +19,12 @@ function projectRow(project, department, share, top) {
     widthPercent(h("div", { class: "allocated" }), (100 * allocated) / top),
     quota !== null && quota !== undefined ? widthPercent(h("div", { class: "quota" }), (100 * quota) / top) : null);
   return h("tr", { class: borrowing ? "borrowing" : "", dataset: { project: project.id } },
-    h("td", {}, project.name),
-    h("td", {}, department),
-    h("td", { class: "num", dataset: { field: "quota" } }, quota === null || quota === undefined ? "–" : String(quota)),
-    h("td", { class: "num", dataset: { field: "allocated" } }, String(round(allocated))),
-    h("td", { class: "num", dataset: { field: "fair-share" } }, share === undefined ? "–" : String(round(share))),
-    h("td", { class: "num", dataset: { field: "borrowing" } }, borrowing ? `+${round(borrowing)}` : ""),
+    h("td", {}, h("a", { href: `#/projects/${encodeURIComponent(project.id)}` }, project.name)),
+    h("td", {}, h("a", { href: `#/departments/${encodeURIComponent(project.parentId)}` }, department)),
+    h("td", { class: "num", dataset: { field: "quota" } }, gpus(quota)),
+    h("td", { class: "num", dataset: { field: "allocated" } }, gpus(allocated)),
+    h("td", { class: "num", dataset: { field: "fair-share" } }, gpus(share)),
+    h("td", { class: "num", dataset: { field: "borrowing" } }, borrowing ? `+${gpus(borrowing)}` : ""),
     h("td", { class: "bar-cell" }, bar));
 }
 
@@ -69,7 +40,8 @@ export async function renderProjects(view, isCurrent) {
   const shares = fairShares(projects, capacity);
   const top = Math.max(1, ...projects.map((p) => Math.max(
     p.status?.quotaStatus?.allocated?.gpu ?? 0, p.totalResources?.gpuQuota ?? 0)));
-  const rows = projects.map((p) => projectRow(p, names.get(p.parentId) ?? p.parentId, shares.get(p.id), top));
+  const rows = projects.map((p) =>
+    projectRow(p, names.get(p.parentId) ?? p.parentId, totalShare(shares.get(p.id)), top));
   const borrowers = rows.filter((row) => row.classList.contains("borrowing"));
   replace(view,
     h("h1", {}, "Projects"),
