@@ -40,3 +40,8 @@ export function phaseBadge(phase) {
 export function errorLine(error) {
   return h("p", { class: "error", role: "alert" }, error?.message ?? String(error));
 }
+
+// A labelled figure of a `.figures` row; `field` names it for tests and styles.
+export function figure(field, title, value) {
+  return h("div", { class: "figure", dataset: { field } }, h("span", { class: "muted" }, title), h("strong", {}, value));
+}

@@ -4,7 +4,7 @@
 
 import { get, getCsv } from "../api.js";
 import { stackedChart } from "../charts.js";
-import { errorLine, h, replace } from "../dom.js";
+import { errorLine, figure, h, replace } from "../dom.js";
 import { number } from "../format.js";
 import { every } from "../inventory.js";
 import { accruedHours, bucketStart } from "../ledger.js";
@@ -112,12 +112,11 @@ function totals(values) {
 }
 
 function summary(total) {
-  const item = (field, title, text) => h("div", { class: "figure", dataset: { field } }, h("span", { class: "muted" }, title), h("strong", {}, text));
   return h("div", { class: "figures", id: "usage-totals" },
-    item("allocated", "Allocated", `${number(total.allocatedGpuHours)} GPU-h`),
-    item("used", "Used", `${number(total.usedGpuHours)} GPU-h`),
-    item("idle", "Idle", `${number(total.idleGpuHours)} GPU-h`),
-    item("efficiency", "Efficiency", percent(efficiency(total))));
+    figure("allocated", "Allocated", `${number(total.allocatedGpuHours)} GPU-h`),
+    figure("used", "Used", `${number(total.usedGpuHours)} GPU-h`),
+    figure("idle", "Idle", `${number(total.idleGpuHours)} GPU-h`),
+    figure("efficiency", "Efficiency", percent(efficiency(total))));
 }
 
 function consumerRow(value) {
