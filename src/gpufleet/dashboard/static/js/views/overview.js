@@ -142,7 +142,7 @@ function idleProjectRows(workloads) {
 // preempted and waits again (the workload page shows that total).
 const LONGEST_WAITING = ["phaseUpdatedAt", "asc"];
 
-function pendingLink(filters) {
+export function pendingLink(filters) {
   return workloadsLink([...filters, "phase==Pending"], ...LONGEST_WAITING);
 }
 
