@@ -1,12 +1,14 @@
 // The dashboard shell: a hash router over the sign-in, overview, workloads, workload, capacity,
-// projects, usage and access views.
+// projects, project, departments, usage and access views.
 
 import { managesAccess, signOut, signedIn, subject } from "./api.js";
 import { h, replace } from "./dom.js";
 import { currentRoute } from "./router.js";
 import { renderAccess } from "./views/access.js";
 import { renderCapacity } from "./views/capacity.js";
+import { renderDepartments } from "./views/departments.js";
 import { renderOverview } from "./views/overview.js";
+import { renderProject } from "./views/project.js";
 import { renderProjects } from "./views/projects.js";
 import { renderSignIn } from "./views/signin.js";
 import { renderUsage } from "./views/usage.js";
@@ -40,7 +42,9 @@ async function route() {
     else if (page === "overview") await renderOverview(view, isCurrent);
     else if (page === "access") await renderAccess(view, isCurrent);
     else if (page === "capacity") await renderCapacity(view, isCurrent);
+    else if (page === "projects" && parts[1]) await renderProject(view, parts[1], isCurrent);
     else if (page === "projects") await renderProjects(view, isCurrent);
+    else if (page === "departments") await renderDepartments(view, parts[1], isCurrent);
     else if (page === "usage") await renderUsage(view, params, isCurrent);
     else replace(view, h("h1", {}, "Not found"), h("a", { href: "#/overview" }, "Back to the overview"));
   } catch (error) {
