@@ -1,0 +1,284 @@
+"""The dashboard's project page and Departments view in headless Chromium against a real demo
+server, with one more cluster reported through the ingest APIs: two node pools, a department
+whose two projects are promised more H100s than it is, a project with a limit, and running and
+pending workloads. Every figure shown is checked against the API's answer for it."""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.support.agent_reports import at, in_project, node_report, queue_report, report
+from tests.support.demo_server import demo_server
+from tests.test_dashboard import browser, page, screenshot, sign_in  # noqa: F401
+
+pytestmark = pytest.mark.e2e
+
+CLUSTER = "0b5c7f7e-3c61-4f0e-9d1e-5a3b2c1d0e9f"
+DEPARTMENT = "org-dept"
+NO_FIGURE = "\N{EN DASH}"  # a figure the API does not give
+
+
+def _quota(pool: str, deserved: float, limit: float = -1, weight: float = 1) -> dict:
+    return {
+        "nodePool": pool,
+        "gpu": {"deserved": deserved, "limit": limit, "overQuotaWeight": weight},
+    }
+
+
+# The department is guaranteed 6 H100s and 4 A100s; its projects are promised 8 H100s and 2 A100s.
+QUEUES = (
+    queue_report(DEPARTMENT, cluster_id=CLUSTER, quotas=[_quota("h100", 6), _quota("a100", 4)]),
+    queue_report(
+        "org-train",
+        department=DEPARTMENT,
+        cluster_id=CLUSTER,
+        quotas=[_quota("h100", 4, limit=6, weight=2), _quota("a100", 2)],
+    ),
+    queue_report(
+        "org-serve", department=DEPARTMENT, cluster_id=CLUSTER, quotas=[_quota("h100", 4)]
+    ),
+)
+DEPARTMENT_ID = QUEUES[0]["orgUnit"]["id"]
+TRAIN_ID, SERVE_ID = (q["orgUnit"]["id"] for q in QUEUES[1:])
+
+
+def _workload(project_id: str, name: str, phase: str, gpus: float, pool: str) -> dict:
+    running = phase == "Running"
+    item = report(
+        cluster_id=CLUSTER,
+        phase=phase,
+        **in_project(project_id, name, DEPARTMENT_ID, DEPARTMENT),
+        allocatedResources={"gpu": gpus if running else 0.0},
+        workloadRequestedResources={"gpu": {"request": gpus}},
+        currentNodePools=[pool] if running else [],
+        requestedNodePools=[pool],
+    )
+    if running:
+        item["pods"][0].update(
+            uid=str(uuid.uuid4()),
+            nodeName=f"{pool}-0",
+            nodepool=pool,
+            allocatedResources={"gpu": gpus},
+        )
+    else:
+        item["pods"] = []
+    return item
+
+
+WORKLOADS = (
+    _workload(TRAIN_ID, "org-train", "Running", 6.0, "h100"),
+    _workload(TRAIN_ID, "org-train", "Pending", 4.0, "h100"),
+    _workload(SERVE_ID, "org-serve", "Running", 1.0, "a100"),
+)
+
+
+@pytest.fixture(scope="module")
+def demo(request, tmp_path_factory):
+    with demo_server(request, tmp_path_factory) as server, server.api() as api:
+        base = f"/api/v1/ingest/clusters/{CLUSTER}"
+        # 16 H100s on two nodes, 8 A100s on one.
+        nodes = [
+            node_report(name="h100-0", nodePool="h100"),
+            node_report(name="h100-1", nodePool="h100"),
+            node_report(name="a100-0", nodePool="a100"),
+        ]
+        assert api.post(f"{base}/nodes", json={"nodes": nodes}).status_code == 200
+        response = api.post(f"{base}/workloads", json={"workloads": list(WORKLOADS)})
+        assert response.status_code == 200 and response.json()["accepted"] == 3, response.text
+        response = api.post(f"{base}/queues", json={"observedAt": at(0), "queues": list(QUEUES)})
+        assert response.status_code == 200 and response.json()["refused"] == [], response.text
+        yield server
+
+
+def gpus(value: float | None) -> str:
+    """A figure as the views print it: rounded half up to two decimals, as Math.round does."""
+    if value is None:
+        return NO_FIGURE
+    rounded = math.floor(value * 100 + 0.5) / 100
+    return str(int(rounded)) if rounded.is_integer() else repr(rounded)
+
+
+def waiting(requested: float, allocated: float) -> str:
+    """What waits, as the views print it: requested beyond allocated, never below 0."""
+    return gpus(max(0.0, requested - allocated))
+
+
+def test_a_projects_page_shows_its_quota_and_use_per_node_pool(page, demo):  # noqa: F811
+    with demo.api() as api:
+        project = api.get(f"/api/v1/org-unit/projects/{TRAIN_ID}").json()
+        mine = f"projectId=={TRAIN_ID}"
+        counts = {
+            name: api.get("/api/v1/workloads/count", params={"filterBy": filters}).json()["count"]
+            for name, filters in (("workloads", [mine]), ("pending", [mine, "phase==Pending"]))
+        }
+    quotas = {r["nodePool"]["name"]: r["gpu"] for r in project["resources"]}
+    statuses = {s["nodePoolName"]: s for s in project["status"]["nodePoolQuotaStatuses"]}
+    # What the fixture reported, as the API answers it: a pending request counts in its pool.
+    assert quotas["h100"] == {"deserved": 4.0, "limit": 6.0, "overQuotaWeight": 2.0}
+    assert statuses["h100"]["allocated"]["gpu"] == 6.0
+    assert statuses["h100"]["requested"]["gpu"] == 10.0
+    assert counts == {"workloads": 2, "pending": 1}
+
+    sign_in(page, demo.url)
+    expect(page.locator("#topbar")).to_be_visible()
+    page.click("[data-nav=projects]")
+    page.click(f"tr[data-project='{TRAIN_ID}'] td:first-child a")
+    expect(page.locator("h1")).to_have_text("org-train")
+    pools = page.locator("#project-pools tbody tr")
+    expect(pools).to_have_count(len(set(quotas) | set(statuses)))
+    for name, quota in quotas.items():
+        row = page.locator(f"#project-pools tr[data-pool={name}]")
+        status = statuses.get(name, {})
+        allocated = status.get("allocated", {}).get("gpu", 0.0)
+        requested = status.get("requested", {}).get("gpu", 0.0)
+        expect(row.locator("[data-field=deserved]")).to_have_text(gpus(quota["deserved"]))
+        limit = "none" if quota["limit"] is None else gpus(quota["limit"])
+        expect(row.locator("[data-field=limit]")).to_have_text(limit)
+        expect(row.locator("[data-field=weight]")).to_have_text(gpus(quota["overQuotaWeight"]))
+        expect(row.locator("[data-field=allocated]")).to_have_text(gpus(allocated))
+        expect(row.locator("[data-field=requested]")).to_have_text(gpus(requested))
+        expect(row.locator("[data-field=waiting]")).to_have_text(waiting(requested, allocated))
+    # 16 H100s, 8 reserved: by weight 2 of 3 its part of the other 8 would take it to 9.33,
+    # past its limit of 6. Alone in the A100 pool, it may take all 8 A100s.
+    expect(page.locator("#project-pools tr[data-pool=h100] [data-field=fair-share]")).to_have_text(
+        "6"
+    )
+    expect(page.locator("#project-pools tr[data-pool=a100] [data-field=fair-share]")).to_have_text(
+        "8"
+    )
+
+    figures = page.locator("#project-figures")
+    total = project["status"]["quotaStatus"]
+    expected = {
+        "quota": gpus(project["totalResources"]["gpuQuota"]),
+        "allocated": gpus(total["allocated"]["gpu"]),
+        "requested": gpus(total["requested"]["gpu"]),
+        "waiting": waiting(total["requested"]["gpu"], total["allocated"]["gpu"]),
+        "fair-share": "14",
+        "workloads": str(counts["workloads"]),
+        "pending": str(counts["pending"]),
+    }
+    for field, text in expected.items():
+        expect(figures.locator(f"[data-field={field}] strong")).to_have_text(text)
+    screenshot(page, "project")
+
+    page.click("#project-figures [data-field=pending] a")
+    expect(page.locator(f".chip[data-filter='{mine}']")).to_be_visible()
+    expect(page.locator(".chip[data-filter='phase==Pending']")).to_be_visible()
+    rows = page.locator("#workloads-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator(".badge")).to_have_text("Pending")
+    expect(rows.first.locator("td").first).to_have_text(WORKLOADS[1]["name"])
+
+
+def test_the_fair_share_of_the_other_project_takes_what_the_limit_leaves(page, demo):  # noqa: F811
+    sign_in(page, demo.url)
+    expect(page.locator("#topbar")).to_be_visible()
+    page.goto(f"{demo.url}/#/projects/{SERVE_ID}")
+    # Its weighted part, 8 / 3, and the 3.33 the limited project cannot take: 4 + 6.
+    expect(page.locator("#project-pools tr[data-pool=h100] [data-field=fair-share]")).to_have_text(
+        "10"
+    )
+    # It holds an A100 without a quota there: the pool is shown, with no quota and no fair share.
+    a100 = page.locator("#project-pools tr[data-pool=a100]")
+    expect(a100.locator("[data-field=deserved]")).to_have_text(NO_FIGURE)
+    expect(a100.locator("[data-field=allocated]")).to_have_text("1")
+    expect(a100.locator("[data-field=fair-share]")).to_have_text(NO_FIGURE)
+    # The allocation in a pool links to the project's workloads running there.
+    a100.locator("[data-field=allocated] a").click()
+    expect(page.locator("#workloads-table tbody tr")).to_have_count(1)
+    expect(page.locator("#workloads-table tbody tr td").first).to_have_text(WORKLOADS[2]["name"])
+    page.click("[data-nav=projects]")
+    expect(page.locator(f"tr[data-project='{SERVE_ID}'] [data-field=fair-share]")).to_have_text(
+        "10"
+    )
+
+
+def _over_subscribed(department: dict) -> list[str]:
+    """The pools where the API's projectsAggregatedResources exceed the department's quota."""
+    own = {r["nodePool"]["name"]: r["gpu"]["deserved"] for r in department["resources"]}
+    if not own:
+        return []
+    return sorted(
+        a["nodePool"]["name"]
+        for a in department["projectsAggregatedResources"]
+        if a["gpu"]["deserved"] > own.get(a["nodePool"]["name"], 0)
+    )
+
+
+def test_the_departments_view_compares_each_department_with_its_projects(page, demo):  # noqa: F811
+    with demo.api() as api:
+        listed = api.get("/api/v1/org-unit/departments").json()["departments"]
+        details = {
+            d["id"]: api.get(f"/api/v1/org-unit/departments/{d['id']}").json() for d in listed
+        }
+        projects = api.get("/api/v1/org-unit/projects", params={"limit": 500}).json()["projects"]
+    flagged = {i for i, d in details.items() if _over_subscribed(d)}
+    assert flagged == {DEPARTMENT_ID}  # the demo's departments fit their projects
+    assert _over_subscribed(details[DEPARTMENT_ID]) == ["h100"]
+
+    sign_in(page, demo.url)
+    expect(page.locator("#topbar")).to_be_visible()
+    page.click("[data-nav=departments]")
+    panels = page.locator("section.department")
+    expect(panels).to_have_count(len(listed))
+    expect(page.locator("section.department.over")).to_have_count(len(flagged))
+    expect(page.locator("#over-subscribed h2")).to_have_text(
+        "Projects over their department's quota (1)"
+    )
+    expect(page.locator("#over-subscribed p")).to_have_text(f"{DEPARTMENT}: h100 8 of 6")
+
+    for department in listed:
+        detail = details[department["id"]]
+        panel = page.locator(f"section.department[data-department='{department['id']}']")
+        status = department["status"]["quotaStatus"]
+        aggregated = sum(a["gpu"]["deserved"] for a in detail["projectsAggregatedResources"])
+        mine = [p for p in projects if p["parentId"] == department["id"]]
+        expected = {
+            "quota": gpus(department["totalResources"]["gpuQuota"]),
+            "projects-quota": gpus(aggregated),
+            "allocated": gpus(status["allocated"]["gpu"]),
+            "requested": gpus(status["requested"]["gpu"]),
+            "waiting": waiting(status["requested"]["gpu"], status["allocated"]["gpu"]),
+            "projects": str(len(mine)),
+        }
+        for field, text in expected.items():
+            expect(panel.locator(f".figures [data-field={field}] strong")).to_have_text(text)
+        for pool in detail["status"]["nodePoolQuotaStatuses"]:
+            row = panel.locator(f"table.pools tr[data-pool='{pool['nodePoolName']}']")
+            expect(row.locator("[data-field=allocated]")).to_have_text(
+                gpus(pool["allocated"]["gpu"])
+            )
+            expect(row.locator("[data-field=requested]")).to_have_text(
+                gpus(pool["requested"]["gpu"])
+            )
+        for aggregate in detail["projectsAggregatedResources"]:
+            row = panel.locator(f"table.pools tr[data-pool='{aggregate['nodePool']['name']}']")
+            expect(row.locator("[data-field=projects-quota]")).to_have_text(
+                gpus(aggregate["gpu"]["deserved"])
+            )
+        expect(panel.locator("table.department-projects tbody tr")).to_have_count(len(mine))
+
+    ours = page.locator(f"section.department[data-department='{DEPARTMENT_ID}']")
+    expect(ours.locator(".over-badge")).to_have_text("Projects over quota")
+    h100 = ours.locator("table.pools tr[data-pool=h100]")
+    expect(h100).to_have_class("over")
+    expect(h100.locator("[data-field=quota]")).to_have_text("6")
+    expect(h100.locator("[data-field=projects-quota]")).to_have_text("8")
+    expect(h100.locator("[data-field=waiting]")).to_have_text("4")
+    expect(ours.locator("table.pools tr[data-pool=a100]")).not_to_have_class("over")
+    train = ours.locator(f"table.department-projects tr[data-project='{TRAIN_ID}']")
+    expect(train.locator("[data-field=requested]")).to_have_text("10")
+    expect(train.locator("[data-field=waiting]")).to_have_text("4")
+    screenshot(page, "departments")
+
+    train.locator("a").click()
+    expect(page.locator("h1")).to_have_text("org-train")
+    page.click(f"a[href='#/departments/{DEPARTMENT_ID}']")
+    expect(page.locator("h1")).to_have_text(DEPARTMENT)
+    expect(page.locator("section.department")).to_have_count(1)
+    expect(page.locator("section.department table.department-projects tbody tr")).to_have_count(2)
