@@ -9,7 +9,7 @@ import math
 import uuid
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, expect
 
 from tests.support.agent_reports import at, in_project, node_report, queue_report, report
 from tests.support.demo_server import demo_server
@@ -107,6 +107,12 @@ def waiting(requested: float, allocated: float) -> str:
     return gpus(max(0.0, requested - allocated))
 
 
+def expect_fields(scope: Locator, fields: dict[str, str], inside: str = "") -> None:
+    """Each ``[data-field=NAME]`` in ``scope`` (its ``inside`` element) reads its text."""
+    for name, text in fields.items():
+        expect(scope.locator(f"[data-field={name}] {inside}".strip())).to_have_text(text)
+
+
 def test_a_projects_page_shows_its_quota_and_use_per_node_pool(page, demo):  # noqa: F811
     with demo.api() as api:
         project = api.get(f"/api/v1/org-unit/projects/{TRAIN_ID}").json()
@@ -135,13 +141,17 @@ def test_a_projects_page_shows_its_quota_and_use_per_node_pool(page, demo):  # n
         status = statuses.get(name, {})
         allocated = status.get("allocated", {}).get("gpu", 0.0)
         requested = status.get("requested", {}).get("gpu", 0.0)
-        expect(row.locator("[data-field=deserved]")).to_have_text(gpus(quota["deserved"]))
-        limit = "none" if quota["limit"] is None else gpus(quota["limit"])
-        expect(row.locator("[data-field=limit]")).to_have_text(limit)
-        expect(row.locator("[data-field=weight]")).to_have_text(gpus(quota["overQuotaWeight"]))
-        expect(row.locator("[data-field=allocated]")).to_have_text(gpus(allocated))
-        expect(row.locator("[data-field=requested]")).to_have_text(gpus(requested))
-        expect(row.locator("[data-field=waiting]")).to_have_text(waiting(requested, allocated))
+        expect_fields(
+            row,
+            {
+                "deserved": gpus(quota["deserved"]),
+                "limit": "none" if quota["limit"] is None else gpus(quota["limit"]),
+                "weight": gpus(quota["overQuotaWeight"]),
+                "allocated": gpus(allocated),
+                "requested": gpus(requested),
+                "waiting": waiting(requested, allocated),
+            },
+        )
     # 16 H100s, 8 reserved: by weight 2 of 3 its part of the other 8 would take it to 9.33,
     # past its limit of 6. Alone in the A100 pool, it may take all 8 A100s.
     expect(page.locator("#project-pools tr[data-pool=h100] [data-field=fair-share]")).to_have_text(
@@ -162,8 +172,7 @@ def test_a_projects_page_shows_its_quota_and_use_per_node_pool(page, demo):  # n
         "workloads": str(counts["workloads"]),
         "pending": str(counts["pending"]),
     }
-    for field, text in expected.items():
-        expect(figures.locator(f"[data-field={field}] strong")).to_have_text(text)
+    expect_fields(figures, expected, "strong")
     screenshot(page, "project")
 
     page.click("#project-figures [data-field=pending] a")
@@ -185,9 +194,7 @@ def test_the_fair_share_of_the_other_project_takes_what_the_limit_leaves(page, d
     )
     # It holds an A100 without a quota there: the pool is shown, with no quota and no fair share.
     a100 = page.locator("#project-pools tr[data-pool=a100]")
-    expect(a100.locator("[data-field=deserved]")).to_have_text(NO_FIGURE)
-    expect(a100.locator("[data-field=allocated]")).to_have_text("1")
-    expect(a100.locator("[data-field=fair-share]")).to_have_text(NO_FIGURE)
+    expect_fields(a100, {"deserved": NO_FIGURE, "allocated": "1", "fair-share": NO_FIGURE})
     # The allocation in a pool links to the project's workloads running there.
     a100.locator("[data-field=allocated] a").click()
     expect(page.locator("#workloads-table tbody tr")).to_have_count(1)
@@ -246,34 +253,24 @@ def test_the_departments_view_compares_each_department_with_its_projects(page, d
             "waiting": waiting(status["requested"]["gpu"], status["allocated"]["gpu"]),
             "projects": str(len(mine)),
         }
-        for field, text in expected.items():
-            expect(panel.locator(f".figures [data-field={field}] strong")).to_have_text(text)
+        expect_fields(panel.locator(".figures"), expected, "strong")
         for pool in detail["status"]["nodePoolQuotaStatuses"]:
             row = panel.locator(f"table.pools tr[data-pool='{pool['nodePoolName']}']")
-            expect(row.locator("[data-field=allocated]")).to_have_text(
-                gpus(pool["allocated"]["gpu"])
-            )
-            expect(row.locator("[data-field=requested]")).to_have_text(
-                gpus(pool["requested"]["gpu"])
-            )
+            shown = {kind: gpus(pool[kind]["gpu"]) for kind in ("allocated", "requested")}
+            expect_fields(row, shown)
         for aggregate in detail["projectsAggregatedResources"]:
             row = panel.locator(f"table.pools tr[data-pool='{aggregate['nodePool']['name']}']")
-            expect(row.locator("[data-field=projects-quota]")).to_have_text(
-                gpus(aggregate["gpu"]["deserved"])
-            )
+            expect_fields(row, {"projects-quota": gpus(aggregate["gpu"]["deserved"])})
         expect(panel.locator("table.department-projects tbody tr")).to_have_count(len(mine))
 
     ours = page.locator(f"section.department[data-department='{DEPARTMENT_ID}']")
     expect(ours.locator(".over-badge")).to_have_text("Projects over quota")
     h100 = ours.locator("table.pools tr[data-pool=h100]")
     expect(h100).to_have_class("over")
-    expect(h100.locator("[data-field=quota]")).to_have_text("6")
-    expect(h100.locator("[data-field=projects-quota]")).to_have_text("8")
-    expect(h100.locator("[data-field=waiting]")).to_have_text("4")
+    expect_fields(h100, {"quota": "6", "projects-quota": "8", "waiting": "4"})
     expect(ours.locator("table.pools tr[data-pool=a100]")).not_to_have_class("over")
     train = ours.locator(f"table.department-projects tr[data-project='{TRAIN_ID}']")
-    expect(train.locator("[data-field=requested]")).to_have_text("10")
-    expect(train.locator("[data-field=waiting]")).to_have_text("4")
+    expect_fields(train, {"requested": "10", "waiting": "4"})
     screenshot(page, "departments")
 
     train.locator("a").click()
