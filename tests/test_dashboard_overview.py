@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import Page, expect
 
+from gpufleet.demo.organisation import PROJECTS
 from tests.support.access import grant, new_service_account, token_for
 from tests.support.agent_reports import report
 from tests.test_dashboard import api, browser, demo, page, screenshot, sign_in  # noqa: F401
@@ -328,17 +329,31 @@ def history_workload(api) -> dict:  # noqa: F811
 
 
 def views_of(workload_id: str) -> dict[str, str]:
-    """The first page of every view, and the page of one workload."""
+    """The first page of every view, and the page of one workload and of one project."""
     return {
         "overview": "#/overview",
         "workloads": "#/workloads",
         "pending": "#/workloads?f=phase%3D%3DPending",
         "capacity": "#/capacity",
         "projects": "#/projects",
+        "project": f"#/projects/{PROJECTS[0].id}",
+        "departments": "#/departments",
         "usage": "#/usage",
         "access": "#/access",
         "workload": f"#/workloads/{workload_id}",
     }
+
+
+# What a view says in place of a chart, a table or a panel it has nothing for.
+EMPTY_LINES = (
+    "No samples",
+    "No workloads",
+    "No pods",
+    "No clusters",
+    "No nodes",
+    "No projects",
+    "No departments",
+)
 
 
 def check_views_have_data(tab: Page, url: str, views: dict[str, str], prefix: str) -> None:
@@ -346,7 +361,7 @@ def check_views_have_data(tab: Page, url: str, views: dict[str, str], prefix: st
     for name, route in views.items():
         tab.goto(f"{url}/{route}")
         expect(tab.locator("main")).not_to_contain_text("Loading…")
-        for empty in ("No samples", "No workloads", "No pods", "No clusters", "No nodes"):
+        for empty in EMPTY_LINES:
             expect(tab.locator("main")).not_to_contain_text(empty)
         expect(tab.locator("main [role=alert]")).to_have_count(0)
         tables = tab.locator("main table.data")
