@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gpufleet.core.times import format_rfc3339
-from gpufleet.demo.organisation import CLUSTERS
+from gpufleet.demo.organisation import CLUSTERS, RESEARCH
 from gpufleet.demo.sim.engine import Simulation
+from gpufleet.demo.sim.records import queues
 from gpufleet.demo.sim.reporter import Reporter
 from gpufleet.demo.sim.teams import TEAMS
 
@@ -45,3 +46,26 @@ def test_deletions_are_sent_with_their_simulated_time():
     }
     assert sent == deleted
     assert not any(body.get("deletedIds") for p in posters.values() for _, body in p.sent)
+
+
+def test_one_department_is_guaranteed_less_than_it_promises_its_projects():
+    """The demo shows an over-subscribed department: research's projects are promised 64 H100s
+    and research 48; every other department is guaranteed its projects' quotas added up."""
+    sent = [q for cluster in CLUSTERS for q in queues(TEAMS, cluster.id, START)["queues"]]
+    promised: dict[tuple[str, str], float] = {}
+    guaranteed: dict[tuple[str, str], float] = {}
+    for queue in sent:
+        unit = queue["orgUnit"]
+        for quota in queue["quotas"]:
+            if unit["type"] == "department":
+                guaranteed[unit["id"], quota["nodePool"]] = quota["gpu"]["deserved"]
+            else:
+                key = (unit["departmentId"], quota["nodePool"])
+                promised[key] = promised.get(key, 0.0) + quota["gpu"]["deserved"]
+    assert promised.keys() == guaranteed.keys()
+    over = {
+        key: (promised[key], guaranteed[key])
+        for key in promised
+        if promised[key] != guaranteed[key]
+    }
+    assert over == {(RESEARCH.id, "h100"): (64, 48)}

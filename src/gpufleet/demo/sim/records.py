@@ -16,7 +16,7 @@ from gpufleet.demo.resources import PodAsk
 from gpufleet.demo.sim.fleet import GPU_MEMORY_GIB, GPU_TYPES, GPUS_PER_NODE, Node
 from gpufleet.demo.sim.jobs import Job, Pod
 from gpufleet.demo.sim.lifecycle import HOLDING
-from gpufleet.demo.sim.teams import Team, daily_rhythm
+from gpufleet.demo.sim.teams import DEPARTMENT_QUOTAS, Team, daily_rhythm
 from gpufleet.schemas.enums import TERMINAL_PHASES, Phase
 
 P = Phase
@@ -298,18 +298,22 @@ def _quota(pool: str, deserved: float, limit: float | None, weight: float) -> di
 
 
 def queues(teams: tuple[Team, ...], cluster_id: str, observed: datetime) -> dict[str, Any]:
-    """The KAI queues of one cluster: one per department and one per project under it."""
+    """The KAI queues of one cluster: one per department and one per project under it. A
+    department is guaranteed its projects' quotas added up, unless DEPARTMENT_QUOTAS says
+    otherwise."""
     result = []
     for department in DEPARTMENTS:
         if department.cluster.id != cluster_id:
             continue
         members = [t for t in teams if t.project.department is department]
         pools = sorted({pool for team in members for pool in team.quota})
+        own = DEPARTMENT_QUOTAS.get(department.id, {})
         result.append({
             "source": "kai",
             "name": department.name,
             "orgUnit": {"type": "department", "id": department.id, "name": department.name},
-            "quotas": [_quota(pool, sum(t.quota.get(pool, 0) for t in members), None, 1)
+            "quotas": [_quota(pool, own.get(pool, sum(t.quota.get(pool, 0) for t in members)),
+                              None, 1)
                        for pool in pools],
         })  # fmt: skip
         for team in members:

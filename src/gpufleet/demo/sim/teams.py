@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gpufleet.demo.catalog import KINDS, WorkloadKind
-from gpufleet.demo.organisation import OPERATORS, PROJECTS, Project
+from gpufleet.demo.organisation import OPERATORS, PROJECTS, RESEARCH, Project
 
 STEADY, BURSTY, IDLE, SERVING = "steady", "bursty", "idle", "serving"
 _KIND = {kind.type: kind for kind in KINDS}
@@ -157,6 +157,11 @@ TEAMS: tuple[Team, ...] = (
          {"l40s": 40, "a100": 32, "default": 16}, {}, 1,
          standing=(_work("NIMService", 1, "l40s", (2,), (1,), (100, 100), SERVING, _NLP),)),
 )  # fmt: skip
+
+# A department's own quota in a pool, where it is not its projects' quotas added up: research
+# promises its projects 64 H100s and is guaranteed 48 (over-subscribed), betting that not every
+# project uses its quota at once.
+DEPARTMENT_QUOTAS: dict[str, dict[str, float]] = {RESEARCH.id: {"h100": 48}}
 
 
 def daily_rhythm(moment: datetime) -> float:
