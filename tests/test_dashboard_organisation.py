@@ -11,6 +11,7 @@ import uuid
 import pytest
 from playwright.sync_api import Locator, expect
 
+from tests.support.access import bearer, grant, new_service_account, token_for
 from tests.support.agent_reports import at, in_project, node_report, queue_report, report
 from tests.support.demo_server import demo_server
 from tests.test_dashboard import browser, page, screenshot, sign_in  # noqa: F401
@@ -279,3 +280,42 @@ def test_the_departments_view_compares_each_department_with_its_projects(page, d
     expect(page.locator("h1")).to_have_text(DEPARTMENT)
     expect(page.locator("section.department")).to_have_count(1)
     expect(page.locator("section.department table.department-projects tbody tr")).to_have_count(2)
+
+
+def test_a_project_viewer_sees_its_project_and_no_refusals(page, demo):  # noqa: F811
+    with demo.api() as api:
+        account = new_service_account(api, "organisation-project-viewer")
+        rule = grant(api, account["clientId"], "viewer", "project", SERVE_ID)
+        assert rule.status_code == 201, rule.text
+        token = token_for(api, account["clientId"], account["clientSecret"])
+        project = api.get(f"/api/v1/org-unit/projects/{SERVE_ID}", headers=bearer(token)).json()
+        seen = api.get("/api/v1/org-unit/departments", headers=bearer(token)).json()
+    assert seen["departments"] == []  # a project's reader does not read its department
+    refused: list[str] = []
+    # 404 is also what /demo/status answers on a server without the living simulator.
+    page.on(
+        "response",
+        lambda r: r.status in (401, 403, 404) and "/demo/" not in r.url and refused.append(r.url),
+    )
+    page.goto(demo.url + "/")
+    page.fill("input[name=clientId]", account["clientId"])
+    page.fill("input[name=clientSecret]", account["clientSecret"])
+    page.click("#signin button[type=submit]")
+    expect(page.locator("#topbar")).to_be_visible()
+    page.click("[data-nav=projects]")
+    expect(page.locator("table.projects tbody tr")).to_have_count(1)
+    page.click(f"tr[data-project='{SERVE_ID}'] td:first-child a")
+    expect(page.locator("h1")).to_have_text("org-serve")
+    # Its department's page would answer 404: the department is named by its id, not linked.
+    department = page.locator("dl.details dd").first
+    expect(department).to_have_text(DEPARTMENT_ID)
+    expect(department.locator("a")).to_have_count(0)
+    status = project["status"]["quotaStatus"]
+    expect_fields(
+        page.locator("#project-figures"),
+        {"quota": "4", "allocated": gpus(status["allocated"]["gpu"]), "pending": "0"},
+        "strong",
+    )
+    page.click("[data-nav=departments]")
+    expect(page.locator("main")).to_contain_text("No departments.")
+    assert refused == []

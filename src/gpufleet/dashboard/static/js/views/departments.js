@@ -21,6 +21,12 @@ function num(field, text, flagged = false) {
   return h("td", { class: `num${flagged ? " error" : ""}`, dataset: { field } }, text);
 }
 
+// A department's name linking to its page; its id alone when the caller may not read it (the
+// page would answer 404), as a project viewer may not.
+export function departmentLink(id, name) {
+  return name === undefined ? id : h("a", { href: `#/departments/${encodeURIComponent(id)}` }, name);
+}
+
 // The pools where the department's projects are promised more than the department itself; none
 // when the department has no quota at all (no queue gives one), since then there is nothing to
 // compare with.
@@ -62,7 +68,7 @@ function departmentPanel(department, projects, clusters) {
   const mine = [`departmentId==${department.id}`];
   return h("section", { class: `panel department${over.length ? " over" : ""}`, dataset: { department: department.id } },
     h("h2", {},
-      h("a", { href: `#/departments/${encodeURIComponent(department.id)}` }, department.name), " ",
+      departmentLink(department.id, department.name), " ",
       h("span", { class: "muted" }, clusterLabel(clusters, department.clusterId)), " ",
       over.length ? h("span", { class: "badge over-badge" }, "Projects over quota") : null),
     h("div", { class: "figures" },

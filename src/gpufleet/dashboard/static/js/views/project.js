@@ -5,6 +5,7 @@ import { get } from "../api.js";
 import { figure, h, replace } from "../dom.js";
 import { clusterLabel, clusterNames, every, grouped } from "../inventory.js";
 import { fairShares, gpus, poolFigures, totalShare, waiting } from "../quotas.js";
+import { departmentLink } from "./departments.js";
 import { pendingLink, workloadsLink } from "./overview.js";
 
 const POOL_HEADERS = [
@@ -56,7 +57,7 @@ export async function renderProject(view, projectId, isCurrent) {
     h("section", { class: "panel" },
       h("dl", { class: "details" },
         h("dt", {}, "Department"),
-        h("dd", {}, h("a", { href: `#/departments/${encodeURIComponent(project.parentId)}` }, department?.name ?? project.parentId)),
+        h("dd", {}, departmentLink(project.parentId, department?.name)),
         h("dt", {}, "Cluster"), h("dd", {}, clusterLabel(clusters, project.clusterId)),
         h("dt", {}, "Namespace"), h("dd", {}, project.status?.namespace ?? "")),
       h("div", { class: "figures", id: "project-figures" },

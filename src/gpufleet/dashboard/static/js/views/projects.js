@@ -3,11 +3,13 @@
 // Fair share per node pool is the project's deserved quota plus its weighted share of the
 // pool's GPUs that no quota reserves (over-quota weight, 1 when unset), never above its limit:
 // what it would get if every project wanted more (see quotas.js). Borrowing is what a project
-// holds beyond its quota. Each project links to its page, each department to its own.
+// holds beyond its quota. Each project links to its page, each department the caller may read to
+// its own.
 
 import { h, replace } from "../dom.js";
 import { every, grouped, widthPercent } from "../inventory.js";
 import { fairShares, gpus, totalShare } from "../quotas.js";
+import { departmentLink } from "./departments.js";
 
 const HEADERS = ["Project", "Department", "Quota", "Allocated", "Fair share", "Borrowing", ""];
 
@@ -20,7 +22,7 @@ function projectRow(project, department, share, top) {
     quota !== null && quota !== undefined ? widthPercent(h("div", { class: "quota" }), (100 * quota) / top) : null);
   return h("tr", { class: borrowing ? "borrowing" : "", dataset: { project: project.id } },
     h("td", {}, h("a", { href: `#/projects/${encodeURIComponent(project.id)}` }, project.name)),
-    h("td", {}, h("a", { href: `#/departments/${encodeURIComponent(project.parentId)}` }, department)),
+    h("td", {}, departmentLink(project.parentId, department)),
     h("td", { class: "num", dataset: { field: "quota" } }, gpus(quota)),
     h("td", { class: "num", dataset: { field: "allocated" } }, gpus(allocated)),
     h("td", { class: "num", dataset: { field: "fair-share" } }, gpus(share)),
@@ -41,7 +43,7 @@ export async function renderProjects(view, isCurrent) {
   const top = Math.max(1, ...projects.map((p) => Math.max(
     p.status?.quotaStatus?.allocated?.gpu ?? 0, p.totalResources?.gpuQuota ?? 0)));
   const rows = projects.map((p) =>
-    projectRow(p, names.get(p.parentId) ?? p.parentId, totalShare(shares.get(p.id)), top));
+    projectRow(p, names.get(p.parentId), totalShare(shares.get(p.id)), top));
   const borrowers = rows.filter((row) => row.classList.contains("borrowing"));
   replace(view,
     h("h1", {}, "Projects"),
