@@ -41,6 +41,11 @@ export function errorLine(error) {
   return h("p", { class: "error", role: "alert" }, error?.message ?? String(error));
 }
 
+// A right-aligned table cell named by `field`, red when `flagged`.
+export function numCell(field, content, flagged = false) {
+  return h("td", { class: flagged ? "num error" : "num", dataset: { field } }, content);
+}
+
 // A labelled figure of a `.figures` row; `field` names it for tests and styles.
 export function figure(field, title, value) {
   return h("div", { class: "figure", dataset: { field } }, h("span", { class: "muted" }, title), h("strong", {}, value));

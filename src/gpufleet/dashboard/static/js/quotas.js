@@ -11,6 +11,18 @@ export function waiting(requested, allocated) {
   return Math.max(0, (requested ?? 0) - (allocated ?? 0));
 }
 
+// A limit as the views print it: "none" when unset, "–" in a pool without a quota.
+export function limitText(pool) {
+  if (pool.deserved === null) return "–";
+  return pool.limit === null ? "none" : gpus(pool.limit);
+}
+
+// A unit's allocated and requested GPUs over all its node pools.
+export function totals(unit) {
+  const status = unit.status?.quotaStatus ?? {};
+  return { allocated: status.allocated?.gpu ?? 0, requested: status.requested?.gpu ?? 0 };
+}
+
 // A unit's figures per node pool, for every pool its quota (`resources`), its status
 // (`status.nodePoolQuotaStatuses`) or, for a department, its projects' quotas
 // (`projectsAggregatedResources`) name, by pool name: deserved GPUs, limit (null: none),

@@ -3,9 +3,9 @@
 // GPUs in a pool than it is itself (over-subscribed) is flagged, and listed on top.
 
 import { get } from "../api.js";
-import { figure, h, replace } from "../dom.js";
+import { figure, h, numCell as num, replace } from "../dom.js";
 import { clusterLabel, clusterNames, every } from "../inventory.js";
-import { gpus, poolFigures, waiting } from "../quotas.js";
+import { gpus, limitText, poolFigures, totals, waiting } from "../quotas.js";
 import { pendingLink, workloadsLink } from "./overview.js";
 
 const POOL_HEADERS = [
@@ -16,10 +16,6 @@ const POOL_HEADERS = [
   ["Waiting", "Requested beyond allocated"],
 ];
 const PROJECT_HEADERS = ["Project", "Quota", "Allocated", "Requested", "Waiting"];
-
-function num(field, text, flagged = false) {
-  return h("td", { class: `num${flagged ? " error" : ""}`, dataset: { field } }, text);
-}
 
 // A department's name linking to its page; its id alone when the caller may not read it (the
 // page would answer 404), as a project viewer may not.
@@ -39,7 +35,7 @@ function poolRow(pool, over) {
   return h("tr", { class: over ? "over" : "", dataset: { pool: pool.name } },
     h("td", {}, pool.name),
     num("quota", gpus(pool.deserved)),
-    num("limit", pool.deserved === null ? "–" : pool.limit === null ? "none" : gpus(pool.limit)),
+    num("limit", limitText(pool)),
     num("weight", gpus(pool.weight)),
     num("projects-quota", gpus(pool.projects), over),
     num("allocated", gpus(pool.allocated)),
@@ -48,9 +44,7 @@ function poolRow(pool, over) {
 }
 
 function projectRow(project) {
-  const status = project.status?.quotaStatus ?? {};
-  const allocated = status.allocated?.gpu ?? 0;
-  const requested = status.requested?.gpu ?? 0;
+  const { allocated, requested } = totals(project);
   return h("tr", { dataset: { project: project.id } },
     h("td", {}, h("a", { href: `#/projects/${encodeURIComponent(project.id)}` }, project.name)),
     num("quota", gpus(project.totalResources?.gpuQuota)),
@@ -62,9 +56,7 @@ function projectRow(project) {
 function departmentPanel(department, projects, clusters) {
   const pools = poolFigures(department);
   const over = overSubscribed(department, pools);
-  const status = department.status?.quotaStatus ?? {};
-  const allocated = status.allocated?.gpu ?? 0;
-  const requested = status.requested?.gpu ?? 0;
+  const { allocated, requested } = totals(department);
   const mine = [`departmentId==${department.id}`];
   return h("section", { class: `panel department${over.length ? " over" : ""}`, dataset: { department: department.id } },
     h("h2", {},

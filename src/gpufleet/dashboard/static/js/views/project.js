@@ -2,9 +2,9 @@
 // what it holds and asks for, and its fair share; links to its workloads and pending ones.
 
 import { get } from "../api.js";
-import { figure, h, replace } from "../dom.js";
+import { figure, h, numCell as num, replace } from "../dom.js";
 import { clusterLabel, clusterNames, every, grouped } from "../inventory.js";
-import { fairShares, gpus, poolFigures, totalShare, waiting } from "../quotas.js";
+import { fairShares, gpus, limitText, poolFigures, totalShare, totals, waiting } from "../quotas.js";
 import { departmentLink } from "./departments.js";
 import { pendingLink, workloadsLink } from "./overview.js";
 
@@ -17,18 +17,18 @@ const POOL_HEADERS = [
 ];
 
 function poolRow(project, pool, share) {
-  const cell = (field, text) => h("td", { class: "num", dataset: { field } }, text);
   const running = workloadsLink([`projectId==${project.id}`, `nodepool==${pool.name}`], "allocatedGPU");
   return h("tr", { dataset: { pool: pool.name } },
     h("td", {}, pool.name),
-    cell("deserved", gpus(pool.deserved)),
-    cell("limit", pool.deserved === null ? "–" : pool.limit === null ? "none" : gpus(pool.limit)),
-    cell("weight", gpus(pool.weight)),
-    h("td", { class: "num", dataset: { field: "allocated" } },
-      pool.allocated > 0 ? h("a", { href: running, title: "Its workloads running in the pool" }, gpus(pool.allocated)) : "0"),
-    cell("requested", gpus(pool.requested)),
-    cell("waiting", gpus(waiting(pool.requested, pool.allocated))),
-    cell("fair-share", gpus(share)));
+    num("deserved", gpus(pool.deserved)),
+    num("limit", limitText(pool)),
+    num("weight", gpus(pool.weight)),
+    num("allocated", pool.allocated > 0
+      ? h("a", { href: running, title: "Its workloads running in the pool" }, gpus(pool.allocated))
+      : "0"),
+    num("requested", gpus(pool.requested)),
+    num("waiting", gpus(waiting(pool.requested, pool.allocated))),
+    num("fair-share", gpus(share)));
 }
 
 export async function renderProject(view, projectId, isCurrent) {
@@ -46,10 +46,8 @@ export async function renderProject(view, projectId, isCurrent) {
   if (!isCurrent()) return;
   const shares = fairShares(projects, capacity).get(project.id);
   const department = departments.find((d) => d.id === project.parentId);
-  const status = project.status?.quotaStatus ?? {};
   const quota = project.totalResources?.gpuQuota;
-  const allocated = status.allocated?.gpu ?? 0;
-  const requested = status.requested?.gpu ?? 0;
+  const { allocated, requested } = totals(project);
   const borrowing = quota !== null && quota !== undefined ? Math.max(0, allocated - quota) : 0;
   replace(view,
     h("p", {}, h("a", { href: "#/projects" }, "‹ Projects")),

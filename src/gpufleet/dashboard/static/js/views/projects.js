@@ -8,14 +8,14 @@
 
 import { h, replace } from "../dom.js";
 import { every, grouped, widthPercent } from "../inventory.js";
-import { fairShares, gpus, totalShare } from "../quotas.js";
+import { fairShares, gpus, totalShare, totals } from "../quotas.js";
 import { departmentLink } from "./departments.js";
 
 const HEADERS = ["Project", "Department", "Quota", "Allocated", "Fair share", "Borrowing", ""];
 
 function projectRow(project, department, share, top) {
   const quota = project.totalResources?.gpuQuota;
-  const allocated = project.status?.quotaStatus?.allocated?.gpu ?? 0;
+  const { allocated } = totals(project);
   const borrowing = quota !== null && quota !== undefined && allocated > quota ? allocated - quota : 0;
   const bar = h("div", { class: "quota-bar" },
     widthPercent(h("div", { class: "allocated" }), (100 * allocated) / top),
@@ -41,7 +41,7 @@ export async function renderProjects(view, isCurrent) {
   const names = new Map(departments.map((d) => [d.id, d.name]));
   const shares = fairShares(projects, capacity);
   const top = Math.max(1, ...projects.map((p) => Math.max(
-    p.status?.quotaStatus?.allocated?.gpu ?? 0, p.totalResources?.gpuQuota ?? 0)));
+    totals(p).allocated, p.totalResources?.gpuQuota ?? 0)));
   const rows = projects.map((p) =>
     projectRow(p, names.get(p.parentId), totalShare(shares.get(p.id)), top));
   const borrowers = rows.filter((row) => row.classList.contains("borrowing"));
