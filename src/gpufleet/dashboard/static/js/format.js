@@ -34,7 +34,8 @@ export function bytes(value) {
     size /= 1024;
     index += 1;
   }
-  return `${value < 0 ? "-" : ""}${size.toPrecision(3).replace(/\.?0+$/, "")} ${BYTE_UNITS[index]}`;
+  // Three significant digits without trailing zeros: 640 stays 640, 1.50 reads 1.5.
+  return `${value < 0 ? "-" : ""}${Number(size.toPrecision(3))} ${BYTE_UNITS[index]}`;
 }
 
 export function number(value) {
