@@ -50,3 +50,17 @@ export function numCell(field, content, flagged = false) {
 export function figure(field, title, value) {
   return h("div", { class: "figure", dataset: { field } }, h("span", { class: "muted" }, title), h("strong", {}, value));
 }
+
+// Facts as a definition list, leaving out those without a value.
+export function detailList(id, pairs) {
+  return h("dl", { class: "details", id },
+    pairs.filter(([, v]) => v !== null && v !== undefined && v !== "").map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+}
+
+// A plain table of rows of cells (text or nodes), or a line saying there are none.
+export function table(id, headers, rows, empty) {
+  if (!rows.length) return h("p", { class: "muted", id }, empty);
+  return h("table", { class: "data", id },
+    h("thead", {}, h("tr", {}, headers.map((t) => h("th", {}, t)))),
+    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", { class: "wrap" }, c))))));
+}

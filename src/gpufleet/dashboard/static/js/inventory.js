@@ -14,9 +14,11 @@ export async function every(path, key, params = {}) {
   }
 }
 
-// One telemetry type grouped by two keys, as a Map "first/second" -> number.
-export async function grouped(path, telemetryType, groupBy) {
-  const { body } = await get(path, { telemetryType, groupBy: groupBy.join(",") });
+export const NODE_TELEMETRY = "/api/v1/nodes/telemetry";
+
+// One telemetry type grouped by one or two keys, as a Map "first/second" -> number.
+export async function grouped(path, telemetryType, groupBy, params = {}) {
+  const { body } = await get(path, { ...params, telemetryType, groupBy: groupBy.join(",") });
   const values = new Map();
   for (const item of body.values || []) {
     const key = (item.groups || []).map((g) => g.value).join("/");
@@ -36,6 +38,25 @@ export function isCordoned(node) {
 // Whether the scheduler may place new work on the node: ready and not cordoned.
 export function takesWork(node) {
   return node.status === "Ready" && !isCordoned(node);
+}
+
+// A node's key in telemetry grouped by ClusterId and Node: "cluster uuid/node name".
+export function nodeKey(node) {
+  return `${node.clusterUuid}/${node.name}`;
+}
+
+// Node telemetry of each type grouped by cluster and node: {type: Map nodeKey -> number}.
+export async function perNode(types, params = {}) {
+  const maps = await Promise.all(types.map((type) => grouped(NODE_TELEMETRY, type, ["ClusterId", "Node"], params)));
+  return Object.fromEntries(types.map((type, i) => [type, maps[i]]));
+}
+
+export const SCHEDULABLE_NOTE = "Free GPUs on nodes that can take work: ready and not cordoned";
+
+// The free GPUs new work can be placed on: on each node that takes work, its GPUs minus its
+// allocation. FREE_GPUS counts cordoned and not-ready nodes too.
+export function schedulableFree(nodes, allocatedOf) {
+  return nodes.filter(takesWork).reduce((sum, n) => sum + (n.gpuInfo?.gpuCount ?? 0) - allocatedOf(n), 0);
 }
 
 // The sum of a grouped answer's values (every group together).

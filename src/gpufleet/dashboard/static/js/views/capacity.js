@@ -4,11 +4,9 @@
 
 import { get } from "../api.js";
 import { h, replace } from "../dom.js";
-import { every, grouped, isCordoned, takesWork } from "../inventory.js";
+import { NODE_TELEMETRY, SCHEDULABLE_NOTE, every, grouped, isCordoned, nodeKey, perNode, schedulableFree } from "../inventory.js";
 
-const NODE_TELEMETRY = "/api/v1/nodes/telemetry";
 const POOL_TYPES = ["TOTAL_GPUS", "ALLOCATED_GPUS", "FREE_GPUS", "IDLE_ALLOCATED_GPUS"];
-const SCHEDULABLE_NOTE = "Free GPUs on nodes that can take work: ready and not cordoned";
 const HEADERS = [
   ["Node pool"], ["Total GPUs"], ["Allocated"], ["Free"], ["Schedulable free", SCHEDULABLE_NOTE],
   ["Idle allocated"], ["Nodes"], ["Not ready"], ["Cordoned", "Nodes marked unschedulable (kubectl cordon)"],
@@ -49,8 +47,7 @@ function poolRow(clusterId, pool, figures, poolNodes, allocatedOf) {
   const value = (type) => figures[type].get(`${clusterId}/${pool}`) ?? 0;
   const notReady = poolNodes.filter((n) => n.status !== "Ready").length;
   const cordoned = poolNodes.filter(isCordoned).length;
-  const schedulable = poolNodes.filter(takesWork)
-    .reduce((sum, n) => sum + (n.gpuInfo?.gpuCount ?? 0) - allocatedOf(n), 0);
+  const schedulable = schedulableFree(poolNodes, allocatedOf);
   const cell = (type, text, flagged = false) =>
     h("td", { class: `num${flagged ? " error" : ""}`, dataset: { type } }, text);
   return h("tr", { dataset: { pool } },
@@ -63,9 +60,9 @@ function poolRow(clusterId, pool, figures, poolNodes, allocatedOf) {
     cell("CORDONED", String(cordoned)));
 }
 
-function clusterSection(cluster, nodes, figures, perNode) {
+function clusterSection(cluster, nodes, figures, byNode) {
   const mine = nodes.filter((n) => n.clusterUuid === cluster.uuid);
-  const allocatedOf = (n) => perNode.allocated.get(`${cluster.uuid}/${n.name}`) ?? 0;
+  const allocatedOf = (n) => byNode.ALLOCATED_GPUS.get(nodeKey(n)) ?? 0;
   const pools = [...new Set(mine.map((n) => n.nodePool))].sort();
   const grid = pools.map((pool) => h("div", { class: "node-pool" },
     h("h3", {}, pool),
@@ -73,7 +70,7 @@ function clusterSection(cluster, nodes, figures, perNode) {
       mine.filter((n) => n.nodePool === pool).map((n) => nodeCell(
         n,
         allocatedOf(n),
-        perNode.idle.get(`${cluster.uuid}/${n.name}`) ?? 0,
+        byNode.IDLE_ALLOCATED_GPUS.get(nodeKey(n)) ?? 0,
       )))));
   return h("section", { class: "panel cluster", dataset: { cluster: cluster.uuid } },
     h("h2", {}, cluster.name, " ", stateBadge(cluster)),
@@ -96,20 +93,17 @@ const LEGEND = h("p", { class: "legend muted" },
 export async function renderCapacity(view, isCurrent) {
   replace(view, h("h1", {}, "Capacity"), h("p", { class: "muted" }, "Loading…"));
   const byPool = ["ClusterId", "Nodepool"];
-  const byNode = ["ClusterId", "Node"];
-  const [clusters, nodes, ...figures] = await Promise.all([
+  const [clusters, nodes, byNode, ...figures] = await Promise.all([
     get("/api/v1/clusters").then((r) => r.body),
     every("/api/v1/nodes", "nodes"),
+    perNode(["ALLOCATED_GPUS", "IDLE_ALLOCATED_GPUS"]),
     ...POOL_TYPES.map((type) => grouped(NODE_TELEMETRY, type, byPool)),
-    grouped(NODE_TELEMETRY, "ALLOCATED_GPUS", byNode),
-    grouped(NODE_TELEMETRY, "IDLE_ALLOCATED_GPUS", byNode),
   ]);
   if (!isCurrent()) return;
   const poolFigures = Object.fromEntries(POOL_TYPES.map((type, i) => [type, figures[i]]));
-  const perNode = { allocated: figures[POOL_TYPES.length], idle: figures[POOL_TYPES.length + 1] };
   replace(view,
     h("h1", {}, "Capacity"),
     LEGEND.cloneNode(true),
     clusters.length === 0 ? h("p", { class: "muted" }, "No clusters.") : null,
-    clusters.map((cluster) => clusterSection(cluster, nodes, poolFigures, perNode)));
+    clusters.map((cluster) => clusterSection(cluster, nodes, poolFigures, byNode)));
 }

@@ -2,16 +2,13 @@
 // history of phase changes with Kubernetes events inline, and metric charts.
 
 import { get } from "../api.js";
-import { timeSeriesChart } from "../charts.js";
-import { errorLine, h, phaseBadge, replace } from "../dom.js";
+import { detailList, errorLine, h, phaseBadge, replace, table } from "../dom.js";
 import { age, duration, number, when } from "../format.js";
 import { clusterLabel, clusterNames } from "../inventory.js";
-import {
-  INFERENCE_CHARTS, INFERENCE_TYPES, MAX_LINES, POD_CHARTS, WORKLOAD_CHARTS, aggregate, chartTitle, seriesFor, typesOf,
-} from "../metric-charts.js";
+import { INFERENCE_CHARTS, INFERENCE_TYPES, POD_CHARTS, WORKLOAD_CHARTS } from "../metric-charts.js";
+import { DEFAULT_RANGE, latestOnly, metrics, rangeButtons } from "../metric-panel.js";
 import { requestedGpus } from "./workloads.js";
-const RANGES = [["1h", 3600], ["6h", 6 * 3600], ["24h", 86400], ["7d", 7 * 86400]].map(([name, seconds]) => ({ name, seconds }));
-const SAMPLES = 120;
+
 const HISTORY_PAGE = 20;
 
 function details(w, clusters) {
@@ -25,15 +22,7 @@ function details(w, clusters) {
     ["Pending in total", duration(w.totalPendingTimeSeconds)], ["Running in total", duration(w.totalRunningTimeSeconds)],
     ["Priority", w.priorityClassName ?? w.priority], ["Category", w.category],
   ];
-  return h("dl", { class: "details", id: "workload-details" },
-    pairs.filter(([, v]) => v !== null && v !== undefined && v !== "").map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
-}
-
-function table(id, headers, rows, empty) {
-  if (!rows.length) return h("p", { class: "muted", id }, empty);
-  return h("table", { class: "data", id },
-    h("thead", {}, h("tr", {}, headers.map((t) => h("th", {}, t)))),
-    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", { class: "wrap" }, c))))));
+  return detailList("workload-details", pairs);
 }
 
 function schedulingMessages(w) {
@@ -97,75 +86,6 @@ async function pods(container, id, isCurrent, choose) {
   }
 }
 
-// One chart of points ``step`` seconds apart; per-GPU series beyond MAX_LINES draw as their
-// aggregate, with a button for the breakdown.
-function drawChart(node, chart, series, step) {
-  const title = chartTitle(chart);
-  if (!chart.perGpu || series.length <= MAX_LINES) {
-    timeSeriesChart(node, { title, unit: chart.unit, series, step });
-    return;
-  }
-  const plot = h("div");
-  let breakdown = false;
-  const toggle = h("button", { type: "button", class: "link chart-toggle", "data-breakdown": "off" });
-  const draw = () => {
-    const drawn = breakdown ? series : [aggregate(series, chart.perGpu)];
-    timeSeriesChart(plot, { title, unit: chart.unit, series: drawn, step });
-    node.dataset.series = plot.dataset.series;
-    node.dataset.points = plot.dataset.points;
-    toggle.dataset.breakdown = breakdown ? "on" : "off";
-    toggle.textContent = breakdown ? "Show the aggregate" : `Show each of the ${series.length} GPUs`;
-  };
-  toggle.addEventListener("click", () => { breakdown = !breakdown; draw(); });
-  replace(node, plot, toggle);
-  draw();
-}
-
-// Charts from a metrics path (a workload's or a pod's) over the last ``seconds``. ``isLatest``
-// is false once a newer range was asked for, so a slow older answer never replaces a newer one.
-async function metrics(container, path, charts, range, isLatest, marker = "data-metric") {
-  replace(container, h("p", { class: "muted" }, "Loading…"));
-  container.dataset.loading = range.name;
-  const end = new Date();
-  const start = new Date(end.getTime() - range.seconds * 1000);
-  let response;
-  try {
-    response = await get(path, {
-      metricType: typesOf(charts).join(","), start: start.toISOString(), end: end.toISOString(), numberOfSamples: SAMPLES,
-    });
-  } catch (error) {
-    if (isLatest()) replace(container, errorLine(error));
-    return;
-  }
-  if (!isLatest()) return;
-  const note = response.status === 207
-    ? h("p", { class: "muted" }, "Some metric types could not be read: ", response.headers.get("X-Gpufleet-Metric-Failures") || "")
-    : null;
-  // A type without a sample in the range gets no empty frame: one line names them all.
-  const step = range.seconds / SAMPLES;
-  const drawn = charts.map((chart) => ({ chart, series: seriesFor(chart, response.body, step) }));
-  const shown = drawn.filter(({ series }) => series.some((s) => s.points.length));
-  const empty = drawn.filter((d) => !shown.includes(d)).map(({ chart }) => chart);
-  const nodes = shown.map(({ chart }) => h("div", { class: "panel chart", [marker]: chart.key }));
-  const without = empty.length
-    ? h("p", { class: "muted no-samples", dataset: { empty: empty.map((c) => c.key).join(",") } },
-      `No samples in this range: ${empty.map(chartTitle).join(", ")}.`)
-    : null;
-  replace(container, note, nodes.length ? h("div", { class: "grid" }, nodes) : null, without);
-  shown.forEach(({ chart, series }, index) => drawChart(nodes[index], chart, series, step));
-  delete container.dataset.loading;
-  container.dataset.range = range.name;
-}
-
-// Each call returns a check that holds until the next call: the latest request wins.
-function latestOnly(isCurrent) {
-  let latest = 0;
-  return () => {
-    const mine = ++latest;
-    return () => isCurrent() && mine === latest;
-  };
-}
-
 export async function renderWorkload(view, id, isCurrent) {
   replace(view, h("p", { class: "muted" }, "Loading…"));
   let workload;
@@ -191,7 +111,7 @@ export async function renderWorkload(view, id, isCurrent) {
   const nextWorkloadCharts = latestOnly(isCurrent);
   const nextInferenceCharts = latestOnly(isCurrent);
   const nextPodCharts = latestOnly(isCurrent);
-  let range = RANGES[1];
+  let range = DEFAULT_RANGE;
   let chosen = null;
   const drawPod = () => {
     if (!chosen) return;
@@ -208,16 +128,11 @@ export async function renderWorkload(view, id, isCurrent) {
     metrics(chartsBox, `${base}/metrics`, WORKLOAD_CHARTS, range, nextWorkloadCharts()),
     inference ? metrics(inferenceBox, `${base}/metrics`, INFERENCE_CHARTS, range, nextInferenceCharts()) : null,
   ]);
-  const rangeButtons = RANGES.map((choice) => h("button", {
-    type: "button", "data-range": choice.name,
-    onclick: (event) => {
-      for (const b of rangeButtons) b.classList.toggle("active", b === event.currentTarget);
-      range = choice;
-      drawWorkload();
-      drawPod();
-    },
-  }, choice.name));
-  rangeButtons[1].classList.add("active");
+  const ranges = rangeButtons((choice) => {
+    range = choice;
+    drawWorkload();
+    drawPod();
+  });
   const deleted = workload.deletedAt
     ? h("p", { class: "notice", id: "deleted-notice", role: "status" },
       `This workload was deleted on ${when(workload.deletedAt)}; what follows is what was last reported.`)
@@ -233,7 +148,7 @@ export async function renderWorkload(view, id, isCurrent) {
         h("h2", {}, "Pending scheduling messages"), schedulingMessages(workload),
         h("h2", {}, "Pods"), podsBox)),
     h("section", { class: "panel" },
-      h("div", { class: "filters" }, h("h2", {}, "Metrics"), h("div", { class: "ranges" }, rangeButtons)), chartsBox),
+      h("div", { class: "filters" }, h("h2", {}, "Metrics"), ranges), chartsBox),
     inference ? h("section", { class: "panel", id: "inference" }, h("h2", {}, "Inference (NIM and vLLM)"), inferenceBox) : null,
     h("section", { class: "panel", id: "pod-gpus" }, podTitle, podChartsBox),
     h("section", { class: "panel" }, h("h2", {}, "History and events"), historyBox));
