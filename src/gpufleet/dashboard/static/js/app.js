@@ -1,5 +1,5 @@
 // The dashboard shell: a hash router over the sign-in, overview, workloads, workload, capacity,
-// projects, project, departments, usage and access views.
+// nodes, node, projects, project, departments, usage and access views.
 
 import { managesAccess, signOut, signedIn, subject } from "./api.js";
 import { h, replace } from "./dom.js";
@@ -7,6 +7,8 @@ import { currentRoute } from "./router.js";
 import { renderAccess } from "./views/access.js";
 import { renderCapacity } from "./views/capacity.js";
 import { renderDepartments } from "./views/departments.js";
+import { renderNode } from "./views/node.js";
+import { renderNodes } from "./views/nodes.js";
 import { renderOverview } from "./views/overview.js";
 import { renderProject } from "./views/project.js";
 import { renderProjects } from "./views/projects.js";
@@ -42,6 +44,8 @@ async function route() {
     else if (page === "overview") await renderOverview(view, isCurrent);
     else if (page === "access") await renderAccess(view, isCurrent);
     else if (page === "capacity") await renderCapacity(view, isCurrent);
+    else if (page === "nodes" && parts[2]) await renderNode(view, parts[1], parts[2], isCurrent);
+    else if (page === "nodes") await renderNodes(view, params, isCurrent);
     else if (page === "projects" && parts[1]) await renderProject(view, parts[1], isCurrent);
     else if (page === "projects") await renderProjects(view, isCurrent);
     else if (page === "departments") await renderDepartments(view, parts[1], isCurrent);

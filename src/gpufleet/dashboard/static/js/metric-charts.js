@@ -116,3 +116,11 @@ export function aggregate(series, how) {
   const label = how === "mean" ? `mean of ${series.length} GPUs` : `total of ${series.length} GPUs`;
   return { label, points };
 }
+
+// A node's charts: its GPUs as a pod's are charted, the whole node's GPU utilisation (a GPU no
+// pod reports on counts as idle) and its CPU as a workload's is.
+export const NODE_CHARTS = [
+  ...POD_CHARTS,
+  { key: "GPU_UTILIZATION", title: "GPU utilisation, all GPUs", unit: "%", types: ["GPU_UTILIZATION"] },
+  ...WORKLOAD_CHARTS.filter((chart) => chart.key.startsWith("CPU_")),
+];

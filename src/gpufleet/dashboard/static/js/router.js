@@ -12,3 +12,8 @@ export function navigate(path, params) {
   const search = params && [...params].length ? `?${params}` : "";
   location.hash = `#/${path}${search}`;
 }
+
+// A node's page: nodes are named uniquely within their cluster.
+export function nodeHref(clusterId, name) {
+  return `#/nodes/${encodeURIComponent(clusterId)}/${encodeURIComponent(name)}`;
+}
