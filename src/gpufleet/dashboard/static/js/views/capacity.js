@@ -5,6 +5,8 @@
 import { get } from "../api.js";
 import { h, replace } from "../dom.js";
 import { NODE_TELEMETRY, SCHEDULABLE_NOTE, every, grouped, isCordoned, nodeKey, perNode, schedulableFree } from "../inventory.js";
+import { nodeHref } from "../router.js";
+import { nodesHref } from "./nodes.js";
 
 const POOL_TYPES = ["TOTAL_GPUS", "ALLOCATED_GPUS", "FREE_GPUS", "IDLE_ALLOCATED_GPUS"];
 const HEADERS = [
@@ -17,7 +19,8 @@ function stateBadge(cluster) {
   return h("span", { class: `badge state-${state}`, "data-state": state }, state);
 }
 
-// The allocation level of a node (0-4) names its colour; idle allocated GPUs add a mark.
+// The allocation level of a node (0-4) names its colour; idle allocated GPUs add a mark. Each
+// square links to the node's page.
 function nodeCell(node, allocated, idle) {
   const total = node.gpuInfo?.gpuCount ?? 0;
   const ratio = total > 0 ? allocated / total : 0;
@@ -30,8 +33,8 @@ function nodeCell(node, allocated, idle) {
   const state = cordoned ? `${node.status}, cordoned` : node.status;
   const title = `${node.name} (${state}): ${allocated} of ${total} GPUs allocated` +
     (idle > 0 ? `, ${idle} idle` : "");
-  return h("span", {
-    class: classes.join(" "), title, dataset: { node: node.name, allocated: String(allocated), total: String(total) },
+  return h("a", {
+    class: classes.join(" "), title, href: nodeHref(node.clusterUuid, node.name), "aria-label": node.name, dataset: { node: node.name, allocated: String(allocated), total: String(total) },
   });
 }
 
@@ -50,14 +53,15 @@ function poolRow(clusterId, pool, figures, poolNodes, allocatedOf) {
   const schedulable = schedulableFree(poolNodes, allocatedOf);
   const cell = (type, text, flagged = false) =>
     h("td", { class: `num${flagged ? " error" : ""}`, dataset: { type } }, text);
+  const listed = (status) => nodesHref({ cluster: clusterId, pool, status });
   return h("tr", { dataset: { pool } },
-    h("td", {}, pool),
+    h("td", {}, h("a", { href: listed() }, pool)),
     ["TOTAL_GPUS", "ALLOCATED_GPUS", "FREE_GPUS"].map((type) => cell(type, String(value(type)))),
     cell("SCHEDULABLE_FREE_GPUS", figure(schedulable)),
     cell("IDLE_ALLOCATED_GPUS", String(value("IDLE_ALLOCATED_GPUS"))),
-    h("td", { class: "num" }, String(poolNodes.length)),
-    cell("NOT_READY", String(notReady), notReady > 0),
-    cell("CORDONED", String(cordoned)));
+    h("td", { class: "num" }, h("a", { href: listed() }, String(poolNodes.length))),
+    cell("NOT_READY", h("a", { href: listed("not-ready") }, String(notReady)), notReady > 0),
+    cell("CORDONED", h("a", { href: listed("cordoned") }, String(cordoned))));
 }
 
 function clusterSection(cluster, nodes, figures, byNode) {
@@ -87,7 +91,8 @@ function clusterSection(cluster, nodes, figures, byNode) {
 
 const LEGEND = h("p", { class: "legend muted" },
   "Each square is a node: darker means more of its GPUs allocated; a red corner marks idle allocated GPUs; ",
-  "a grey, struck square is not ready; a square with a dashed amber outline is cordoned (takes no new work). ",
+  "a grey, struck square is not ready; a square with a dashed amber outline is cordoned (takes no new work); ",
+  "each opens its node's page. ",
   "Schedulable free: the free GPUs on nodes that are ready and not cordoned.");
 
 export async function renderCapacity(view, isCurrent) {

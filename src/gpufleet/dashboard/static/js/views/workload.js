@@ -7,6 +7,7 @@ import { age, duration, number, when } from "../format.js";
 import { clusterLabel, clusterNames } from "../inventory.js";
 import { INFERENCE_CHARTS, INFERENCE_TYPES, POD_CHARTS, WORKLOAD_CHARTS } from "../metric-charts.js";
 import { DEFAULT_RANGE, latestOnly, metrics, rangeButtons } from "../metric-panel.js";
+import { nodeHref } from "../router.js";
 import { requestedGpus } from "./workloads.js";
 
 const HISTORY_PAGE = 20;
@@ -78,7 +79,8 @@ async function pods(container, id, isCurrent, choose) {
     if (!isCurrent()) return;
     const rows = body.pods.map((p) => [
       h("button", { type: "button", class: "link", "data-pod": p.id, onclick: () => choose(p) }, p.name),
-      phaseBadge(p.k8sPhase), p.nodeName ?? "", number(p.allocatedResources?.gpu ?? 0), age(p.createdAt),
+      phaseBadge(p.k8sPhase), p.nodeName ? h("a", { href: nodeHref(p.clusterId, p.nodeName), "data-node": p.nodeName }, p.nodeName) : "",
+      number(p.allocatedResources?.gpu ?? 0), age(p.createdAt),
     ]);
     replace(container, table("pods", ["Pod", "Phase", "Node", "GPUs", "Age"], rows, "No pods reported."));
   } catch (error) {
