@@ -101,16 +101,19 @@ def job_samples(job: Job, moment: datetime) -> Iterator[dict[str, Any]]:
     device = 0
     for pod in running:
         per_gpu = []
-        for local in range(len(pod.devices)):
+        for index in pod.devices:
+            # A pod's GPU is labelled with its index on the node, as dcgm-exporter labels it, so
+            # the node's per-GPU series tell its GPUs apart.
+            on_node = {"gpu": str(index)}
             busy = round(min(100.0, 100 * level * rng.uniform(0.93, 1.04)), 1)
             used = round(device_bytes * share * memory_fill * rng.uniform(0.97, 1.0))
             per_gpu.append((busy, used))
             yield sample(M.GPU_UTILIZATION, busy, {"gpu": str(device)})
             yield sample(M.GPU_MEMORY_USAGE_BYTES, used, {"gpu": str(device)})
-            yield sample(PM.GPU_UTILIZATION_PER_GPU, busy, {"gpu": str(local)}, pod.uid)
-            yield sample(PM.GPU_MEMORY_USAGE_BYTES_PER_GPU, used, {"gpu": str(local)}, pod.uid)
+            yield sample(PM.GPU_UTILIZATION_PER_GPU, busy, on_node, pod.uid)
+            yield sample(PM.GPU_MEMORY_USAGE_BYTES_PER_GPU, used, on_node, pod.uid)
             active = _sm_activity(busy)
-            yield sample(PM.GPU_SM_ACTIVITY_PER_GPU, active, {"gpu": str(local)}, pod.uid)
+            yield sample(PM.GPU_SM_ACTIVITY_PER_GPU, active, on_node, pod.uid)
             device += 1
         cpu = round(job.cpu * (0.1 + 0.8 * level) * rng.uniform(0.9, 1.1), 3)
         memory = round(job.memory_gib * GIB * (0.35 + 0.5 * held))
