@@ -6,12 +6,12 @@ import { get } from "../api.js";
 import { barChart } from "../charts.js";
 import { errorLine, h, replace } from "../dom.js";
 import { duration, number, when } from "../format.js";
-import { every, grouped, total } from "../inventory.js";
+import { NODE_TELEMETRY, SCHEDULABLE_NOTE, every, grouped, nodeKey, perNode, schedulableFree, total } from "../inventory.js";
 import { drawGpuHistory, gpuHistory } from "./overview-history.js";
+import { nodesHref } from "./nodes.js";
 import { requestedGpus } from "./workloads.js";
 
 const TELEMETRY = "/api/v1/workloads/telemetry";
-const NODES = "/api/v1/nodes/telemetry";
 const GPU_TYPES = ["TOTAL_GPUS", "ALLOCATED_GPUS", "IDLE_ALLOCATED_GPUS", "FREE_GPUS"];
 const REFRESH_KEY = "gpufleet.overviewRefreshSeconds";
 const REFRESH_CHOICES = [["Off", 0], ["10 s", 10], ["30 s", 30], ["1 min", 60], ["5 min", 300]];
@@ -78,16 +78,28 @@ function sumBy(workloads, key) {
   return sums;
 }
 
+// The free GPUs new work can be placed on, by cluster: as the Capacity and Nodes views count
+// them, on the nodes that are ready and not cordoned.
+async function schedulableFreeByCluster() {
+  const [nodes, { ALLOCATED_GPUS: allocated }] = await Promise.all([every("/api/v1/nodes", "nodes"), perNode(["ALLOCATED_GPUS"])]);
+  const byCluster = Map.groupBy(nodes, (n) => n.clusterUuid);
+  return new Map([...byCluster].map(([cluster, mine]) => [cluster, schedulableFree(mine, (n) => allocated.get(nodeKey(n)) ?? 0)]));
+}
+
 // Figures asked for once per refresh, shared by the parts that show them, by cluster. For a
-// caller reading whole clusters, the nodes' telemetry; for anyone else, its projects' workloads
-// (allocation from the workloads telemetry, idle GPUs from the idle workloads).
+// caller reading whole clusters, the nodes' telemetry and the schedulable free GPUs; for anyone
+// else, its projects' workloads (allocation from the workloads telemetry, idle GPUs from the
+// idle workloads).
 async function gpuFigures(whole, idle) {
   if (!whole) {
     const [allocated, workloads] = await Promise.all([grouped(TELEMETRY, "GPU_ALLOCATION", ["ClusterId"]), idle]);
     return { ALLOCATED_GPUS: allocated, IDLE_ALLOCATED_GPUS: sumBy(workloads, "clusterId") };
   }
-  const maps = await Promise.all(GPU_TYPES.map((type) => grouped(NODES, type, ["ClusterId"])));
-  return Object.fromEntries(GPU_TYPES.map((type, i) => [type, maps[i]]));
+  const [schedulable, ...maps] = await Promise.all([
+    schedulableFreeByCluster(),
+    ...GPU_TYPES.map((type) => grouped(NODE_TELEMETRY, type, ["ClusterId"])),
+  ]);
+  return { ...Object.fromEntries(GPU_TYPES.map((type, i) => [type, maps[i]])), SCHEDULABLE_FREE_GPUS: schedulable };
 }
 
 // Usage of the last hour and the current one, per project and submitter: the finest grouping
@@ -179,12 +191,13 @@ function clustersTable(clusters, figures, workloadCounts, whole) {
     whole && ["GPUs", true, (c) => link("#/capacity", figure("TOTAL_GPUS", c.uuid))],
     ["Allocated", true, (c, mine) => link(mine(["allocatedGPU>=0.01"]), figure("ALLOCATED_GPUS", c.uuid))],
     ["Idle", true, (c, mine) => link(mine(["idleAllocatedGpus>=0.01"]), figure("IDLE_ALLOCATED_GPUS", c.uuid))],
-    whole && ["Free", true, (c) => link("#/capacity", figure("FREE_GPUS", c.uuid))],
+    whole && ["Schedulable free", true, (c) => link(nodesHref({ cluster: c.uuid, status: "schedulable" }),
+      figure("SCHEDULABLE_FREE_GPUS", c.uuid)), SCHEDULABLE_NOTE],
     ["Workloads", true, (c, mine) => link(mine([]), number(workloadCounts.get(c.uuid) ?? 0))],
     ["Last seen", false, (c) => (c.lastLiveness ? when(c.lastLiveness) : "never")],
   ].filter(Boolean);
   return h("table", { class: "data", id: "clusters-table" },
-    h("thead", {}, h("tr", {}, columns.map(([title, num]) => h("th", { class: num ? "num" : "" }, title)))),
+    h("thead", {}, h("tr", {}, columns.map(([title, num, , note]) => h("th", { class: num ? "num" : "", title: note }, title)))),
     h("tbody", {}, clusters.map((c) => {
       const mine = (filters) => workloadsLink([`clusterId==${c.uuid}`, ...filters], "allocatedGPU");
       return h("tr", { "data-cluster": c.uuid },
@@ -232,11 +245,13 @@ function refreshSetting(onChange) {
 }
 
 export async function renderOverview(view, isCurrent) {
+  const freeInAll = h("span", { id: "gpus-free-all" }, "…");
   const gpuStats = {
     total: stat("gpus-total", "GPUs", "#/capacity", "in all clusters"),
     allocated: stat("gpus-allocated", "Allocated", workloadsLink(["allocatedGPU>=0.01"], "allocatedGPU"), "held by workloads"),
     idle: stat("gpus-idle", "Idle", workloadsLink(["idleAllocatedGpus>=0.01"], "idleAllocatedGpus"), "allocated, not used"),
-    free: stat("gpus-free", "Free", "#/capacity", "not allocated"),
+    free: stat("gpus-free", "Schedulable free", nodesHref({ status: "schedulable" }),
+      ["not allocated, on nodes that take work; ", freeInAll, " free in all, cordoned and not ready nodes too"]),
   };
   const workloadStats = {
     all: stat("workloads-total", "Workloads", "#/workloads"),
@@ -323,15 +338,19 @@ export async function renderOverview(view, isCurrent) {
       gpuStats.total.node.hidden = !all;
       gpuStats.free.node.hidden = !all;
     }, () => {});
+    // A figure over every cluster, or a dash when the caller's scope has none of that type.
+    const sum = async (type) => {
+      const byCluster = (await figures)[type];
+      return byCluster ? number(round(total(byCluster))) : "–";
+    };
     const telemetry = (type, groupBy) => get(TELEMETRY, { telemetryType: type, groupBy }).then((r) => r.body);
     const count = (filter) => get("/api/v1/workloads/count", { filterBy: filter }).then((r) => number(r.body.count));
     await Promise.all([
       demoStatus().then((status) => fresh() && seedingNotice(notice, status)),
-      ...Object.entries({ total: "TOTAL_GPUS", allocated: "ALLOCATED_GPUS", idle: "IDLE_ALLOCATED_GPUS", free: "FREE_GPUS" })
-        .map(([name, type]) => part(gpuStats[name].value, async () => {
-          const byCluster = (await figures)[type];
-          return byCluster ? number(round(total(byCluster))) : "–";
-        })),
+      ...Object.entries({
+        total: "TOTAL_GPUS", allocated: "ALLOCATED_GPUS", idle: "IDLE_ALLOCATED_GPUS", free: "SCHEDULABLE_FREE_GPUS",
+      }).map(([name, type]) => part(gpuStats[name].value, () => sum(type))),
+      part(freeInAll, () => sum("FREE_GPUS")),
       part(workloadStats.all.value, () => count()),
       part(workloadStats.running.value, () => count("phase==Running")),
       part(workloadStats.pending.value, () => count("phase==Pending")),
