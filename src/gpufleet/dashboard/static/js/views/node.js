@@ -18,6 +18,18 @@ const GPU_NOW = ["GPU_UTILIZATION_PER_GPU", "GPU_MEMORY_USAGE_BYTES_PER_GPU"];
 const NOW_SECONDS = 600;
 const PODS_LIMIT = 500;
 
+// The body of a GET, or undefined when it failed (its message shown in ``container``) or the
+// page has moved on.
+async function answer(container, isCurrent, path, params) {
+  try {
+    const { body } = await get(path, params);
+    return isCurrent() ? body : undefined;
+  } catch (error) {
+    if (isCurrent()) replace(container, errorLine(error));
+    return undefined;
+  }
+}
+
 function details(node, figures, clusters) {
   const gpus = node.gpuInfo?.gpuCount ?? 0;
   const allocated = figures.ALLOCATED_GPUS;
@@ -50,8 +62,8 @@ function latestByGpu(body, type) {
   return latest;
 }
 
-// One row per GPU of the node, with its latest utilisation and memory used; a GPU nothing
-// reports on shows a dash.
+// One row per GPU of the node (the model is the node's), with its latest utilisation and
+// memory used; a GPU nothing reports on shows a dash.
 async function gpus(container, node, memoryPerGpu, isCurrent) {
   const count = node.gpuInfo?.gpuCount ?? 0;
   if (!count) {
@@ -60,39 +72,27 @@ async function gpus(container, node, memoryPerGpu, isCurrent) {
   }
   const end = new Date();
   const start = new Date(end.getTime() - NOW_SECONDS * 1000);
-  let body;
-  try {
-    ({ body } = await get(`/api/v1/nodes/${encodeURIComponent(node.id)}/metrics`, {
-      metricType: GPU_NOW.join(","), start: start.toISOString(), end: end.toISOString(), numberOfSamples: NOW_SECONDS / 60,
-    }));
-  } catch (error) {
-    if (isCurrent()) replace(container, errorLine(error));
-    return;
-  }
-  if (!isCurrent()) return;
+  const body = await answer(container, isCurrent, `/api/v1/nodes/${encodeURIComponent(node.id)}/metrics`, {
+    metricType: GPU_NOW.join(","), start: start.toISOString(), end: end.toISOString(), numberOfSamples: NOW_SECONDS / 60,
+  });
+  if (!body) return;
   const [utilisation, memory] = GPU_NOW.map((type) => latestByGpu(body, type));
   const shown = (value, unit) => (value === undefined ? "–" : withUnit(value, unit));
   const rows = Array.from({ length: count }, (_, i) => String(i)).map((gpu) => [
-    `GPU ${gpu}`, node.gpuInfo.gpuType, memoryPerGpu ? bytes(memoryPerGpu) : "–",
+    `GPU ${gpu}`, memoryPerGpu ? bytes(memoryPerGpu) : "–",
     shown(utilisation.get(gpu), "%"), shown(memory.get(gpu), "bytes"),
   ]);
-  replace(container, table("node-gpus", ["GPU", "Model", "Memory", "Utilisation now", "Memory used now"], rows, ""));
+  replace(container, table("node-gpus", ["GPU", "Memory", "Utilisation now", "Memory used now"], rows, ""));
 }
 
 // The pods bound to the node that have not finished, with the workloads they belong to: only
 // those the caller may see (the pods API applies its projects' scope).
 async function pods(container, node, isCurrent) {
-  let body;
-  try {
-    ({ body } = await get("/api/v1/workloads/pods", {
-      filterBy: [`clusterId==${node.clusterUuid}`, `nodeName==${node.name}`],
-      completed: "false", verbosity: "full", limit: PODS_LIMIT,
-    }));
-  } catch (error) {
-    if (isCurrent()) replace(container, errorLine(error));
-    return;
-  }
-  if (!isCurrent()) return;
+  const body = await answer(container, isCurrent, "/api/v1/workloads/pods", {
+    filterBy: [`clusterId==${node.clusterUuid}`, `nodeName==${node.name}`],
+    completed: "false", verbosity: "full", limit: PODS_LIMIT,
+  });
+  if (!body) return;
   const rows = body.pods.map((p) => [
     p.name,
     h("a", { href: `#/workloads/${encodeURIComponent(p.workloadId)}`, "data-workload": p.workloadId }, p.workloadName ?? p.workloadId),

@@ -3,13 +3,15 @@
 // the sort live in the address bar.
 
 import { figure, h, replace } from "../dom.js";
-import { age, bytes, number, when } from "../format.js";
+import { age, number, when } from "../format.js";
 import {
   clusterLabel, clusterNames, every, isCordoned, nodeKey, perNode, schedulableFree, takesWork,
 } from "../inventory.js";
 import { navigate, nodeHref } from "../router.js";
 
-const TYPES = ["ALLOCATED_GPUS", "IDLE_ALLOCATED_GPUS", "USED_GPU_MEMORY_BYTES", "TOTAL_GPU_MEMORY_BYTES"];
+// Use (USED_GPU_MEMORY_BYTES) is left out: it reads every recent sample, which takes seconds on a
+// large fleet; a node's page charts its use.
+const TYPES = ["ALLOCATED_GPUS", "IDLE_ALLOCATED_GPUS"];
 // The states a node may be filtered by: a cordoned node may be Ready or not.
 const STATES = [
   ["", "Any state"],
@@ -37,10 +39,6 @@ export function stateBadges(node) {
   ];
 }
 
-function percent(used, total) {
-  return total > 0 ? (100 * used) / total : null;
-}
-
 // Each column: its title, the value it sorts by and how a cell shows it. A column with ``num``
 // sorts largest first on its first click.
 const COLUMNS = [
@@ -58,12 +56,6 @@ const COLUMNS = [
   {
     key: "idle", title: "Idle allocated", num: true, value: (r) => r.idle,
     cell: (r) => (r.idle > 0 ? h("span", { class: "error" }, number(r.idle)) : "0"),
-  },
-  {
-    key: "memory", title: "GPU memory used", num: true, value: (r) => r.memory ?? -1,
-    cell: (r) => (r.memory === null ? "–" : h("span", {
-      title: `${bytes(r.memoryUsed)} of ${bytes(r.memoryTotal)}`,
-    }, `${number(Math.round(r.memory))}%`)),
   },
   {
     key: "age", title: "Age", value: (r) => -Date.parse(r.node.createdAt),
@@ -100,13 +92,10 @@ function rowOf(node, figures, clusters) {
   const key = nodeKey(node);
   const gpus = node.gpuInfo?.gpuCount ?? 0;
   const allocated = figures.ALLOCATED_GPUS.get(key) ?? 0;
-  const memoryUsed = figures.USED_GPU_MEMORY_BYTES.get(key) ?? 0;
-  const memoryTotal = figures.TOTAL_GPU_MEMORY_BYTES.get(key) ?? 0;
   return {
     node, gpus, allocated, free: gpus - allocated,
     cluster: clusterLabel(clusters, node.clusterUuid),
     idle: figures.IDLE_ALLOCATED_GPUS.get(key) ?? 0,
-    memoryUsed, memoryTotal, memory: percent(memoryUsed, memoryTotal),
   };
 }
 
@@ -203,7 +192,7 @@ export async function renderNodes(view, params, isCurrent) {
     h("h1", {}, "Nodes"),
     h("p", { class: "muted" },
       "Allocated: what the pods bound to a node hold; free: its GPUs minus that; schedulable free: the free GPUs ",
-      "on nodes that are ready and not cordoned. GPU memory used: the latest samples of the workloads on the node."),
+      "on nodes that are ready and not cordoned. A node's page shows what runs on it and its GPUs' use."),
     h("section", { class: "panel" },
       filters(current, nodes, clusters),
       summary(rows),
