@@ -128,9 +128,9 @@ def screenshot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def sign_in(page: Page, url: str, secret: str = ADMIN_SECRET) -> None:
+def sign_in(page: Page, url: str, secret: str = ADMIN_SECRET, client_id: str = ADMIN_ID) -> None:
     page.goto(url + "/")
-    page.fill("input[name=clientId]", ADMIN_ID)
+    page.fill("input[name=clientId]", client_id)
     page.fill("input[name=clientSecret]", secret)
     page.click("#signin button[type=submit]")
 

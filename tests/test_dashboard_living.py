@@ -177,7 +177,8 @@ def test_the_dashboard_on_a_fresh_living_demo(page, browser, living):  # noqa: F
 
     status = _wait_for_the_past(api)
     largest = _check_the_largest_running_workload(page, server.base_url, api)
-    views = views_of(largest["id"])
+    pod = api.get(f"/api/v1/workloads/{largest['id']}/pods").json()["pods"][0]
+    views = views_of(largest["id"], (pod["clusterId"], pod["nodeName"]))
     check_views_have_data(page, server.base_url, views, "living")
     check_views_fit_a_phone(browser, server.base_url, views, "living-phone")
 

@@ -70,7 +70,7 @@ def test_the_overview_is_the_landing_view_and_shows_the_fleet(page, demo, api): 
         ("total", "TOTAL_GPUS"),
         ("allocated", "ALLOCATED_GPUS"),
         ("idle", "IDLE_ALLOCATED_GPUS"),
-        ("free", "FREE_GPUS"),
+        ("free-all", "FREE_GPUS"),  # beside the schedulable free (test_dashboard_nodes)
     ):
         expect(page.locator(f"#gpus-{name}")).to_have_text(shown(node_figure(api, kind)))
     total = api.get("/api/v1/workloads/count").json()["count"]
@@ -328,13 +328,16 @@ def history_workload(api) -> dict:  # noqa: F811
     raise AssertionError("no running inference workload of the demo has metrics")
 
 
-def views_of(workload_id: str) -> dict[str, str]:
-    """The first page of every view, and the page of one workload and of one project."""
-    return {
+def views_of(workload_id: str, node: tuple[str, str] | None = None) -> dict[str, str]:
+    """The first page of every view, the page of one workload and of one project and, given
+    (cluster uuid, name), of one node (a node's charts need its pods' samples, which only the
+    living demo reports)."""
+    views = {
         "overview": "#/overview",
         "workloads": "#/workloads",
         "pending": "#/workloads?f=phase%3D%3DPending",
         "capacity": "#/capacity",
+        "nodes": "#/nodes",
         "projects": "#/projects",
         "project": f"#/projects/{PROJECTS[0].id}",
         "departments": "#/departments",
@@ -342,6 +345,9 @@ def views_of(workload_id: str) -> dict[str, str]:
         "access": "#/access",
         "workload": f"#/workloads/{workload_id}",
     }
+    if node is not None:
+        views["node"] = "#/nodes/{}/{}".format(*node)
+    return views
 
 
 # What a view says in place of a chart, a table or a panel it has nothing for.
