@@ -1,6 +1,7 @@
 """The demo's samples of steady work read as a real job's do when sampled every 30 seconds:
 an evaluation or checkpoint dip lasts minutes rather than one sample, and GPU memory, which a
-framework's allocator holds once taken, does not follow the dips."""
+framework's allocator holds once taken, does not follow the dips; a pod's GPUs are labelled by
+their index on the node, as dcgm-exporter labels them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from gpufleet.demo.sim.engine import Simulation
 from gpufleet.demo.sim.samples import DIP_SECONDS
 from gpufleet.demo.sim.teams import STEADY
+from gpufleet.metrics.types import PodMetricType as PM
 from gpufleet.metrics.types import WorkloadMetricType as M
 
 START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # a Tuesday morning
@@ -62,3 +64,21 @@ def test_memory_is_held_through_the_dips(steady_hour):
         for metric_type in (M.GPU_MEMORY_USAGE_BYTES, M.CPU_MEMORY_USAGE_BYTES):
             values = types[metric_type.value]
             assert max(values) <= 1.04 * min(values), (workload_id, metric_type)
+
+
+def test_a_pods_gpus_are_labelled_by_their_index_on_the_node():
+    simulation = Simulation(5, START, warm_up=timedelta(hours=6))
+    step = simulation.step(sample=True)
+    pods = {pod.uid: (job, pod) for job in simulation.jobs.values() for pod in job.bound}
+    holders: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for _, sample in step.samples:
+        if sample["type"] != PM.GPU_UTILIZATION_PER_GPU.value:
+            continue
+        job, pod = pods[sample["podId"]]
+        gpu = sample["labels"]["gpu"]
+        assert gpu in {str(index) for index in pod.devices}, (pod.name, gpu, pod.devices)
+        if job.gpus >= 1:
+            holders[(pod.node.name, gpu)].add(pod.uid)
+    # Pods holding whole GPUs on one node report different devices, not each its own 0, 1, …
+    assert len(holders) > 20
+    assert all(len(uids) == 1 for uids in holders.values()), holders
