@@ -3,6 +3,7 @@ the cluster paths, telemetry that adds up, and what a scoped caller sees."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -205,6 +206,35 @@ def test_used_figures_add_up_the_latest_samples_of_the_workloads_on_each_node(cl
     memory = _telemetry(client, "USED_CPU_MEMORY_BYTES", **by_node)["values"]
     shares = {v["groups"][0]["value"]: v["value"] for v in memory}
     assert (shares["a100-0"], shares["a100-1"]) == ("500", "500")
+
+
+def test_the_used_figures_read_each_workloads_samples_once(engine, fleet):
+    """Each holding workload's latest sample time is found once, over its own range of the
+    samples' primary key: no subquery run again per sample (a type reported per GPU took
+    seconds on a demo's day of samples), no scan of every workload's samples."""
+    from gpufleet.query.scope import UNRESTRICTED
+    from gpufleet.store.node_telemetry import (
+        _USED_SAMPLES,
+        NodeGroupBy,
+        NodeTelemetryQuery,
+        node_telemetry_statement,
+    )
+
+    sqlite = engine.dialect.name == "sqlite"
+    explain = "EXPLAIN QUERY PLAN" if sqlite else "EXPLAIN (COSTS OFF)"
+    for kind in _USED_SAMPLES:
+        query = NodeTelemetryQuery(kind, UNRESTRICTED, (NodeGroupBy.NODE,))
+        statement = node_telemetry_statement(query, datetime.now(UTC)).compile(
+            dialect=engine.dialect, compile_kwargs={"literal_binds": True}
+        )
+        with engine.connect() as conn:
+            plan = "\n".join(str(row[-1]) for row in conn.exec_driver_sql(f"{explain} {statement}"))
+        if sqlite:
+            assert "CORRELATED" not in plan, plan
+            assert re.search(r"SEARCH metric_samples USING PRIMARY KEY \(workload_id=?", plan), plan
+            assert "SCAN metric_samples" not in plan, plan
+        else:
+            assert "SubPlan" not in plan, plan
 
 
 def test_the_used_figures_read_samples_as_the_metric_catalogue_reports_them():

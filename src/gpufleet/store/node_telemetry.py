@@ -132,32 +132,37 @@ def _node_use(metric_type: str, per_gpu: bool, since_ms: int) -> sa.Subquery:
             return sa.or_(table.c.series == "", table.c.series.like("gpu=%"))
         return table.c.series == ""
 
-    newer = metric_samples.alias("newer")
-    latest_time = (
-        sa.select(sa.func.max(newer.c.ts_ms))
-        .where(
-            newer.c.workload_id == S.workload_id,
-            newer.c.metric_type == metric_type,
-            reported(newer),
-            newer.c.ts_ms >= since_ms,
-        )
-        .scalar_subquery()
-    )
-    total = sa.func.coalesce(
-        sa.func.max(sa.case((S.series == "", S.value))),
-        sa.func.sum(sa.case((S.series != "", S.value))),
-    )
-    latest = (
-        sa.select(S.workload_id, total.label("value"))
-        .where(S.metric_type == metric_type, reported(metric_samples), S.ts_ms == latest_time)
-        .group_by(S.workload_id)
-        .subquery("latest")
-    )
     holders = (
         sa.select(P.workload_id, sa.func.count().label("pods"))
         .where(POD_HOLDS)
         .group_by(P.workload_id)
         .subquery("holders")
+    )
+    # The latest time once per holding workload, over its rows of the type since the window's
+    # start (its primary key's range): a time looked up again for every sample made a type
+    # reported per GPU cost seconds on a demo's day of samples.
+    latest_time = (
+        sa.select(S.workload_id, sa.func.max(S.ts_ms).label("ts_ms"))
+        .where(
+            S.workload_id.in_(sa.select(holders.c.workload_id)),
+            S.metric_type == metric_type,
+            reported(metric_samples),
+            S.ts_ms >= since_ms,
+        )
+        .group_by(S.workload_id)
+        .subquery("latest_time")
+    )
+    total = sa.func.coalesce(
+        sa.func.max(sa.case((S.series == "", S.value))),
+        sa.func.sum(sa.case((S.series != "", S.value))),
+    )
+    at_latest = sa.and_(S.workload_id == latest_time.c.workload_id, S.ts_ms == latest_time.c.ts_ms)
+    latest = (
+        sa.select(S.workload_id, total.label("value"))
+        .select_from(latest_time.join(metric_samples, at_latest))
+        .where(S.metric_type == metric_type, reported(metric_samples))
+        .group_by(S.workload_id)
+        .subquery("latest")
     )
     return (
         sa.select(
@@ -230,6 +235,12 @@ def node_telemetry(
     conn: Connection, query: NodeTelemetryQuery, now: datetime
 ) -> list[TelemetryValueRow]:
     """One value per group (one overall without groupBy), groups in order."""
+    rows = conn.execute(node_telemetry_statement(query, now)).all()
+    return [_value_row(query.group_by, row) for row in rows]
+
+
+def node_telemetry_statement(query: NodeTelemetryQuery, now: datetime) -> sa.Select:
+    """The statement of ``node_telemetry``: the group's keys, then the value."""
     figures = _figures(query.type, query, now)
     source: Any = nodes
     if figures is not None:
@@ -258,8 +269,7 @@ def node_telemetry(
     statement = sa.select(*keys, total).select_from(source).where(*conditions)
     if keys:
         statement = statement.group_by(*keys).order_by(*keys)
-    rows = conn.execute(statement).all()
-    return [_value_row(query.group_by, row) for row in rows]
+    return statement
 
 
 def _value_row(group_by: tuple[NodeGroupBy, ...], row: Any) -> TelemetryValueRow:
