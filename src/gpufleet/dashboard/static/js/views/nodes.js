@@ -9,8 +9,7 @@ import {
 } from "../inventory.js";
 import { navigate, nodeHref } from "../router.js";
 
-// Use (USED_GPU_MEMORY_BYTES) is left out: it reads every recent sample, which takes seconds on a
-// large fleet; a node's page charts its use.
+// Allocation, not use: a node's page charts its GPUs' utilisation and memory over time.
 const TYPES = ["ALLOCATED_GPUS", "IDLE_ALLOCATED_GPUS"];
 // The states a node may be filtered by: a cordoned node may be Ready or not.
 const STATES = [
