@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 import sqlalchemy as sa
@@ -244,6 +245,29 @@ def test_running_workloads_and_their_pods_have_samples(reported):
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["measurements"][0]["values"]
+
+
+def test_a_pods_samples_of_the_far_past_draw_one_line(reported):
+    """A pod running through the whole past has a sample at least every 10 minutes, the far
+    past too: the dashboard breaks a line where samples are more than 15 minutes apart, and
+    draws a pod sampled more sparsely as a row of dots."""
+    demo, admin = reported
+    start, end = demo.simulation.start, demo.simulation.now
+    running = [j for j in demo.simulation.jobs.values() if j.phase == Phase.RUNNING]
+    job = max((j for j in running if j.since < start and j.gpus >= 1), key=lambda j: j.id)
+    pod = job.bound[0]
+    minutes = int((end - start) / timedelta(minutes=1))
+    answer = admin.get(
+        f"/api/v1/workloads/{job.id}/pods/{pod.uid}/metrics",
+        params={"start": start.isoformat(), "end": end.isoformat(),
+                "metricType": "GPU_UTILIZATION", "numberOfSamples": minutes},
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    values = answer.json()["measurements"][0]["values"]
+    times = [start, *(datetime.fromisoformat(v["timestamp"]) for v in values), end]
+    apart = max(later - earlier for earlier, later in pairwise(times))
+    # Each sample is answered at the time of its one-minute bucket.
+    assert apart <= timedelta(minutes=10) + (end - start) / minutes, job.name
 
 
 def _node_figure(admin, kind: str) -> float:
