@@ -24,11 +24,14 @@ from typing import Any
 
 import httpx
 
+from gpufleet.core.exit_codes import ExitCode
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.ports import free_port
 
 STARTUP_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 15.0
+# Starts on a new port after the picked one was taken before the server bound it.
+PORT_ATTEMPTS = 5
 _LOG_TAIL_CHARS = 4000
 
 
@@ -72,6 +75,7 @@ class ServerProcess:
             f"server-{os.getpid()}-{id(self):x}.log"
         )
         self.process: subprocess.Popen | None = None
+        self._log_offset = 0
 
     @property
     def base_url(self) -> str:
@@ -100,33 +104,68 @@ class ServerProcess:
         return env
 
     def start(self) -> ServerProcess:
-        """Start the process and block until ``/readyz`` answers 200."""
+        """Start the process and block until it listens and ``/readyz`` answers 200.
+
+        The port is free when picked, but only until the server binds it: another xdist worker
+        picking a port meanwhile gets the same one once in some 14,000 (the kernel hands
+        ``bind`` the odd ports of its ephemeral range), and the later server exits unable to
+        listen. That start is tried again on another port.
+        """
         if self.process is not None:
             raise RuntimeError("the server is already running")
-        self.port = free_port()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                self.command(),
-                env=self.environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        attempts_left = PORT_ATTEMPTS
+        while True:
+            attempts_left -= 1
+            self.port = free_port()
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log_path, "ab") as log:
+                # The log may hold earlier starts' lines; this start's begin here.
+                self._log_offset = log.tell()
+                self.process = subprocess.Popen(
+                    self.command(),
+                    env=self.environment(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                self._wait_ready()
+                return self
+            except ServerStartError:
+                again = attempts_left > 0 and self._lost_its_port()
+                self.stop()
+                if not again:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+
+    def _lost_its_port(self) -> bool:
+        return (
+            self.process is not None
+            and self.process.poll() == ExitCode.CANNOT_LISTEN
+            and f"cannot listen on 127.0.0.1:{self.port}" in self._output_of_this_start()
+        )
+
+    def _output_of_this_start(self) -> str:
         try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_offset)
+                return log.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def _wait_ready(self) -> None:
+        # Ready once this process says it listens: until then a server that took the port
+        # first (another worker's) could be the one answering /readyz.
+        listening = f"listening on {self.base_url}"
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 raise ServerStartError(self._failure("exited before it was ready"))
             try:
-                if httpx.get(self.base_url + "/readyz", timeout=2.0).status_code == 200:
+                answer = httpx.get(self.base_url + "/readyz", timeout=2.0)
+                if answer.status_code == 200 and listening in self._output_of_this_start():
                     return
             except httpx.HTTPError:
                 pass
