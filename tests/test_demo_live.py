@@ -406,10 +406,12 @@ def test_the_reported_past_goes_on_from_the_usage_history_without_a_dip(reported
     """The 90 days of usage history end where the reported past begins, drawn at the level the
     teams' parameters give (``demo/sim/expected.py``). The simulation runs unreported for a
     while first, so the ledger's first whole hour holds about that level, not the third of it
-    a fleet holding only its standing work would (the simulated day itself strays from the
-    level by up to four tenths in its quiet hours). The long runs standing at the start hold
-    their GPUs on top of it: in the small hours of a Monday, after a weekend's few arrivals,
-    they took the hour up to 1.85 times the level."""
+    a fleet holding only its standing work would. The fleet follows the clock (its random
+    stream is seeded with the start): over 750 start times through the week the hour held
+    from 0.71 times the level, so it is bounded well above that third at 0.55. The long runs
+    standing at the start hold their GPUs on top of the level: in the small hours of a
+    Monday, after a weekend's few arrivals, they took the hour up to 1.85 times it, and 1.42
+    times the level and theirs together."""
     demo, admin = reported
     hour = demo.simulation.start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     assert hour + timedelta(hours=1) <= demo.simulation.now
@@ -421,4 +423,4 @@ def test_the_reported_past_goes_on_from_the_usage_history_without_a_dip(reported
     ledger = usage.json()["values"][0]["allocatedGpuHours"]
     expected = sum(held.gpus for held in held_at(hour + timedelta(minutes=30)))
     standing = _standing_long_runs_gpu_hours(demo.simulation, hour, hour + timedelta(hours=1))
-    assert 0.7 * expected < ledger < 1.6 * (expected + standing), (ledger, expected, standing)
+    assert 0.55 * expected < ledger < 1.6 * (expected + standing), (ledger, expected, standing)
