@@ -144,6 +144,21 @@ def test_a_cluster_accounted_from_a_moment_counts_nothing_of_its_own_before_it(c
     assert _total(client, HOUR, 2 * HOUR) == pytest.approx(2 * HOUR + HOUR, abs=1)
 
 
+def test_a_stretch_ended_before_a_cut_off_inside_its_hour_takes_nothing_away(client, engine):
+    # Accounted from 08:40: running with 2 GPUs from 08:10, with 4 from 08:20, completed at
+    # 09:00. The stretch 08:10 to 08:20 lies wholly before the cut-off but in its hour; cut to
+    # start at 08:40 it ran backwards and took 20 minutes of 2 GPUs off the hour.
+    workload_id = str(uuid.uuid4())
+    _post(client, report(phase="Pending", allocatedResources={"gpu": 0}))  # the cluster's row
+    with engine.begin() as conn:
+        account_usage_from(conn, [CLUSTER_ID], T0 + timedelta(minutes=40))
+    two, four = {"allocatedResources": {"gpu": 2.0}}, {"allocatedResources": {"gpu": 4.0}}
+    _post(client, report(workload_id, observed=600, phase="Running", **two))
+    _post(client, report(workload_id, observed=1200, phase="Running", **four))
+    _post(client, report(workload_id, observed=HOUR, phase="Completed", **four))
+    assert _total(client, 0, HOUR) == pytest.approx(4 * 1200, abs=1)
+
+
 def test_node_pools_share_the_allocation_and_group(client):
     workload_id = str(uuid.uuid4())
     pools = {"currentNodePools": ["a100", "h100"], "allocatedResources": {"gpu": 4.0}}

@@ -78,6 +78,10 @@ class RollupDeltas:
         if self._since_ms is not None:
             start_ms = max(start_ms, self._since_ms)
         start_ms = max(start_ms, self._floors.get(state.cluster_id, start_ms))
+        if start_ms >= end_ms:
+            # Wholly before the cut: cut to start after its end, it would count backwards in
+            # the cut's hour and take off what later stretches add.
+            return
         pools = state.pools()
         owner = {name: getattr(state, name) for name in _OWNER}
         hour = hour_of(start_ms)
