@@ -304,7 +304,10 @@ def test_a_project_viewer_sees_its_project_and_no_refusals(page, demo):  # noqa:
     expect(page.locator("#topbar")).to_be_visible()
     page.click("[data-nav=projects]")
     expect(page.locator("table.projects tbody tr")).to_have_count(1)
-    page.click(f"tr[data-project='{SERVE_ID}'] td:first-child a")
+    # A fair share takes every project of the pool; over its own alone it read the pool's all.
+    row = page.locator(f"tr[data-project='{SERVE_ID}']")
+    expect(row.locator("[data-field=fair-share]")).to_have_text(NO_FIGURE)
+    row.locator("td:first-child a").click()
     expect(page.locator("h1")).to_have_text("org-serve")
     # Its department's page would answer 404: the department is named by its id, not linked.
     department = page.locator("dl.details dd").first
@@ -313,9 +316,16 @@ def test_a_project_viewer_sees_its_project_and_no_refusals(page, demo):  # noqa:
     status = project["status"]["quotaStatus"]
     expect_fields(
         page.locator("#project-figures"),
-        {"quota": "4", "allocated": gpus(status["allocated"]["gpu"]), "pending": "0"},
+        {
+            "quota": "4",
+            "allocated": gpus(status["allocated"]["gpu"]),
+            "pending": "0",
+            "fair-share": NO_FIGURE,
+        },
         "strong",
     )
+    pool = page.locator("#project-pools tr[data-pool=h100] [data-field=fair-share]")
+    expect(pool).to_have_text(NO_FIGURE)
     page.click("[data-nav=departments]")
     expect(page.locator("main")).to_contain_text("No departments.")
     assert refused == []

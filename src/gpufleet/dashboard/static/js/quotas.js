@@ -1,6 +1,22 @@
 // Quotas of projects and departments per node pool, as the org-unit APIs answer them, and the
 // fair share of each project in each pool.
 
+import { get } from "./api.js";
+
+// A cluster agent's rule lets it report, not read the cluster's projects.
+const CLUSTER_AGENT_ROLE = 1001;
+
+// Whether the caller sees every project of a cluster: a fair share shares a pool's spare GPUs
+// among all the projects with a quota in it, and one computed over the projects a project or
+// department viewer sees would hand it the others' part. A function of the cluster's uuid.
+export async function seesWholeCluster() {
+  const { body } = await get("/api/v1/authorization/me/access-rules", { limit: 500 });
+  const rules = (body.accessRules?.accessRules || []).filter((r) => r.roleId !== CLUSTER_AGENT_ROLE);
+  const tenant = rules.some((r) => r.scopeType === "tenant");
+  const clusters = new Set(rules.filter((r) => r.scopeType === "cluster").map((r) => r.scopeId));
+  return (clusterId) => tenant || clusters.has(clusterId);
+}
+
 // GPUs as the views print them: two decimals at most, "–" when there is no figure.
 export function gpus(value) {
   return value === null || value === undefined ? "–" : String(Math.round(value * 100) / 100);

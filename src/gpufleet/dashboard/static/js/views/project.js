@@ -4,7 +4,9 @@
 import { get } from "../api.js";
 import { figure, h, numCell as num, replace } from "../dom.js";
 import { clusterLabel, clusterNames, every, grouped } from "../inventory.js";
-import { fairShares, gpus, limitText, poolFigures, totalShare, totals, waiting } from "../quotas.js";
+import {
+  fairShares, gpus, limitText, poolFigures, seesWholeCluster, totalShare, totals, waiting,
+} from "../quotas.js";
 import { departmentLink } from "./departments.js";
 import { pendingLink, workloadsLink } from "./overview.js";
 
@@ -34,7 +36,7 @@ function poolRow(project, pool, share) {
 export async function renderProject(view, projectId, isCurrent) {
   replace(view, h("h1", {}, "Project"), h("p", { class: "muted" }, "Loading…"));
   const mine = [`projectId==${projectId}`];
-  const [project, projects, departments, capacity, clusters, all, pending] = await Promise.all([
+  const [project, projects, departments, capacity, clusters, all, pending, whole] = await Promise.all([
     get(`/api/v1/org-unit/projects/${encodeURIComponent(projectId)}`).then((r) => r.body),
     every("/api/v1/org-unit/projects", "projects"),
     every("/api/v1/org-unit/departments", "departments"),
@@ -42,9 +44,10 @@ export async function renderProject(view, projectId, isCurrent) {
     clusterNames(),
     get("/api/v1/workloads/count", { filterBy: mine }).then((r) => r.body.count),
     get("/api/v1/workloads/count", { filterBy: [...mine, "phase==Pending"] }).then((r) => r.body.count),
+    seesWholeCluster(),
   ]);
   if (!isCurrent()) return;
-  const shares = fairShares(projects, capacity).get(project.id);
+  const shares = whole(project.clusterId) ? fairShares(projects, capacity).get(project.id) : undefined;
   const department = departments.find((d) => d.id === project.parentId);
   const quota = project.totalResources?.gpuQuota;
   const { allocated, requested } = totals(project);
@@ -72,7 +75,8 @@ export async function renderProject(view, projectId, isCurrent) {
       h("p", { class: "muted" },
         "Requested: the GPUs its running and pending workloads ask for, a pending one in the first pool it asks ",
         "for; waiting: what they ask for beyond what they hold. Fair share: the deserved GPUs plus a part, by ",
-        "over-quota weight, of the pool's GPUs no quota reserves, never above the limit."),
+        "over-quota weight, of the pool's GPUs no quota reserves, never above the limit.",
+        whole(project.clusterId) ? "" : " It takes every project of the cluster, which you may not see: none is shown."),
       h("table", { class: "data", id: "project-pools" },
         h("thead", {}, h("tr", {}, POOL_HEADERS.map(([text, title], i) => h("th", { class: i ? "num" : "", title }, text)))),
         h("tbody", {}, poolFigures(project).map((pool) => poolRow(project, pool, shares?.get(pool.name)))))));

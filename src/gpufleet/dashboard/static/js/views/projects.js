@@ -8,7 +8,7 @@
 
 import { h, replace } from "../dom.js";
 import { every, grouped, widthPercent } from "../inventory.js";
-import { fairShares, gpus, totalShare, totals } from "../quotas.js";
+import { fairShares, gpus, seesWholeCluster, totalShare, totals } from "../quotas.js";
 import { departmentLink } from "./departments.js";
 
 const HEADERS = ["Project", "Department", "Quota", "Allocated", "Fair share", "Borrowing", ""];
@@ -32,14 +32,16 @@ function projectRow(project, department, share, top) {
 
 export async function renderProjects(view, isCurrent) {
   replace(view, h("h1", {}, "Projects"), h("p", { class: "muted" }, "Loading…"));
-  const [projects, departments, capacity] = await Promise.all([
+  const [projects, departments, capacity, whole] = await Promise.all([
     every("/api/v1/org-unit/projects", "projects", { sortBy: "gpuAllocated", sortOrder: "desc" }),
     every("/api/v1/org-unit/departments", "departments"),
     grouped("/api/v1/nodes/telemetry", "TOTAL_GPUS", ["ClusterId", "Nodepool"]),
+    seesWholeCluster(),
   ]);
   if (!isCurrent()) return;
   const names = new Map(departments.map((d) => [d.id, d.name]));
-  const shares = fairShares(projects, capacity);
+  // Only where the caller sees every project sharing the pools; elsewhere "–".
+  const shares = fairShares(projects.filter((p) => whole(p.clusterId)), capacity);
   const top = Math.max(1, ...projects.map((p) => Math.max(
     totals(p).allocated, p.totalResources?.gpuQuota ?? 0)));
   const rows = projects.map((p) =>
