@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.access import grant, new_service_account
+from tests.support.agent_reports import node_report
 from tests.test_dashboard import browser, page, screenshot, sign_in  # noqa: F401
 from tests.test_dashboard_inventory import CLUSTER, UNSCHEDULABLE, demo  # noqa: F401
 from tests.test_dashboard_overview import shown as overview_figure
@@ -289,3 +291,22 @@ def test_the_overviews_free_gpus_are_the_schedulable_ones(page, demo):  # noqa: 
     expect(row.locator("a[href*='status=schedulable']")).to_have_text("2")
     row.locator("a[href*='status=schedulable']").click()
     expect(page.locator("#nodes-table tbody tr")).to_have_count(1)
+
+
+def test_a_node_page_keeps_a_long_or_marked_up_name_as_text_within_a_phones_width(page, demo):  # noqa: F811
+    # Kubernetes allows names of 253 characters; one without a break point widened the heading
+    # (a flex box) past the screen, and the whole page with it.
+    names = ["n" * 253, "<img src=x onerror=alert(1)>"]
+    other = "7a7a7a7a-0000-4000-8000-00000000c0de"
+    with demo.api() as api:
+        nodes = [node_report(name=name, nodePool="p'q\"r") for name in names]
+        answer = api.post(f"/api/v1/ingest/clusters/{other}/nodes", json={"nodes": nodes})
+        assert answer.status_code == 200, answer.text
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, demo.url)
+    for name in names:
+        page.goto(f"{demo.url}/#/nodes/{other}/{quote(name, safe='')}")
+        expect(page.locator("#node-name")).to_contain_text(name)
+        expect(page.locator("#node-details")).to_contain_text("p'q\"r")
+        assert page.locator("#node-name img").count() == 0
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
