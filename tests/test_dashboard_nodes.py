@@ -293,20 +293,35 @@ def test_the_overviews_free_gpus_are_the_schedulable_ones(page, demo):  # noqa: 
     expect(page.locator("#nodes-table tbody tr")).to_have_count(1)
 
 
-def test_a_node_page_keeps_a_long_or_marked_up_name_as_text_within_a_phones_width(page, demo):  # noqa: F811
+def test_a_node_page_keeps_a_long_name_within_a_phones_width_and_reported_markup_as_text(
+    page,  # noqa: F811
+    demo,  # noqa: F811
+):
     # Kubernetes allows names of 253 characters; one without a break point widened the heading
-    # (a flex box) past the screen, and the whole page with it.
-    names = ["n" * 253, "<img src=x onerror=alert(1)>"]
+    # (a flex box) past the screen, and the whole page with it. Node names cannot carry markup
+    # (ingest takes only what Kubernetes takes), but the GPU model, a taint's value and the
+    # node pool are free text the page must show as text.
+    markup = "<img src=x onerror=alert(1)>"
     other = "7a7a7a7a-0000-4000-8000-00000000c0de"
+    taint = {"key": "example.com/note", "value": markup, "effect": "NoSchedule"}
+    nodes = [
+        node_report(name="n" * 253, nodePool="p'q\"r", gpuType=markup, taints=[taint]),
+        node_report(name="1.node-b.example", nodePool="p'q\"r", gpuType=markup),
+    ]
     with demo.api() as api:
-        nodes = [node_report(name=name, nodePool="p'q\"r") for name in names]
         answer = api.post(f"/api/v1/ingest/clusters/{other}/nodes", json={"nodes": nodes})
         assert answer.status_code == 200, answer.text
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.set_viewport_size({"width": 390, "height": 844})
     sign_in(page, demo.url)
-    for name in names:
-        page.goto(f"{demo.url}/#/nodes/{other}/{quote(name, safe='')}")
-        expect(page.locator("#node-name")).to_contain_text(name)
+    for node in nodes:
+        page.goto(f"{demo.url}/#/nodes/{other}/{quote(node['name'], safe='')}")
+        expect(page.locator("#node-name")).to_contain_text(node["name"])
         expect(page.locator("#node-details")).to_contain_text("p'q\"r")
-        assert page.locator("#node-name img").count() == 0
+        expect(page.locator("#node-details")).to_contain_text(markup)
+        if node.get("taints"):
+            expect(page.locator("#node-taints")).to_contain_text(f"example.com/note={markup}")
+        assert page.locator("#node-name img, #node-details img, #node-taints img").count() == 0
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert dialogs == []
