@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from gpufleet.schemas.enums import NodeStatus
+from gpufleet.schemas.node_names import NodeName
 from gpufleet.schemas.storable import StorableModel
 
 _NAME = 253
@@ -49,7 +50,7 @@ class IngestNode(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: UUID = Field(description="The node's uid.")
-    name: str = Field(min_length=1, max_length=_NAME)
+    name: NodeName
     observedAt: AwareDatetime
     createdAt: AwareDatetime
     status: NodeStatus
