@@ -96,6 +96,17 @@ def test_node_changes_become_batches_of_changed_and_deleted_nodes():
     assert inventory.node_batch(NOW)["deletedIds"] == [gpu["metadata"]["uid"]]
 
 
+def test_a_node_named_as_kubernetes_never_names_one_is_left_out_of_the_batch():
+    # The API server validates node names, so this is a guard: the server refuses a whole
+    # node batch holding a name Kubernetes would refuse.
+    inventory = Inventory()
+    gpu, odd = _load("node-gpu.yaml"), _load("node-mig.yaml")
+    odd["metadata"]["name"] = "Odd,name==x"
+    inventory.apply(NODE_KIND, "relist", None, (gpu, odd))
+    assert [n["name"] for n in inventory.node_batch(NOW)["nodes"]] == ["gpu-a100-07"]
+    assert [n["name"] for n in inventory.node_batch(NOW, full=True)["nodes"]] == ["gpu-a100-07"]
+
+
 def test_kai_queues_stand_for_departments_and_projects():
     department, project = (kai_queue(q, DIRECTORY, CLUSTER_ID) for q in _load("kai-queues.yaml"))
     assert department["orgUnit"] == {"type": "department", "id": "dep-r", "name": "research"}

@@ -43,6 +43,7 @@ TARGETS = [
     ("spec", "replicas"),
     ("spec", "parallelism"),
     ("spec", "suspend"),
+    ("spec", "nodeName"),
     ("metadata", "labels"),
     ("metadata", "annotations"),
     ("metadata", "ownerReferences"),
@@ -106,6 +107,8 @@ NASTY = [
     (("metadata", "creationTimestamp"), 12345),
     (("metadata", "name"), "ü🚀'; DROP TABLE workloads; --"),
     (("spec", "replicas"), 2**70),
+    (("spec", "nodeName"), "Gpu node,name==a"),
+    (("spec", "nodeName"), ""),
 ]
 
 

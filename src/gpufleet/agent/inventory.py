@@ -17,7 +17,7 @@ from gpufleet.agent.kinds import (
     NODE_KIND,
     Kind,
 )
-from gpufleet.agent.nodes import node_report
+from gpufleet.agent.nodes import node_reports
 from gpufleet.agent.objectpath import metadata
 from gpufleet.agent.organisation import OrganisationDirectory
 from gpufleet.agent.queues import file_queues, kai_queue, kueue_queues
@@ -66,9 +66,9 @@ class Inventory:
         if not full and not wanted and not self.deleted_nodes:
             return None
         batch = {
-            "nodes": [
-                node_report(nodes[uid], observed_at, self.pool_label) for uid in sorted(wanted)
-            ],
+            "nodes": node_reports(
+                [nodes[uid] for uid in sorted(wanted)], observed_at, self.pool_label
+            ),
             "deletedIds": [] if full else sorted(self.deleted_nodes),
             "fullSync": full,
         }

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gpufleet.agent.objectpath import conditions, labels, mapping_at, metadata, value_at
+from gpufleet.core.identifiers import is_node_name
 from gpufleet.core.quantities import parse_quantity
 
 GPU = "nvidia.com/gpu"
@@ -111,7 +112,7 @@ def node_report(
     product = node_labels.get(GPU_PRODUCT_LABEL)
     return {
         "id": str(meta.get("uid")),
-        "name": str(meta.get("name"))[:_LONGEST],
+        "name": str(meta.get("name")),
         "observedAt": observed_at,
         "createdAt": meta.get("creationTimestamp") or observed_at,
         "status": node_status(node),
@@ -136,9 +137,10 @@ def node_report(
 def node_reports(
     nodes: Sequence[Mapping[str, Any]], observed_at: str, pool_label: str | None = None
 ) -> list[dict[str, Any]]:
-    """Reports of every node with a uid and a name."""
+    """Reports of every node with a uid and a name Kubernetes gives a node (ingest refuses a
+    batch holding any other name)."""
     return [
         node_report(node, observed_at, pool_label)
         for node in nodes
-        if metadata(node).get("uid") and metadata(node).get("name")
+        if metadata(node).get("uid") and is_node_name(str(metadata(node).get("name") or ""))
     ]

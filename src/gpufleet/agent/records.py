@@ -35,6 +35,7 @@ from gpufleet.agent.resources import (
     templates_of,
 )
 from gpufleet.agent.state import WorkloadView
+from gpufleet.core.identifiers import is_node_name
 from gpufleet.core.priorities import BUILTIN_PRIORITY_VALUES, PREEMPTIBLE_BELOW
 from gpufleet.core.times import format_rfc3339
 from gpufleet.core.workload_fields import WORKLOAD_FIELDS_BY_NAME
@@ -173,11 +174,18 @@ def _gpu_indices(pod: Mapping[str, Any]) -> list[str]:
     return [part.strip() for part in str(raw).split(",") if part.strip()]
 
 
+def _node_name(pod: Mapping[str, Any]) -> str | None:
+    """The node the pod is bound to, or None: unscheduled (Kubernetes leaves the name empty),
+    or a name Kubernetes would not give a node, which ingest refuses with the whole workload."""
+    name = text_at(pod, "spec.nodeName")
+    return name if name and is_node_name(name) else None
+
+
 def _pod_entry(pod: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "name": str(metadata(pod).get("name", ""))[:NAME_LIMIT],
         "uid": str(metadata(pod).get("uid", "")),
-        "nodeName": text_at(pod, "spec.nodeName", NAME_LIMIT),
+        "nodeName": _node_name(pod),
         "phase": text_at(pod, "status.phase", POD_PHASE_MAX_LENGTH) or "Unknown",
         "gpuIndices": _gpu_indices(pod),
         "nodepool": _first_label([labels(pod)], NODEPOOL_LABELS),
