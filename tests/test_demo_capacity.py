@@ -10,6 +10,7 @@ from collections import defaultdict
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from gpufleet.core.identifiers import is_node_name
 from gpufleet.demo.capacity import SPARE_NODES_PER_POOL
 from gpufleet.demo.seed import seed_demo
 
@@ -73,6 +74,9 @@ def test_telemetry_adds_up_on_random_demos(client, engine, seed, count):
         assert gpus <= capacity[key] + TOLERANCE, key
         assert cpu[key] <= cpu_capacity[key] + TOLERANCE, key
     held = _holding_pods(client)
+    # Seeded straight into the store, the demo's nodes and its pods' nodeName still carry
+    # names ingest takes (those Kubernetes gives nodes).
+    assert all(is_node_name(node) for _, node in [*capacity, *held])
     assert set(held) <= set(per_node)
     for key, gpus in per_node.items():
         assert abs(held.get(key, 0.0) - gpus) < 1e-3, key
