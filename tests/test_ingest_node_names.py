@@ -88,7 +88,7 @@ def test_a_node_name_longer_than_kubernetes_allows_is_refused(client, engine):
     assert _stored(engine, nodes) == 0
 
 
-@pytest.mark.parametrize("name", [*INVALID, TOO_LONG])
+@pytest.mark.parametrize("name", [*(n for n in INVALID if n), TOO_LONG])
 def test_a_pod_on_such_a_node_refuses_the_whole_batch_naming_its_workload(client, engine, name):
     pods = report()["pods"]
     bad = report(pods=[*pods, {**pods[0], "uid": "0d4c0000-0000-4000-8000-000000000001"}])
@@ -114,13 +114,17 @@ def test_kubernetes_node_names_are_taken_and_found_by_name(client):
 
 def test_pods_on_kubernetes_node_names_or_on_none_are_taken(client):
     items = []
-    for name in [*VALID, None]:
+    for name in [*VALID, None, ""]:
         item = report()
         item["pods"][0]["nodeName"] = name
         items.append(item)
     response = client.post(ingest_path(), json=batch(*items))
     assert response.status_code == 200, response.text
     assert response.json()["accepted"] == len(items)
+    # An empty nodeName (Kubernetes' own for a pod not yet scheduled) is no node, as null is.
+    for item in items[-2:]:
+        (pod,) = client.get(f"/api/v1/workloads/{item['id']}/pods").json()["pods"]
+        assert pod["nodeName"] is None
     for name in VALID:
         params = {"filterBy": [f"nodeName=={name}"]}
         found = client.get("/api/v1/workloads/pods", params=params)

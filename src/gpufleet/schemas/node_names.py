@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from gpufleet.core.identifiers import NODE_NAME_MAX, NODE_NAME_PATTERN, NODE_NAME_RULE, is_node_name
 
@@ -21,3 +21,12 @@ NodeName = Annotated[
     Field(max_length=NODE_NAME_MAX, json_schema_extra={"pattern": NODE_NAME_PATTERN}),
     AfterValidator(_node_name),
 ]
+
+
+def _no_node(value: object) -> object:
+    return None if value == "" else value
+
+
+# A pod's node: none when null, absent or "" (Kubernetes' own spec.nodeName of a pod not yet
+# scheduled is empty, and an agent may pass it on as it is).
+PodNodeName = Annotated[NodeName | None, BeforeValidator(_no_node)]

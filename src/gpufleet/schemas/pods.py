@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from gpufleet.schemas.node_names import NodeName
+from gpufleet.schemas.node_names import PodNodeName
 from gpufleet.schemas.workloads import WorkloadAllocatedResources, WorkloadRequestResources
 
 # The longest pod phase a report may carry (the width of the stored column).
@@ -79,7 +79,7 @@ class IngestPod(BaseModel):
 
     name: str = Field(min_length=1, max_length=253)
     uid: UUID
-    nodeName: NodeName | None = None
+    nodeName: PodNodeName = None
     phase: str = Field(min_length=1, max_length=POD_PHASE_MAX_LENGTH)
     gpuIndices: list[str] = Field(default_factory=list, max_length=1024)
     nodepool: str | None = Field(None, max_length=253)
