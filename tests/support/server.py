@@ -26,7 +26,7 @@ import httpx
 
 from gpufleet.core.exit_codes import ExitCode
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
-from tests.support.ports import free_port
+from tests.support.ports import free_port, listens_on
 
 STARTUP_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -155,17 +155,26 @@ class ServerProcess:
         except FileNotFoundError:
             return ""
 
+    def _listens(self) -> bool:
+        """Whether this process, not another that took the port first (another worker's
+        server), is the one listening: told by ``/proc`` where there is one, else by this
+        start's log (which says so only at log level info or below)."""
+        assert self.process is not None
+        holds = listens_on(self.process.pid, self.port)
+        if holds is not None:
+            return holds
+        return f"listening on {self.base_url}" in self._output_of_this_start()
+
     def _wait_ready(self) -> None:
-        # Ready once this process says it listens: until then a server that took the port
-        # first (another worker's) could be the one answering /readyz.
-        listening = f"listening on {self.base_url}"
+        # Ready once this process listens: until then a server that took the port first
+        # could be the one answering /readyz.
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 raise ServerStartError(self._failure("exited before it was ready"))
             try:
                 answer = httpx.get(self.base_url + "/readyz", timeout=2.0)
-                if answer.status_code == 200 and listening in self._output_of_this_start():
+                if answer.status_code == 200 and self._listens():
                     return
             except httpx.HTTPError:
                 pass
