@@ -177,7 +177,10 @@ def test_the_dashboard_on_a_fresh_living_demo(page, browser, living):  # noqa: F
 
     status = _wait_for_the_past(api)
     largest = _check_the_largest_running_workload(page, server.base_url, api)
-    pod = api.get(f"/api/v1/workloads/{largest['id']}/pods").json()["pods"][0]
+    # A running pod's node: the workload's earlier pods (one preempted in the warm-up, say)
+    # may have run on a node that now runs nothing.
+    pods = api.get(f"/api/v1/workloads/{largest['id']}/pods").json()["pods"]
+    pod = next(p for p in pods if p["k8sPhase"] == "Running" and p["nodeName"])
     views = views_of(largest["id"], (pod["clusterId"], pod["nodeName"]))
     check_views_have_data(page, server.base_url, views, "living")
     check_views_fit_a_phone(browser, server.base_url, views, "living-phone")
