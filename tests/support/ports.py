@@ -7,12 +7,23 @@ import socket
 from pathlib import Path
 
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's state column
+# A port is free when picked, but only until the server binds it: another xdist worker picking a
+# port meanwhile gets the same one once in some 14,000 (the kernel hands ``bind`` the odd ports
+# of its ephemeral range), and the later server cannot listen. Such a start is tried again on
+# another port, this many times in all.
+PORT_ATTEMPTS = 5
 
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def bind_refused(output: str) -> bool:
+    """Whether a server's output says it could not listen because its port was taken (the
+    words of PostgreSQL, Prometheus and Go's net package alike)."""
+    return "address already in use" in output.lower()
 
 
 def _listening_inodes(port: int) -> set[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.support.ports import free_port
+from tests.support.ports import PORT_ATTEMPTS, bind_refused, free_port, listens_on
 
 
 def find_bin(name: str) -> str:
@@ -74,43 +74,63 @@ class PostgresServer:
         )
 
     def start(self) -> None:
-        log = open(self.directory / "postgres.log", "ab")  # noqa: SIM115 - lives with the server
-        self.process = subprocess.Popen(
-            [
-                find_bin("postgres"),
-                "-D",
-                str(self.data),
-                "-p",
-                str(self.port),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                f"unix_socket_directories={self.directory}",
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-                "-c",
-                "max_connections=200",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            **self._user,
-        )
-        self.wait_ready()
+        """Start on the server's port (the same one again after ``stop``), or on another when
+        another worker's server took it before this one bound it."""
+        for attempt in range(PORT_ATTEMPTS):
+            if attempt:
+                self.port = free_port()
+            log_path = self.directory / "postgres.log"
+            offset = log_path.stat().st_size if log_path.exists() else 0
+            with open(log_path, "ab") as log:
+                self.process = subprocess.Popen(
+                    [
+                        find_bin("postgres"),
+                        "-D",
+                        str(self.data),
+                        "-p",
+                        str(self.port),
+                        "-c",
+                        "listen_addresses=127.0.0.1",
+                        "-c",
+                        f"unix_socket_directories={self.directory}",
+                        "-c",
+                        "fsync=off",
+                        "-c",
+                        "synchronous_commit=off",
+                        "-c",
+                        "full_page_writes=off",
+                        "-c",
+                        "max_connections=200",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    **self._user,
+                )
+            try:
+                self.wait_ready()
+                return
+            except RuntimeError:
+                exited = self.process.poll() is not None
+                with open(log_path, "rb") as log:
+                    log.seek(offset)
+                    output = log.read().decode("utf-8", errors="replace")
+                self.stop()
+                if not (exited and bind_refused(output)) or attempt + 1 == PORT_ATTEMPTS:
+                    raise
 
     def wait_ready(self, timeout: float = 30.0) -> None:
+        """Until this server (not another worker's on the same port) accepts connections."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"postgres exited; see {self.directory / 'postgres.log'}")
             try:
                 with psycopg.connect(self.dsn("postgres"), connect_timeout=1):
-                    return
+                    if self.process is None or listens_on(self.process.pid, self.port) is not False:
+                        return
             except psycopg.OperationalError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         raise RuntimeError("postgres did not become ready")
 
     def stop(self, *, fast: bool = False) -> None:

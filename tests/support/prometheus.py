@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.ports import free_port
+from tests.support.ports import PORT_ATTEMPTS, bind_refused, free_port, listens_on
 
 SCRAPE_SECONDS = 15
 SAMPLES = 3 * 3600 // SCRAPE_SECONDS  # three hours
@@ -407,36 +407,48 @@ class PrometheusServer:
                 f"    static_configs:\n      - targets: ['{scrape_target}']\n"
             )
         config.write_text(text)
-        log = (self.workdir / f"prometheus-{self.port}.log").open("wb")
-        self._process = subprocess.Popen(
-            [
-                "prometheus",
-                f"--config.file={config}",
-                f"--storage.tsdb.path={self.tsdb}",
-                # Imported blocks are hours old; keep them.
-                "--storage.tsdb.retention.time=3650d",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                *([f"--web.config.file={web_config}"] if web_config else []),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        if web_config:
-            self.url = f"https://127.0.0.1:{self.port}"
+        for attempt in range(PORT_ATTEMPTS):
+            if attempt:  # another worker's server took the port before this one bound it
+                self.port = free_port()
+            self.url = f"{'https' if web_config else 'http'}://127.0.0.1:{self.port}"
+            log = self.workdir / f"prometheus-{self.port}.log"
+            with log.open("wb") as output:
+                self._process = subprocess.Popen(
+                    [
+                        "prometheus",
+                        f"--config.file={config}",
+                        f"--storage.tsdb.path={self.tsdb}",
+                        # Imported blocks are hours old; keep them.
+                        "--storage.tsdb.retention.time=3650d",
+                        f"--web.listen-address=127.0.0.1:{self.port}",
+                        *([f"--web.config.file={web_config}"] if web_config else []),
+                    ],
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                )
+            if self._wait_ready(timeout):
+                return self
+            exited = self._process.poll() is not None
+            self.stop()
+            if exited and bind_refused(log.read_text(errors="replace")):
+                continue
+            break
+        raise RuntimeError(f"prometheus did not become ready; see {log}")
+
+    def _wait_ready(self, timeout: float) -> bool:
+        """Whether this server (not another worker's on the same port) became ready."""
+        assert self._process is not None
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"prometheus exited; see {log.name}")
+        while time.monotonic() < deadline and self._process.poll() is None:
             try:
                 ready = httpx.get(f"{self.url}/-/ready", timeout=1, verify=False)
-                if ready.status_code == 200:
-                    return self
+                ours = listens_on(self._process.pid, self.port) is not False
+                if ready.status_code == 200 and ours:
+                    return True
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"prometheus did not become ready; see {log.name}")
+        return False
 
     def stop(self) -> None:
         if self._process is None:

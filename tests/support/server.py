@@ -26,12 +26,10 @@ import httpx
 
 from gpufleet.core.exit_codes import ExitCode
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
-from tests.support.ports import free_port, listens_on
+from tests.support.ports import PORT_ATTEMPTS, free_port, listens_on
 
 STARTUP_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 15.0
-# Starts on a new port after the picked one was taken before the server bound it.
-PORT_ATTEMPTS = 5
 _LOG_TAIL_CHARS = 4000
 
 
@@ -106,10 +104,8 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         """Start the process and block until it listens and ``/readyz`` answers 200.
 
-        The port is free when picked, but only until the server binds it: another xdist worker
-        picking a port meanwhile gets the same one once in some 14,000 (the kernel hands
-        ``bind`` the odd ports of its ephemeral range), and the later server exits unable to
-        listen. That start is tried again on another port.
+        A start whose port another worker's server took first is tried again on another port
+        (``PORT_ATTEMPTS``).
         """
         if self.process is not None:
             raise RuntimeError("the server is already running")
