@@ -102,33 +102,50 @@ def usage_statement(query: UsageQuery) -> sa.Select:
 
 def usage(conn: Connection, query: UsageQuery) -> list[UsageRow]:
     """The figures of each group (one row, all zeros, when nothing is grouped and none exist)."""
-    rows = conn.execute(usage_statement(query)).mappings().all()
-    answer = [_row(query, row) for row in rows if row["gpu"] is not None]
+    result = conn.execute(usage_statement(query))
+    read = _RowReader(query, list(result.keys()))
+    answer = [read(row) for row in result.all() if row[read.gpu] is not None]
     if not answer and not query.group_by and query.bucket is None:
         return [UsageRow((), UsageFigures())]
     return answer
 
 
-def _hours(seconds: float) -> float:
-    # A rollup is a sum of differences (a late observation takes back what was added), so a
-    # stretch wholly taken back can leave a float residue such as -5e-12 s; no figure is below
-    # zero, and the residue (or a -0.0) must not read as -0.0 once rounded.
-    return max(0.0, seconds / _SECONDS_PER_HOUR)
+class _RowReader:
+    """A result row as a ``UsageRow``, its columns looked up by position once per answer (an
+    hourly answer over a month holds tens of thousands of rows)."""
 
+    def __init__(self, query: UsageQuery, columns: list[str]) -> None:
+        at = {name: position for position, name in enumerate(columns)}
+        self.gpu = at["gpu"]
+        # (key, value column, name column or None): node pools, submitters and types are their
+        # own names; an unknown unit shows its id.
+        self._groups = [
+            (group, at[f"g{index}"], at.get(f"name{index}"))
+            for index, group in enumerate(query.group_by)
+        ]
+        self._figures = [at[name] for name in ("gpu", "used", "idle", "cpu", "memory", "pending")]
+        self._bucket = at.get("bucket_ms")
+        self._seen: dict[tuple, tuple[UsageGroup, ...]] = {}
 
-def _row(query: UsageQuery, row: Any) -> UsageRow:
-    groups = []
-    for index, group in enumerate(query.group_by):
-        value = str(row[f"g{index}"])
-        # Node pools, submitters and types are their own names; an unknown unit shows its id.
-        groups.append(UsageGroup(group, value, row.get(f"name{index}") or value))
-    figures = UsageFigures(
-        allocated_gpu_hours=_hours(row["gpu"]),
-        used_gpu_hours=_hours(row["used"]),
-        idle_gpu_hours=_hours(row["idle"]),
-        cpu_core_hours=_hours(row["cpu"]),
-        memory_gib_hours=_hours(row["memory"]),
-        pending_workload_hours=_hours(row["pending"]),
-    )
-    bucket = row.get("bucket_ms")
-    return UsageRow(tuple(groups), figures, None if bucket is None else int(bucket))
+    def __call__(self, row: Any) -> UsageRow:
+        # A rollup is a sum of differences (a late observation takes back what was added), so
+        # a stretch wholly taken back can leave a float residue such as -5e-12 s; no figure is
+        # below zero, and the residue (or a -0.0) must not read as -0.0 once rounded.
+        figures = UsageFigures(*[max(0.0, row[at] / _SECONDS_PER_HOUR) for at in self._figures])
+        bucket = None if self._bucket is None else int(row[self._bucket])
+        return UsageRow(self._group_tuple(row), figures, bucket)
+
+    def _group_tuple(self, row: Any) -> tuple[UsageGroup, ...]:
+        # Groups repeat from bucket to bucket: each is built once and shared by its rows.
+        raw = tuple(
+            (row[value_at], None if name_at is None else row[name_at])
+            for _, value_at, name_at in self._groups
+        )
+        groups = self._seen.get(raw)
+        if groups is None:
+            groups = tuple(
+                UsageGroup(group, str(value), name or str(value))
+                for (group, _, _), (value, name) in zip(self._groups, raw, strict=True)
+            )
+            self._seen[raw] = groups
+        return groups

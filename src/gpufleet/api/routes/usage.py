@@ -6,6 +6,7 @@ form of the same figures, see ``routes.reports``). The caller's scope applies as
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -21,6 +22,7 @@ from gpufleet.core.times import format_rfc3339, from_ms
 from gpufleet.metrics.types import format_value
 from gpufleet.query.usage import (
     UsageFigures,
+    UsageGroup,
     UsageQuery,
     UsageRow,
     parse_usage_bucket,
@@ -50,16 +52,31 @@ def figures_json(figures: UsageFigures) -> dict[str, float]:
     return {wire: round(getattr(figures, attr), 6) for wire, attr in FIGURE_FIELDS.items()}
 
 
+# An answer by the hour repeats each hour's start in every group's row: formatted once.
+@functools.lru_cache(maxsize=4096)
+def _bucket_text(bucket_ms: int) -> str:
+    return format_rfc3339(from_ms(bucket_ms), timespec="seconds")
+
+
 def bucket_start(row: UsageRow) -> dict[str, str]:
     """``{"start": …}`` for a bucketed row, nothing otherwise."""
     if row.bucket_ms is None:
         return {}
-    return {"start": format_rfc3339(from_ms(row.bucket_ms), timespec="seconds")}
+    return {"start": _bucket_text(row.bucket_ms)}
 
 
-def usage_value(row: UsageRow) -> dict:
-    groups = [{"key": g.key.value, "value": g.value, "name": g.name} for g in row.groups]
-    return {**bucket_start(row), "groups": groups, **figures_json(row.figures)}
+def usage_values(rows: list[UsageRow]) -> list[dict]:
+    """The answer's ``values``. Rows share their groups' tuples (``store.usage``), so each
+    group's wire list is built once per answer."""
+    groups: dict[tuple[UsageGroup, ...], list[dict]] = {}
+    values = []
+    for row in rows:
+        wire = groups.get(row.groups)
+        if wire is None:
+            wire = [{"key": g.key.value, "value": g.value, "name": g.name} for g in row.groups]
+            groups[row.groups] = wire
+        values.append({**bucket_start(row), "groups": wire, **figures_json(row.figures)})
+    return values
 
 
 def usage_csv(query: UsageQuery, rows: list[UsageRow]) -> Response:
@@ -119,4 +136,4 @@ def get_usage(
     rows = usage(conn, query)
     if wants_csv(request):
         return usage_csv(query, rows)
-    return json_response({"values": [usage_value(row) for row in rows]})
+    return json_response({"values": usage_values(rows)})
