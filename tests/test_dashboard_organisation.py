@@ -20,6 +20,7 @@ pytestmark = pytest.mark.e2e
 
 CLUSTER = "0b5c7f7e-3c61-4f0e-9d1e-5a3b2c1d0e9f"
 DEPARTMENT = "org-dept"
+LAB = "org-lab"
 NO_FIGURE = "\N{EN DASH}"  # a figure the API does not give
 
 
@@ -42,9 +43,14 @@ QUEUES = (
     queue_report(
         "org-serve", department=DEPARTMENT, cluster_id=CLUSTER, quotas=[_quota("h100", 4)]
     ),
+    # A second department, guaranteed 2 H100s and without over-quota weight: the pool's GPUs
+    # beyond the departments' quotas all go to the first department's projects.
+    queue_report(LAB, cluster_id=CLUSTER, quotas=[_quota("h100", 2, weight=0)]),
+    queue_report("org-lab-1", department=LAB, cluster_id=CLUSTER, quotas=[_quota("h100", 1)]),
 )
 DEPARTMENT_ID = QUEUES[0]["orgUnit"]["id"]
-TRAIN_ID, SERVE_ID = (q["orgUnit"]["id"] for q in QUEUES[1:])
+TRAIN_ID, SERVE_ID = (q["orgUnit"]["id"] for q in QUEUES[1:3])
+LAB_PROJECT_ID = QUEUES[4]["orgUnit"]["id"]
 
 
 def _workload(project_id: str, name: str, phase: str, gpus: float, pool: str) -> dict:
@@ -153,8 +159,9 @@ def test_a_projects_page_shows_its_quota_and_use_per_node_pool(page, demo):  # n
                 "waiting": waiting(requested, allocated),
             },
         )
-    # 16 H100s, 8 reserved: by weight 2 of 3 its part of the other 8 would take it to 9.33,
-    # past its limit of 6. Alone in the A100 pool, it may take all 8 A100s.
+    # 16 H100s: its department takes its 6 and all 8 no department reserves (the other one's
+    # weight is 0), 14. Of those its projects reserve 8; by weight 2 of 3 its part of the other
+    # 6 would take it to 8, past its limit of 6. Alone in the A100 pool, it may take all 8.
     expect(page.locator("#project-pools tr[data-pool=h100] [data-field=fair-share]")).to_have_text(
         "6"
     )
@@ -189,9 +196,11 @@ def test_the_fair_share_of_the_other_project_takes_what_the_limit_leaves(page, d
     sign_in(page, demo.url)
     expect(page.locator("#topbar")).to_be_visible()
     page.goto(f"{demo.url}/#/projects/{SERVE_ID}")
-    # Its weighted part, 8 / 3, and the 3.33 the limited project cannot take: 4 + 6.
+    # Its weighted part of its department's 6 spare H100s, 2, and the 2 the limited project
+    # cannot take: 4 + 4. Over the pool's projects alone, without the departments first, it
+    # would share the lab's project's part too (6.5).
     expect(page.locator("#project-pools tr[data-pool=h100] [data-field=fair-share]")).to_have_text(
-        "10"
+        "8"
     )
     # It holds an A100 without a quota there: the pool is shown, with no quota and no fair share.
     a100 = page.locator("#project-pools tr[data-pool=a100]")
@@ -202,8 +211,11 @@ def test_the_fair_share_of_the_other_project_takes_what_the_limit_leaves(page, d
     expect(page.locator("#workloads-table tbody tr td").first).to_have_text(WORKLOADS[2]["name"])
     page.click("[data-nav=projects]")
     expect(page.locator(f"tr[data-project='{SERVE_ID}'] [data-field=fair-share]")).to_have_text(
-        "10"
+        "8"
     )
+    # The lab's department has its quota and no part of the rest: its project, 1 of its 2.
+    lab = page.locator(f"tr[data-project='{LAB_PROJECT_ID}']")
+    expect(lab.locator("[data-field=fair-share]")).to_have_text("2")
 
 
 def _over_subscribed(department: dict) -> list[str]:

@@ -93,33 +93,68 @@ function shareSpare(members, spare) {
   }
 }
 
-// project id -> node pool name -> fair share in GPUs: its deserved quota plus its weighted part
-// of the pool's GPUs no quota reserves (weight 1 when unset), never above its limit. `capacity`
-// maps "clusterId/pool" to the pool's GPUs.
-export function fairShares(projects, capacity) {
+// A unit's quota in each node pool it has one in, as a member of that pool's division.
+function members(unit) {
+  return (unit.resources || []).map((resource) => {
+    const deserved = resource.gpu?.deserved ?? 0;
+    return {
+      id: unit.id,
+      pool: resource.nodePool?.name,
+      share: deserved,
+      deserved,
+      weight: resource.gpu?.overQuotaWeight ?? 1,
+      limit: resource.gpu?.limit ?? null,
+    };
+  });
+}
+
+// Members' fair shares of `gpus`: each its deserved quota, then the rest shared as shareSpare
+// does. A quota the GPUs cannot cover is still the member's (the sum is then above `gpus`).
+function divide(group, gpus) {
+  const reserved = group.reduce((sum, m) => sum + m.deserved, 0);
+  shareSpare(group, Math.max(gpus - reserved, 0));
+}
+
+// project id -> node pool name -> fair share in GPUs, divided as KAI divides a pool: first
+// among the departments with a project there, each its deserved quota plus its part, by
+// over-quota weight (1 when unset), of the GPUs no department's quota reserves, never above its
+// limit; then each department's share among its projects the same way. A department without a
+// quota in the pool takes part with none (deserved 0, weight 1, no limit). It is what the
+// scheduler would give if every project wanted more. `capacity` maps "clusterId/pool" to the
+// pool's GPUs; `departments` are the projects' departments (those not among them count as one
+// department each, without a quota).
+export function fairShares(projects, capacity, departments = []) {
+  const quotas = new Map();
+  for (const department of departments) {
+    for (const m of members(department)) quotas.set(`${department.id}/${m.pool}`, m);
+  }
+  // "clusterId/pool" -> department id -> that department's projects' members in the pool.
   const pools = new Map();
   for (const project of projects) {
-    for (const resource of project.resources || []) {
-      const key = `${project.clusterId}/${resource.nodePool?.name}`;
-      if (!pools.has(key)) pools.set(key, []);
-      const deserved = resource.gpu?.deserved ?? 0;
-      pools.get(key).push({
-        id: project.id,
-        pool: resource.nodePool?.name,
-        share: deserved,
-        deserved,
-        weight: resource.gpu?.overQuotaWeight ?? 1,
-        limit: resource.gpu?.limit ?? null,
-      });
+    for (const m of members(project)) {
+      const key = `${project.clusterId}/${m.pool}`;
+      if (!pools.has(key)) pools.set(key, new Map());
+      const units = pools.get(key);
+      const parent = project.parentId ?? `project:${project.id}`;
+      if (!units.has(parent)) units.set(parent, []);
+      units.get(parent).push(m);
     }
   }
   const shares = new Map();
-  for (const [key, members] of pools) {
-    const reserved = members.reduce((sum, m) => sum + m.deserved, 0);
-    shareSpare(members, Math.max((capacity.get(key) ?? 0) - reserved, 0));
-    for (const m of members) {
-      if (!shares.has(m.id)) shares.set(m.id, new Map());
-      shares.get(m.id).set(m.pool, m.share);
+  for (const [key, units] of pools) {
+    const pool = key.slice(key.indexOf("/") + 1);
+    const parents = [...units.keys()].map((id) => {
+      const quota = quotas.get(`${id}/${pool}`);
+      return quota ? { ...quota, id } : { id, share: 0, deserved: 0, weight: 1, limit: null };
+    });
+    divide(parents, capacity.get(key) ?? 0);
+    for (const parent of parents) {
+      const group = units.get(parent.id);
+      divide(group, parent.share);
+      for (const m of group) {
+        if (!shares.has(m.id)) shares.set(m.id, new Map());
+        shares.get(m.id).set(m.pool, m.share);
+      }
     }
   }
   return shares;

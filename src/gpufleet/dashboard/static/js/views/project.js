@@ -47,7 +47,7 @@ export async function renderProject(view, projectId, isCurrent) {
     seesWholeCluster(),
   ]);
   if (!isCurrent()) return;
-  const shares = whole(project.clusterId) ? fairShares(projects, capacity).get(project.id) : undefined;
+  const shares = whole(project.clusterId) ? fairShares(projects, capacity, departments).get(project.id) : undefined;
   const department = departments.find((d) => d.id === project.parentId);
   const quota = project.totalResources?.gpuQuota;
   const { allocated, requested } = totals(project);

@@ -41,7 +41,7 @@ export async function renderProjects(view, isCurrent) {
   if (!isCurrent()) return;
   const names = new Map(departments.map((d) => [d.id, d.name]));
   // Only where the caller sees every project sharing the pools; elsewhere "–".
-  const shares = fairShares(projects.filter((p) => whole(p.clusterId)), capacity);
+  const shares = fairShares(projects.filter((p) => whole(p.clusterId)), capacity, departments);
   const top = Math.max(1, ...projects.map((p) => Math.max(
     totals(p).allocated, p.totalResources?.gpuQuota ?? 0)));
   const rows = projects.map((p) =>
