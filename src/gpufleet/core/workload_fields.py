@@ -195,7 +195,14 @@ QUERY_FIELDS: tuple[WorkloadField, ...] = tuple(
 )
 # The totals of time in a phase, each counting while a workload is in its ``timed_phase``.
 TIMED_FIELDS: tuple[WorkloadField, ...] = tuple(f for f in WORKLOAD_CATALOGUE if f.time_dependent)
-# Fields the free-text ``search`` looks in, in the order they are joined into search_text.
 # The longest node pool name a workload may ask for or run in (the pool columns' width).
 NODEPOOL_NAME_MAX = 253
+NODEPOOL_NAME_RULE = f"must be 1 to {NODEPOOL_NAME_MAX} characters long"
+# Fields the free-text ``search`` looks in, in the order they are joined into search_text.
 SEARCH_FIELDS = ("name", "projectName", "departmentName", "type", "phase", "submittedBy")
+
+
+def is_nodepool_name(text: str) -> bool:
+    """Whether ingest takes ``text`` as a node pool's name: never empty, as long as the pool
+    columns hold."""
+    return 0 < len(text) <= NODEPOOL_NAME_MAX

@@ -17,7 +17,12 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gpufleet.core.errors import Invalid, TooLarge
-from gpufleet.core.workload_fields import NODEPOOL_NAME_MAX, WORKLOAD_CATALOGUE, FieldKind
+from gpufleet.core.workload_fields import (
+    NODEPOOL_NAME_RULE,
+    WORKLOAD_CATALOGUE,
+    FieldKind,
+    is_nodepool_name,
+)
 from gpufleet.schemas.pods import IngestPod
 from gpufleet.schemas.storable import (
     STRINGS_CHECKED,
@@ -74,10 +79,8 @@ class IngestWorkload(StorableModel, WorkloadDetailed):
                 raise ValueError(f"{field} is longer than {limit} characters")
         for field in _POOL_LISTS:
             for index, name in enumerate(values[field] or ()):
-                if not 0 < len(name) <= NODEPOOL_NAME_MAX:
-                    raise ValueError(
-                        f"{field}.{index} must be 1 to {NODEPOOL_NAME_MAX} characters long"
-                    )
+                if not is_nodepool_name(name):
+                    raise ValueError(f"{field}.{index} {NODEPOOL_NAME_RULE}")
         if len(self.pods) > 1 and len({pod.uid for pod in self.pods}) != len(self.pods):
             raise ValueError("pods must have distinct uids")
         return self

@@ -22,11 +22,11 @@ import orjson
 
 from gpufleet.core.times import format_rfc3339, truncate_to_ms
 from gpufleet.core.workload_fields import (
-    NODEPOOL_NAME_MAX,
     SEARCH_FIELDS,
     WIRE_ORDER,
     WORKLOAD_CATALOGUE,
     FieldKind,
+    is_nodepool_name,
 )
 from gpufleet.store.packed_documents import pack, unpack
 
@@ -207,4 +207,4 @@ def first_requested_pool(wire: dict) -> str | None:
     that no pool column could hold)."""
     asked = wire.get("requestedNodePools") or []
     first = asked[0] if asked else None
-    return first if isinstance(first, str) and 0 < len(first) <= NODEPOOL_NAME_MAX else None
+    return first if isinstance(first, str) and is_nodepool_name(first) else None
