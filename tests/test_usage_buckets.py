@@ -1,22 +1,26 @@
 """``GET /api/v1/usage`` over time and for one unit: ``bucket=hour|day`` splits the window into
-hours or UTC days, ``filterBy`` narrows it to a project, department or cluster; the buckets of a
-window add up to its whole, and a filtered answer equals that group of a grouped one."""
+hours or UTC days, ``filterBy`` narrows it to a project, department, cluster or node pool; the
+buckets of a window add up to its whole, and a filtered answer equals that group of a grouped
+one."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from gpufleet.core.times import format_rfc3339
+from gpufleet.core.workload_fields import NODEPOOL_NAME_MAX
 from gpufleet.schemas.usage import FIGURE_FIELDS
-from tests.support.agent_reports import T0, batch, ingest_path, report
+from gpufleet.store.clusters import create_cluster
+from tests.support.agent_reports import CLUSTER_ID, T0, batch, ingest_path, report
 
 HOUR = 3600
 DAY = 24 * HOUR
 # Project "11" (department "3") beside the default project "10" (department "2").
 SPEECH = {"projectId": "11", "projectName": "speech", "departmentId": "3"}
+OTHER_CLUSTER = "0b6d3c52-2a51-4f0e-9d2b-7c1e5a9f8e21"
 
 
 @pytest.fixture
@@ -25,13 +29,15 @@ def settings(settings):
     return settings.model_copy(update={"usage_interval_seconds": 0})
 
 
-def _run(client, start: float, end: float, gpus: float = 1.0, **extra) -> None:
+def _run(
+    client, start: float, end: float, gpus: float = 1.0, cluster_id: str = CLUSTER_ID, **extra
+) -> None:
     """One workload running with ``gpus`` from ``start`` to ``end`` seconds after T0."""
     workload_id = str(uuid.uuid4())
     held = {"allocatedResources": {"gpu": gpus}, **extra}
     for observed, phase in ((start, "Running"), (end, "Completed")):
-        item = report(workload_id, observed=observed, phase=phase, **held)
-        response = client.post(ingest_path(), json=batch(item))
+        item = report(workload_id, observed=observed, phase=phase, cluster_id=cluster_id, **held)
+        response = client.post(ingest_path(cluster_id), json=batch(item))
         assert response.status_code == 200, response.text
 
 
@@ -98,6 +104,43 @@ def test_a_filtered_answer_equals_that_group_of_the_grouped_one(client):
     assert nothing["allocatedGpuHours"] == 0
 
 
+def _by_groups(values: list[dict]) -> dict[tuple[str, ...], float]:
+    return {tuple(g["value"] for g in v["groups"]): v["allocatedGpuHours"] for v in values}
+
+
+def test_a_node_pool_or_a_cluster_by_name_is_that_group_of_the_grouped_answer(client, engine):
+    with engine.begin() as conn:
+        create_cluster(conn, cluster_id=CLUSTER_ID, name="east", tenant_id=1, now=datetime.now(UTC))
+    _run(client, 0, HOUR, currentNodePools=["a100"])
+    # Four GPUs over two pools: two GPUs' hours in each.
+    _run(client, 0, 2 * HOUR, gpus=4.0, currentNodePools=["a100", "h100"], **SPEECH)
+    # A pool of the same name in another cluster is another pool.
+    _run(client, 0, HOUR, gpus=2.0, cluster_id=OTHER_CLUSTER, currentNodePools=["a100"])
+    pools = _by_groups(_usage(client, 0, 2 * HOUR, groupBy="nodepool"))
+    assert pools == pytest.approx({("a100",): 7.0, ("h100",): 4.0}, abs=1e-3)
+    for pool, hours in pools.items():
+        (value,) = _usage(client, 0, 2 * HOUR, filterBy=f"nodepool=={pool[0]}")
+        assert value["allocatedGpuHours"] == pytest.approx(hours)
+    per_cluster = _by_groups(_usage(client, 0, 2 * HOUR, groupBy="cluster,nodepool"))
+    assert per_cluster[(CLUSTER_ID, "a100")] == pytest.approx(5.0, abs=1e-3)
+    for (cluster, pool), hours in per_cluster.items():
+        (value,) = _usage(client, 0, 2 * HOUR, filterBy=f"clusterId=={cluster},nodepool=={pool}")
+        assert value["allocatedGpuHours"] == pytest.approx(hours)
+    # A pool's consumers: its share of each project, by the hour.
+    by_project = _usage(
+        client, 0, 2 * HOUR, filterBy=f"nodepool==h100,clusterId=={CLUSTER_ID}", groupBy="project"
+    )
+    assert _by_groups(by_project) == pytest.approx({("11",): 4.0}, abs=1e-3)
+    series = _usage(client, 0, 2 * HOUR, filterBy="nodepool==a100", bucket="hour")
+    assert [round(v["allocatedGpuHours"], 3) for v in series] == [5.0, 2.0]
+    clusters = _by_groups(_usage(client, 0, 2 * HOUR, groupBy="cluster"))
+    (named,) = _usage(client, 0, 2 * HOUR, filterBy="clusterName==east")
+    assert named["allocatedGpuHours"] == pytest.approx(clusters[(CLUSTER_ID,)])
+    for term in ("nodepool==a10", "nodepool==h100,clusterId==" + OTHER_CLUSTER, "clusterName==x"):
+        (nothing,) = _usage(client, 0, 2 * HOUR, filterBy=term)
+        assert nothing["allocatedGpuHours"] == 0, term
+
+
 def test_csv_buckets_start_each_row(client):
     _run(client, 0, 2 * HOUR)
     params = {
@@ -124,9 +167,15 @@ def test_csv_buckets_start_each_row(client):
         ({"filterBy": "phase==Running"}, "filterBy"),
         ({"filterBy": "projectId>=10"}, "filterBy"),
         ({"filterBy": "projectId=="}, "filterBy"),
+        ({"filterBy": "nodepool== "}, "filterBy"),
+        ({"filterBy": "nodepool=~a100"}, "filterBy"),
+        ({"filterBy": f"nodepool=={'a' * (NODEPOOL_NAME_MAX + 1)}"}, "filterBy"),
+        ({"filterBy": "nodePool==a100"}, "filterBy"),
     ],
 )
 def test_bad_buckets_and_filters_are_400_naming_them(client, params, parameter):
     response = client.get("/api/v1/usage", params={"start": "2025-03-01T00:00:00Z", **params})
     assert response.status_code == 400
-    assert parameter in response.json()["message"]
+    body = response.json()
+    assert body["code"] == 400
+    assert parameter in body["message"]

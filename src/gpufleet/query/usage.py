@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from gpufleet.core.times import to_ms
+from gpufleet.core.workload_fields import NODEPOOL_NAME_RULE, is_nodepool_name
 from gpufleet.query.choices import by_value, parse_choices, split_values
 from gpufleet.query.errors import QueryError
 from gpufleet.query.filters import parse_timestamp
@@ -49,6 +50,8 @@ class UsageFilterField(StrEnum):
     CLUSTER_ID = "clusterId"
     PROJECT_ID = "projectId"
     DEPARTMENT_ID = "departmentId"
+    CLUSTER_NAME = "clusterName"
+    NODEPOOL = "nodepool"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,5 +151,9 @@ def parse_usage_filters(values: Sequence[str] | None) -> tuple[tuple[UsageFilter
             raise QueryError(
                 "filterBy", f"{term[:64]!r} is not field==value with a field of {fields}"
             )
-        terms.append((field, value.strip()))
+        value = value.strip()
+        # Ingest refuses any other pool name, so no other can name a pool the ledger holds.
+        if field is UsageFilterField.NODEPOOL and not is_nodepool_name(value):
+            raise QueryError("filterBy", f"{term[:64]!r}: a node pool name {NODEPOOL_NAME_RULE}")
+        terms.append((field, value))
     return tuple(terms)

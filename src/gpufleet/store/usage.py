@@ -58,6 +58,10 @@ def _filter_condition(field: UsageFilterField, value: str) -> sa.ColumnElement[b
     match field:
         case UsageFilterField.CLUSTER_ID:
             return H.cluster_id == value
+        case UsageFilterField.NODEPOOL:
+            # The rollup's own column (a workload in two pools holds its share in each): the
+            # window stays one range of the primary key, the pool a test of the rows it reads.
+            return H.nodepool == value
         case UsageFilterField.PROJECT_ID:
             return H.project_id == value
         case UsageFilterField.DEPARTMENT_ID:
@@ -68,6 +72,9 @@ def _filter_condition(field: UsageFilterField, value: str) -> sa.ColumnElement[b
         case UsageFilterField.DEPARTMENT_NAME:
             named = sa.select(departments.c.id).where(departments.c.name == value)
             return H.department_id.in_(named)
+        case UsageFilterField.CLUSTER_NAME:
+            named = sa.select(clusters.c.id).where(clusters.c.name == value)
+            return H.cluster_id.in_(named)
     raise AssertionError(field)  # pragma: no cover - the enum is exhaustive
 
 

@@ -43,7 +43,8 @@ DESCRIPTION = (
     "ledger. groupBy takes up to two of cluster, nodepool, department, project, submitter, "
     "type. bucket=hour|day splits the window into hours or UTC days (each value then has "
     "its start). filterBy takes projectId, projectName, departmentId, departmentName, "
-    "clusterId == terms. Accept: text/csv gives the same figures as CSV."
+    "clusterId, clusterName, nodepool == terms (a node pool by its name, in every cluster "
+    "unless a cluster term names one). Accept: text/csv gives the same figures as CSV."
 )
 
 
@@ -122,7 +123,10 @@ def get_usage(
     ] = None,
     filterBy: Annotated[
         list[str] | None,
-        Query(description="field==value terms (AND-ed), comma-separated or repeated."),
+        Query(
+            description="field==value terms (AND-ed), comma-separated or repeated.",
+            examples=["nodepool==a100", "clusterName==dgx-east,projectName==some-project"],
+        ),
     ] = None,
 ) -> Response:
     window = parse_usage_window(start, end, now)
