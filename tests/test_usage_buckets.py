@@ -9,9 +9,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gpufleet.core.times import format_rfc3339
 from gpufleet.core.workload_fields import NODEPOOL_NAME_MAX
+from gpufleet.query.usage import UsageFilterField
 from gpufleet.schemas.usage import FIGURE_FIELDS
 from gpufleet.store.clusters import create_cluster
 from tests.support.agent_reports import CLUSTER_ID, T0, batch, ingest_path, report
@@ -23,8 +26,8 @@ SPEECH = {"projectId": "11", "projectName": "speech", "departmentId": "3"}
 OTHER_CLUSTER = "0b6d3c52-2a51-4f0e-9d2b-7c1e5a9f8e21"
 
 
-@pytest.fixture
-def settings(settings):
+@pytest.fixture(name="settings")
+def ledger_settings(settings):
     """The test drives the ledger itself: the app's own periodic run would race it."""
     return settings.model_copy(update={"usage_interval_seconds": 0})
 
@@ -179,3 +182,30 @@ def test_bad_buckets_and_filters_are_400_naming_them(client, params, parameter):
     body = response.json()
     assert body["code"] == 400
     assert parameter in body["message"]
+
+
+# Any text a query string can carry, but a comma (which starts the next term); pool names
+# around the longest ingest takes.
+filter_values = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=",\x00")),
+    st.integers(NODEPOOL_NAME_MAX - 2, NODEPOOL_NAME_MAX + 2).map(lambda n: "p" * n),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(field=st.sampled_from([f.value for f in UsageFilterField]), value=filter_values)
+def test_any_filter_value_is_an_answer_or_a_400_naming_filterby(client, field, value):
+    params = {"start": "2025-03-01T00:00:00Z", "filterBy": f"{field}=={value}"}
+    response = client.get("/api/v1/usage", params=params)
+    named = value.strip()
+    takes = bool(named) and (field != "nodepool" or len(named) <= NODEPOOL_NAME_MAX)
+    if takes:
+        assert response.status_code == 200, response.text
+        (answer,) = response.json()["values"]
+        assert answer["allocatedGpuHours"] == 0
+    else:
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == 400
+        assert "filterBy" in response.json()["message"]

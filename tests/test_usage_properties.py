@@ -2,8 +2,8 @@
 
 For random workloads (random allocations, phases, node pools and owners) whose observations
 arrive shuffled into random batches, the ledger equals a direct integration of the timelines;
-every grouping adds up to the total, a window split at an hour adds up to the whole, and
-merging runs of equal points changes nothing.
+every grouping adds up to the total, a node pool's filter answers its group, a window split at
+an hour adds up to the whole, and merging runs of equal points changes nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
+from dataclasses import astuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -92,9 +93,11 @@ def _integrated(observations: list[Observation], window: UsageWindow) -> float:
     return total
 
 
-def _figures(conn, cluster: str, window: UsageWindow, group_by=()) -> list:
+def _figures(conn, cluster: str, window: UsageWindow, group_by=(), filters=()) -> list:
     query = UsageQuery(
-        window=window, group_by=group_by, filters=((UsageFilterField.CLUSTER_ID, cluster),)
+        window=window,
+        group_by=group_by,
+        filters=((UsageFilterField.CLUSTER_ID, cluster), *filters),
     )
     return usage(conn, query)
 
@@ -121,6 +124,19 @@ def test_the_ledger_integrates_timelines_fed_in_any_order(engine, timelines, ord
             for figure in ("allocated_gpu_hours", "cpu_core_hours", "pending_workload_hours"):
                 summed = sum(getattr(r.figures, figure) for r in rows)
                 assert summed == pytest.approx(getattr(total.figures, figure), abs=1e-6)
+        # A node pool's filter answers its group, split as grouped; a workload in no pool is
+        # in the group with no name, which no filter names.
+        by_pool = _figures(conn, cluster, whole, (UsageGroupBy.NODEPOOL, UsageGroupBy.PROJECT))
+        for pool in {r.groups[0].value for r in by_pool} - {""}:
+            filters = ((UsageFilterField.NODEPOOL, pool),)
+            grouped = {
+                r.groups[1].value: astuple(r.figures) for r in by_pool if r.groups[0].value == pool
+            }
+            alone = _figures(conn, cluster, whole, (UsageGroupBy.PROJECT,), filters)
+            found = {r.groups[0].value: astuple(r.figures) for r in alone}
+            assert found.keys() == grouped.keys()
+            for project, figures in found.items():
+                assert figures == pytest.approx(grouped[project], abs=1e-9)
         first, second = whole.split(BASE_MS + cut * HOUR_MS)
         (left,) = _figures(conn, cluster, first)
         (right,) = _figures(conn, cluster, second)
