@@ -1,10 +1,11 @@
 """Every operation of the OpenAPI document, fuzzed: never a 5xx, every error in the Error shape.
 
 The operations are walked from the app's own document, so a new endpoint is fuzzed as soon as
-it exists. Each gets path and query parameters drawn from their schemas (and outside them) and,
-where it takes one, a JSON body drawn from its schema with wrong types, extra keys, nasty
-strings and lone surrogates mixed in, or arbitrary bytes. Every request goes out as an
-administrator, as a viewer or anonymously.
+it exists. Each gets path and query parameters drawn from their schemas (and outside them; a
+parameter's documented examples too, and their filter terms with any value) and, where it takes
+one, a JSON body drawn from its schema with wrong types, extra keys, nasty strings and lone
+surrogates mixed in, or arbitrary bytes. Every request goes out as an administrator, as a viewer
+or anonymously.
 """
 
 from __future__ import annotations
@@ -128,15 +129,36 @@ def _as_text(value: Any) -> str:
     return json.dumps(value) if isinstance(value, list | dict) else str(value)
 
 
+# A filterBy term: a field, an operator and the rest.
+EXAMPLE_TERM = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)(==|!=|<=|>=|=@|!@|=\^|=\$)(.*)$")
+
+
+def example_terms(examples: list[str]) -> st.SearchStrategy[str]:
+    """A documented example, or up to three of its terms each with any value: a field and an
+    operator the parameter takes carry the value past the grammar into its own checks."""
+    terms = sorted(
+        {m.group(1, 2) for e in examples for t in e.split(",") if (m := EXAMPLE_TERM.match(t))}
+    )
+    documented = st.sampled_from(examples)
+    if not terms:
+        return documented
+    term = st.tuples(st.sampled_from(terms), url_text).map(lambda d: f"{d[0][0]}{d[0][1]}{d[1]}")
+    return st.one_of(documented, st.lists(term, min_size=1, max_size=3).map(",".join))
+
+
 def parameter_values(schema: dict, document: dict) -> st.SearchStrategy[str]:
-    """A query or path value: schema-shaped (as text) or any text."""
+    """A query or path value: schema-shaped (as text), built from its examples, or any text."""
     schema = resolve(schema, document)
     shaped = from_schema(schema, document).map(
         lambda v: (
             v if isinstance(v, str) else json.dumps(v) if isinstance(v, list | dict) else str(v)
         )
     )
-    return st.one_of(shaped.filter(lambda v: "\ud800" not in v and "\x00" not in v), url_text)
+    examples = [e for e in schema.get("examples", []) if isinstance(e, str)]
+    drawn = [shaped.filter(lambda v: "\ud800" not in v and "\x00" not in v), url_text]
+    if examples:
+        drawn.append(example_terms(examples))
+    return st.one_of(drawn)
 
 
 @pytest.fixture(scope="module")
