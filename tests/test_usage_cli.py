@@ -68,6 +68,22 @@ def test_usage_by_project_as_json_csv_and_table(env):
     assert done.stdout.splitlines()[1].split()[0] == "5.0"
 
 
+def test_usage_of_one_node_pool_by_project(env):
+    # Every workload of the server's cluster runs in its pool "default".
+    done = run(
+        env, "usage", "--group-by", "project", "-f", "nodepool==default",
+        "--filter", "projectName==vision", "-o", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (vision,) = json.loads(done.stdout)
+    assert vision["allocatedGpuHours"] == pytest.approx(4.0)
+    done = run(env, "usage", "-f", "nodepool==a100", "-o", "json")
+    assert json.loads(done.stdout)[0]["allocatedGpuHours"] == 0
+    done = run(env, "usage", "-f", "nodepool")
+    assert done.returncode == 2
+    assert "filterBy" in done.stderr
+
+
 def test_reports_create_wait_list_get_download_delete(env, tmp_path):
     done = run(
         env, "reports", "create", "monthly", "--since", "7d", "--group-by", "Project",

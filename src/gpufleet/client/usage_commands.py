@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gpufleet.client.http import ClientError
+from gpufleet.client.listing import add_filter_flag, list_parameters
 from gpufleet.client.metric_commands import parse_since
 from gpufleet.client.output import FORMATS, Printer, print_list
 from gpufleet.client.session import add_connection_flags, guarded, open_client
@@ -47,6 +48,7 @@ def _usage(args: argparse.Namespace) -> int:
     }
     if args.group_by:
         params["groupBy"] = ",".join(args.group_by)
+    params.update(list_parameters(args))
     with open_client(args) as client:
         if args.output == "csv":
             sys.stdout.write(client.get("/api/v1/usage", params, accept="text/csv").text)
@@ -157,6 +159,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         choices=GROUPINGS,
         help="group by this (at most twice)",
     )
+    add_filter_flag(usage, "nodepool==a100 or clusterName==NAME")
     usage.add_argument("-o", "--output", choices=FORMATS, default="table")
     add_connection_flags(usage)
     usage.set_defaults(handler=guarded(_usage))
