@@ -192,3 +192,77 @@ def test_no_bucket_exceeds_the_fleet_and_the_totals_are_the_windows_buckets(page
         for field, figure in (("allocated", "allocatedGpuHours"), ("used", "usedGpuHours")):
             shown = _number(totals.locator(f"[data-field={field}] strong").inner_text())
             assert shown == pytest.approx(sum(v[figure] for v in values), abs=0.006), (name, field)
+
+
+def _rows_agree(tab: Page, values: list[dict]) -> None:
+    """The consumers table shows each group of ``values`` (the API's answer) as it is."""
+    expect(tab.locator("#usage-consumers tbody tr")).to_have_count(min(20, len(values)))
+    for value in sorted(values, key=lambda v: -v["allocatedGpuHours"])[:20]:
+        group = value["groups"][0]
+        row = tab.locator(f"#usage-consumers tr[data-group='{group['value']}']")
+        expect(row.locator("td").first).to_have_text(group["name"] or "(none)")
+        allocated = _number(row.locator("td[data-field=allocated]").inner_text())
+        assert allocated == pytest.approx(value["allocatedGpuHours"], abs=0.006)
+        used = _number(row.locator("td[data-field=used]").inner_text())
+        assert used == pytest.approx(value["usedGpuHours"], abs=0.006)
+
+
+def _total_agrees(tab: Page, values: list[dict]) -> None:
+    (total,) = values
+    shown = _number(tab.locator("#usage-totals [data-field=allocated] strong").inner_text())
+    assert shown == pytest.approx(total["allocatedGpuHours"], abs=0.01)
+
+
+def test_a_cluster_and_one_of_its_node_pools_show_the_apis_figures(page, demo, api):  # noqa: F811
+    window = {"start": f"{FIRST_DAY}T00:00:00Z", "end": f"{LAST_DAY + timedelta(days=1)}T00:00:00Z"}
+    clusters = _usage(api, window, groupBy="cluster")
+    assert len(clusters) >= 2  # the demo's two clusters both hold usage
+    cluster = max(clusters, key=lambda v: v["allocatedGpuHours"])["groups"][0]
+    in_cluster = f"clusterId=={cluster['value']}"
+    # The tenant's table by cluster opens a cluster.
+    _open(page, demo, f"window=custom&from={FIRST_DAY}&to={LAST_DAY}")
+    page.click("#usage-by [data-by=cluster]")
+    expect(page.locator("#usage-consumers th").first).to_have_text("Cluster")
+    _rows_agree(page, clusters)
+    page.click(f"#usage-consumers tr[data-group='{cluster['value']}'] a")
+    expect(page.locator("#usage")).to_have_attribute("data-unit", f"cluster:{cluster['value']}")
+    expect(page.locator("#usage-unit")).to_have_value(f"cluster:{cluster['value']}")
+    expect(page.locator("#usage-consumers th").first).to_have_text("Project")
+    _total_agrees(page, _usage(api, window, filterBy=in_cluster))
+    _rows_agree(page, _usage(api, window, filterBy=in_cluster, groupBy="project"))
+
+    page.click("#usage-by [data-by=nodepool]")
+    expect(page.locator("#usage-consumers th").first).to_have_text("Node pool")
+    pools = _usage(api, window, filterBy=in_cluster, groupBy="nodepool")
+    assert len([p for p in pools if p["groups"][0]["value"]]) >= 2
+    _rows_agree(page, pools)
+    pool = max(pools, key=lambda v: v["allocatedGpuHours"])["groups"][0]["value"]
+    screenshot(page, "usage-cluster")
+
+    # A pool's row opens the pool: its chart, figures and projects are the API's for that
+    # cluster's pool alone (two clusters' pools of one name are two pools).
+    page.click(f"#usage-consumers tr[data-group='{pool}'] a")
+    unit = f"nodepool:{cluster['value']}/{pool}"
+    expect(page.locator("#usage")).to_have_attribute("data-unit", unit)
+    expect(page.locator("#usage-unit")).to_have_value(unit)
+    in_pool = f"{in_cluster},nodepool=={pool}"
+    _total_agrees(page, _usage(api, window, filterBy=in_pool))
+    _rows_agree(page, _usage(api, window, filterBy=in_pool, groupBy="project"))
+    days = _usage(api, window, filterBy=in_pool, bucket="day")
+    by_start = {datetime.fromisoformat(v["start"]).timestamp(): v for v in days}
+    chart = page.locator("#usage-chart")
+    expect(chart).to_have_attribute("data-points", "14")
+    xs, tops = chart.evaluate("el => [el.plot.data[0], el.plot.data[1]]")
+    assert set(by_start) <= set(xs)
+    for x, top in zip(xs, tops, strict=True):
+        assert top == pytest.approx(by_start.get(x, {}).get("allocatedGpuHours", 0), abs=1e-6)
+    screenshot(page, "usage-nodepool")
+
+    # The picker offers every cluster and every pool of each, the other cluster's too.
+    other = min(clusters, key=lambda v: v["allocatedGpuHours"])["groups"][0]["value"]
+    expect(page.locator(f"#usage-unit option[value='cluster:{other}']")).to_have_count(1)
+    page.select_option("#usage-unit", f"nodepool:{other}/default")
+    expect(page.locator("#usage")).to_have_attribute("data-unit", f"nodepool:{other}/default")
+    in_other = f"clusterId=={other},nodepool==default"
+    _total_agrees(page, _usage(api, window, filterBy=in_other))
+    _rows_agree(page, _usage(api, window, filterBy=in_other, groupBy="project"))

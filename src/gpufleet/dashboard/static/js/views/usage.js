@@ -1,12 +1,13 @@
-// Usage: GPU-hours allocated, used and idle over a window, for the tenant, a department or a
-// project: a stacked chart over time, the top consumers with their efficiency, CSV downloads.
-// Everything comes from GET /api/v1/usage (bucket=hour|day for the chart, groupBy for the table).
+// Usage: GPU-hours allocated, used and idle over a window, for the tenant, a cluster, a node pool,
+// a department or a project: a stacked chart over time, the top consumers with their efficiency,
+// CSV downloads. Everything comes from GET /api/v1/usage (bucket=hour|day for the chart, groupBy
+// for the table, filterBy for the unit).
 
 import { get, getCsv } from "../api.js";
 import { stackedChart } from "../charts.js";
 import { errorLine, figure, h, replace } from "../dom.js";
 import { number } from "../format.js";
-import { every } from "../inventory.js";
+import { clusterLabel, clusterNames, every } from "../inventory.js";
 import { accruedHours, bucketStart } from "../ledger.js";
 import { navigate } from "../router.js";
 
@@ -55,12 +56,56 @@ function spanText(span) {
     : `From ${isoDay(span.start)} to ${isoDay(span.end - 1)} (UTC days, both included).`;
 }
 
-// Whose usage: the tenant, "department:<id>" or "project:<id>"; the table groups one level down.
+// What the table may group a unit's usage by, the first by default, and each grouping's title.
+const GROUPINGS = {
+  tenant: ["project", "cluster"],
+  cluster: ["project", "nodepool"],
+  nodepool: ["project"],
+  department: ["project"],
+  project: ["submitter"],
+};
+const GROUP_TITLES = { project: "Project", cluster: "Cluster", nodepool: "Node pool", submitter: "Submitter" };
+
+// Whose usage: the tenant, "cluster:<uuid>", "nodepool:<cluster uuid>/<pool name>" (two
+// clusters' pools of one name are two pools), "department:<id>" or "project:<id>"; ``by`` in the
+// address bar chooses the table's grouping among the unit's.
+function chosenUnit(text) {
+  const colon = text.indexOf(":");
+  const [kind, id] = colon < 0 ? [text, ""] : [text.slice(0, colon), text.slice(colon + 1)];
+  if (!id) return { kind: "tenant" };
+  if (kind === "cluster") return { kind, id, filterBy: `clusterId==${id}` };
+  if (kind === "department") return { kind, id, filterBy: `departmentId==${id}` };
+  if (kind === "project") return { kind, id, filterBy: `projectId==${id}` };
+  const slash = id.indexOf("/");
+  if (kind === "nodepool" && slash > 0 && slash < id.length - 1) {
+    const [cluster, pool] = [id.slice(0, slash), id.slice(slash + 1)];
+    return { kind, id, cluster, pool, filterBy: `clusterId==${cluster},nodepool==${pool}` };
+  }
+  return { kind: "tenant" };
+}
+
 function unitOf(params) {
-  const [kind, id] = (params.get("unit") || "").split(":");
-  if (kind === "department" && id) return { kind, id, filterBy: `departmentId==${id}`, groupBy: "project" };
-  if (kind === "project" && id) return { kind, id, filterBy: `projectId==${id}`, groupBy: "submitter" };
-  return { kind: "tenant", groupBy: "project" };
+  const unit = chosenUnit(params.get("unit") || "");
+  const groupings = GROUPINGS[unit.kind];
+  return { ...unit, groupBy: groupings.includes(params.get("by")) ? params.get("by") : groupings[0] };
+}
+
+// The Usage view of a unit ("cluster:<uuid>", ...) as a link, keeping ``params``' window.
+export function usageHref(unit, params = new URLSearchParams()) {
+  const next = new URLSearchParams(params);
+  next.delete("by");
+  if (unit) next.set("unit", unit);
+  else next.delete("unit");
+  return `#/usage?${next}`;
+}
+
+// The unit a consumer row stands for, when it is one the view can show.
+function rowUnit(group, unit) {
+  if (!group.value) return null;
+  if (unit.groupBy === "project") return `project:${group.value}`;
+  if (unit.groupBy === "cluster") return `cluster:${group.value}`;
+  if (unit.groupBy === "nodepool" && unit.kind === "cluster") return `nodepool:${unit.id}/${group.value}`;
+  return null;
 }
 
 function questions(span, unit) {
@@ -119,24 +164,42 @@ function summary(total) {
     figure("efficiency", "Efficiency", percent(efficiency(total))));
 }
 
-function consumerRow(value) {
+function consumerRow(value, unit, params) {
   const group = value.groups[0] || {};
   const cell = (field, text) => h("td", { class: "num", dataset: { field } }, text);
+  const name = group.name || group.value || "(none)";
+  const target = rowUnit(group, unit);
   return h("tr", { dataset: { group: group.value ?? "" } },
-    h("td", {}, group.name || group.value || "(none)"),
+    h("td", {}, target ? h("a", { href: usageHref(target, params) }, name) : name),
     cell("allocated", number(value.allocatedGpuHours)),
     cell("used", number(value.usedGpuHours)),
     cell("efficiency", percent(efficiency(value))),
     cell("idle", number(value.idleGpuHours)));
 }
 
-function consumersTable(values, unit) {
+function consumersTable(values, unit, params) {
   const top = [...values].sort((a, b) => b.allocatedGpuHours - a.allocatedGpuHours).slice(0, TOP);
   if (!top.length) return h("p", { class: "muted" }, "Nothing was allocated in this window.");
-  const first = unit.groupBy === "submitter" ? "Submitter" : "Project";
   return h("table", { class: "data", id: "usage-consumers" },
-    h("thead", {}, h("tr", {}, h("th", {}, first), HEADERS.map((title) => h("th", { class: "num" }, title)))),
-    h("tbody", {}, top.map(consumerRow)));
+    h("thead", {}, h("tr", {}, h("th", {}, GROUP_TITLES[unit.groupBy]), HEADERS.map((title) => h("th", { class: "num" }, title)))),
+    h("tbody", {}, top.map((value) => consumerRow(value, unit, params))));
+}
+
+// The table's grouping, when the unit has more than one.
+function groupingPicker(params, unit) {
+  const groupings = GROUPINGS[unit.kind];
+  if (groupings.length < 2) return null;
+  return h("div", { class: "ranges", id: "usage-by" }, groupings.map((by) => h("button", {
+    type: "button",
+    class: by === unit.groupBy ? "active" : "",
+    dataset: { by },
+    onclick: () => {
+      const next = new URLSearchParams(params);
+      if (by === groupings[0]) next.delete("by");
+      else next.set("by", by);
+      navigate("usage", next);
+    },
+  }, `By ${GROUP_TITLES[by].toLowerCase()}`)));
 }
 
 // Saves the API's CSV answer to the same question as a file.
@@ -152,22 +215,39 @@ async function download(params, name, status) {
   }
 }
 
-function unitPicker(params, departments, projects) {
-  const current = params.get("unit") || "";
+// The unit as the address bar names it ("" for the tenant).
+function unitValue(unit) {
+  return unit.kind === "tenant" ? "" : `${unit.kind}:${unit.id}`;
+}
+
+function unitPicker(params, unit, { clusters, pools, departments, projects }) {
+  const current = unitValue(unit);
   const option = (value, text) => h("option", { value, selected: value === current }, text);
+  const group = (label, items) => (items.length ? h("optgroup", { label }, items) : null);
+  const poolValue = (p) => `nodepool:${p.clusterId}/${p.name}`;
+  const poolText = (p) => (clusters.length > 1 ? `${p.clusterName} / ${p.name}` : p.name);
+  // A unit the lists leave out (a pool no longer reported) is still the one shown.
+  const listed = new Set([
+    ...clusters.map((c) => `cluster:${c.uuid}`), ...pools.map(poolValue),
+    ...departments.map((d) => `department:${d.id}`), ...projects.map((p) => `project:${p.id}`),
+  ]);
   return h("select", {
     id: "usage-unit",
     "aria-label": "Whose usage",
     onchange: (event) => {
       const next = new URLSearchParams(params);
+      next.delete("by");
       if (event.target.value) next.set("unit", event.target.value);
       else next.delete("unit");
       navigate("usage", next);
     },
   },
   option("", "Whole tenant"),
-  departments.length ? h("optgroup", { label: "Departments" }, departments.map((d) => option(`department:${d.id}`, d.name))) : null,
-  projects.length ? h("optgroup", { label: "Projects" }, projects.map((p) => option(`project:${p.id}`, p.name))) : null);
+  current && !listed.has(current) ? option(current, unit.pool ?? unit.id) : null,
+  group("Clusters", clusters.map((c) => option(`cluster:${c.uuid}`, c.name))),
+  group("Node pools", pools.map((p) => option(poolValue(p), poolText(p)))),
+  group("Departments", departments.map((d) => option(`department:${d.id}`, d.name))),
+  group("Projects", projects.map((p) => option(`project:${p.id}`, p.name))));
 }
 
 function windowPicker(params, span) {
@@ -201,15 +281,34 @@ function windowPicker(params, span) {
     }, from, "–", to, h("button", { type: "submit" }, "Apply")) : null);
 }
 
-// Departments and projects the key may list (a project viewer may list none of them).
+// Clusters, node pools, departments and projects the key may list (a project viewer may list
+// none of them).
 async function units() {
   const list = (path, key) => every(path, key).catch(() => []);
-  const [departments, projects] = await Promise.all([
+  const [names, pools, departments, projects] = await Promise.all([
+    clusterNames().catch(() => new Map()),
+    list("/api/v1/node-pools", "nodepools"),
     list("/api/v1/org-unit/departments", "departments"),
     list("/api/v1/org-unit/projects", "projects"),
   ]);
   const byName = (a, b) => a.name.localeCompare(b.name);
-  return { departments: departments.sort(byName), projects: projects.sort(byName) };
+  const clusters = [...names].map(([uuid, name]) => ({ uuid, name })).sort(byName);
+  pools.sort((a, b) => a.clusterName.localeCompare(b.clusterName) || byName(a, b));
+  return { names, clusters, pools, departments: departments.sort(byName), projects: projects.sort(byName) };
+}
+
+// What the page calls the unit, for its heading and file names.
+function unitTitle(unit, names) {
+  if (unit.kind === "cluster") return `cluster ${clusterLabel(names, unit.id)}`;
+  if (unit.kind === "nodepool") return `node pool ${unit.pool} of ${clusterLabel(names, unit.cluster)}`;
+  return unit.kind;
+}
+
+// A file name's part for the unit: letters, digits, dots and dashes only.
+function fileLabel(unit, names) {
+  const text = unit.kind === "tenant" ? "tenant"
+    : unit.kind === "cluster" || unit.kind === "nodepool" ? unitTitle(unit, names) : `${unit.kind}-${unit.id}`;
+  return text.replace(/[^A-Za-z0-9.-]+/g, "-");
 }
 
 export async function renderUsage(view, params, isCurrent) {
@@ -218,7 +317,7 @@ export async function renderUsage(view, params, isCurrent) {
   const unit = unitOf(params);
   const asked = questions(span, unit);
   let answeredAt;
-  const [{ departments, projects }, over, byConsumer] = await Promise.all([
+  const [listed, over, byConsumer] = await Promise.all([
     units(),
     get(USAGE, asked.series).then((r) => {
       answeredAt = Date.now();
@@ -229,24 +328,25 @@ export async function renderUsage(view, params, isCurrent) {
   if (!isCurrent()) return;
   const chart = h("div", { class: "chart", id: "usage-chart" });
   const status = h("div", { id: "usage-download-status" });
-  const label = `${unit.kind === "tenant" ? "tenant" : `${unit.kind}-${unit.id}`}-${isoDay(span.start)}-${isoDay(span.end - 1)}`;
+  const label = `${fileLabel(unit, listed.names)}-${isoDay(span.start)}-${isoDay(span.end - 1)}`;
   replace(view,
     h("h1", {}, "Usage"),
     h("p", { class: "muted" },
       "GPU-hours held by workloads: used is allocation weighted by measured GPU utilisation, idle is ",
       "allocation while the GPU was idle; the rest of the allocation was held but neither. Efficiency is used / allocated."),
-    h("section", { class: "panel", id: "usage", dataset: { start: asked.series.start, end: asked.series.end, bucket: asked.series.bucket } },
-      h("div", { class: "filters" }, unitPicker(params, departments, projects), windowPicker(params, span)),
+    h("section", { class: "panel", id: "usage", dataset: { start: asked.series.start, end: asked.series.end, bucket: asked.series.bucket, unit: unitValue(unit) || "tenant" } },
+      h("div", { class: "filters" }, unitPicker(params, unit, listed), windowPicker(params, span)),
       h("p", { class: "muted", id: "usage-window" }, spanText(span)),
       summary(totals(over)),
       chart),
     h("section", { class: "panel" },
       h("div", { class: "filters" },
-        h("h2", {}, `Top consumers by ${unit.groupBy}`),
+        h("h2", {}, `Top consumers of the ${unitTitle(unit, listed.names)} by ${GROUP_TITLES[unit.groupBy].toLowerCase()}`),
+        groupingPicker(params, unit),
         h("button", { type: "button", id: "usage-csv", onclick: () => download(asked.consumers, `usage-${label}.csv`, status) }, "Download CSV"),
         h("button", { type: "button", id: "usage-series-csv", onclick: () => download(asked.series, `usage-${label}-by-${asked.series.bucket}.csv`, status) }, `Download CSV by ${asked.series.bucket}`)),
       status,
-      consumersTable(byConsumer, unit)));
+      consumersTable(byConsumer, unit, params)));
   const { xs, figures, partial } = series(over, span, answeredAt);
   chart.dataset.partial = partial.join(",");
   if (partial.length) {
