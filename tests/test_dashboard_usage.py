@@ -266,3 +266,26 @@ def test_a_cluster_and_one_of_its_node_pools_show_the_apis_figures(page, demo, a
     in_other = f"clusterId=={other},nodepool==default"
     _total_agrees(page, _usage(api, window, filterBy=in_other))
     _rows_agree(page, _usage(api, window, filterBy=in_other, groupBy="project"))
+
+
+def test_capacity_links_each_cluster_and_pool_to_its_usage(page, demo, api):  # noqa: F811
+    sign_in(page, demo.url)
+    expect(page.locator("#topbar")).to_be_visible()
+    page.click("[data-nav=capacity]")
+    section = page.locator("section.cluster").first
+    cluster = section.get_attribute("data-cluster")
+    pool = section.locator("tr[data-pool]").first.get_attribute("data-pool")
+    section.locator(f"a[data-usage='nodepool:{cluster}/{pool}']").click()
+    expect(page.locator("#usage")).to_have_attribute("data-unit", f"nodepool:{cluster}/{pool}")
+    expect(page.locator("#usage-unit")).to_have_value(f"nodepool:{cluster}/{pool}")
+    expect(page.locator("#usage-consumers th").first).to_have_text("Project")
+    (total,) = _usage(api, _shown(page), filterBy=f"clusterId=={cluster},nodepool=={pool}")
+    shown = _number(page.locator("#usage-totals [data-field=allocated] strong").inner_text())
+    # The current hour moves on while the test reads it; older hours do not.
+    assert shown == pytest.approx(total["allocatedGpuHours"], rel=0.02)
+    page.go_back()
+    page.locator(
+        f"section.cluster[data-cluster='{cluster}'] a[data-usage='cluster:{cluster}']"
+    ).click()
+    expect(page.locator("#usage")).to_have_attribute("data-unit", f"cluster:{cluster}")
+    expect(page.locator("#usage-unit")).to_have_value(f"cluster:{cluster}")

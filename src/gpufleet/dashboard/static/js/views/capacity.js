@@ -1,12 +1,13 @@
 // Capacity: per cluster and node pool, total / allocated / free / idle GPUs, the free GPUs on
 // nodes that can take work, the nodes not ready and cordoned, and a grid of the nodes coloured
-// by how much of each is allocated and idle.
+// by how much of each is allocated and idle, with links to each cluster's and pool's usage.
 
 import { get } from "../api.js";
 import { h, replace } from "../dom.js";
 import { NODE_TELEMETRY, SCHEDULABLE_NOTE, every, grouped, isCordoned, nodeKey, perNode, schedulableFree } from "../inventory.js";
 import { nodeHref } from "../router.js";
 import { nodesHref } from "./nodes.js";
+import { usageHref } from "./usage.js";
 
 const POOL_TYPES = ["TOTAL_GPUS", "ALLOCATED_GPUS", "FREE_GPUS", "IDLE_ALLOCATED_GPUS"];
 const HEADERS = [
@@ -64,6 +65,14 @@ function poolRow(clusterId, pool, figures, poolNodes, allocatedOf) {
     cell("CORDONED", h("a", { href: listed("cordoned") }, String(cordoned))));
 }
 
+// The Usage view of the cluster and of each of its pools (GPU-hours over time).
+function usageLinks(cluster, pools) {
+  const link = (unit, text) => h("a", { href: usageHref(unit), dataset: { usage: unit } }, text);
+  return h("p", { class: "usage-links" }, "Usage over time: ",
+    link(`cluster:${cluster.uuid}`, "the cluster"),
+    pools.map((pool) => [" · ", link(`nodepool:${cluster.uuid}/${pool}`, pool)]));
+}
+
 function clusterSection(cluster, nodes, figures, byNode) {
   const mine = nodes.filter((n) => n.clusterUuid === cluster.uuid);
   const allocatedOf = (n) => byNode.ALLOCATED_GPUS.get(nodeKey(n)) ?? 0;
@@ -78,6 +87,7 @@ function clusterSection(cluster, nodes, figures, byNode) {
       )))));
   return h("section", { class: "panel cluster", dataset: { cluster: cluster.uuid } },
     h("h2", {}, cluster.name, " ", stateBadge(cluster)),
+    usageLinks(cluster, pools),
     mine.length === 0
       ? h("p", { class: "muted" }, "No nodes reported.")
       : [
