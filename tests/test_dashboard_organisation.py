@@ -210,9 +210,7 @@ def test_the_fair_share_of_the_other_project_takes_what_the_limit_leaves(page, d
     expect(page.locator("#workloads-table tbody tr")).to_have_count(1)
     expect(page.locator("#workloads-table tbody tr td").first).to_have_text(WORKLOADS[2]["name"])
     page.click("[data-nav=projects]")
-    expect(page.locator(f"tr[data-project='{SERVE_ID}'] [data-field=fair-share]")).to_have_text(
-        "8"
-    )
+    expect(page.locator(f"tr[data-project='{SERVE_ID}'] [data-field=fair-share]")).to_have_text("8")
     # The lab's department has its quota and no part of the rest: its project, 1 of its 2.
     lab = page.locator(f"tr[data-project='{LAB_PROJECT_ID}']")
     expect(lab.locator("[data-field=fair-share]")).to_have_text("2")
