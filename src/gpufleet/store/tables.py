@@ -346,8 +346,9 @@ workload_events = Table(
     Column("object_uid", String(36), nullable=False),
     # A workload's events newest (or oldest) first is a range of this index.
     Index(None, "workload_id", "created_at", "id"),
-    # Retention deletes by age across all workloads.
-    Index(None, "created_at"),
+    # The fleet's events newest first walk this index (the id breaking ties, so a page needs
+    # no sort); retention deletes by age across all workloads through it too.
+    Index(None, "created_at", "id"),
 )
 
 # The pods of each workload as the cluster agent reported them; a pod no longer reported
