@@ -29,6 +29,7 @@ from gpufleet.api.routes import (
     audit,
     clusters,
     demo_status,
+    events,
     history,
     ingest,
     ingest_events,
@@ -204,6 +205,7 @@ def create_app(
     app.include_router(node_metrics.router)
     app.include_router(nodepools.router)
     app.include_router(history.router)
+    app.include_router(events.router)
     app.include_router(ingest_events.router)
     app.include_router(ingest_inventory.router)
     app.include_router(ingest.router)

@@ -13,6 +13,13 @@ from gpufleet.schemas.enums import Phase
 from gpufleet.schemas.storable import StorableModel
 
 
+class EventType(StrEnum):
+    """The types Kubernetes gives events."""
+
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
 class InvolvedObject(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -36,6 +43,26 @@ class Event(BaseModel):
 class EventList(BaseModel):
     next: int | None = Field(None, description="Offset of the next page; absent on the last.")
     events: list[Event]
+
+
+class FleetEvent(Event):
+    """An event of the fleet-wide list (a gpufleet extension): the reference ``Event`` with
+    the workload it belongs to and that workload's project."""
+
+    count: int = Field(description="How often the event occurred (its repeats coalesced).")
+    workloadId: UUID
+    workloadName: str
+    projectId: str
+    projectName: str
+
+
+class FleetEventList(BaseModel):
+    next: int | None = Field(None, description="Offset of the next page; absent on the last.")
+    events: list[FleetEvent]
+
+
+class FleetEventCount(BaseModel):
+    count: int
 
 
 class HistoryRecordType(StrEnum):

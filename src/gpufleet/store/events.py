@@ -101,7 +101,8 @@ def record_events(conn: Connection, cluster_id: str, events: Sequence[Mapping[st
     return written
 
 
-def _wire_event(row: Any) -> dict[str, Any]:
+def wire_event(row: Any) -> dict[str, Any]:
+    """A stored event in the reference ``Event`` shape."""
     return {
         "id": row.id,
         "createdAt": format_rfc3339(row.created_at),
@@ -124,7 +125,7 @@ def events_by_id(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, An
     if not ids:
         return {}
     rows = conn.execute(sa.select(workload_events).where(workload_events.c.id.in_(list(ids))))
-    return {row.id: _wire_event(row) for row in rows}
+    return {row.id: wire_event(row) for row in rows}
 
 
 def list_events(
@@ -146,7 +147,7 @@ def list_events(
     )
     rows = conn.execute(statement).all()
     next_offset = offset + limit if len(rows) > limit else None
-    return [_wire_event(row) for row in rows[:limit]], next_offset
+    return [wire_event(row) for row in rows[:limit]], next_offset
 
 
 def delete_events_before(conn: Connection, cutoff: datetime) -> int:
