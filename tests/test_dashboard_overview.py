@@ -336,6 +336,8 @@ def views_of(workload_id: str, node: tuple[str, str] | None = None) -> dict[str,
         "overview": "#/overview",
         "workloads": "#/workloads",
         "pending": "#/workloads?f=phase%3D%3DPending",
+        "events": "#/events",
+        "warnings": "#/events?type=Warning",
         "capacity": "#/capacity",
         "nodes": "#/nodes",
         "projects": "#/projects",
@@ -359,6 +361,7 @@ EMPTY_LINES = (
     "No nodes",
     "No projects",
     "No departments",
+    "No events",
 )
 
 

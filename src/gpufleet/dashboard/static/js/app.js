@@ -1,5 +1,5 @@
-// The dashboard shell: a hash router over the sign-in, overview, workloads, workload, capacity,
-// nodes, node, projects, project, departments, usage and access views.
+// The dashboard shell: a hash router over the sign-in, overview, workloads, workload, events,
+// capacity, nodes, node, projects, project, departments, usage and access views.
 
 import { managesAccess, signOut, signedIn, subject } from "./api.js";
 import { h, replace } from "./dom.js";
@@ -7,6 +7,7 @@ import { currentRoute } from "./router.js";
 import { renderAccess } from "./views/access.js";
 import { renderCapacity } from "./views/capacity.js";
 import { renderDepartments } from "./views/departments.js";
+import { renderEvents } from "./views/events.js";
 import { renderNode } from "./views/node.js";
 import { renderNodes } from "./views/nodes.js";
 import { renderOverview } from "./views/overview.js";
@@ -42,6 +43,7 @@ async function route() {
     if (page === "workloads" && parts[1]) await renderWorkload(view, parts[1], isCurrent);
     else if (page === "workloads") await renderWorkloads(view, params, isCurrent);
     else if (page === "overview") await renderOverview(view, isCurrent);
+    else if (page === "events") await renderEvents(view, params, isCurrent);
     else if (page === "access") await renderAccess(view, isCurrent);
     else if (page === "capacity") await renderCapacity(view, isCurrent);
     else if (page === "nodes" && parts[2]) await renderNode(view, parts[1], parts[2], isCurrent);
