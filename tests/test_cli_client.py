@@ -597,6 +597,49 @@ def test_events_and_get_show_why_a_workload_is_pending(cli, api):
     assert "FailedScheduling" in latest
 
 
+def test_fleet_events_are_the_apis_with_its_filters(cli, api):
+    warnings = {"type": "Warning", "limit": 500}
+    expected = api.get("/api/v1/events", params=warnings).json()["events"]
+    assert expected, "the demo's pending workloads have FailedScheduling warnings"
+    code, out, _ = cli("events", "--type", "Warning", "--limit", "500", "-o", "json")
+    assert code == 0
+    assert json.loads(out) == expected
+    # A project by its name, its events only; the table names each event's workload.
+    project = expected[0]["projectName"]
+    mine = api.get(
+        "/api/v1/events", params={"projectId": expected[0]["projectId"], "limit": 5}
+    ).json()["events"]
+    code, out, _ = cli("events", "--project", project, "--limit", "5")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:5] == ["TIME", "TYPE", "REASON", "PROJECT", "WORKLOAD"]
+    for event, line in zip(mine, lines[1:], strict=False):
+        assert event["projectName"] in line and event["workloadName"] in line
+    total = api.get("/api/v1/events/count", params={"projectId": expected[0]["projectId"]}).json()[
+        "count"
+    ]
+    if total > 5:
+        assert lines[-1] == (
+            f"1-5 of {total:,} events, newest first (--offset and --limit show others)"
+        )
+    # A workload by its id, and the last hours only.
+    workload = expected[0]["workloadId"]
+    theirs = api.get("/api/v1/events", params={"workloadId": workload}).json()["events"]
+    code, out, _ = cli("events", "--workload", workload, "--since", "30d", "-o", "json")
+    assert code == 0
+    assert json.loads(out) == theirs
+
+
+def test_fleet_events_of_no_match_say_so_and_bad_flags_are_one_line(cli):
+    assert cli("events", "--reason", "NoSuchReason") == (0, "", "No events found.\n")
+    code, out, err = cli("events", "--since", "soon")
+    assert (code, out) == (2, "")
+    assert err.startswith("gpufleet: error: --since 'soon'")
+    code, out, err = cli("events", "--cluster", "not-a-uuid")
+    assert (code, out) == (2, "")
+    assert err.startswith("gpufleet: error: HTTP 400") and "clusterId" in err
+
+
 def test_pods_list_filters_as_the_api_does(cli, api):
     params = {"filterBy": "currentNodepool==default", "sortBy": "createdAt", "limit": 20}
     expected = api.get("/api/v1/workloads/pods", params={**params, "verbosity": "full"}).json()

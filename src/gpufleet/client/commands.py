@@ -18,6 +18,7 @@ from gpufleet.client import (
     workload_commands,
 )
 from gpufleet.client.config import DEFAULT_PROFILE, Profile, load_config, save_config
+from gpufleet.client.event_commands import register_fleet_events
 from gpufleet.client.http import ClientError, request_token
 from gpufleet.client.session import add_connection_flags, guarded, open_client
 from gpufleet.core.exit_codes import ExitCode
@@ -101,3 +102,4 @@ def register(commands: argparse._SubParsersAction) -> None:
     node_commands.register(commands)
     metric_commands.register(commands)
     usage_commands.register(commands)
+    register_fleet_events(commands)

@@ -1,15 +1,21 @@
-"""``gpufleet workloads events``, and the latest events ``workloads get`` shows."""
+"""``gpufleet events`` (the fleet's events), ``gpufleet workloads events`` (one workload's), and
+the latest events ``workloads get`` shows."""
 
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from gpufleet.client.http import ApiClient
+from gpufleet.client.exit_codes import ExitCode
+from gpufleet.client.http import ApiClient, ClientError
+from gpufleet.client.listing import add_page_flags
 from gpufleet.client.lookup import resolve_workload
+from gpufleet.client.metric_commands import parse_since
 from gpufleet.client.output import FORMATS, Printer, print_list
 from gpufleet.client.session import add_connection_flags, guarded, open_client
+from gpufleet.core.times import format_rfc3339
 
 # How many of the newest events ``workloads get`` shows.
 LATEST = 5
@@ -66,3 +72,81 @@ def register_events(actions: argparse._SubParsersAction) -> None:
     events.add_argument("-o", "--output", choices=FORMATS, default="table")
     add_connection_flags(events)
     events.set_defaults(handler=guarded(_events))
+
+
+FLEET_EVENT_HEADERS = ["TIME", "TYPE", "REASON", "PROJECT", "WORKLOAD", "OBJECT", "MESSAGE"]
+
+
+def fleet_event_rows(events: list[dict[str, Any]]) -> list[list[Any]]:
+    """One row of ``FLEET_EVENT_HEADERS`` per event of ``GET /api/v1/events``."""
+    return [
+        [time, kind, reason, e.get("projectName"), e.get("workloadName"), subject, message]
+        for e, (time, kind, reason, subject, message) in zip(
+            events, event_rows(events), strict=True
+        )
+    ]
+
+
+def _project_id(client: ApiClient, name_or_id: str) -> str:
+    """The id of the project named ``name_or_id``, or ``name_or_id`` itself when no project has
+    that name (an id; the API answers an unknown one with no events)."""
+    body = client.get_json("/api/v1/org-unit/projects", {"filterBy": f"name=={name_or_id}"})
+    found = body.get("projects") or []
+    if len(found) > 1:
+        ids = ", ".join(f"{p['id']} (cluster {p.get('clusterId')})" for p in found)
+        raise ClientError(
+            f"{len(found)} projects are named {name_or_id!r}: {ids}; give the id", ExitCode.USAGE
+        )
+    return found[0]["id"] if found else name_or_id
+
+
+def _fleet_parameters(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if args.since:
+        params["since"] = format_rfc3339(datetime.now(UTC) - parse_since(args.since))
+    if args.type:
+        params["type"] = args.type
+    if args.cluster:
+        params["clusterId"] = args.cluster
+    if args.project:
+        params["projectId"] = _project_id(client, args.project)
+    if args.reason:
+        params["reason"] = args.reason
+    if args.workload:
+        params["workloadId"] = resolve_workload(client, args.workload, None)
+    return params
+
+
+def _fleet_events(args: argparse.Namespace) -> int:
+    printer = Printer()
+    with open_client(args) as client:
+        params = _fleet_parameters(client, args)
+        page = {"limit": args.limit, "offset": args.offset}
+        events = client.get_json("/api/v1/events", {**params, **page}).get("events") or []
+        total = client.get_json("/api/v1/events/count", params)["count"] if events else 0
+    rows = fleet_event_rows(events)
+    print_list(printer, "events", events, args.output, FLEET_EVENT_HEADERS, rows)
+    if args.output == "table" and len(events) < total:
+        first = args.offset + 1
+        printer.text(
+            f"\n{first}-{args.offset + len(events)} of {total:,} events, newest first "
+            "(--offset and --limit show others)"
+        )
+    return 0
+
+
+def register_fleet_events(commands: argparse._SubParsersAction) -> None:
+    """Add ``events``: the Kubernetes events of every workload the key may see."""
+    events = commands.add_parser(
+        "events", help="the fleet's Kubernetes events, newest first (filter by type, project...)"
+    )
+    events.add_argument("--since", metavar="DURATION", help="only the last 30m, 6h, 2d, ...")
+    events.add_argument("--type", choices=["Normal", "Warning"], help="only events of this type")
+    events.add_argument("--cluster", metavar="UUID", help="only this cluster's events")
+    events.add_argument("--project", metavar="NAME|ID", help="only this project's events")
+    events.add_argument("--reason", help="only events with this reason, e.g. BackOff")
+    events.add_argument("--workload", metavar="NAME|ID", help="only this workload's events")
+    add_page_flags(events)
+    events.add_argument("-o", "--output", choices=FORMATS, default="table")
+    add_connection_flags(events)
+    events.set_defaults(handler=guarded(_fleet_events))
