@@ -21,7 +21,7 @@ from gpufleet.demo.organisation import write_organisation
 from gpufleet.demo.progress import seed_progress
 from gpufleet.demo.usage_history import start_live_usage, write_usage_history
 from gpufleet.demo.workloads import DemoWorkload
-from gpufleet.store.dialect import without_statement_timeout
+from gpufleet.store.dialect import analyze_after_bulk_load, without_statement_timeout
 from gpufleet.store.tables import workload_nodepools
 from gpufleet.store.tables import workloads as workloads_table
 from gpufleet.store.workloads import insert_workloads
@@ -102,6 +102,7 @@ def seed_demo(
     if fleet is not None:
         with engine.begin() as conn:
             finish_fleet(conn, fleet, anchor)
+    analyze_after_bulk_load(engine)
     return workloads
 
 
