@@ -91,7 +91,6 @@ def test_telemetry_adds_up_on_random_demos(client, engine, seed, count):
     assert len(statuses["nodes"]) == 2
 
 
-
 def test_a_freshly_seeded_demos_gpu_memory_in_use_is_read_at_once(client, engine):
     # Unanalyzed, PostgreSQL planned this over tables of a row or two and ran a subquery once
     # per node: minutes, past the statement timeout, until autovacuum got to the tables.
@@ -100,3 +99,15 @@ def test_a_freshly_seeded_demos_gpu_memory_in_use_is_read_at_once(client, engine
     used = _telemetry(client, "USED_GPU_MEMORY_BYTES", "ClusterId,Node")
     assert time.monotonic() - started < 5
     assert sum(value > 0 for value in used.values()) >= 5
+
+
+def test_no_node_uses_more_gpu_memory_than_it_has(client, engine):
+    # The demo's history samples each workload's GPU memory: a GPU of its pool has 24, 48 or
+    # 80 GiB, and a workload on a default pool's 24 GiB GPUs used to report 80 GiB ones, so
+    # nodes read as using more GPU memory than they have.
+    seed_demo(engine, workloads=300, seed=7)
+    nodes = "ClusterId,Node"
+    used = _telemetry(client, "USED_GPU_MEMORY_BYTES", nodes)
+    capacity = _telemetry(client, "TOTAL_GPU_MEMORY_BYTES", nodes)
+    over = {key: (used[key], capacity[key]) for key in used if used[key] > capacity[key]}
+    assert over == {}

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from gpufleet.core.times import to_ms
+from gpufleet.demo.organisation import CLUSTERS
 from gpufleet.demo.workloads import DemoWorkload
 from gpufleet.metrics.types import WorkloadMetricType as M
 from gpufleet.metrics.types import format_le
@@ -28,7 +29,13 @@ from gpufleet.store.metric_samples import append_samples, derive_series, workloa
 HISTORY = timedelta(hours=24)
 STEP_MS = 60_000
 MAX_WORKLOADS_WITH_HISTORY = 16
-GPU_MEMORY_BYTES = 80 * 2**30
+GIB = 2**30
+# One GPU's memory in each cluster's node pools: a workload's GPUs are those of its pool.
+POOL_GPU_MEMORY_BYTES = {
+    (cluster.id, pool.name): pool.gpu_memory_gib * GIB
+    for cluster in CLUSTERS
+    for pool in cluster.nodepools
+}
 LIVE_PHASES = ("Running", "Degraded", "Updating")
 FINISHED_PHASES = ("Completed", "Failed", "Stopped")
 # Upper bounds (seconds) and the share of requests at or under each, per NIM histogram.
@@ -100,6 +107,12 @@ def _gpus(item: dict[str, Any]) -> float:
     return allocated or float(requested.get("request") or 0.0)
 
 
+def _gpu_memory_bytes(item: dict[str, Any]) -> float:
+    """One GPU's memory in the pool the workload runs (or last asked to run) in."""
+    pools = item.get("currentNodePools") or item.get("requestedNodePools") or ["default"]
+    return POOL_GPU_MEMORY_BYTES[(item["clusterId"], pools[0])]
+
+
 def _span(item: dict[str, Any], anchor: datetime) -> tuple[int, int]:
     """First and last sample time (epoch ms, on the minute) of a workload's history."""
     end = anchor if item["phase"] in LIVE_PHASES else item["completedAt"]
@@ -149,7 +162,7 @@ def _moving_series(item: dict[str, Any], times: list[int], rng: random.Random) -
     devices = max(1, min(16, math.ceil(gpus))) if gpus > 0 else 0
     idle_devices = int(item.get("idleGpus") or 0)
     load = _load_curve(times, rng, item.get("category", "Train"))
-    share = min(gpus, 1.0) if gpus < 1 else 1.0
+    device_bytes = _gpu_memory_bytes(item)
     cpu = (item.get("workloadRequestedResources") or {}).get("cpu") or {}
     cpu_request = float(cpu.get("request") or 1.0)
     memory = (item.get("workloadRequestedResources") or {}).get("cpuMemory") or {}
@@ -157,11 +170,13 @@ def _moving_series(item: dict[str, Any], times: list[int], rng: random.Random) -
     tail = len(times) - 15  # devices the workload reports idle have been idle lately
     for gpu in range(devices):
         series = f"gpu={gpu}"
+        # The part of this device the workload holds: a fraction of its last (or only) one.
+        share = min(1.0, gpus - gpu)
         for index, (ts, level) in enumerate(zip(times, load, strict=True)):
             busy = 0.0 if gpu < idle_devices and index >= tail else level
             utilisation = round(min(100.0, busy * rng.uniform(85, 100)), 1)
             yield (wid, M.GPU_UTILIZATION.value, series, ts, utilisation)
-            used = GPU_MEMORY_BYTES * share * (0.35 + 0.5 * busy) if busy else 0.0
+            used = device_bytes * share * (0.35 + 0.5 * busy) if busy else 0.0
             yield (wid, M.GPU_MEMORY_USAGE_BYTES.value, series, ts, round(used))
     for ts, level in zip(times, load, strict=True):
         yield (wid, M.CPU_USAGE_CORES.value, "", ts, round(cpu_request * (0.1 + 0.8 * level), 3))
@@ -204,7 +219,7 @@ def _derive_flat_series(conn: Connection, item: dict[str, Any]) -> None:
         M.CPU_LIMIT_CORES: cpu.get("limit"),
         M.CPU_MEMORY_REQUEST_BYTES: parse_quantity(memory.get("request")),
         M.CPU_MEMORY_LIMIT_BYTES: parse_quantity(memory.get("limit")),
-        M.GPU_MEMORY_REQUEST_BYTES: gpu_memory or round(gpus * GPU_MEMORY_BYTES),
+        M.GPU_MEMORY_REQUEST_BYTES: gpu_memory or round(gpus * _gpu_memory_bytes(item)),
         M.GPU_ALLOCATION: gpus,
         M.POD_COUNT: pods,
         M.RUNNING_POD_COUNT: max(int(item.get("runningPods") or 0), 1),
