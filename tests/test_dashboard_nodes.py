@@ -23,6 +23,8 @@ from tests.test_dashboard_overview import shown as overview_figure
 pytestmark = pytest.mark.e2e
 
 TELEMETRY = "/api/v1/nodes/telemetry"
+GIB = 2**30
+BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 # The GPUs on gpu-a its pod reports on, by their index on the node, and their utilisation.
 SAMPLED_GPUS = {"3": 70.0, "5": 20.0}
 UNREPORTED = "\N{EN DASH}"
@@ -33,6 +35,20 @@ def shown(value: float) -> str:
     toLocaleString does), thousands separated."""
     rounded = Decimal(str(value)).quantize(Decimal("0.01"), ROUND_HALF_UP).normalize()
     return f"{rounded:,f}"
+
+
+def byte_size(value: float) -> str:
+    """Bytes as the dashboard prints them: three significant digits (halves rounded up, as
+    toPrecision does) in the largest binary unit under the value, trailing zeros cut."""
+    size, unit = abs(value), 0
+    while size >= 1024 and unit < len(BYTE_UNITS) - 1:
+        size /= 1024
+        unit += 1
+    exact = Decimal(size)
+    if exact:
+        exact = exact.quantize(Decimal(1).scaleb(exact.adjusted() - 2), ROUND_HALF_UP)
+    text = f"{exact.normalize():f}" if exact else "0"
+    return f"{'-' if value < 0 else ''}{text} {BYTE_UNITS[unit]}"
 
 
 def per_node(api, kind: str) -> dict[tuple[str, str], float]:
@@ -325,3 +341,133 @@ def test_a_node_page_keeps_a_long_name_within_a_phones_width_and_reported_markup
         assert page.locator("#node-name img, #node-details img, #node-taints img").count() == 0
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert dialogs == []
+
+
+# GPU memory the workloads on this cluster's nodes report using now, per GPU they hold, by
+# project: gpu-a's six GPUs 30 GiB each, gpu-b's three (two of cap-borrower, one of cap-modest)
+# 20 and 10 GiB.
+MEMORY_PER_GPU = {"cap-borrower": 30 * GIB, "cap-modest": 10 * GIB}
+ON_GPU_B = {"cap-borrower": 20 * GIB}
+# Nodes of another cluster: one without GPUs, one whose GPUs' memory was not reported.
+ELSEWHERE = "5a5a5a5a-0000-4000-8000-00000000c0de"
+
+
+def report_memory_use(api) -> None:
+    """Half a minute ago, each workload on gpu-a and gpu-b reports its GPUs' memory in use."""
+    stamp = (datetime.now(UTC) - timedelta(seconds=30)).replace(microsecond=0).isoformat()
+    samples = []
+    for node in ("gpu-a", "gpu-b"):
+        for pod in pods_on(api, node):
+            per_gpu = {**MEMORY_PER_GPU, **(ON_GPU_B if node == "gpu-b" else {})}
+            samples += [
+                {
+                    "workloadId": pod["workloadId"],
+                    "type": "GPU_MEMORY_USAGE_BYTES",
+                    "timestamp": stamp,
+                    "value": per_gpu[pod["projectName"]],
+                    "labels": {"gpu": str(gpu)},
+                }
+                for gpu in range(int(pod["allocatedResources"]["gpu"]))
+            ]
+    answer = api.post("/api/v1/ingest/metrics", json={"samples": samples})
+    assert answer.status_code == 200, answer.text
+
+
+def memory_cells(tab: Page, cluster: str, node: str):
+    row = tab.locator(f"#nodes-table tr[data-cluster='{cluster}'][data-node='{node}']")
+    return row.locator("td[data-column=memory]"), row.locator("td[data-column=memoryUsed]")
+
+
+def test_the_nodes_view_shows_gpu_memory_in_use_as_the_node_page_does(page, demo):  # noqa: F811
+    nodes = [
+        node_report(name="zz-cpu-only", gpuType=None, gpuCount=0, allocatableGpus=0),
+        node_report(name="zz-gpu-memory-unreported", gpuMemoryBytes=None),
+    ]
+    with demo.api() as api:
+        answer = api.post(f"/api/v1/ingest/clusters/{ELSEWHERE}/nodes", json={"nodes": nodes})
+        assert answer.status_code == 200, answer.text
+        report_memory_use(api)
+        every = every_node(api)
+        total = per_node(api, "TOTAL_GPU_MEMORY_BYTES")
+        used_before = per_node(api, "USED_GPU_MEMORY_BYTES")
+    open_nodes(page, demo.url)
+    expect(page.locator("#nodes-table tbody tr")).to_have_count(len(every))
+    # The demo's own samples end when it was seeded, and age out of "now" after five minutes:
+    # a figure may change between the API's answer above and the page's, but not after this one.
+    with demo.api() as api:
+        used_after = per_node(api, "USED_GPU_MEMORY_BYTES")
+
+    # This cluster's nodes, as their workloads report: 8 GPUs of 80 GiB each.
+    for node, used in (("gpu-a", "180 GiB"), ("gpu-b", "50 GiB"), ("gpu-c", "0 B")):
+        memory, memory_used = memory_cells(page, CLUSTER, node)
+        expect(memory).to_have_text("640 GiB")
+        expect(memory_used).to_have_text(used)
+    # No GPUs: no GPU memory either; GPUs of unreported memory: use without a total.
+    memory, memory_used = memory_cells(page, ELSEWHERE, "zz-cpu-only")
+    expect(memory).to_have_text(UNREPORTED)
+    expect(memory_used).to_have_text(UNREPORTED)
+    memory, memory_used = memory_cells(page, ELSEWHERE, "zz-gpu-memory-unreported")
+    expect(memory).to_have_text(UNREPORTED)
+    expect(memory_used).to_have_text("0 B")
+
+    # Every node's figures are the API's, in use never more than the node has.
+    for node in every:
+        key = (node["clusterUuid"], node["name"])
+        assert used_before[key] <= total[key] and used_after[key] <= total[key], key
+        if not node["gpuInfo"] or not total[key]:
+            continue
+        memory, memory_used = memory_cells(page, *key)
+        expect(memory).to_have_text(byte_size(total[key]))
+        assert memory_used.inner_text() in {byte_size(used_before[key]), byte_size(used_after[key])}
+    shown_sum = page.locator("#nodes-summary [data-field=memoryUsed] strong").inner_text()
+    assert shown_sum in {
+        f"{byte_size(sum(used.values()))} of {byte_size(sum(total.values()))}"
+        for used in (used_before, used_after)
+    }
+
+    # Sorted by memory in use, the largest first; nodes without GPUs last.
+    page.locator("th[data-sort=memoryUsed]").click()
+    expect(page.locator("th[data-sort=memoryUsed]")).to_have_class("sortable sorted-desc num")
+    expect(page.locator("#nodes-table tbody tr").last).to_have_attribute("data-node", "zz-cpu-only")
+
+    # The node's page says the same.
+    memory_cells(page, CLUSTER, "gpu-a")[0].locator("xpath=..").locator("a").click()
+    expect(page.locator("#node-name")).to_contain_text("gpu-a")
+    expect(fact(page, "GPU memory")).to_have_text("640 GiB")
+    expect(fact(page, "GPU memory used")).to_have_text("180 GiB")
+    page.goto(f"{demo.url}/#/nodes/{ELSEWHERE}/zz-cpu-only")
+    expect(page.locator("#node-details")).to_be_visible()
+    expect(page.locator("#node-details dt", has_text="GPU memory")).to_have_count(0)
+    screenshot(page, "nodes-memory")
+
+
+def test_a_project_viewer_sees_its_nodes_gpu_memory(page, demo):  # noqa: F811
+    with demo.api() as api:
+        report_memory_use(api)
+        account = new_service_account(api, "nodes-memory-viewer")
+        assert grant(api, account["clientId"], "viewer", "project", "cap-2").status_code == 201
+    sign_in(page, demo.url, account["clientSecret"], account["clientId"])
+    expect(page.locator("#topbar")).to_be_visible()
+    page.goto(f"{demo.url}/#/nodes")
+    # Nodes are shared capacity: the viewer reads the whole node's figures, its cluster's only.
+    expect(page.locator("#nodes-table tbody tr")).to_have_count(3)
+    expect(memory_cells(page, CLUSTER, "gpu-b")[1]).to_have_text("50 GiB")
+    expect(page.locator("#nodes-memory-error")).to_have_count(0)
+
+
+def test_the_nodes_view_without_gpu_memory_still_shows_the_rest(page, demo):  # noqa: F811
+    message = "The request was cancelled: a database statement ran too long."
+
+    def refuse(route):
+        route.fulfill(status=503, json={"code": 503, "message": message})
+
+    page.route(
+        re.compile(r".*/api/v1/nodes/telemetry\?.*telemetryType=USED_GPU_MEMORY_BYTES.*"), refuse
+    )
+    open_nodes(page, demo.url)
+    expect(page.locator("#nodes-memory-error")).to_contain_text(message)
+    row = page.locator(f"#nodes-table tr[data-cluster='{CLUSTER}'][data-node=gpu-a]")
+    expect(row.locator("td[data-column=allocated]")).to_have_text("6")
+    expect(row.locator("td[data-column=memoryUsed]")).to_have_text(UNREPORTED)
+    expect(row.locator("td[data-column=memory]")).to_have_text(UNREPORTED)
+    expect(page.locator("#nodes-summary [data-field=memoryUsed] strong")).to_have_text(UNREPORTED)

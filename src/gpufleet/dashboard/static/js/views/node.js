@@ -9,8 +9,9 @@ import { NODE_CHARTS } from "../metric-charts.js";
 import { DEFAULT_RANGE, latestOnly, metrics, rangeButtons } from "../metric-panel.js";
 import { nodesHref, stateBadges } from "./nodes.js";
 
+// GPU memory in use is the Nodes view's figure (the same telemetry), so the two pages agree.
 const TYPES = [
-  "ALLOCATED_GPUS", "IDLE_ALLOCATED_GPUS", "TOTAL_GPU_MEMORY_BYTES",
+  "ALLOCATED_GPUS", "IDLE_ALLOCATED_GPUS", "TOTAL_GPU_MEMORY_BYTES", "USED_GPU_MEMORY_BYTES",
   "TOTAL_CPU_CORES", "ALLOCATED_CPU_CORES", "TOTAL_CPU_MEMORY_BYTES", "ALLOCATED_CPU_MEMORY_BYTES",
 ];
 const GPU_NOW = ["GPU_UTILIZATION_PER_GPU", "GPU_MEMORY_USAGE_BYTES_PER_GPU"];
@@ -45,6 +46,7 @@ function details(node, figures, clusters) {
     ["GPUs free", number(gpus - allocated)],
     ["Idle allocated GPUs", number(figures.IDLE_ALLOCATED_GPUS)],
     ["GPU memory", figures.TOTAL_GPU_MEMORY_BYTES ? bytes(figures.TOTAL_GPU_MEMORY_BYTES) : null],
+    ["GPU memory used", gpus ? bytes(figures.USED_GPU_MEMORY_BYTES) : null],
     ["CPU cores allocated", cpu(figures.ALLOCATED_CPU_CORES, figures.TOTAL_CPU_CORES, "cores")],
     ["Memory allocated", cpu(figures.ALLOCATED_CPU_MEMORY_BYTES, figures.TOTAL_CPU_MEMORY_BYTES, "bytes")],
     ["NVLink domain", node.nvLinkDomainUid], ["NVLink clique", node.nvLinkCliqueId],

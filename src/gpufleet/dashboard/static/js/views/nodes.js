@@ -1,16 +1,19 @@
-// Nodes: every node of the clusters the caller sees, with its state, GPUs and how full they
-// are; filtered by cluster, node pool, state and name, sorted by any column. The filters and
-// the sort live in the address bar.
+// Nodes: every node of the clusters the caller sees, with its state, GPUs, how full they are
+// and their memory in use; filtered by cluster, node pool, state and name, sorted by any column.
+// The filters and the sort live in the address bar.
 
 import { figure, h, replace } from "../dom.js";
-import { age, number, when } from "../format.js";
+import { age, bytes, number, when } from "../format.js";
 import {
   clusterLabel, clusterNames, every, isCordoned, nodeKey, perNode, schedulableFree, takesWork,
 } from "../inventory.js";
 import { navigate, nodeHref } from "../router.js";
 
-// Allocation, not use: a node's page charts its GPUs' utilisation and memory over time.
+// Allocation, and the one use figure telemetry has per node: its GPUs' memory in use now. A
+// node's page charts its GPUs' utilisation and memory over time.
 const TYPES = ["ALLOCATED_GPUS", "IDLE_ALLOCATED_GPUS"];
+export const MEMORY_TYPES = ["USED_GPU_MEMORY_BYTES", "TOTAL_GPU_MEMORY_BYTES"];
+const UNKNOWN = "–";
 // The states a node may be filtered by: a cordoned node may be Ready or not.
 const STATES = [
   ["", "Any state"],
@@ -57,6 +60,14 @@ const COLUMNS = [
     cell: (r) => (r.idle > 0 ? h("span", { class: "error" }, number(r.idle)) : "0"),
   },
   {
+    key: "memory", title: "GPU memory", num: true, value: (r) => r.memory ?? -1,
+    cell: (r) => (r.memory ? bytes(r.memory) : UNKNOWN),
+  },
+  {
+    key: "memoryUsed", title: "GPU memory used", num: true, value: (r) => r.memoryUsed ?? -1,
+    cell: (r) => (r.memoryUsed === null ? UNKNOWN : bytes(r.memoryUsed)),
+  },
+  {
     key: "age", title: "Age", value: (r) => -Date.parse(r.node.createdAt),
     cell: (r) => h("span", { title: when(r.node.createdAt) }, age(r.node.createdAt)),
   },
@@ -87,14 +98,19 @@ function go(next) {
 }
 
 // What the table shows of a node: its own fields and its figures from the nodes telemetry.
-function rowOf(node, figures, clusters) {
+// GPU memory is null (a dash) on a node without GPUs, and when its telemetry could not be read;
+// a node that did not report its GPUs' memory has no total.
+function rowOf(node, figures, memory, clusters) {
   const key = nodeKey(node);
   const gpus = node.gpuInfo?.gpuCount ?? 0;
   const allocated = figures.ALLOCATED_GPUS.get(key) ?? 0;
+  const measured = gpus > 0 && memory !== null;
   return {
     node, gpus, allocated, free: gpus - allocated,
     cluster: clusterLabel(clusters, node.clusterUuid),
     idle: figures.IDLE_ALLOCATED_GPUS.get(key) ?? 0,
+    memory: measured ? memory.TOTAL_GPU_MEMORY_BYTES.get(key) || null : null,
+    memoryUsed: measured ? memory.USED_GPU_MEMORY_BYTES.get(key) ?? 0 : null,
   };
 }
 
@@ -158,17 +174,20 @@ function header(current) {
   }));
 }
 
-// The shown nodes' GPUs: total, allocated, free, and the free ones new work can take.
-function summary(rows) {
+// The shown nodes' GPUs: total, allocated, free, the free ones new work can take, and their
+// memory in use of their memory.
+function summary(rows, memory) {
   const nodes = rows.map((r) => r.node);
-  const sum = (field) => rows.reduce((total, r) => total + r[field], 0);
+  const sum = (field) => rows.reduce((total, r) => total + (r[field] ?? 0), 0);
   const allocated = new Map(rows.map((r) => [r.node, r.allocated]));
+  const memoryUsed = memory === null ? UNKNOWN : `${bytes(sum("memoryUsed"))} of ${bytes(sum("memory"))}`;
   return h("div", { class: "figures", id: "nodes-summary" },
     figure("nodes", "Nodes", number(rows.length)),
     figure("gpus", "GPUs", number(sum("gpus"))),
     figure("allocated", "Allocated", number(sum("allocated"))),
     figure("free", "Free", number(sum("free"))),
     figure("schedulable", "Schedulable free", number(schedulableFree(nodes, (n) => allocated.get(n)))),
+    figure("memoryUsed", "GPU memory used", memoryUsed),
     figure("not-ready", "Not ready", number(nodes.filter(IN_STATE["not-ready"]).length)),
     figure("cordoned", "Cordoned", number(nodes.filter(isCordoned).length)));
 }
@@ -176,13 +195,16 @@ function summary(rows) {
 export async function renderNodes(view, params, isCurrent) {
   const current = state(params);
   replace(view, h("h1", {}, "Nodes"), h("p", { class: "muted" }, "Loading…"));
-  const [nodes, figures, clusters] = await Promise.all([
+  // GPU memory is an addition to the table: when it cannot be read, the rest is still shown.
+  let memoryError = null;
+  const [nodes, figures, memory, clusters] = await Promise.all([
     every("/api/v1/nodes", "nodes"),
     perNode(TYPES),
+    perNode(MEMORY_TYPES).catch((error) => { memoryError = error; return null; }),
     clusterNames().catch(() => new Map()),
   ]);
   if (!isCurrent()) return;
-  const rows = sorted(nodes.map((n) => rowOf(n, figures, clusters)).filter((r) => matches(r, current)), current);
+  const rows = sorted(nodes.map((n) => rowOf(n, figures, memory, clusters)).filter((r) => matches(r, current)), current);
   const table = h("table", { class: "data", id: "nodes-table" },
     h("thead", {}, header(current)),
     h("tbody", {}, rows.map((r) => h("tr", { dataset: { cluster: r.node.clusterUuid, node: r.node.name } },
@@ -191,10 +213,14 @@ export async function renderNodes(view, params, isCurrent) {
     h("h1", {}, "Nodes"),
     h("p", { class: "muted" },
       "Allocated: what the pods bound to a node hold; free: its GPUs minus that; schedulable free: the free GPUs ",
-      "on nodes that are ready and not cordoned. A node's page shows what runs on it and its GPUs' use."),
+      "on nodes that are ready and not cordoned; GPU memory used: the latest samples of the workloads on the node. ",
+      "A node's page shows what runs on it and its GPUs' use."),
     h("section", { class: "panel" },
       filters(current, nodes, clusters),
-      summary(rows),
+      memoryError
+        ? h("p", { class: "error", role: "alert", id: "nodes-memory-error" }, `GPU memory could not be read: ${memoryError.message}`)
+        : null,
+      summary(rows, memory),
       table,
       rows.length ? null : h("p", { class: "muted" }, nodes.length ? "No nodes match." : "No nodes reported.")));
 }
