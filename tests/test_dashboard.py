@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -199,6 +200,53 @@ def test_the_table_filters_sorts_and_pages(page, demo, api):
     page.click(".chip[data-filter='phase==Pending'] button")
     total = api.get("/api/v1/workloads/count").json()["count"]
     expect(page.locator("#range")).to_have_text(f"1{DASH}25 of {total}")
+
+
+IDLE_FILTER = "idleAllocatedGpus>=0.01"
+
+
+def idle_cell(workload: dict) -> str:
+    """A workload's idle GPUs as the table shows them: two decimals at most, a dash when it
+    holds GPUs the idle rule has not measured, nothing when it holds none."""
+    idle = workload.get("idleAllocatedGpus")
+    if idle is None:
+        return DASH if (workload["allocatedResources"] or {}).get("gpu") else ""
+    return f"{Decimal(str(idle)).quantize(Decimal('0.01'), ROUND_HALF_UP).normalize():f}"
+
+
+def listed(page: Page, action) -> list[dict]:
+    """The page of workloads the table was answered after ``action``, as the API sent them
+    (the overview's lists, which may still be arriving, ask other limits)."""
+    table = re.compile(r".*/api/v1/workloads\?(.*&)?limit=25(&.*)?$")
+    with page.expect_response(lambda response: table.match(response.url)) as answer:
+        action()
+    return answer.value.json()["workloads"]
+
+
+def test_the_table_shows_which_workloads_hold_idle_gpus(page, demo, api):
+    sign_in(page, demo.url)
+    expect(page.locator("#topbar")).to_be_visible()
+    workloads = listed(page, lambda: page.click("a[data-nav=workloads]"))
+    cells = page.locator("#workloads-table td[data-column=idle]")
+    expect(cells).to_have_text([idle_cell(w) for w in workloads])
+
+    # Only those holding idle GPUs, most first: the overview's idle figures list the same.
+    idle = listed(page, lambda: page.check("#idle-only"))
+    expect(page.locator(f".chip[data-filter='{IDLE_FILTER}']")).to_be_visible()
+    expect(page.locator("th[data-sort=idleAllocatedGpus]")).to_have_class(
+        "sortable sorted-desc num"
+    )
+    figures = [w["idleAllocatedGpus"] for w in idle]
+    assert figures and min(figures) >= 0.01 and figures == sorted(figures, reverse=True)
+    expect(cells).to_have_text([idle_cell(w) for w in idle])
+    expect(cells.first.locator("span.error")).to_be_visible()
+    count = api.get("/api/v1/workloads/count", params={"filterBy": IDLE_FILTER}).json()["count"]
+    expect(page.locator("#range")).to_contain_text(f"of {count}")
+    screenshot(page, "workloads-idle")
+
+    page.uncheck("#idle-only")
+    expect(page.locator(".chip")).to_have_count(0)
+    expect(page.locator("#idle-only")).not_to_be_checked()
 
 
 def test_a_bad_filter_shows_the_api_error_not_a_blank_page(page, demo):

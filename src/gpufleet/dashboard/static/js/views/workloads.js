@@ -25,6 +25,18 @@ export function requestedGpus(w) {
   return total || perPod ? "0" : "";
 }
 
+// The GPUs a workload holds idle now by the idle-GPU rule (``idleAllocatedGpus``, applied every
+// minute to running workloads): red when some are, a dash when it holds GPUs the rule has not
+// measured, nothing when it holds none.
+export function idleGpus(w) {
+  const idle = w.idleAllocatedGpus;
+  if (idle !== null && idle !== undefined) return h("span", { class: idle > 0 ? "error" : "" }, number(idle));
+  return (w.allocatedResources?.gpu ?? 0) > 0 ? h("span", { title: "Not measured" }, "–") : "";
+}
+
+// The filter that lists the workloads holding idle GPUs, as the overview's idle figures do.
+const IDLE_FILTER = "idleAllocatedGpus>=0.01";
+
 // A column with ``num`` sorts descending on its first click: the largest is what one looks for.
 // The requested GPUs are not a sort field of the API, so that column does not sort.
 const COLUMNS = [
@@ -36,6 +48,7 @@ const COLUMNS = [
   { title: "Phase", sort: "phase", cell: (w) => phaseBadge(w.phase) },
   { title: "Requested GPUs", key: "requestedGPU", cell: (w) => requestedGpus(w), num: true },
   { title: "Allocated GPUs", sort: "allocatedGPU", cell: (w) => number(w.allocatedResources?.gpu ?? ""), num: true },
+  { title: "Idle GPUs", sort: "idleAllocatedGpus", key: "idle", cell: (w) => idleGpus(w), num: true },
   { title: "Submitted by", sort: "submittedBy", cell: (w) => h("span", { class: "clip", title: w.submittedBy ?? "" }, w.submittedBy ?? "") },
   { title: "Age", sort: "createdAt", cell: (w) => age(w.createdAt) },
 ];
@@ -149,6 +162,20 @@ function deletedToggle(current) {
     " Deleted workloads only");
 }
 
+// Only the workloads holding idle GPUs, most first: the filter as a chip, and the sort. (Sorted
+// by idle GPUs alone, the API puts the workloads it has no figure for first.)
+function idleToggle(current) {
+  const on = current.filters.includes(IDLE_FILTER);
+  return h("label", { class: "muted" },
+    h("input", {
+      type: "checkbox", id: "idle-only", checked: on,
+      onchange: (event) => go(event.target.checked
+        ? { ...current, filters: [...current.filters, IDLE_FILTER], sort: "idleAllocatedGpus", order: "desc", offset: 0 }
+        : { ...current, filters: current.filters.filter((f) => f !== IDLE_FILTER), offset: 0 }),
+    }),
+    " Holding idle GPUs");
+}
+
 function searchBox(current) {
   const input = h("input", { type: "search", name: "search", placeholder: "Search…", value: current.search });
   const form = h("form", { class: "filter-row" }, input);
@@ -200,7 +227,7 @@ export async function renderWorkloads(view, params, isCurrent) {
   replace(view,
     h("h1", {}, "Workloads"),
     h("div", { class: "panel" },
-      h("div", { class: "filters" }, builder, searchBox(current), deletedToggle(current), chips(current)),
+      h("div", { class: "filters" }, builder, searchBox(current), deletedToggle(current), idleToggle(current), chips(current)),
       body));
   const selection = {
     filterBy: current.filters, search: current.search || undefined, deleted: current.deleted ? "true" : undefined,
