@@ -12,7 +12,7 @@ import { navigate, nodeHref } from "../router.js";
 // Allocation, and the one use figure telemetry has per node: its GPUs' memory in use now. A
 // node's page charts its GPUs' utilisation and memory over time.
 const TYPES = ["ALLOCATED_GPUS", "IDLE_ALLOCATED_GPUS"];
-export const MEMORY_TYPES = ["USED_GPU_MEMORY_BYTES", "TOTAL_GPU_MEMORY_BYTES"];
+const MEMORY_TYPES = ["USED_GPU_MEMORY_BYTES", "TOTAL_GPU_MEMORY_BYTES"];
 const UNKNOWN = "–";
 // The states a node may be filtered by: a cordoned node may be Ready or not.
 const STATES = [

@@ -28,7 +28,7 @@ export function requestedGpus(w) {
 // The GPUs a workload holds idle now by the idle-GPU rule (``idleAllocatedGpus``, applied every
 // minute to running workloads): red when some are, a dash when it holds GPUs the rule has not
 // measured, nothing when it holds none.
-export function idleGpus(w) {
+function idleGpus(w) {
   const idle = w.idleAllocatedGpus;
   if (idle !== null && idle !== undefined) return h("span", { class: idle > 0 ? "error" : "" }, number(idle));
   return (w.allocatedResources?.gpu ?? 0) > 0 ? h("span", { title: "Not measured" }, "–") : "";
