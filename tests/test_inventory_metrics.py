@@ -227,3 +227,121 @@ def test_the_sampler_leaves_the_present_alone_while_the_past_is_backfilled(app, 
     with engine.begin() as conn:
         release_lease(conn, BACKFILL_LEASE, "backfill")
     assert record_inventory(engine, INTERVAL, now) > 0
+
+
+def _series(client, path: str, window: dict, metric_type: str, **params) -> dict:
+    """Each measurement's values by its group's value ("" without a group)."""
+    response = client.get(path, params={**window, "metricType": metric_type, **params})
+    assert response.status_code == 200, response.text
+    return {
+        (m.get("groups") or [{"value": ""}])[0]["value"]: [float(v["value"]) for v in m["values"]]
+        for m in response.json()["measurements"]
+    }
+
+
+def _holding(project_id: str, name: str, gpus: float, node: str, cpu: float, memory: str):
+    item = _running(project_id, name, gpus, node, "a100")
+    item["pods"][0]["allocatedResources"] = {"gpu": gpus, "cpu": cpu, "cpuMemory": memory}
+    return item
+
+
+@pytest.fixture
+def gap(client, app):
+    """Three samples a minute apart; project 11's workloads (2 GPUs, 1.5 CPU cores and 3 GB on
+    a100-2, and one pending) are deleted after the first, so its later samples of counts and
+    amounts are absent. Both projects are in department 2, whose own queue deserves 4 GPUs
+    where its projects' deserve 3 + 2."""
+    engine = app.state.gpufleet.engine
+    nodes = [node_report(name=f"a100-{n}", nodePool="a100") for n in (1, 2)]
+    assert client.post(node_path(), json={"nodes": nodes}).status_code == 200
+    speech = [
+        _holding("11", "speech", 2.0, "a100-2", 1.5, "3G"),
+        report(phase="Pending", **in_project("11", "speech"), allocatedResources={"gpu": 0}),
+    ]
+    vision = _holding("10", "vision", 4.0, "a100-1", 2.0, "1G")
+    assert client.post(ingest_path(), json=batch(vision, *speech)).status_code == 200
+    in_research = {"type": "project", "departmentId": "2", "departmentName": "research"}
+    queues = [
+        {"source": "kai", "name": name, "orgUnit": unit,
+         "quotas": [{"nodePool": "a100", "gpu": {"deserved": deserved}}]}
+        for name, unit, deserved in (
+            ("research", {"type": "department", "id": "2", "name": "research"}, 4),
+            ("vision", {**in_research, "id": "10", "name": "vision"}, 3),
+            ("speech", {**in_research, "id": "11", "name": "speech"}, 2),
+        )
+    ]  # fmt: skip
+    response = client.post(queue_path(), json={"observedAt": at(1), "queues": queues})
+    assert response.status_code == 200, response.text
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=3)
+    record_inventory(engine, INTERVAL, start)
+    gone = batch(deleted=[item["id"] for item in speech])
+    assert client.post(ingest_path(), json=gone).status_code == 200
+    record_inventory(engine, INTERVAL, start + timedelta(minutes=1))
+    record_inventory(engine, INTERVAL, start + timedelta(minutes=2))
+    span = {"start": format_rfc3339(start), "end": format_rfc3339(start + timedelta(minutes=3))}
+    return {"coarse": {**span, "numberOfSamples": 1}, "fine": {**span, "numberOfSamples": 3}}
+
+
+def test_an_absent_count_or_amount_is_a_zero_of_the_coarse_mean(client, gap):
+    """A point is the mean over its interval's sampling instants; an instant without a sample
+    of a count or an amount held counts as 0, not left out of the mean."""
+    cluster = f"/api/v1/clusters/{CLUSTER_ID}/metrics"
+    for window, speech in ((gap["coarse"], [2 / 3]), (gap["fine"], [2.0, 0.0, 0.0])):
+        by_project = _series(client, cluster, window, "ALLOCATED_GPU", groupBy="Project")
+        assert by_project == {"10": [4.0] * len(speech), "11": pytest.approx(speech)}
+    counts = _series(client, cluster, gap["coarse"], "WORKLOADS_COUNT", groupBy="Project")
+    assert counts == {"10": [1.0], "11": pytest.approx([2 / 3])}
+    project = "/api/v1/org-unit/projects/11/metrics"
+    assert _series(client, project, gap["fine"], "CPU_ALLOCATION_MILLICORES") == {
+        "": [1500.0, 0.0, 0.0]
+    }
+    coarse = _series(client, project, gap["coarse"], "CPU_MEMORY_ALLOCATION_MB")
+    assert coarse == {"": pytest.approx([1000.0])}
+    # A pool the unit never held anything in reads 0, not "no data".
+    pool = _series(client, project, gap["fine"], "CPU_ALLOCATION_MILLICORES", nodepoolName="h100")
+    assert pool == {"": [0.0, 0.0, 0.0]}
+
+
+def test_the_cluster_project_and_department_endpoints_agree(client, gap):
+    cluster = f"/api/v1/clusters/{CLUSTER_ID}/metrics"
+    for window in gap.values():
+        by_project = _series(client, cluster, window, "ALLOCATED_GPU", groupBy="Project")
+        for metric_type in (
+            "GPU_ALLOCATION",
+            "CPU_ALLOCATION_MILLICORES",
+            "CPU_MEMORY_ALLOCATION_MB",
+        ):
+            projects = [
+                _series(client, f"/api/v1/org-unit/projects/{p}/metrics", window, metric_type)[""]
+                for p in ("10", "11")
+            ]
+            if metric_type == "GPU_ALLOCATION":
+                assert projects == [by_project["10"], by_project["11"]]
+            department = _series(
+                client, "/api/v1/org-unit/departments/2/metrics", window, metric_type
+            )
+            assert department[""] == pytest.approx([sum(v) for v in zip(*projects, strict=True)])
+
+
+def test_an_absent_quota_or_wait_is_not_measured_rather_than_zero(client, gap):
+    """A quota no queue sets, and the mean wait when nothing is pending, have no points; only
+    the sampled instants that have them count in a point."""
+    project = "/api/v1/org-unit/projects/11/metrics"
+    assert _series(client, project, gap["fine"], "CPU_QUOTA_MILLICORES") == {"": []}
+    cluster = f"/api/v1/clusters/{CLUSTER_ID}/metrics"
+    waits = _series(client, cluster, gap["fine"], "AVG_WORKLOAD_WAIT_TIME")[""]
+    assert len(waits) == 1
+
+
+def test_every_sampled_type_says_whether_absence_is_zero():
+    from gpufleet.api.routes.inventory_metrics import SAMPLED_CLUSTER_TYPES, SAMPLED_UNIT_TYPES
+    from gpufleet.store.inventory_figures import ZERO_WHEN_ABSENT
+
+    sampled = {t.value for t in SAMPLED_CLUSTER_TYPES | SAMPLED_UNIT_TYPES}
+    assert sampled >= ZERO_WHEN_ABSENT
+    assert sampled - ZERO_WHEN_ABSENT == {
+        "GPU_QUOTA",
+        "CPU_QUOTA_MILLICORES",
+        "CPU_MEMORY_QUOTA_MB",
+        "AVG_WORKLOAD_WAIT_TIME",
+    }

@@ -35,6 +35,28 @@ UNIT_QUOTA_TYPES = {
 }
 
 
+# The types whose figure is a count or an amount held, 0 when the sampler finds nothing to add
+# up (no node, pod or workload of the unit or group): a sampling instant without a sample of
+# such a series is a 0 of it, so the sampler writes only what is there. The other types are
+# not measured when absent: quotas (a unit without a queue has no quota; a queue without a CPU
+# quota sets none) and the mean wait of pending workloads (none pending, no mean).
+ZERO_WHEN_ABSENT = frozenset(
+    {
+        "TOTAL_GPU",
+        "TOTAL_GPU_NODES",
+        "ALLOCATED_GPU",
+        "UNALLOCATED_GPU",
+        "WORKLOADS_COUNT",
+        "GPU_ALLOCATION",
+        "CPU_ALLOCATION_MILLICORES",
+        "CPU_MEMORY_ALLOCATION_MB",
+    }
+)
+# Written for every cluster at every sampling instant, 0 when nothing is allocated: the times
+# of this series are the instants at which the cluster and its units were sampled.
+SAMPLED_INSTANTS = ("ALLOCATED_GPU", "")
+
+
 class Figure(NamedTuple):
     unit_type: str
     unit_id: str
@@ -110,6 +132,7 @@ def _pod_allocation(conn: Connection) -> list[tuple[tuple[str, str], float]]:
 
 def _cluster_allocation(conn: Connection, sums: _Sums) -> None:
     cluster_ids = list(conn.execute(sa.select(clusters.c.id)).scalars())
+    # Every cluster's total, 0 included: its times are the SAMPLED_INSTANTS.
     sums.zero(CLUSTER, cluster_ids, "ALLOCATED_GPU")
     for (cluster_id, pool), value in _pod_allocation(conn):
         sums.add(CLUSTER, cluster_id, "ALLOCATED_GPU", f"Nodepool={pool}", value)

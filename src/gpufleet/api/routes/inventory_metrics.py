@@ -39,7 +39,7 @@ from gpufleet.schemas.clusters import GroupedMetricsResponse
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.metrics import MetricsCompositeResponse
 from gpufleet.schemas.org_units import OrgUnitMetricType
-from gpufleet.store.inventory_samples import mean_per_interval
+from gpufleet.store.inventory_samples import mean_per_interval, sampled_instants
 from gpufleet.store.nodepools import nodepool_named
 from gpufleet.store.nodes import live_node_names
 from gpufleet.store.org_figures import UnitKind
@@ -165,15 +165,15 @@ def _measurement(ask: _Ask, group: str | None, value: str | None, values: list) 
     return {**measurement, "values": values}
 
 
-def _cluster_measurements(conn: Connection, ask: _Ask) -> list[dict]:
+def _cluster_measurements(conn: Connection, ask: _Ask, instants: dict[int, int]) -> list[dict]:
     unit, kind, window = ("cluster", ask.cluster_id), ask.metric_type.value, ask.window
     if ask.group_by is None or ask.nodepool is not None:
         series = [f"Nodepool={ask.nodepool}" if ask.nodepool is not None else ""]
-        points = mean_per_interval(conn, unit, kind, series, window)
+        points = mean_per_interval(conn, unit, kind, series, window, instants)
         group = "Nodepool" if ask.nodepool is not None else None
         return [_measurement(ask, group, ask.nodepool, _values(points, window))]
     by_series: dict[str, list] = {}
-    for point in mean_per_interval(conn, unit, kind, ask.group_by.value, window):
+    for point in mean_per_interval(conn, unit, kind, ask.group_by.value, window, instants):
         by_series.setdefault(point.series, []).append(point)
     return [
         _measurement(ask, ask.group_by.value, series.partition("=")[2], _values(points, window))
@@ -263,6 +263,7 @@ def _cluster_answer(
     if prometheus is not None:
         answerable = [ask for t, ask in asks.items() if t.value in prometheus.answers]
         from_prometheus = _prometheus_measurements(conn, prometheus, answerable)
+    instants = sampled_instants(conn, cluster_id, request.window)
     for metric_type, ask in asks.items():
         if metric_type in from_prometheus:
             found = from_prometheus[metric_type]
@@ -271,7 +272,7 @@ def _cluster_answer(
                 measurements.append({"type": metric_type.value, "labels": None, "values": None})
                 continue
         elif metric_type in SAMPLED_CLUSTER_TYPES:
-            found = _cluster_measurements(conn, ask)
+            found = _cluster_measurements(conn, ask, instants)
         else:
             unanswered.append(f"{metric_type.value}: {NO_SOURCE}")
             measurements.append({"type": metric_type.value, "labels": None, "values": None})
@@ -286,10 +287,13 @@ def _cluster_answer(
 
 
 def _unit_metrics(
-    conn: Connection, kind: UnitKind, unit_id: str, request: MetricsRequest, nodepool: str | None
+    conn: Connection, kind: UnitKind, unit: dict, request: MetricsRequest, nodepool: str | None
 ) -> Response:
     window = request.window
     series = [f"Nodepool={nodepool}" if nodepool is not None else ""]
+    # A unit is sampled with its cluster: the same instants as the cluster's figures.
+    instants = sampled_instants(conn, unit["cluster_id"], window)
+    key = (kind.value, unit["id"])
     measurements: list[dict] = []
     unanswered: list[str] = []
     for metric_type in request.types:
@@ -297,7 +301,7 @@ def _unit_metrics(
             unanswered.append(f"{metric_type.value}: {NO_SOURCE}")
             measurements.append({"type": metric_type.value, "labels": None, "values": None})
             continue
-        points = mean_per_interval(conn, (kind.value, unit_id), metric_type.value, series, window)
+        points = mean_per_interval(conn, key, metric_type.value, series, window, instants)
         labels = None if nodepool is None else {"nodepool": nodepool}
         measurements.append(
             {"type": metric_type.value, "labels": labels, "values": _values(points, window)}
@@ -317,7 +321,7 @@ def _unit_metrics(
 def get_project_metrics(
     conn: Db, project: ProjectRow, request: UnitMetrics, nodepoolName: NodepoolParam = None
 ) -> Response:
-    return _unit_metrics(conn, UnitKind.PROJECT, project["id"], request, nodepoolName)
+    return _unit_metrics(conn, UnitKind.PROJECT, project, request, nodepoolName)
 
 
 @router.get(
@@ -332,7 +336,7 @@ def get_project_metrics(
 def get_department_metrics(
     conn: Db, department: DepartmentRow, request: UnitMetrics, nodepoolName: NodepoolParam = None
 ) -> Response:
-    return _unit_metrics(conn, UnitKind.DEPARTMENT, department["id"], request, nodepoolName)
+    return _unit_metrics(conn, UnitKind.DEPARTMENT, department, request, nodepoolName)
 
 
 @router.get(
