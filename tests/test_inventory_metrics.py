@@ -323,6 +323,19 @@ def test_the_cluster_project_and_department_endpoints_agree(client, gap):
             assert department[""] == pytest.approx([sum(v) for v in zip(*projects, strict=True)])
 
 
+def test_a_departments_gpu_quota_is_its_own_in_the_clusters_metrics_too(client, gap):
+    """Run:ai's department quota per node pool is the department's own deserved GPUs, which
+    its projects' may exceed (here 3 + 2 against 4); the cluster's total stays the projects'."""
+    window = gap["coarse"]
+    cluster = f"/api/v1/clusters/{CLUSTER_ID}/metrics"
+    by_department = _series(client, cluster, window, "GPU_QUOTA", groupBy="Department")
+    own = _series(client, "/api/v1/org-unit/departments/2/metrics", window, "GPU_QUOTA")
+    assert by_department == {"2": [4.0]} and own == {"": [4.0]}
+    assert _series(client, cluster, window, "GPU_QUOTA") == {"": [5.0]}
+    by_project = _series(client, cluster, window, "GPU_QUOTA", groupBy="Project")
+    assert by_project == {"10": [3.0], "11": [2.0]}
+
+
 def test_an_absent_quota_or_wait_is_not_measured_rather_than_zero(client, gap):
     """A quota no queue sets, and the mean wait when nothing is pending, have no points; only
     the sampled instants that have them count in a point."""

@@ -2,7 +2,8 @@
 
 Clusters: GPUs and GPU nodes from the live nodes; allocated GPUs from the pods holding them
 (by the pool of the node they run on), and split by project, department and category from the
-workloads; project quotas added up; workloads not finished; the mean wait of pending ones.
+workloads; project quotas added up (per department, the department's own); workloads not
+finished; the mean wait of pending ones.
 Projects and departments: their GPU allocation and quotas (``store.org_figures``,
 ``store.org_quotas``) and the CPU and memory their pods hold. A series is "" for the unit's
 total or ``Key=value`` for one group (``Nodepool``, ``Project``, ``Department``, ``Category``).
@@ -176,18 +177,21 @@ def _cluster_workloads(conn: Connection, sums: _Sums, now: datetime) -> None:
 
 
 def _cluster_quotas(conn: Connection, sums: _Sums) -> None:
-    quotas = quota_statement(UnitKind.PROJECT, None).subquery()
-    statement = sa.select(
-        projects.c.cluster_id,
-        projects.c.id,
-        projects.c.department_id,
-        quotas.c.nodepool,
-        quotas.c.gpu_deserved,
-    ).select_from(quotas.join(projects, projects.c.id == quotas.c.unit))
-    for cluster_id, project_id, department_id, pool, deserved in conn.execute(statement):
-        sums.add(CLUSTER, cluster_id, "GPU_QUOTA", f"Nodepool={pool}", deserved)
-        sums.values[(CLUSTER, cluster_id, "GPU_QUOTA", f"Project={project_id}")] += deserved
-        sums.values[(CLUSTER, cluster_id, "GPU_QUOTA", f"Department={department_id}")] += deserved
+    """The projects' deserved GPUs in total, per node pool and per project; per department,
+    the department's own (its queues', as its own metrics give them), which its projects'
+    may exceed."""
+    for kind, table in ((UnitKind.PROJECT, projects), (UnitKind.DEPARTMENT, departments)):
+        quotas = quota_statement(kind, None).subquery()
+        statement = sa.select(
+            table.c.cluster_id, table.c.id, quotas.c.nodepool, quotas.c.gpu_deserved
+        ).select_from(quotas.join(table, table.c.id == quotas.c.unit))
+        for cluster_id, unit_id, pool, deserved in conn.execute(statement):
+            if kind is UnitKind.PROJECT:
+                sums.add(CLUSTER, cluster_id, "GPU_QUOTA", f"Nodepool={pool}", deserved)
+                group = f"Project={unit_id}"
+            else:
+                group = f"Department={unit_id}"
+            sums.values[(CLUSTER, cluster_id, "GPU_QUOTA", group)] += deserved
 
 
 def _unit_figures(conn: Connection, sums: _Sums, kind: UnitKind) -> None:
