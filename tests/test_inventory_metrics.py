@@ -3,14 +3,22 @@ capacity and quota, and the metrics endpoints read them back per interval."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
+from gpufleet.core.metric_values import SampleWindow
 from gpufleet.core.times import format_rfc3339, to_ms
 from gpufleet.metrics.tasks import record_inventory
-from gpufleet.store.inventory_samples import BACKFILL_LEASE
+from gpufleet.settings import Settings
+from gpufleet.store.dialect import bulk_append
+from gpufleet.store.engine import create_store_engine
+from gpufleet.store.inventory_samples import BACKFILL_LEASE, instants_statement, series_statement
 from gpufleet.store.leases import release_lease, take_lease
+from gpufleet.store.tables import inventory_samples
 from tests.support.access import key_with_role
 from tests.support.agent_reports import (
     CLUSTER_ID,
@@ -358,3 +366,68 @@ def test_every_sampled_type_says_whether_absence_is_zero():
         "CPU_MEMORY_QUOTA_MB",
         "AVG_WORKLOAD_WAIT_TIME",
     }
+
+
+PLAN_START_MS = 1_760_000_000_000
+GROUPS = ("Nodepool", "Project", "Department", "Category")
+
+
+@pytest.fixture(scope="module")
+def sampled_day(module_database_url: str) -> Iterator[sa.Engine]:
+    """A day of samples every 5 minutes: two clusters grouped by pool, project and category,
+    and their projects' allocation and quotas; analysed, as autovacuum would soon have it."""
+    engine = create_store_engine(Settings(database_url=module_database_url))
+    day_ms = 24 * 3600_000
+
+    def rows() -> Iterator[tuple]:
+        for ts in range(PLAN_START_MS, PLAN_START_MS + day_ms, 300_000):
+            for cluster in ("east", "west"):
+                for kind in ("ALLOCATED_GPU", "TOTAL_GPU", "WORKLOADS_COUNT", "GPU_QUOTA"):
+                    for series in ("", *(f"{g}={n}" for g in GROUPS for n in range(8))):
+                        yield ("cluster", cluster, kind, series, ts, 1.0)
+            for project in range(24):
+                for kind in ("GPU_ALLOCATION", "CPU_ALLOCATION_MILLICORES", "GPU_QUOTA"):
+                    for series in ("", "Nodepool=a100", "Nodepool=h100"):
+                        yield ("project", str(project), kind, series, ts, 1.0)
+
+    columns = ("unit_type", "unit_id", "metric_type", "series", "ts_ms", "value")
+    with engine.begin() as conn:
+        bulk_append(conn, inventory_samples, columns, rows())
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE")
+    yield engine
+    engine.dispose()
+
+
+def _plan(engine: sa.Engine, statement: sa.Select) -> str:
+    explain = "EXPLAIN QUERY PLAN" if engine.dialect.name == "sqlite" else "EXPLAIN (COSTS OFF)"
+    compiled = statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+    with engine.connect() as conn:
+        return "\n".join(str(row[-1]) for row in conn.exec_driver_sql(f"{explain} {compiled}"))
+
+
+# What the metrics endpoints read: the cluster's instants, then each type's series.
+READS = {
+    "total": (("cluster", "east"), "ALLOCATED_GPU", [""]),
+    "grouped": (("cluster", "east"), "ALLOCATED_GPU", "Project"),
+    "unit pool": (("project", "7"), "GPU_ALLOCATION", ["Nodepool=a100"]),
+}
+
+
+@pytest.mark.parametrize("read", ["instants", *READS])
+def test_a_series_is_read_as_one_range_of_the_primary_key(sampled_day, read):
+    """An hour of one unit's type is a range of the samples' primary key, never a scan."""
+    start = PLAN_START_MS + 12 * 3600_000
+    window = SampleWindow(start, start + 3600_000, 60)
+    statement = (
+        instants_statement("east", window)
+        if read == "instants"
+        else series_statement(*READS[read], window)
+    )
+    plan = _plan(sampled_day, statement)
+    if sampled_day.dialect.name == "sqlite":
+        assert "SEARCH inventory_samples USING PRIMARY KEY (unit_type=? AND unit_id=? AND " in plan
+        assert "SCAN inventory_samples" not in plan, plan
+    else:
+        assert re.search(r"Index (Only )?Scan using pk_inventory_samples", plan), plan
+        assert "Seq Scan" not in plan, plan
