@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.auth.access import Access
 from gpufleet.auth.secrets import generate_client_id, generate_secret, hash_secret
-from gpufleet.core.errors import Forbidden, Invalid, NotFound
+from gpufleet.core.errors import DomainError, Forbidden, Invalid, NotFound
 from gpufleet.core.roles import (
     ALLOWED_SCOPES,
     ROLE_IDS,
@@ -113,6 +113,34 @@ def _action(kind: str) -> str:
 def require_admin(actor: Actor) -> None:
     if not actor.access.manage_everything:
         raise Forbidden("Only system administrators manage service accounts and access keys.")
+
+
+def keep_an_administrator(
+    conn: Connection,
+    refusal: type[DomainError],
+    change: str,
+    *,
+    rule_id: int | None = None,
+    subject: tuple[str, str] | None = None,
+) -> None:
+    """Refuse ``change`` (of the rule ``rule_id``, or of every rule of ``subject``) when it would
+    leave no subject that may sign in with System administrator on the tenant: nobody could
+    manage access again short of ``gpufleet access restore-admin`` on the database.
+
+    Called before the change; the administrators' rules stay held until commit, so two
+    changes at once cannot each leave the other's administrator as the last.
+    """
+    administrators = access_rules.lock_administrators(conn)
+    remaining = [
+        rule
+        for rule in administrators
+        if rule.id != rule_id and (rule.subject_type, rule.subject_id) != subject
+    ]
+    if administrators and not remaining:
+        raise refusal(
+            f"{change}: no other enabled subject holds System administrator on the tenant, so "
+            "nobody could administer gpufleet. Grant the role to another subject first."
+        )
 
 
 def _is_uuid(text: str | None) -> bool:
@@ -232,6 +260,10 @@ def revoke_rule(conn: Connection, actor: Actor, rule_id: int) -> None:
     if rule is None or rule.deleted_at is not None:
         raise NotFound(f"Access rule {rule_id} not found.")
     _check_rule_allowed(conn, actor, Role(rule.role), ScopeType(rule.scope_type), rule.scope_id)
+    # Run:ai's contract answers a refused revocation with 403 (it lists no 400 or 409).
+    keep_an_administrator(
+        conn, Forbidden, f"Access rule {rule_id} cannot be revoked", rule_id=rule_id
+    )
     access_rules.delete_rule(conn, rule_id)
     record(conn, actor, "access_rule.delete", str(rule_id), **_summary(rule_wire(rule)))
 

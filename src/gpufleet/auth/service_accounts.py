@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from gpufleet.auth.administration import (
     Actor,
+    keep_an_administrator,
     new_credential,
     record,
     renew_secret,
@@ -72,6 +73,8 @@ def regenerate_secret(conn: Connection, actor: Actor, account_id: str) -> str:
 def set_enabled(conn: Connection, actor: Actor, account_id: str, enabled: bool) -> CredentialRow:
     """Disabling revokes every token for good; enabling lets the secret obtain tokens again."""
     row = get_service_account(conn, actor, account_id)
+    if not enabled and not row.disabled:
+        _keep_an_administrator(conn, row, "disabled")
     if enabled == row.disabled:
         access_keys.set_disabled(conn, row.client_id, not enabled)
         verb = "enable" if enabled else "disable"
@@ -84,11 +87,18 @@ def delete_service_account(conn: Connection, actor: Actor, account_id: str) -> N
     row = get_service_account(conn, actor, account_id)
     if row.client_id == actor.name:
         raise Invalid("A service account cannot delete itself.")
+    _keep_an_administrator(conn, row, "deleted")
     subject = SubjectType.SERVICE_ACCOUNT.value
     access_keys.delete_owned_by(conn, subject, row.client_id)
     access_keys.delete_credential(conn, row.client_id)
     removed = access_rules.delete_rules_of(conn, subject, row.client_id)
     record(conn, actor, f"{_ACTION}.delete", row.client_id, row.name, rulesRemoved=removed)
+
+
+def _keep_an_administrator(conn: Connection, row: CredentialRow, done: str) -> None:
+    subject = (SubjectType.SERVICE_ACCOUNT.value, row.client_id)
+    change = f"Service account {row.name!r} cannot be {done}"
+    keep_an_administrator(conn, Invalid, change, subject=subject)
 
 
 def resolve_service_account(conn: Connection, client_id_or_name: str) -> str:

@@ -15,10 +15,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gpufleet.core.roles import ROLE_IDS, ROLE_NAMES, TENANT_ID, TENANT_NAME, Role
+from gpufleet.core.roles import (
+    ROLE_IDS,
+    ROLE_NAMES,
+    TENANT_ID,
+    TENANT_NAME,
+    Role,
+    ScopeType,
+    SubjectType,
+)
 from gpufleet.core.workload_fields import FieldKind
 from gpufleet.query.access import AccessRulePage, AccessRuleSelection
 from gpufleet.query.filters import FilterTerm
+from gpufleet.store.access_keys import SERVICE_ACCOUNT
+from gpufleet.store.dialect import lock_rows
 from gpufleet.store.rows import row_as
 from gpufleet.store.tables import access_keys, access_rules, clusters, departments, projects
 from gpufleet.store.workload_filters import compare
@@ -225,6 +235,45 @@ def delete_rule(conn: Connection, rule_id: int) -> bool:
         .values(deleted_at=now, updated_at=now)
     )
     return conn.execute(statement).rowcount > 0
+
+
+# Rules in force that make their subject a System administrator of the tenant.
+_ADMINISTRATOR = sa.and_(
+    _rule.role == Role.SYSTEM_ADMINISTRATOR.value,
+    _rule.scope_type == ScopeType.TENANT.value,
+    _rule.deleted_at.is_(None),
+)
+# A user or group signs in through the identity provider, which gpufleet cannot ask; a service
+# account signs in while it exists and is enabled.
+_MAY_SIGN_IN = sa.or_(
+    _rule.subject_type != SubjectType.SERVICE_ACCOUNT.value,
+    sa.exists().where(
+        access_keys.c.client_id == _rule.subject_id,
+        access_keys.c.kind == SERVICE_ACCOUNT,
+        access_keys.c.disabled_at.is_(None),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AdministratorRule:
+    id: int
+    subject_type: str
+    subject_id: str
+
+
+def lock_administrators(conn: Connection) -> list[AdministratorRule]:
+    """The tenant's System administrator rules in force whose subject may sign in, with every
+    such rule held until the transaction ends: a change that could remove the last
+    administrator reads them here first, so two such changes take turns and the second sees
+    what the first left."""
+    lock_rows(conn, access_rules, _ADMINISTRATOR)
+    statement = (
+        sa.select(_rule.id, _rule.subject_type, _rule.subject_id)
+        .where(_ADMINISTRATOR, _MAY_SIGN_IN)
+        .order_by(_rule.id)
+    )
+    return [row_as(AdministratorRule, row) for row in conn.execute(statement).mappings()]
 
 
 def delete_rules_of(conn: Connection, subject_type: str, subject_id: str) -> int:

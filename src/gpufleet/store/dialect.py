@@ -331,6 +331,22 @@ def excluded(dialect_name: str, table: sa.Table) -> Any:
     return _insert(dialect_name, table).excluded
 
 
+def lock_rows(conn: Connection, table: sa.Table, condition: sa.ColumnElement[bool]) -> None:
+    """Hold the rows of ``table`` that meet ``condition`` until the transaction ends, so
+    transactions that read them before a change take turns.
+
+    PostgreSQL locks the rows, in primary-key order so that lockers queue rather than deadlock;
+    a later statement of the transaction sees what the one before it committed. SQLite has no
+    row locks and reads outside any transaction until the first write, so it takes the
+    database's write lock with an update that changes nothing (even when no row matches).
+    """
+    key = list(table.primary_key.columns)
+    if conn.dialect.name == "sqlite":
+        conn.execute(table.update().where(condition).values({key[0].name: key[0]}))
+        return
+    conn.execute(sa.select(*key).where(condition).order_by(*key).with_for_update())
+
+
 @contextmanager
 def exclusive(engine: Engine, lock_id: int) -> Iterator[None]:
     """Hold a lock across several transactions, shared by every process on the database.
