@@ -76,3 +76,23 @@ def test_a_department_administrator_sees_only_the_rules_inside_its_department(se
             assert http.get(f"{RULES}/{rule_id}", headers=token).status_code == 404
         everything = http.get(RULES, headers=admin).json()["accessRules"]
         assert len(everything) == len(inside) + len(outside) + 1  # and the administrator's own
+
+        # Revoking one is answered exactly like revoking an unknown id, alone or in a batch.
+        unknown = max(outside) + 1000
+        for rule_id in [*outside, unknown]:
+            refused = http.delete(f"{RULES}/{rule_id}", headers=token)
+            assert refused.status_code == 404, refused.text
+            assert refused.json() == {"code": 404, "message": f"Access rule {rule_id} not found."}
+        for action in ("validate_delete", "delete"):
+            ids = [str(rule_id) for rule_id in [*outside, unknown]]
+            batch = http.post(f"{RULES}/batch", json={"ids": ids, "action": action}, headers=token)
+            assert batch.json()["succeeded"] == []
+            assert [(f["id"], f["code"]) for f in batch.json()["failed"]] == [(i, 404) for i in ids]
+        assert len(http.get(RULES, headers=admin).json()["accessRules"]) == len(everything)
+
+        # Inside, it revokes what it could grant, and is told so of the rest.
+        refused = http.delete(f"{RULES}/{own}", headers=token)
+        assert refused.status_code == 403
+        assert "revoke researcher or viewer" in refused.json()["message"]
+        viewer = min(inside - {own})
+        assert http.delete(f"{RULES}/{viewer}", headers=token).status_code == 204

@@ -213,6 +213,23 @@ def _check_rule_allowed(
         raise Forbidden("You may only grant researcher or viewer roles within your department.")
 
 
+def rules_visible_to(actor: Actor) -> frozenset[str] | None:
+    """None for a system administrator; else the departments whose rules the actor may see."""
+    return None if actor.access.manage_everything else actor.access.manage_departments
+
+
+def visible_rule(conn: Connection, actor: Actor, rule_id: int) -> access_rules.AccessRuleRow:
+    """The rule, revoked or not; one outside what the actor administers is answered exactly
+    like an unknown id, whatever is asked of it."""
+    rule = access_rules.get_rule(conn, rule_id)
+    departments = rules_visible_to(actor)
+    if rule is None or (
+        departments is not None and not access_rules.is_inside(conn, rule_id, departments)
+    ):
+        raise NotFound(f"Access rule {rule_id} not found.")
+    return rule
+
+
 def _require_subject(conn: Connection, subject_type: SubjectType, subject_id: str) -> None:
     """A service account must exist; users and groups live in the identity provider."""
     if subject_type is not SubjectType.SERVICE_ACCOUNT:
@@ -256,10 +273,12 @@ def _summary(wire: dict) -> dict:
 
 
 def revoke_rule(conn: Connection, actor: Actor, rule_id: int) -> None:
-    rule = access_rules.get_rule(conn, rule_id)
-    if rule is None or rule.deleted_at is not None:
+    rule = visible_rule(conn, actor, rule_id)
+    if rule.deleted_at is not None:
         raise NotFound(f"Access rule {rule_id} not found.")
-    _check_rule_allowed(conn, actor, Role(rule.role), ScopeType(rule.scope_type), rule.scope_id)
+    # Inside its departments, a department administrator revokes what it could have granted.
+    if not actor.access.manage_everything and Role(rule.role) not in DELEGABLE_ROLES:
+        raise Forbidden("You may only revoke researcher or viewer rules within your department.")
     # Run:ai's contract answers a refused revocation with 403 (it lists no 400 or 409).
     keep_an_administrator(
         conn, Forbidden, f"Access rule {rule_id} cannot be revoked", rule_id=rule_id

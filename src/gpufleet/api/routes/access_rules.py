@@ -65,11 +65,6 @@ RuleIdParam = Annotated[
 ]
 
 
-def _visible_to(actor: Actor) -> frozenset[str] | None:
-    """None for a system administrator; else the departments whose rules it may see."""
-    return None if actor.access.manage_everything else actor.access.manage_departments
-
-
 def _rules_page(conn, selection: AccessRuleSelection, **paging) -> dict:
     page = build_access_rule_page(selection, **paging)
     rows = access_rules.page_rules(conn, page)
@@ -122,7 +117,7 @@ def get_access_rules(
         scope_id=scopeId,
         role_id=roleId,
         cluster_id=clusterId,
-        within_departments=_visible_to(actor),
+        within_departments=administration.rules_visible_to(actor),
     )
     sort = sortBy.value if sortBy else None
     body = _rules_page(
@@ -181,20 +176,9 @@ def count_access_rules(
         filter_by=filterBy,
         search=search,
         include_deleted=includeDeleted,
-        within_departments=_visible_to(actor),
+        within_departments=administration.rules_visible_to(actor),
     )
     return json_response({"count": access_rules.count_rules(conn, selection)})
-
-
-def _visible_rule_or_404(conn, actor: Actor, rule_id: int) -> access_rules.AccessRuleRow:
-    """The rule, unless it does not exist or lies outside what the caller administers."""
-    rule = access_rules.get_rule(conn, rule_id)
-    departments = _visible_to(actor)
-    if rule is None or (
-        departments is not None and not access_rules.is_inside(conn, rule_id, departments)
-    ):
-        raise NotFound(f"Access rule {rule_id} not found.")
-    return rule
 
 
 @router.get(
@@ -205,7 +189,7 @@ def _visible_rule_or_404(conn, actor: Actor, rule_id: int) -> access_rules.Acces
     responses=error_responses(401, 403, 404, 500, 503),
 )
 def get_access_rule(actor: ManagingActor, conn: Db, accessRuleId: RuleIdParam) -> Response:
-    rule = _visible_rule_or_404(conn, actor, accessRuleId)
+    rule = administration.visible_rule(conn, actor, accessRuleId)
     body = {**administration.rule_wire(rule), "scopePath": access_rules.scope_path(conn, rule)}
     return json_response(body)
 
