@@ -3,11 +3,17 @@ permissions, the caller's own rules and the audit log."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 
-from gpufleet.store.tables import projects
+from gpufleet.auth import administration
+from gpufleet.auth.administration import FULL_ACCESS, Actor
+from gpufleet.core.errors import Invalid
+from gpufleet.core.roles import Role, ScopeType, SubjectType
+from gpufleet.store.tables import access_rules, projects
 from tests.support.access import (
     audit_entries,
     audit_window,
@@ -408,3 +414,77 @@ def test_batches_grant_and_revoke_rule_by_rule(client, org):
         "count": 0
     }
     assert client.post(f"{RULES}/batch", json={"ids": [], "action": "delete"}).status_code == 400
+
+
+def test_a_rule_in_force_is_granted_once(client, org):
+    first = grant(client, "ann", "viewer", "project", "p1", subject_type="user")
+    assert first.status_code == 201
+    again = grant(client, "ann", "viewer", "project", "p1", subject_type="user")
+    assert again.status_code == 400
+    rule_id = first.json()["id"]
+    assert again.json()["message"] == (
+        f"Access rule {rule_id} grants this already; it was not granted again."
+    )
+    batch = client.post(
+        f"{RULES}/batch-create",
+        json={
+            "payload": {
+                "roleId": 4,
+                "subjects": [{"subjectId": "ann", "subjectType": "user"}],
+                "scopes": [
+                    {"scopeId": "p1", "scopeType": "project"},
+                    {"scopeId": "p2", "scopeType": "project"},
+                ],
+            }
+        },
+    ).json()
+    assert [r["scopeId"] for r in batch["succeeded"]] == ["p2"]
+    assert [(f["payload"]["scopeId"], f["code"]) for f in batch["failed"]] == [("p1", 400)]
+    listed = client.get(RULES, params={"subjectIds": "ann", "scopeId": "p1"}).json()
+    assert [r["id"] for r in listed["accessRules"]] == [rule_id]
+    # Another role, or the same one once revoked, is a new grant.
+    assert (
+        grant(client, "ann", "researcher", "project", "p1", subject_type="user").status_code == 201
+    )
+    assert client.delete(f"{RULES}/{rule_id}").status_code == 204
+    assert grant(client, "ann", "viewer", "project", "p1", subject_type="user").status_code == 201
+
+
+def test_the_same_rule_granted_at_once_is_stored_once(engine, org):
+    """The second grant waits for the first on the index of the rules in force, then is
+    refused: no check read before the insert could see a grant not yet committed."""
+    actor = Actor("test", FULL_ACCESS)
+    fields = {
+        "subject_type": SubjectType.USER,
+        "subject_id": "ann",
+        "role": Role.VIEWER,
+        "scope_type": ScopeType.PROJECT,
+        "scope_id": "p1",
+    }
+    outcome: dict[str, object] = {}
+
+    def grant_again() -> None:
+        with engine.connect() as second:
+            try:
+                administration.grant_rule(second, actor, **fields)
+                second.commit()
+                outcome["second"] = "granted"
+            except Invalid as error:
+                outcome["second"] = error
+
+    with engine.connect() as first:
+        administration.grant_rule(first, actor, **fields)
+        racer = threading.Thread(target=grant_again)
+        racer.start()
+        racer.join(1.0)
+        assert racer.is_alive(), "the second grant did not wait for the first"
+        first.commit()
+    racer.join(30)
+    assert isinstance(outcome["second"], Invalid), outcome
+    with engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(access_rules)
+            .where(access_rules.c.subject_id == "ann")
+        ).scalar()
+    assert stored == 1

@@ -76,8 +76,11 @@ scenario = st.fixed_dictionaries(
             min_size=0,
             max_size=20,
         ),
-        "callers": st.lists(st.lists(_rule_strategy(), max_size=3), min_size=1, max_size=3),
-        "group_rules": st.lists(_rule_strategy(), max_size=2),
+        # A rule is granted once (a second grant of it is refused).
+        "callers": st.lists(
+            st.lists(_rule_strategy(), max_size=3, unique=True), min_size=1, max_size=3
+        ),
+        "group_rules": st.lists(_rule_strategy(), max_size=2, unique=True),
     }
 )
 

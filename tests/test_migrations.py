@@ -31,6 +31,7 @@ from gpufleet.store.tables import (
     workload_pods,
     workloads,
 )
+from gpufleet.store.types import UtcDateTime
 from gpufleet.store.workload_documents import SecondsBefore
 from tests.support.databases import fresh_database
 from tests.support.factories import insert, workload
@@ -351,3 +352,45 @@ def test_live_workloads_take_their_first_requested_node_pool_from_their_document
     with empty_engine.connect() as conn:
         pools = dict(conn.execute(sa.select(workloads.c.id, workloads.c.requested_nodepool)).all())
     assert [pools[item["id"]] for item in items] == ["h100", None, None, None]
+
+
+def test_rules_granted_twice_keep_their_oldest_copy_in_force(empty_engine):
+    upgrade(empty_engine, "0019")
+    created = datetime(2026, 1, 2, tzinfo=UTC)
+    rules = sa.table(
+        "access_rules",
+        *(
+            sa.column(name)
+            for name in ("subject_type", "subject_id", "role", "scope_type", "scope_id")
+        ),
+        sa.column("created_at", UtcDateTime),
+        sa.column("updated_at", UtcDateTime),
+        sa.column("deleted_at", UtcDateTime),
+        sa.column("created_by"),
+    )
+    grant = {"subject_type": "user", "role": "viewer", "scope_type": "project", "scope_id": "p1"}
+    times = {"created_at": created, "updated_at": created, "created_by": "admin"}
+    with empty_engine.begin() as conn:
+        conn.execute(
+            rules.insert(),
+            [
+                {**grant, **times, "subject_id": "ann", "deleted_at": None},  # kept
+                {**grant, **times, "subject_id": "ann", "deleted_at": created},  # revoked before
+                {**grant, **times, "subject_id": "ann", "deleted_at": None},  # a copy: revoked
+                {**grant, **times, "subject_id": "bob", "deleted_at": None},  # another subject
+            ],
+        )
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        kept = conn.execute(
+            sa.select(sa.column("id"), sa.column("subject_id"), rules.c.deleted_at)
+            .select_from(rules)
+            .order_by(sa.column("id"))
+        ).all()
+    assert [(row.subject_id, row.deleted_at is None) for row in kept] == [
+        ("ann", True),
+        ("ann", False),
+        ("ann", False),
+        ("bob", True),
+    ]
+    assert kept[1].deleted_at == created and kept[2].deleted_at > created

@@ -14,7 +14,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
+from gpufleet.core.errors import Invalid
 from gpufleet.core.roles import (
     ROLE_IDS,
     ROLE_NAMES,
@@ -30,7 +32,14 @@ from gpufleet.query.filters import FilterTerm
 from gpufleet.store.access_keys import SERVICE_ACCOUNT
 from gpufleet.store.dialect import lock_rows
 from gpufleet.store.rows import row_as
-from gpufleet.store.tables import access_keys, access_rules, clusters, departments, projects
+from gpufleet.store.tables import (
+    RULE_GRANT,
+    access_keys,
+    access_rules,
+    clusters,
+    departments,
+    projects,
+)
 from gpufleet.store.workload_filters import compare
 
 
@@ -115,8 +124,21 @@ def create_rule(
         "created_by": created_by,
         "updated_at": now,
     }
-    rule_id = conn.execute(access_rules.insert().values(**values)).inserted_primary_key[0]
-    return get_rule(conn, rule_id)
+    try:
+        # A savepoint, so a refused insert leaves the caller's transaction usable.
+        with conn.begin_nested():
+            inserted = conn.execute(access_rules.insert().values(**values))
+    except IntegrityError:
+        # The unique index of the rules in force: this one is granted already (perhaps by a
+        # grant that committed while this one waited on the index).
+        same = sa.select(_rule.id).where(
+            *(_rule[name] == values[name] for name in RULE_GRANT), _rule.deleted_at.is_(None)
+        )
+        existing = conn.execute(same).scalar()
+        raise Invalid(
+            f"Access rule {existing} grants this already; it was not granted again."
+        ) from None
+    return get_rule(conn, inserted.inserted_primary_key[0])
 
 
 def _described():

@@ -502,6 +502,8 @@ queue_quotas = Table(
     Index(None, "cluster_id", "nodepool"),
 )
 
+# What a rule grants: to whom, which role, where.
+RULE_GRANT = ("subject_type", "subject_id", "role", "scope_type", "scope_id")
 # Access rules bind a subject (an access key, an external user or group) to a role in a scope.
 access_rules = Table(
     "access_rules",
@@ -518,6 +520,14 @@ access_rules = Table(
     # Revoked rules stay, marked, as Run:ai's ``includeDeleted`` lists them.
     Column("deleted_at", UtcDateTime),
     Index(None, "subject_type", "subject_id"),
+)
+# A rule in force is granted once: a second grant of it is refused, not stored twice.
+Index(
+    "ix_access_rules_in_force",
+    *(access_rules.c[name] for name in RULE_GRANT),
+    unique=True,
+    sqlite_where=access_rules.c.deleted_at.is_(None),
+    postgresql_where=access_rules.c.deleted_at.is_(None),
 )
 
 # Who did what: token issuance and every change to credentials and access rules.
