@@ -179,6 +179,9 @@ def test_rule_validation(client, role_id, scope_type, scope_id, status):
     assert response.status_code == status, response.text
     if status >= 400:
         assert response.json()["code"] == status and response.json()["message"]
+    if scope_type == "system":
+        # A body field, not a query parameter.
+        assert response.json()["message"].startswith("Invalid request body: scopeType 'system'")
 
 
 def test_a_rule_names_an_existing_service_account(client):

@@ -19,7 +19,7 @@ from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.auth import administration
 from gpufleet.auth.administration import Actor
 from gpufleet.core.access_fields import ACCESS_RULE_FIELDS
-from gpufleet.core.errors import NotFound
+from gpufleet.core.errors import Invalid, NotFound
 from gpufleet.core.roles import ROLES_BY_ID, ScopeType, subject_type_of
 from gpufleet.query.access import (
     AccessRuleSelection,
@@ -132,7 +132,9 @@ def grant_by_role_id(conn, actor: Actor, body: AccessRuleCreationFields) -> dict
     if role is None:
         raise NotFound(f"Role {body.roleId} not found; GET /api/v1/authorization/roles lists them.")
     if body.scopeType == "system":
-        raise QueryError("scopeType", "this server has no system scope; use tenant")
+        raise Invalid(
+            "Invalid request body: scopeType 'system': this server has no system scope; use tenant"
+        )
     return administration.grant_rule(
         conn,
         actor,
