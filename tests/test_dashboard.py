@@ -553,8 +553,56 @@ def test_the_access_view_is_offered_to_administrators_only(page, demo, api):
     page.click("#signin button[type=submit]")
     expect(page.locator(".stat").first).not_to_have_text("…")
     expect(page.locator("#nav-access")).to_be_hidden()
+    refused = _refusals(page)
     page.goto(demo.url + "/#/access")
-    expect(page.locator("#service-accounts .error")).to_contain_text("system administrators")
+    expect(page.locator("#access-scope")).to_contain_text("You administer no access")
+    expect(page.locator("#service-accounts, #access-rules, #audit-log")).to_have_count(0)
+    assert refused == []
+
+
+def _refusals(page: Page) -> list[str]:
+    """The API requests of the page answered 401, 403 or 404, as they come (but the 404 of
+    /demo/status, which a server without the living simulator answers)."""
+    refused: list[str] = []
+    page.on(
+        "response",
+        lambda r: (
+            r.status in (401, 403, 404)
+            and "/api/" in r.url
+            and "/demo/" not in r.url
+            and refused.append(r.url)
+        ),
+    )
+    return refused
+
+
+def test_a_department_administrator_sees_its_rules_and_only_what_it_may_do(page, demo, api):
+    department = api.get("/api/v1/org-unit/departments").json()["departments"][0]
+    admin = new_service_account(api, "dashboard-department-admin")
+    own = grant(api, admin["clientId"], "department-administrator", "department", department["id"])
+    assert own.status_code == 201, own.text
+    viewer = grant(api, "dana", "viewer", "department", department["id"], subject_type="user")
+    assert viewer.status_code == 201, viewer.text
+    refused = _refusals(page)
+    sign_in(page, demo.url, admin["clientSecret"], admin["clientId"])
+    expect(page.locator("#nav-access")).to_be_visible()
+    page.click("#nav-access")
+    rules = page.locator("#access-rule-table")
+    own_row = rules.locator(f"tr[data-id='{own.json()['id']}']")
+    viewer_row = rules.locator(f"tr[data-id='{viewer.json()['id']}']")
+    expect(own_row).to_contain_text("Department administrator")
+    expect(own_row.get_by_role("button", name="Revoke")).to_have_count(0)
+    expect(page.locator("#access-scope")).to_contain_text("for system administrators")
+    # No section it could not read, nor the service-account form.
+    expect(page.locator("#service-accounts, #access-keys, #audit-log")).to_have_count(0)
+    expect(page.locator("#create-account")).to_have_count(0)
+    viewer_row.get_by_role("button", name="Revoke").click()
+    viewer_row.locator("[data-confirm=yes]").click()
+    expect(viewer_row).to_have_count(0)
+    revoked = api.get(f"/api/v1/authorization/access-rules/{viewer.json()['id']}").json()
+    assert revoked["deletedAt"] is not None
+    screenshot(page, "access-department-administrator")
+    assert refused == []
 
 
 def test_the_filter_builder_offers_what_the_server_lists_and_no_order_of_a_phase(page, demo, api):

@@ -1,5 +1,6 @@
-// Access administration for administrators: service accounts, users' access keys, access rules
-// by subject and scope, and the audit log, all through Run:ai's paths.
+// Access administration: service accounts, users' access keys, access rules by subject and
+// scope, and the audit log, all through Run:ai's paths. A system administrator gets them all; a
+// department administrator the rules inside its departments, with Revoke on those it may revoke.
 
 import { get, send, subject as signedInAs } from "../api.js";
 import { errorLine, h, replace } from "../dom.js";
@@ -9,6 +10,26 @@ const ACCOUNTS = "/api/v1/service-accounts";
 const KEYS = "/api/v1/administration/access-keys";
 const RULES = "/api/v1/authorization/access-rules";
 const AUDIT_PAGE = 100;
+// Run:ai's role ids, fixed in gpufleet (docs/access-control.md).
+const SYSTEM_ADMINISTRATOR = 1;
+const DEPARTMENT_ADMINISTRATOR = 2;
+// What a department administrator grants and revokes inside its departments.
+const DELEGABLE = new Set([3, 4]);
+
+// What the caller's own rules let it do here, so the view asks only what it will be answered
+// and offers only what it may do.
+async function callerPowers() {
+  const { body } = await get("/api/v1/authorization/me/access-rules", { limit: 500 });
+  const rules = body.accessRules?.accessRules ?? [];
+  const everything = rules.some((r) => r.roleId === SYSTEM_ADMINISTRATOR && r.scopeType === "tenant");
+  const departments = rules.some((r) => r.roleId === DEPARTMENT_ADMINISTRATOR);
+  return {
+    everything,
+    rules: everything || departments,
+    // The rules listed to a department administrator all lie inside its departments.
+    revokes: (rule) => everything || DELEGABLE.has(rule.roleId),
+  };
+}
 
 function table(id, columns, rows, empty) {
   if (!rows.length) return h("p", { class: "muted", id }, empty);
@@ -36,10 +57,11 @@ function when(value) {
 }
 
 // Service accounts' and access keys' names by client id: rules and the audit log name their
-// subjects by client id, which says little to a reader. Each list the caller may not read is
-// left out (a department administrator reads neither).
-async function subjectNames() {
+// subjects by client id, which says little to a reader. Only a system administrator reads
+// them; anyone else is shown client ids.
+async function subjectNames(powers) {
   const names = new Map();
+  if (!powers.everything) return names;
   const [accounts, keys] = await Promise.all([
     get(ACCOUNTS).then((r) => r.body, () => []),
     get(KEYS).then((r) => r.body.accessKeys, () => []),
@@ -125,7 +147,7 @@ function keysSection() {
   return part;
 }
 
-function rulesSection(reload, names) {
+function rulesSection(reload, names, powers) {
   const subject = h("input", { name: "ruleSubject", placeholder: "subject contains" });
   const scopeType = h("select", { name: "ruleScopeType" },
     ["", "tenant", "cluster", "department", "project"].map((v) => h("option", { value: v }, v || "any scope")));
@@ -134,6 +156,7 @@ function rulesSection(reload, names) {
   const part = section("access-rules", "Access rules", form);
   form.addEventListener("submit", (event) => { event.preventDefault(); part.load(); });
   const revoke = (rule) => {
+    if (!powers.revokes(rule)) return "";
     const own = rule.subjectId === signedInAs() ? " This is your own rule: you lose what it gives you." : "";
     return confirmed("Revoke", `Revoke ${rule.roleName} on ${rule.scopeType} ${rule.scopeName}?${own}`, async () => {
       await send("DELETE", `${RULES}/${rule.id}`);
@@ -212,15 +235,34 @@ function auditSection(names) {
 }
 
 export async function renderAccess(view, isCurrent) {
+  let powers;
+  try {
+    powers = await callerPowers();
+  } catch (error) {
+    replace(view, h("h1", {}, "Access"), errorLine(error));
+    return;
+  }
+  if (!isCurrent()) return;
   const parts = [];
   // Names are looked up once per reload and shared by the rules and the audit log.
   let known = null;
-  const names = () => (known ??= subjectNames());
+  const names = () => (known ??= subjectNames(powers));
   const reload = async () => {
     known = null;
     if (isCurrent()) await Promise.all(parts.map((p) => p.load()));
   };
-  parts.push(accountsSection(reload), keysSection(), rulesSection(reload, names), auditSection(names));
-  replace(view, h("h1", {}, "Access"), parts.map((p) => p.node));
+  const notes = [];
+  if (powers.everything) {
+    parts.push(accountsSection(reload), keysSection(), rulesSection(reload, names, powers), auditSection(names));
+  } else if (powers.rules) {
+    parts.push(rulesSection(reload, names, powers));
+    notes.push(h("p", { class: "muted", id: "access-scope" },
+      "The rules inside your departments; you revoke their L1 researcher and Viewer rules. ",
+      "Service accounts, access keys and the audit log are for system administrators."));
+  } else {
+    notes.push(h("p", { class: "muted", id: "access-scope" },
+      "You administer no access: your rules grant no System or Department administrator role."));
+  }
+  replace(view, h("h1", {}, "Access"), notes, parts.map((p) => p.node));
   await reload();
 }
