@@ -86,6 +86,45 @@ def test_a_bad_item_rejects_the_whole_batch_naming_its_index(client):
         ({"requestedNodePools": ["a100", "x" * 254]}, "requestedNodePools.1"),
         ({"requestedNodePools": [""]}, "requestedNodePools.0"),
         ({"currentNodePools": ["z" * 300]}, "currentNodePools.0"),
+        ({"name": ""}, "name must not be empty"),
+        ({"projectId": ""}, "projectId must not be empty"),
+        ({"projectName": ""}, "projectName must not be empty"),
+        # Amounts one cluster's report would carry into every sum over the tenant.
+        ({"allocatedResources": {"gpu": -4}}, "allocatedResources.gpu"),
+        ({"allocatedResources": {"gpu": 1e308}}, "allocatedResources.gpu"),
+        ({"allocatedResources": {"cpu": 1e16}}, "allocatedResources.cpu"),
+        ({"allocatedResources": {"gpuMemory": "-40Gi"}}, "allocatedResources.gpuMemory"),
+        ({"allocatedResources": {"cpuMemory": "1e30"}}, "allocatedResources.cpuMemory"),
+        (
+            {"workloadRequestedResources": {"gpu": {"request": -64}}},
+            "workloadRequestedResources.gpu.request",
+        ),
+        (
+            {"podsRequestedResources": {"cpu": {"limit": -1}}},
+            "podsRequestedResources.cpu.limit",
+        ),
+        (
+            {"workloadRequestedResources": {"cpuMemory": {"request": "1.2.3Gi"}}},
+            "workloadRequestedResources.cpuMemory.request",
+        ),
+        ({"idleAllocatedGpus": -0.5}, "idleAllocatedGpus"),
+        ({"idleGpus": -1}, "idleGpus"),
+        ({"runningPods": -1}, "runningPods"),
+        ({"totalRunningTimeSeconds": -60}, "totalRunningTimeSeconds"),
+        ({"requestedPods": {"number": -2}}, "requestedPods.number"),
+        (
+            {
+                "pods": [
+                    {
+                        "name": "a",
+                        "uid": str(uuid.UUID(int=7)),
+                        "phase": "Running",
+                        "allocatedResources": {"gpu": -1},
+                    }
+                ]
+            },
+            "pods.0.allocatedResources.gpu",
+        ),
     ],
 )
 def test_ugly_values_are_named(client, overrides, named):

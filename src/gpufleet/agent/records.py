@@ -285,6 +285,9 @@ def derive_workload(
         raise ValueError("not an object of a known kind")
     meta = metadata(root)
     namespace = str(meta.get("namespace") or "")
+    if meta.get("name") in (None, ""):
+        # The server refuses a report without one (and with it the rest of its batch).
+        raise ValueError("a workload without a name")
     pod_labels = [labels(pod) for pod in view.pods]
     project = project_from_labels([*view.chain_labels, *pod_labels], namespace)
     org = directory.organisation(project, cluster_id)
@@ -299,7 +302,7 @@ def derive_workload(
         "id": str(meta.get("uid")),
         "tenantId": tenant_id,
         "clusterId": cluster_id,
-        "name": str(meta.get("name", "")),
+        "name": str(meta["name"]),
         "namespace": namespace,
         "type": root_kind.workload_type,
         "category": root_kind.category,

@@ -14,7 +14,7 @@ from typing import Any
 
 from gpufleet.agent.kinds import Kind
 from gpufleet.agent.objectpath import annotations, list_at, mapping_at, value_at, values_at
-from gpufleet.core.quantities import as_float, format_bytes, parse_quantity
+from gpufleet.core.quantities import parse_quantity, reportable_amount, reportable_bytes
 
 GPU = "nvidia.com/gpu"
 _MIB = Decimal(2**20)
@@ -58,17 +58,20 @@ class Resources:
         return {
             "gpuRequestType": self.gpu_request_type,
             "gpu": {
-                "request": as_float(self.gpu_request) if self.gpu_request else None,
-                "limit": as_float(self.gpu_limit),
+                "request": reportable_amount(self.gpu_request) if self.gpu_request else None,
+                "limit": reportable_amount(self.gpu_limit),
             },
             "gpuMemory": {
-                "request": format_bytes(self.gpu_memory_request or None),
-                "limit": format_bytes(self.gpu_memory_limit),
+                "request": reportable_bytes(self.gpu_memory_request or None),
+                "limit": reportable_bytes(self.gpu_memory_limit),
             },
-            "cpu": {"request": as_float(self.cpu_request), "limit": as_float(self.cpu_limit)},
+            "cpu": {
+                "request": reportable_amount(self.cpu_request),
+                "limit": reportable_amount(self.cpu_limit),
+            },
             "cpuMemory": {
-                "request": format_bytes(self.memory_request),
-                "limit": format_bytes(self.memory_limit),
+                "request": reportable_bytes(self.memory_request),
+                "limit": reportable_bytes(self.memory_limit),
             },
             "extendedResources": _extended_wire(self.extended),
         }
@@ -76,10 +79,10 @@ class Resources:
     def allocated_wire(self) -> dict[str, Any]:
         """The reference ``WorkloadAllocatedResources`` object."""
         return {
-            "gpu": as_float(self.gpu_request),
-            "gpuMemory": format_bytes(self.gpu_memory_request),
-            "cpu": as_float(self.cpu_request),
-            "cpuMemory": format_bytes(self.memory_request),
+            "gpu": reportable_amount(self.gpu_request),
+            "gpuMemory": reportable_bytes(self.gpu_memory_request),
+            "cpu": reportable_amount(self.cpu_request),
+            "cpuMemory": reportable_bytes(self.memory_request),
             "extendedResources": _extended_wire(self.extended),
         }
 

@@ -8,6 +8,9 @@ _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei"
 _DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1)}
 _DECIMAL.update({"k": Decimal(10**3), "M": Decimal(10**6), "G": Decimal(10**9)})
 _LARGEST = Decimal("1e24")
+# The largest amount of anything else (GPUs, cores) a report may carry: far above any real node,
+# quota or workload, far below where sums over a fleet lose their meaning.
+MAX_AMOUNT = 1e15
 _DECIMAL.update({"T": Decimal(10**12), "P": Decimal(10**15), "E": Decimal(10**18)})
 
 
@@ -50,3 +53,18 @@ def format_bytes(value: Decimal | float | int | None) -> str | None:
 def as_float(value: Decimal | None) -> float | None:
     """A Decimal as a float rounded to 6 places (None stays None)."""
     return None if value is None else round(float(value), 6)
+
+
+def reportable_amount(value: Decimal | None) -> float | None:
+    """``as_float`` of an amount from 0 to ``MAX_AMOUNT``; None for anything else (a sum over
+    absurd replica counts is not a figure to report)."""
+    if value is None or not 0 <= value <= MAX_AMOUNT:
+        return None
+    return as_float(value)
+
+
+def reportable_bytes(value: Decimal | None) -> str | None:
+    """``format_bytes`` of a quantity ``parse_quantity`` takes back; None for anything else."""
+    if value is None or not 0 <= value <= _LARGEST:
+        return None
+    return format_bytes(value)

@@ -23,6 +23,7 @@ from gpufleet.core.workload_fields import (
     FieldKind,
     is_nodepool_name,
 )
+from gpufleet.schemas.amounts import amount_problem, resources_problem
 from gpufleet.schemas.pods import IngestPod
 from gpufleet.schemas.storable import (
     STRINGS_CHECKED,
@@ -41,6 +42,17 @@ _MAX_LENGTHS = {f.name: f.max_length for f in _STORED if f.max_length}
 
 # Node pool names a workload asks for or runs in: never empty, as long as the columns hold.
 _POOL_LISTS = ("requestedNodePools", "currentNodePools")
+
+# What names a workload and its project: Kubernetes names nothing with an empty name, and an
+# empty project id would be a project no one can ask for.
+_NAMED = ("name", "projectId", "projectName")
+# The amounts of a workload: its resources, and counts that are never negative.
+_RESOURCES = ("workloadRequestedResources", "podsRequestedResources", "allocatedResources")
+_COUNTS = (
+    "runningPods", "idleAllocatedGpus", "idleGpus", "totalPendingTimeSeconds",
+    "totalRunningTimeSeconds",
+)  # fmt: skip
+_POD_COUNTS = ("number", "min", "max", "parallelism", "completions")
 
 # How far ahead of the server's clock an agent's observedAt may be.
 MAX_CLOCK_SKEW = timedelta(minutes=10)
@@ -73,6 +85,9 @@ class IngestWorkload(StorableModel, WorkloadDetailed):
             value = values[field]
             if value is not None and abs(value) > _INT32:
                 raise ValueError(f"{field} is out of range")
+        for field in _NAMED:
+            if not values[field]:
+                raise ValueError(f"{field} must not be empty")
         for field, limit in _MAX_LENGTHS.items():
             value = values[field]
             if isinstance(value, str) and len(value) > limit:
@@ -81,9 +96,30 @@ class IngestWorkload(StorableModel, WorkloadDetailed):
             for index, name in enumerate(values[field] or ()):
                 if not is_nodepool_name(name):
                     raise ValueError(f"{field}.{index} {NODEPOOL_NAME_RULE}")
+        if problem := _amounts_problem(self):
+            raise ValueError(problem)
         if len(self.pods) > 1 and len({pod.uid for pod in self.pods}) != len(self.pods):
             raise ValueError("pods must have distinct uids")
         return self
+
+
+def _amounts_problem(workload: IngestWorkload) -> str | None:
+    """The first amount of the workload or its pods out of bounds (``schemas.amounts``)."""
+    for field in _RESOURCES:
+        if problem := resources_problem(field, getattr(workload, field)):
+            return problem
+    for field in _COUNTS:
+        if problem := amount_problem(field, getattr(workload, field)):
+            return problem
+    counts = workload.requestedPods
+    for field in _POD_COUNTS if counts is not None else ():
+        if problem := amount_problem(f"requestedPods.{field}", getattr(counts, field)):
+            return problem
+    for index, pod in enumerate(workload.pods):
+        for field in ("requestedResources", "allocatedResources"):
+            if problem := resources_problem(f"pods.{index}.{field}", getattr(pod, field)):
+                return problem
+    return None
 
 
 class IngestDeletion(StorableModel):

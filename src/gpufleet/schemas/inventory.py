@@ -14,14 +14,13 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from gpufleet.core.quantities import MAX_AMOUNT
 from gpufleet.schemas.enums import NodeStatus
 from gpufleet.schemas.node_names import NodeName
 from gpufleet.schemas.storable import StorableModel
 
 _NAME = 253
 _INT64 = 2**63 - 1
-# Amounts are finite and non-negative; the largest is far above any real node or quota.
-_AMOUNT = 1e15
 
 
 class NodeCondition(BaseModel):
@@ -58,11 +57,11 @@ class IngestNode(BaseModel):
     nodePool: str = Field("default", min_length=1, max_length=_NAME)
     gpuType: str | None = Field(None, max_length=_NAME)
     gpuCount: int = Field(0, ge=0, le=1_000_000)
-    allocatableGpus: float = Field(0.0, ge=0, le=_AMOUNT)
+    allocatableGpus: float = Field(0.0, ge=0, le=MAX_AMOUNT)
     gpuMemoryBytes: int | None = Field(None, ge=0, le=_INT64)
     migDevices: dict[str, int] = Field(default_factory=dict, max_length=64)
-    cpuCores: float = Field(0.0, ge=0, le=_AMOUNT)
-    allocatableCpuCores: float = Field(0.0, ge=0, le=_AMOUNT)
+    cpuCores: float = Field(0.0, ge=0, le=MAX_AMOUNT)
+    allocatableCpuCores: float = Field(0.0, ge=0, le=MAX_AMOUNT)
     memoryBytes: int = Field(0, ge=0, le=_INT64)
     allocatableMemoryBytes: int = Field(0, ge=0, le=_INT64)
     nvLinkCliqueId: str | None = Field(None, max_length=_NAME)
@@ -117,10 +116,10 @@ class ResourceQuota(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    deserved: float | None = Field(None, ge=0, le=_AMOUNT)
-    limit: float | None = Field(None, ge=-1, le=_AMOUNT)
-    overQuotaWeight: float | None = Field(None, ge=0, le=_AMOUNT)
-    used: float | None = Field(None, ge=0, le=_AMOUNT)
+    deserved: float | None = Field(None, ge=0, le=MAX_AMOUNT)
+    limit: float | None = Field(None, ge=-1, le=MAX_AMOUNT)
+    overQuotaWeight: float | None = Field(None, ge=0, le=MAX_AMOUNT)
+    used: float | None = Field(None, ge=0, le=MAX_AMOUNT)
 
 
 class NodePoolQuota(BaseModel):
