@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import jwt
 from fastapi.testclient import TestClient
 
 from gpufleet.api.app import create_app
+from gpufleet.auth import administration
+from gpufleet.auth.administration import FULL_ACCESS, Actor
+from gpufleet.core.errors import Invalid
 from gpufleet.settings import Settings
+from gpufleet.store import credentials
 from tests.support.access import audit_entries, bearer, key_with_role
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 
@@ -101,3 +107,34 @@ def test_replicas_follow_rotation_and_revocation(settings, client, admin_token):
             assert _get(other, admin_token).status_code == 401
     finally:
         replica.state.gpufleet.engine.dispose()
+
+
+def test_two_keys_revoked_at_once_leave_one(client, app):
+    """The second revocation waits for the first to commit, then sees the last key left."""
+    assert client.post("/api/v1/gpufleet/signing-keys").status_code == 201
+    engine = app.state.gpufleet.engine
+    with engine.connect() as conn:
+        first_kid, second_kid = [key.kid for key in credentials.load_signing_keys(conn)]
+    actor = Actor("test", FULL_ACCESS)
+    outcome: dict[str, object] = {}
+
+    def revoke_second() -> None:
+        with engine.connect() as second:
+            try:
+                administration.revoke_signing_key(second, actor, second_kid)
+                second.commit()
+                outcome["second"] = "revoked"
+            except Invalid as error:
+                outcome["second"] = error
+
+    with engine.connect() as first:
+        administration.revoke_signing_key(first, actor, first_kid)
+        racer = threading.Thread(target=revoke_second)
+        racer.start()
+        racer.join(1.0)
+        assert racer.is_alive(), "the second revocation did not wait for the first"
+        first.commit()
+    racer.join(30)
+    assert isinstance(outcome["second"], Invalid), outcome
+    with engine.connect() as conn:
+        assert [key.kid for key in credentials.load_signing_keys(conn)] == [second_kid]

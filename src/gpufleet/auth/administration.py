@@ -306,7 +306,7 @@ def rotate_signing_key(conn: Connection, actor: Actor) -> str:
 def revoke_signing_key(conn: Connection, actor: Actor, kid: str) -> None:
     """Refuse every token the key signed; the last active key cannot be revoked."""
     require_admin(actor)
-    active = [key.kid for key in credentials.load_signing_keys(conn)]
+    active = [key.kid for key in credentials.lock_signing_keys(conn)]
     if kid not in active:
         raise NotFound(f"No active signing key {kid}.")
     if len(active) == 1:

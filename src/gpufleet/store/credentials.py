@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import Connection
 
+from gpufleet.store.dialect import lock_rows
 from gpufleet.store.tables import access_keys, signing_keys
 
 SIGNING_ALGORITHM = "RS256"
@@ -51,6 +52,13 @@ def _new_rsa_key() -> SigningKeyRow:
         .decode()
     )
     return SigningKeyRow(secrets.token_hex(8), SIGNING_ALGORITHM, private_pem, public_pem)
+
+
+def lock_signing_keys(conn: Connection) -> list[SigningKeyRow]:
+    """``load_signing_keys``, with the active keys held until the transaction ends: two
+    revocations at once take turns, so they cannot each leave the other's key as the last."""
+    lock_rows(conn, signing_keys, signing_keys.c.active.is_(True))
+    return load_signing_keys(conn)
 
 
 def load_signing_keys(conn: Connection) -> list[SigningKeyRow]:
