@@ -121,6 +121,11 @@ BAD_SAMPLES = [
     ({"type": "NIM_TIME_TO_FIRST_TOKEN_SECONDS", "labels": {"le": "fast"}}, "labels"),
     ({"type": "NIM_TIME_TO_FIRST_TOKEN_SECONDS", "labels": {"le": "NaN"}}, "labels"),
     ({"type": "NIM_REQUEST_SUCCESS_TOTAL", "labels": None, "value": -1}, "value"),
+    # Sums over the fleet's samples (the ledger's used GPU-hours, node telemetry) read them.
+    ({"value": -0.5}, "value"),
+    ({"value": 100.5}, "value"),
+    ({"type": "CPU_MEMORY_USAGE_BYTES", "labels": None, "value": -1}, "value"),
+    ({"type": "CPU_MEMORY_USAGE_BYTES", "labels": None, "value": 1e300}, "value"),
     ({"extra": 1}, "extra"),
 ]
 

@@ -107,6 +107,24 @@ def _type_info(index: int, sample: IngestSample) -> MetricTypeInfo:
         raise SampleError(index, "type", f"{sample.type[:64]!r} is not a {what}") from None
 
 
+# No metric is below zero; a percentage is at most 100 (DCGM's fields, and the idle-GPU rule and
+# the ledger's used GPU-hours read them so), anything else at most LARGEST_SAMPLE: far above any
+# real figure, far below where sums over a fleet's samples lose their meaning.
+LARGEST_SAMPLE = 1e24
+_LARGEST_BY_UNIT = {"percent": 100.0}
+
+
+def _value_problem(info: MetricTypeInfo, value: float) -> str | None:
+    if value < 0:
+        if info.kind in (MetricKind.COUNTER, MetricKind.HISTOGRAM):
+            return "a counter cannot be negative"
+        return f"a {info.unit} figure cannot be negative"
+    largest = _LARGEST_BY_UNIT.get(info.unit, LARGEST_SAMPLE)
+    if value > largest:
+        return f"is out of range (at most {largest:g} {info.unit})"
+    return None
+
+
 def validate_sample(index: int, sample: IngestSample, now: datetime, oldest: datetime) -> SampleRow:
     workload_id = _uuid(index, "workloadId", sample.workloadId)
     pod_id = None if sample.podId is None else _uuid(index, "podId", sample.podId)
@@ -121,10 +139,8 @@ def validate_sample(index: int, sample: IngestSample, now: datetime, oldest: dat
         raise SampleError(index, "timestamp", "is in the future")
     if moment < oldest:
         raise SampleError(index, "timestamp", "is older than the metrics retention")
-    if info.kind in (MetricKind.COUNTER, MetricKind.HISTOGRAM) and sample.value < 0:
-        raise SampleError(index, "value", "a counter cannot be negative")
-    if abs(sample.value) > 1e300:
-        raise SampleError(index, "value", "is out of range")
+    if problem := _value_problem(info, sample.value):
+        raise SampleError(index, "value", problem)
     series = _series(index, info.kind, sample.labels)
     return SampleRow(
         workload_id, info.type.value, series, to_ms(moment), float(sample.value), pod_id
