@@ -174,6 +174,26 @@ def test_node_pools_share_the_allocation_and_group(client):
     ]
 
 
+def test_pending_time_waits_in_the_first_pool_asked_for(client):
+    asks = str(uuid.uuid4())
+    wants = {"requestedNodePools": ["h100", "a100"]}
+    none = {"allocatedResources": {"gpu": 0}}
+    _post(client, report(asks, observed=0, phase="Pending", currentNodePools=[], **wants, **none))
+    _post(client, report(asks, observed=1800, phase="Running", currentNodePools=["a100"], **wants))
+    _post(client, report(asks, observed=HOUR, phase="Completed", currentNodePools=["a100"]))
+    # A workload asking for no pool waits in none.
+    anywhere = str(uuid.uuid4())
+    _post(client, report(anywhere, observed=0, phase="Pending", currentNodePools=[], **none))
+    _post(client, report(anywhere, observed=900, phase="Failed", currentNodePools=[], **none))
+    values = _usage(client, 0, HOUR, "nodepool")
+    pending = {v["groups"][0]["value"]: _seconds(v, "pendingWorkloadHours") for v in values}
+    assert pending == {
+        "h100": pytest.approx(1800, abs=1),
+        "a100": pytest.approx(0, abs=1),
+        "": pytest.approx(900, abs=1),
+    }
+
+
 def test_the_live_part_is_brought_up_to_now_once(client, engine):
     workload_id = str(uuid.uuid4())
     _post(client, report(workload_id, observed=0, phase="Running"))

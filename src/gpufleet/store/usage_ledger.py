@@ -43,6 +43,7 @@ from gpufleet.store.dialect import (
 )
 from gpufleet.store.tables import usage_open, usage_states
 from gpufleet.store.usage_rollups import RollupDeltas
+from gpufleet.store.workload_documents import first_requested_pool
 
 S = usage_states.c
 OPEN = usage_open.c
@@ -101,6 +102,10 @@ def held_state(wire: Mapping[str, Any]) -> HeldState:
     allocated = (wire.get("allocatedResources") or {}) if holds else {}
     memory = parse_quantity(allocated.get("cpuMemory"))
     pools = dict.fromkeys(str(p) for p in wire.get("currentNodePools") or [] if p)
+    pending = phase == Phase.PENDING.value
+    if pending and not pools and (asked := first_requested_pool(wire)):
+        # A pending workload waits in the first pool it asks for, as its request is counted.
+        pools = {asked: None}
     return HeldState(
         cluster_id=str(wire["clusterId"]),
         department_id=str(wire["departmentId"]),
@@ -111,7 +116,7 @@ def held_state(wire: Mapping[str, Any]) -> HeldState:
         gpu=float(allocated.get("gpu") or 0.0),
         cpu_cores=float(allocated.get("cpu") or 0.0),
         memory_gib=float(memory) / _GIB if memory is not None else 0.0,
-        pending=phase == Phase.PENDING.value,
+        pending=pending,
     )
 
 
