@@ -319,9 +319,10 @@ def test_a_project_viewer_sees_its_project_and_no_refusals(page, demo):  # noqa:
     expect(row.locator("[data-field=fair-share]")).to_have_text(NO_FIGURE)
     row.locator("td:first-child a").click()
     expect(page.locator("h1")).to_have_text("org-serve")
-    # Its department's page would answer 404: the department is named by its id, not linked.
+    # Its department's page would answer 404: the department is named as its workloads name
+    # it, not linked.
     department = page.locator("dl.details dd").first
-    expect(department).to_have_text(DEPARTMENT_ID)
+    expect(department).to_have_text(DEPARTMENT)
     expect(department.locator("a")).to_have_count(0)
     status = project["status"]["quotaStatus"]
     expect_fields(
@@ -337,5 +338,9 @@ def test_a_project_viewer_sees_its_project_and_no_refusals(page, demo):  # noqa:
     pool = page.locator("#project-pools tr[data-pool=h100] [data-field=fair-share]")
     expect(pool).to_have_text(NO_FIGURE)
     page.click("[data-nav=departments]")
-    expect(page.locator("main")).to_contain_text("No departments.")
+    expect(page.locator("main")).to_contain_text("No departments: this key's rules cover none.")
+    # Nothing is said of departments it cannot see (every one's projects fit, or not).
+    expect(page.locator("#over-subscribed")).to_have_count(0)
+    page.click("[data-nav=usage]")
+    expect(page.locator("#usage-unit option").first).to_have_text("All this key may see")
     assert refused == []

@@ -104,6 +104,7 @@ def test_a_project_shows_its_submitters_and_downloads_the_apis_csv(page, demo, a
         key=lambda v: v["allocatedGpuHours"],
     )["groups"][0]
     _open(page, demo, f"window=custom&from={FIRST_DAY}&to={LAST_DAY}")
+    expect(page.locator("#usage-unit option").first).to_have_text("Whole tenant")
     page.select_option("#usage-unit", f"project:{project['value']}")
     expect(page.locator("#usage-consumers th").first).to_have_text("Submitter")
     window = _shown(page)

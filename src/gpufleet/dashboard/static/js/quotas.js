@@ -10,11 +10,21 @@ const CLUSTER_AGENT_ROLE = 1001;
 // among all the projects with a quota in it, and one computed over the projects a project or
 // department viewer sees would hand it the others' part. A function of the cluster's uuid.
 export async function seesWholeCluster() {
-  const { body } = await get("/api/v1/authorization/me/access-rules", { limit: 500 });
-  const rules = (body.accessRules?.accessRules || []).filter((r) => r.roleId !== CLUSTER_AGENT_ROLE);
+  const rules = await readingRules();
   const tenant = rules.some((r) => r.scopeType === "tenant");
   const clusters = new Set(rules.filter((r) => r.scopeType === "cluster").map((r) => r.scopeId));
   return (clusterId) => tenant || clusters.has(clusterId);
+}
+
+// The caller's own rules that let it read (a cluster agent's rule lets it report only).
+async function readingRules() {
+  const { body } = await get("/api/v1/authorization/me/access-rules", { limit: 500 });
+  return (body.accessRules?.accessRules || []).filter((r) => r.roleId !== CLUSTER_AGENT_ROLE);
+}
+
+// Whether the caller reads the whole tenant (a rule on the tenant), not only some of it.
+export async function readsTenant() {
+  return (await readingRules()).some((r) => r.scopeType === "tenant");
 }
 
 // GPUs as the views print them: two decimals at most, "–" when there is no figure.

@@ -115,6 +115,7 @@ export async function renderDepartments(view, departmentId, isCurrent) {
     h("p", { class: "muted" },
       "Quota is the GPUs a department is guaranteed; its projects' quotas are what it promises them. Requested: ",
       "the GPUs its running and pending workloads ask for; waiting: what they ask for beyond what they hold."),
-    departmentId ? null : overSubscribedSummary(departments),
-    departments.length ? panels : h("p", { class: "muted" }, "No departments."));
+    // Whether every department's projects fit is a fact only about the departments shown.
+    departmentId || !departments.length ? null : overSubscribedSummary(departments),
+    departments.length ? panels : h("p", { class: "muted" }, "No departments: this key's rules cover none."));
 }

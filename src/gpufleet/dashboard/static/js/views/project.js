@@ -49,6 +49,11 @@ export async function renderProject(view, projectId, isCurrent) {
   if (!isCurrent()) return;
   const shares = whole(project.clusterId) ? fairShares(projects, capacity, departments).get(project.id) : undefined;
   const department = departments.find((d) => d.id === project.parentId);
+  // A project's reader may not read its department: the project's workloads name it.
+  const departmentName = department ? undefined : project.parent?.name ?? await get(
+    "/api/v1/workloads", { filterBy: mine, limit: 1 },
+  ).then((r) => r.body.workloads[0]?.departmentName).catch(() => undefined);
+  if (!isCurrent()) return;
   const quota = project.totalResources?.gpuQuota;
   const { allocated, requested } = totals(project);
   const borrowing = quota !== null && quota !== undefined ? Math.max(0, allocated - quota) : 0;
@@ -58,7 +63,7 @@ export async function renderProject(view, projectId, isCurrent) {
     h("section", { class: "panel" },
       h("dl", { class: "details" },
         h("dt", {}, "Department"),
-        h("dd", {}, departmentLink(project.parentId, department?.name)),
+        h("dd", {}, department ? departmentLink(project.parentId, department.name) : departmentName ?? project.parentId),
         h("dt", {}, "Cluster"), h("dd", {}, clusterLabel(clusters, project.clusterId)),
         h("dt", {}, "Namespace"), h("dd", {}, project.status?.namespace ?? "")),
       h("div", { class: "figures", id: "project-figures" },

@@ -9,6 +9,7 @@ import { errorLine, figure, h, replace } from "../dom.js";
 import { number } from "../format.js";
 import { clusterLabel, clusterNames, every } from "../inventory.js";
 import { accruedHours, bucketStart } from "../ledger.js";
+import { readsTenant } from "../quotas.js";
 import { navigate } from "../router.js";
 
 const USAGE = "/api/v1/usage";
@@ -220,7 +221,7 @@ function unitValue(unit) {
   return unit.kind === "tenant" ? "" : `${unit.kind}:${unit.id}`;
 }
 
-function unitPicker(params, unit, { clusters, pools, departments, projects }) {
+function unitPicker(params, unit, { tenant, clusters, pools, departments, projects }) {
   const current = unitValue(unit);
   const option = (value, text) => h("option", { value, selected: value === current }, text);
   const group = (label, items) => (items.length ? h("optgroup", { label }, items) : null);
@@ -242,7 +243,8 @@ function unitPicker(params, unit, { clusters, pools, departments, projects }) {
       navigate("usage", next);
     },
   },
-  option("", "Whole tenant"),
+  // A caller reading part of the tenant sees the usage of that part, not the tenant's.
+  option("", tenant ? "Whole tenant" : "All this key may see"),
   current && !listed.has(current) ? option(current, unit.pool ?? unit.id) : null,
   group("Clusters", clusters.map((c) => option(`cluster:${c.uuid}`, c.name))),
   group("Node pools", pools.map((p) => option(poolValue(p), poolText(p)))),
@@ -285,7 +287,8 @@ function windowPicker(params, span) {
 // none of them).
 async function units() {
   const list = (path, key) => every(path, key).catch(() => []);
-  const [names, pools, departments, projects] = await Promise.all([
+  const [tenant, names, pools, departments, projects] = await Promise.all([
+    readsTenant().catch(() => false),
     clusterNames().catch(() => new Map()),
     list("/api/v1/node-pools", "nodepools"),
     list("/api/v1/org-unit/departments", "departments"),
@@ -294,7 +297,9 @@ async function units() {
   const byName = (a, b) => a.name.localeCompare(b.name);
   const clusters = [...names].map(([uuid, name]) => ({ uuid, name })).sort(byName);
   pools.sort((a, b) => a.clusterName.localeCompare(b.clusterName) || byName(a, b));
-  return { names, clusters, pools, departments: departments.sort(byName), projects: projects.sort(byName) };
+  return {
+    tenant, names, clusters, pools, departments: departments.sort(byName), projects: projects.sort(byName),
+  };
 }
 
 // What the page calls the unit, for its heading and file names.
@@ -341,7 +346,9 @@ export async function renderUsage(view, params, isCurrent) {
       chart),
     h("section", { class: "panel" },
       h("div", { class: "filters" },
-        h("h2", {}, `Top consumers of the ${unitTitle(unit, listed.names)} by ${GROUP_TITLES[unit.groupBy].toLowerCase()}`),
+        h("h2", {}, unit.kind === "tenant" && !listed.tenant
+          ? `Top consumers by ${GROUP_TITLES[unit.groupBy].toLowerCase()}`
+          : `Top consumers of the ${unitTitle(unit, listed.names)} by ${GROUP_TITLES[unit.groupBy].toLowerCase()}`),
         groupingPicker(params, unit),
         h("button", { type: "button", id: "usage-csv", onclick: () => download(asked.consumers, `usage-${label}.csv`, status) }, "Download CSV"),
         h("button", { type: "button", id: "usage-series-csv", onclick: () => download(asked.series, `usage-${label}-by-${asked.series.bucket}.csv`, status) }, `Download CSV by ${asked.series.bucket}`)),
