@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from gpufleet.cli import main as cli_main
+from gpufleet.core.roles import TENANT_ID
 from gpufleet.demo import seed as demo_seed
 from gpufleet.demo.organisation import CLUSTERS, DEPARTMENTS, PROJECTS
 from gpufleet.demo.resources import HOLDING_PHASES
@@ -132,6 +133,8 @@ def test_workloads_belong_to_the_organisation(sample):
         assert item["namespace"] == f"runai-{project.name}"
         assert item["departmentId"] == project.department.id
         assert item["clusterId"] == project.department.cluster.id
+        # The server's one tenant, the one its access rules name.
+        assert item["tenantId"] == TENANT_ID
         pools = {pool.name for pool in project.department.cluster.nodepools}
         assert set(item["requestedNodePools"]) <= pools
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", item["name"]), item["name"]

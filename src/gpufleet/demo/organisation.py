@@ -13,11 +13,10 @@ from uuid import NAMESPACE_URL, uuid5
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
+from gpufleet.core.roles import TENANT_ID
 from gpufleet.demo.weighted import Weighted
 from gpufleet.store.dialect import insert_ignoring_conflicts
 from gpufleet.store.tables import clusters, departments, projects
-
-TENANT_ID = 1001
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gpufleet.core.priorities import BUILTIN_PRIORITY_VALUES, PREEMPTIBLE_BELOW
+from gpufleet.core.roles import TENANT_ID
 from gpufleet.demo import assets, status_messages
 from gpufleet.demo.catalog import (
     CATEGORY_PRIORITIES,
@@ -26,7 +27,6 @@ from gpufleet.demo.organisation import (
     OPERATORS,
     PROJECT_CHOICE,
     SUBMITTERS,
-    TENANT_ID,
     NodePool,
     Project,
 )

@@ -9,9 +9,10 @@ from hashlib import sha256
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
+from gpufleet.core.roles import TENANT_ID
 from gpufleet.core.times import format_rfc3339
 from gpufleet.demo import assets
-from gpufleet.demo.organisation import DEPARTMENTS, TENANT_ID
+from gpufleet.demo.organisation import DEPARTMENTS
 from gpufleet.demo.resources import PodAsk
 from gpufleet.demo.sim.fleet import GPU_MEMORY_GIB, GPU_TYPES, GPUS_PER_NODE, Node
 from gpufleet.demo.sim.jobs import Job, Pod
