@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from gpufleet.api.authorization import ReadScope
@@ -19,7 +19,6 @@ from gpufleet.api.parameters import LimitParam, OffsetParam
 from gpufleet.api.responses import json_response, paged_response
 from gpufleet.api.routing import OffLoopJsonRoute
 from gpufleet.query.events import EventSelection, build_event_page, build_event_selection
-from gpufleet.query.scope import WorkloadScope
 from gpufleet.schemas.errors import error_responses
 from gpufleet.schemas.events import FleetEventCount, FleetEventList
 from gpufleet.store.fleet_events import count_fleet_events, list_fleet_events
@@ -51,16 +50,18 @@ ReasonParam = Annotated[
 WorkloadIdParam = Annotated[str | None, Query(description="Only events of this workload (UUID).")]
 
 
-def _selection(
-    scope: WorkloadScope,
-    since: str | None,
-    until: str | None,
-    types: list[str] | None,
-    clusterId: str | None,
-    projectId: str | None,
-    reason: str | None,
-    workloadId: str | None,
+async def _selection(
+    scope: ReadScope,
+    since: SinceParam = None,
+    until: UntilParam = None,
+    types: TypeParam = None,
+    clusterId: ClusterIdParam = None,
+    projectId: ProjectIdParam = None,
+    reason: ReasonParam = None,
+    workloadId: WorkloadIdParam = None,
 ) -> EventSelection:
+    """The list's and the count's parameters, checked after the caller's access (a caller
+    without it is refused before its parameters are)."""
     return build_event_selection(
         since=since,
         until=until,
@@ -71,6 +72,9 @@ def _selection(
         workload_id=workloadId,
         scope=scope,
     )
+
+
+Selection = Annotated[EventSelection, Depends(_selection)]
 
 
 @router.get(
@@ -90,19 +94,11 @@ def _selection(
 )
 def list_events(
     _slot: ExpensiveRead,
-    scope: ReadScope,
     conn: Db,
-    since: SinceParam = None,
-    until: UntilParam = None,
-    types: TypeParam = None,
-    clusterId: ClusterIdParam = None,
-    projectId: ProjectIdParam = None,
-    reason: ReasonParam = None,
-    workloadId: WorkloadIdParam = None,
+    selection: Selection,
     offset: OffsetParam = 0,
     limit: LimitParam = 50,
 ) -> Response:
-    selection = _selection(scope, since, until, types, clusterId, projectId, reason, workloadId)
     page = build_event_page(selection, offset=offset, limit=limit)
     return paged_response("events", *list_fleet_events(conn, page))
 
@@ -117,17 +113,5 @@ def list_events(
     response_model=FleetEventCount,
     responses=error_responses(400, 401, 403, 500, 503),
 )
-def count_events(
-    _slot: ExpensiveRead,
-    scope: ReadScope,
-    conn: Db,
-    since: SinceParam = None,
-    until: UntilParam = None,
-    types: TypeParam = None,
-    clusterId: ClusterIdParam = None,
-    projectId: ProjectIdParam = None,
-    reason: ReasonParam = None,
-    workloadId: WorkloadIdParam = None,
-) -> Response:
-    selection = _selection(scope, since, until, types, clusterId, projectId, reason, workloadId)
+def count_events(_slot: ExpensiveRead, conn: Db, selection: Selection) -> Response:
     return json_response({"count": count_fleet_events(conn, selection)})

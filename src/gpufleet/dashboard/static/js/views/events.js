@@ -6,12 +6,12 @@ import { get } from "../api.js";
 import { errorLine, h, replace } from "../dom.js";
 import { age, number, when } from "../format.js";
 import { clusterLabel, clusterNames, every } from "../inventory.js";
+import { pageSize, pager as pagerOf } from "../pager.js";
 import { navigate } from "../router.js";
 
 const TYPES = [["", "All types"], ["Warning", "Warnings"], ["Normal", "Normal"]];
 // How far back the list goes, in hours ("" is every event kept).
 const WINDOWS = [["", "Any time"], ["1", "Last hour"], ["24", "Last 24 hours"], ["168", "Last 7 days"]];
-const PAGE_SIZES = [25, 50, 100, 250];
 
 function state(params) {
   const offered = (options, value) => (options.some(([v]) => v === value) ? value : "");
@@ -21,7 +21,7 @@ function state(params) {
     project: params.get("project") || "",
     hours: offered(WINDOWS, params.get("hours") || ""),
     offset: Math.max(0, Number(params.get("offset")) || 0),
-    limit: PAGE_SIZES.includes(Number(params.get("limit"))) ? Number(params.get("limit")) : 50,
+    limit: pageSize(params, 50),
   };
 }
 
@@ -84,21 +84,9 @@ function eventRow(event, clusters) {
 }
 
 function pager(current, shown, total) {
-  const first = shown ? current.offset + 1 : 0;
-  const sizes = h("select", {
-    "aria-label": "Rows per page", onchange: (e) => go({ ...current, limit: Number(e.target.value), offset: 0 }),
-  }, PAGE_SIZES.map((n) => h("option", { value: n, selected: n === current.limit }, `${n} per page`)));
-  return h("div", { class: "pager" },
-    h("span", { id: "events-range" }, `${first}–${current.offset + shown} of ${number(total)}`),
-    sizes,
-    h("button", {
-      type: "button", id: "events-prev", disabled: current.offset === 0,
-      onclick: () => go({ ...current, offset: Math.max(0, current.offset - current.limit) }),
-    }, "‹ Newer"),
-    h("button", {
-      type: "button", id: "events-next", disabled: current.offset + shown >= total,
-      onclick: () => go({ ...current, offset: current.offset + current.limit }),
-    }, "Older ›"));
+  return pagerOf(current, shown, total, go, {
+    ids: { range: "events-range", back: "events-prev", on: "events-next" }, labels: ["‹ Newer", "Older ›"],
+  });
 }
 
 export async function renderEvents(view, params, isCurrent) {

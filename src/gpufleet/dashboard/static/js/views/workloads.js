@@ -4,6 +4,7 @@ import { get } from "../api.js";
 import { errorLine, h, phaseBadge, replace } from "../dom.js";
 import { age, number, when } from "../format.js";
 import { clusterLabel, clusterNames } from "../inventory.js";
+import { pageSize, pager as pagerOf } from "../pager.js";
 import { navigate } from "../router.js";
 
 // Labels of the filterBy operators; which operators a field takes comes from the server.
@@ -56,7 +57,6 @@ const COLUMNS = [
 const DELETED_COLUMN = {
   title: "Deleted", sort: "deletedAt", cell: (w) => h("span", { title: when(w.deletedAt) }, `${age(w.deletedAt)} ago`),
 };
-const PAGE_SIZES = [25, 50, 100, 250];
 
 function state(params) {
   return {
@@ -65,7 +65,7 @@ function state(params) {
     sort: params.get("sort") || "createdAt",
     order: params.get("order") || "desc",
     offset: Math.max(0, Number(params.get("offset")) || 0),
-    limit: PAGE_SIZES.includes(Number(params.get("limit"))) ? Number(params.get("limit")) : 25,
+    limit: pageSize(params, 25),
     // The API lists either the workloads that exist or, with deleted=true, only deleted ones.
     deleted: params.get("deleted") === "true",
   };
@@ -203,21 +203,9 @@ function header(current) {
 }
 
 function pager(current, shown, total) {
-  const first = shown ? current.offset + 1 : 0;
-  const sizes = h("select", {
-    "aria-label": "Rows per page", onchange: (e) => go({ ...current, limit: Number(e.target.value), offset: 0 }),
-  }, PAGE_SIZES.map((n) => h("option", { value: n, selected: n === current.limit }, `${n} per page`)));
-  return h("div", { class: "pager" },
-    h("span", { id: "range" }, `${first}–${current.offset + shown} of ${number(total)}`),
-    sizes,
-    h("button", {
-      type: "button", id: "prev-page", disabled: current.offset === 0,
-      onclick: () => go({ ...current, offset: Math.max(0, current.offset - current.limit) }),
-    }, "‹ Previous"),
-    h("button", {
-      type: "button", id: "next-page", disabled: current.offset + shown >= total,
-      onclick: () => go({ ...current, offset: current.offset + current.limit }),
-    }, "Next ›"));
+  return pagerOf(current, shown, total, go, {
+    ids: { range: "range", back: "prev-page", on: "next-page" }, labels: ["‹ Previous", "Next ›"],
+  });
 }
 
 export async function renderWorkloads(view, params, isCurrent) {
