@@ -739,3 +739,13 @@ def test_a_chart_size_below_one_is_a_usage_error_naming_the_flag(flag, capsys):
         main(["metrics", "some-workload", flag, "0"])
     assert usage.value.code == 2
     assert f"argument {flag}: must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "inf", "soon"])
+def test_a_timeout_that_is_not_a_positive_number_is_a_usage_error(value, capsys):
+    # httpx answers a negative timeout with a traceback and 0 with a misleading connect error.
+    with pytest.raises(SystemExit) as usage:
+        main(["workloads", "list", "--timeout", value])
+    assert usage.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --timeout:" in err and "Traceback" not in err

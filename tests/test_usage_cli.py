@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from gpufleet.client.usage_commands import FIGURES, UNKNOWN, usage_rows
 from gpufleet.core.times import format_rfc3339
 from tests.support.agent_reports import batch, ingest_path, report
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
@@ -103,3 +104,15 @@ def test_reports_create_wait_list_get_download_delete(env, tmp_path):
     assert run(env, "reports", "delete", created["id"]).returncode == 0
     missing = run(env, "reports", "get", created["id"])
     assert missing.returncode == 4
+
+
+def test_a_null_figure_is_shown_unknown_and_sorted_last():
+    # The API answers null for a figure it cannot give; the table says so instead of failing.
+    figures = {f: 1.0 for f, _ in FIGURES}
+    values = [
+        {"groups": [{"name": "lab"}], **figures, "allocatedGpuHours": None},
+        {"groups": [{"name": "vision"}], **figures, "usedGpuHours": 0.5},
+    ]
+    vision, lab = usage_rows(values)
+    assert vision[:3] == ["vision", "1.0", "0.5"] and vision[-1] == "50%"
+    assert lab[:2] == ["lab", UNKNOWN] and lab[-1] == UNKNOWN

@@ -110,9 +110,12 @@ def _number(value: float) -> str:
 
 
 def _total(body: dict[str, Any]) -> str:
-    """The ungrouped answer as one number: the sum (over pending-time buckets), or the ratio."""
-    values = [float(item["value"]) for item in body.get("values") or []]
-    return _number(sum(values)) if values else ""
+    """The ungrouped answer as one number: the sum (over pending-time buckets), or the ratio;
+    ``-`` when the server could not give one of them."""
+    values = [item.get("value") for item in body.get("values") or []]
+    if any(value is None for value in values):
+        return "-"
+    return _number(sum(float(value) for value in values)) if values else ""
 
 
 def _telemetry(args: argparse.Namespace) -> int:
@@ -141,7 +144,7 @@ def _telemetry(args: argparse.Namespace) -> int:
     headers = [TELEMETRY_GROUP_HEADERS.get(key, key.upper()) for key in keys] + [value_header]
     rows = [
         [g.get("name") or g.get("value") or "(none)" for g in item.get("groups") or []]
-        + [item["value"]]
+        + ["-" if item.get("value") is None else item["value"]]
         for item in values
     ]
     footer = None if total is None else ["TOTAL", *[""] * (len(keys) - 1), total]

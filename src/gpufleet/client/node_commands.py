@@ -17,9 +17,11 @@ def _by_group(client: ApiClient, kind: str, group_by: str, **params: Any) -> dic
     body = client.get_json(
         "/api/v1/nodes/telemetry", {"telemetryType": kind, "groupBy": group_by, **params}
     )
+    # A null value (a figure the server could not give) is left out like a missing group.
     return {
         tuple(g["value"] for g in item.get("groups", ())): float(item["value"])
         for item in body["values"]
+        if item.get("value") is not None
     }
 
 

@@ -37,11 +37,27 @@ def guarded(handler: Handler) -> Callable[[argparse.Namespace, Any], int]:
     return run
 
 
+def positive_seconds(text: str) -> float:
+    """An argparse ``type`` for a number of seconds: finite and above zero (httpx takes 0 as
+    "fail at once" and refuses a negative one with a traceback)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:
     """``--profile`` and ``--timeout``, on every command that talks to a server."""
     parser.add_argument("--profile", help="profile to use [env GPUFLEET_PROFILE]")
     parser.add_argument(
-        "--timeout", type=float, default=TIMEOUT_SECONDS, help="seconds to wait for the server"
+        "--timeout",
+        type=positive_seconds,
+        default=TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"seconds to wait for the server ({TIMEOUT_SECONDS:g})",
     )
 
 

@@ -31,13 +31,25 @@ FIGURES = (
 )
 
 
-def _hours(value: float) -> str:
-    return f"{value:,.1f}"
+# A figure the server could not give (null) is shown as unknown, never as a zero.
+UNKNOWN = "-"
+
+
+def _hours(value: float | None) -> str:
+    return UNKNOWN if value is None else f"{value:,.1f}"
 
 
 def _efficiency(value: dict[str, Any]) -> str:
-    allocated = value["allocatedGpuHours"]
-    return f"{100 * value['usedGpuHours'] / allocated:.0f}%" if allocated else ""
+    allocated, used = value.get("allocatedGpuHours"), value.get("usedGpuHours")
+    if allocated is None or used is None:
+        return UNKNOWN
+    return f"{100 * used / allocated:.0f}%" if allocated else ""
+
+
+def _most_allocated_first(value: dict[str, Any]) -> tuple[bool, float]:
+    """Sort key: most allocated GPU-hours first, rows of unknown allocation last."""
+    allocated = value.get("allocatedGpuHours")
+    return allocated is None, -(allocated or 0.0)
 
 
 def _usage(args: argparse.Namespace) -> int:
@@ -59,12 +71,19 @@ def _usage(args: argparse.Namespace) -> int:
         return 0
     groups = [g.upper() for g in args.group_by or ()]
     headers = [*groups, *(header for _, header in FIGURES), "EFFICIENCY"]
-    rows = [
-        [*(g["name"] for g in v["groups"]), *(_hours(v[f]) for f, _ in FIGURES), _efficiency(v)]
-        for v in sorted(values, key=lambda v: -v["allocatedGpuHours"])
-    ]
-    printer.table(headers, rows, numeric={header for _, header in FIGURES} | {"EFFICIENCY"})
+    printer.table(
+        headers, usage_rows(values), numeric={header for _, header in FIGURES} | {"EFFICIENCY"}
+    )
     return 0
+
+
+def usage_rows(values: list[dict[str, Any]]) -> list[list[str]]:
+    """One row per value of ``GET /api/v1/usage``: its group names, figures and efficiency,
+    most allocated first; a null figure reads ``UNKNOWN``."""
+    return [
+        [*(g["name"] for g in v["groups"]), *(_hours(v.get(f)) for f, _ in FIGURES), _efficiency(v)]
+        for v in sorted(values, key=_most_allocated_first)
+    ]
 
 
 def _report_rows(reports: list[dict[str, Any]]) -> list[list[Any]]:
