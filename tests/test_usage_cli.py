@@ -116,3 +116,14 @@ def test_a_null_figure_is_shown_unknown_and_sorted_last():
     vision, lab = usage_rows(values)
     assert vision[:3] == ["vision", "1.0", "0.5"] and vision[-1] == "50%"
     assert lab[:2] == ["lab", UNKNOWN] and lab[-1] == UNKNOWN
+
+
+def test_group_by_takes_a_comma_list_as_telemetry_does(env):
+    repeated = run(env, "usage", "--group-by", "project", "--group-by", "cluster", "-o", "json")
+    assert repeated.returncode == 0, repeated.stderr
+    for given in ("project,cluster", "Project, Cluster"):
+        done = run(env, "usage", "--group-by", given, "-o", "json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == json.loads(repeated.stdout)
+    done = run(env, "usage", "--group-by", "project,colour")
+    assert done.returncode == 2 and "argument --group-by: invalid choice" in done.stderr

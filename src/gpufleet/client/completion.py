@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from gpufleet.client.usage_commands import GROUPINGS
 from gpufleet.core.workload_fields import ALLOWED_OPERATORS, QUERY_FIELDS, Operator
 from gpufleet.schemas.enums import Phase
 from gpufleet.store.telemetry import TelemetryGroupBy
@@ -35,6 +36,7 @@ VALUE_CANDIDATES: dict[str, Callable[[], list[str]]] = {
     "filter": filter_candidates,
     "sort": lambda: [f.name for f in QUERY_FIELDS if f.sortable],
     "group_by": lambda: [group.value for group in TelemetryGroupBy],
+    "usage_group_by": lambda: list(GROUPINGS),
     "phase": lambda: [phase.value for phase in Phase],
 }
 

@@ -52,14 +52,26 @@ def _most_allocated_first(value: dict[str, Any]) -> tuple[bool, float]:
     return allocated is None, -(allocated or 0.0)
 
 
+def groupings(text: str) -> list[str]:
+    """An argparse ``type``: ``cluster,nodepool`` (any case) as the groupings it names, as the
+    API's ``groupBy`` and ``telemetry --group-by`` take them."""
+    names = [piece.strip().lower() for piece in text.split(",") if piece.strip()]
+    unknown = [name for name in names if name not in GROUPINGS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {text!r} (choose from {', '.join(GROUPINGS)})"
+        )
+    return names
+
+
 def _usage(args: argparse.Namespace) -> int:
     end = datetime.now(UTC)
     params: dict[str, Any] = {
         "start": format_rfc3339(end - parse_since(args.since)),
         "end": format_rfc3339(end),
     }
-    if args.group_by:
-        params["groupBy"] = ",".join(args.group_by)
+    if args.usage_group_by:
+        params["groupBy"] = ",".join(args.usage_group_by)
     params.update(list_parameters(args))
     with open_client(args) as client:
         if args.output == "csv":
@@ -69,7 +81,7 @@ def _usage(args: argparse.Namespace) -> int:
     printer = Printer()
     if printer.data_if_asked(values, args.output):
         return 0
-    groups = [g.upper() for g in args.group_by or ()]
+    groups = [g.upper() for g in args.usage_group_by or ()]
     headers = [*groups, *(header for _, header in FIGURES), "EFFICIENCY"]
     printer.table(
         headers, usage_rows(values), numeric={header for _, header in FIGURES} | {"EFFICIENCY"}
@@ -174,9 +186,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     usage.add_argument("--since", default="30d", help="how far back, e.g. 24h, 7d, 30d (30d)")
     usage.add_argument(
         "--group-by",
-        action="append",
-        choices=GROUPINGS,
-        help="group by this (at most twice)",
+        dest="usage_group_by",
+        action="extend",
+        type=groupings,
+        metavar="FIELD",
+        help=f"at most two of {', '.join(GROUPINGS)} (comma-separated or repeated)",
     )
     add_filter_flag(usage, "nodepool==a100 or clusterName==NAME")
     usage.add_argument("-o", "--output", choices=FORMATS, default="table")
