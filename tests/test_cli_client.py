@@ -20,6 +20,7 @@ import httpx
 import pytest
 import yaml
 
+import gpufleet
 from gpufleet.cli import main
 from gpufleet.client.charts import Series, braille_rows, format_number, render_chart
 from gpufleet.client.config import load_config
@@ -749,3 +750,26 @@ def test_a_timeout_that_is_not_a_positive_number_is_a_usage_error(value, capsys)
     assert usage.value.code == 2
     err = capsys.readouterr().err
     assert "argument --timeout:" in err and "Traceback" not in err
+
+
+def test_version_prints_the_package_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"gpufleet {gpufleet.__version__}\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["workloads"], "{list,get,count,events}"),
+        (["nodes"], "{list,get}"),
+        (["access", "rules"], "{list,grant,revoke}"),
+    ],
+)
+def test_a_missing_subcommand_is_named_by_its_choices(argv, named, capsys):
+    with pytest.raises(SystemExit) as usage:
+        main(argv)
+    assert usage.value.code == 2
+    err = capsys.readouterr().err
+    assert f"the following arguments are required: {named}" in err and "_command" not in err

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import ValidationError
 
+import gpufleet
 from gpufleet.core.exit_codes import ExitCode
 from gpufleet.settings import Settings
 from gpufleet.settings_flags import add_settings_flags, report_invalid, settings_from_flags
@@ -344,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=_HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"gpufleet {gpufleet.__version__}")
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", title="commands"
     )
@@ -406,7 +408,19 @@ def build_parser() -> argparse.ArgumentParser:
     from gpufleet.client import completion
 
     completion.register(commands, parser)
+    _name_subcommands(parser)
     return parser
+
+
+def _name_subcommands(parser: argparse.ArgumentParser) -> None:
+    """Name each group's subcommands by their choices (``{list,get,count,events}``), as its
+    usage line does: argparse names a missing one by its internal ``dest`` otherwise."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            if action.metavar is None:
+                action.metavar = "{" + ",".join(action.choices) + "}"
+            for child in action.choices.values():
+                _name_subcommands(child)
 
 
 def _exit_codes() -> dict[type[Exception], ExitCode]:
