@@ -636,9 +636,12 @@ def test_fleet_events_of_no_match_say_so_and_bad_flags_are_one_line(cli):
     code, out, err = cli("events", "--since", "soon")
     assert (code, out) == (2, "")
     assert err.startswith("gpufleet: error: --since 'soon'")
-    code, out, err = cli("events", "--cluster", "not-a-uuid")
-    assert (code, out) == (2, "")
-    assert err.startswith("gpufleet: error: HTTP 400") and "clusterId" in err
+    code, out, err = cli("events", "--cluster", "not-a-cluster")
+    assert (code, out) == (4, "")
+    assert err.startswith("gpufleet: error: no cluster named 'not-a-cluster'; known: ")
+    code, out, err = cli("events", "--project", "no-such-project")
+    assert (code, out) == (4, "")
+    assert err.startswith("gpufleet: error: no project named 'no-such-project'; known: ")
 
 
 def test_pods_list_filters_as_the_api_does(cli, api):

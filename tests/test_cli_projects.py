@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime
 
 import httpx
@@ -12,7 +13,8 @@ import pytest
 from gpufleet.cli import main
 from gpufleet.client.project_commands import over_quota
 from gpufleet.core.times import format_rfc3339
-from gpufleet.demo.organisation import EAST, PROJECTS
+from gpufleet.demo.organisation import EAST, PROJECTS, WEST
+from tests.support.agent_reports import batch, in_project, ingest_path, report
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
 from tests.support.server import ServerProcess
 
@@ -119,3 +121,92 @@ def test_over_quota_is_what_lies_beyond_the_quota():
     assert over_quota(None, 5.0) is None
     assert over_quota(4.0, 4.0) is None
     assert over_quota(4.0, 6.5) == 2.5
+
+
+@pytest.fixture(scope="module")
+def twin(server) -> dict[str, str]:
+    """A second ``vision`` project in a second ``research`` department, in the west cluster:
+    names that repeat across clusters, as two clusters' own org units do."""
+    item = report(
+        cluster_id=WEST.id,
+        phase="Running",
+        **in_project("92", "vision", "90", "research"),
+    )
+    item["observedAt"] = format_rfc3339(datetime.now(UTC))
+    response = httpx.post(
+        f"{server.base_url}{ingest_path(WEST.id)}", json=batch(item), headers=server.auth_headers()
+    )
+    assert response.status_code == 200, response.text
+    return {"project": "92", "department": "90"}
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_scope_flags_take_a_name_or_an_id(cli, capsys, server, twin):
+    everyone = cli("projects", "-o", "csv")
+    east = {p.name for p in PROJECTS if p.department.cluster is EAST}
+    for cluster in ("dgx-east", EAST.id):
+        assert {
+            row["PROJECT"] for row in cli("projects", "--cluster", cluster, "-o", "csv")
+        } == east
+    research = cli("projects", "--cluster", "dgx-east", "--department", "research", "-o", "csv")
+    assert {row["PROJECT"] for row in research} == {
+        p.name for p in PROJECTS if p.department.id == "10"
+    }
+    assert cli("projects", "--department", "10", "-o", "csv") == research
+    west = cli("projects", "--cluster", "cloud-west", "--department", "research", "-o", "csv")
+    assert [row["PROJECT"] for row in west] == ["vision"]
+    assert len(everyone) == len(PROJECTS) + 1
+    # A name two clusters share is refused with both; an unknown one with the known names.
+    code, out, err = _run(capsys, "projects", "--department", "research")
+    assert (code, out) == (2, "") and err.count("\n") == 1
+    assert "2 departments are named 'research'" in err
+    assert "in cluster dgx-east (10)" in err and "in cluster cloud-west (90)" in err
+    code, out, err = _run(capsys, "projects", "--cluster", "dgx-north")
+    assert (code, out) == (4, "")
+    assert err == "gpufleet: error: no cluster named 'dgx-north'; known: cloud-west, dgx-east\n"
+    code, _, err = _run(capsys, "projects", "--department", "reserch")
+    assert code == 4 and "no department named 'reserch'; known: " in err and "platform" in err
+
+
+def test_telemetry_of_a_department_named_is_the_apis_of_its_id(cli, capsys, server, twin):
+    params = {"telemetryType": "GPU_ALLOCATION", "departmentId": "10", "clusterId": EAST.id}
+    expected = httpx.get(
+        f"{server.base_url}/api/v1/workloads/telemetry",
+        params=params,
+        headers=server.auth_headers(),
+    ).json()["values"]
+    assert float(expected[0]["value"]) > 0, "the demo's research department holds GPUs"
+    code, out, err = _run(
+        capsys, "telemetry", "GPU_ALLOCATION", "--cluster", "dgx-east", "--department",
+        "research", "-o", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["values"] == expected
+    code, out, err = _run(capsys, "telemetry", "GPU_ALLOCATION", "--department", "research")
+    assert code == 2 and "2 departments are named 'research'" in err
+
+
+def test_a_grant_scope_takes_a_name(cli, capsys, twin):
+    code, out, err = _run(capsys, "access", "service-accounts", "create", "scoped", "-o", "json")
+    assert code == 0, err
+    (account,) = json.loads(out)
+    grant = ["access", "rules", "grant", "--subject-id", account["clientId"], "--role", "Viewer"]
+    speech = next(p for p in PROJECTS if p.name == "speech")
+    code, out, err = _run(capsys, *grant, "--scope-type", "project", "--scope-id", "speech",
+                          "-o", "json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)[0]["scopeId"] == speech.id
+    assert f"project 'speech' is id {speech.id}" in err
+    code, out, err = _run(capsys, *grant, "--scope-type", "cluster", "--scope-id", "cloud-west",
+                          "-o", "json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)[0]["scopeId"] == WEST.id
+    code, out, err = _run(capsys, *grant, "--scope-type", "project", "--scope-id", "vision")
+    assert code == 2 and "2 projects are named 'vision'" in err
+    code, out, err = _run(capsys, *grant, "--scope-type", "department", "--scope-id", "nope")
+    assert code == 4 and "no department named 'nope'" in err and "--allow-unknown-scope" in err

@@ -19,6 +19,7 @@ from typing import Any
 from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import ApiClient, ClientError
 from gpufleet.client.listing import add_filter_flag, list_parameters
+from gpufleet.client.lookup import resolve_cluster, resolve_org_unit
 from gpufleet.client.output import Printer, print_list
 from gpufleet.client.session import Handler, add_connection_flags, guarded, open_client
 from gpufleet.core.roles import (
@@ -190,7 +191,7 @@ def _grant(args: argparse.Namespace) -> int:
     with open_client(args) as client:
         subject_id = _subject_id(client, args.subject_type, args.subject_id)
         if not args.allow_unknown_scope and scope_type in SCOPE_PATHS and scope_id:
-            _require_scope(client, scope_type, scope_id)
+            scope_id = _scope_id(client, scope_type, scope_id)
         body = {
             "subjectType": args.subject_type,
             "subjectId": subject_id,
@@ -213,6 +214,32 @@ def _subject_id(client: ApiClient, subject_type: str, subject_id: str) -> str:
     return client_id
 
 
+def _scope_id(client: ApiClient, scope_type: ScopeType, name_or_id: str) -> str:
+    """The id of the cluster, department or project named ``name_or_id`` (or of that id),
+    refused when the server knows none."""
+    try:
+        if scope_type is ScopeType.CLUSTER:
+            scope_id = resolve_cluster(client, name_or_id)
+        else:
+            scope_id = resolve_org_unit(client, scope_type.value, name_or_id)
+    except ClientError as exc:
+        if exc.exit_code is not ExitCode.NOT_FOUND:
+            raise
+        raise _unknown_scope(exc.message, scope_type) from None
+    if scope_id != name_or_id:
+        print(f"{scope_type.value} {name_or_id!r} is id {scope_id}", file=sys.stderr)
+    _require_scope(client, scope_type, scope_id)
+    return scope_id
+
+
+def _unknown_scope(message: str, scope_type: ScopeType) -> ClientError:
+    return ClientError(
+        f"{message}, so the rule would match nothing; check the name or id, or pass "
+        f"--allow-unknown-scope to grant it before the {scope_type.value} first reports",
+        ExitCode.NOT_FOUND,
+    )
+
+
 def _require_scope(client: ApiClient, scope_type: ScopeType, scope_id: str) -> None:
     """Refuse a rule on a cluster, department or project the server does not know (yet)."""
     try:
@@ -220,12 +247,7 @@ def _require_scope(client: ApiClient, scope_type: ScopeType, scope_id: str) -> N
     except ClientError as exc:
         if exc.exit_code not in (ExitCode.NOT_FOUND, ExitCode.USAGE):
             raise
-        raise ClientError(
-            f"no {scope_type.value} {scope_id!r} is known, so the rule would match nothing; "
-            f"check the id, or pass --allow-unknown-scope to grant it before the "
-            f"{scope_type.value} first reports",
-            ExitCode.NOT_FOUND,
-        ) from None
+        raise _unknown_scope(f"no {scope_type.value} {scope_id!r} is known", scope_type) from None
 
 
 def _revoke(args: argparse.Namespace) -> int:
@@ -310,7 +332,12 @@ def _register_rules(groups) -> None:
         "--role", type=role_named, required=True, help=f"role id, name or slug: {ROLE_CHOICES}"
     )
     grant.add_argument("--scope-type", choices=[s.value for s in ScopeType], required=True)
-    grant.add_argument("--scope-id", default="", help="the cluster, department or project id")
+    grant.add_argument(
+        "--scope-id",
+        default="",
+        metavar="NAME|ID",
+        help="the cluster, department or project: its name or id",
+    )
     grant.add_argument(
         "--allow-unknown-scope",
         action="store_true",

@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from gpufleet.client.exit_codes import ExitCode
-from gpufleet.client.http import ApiClient, ClientError
+from gpufleet.client.http import ApiClient
 from gpufleet.client.listing import add_page_flags
-from gpufleet.client.lookup import resolve_workload
+from gpufleet.client.lookup import resolve_cluster, resolve_org_unit, resolve_workload
 from gpufleet.client.metric_commands import parse_since
 from gpufleet.client.output import FORMATS, Printer, print_list
 from gpufleet.client.session import add_connection_flags, guarded, open_client
@@ -87,19 +86,6 @@ def fleet_event_rows(events: list[dict[str, Any]]) -> list[list[Any]]:
     ]
 
 
-def _project_id(client: ApiClient, name_or_id: str) -> str:
-    """The id of the project named ``name_or_id``, or ``name_or_id`` itself when no project has
-    that name (an id; the API answers an unknown one with no events)."""
-    body = client.get_json("/api/v1/org-unit/projects", {"filterBy": f"name=={name_or_id}"})
-    found = body.get("projects") or []
-    if len(found) > 1:
-        ids = ", ".join(f"{p['id']} (cluster {p.get('clusterId')})" for p in found)
-        raise ClientError(
-            f"{len(found)} projects are named {name_or_id!r}: {ids}; give the id", ExitCode.USAGE
-        )
-    return found[0]["id"] if found else name_or_id
-
-
 def _fleet_parameters(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if args.since:
@@ -107,9 +93,11 @@ def _fleet_parameters(client: ApiClient, args: argparse.Namespace) -> dict[str, 
     if args.type:
         params["type"] = args.type
     if args.cluster:
-        params["clusterId"] = args.cluster
+        params["clusterId"] = resolve_cluster(client, args.cluster)
     if args.project:
-        params["projectId"] = _project_id(client, args.project)
+        params["projectId"] = resolve_org_unit(
+            client, "project", args.project, params.get("clusterId")
+        )
     if args.reason:
         params["reason"] = args.reason
     if args.workload:
@@ -142,7 +130,7 @@ def register_fleet_events(commands: argparse._SubParsersAction) -> None:
     )
     events.add_argument("--since", metavar="DURATION", help="only the last 30m, 6h, 2d, ...")
     events.add_argument("--type", choices=["Normal", "Warning"], help="only events of this type")
-    events.add_argument("--cluster", metavar="UUID", help="only this cluster's events")
+    events.add_argument("--cluster", metavar="NAME|ID", help="only this cluster's events")
     events.add_argument("--project", metavar="NAME|ID", help="only this project's events")
     events.add_argument("--reason", help="only events with this reason, e.g. BackOff")
     events.add_argument("--workload", metavar="NAME|ID", help="only this workload's events")

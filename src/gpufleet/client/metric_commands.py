@@ -11,8 +11,8 @@ from typing import Any
 from urllib.parse import quote
 
 from gpufleet.client.charts import Series, render_chart
-from gpufleet.client.http import ClientError
-from gpufleet.client.lookup import resolve_workload
+from gpufleet.client.http import ApiClient, ClientError
+from gpufleet.client.lookup import resolve_cluster, resolve_org_unit, resolve_workload
 from gpufleet.client.output import Printer
 from gpufleet.client.session import (
     add_connection_flags,
@@ -89,19 +89,28 @@ def _split(values: list[str] | None) -> list[str]:
     return [piece.strip() for value in values or () for piece in value.split(",") if piece.strip()]
 
 
-def _telemetry_params(args: argparse.Namespace, *, grouped: bool) -> dict[str, Any]:
-    params: dict[str, Any] = {"telemetryType": args.type}
+def _telemetry_scope(client: ApiClient, args: argparse.Namespace) -> dict[str, str]:
+    """``clusterId``, ``departmentId`` and ``nodepoolName`` of the flags, names resolved."""
+    scope = {}
+    if args.cluster:
+        scope["clusterId"] = resolve_cluster(client, args.cluster)
+    if args.department:
+        scope["departmentId"] = resolve_org_unit(
+            client, "department", args.department, scope.get("clusterId")
+        )
+    if args.nodepool:
+        scope["nodepoolName"] = args.nodepool
+    return scope
+
+
+def _telemetry_params(
+    args: argparse.Namespace, scope: dict[str, str], *, grouped: bool
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"telemetryType": args.type, **scope}
     lists = (("groupBy", args.group_by if grouped else None), ("filterByPhases", args.phase))
     for name, values in lists:
         if values:
             params[name] = ",".join(_split(values))  # both are explode=false arrays
-    for name, value in (
-        ("clusterId", args.cluster),
-        ("departmentId", args.department),
-        ("nodepoolName", args.nodepool),
-    ):
-        if value:
-            params[name] = value
     return {**params, **extra_parameters(args.param)}
 
 
@@ -121,12 +130,13 @@ def _total(body: dict[str, Any]) -> str:
 def _telemetry(args: argparse.Namespace) -> int:
     url = "/api/v1/workloads/telemetry"
     with open_client(args) as client:
-        body = client.get_json(url, _telemetry_params(args, grouped=True))
+        scope = _telemetry_scope(client, args)
+        body = client.get_json(url, _telemetry_params(args, scope, grouped=True))
         keys = telemetry_keys(args.type, _split(args.group_by))
         # Grouped rows may count a workload twice (one per node pool): the total is asked for.
         total = None
         if keys and args.output == "table":
-            total = _total(client.get_json(url, _telemetry_params(args, grouped=False)))
+            total = _total(client.get_json(url, _telemetry_params(args, scope, grouped=False)))
     printer = Printer()
     if printer.data_if_asked(body, args.output):
         return 0
@@ -279,8 +289,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         help=f"at most two of {', '.join(TELEMETRY_GROUP_BY)} (comma-separated or repeated)",
     )
     telemetry.add_argument("--phase", action="append", help="only these phases (repeatable)")
-    telemetry.add_argument("--cluster", help="only this cluster id")
-    telemetry.add_argument("--department", help="only this department id")
+    telemetry.add_argument("--cluster", metavar="NAME|ID", help="only this cluster")
+    telemetry.add_argument("--department", metavar="NAME|ID", help="only this department")
     telemetry.add_argument("--nodepool", help="only this nodepool")
     add_param_flag(telemetry)
     telemetry.add_argument(

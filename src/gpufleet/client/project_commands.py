@@ -11,6 +11,7 @@ from typing import Any
 
 from gpufleet.client.http import ApiClient
 from gpufleet.client.listing import add_filter_flag
+from gpufleet.client.lookup import resolve_cluster, resolve_org_unit
 from gpufleet.client.output import FORMATS, Printer, print_list
 from gpufleet.client.session import add_connection_flags, guarded, open_client
 
@@ -73,12 +74,14 @@ def project_rows(projects: list[dict], departments: dict[str, str], pools: bool)
 
 def _list(args: argparse.Namespace) -> int:
     filters = list(args.filter or [])
-    if args.cluster:
-        filters.append(f"clusterId=={args.cluster}")
-    if args.department:
-        filters.append(f"departmentId=={args.department}")
-    params: dict[str, Any] = {"filterBy": filters} if filters else {}
     with open_client(args) as client:
+        cluster_id = resolve_cluster(client, args.cluster) if args.cluster else None
+        if cluster_id:
+            filters.append(f"clusterId=={cluster_id}")
+        if args.department:
+            department = resolve_org_unit(client, "department", args.department, cluster_id)
+            filters.append(f"departmentId=={department}")
+        params: dict[str, Any] = {"filterBy": filters} if filters else {}
         projects = _every(client, "/api/v1/org-unit/projects", "projects", params)
         # A project reader sees no department: its id stands in for the name.
         departments = {
@@ -99,8 +102,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     projects.add_argument("--pools", action="store_true", help="one row per node pool")
     projects.add_argument("--over", action="store_true", help="only rows over their quota")
-    projects.add_argument("--cluster", metavar="UUID", help="only this cluster's projects")
-    projects.add_argument("--department", metavar="ID", help="only this department's projects")
+    projects.add_argument("--cluster", metavar="NAME|ID", help="only this cluster's projects")
+    projects.add_argument("--department", metavar="NAME|ID", help="only this department's projects")
     add_filter_flag(projects, "'name=@vision'")
     projects.add_argument("-o", "--output", choices=FORMATS, default="table")
     add_connection_flags(projects)
