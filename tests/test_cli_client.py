@@ -671,11 +671,15 @@ def test_nodes_list_shows_capacity_and_allocation_as_the_api_does(cli, api):
     header, *rows = out.splitlines()
     assert header.split()[:6] == ["NAME", "NODEPOOL", "STATUS", "GPUS", "ALLOCATED", "FREE"]
     assert len(rows) == 2 and all(" NotReady " in row for row in rows)
+    # FREE counts what new work can use, as the dashboard does: none on a node not ready.
+    assert all(row.split()[5] == "0" for row in rows)
     code, out, _ = cli("nodes", "list", "--limit", "100")
     assert code == 0
     for row in out.splitlines()[1:]:
+        status = row.split()[2]
         gpus, allocated, free = (float(cell) for cell in row.split()[3:6])
-        assert allocated + free == gpus and allocated <= gpus
+        assert allocated <= gpus
+        assert free == pytest.approx(gpus - allocated if status == "Ready" else 0)
     # The cluster is shown by name, as the node pools show it.
     names = {c["name"] for c in api.get("/api/v1/clusters").json()}
     assert {row.split()[-1] for row in out.splitlines()[1:]} == names
@@ -704,6 +708,34 @@ def test_nodepools_lists_every_pool_with_its_gpus(cli, api):
     header, *rows = out.splitlines()
     assert header.split()[:3] == ["NAME", "CLUSTER", "PHASE"]
     assert {row.split()[0] for row in rows} == {"default", "a100", "h100", "l40s"}
+
+
+def test_free_gpus_are_those_on_nodes_that_take_work(cli, api):
+    """FREE in nodepools is the dashboard's schedulable free: GPUs less allocation on nodes that
+    are ready and not cordoned, from the API's nodes and per-node allocation."""
+    nodes = api.get("/api/v1/nodes", params={"limit": 500}).json()["nodes"]
+    params = {"telemetryType": "ALLOCATED_GPUS", "groupBy": "ClusterId,Node"}
+    allocated = {
+        tuple(g["value"] for g in v["groups"]): float(v["value"])
+        for v in api.get("/api/v1/nodes/telemetry", params=params).json()["values"]
+    }
+    expected: dict[tuple, float] = {}
+    out_of_work = 0.0
+    for node in nodes:
+        key = (node["clusterUuid"], node["nodePool"])
+        free = node["gpuInfo"]["gpuCount"] - allocated.get((node["clusterUuid"], node["name"]), 0)
+        cordoned = any(t["key"] == "node.kubernetes.io/unschedulable" for t in node["taints"])
+        expected.setdefault(key, 0.0)
+        if node["status"] == "Ready" and not cordoned:
+            expected[key] += free
+        else:
+            out_of_work += free
+    assert out_of_work > 0, "the demo has not-ready nodes with free GPUs"
+    names = {c["uuid"]: c["name"] for c in api.get("/api/v1/clusters").json()}
+    code, out, _ = cli("nodepools", "-o", "csv")
+    assert code == 0
+    shown = {(r["CLUSTER"], r["NAME"]): float(r["FREE"]) for r in csv.DictReader(io.StringIO(out))}
+    assert shown == {(names[c], pool): pytest.approx(free) for (c, pool), free in expected.items()}
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,13 @@ from rich.cells import cell_len
 
 from gpufleet.client.access_commands import ACCOUNT_COLUMNS
 from gpufleet.client.event_commands import EVENT_HEADERS, event_rows
-from gpufleet.client.node_commands import NODE_HEADERS, NODEPOOL_HEADERS, node_rows, nodepool_rows
+from gpufleet.client.node_commands import (
+    NODE_HEADERS,
+    NODEPOOL_HEADERS,
+    SCHEDULABLE_FREE,
+    node_rows,
+    nodepool_rows,
+)
 from gpufleet.client.output import (
     WORKLOAD_COLUMNS,
     Printer,
@@ -100,6 +106,7 @@ def _pools() -> tuple[list[dict], dict]:
         "ALLOCATED_GPUS": {(CLUSTER, "a100"): 131.5},
         "READY_GPU_NODES": {(CLUSTER, "a100"): 22.0},
         "TOTAL_GPU_NODES": {(CLUSTER, "a100"): 24.0},
+        SCHEDULABLE_FREE: {(CLUSTER, "a100"): 44.5},
     }
     return pools, figures
 

@@ -29,9 +29,40 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
+def _cordoned(node: dict[str, Any]) -> bool:
+    return any(t.get("key") == "node.kubernetes.io/unschedulable" for t in node["taints"])
+
+
 def _status(node: dict[str, Any]) -> str:
-    cordoned = any(t.get("key") == "node.kubernetes.io/unschedulable" for t in node["taints"])
-    return f"{node['status']},SchedulingDisabled" if cordoned else node["status"]
+    return f"{node['status']},SchedulingDisabled" if _cordoned(node) else node["status"]
+
+
+def takes_work(node: dict[str, Any]) -> bool:
+    """Whether the scheduler may place new work on the node: ready and not cordoned."""
+    return node["status"] == "Ready" and not _cordoned(node)
+
+
+def _gpus(node: dict[str, Any]) -> float:
+    return (node.get("gpuInfo") or {}).get("gpuCount") or 0
+
+
+def schedulable_free(node: dict[str, Any], held: float) -> float:
+    """The node's free GPUs new work can be placed on, as the dashboard counts them: its GPUs
+    less those allocated when it takes work, none when it is not ready or cordoned."""
+    return _gpus(node) - held if takes_work(node) else 0.0
+
+
+def schedulable_free_by_pool(
+    nodes: list[dict[str, Any]], allocated: dict[tuple, float]
+) -> dict[tuple, float]:
+    """``schedulable_free`` summed by (cluster id, node pool), from ``allocated`` by (cluster
+    id, node)."""
+    free: dict[tuple, float] = {}
+    for node in nodes:
+        key = (node["clusterUuid"], node["nodePool"])
+        held = allocated.get((node["clusterUuid"], node["name"]), 0.0)
+        free[key] = free.get(key, 0.0) + schedulable_free(node, held)
+    return free
 
 
 NODE_HEADERS = ["NAME", "NODEPOOL", "STATUS", "GPUS", "ALLOCATED", "FREE", "GPU TYPE", "CLUSTER"]
@@ -39,6 +70,9 @@ NODEPOOL_HEADERS = [
     "NAME", "CLUSTER", "PHASE", "NODES", "READY GPU NODES", "GPUS", "ALLOCATED", "FREE",
 ]  # fmt: skip
 NUMERIC = {"NODES", "GPUS", "ALLOCATED", "FREE"}
+# The free GPUs of a pool's nodes that take work, which no telemetry type gives: counted here.
+SCHEDULABLE_FREE = "SCHEDULABLE_FREE"
+PAGE = 500
 
 
 def _cluster_names(client: ApiClient) -> dict[str, str]:
@@ -58,13 +92,12 @@ def node_rows(
     """One row of ``NODE_HEADERS`` per node; a cluster the caller cannot name shows its id."""
     rows = []
     for node in nodes:
-        gpus = (node.get("gpuInfo") or {}).get("gpuCount") or 0
         held = allocated.get((node["clusterUuid"], node["name"]), 0.0)
         gpu_type = (node.get("gpuInfo") or {}).get("gpuType")
         cluster = clusters.get(node["clusterUuid"], node["clusterUuid"])
         rows.append(
-            [node["name"], node["nodePool"], _status(node), gpus, _number(held),
-             _number(gpus - held), gpu_type, cluster]
+            [node["name"], node["nodePool"], _status(node), _gpus(node), _number(held),
+             _number(schedulable_free(node, held)), gpu_type, cluster]
         )  # fmt: skip
     return rows
 
@@ -110,7 +143,10 @@ def _get(args: argparse.Namespace) -> int:
     printer = Printer()
     if printer.data_if_asked(node, args.output):
         return 0
-    gpus = (node.get("gpuInfo") or {}).get("gpuCount") or 0
+    gpus = _gpus(node)
+    free = _number(schedulable_free(node, held))
+    if not takes_work(node):
+        free += " (the node is not ready or cordoned)"
     for label, value in (
         ("Name", node["name"]),
         ("Id", node.get("id")),
@@ -118,7 +154,7 @@ def _get(args: argparse.Namespace) -> int:
         ("Node pool", node["nodePool"]),
         ("Status", _status(node)),
         ("GPU type", (node.get("gpuInfo") or {}).get("gpuType") or "-"),
-        ("GPUs", f"{gpus} ({_number(held)} allocated, {_number(gpus - held)} free)"),
+        ("GPUs", f"{gpus} ({_number(held)} allocated, {free} free)"),
         ("GPUs idle", _number(idle) or "-"),
         ("NVLink clique", node.get("nvLinkCliqueId") or "-"),
         ("Created", node["createdAt"]),
@@ -135,14 +171,25 @@ def _get(args: argparse.Namespace) -> int:
     return 0
 
 
+def _every_node(client: ApiClient) -> list[dict[str, Any]]:
+    nodes: list[dict[str, Any]] = []
+    while True:
+        page = client.get_json("/api/v1/nodes", {"limit": PAGE, "offset": len(nodes)})["nodes"]
+        nodes += page
+        if len(page) < PAGE:
+            return nodes
+
+
 def _nodepools(args: argparse.Namespace) -> int:
     with open_client(args) as client:
-        pools = client.get_json("/api/v1/node-pools", {"limit": 500})["nodepools"]
+        pools = client.get_json("/api/v1/node-pools", {"limit": PAGE})["nodepools"]
         by = "ClusterId,Nodepool"
         figures = {
             kind: _by_group(client, kind, by)
             for kind in ("TOTAL_GPUS", "ALLOCATED_GPUS", "READY_GPU_NODES", "TOTAL_GPU_NODES")
         }
+        by_node = _by_group(client, "ALLOCATED_GPUS", "ClusterId,Node")
+        figures[SCHEDULABLE_FREE] = schedulable_free_by_pool(_every_node(client), by_node)
     rows = nodepool_rows(pools, figures)
     print_list(Printer(), "node pools", pools, args.output, NODEPOOL_HEADERS, rows, numeric=NUMERIC)
     return 0
@@ -151,7 +198,8 @@ def _nodepools(args: argparse.Namespace) -> int:
 def nodepool_rows(
     pools: list[dict[str, Any]], figures: dict[str, dict[tuple, float]]
 ) -> list[list[Any]]:
-    """One row of ``NODEPOOL_HEADERS`` per pool, from the telemetry ``figures`` by kind."""
+    """One row of ``NODEPOOL_HEADERS`` per pool, from the telemetry ``figures`` by kind and the
+    schedulable free GPUs (``SCHEDULABLE_FREE``, by cluster id and pool)."""
     rows = []
     for pool in pools:
         key = (pool["clusterId"], pool["name"])
@@ -161,7 +209,7 @@ def nodepool_rows(
         rows.append(
             [pool["name"], pool["clusterName"], pool["phase"], len(pool["status"]["nodes"]),
              f"{_number(ready or 0)}/{_number(nodes or 0)}", _number(total), _number(held),
-             _number(total - held)]
+             _number(figures[SCHEDULABLE_FREE].get(key, 0.0))]
         )  # fmt: skip
     return rows
 
