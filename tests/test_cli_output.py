@@ -31,7 +31,7 @@ from gpufleet.client.pod_commands import pod_rows
 from gpufleet.client.project_commands import HEADERS as PROJECT_HEADERS
 from gpufleet.client.project_commands import NUMERIC as PROJECT_NUMERIC
 from gpufleet.client.project_commands import project_rows
-from gpufleet.client.table_layout import ColumnKind, fit_columns
+from gpufleet.client.table_layout import ColumnKind, distinct_width, fit_columns
 
 COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 CLUSTER = "67ce0829-9129-5a6b-b5c6-f2061259f18a"
@@ -114,11 +114,12 @@ def _pools() -> tuple[list[dict], dict]:
 def _projects() -> list[dict]:
     return [
         {
-            "name": "inference-staging-and-more",
+            "name": name,
             "parentId": "7",
             "totalResources": {"gpuQuota": 16},
             "status": {"quotaStatus": {"allocated": {"gpu": 20.5}}},
         }
+        for name in ("inference-staging-and-more", "inference-prod")
     ]
 
 
@@ -221,6 +222,9 @@ def test_every_table_fits_the_terminal_keeping_numbers_states_and_times_whole(
     # Every column shown has its header whole: none is drawn zero wide or cut to "…".
     assert all(headers[i] in header_line for i in shown)
     assert len(body) == len(rows)
+    # The first column names the row: rows that differ there still differ as drawn.
+    names = {"" if row[0] is None else str(row[0]) for row in rows}
+    assert len({line.split()[0] for line in body}) == len(names)
     for row, line in zip(rows, body, strict=True):
         for i in shown:
             cell = "" if row[i] is None else str(row[i])
@@ -311,3 +315,12 @@ def test_wide_characters_are_measured_by_the_cells_they_take(monkeypatch, capsys
     # The name takes what the other columns leave, measured in cells, not in characters.
     assert max(cell_len(line) for line in lines) == cell_len(lines[2]) == 40
     assert lines[2].endswith("Running      8") and lines[3].endswith("Pending     16")
+
+
+def test_the_first_column_is_cut_no_further_than_its_values_stay_apart():
+    assert distinct_width(["cloud-west-a100-01", "cloud-west-a100-02"]) == 18
+    assert distinct_width(["inference-prod", "inference-staging"]) == 12  # "inference-p…"
+    assert distinct_width(["a", "b"]) == 1 and distinct_width(["same", "same"]) == 1
+    kinds = [ColumnKind.TEXT, ColumnKind.TEXT]
+    layout = fit_columns(["NAME", "TYPE"], kinds, [30, 30], 36, key_floor=25)
+    assert layout.widths == {0: 25, 1: 8}

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gpufleet.client.table_layout import ColumnKind, column_kind, fit_columns
+from gpufleet.client.table_layout import ColumnKind, column_kind, distinct_width, fit_columns
 from gpufleet.schemas.csv_cells import write_csv
 
 FORMATS = ("table", "wide", "json", "yaml", "csv")
@@ -184,7 +184,8 @@ class Printer:
         natural = [
             max([cell_len(h), *(cell_len(row[i]) for row in every)]) for i, h in enumerate(headers)
         ]
-        layout = fit_columns(headers, kinds, natural, self.console.width)
+        key_floor = distinct_width([row[0] for row in cells]) if headers else 0
+        layout = fit_columns(headers, kinds, natural, self.console.width, key_floor)
         table = Table(
             box=box.SIMPLE_HEAD,
             show_edge=False,

@@ -3,7 +3,10 @@
 Each column has a kind, read from its header and its cells. Numbers, states (a phase, a status)
 and times (timestamps, durations) are never cut: a cut number or phase reads as another value.
 Free text (names, types, messages) gives up width in proportion to how much it has above its
-floor, the header's length or ``TEXT_FLOOR`` characters, whichever is more. When the floors
+floor, the header's length or ``TEXT_FLOOR`` characters, whichever is more; the first column,
+which names the row, is not cut below the width that still tells its values apart
+(``distinct_width``): cut to a common prefix, ``inference-prod`` and ``inference-staging``
+would both read ``inference-…``. When the floors
 alone do not fit, columns are left out from the right (the lowest priority: the first columns
 name the row) rather than drawn zero wide.
 """
@@ -14,6 +17,8 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum
+
+from rich.cells import cell_len
 
 # Characters between two columns: a space of padding each side of the divider.
 GAP = 3
@@ -58,14 +63,42 @@ class Layout:
     dropped: tuple[str, ...]
 
 
+def shown(value: str, width: int) -> str:
+    """``value`` as a column ``width`` cells wide shows it: whole, or cut with an ellipsis."""
+    if cell_len(value) <= width:
+        return value
+    cut = value
+    while cut and cell_len(cut) > width - 1:
+        cut = cut[:-1]
+    return cut + "…"
+
+
+def distinct_width(cells: Sequence[str]) -> int:
+    """The fewest cells a column of these values can be cut to and still show different values
+    differently (the width of the longest when no cut does)."""
+    values = set(cells)
+    longest = max((cell_len(value) for value in values), default=0)
+    for width in range(1, longest):
+        if len({shown(value, width) for value in values}) == len(values):
+            return width
+    return longest
+
+
 def fit_columns(
-    headers: Sequence[str], kinds: Sequence[ColumnKind], natural: Sequence[int], width: int
+    headers: Sequence[str],
+    kinds: Sequence[ColumnKind],
+    natural: Sequence[int],
+    width: int,
+    key_floor: int = 0,
 ) -> Layout:
-    """The widths that fit the columns in ``width`` characters (see the module's rule)."""
+    """The widths that fit the columns in ``width`` characters (see the module's rule);
+    ``key_floor`` is the first column's ``distinct_width``."""
     floors = [
         min(size, max(TEXT_FLOOR, len(header))) if kind is ColumnKind.TEXT else size
         for header, kind, size in zip(headers, kinds, natural, strict=True)
     ]
+    if floors:
+        floors[0] = max(floors[0], min(natural[0], key_floor))
     kept = list(range(len(headers)))
     while len(kept) > 1 and _total(floors, kept) > width:
         kept.pop()
