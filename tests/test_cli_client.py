@@ -219,8 +219,11 @@ def test_table_and_wide_are_plain_text_when_not_a_terminal(cli, api):
     code, out, _ = cli("workloads", "list", "--sort", "name", "--limit", "7", "-o", "wide")
     assert code == 0
     assert "SUBMITTED BY" in out.splitlines()[0]
-    for workload in expected["workloads"]:
-        assert workload["id"] in out
+    # Clusters by name, as nodes list and nodepools show them.
+    names = {c["uuid"]: c["name"] for c in api.get("/api/v1/clusters").json()}
+    for workload, line in zip(expected["workloads"], out.splitlines()[1:], strict=True):
+        assert workload["id"] in line
+        assert f" {names[workload['clusterId']]} " in line and workload["clusterId"] not in line
 
 
 def test_desc_and_offset_page_through_the_same_order(cli, api):
@@ -272,6 +275,10 @@ def test_get_describes_a_workload_and_prints_it_as_json(cli, api, demo):
     assert code == 0
     assert re.search(rf"^Name:\s+{re.escape(expected['name'])}$", out, re.M)
     assert re.search(r"^Phase:\s+Running$", out, re.M)
+    (cluster,) = [
+        c for c in api.get("/api/v1/clusters").json() if c["uuid"] == expected["clusterId"]
+    ]
+    assert re.search(rf"^Cluster:\s+{cluster['name']} \({cluster['uuid']}\)$", out, re.M)
     code, out, _ = cli("workloads", "get", demo.charted_id, "-o", "json")
     assert stable(json.loads(out)) == stable(expected)
 
@@ -694,6 +701,8 @@ def test_nodes_get_describes_one_node(cli, api):
     assert node["name"] in out and "NodeStatusUnknown" in out and "allocated" in out
     code, out, _ = cli("nodes", "get", node["id"], "-o", "json")
     assert json.loads(out) == node
+    (cluster,) = [c for c in api.get("/api/v1/clusters").json() if c["uuid"] == node["clusterUuid"]]
+    assert re.search(rf"^Cluster:\s+{cluster['name']} \({cluster['uuid']}\)$", out, re.M)
     code, _, err = cli("nodes", "get", "no-such-node")
     assert code == int(ExitCode.NOT_FOUND) and "no-such-node" in err
 

@@ -191,6 +191,16 @@ def test_telemetry_of_a_department_named_is_the_apis_of_its_id(cli, capsys, serv
     assert code == 2 and "2 departments are named 'research'" in err
 
 
+def test_same_named_projects_are_told_apart_by_their_cluster(cli, twin):
+    visions = [row for row in cli("projects", "-o", "csv") if row["PROJECT"] == "vision"]
+    assert sorted((row["DEPARTMENT"], row["CLUSTER"]) for row in visions) == [
+        ("research", "cloud-west"),
+        ("research", "dgx-east"),
+    ]
+    pools = cli("projects", "--pools", "--cluster", "cloud-west", "-f", "name==vision", "-o", "csv")
+    assert {row["CLUSTER"] for row in pools} == {"cloud-west"}
+
+
 def test_a_grant_scope_takes_a_name(cli, capsys, twin):
     code, out, err = _run(capsys, "access", "service-accounts", "create", "scoped", "-o", "json")
     assert code == 0, err

@@ -61,6 +61,13 @@ def cluster_name(names: dict[str, str], cluster_id: str | None) -> str | None:
     return names.get(cluster_id, cluster_id) if cluster_id else cluster_id
 
 
+def cluster_label(names: dict[str, str], cluster_id: str | None) -> str | None:
+    """How a one-record view shows a cluster: ``name (id)``, or its id alone when the caller
+    cannot name it."""
+    name = names.get(cluster_id) if cluster_id else None
+    return f"{name} ({cluster_id})" if name else cluster_id
+
+
 def resolve_cluster(client: ApiClient, name_or_id: str) -> str:
     """The id of the cluster ``name_or_id`` names (an id is taken as given)."""
     if is_uuid(name_or_id):

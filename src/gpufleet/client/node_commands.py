@@ -8,6 +8,7 @@ from typing import Any
 from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import ApiClient, ClientError
 from gpufleet.client.listing import add_filter_flag, add_page_flags, add_sort_flags, list_parameters
+from gpufleet.client.lookup import cluster_label, cluster_names
 from gpufleet.client.output import FORMATS, TABLES, Printer, print_list
 from gpufleet.client.session import add_connection_flags, guarded, open_client
 from gpufleet.core.identifiers import is_uuid
@@ -75,17 +76,6 @@ SCHEDULABLE_FREE = "SCHEDULABLE_FREE"
 PAGE = 500
 
 
-def _cluster_names(client: ApiClient) -> dict[str, str]:
-    """Each visible cluster's name by its id; none when the caller may not list clusters."""
-    try:
-        clusters = client.get_json("/api/v1/clusters", {"verbosity": "metadata"})
-        return {c["uuid"]: c["name"] for c in clusters}
-    except ClientError as exc:
-        if exc.exit_code is not ExitCode.AUTH:
-            raise
-        return {}
-
-
 def node_rows(
     nodes: list[dict[str, Any]], allocated: dict[tuple, float], clusters: dict[str, str]
 ) -> list[list[Any]]:
@@ -106,7 +96,7 @@ def _list(args: argparse.Namespace) -> int:
     with open_client(args) as client:
         nodes = client.get_json("/api/v1/nodes", list_parameters(args))["nodes"]
         allocated = _by_group(client, "ALLOCATED_GPUS", "ClusterId,Node") if nodes else {}
-        clusters = _cluster_names(client) if nodes and args.output in TABLES else {}
+        clusters = cluster_names(client) if nodes and args.output in TABLES else {}
     rows = node_rows(nodes, allocated, clusters)
     print_list(Printer(), "nodes", nodes, args.output, NODE_HEADERS, rows, numeric=NUMERIC)
     return 0
@@ -129,8 +119,12 @@ def _find(client: ApiClient, name_or_id: str) -> dict[str, Any]:
     if not found:
         raise ClientError(f"no node {name_or_id!r}", ExitCode.NOT_FOUND)
     if len(found) > 1:
-        clusters = ", ".join(n["clusterUuid"] for n in found)
-        raise ClientError(f"node name {name_or_id!r} is in several clusters: {clusters}")
+        names = cluster_names(client)
+        clusters = ", ".join(cluster_label(names, n["clusterUuid"]) or "" for n in found)
+        raise ClientError(
+            f"node name {name_or_id!r} is in several clusters: {clusters}; give the node's id",
+            ExitCode.USAGE,
+        )
     return found[0]
 
 
@@ -140,6 +134,7 @@ def _get(args: argparse.Namespace) -> int:
         scope = {"clusterId": node["clusterUuid"]}
         held = _by_group(client, "ALLOCATED_GPUS", "Node", **scope).get((node["name"],), 0.0)
         idle = _by_group(client, "IDLE_ALLOCATED_GPUS", "Node", **scope).get((node["name"],))
+        names = cluster_names(client) if args.output == "table" else {}
     printer = Printer()
     if printer.data_if_asked(node, args.output):
         return 0
@@ -150,7 +145,7 @@ def _get(args: argparse.Namespace) -> int:
     for label, value in (
         ("Name", node["name"]),
         ("Id", node.get("id")),
-        ("Cluster", node["clusterUuid"]),
+        ("Cluster", cluster_label(names, node["clusterUuid"])),
         ("Node pool", node["nodePool"]),
         ("Status", _status(node)),
         ("GPU type", (node.get("gpuInfo") or {}).get("gpuType") or "-"),

@@ -268,8 +268,14 @@ def print_list(
         printer.table(headers, rows, numeric=numeric)
 
 
-def print_workloads(printer: Printer, workloads: Sequence[dict[str, Any]], fmt: str) -> None:
-    """A list of workloads in one of ``FORMATS``; csv has raw values (``WORKLOAD_CSV_FIELDS``)."""
+def print_workloads(
+    printer: Printer,
+    workloads: Sequence[dict[str, Any]],
+    fmt: str,
+    clusters: dict[str, str] | None = None,
+) -> None:
+    """A list of workloads in one of ``FORMATS``; csv has raw values (``WORKLOAD_CSV_FIELDS``).
+    A table's CLUSTER is the cluster's name in ``clusters`` (by id), else its id."""
     if fmt == "csv":
         printer.csv(
             [name for name, _ in WORKLOAD_CSV_FIELDS],
@@ -277,5 +283,9 @@ def print_workloads(printer: Printer, workloads: Sequence[dict[str, Any]], fmt: 
         )
         return
     columns = [c for c in WORKLOAD_COLUMNS if fmt == "wide" or not c.wide_only]
-    rows = [[c.read(w) for c in columns] for w in workloads]
+    names = clusters or {}
+    shown = [
+        {**w, "clusterId": names.get(w.get("clusterId"), w.get("clusterId"))} for w in workloads
+    ]
+    rows = [[c.read(w) for c in columns] for w in shown]
     print_list(printer, "workloads", workloads, fmt, [c.header for c in columns], rows)

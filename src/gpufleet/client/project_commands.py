@@ -11,11 +11,14 @@ from typing import Any
 
 from gpufleet.client.http import ApiClient
 from gpufleet.client.listing import add_filter_flag
-from gpufleet.client.lookup import resolve_cluster, resolve_org_unit
+from gpufleet.client.lookup import cluster_name, cluster_names, resolve_cluster, resolve_org_unit
 from gpufleet.client.output import FORMATS, Printer, print_list
 from gpufleet.client.session import add_connection_flags, guarded, open_client
 
-HEADERS = ["PROJECT", "DEPARTMENT", "NODEPOOL", "QUOTA", "ALLOCATED", "NON-PREEMPTIBLE", "OVER"]
+HEADERS = [
+    "PROJECT", "DEPARTMENT", "NODEPOOL", "QUOTA", "ALLOCATED", "NON-PREEMPTIBLE", "OVER", "CLUSTER",
+]  # fmt: skip
+OVER_AT = HEADERS.index("OVER")
 NUMERIC = {"QUOTA", "ALLOCATED", "NON-PREEMPTIBLE", "OVER"}
 PAGE = 500
 
@@ -38,14 +41,14 @@ def over_quota(quota: float | None, allocated: float) -> float | None:
     return allocated - quota
 
 
-def _row(name: str, department: str, pool: str, quota: float | None, status: dict) -> list:
+def _row(project: dict, department: str, pool: str, quota: float | None, status: dict) -> list:
     allocated = float((status.get("allocated") or {}).get("gpu") or 0.0)
     non_preemptible = float((status.get("allocatedNonPreemptible") or {}).get("gpu") or 0.0)
     over = over_quota(quota, allocated)
     shown_quota = None if quota is None else f"{quota:g}"
     shown_over = None if over is None else f"{over:g}"
     return [
-        name,
+        project["name"],
         department,
         pool,
         shown_quota,
@@ -55,20 +58,28 @@ def _row(name: str, department: str, pool: str, quota: float | None, status: dic
     ]
 
 
-def project_rows(projects: list[dict], departments: dict[str, str], pools: bool) -> list[list]:
-    """One row per project (all pools), or per project and node pool with ``pools``."""
+def project_rows(
+    projects: list[dict],
+    departments: dict[str, str],
+    pools: bool,
+    clusters: dict[str, str] | None = None,
+) -> list[list]:
+    """One row per project (all pools), or per project and node pool with ``pools``; its
+    cluster by name from ``clusters`` (by id), else by id."""
     rows = []
     for project in projects:
         department = departments.get(project["parentId"], project["parentId"])
+        cluster = cluster_name(clusters or {}, project.get("clusterId"))
         if not pools:
             quota = project["totalResources"].get("gpuQuota")
             status = project["status"].get("quotaStatus") or {}
-            rows.append(_row(project["name"], department, "*", quota, status))
+            rows.append([*_row(project, department, "*", quota, status), cluster])
             continue
         quotas = {r["nodePool"]["name"]: r["gpu"]["deserved"] for r in project["resources"]}
         for status in project["status"].get("nodePoolQuotaStatuses") or []:
             pool = status["nodePoolName"]
-            rows.append(_row(project["name"], department, pool, quotas.get(pool), status))
+            row = _row(project, department, pool, quotas.get(pool), status)
+            rows.append([*row, cluster])
     return rows
 
 
@@ -88,9 +99,10 @@ def _list(args: argparse.Namespace) -> int:
             d["id"]: d["name"]
             for d in _every(client, "/api/v1/org-unit/departments", "departments", {})
         }
-    rows = project_rows(projects, departments, args.pools)
+        clusters = cluster_names(client) if projects else {}
+    rows = project_rows(projects, departments, args.pools, clusters)
     if args.over:
-        rows = [row for row in rows if row[-1]]
+        rows = [row for row in rows if row[OVER_AT]]
     print_list(Printer(), "projects", projects, args.output, HEADERS, rows, numeric=NUMERIC)
     return 0
 

@@ -22,7 +22,7 @@ from gpufleet.client.event_commands import (
 from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import ApiClient, ClientError
 from gpufleet.client.listing import add_filter_flag, add_sort_flags, list_parameters
-from gpufleet.client.lookup import resolve_workload
+from gpufleet.client.lookup import cluster_label, cluster_names, resolve_workload
 from gpufleet.client.output import (
     FORMATS,
     PHASE_STYLES,
@@ -100,7 +100,9 @@ def _list(args: argparse.Namespace) -> int:
                 for page in walk_pages(client, params):
                     workloads.extend(page)
                     advance(len(workloads))
-    print_workloads(Printer(), workloads, args.output)
+        # Clusters by name, as every other table shows them; csv keeps the API's ids.
+        names = cluster_names(client) if workloads and args.output == "wide" else {}
+    print_workloads(Printer(), workloads, args.output, names)
     return 0
 
 
@@ -119,7 +121,7 @@ def _gpus(value: float | None) -> str | None:
     return None if value is None else f"{value:g}"
 
 
-def _describe(printer: Printer, workload: dict[str, Any]) -> None:
+def _describe(printer: Printer, workload: dict[str, Any], clusters: dict[str, str]) -> None:
     fields = [
         ("Name", workload.get("name")),
         ("ID", workload.get("id")),
@@ -128,7 +130,7 @@ def _describe(printer: Printer, workload: dict[str, Any]) -> None:
         ("Phase message", workload.get("phaseMessage")),
         ("Project", workload.get("projectName")),
         ("Department", workload.get("departmentName")),
-        ("Cluster", workload.get("clusterId")),
+        ("Cluster", cluster_label(clusters, workload.get("clusterId"))),
         ("Namespace", workload.get("namespace")),
         ("Nodepools", ", ".join(workload.get("currentNodePools") or [])),
         ("Submitted by", workload.get("submittedBy")),
@@ -175,13 +177,14 @@ def _get(args: argparse.Namespace) -> int:
                 ExitCode.NOT_FOUND,
             )
         events = workload_events(client, workload_id, LATEST) if args.output == "table" else []
+        names = cluster_names(client) if args.output == "table" else {}
     printer = Printer()
     if args.output in ("json", "yaml"):
         printer.data(workload, args.output)
     elif args.output == "csv":
         print_workloads(printer, [workload], "csv")
     else:
-        _describe(printer, workload)
+        _describe(printer, workload, names)
         print_events_section(printer, events)
     return 0
 
