@@ -61,6 +61,8 @@ _LABEL_UNITS = {
 }
 _SINCE = re.compile(r"(\d+)([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Longer reaches past what a date can hold (a traceback); no window of the API is near it.
+LONGEST_SINCE = timedelta(days=36500)
 
 
 def parse_since(text: str) -> timedelta:
@@ -71,6 +73,8 @@ def parse_since(text: str) -> timedelta:
     seconds = sum(int(n) * _SECONDS[unit] for n, unit in _SINCE.findall(cleaned))
     if seconds <= 0:
         raise ClientError("--since must be longer than zero", ExitCode.USAGE)
+    if seconds > LONGEST_SINCE.total_seconds():
+        raise ClientError(f"--since {text!r}: at most {LONGEST_SINCE.days}d", ExitCode.USAGE)
     return timedelta(seconds=seconds)
 
 
