@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from gpufleet.client.usage_commands import FIGURES, UNKNOWN, usage_rows
+from gpufleet.client.usage_commands import FIGURES, UNKNOWN, usage_rows, usage_start
 from gpufleet.core.times import format_rfc3339
 from tests.support.agent_reports import batch, ingest_path, report
 from tests.support.databases import ADMIN_ID, ADMIN_SECRET
@@ -127,3 +127,18 @@ def test_group_by_takes_a_comma_list_as_telemetry_does(env):
         assert json.loads(done.stdout) == json.loads(repeated.stdout)
     done = run(env, "usage", "--group-by", "project,colour")
     assert done.returncode == 2 and "argument --group-by: invalid choice" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("since", "start"),
+    [
+        (timedelta(hours=24), datetime(2026, 12, 5, 20, 13, tzinfo=UTC)),
+        (timedelta(days=7), datetime(2026, 11, 29, 20, 13, tzinfo=UTC)),
+        (timedelta(days=30), datetime(2026, 11, 6, tzinfo=UTC)),
+        (timedelta(days=90), datetime(2026, 9, 7, tzinfo=UTC)),
+    ],
+)
+def test_a_window_starts_where_the_dashboards_of_that_name_does(since, start):
+    # The dashboard draws up to a week by the hour (the API rounds the start down to it) and
+    # longer windows by whole UTC days: "30d" on the 6th at 20:13 starts on the 6th of November.
+    assert usage_start(datetime(2026, 12, 6, 20, 13, tzinfo=UTC), since) == start

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gpufleet.client.http import ClientError
@@ -20,6 +20,8 @@ from gpufleet.core.times import format_rfc3339
 REPORTS = "/api/v1/org-unit/reports"
 GROUPINGS = ("cluster", "nodepool", "department", "project", "submitter", "type")
 REPORT_GROUPINGS = ("Project", "Department", "Nodepool", "Cluster")
+# The longest window the dashboard draws by the hour; a longer one it draws by UTC day.
+HOURLY_UP_TO = timedelta(days=7)
 # (wire figure, column header), in the API's order.
 FIGURES = (
     ("allocatedGpuHours", "ALLOCATED GPU-H"),
@@ -64,10 +66,20 @@ def groupings(text: str) -> list[str]:
     return names
 
 
+def usage_start(now: datetime, since: timedelta) -> datetime:
+    """Where ``usage --since`` starts, as the dashboard's Usage view starts the same window:
+    ``since`` ago (which the API rounds down to the hour), or, beyond a week, where the dashboard
+    draws whole days, at the UTC midnight before."""
+    start = now - since
+    if since > HOURLY_UP_TO:
+        return start.replace(hour=0, minute=0, second=0, microsecond=0)
+    return start
+
+
 def _usage(args: argparse.Namespace) -> int:
     end = datetime.now(UTC)
     params: dict[str, Any] = {
-        "start": format_rfc3339(end - parse_since(args.since)),
+        "start": format_rfc3339(usage_start(end, parse_since(args.since))),
         "end": format_rfc3339(end),
     }
     if args.usage_group_by:
