@@ -220,3 +220,11 @@ def test_a_grant_scope_takes_a_name(cli, capsys, twin):
     assert code == 2 and "2 projects are named 'vision'" in err
     code, out, err = _run(capsys, *grant, "--scope-type", "department", "--scope-id", "nope")
     assert code == 4 and "no department named 'nope'" in err and "--allow-unknown-scope" in err
+
+
+def test_telemetry_rows_of_a_name_two_clusters_share_carry_their_ids(cli, capsys, twin):
+    code, out, err = _run(capsys, "telemetry", "WORKLOADS_COUNT", "--group-by", "DepartmentId")
+    assert code == 0, err
+    departments = [line.split()[0:2] for line in out.splitlines() if "research" in line]
+    assert sorted(departments) == [["research", "(10)"], ["research", "(90)"]]
+    assert "platform " in out and "platform (" not in out

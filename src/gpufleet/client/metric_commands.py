@@ -156,15 +156,34 @@ def _telemetry(args: argparse.Namespace) -> int:
         return 0
     value_header = TELEMETRY_VALUE_HEADERS.get(args.type, "VALUE")
     headers = [TELEMETRY_GROUP_HEADERS.get(key, key.upper()) for key in keys] + [value_header]
-    rows = [
-        [g.get("name") or g.get("value") or "(none)" for g in item.get("groups") or []]
-        + ["-" if item.get("value") is None else item["value"]]
-        for item in values
-    ]
+    rows = telemetry_rows(values)
     footer = None if total is None else ["TOTAL", *[""] * (len(keys) - 1), total]
     printer.text(f"{body.get('type')} at {body.get('timestamp')}")
     printer.table(headers, rows, numeric={value_header}, footer=footer)
     return 0
+
+
+def telemetry_rows(values: list[dict[str, Any]]) -> list[list[Any]]:
+    """One table row per telemetry value: each group's name, then the value (``-`` when null).
+    A name that stands for several ids in its column (two clusters' ``research`` departments)
+    carries its id, ``research (10)``, so the rows can be told apart."""
+    groups = [item.get("groups") or [] for item in values]
+    ids_of: dict[tuple[int, str], set[str]] = {}
+    for row in groups:
+        for column, group in enumerate(row):
+            if group.get("name"):
+                ids_of.setdefault((column, group["name"]), set()).add(str(group.get("value")))
+    rows = []
+    for item, row in zip(values, groups, strict=True):
+        cells: list[Any] = []
+        for column, group in enumerate(row):
+            name = group.get("name")
+            if name and len(ids_of[(column, name)]) > 1:
+                cells.append(f"{name} ({group.get('value')})")
+            else:
+                cells.append(name or group.get("value") or "(none)")
+        rows.append([*cells, "-" if item.get("value") is None else item["value"]])
+    return rows
 
 
 def telemetry_keys(kind: str, group_by: list[str]) -> list[str]:
