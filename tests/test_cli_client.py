@@ -694,6 +694,20 @@ def test_nodes_list_shows_capacity_and_allocation_as_the_api_does(cli, api):
     assert {row.split()[-1] for row in out.splitlines()[1:]} == names
 
 
+def test_nodes_list_takes_a_cluster_by_name_or_id(cli, api):
+    (east,) = [c for c in api.get("/api/v1/clusters").json() if c["name"] == "dgx-east"]
+    params = {"filterBy": ["nodePool==h100", f"clusterUuid=={east['uuid']}"], "limit": 50}
+    expected = api.get("/api/v1/nodes", params=params).json()["nodes"]
+    assert expected, "the demo's east cluster has h100 nodes"
+    for cluster in ("dgx-east", east["uuid"]):
+        code, out, err = cli("nodes", "list", "--cluster", cluster, "-f", "nodePool==h100",
+                             "-o", "json")  # fmt: skip
+        assert code == 0, err
+        assert json.loads(out) == expected
+    code, out, err = cli("nodes", "list", "--cluster", "dgx-north")
+    assert (code, out) == (4, "") and "no cluster named 'dgx-north'; known: " in err
+
+
 def test_nodes_get_describes_one_node(cli, api):
     (node,) = api.get("/api/v1/nodes", params={"filterBy": "status==NotReady", "limit": 1}).json()[
         "nodes"

@@ -8,7 +8,7 @@ from typing import Any
 from gpufleet.client.exit_codes import ExitCode
 from gpufleet.client.http import ApiClient, ClientError
 from gpufleet.client.listing import add_filter_flag, add_page_flags, add_sort_flags, list_parameters
-from gpufleet.client.lookup import cluster_label, cluster_names
+from gpufleet.client.lookup import cluster_label, cluster_names, resolve_cluster
 from gpufleet.client.output import FORMATS, TABLES, Printer, print_list
 from gpufleet.client.session import add_connection_flags, guarded, open_client
 from gpufleet.core.identifiers import is_uuid
@@ -93,8 +93,12 @@ def node_rows(
 
 
 def _list(args: argparse.Namespace) -> int:
+    params = list_parameters(args)
     with open_client(args) as client:
-        nodes = client.get_json("/api/v1/nodes", list_parameters(args))["nodes"]
+        if args.cluster:
+            cluster_id = resolve_cluster(client, args.cluster)
+            params["filterBy"] = [*params.get("filterBy", []), f"clusterUuid=={cluster_id}"]
+        nodes = client.get_json("/api/v1/nodes", params)["nodes"]
         allocated = _by_group(client, "ALLOCATED_GPUS", "ClusterId,Node") if nodes else {}
         clusters = cluster_names(client) if nodes and args.output in TABLES else {}
     rows = node_rows(nodes, allocated, clusters)
@@ -216,6 +220,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="list nodes (one page)")
     add_filter_flag(listing, "'nodePool==a100' or 'status==NotReady'")
     add_sort_flags(listing, "nodePool")
+    listing.add_argument("--cluster", metavar="NAME|ID", help="only this cluster's nodes")
     add_page_flags(listing)
     listing.add_argument("-o", "--output", choices=FORMATS, default="table")
     add_connection_flags(listing)
