@@ -15,6 +15,7 @@ import re
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -623,21 +624,37 @@ def test_fleet_events_are_the_apis_with_its_filters(cli, api):
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split()[:5] == ["TIME", "TYPE", "REASON", "PROJECT", "WORKLOAD"]
-    for event, line in zip(mine, lines[1:], strict=False):
+    rows = lines[1 : 1 + len(mine)]
+    for event, line in zip(mine, rows, strict=True):
         assert event["projectName"] in line and event["workloadName"] in line
     total = api.get("/api/v1/events/count", params={"projectId": expected[0]["projectId"]}).json()[
         "count"
     ]
-    if total > 5:
-        assert lines[-1] == (
-            f"1-5 of {total:,} events, newest first (--offset and --limit show others)"
-        )
-    # A workload by its id, and the last hours only.
+    assert total > 5, "the demo's projects have more events than a page of 5"
+    assert lines[1 + len(mine) :] == [
+        "",
+        f"1-5 of {total:,} events, newest first (--offset and --limit show others)",
+    ]
+    # A workload by its id.
     workload = expected[0]["workloadId"]
     theirs = api.get("/api/v1/events", params={"workloadId": workload}).json()["events"]
-    code, out, _ = cli("events", "--workload", workload, "--since", "30d", "-o", "json")
+    code, out, _ = cli("events", "--workload", workload, "-o", "json")
     assert code == 0
     assert json.loads(out) == theirs
+    # The last hour only: between what the API lists since an hour before the command began
+    # and since an hour before it ended, and fewer than the demo's day of events.
+    before = datetime.now(UTC)
+    code, out, _ = cli("events", "--since", "1h", "--limit", "500", "-o", "json")
+    after = datetime.now(UTC)
+    assert code == 0
+    shown = {e["id"] for e in json.loads(out)}
+
+    def since(moment: datetime) -> set[str]:
+        params = {"since": (moment - timedelta(hours=1)).isoformat(), "limit": 500}
+        return {e["id"] for e in api.get("/api/v1/events", params=params).json()["events"]}
+
+    assert since(after) <= shown <= since(before)
+    assert len(shown) < api.get("/api/v1/events/count").json()["count"]
 
 
 def test_fleet_events_of_no_match_say_so_and_bad_flags_are_one_line(cli):
